@@ -1,0 +1,59 @@
+// Typed errors. Every message names the thing that is wrong (file, tensor, key, byte offset)
+// so the CLI can print it as one line without a stack trace.
+
+export class LutraError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A file is truncated, corrupt or not in the format it claims to be. */
+export class FormatError extends LutraError {
+  readonly file: string;
+  readonly offset: number | undefined;
+  constructor(file: string, message: string, offset?: number) {
+    super('E_FORMAT', offset === undefined ? `${file}: ${message}` : `${file}: ${message} (at byte offset ${offset})`);
+    this.file = file;
+    this.offset = offset;
+  }
+}
+
+/** The file is valid but uses something lutra does not implement (architecture, tensor type, tokenizer). */
+export class UnsupportedError extends LutraError {
+  constructor(message: string) {
+    super('E_UNSUPPORTED', message);
+  }
+}
+
+/** The model is inconsistent: a missing tensor, a wrong shape, a missing hyper-parameter. */
+export class ModelError extends LutraError {
+  constructor(message: string) {
+    super('E_MODEL', message);
+  }
+}
+
+/** Bad argument from the caller (CLI flag or API option). */
+export class ArgumentError extends LutraError {
+  constructor(message: string) {
+    super('E_ARGUMENT', message);
+  }
+}
+
+export class TokenizerError extends LutraError {
+  constructor(message: string) {
+    super('E_TOKENIZER', message);
+  }
+}
+
+export class AbortError extends LutraError {
+  constructor(message = 'operation aborted') {
+    super('E_ABORTED', message);
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError(typeof signal.reason === 'string' ? signal.reason : 'operation aborted');
+}

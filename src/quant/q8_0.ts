@@ -1,0 +1,41 @@
+// Q8_0: blocks of 32 int8 with one f16 scale (34 bytes). Also the activation format that the
+// 32-element formats' dot products consume, as in ggml.
+
+import type { QuantFormat } from './types.js';
+import { F16_TO_F32, f32ToF16, roundf } from '../core/f16.js';
+import { readU16, writeU16 } from './views.js';
+
+export const QK8_0 = 32;
+
+export const Q8_0: QuantFormat = {
+  id: 8, name: 'Q8_0', blockSize: 32, typeSize: 34, vecDot: 'q8_0',
+  dequantize(src, srcOff, dst, dstOff, n) {
+    for (let b = 0; b < n / 32; b++) {
+      const o = srcOff + b * 34;
+      const d = F16_TO_F32[readU16(src, o)]!;
+      for (let j = 0; j < 32; j++) dst[dstOff + b * 32 + j] = ((src[o + 2 + j]! << 24) >> 24) * d;
+    }
+  },
+  quantize(src, srcOff, dst, dstOff, n) {
+    for (let b = 0; b < n / 32; b++) {
+      const x = srcOff + b * 32, o = dstOff + b * 34;
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(src[x + j]!));
+      const d = Math.fround(amax / 127);
+      const id = d ? Math.fround(1 / d) : 0;
+      writeU16(dst, o, f32ToF16(d));
+      for (let j = 0; j < 32; j++) dst[o + 2 + j] = roundf(Math.fround(src[x + j]! * id)) & 0xff;
+    }
+  },
+  dot(w, wOff, a, aOff, n) {
+    const qs = a.qs, ad = a.d;
+    let s = 0;
+    for (let b = 0; b < n / 32; b++) {
+      const o = wOff + b * 34, x = aOff + b * 32;
+      let isum = 0;
+      for (let j = 0; j < 32; j++) isum += ((w[o + 2 + j]! << 24) >> 24) * qs[x + j]!;
+      s += isum * Math.fround(F16_TO_F32[readU16(w, o)]! * ad[x >>> 5]!);
+    }
+    return s;
+  },
+};

@@ -1,0 +1,32 @@
+// The contract every quant format implements. One file per format fills it in; table.ts holds them.
+
+/** Activation row prepared in the form the weight format's dot product wants (as ggml's vec_dot_type). */
+export interface ActivationRow {
+  kind: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q8_1';
+  /** Float values (kind f32/f16/bf16: already rounded to that precision). */
+  f: Float32Array;
+  /** int8 quants, one per element (kind q8_*). */
+  qs: Int8Array;
+  /** Per-block scale (f16-rounded), one per 32 elements (kind q8_*). */
+  d: Float32Array;
+  /** Per-block d * sum(qs) (kind q8_1). */
+  s: Float32Array;
+}
+
+export interface QuantFormat {
+  /** ggml type id, stable on disk. */
+  readonly id: number;
+  readonly name: string;
+  /** Elements per block. */
+  readonly blockSize: number;
+  /** Bytes per block. */
+  readonly typeSize: number;
+  /** Activation precision this format's dot product consumes (ggml's vec_dot_type). */
+  readonly vecDot: ActivationRow['kind'];
+  /** Decode n elements (a multiple of blockSize) starting at byte `srcOff`. */
+  dequantize(src: Uint8Array, srcOff: number, dst: Float32Array, dstOff: number, n: number): void;
+  /** Reference quantizer, bit-exact with ggml's quantize_row_*_ref where one exists. */
+  quantize?(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, n: number): void;
+  /** Dot product of one weight row (n elements at byte `wOff`) with a prepared activation row. */
+  dot(w: Uint8Array, wOff: number, a: ActivationRow, aOff: number, n: number): number;
+}
