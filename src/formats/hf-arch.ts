@@ -1,0 +1,185 @@
+// The Hugging Face <-> GGUF naming shared by hf-folder.ts (import) and hf-export.ts (export): which
+// model_type is which llama.cpp architecture, the tensor name table, the q/k row permutation that
+// llama.cpp's converter applies for adjacent-pair RoPE, and the llama3 rope_freqs formula.
+// Keys and value types follow llama.cpp's convert_hf_to_gguf.py. No file I/O here.
+
+import { ModelError, UnsupportedError } from '../core/errors.js';
+import { GGUFType, type GGUFValue } from './gguf.js';
+
+export interface HFArchSpec {
+  /** llama.cpp architecture name, the prefix of every hparam key. */
+  arch: 'llama' | 'qwen2' | 'qwen3' | 'minicpm';
+  modelType: string;
+  hfClass: string;
+  /** llama.cpp rotates adjacent pairs for this arch, HF rotates halves: q/k rows are permuted. */
+  permuteQK: boolean;
+}
+
+export const HF_ARCHS: readonly HFArchSpec[] = [
+  { arch: 'llama', modelType: 'llama', hfClass: 'LlamaForCausalLM', permuteQK: true },
+  { arch: 'qwen2', modelType: 'qwen2', hfClass: 'Qwen2ForCausalLM', permuteQK: false },
+  { arch: 'qwen3', modelType: 'qwen3', hfClass: 'Qwen3ForCausalLM', permuteQK: false },
+  { arch: 'minicpm', modelType: 'minicpm', hfClass: 'MiniCPMForCausalLM', permuteQK: true },
+];
+
+const SUPPORTED = HF_ARCHS.map((a) => a.modelType).join(', ');
+
+/** The architecture of a config.json: by model_type, else by architectures[0]. */
+export function archFromConfig(cfg: Record<string, unknown>, file: string): HFArchSpec {
+  const mt = cfg['model_type'];
+  const classes = Array.isArray(cfg['architectures']) ? (cfg['architectures'] as unknown[]) : [];
+  if (typeof mt === 'string') {
+    const spec = HF_ARCHS.find((a) => a.modelType === mt);
+    if (spec) return spec;
+    throw new UnsupportedError(`${file}: model_type ${JSON.stringify(mt)} is not supported (lutra loads ${SUPPORTED})`);
+  }
+  const spec = HF_ARCHS.find((a) => a.hfClass === classes[0]);
+  if (spec) return spec;
+  throw new UnsupportedError(`${file}: architecture ${JSON.stringify(classes[0] ?? null)} is not supported (no model_type; lutra loads ${SUPPORTED})`);
+}
+
+export function archFromGGUF(arch: string): HFArchSpec {
+  const spec = HF_ARCHS.find((a) => a.arch === arch);
+  if (!spec) throw new UnsupportedError(`general.architecture ${JSON.stringify(arch)} cannot be exported to Hugging Face (lutra exports ${SUPPORTED})`);
+  return spec;
+}
+
+// ---------------------------------------------------------------- tensor names
+
+const GLOBAL_NAMES: ReadonlyArray<readonly [string, string]> = [
+  ['model.embed_tokens.weight', 'token_embd.weight'],
+  ['model.norm.weight', 'output_norm.weight'],
+  ['lm_head.weight', 'output.weight'],
+];
+
+const BLOCK_NAMES: ReadonlyArray<readonly [string, string]> = [
+  ['input_layernorm.weight', 'attn_norm.weight'],
+  ['self_attn.q_proj.weight', 'attn_q.weight'],
+  ['self_attn.k_proj.weight', 'attn_k.weight'],
+  ['self_attn.v_proj.weight', 'attn_v.weight'],
+  ['self_attn.o_proj.weight', 'attn_output.weight'],
+  ['self_attn.q_proj.bias', 'attn_q.bias'],
+  ['self_attn.k_proj.bias', 'attn_k.bias'],
+  ['self_attn.v_proj.bias', 'attn_v.bias'],
+  ['self_attn.o_proj.bias', 'attn_output.bias'],
+  ['self_attn.q_norm.weight', 'attn_q_norm.weight'],
+  ['self_attn.k_norm.weight', 'attn_k_norm.weight'],
+  ['post_attention_layernorm.weight', 'ffn_norm.weight'],
+  ['mlp.gate_proj.weight', 'ffn_gate.weight'],
+  ['mlp.up_proj.weight', 'ffn_up.weight'],
+  ['mlp.down_proj.weight', 'ffn_down.weight'],
+];
+
+const HF_TO_GGUF = new Map(GLOBAL_NAMES);
+const GGUF_TO_HF = new Map(GLOBAL_NAMES.map(([h, g]) => [g, h]));
+const HF_BLOCK = new Map(BLOCK_NAMES);
+const GGUF_BLOCK = new Map(BLOCK_NAMES.map(([h, g]) => [g, h]));
+
+/** Checkpoint entries the converter drops: buffers that transformers recomputes. */
+export function isIgnoredHFTensor(name: string): boolean {
+  return name.endsWith('.rotary_emb.inv_freq');
+}
+
+export function hfToGGUFName(name: string): string | undefined {
+  const g = HF_TO_GGUF.get(name);
+  if (g) return g;
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
+  const suffix = m && HF_BLOCK.get(m[2]!);
+  return suffix ? `blk.${m![1]}.${suffix}` : undefined;
+}
+
+export function ggufToHFName(name: string): string | undefined {
+  const h = GGUF_TO_HF.get(name);
+  if (h) return h;
+  const m = /^blk\.(\d+)\.(.+)$/.exec(name);
+  const suffix = m && GGUF_BLOCK.get(m[2]!);
+  return suffix ? `model.layers.${m![1]}.${suffix}` : undefined;
+}
+
+/** Which head count permutes this tensor (GGUF name), or undefined if it is not q/k. */
+export function qkHeads(ggufName: string, nHead: number, nHeadKv: number): number | undefined {
+  if (/^blk\.\d+\.attn_q\.(weight|bias)$/.test(ggufName)) return nHead;
+  if (/^blk\.\d+\.attn_k\.(weight|bias)$/.test(ggufName)) return nHeadKv;
+  return undefined;
+}
+
+// ---------------------------------------------------------------- q/k permutation
+
+/**
+ * llama.cpp's `LlamaModel.permute` on the rows of a row-major matrix (or a bias, one element per
+ * row): reshape(nHead, 2, rows/nHead/2, cols).swapaxes(1, 2), i.e. within each head row i of the
+ * first half goes to 2i and row i of the second half to 2i+1. `inverse` undoes it. Returns a copy.
+ */
+export function permuteRows(data: Uint8Array, rows: number, nHead: number, inverse: boolean, what: string): Uint8Array {
+  if (rows <= 0 || nHead <= 0 || rows % (2 * nHead) !== 0 || data.byteLength % rows !== 0) {
+    throw new ModelError(`${what}: ${rows} rows cannot be split into ${nHead} heads of even size for the RoPE permutation`);
+  }
+  const rowBytes = data.byteLength / rows;
+  const headRows = rows / nHead;
+  const half = headRows / 2;
+  const out = new Uint8Array(data.byteLength);
+  for (let h = 0; h < nHead; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) {
+        const paired = h * headRows + 2 * i + j; // llama.cpp (adjacent pairs) order
+        const halves = h * headRows + j * half + i; // HF (rotate_half) order
+        const [dst, src] = inverse ? [halves, paired] : [paired, halves];
+        out.set(data.subarray(src * rowBytes, (src + 1) * rowBytes), dst * rowBytes);
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- llama3 rope
+
+export interface Llama3RopeParams {
+  base: number;
+  /** Rotary dimension (head_dim); the result has dim/2 entries. */
+  dim: number;
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalContext: number;
+}
+
+/**
+ * The rope_freqs.weight values of convert_hf_to_gguf.py's LlamaModel.generate_extra_tensors, with
+ * torch's float32 arithmetic emulated step by step (`a / t` on a tensor is `t.reciprocal() * a`).
+ * The one op not reproduced bit for bit is torch's float32 pow, which may differ by an ulp.
+ */
+export function llama3RopeFreqs(p: Llama3RopeParams): Float32Array {
+  const f = Math.fround;
+  const lowWavelen = p.originalContext / p.lowFreqFactor;
+  const highWavelen = p.originalContext / p.highFreqFactor;
+  if (lowWavelen === highWavelen) throw new ModelError(`llama3 rope_scaling: low_freq_factor and high_freq_factor must differ`);
+  const twoPi = f(2 * Math.PI);
+  const out = new Float32Array(Math.floor(p.dim / 2));
+  for (let i = 0; i < out.length; i++) {
+    const freq = f(1 / f(Math.pow(p.base, f((2 * i) / p.dim))));
+    const wavelen = f(f(1 / freq) * twoPi);
+    if (wavelen < f(highWavelen)) out[i] = 1;
+    else if (wavelen > f(lowWavelen)) out[i] = p.factor;
+    else {
+      const smooth = f(f(f(f(1 / wavelen) * f(p.originalContext)) - f(p.lowFreqFactor)) / f(p.highFreqFactor - p.lowFreqFactor));
+      out[i] = f(1 / f(f(f(1 - smooth) / f(p.factor)) + smooth));
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- metadata values
+
+export const u32 = (value: number): GGUFValue => ({ type: GGUFType.UINT32, value });
+export const f32 = (value: number): GGUFValue => ({ type: GGUFType.FLOAT32, value: Math.fround(value) });
+export const str = (value: string): GGUFValue => ({ type: GGUFType.STRING, value });
+
+/** The shortest decimal that reads back as the same float32 (1e-5, not 9.999999747378752e-6). */
+export function shortestF32(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  for (let p = 1; p <= 9; p++) {
+    const y = Number(x.toPrecision(p));
+    if (Math.fround(y) === Math.fround(x)) return y;
+  }
+  return x;
+}

@@ -1,0 +1,127 @@
+// Plain TypeScript reference kernels: the twin every fast backend is tested against, and the
+// fallback where WebAssembly is unavailable. Written for clarity first; scratch buffers grow only
+// when a larger shape is first seen, so steady-state decoding does not allocate.
+
+import type { AttentionParams, Kernels, RopeParams, WeightMatrix } from '../types.js';
+import type { ActivationRow } from '../../quant/types.js';
+import { newActivationRow, prepareActivation } from './activations.js';
+import { roundF16 } from '../../core/f16.js';
+
+export class RefKernels implements Kernels {
+  readonly name: string = 'ref';
+  private acts = new Map<ActivationRow['kind'], ActivationRow>();
+  private scores = new Float64Array(0);
+  private qh = new Float32Array(0);
+
+  private activation(kind: ActivationRow['kind'], n: number): ActivationRow {
+    let a = this.acts.get(kind);
+    const have = kind === 'q8_0' || kind === 'q8_1' ? a?.qs.length ?? 0 : a?.f.length ?? 0;
+    if (!a || have < n) {
+      a = newActivationRow(kind, Math.max(n, have * 2));
+      this.acts.set(kind, a);
+    }
+    return a;
+  }
+
+  matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
+    const { rows, cols, rowBytes, data, format } = w;
+    const a = this.activation(format.vecDot, cols * nTok);
+    for (let t = 0; t < nTok; t++) prepareActivation(a, x, t * cols, cols, t * cols);
+    for (let r = 0; r < rows; r++) {
+      const wOff = r * rowBytes;
+      for (let t = 0; t < nTok; t++) y[t * rows + r] = format.dot(data, wOff, a, t * cols, cols);
+    }
+  }
+
+  rmsNorm(x: Float32Array, weight: Float32Array, eps: number, n: number, nTok: number, out: Float32Array): void {
+    for (let t = 0; t < nTok; t++) {
+      const o = t * n;
+      let ss = 0;
+      for (let i = 0; i < n; i++) ss += x[o + i]! * x[o + i]!;
+      const scale = Math.fround(1 / Math.sqrt(Math.fround(ss / n + eps)));
+      for (let i = 0; i < n; i++) out[o + i] = Math.fround(x[o + i]! * scale) * weight[i]!;
+    }
+  }
+
+  rope(x: Float32Array, nTok: number, nHead: number, headDim: number, pos0: number, p: RopeParams): void {
+    const half = p.nRot >> 1;
+    for (let t = 0; t < nTok; t++) {
+      const pos = pos0 + t;
+      for (let i = 0; i < half; i++) {
+        const extrap = pos * p.invFreq[i]!;
+        let theta = extrap * p.freqScale;
+        if (p.rampMix) theta = theta * (1 - p.rampMix[i]!) + extrap * p.rampMix[i]!;
+        const c = Math.cos(theta) * p.mscale, s = Math.sin(theta) * p.mscale;
+        for (let h = 0; h < nHead; h++) {
+          const base = (t * nHead + h) * headDim;
+          const i0 = p.neox ? base + i : base + 2 * i;
+          const i1 = p.neox ? base + i + half : base + 2 * i + 1;
+          const a = x[i0]!, b = x[i1]!;
+          x[i0] = a * c - b * s;
+          x[i1] = a * s + b * c;
+        }
+      }
+    }
+  }
+
+  attention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
+    const { nHead, nHeadKv, headDim, headDimV, scale } = p;
+    const group = nHead / nHeadKv;
+    const kStride = nHeadKv * headDim, vStride = nHeadKv * headDimV;
+    const nKv = pos0 + nTok;
+    if (this.scores.length < nKv) this.scores = new Float64Array(Math.max(nKv, this.scores.length * 2));
+    if (this.qh.length < headDim) this.qh = new Float32Array(headDim);
+    const sc = this.scores, qh = this.qh;
+    for (let t = 0; t < nTok; t++) {
+      const last = pos0 + t;
+      for (let h = 0; h < nHead; h++) {
+        const kvh = Math.floor(h / group);
+        const qo = (t * nHead + h) * headDim;
+        for (let d = 0; d < headDim; d++) qh[d] = p.f16 ? roundF16(q[qo + d]!) : q[qo + d]!;
+        let max = -Infinity;
+        for (let j = 0; j <= last; j++) {
+          const ko = j * kStride + kvh * headDim;
+          let s = 0;
+          for (let d = 0; d < headDim; d++) s += qh[d]! * kCache[ko + d]!;
+          s = Math.fround(s) * scale;
+          sc[j] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let j = 0; j <= last; j++) {
+          const e = Math.exp(sc[j]! - max);
+          sc[j] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        const oo = (t * nHead + h) * headDimV;
+        for (let d = 0; d < headDimV; d++) out[oo + d] = 0;
+        for (let j = 0; j <= last; j++) {
+          const pj = sc[j]! * inv;
+          const vo = j * vStride + kvh * headDimV;
+          for (let d = 0; d < headDimV; d++) out[oo + d] += pj * vCache[vo + d]!;
+        }
+      }
+    }
+  }
+
+  swiglu(gate: Float32Array, up: Float32Array, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const g = gate[i]!;
+      gate[i] = (g / (1 + Math.exp(-g))) * up[i]!;
+    }
+  }
+
+  addScaled(x: Float32Array, y: Float32Array, scale: number, n: number): void {
+    if (scale === 1) for (let i = 0; i < n; i++) x[i] += y[i]!;
+    else for (let i = 0; i < n; i++) x[i] += y[i]! * scale;
+  }
+
+  embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void {
+    for (let t = 0; t < nTok; t++) {
+      const id = ids[t]!;
+      if (!(id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
+      table.format.dequantize(table.data, id * table.rowBytes, out, t * table.cols, table.cols);
+    }
+  }
+}

@@ -1,0 +1,63 @@
+// The kernel interface: every op a decode or prefill step spends time in. The model code calls only
+// these; backends (the TypeScript reference here, WebAssembly SIMD later) implement them with the
+// same signatures, and a backend may delegate any op it lacks to the reference.
+//
+// Layouts: activations are row-major [nTok, n] Float32Arrays; a weight matrix is `rows` rows of
+// `cols` elements in its quant format (ggml order: a row is contiguous, blocks run along it).
+
+import type { QuantFormat } from '../quant/types.js';
+
+export interface WeightMatrix {
+  readonly name: string;
+  readonly format: QuantFormat;
+  /** Output features (ggml ne[1]). */
+  readonly rows: number;
+  /** Input features (ggml ne[0]). */
+  readonly cols: number;
+  readonly rowBytes: number;
+  readonly data: Uint8Array;
+}
+
+export interface RopeParams {
+  /** Number of leading dimensions of each head that rotate. */
+  nRot: number;
+  /** true: NeoX layout (pairs i, i + nRot/2); false: interleaved pairs (2i, 2i+1) as llama.cpp's NORM. */
+  neox: boolean;
+  /** Per-pair inverse frequency with scaling and frequency factors folded in (length nRot/2). */
+  invFreq: Float64Array;
+  /** YaRN extrapolation mix per pair (0 = interpolate fully), and the magnitude scale. */
+  rampMix: Float64Array | null;
+  freqScale: number;
+  mscale: number;
+}
+
+export interface AttentionParams {
+  nHead: number;
+  nHeadKv: number;
+  headDim: number;
+  headDimV: number;
+  scale: number;
+  /** Round Q (and K/V on store) through f16, as llama.cpp's default f16 KV cache does. */
+  f16: boolean;
+}
+
+export interface Kernels {
+  readonly name: string;
+  /** y[t, r] = sum_k W[r, k] * x[t, k] for t < nTok. x is [nTok, cols], y is [nTok, rows]. */
+  matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void;
+  /** out[t] = x[t] / rms(x[t]) * weight, rows of n. out may alias x. */
+  rmsNorm(x: Float32Array, weight: Float32Array, eps: number, n: number, nTok: number, out: Float32Array): void;
+  /** Rotate each head of x ([nTok, nHead * headDim]) for positions pos0 + t, in place. */
+  rope(x: Float32Array, nTok: number, nHead: number, headDim: number, pos0: number, p: RopeParams): void;
+  /**
+   * Causal attention of nTok queries at positions pos0.. over a cache holding keys/values for
+   * positions 0..pos0+nTok-1. kCache/vCache are [nCtx, nHeadKv * headDim(V)]. out is [nTok, nHead * headDimV].
+   */
+  attention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void;
+  /** gate[i] = silu(gate[i]) * up[i]. */
+  swiglu(gate: Float32Array, up: Float32Array, n: number): void;
+  /** x[i] += y[i] * scale. */
+  addScaled(x: Float32Array, y: Float32Array, scale: number, n: number): void;
+  /** out[t] = row ids[t] of the embedding table, dequantized. */
+  embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void;
+}

@@ -1,0 +1,233 @@
+// Sampling as a chain of small samplers over one candidates array, as llama.cpp's llama-sampler:
+// logit bias -> penalties -> top-k -> top-p -> min-p -> temperature -> pick (greedy or seeded draw).
+// The candidates buffers are allocated once per chain; sampling a token does not allocate.
+
+import { ArgumentError } from '../core/errors.js';
+
+export interface Candidates {
+  ids: Int32Array;
+  logits: Float32Array;
+  probs: Float32Array;
+  n: number;
+  /** ids[0..n) are ordered by descending logit. */
+  sorted: boolean;
+}
+
+export interface Sampler {
+  readonly name: string;
+  apply(c: Candidates): void;
+  /** Told about every token that enters the sequence (prompt and generated). */
+  accept?(token: number): void;
+  reset?(): void;
+}
+
+export interface SamplingOptions {
+  /** 0 (or below) means greedy. Default 0.8. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  /** How many recent tokens the penalties look at (default 64; -1 = whole context). */
+  repeatLastN?: number;
+  /** Added to the logit of each listed token id (-Infinity bans it). */
+  logitBias?: Record<number, number> | Map<number, number>;
+  seed?: number;
+}
+
+/** xoshiro128** seeded through splitmix32: small, fast, repeatable across platforms. */
+export class Rng {
+  private s = new Uint32Array(4);
+  constructor(seed: number) {
+    let x = seed >>> 0;
+    for (let i = 0; i < 4; i++) {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    const s = this.s;
+    const r = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
+    const t = (s[1]! << 9) >>> 0;
+    s[2]! ^= s[0]!; s[3]! ^= s[1]!; s[1]! ^= s[2]!; s[0]! ^= s[3]!;
+    s[2]! ^= t;
+    s[3] = rotl(s[3]!, 11);
+    return r / 4294967296;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+function sortCandidates(c: Candidates, k: number): void {
+  // Partial selection: keep the k largest at the front, then sort those. O(n + k log k) typical.
+  const { ids, logits } = c;
+  k = Math.min(k, c.n);
+  if (k < c.n) {
+    let lo = 0, hi = c.n - 1;
+    while (lo < hi) {
+      const pivot = logits[ids[(lo + hi) >> 1]!]!;
+      let i = lo, j = hi;
+      while (i <= j) {
+        while (logits[ids[i]!]! > pivot) i++;
+        while (logits[ids[j]!]! < pivot) j--;
+        if (i <= j) { const t = ids[i]!; ids[i] = ids[j]!; ids[j] = t; i++; j--; }
+      }
+      if (k - 1 <= j) hi = j; else if (k - 1 >= i) lo = i; else break;
+    }
+  }
+  const head = ids.subarray(0, k);
+  head.sort((a, b) => logits[b]! - logits[a]! || a - b);
+  c.n = k;
+  c.sorted = true;
+}
+
+function softmax(c: Candidates): void {
+  if (!c.sorted) sortCandidates(c, c.n);
+  const { ids, logits, probs } = c;
+  const max = logits[ids[0]!]!;
+  let sum = 0;
+  for (let i = 0; i < c.n; i++) { const e = Math.exp(logits[ids[i]!]! - max); probs[i] = e; sum += e; }
+  for (let i = 0; i < c.n; i++) probs[i]! /= sum;
+}
+
+export const logitBiasSampler = (bias: Map<number, number>): Sampler => ({
+  name: 'logit-bias',
+  apply(c) {
+    for (const [id, b] of bias) if (id >= 0 && id < c.logits.length) c.logits[id] += b;
+  },
+});
+
+export function penaltiesSampler(lastN: number, repeat: number, frequency: number, presence: number): Sampler {
+  const hist: number[] = [];
+  const counts = new Map<number, number>();
+  return {
+    name: 'penalties',
+    accept(token) {
+      hist.push(token);
+      counts.set(token, (counts.get(token) ?? 0) + 1);
+      if (lastN >= 0 && hist.length > lastN) {
+        const old = hist.shift()!;
+        const n = counts.get(old)! - 1;
+        if (n) counts.set(old, n); else counts.delete(old);
+      }
+    },
+    reset() { hist.length = 0; counts.clear(); },
+    apply(c) {
+      for (const [id, n] of counts) {
+        let l = c.logits[id]!;
+        // As llama.cpp: divide positive logits, multiply negative ones, then the OpenAI-style terms.
+        l = l <= 0 ? l * repeat : l / repeat;
+        l -= n * frequency + (n > 0 ? presence : 0);
+        c.logits[id] = l;
+      }
+    },
+  };
+}
+
+export const topKSampler = (k: number): Sampler => ({
+  name: 'top-k',
+  apply(c) { if (k > 0 && k < c.n) sortCandidates(c, k); },
+});
+
+export const topPSampler = (p: number, minKeep = 1): Sampler => ({
+  name: 'top-p',
+  apply(c) {
+    if (p >= 1) return;
+    softmax(c);
+    let cum = 0;
+    for (let i = 0; i < c.n; i++) {
+      cum += c.probs[i]!;
+      if (cum >= p && i + 1 >= minKeep) { c.n = i + 1; return; }
+    }
+  },
+});
+
+export const minPSampler = (p: number, minKeep = 1): Sampler => ({
+  name: 'min-p',
+  apply(c) {
+    if (p <= 0) return;
+    if (!c.sorted) sortCandidates(c, c.n);
+    const threshold = c.logits[c.ids[0]!]! + Math.log(p);
+    let keep = c.n;
+    for (let i = 0; i < c.n; i++) if (c.logits[c.ids[i]!]! < threshold) { keep = i; break; }
+    c.n = Math.max(keep, Math.min(minKeep, c.n));
+  },
+});
+
+export const temperatureSampler = (t: number): Sampler => ({
+  name: 'temperature',
+  apply(c) {
+    if (t === 1) return;
+    for (let i = 0; i < c.n; i++) { const id = c.ids[i]!; c.logits[id] /= t; }
+  },
+});
+
+/** A complete chain: apply every sampler, then pick a token (argmax or a seeded draw). */
+export class SamplerChain {
+  private readonly c: Candidates;
+  private readonly chain: Sampler[] = [];
+  private readonly greedy: boolean;
+  private readonly rng: Rng;
+
+  constructor(nVocab: number, opts: SamplingOptions = {}) {
+    const temp = opts.temperature ?? 0.8;
+    for (const [k, v] of Object.entries({ temperature: temp, topP: opts.topP, minP: opts.minP, repeatPenalty: opts.repeatPenalty })) {
+      if (v !== undefined && !Number.isFinite(v)) throw new ArgumentError(`${k} must be a finite number, got ${v}`);
+    }
+    if (opts.topK !== undefined && (!Number.isInteger(opts.topK) || opts.topK < 0)) throw new ArgumentError(`topK must be a non-negative integer, got ${opts.topK}`);
+    if (opts.topP !== undefined && (opts.topP <= 0 || opts.topP > 1)) throw new ArgumentError(`topP must be in (0, 1], got ${opts.topP}`);
+    if (opts.minP !== undefined && (opts.minP < 0 || opts.minP > 1)) throw new ArgumentError(`minP must be in [0, 1], got ${opts.minP}`);
+    if (opts.repeatPenalty !== undefined && opts.repeatPenalty <= 0) throw new ArgumentError(`repeatPenalty must be positive, got ${opts.repeatPenalty}`);
+    this.c = { ids: new Int32Array(nVocab), logits: new Float32Array(nVocab), probs: new Float32Array(nVocab), n: nVocab, sorted: false };
+    this.greedy = temp <= 0;
+    this.rng = new Rng(opts.seed ?? (Math.random() * 2 ** 32) >>> 0);
+    const bias = opts.logitBias instanceof Map ? opts.logitBias : new Map(Object.entries(opts.logitBias ?? {}).map(([k, v]) => [Number(k), v]));
+    for (const id of bias.keys()) if (!Number.isInteger(id) || id < 0 || id >= nVocab) throw new ArgumentError(`logit bias token id ${id} is outside the vocabulary (0..${nVocab - 1})`);
+    if (bias.size) this.chain.push(logitBiasSampler(bias));
+    const rp = opts.repeatPenalty ?? 1, fp = opts.frequencyPenalty ?? 0, pp = opts.presencePenalty ?? 0;
+    if (rp !== 1 || fp !== 0 || pp !== 0) this.chain.push(penaltiesSampler(opts.repeatLastN ?? 64, rp, fp, pp));
+    if (!this.greedy) {
+      this.chain.push(topKSampler(opts.topK ?? 40));
+      this.chain.push(topPSampler(opts.topP ?? 0.95));
+      this.chain.push(minPSampler(opts.minP ?? 0.05));
+      this.chain.push(temperatureSampler(temp));
+    }
+  }
+
+  get samplers(): readonly string[] {
+    return this.chain.map((s) => s.name);
+  }
+
+  accept(token: number): void {
+    for (const s of this.chain) s.accept?.(token);
+  }
+
+  sample(logits: Float32Array): number {
+    const c = this.c;
+    c.logits.set(logits);
+    c.n = logits.length;
+    c.sorted = false;
+    for (let i = 0; i < c.n; i++) c.ids[i] = i;
+    for (const s of this.chain) s.apply(c);
+    if (this.greedy) {
+      let best = 0, bestL = -Infinity;
+      for (let i = 0; i < c.n; i++) { const id = c.ids[i]!; const l = c.logits[id]!; if (l > bestL) { bestL = l; best = id; } }
+      return best;
+    }
+    softmax(c);
+    let r = this.rng.next();
+    for (let i = 0; i < c.n; i++) {
+      r -= c.probs[i]!;
+      if (r < 0) return c.ids[i]!;
+    }
+    return c.ids[c.n - 1]!;
+  }
+}
