@@ -12,6 +12,7 @@ export class RefKernels implements Kernels {
   private acts = new Map<ActivationRow['kind'], ActivationRow>();
   private scores = new Float64Array(0);
   private qh = new Float32Array(0);
+  private acc = new Float32Array(0);
 
   private activation(kind: ActivationRow['kind'], n: number): ActivationRow {
     let a = this.acts.get(kind);
@@ -65,25 +66,29 @@ export class RefKernels implements Kernels {
   }
 
   attention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
+    if (p.f16) this.attentionF16(q, kCache, vCache, nTok, pos0, p, out);
+    else this.attentionF32(q, kCache, vCache, nTok, pos0, p, out);
+  }
+
+  /** Two-pass softmax attention in f32/f64. */
+  private attentionF32(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
     const { nHead, nHeadKv, headDim, headDimV, scale } = p;
     const group = nHead / nHeadKv;
     const kStride = nHeadKv * headDim, vStride = nHeadKv * headDimV;
     const nKv = pos0 + nTok;
     if (this.scores.length < nKv) this.scores = new Float64Array(Math.max(nKv, this.scores.length * 2));
-    if (this.qh.length < headDim) this.qh = new Float32Array(headDim);
-    const sc = this.scores, qh = this.qh;
+    const sc = this.scores;
     for (let t = 0; t < nTok; t++) {
       const last = pos0 + t;
       for (let h = 0; h < nHead; h++) {
         const kvh = Math.floor(h / group);
         const qo = (t * nHead + h) * headDim;
-        for (let d = 0; d < headDim; d++) qh[d] = p.f16 ? roundF16(q[qo + d]!) : q[qo + d]!;
         let max = -Infinity;
         for (let j = 0; j <= last; j++) {
           const ko = j * kStride + kvh * headDim;
           let s = 0;
-          for (let d = 0; d < headDim; d++) s += qh[d]! * kCache[ko + d]!;
-          s = Math.fround(s) * scale;
+          for (let d = 0; d < headDim; d++) s += q[qo + d]! * kCache[ko + d]!;
+          s *= scale;
           sc[j] = s;
           if (s > max) max = s;
         }
@@ -101,6 +106,51 @@ export class RefKernels implements Kernels {
           const vo = j * vStride + kvh * headDimV;
           for (let d = 0; d < headDimV; d++) out[oo + d] += pj * vCache[vo + d]!;
         }
+      }
+    }
+  }
+
+  /**
+   * Online-softmax attention over an f16 cache, rounding as llama.cpp's CPU flash-attention kernel
+   * (its default) does: Q in f16, K.Q in double, the V accumulator held in f16. Matching it keeps
+   * greedy output identical to llama.cpp's on close calls.
+   */
+  private attentionF16(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
+    const { nHead, nHeadKv, headDim, headDimV, scale } = p;
+    const group = nHead / nHeadKv;
+    const kStride = nHeadKv * headDim, vStride = nHeadKv * headDimV;
+    if (this.qh.length < headDim) this.qh = new Float32Array(headDim);
+    if (this.acc.length < headDimV) this.acc = new Float32Array(headDimV);
+    const qh = this.qh, acc = this.acc;
+    for (let t = 0; t < nTok; t++) {
+      const last = pos0 + t;
+      for (let h = 0; h < nHead; h++) {
+        const kvh = Math.floor(h / group);
+        const qo = (t * nHead + h) * headDim;
+        for (let d = 0; d < headDim; d++) qh[d] = roundF16(q[qo + d]!);
+        for (let d = 0; d < headDimV; d++) acc[d] = 0;
+        let M = -Infinity, S = 0;
+        for (let j = 0; j <= last; j++) {
+          const ko = j * kStride + kvh * headDim;
+          let dot = 0;
+          for (let d = 0; d < headDim; d++) dot += qh[d]! * kCache[ko + d]!;
+          const s = Math.fround(Math.fround(dot) * scale);
+          let ms = 1, vs = 1;
+          if (s > M) {
+            const old = M;
+            M = s;
+            ms = Math.fround(Math.exp(old - M));
+            for (let d = 0; d < headDimV; d++) acc[d] = roundF16(acc[d]! * ms);
+          } else {
+            vs = Math.fround(Math.exp(s - M));
+          }
+          const vo = j * vStride + kvh * headDimV;
+          for (let d = 0; d < headDimV; d++) acc[d] = roundF16(acc[d]! + vCache[vo + d]! * vs);
+          S = Math.fround(Math.fround(S * ms) + vs);
+        }
+        const inv = S === 0 ? 0 : Math.fround(1 / S);
+        const oo = (t * nHead + h) * headDimV;
+        for (let d = 0; d < headDimV; d++) out[oo + d] = acc[d]! * inv;
       }
     }
   }

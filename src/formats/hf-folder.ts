@@ -1,0 +1,326 @@
+// A Hugging Face model folder (config.json + safetensors shards + tokenizer files) -> the same
+// { metadata, tensors } a GGUF file gives, with keys, names, shapes and q/k row order as llama.cpp's
+// convert_hf_to_gguf.py would write them, so the model loader cannot tell the two apart.
+// Each shard is read once; tensors are views into it, except q/k (permuted copies) and tensors
+// whose offset in the file is not a multiple of their element size (aligned copies).
+
+import { open, stat, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { FormatError, ModelError, UnsupportedError, throwIfAborted } from '../core/errors.js';
+import type { GGUFTensorInfo, GGUFValue } from './gguf.js';
+import { parseSafetensors } from './safetensors.js';
+import {
+  archFromConfig, f32, hfToGGUFName, isIgnoredHFTensor, llama3RopeFreqs, permuteRows, qkHeads, str, u32,
+  type HFArchSpec,
+} from './hf-arch.js';
+
+export interface ModelSource {
+  /** Path used in messages. */
+  file: string;
+  /** GGUF-style keys, as llama.cpp's convert_hf_to_gguf.py would write them. */
+  metadata: Map<string, GGUFValue>;
+  /** GGUF names, GGUF shape order (shape[0] = contiguous row length), ggml type ids; `offset` is the byte offset in the shard file. */
+  tensors: GGUFTensorInfo[];
+  tokenizerJson?: unknown;
+  tokenizerConfig?: unknown;
+}
+
+export interface LoadHFFolderOptions {
+  signal?: AbortSignal;
+  /** Bytes of safetensors read so far, of the total over all shards. */
+  onProgress?: (p: { loaded: number; total: number }) => void;
+}
+
+const GGML_TYPE_OF_DTYPE: Record<string, number> = { F32: 0, F16: 1, BF16: 30 };
+const ELEMENT_BYTES: Record<number, number> = { 0: 4, 1: 2, 30: 2 };
+const READ_CHUNK = 64 << 20;
+
+type Json = Record<string, unknown>;
+
+export async function loadHFFolder(dir: string, opts: LoadHFFolderOptions = {}): Promise<ModelSource> {
+  const { signal, onProgress } = opts;
+  throwIfAborted(signal);
+  const configPath = path.join(dir, 'config.json');
+  const config = await readJson(configPath, 'a Hugging Face model folder needs config.json');
+  if (!isObject(config)) throw new FormatError(configPath, 'config.json is not a JSON object');
+  const spec = archFromConfig(config, configPath);
+  const tokenizerJson = await readJson(path.join(dir, 'tokenizer.json'));
+  const tokenizerConfig = await readJson(path.join(dir, 'tokenizer_config.json'));
+
+  const { metadata, extraTensors, nHead, nHeadKv } = configToMetadata(config, spec, configPath, dir);
+  await addChatTemplate(metadata, dir, tokenizerConfig);
+
+  const { shards, weightMap, indexPath } = await listShards(dir);
+  const sizes: number[] = [];
+  for (const s of shards) {
+    try {
+      sizes.push((await stat(s)).size);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      throw new ModelError(`${s}: safetensors shard not found${indexPath ? ` (named in ${indexPath})` : ''}`);
+    }
+  }
+  const total = sizes.reduce((a, b) => a + b, 0);
+  let loaded = 0;
+  onProgress?.({ loaded, total });
+
+  const tensors: GGUFTensorInfo[] = [...extraTensors];
+  const seen = new Map<string, string>();
+  for (let si = 0; si < shards.length; si++) {
+    const file = shards[si]!;
+    const bytes = await readWhole(file, sizes[si]!, signal, (n) => {
+      loaded += n;
+      onProgress?.({ loaded, total });
+    });
+    const st = parseSafetensors(bytes, file);
+    for (const t of st.tensors) {
+      const prev = seen.get(t.name);
+      if (prev) throw new FormatError(file, `tensor ${t.name} is also in ${prev}`);
+      seen.set(t.name, file);
+      if (isIgnoredHFTensor(t.name)) continue;
+      const name = hfToGGUFName(t.name);
+      if (!name) throw new UnsupportedError(`${file}: tensor ${t.name} has no GGUF equivalent in lutra's ${spec.arch} mapping`);
+      const type = GGML_TYPE_OF_DTYPE[t.dtype];
+      if (type === undefined) throw new UnsupportedError(`${file}: tensor ${t.name}: dtype ${t.dtype} is not supported (lutra loads F32, F16 and BF16 safetensors)`);
+      const heads = spec.permuteQK ? qkHeads(name, nHead, nHeadKv) : undefined;
+      let data = t.data;
+      if (heads !== undefined) data = permuteRows(data, t.shape[0] ?? 0, heads, false, `${file}: tensor ${t.name}`);
+      else if (data.byteOffset % ELEMENT_BYTES[type]! !== 0) data = data.slice();
+      tensors.push({ name, shape: [...t.shape].reverse(), type, offset: t.data.byteOffset - bytes.byteOffset, nbytes: data.byteLength, data });
+    }
+  }
+  if (weightMap) {
+    for (const [name, shard] of weightMap) {
+      const where = seen.get(name);
+      if (where !== path.join(dir, shard)) {
+        throw new FormatError(indexPath!, `weight_map puts tensor ${name} in ${shard}, ${where ? `found in ${path.basename(where)}` : 'no shard has it'}`);
+      }
+    }
+  }
+  return { file: dir, metadata, tensors, tokenizerJson, tokenizerConfig };
+}
+
+// ---------------------------------------------------------------- config.json -> metadata
+
+interface ConfigMapping {
+  metadata: Map<string, GGUFValue>;
+  extraTensors: GGUFTensorInfo[];
+  nHead: number;
+  nHeadKv: number;
+}
+
+/** config.json -> GGUF hparams, following convert_hf_to_gguf.py (TextModel, LlamaModel, Qwen2Model, MiniCPMModel). */
+export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir = ''): ConfigMapping {
+  const num = (key: string, dflt?: number): number => {
+    const v = cfg[key];
+    if (v === undefined || v === null) {
+      if (dflt !== undefined) return dflt;
+      throw new ModelError(`${file}: missing ${key}`);
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ModelError(`${file}: ${key} should be a number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const int = (key: string, dflt?: number): number => {
+    const v = num(key, dflt);
+    if (!Number.isSafeInteger(v) || v < 0) throw new ModelError(`${file}: ${key} should be a non-negative integer, got ${v}`);
+    return v;
+  };
+  const a = spec.arch;
+  const md = new Map<string, GGUFValue>();
+  const extraTensors: GGUFTensorInfo[] = [];
+  const nEmbd = int('hidden_size');
+  const nLayer = int('num_hidden_layers');
+  const nHead = int('num_attention_heads');
+  const nHeadKv = int('num_key_value_heads', nHead);
+  if (nHead === 0 || nHeadKv === 0) throw new ModelError(`${file}: num_attention_heads and num_key_value_heads must be positive`);
+  const headDim = int('head_dim', Math.floor(nEmbd / nHead));
+  // transformers v5 moves rope_theta and the scaling into rope_parameters.
+  const ropeParams = isObject(cfg['rope_parameters']) ? (cfg['rope_parameters'] as Json) : undefined;
+  const scaling = isObject(cfg['rope_scaling']) ? (cfg['rope_scaling'] as Json) : ropeParams;
+  const theta = cfg['rope_theta'] ?? ropeParams?.['rope_theta'] ?? 10000;
+  if (typeof theta !== 'number') throw new ModelError(`${file}: rope_theta should be a number, got ${JSON.stringify(theta)}`);
+  const ropeDim = Math.floor(headDim * num('partial_rotary_factor', 1));
+
+  const name = typeof cfg['_name_or_path'] === 'string' && cfg['_name_or_path'] ? path.basename(cfg['_name_or_path']) : path.basename(path.resolve(dir || '.'));
+  md.set('general.architecture', str(a));
+  md.set('general.name', str(name));
+  md.set(`${a}.context_length`, u32(int('max_position_embeddings')));
+  md.set(`${a}.embedding_length`, u32(nEmbd));
+  md.set(`${a}.block_count`, u32(nLayer));
+  md.set(`${a}.feed_forward_length`, u32(int('intermediate_size')));
+  md.set(`${a}.attention.head_count`, u32(nHead));
+  md.set(`${a}.attention.head_count_kv`, u32(nHeadKv));
+  if (cfg['head_dim'] !== undefined && cfg['head_dim'] !== null && headDim !== Math.floor(nEmbd / nHead)) {
+    md.set(`${a}.attention.key_length`, u32(headDim));
+    md.set(`${a}.attention.value_length`, u32(headDim));
+  }
+  md.set(`${a}.attention.layer_norm_rms_epsilon`, f32(num('rms_norm_eps')));
+  md.set(`${a}.rope.freq_base`, f32(theta));
+  md.set(`${a}.rope.dimension_count`, u32(ropeDim));
+  md.set(`${a}.vocab_size`, u32(int('vocab_size')));
+
+  const ropeType = scaling ? (scaling['rope_type'] ?? scaling['type'] ?? 'default') : 'default';
+  const sNum = (key: string, dflt?: number): number => {
+    const v = scaling?.[key] ?? dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ModelError(`${file}: rope_scaling.${key} should be a number, got ${JSON.stringify(v ?? null)}`);
+    return v;
+  };
+  switch (ropeType) {
+    case 'default':
+      break;
+    case 'linear':
+      md.set(`${a}.rope.scaling.type`, str('linear'));
+      md.set(`${a}.rope.scaling.factor`, f32(sNum('factor')));
+      break;
+    case 'yarn':
+      md.set(`${a}.rope.scaling.type`, str('yarn'));
+      md.set(`${a}.rope.scaling.factor`, f32(sNum('factor')));
+      md.set(`${a}.rope.scaling.original_context_length`, u32(sNum('original_max_position_embeddings', cfg['original_max_position_embeddings'] as number | undefined)));
+      break;
+    case 'llama3': {
+      if (a !== 'llama') throw new UnsupportedError(`${file}: rope_scaling type llama3 is only supported for llama, not ${a}`);
+      const freqs = llama3RopeFreqs({
+        base: theta,
+        dim: headDim,
+        factor: sNum('factor', 8),
+        lowFreqFactor: sNum('low_freq_factor', 1),
+        highFreqFactor: sNum('high_freq_factor', 4),
+        // convert_hf_to_gguf.py reads it from the top level; Llama 3.x configs keep it in rope_scaling.
+        originalContext: sNum('original_max_position_embeddings', (cfg['original_max_position_embeddings'] as number | undefined) ?? 8192),
+      });
+      extraTensors.push(f32Tensor('rope_freqs.weight', freqs));
+      break;
+    }
+    case 'longrope': {
+      if (a !== 'minicpm') throw new UnsupportedError(`${file}: rope_scaling type longrope is only supported for minicpm, not ${a}`);
+      const long = scaling!['long_factor'], short = scaling!['short_factor'];
+      const half = Math.floor(nEmbd / nHead) / 2;
+      for (const [k, v] of [['long_factor', long], ['short_factor', short]] as const) {
+        if (!Array.isArray(v) || v.length !== half || !v.every((x) => typeof x === 'number')) {
+          throw new ModelError(`${file}: rope_scaling.${k} should be ${half} numbers (head_dim / 2)`);
+        }
+      }
+      md.set(`${a}.rope.scaling.type`, str('longrope'));
+      const orig = scaling!['original_max_position_embeddings'];
+      if (typeof orig === 'number') md.set(`${a}.rope.scaling.original_context_length`, u32(orig));
+      extraTensors.push(f32Tensor('rope_factors_long.weight', Float32Array.from(long as number[])));
+      extraTensors.push(f32Tensor('rope_factors_short.weight', Float32Array.from(short as number[])));
+      break;
+    }
+    default:
+      throw new UnsupportedError(`${file}: rope_scaling type ${JSON.stringify(ropeType)} is not supported (lutra maps linear, yarn, llama3${a === 'minicpm' ? ', longrope' : ''})`);
+  }
+
+  if (a === 'minicpm') {
+    md.set('minicpm.embedding_scale', f32(num('scale_emb')));
+    md.set('minicpm.residual_scale', f32(num('scale_depth') / Math.sqrt(nLayer)));
+    md.set('minicpm.logit_scale', f32(nEmbd / num('dim_model_base')));
+  }
+  for (const k of ['bos', 'eos'] as const) {
+    const id = cfg[`${k}_token_id`];
+    if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) md.set(`tokenizer.ggml.${k}_token_id`, u32(id));
+  }
+  return { metadata: md, extraTensors, nHead, nHeadKv };
+}
+
+function f32Tensor(name: string, values: Float32Array): GGUFTensorInfo {
+  const data = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  return { name, shape: [values.length], type: 0, offset: 0, nbytes: data.byteLength, data };
+}
+
+/** tokenizer_config.json's chat_template (string or named list), else chat_template.jinja / .json, as gguf-py's SpecialVocab does. */
+async function addChatTemplate(md: Map<string, GGUFValue>, dir: string, tokenizerConfig: unknown): Promise<void> {
+  let tmpl: unknown = isObject(tokenizerConfig) ? (tokenizerConfig as Json)['chat_template'] : undefined;
+  if (tmpl === undefined || tmpl === null) {
+    const jinja = await readText(path.join(dir, 'chat_template.jinja'));
+    if (jinja !== undefined) tmpl = jinja;
+    else {
+      const j = await readJson(path.join(dir, 'chat_template.json'));
+      if (isObject(j)) tmpl = (j as Json)['chat_template'];
+    }
+  }
+  if (typeof tmpl === 'string') md.set('tokenizer.chat_template', str(tmpl));
+  else if (Array.isArray(tmpl)) {
+    for (const t of tmpl) {
+      if (!isObject(t) || typeof t['name'] !== 'string' || typeof t['template'] !== 'string') continue;
+      md.set(t['name'] === 'default' ? 'tokenizer.chat_template' : `tokenizer.chat_template.${t['name']}`, str(t['template']));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- files
+
+async function listShards(dir: string): Promise<{ shards: string[]; weightMap?: Map<string, string>; indexPath?: string }> {
+  const indexPath = path.join(dir, 'model.safetensors.index.json');
+  const index = await readJson(indexPath);
+  if (index === undefined) {
+    const single = path.join(dir, 'model.safetensors');
+    try {
+      await stat(single);
+    } catch {
+      throw new ModelError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+    }
+    return { shards: [single] };
+  }
+  const wm = isObject(index) ? (index as Json)['weight_map'] : undefined;
+  if (!isObject(wm)) throw new FormatError(indexPath, 'weight_map is missing or not an object');
+  const weightMap = new Map<string, string>();
+  const shards: string[] = [];
+  for (const [tensor, shard] of Object.entries(wm as Json)) {
+    if (typeof shard !== 'string' || shard === '' || path.isAbsolute(shard) || shard.split(/[\\/]/).includes('..')) {
+      throw new FormatError(indexPath, `weight_map entry for ${tensor} is not a file name in the folder: ${JSON.stringify(shard)}`);
+    }
+    weightMap.set(tensor, shard);
+    const p = path.join(dir, shard);
+    if (!shards.includes(p)) shards.push(p);
+  }
+  if (shards.length === 0) throw new FormatError(indexPath, 'weight_map is empty');
+  return { shards, weightMap, indexPath };
+}
+
+/** Read a whole file into one fresh buffer, in chunks so progress and abort work on multi-GB shards. */
+async function readWhole(file: string, size: number, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<Uint8Array> {
+  const fh = await open(file, 'r');
+  try {
+    const out = new Uint8Array(size);
+    let pos = 0;
+    while (pos < size) {
+      throwIfAborted(signal);
+      const { bytesRead } = await fh.read(out, pos, Math.min(READ_CHUNK, size - pos), pos);
+      if (bytesRead === 0) throw new FormatError(file, `file shrank while reading: got ${pos} of ${size} bytes`, pos);
+      pos += bytesRead;
+      onBytes(bytesRead);
+    }
+    throwIfAborted(signal);
+    return out;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Parsed JSON, or undefined when the file does not exist (an error naming the path when `requiredWhy` is given). */
+async function readJson(file: string, requiredWhy?: string): Promise<unknown> {
+  const text = await readText(file);
+  if (text === undefined) {
+    if (requiredWhy) throw new ModelError(`${file}: not found (${requiredWhy})`);
+    return undefined;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new FormatError(file, `invalid JSON: ${(e as Error).message}`);
+  }
+}
+
+function isObject(v: unknown): v is Json {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
