@@ -3,7 +3,7 @@
 // header is decoded, and every tensor's offsets against the data section, so a corrupt file gives a
 // FormatError with a byte offset instead of a huge allocation. Knows dtypes only by their size.
 
-import { FormatError } from '../core/errors.js';
+import { ArgumentError, FormatError } from '../core/errors.js';
 
 export interface SafetensorsTensor {
   name: string;
@@ -138,11 +138,11 @@ export function writeSafetensors(tensors: SafetensorsTensorToWrite[], metadata?:
   const names = new Set<string>();
   let off = 0;
   for (const { t } of order) {
-    if (t.name === '__metadata__' || names.has(t.name)) throw new Error(`safetensors: duplicate or reserved tensor name ${t.name}`);
+    if (t.name === '__metadata__' || names.has(t.name)) throw new ArgumentError(`safetensors: duplicate or reserved tensor name ${t.name}`);
     names.add(t.name);
     const size = tensorBytes(t.dtype, t.shape);
-    if (typeof size === 'string') throw new Error(`safetensors: tensor ${t.name}: ${size}`);
-    if (size !== t.data.byteLength) throw new Error(`safetensors: tensor ${t.name}: ${t.dtype} [${t.shape.join(', ')}] needs ${size} bytes, got ${t.data.byteLength}`);
+    if (typeof size === 'string') throw new ArgumentError(`safetensors: tensor ${t.name}: ${size}`);
+    if (size !== t.data.byteLength) throw new ArgumentError(`safetensors: tensor ${t.name}: ${t.dtype} [${t.shape.join(', ')}] needs ${size} bytes, got ${t.data.byteLength}`);
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + size] };
     off += size;
   }

@@ -207,3 +207,40 @@ export async function loadModel(input: string | URL | Uint8Array | ArrayBuffer, 
   if (opts.signal?.aborted) throw new AbortError();
   return new Model(src.file, src, arch.name, hp, w, tok, kernels, opts.context);
 }
+
+/**
+ * Only the tokenizer of a model: a GGUF file (vocabulary-only GGUFs included), a Hugging Face
+ * folder, or a bare tokenizer.json (with tokenizer_config.json read from beside it if present).
+ */
+export async function loadTokenizer(path: string): Promise<Tokenizer> {
+  const { readFile } = await import('node:fs/promises');
+  const { join, dirname } = await import('node:path');
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    throw new ArgumentError(`${path}: no such file or directory`);
+  }
+  const readJson = async (p: string, required: boolean): Promise<unknown> => {
+    let text: string;
+    try {
+      text = await readFile(p, 'utf8');
+    } catch {
+      if (required) throw new ArgumentError(`${p}: cannot read file`);
+      return undefined;
+    }
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new FormatError(p, `invalid JSON: ${(e as Error).message}`);
+    }
+  };
+  if (st.isDirectory()) {
+    return tokenizerFromJSON(await readJson(join(path, 'tokenizer.json'), true), await readJson(join(path, 'tokenizer_config.json'), false), path);
+  }
+  if (/\.json$/i.test(path)) {
+    return tokenizerFromJSON(await readJson(path, true), await readJson(join(dirname(path), 'tokenizer_config.json'), false), path);
+  }
+  const bytes = await readFileWithProgress(path, {});
+  return tokenizerFromGGUF(parseGGUF(bytes, path).metadata, path);
+}

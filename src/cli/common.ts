@@ -1,0 +1,55 @@
+// Shared CLI plumbing: option parsers that name the bad flag, model path resolution (including
+// the bundled default model), progress bars on stderr, and one-line error reporting.
+
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { ArgumentError } from '../core/errors.js';
+import type { LoadProgress } from '../runtime/model.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+/** lutra's own default model, trained by `lutra train` (see models/README.md once it exists). */
+export const DEFAULT_MODEL = resolve(REPO_ROOT, 'models/lutra-default.gguf');
+
+export function resolveModel(model: string | undefined): string {
+  if (model) return model;
+  if (existsSync(DEFAULT_MODEL)) return DEFAULT_MODEL;
+  throw new ArgumentError('no MODEL given and the bundled default model (models/lutra-default.gguf) is not in this checkout; pass a GGUF file or a Hugging Face folder');
+}
+
+export function int(name: string, min = -Infinity) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer${min > -Infinity ? ` >= ${min}` : ''}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+export function float(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+/** A progress bar on stderr when it is a terminal; silent otherwise (CI logs stay clean). */
+export function loadProgressBar(quiet: boolean): { onProgress: (p: LoadProgress) => void; stop: () => void } {
+  if (quiet || !process.stderr.isTTY) return { onProgress: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'loading [{bar}] {percentage}% {value}/{total} MB', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    onProgress(p) {
+      if (p.phase !== 'read') return;
+      const total = Math.max(1, Math.round(p.total / 1e6)), value = Math.round(p.loaded / 1e6);
+      if (!started) { bar.start(total, value); started = true; } else bar.update(value);
+    },
+    stop() { if (started) bar.stop(); },
+  };
+}

@@ -1,0 +1,315 @@
+// The `lutra` command line: run, chat, tokenize, inspect, eval ppl. Errors print as one line
+// (`lutra: <what is wrong>`) with exit code 1; --verbose (or LUTRA_DEBUG=1) adds the stack.
+
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline/promises';
+import { Command, CommanderError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { ArgumentError, LutraError, AbortError } from '../core/errors.js';
+import { loadModel, loadTokenizer, type ChatMessage } from '../runtime/model.js';
+import type { GenerateOptions } from '../runtime/generate.js';
+import { perplexity } from '../eval/perplexity.js';
+import { parseGGUF, plainValue } from '../formats/gguf.js';
+import { ggmlTypeName } from '../quant/table.js';
+import { collect, float, int, loadProgressBar, resolveModel } from './common.js';
+
+interface SamplingFlags {
+  temp: number; topK?: number; topP?: number; minP?: number; repeatPenalty?: number; repeatLastN?: number;
+  frequencyPenalty?: number; presencePenalty?: number; seed?: number; stop?: string[]; logitBias?: string[];
+  nPredict: number; ctx?: number; verbose?: boolean;
+}
+
+function addSamplingFlags(cmd: Command): Command {
+  return cmd
+    .option('-n, --n-predict <n>', 'tokens to generate (-1: until the context is full)', int('--n-predict', -1), 256)
+    .option('--temp <t>', 'temperature (0 = greedy)', float('--temp'), 0.8)
+    .option('--top-k <k>', 'top-k (0 = off)', int('--top-k', 0))
+    .option('--top-p <p>', 'top-p', float('--top-p'))
+    .option('--min-p <p>', 'min-p', float('--min-p'))
+    .option('--repeat-penalty <r>', 'repetition penalty (1 = off)', float('--repeat-penalty'))
+    .option('--repeat-last-n <n>', 'tokens the penalties look back over', int('--repeat-last-n', -1))
+    .option('--frequency-penalty <f>', 'frequency penalty', float('--frequency-penalty'))
+    .option('--presence-penalty <f>', 'presence penalty', float('--presence-penalty'))
+    .option('--logit-bias <id=bias>', 'add bias to a token logit (repeatable; -inf bans)', collect)
+    .option('--stop <text>', 'stop before this string (repeatable)', collect)
+    .option('-s, --seed <n>', 'random seed for repeatable sampling', int('--seed', 0))
+    .option('-c, --ctx <n>', 'context size in tokens', int('--ctx', 1))
+    .option('-v, --verbose', 'print details and stack traces');
+}
+
+function generateOptions(o: SamplingFlags): GenerateOptions {
+  const logitBias: Record<number, number> = {};
+  for (const b of o.logitBias ?? []) {
+    const m = /^(\d+)=([-+]?(?:inf|[\d.eE+-]+))$/i.exec(b.trim());
+    if (!m) throw new ArgumentError(`--logit-bias expects TOKEN_ID=BIAS, got ${JSON.stringify(b)}`);
+    const v = /inf/i.test(m[2]!) ? (m[2]!.startsWith('-') ? -Infinity : Infinity) : Number(m[2]);
+    if (Number.isNaN(v)) throw new ArgumentError(`--logit-bias: bad bias in ${JSON.stringify(b)}`);
+    logitBias[Number(m[1])] = v;
+  }
+  return {
+    maxTokens: o.nPredict, temperature: o.temp, topK: o.topK, topP: o.topP, minP: o.minP,
+    repeatPenalty: o.repeatPenalty, repeatLastN: o.repeatLastN, frequencyPenalty: o.frequencyPenalty,
+    presencePenalty: o.presencePenalty, seed: o.seed, stop: o.stop, logitBias,
+  };
+}
+
+function sigintController(): AbortController {
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort('interrupted'));
+  return ac;
+}
+
+async function openModel(path: string | undefined, o: { ctx?: number; verbose?: boolean }, signal?: AbortSignal) {
+  const bar = loadProgressBar(false);
+  try {
+    const model = await loadModel(resolveModel(path), { onProgress: bar.onProgress, signal, context: { ctx: o.ctx } });
+    if (o.verbose) {
+      const hp = model.hparams;
+      process.stderr.write(`lutra: ${model.file}: ${model.arch}, ${hp.nLayer} layers, ${hp.nEmbd} wide, ${hp.nHead}/${hp.nHeadKv} heads, vocab ${hp.nVocab}; kernels: ${model.kernels.name}\n`);
+    }
+    return model;
+  } finally {
+    bar.stop();
+  }
+}
+
+async function cmdRun(modelPath: string | undefined, o: SamplingFlags & { prompt?: string; file?: string; displayPrompt: boolean }): Promise<void> {
+  let prompt = o.prompt;
+  if (o.file) prompt = await readFile(o.file, 'utf8');
+  if (prompt === undefined) throw new ArgumentError('run needs a prompt: -p TEXT or -f FILE');
+  const ac = sigintController();
+  const model = await openModel(modelPath, o, ac.signal);
+  const opts = generateOptions(o);
+  if (o.displayPrompt) process.stdout.write(prompt);
+  try {
+    for await (const chunk of model.generate(prompt, { ...opts, signal: ac.signal })) {
+      if (chunk.text) process.stdout.write(chunk.text);
+      if (chunk.done) {
+        const t = chunk.timings;
+        process.stdout.write('\n');
+        process.stderr.write(
+          `lutra: prompt ${t.promptTokens} tokens, ${t.promptTokensPerSecond.toFixed(1)} tokens/s | ` +
+          `generated ${t.generatedTokens} tokens, ${t.tokensPerSecond.toFixed(1)} tokens/s | stop: ${chunk.stopReason}\n`,
+        );
+      }
+    }
+  } catch (e) {
+    if (e instanceof AbortError) { process.stdout.write('\n'); process.stderr.write('lutra: interrupted\n'); return; }
+    throw e;
+  } finally {
+    model.dispose();
+  }
+}
+
+async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { system?: string }): Promise<void> {
+  const model = await openModel(modelPath, o);
+  if (!model.tokenizer.chatTemplate) throw new LutraError('E_NO_TEMPLATE', `model ${model.file} has no chat template (tokenizer.chat_template); use \`lutra run\` for plain completion`);
+  const ctx = model.createContext({ ctx: o.ctx });
+  const messages: ChatMessage[] = o.system ? [{ role: 'system', content: o.system }] : [];
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
+  const opts = generateOptions(o);
+  process.stderr.write('lutra chat: type a message, Enter to send, Ctrl-D to quit.\n');
+  try {
+    for (;;) {
+      let line: string;
+      try {
+        line = await rl.question('> ');
+      } catch {
+        break;
+      }
+      if (!line.trim()) continue;
+      messages.push({ role: 'user', content: line });
+      const prompt = model.applyChatTemplate(messages, { addGenerationPrompt: true });
+      const ac = new AbortController();
+      const onInt = () => ac.abort();
+      process.once('SIGINT', onInt);
+      let reply = '';
+      try {
+        for await (const c of model.generate(prompt, { ...opts, context: ctx, signal: ac.signal, addSpecial: false })) {
+          reply += c.text;
+          process.stdout.write(c.text);
+          if (c.done && o.verbose) process.stderr.write(`\n[${c.timings.cachedTokens} cached, ${c.timings.promptTokens - c.timings.cachedTokens} new prompt tokens, ${c.timings.tokensPerSecond.toFixed(1)} tokens/s]`);
+        }
+      } catch (e) {
+        if (!(e instanceof AbortError)) throw e;
+      } finally {
+        process.off('SIGINT', onInt);
+      }
+      process.stdout.write('\n');
+      messages.push({ role: 'assistant', content: reply });
+    }
+  } finally {
+    rl.close();
+    model.dispose();
+  }
+}
+
+async function cmdTokenize(modelPath: string, o: { text?: string; file?: string; jsonl?: string; bos: boolean; parseSpecial?: boolean }): Promise<void> {
+  const given = [o.text !== undefined, o.file !== undefined, o.jsonl !== undefined].filter(Boolean).length;
+  if (given !== 1) throw new ArgumentError('tokenize needs exactly one of --text, --file, --jsonl');
+  const tok = await loadTokenizer(modelPath);
+  const enc = { addSpecial: o.bos, parseSpecial: o.parseSpecial ?? false };
+  if (o.jsonl !== undefined) {
+    const lines = (await readFile(o.jsonl, 'utf8')).split('\n');
+    const out: string[] = [];
+    lines.forEach((line, i) => {
+      if (line.trim() === '') return;
+      let s: unknown;
+      try {
+        s = JSON.parse(line);
+      } catch {
+        throw new ArgumentError(`${o.jsonl}: line ${i + 1} is not valid JSON`);
+      }
+      if (typeof s !== 'string') throw new ArgumentError(`${o.jsonl}: line ${i + 1} is not a JSON string`);
+      out.push(JSON.stringify(tok.encode(s, enc)));
+    });
+    process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));
+    return;
+  }
+  const text = o.text ?? (await readFile(o.file!, 'utf8'));
+  process.stdout.write(JSON.stringify(tok.encode(text, enc)) + '\n');
+}
+
+async function cmdInspect(modelPath: string, o: { json?: boolean; all?: boolean }): Promise<void> {
+  const model = await loadModel(resolveModel(modelPath)).catch(async (e) => {
+    // A file lutra cannot run (vocab-only, unknown architecture) can still be inspected.
+    if (!(e instanceof LutraError) || e.code === 'E_FORMAT') throw e;
+    return undefined;
+  });
+  let metadata: [string, unknown][];
+  let tensors: { name: string; type: string; shape: number[] }[];
+  if (model) {
+    metadata = [...model.source.metadata].map(([k, v]) => [k, plainValue(v)]);
+    tensors = model.source.tensors.map((t) => ({ name: t.name, type: ggmlTypeName(t.type), shape: t.shape }));
+  } else {
+    const g = parseGGUF(new Uint8Array(await readFile(modelPath)), modelPath);
+    metadata = [...g.metadata].map(([k, v]) => [k, plainValue(v)]);
+    tensors = g.tensors.map((t) => ({ name: t.name, type: ggmlTypeName(t.type), shape: t.shape }));
+  }
+  if (o.json) {
+    const m: Record<string, unknown> = {};
+    for (const [k, v] of metadata) m[k] = jsonable(v, o.all ? Infinity : 16);
+    process.stdout.write(JSON.stringify({ metadata: m, tensors }, null, 1) + '\n');
+    return;
+  }
+  const lines: string[] = [`${modelPath}: ${metadata.length} metadata entries, ${tensors.length} tensors`];
+  for (const [k, v] of metadata) lines.push(`  ${k} = ${show(v, o.all ? Infinity : 8)}`);
+  let params = 0;
+  for (const t of tensors) {
+    params += t.shape.reduce((a, b) => a * b, 1);
+    lines.push(`  tensor ${t.name.padEnd(32)} ${t.type.padEnd(7)} ${t.shape.join('x')}`);
+  }
+  lines.push(`  total parameters: ${params}`);
+  if (model) lines.push(`  architecture ${model.arch}: ${model.hparams.nLayer} layers, embedding ${model.hparams.nEmbd}, heads ${model.hparams.nHead}/${model.hparams.nHeadKv}, head size ${model.hparams.headDim}, ffn ${model.hparams.nFF}, vocab ${model.hparams.nVocab}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+function jsonable(v: unknown, max: number): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (ArrayBuffer.isView(v) || Array.isArray(v)) {
+    const arr = Array.from(v as ArrayLike<unknown>).slice(0, max).map((x) => jsonable(x, max));
+    return arr;
+  }
+  return v;
+}
+
+function show(v: unknown, max: number): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 200 && max !== Infinity ? v.slice(0, 200) + '…' : v);
+  if (ArrayBuffer.isView(v) || Array.isArray(v)) {
+    const a = v as ArrayLike<unknown>;
+    const items = Array.from({ length: Math.min(a.length, max) }, (_, i) => show(a[i], max));
+    return `[${items.join(', ')}${a.length > max ? `, … (${a.length} items)` : ''}]`;
+  }
+  return String(v);
+}
+
+async function cmdPpl(modelPath: string, o: { file: string; ctx: number; chunks?: number; json?: boolean; verbose?: boolean }): Promise<void> {
+  const text = await readFile(o.file, 'utf8').catch(() => { throw new ArgumentError(`${o.file}: cannot read file`); });
+  const ac = sigintController();
+  const model = await openModel(modelPath, { verbose: o.verbose }, ac.signal);
+  const bar = process.stderr.isTTY && !o.json
+    ? new cliProgress.SingleBar({ stream: process.stderr, format: 'perplexity [{bar}] {value}/{total} chunks | ppl {ppl} | eta {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
+    : undefined;
+  let started = false;
+  const r = await perplexity(model, text, {
+    ctx: o.ctx, chunks: o.chunks, signal: ac.signal,
+    onChunk: ({ chunk, chunks, ppl }) => {
+      if (bar) {
+        if (!started) { bar.start(chunks, 0, { ppl: '-' }); started = true; }
+        bar.update(chunk + 1, { ppl: ppl.toFixed(4) });
+      } else if (!o.json && (chunk % 100 === 99 || chunk + 1 === chunks)) {
+        process.stderr.write(`[${chunk + 1}/${chunks}] ppl ${ppl.toFixed(4)}\n`);
+      }
+    },
+  }).finally(() => { if (started) bar?.stop(); model.dispose(); });
+  process.stdout.write(`Final estimate: PPL = ${r.ppl.toFixed(4)} +/- ${r.pplError.toFixed(5)} (${r.chunks} chunks of ${o.ctx}, ${r.tokens} tokens scored, ${r.seconds.toFixed(1)} s)\n`);
+  if (o.json) process.stdout.write(JSON.stringify({ ppl: r.ppl, tokens: r.tokens, seconds: r.seconds, chunks: r.chunks, ppl_error: r.pplError }) + '\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('lutra')
+    .description('Small language models on the devices people already own: load GGUF / Hugging Face models and run them.')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+
+  addSamplingFlags(
+    program.command('run')
+      .description('generate text from a prompt and stream it to stdout (tokens/s to stderr)')
+      .argument('[model]', 'GGUF file or Hugging Face folder (default: the bundled model)')
+      .option('-p, --prompt <text>', 'prompt text')
+      .option('-f, --file <path>', 'read the prompt from a file')
+      .option('--no-display-prompt', 'do not echo the prompt before the generated text'),
+  ).action((model, o) => cmdRun(model, o));
+
+  addSamplingFlags(
+    program.command('chat')
+      .description('interactive chat using the model\'s chat template (the conversation\'s KV cache is reused between turns)')
+      .argument('[model]', 'GGUF file or Hugging Face folder')
+      .option('--system <text>', 'system message'),
+  ).action((model, o) => cmdChat(model, o));
+
+  program.command('tokenize')
+    .description('print token ids as a JSON array (one array per line with --jsonl)')
+    .argument('<model>', 'GGUF file, Hugging Face folder, or tokenizer.json')
+    .option('--text <text>', 'text to tokenize')
+    .option('--file <path>', 'tokenize the whole file')
+    .option('--jsonl <path>', 'each line a JSON string; prints one JSON array of ids per line')
+    .option('--no-bos', 'do not add BOS/EOS special tokens')
+    .option('--parse-special', 'match special-token texts in the input')
+    .action((model, o) => cmdTokenize(model, o));
+
+  program.command('inspect')
+    .description('print metadata and the tensor table')
+    .argument('<model>', 'GGUF file or Hugging Face folder')
+    .option('--json', 'machine-readable output')
+    .option('--all', 'do not abbreviate long arrays')
+    .action((model, o) => cmdInspect(model, o));
+
+  const evalCmd = program.command('eval').description('evaluate a model');
+  evalCmd.command('ppl')
+    .description('perplexity as llama-perplexity computes it (second half of each non-overlapping window)')
+    .argument('<model>', 'GGUF file or Hugging Face folder')
+    .requiredOption('--file <path>', 'text file to evaluate on')
+    .addOption(new Option('-c, --ctx <n>', 'window size in tokens').argParser(int('--ctx', 4)).default(512))
+    .option('--chunks <n>', 'evaluate only the first N windows', int('--chunks', 1))
+    .option('--json', 'print a last line {"ppl":…,"tokens":…,"seconds":…}')
+    .option('-v, --verbose', 'print details and stack traces')
+    .action((model, o) => cmdPpl(model, o));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const verbose = argv.includes('-v') || argv.includes('--verbose') || process.env.LUTRA_DEBUG === '1';
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`lutra: ${msg}\n`);
+    if (verbose && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+    return 1;
+  }
+}

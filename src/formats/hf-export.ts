@@ -1,0 +1,209 @@
+// GGUF-style { metadata, tensors } -> a Hugging Face model folder: config.json, model.safetensors,
+// tokenizer_config.json and, for SentencePiece ("llama") vocabularies, tokenizer.json. The exact
+// reverse of hf-folder.ts for llama / qwen2 / qwen3 / minicpm: names, shapes, q/k row order.
+// F32/F16/BF16 tensors only; dequantizing is not this file's job.
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ModelError, UnsupportedError } from '../core/errors.js';
+import { ggmlTypeName } from '../quant/table.js';
+import { plainValue, type GGUFTensorInfo, type GGUFValue } from './gguf.js';
+import { archFromGGUF, ggufToHFName, llama3RopeFreqs, permuteRows, qkHeads, shortestF32 } from './hf-arch.js';
+import { writeSafetensors, type SafetensorsTensorToWrite } from './safetensors.js';
+import { spmTokenizerJson } from './hf-tokenizer-json.js';
+
+const DTYPE_OF_GGML: Record<number, [string, string]> = { 0: ['F32', 'float32'], 1: ['F16', 'float16'], 30: ['BF16', 'bfloat16'] };
+/** Relative tolerance when recognising a rope_freqs tensor as llama3 scaling (float32 pow may differ by an ulp). */
+const ROPE_FREQS_RTOL = 1e-6;
+const NO_TOKEN = 0xffffffff;
+
+type Json = Record<string, unknown>;
+
+export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; tensors: GGUFTensorInfo[] }, dir: string): Promise<void> {
+  const md = src.metadata;
+  const raw = (k: string): unknown => {
+    const v = md.get(k);
+    return v === undefined ? undefined : plainValue(v);
+  };
+  const num = (k: string, dflt?: number): number => {
+    let v = raw(k);
+    if (ArrayBuffer.isView(v)) {
+      const arr = Array.from(v as unknown as ArrayLike<number>, Number);
+      if (arr.some((x) => x !== arr[0])) throw new UnsupportedError(`metadata ${k} varies per layer, which a Hugging Face config cannot express`);
+      v = arr[0];
+    }
+    if (v === undefined) {
+      if (dflt !== undefined) return dflt;
+      throw new ModelError(`cannot export: missing metadata key ${k}`);
+    }
+    if (typeof v !== 'number') throw new ModelError(`cannot export: metadata ${k} should be a number`);
+    return v;
+  };
+  const archName = raw('general.architecture');
+  if (typeof archName !== 'string') throw new ModelError('cannot export: missing metadata key general.architecture');
+  const spec = archFromGGUF(archName);
+  const a = spec.arch;
+  const byName = new Map(src.tensors.map((t) => [t.name, t]));
+
+  const nEmbd = num(`${a}.embedding_length`);
+  const nLayer = num(`${a}.block_count`);
+  const nHead = num(`${a}.attention.head_count`);
+  const nHeadKv = num(`${a}.attention.head_count_kv`, nHead);
+  const keyLength = raw(`${a}.attention.key_length`) === undefined ? undefined : num(`${a}.attention.key_length`);
+  const headDim = keyLength ?? Math.floor(nEmbd / nHead);
+  if (num(`${a}.attention.value_length`, headDim) !== headDim) throw new UnsupportedError(`cannot export: key_length and value_length differ`);
+  const ropeDim = num(`${a}.rope.dimension_count`, headDim);
+  const theta = num(`${a}.rope.freq_base`, 10000);
+  const tokens = raw('tokenizer.ggml.tokens');
+  const embd = byName.get('token_embd.weight');
+  const vocabSize = num(`${a}.vocab_size`, Array.isArray(tokens) ? tokens.length : embd?.shape[1]);
+  const torchDtype = DTYPE_OF_GGML[embd?.type ?? 0]?.[1] ?? 'float32';
+
+  const config: Json = {
+    architectures: [spec.hfClass],
+    model_type: spec.modelType,
+    hidden_size: nEmbd,
+    intermediate_size: num(`${a}.feed_forward_length`),
+    num_hidden_layers: nLayer,
+    num_attention_heads: nHead,
+    num_key_value_heads: nHeadKv,
+    max_position_embeddings: num(`${a}.context_length`),
+    rms_norm_eps: shortestF32(num(`${a}.attention.layer_norm_rms_epsilon`)),
+    rope_theta: shortestF32(theta),
+    vocab_size: vocabSize,
+    hidden_act: 'silu',
+    tie_word_embeddings: !byName.has('output.weight'),
+    torch_dtype: torchDtype,
+  };
+  const name = raw('general.name');
+  if (typeof name === 'string' && name) config['_name_or_path'] = name;
+  if (keyLength !== undefined) config['head_dim'] = keyLength;
+  if (ropeDim !== headDim) config['partial_rotary_factor'] = ropeDim / headDim;
+  if (a === 'llama') config['attention_bias'] = byName.has('blk.0.attn_q.bias');
+  for (const k of ['bos', 'eos'] as const) {
+    const id = raw(`tokenizer.ggml.${k}_token_id`);
+    if (typeof id === 'number' && id !== NO_TOKEN) config[`${k}_token_id`] = id;
+  }
+  const scaling = ropeScaling(a, md, byName, { theta, headDim, num });
+  if (scaling) config['rope_scaling'] = scaling;
+  if (a === 'minicpm') {
+    const residual = num('minicpm.residual_scale'), logit = num('minicpm.logit_scale');
+    config['scale_emb'] = shortestF32(num('minicpm.embedding_scale'));
+    config['scale_depth'] = nicest(residual * Math.sqrt(nLayer), (x) => Math.fround(x / Math.sqrt(nLayer)) === residual);
+    config['dim_model_base'] = nicest(nEmbd / logit, (x) => Math.fround(nEmbd / x) === logit);
+  }
+
+  const out: SafetensorsTensorToWrite[] = [];
+  for (const t of src.tensors) {
+    if (t.name === 'rope_freqs.weight' || t.name.startsWith('rope_factors_')) continue; // folded into rope_scaling
+    const hfName = ggufToHFName(t.name);
+    if (!hfName) throw new UnsupportedError(`tensor ${t.name} has no Hugging Face name in lutra's ${a} mapping`);
+    const dtype = DTYPE_OF_GGML[t.type]?.[0];
+    if (!dtype) throw new UnsupportedError(`tensor ${t.name}: type ${ggmlTypeName(t.type)} cannot be exported (lutra writes F32, F16 and BF16 safetensors and does not dequantize)`);
+    const shape = [...t.shape].reverse();
+    const heads = spec.permuteQK ? qkHeads(t.name, nHead, nHeadKv) : undefined;
+    const data = heads === undefined ? t.data : permuteRows(t.data, shape[0] ?? 0, heads, true, `tensor ${t.name}`);
+    out.push({ name: hfName, dtype, shape, data });
+  }
+
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  await writeFile(path.join(dir, 'model.safetensors'), writeSafetensors(out, { format: 'pt' }));
+  await writeTokenizerFiles(dir, raw, config);
+}
+
+/** rope_scaling for config.json from the GGUF keys and rope tensors, or undefined for plain RoPE. */
+function ropeScaling(
+  a: string, md: Map<string, GGUFValue>, byName: Map<string, GGUFTensorInfo>,
+  p: { theta: number; headDim: number; num: (k: string, d?: number) => number },
+): Json | undefined {
+  const typeV = md.get(`${a}.rope.scaling.type`);
+  const type = typeV ? String(plainValue(typeV)) : undefined;
+  const freqs = byName.get('rope_freqs.weight');
+  if (freqs) {
+    const values = f32Values(freqs);
+    const guess = { factor: values[values.length - 1]!, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+    const expect = llama3RopeFreqs({
+      base: p.theta, dim: p.headDim, factor: guess.factor, lowFreqFactor: guess.low_freq_factor,
+      highFreqFactor: guess.high_freq_factor, originalContext: guess.original_max_position_embeddings,
+    });
+    const same = expect.length === values.length && expect.every((e, i) => Math.abs(e - values[i]!) <= Math.abs(e) * ROPE_FREQS_RTOL);
+    if (!same) throw new UnsupportedError('rope_freqs.weight does not match llama3 rope scaling with the Llama 3 constants; it cannot be expressed in config.json');
+    return { rope_type: 'llama3', ...guess };
+  }
+  if (type === undefined || type === 'none') return undefined;
+  if (type === 'linear') return { type, rope_type: type, factor: shortestF32(p.num(`${a}.rope.scaling.factor`)) };
+  if (type === 'yarn') {
+    return {
+      type, rope_type: type, factor: shortestF32(p.num(`${a}.rope.scaling.factor`)),
+      original_max_position_embeddings: p.num(`${a}.rope.scaling.original_context_length`),
+    };
+  }
+  if (type === 'longrope') {
+    const long = byName.get('rope_factors_long.weight'), short = byName.get('rope_factors_short.weight');
+    if (!long || !short) throw new ModelError('longrope scaling without rope_factors_long.weight / rope_factors_short.weight');
+    const out: Json = { type, rope_type: type, long_factor: Array.from(f32Values(long), shortestF32), short_factor: Array.from(f32Values(short), shortestF32) };
+    if (md.has(`${a}.rope.scaling.original_context_length`)) out['original_max_position_embeddings'] = p.num(`${a}.rope.scaling.original_context_length`);
+    return out;
+  }
+  throw new UnsupportedError(`rope scaling type ${type} cannot be exported`);
+}
+
+async function writeTokenizerFiles(dir: string, raw: (k: string) => unknown, config: Json): Promise<void> {
+  const tokens = raw('tokenizer.ggml.tokens');
+  const id = (k: string): number | undefined => {
+    const v = raw(`tokenizer.ggml.${k}_token_id`);
+    return typeof v === 'number' && v !== NO_TOKEN && Array.isArray(tokens) && v < tokens.length ? v : undefined;
+  };
+  const flag = (k: string): boolean | undefined => {
+    const v = raw(`tokenizer.ggml.${k}`);
+    return typeof v === 'boolean' ? v : undefined;
+  };
+  const tc: Json = {};
+  const isSpm = raw('tokenizer.ggml.model') === 'llama' && Array.isArray(tokens);
+  if (isSpm) {
+    const t = tokens as string[];
+    const scores = raw('tokenizer.ggml.scores');
+    const types = raw('tokenizer.ggml.token_type');
+    const json = spmTokenizerJson({
+      tokens: t,
+      scores: ArrayBuffer.isView(scores) ? (scores as unknown as ArrayLike<number>) : new Float32Array(t.length),
+      types: ArrayBuffer.isView(types) ? (types as unknown as ArrayLike<number>) : undefined,
+      unkId: id('unknown') ?? 0, bosId: id('bos'), eosId: id('eos'),
+      addBos: flag('add_bos_token'), addEos: flag('add_eos_token'), addSpacePrefix: flag('add_space_prefix'),
+    });
+    await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify(json, null, 2) + '\n');
+    tc['add_bos_token'] = flag('add_bos_token') ?? true;
+    tc['add_eos_token'] = flag('add_eos_token') ?? false;
+  }
+  if (Array.isArray(tokens)) {
+    const t = tokens as string[];
+    for (const [key, k] of [['bos_token', 'bos'], ['eos_token', 'eos'], ['unk_token', 'unknown'], ['pad_token', 'padding']] as const) {
+      const i = id(k);
+      if (i !== undefined) tc[key] = t[i];
+    }
+  }
+  const tmpl = raw('tokenizer.chat_template');
+  if (typeof tmpl === 'string') tc['chat_template'] = tmpl;
+  tc['clean_up_tokenization_spaces'] = false;
+  tc['model_max_length'] = config['max_position_embeddings'];
+  if (isSpm) {
+    tc['legacy'] = true;
+    tc['tokenizer_class'] = 'LlamaTokenizer';
+  }
+  await writeFile(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tc, null, 2) + '\n');
+}
+
+function f32Values(t: GGUFTensorInfo): Float32Array {
+  if (t.type !== 0) throw new UnsupportedError(`tensor ${t.name}: expected F32, file has ${ggmlTypeName(t.type)}`);
+  return new Float32Array(t.data.slice().buffer);
+}
+
+/** The shortest decimal form of `x` that still passes `ok` (so config.json says 1.4, not 1.3999999761581423). */
+function nicest(x: number, ok: (y: number) => boolean): number {
+  for (let p = 1; p <= 17; p++) {
+    const y = Number(x.toPrecision(p));
+    if (ok(y)) return y;
+  }
+  return x;
+}
