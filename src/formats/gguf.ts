@@ -22,8 +22,9 @@ export type GGUFValue =
   | { type: Exclude<GGUFType, GGUFType.STRING | GGUFType.ARRAY | GGUFType.UINT64 | GGUFType.INT64 | GGUFType.BOOL>; value: number }
   | { type: GGUFType.UINT64 | GGUFType.INT64; value: bigint }
   | { type: GGUFType.BOOL; value: boolean }
-  | { type: GGUFType.STRING; value: string }
-  | { type: GGUFType.ARRAY; itemType: GGUFType; value: GGUFArray };
+  | { type: GGUFType.STRING; value: string; raw?: Uint8Array }
+  | { type: GGUFType.ARRAY; itemType: GGUFType; value: GGUFArray; raw?: Map<number, Uint8Array> };
+// `raw` keeps the exact bytes of strings that are not valid UTF-8, so they are written back unchanged.
 
 /** Numeric arrays are typed arrays; strings, bools and nested arrays are plain arrays. */
 export type GGUFArray =
@@ -66,7 +67,11 @@ export function plainValue(v: GGUFValue): unknown {
 class Reader {
   pos = 0;
   private readonly view: DataView;
-  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+  // ignoreBOM: a vocabulary may hold U+FEFF as a token; the default decoder would drop it.
+  private readonly strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  private readonly lenient = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+  /** Bytes of the last string read when they were not valid UTF-8. */
+  lastRaw: Uint8Array | undefined;
   constructor(readonly bytes: Uint8Array, readonly file: string) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
@@ -84,15 +89,21 @@ class Reader {
     const at = this.pos;
     const n = this.u64(what);
     if (n > BigInt(Math.floor(this.remaining / Math.max(minItemBytes, 1)))) {
-      throw new FormatError(this.file, `corrupt ${what} ${n}: larger than the ${this.remaining} bytes left could hold`, at);
+      throw new FormatError(this.file, `truncated or corrupt: ${what} ${n} needs at least ${n * BigInt(Math.max(minItemBytes, 1))} bytes, ${this.remaining} left`, at);
     }
     return Number(n);
   }
   string(what: string): string {
     const len = this.count(`length of ${what}`, 1);
-    const s = this.decoder.decode(this.bytes.subarray(this.pos, this.pos + len));
+    const b = this.bytes.subarray(this.pos, this.pos + len);
     this.pos += len;
-    return s;
+    this.lastRaw = undefined;
+    try {
+      return this.strict.decode(b);
+    } catch {
+      this.lastRaw = b.slice();
+      return this.lenient.decode(b);
+    }
   }
   scalar(type: GGUFType, what: string): GGUFValue {
     const size = SCALAR_SIZE[type]!;
@@ -120,7 +131,10 @@ class Reader {
     }
   }
   value(type: number, what: string, depth: number): GGUFValue {
-    if (type === GGUFType.STRING) return { type, value: this.string(what) };
+    if (type === GGUFType.STRING) {
+      const value = this.string(what);
+      return this.lastRaw ? { type, value, raw: this.lastRaw } : { type, value };
+    }
     if (type === GGUFType.ARRAY) return this.array(what, depth);
     if (!(type in SCALAR_SIZE)) throw new FormatError(this.file, `unknown value type ${type} in ${what}`, this.pos - 4);
     return this.scalar(type, what);
@@ -136,8 +150,12 @@ class Reader {
     const n = this.count(`array length of ${what}`, minSize);
     if (itemType === GGUFType.STRING) {
       const out = new Array<string>(n);
-      for (let i = 0; i < n; i++) out[i] = this.string(`${what}[${i}]`);
-      return { type: GGUFType.ARRAY, itemType, value: out };
+      let raw: Map<number, Uint8Array> | undefined;
+      for (let i = 0; i < n; i++) {
+        out[i] = this.string(`${what}[${i}]`);
+        if (this.lastRaw) (raw ??= new Map()).set(i, this.lastRaw);
+      }
+      return raw ? { type: GGUFType.ARRAY, itemType, value: out, raw } : { type: GGUFType.ARRAY, itemType, value: out };
     }
     if (itemType === GGUFType.ARRAY) {
       const out = new Array<GGUFValue>(n);
@@ -278,8 +296,8 @@ class Writer {
     this.chunks.push(b);
     this.length += b.byteLength;
   }
-  string(s: string): void {
-    const b = this.enc.encode(s);
+  string(s: string, raw?: Uint8Array): void {
+    const b = raw ?? this.enc.encode(s);
     this.u64(b.byteLength);
     this.bytes(b);
   }
@@ -305,14 +323,14 @@ class Writer {
     this.length += size;
   }
   value(v: GGUFValue): void {
-    if (v.type === GGUFType.STRING) return this.string(v.value);
+    if (v.type === GGUFType.STRING) return this.string(v.value, v.raw);
     if (v.type === GGUFType.ARRAY) {
       this.u32(v.itemType);
       const items = v.value as ArrayLike<unknown>;
       this.u64(items.length);
       for (let i = 0; i < items.length; i++) {
         const it = items[i];
-        if (v.itemType === GGUFType.STRING) this.string(it as string);
+        if (v.itemType === GGUFType.STRING) this.string(it as string, v.raw?.get(i));
         else if (v.itemType === GGUFType.ARRAY) this.value(it as GGUFValue);
         else this.scalar(v.itemType, it as number);
       }
@@ -368,7 +386,8 @@ export function writeGGUF(metadata: Map<string, GGUFValue>, tensors: GGUFTensorT
     w.u64(off);
     off += Math.ceil(nbytes / alignment) * alignment;
   }
-  w.pad(alignment);
+  // As llama.cpp and gguf-py write them: a file without tensors ends right after its header.
+  if (tensors.length) w.pad(alignment);
   for (const t of tensors) {
     w.bytes(t.data);
     w.pad(alignment);
