@@ -156,7 +156,7 @@ export class CoreTokenizer implements Tokenizer {
       parts.push(b);
       n += b.length;
     }
-    let bytes = new Uint8Array(n);
+    let bytes: Uint8Array = new Uint8Array(n);
     let o = 0;
     for (const b of parts) { bytes.set(b, o); o += b.length; }
     if (this.p.cleanSpaces) bytes = cleanSpaces(bytes);
