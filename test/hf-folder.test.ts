@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, truncateSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadHFFolder, type ModelSource } from '../src/formats/hf-folder.js';
@@ -385,4 +385,25 @@ test('index.json that names the wrong shard for a tensor is a FormatError naming
   writeFileSync(indexPath, JSON.stringify({ weight_map: map }));
   const e = (await rejectsWith(loadHFFolder(dir), FormatError, /weight_map puts tensor model\.embed_tokens\.weight in model-00002/)) as FormatError;
   assert.equal(e.file, indexPath);
+});
+
+test('tensors at offsets that are not a multiple of their element size are copied to aligned memory', async () => {
+  const d: Dims = { hidden: 16, layers: 1, heads: 4, kv: 4, inter: 8, vocab: 6 };
+  const dir = writeFolder(baseConfig('llama', d), checkpoint(d));
+  // Rewrite model.safetensors with an unpadded header of odd length, as some writers produce.
+  const file = join(dir, 'model.safetensors');
+  const bytes = new Uint8Array(readFileSync(file));
+  const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  const json = new TextDecoder().decode(bytes.subarray(8, 8 + n)).trimEnd() + ' '.repeat(1 - ((8 + 0) % 2));
+  const header = new TextEncoder().encode(json.length % 2 === 0 ? json + ' ' : json);
+  const out = new Uint8Array(8 + header.byteLength + bytes.byteLength - 8 - n);
+  new DataView(out.buffer).setBigUint64(0, BigInt(header.byteLength), true);
+  out.set(header, 8);
+  out.set(bytes.subarray(8 + n), 8 + header.byteLength);
+  assert.equal((8 + header.byteLength) % 2, 1, 'data section starts at an odd offset');
+  writeFileSync(file, out);
+  const src = await loadHFFolder(dir);
+  for (const t of src.tensors) assert.equal(t.data.byteOffset % 4, 0, `${t.name} aligned`);
+  const again = await loadHFFolder(writeFolder(baseConfig('llama', d), checkpoint(d)));
+  for (const t of again.tensors) assert.deepEqual(tensor(src, t.name).data, t.data, t.name);
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseGGUF } from '../src/formats/gguf.js';
 import { quantFormat, ggmlTypeName, ggmlTypeByName } from '../src/quant/table.js';
+import { weightBytes } from '../src/quant/types.js';
 import { newActivationRow, prepareActivation } from '../src/kernels/ref/activations.js';
 import { f32ToF16, f16ToF32, f32ToBf16, bf16ToF32, roundf, roundEven } from '../src/core/f16.js';
 import { STORIES_GGUF, QUANTIZED, randomFloats } from './helpers.js';
@@ -67,7 +68,7 @@ for (const name of ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'F16', 'BF16', 'F32'
     prepareActivation(act, x, 0, n, 0);
     let want = 0, scale = 0;
     for (let i = 0; i < n; i++) { want += deq[i]! * x[i]!; scale += Math.abs(deq[i]! * x[i]!); }
-    const got = fmt.dot(body, 0, act, 0, n);
+    const got = fmt.dot(weightBytes(body), 0, act, 0, n);
     // Activation quantization to 8 bits (or f16) bounds the difference relative to sum |w x|.
     const tol = fmt.vecDot === 'f32' ? 1e-6 : fmt.vecDot === 'f16' || fmt.vecDot === 'bf16' ? 1e-2 : 1e-2;
     assert.ok(Math.abs(got - want) <= tol * scale, `${name}: dot ${got} vs ${want}`);

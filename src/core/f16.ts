@@ -49,8 +49,15 @@ export function f32ToF16(v: number): number {
   return sign | half;
 }
 
-/** Round a float32 value through half precision and back. */
+/** Round a value through half precision and back. */
 export function roundF16(v: number): number {
+  const a = v < 0 ? -v : v;
+  // Normal half range: Veltkamp splitting in double keeps the top 11 significant bits with one
+  // multiply and two adds (exact ties may round either way, where the bit path rounds to even).
+  if (a >= 6.103515625e-5 && a < 65504) {
+    const t = v * 4398046511105; // 2^42 + 1
+    return t - (t - v);
+  }
   return F16_TO_F32[f32ToF16(v)]!;
 }
 

@@ -242,7 +242,7 @@ export function parseGGUF(bytes: Uint8Array, file = '<bytes>'): GGUFFile {
     if (!ti) throw new FormatError(file, `tensor ${name}: unknown ggml type id ${type}`, typeAt);
     const offAt = r.pos;
     const off = r.u64(`offset of tensor ${name}`);
-    if (off > BigInt(bytes.byteLength)) throw new FormatError(file, `tensor ${name}: data offset ${off} is past the end of the file`, offAt);
+    if (off > BigInt(bytes.byteLength)) throw new FormatError(file, `truncated: tensor ${name}: data offset ${off} is past the end of the file`, offAt);
     if (Number(off) % alignment !== 0) throw new FormatError(file, `tensor ${name}: data offset ${off} is not aligned to ${alignment}`, offAt);
     if (shape.length > 0 && shape[0]! % ti.blockSize !== 0) {
       throw new FormatError(file, `tensor ${name}: row length ${shape[0]} is not a multiple of the ${ti.name} block size ${ti.blockSize}`, at);

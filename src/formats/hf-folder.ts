@@ -8,22 +8,15 @@ import { open, stat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, ModelError, UnsupportedError, throwIfAborted } from '../core/errors.js';
 import type { GGUFTensorInfo, GGUFValue } from './gguf.js';
+import type { ModelSource } from './source.js';
 import { parseSafetensors } from './safetensors.js';
 import {
   archFromConfig, f32, hfToGGUFName, isIgnoredHFTensor, llama3RopeFreqs, permuteRows, qkHeads, str, u32,
   type HFArchSpec,
 } from './hf-arch.js';
 
-export interface ModelSource {
-  /** Path used in messages. */
-  file: string;
-  /** GGUF-style keys, as llama.cpp's convert_hf_to_gguf.py would write them. */
-  metadata: Map<string, GGUFValue>;
-  /** GGUF names, GGUF shape order (shape[0] = contiguous row length), ggml type ids; `offset` is the byte offset in the shard file. */
-  tensors: GGUFTensorInfo[];
-  tokenizerJson?: unknown;
-  tokenizerConfig?: unknown;
-}
+/** What every container loader produces (defined once in source.ts, shared with the GGUF path). */
+export type { ModelSource } from './source.js';
 
 export interface LoadHFFolderOptions {
   signal?: AbortSignal;

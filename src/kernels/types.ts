@@ -5,9 +5,9 @@
 // Layouts: activations are row-major [nTok, n] Float32Arrays; a weight matrix is `rows` rows of
 // `cols` elements in its quant format (ggml order: a row is contiguous, blocks run along it).
 
-import type { QuantFormat } from '../quant/types.js';
+import type { QuantFormat, WeightBytes } from '../quant/types.js';
 
-export interface WeightMatrix {
+export interface WeightMatrix extends WeightBytes {
   readonly name: string;
   readonly format: QuantFormat;
   /** Output features (ggml ne[1]). */
@@ -15,7 +15,6 @@ export interface WeightMatrix {
   /** Input features (ggml ne[0]). */
   readonly cols: number;
   readonly rowBytes: number;
-  readonly data: Uint8Array;
 }
 
 export interface RopeParams {

@@ -7,6 +7,7 @@ import type { GGUFTensorInfo } from '../formats/gguf.js';
 import type { ModelSource } from '../formats/source.js';
 import type { Kernels, RopeParams, WeightMatrix, AttentionParams } from '../kernels/types.js';
 import { quantFormat, ggmlTypeName } from '../quant/table.js';
+import { weightBytes } from '../quant/types.js';
 import { Meta, positiveInt } from './hparams.js';
 
 export interface DecoderHParams {
@@ -81,7 +82,7 @@ export class TensorTable {
     const t = this.get(name);
     this.checkShape(t, [cols, rows]);
     const format = quantFormat(t.type, name);
-    return { name, format, rows, cols, rowBytes: (cols / format.blockSize) * format.typeSize, data: t.data };
+    return { name, format, rows, cols, rowBytes: (cols / format.blockSize) * format.typeSize, ...weightBytes(t.data) };
   }
   /** A small vector (norm weight, bias), dequantized to its own Float32Array. */
   vector(name: string, n: number): Float32Array {

@@ -5,6 +5,10 @@ import type { ActivationRow, QuantFormat } from './types.js';
 import { f32View, u16View } from './views.js';
 import { F16_TO_F32, f32ToF16, bf16ToF32, f32ToBf16 } from '../core/f16.js';
 
+function misaligned(name: string): never {
+  throw new Error(`${name} weights are not aligned to their element size`);
+}
+
 function checkAligned(w: Uint8Array, off: number, size: number, name: string): void {
   if ((w.byteOffset + off) % size !== 0) throw new Error(`${name} data at byte ${w.byteOffset + off} is not ${size}-byte aligned`);
 }
@@ -21,7 +25,7 @@ export const F32: QuantFormat = {
     for (let i = 0; i < n; i++) dv.setFloat32(i * 4, src[srcOff + i]!, true);
   },
   dot(w, wOff, a: ActivationRow, aOff, n) {
-    const v = f32View(w), base = (w.byteOffset + wOff) >>> 2, x = a.f;
+    const v = w.f32 ?? misaligned('F32'), base = wOff >>> 2, x = a.f;
     let s = 0;
     for (let i = 0; i < n; i++) s += v[base + i]! * x[aOff + i]!;
     return s;
@@ -43,7 +47,7 @@ export const F16: QuantFormat = {
     }
   },
   dot(w, wOff, a, aOff, n) {
-    const v = u16View(w), base = (w.byteOffset + wOff) >>> 1, x = a.f;
+    const v = w.u16 ?? misaligned('F16'), base = wOff >>> 1, x = a.f;
     let s = 0;
     for (let i = 0; i < n; i++) s += F16_TO_F32[v[base + i]!]! * x[aOff + i]!;
     return s;
@@ -65,7 +69,7 @@ export const BF16: QuantFormat = {
     }
   },
   dot(w, wOff, a, aOff, n) {
-    const v = u16View(w), base = (w.byteOffset + wOff) >>> 1, x = a.f;
+    const v = w.u16 ?? misaligned('BF16'), base = wOff >>> 1, x = a.f;
     let s = 0;
     for (let i = 0; i < n; i++) s += bf16ToF32(v[base + i]!) * x[aOff + i]!;
     return s;

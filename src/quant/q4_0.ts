@@ -36,7 +36,8 @@ export const Q4_0: QuantFormat = {
       }
     }
   },
-  dot(w, wOff, a, aOff, n) {
+  dot(wb, wOff, a, aOff, n) {
+    const w = wb.data;
     const qs = a.qs, ad = a.d;
     let s = 0;
     for (let b = 0; b < n / 32; b++) {

@@ -33,7 +33,8 @@ export const Q4_1: QuantFormat = {
       }
     }
   },
-  dot(w, wOff, a, aOff, n) {
+  dot(wb, wOff, a, aOff, n) {
+    const w = wb.data;
     const qs = a.qs, ad = a.d, as = a.s;
     let s = 0;
     for (let b = 0; b < n / 32; b++) {

@@ -45,7 +45,8 @@ export const Q5_0: QuantFormat = {
       for (let k = 0; k < 4; k++) dst[o + 2 + k] = (qh >>> (8 * k)) & 0xff;
     }
   },
-  dot(w, wOff, a, aOff, n) {
+  dot(wb, wOff, a, aOff, n) {
+    const w = wb.data;
     const qs = a.qs, ad = a.d;
     let s = 0;
     for (let b = 0; b < n / 32; b++) {

@@ -40,7 +40,8 @@ export const Q5_1: QuantFormat = {
       for (let k = 0; k < 4; k++) dst[o + 4 + k] = (qh >>> (8 * k)) & 0xff;
     }
   },
-  dot(w, wOff, a, aOff, n) {
+  dot(wb, wOff, a, aOff, n) {
+    const w = wb.data;
     const qs = a.qs, ad = a.d, as = a.s;
     let s = 0;
     for (let b = 0; b < n / 32; b++) {

@@ -27,7 +27,8 @@ export const Q8_0: QuantFormat = {
       for (let j = 0; j < 32; j++) dst[o + 2 + j] = roundf(Math.fround(src[x + j]! * id)) & 0xff;
     }
   },
-  dot(w, wOff, a, aOff, n) {
+  dot(wb, wOff, a, aOff, n) {
+    const w = wb.data;
     const qs = a.qs, ad = a.d;
     let s = 0;
     for (let b = 0; b < n / 32; b++) {

@@ -13,6 +13,24 @@ export interface ActivationRow {
   s: Float32Array;
 }
 
+/**
+ * A tensor's bytes plus element views made once at load (null when the bytes are not aligned for
+ * them), so float formats index elements directly in the hot loop.
+ */
+export interface WeightBytes {
+  readonly data: Uint8Array;
+  readonly f32: Float32Array | null;
+  readonly u16: Uint16Array | null;
+}
+
+export function weightBytes(data: Uint8Array): WeightBytes {
+  return {
+    data,
+    f32: data.byteOffset % 4 === 0 ? new Float32Array(data.buffer, data.byteOffset, data.byteLength >>> 2) : null,
+    u16: data.byteOffset % 2 === 0 ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength >>> 1) : null,
+  };
+}
+
 export interface QuantFormat {
   /** ggml type id, stable on disk. */
   readonly id: number;
@@ -27,6 +45,6 @@ export interface QuantFormat {
   dequantize(src: Uint8Array, srcOff: number, dst: Float32Array, dstOff: number, n: number): void;
   /** Reference quantizer, bit-exact with ggml's quantize_row_*_ref where one exists. */
   quantize?(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, n: number): void;
-  /** Dot product of one weight row (n elements at byte `wOff`) with a prepared activation row. */
-  dot(w: Uint8Array, wOff: number, a: ActivationRow, aOff: number, n: number): number;
+  /** Dot product of one weight row (n elements at byte `wOff` of w.data) with a prepared activation row. */
+  dot(w: WeightBytes, wOff: number, a: ActivationRow, aOff: number, n: number): number;
 }

@@ -25,12 +25,12 @@ export class RefKernels implements Kernels {
   }
 
   matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
-    const { rows, cols, rowBytes, data, format } = w;
+    const { rows, cols, rowBytes, format } = w;
     const a = this.activation(format.vecDot, cols * nTok);
     for (let t = 0; t < nTok; t++) prepareActivation(a, x, t * cols, cols, t * cols);
     for (let r = 0; r < rows; r++) {
       const wOff = r * rowBytes;
-      for (let t = 0; t < nTok; t++) y[t * rows + r] = format.dot(data, wOff, a, t * cols, cols);
+      for (let t = 0; t < nTok; t++) y[t * rows + r] = format.dot(w, wOff, a, t * cols, cols);
     }
   }
 
