@@ -394,7 +394,7 @@ test('tensors at offsets that are not a multiple of their element size are copie
   const file = join(dir, 'model.safetensors');
   const bytes = new Uint8Array(readFileSync(file));
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
-  const json = new TextDecoder().decode(bytes.subarray(8, 8 + n)).trimEnd() + ' '.repeat(1 - ((8 + 0) % 2));
+  const json = new TextDecoder().decode(bytes.subarray(8, 8 + n)).trimEnd();
   const header = new TextEncoder().encode(json.length % 2 === 0 ? json + ' ' : json);
   const out = new Uint8Array(8 + header.byteLength + bytes.byteLength - 8 - n);
   new DataView(out.buffer).setBigUint64(0, BigInt(header.byteLength), true);
