@@ -55,10 +55,13 @@ for (const { q, file } of [{ q: 'f32', file: STORIES_GGUF }, ...QUANTIZED]) {
     const golden = goldenPpl(q);
     const r = await perplexity(model, text, { ctx: 256, chunks: CHUNKS });
     assert.equal(r.tokens, CHUNKS * 127);
-    for (const c of [1, 8, CHUNKS]) {
+    // F32 agrees to ~0.01% from the first window. Quantized weights see activations rounded to
+    // 8 bits, where tiny float differences flip roundings; that noise averages out over windows.
+    const tolerances: [number, number][] = q === 'f32' ? [[1, 0.001], [8, 0.001], [CHUNKS, 0.001]] : [[1, 0.01], [8, 0.005], [CHUNKS, 0.005]];
+    for (const [c, tol] of tolerances) {
       const want = golden.get(c)!;
       const got = r.perChunk[c - 1]!;
-      assert.ok(Math.abs(got - want) / want < 0.005, `chunk ${c}: lutra ${got.toFixed(4)} vs llama.cpp ${want}`);
+      assert.ok(Math.abs(got - want) / want < tol, `chunk ${c}: lutra ${got.toFixed(4)} vs llama.cpp ${want} (tolerance ${tol * 100}%)`);
     }
   });
 }

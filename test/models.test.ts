@@ -50,7 +50,7 @@ test('GQA with an explicit head size (key_length) different from n_embd / n_head
 test('llama (adjacent-pair RoPE) on permuted Q/K rows equals NeoX RoPE on the original rows', async () => {
   const hd = shape.nEmbd / shape.nHead;
   // qwen2 with zero biases is exactly llama with NeoX RoPE.
-  const neox = await loadModel(synthGGUF({ arch: 'qwen2', shape, bias: true, override: (name, v) => (name.endsWith('.bias') ? v.fill(0) : v) }));
+  const neox = await loadModel(synthGGUF({ arch: 'qwen2', shape, bias: true, biasFill: 0 }));
   const norm = await loadModel(synthGGUF({
     arch: 'llama', shape,
     override: (name, v) => {

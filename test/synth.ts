@@ -37,6 +37,8 @@ export interface SynthOptions {
   /** Replace generated tensors by name (values given in GGUF row order). */
   override?: (name: string, values: Float32Array) => Float32Array;
   bias?: boolean;
+  /** Fill biases with this constant instead of random values (no random seeds consumed). */
+  biasFill?: number;
   qkNorm?: boolean;
 }
 
@@ -76,9 +78,9 @@ export function synthGGUF(o: SynthOptions): Uint8Array {
     add(`${p}attn_k.weight`, [nEmbd, nHeadKv * hd], 0.4);
     add(`${p}attn_v.weight`, [nEmbd, nHeadKv * hd], 0.4);
     if (o.bias) {
-      add(`${p}attn_q.bias`, [nHead * hd], 0.1);
-      add(`${p}attn_k.bias`, [nHeadKv * hd], 0.1);
-      add(`${p}attn_v.bias`, [nHeadKv * hd], 0.1);
+      add(`${p}attn_q.bias`, [nHead * hd], 0.1, o.biasFill);
+      add(`${p}attn_k.bias`, [nHeadKv * hd], 0.1, o.biasFill);
+      add(`${p}attn_v.bias`, [nHeadKv * hd], 0.1, o.biasFill);
     }
     if (o.qkNorm) {
       add(`${p}attn_q_norm.weight`, [hd], 0.5);

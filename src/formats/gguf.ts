@@ -169,7 +169,9 @@ class Reader {
     }
     const size = SCALAR_SIZE[itemType]!;
     // Copy numeric arrays into their own (aligned) buffer: they are small metadata, not weights.
-    const raw = this.bytes.slice(this.pos, this.pos + n * size);
+    // Copy explicitly: Buffer.prototype.slice would return a view, not an aligned copy.
+    const raw = new Uint8Array(n * size);
+    raw.set(this.bytes.subarray(this.pos, this.pos + n * size));
     this.pos += n * size;
     const b = raw.buffer;
     const arr: GGUFArray = (() => {
