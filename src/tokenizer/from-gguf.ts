@@ -67,16 +67,16 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
   let kind: ModelKind;
   // llama_vocab::impl::load defaults per model type
   let bos: number | undefined, eos: number | undefined, unk: number | undefined;
-  let sep: number | undefined, pad: number | undefined;
-  let addSpacePrefix = false, addBos = false, addEos = false, addSep = false, cleanSpaces = false;
+  let sep: number | undefined;
+  let addSpacePrefix = false, addBos = false, addEos = false, cleanSpaces = false;
   switch (modelName) {
     case 'llama':
       kind = 'spm'; bos = 1; eos = 2; unk = 0;
       addSpacePrefix = true; addBos = true;
       break;
     case 'bert':
-      kind = 'wpm'; bos = 101; unk = 100; sep = 102; pad = 0;
-      addBos = true; addSep = true; cleanSpaces = true;
+      kind = 'wpm'; bos = 101; unk = 100; sep = 102;
+      addBos = true; cleanSpaces = true;
       break;
     case 'gpt2':
       kind = 'bpe'; bos = 11; eos = 11;
@@ -95,7 +95,6 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
   if (pre) {
     if (!pre.cleanSpaces) cleanSpaces = false;
     if (pre.addBos) addBos = true;
-    if (pre.addSep) addSep = true;
     if (pre.noBos) bos = undefined;
     if (pre.lowercase === false) lowercase = false;
     escapeWhitespaces = pre.escapeWhitespaces;
@@ -121,70 +120,20 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
   };
   bos = idKey('tokenizer.ggml.bos_token_id', bos);
   eos = idKey('tokenizer.ggml.eos_token_id', eos);
-  let eot = idKey('tokenizer.ggml.eot_token_id', undefined);
-  let eom = idKey('tokenizer.ggml.eom_token_id', undefined);
+  const eot = idKey('tokenizer.ggml.eot_token_id', undefined);
+  const eom = idKey('tokenizer.ggml.eom_token_id', undefined);
   unk = idKey('tokenizer.ggml.unknown_token_id', unk);
   sep = idKey('tokenizer.ggml.seperator_token_id', sep);
-  pad = idKey('tokenizer.ggml.padding_token_id', pad);
-  let fimPad = idKey('tokenizer.ggml.fim_pad_token_id', undefined);
-  let fimRep = idKey('tokenizer.ggml.fim_rep_token_id', undefined);
-  let fimSep = idKey('tokenizer.ggml.fim_sep_token_id', undefined);
+  const fimPad = idKey('tokenizer.ggml.fim_pad_token_id', undefined);
+  const fimRep = idKey('tokenizer.ggml.fim_rep_token_id', undefined);
+  const fimSep = idKey('tokenizer.ggml.fim_sep_token_id', undefined);
   addBos = getBool(metadata, 'tokenizer.ggml.add_bos_token') ?? addBos;
   addEos = getBool(metadata, 'tokenizer.ggml.add_eos_token') ?? addEos;
-  addSep = getBool(metadata, 'tokenizer.ggml.add_sep_token') ?? addSep;
   if (pre?.type === 'gemma4' && !addBos) addBos = true; // llama.cpp's Gemma 4 workaround
   lowercase = getBool(metadata, 'tokenizer.ggml.normalizer.lowercase') ?? lowercase;
   const stripAccents = getBool(metadata, 'tokenizer.ggml.normalizer.strip_accents') ?? lowercase;
 
-  // --- text-based detection, which also forces CONTROL on what it finds
-  const makeControl = (id: number): void => { attrs[id] = attrs[id]! | ATTR.CONTROL; };
-  const findByText = (texts: string[]): number | undefined => {
-    for (const t of texts) { const id = vocab.id(t); if (id >= 0) return id; }
-    return undefined;
-  };
-  const detect = (cur: number | undefined, texts: string[]): number | undefined => {
-    if (cur !== undefined) return cur;
-    const id = findByText(texts);
-    if (id !== undefined) makeControl(id);
-    return id;
-  };
-  eot = detect(eot, EOT_TEXTS);
-  eom = detect(eom, EOM_TEXTS);
-  for (const texts of FIM_OTHER_TEXTS) detect(undefined, texts);
-  fimPad = detect(fimPad, FIM_PAD_TEXTS);
-  fimRep = detect(fimRep, FIM_REP_TEXTS);
-  fimSep = detect(fimSep, FIM_SEP_TEXTS);
-
-  for (let id = 0; id < n; id++) {
-    if ((attrs[id]! & ATTR.CONTROL) && tokens[id]!.includes('unused')) attrs[id] = attrs[id]! | ATTR.UNUSED;
-  }
-
-  const eog = new Set<number>();
-  for (const id of [fimPad, fimRep, fimSep]) if (id !== undefined) eog.add(id);
-  for (const t of EOG_TEXTS) {
-    const id = vocab.id(t);
-    if (id >= 0) { eog.add(id); makeControl(id); }
-  }
-  // gpt-oss: always render these
-  for (const t of ['<|channel|>', '<|message|>', '<|start|>', '<|constrain|>']) {
-    const id = vocab.id(t);
-    if (id >= 0) attrs[id] = ATTR.USER_DEFINED;
-  }
-  for (const id of [eos, eot, eom]) if (id !== undefined) eog.add(id);
-  const eogText = (t: string): number | undefined => [...eog].find((id) => tokens[id] === t);
-  // o200k_harmony / solar-open: <|end|> is not the end of generation when <|return|>+<|call|> (or <|calls|>+<|flush|>) exist
-  const hasEog = (t: string): boolean => eogText(t) !== undefined;
-  const endId = eogText('<|end|>');
-  if (endId !== undefined && (hasEog('<|call|>') || hasEog('<|calls|>')) && (hasEog('<|return|>') || hasEog('<|flush|>'))) {
-    eog.delete(endId);
-    attrs[endId] = ATTR.USER_DEFINED;
-  }
-  // Gemma 4 / PaddleOCR: </s> is not the end of generation next to <|tool_response>
-  const sId = eogText('</s>');
-  if (sId !== undefined && eogText('<|tool_response>') !== undefined) {
-    eog.delete(sId);
-    attrs[sId] = ATTR.NORMAL;
-  }
+  const eog = detectEog(vocab, { eos, eot, eom, fimPad, fimRep, fimSep });
 
   // --- per-model strip attributes (llama.cpp sets them by model / pre / architecture name)
   const modelNameLc = (getString(metadata, 'general.name', file) ?? '').toLowerCase();
@@ -242,7 +191,6 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
       suffix.push(eos);
     }
   }
-  void pad;
 
   return new CoreTokenizer({
     vocab, model, pieceBytes, bos, eos, addBos, addEos, prefix, suffix, eog,
@@ -250,6 +198,67 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
     cleanSpaces,
     chatTemplate: getString(metadata, 'tokenizer.chat_template', file),
   });
+}
+
+export interface EogIds {
+  eos?: number | undefined; eot?: number | undefined; eom?: number | undefined;
+  fimPad?: number | undefined; fimRep?: number | undefined; fimSep?: number | undefined;
+}
+
+/**
+ * llama.cpp's text-based detection of EOT / EOM / FIM tokens and of the end-of-generation set; what
+ * it finds becomes CONTROL, and the vocabulary's attributes are adjusted as llama.cpp adjusts them.
+ */
+export function detectEog(vocab: Vocab, known: EogIds): Set<number> {
+  const attrs = vocab.attrs, tokens = vocab.tokens;
+  const makeControl = (id: number): void => { attrs[id] = attrs[id]! | ATTR.CONTROL; };
+  const detect = (cur: number | undefined, texts: string[]): number | undefined => {
+    if (cur !== undefined) return cur;
+    for (const t of texts) {
+      const id = vocab.id(t);
+      if (id >= 0) { makeControl(id); return id; }
+    }
+    return undefined;
+  };
+  const eot = detect(known.eot, EOT_TEXTS);
+  const eom = detect(known.eom, EOM_TEXTS);
+  for (const texts of FIM_OTHER_TEXTS) detect(undefined, texts);
+  const fimPad = detect(known.fimPad, FIM_PAD_TEXTS);
+  const fimRep = detect(known.fimRep, FIM_REP_TEXTS);
+  const fimSep = detect(known.fimSep, FIM_SEP_TEXTS);
+
+  for (let id = 0; id < vocab.size; id++) {
+    if ((attrs[id]! & ATTR.CONTROL) && tokens[id]!.includes('unused')) attrs[id] = attrs[id]! | ATTR.UNUSED;
+  }
+
+  const eog = new Set<number>();
+  for (const id of [fimPad, fimRep, fimSep]) if (id !== undefined) eog.add(id);
+  for (const t of EOG_TEXTS) {
+    const id = vocab.id(t);
+    if (id >= 0) { eog.add(id); makeControl(id); }
+  }
+  // gpt-oss: always render these
+  for (const t of ['<|channel|>', '<|message|>', '<|start|>', '<|constrain|>']) {
+    const id = vocab.id(t);
+    if (id >= 0) attrs[id] = ATTR.USER_DEFINED;
+  }
+  for (const id of [known.eos, eot, eom]) if (id !== undefined) eog.add(id);
+
+  const inEog = (t: string): number | undefined => [...eog].find((id) => tokens[id] === t);
+  // o200k_harmony / solar-open: <|end|> ends a message, not the generation, when <|return|>+<|call|> (or <|calls|>+<|flush|>) exist
+  const endId = inEog('<|end|>');
+  if (endId !== undefined && (inEog('<|call|>') !== undefined || inEog('<|calls|>') !== undefined) &&
+      (inEog('<|return|>') !== undefined || inEog('<|flush|>') !== undefined)) {
+    eog.delete(endId);
+    attrs[endId] = ATTR.USER_DEFINED;
+  }
+  // Gemma 4 / PaddleOCR: </s> is not the end of generation next to <|tool_response>
+  const sId = inEog('</s>');
+  if (sId !== undefined && inEog('<|tool_response>') !== undefined) {
+    eog.delete(sId);
+    attrs[sId] = ATTR.NORMAL;
+  }
+  return eog;
 }
 
 const hexByte = (text: string): number => parseInt(text.slice(3, 5), 16);

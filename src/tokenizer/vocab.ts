@@ -24,9 +24,12 @@ export class Vocab {
   has(id: number, attr: number): boolean { return (this.attrs[id]! & attr) !== 0; }
 }
 
-/** Tokenizes one fragment of plain text (special tokens already split out) and appends the ids. */
+/**
+ * Tokenizes one fragment of plain text (special tokens already split out) and appends the ids.
+ * afterSpecial: the fragment starts the input or follows a special token; atStart: it starts the input.
+ */
 export interface TextModel {
-  encode(text: string, out: number[], afterSpecial: boolean): void;
+  encode(text: string, out: number[], afterSpecial: boolean, atStart: boolean): void;
 }
 
 export interface TokenizerParts {
@@ -90,15 +93,15 @@ export class CoreTokenizer implements Tokenizer {
     const out: number[] = [];
     if (addSpecial) out.push(...this.p.prefix);
     let afterSpecial = true;
-    for (const f of this.partition(text, opts.parseSpecial ?? false)) {
+    this.partition(text, opts.parseSpecial ?? false).forEach((f, i) => {
       if ('id' in f) {
         out.push(f.id);
         afterSpecial = true;
       } else {
-        this.p.model.encode(f.text, out, afterSpecial);
+        this.p.model.encode(f.text, out, afterSpecial, i === 0);
         afterSpecial = false;
       }
-    }
+    });
     if (addSpecial) out.push(...this.p.suffix);
     return out;
   }
