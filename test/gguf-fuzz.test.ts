@@ -26,7 +26,7 @@ async function check(bytes: Uint8Array, what: string): Promise<void> {
     m.dispose();
   } catch (e) {
     assert.ok(e instanceof LutraError, `${what}: expected a LutraError, got ${(e as Error)?.stack ?? e}`);
-    assert.ok(!/\n/.test((e as Error).message), `${what}: message must be one line`);
+    assert.ok(!/\n/.test((e as Error).message), `${what}: message must be one line: ${JSON.stringify((e as Error).message)}`);
   }
   const ms = performance.now() - t0;
   assert.ok(ms < 1000, `${what}: took ${ms.toFixed(0)} ms`);

@@ -1,10 +1,21 @@
 // Typed errors. Every message names the thing that is wrong (file, tensor, key, byte offset)
 // so the CLI can print it as one line without a stack trace.
 
+/**
+ * Messages quote names read from files (keys, tensor names, strings), which a corrupt file can
+ * fill with control bytes or megabytes of garbage: keep every message one short printable line.
+ */
+export function oneLine(message: string, max = 400): string {
+  // eslint-disable-next-line no-control-regex
+  let s = message.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  if (s.length > max) s = `${s.slice(0, max - 60)} … ${s.slice(-50)}`;
+  return s;
+}
+
 export class LutraError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(oneLine(message), options);
     this.name = new.target.name;
     this.code = code;
   }
