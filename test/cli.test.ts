@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LUTRA_BIN, STORIES, STORIES_GGUF, DATA } from './helpers.js';
+import { synthGGUF } from './synth.js';
+import { GGUFType } from '../src/formats/gguf.js';
 
 function lutra(args: string[], input?: string) {
   const r = spawnSync(process.execPath, [LUTRA_BIN, ...args], { encoding: 'utf8', input, timeout: 120_000 });
@@ -86,4 +88,19 @@ test('--help works on every command', () => {
     assert.equal(r.code, 0, args.join(' '));
     assert.match(r.stdout, /Usage: lutra/);
   }
+});
+
+test('lutra chat: answers piped messages with the template; refuses a model without one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-'));
+  const file = join(dir, 'chat.gguf');
+  const chatml = "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+  writeFileSync(file, synthGGUF({ arch: 'llama', shape: { nEmbd: 32, nLayer: 1, nHead: 4, nHeadKv: 2, nFF: 48 }, extraMeta: [['tokenizer.chat_template', { type: GGUFType.STRING, value: chatml }]] }));
+  const r = lutra(['chat', file, '--temp', '0', '-n', '8', '--verbose'], 'Hello there\nAnd again\n');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.split('\n').filter((l) => l.length).length >= 1, true);
+  // The second turn reuses the first turn's cache.
+  assert.match(r.stderr, /\[(\d+) cached[\s\S]*\[([1-9]\d*) cached/);
+  const none = lutra(['chat', STORIES_GGUF], 'hi\n');
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /has no chat template/);
 });

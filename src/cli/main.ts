@@ -2,7 +2,7 @@
 // (`lutra: <what is wrong>`) with exit code 1; --verbose (or LUTRA_DEBUG=1) adds the stack.
 
 import { readFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline/promises';
+import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { ArgumentError, LutraError, AbortError } from '../core/errors.js';
@@ -110,14 +110,10 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { syste
   const opts = generateOptions(o);
   process.stderr.write('lutra chat: type a message, Enter to send, Ctrl-D to quit.\n');
   try {
-    for (;;) {
-      let line: string;
-      try {
-        line = await rl.question('> ');
-      } catch {
-        break;
-      }
-      if (!line.trim()) continue;
+    // The line iterator buffers piped input while a reply is being generated; rl.question would drop it.
+    process.stderr.write('> ');
+    for await (const line of rl) {
+      if (!line.trim()) { process.stderr.write('> '); continue; }
       messages.push({ role: 'user', content: line });
       const prompt = model.applyChatTemplate(messages, { addGenerationPrompt: true });
       const ac = new AbortController();
@@ -137,6 +133,7 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { syste
       }
       process.stdout.write('\n');
       messages.push({ role: 'assistant', content: reply });
+      process.stderr.write('> ');
     }
   } finally {
     rl.close();
