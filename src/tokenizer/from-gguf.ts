@@ -194,7 +194,7 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
 
   return new CoreTokenizer({
     vocab, model, pieceBytes, bos, eos, addBos, addEos, prefix, suffix, eog,
-    removeLeadingSpace: addSpacePrefix,
+    removeLeadingSpace: addSpacePrefix ? 'first-token' : 'no',
     cleanSpaces,
     chatTemplate: getString(metadata, 'tokenizer.chat_template', file),
   });

@@ -220,7 +220,7 @@ export function tokenizerFromJSON(tokenizerJson: unknown, tokenizerConfig?: unkn
   return new CoreTokenizer({
     vocab, model: pipeline, pieceBytes, bos, eos,
     addBos: prefix.length > 0, addEos: suffix.length > 0, prefix, suffix, eog,
-    removeLeadingSpace: rule.stripLeadingSpace,
+    removeLeadingSpace: rule.stripLeadingSpace ? 'first-text' : 'no',
     cleanSpaces: cfg.clean_up_tokenization_spaces === true,
     chatTemplate: chatTemplateOf(cfg),
   });

@@ -45,8 +45,12 @@ export interface TokenizerParts {
   prefix: readonly number[];
   suffix: readonly number[];
   eog: ReadonlySet<number>;
-  /** Strip one leading space from the first decoded piece (SPM's add_space_prefix). */
-  removeLeadingSpace: boolean;
+  /**
+   * Strip one leading space on decode: from the first token, as llama.cpp's add_space_prefix does
+   * ('first-token': after a BOS the space stays), or from the first token that renders any bytes,
+   * as HF decoders do once special tokens are skipped ('first-text').
+   */
+  removeLeadingSpace: 'no' | 'first-token' | 'first-text';
   /** llama.cpp's clean_spaces passes (" ," -> ",", " 's" -> "'s") on decode. */
   cleanSpaces: boolean;
   chatTemplate: string | undefined;
@@ -153,9 +157,11 @@ export class CoreTokenizer implements Tokenizer {
   decode(ids: ArrayLike<number>, special = false): string {
     const parts: Uint8Array[] = [];
     let n = 0;
+    let strip = this.p.removeLeadingSpace !== 'no';
     for (let i = 0; i < ids.length; i++) {
       let b = this.tokenBytes(ids[i]!, special);
-      if (i === 0 && this.p.removeLeadingSpace && b.length && b[0] === 0x20) b = b.subarray(1);
+      if (strip && b.length && b[0] === 0x20) b = b.subarray(1);
+      if (this.p.removeLeadingSpace === 'first-token' || b.length) strip = false;
       parts.push(b);
       n += b.length;
     }
