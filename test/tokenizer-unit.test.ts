@@ -259,7 +259,7 @@ test('HF tokenizer.json: WordPiece (BERT), SentencePiece-style BPE with byte fal
       vocab: { '[PAD]': 0, '[UNK]': 1, '[CLS]': 2, '[SEP]': 3, hello: 4, world: 5, '!': 6, un: 7, '##able': 8, cafe: 9 } },
   });
   assert.deepEqual(bert.encode('Hello unable WORLD! Café xyz'), [2, 4, 7, 8, 5, 6, 9, 1, 3]);
-  assert.equal(bert.decode([2, 4, 7, 8, 5, 6, 3]), 'hello unable world !');
+  assert.equal(bert.decode([2, 4, 7, 8, 5, 6, 3]), 'hello unable world!'); // the WordPiece decoder's cleanup
   assert.deepEqual([bert.bos, bert.eos, bert.addBos, bert.addEos], [2, 3, true, true]);
 
   const bytes = Object.fromEntries(Array.from({ length: 256 }, (_, b) => [`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, 3 + b]));

@@ -195,7 +195,7 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
   return new CoreTokenizer({
     vocab, model, pieceBytes, bos, eos, addBos, addEos, prefix, suffix, eog,
     removeLeadingSpace: addSpacePrefix ? 'first-token' : 'no',
-    cleanSpaces,
+    cleanSpaces: cleanSpaces ? 'llama' : 'no',
     chatTemplate: getString(metadata, 'tokenizer.chat_template', file),
   });
 }
@@ -208,14 +208,20 @@ export interface EogIds {
 /**
  * llama.cpp's text-based detection of EOT / EOM / FIM tokens and of the end-of-generation set; what
  * it finds becomes CONTROL, and the vocabulary's attributes are adjusted as llama.cpp adjusts them.
+ * addedOnly (tokenizer.json): only added tokens qualify, so an ordinary piece such as Qwen's "</s>"
+ * stays text, as in tokenizers.
  */
-export function detectEog(vocab: Vocab, known: EogIds): Set<number> {
+export function detectEog(vocab: Vocab, known: EogIds, addedOnly = false): Set<number> {
   const attrs = vocab.attrs, tokens = vocab.tokens;
   const makeControl = (id: number): void => { attrs[id] = attrs[id]! | ATTR.CONTROL; };
+  const lookup = (t: string): number => {
+    const id = vocab.id(t);
+    return id >= 0 && (!addedOnly || vocab.has(id, ATTR.CONTROL | ATTR.USER_DEFINED | ATTR.UNKNOWN)) ? id : -1;
+  };
   const detect = (cur: number | undefined, texts: string[]): number | undefined => {
     if (cur !== undefined) return cur;
     for (const t of texts) {
-      const id = vocab.id(t);
+      const id = lookup(t);
       if (id >= 0) { makeControl(id); return id; }
     }
     return undefined;
@@ -234,12 +240,12 @@ export function detectEog(vocab: Vocab, known: EogIds): Set<number> {
   const eog = new Set<number>();
   for (const id of [fimPad, fimRep, fimSep]) if (id !== undefined) eog.add(id);
   for (const t of EOG_TEXTS) {
-    const id = vocab.id(t);
+    const id = lookup(t);
     if (id >= 0) { eog.add(id); makeControl(id); }
   }
   // gpt-oss: always render these
   for (const t of ['<|channel|>', '<|message|>', '<|start|>', '<|constrain|>']) {
-    const id = vocab.id(t);
+    const id = lookup(t);
     if (id >= 0) attrs[id] = ATTR.USER_DEFINED;
   }
   for (const id of [known.eos, eot, eom]) if (id !== undefined) eog.add(id);

@@ -4,13 +4,13 @@
 // the config as transformers does; token bytes follow the decoder chain.
 
 import { TokenizerError } from '../core/errors.js';
-import { byteLevelDecode, detectEog } from './from-gguf.js';
+import { detectEog } from './from-gguf.js';
 import { modelFromJSON, modelVocab, type HfModel } from './hf-models.js';
 import { normalizerFromJSON, type Normalizer } from './hf-normalizers.js';
 import { preTokenizerFromJSON, type PreTokenizer } from './hf-pre-tokenizers.js';
 import { literalRegex, onigRegex } from './hf-regex.js';
 import { ATTR, type Tokenizer } from './types.js';
-import { utf8Encoder } from './unicode.js';
+import { CHAR_TO_BYTE, utf8Encoder } from './unicode.js';
 import { CoreTokenizer, Vocab, type TextModel } from './vocab.js';
 
 type Json = Record<string, unknown>;
@@ -67,8 +67,10 @@ function decoderRule(cfg: unknown, rule: PieceRule = { steps: [], byteLevel: fal
       if ((d.content ?? ' ') === ' ' && ((d.start as number | undefined) ?? 0) > 0) rule.stripLeadingSpace = true;
       break;
     case 'WordPiece': {
+      // tokenizers cleans each token: of its patterns only " ." " ?" " !" " ," fit inside one WordPiece token
       const prefix = (d.prefix as string | undefined) ?? '##';
-      rule.steps.push((t) => (t.startsWith(prefix) ? t.slice(prefix.length) : ' ' + t));
+      const cleanup = d.cleanup !== false;
+      rule.steps.push((t) => (t.startsWith(prefix) ? t.slice(prefix.length) : cleanup && /^[.?!,]$/.test(t) ? t : ' ' + t));
       rule.stripLeadingSpace = true;
       break;
     }
@@ -84,6 +86,18 @@ function decoderRule(cfg: unknown, rule: PieceRule = { steps: [], byteLevel: fal
       throw new TokenizerError(`unknown decoder type '${String(d.type)}' in tokenizer.json`);
   }
   return rule;
+}
+
+/** Bytes of a byte-level string, or undefined if some char is not a byte-level char. */
+function byteLevelBytes(t: string): Uint8Array | undefined {
+  const out = new Uint8Array(t.length);
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    const b = c < 512 ? CHAR_TO_BYTE[c]! : -1;
+    if (b < 0) return undefined;
+    out[i] = b;
+  }
+  return out;
 }
 
 /** "<s>", {content: "<s>"} (AddedToken dicts) or null. */
@@ -203,25 +217,26 @@ export function tokenizerFromJSON(tokenizerJson: unknown, tokenizerConfig?: unkn
   if (cfg.add_eos_token === true && eos !== undefined && !suffix.includes(eos)) suffix = [...suffix, eos];
   if (cfg.add_eos_token === false) suffix = suffix.filter((id) => id !== eos);
 
-  const eog = detectEog(vocab, { eos });
+  const eog = detectEog(vocab, { eos }, true);
 
   // --- token bytes from the decoder
   const rule = decoderRule(j.decoder);
   const pieceBytes = (id: number): Uint8Array => {
     const a = vocab.attrs[id]!;
     const text = vocab.tokens[id]!;
-    if (a & (ATTR.UNKNOWN | ATTR.CONTROL | ATTR.USER_DEFINED)) return utf8Encoder.encode(text);
+    if (a & (ATTR.UNKNOWN | ATTR.CONTROL)) return utf8Encoder.encode(text);
     if (a & ATTR.BYTE) return Uint8Array.of(parseInt(text.slice(3, 5), 16));
-    if (!(a & ATTR.NORMAL)) return new Uint8Array(0);
+    if (!(a & (ATTR.NORMAL | ATTR.USER_DEFINED))) return new Uint8Array(0);
     const t = rule.steps.reduce((acc, f) => f(acc), text);
-    return rule.byteLevel ? byteLevelDecode(t) : utf8Encoder.encode(t);
+    // tokenizers' ByteLevel decoder keeps a token's own UTF-8 when a char has no byte (added tokens)
+    return (rule.byteLevel && byteLevelBytes(t)) || utf8Encoder.encode(t);
   };
 
   return new CoreTokenizer({
     vocab, model: pipeline, pieceBytes, bos, eos,
     addBos: prefix.length > 0, addEos: suffix.length > 0, prefix, suffix, eog,
     removeLeadingSpace: rule.stripLeadingSpace ? 'first-text' : 'no',
-    cleanSpaces: cfg.clean_up_tokenization_spaces === true,
+    cleanSpaces: cfg.clean_up_tokenization_spaces === true ? 'transformers' : 'no',
     chatTemplate: chatTemplateOf(cfg),
   });
 }

@@ -19,12 +19,19 @@ function isChineseChar(c: number): boolean {
 
 const stripMarks = (s: string): string => s.normalize('NFD').replace(/\p{Mn}/gu, '');
 
+/** Per-character lowercase, as tokenizers does (char::to_lowercase: no final-sigma rule). */
+const lowercase = (s: string): string => {
+  let out = '';
+  for (const ch of s) out += ch.toLowerCase();
+  return out;
+};
+
 /** BertNormalizer: clean control chars, pad CJK ideographs, strip accents, lowercase. */
 function bertNormalizer(c: Json): Normalizer {
   const clean = c.clean_text !== false;
   const chinese = c.handle_chinese_chars !== false;
-  const lowercase = c.lowercase !== false;
-  const strip = (c.strip_accents as boolean | null | undefined) ?? lowercase;
+  const lower = c.lowercase !== false;
+  const strip = (c.strip_accents as boolean | null | undefined) ?? lower;
   return (text) => {
     let out = '';
     for (const ch of text) {
@@ -37,7 +44,7 @@ function bertNormalizer(c: Json): Normalizer {
       out += chinese && isChineseChar(cp) ? ` ${ch} ` : ch;
     }
     if (strip) out = stripMarks(out);
-    if (lowercase) out = out.toLowerCase();
+    if (lower) out = lowercase(out);
     return out;
   };
 }
@@ -98,7 +105,7 @@ export function normalizerFromJSON(cfg: unknown): Normalizer | undefined {
     case 'NFD': return (t) => t.normalize('NFD');
     case 'NFKC': return (t) => t.normalize('NFKC');
     case 'NFKD': return (t) => t.normalize('NFKD');
-    case 'Lowercase': return (t) => t.toLowerCase();
+    case 'Lowercase': return lowercase;
     case 'StripAccents': return (t) => t.replace(/\p{Mn}/gu, '');
     case 'Strip': {
       const left = c.strip_left !== false, right = c.strip_right !== false;

@@ -51,8 +51,8 @@ export interface TokenizerParts {
    * as HF decoders do once special tokens are skipped ('first-text').
    */
   removeLeadingSpace: 'no' | 'first-token' | 'first-text';
-  /** llama.cpp's clean_spaces passes (" ," -> ",", " 's" -> "'s") on decode. */
-  cleanSpaces: boolean;
+  /** Decode clean-up: llama.cpp's clean_spaces passes, or transformers' clean_up_tokenization (" ," -> ",", " 's" -> "'s"). */
+  cleanSpaces: 'no' | 'llama' | 'transformers';
   chatTemplate: string | undefined;
 }
 
@@ -160,16 +160,18 @@ export class CoreTokenizer implements Tokenizer {
     let strip = this.p.removeLeadingSpace !== 'no';
     for (let i = 0; i < ids.length; i++) {
       let b = this.tokenBytes(ids[i]!, special);
-      if (strip && b.length && b[0] === 0x20) b = b.subarray(1);
-      if (this.p.removeLeadingSpace === 'first-token' || b.length) strip = false;
+      const rendered = b.length > 0;
+      if (strip && rendered && b[0] === 0x20) b = b.subarray(1);
+      if (this.p.removeLeadingSpace === 'first-token' || rendered) strip = false;
       parts.push(b);
       n += b.length;
     }
     let bytes: Uint8Array = new Uint8Array(n);
     let o = 0;
     for (const b of parts) { bytes.set(b, o); o += b.length; }
-    if (this.p.cleanSpaces) bytes = cleanSpaces(bytes);
-    return utf8Decoder.decode(bytes);
+    if (this.p.cleanSpaces === 'llama') bytes = cleanSpaces(bytes);
+    const text = utf8Decoder.decode(bytes);
+    return this.p.cleanSpaces === 'transformers' ? cleanUpTokenization(text) : text;
   }
 
   isEog(id: number): boolean { return this.p.eog.has(id); }
@@ -179,6 +181,12 @@ export class CoreTokenizer implements Tokenizer {
     if (t === undefined) throw new TokenizerError(`token id ${id} is outside the vocabulary (size ${this.vocabSize})`);
     return t;
   }
+}
+
+/** transformers' PreTrainedTokenizerBase.clean_up_tokenization. */
+function cleanUpTokenization(t: string): string {
+  return t.replaceAll(' .', '.').replaceAll(' ?', '?').replaceAll(' !', '!').replaceAll(' ,', ',').replaceAll(" ' ", "'")
+    .replaceAll(" n't", "n't").replaceAll(" 'm", "'m").replaceAll(" 's", "'s").replaceAll(" 've", "'ve").replaceAll(" 're", "'re");
 }
 
 /** The three passes of llama.cpp's clean_spaces: " ?"/" !"/" ."/" ," lose the space, " ' " loses both, " 's"/" 'm"/" 're"/" 've" lose it. */
