@@ -291,6 +291,22 @@ test('HF tokenizer.json: WordPiece (BERT), SentencePiece-style BPE with byte fal
   assert.equal(uni.decode([4, 4, 5]), 'ab abc');
 });
 
+test('T5-style Unigram GGUF (llama.cpp UGM): merged whitespace, user-defined pieces score 0, fused unknowns, EOS added', () => {
+  const tokens = ['<pad>', '</s>', '<unk>', '▁', '▁a', 'b', '▁ab', 'c', '<x>'];
+  const meta = new Map<string, GGUFValue>([
+    ['tokenizer.ggml.model', { type: GGUFType.STRING, value: 't5' }],
+    ['tokenizer.ggml.tokens', { type: GGUFType.ARRAY, itemType: GGUFType.STRING, value: tokens }],
+    ['tokenizer.ggml.scores', { type: GGUFType.ARRAY, itemType: GGUFType.FLOAT32, value: Float32Array.of(0, 0, 0, -3, -2, -2, -3.5, -2.5, 0) }],
+    ['tokenizer.ggml.token_type', { type: GGUFType.ARRAY, itemType: GGUFType.INT32, value: Int32Array.of(3, 3, 2, 1, 1, 1, 1, 1, 4) }],
+    ['tokenizer.ggml.add_space_prefix', { type: GGUFType.BOOL, value: true }],
+    ['tokenizer.ggml.remove_extra_whitespaces', { type: GGUFType.BOOL, value: true }],
+  ]);
+  const t5 = tokenizerFromGGUF(meta, 't5.gguf');
+  assert.deepEqual([t5.bos, t5.eos, t5.addBos, t5.addEos], [undefined, 1, false, true]);
+  assert.deepEqual(t5.encode('ab  abc xx<x>'), [6, 6, 7, 3, 2, 8, 1]);
+  assert.equal(t5.decode([6, 6, 7]), 'ab abc');
+});
+
 test('speed: stories260K encodes the 800 KB TinyStories validation text well under 5 s', () => {
   const tok = gguf(STORIES_GGUF);
   const text = readFileSync(path.join(DATA, 'text/tinystories/tinystories_val.txt'), 'utf8');

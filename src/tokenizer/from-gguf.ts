@@ -7,6 +7,7 @@ import { plainValue, type GGUFValue } from '../formats/gguf.js';
 import { BpeModel, buildRanks } from './bpe.js';
 import { preTokenizerByName } from './gguf-pre.js';
 import { SpmModel } from './spm.js';
+import { UgmModel } from './ugm.js';
 import { ATTR, attrFromTokenType, type Tokenizer } from './types.js';
 import { CHAR_TO_BYTE, utf8Encoder } from './unicode.js';
 import { CoreTokenizer, Vocab, type TextModel } from './vocab.js';
@@ -57,7 +58,7 @@ export const EOG_TEXTS = [
   '<|tool_response>', '<｜end▁of▁sentence｜>',
 ];
 
-type ModelKind = 'spm' | 'bpe' | 'wpm';
+type ModelKind = 'spm' | 'bpe' | 'wpm' | 'ugm';
 
 export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<gguf>'): Tokenizer {
   const modelName = getString(metadata, 'tokenizer.ggml.model', file);
@@ -85,8 +86,12 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
     case 'gemma4':
       kind = 'bpe'; preName = 'gemma4'; cleanSpaces = true;
       break;
+    case 't5':
+      kind = 'ugm'; eos = 1; unk = 2;
+      addEos = true;
+      break;
     default:
-      throw new TokenizerError(`${file}: unknown tokenizer model tokenizer.ggml.model = '${modelName}' (supported: llama, gpt2, gemma4, bert)`);
+      throw new TokenizerError(`${file}: unknown tokenizer model tokenizer.ggml.model = '${modelName}' (supported: llama, gpt2, gemma4, bert, t5)`);
   }
 
   const pre = kind === 'bpe' ? preTokenizerByName(preName, file) : undefined;
@@ -159,6 +164,19 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
     model = new SpmModel(vocab, { scores: scores ?? new Float32Array(n), addSpacePrefix, unk });
   } else if (kind === 'wpm') {
     model = new WpmModel(vocab, { lowercase, stripAccents, unk: unk ?? 100 });
+  } else if (kind === 'ugm') {
+    const cm = get(metadata, 'tokenizer.ggml.precompiled_charsmap');
+    if (cm !== undefined && !ArrayBuffer.isView(cm)) throw new TokenizerError(`${file}: tokenizer.ggml.precompiled_charsmap should be a byte array`);
+    if (unk === undefined) throw new TokenizerError(`${file}: Unigram tokenizer without an unknown token`);
+    model = new UgmModel(vocab, {
+      scores: scores ?? new Float32Array(n),
+      charsmap: cm ? new Uint8Array(cm.buffer, cm.byteOffset, cm.byteLength) : undefined,
+      addSpacePrefix,
+      removeExtraWhitespaces: getBool(metadata, 'tokenizer.ggml.remove_extra_whitespaces') ?? false,
+      escapeWhitespaces: true,
+      treatWhitespaceAsSuffix: false,
+      unk,
+    });
   } else {
     const merges = get(metadata, 'tokenizer.ggml.merges');
     if (merges !== undefined && !Array.isArray(merges)) throw new TokenizerError(`${file}: tokenizer.ggml.merges should be a string array`);

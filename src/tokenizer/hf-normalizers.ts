@@ -5,6 +5,7 @@
 
 import { TokenizerError } from '../core/errors.js';
 import { literalRegex, onigRegex } from './hf-regex.js';
+import { CharsMap } from './charsmap.js';
 import { utf8Decoder, utf8Encoder } from './unicode.js';
 
 export type Normalizer = (text: string) => string;
@@ -49,45 +50,20 @@ function bertNormalizer(c: Json): Normalizer {
   };
 }
 
-/** SentencePiece precompiled charsmap (XOR-compressed double array + NUL-terminated replacements). */
+/** SentencePiece's Precompiled normalizer: each longest charsmap match replaced, other characters kept. */
 function precompiled(c: Json): Normalizer {
   const b64 = c.precompiled_charsmap as string | undefined;
   if (!b64) return (t) => t;
-  const blob = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
-  const view = new DataView(blob.buffer);
-  const xcdaBytes = view.getUint32(0, true);
-  if (4 + xcdaBytes >= blob.length) throw new TokenizerError(`Precompiled normalizer: charsmap of ${blob.length} bytes is shorter than its trie (${xcdaBytes} bytes)`);
-  const nodes = new Uint32Array(blob.buffer.slice(4, 4 + xcdaBytes));
-  const repl = blob.subarray(4 + xcdaBytes);
-  const node = (i: number): number => {
-    if (i >= nodes.length) throw new TokenizerError(`Precompiled normalizer: trie index ${i} out of range`);
-    return nodes[i]!;
-  };
-  const base = (i: number): number => { const n = node(i); return (n >>> 10) << ((n & (1 << 9)) >>> 6); };
-  const lcheck = (i: number): number => node(i) & ((1 << 31) | 0xff);
-  const leaf = (i: number): boolean => ((node(i) >>> 8) & 1) === 1;
-  const value = (i: number): number => node(i) & 0x7fffffff;
-
+  const map = new CharsMap(Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0)));
   return (text) => {
     const input = utf8Encoder.encode(text);
     const out: number[] = [];
     for (let at = 0; at < input.length;) {
-      let bestLen = 0, bestOff = 0;
-      let idx = base(0);
-      for (let p = at; p < input.length; p++) {
-        const ch = input[p]!;
-        if (ch === 0) break;
-        idx ^= ch;
-        if (lcheck(idx) !== ch) break;
-        const isLeaf = leaf(idx);
-        idx ^= base(idx);
-        if (isLeaf) { bestLen = p - at + 1; bestOff = value(idx); }
-      }
-      if (bestLen > 0) {
-        for (let k = bestOff; k < repl.length && repl[k] !== 0; k++) out.push(repl[k]!);
-        at += bestLen;
+      const m = map.longestMatch(input, at);
+      if (m) {
+        for (const b of m.replacement) out.push(b);
+        at += m.length;
       } else {
-        // copy one UTF-8 sequence unchanged
         const lead = input[at]!;
         const n = lead < 0x80 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
         for (let k = 0; k < n && at < input.length; k++) out.push(input[at++]!);
