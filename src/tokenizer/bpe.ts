@@ -9,13 +9,13 @@ import { byteLevelEncode, utf8Encoder } from './unicode.js';
 import type { TextModel, Vocab } from './vocab.js';
 
 /** Merge ranks keyed by left + SEP + right. */
-export const MERGE_SEP = '\u0001';
+const MERGE_SEP = '\u0001';
 
 /**
  * Splits a merges entry the way llama.cpp does ("a b": first space at index >= 1); returns the
  * rank key, or undefined for an entry with no separator.
  */
-export function mergeKey(entry: string | readonly string[]): string | undefined {
+function mergeKey(entry: string | readonly string[]): string | undefined {
   if (typeof entry !== 'string') return entry.length === 2 ? entry[0] + MERGE_SEP + entry[1] : undefined;
   const pos = entry.indexOf(' ', 1);
   return pos < 0 ? undefined : entry.slice(0, pos) + MERGE_SEP + entry.slice(pos + 1);
@@ -70,11 +70,6 @@ export function bpeMerge(symbols: string[], ranks: ReadonlyMap<string, number>):
   return out;
 }
 
-/** Splits a string into code points (symbols of a BPE word). */
-export function splitChars(word: string): string[] {
-  return Array.from(word);
-}
-
 export interface BpeOptions {
   exprs: readonly string[];
   byteEncode: boolean;
@@ -110,7 +105,7 @@ export class BpeModel implements TextModel {
     const whole = this.vocab.id(word);
     let symbols: string[];
     if (whole >= 0 && (o.ignoreMerges || (o.newlineWordsWhole && /^\n+$/.test(word)))) symbols = [word];
-    else symbols = bpeMerge(splitChars(word), o.ranks);
+    else symbols = bpeMerge(Array.from(word), o.ranks);
     const ids: number[] = [];
     for (const s of symbols) {
       const id = this.vocab.id(s);

@@ -179,12 +179,12 @@ export interface PreSpec {
   readonly ignoreMerges: boolean;
   readonly cleanSpaces: boolean;
   readonly addBos: boolean;
-  readonly addSep: boolean;
   readonly escapeWhitespaces: boolean;
   readonly noBos: boolean;
   readonly lowercase?: boolean;
 }
 
+// addSep (jina/roberta) only matters to llama.cpp's embedding callers, which append SEP themselves.
 type Flag = 'ignoreMerges' | 'noClean' | 'addBos' | 'addSep' | 'escapeWs' | 'noBos' | 'noLowercase';
 
 // [names, pre type, flags]: the if/else chain of llama_vocab::impl::load, in its order.
@@ -266,7 +266,6 @@ for (const [names, type, flags] of NAMES) {
       ignoreMerges: flags.includes('ignoreMerges'),
       cleanSpaces: !flags.includes('noClean'),
       addBos: flags.includes('addBos'),
-      addSep: flags.includes('addSep'),
       escapeWhitespaces: flags.includes('escapeWs'),
       noBos: flags.includes('noBos'),
       ...(flags.includes('noLowercase') ? { lowercase: false } : {}),

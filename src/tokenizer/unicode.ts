@@ -57,10 +57,7 @@ export function cptFlags(cpt: number): number {
   return f & 0x7fff;
 }
 
-export const isLetter = (cpt: number): boolean => (cptFlags(cpt) & CPT_LETTER) !== 0;
-export const isNumber = (cpt: number): boolean => (cptFlags(cpt) & CPT_NUMBER) !== 0;
 export const isWhitespace = (cpt: number): boolean => (cptFlags(cpt) & CPT_WHITESPACE) !== 0;
-export const isAccentMark = (cpt: number): boolean => (cptFlags(cpt) & CPT_ACCENT_MARK) !== 0;
 
 /** UnicodeData simple lowercase mapping (JS toLowerCase is the full mapping; only U+0130 differs, by a trailing mark). */
 export function toLowerCpt(cpt: number): number {
@@ -117,14 +114,5 @@ export function byteLevelEncode(text: string): string {
   const bytes = utf8Encoder.encode(text);
   let out = '';
   for (let i = 0; i < bytes.length; i++) out += BYTE_TO_CHAR[bytes[i]!];
-  return out;
-}
-
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
   return out;
 }
