@@ -10,10 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { TokenizerError } from '../src/core/errors.js';
 import { GGUFType, parseGGUF, type GGUFValue } from '../src/formats/gguf.js';
 import {
-  StreamDecoder, renderChatTemplate, requireChatTemplate, tokenizerFromGGUF, tokenizerFromJSON, type Tokenizer,
+  StreamDecoder, knownPreTokenizers, renderChatTemplate, requireChatTemplate, tokenizerFromGGUF, tokenizerFromJSON, type Tokenizer,
 } from '../src/tokenizer/index.js';
 import { translateOnigRegex } from '../src/tokenizer/hf-regex.js';
 import { PairHeap } from '../src/tokenizer/pair-heap.js';
+import { preTokenizerByName } from '../src/tokenizer/gguf-pre.js';
 import { regexSplit } from '../src/tokenizer/regex-split.js';
 import { spmTokenize } from '../src/tokenizer/spm.js';
 import { Vocab } from '../src/tokenizer/vocab.js';
@@ -23,6 +24,13 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const DATA = path.resolve(repoRoot, '../shared/data');
 const vocabPath = (name: string): string => path.join(DATA, 'llama-vocab', `ggml-vocab-${name}.gguf`);
 const STORIES_GGUF = path.join(DATA, 'models/stories260K/stories260K.gguf');
+
+function readCases(inpFile: string): string[] {
+  const MARK = '\n__ggml_vocab_test__\n';
+  let text = readFileSync(inpFile, 'utf8');
+  if (text.endsWith(MARK)) text = text.slice(0, -MARK.length);
+  return text.split(MARK);
+}
 
 const cache = new Map<string, { tok: Tokenizer; meta: Map<string, GGUFValue> }>();
 function load(file: string): { tok: Tokenizer; meta: Map<string, GGUFValue> } {
@@ -234,6 +242,16 @@ test('llama.cpp regex engine: custom splitters and the collapsed-category fallba
   assert.deepEqual(regexSplit('ab 12\n', ['[\r\n]', '\\s?\\p{L}+', '\\s?\\p{P}+', '\\p{N}']), ['ab', ' ', '1', '2', '\n']);
   // llama.cpp's collapsed \p{S} has no '~'
   assert.deepEqual(regexSplit('a~b', ['\\p{S}+']), ['a~b']);
+});
+
+test('every llama.cpp pre-tokenizer name compiles and splits text losslessly', () => {
+  const text = readCases(path.join(DATA, 'llama-vocab/ggml-vocab-qwen35.gguf.inp')).join('\n') +
+    " 1234567 x ǅ ΣΊΣ ﬁ Ⅻ ½ ۱۲۳ ＡＢＣ \u00a0\u3000 e\u0301 <sentinel:12> IMGIMGABZ 東京 ภาษา 🚀\r\n\t";
+  for (const name of knownPreTokenizers()) {
+    const words = regexSplit(text, preTokenizerByName(name, 'test').group.exprs);
+    assert.ok(words.length > 50, name);
+    assert.equal(words.join(''), text, name);
+  }
 });
 
 test('Oniguruma -> JS regex translation', () => {
