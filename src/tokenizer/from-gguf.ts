@@ -90,6 +90,9 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
       kind = 'ugm'; eos = 1; unk = 2;
       addEos = true;
       break;
+    case 'none':
+    case 'no_vocab':
+      throw new TokenizerError(`${file}: the model has no vocabulary (tokenizer.ggml.model = '${modelName}')`);
     default:
       throw new TokenizerError(`${file}: unknown tokenizer model tokenizer.ggml.model = '${modelName}' (supported: llama, gpt2, gemma4, bert, t5)`);
   }

@@ -110,14 +110,17 @@ class DigitsPre implements PreTokenizer {
 }
 
 class MetaspacePre implements PreTokenizer {
-  constructor(private readonly replacement: string, private readonly prepend: 'always' | 'first' | 'never', private readonly doSplit: boolean) {}
+  private readonly re: RegExp;
+  constructor(private readonly replacement: string, private readonly prepend: 'always' | 'first' | 'never', private readonly doSplit: boolean) {
+    this.re = literalRegex(replacement);
+  }
   split(pieces: Piece[]): Piece[] {
     const out: Piece[] = [];
     for (const p of pieces) {
       let t = p.text.replaceAll(' ', this.replacement);
       if ((this.prepend === 'always' || (this.prepend === 'first' && p.first)) && !t.startsWith(this.replacement)) t = this.replacement + t;
       const q = { text: t, first: p.first };
-      if (this.doSplit) out.push(...splitByRegex(q, literalRegex(this.replacement), 'MergedWithNext'));
+      if (this.doSplit) out.push(...splitByRegex(q, this.re, 'MergedWithNext'));
       else out.push(q);
     }
     return out;
