@@ -1,10 +1,9 @@
 // loadModel: path, URL or bytes -> a ready Model (weights as views into the loaded bytes, a
 // tokenizer, an architecture). Three layers: container (GGUF / HF folder) -> quant formats
-// (inside the kernels) -> architecture (models/).
+// (inside the kernels) -> architecture (models/). Isomorphic: file paths go through node-io.ts,
+// imported only when a path is given, so the same module runs in a browser bundle.
 
-import { open, stat } from 'node:fs/promises';
-import { constants as bufferConstants } from 'node:buffer';
-import { AbortError, ArgumentError, FormatError, LutraError, throwIfAborted } from '../core/errors.js';
+import { AbortError, FormatError, LutraError, throwIfAborted } from '../core/errors.js';
 import { parseGGUF, plainValue } from '../formats/gguf.js';
 import type { ModelSource } from '../formats/source.js';
 import { createKernels, type BackendName, type Kernels } from '../kernels/index.js';
@@ -111,31 +110,6 @@ export class Model {
   }
 }
 
-/** Read a whole file into one buffer (the only copy of the weights), reporting progress. */
-async function readFileWithProgress(path: string, opts: LoadOptions): Promise<Uint8Array> {
-  const st = await stat(path);
-  if (st.size > bufferConstants.MAX_LENGTH) throw new ArgumentError(`${path}: ${st.size} bytes is larger than this runtime can hold in one buffer (${bufferConstants.MAX_LENGTH})`);
-  const buf = Buffer.allocUnsafe(st.size);
-  const fh = await open(path, 'r');
-  try {
-    const CHUNK = 1 << 24;
-    let pos = 0;
-    while (pos < st.size) {
-      throwIfAborted(opts.signal);
-      const { bytesRead } = await fh.read(buf, pos, Math.min(CHUNK, st.size - pos), pos);
-      if (bytesRead === 0) throw new FormatError(path, `file shrank while reading: got ${pos} of ${st.size} bytes`, pos);
-      pos += bytesRead;
-      opts.onProgress?.({ phase: 'read', loaded: pos, total: st.size });
-    }
-  } finally {
-    await fh.close();
-  }
-  // Buffer.allocUnsafe may hand out a slice of a shared pool for small sizes; weights need their
-  // own, aligned ArrayBuffer so typed views over it line up.
-  if (buf.byteOffset !== 0) return new Uint8Array(buf);
-  return new Uint8Array(buf.buffer, 0, st.size);
-}
-
 async function fetchWithProgress(url: string, opts: LoadOptions): Promise<Uint8Array> {
   const res = await fetch(url, { signal: opts.signal });
   if (!res.ok || !res.body) throw new LutraError('E_FETCH', `${url}: HTTP ${res.status} ${res.statusText}`);
@@ -156,27 +130,49 @@ async function fetchWithProgress(url: string, opts: LoadOptions): Promise<Uint8A
   return out;
 }
 
-async function readSource(input: string | URL | Uint8Array | ArrayBuffer, opts: LoadOptions): Promise<ModelSource> {
+/** Where a model can come from: a path (Node.js), a URL, the bytes of a GGUF file, or a Blob / File. */
+export type ModelInput = string | URL | Uint8Array | ArrayBuffer | Blob;
+
+const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+async function readBlob(blob: Blob, name: string, opts: LoadOptions): Promise<Uint8Array> {
+  const out = new Uint8Array(blob.size);
+  const reader = blob.stream().getReader();
+  let loaded = 0;
+  for (;;) {
+    throwIfAborted(opts.signal);
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (loaded + value.byteLength > out.length) throw new FormatError(name, `file grew while reading: more than ${out.length} bytes`);
+    out.set(value, loaded);
+    loaded += value.byteLength;
+    opts.onProgress?.({ phase: 'read', loaded, total: out.length });
+  }
+  if (loaded !== out.length) throw new FormatError(name, `file shrank while reading: got ${loaded} of ${out.length} bytes`, loaded);
+  return out;
+}
+
+async function readSource(input: ModelInput, opts: LoadOptions): Promise<ModelSource> {
   if (input instanceof ArrayBuffer) input = new Uint8Array(input);
   if (input instanceof Uint8Array) {
     const bytes = input.byteOffset % 8 === 0 ? input : input.slice();
     return sourceFromGGUF(bytes, '<bytes>');
   }
-  const s = input instanceof URL ? input.href : input;
-  if (/^https?:\/\//i.test(s)) return sourceFromGGUF(await fetchWithProgress(s, opts), s);
+  if (typeof Blob !== 'undefined' && input instanceof Blob) {
+    const name = (input as { name?: string }).name || '<blob>';
+    return sourceFromGGUF(await readBlob(input, name, opts), name);
+  }
+  const s = input instanceof URL ? input.href : (input as string);
+  if (/^(https?|blob|data):/i.test(s)) return sourceFromGGUF(await fetchWithProgress(s, opts), s);
+  if (!isNode) {
+    // In a page or worker a bare string is a URL relative to it.
+    const url = new URL(s, (globalThis as { location?: { href: string } }).location?.href).href;
+    return sourceFromGGUF(await fetchWithProgress(url, opts), url);
+  }
   const path = s.startsWith('file:') ? new URL(s).pathname : s;
-  let st;
-  try {
-    st = await stat(path);
-  } catch {
-    throw new ArgumentError(`${path}: no such file or directory`);
-  }
-  if (st.isDirectory()) {
-    const { loadHFFolder } = await import('../formats/hf-folder.js');
-    return loadHFFolder(path, { signal: opts.signal, onProgress: (p) => opts.onProgress?.({ phase: 'read', ...p }) });
-  }
-  if (/\.safetensors$/i.test(path)) throw new ArgumentError(`${path}: a bare .safetensors file has no config; pass the Hugging Face model folder that holds it and config.json`);
-  return sourceFromGGUF(await readFileWithProgress(path, opts), path);
+  const { readModelPath } = await import('./node-io.js');
+  const got = await readModelPath(path, opts);
+  return got instanceof Uint8Array ? sourceFromGGUF(got, path) : got;
 }
 
 function sourceFromGGUF(bytes: Uint8Array, file: string): ModelSource {
@@ -189,7 +185,7 @@ export function tokenizerForSource(src: ModelSource): Tokenizer {
   return tokenizerFromGGUF(src.metadata, src.file);
 }
 
-export async function loadModel(input: string | URL | Uint8Array | ArrayBuffer, opts: LoadOptions = {}): Promise<Model> {
+export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Promise<Model> {
   throwIfAborted(opts.signal);
   const src = await readSource(input, opts);
   throwIfAborted(opts.signal);
@@ -213,34 +209,6 @@ export async function loadModel(input: string | URL | Uint8Array | ArrayBuffer, 
  * folder, or a bare tokenizer.json (with tokenizer_config.json read from beside it if present).
  */
 export async function loadTokenizer(path: string): Promise<Tokenizer> {
-  const { readFile } = await import('node:fs/promises');
-  const { join, dirname } = await import('node:path');
-  let st;
-  try {
-    st = await stat(path);
-  } catch {
-    throw new ArgumentError(`${path}: no such file or directory`);
-  }
-  const readJson = async (p: string, required: boolean): Promise<unknown> => {
-    let text: string;
-    try {
-      text = await readFile(p, 'utf8');
-    } catch {
-      if (required) throw new ArgumentError(`${p}: cannot read file`);
-      return undefined;
-    }
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw new FormatError(p, `invalid JSON: ${(e as Error).message}`);
-    }
-  };
-  if (st.isDirectory()) {
-    return tokenizerFromJSON(await readJson(join(path, 'tokenizer.json'), true), await readJson(join(path, 'tokenizer_config.json'), false), path);
-  }
-  if (/\.json$/i.test(path)) {
-    return tokenizerFromJSON(await readJson(path, true), await readJson(join(dirname(path), 'tokenizer_config.json'), false), path);
-  }
-  const bytes = await readFileWithProgress(path, {});
-  return tokenizerFromGGUF(parseGGUF(bytes, path).metadata, path);
+  const { loadTokenizerFromPath } = await import('./node-io.js');
+  return loadTokenizerFromPath(path);
 }
