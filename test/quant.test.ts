@@ -76,6 +76,6 @@ for (const name of ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'F16', 'BF16', 'F32'
 }
 
 test('unknown and unimplemented types are named', () => {
-  assert.throws(() => quantFormat(12, 'blk.0.ffn_up.weight'), /tensor blk\.0\.ffn_up\.weight: tensor type Q4_K is not supported yet/);
+  assert.throws(() => quantFormat(16, 'blk.0.ffn_up.weight'), /tensor blk\.0\.ffn_up\.weight: tensor type IQ2_XXS is not supported yet/);
   assert.throws(() => quantFormat(999), /type#999/);
 });

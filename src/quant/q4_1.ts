@@ -22,7 +22,7 @@ export const Q4_1: QuantFormat = {
       const x = srcOff + b * 32, o = dstOff + b * 20;
       let min = Infinity, max = -Infinity;
       for (let j = 0; j < 32; j++) { const v = src[x + j]!; if (v < min) min = v; if (v > max) max = v; }
-      const d = Math.fround((max - min) / 15);
+      const d = Math.fround(Math.fround(max - min) / 15);
       const id = d ? Math.fround(1 / d) : 0;
       writeU16(dst, o, f32ToF16(d));
       writeU16(dst, o + 2, f32ToF16(min));

@@ -9,6 +9,14 @@ import { Q4_0 } from './q4_0.js';
 import { Q4_1 } from './q4_1.js';
 import { Q5_0 } from './q5_0.js';
 import { Q5_1 } from './q5_1.js';
+import { Q2_K } from './q2_K.js';
+import { Q3_K } from './q3_K.js';
+import { Q4_K } from './q4_K.js';
+import { Q5_K } from './q5_K.js';
+import { Q6_K } from './q6_K.js';
+import { Q8_K } from './q8_K.js';
+import { TQ1_0 } from './tq1_0.js';
+import { TQ2_0 } from './tq2_0.js';
 
 export interface GGMLTypeInfo {
   id: number;
@@ -62,7 +70,7 @@ export function registerFormat(f: QuantFormat): void {
   if (!byId.has(f.id)) byId.set(f.id, { id: f.id, name: f.name, blockSize: f.blockSize, typeSize: f.typeSize });
 }
 
-for (const f of [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1]) registerFormat(f);
+for (const f of [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, TQ1_0, TQ2_0]) registerFormat(f);
 
 export function ggmlTypeInfo(id: number): GGMLTypeInfo | undefined {
   return byId.get(id);

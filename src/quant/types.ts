@@ -2,15 +2,20 @@
 
 /** Activation row prepared in the form the weight format's dot product wants (as ggml's vec_dot_type). */
 export interface ActivationRow {
-  kind: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q8_1';
+  kind: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q8_1' | 'q8_K';
   /** Float values (kind f32/f16/bf16: already rounded to that precision). */
   f: Float32Array;
   /** int8 quants, one per element (kind q8_*). */
   qs: Int8Array;
-  /** Per-block scale (f16-rounded), one per 32 elements (kind q8_*). */
+  /**
+   * Per-block scale: q8_0/q8_1 one f16-rounded scale per 32 elements; q8_K one f32 scale per 256
+   * elements (ggml's block_q8_K).
+   */
   d: Float32Array;
   /** Per-block d * sum(qs) (kind q8_1). */
   s: Float32Array;
+  /** Sum of each 16 consecutive quants (kind q8_K: block_q8_K.bsums, used for the K-quant mins). */
+  bsums: Int16Array;
 }
 
 /**

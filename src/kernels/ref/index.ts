@@ -16,7 +16,7 @@ export class RefKernels implements Kernels {
 
   private activation(kind: ActivationRow['kind'], n: number): ActivationRow {
     let a = this.acts.get(kind);
-    const have = kind === 'q8_0' || kind === 'q8_1' ? a?.qs.length ?? 0 : a?.f.length ?? 0;
+    const have = a ? Math.max(a.qs.length, a.f.length) : 0;
     if (!a || have < n) {
       a = newActivationRow(kind, Math.max(n, have * 2));
       this.acts.set(kind, a);
