@@ -12,6 +12,7 @@ import { perplexity } from '../eval/perplexity.js';
 import { parseGGUF, plainValue } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/table.js';
 import { collect, float, int, loadProgressBar, resolveModel } from './common.js';
+import { registerQuantize } from './quantize.js';
 
 interface SamplingFlags {
   temp: number; topK?: number; topP?: number; minP?: number; repeatPenalty?: number; repeatLastN?: number;
@@ -293,6 +294,8 @@ export function buildProgram(): Command {
     .option('--json', 'print a last line {"ppl":…,"tokens":…,"seconds":…}')
     .option('-v, --verbose', 'print details and stack traces')
     .action((model, o) => cmdPpl(model, o));
+
+  registerQuantize(program);
   return program;
 }
 

@@ -16,8 +16,13 @@ const nf = new Float32Array(1);
 const ni = new Int32Array(nf.buffer);
 const MAGIC = 12582912; // 1.5 * 2^23
 
-/** ggml's nearest_int: round a float32 to the nearest integer, ties to even, by the 1.5*2^23 trick. */
+/**
+ * ggml's nearest_int: round a float32 to the nearest integer, ties to even, by the 1.5*2^23 trick.
+ * In range, adding in float32 and subtracting back is the same rounding without a memory round
+ * trip; outside it (and for NaN) the bit pattern is reproduced, garbage included.
+ */
 export function nearestInt(v: number): number {
+  if (v <= 4194303 && v >= -4194303) return fr(v + MAGIC) - MAGIC;
   nf[0] = v + MAGIC;
   return (ni[0]! & 0x7fffff) - 0x400000;
 }
