@@ -1,17 +1,32 @@
-// Backend selection. Only the reference backend exists so far; the WebAssembly SIMD backend will
-// register here and be chosen by feature detection, delegating ops it lacks to the reference.
+// Backend selection: the WebAssembly backend (relaxed SIMD > SIMD > plain, threaded over shared
+// memory) when the engine supports it, else the TypeScript reference. `note` is the one line
+// `lutra run --verbose` prints about the choice.
 
 import type { Kernels } from './types.js';
 import { RefKernels } from './ref/index.js';
+import { WasmKernels, type WasmFlavor } from './wasm/index.js';
+import { ArgumentError } from '../core/errors.js';
 
 export type { Kernels, WeightMatrix, RopeParams, AttentionParams } from './types.js';
 
-export type BackendName = 'auto' | 'ref';
+export type BackendName = 'auto' | 'ref' | 'wasm' | 'wasm-relaxed' | 'wasm-simd' | 'wasm-plain';
 
-export function createKernels(name: BackendName = 'auto'): Kernels {
-  switch (name) {
-    case 'auto':
-    case 'ref':
-      return new RefKernels();
+export interface KernelOptions {
+  backend?: BackendName;
+  /** Worker threads for the WebAssembly backend (default: the number of cores). */
+  threads?: number;
+}
+
+export async function createKernels(opts: KernelOptions = {}): Promise<{ kernels: Kernels; note: string }> {
+  const backend = opts.backend ?? 'auto';
+  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) {
+    throw new ArgumentError(`threads must be a positive integer, got ${opts.threads}`);
   }
+  if (backend === 'ref') return { kernels: new RefKernels(), note: 'kernels: TypeScript reference (asked for)' };
+  const flavor = backend.startsWith('wasm-') ? (backend.slice(5) as WasmFlavor) : undefined;
+  if (backend !== 'auto' && backend !== 'wasm' && !flavor) throw new ArgumentError(`unknown backend ${JSON.stringify(backend)} (auto, ref, wasm, wasm-relaxed, wasm-simd, wasm-plain)`);
+  const wasm = await WasmKernels.create({ threads: opts.threads, flavor });
+  if (wasm) return { kernels: wasm, note: `kernels: WebAssembly ${wasm.flavor === 'relaxed' ? 'SIMD128 + relaxed SIMD' : wasm.flavor === 'simd' ? 'SIMD128' : 'without SIMD'}, ${wasm.threads} thread${wasm.threads > 1 ? 's' : ''}` };
+  if (backend !== 'auto') throw new ArgumentError(`backend ${backend} is not available here (WebAssembly with shared memory is required)`);
+  return { kernels: new RefKernels(), note: 'kernels: TypeScript reference (no WebAssembly with shared memory here)' };
 }

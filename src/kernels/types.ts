@@ -59,4 +59,13 @@ export interface Kernels {
   addScaled(x: Float32Array, y: Float32Array, scale: number, n: number): void;
   /** out[t] = row ids[t] of the embedding table, dequantized. */
   embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void;
+  /**
+   * Buffers the backend computes on directly (WebAssembly memory). Callers allocate scratch, KV
+   * cache and weight bytes through these when present; any plain array still works, just slower.
+   */
+  allocF32?(n: number): Float32Array;
+  allocBytes?(n: number): Uint8Array;
+  release?(v: ArrayBufferView): void;
+  /** Stop worker threads and free backend resources. */
+  dispose?(): void;
 }

@@ -60,7 +60,7 @@ export interface DecoderOptions {
 export class TensorTable {
   private byName = new Map<string, GGUFTensorInfo>();
   readonly used = new Set<string>();
-  constructor(readonly src: ModelSource) {
+  constructor(readonly src: ModelSource, private readonly alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
     for (const t of src.tensors) this.byName.set(t.name, t);
   }
   has(name: string): boolean {
@@ -88,7 +88,7 @@ export class TensorTable {
   vector(name: string, n: number): Float32Array {
     const t = this.get(name);
     this.checkShape(t, [n]);
-    const out = new Float32Array(n);
+    const out = this.alloc(n);
     quantFormat(t.type, name).dequantize(t.data, 0, out, 0, n);
     return out;
   }
@@ -134,10 +134,10 @@ function ropeParams(meta: Meta, arch: string, nRot: number, nCtxTrain: number, n
   return { nRot, neox, invFreq, rampMix, freqScale, mscale };
 }
 
-export function readDecoder(src: ModelSource, arch: string, opt: DecoderOptions): { hp: DecoderHParams; w: DecoderWeights } {
+export function readDecoder(src: ModelSource, arch: string, opt: DecoderOptions, alloc?: (n: number) => Float32Array): { hp: DecoderHParams; w: DecoderWeights } {
   const meta = new Meta(src.metadata, src.file);
   const file = src.file;
-  const tt = new TensorTable(src);
+  const tt = new TensorTable(src, alloc);
   const nEmbd = positiveInt(file, `${arch}.embedding_length`, meta.num(`${arch}.embedding_length`));
   const nLayer = positiveInt(file, `${arch}.block_count`, meta.num(`${arch}.block_count`));
   const nHead = positiveInt(file, `${arch}.attention.head_count`, meta.num(`${arch}.attention.head_count`));
@@ -207,16 +207,20 @@ export class DecoderScratch {
   readonly gate: Float32Array; // (batch, nFF)
   readonly up: Float32Array; // (batch, nFF)
   readonly logits: Float32Array; // (batch, nVocab)
-  constructor(hp: DecoderHParams, readonly batch: number) {
-    this.x = new Float32Array(batch * hp.nEmbd);
-    this.xn = new Float32Array(batch * hp.nEmbd);
-    this.q = new Float32Array(batch * hp.nHead * hp.headDim);
-    this.k = new Float32Array(batch * hp.nHeadKv * hp.headDim);
-    this.v = new Float32Array(batch * hp.nHeadKv * hp.headDimV);
-    this.att = new Float32Array(batch * hp.nHead * hp.headDimV);
-    this.gate = new Float32Array(batch * hp.nFF);
-    this.up = new Float32Array(batch * hp.nFF);
-    this.logits = new Float32Array(batch * hp.nVocab);
+  constructor(hp: DecoderHParams, readonly batch: number, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
+    this.x = alloc(batch * hp.nEmbd);
+    this.xn = alloc(batch * hp.nEmbd);
+    this.q = alloc(batch * hp.nHead * hp.headDim);
+    this.k = alloc(batch * hp.nHeadKv * hp.headDim);
+    this.v = alloc(batch * hp.nHeadKv * hp.headDimV);
+    this.att = alloc(batch * hp.nHead * hp.headDimV);
+    this.gate = alloc(batch * hp.nFF);
+    this.up = alloc(batch * hp.nFF);
+    this.logits = alloc(batch * hp.nVocab);
+  }
+
+  buffers(): Float32Array[] {
+    return [this.x, this.xn, this.q, this.k, this.v, this.att, this.gate, this.up, this.logits];
   }
 }
 

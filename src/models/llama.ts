@@ -6,5 +6,5 @@ import type { Architecture } from './registry.js';
 
 export const llama: Architecture = {
   name: 'llama',
-  load: (src) => readDecoder(src, 'llama', { neox: false, qkvBias: 'optional', qkNorm: false, minicpmScales: false }),
+  load: (src, alloc) => readDecoder(src, 'llama', { neox: false, qkvBias: 'optional', qkNorm: false, minicpmScales: false }, alloc),
 };

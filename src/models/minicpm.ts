@@ -7,5 +7,5 @@ import type { Architecture } from './registry.js';
 
 export const minicpm: Architecture = {
   name: 'minicpm',
-  load: (src) => readDecoder(src, 'minicpm', { neox: false, qkvBias: 'optional', qkNorm: false, minicpmScales: true }),
+  load: (src, alloc) => readDecoder(src, 'minicpm', { neox: false, qkvBias: 'optional', qkNorm: false, minicpmScales: true }, alloc),
 };

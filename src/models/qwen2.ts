@@ -5,5 +5,5 @@ import type { Architecture } from './registry.js';
 
 export const qwen2: Architecture = {
   name: 'qwen2',
-  load: (src) => readDecoder(src, 'qwen2', { neox: true, qkvBias: 'required', qkNorm: false, minicpmScales: false }),
+  load: (src, alloc) => readDecoder(src, 'qwen2', { neox: true, qkvBias: 'required', qkNorm: false, minicpmScales: false }, alloc),
 };

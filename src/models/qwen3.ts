@@ -5,5 +5,5 @@ import type { Architecture } from './registry.js';
 
 export const qwen3: Architecture = {
   name: 'qwen3',
-  load: (src) => readDecoder(src, 'qwen3', { neox: true, qkvBias: 'optional', qkNorm: true, minicpmScales: false }),
+  load: (src, alloc) => readDecoder(src, 'qwen3', { neox: true, qkvBias: 'optional', qkNorm: true, minicpmScales: false }, alloc),
 };

@@ -7,7 +7,8 @@ import type { DecoderHParams, DecoderWeights } from './layers.js';
 
 export interface Architecture {
   readonly name: string;
-  load(src: ModelSource): { hp: DecoderHParams; w: DecoderWeights };
+  /** `alloc` places small per-model vectors (norms, biases) where the kernels compute. */
+  load(src: ModelSource, alloc?: (n: number) => Float32Array): { hp: DecoderHParams; w: DecoderWeights };
 }
 
 const archs = new Map<string, Architecture>();

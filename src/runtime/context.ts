@@ -32,8 +32,22 @@ export class Context {
     if (!Number.isInteger(batch) || batch <= 0) throw new ArgumentError(`batch size must be a positive integer, got ${batch}`);
     this.nCtx = nCtx;
     this.batch = Math.min(batch, nCtx);
-    this.kv = new KVCache(hp.nLayer, nCtx, hp.nHeadKv, hp.headDim, hp.headDimV, opts.kvType ?? 'f16');
-    this.scratch = new DecoderScratch(hp, this.batch);
+    const alloc = kernels.allocF32 ? (n: number) => kernels.allocF32!(n) : undefined;
+    this.kv = new KVCache(hp.nLayer, nCtx, hp.nHeadKv, hp.headDim, hp.headDimV, opts.kvType ?? 'f16', alloc);
+    this.scratch = new DecoderScratch(hp, this.batch, alloc);
+  }
+
+  private disposed = false;
+
+  /** Give the KV cache and scratch back to the kernels' memory. The context is unusable after. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of [...this.kv.buffers(), ...this.scratch.buffers()]) this.kernels.release?.(b);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /** Forget everything after position `n` (0 clears the sequence). */
@@ -49,6 +63,7 @@ export class Context {
    */
   decode(tokens: ArrayLike<number>, opts: { logits?: 'last' | 'none'; onLogits?: (index: number, logits: Float32Array) => void } = {}): Float32Array | undefined {
     const n = tokens.length;
+    if (this.disposed) throw new ArgumentError('decode: this context has been disposed');
     if (n === 0) throw new ArgumentError('decode: no tokens');
     if (this.nPast + n > this.nCtx) {
       throw new ArgumentError(`context full: ${this.nPast} + ${n} tokens exceed the context size ${this.nCtx}`);

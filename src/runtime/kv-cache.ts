@@ -15,14 +15,18 @@ export class KVCache implements KVStore {
   private readonly kStride: number;
   private readonly vStride: number;
 
-  constructor(readonly nLayer: number, readonly nCtx: number, nHeadKv: number, headDim: number, headDimV: number, type: KVCacheType = 'f16') {
+  constructor(readonly nLayer: number, readonly nCtx: number, nHeadKv: number, headDim: number, headDimV: number, type: KVCacheType = 'f16', alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
     this.f16 = type === 'f16';
     this.kStride = nHeadKv * headDim;
     this.vStride = nHeadKv * headDimV;
     for (let l = 0; l < nLayer; l++) {
-      this.keys.push(new Float32Array(nCtx * this.kStride));
-      this.values.push(new Float32Array(nCtx * this.vStride));
+      this.keys.push(alloc(nCtx * this.kStride));
+      this.values.push(alloc(nCtx * this.vStride));
     }
+  }
+
+  buffers(): Float32Array[] {
+    return [...this.keys, ...this.values];
   }
 
   get bytes(): number {

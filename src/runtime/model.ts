@@ -3,7 +3,7 @@
 // (inside the kernels) -> architecture (models/). Isomorphic: file paths go through node-io.ts,
 // imported only when a path is given, so the same module runs in a browser bundle.
 
-import { AbortError, FormatError, LutraError, throwIfAborted } from '../core/errors.js';
+import { AbortError, ArgumentError, FormatError, LutraError, throwIfAborted } from '../core/errors.js';
 import { parseGGUF, plainValue } from '../formats/gguf.js';
 import type { ModelSource } from '../formats/source.js';
 import { createKernels, type BackendName, type Kernels } from '../kernels/index.js';
@@ -22,8 +22,10 @@ export interface LoadProgress {
 export interface LoadOptions {
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
-  /** Kernel backend (default auto). */
+  /** Kernel backend (default auto: WebAssembly SIMD when available). */
   backend?: BackendName;
+  /** Threads for the WebAssembly backend (default: the number of cores). */
+  threads?: number;
   /** Defaults for contexts made by generate() and createContext(). */
   context?: ContextOptions;
 }
@@ -46,6 +48,8 @@ export class Model {
     readonly tokenizer: Tokenizer,
     readonly kernels: Kernels,
     private readonly contextDefaults: ContextOptions = {},
+    /** One line on the kernel backend chosen (what `lutra run --verbose` prints). */
+    readonly kernelNote = `kernels: ${kernels.name}`,
   ) {}
 
   /** Metadata as plain values (GGUF keys). */
@@ -101,8 +105,11 @@ export class Model {
   }
 
   dispose(): void {
+    if (this.disposed) return;
     this.disposed = true;
+    this.defaultContext?.dispose();
     this.defaultContext = undefined;
+    this.kernels.dispose?.();
   }
 
   [Symbol.dispose](): void {
@@ -110,7 +117,7 @@ export class Model {
   }
 }
 
-async function fetchWithProgress(url: string, opts: LoadOptions): Promise<Uint8Array> {
+async function fetchWithProgress(url: string, opts: ReadOpts): Promise<Uint8Array> {
   const res = await fetch(url, { signal: opts.signal });
   if (!res.ok || !res.body) throw new LutraError('E_FETCH', `${url}: HTTP ${res.status} ${res.statusText}`);
   const total = Number(res.headers.get('content-length') ?? 0);
@@ -124,7 +131,7 @@ async function fetchWithProgress(url: string, opts: LoadOptions): Promise<Uint8A
     loaded += value.byteLength;
     opts.onProgress?.({ phase: 'read', loaded, total: total || loaded });
   }
-  const out = new Uint8Array(loaded);
+  const out = opts.alloc ? opts.alloc(loaded) : new Uint8Array(loaded);
   let p = 0;
   for (const part of parts) { out.set(part, p); p += part.byteLength; }
   return out;
@@ -135,8 +142,8 @@ export type ModelInput = string | URL | Uint8Array | ArrayBuffer | Blob;
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
-async function readBlob(blob: Blob, name: string, opts: LoadOptions): Promise<Uint8Array> {
-  const out = new Uint8Array(blob.size);
+async function readBlob(blob: Blob, name: string, opts: ReadOpts): Promise<Uint8Array> {
+  const out = opts.alloc ? opts.alloc(blob.size) : new Uint8Array(blob.size);
   const reader = blob.stream().getReader();
   let loaded = 0;
   for (;;) {
@@ -152,10 +159,14 @@ async function readBlob(blob: Blob, name: string, opts: LoadOptions): Promise<Ui
   return out;
 }
 
-async function readSource(input: ModelInput, opts: LoadOptions): Promise<ModelSource> {
+type ReadOpts = LoadOptions & { alloc?: (n: number) => Uint8Array };
+
+async function readSource(input: ModelInput, opts: ReadOpts): Promise<ModelSource> {
   if (input instanceof ArrayBuffer) input = new Uint8Array(input);
   if (input instanceof Uint8Array) {
-    const bytes = input.byteOffset % 8 === 0 ? input : input.slice();
+    // The caller keeps its bytes; the kernels get one copy in the memory they compute on.
+    let bytes = input;
+    if (opts.alloc) { bytes = opts.alloc(input.byteLength); bytes.set(input); } else if (input.byteOffset % 8 !== 0) bytes = input.slice();
     return sourceFromGGUF(bytes, '<bytes>');
   }
   if (typeof Blob !== 'undefined' && input instanceof Blob) {
@@ -187,21 +198,28 @@ export function tokenizerForSource(src: ModelSource): Tokenizer {
 
 export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Promise<Model> {
   throwIfAborted(opts.signal);
-  const src = await readSource(input, opts);
-  throwIfAborted(opts.signal);
-  opts.onProgress?.({ phase: 'parse', loaded: 0, total: 1 });
-  const archName = src.metadata.get('general.architecture');
-  if (!archName || typeof archName.value !== 'string') throw new FormatError(src.file, 'missing metadata key general.architecture');
-  const arch = getArchitecture(archName.value, src.file);
-  const { hp, w } = arch.load(src);
-  const tok = tokenizerForSource(src);
-  if (tok.vocabSize > hp.nVocab) {
-    throw new FormatError(src.file, `the tokenizer has ${tok.vocabSize} tokens but token_embd.weight has ${hp.nVocab} rows`);
+  // Kernels first: the file is read straight into the memory they compute on.
+  const { kernels, note } = await createKernels({ backend: opts.backend, threads: opts.threads });
+  try {
+    const alloc = kernels.allocBytes ? (n: number) => kernels.allocBytes!(n) : undefined;
+    const src = await readSource(input, { ...opts, alloc });
+    throwIfAborted(opts.signal);
+    opts.onProgress?.({ phase: 'parse', loaded: 0, total: 1 });
+    const archName = src.metadata.get('general.architecture');
+    if (!archName || typeof archName.value !== 'string') throw new FormatError(src.file, 'missing metadata key general.architecture');
+    const arch = getArchitecture(archName.value, src.file);
+    const { hp, w } = arch.load(src, kernels.allocF32 ? (n) => kernels.allocF32!(n) : undefined);
+    const tok = tokenizerForSource(src);
+    if (tok.vocabSize > hp.nVocab) {
+      throw new FormatError(src.file, `the tokenizer has ${tok.vocabSize} tokens but token_embd.weight has ${hp.nVocab} rows`);
+    }
+    opts.onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
+    if (opts.signal?.aborted) throw new AbortError();
+    return new Model(src.file, src, arch.name, hp, w, tok, kernels, opts.context, note);
+  } catch (e) {
+    kernels.dispose?.();
+    throw e;
   }
-  const kernels = createKernels(opts.backend ?? 'auto');
-  opts.onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
-  if (opts.signal?.aborted) throw new AbortError();
-  return new Model(src.file, src, arch.name, hp, w, tok, kernels, opts.context);
 }
 
 /**

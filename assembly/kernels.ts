@@ -1,0 +1,439 @@
+// lutra's WebAssembly kernels (AssemblyScript). One source, three builds chosen at run time:
+// SIMD128 + relaxed SIMD, SIMD128, and plain scalar WebAssembly (compile-time ASC_FEATURE_* flags).
+// Every export works on raw pointers into the shared linear memory; nothing here allocates, so the
+// module can run with `--runtime stub` in several threads over the same memory. Each export has a
+// TypeScript twin in src/kernels/ref with the same meaning; test/kernels-parity.test.ts holds them
+// together. Weight formats use ggml's type ids and block layouts.
+
+// ------------------------------------------------------------------ f16 helpers (scalar)
+
+@inline function f16ToF32(h: u32): f32 {
+  // Exponent rebias by multiplication: handles subnormals exactly; inf/NaN never occur in weights.
+  const bits = ((h & 0x7fff) << 13);
+  const v = reinterpret<f32>(bits) * reinterpret<f32>(0x77800000); // 2^112
+  return (h & 0x8000) ? -v : v;
+}
+
+function f32ToF16(v: f32): u32 {
+  const x = reinterpret<u32>(v);
+  const sign = (x >> 16) & 0x8000;
+  const exp = <i32>((x >> 23) & 0xff);
+  let mant = x & 0x7fffff;
+  if (exp == 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = <u32>(14 - e);
+    let half = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = <u32>1 << (shift - 1);
+    if (rem > mid || (rem == mid && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (<u32>e << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+  return sign | half;
+}
+
+@inline function roundF16(v: f32): f32 {
+  return f16ToF32(f32ToF16(v));
+}
+
+export function round_f16(x: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<f32>(x + (<usize>i << 2), roundF16(load<f32>(x + (<usize>i << 2))));
+}
+
+// ------------------------------------------------------------------ activation quantization
+
+/**
+ * Quantize nTok rows of n floats (row stride n) to Q8 blocks of 32 as ggml's x86 path does:
+ * d = amax/127 (stored f16-rounded), q = nearest-even(x * 127/amax); s = f16(d * sum(q)) per block.
+ */
+export function quantize_q8(x: usize, n: i32, nTok: i32, qs: usize, d: usize, s: usize): void {
+  const nb = n >> 5;
+  for (let t = 0; t < nTok; t++) {
+    for (let b = 0; b < nb; b++) {
+      const src = x + ((<usize>(t * n + b * 32)) << 2);
+      const dst = qs + <usize>(t * n + b * 32);
+      let amax: f32 = 0;
+      if (ASC_FEATURE_SIMD) {
+        let m = f32x4.splat(0);
+        for (let j = 0; j < 32; j += 4) m = f32x4.max(m, f32x4.abs(v128.load(src + (<usize>j << 2))));
+        amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      } else {
+        for (let j = 0; j < 32; j++) amax = max(amax, abs(load<f32>(src + (<usize>j << 2))));
+      }
+      const dd: f32 = amax / 127;
+      const id: f32 = amax != 0 ? <f32>127 / amax : 0;
+      let sum = 0;
+      for (let j = 0; j < 32; j++) {
+        const q = <i32>nearest<f32>(load<f32>(src + (<usize>j << 2)) * id);
+        store<i8>(dst + j, <i8>q);
+        sum += q;
+      }
+      const bi = <usize>(t * nb + b) << 2;
+      store<f32>(d + bi, roundF16(dd));
+      if (s) store<f32>(s + bi, roundF16(dd * <f32>sum));
+    }
+  }
+}
+
+// ------------------------------------------------------------------ row dot products
+
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+function dot_f32(w: usize, x: usize, n: i32): f32 {
+  let i = 0;
+  let s: f32 = 0;
+  if (ASC_FEATURE_SIMD) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+    for (; i + 8 <= n; i += 8) {
+      const o = <usize>i << 2;
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(w + o), v128.load(x + o)));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(w + o, 16), v128.load(x + o, 16)));
+    }
+    s = hsum(f32x4.add(a0, a1));
+  }
+  for (; i < n; i++) s += load<f32>(w + (<usize>i << 2)) * load<f32>(x + (<usize>i << 2));
+  return s;
+}
+
+function dot_f16(w: usize, x: usize, n: i32): f32 {
+  let i = 0;
+  let s: f32 = 0;
+  if (ASC_FEATURE_SIMD) {
+    let acc = f32x4.splat(0);
+    const magic = f32x4.splat(reinterpret<f32>(0x77800000));
+    const absMask = i32x4.splat(0x7fff);
+    for (; i + 8 <= n; i += 8) {
+      const h = v128.load(w + (<usize>i << 1));
+      const lo = i32x4.extend_low_i16x8_u(h), hi = i32x4.extend_high_i16x8_u(h);
+      const flo = v128.or(f32x4.mul(i32x4.shl(v128.and(lo, absMask), 13), magic), i32x4.shl(v128.and(lo, i32x4.splat(0x8000)), 16));
+      const fhi = v128.or(f32x4.mul(i32x4.shl(v128.and(hi, absMask), 13), magic), i32x4.shl(v128.and(hi, i32x4.splat(0x8000)), 16));
+      acc = f32x4.add(acc, f32x4.mul(flo, v128.load(x + (<usize>i << 2))));
+      acc = f32x4.add(acc, f32x4.mul(fhi, v128.load(x + (<usize>i << 2), 16)));
+    }
+    s = hsum(acc);
+  }
+  for (; i < n; i++) s += f16ToF32(load<u16>(w + (<usize>i << 1))) * load<f32>(x + (<usize>i << 2));
+  return s;
+}
+
+/** Sum of 32 int8 products as i32x4 lanes: weights (i8, two v128) times activations (i8). */
+@inline function dot32_i8(w0: v128, w1: v128, a0: v128, a1: v128): v128 {
+  // |w| <= 127 for Q8_0: i8*i8 products need i32 lanes before summing pairs.
+  const p0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), i16x8.extend_low_i8x16_s(a0));
+  const p1 = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), i16x8.extend_high_i8x16_s(a0));
+  const p2 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), i16x8.extend_low_i8x16_s(a1));
+  const p3 = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), i16x8.extend_high_i8x16_s(a1));
+  return i32x4.add(i32x4.add(p0, p1), i32x4.add(p2, p3));
+}
+
+/** Same for small weights (|w| <= 31 for 4/5-bit formats): i16 products cannot overflow in pairs of 4. */
+@inline function dot32_small(w0: v128, w1: v128, a0: v128, a1: v128): v128 {
+  const p = i16x8.add(
+    i16x8.add(i16x8.extmul_low_i8x16_s(w0, a0), i16x8.extmul_high_i8x16_s(w0, a0)),
+    i16x8.add(i16x8.extmul_low_i8x16_s(w1, a1), i16x8.extmul_high_i8x16_s(w1, a1)),
+  );
+  return i32x4.extadd_pairwise_i16x8_s(p);
+}
+
+@inline function isum4(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+function dot_q8_0(w: usize, a: usize, ad: usize, nb: i32): f32 {
+  let s: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 34, x = a + (<usize>b << 5);
+    let isum: i32 = 0;
+    if (ASC_FEATURE_SIMD) {
+      isum = isum4(dot32_i8(v128.load(o + 2), v128.load(o + 18), v128.load(x), v128.load(x, 16)));
+    } else {
+      for (let j = 0; j < 32; j++) isum += <i32>load<i8>(o + 2 + j) * <i32>load<i8>(x + j);
+    }
+    s += <f32>isum * (f16ToF32(load<u16>(o)) * load<f32>(ad + (<usize>b << 2)));
+  }
+  return s;
+}
+
+/** Q4_0 / Q4_1: nibbles, low half = elements 0..15, high = 16..31. `off` is the qs offset in the block. */
+@inline function unpack4(p: usize): v128 {
+  return v128.load(p);
+}
+
+function dot_q4_0(w: usize, a: usize, ad: usize, as: usize, nb: i32): f32 {
+  let s: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 18, x = a + (<usize>b << 5);
+    let isum: i32 = 0;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      // Unsigned nibbles (0..15) fit the 7-bit operand; subtract 8 * sum(a) afterwards.
+      const q = unpack4(o + 2);
+      const lo = v128.and(q, i8x16.splat(0x0f)), hi = i8x16.shr_u(q, 4);
+      let acc = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x), lo, i32x4.splat(0));
+      acc = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 16), hi, acc);
+      // as[] holds d*sum(q); recover the integer sum from the activation bytes instead (exact).
+      const sa = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(x)), i16x8.extadd_pairwise_i8x16_s(v128.load(x, 16))));
+      isum = isum4(i32x4.sub(acc, i32x4.shl(sa, 3)));
+    } else if (ASC_FEATURE_SIMD) {
+      const q = unpack4(o + 2);
+      const lo = i8x16.sub(v128.and(q, i8x16.splat(0x0f)), i8x16.splat(8));
+      const hi = i8x16.sub(i8x16.shr_u(q, 4), i8x16.splat(8));
+      isum = isum4(dot32_small(lo, hi, v128.load(x), v128.load(x, 16)));
+    } else {
+      for (let j = 0; j < 16; j++) {
+        const q = <i32>load<u8>(o + 2 + j);
+        isum += ((q & 15) - 8) * <i32>load<i8>(x + j) + ((q >> 4) - 8) * <i32>load<i8>(x + 16 + j);
+      }
+    }
+    s += <f32>isum * (f16ToF32(load<u16>(o)) * load<f32>(ad + (<usize>b << 2)));
+  }
+  return s;
+}
+
+function dot_q4_1(w: usize, a: usize, ad: usize, as: usize, nb: i32): f32 {
+  let s: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 20, x = a + (<usize>b << 5);
+    let isum: i32 = 0;
+    if (ASC_FEATURE_SIMD) {
+      const q = unpack4(o + 4);
+      const lo = v128.and(q, i8x16.splat(0x0f)), hi = i8x16.shr_u(q, 4);
+      isum = isum4(dot32_small(lo, hi, v128.load(x), v128.load(x, 16)));
+    } else {
+      for (let j = 0; j < 16; j++) {
+        const q = <i32>load<u8>(o + 4 + j);
+        isum += (q & 15) * <i32>load<i8>(x + j) + (q >> 4) * <i32>load<i8>(x + 16 + j);
+      }
+    }
+    const bi = <usize>b << 2;
+    s += <f32>isum * (f16ToF32(load<u16>(o)) * load<f32>(ad + bi)) + f16ToF32(load<u16>(o + 2)) * load<f32>(as + bi);
+  }
+  return s;
+}
+
+/** 5-bit formats: the fifth bits of the 32 elements packed in a u32, as 0x10 per byte. */
+@inline function highBits(qh: u32, shift: u32): v128 {
+  // Byte j gets bit (j + shift) of qh, placed at 0x10.
+  let v = i8x16.splat(0);
+  v = i8x16.replace_lane(v, 0, <i8>(((qh >> (shift + 0)) & 1) << 4));
+  v = i8x16.replace_lane(v, 1, <i8>(((qh >> (shift + 1)) & 1) << 4));
+  v = i8x16.replace_lane(v, 2, <i8>(((qh >> (shift + 2)) & 1) << 4));
+  v = i8x16.replace_lane(v, 3, <i8>(((qh >> (shift + 3)) & 1) << 4));
+  v = i8x16.replace_lane(v, 4, <i8>(((qh >> (shift + 4)) & 1) << 4));
+  v = i8x16.replace_lane(v, 5, <i8>(((qh >> (shift + 5)) & 1) << 4));
+  v = i8x16.replace_lane(v, 6, <i8>(((qh >> (shift + 6)) & 1) << 4));
+  v = i8x16.replace_lane(v, 7, <i8>(((qh >> (shift + 7)) & 1) << 4));
+  v = i8x16.replace_lane(v, 8, <i8>(((qh >> (shift + 8)) & 1) << 4));
+  v = i8x16.replace_lane(v, 9, <i8>(((qh >> (shift + 9)) & 1) << 4));
+  v = i8x16.replace_lane(v, 10, <i8>(((qh >> (shift + 10)) & 1) << 4));
+  v = i8x16.replace_lane(v, 11, <i8>(((qh >> (shift + 11)) & 1) << 4));
+  v = i8x16.replace_lane(v, 12, <i8>(((qh >> (shift + 12)) & 1) << 4));
+  v = i8x16.replace_lane(v, 13, <i8>(((qh >> (shift + 13)) & 1) << 4));
+  v = i8x16.replace_lane(v, 14, <i8>(((qh >> (shift + 14)) & 1) << 4));
+  v = i8x16.replace_lane(v, 15, <i8>(((qh >> (shift + 15)) & 1) << 4));
+  return v;
+}
+
+@inline function spreadBits(qh: u32): v128 {
+  // Faster highBits(qh, 0): broadcast the 16 low bits and test one bit per byte.
+  const bytes = i16x8.splat(<i16>(qh & 0xffff));
+  const sel = i8x16.shuffle(bytes, bytes, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const mask = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return v128.and(i8x16.eq(v128.and(sel, mask), mask), i8x16.splat(0x10));
+}
+
+function dot_q5(w: usize, a: usize, ad: usize, as: usize, nb: i32, withMin: bool): f32 {
+  let s: f32 = 0;
+  const bs: usize = withMin ? 24 : 22;
+  const qhOff: usize = withMin ? 4 : 2;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * bs, x = a + (<usize>b << 5);
+    const qh = load<u32>(o + qhOff);
+    let isum: i32 = 0;
+    if (ASC_FEATURE_SIMD) {
+      const q = v128.load(o + qhOff + 4);
+      let lo = v128.or(v128.and(q, i8x16.splat(0x0f)), spreadBits(qh));
+      let hi = v128.or(i8x16.shr_u(q, 4), spreadBits(qh >> 16));
+      if (!withMin) { lo = i8x16.sub(lo, i8x16.splat(16)); hi = i8x16.sub(hi, i8x16.splat(16)); }
+      isum = isum4(dot32_small(lo, hi, v128.load(x), v128.load(x, 16)));
+    } else {
+      for (let j = 0; j < 16; j++) {
+        const q = <i32>load<u8>(o + qhOff + 4 + j);
+        let q0 = (q & 15) | <i32>(((qh >> j) << 4) & 16);
+        let q1 = (q >> 4) | <i32>((qh >> (j + 12)) & 16);
+        if (!withMin) { q0 -= 16; q1 -= 16; }
+        isum += q0 * <i32>load<i8>(x + j) + q1 * <i32>load<i8>(x + 16 + j);
+      }
+    }
+    const bi = <usize>b << 2;
+    s += <f32>isum * (f16ToF32(load<u16>(o)) * load<f32>(ad + bi));
+    if (withMin) s += f16ToF32(load<u16>(o + 2)) * load<f32>(as + bi);
+  }
+  return s;
+}
+
+// ------------------------------------------------------------------ matrix products
+
+/**
+ * y[t * rows + r] = W[r] . act[t] for rows r0..r1 and tokens 0..nTok. For float formats act holds
+ * f32 rows (stride cols); for Q formats act holds int8 quants (stride cols) with per-block scales
+ * ad / sums as (stride cols/32). Returns 0, or 1 for a format this build does not handle.
+ */
+export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, as: usize, y: usize, nTok: i32): i32 {
+  const nb = cols >> 5;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * <usize>rowBytes;
+    for (let t = 0; t < nTok; t++) {
+      let v: f32 = 0;
+      const ao = <usize>t * <usize>cols, bo = (<usize>t * <usize>nb) << 2;
+      switch (type) {
+        case 0: v = dot_f32(wr, act + (ao << 2), cols); break;
+        case 1: v = dot_f16(wr, act + (ao << 2), cols); break;
+        case 2: v = dot_q4_0(wr, act + ao, ad + bo, as + bo, nb); break;
+        case 3: v = dot_q4_1(wr, act + ao, ad + bo, as + bo, nb); break;
+        case 6: v = dot_q5(wr, act + ao, ad + bo, as + bo, nb, false); break;
+        case 7: v = dot_q5(wr, act + ao, ad + bo, as + bo, nb, true); break;
+        case 8: v = dot_q8_0(wr, act + ao, ad + bo, nb); break;
+        default: return 1;
+      }
+      store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), v);
+    }
+  }
+  return 0;
+}
+
+// ------------------------------------------------------------------ elementwise and normalization
+
+export function rms_norm(x: usize, wt: usize, eps: f32, n: i32, nTok: i32, out: usize): void {
+  for (let t = 0; t < nTok; t++) {
+    const xo = x + ((<usize>t * <usize>n) << 2), oo = out + ((<usize>t * <usize>n) << 2);
+    let ss: f64 = 0;
+    for (let i = 0; i < n; i++) { const v = <f64>load<f32>(xo + (<usize>i << 2)); ss += v * v; }
+    const scale = <f32>(1 / Math.sqrt(<f64><f32>(ss / n + eps)));
+    for (let i = 0; i < n; i++) store<f32>(oo + (<usize>i << 2), (load<f32>(xo + (<usize>i << 2)) * scale) * load<f32>(wt + (<usize>i << 2)));
+  }
+}
+
+export function swiglu(g: usize, u: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const p = <usize>i << 2;
+    const v = load<f32>(g + p);
+    store<f32>(g + p, <f32>(<f64>v / (1 + Math.exp(-<f64>v))) * load<f32>(u + p));
+  }
+}
+
+export function add_scaled(x: usize, y: usize, scale: f32, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const s = f32x4.splat(scale);
+    for (; i + 4 <= n; i += 4) {
+      const p = <usize>i << 2;
+      v128.store(x + p, f32x4.add(v128.load(x + p), f32x4.mul(v128.load(y + p), s)));
+    }
+  }
+  for (; i < n; i++) { const p = <usize>i << 2; store<f32>(x + p, load<f32>(x + p) + load<f32>(y + p) * scale); }
+}
+
+/**
+ * Rotate heads in place. cs holds cos/sin pairs per (token, pair): [(nTok, nRot/2, 2)], computed by
+ * the caller (RoPE scaling variants live in one place, the TypeScript side).
+ */
+export function rope(x: usize, nTok: i32, nHead: i32, headDim: i32, nRot: i32, neox: i32, cs: usize): void {
+  const half = nRot >> 1;
+  for (let t = 0; t < nTok; t++) {
+    for (let h = 0; h < nHead; h++) {
+      const base = x + ((<usize>(t * nHead + h) * <usize>headDim) << 2);
+      for (let i = 0; i < half; i++) {
+        const c = load<f32>(cs + ((<usize>(t * half + i) * 2) << 2));
+        const s = load<f32>(cs + ((<usize>(t * half + i) * 2 + 1) << 2));
+        const i0: i32 = neox ? i : 2 * i;
+        const i1: i32 = neox ? i + half : 2 * i + 1;
+        const p0 = base + (<usize>i0 << 2);
+        const p1 = base + (<usize>i1 << 2);
+        const a = load<f32>(p0), b = load<f32>(p1);
+        store<f32>(p0, a * c - b * s);
+        store<f32>(p1, a * s + b * c);
+      }
+    }
+  }
+}
+
+/**
+ * Causal attention for heads h0..h1 (see the TypeScript twin for layouts). f16 = 1 rounds as
+ * llama.cpp's flash-attention kernel over an f16 cache (Q in f16, the V accumulator in f16).
+ * scratch: headDim + headDimV floats per call.
+ */
+export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32, scale: f32, f16: i32, out: usize, h0: i32, h1: i32, scratch: usize): void {
+  const group = nHead / nHeadKv;
+  const kStride = nHeadKv * headDim, vStride = nHeadKv * headDimV;
+  const qh = scratch, acc = scratch + (<usize>headDim << 2);
+  for (let t = 0; t < nTok; t++) {
+    const last = pos0 + t;
+    for (let h = h0; h < h1; h++) {
+      const kvh = h / group;
+      const qo = q + ((<usize>(t * nHead + h) * <usize>headDim) << 2);
+      for (let d = 0; d < headDim; d++) {
+        const val = load<f32>(qo + (<usize>d << 2));
+        store<f32>(qh + (<usize>d << 2), f16 ? roundF16(val) : val);
+      }
+      for (let d = 0; d < headDimV; d++) store<f32>(acc + (<usize>d << 2), 0);
+      let M: f32 = -Infinity, S: f32 = 0;
+      for (let j = 0; j <= last; j++) {
+        const ko = k + ((<usize>(j * kStride + kvh * headDim)) << 2);
+        let dot: f32 = 0;
+        let d = 0;
+        if (ASC_FEATURE_SIMD) {
+          let a4 = f32x4.splat(0);
+          for (; d + 4 <= headDim; d += 4) a4 = f32x4.add(a4, f32x4.mul(v128.load(qh + (<usize>d << 2)), v128.load(ko + (<usize>d << 2))));
+          dot = hsum(a4);
+        }
+        for (; d < headDim; d++) dot += load<f32>(qh + (<usize>d << 2)) * load<f32>(ko + (<usize>d << 2));
+        const sc: f32 = dot * scale;
+        let ms: f32 = 1, vs: f32 = 1;
+        if (sc > M) {
+          const old = M;
+          M = sc;
+          ms = <f32>Math.exp(<f64>(old - M));
+          for (let e = 0; e < headDimV; e++) {
+            const p = acc + (<usize>e << 2);
+            const val = load<f32>(p) * ms;
+            store<f32>(p, f16 ? roundF16(val) : val);
+          }
+        } else {
+          vs = <f32>Math.exp(<f64>(sc - M));
+        }
+        const vo = v + ((<usize>(j * vStride + kvh * headDimV)) << 2);
+        if (f16) {
+          for (let e = 0; e < headDimV; e++) {
+            const p = acc + (<usize>e << 2);
+            store<f32>(p, roundF16(load<f32>(p) + load<f32>(vo + (<usize>e << 2)) * vs));
+          }
+        } else {
+          let e = 0;
+          if (ASC_FEATURE_SIMD) {
+            const vv = f32x4.splat(vs);
+            for (; e + 4 <= headDimV; e += 4) {
+              const p = acc + (<usize>e << 2);
+              v128.store(p, f32x4.add(v128.load(p), f32x4.mul(v128.load(vo + (<usize>e << 2)), vv)));
+            }
+          }
+          for (; e < headDimV; e++) {
+            const p = acc + (<usize>e << 2);
+            store<f32>(p, load<f32>(p) + load<f32>(vo + (<usize>e << 2)) * vs);
+          }
+        }
+        S = S * ms + vs;
+      }
+      const inv: f32 = S == 0 ? 0 : <f32>1 / S;
+      const oo = out + ((<usize>(t * nHead + h) * <usize>headDimV) << 2);
+      for (let d = 0; d < headDimV; d++) store<f32>(oo + (<usize>d << 2), load<f32>(acc + (<usize>d << 2)) * inv);
+    }
+  }
+}

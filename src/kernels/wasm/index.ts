@@ -1,0 +1,314 @@
+// The WebAssembly backend: picks the best build the engine supports (relaxed SIMD, SIMD, plain),
+// keeps every buffer it computes on in one shared memory (weights, KV cache, scratch), and splits
+// matrix products by rows and attention by heads over a pool of worker threads. Ops it does not
+// implement (embedding lookup, formats without a wasm kernel) go to the reference backend.
+
+import { RefKernels } from '../ref/index.js';
+import type { AttentionParams, Kernels, RopeParams, WeightMatrix } from '../types.js';
+import { WasmArena } from './arena.js';
+import { ARG, CTRL_INTS, ERR, FARG, OP_ATTENTION, OP_EXIT, OP_MATMUL, runShare, type KernelExports } from './protocol.js';
+import * as binaries from './binaries.generated.js';
+
+export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
+
+const WASM_TYPES = new Set([0, 1, 2, 3, 6, 7, 8]);
+const Q8_TYPES = new Set([2, 3, 6, 7, 8]);
+/** Multiply-adds below which a job runs on the calling thread alone. */
+const PARALLEL_MIN_WORK = 1 << 17;
+
+function decodeBase64(s: string): Uint8Array {
+  if (typeof Buffer !== 'undefined') return new Uint8Array(Buffer.from(s, 'base64'));
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+let relaxedFlagTried = false;
+async function enableRelaxedSimd(): Promise<void> {
+  if (relaxedFlagTried) return;
+  relaxedFlagTried = true;
+  // Node 20's V8 ships relaxed SIMD behind a flag; it can be turned on before compiling.
+  if (typeof process !== 'undefined' && process.versions?.node) {
+    try {
+      const v8 = await import('node:v8');
+      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    } catch { /* not Node, or flags locked: validation below decides */ }
+  }
+}
+
+export interface WasmSupport {
+  flavor: WasmFlavor | null;
+  threads: boolean;
+}
+
+/** What this engine can run: the best wasm build, and whether shared-memory threads exist. */
+export async function detectWasm(): Promise<WasmSupport> {
+  if (typeof WebAssembly === 'undefined') return { flavor: null, threads: false };
+  await enableRelaxedSimd();
+  let flavor: WasmFlavor | null = null;
+  for (const f of ['relaxed', 'simd', 'plain'] as WasmFlavor[]) {
+    if (WebAssembly.validate(decodeBase64(binaries[f]) as Uint8Array<ArrayBuffer>)) { flavor = f; break; }
+  }
+  let threads = typeof SharedArrayBuffer !== 'undefined';
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 2, shared: true });
+  } catch {
+    threads = false;
+  }
+  // Shared memory is also what keeps views valid across growth, so without it this backend is out.
+  if (!threads) flavor = null;
+  return { flavor, threads };
+}
+
+interface PoolWorker { terminate(): unknown; postMessage?(m: unknown): void }
+
+export class WasmKernels implements Kernels {
+  readonly name: string;
+  readonly arena: WasmArena;
+  private readonly k: KernelExports;
+  private readonly ref = new RefKernels();
+  private readonly ctrl: SharedArrayBuffer;
+  private readonly c: Int32Array;
+  private readonly f: Float32Array;
+  private workers: PoolWorker[] = [];
+  private broken = false;
+  private readonly canBlock: boolean;
+  // Activation scratch in wasm memory, grown on demand.
+  private actBytes: Uint8Array | null = null;
+  private actD: Float32Array | null = null;
+  private actS: Float32Array | null = null;
+  private actF: Float32Array | null = null;
+  private ropeCS: Float32Array | null = null;
+  private attnScratch: Float32Array | null = null;
+  private readonly copies = new WeakMap<Uint8Array, Uint8Array>();
+
+  private constructor(readonly flavor: WasmFlavor, readonly threads: number, module: WebAssembly.Module, arena: WasmArena) {
+    this.arena = arena;
+    this.k = new WebAssembly.Instance(module, { env: { memory: arena.memory } }).exports as unknown as KernelExports;
+    this.ctrl = new SharedArrayBuffer(CTRL_INTS * 4);
+    this.c = new Int32Array(this.ctrl);
+    this.f = new Float32Array(this.ctrl);
+    this.name = `wasm-${flavor}${threads > 1 ? `, ${threads} threads` : ', 1 thread'}`;
+    let canBlock = true;
+    try { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0); } catch { canBlock = false; }
+    this.canBlock = canBlock;
+  }
+
+  static async create(opts: { threads?: number; flavor?: WasmFlavor } = {}): Promise<WasmKernels | null> {
+    const sup = await detectWasm();
+    const flavor = opts.flavor ?? sup.flavor;
+    if (!flavor || !sup.threads) return null;
+    const module = await WebAssembly.compile(decodeBase64(binaries[flavor]) as Uint8Array<ArrayBuffer>);
+    const arena = new WasmArena();
+    const threads = Math.max(1, Math.floor(opts.threads ?? (await defaultThreads())));
+    const kernels = new WasmKernels(flavor, threads, module, arena);
+    await kernels.startWorkers(module, threads - 1);
+    return kernels;
+  }
+
+  private async startWorkers(module: WebAssembly.Module, n: number): Promise<void> {
+    if (n <= 0) return;
+    if (typeof process !== 'undefined' && process.versions?.node) {
+      const { Worker } = await import('node:worker_threads');
+      const ready: Promise<void>[] = [];
+      for (let i = 0; i < n; i++) {
+        const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { module, memory: this.arena.memory, ctrl: this.ctrl, part: i + 1 } });
+        ready.push(new Promise((resolve, reject) => {
+          w.once('message', () => resolve());
+          w.once('error', reject);
+          w.once('exit', (code) => reject(new Error(`kernel worker ${i + 1} exited with code ${code} before starting`)));
+        }));
+        w.on('error', () => { this.broken = true; });
+        this.workers.push(w);
+      }
+      try {
+        await Promise.all(ready);
+      } catch (e) {
+        this.dispose();
+        throw e;
+      }
+      // Only now: an unref'd worker's messages would not keep the event loop alive to deliver 'ready'.
+      for (const w of this.workers) (w as unknown as { unref(): void }).unref();
+    } else {
+      for (let i = 0; i < n; i++) {
+        const w = new Worker(new URL('./worker-web.js', import.meta.url), { type: 'module' });
+        w.postMessage({ module, memory: this.arena.memory, ctrl: this.ctrl, part: i + 1 });
+        this.workers.push(w);
+      }
+    }
+  }
+
+  /** Post the job in the control block to every worker, do share 0 here, wait for the rest. */
+  private runJob(): void {
+    const c = this.c;
+    const nWorkers = this.workers.length;
+    c[3] = nWorkers + 1;
+    Atomics.store(c, 1, 0);
+    Atomics.add(c, 0, 1);
+    Atomics.notify(c, 0);
+    runShare(this.k, c, this.f, 0);
+    let spins = 0;
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const done = Atomics.load(c, 1);
+      if (done >= nWorkers) break;
+      if (++spins > 50000) {
+        if (this.canBlock) Atomics.wait(c, 1, done, 1);
+        if ((spins & 1023) === 0 && (this.broken || Date.now() > deadline)) throw new Error('a kernel worker thread stopped responding');
+      }
+    }
+    if (c[ERR]) {
+      const part = c[ERR];
+      c[ERR] = 0;
+      throw new Error(`kernel worker ${part} failed`);
+    }
+  }
+
+  dispose(): void {
+    if (!this.workers.length) return;
+    this.c[2] = OP_EXIT;
+    Atomics.add(this.c, 0, 1);
+    Atomics.notify(this.c, 0);
+    for (const w of this.workers) void w.terminate();
+    this.workers = [];
+  }
+
+  allocF32(n: number): Float32Array {
+    return this.arena.f32(n);
+  }
+
+  allocBytes(n: number): Uint8Array {
+    return this.arena.bytes(n);
+  }
+
+  release(v: ArrayBufferView): void {
+    this.arena.releaseView(v);
+  }
+
+  /** Weight bytes inside wasm memory: a view when they already are, else one copy (cached). */
+  private weightPtr(w: WeightMatrix): number {
+    if (this.arena.owns(w.data)) return w.data.byteOffset;
+    let c = this.copies.get(w.data);
+    if (!c) {
+      c = this.arena.bytes(w.data.byteLength);
+      c.set(w.data);
+      this.copies.set(w.data, c);
+    }
+    return c.byteOffset;
+  }
+
+  private ensureAct(cols: number, nTok: number): void {
+    const n = cols * nTok;
+    if (!this.actBytes || this.actBytes.length < n) {
+      for (const v of [this.actBytes, this.actD, this.actS, this.actF]) if (v) this.arena.releaseView(v);
+      const cap = Math.max(n, (this.actBytes?.length ?? 0) * 2);
+      this.actBytes = this.arena.bytes(cap);
+      this.actD = this.arena.f32(Math.ceil(cap / 32));
+      this.actS = this.arena.f32(Math.ceil(cap / 32));
+      this.actF = this.arena.f32(cap);
+    }
+  }
+
+  matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
+    const type = w.format.id;
+    if (!WASM_TYPES.has(type) || !this.arena.owns(x) || !this.arena.owns(y) || w.cols % 32 !== 0 && type !== 0) {
+      this.ref.matmul(w, x, nTok, y);
+      return;
+    }
+    const cols = w.cols;
+    this.ensureAct(cols, nTok);
+    let act = x.byteOffset, ad = 0, as = 0;
+    if (Q8_TYPES.has(type)) {
+      this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset);
+      act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; as = this.actS!.byteOffset;
+    } else if (type === 1) {
+      // F16 weights: activations rounded to f16 as ggml converts them for its f16 dot product.
+      this.actF!.set(x.subarray(0, cols * nTok));
+      this.k.round_f16(this.actF!.byteOffset, cols * nTok);
+      act = this.actF!.byteOffset;
+    }
+    if (this.workers.length === 0 || w.rows * cols * nTok < PARALLEL_MIN_WORK) {
+      // Too small to pay for waking workers (a few microseconds each): run it here.
+      const r = this.k.matmul(type, this.weightPtr(w), w.rowBytes, cols, w.rows, 0, w.rows, act, ad, as, y.byteOffset, nTok);
+      if (r !== 0) throw new Error(`wasm matmul: unsupported type ${type}`);
+      return;
+    }
+    const a = this.c;
+    a[2] = OP_MATMUL;
+    a[ARG] = type; a[ARG + 1] = this.weightPtr(w); a[ARG + 2] = w.rowBytes; a[ARG + 3] = cols; a[ARG + 4] = w.rows;
+    a[ARG + 5] = act; a[ARG + 6] = ad; a[ARG + 7] = as; a[ARG + 8] = y.byteOffset; a[ARG + 9] = nTok;
+    this.runJob();
+  }
+
+  rmsNorm(x: Float32Array, weight: Float32Array, eps: number, n: number, nTok: number, out: Float32Array): void {
+    if (!this.arena.owns(x) || !this.arena.owns(out) || !this.arena.owns(weight)) return this.ref.rmsNorm(x, weight, eps, n, nTok, out);
+    this.k.rms_norm(x.byteOffset, weight.byteOffset, eps, n, nTok, out.byteOffset);
+  }
+
+  rope(x: Float32Array, nTok: number, nHead: number, headDim: number, pos0: number, p: RopeParams): void {
+    if (!this.arena.owns(x)) return this.ref.rope(x, nTok, nHead, headDim, pos0, p);
+    const half = p.nRot >> 1;
+    if (!this.ropeCS || this.ropeCS.length < nTok * half * 2) {
+      if (this.ropeCS) this.arena.releaseView(this.ropeCS);
+      this.ropeCS = this.arena.f32(Math.max(nTok * half * 2, 1024));
+    }
+    const cs = this.ropeCS;
+    for (let t = 0; t < nTok; t++) {
+      const pos = pos0 + t;
+      for (let i = 0; i < half; i++) {
+        const extrap = pos * p.invFreq[i]!;
+        let theta = extrap * p.freqScale;
+        if (p.rampMix) theta = theta * (1 - p.rampMix[i]!) + extrap * p.rampMix[i]!;
+        cs[(t * half + i) * 2] = Math.cos(theta) * p.mscale;
+        cs[(t * half + i) * 2 + 1] = Math.sin(theta) * p.mscale;
+      }
+    }
+    this.k.rope(x.byteOffset, nTok, nHead, headDim, p.nRot, p.neox ? 1 : 0, cs.byteOffset);
+  }
+
+  attention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
+    if (![q, kCache, vCache, out].every((v) => this.arena.owns(v))) return this.ref.attention(q, kCache, vCache, nTok, pos0, p, out);
+    const parts = this.workers.length + 1;
+    const stride = p.headDim + p.headDimV;
+    if (!this.attnScratch || this.attnScratch.length < stride * parts) {
+      if (this.attnScratch) this.arena.releaseView(this.attnScratch);
+      this.attnScratch = this.arena.f32(stride * parts);
+    }
+    if (this.workers.length === 0 || nTok * (pos0 + nTok) * p.nHead * p.headDim < PARALLEL_MIN_WORK) {
+      this.k.attention(q.byteOffset, kCache.byteOffset, vCache.byteOffset, nTok, pos0, p.nHead, p.nHeadKv, p.headDim, p.headDimV, p.scale, p.f16 ? 1 : 0, out.byteOffset, 0, p.nHead, this.attnScratch.byteOffset);
+      return;
+    }
+    const a = this.c;
+    a[2] = OP_ATTENTION;
+    a[ARG] = q.byteOffset; a[ARG + 1] = kCache.byteOffset; a[ARG + 2] = vCache.byteOffset; a[ARG + 3] = nTok; a[ARG + 4] = pos0;
+    a[ARG + 5] = p.nHead; a[ARG + 6] = p.nHeadKv; a[ARG + 7] = p.headDim; a[ARG + 8] = p.headDimV; a[ARG + 9] = p.f16 ? 1 : 0;
+    a[ARG + 10] = out.byteOffset; a[ARG + 11] = this.attnScratch.byteOffset; a[ARG + 12] = stride * 4;
+    this.f[FARG] = p.scale;
+    this.runJob();
+  }
+
+  swiglu(gate: Float32Array, up: Float32Array, n: number): void {
+    if (!this.arena.owns(gate) || !this.arena.owns(up)) return this.ref.swiglu(gate, up, n);
+    this.k.swiglu(gate.byteOffset, up.byteOffset, n);
+  }
+
+  addScaled(x: Float32Array, y: Float32Array, scale: number, n: number): void {
+    if (!this.arena.owns(x) || !this.arena.owns(y)) return this.ref.addScaled(x, y, scale, n);
+    this.k.add_scaled(x.byteOffset, y.byteOffset, scale, n);
+  }
+
+  embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void {
+    this.ref.embed(table, ids, nTok, out);
+  }
+}
+
+async function defaultThreads(): Promise<number> {
+  if (typeof navigator !== 'undefined' && navigator.hardwareConcurrency) return navigator.hardwareConcurrency;
+  try {
+    const os = await import('node:os');
+    return os.availableParallelism?.() ?? os.cpus().length;
+  } catch {
+    return 1;
+  }
+}

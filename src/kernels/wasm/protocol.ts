@@ -1,0 +1,48 @@
+// The shared control block between the main thread and kernel workers, and the work split.
+// Layout of the Int32Array over `ctrl`: [0] job generation, [1] workers done, [2] op,
+// [3] participants, [4..31] integer args; the Float32Array view holds float args from index 32.
+
+export const OP_MATMUL = 1;
+export const OP_ATTENTION = 2;
+export const OP_EXIT = 99;
+export const CTRL_INTS = 48;
+/** Set to a worker's index when its share threw. */
+export const ERR = 3 + 44;
+export const ARG = 4;
+export const FARG = 40;
+
+export interface KernelExports {
+  matmul(type: number, w: number, rowBytes: number, cols: number, rows: number, r0: number, r1: number, act: number, ad: number, as: number, y: number, nTok: number): number;
+  attention(q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number, f16: number, out: number, h0: number, h1: number, scratch: number): void;
+  quantize_q8(x: number, n: number, nTok: number, qs: number, d: number, s: number): void;
+  round_f16(x: number, n: number): void;
+  rms_norm(x: number, w: number, eps: number, n: number, nTok: number, out: number): void;
+  swiglu(g: number, u: number, n: number): void;
+  add_scaled(x: number, y: number, scale: number, n: number): void;
+  rope(x: number, nTok: number, nHead: number, headDim: number, nRot: number, neox: number, cs: number): void;
+}
+
+/** Contiguous share `part` of `n` items among `parts`, in multiples of `align`. */
+export function share(n: number, parts: number, part: number, align = 4): [number, number] {
+  const per = Math.ceil(n / parts / align) * align;
+  const a = Math.min(n, part * per);
+  return [a, Math.min(n, a + per)];
+}
+
+/** Run participant `part`'s share of the job described in the control block. */
+export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part: number): void {
+  const parts = c[3]!;
+  const a = (i: number) => c[ARG + i]!;
+  switch (c[2]) {
+    case OP_MATMUL: {
+      const [r0, r1] = share(a(4), parts, part);
+      if (r0 < r1) k.matmul(a(0), a(1), a(2), a(3), a(4), r0, r1, a(5), a(6), a(7), a(8), a(9));
+      return;
+    }
+    case OP_ATTENTION: {
+      const [h0, h1] = share(a(5), parts, part, 1);
+      if (h0 < h1) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), h0, h1, a(11) + part * a(12));
+      return;
+    }
+  }
+}

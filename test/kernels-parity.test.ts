@@ -1,0 +1,124 @@
+// Every WebAssembly kernel against its TypeScript reference twin, for each build (relaxed SIMD,
+// SIMD, plain) and 1 or 2 threads, on odd shapes and tails. Tolerances are named per class.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { RefKernels } from '../src/kernels/ref/index.js';
+import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
+import type { WeightMatrix, RopeParams } from '../src/kernels/types.js';
+import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
+import { weightBytes } from '../src/quant/types.js';
+import { randomFloats } from './helpers.js';
+
+// Relative to the largest |reference| value: float formats only differ in summation order; Q8
+// activations can flip a rounding where the two sum in a different order.
+const TOL = { float: 1e-5, quant: 1e-4, elementwise: 1e-6, attention: 1e-5, attentionF16: 2e-3 };
+
+const ref = new RefKernels();
+const pool: WasmKernels[] = [];
+after(() => { for (const k of pool) k.dispose(); });
+
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number): number {
+  let d = 0, m = 0;
+  for (let i = 0; i < n; i++) { d = Math.max(d, Math.abs(a[i]! - b[i]!)); m = Math.max(m, Math.abs(b[i]!)); }
+  return d / Math.max(m, 1e-30);
+}
+
+function matrix(k: WasmKernels | null, type: string, rows: number, cols: number, seed: number): WeightMatrix {
+  const fmt = quantFormat(ggmlTypeByName(type)!.id);
+  const w = randomFloats(rows * cols, seed, 1.5);
+  const rowBytes = (cols / fmt.blockSize) * fmt.typeSize;
+  const data = k ? k.allocBytes(rows * rowBytes) : new Uint8Array(rows * rowBytes);
+  fmt.quantize!(w, 0, data, 0, rows * cols);
+  return { name: `test.${type}`, format: fmt, rows, cols, rowBytes, ...weightBytes(data) };
+}
+
+const support = await detectWasm();
+const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
+
+test('this engine runs the WebAssembly backend', () => {
+  assert.ok(flavors.length > 0, 'no WebAssembly with shared memory');
+});
+
+for (const flavor of flavors) {
+  for (const threads of [1, 2]) {
+    const name = `${flavor}, ${threads} thread${threads > 1 ? 's' : ''}`;
+    test(`${name}: matmul matches the reference for every format on odd shapes`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads }))!;
+      pool.push(k);
+      for (const type of ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1']) {
+        for (const [rows, cols, nTok] of [[37, 96, 1], [129, 160, 5], [300, 512, 3], [1031, 256, 1]] as const) {
+          const w = matrix(k, type, rows, cols, rows + cols);
+          const x = k.allocF32(cols * nTok);
+          x.set(randomFloats(cols * nTok, 7 + nTok, 2));
+          const y = k.allocF32(rows * nTok), yRef = new Float32Array(rows * nTok);
+          k.matmul(w, x, nTok, y);
+          ref.matmul(w, x, nTok, yRef);
+          const tol = type === 'F32' || type === 'F16' ? TOL.float : TOL.quant;
+          const d = maxRelDiff(y, yRef, rows * nTok);
+          assert.ok(d <= tol, `${type} ${rows}x${cols} x${nTok}: relative diff ${d}`);
+        }
+      }
+    });
+
+    test(`${name}: rmsNorm, rope (both layouts, partial rotation), swiglu, addScaled`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads }))!;
+      pool.push(k);
+      const n = 72, nTok = 3;
+      const src = randomFloats(n * nTok, 11, 3);
+      const wt = k.allocF32(n); wt.set(randomFloats(n, 12, 1));
+      const x = k.allocF32(n * nTok); x.set(src);
+      const out = k.allocF32(n * nTok), outRef = new Float32Array(n * nTok);
+      k.rmsNorm(x, wt, 1e-5, n, nTok, out);
+      ref.rmsNorm(src, wt, 1e-5, n, nTok, outRef);
+      assert.ok(maxRelDiff(out, outRef, n * nTok) <= TOL.elementwise, 'rmsNorm');
+      for (const neox of [false, true]) {
+        const nHead = 3, headDim = 24, nRot = 16;
+        const invFreq = Float64Array.from({ length: nRot / 2 }, (_, i) => Math.pow(10000, (-2 * i) / nRot));
+        const p: RopeParams = { nRot, neox, invFreq, rampMix: null, freqScale: 0.5, mscale: 1 };
+        const a = k.allocF32(nTok * nHead * headDim); a.set(randomFloats(a.length, 13, 1));
+        const b = Float32Array.from(a);
+        k.rope(a, nTok, nHead, headDim, 17, p);
+        ref.rope(b, nTok, nHead, headDim, 17, p);
+        assert.ok(maxRelDiff(a, b, a.length) <= TOL.elementwise, `rope neox=${neox}`);
+      }
+      const g = k.allocF32(101), u = k.allocF32(101);
+      g.set(randomFloats(101, 14, 4)); u.set(randomFloats(101, 15, 2));
+      const g2 = Float32Array.from(g), u2 = Float32Array.from(u);
+      k.swiglu(g, u, 101); ref.swiglu(g2, u2, 101);
+      assert.ok(maxRelDiff(g, g2, 101) <= TOL.elementwise, 'swiglu');
+      const s = Float32Array.from(u);
+      k.addScaled(u, g, 0.3, 101); ref.addScaled(s, g2, 0.3, 101);
+      assert.ok(maxRelDiff(u, s, 101) <= TOL.elementwise, 'addScaled');
+    });
+
+    test(`${name}: attention (GQA, f32 and llama.cpp-style f16 rounding) over a partly filled cache`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads }))!;
+      pool.push(k);
+      for (const f16 of [false, true]) {
+        const nHead = 8, nHeadKv = 2, headDim = 20, headDimV = 20, pos0 = 37, nTok = 4, nCtx = 64;
+        const q = k.allocF32(nTok * nHead * headDim); q.set(randomFloats(q.length, 21, 1));
+        const kc = k.allocF32(nCtx * nHeadKv * headDim); kc.set(randomFloats(kc.length, 22, 1));
+        const vc = k.allocF32(nCtx * nHeadKv * headDimV); vc.set(randomFloats(vc.length, 23, 1));
+        const out = k.allocF32(nTok * nHead * headDimV), outRef = new Float32Array(out.length);
+        const p = { nHead, nHeadKv, headDim, headDimV, scale: 1 / Math.sqrt(headDim), f16 };
+        k.attention(q, kc, vc, nTok, pos0, p, out);
+        ref.attention(q, kc, vc, nTok, pos0, p, outRef);
+        const d = maxRelDiff(out, outRef, out.length);
+        assert.ok(d <= (f16 ? TOL.attentionF16 : TOL.attention), `attention f16=${f16}: ${d}`);
+      }
+    });
+  }
+}
+
+test('buffers outside WebAssembly memory fall back to the reference, same result', async () => {
+  if (!flavors.length) return;
+  const k = (await WasmKernels.create({ threads: 1 }))!;
+  pool.push(k);
+  const w = matrix(null, 'Q4_0', 33, 64, 5);
+  const x = randomFloats(64 * 2, 6, 1);
+  const y = new Float32Array(66), yRef = new Float32Array(66);
+  k.matmul(w, x, 2, y);
+  ref.matmul(w, x, 2, yRef);
+  assert.deepEqual(y, yRef);
+});
