@@ -11,10 +11,12 @@ import type { GenerateOptions } from '../runtime/generate.js';
 import { perplexity } from '../eval/perplexity.js';
 import { parseGGUF, plainValue } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/table.js';
+import type { BackendName } from '../kernels/index.js';
 import { collect, float, int, loadProgressBar, resolveModel } from './common.js';
 import { registerQuantize } from './quantize.js';
 
 interface SamplingFlags {
+  threads?: number; backend?: BackendName;
   temp: number; topK?: number; topP?: number; minP?: number; repeatPenalty?: number; repeatLastN?: number;
   frequencyPenalty?: number; presencePenalty?: number; seed?: number; stop?: string[]; logitBias?: string[];
   nPredict: number; ctx?: number; verbose?: boolean;
@@ -35,6 +37,8 @@ function addSamplingFlags(cmd: Command): Command {
     .option('--stop <text>', 'stop before this string (repeatable)', collect)
     .option('-s, --seed <n>', 'random seed for repeatable sampling', int('--seed', 0))
     .option('-c, --ctx <n>', 'context size in tokens', int('--ctx', 1))
+    .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', int('--threads', 1))
+    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
     .option('-v, --verbose', 'print details and stack traces');
 }
 
@@ -60,13 +64,13 @@ function sigintController(): AbortController {
   return ac;
 }
 
-async function openModel(path: string | undefined, o: { ctx?: number; verbose?: boolean }, signal?: AbortSignal) {
+async function openModel(path: string | undefined, o: { ctx?: number; verbose?: boolean; threads?: number; backend?: BackendName }, signal?: AbortSignal) {
   const bar = loadProgressBar(false);
   try {
-    const model = await loadModel(resolveModel(path), { onProgress: bar.onProgress, signal, context: { ctx: o.ctx } });
+    const model = await loadModel(resolveModel(path), { onProgress: bar.onProgress, signal, context: { ctx: o.ctx }, threads: o.threads, backend: o.backend });
     if (o.verbose) {
       const hp = model.hparams;
-      process.stderr.write(`lutra: ${model.file}: ${model.arch}, ${hp.nLayer} layers, ${hp.nEmbd} wide, ${hp.nHead}/${hp.nHeadKv} heads, vocab ${hp.nVocab}; kernels: ${model.kernels.name}\n`);
+      process.stderr.write(`lutra: ${model.file}: ${model.arch}, ${hp.nLayer} layers, ${hp.nEmbd} wide, ${hp.nHead}/${hp.nHeadKv} heads, vocab ${hp.nVocab}\nlutra: ${model.kernelNote}\n`);
     }
     return model;
   } finally {
@@ -221,10 +225,10 @@ function show(v: unknown, max: number): string {
   return String(v);
 }
 
-async function cmdPpl(modelPath: string, o: { file: string; ctx: number; chunks?: number; json?: boolean; verbose?: boolean }): Promise<void> {
+async function cmdPpl(modelPath: string, o: { file: string; ctx: number; chunks?: number; json?: boolean; verbose?: boolean; threads?: number; backend?: BackendName }): Promise<void> {
   const text = await readFile(o.file, 'utf8').catch(() => { throw new ArgumentError(`${o.file}: cannot read file`); });
   const ac = sigintController();
-  const model = await openModel(modelPath, { verbose: o.verbose }, ac.signal);
+  const model = await openModel(modelPath, { verbose: o.verbose, threads: o.threads, backend: o.backend }, ac.signal);
   const bar = process.stderr.isTTY && !o.json
     ? new cliProgress.SingleBar({ stream: process.stderr, format: 'perplexity [{bar}] {value}/{total} chunks | ppl {ppl} | eta {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : undefined;
@@ -292,6 +296,8 @@ export function buildProgram(): Command {
     .addOption(new Option('-c, --ctx <n>', 'window size in tokens').argParser(int('--ctx', 4)).default(512))
     .option('--chunks <n>', 'evaluate only the first N windows', int('--chunks', 1))
     .option('--json', 'print a last line {"ppl":…,"tokens":…,"seconds":…}')
+    .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', int('--threads', 1))
+    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
     .option('-v, --verbose', 'print details and stack traces')
     .action((model, o) => cmdPpl(model, o));
 
