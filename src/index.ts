@@ -8,3 +8,9 @@ export { perplexity, type PerplexityOptions, type PerplexityResult } from './eva
 export { parseGGUF, writeGGUF, GGUFType, type GGUFFile, type GGUFValue, type GGUFTensorInfo } from './formats/gguf.js';
 export { LutraError, FormatError, UnsupportedError, ModelError, ArgumentError, TokenizerError, AbortError } from './core/errors.js';
 export { architectures } from './models/index.js';
+export {
+  createEngine, Engine, ChatSession, InvalidRequestError, QueueFullError,
+  type EngineOptions, type ChatSessionOptions, type TurnParams, type ChatCompletion, type ChatCompletionChunk,
+  type ChatCompletionCreateParams, type ChatCompletionMessageParam, type Completion, type CompletionCreateParams,
+  type CompletionUsage, type Stream, type RequestOptions, type SamplingParams,
+} from './openai/index.js';

@@ -1,0 +1,410 @@
+// The OpenAI-shaped engine: `createEngine({ model })` then `engine.chat.completions.create(...)` and
+// `engine.completions.create(...)` with OpenAI's request and response objects, streaming as an
+// AsyncIterable of chunk objects. One model, a pool of `parallel` contexts allocated up front, a
+// bounded queue in front of them. The HTTP server (server/) is a thin layer over this; so is the
+// browser page. Not the sampling or the generate loop: those are runtime/.
+
+import { AbortError, LutraError } from '../core/errors.js';
+import type { BackendName } from '../kernels/index.js';
+import { loadModel, Model, type LoadOptions, type LoadProgress, type ModelInput } from '../runtime/model.js';
+import type { GenerateChunk, StopReason } from '../runtime/generate.js';
+import type { Context } from '../runtime/context.js';
+import type { SamplingOptions } from '../runtime/sampler.js';
+import { ChatSession, type ChatSessionOptions } from './chat-session.js';
+import { InvalidRequestError, parseChatRequest, parseCompletionRequest } from './schema.js';
+import { SlotPool } from './slots.js';
+import type {
+  ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatCompletionMessageParam, Completion,
+  CompletionCreateParams, CompletionUsage, FinishReason, ModelObject, RequestOptions, SamplingParams, Stream,
+} from './types.js';
+
+export interface EngineOptions {
+  /** A path (Node.js), URL, GGUF bytes, Blob / File, or a Model already loaded (the engine then does not dispose it). */
+  model: ModelInput | Model;
+  /** Threads for the WebAssembly kernels (default: theirs). */
+  threads?: number;
+  backend?: BackendName;
+  onProgress?: (p: LoadProgress) => void;
+  /** Cancels loading. */
+  signal?: AbortSignal;
+  /** Context size of each slot in tokens (default: the model's, at most 4096). */
+  ctx?: number;
+  /** Sequences generated at once; each gets a context of `ctx` tokens, allocated now (default 1). */
+  parallel?: number;
+  /** Requests that may wait for a slot before create() throws QueueFullError (default unbounded). */
+  maxQueue?: number;
+  /** The model id in responses (default: the file name without .gguf). */
+  name?: string;
+}
+
+/** Everything one request needs once validated: token ids and sampling, no more JSON. */
+export interface Job {
+  prompts: number[][];
+  /** Text to put before each prompt's completions (completions `echo`). */
+  echo?: string[];
+  n: number;
+  maxTokens: number;
+  stop: string[];
+  seed: number;
+  sampling: SamplingOptions;
+}
+
+/** What a job yields, in order per choice: text pieces, then its finish; `usage` last. */
+export type JobEvent =
+  | { choice: number; text: string }
+  | { choice: number; finish: FinishReason }
+  | { usage: CompletionUsage };
+
+interface RunningJob { parked: boolean; settled: Promise<void> }
+
+const finishReason = (r: StopReason): FinishReason => (r === 'eos' || r === 'stop' ? 'stop' : 'length');
+
+let idCounter = 0;
+function newId(prefix: string): string {
+  const rand = Math.floor(Math.random() * 2 ** 32).toString(36);
+  return `${prefix}-${Date.now().toString(36)}${rand}${(idCounter++).toString(36)}`;
+}
+
+function contentText(m: ChatCompletionMessageParam): string {
+  if (m.content == null) return '';
+  if (typeof m.content === 'string') return m.content;
+  return m.content.map((p) => p.text).join('');
+}
+
+/** Wrap a generator factory as a single-use Stream with its own AbortController. */
+export function makeStream<T>(run: (signal: AbortSignal) => AsyncGenerator<T>, signals: (AbortSignal | undefined)[]): Stream<T> {
+  const controller = new AbortController();
+  let used = false;
+  return {
+    controller,
+    [Symbol.asyncIterator]() {
+      if (used) throw new LutraError('E_STREAM_USED', 'a completion stream can be iterated only once');
+      used = true;
+      return run(AbortSignal.any([controller.signal, ...signals.filter((s): s is AbortSignal => !!s)]));
+    },
+  };
+}
+
+export class Engine {
+  readonly id: string;
+  readonly created = Math.floor(Date.now() / 1000);
+  readonly pool: SlotPool;
+  private readonly closing = new AbortController();
+  private readonly running = new Set<RunningJob>();
+  private disposed = false;
+
+  readonly chat = {
+    completions: {
+      create: ((body: ChatCompletionCreateParams, opts?: RequestOptions) => this.createChat(body, opts)) as {
+        (body: ChatCompletionCreateParams & { stream: true }, opts?: RequestOptions): Promise<Stream<ChatCompletionChunk>>;
+        (body: ChatCompletionCreateParams & { stream?: false | null }, opts?: RequestOptions): Promise<ChatCompletion>;
+        (body: ChatCompletionCreateParams, opts?: RequestOptions): Promise<ChatCompletion | Stream<ChatCompletionChunk>>;
+      },
+    },
+  };
+
+  readonly completions = {
+    create: ((body: CompletionCreateParams, opts?: RequestOptions) => this.createCompletion(body, opts)) as {
+      (body: CompletionCreateParams & { stream: true }, opts?: RequestOptions): Promise<Stream<Completion>>;
+      (body: CompletionCreateParams & { stream?: false | null }, opts?: RequestOptions): Promise<Completion>;
+      (body: CompletionCreateParams, opts?: RequestOptions): Promise<Completion | Stream<Completion>>;
+    },
+  };
+
+  readonly models = {
+    list: async (): Promise<{ object: 'list'; data: ModelObject[] }> => ({ object: 'list', data: [this.modelObject()] }),
+  };
+
+  constructor(readonly model: Model, contexts: Context[], maxQueue: number, name: string | undefined, private readonly ownsModel: boolean) {
+    this.id = name ?? (model.file.split(/[\\/]/).pop() || 'model').replace(/\.gguf$/i, '');
+    this.pool = new SlotPool(contexts, maxQueue);
+  }
+
+  /** The context size of each slot. */
+  get nCtx(): number { return this.pool.contexts[0]!.nCtx; }
+
+  /** Slots and queue right now (the server's /health). */
+  stats(): { slots: number; busy: number; queued: number } {
+    return { slots: this.pool.size, busy: this.pool.busy, queued: this.pool.queued };
+  }
+
+  modelObject(): ModelObject {
+    return { id: this.id, object: 'model', created: this.created, owned_by: 'lutra' };
+  }
+
+  private check(): void {
+    if (this.disposed) throw new LutraError('E_DISPOSED', `engine ${this.id} has been disposed`);
+  }
+
+  /** A conversation that keeps its own KV cache, so each turn only processes the new tokens. */
+  createChatSession(opts: ChatSessionOptions = {}): ChatSession {
+    this.check();
+    return new ChatSession(this, opts);
+  }
+
+  /** Render chat messages with the model's template and tokenize them. */
+  chatPromptTokens(messages: ChatCompletionMessageParam[]): number[] {
+    if (!this.model.tokenizer.chatTemplate) {
+      throw new InvalidRequestError('messages', `model ${this.id} has no chat template (tokenizer.chat_template); use the completions endpoint`, 'no_chat_template');
+    }
+    const text = this.model.applyChatTemplate(
+      messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: contentText(m) })),
+      { addGenerationPrompt: true },
+    );
+    // Templates that write bos_token themselves must not get a second one from the tokenizer.
+    const bos = this.model.tokenizer.bosText;
+    return this.model.tokenize(text, { addSpecial: !(bos && text.startsWith(bos)), parseSpecial: true });
+  }
+
+  /** Validate what both endpoints share and turn it into a Job (prompts already tokenized). */
+  makeJob(p: SamplingParams & { max_completion_tokens?: number | null }, prompts: number[][], defaultMax: number, promptParam: string): Job {
+    const nCtx = this.nCtx, nVocab = this.model.hparams.nVocab;
+    const bias: Record<number, number> = {};
+    for (const [k, v] of Object.entries(p.logit_bias ?? {})) {
+      if (!/^\d+$/.test(k)) throw new InvalidRequestError(`logit_bias.${k}`, 'keys must be token ids (non-negative integers)');
+      const id = Number(k);
+      if (id >= nVocab) throw new InvalidRequestError(`logit_bias.${k}`, `token id ${k} is outside the vocabulary (0..${nVocab - 1})`);
+      bias[id] = v;
+    }
+    const maxTokens = p.max_completion_tokens ?? p.max_tokens ?? null;
+    prompts.forEach((ids, i) => {
+      const param = prompts.length > 1 ? `${promptParam}[${i}]` : promptParam;
+      if (ids.length === 0) throw new InvalidRequestError(param, 'the prompt has no tokens');
+      for (const id of ids) if (id >= nVocab) throw new InvalidRequestError(param, `token id ${id} is outside the vocabulary (0..${nVocab - 1})`);
+      if (ids.length >= nCtx) {
+        throw new InvalidRequestError(param, `the prompt has ${ids.length} tokens, which does not fit the context of ${nCtx} tokens`, 'context_length_exceeded');
+      }
+      if (maxTokens !== null && ids.length + maxTokens > nCtx) {
+        throw new InvalidRequestError(p.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens',
+          `the prompt (${ids.length} tokens) plus max_tokens (${maxTokens}) exceed the context of ${nCtx} tokens`, 'context_length_exceeded');
+      }
+    });
+    const stop = p.stop == null ? [] : typeof p.stop === 'string' ? [p.stop] : p.stop;
+    return {
+      prompts,
+      n: p.n ?? 1,
+      maxTokens: maxTokens ?? defaultMax,
+      stop: stop.filter((s) => s.length > 0),
+      seed: p.seed ?? Math.floor(Math.random() * 2 ** 32),
+      sampling: {
+        temperature: p.temperature ?? 1,
+        topP: p.top_p ?? undefined,
+        topK: p.top_k,
+        minP: p.min_p,
+        repeatPenalty: p.repeat_penalty,
+        repeatLastN: p.repeat_last_n,
+        frequencyPenalty: p.frequency_penalty ?? undefined,
+        presencePenalty: p.presence_penalty ?? undefined,
+        logitBias: bias,
+      },
+    };
+  }
+
+  /**
+   * Run a job: wait for a slot (or use `context`), then generate each prompt's n choices in turn
+   * (choice = prompt * n + j, seeded seed + choice). The slot is released as soon as the
+   * generator finishes, throws, or is closed by its consumer.
+   */
+  async *runJob(job: Job, signal: AbortSignal, context?: Context): AsyncGenerator<JobEvent> {
+    this.check();
+    const slot = context ? undefined : await this.pool.acquire(job.prompts[0]!, signal);
+    const ctx = context ?? slot!.context;
+    let done!: () => void;
+    const state: RunningJob = { parked: false, settled: new Promise<void>((r) => { done = r; }) };
+    this.running.add(state);
+    // Parked at a yield, a job waits for its consumer and computes nothing (dispose need not wait for it).
+    const emit = function* (e: JobEvent) { state.parked = true; yield e; state.parked = false; };
+    try {
+      let promptTokens = 0, completionTokens = 0, cached = 0;
+      for (let p = 0; p < job.prompts.length; p++) {
+        const ids = job.prompts[p]!;
+        promptTokens += ids.length;
+        for (let j = 0; j < job.n; j++) {
+          const choice = p * job.n + j;
+          if (job.echo) yield* emit({ choice, text: job.echo[p]! });
+          const gen = this.model.generate(ids, {
+            ...job.sampling, seed: (job.seed + choice) >>> 0, maxTokens: job.maxTokens, stop: job.stop, signal, context: ctx,
+          });
+          let last: Extract<GenerateChunk, { done: true }> | undefined;
+          for await (const c of gen) {
+            if (c.text) yield* emit({ choice, text: c.text });
+            if (c.done) last = c;
+          }
+          if (j === 0) cached += last!.timings.cachedTokens;
+          completionTokens += last!.tokens.length;
+          yield* emit({ choice, finish: finishReason(last!.stopReason) });
+        }
+      }
+      yield* emit({ usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens, prompt_tokens_details: { cached_tokens: cached } } });
+    } finally {
+      slot?.release();
+      this.running.delete(state);
+      done();
+    }
+  }
+
+  /** Resolves when nothing is computing: every job has finished or is parked at a yield (whose next read then throws AbortError). */
+  private async quiesce(until?: Promise<void>): Promise<void> {
+    let timedOut = false;
+    void until?.then(() => { timedOut = true; });
+    while (!timedOut && [...this.running].some((j) => !j.parked)) {
+      await Promise.race([...[...this.running].map((j) => j.settled), new Promise<void>((r) => setTimeout(r, 5)), ...(until ? [until] : [])]);
+    }
+  }
+
+  /** The signals a request listens to: its own and the engine's shutdown. */
+  requestSignals(opts?: RequestOptions): (AbortSignal | undefined)[] {
+    return [opts?.signal, this.closing.signal];
+  }
+
+  private async createChat(body: ChatCompletionCreateParams, opts?: RequestOptions): Promise<ChatCompletion | Stream<ChatCompletionChunk>> {
+    this.check();
+    const p = parseChatRequest(body);
+    const job = this.makeJob(p, [this.chatPromptTokens(p.messages)], -1, 'messages');
+    return this.chatResult(job, p, opts);
+  }
+
+  /** Shape a chat job as OpenAI's chat.completion or a stream of chat.completion.chunk (chat sessions use this too). */
+  chatResult(job: Job, p: ChatCompletionCreateParams, opts?: RequestOptions, context?: Context, onDone?: (r: ChatCompletion) => void): Promise<ChatCompletion | Stream<ChatCompletionChunk>> {
+    const signals = this.requestSignals(opts);
+    const base = { id: newId('chatcmpl'), created: Math.floor(Date.now() / 1000), model: this.id, system_fingerprint: this.fingerprint };
+    if (p.stream) {
+      const self = this;
+      return Promise.resolve(makeStream<ChatCompletionChunk>(async function* (signal) {
+        const chunk = (choices: ChatCompletionChunk['choices'], usage?: CompletionUsage): ChatCompletionChunk =>
+          ({ ...base, object: 'chat.completion.chunk', choices, ...(usage ? { usage } : {}) });
+        const started = new Set<number>();
+        const texts: string[] = [];
+        const finishes: FinishReason[] = [];
+        for await (const e of self.runJob(job, signal, context)) {
+          if ('usage' in e) {
+            onDone?.(assembleChat(base, texts, finishes, e.usage));
+            if (p.stream_options?.include_usage) yield { ...chunk([], e.usage) };
+            continue;
+          }
+          if (!started.has(e.choice)) {
+            started.add(e.choice);
+            texts[e.choice] = '';
+            yield chunk([{ index: e.choice, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
+          }
+          if ('text' in e) {
+            texts[e.choice] += e.text;
+            yield chunk([{ index: e.choice, delta: { content: e.text }, logprobs: null, finish_reason: null }]);
+          } else {
+            finishes[e.choice] = e.finish;
+            yield chunk([{ index: e.choice, delta: {}, logprobs: null, finish_reason: e.finish }]);
+          }
+        }
+      }, signals));
+    }
+    return (async () => {
+      const texts: string[] = [];
+      const finishes: FinishReason[] = [];
+      let usage!: CompletionUsage;
+      for await (const e of this.runJob(job, AbortSignal.any(signals.filter((s): s is AbortSignal => !!s)), context)) {
+        if ('usage' in e) usage = e.usage;
+        else if ('text' in e) texts[e.choice] = (texts[e.choice] ?? '') + e.text;
+        else { texts[e.choice] ??= ''; finishes[e.choice] = e.finish; }
+      }
+      const r = assembleChat(base, texts, finishes, usage);
+      onDone?.(r);
+      return r;
+    })();
+  }
+
+  private async createCompletion(body: CompletionCreateParams, opts?: RequestOptions): Promise<Completion | Stream<Completion>> {
+    this.check();
+    const p = parseCompletionRequest(body);
+    const raw = p.prompt;
+    const list: (string | number[])[] = typeof raw === 'string' ? [raw]
+      : raw.length > 0 && typeof raw[0] === 'number' ? [raw as number[]] : (raw as (string | number[])[]);
+    const prompts = list.map((x) => (typeof x === 'string' ? this.model.tokenize(x) : x));
+    const job = this.makeJob(p, prompts, 16, 'prompt');
+    if (p.echo) job.echo = list.map((x) => (typeof x === 'string' ? x : this.model.detokenize(x)));
+    const signals = this.requestSignals(opts);
+    const base = { id: newId('cmpl'), object: 'text_completion' as const, created: Math.floor(Date.now() / 1000), model: this.id, system_fingerprint: this.fingerprint };
+    if (p.stream) {
+      const self = this;
+      return makeStream<Completion>(async function* (signal) {
+        for await (const e of self.runJob(job, signal)) {
+          if ('usage' in e) { if (p.stream_options?.include_usage) yield { ...base, choices: [], usage: e.usage }; continue; }
+          if ('text' in e) yield { ...base, choices: [{ index: e.choice, text: e.text, logprobs: null, finish_reason: null }] };
+          else yield { ...base, choices: [{ index: e.choice, text: '', logprobs: null, finish_reason: e.finish }] };
+        }
+      }, signals);
+    }
+    const texts: string[] = [];
+    const finishes: FinishReason[] = [];
+    let usage!: CompletionUsage;
+    for await (const e of this.runJob(job, AbortSignal.any(signals.filter((s): s is AbortSignal => !!s)))) {
+      if ('usage' in e) usage = e.usage;
+      else if ('text' in e) texts[e.choice] = (texts[e.choice] ?? '') + e.text;
+      else { texts[e.choice] ??= ''; finishes[e.choice] = e.finish; }
+    }
+    return { ...base, choices: finishes.map((f, i) => ({ index: i, text: texts[i]!, logprobs: null, finish_reason: f })), usage };
+  }
+
+  get fingerprint(): string {
+    return `lutra-${this.model.kernels.name}`;
+  }
+
+  /** Cancel everything in flight and queued, wait for it to stop, free the contexts (and the model if the engine loaded it). */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.closing.abort(new AbortError('engine disposed'));
+    this.pool.rejectWaiting(new AbortError('engine disposed'));
+    await this.quiesce();
+    if (this.ownsModel) this.model.dispose();
+  }
+
+  /** Wait up to `ms` for in-flight requests to finish, then dispose (cancelling the rest): the server's graceful shutdown. */
+  async drain(ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (this.inFlight > 0 && Date.now() < end) {
+      await Promise.race([...[...this.running].map((j) => j.settled), new Promise<void>((r) => setTimeout(r, Math.min(50, end - Date.now())))]);
+    }
+    await this.dispose();
+  }
+
+  /** Requests generating or waiting for a slot. */
+  get inFlight(): number {
+    return this.running.size + this.pool.queued;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}
+
+function assembleChat(base: { id: string; created: number; model: string; system_fingerprint: string }, texts: string[], finishes: FinishReason[], usage: CompletionUsage): ChatCompletion {
+  return {
+    ...base,
+    object: 'chat.completion',
+    choices: finishes.map((f, i) => ({ index: i, message: { role: 'assistant', content: texts[i] ?? '', refusal: null }, logprobs: null, finish_reason: f })),
+    usage,
+  };
+}
+
+export async function createEngine(opts: EngineOptions): Promise<Engine> {
+  const parallel = opts.parallel ?? 1;
+  if (!Number.isInteger(parallel) || parallel < 1) throw new InvalidRequestError('parallel', `must be a positive integer, got ${parallel}`);
+  const maxQueue = opts.maxQueue ?? Infinity;
+  if (!(maxQueue >= 0)) throw new InvalidRequestError('maxQueue', `must be >= 0, got ${maxQueue}`);
+  let model: Model;
+  const owns = !(opts.model instanceof Model);
+  if (opts.model instanceof Model) {
+    model = opts.model;
+  } else {
+    // `threads` goes to the kernels through loadModel when they take it.
+    const load: LoadOptions & { threads?: number } = { onProgress: opts.onProgress, signal: opts.signal, backend: opts.backend, threads: opts.threads };
+    model = await loadModel(opts.model, load);
+  }
+  try {
+    const contexts = Array.from({ length: parallel }, () => model.createContext({ ctx: opts.ctx }));
+    return new Engine(model, contexts, maxQueue, opts.name, owns);
+  } catch (e) {
+    if (owns) model.dispose();
+    throw e;
+  }
+}

@@ -1,0 +1,110 @@
+// Request validation (zod) for both endpoints, shared by the in-process engine and the HTTP server,
+// so a bad field gives the same message either way: `messages[0].content: expected string ...`.
+// Unknown fields are ignored, as OpenAI-compatible servers do; known OpenAI features that lutra
+// does not implement (tools, logprobs, JSON mode) are refused, naming the field, rather than ignored.
+
+import { z } from 'zod';
+import { ArgumentError } from '../core/errors.js';
+import type { ChatCompletionCreateParams, CompletionCreateParams } from './types.js';
+
+/** Most choices one request may ask for. */
+export const MAX_N = 16;
+/** Most stop strings one request may give. */
+export const MAX_STOP = 16;
+
+/** A request field is wrong: `param` is its path (`messages[0].content`), as OpenAI's errors name it. */
+export class InvalidRequestError extends ArgumentError {
+  constructor(readonly param: string | null, message: string, readonly errorCode: string | null = null) {
+    super(param ? `${param}: ${message}` : message);
+  }
+}
+
+const num = (min: number, max: number) => z.number().min(min).max(max).nullish();
+const int = () => z.number().int();
+
+const sampling = {
+  max_tokens: int().min(1).nullish(),
+  temperature: num(0, 2),
+  top_p: z.number().gt(0, { error: 'expected a number > 0' }).max(1).nullish(),
+  n: int().min(1).max(MAX_N).nullish(),
+  stop: z.union([z.string(), z.array(z.string()).max(MAX_STOP)], { error: `expected a string or an array of at most ${MAX_STOP} strings` }).nullish(),
+  seed: int().nullish(),
+  logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullish(),
+  frequency_penalty: num(-2, 2),
+  presence_penalty: num(-2, 2),
+  user: z.string().optional(),
+  top_k: int().min(0).optional(),
+  min_p: z.number().min(0).max(1).optional(),
+  repeat_penalty: z.number().gt(0, { error: 'expected a number > 0' }).optional(),
+  repeat_last_n: int().min(-1).optional(),
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
+  model: z.string().optional(),
+};
+
+const textPart = z.object({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() });
+
+const message = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: z.union([z.string(), z.array(textPart)], { error: 'expected a string or an array of text parts' }).nullable(),
+  name: z.string().optional(),
+});
+
+const chatSchema = z.object({
+  ...sampling,
+  messages: z.array(message).min(1, { error: 'expected at least one message' }),
+  max_completion_tokens: int().min(1).nullish(),
+});
+
+const tokenIds = z.array(int().min(0)).min(1);
+const completionSchema = z.object({
+  ...sampling,
+  prompt: z.union([z.string(), z.array(z.string()).min(1), tokenIds, z.array(tokenIds).min(1)], {
+    error: 'expected a string, an array of strings, an array of token ids or an array of arrays of token ids',
+  }),
+  echo: z.boolean().nullish(),
+});
+
+/** Fields of OpenAI's API that lutra does not implement; refused so that nobody relies on them silently. */
+const UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
+  tools: (v) => Array.isArray(v) ? v.length > 0 : v != null,
+  tool_choice: (v) => v != null && v !== 'none',
+  functions: (v) => v != null,
+  function_call: (v) => v != null && v !== 'none',
+  logprobs: (v) => v != null && v !== false,
+  top_logprobs: (v) => v != null,
+  response_format: (v) => v != null && (v as { type?: unknown }).type !== 'text',
+  suffix: (v) => v != null && v !== '',
+  best_of: (v) => v != null && v !== 1,
+};
+
+function pathString(path: PropertyKey[]): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s;
+}
+
+function parse<T>(schema: z.ZodType, body: unknown, what: string): T {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new InvalidRequestError(null, `the ${what} request body must be a JSON object`);
+  for (const [k, bad] of Object.entries(UNSUPPORTED)) {
+    if (k in body && bad((body as Record<string, unknown>)[k])) throw new InvalidRequestError(k, 'is not supported by lutra', 'unsupported_parameter');
+  }
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const param = pathString(issue.path);
+    let value: unknown = body;
+    for (const k of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[k];
+    if (value === undefined) throw new InvalidRequestError(param || null, 'is required', 'missing_required_parameter');
+    throw new InvalidRequestError(param || null, issue.message.replace(/^Invalid input: /, ''), 'invalid_value');
+  }
+  return r.data as T;
+}
+
+export function parseChatRequest(body: unknown): ChatCompletionCreateParams {
+  return parse<ChatCompletionCreateParams>(chatSchema, body, 'chat completion');
+}
+
+export function parseCompletionRequest(body: unknown): CompletionCreateParams {
+  return parse<CompletionCreateParams>(completionSchema, body, 'completion');
+}

@@ -1,0 +1,128 @@
+// OpenAI's request and response shapes for chat and text completions, as lutra serves them (the
+// same JSON in-process and over HTTP). Field names are OpenAI's snake_case on purpose: a body that
+// works against api.openai.com works here. Not the validation: that is schema.ts.
+
+export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+
+export interface ChatCompletionMessageParam {
+  role: Role;
+  /** A string, or OpenAI's array of content parts (only `text` parts are supported). */
+  content: string | { type: 'text'; text: string }[] | null;
+  name?: string;
+}
+
+/** Sampling fields shared by both endpoints; the last group is lutra's own (llama.cpp's names). */
+export interface SamplingParams {
+  max_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  n?: number | null;
+  stop?: string | string[] | null;
+  seed?: number | null;
+  /** Token id (as a string key) -> bias added to its logit; -100 bans the token. */
+  logit_bias?: Record<string, number> | null;
+  frequency_penalty?: number | null;
+  presence_penalty?: number | null;
+  user?: string;
+  /** lutra: top-k (0 = off). */
+  top_k?: number;
+  /** lutra: min-p. */
+  min_p?: number;
+  /** lutra: repetition penalty (1 = off). */
+  repeat_penalty?: number;
+  /** lutra: how many recent tokens the penalties look at (-1 = the whole context). */
+  repeat_last_n?: number;
+}
+
+export interface StreamOptions {
+  /** Send one last chunk with `usage` and no choices. */
+  include_usage?: boolean;
+}
+
+export interface ChatCompletionCreateParams extends SamplingParams {
+  /** Ignored beyond being echoed back: an engine serves one model. */
+  model?: string;
+  messages: ChatCompletionMessageParam[];
+  /** OpenAI's newer name for max_tokens. */
+  max_completion_tokens?: number | null;
+  stream?: boolean | null;
+  stream_options?: StreamOptions | null;
+}
+
+export interface CompletionCreateParams extends SamplingParams {
+  model?: string;
+  /** Text, several texts (one completion each), token ids, or several lists of token ids. */
+  prompt: string | string[] | number[] | number[][];
+  /** Prepend the prompt to each completion's text. */
+  echo?: boolean | null;
+  stream?: boolean | null;
+  stream_options?: StreamOptions | null;
+}
+
+export type FinishReason = 'stop' | 'length';
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** How many prompt tokens came from a kept KV cache instead of being recomputed. */
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  system_fingerprint: string;
+  choices: {
+    index: number;
+    message: { role: 'assistant'; content: string; refusal: null };
+    logprobs: null;
+    finish_reason: FinishReason;
+  }[];
+  usage: CompletionUsage;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  system_fingerprint: string;
+  choices: {
+    index: number;
+    delta: { role?: 'assistant'; content?: string };
+    logprobs: null;
+    finish_reason: FinishReason | null;
+  }[];
+  /** Only on the last chunk when `stream_options.include_usage` is set (with no choices). */
+  usage?: CompletionUsage | null;
+}
+
+export interface Completion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  system_fingerprint: string;
+  choices: { index: number; text: string; logprobs: null; finish_reason: FinishReason | null }[];
+  usage?: CompletionUsage | null;
+}
+
+/** A streamed completion: an async iterable of chunks; `controller.abort()` stops it. */
+export interface Stream<T> extends AsyncIterable<T> {
+  readonly controller: AbortController;
+}
+
+export interface RequestOptions {
+  /** Cancels the request, whether waiting for a slot or generating. */
+  signal?: AbortSignal;
+}
+
+export interface ModelObject {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
