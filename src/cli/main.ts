@@ -13,6 +13,8 @@ import { parseGGUF, plainValue } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/table.js';
 import type { BackendName } from '../kernels/index.js';
 import { collect, float, int, loadProgressBar, resolveModel } from './common.js';
+import { registerServe } from '../server/command.js';
+import { registerTools } from './tools.js';
 import { registerQuantize } from './quantize.js';
 
 interface SamplingFlags {
@@ -288,6 +290,8 @@ export function buildProgram(): Command {
     .option('--all', 'do not abbreviate long arrays')
     .action((model, o) => cmdInspect(model, o));
 
+  registerTools(program);
+
   const evalCmd = program.command('eval').description('evaluate a model');
   evalCmd.command('ppl')
     .description('perplexity as llama-perplexity computes it (second half of each non-overlapping window)')
@@ -302,6 +306,7 @@ export function buildProgram(): Command {
     .action((model, o) => cmdPpl(model, o));
 
   registerQuantize(program);
+  registerServe(program);
   return program;
 }
 

@@ -13,6 +13,8 @@ export interface ContextOptions {
   batch?: number;
   /** KV cache precision (default f16, as llama.cpp). */
   kvType?: KVCacheType;
+  /** Run this context on other kernels than the model's (a profiling wrapper, say). */
+  kernels?: Kernels;
 }
 
 export class Context {
@@ -25,7 +27,10 @@ export class Context {
   /** The tokens at positions 0..nPast-1, so a later prompt can reuse the common prefix. */
   readonly tokens: number[] = [];
 
-  constructor(private readonly kernels: Kernels, readonly hp: DecoderHParams, private readonly w: DecoderWeights, opts: ContextOptions = {}) {
+  private readonly kernels: Kernels;
+
+  constructor(kernels: Kernels, readonly hp: DecoderHParams, private readonly w: DecoderWeights, opts: ContextOptions = {}) {
+    this.kernels = opts.kernels ?? kernels;
     const nCtx = opts.ctx ?? Math.min(hp.nCtxTrain, 4096);
     if (!Number.isInteger(nCtx) || nCtx <= 0) throw new ArgumentError(`context size must be a positive integer, got ${nCtx}`);
     const batch = opts.batch ?? 64;

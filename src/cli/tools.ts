@@ -1,0 +1,72 @@
+// `lutra synth` and `lutra bench`: benchmark models in real shapes and llama-bench-style figures.
+
+import { Command, Option } from 'commander';
+import { ArgumentError } from '../core/errors.js';
+import { ggmlTypeName } from '../quant/table.js';
+import { PRESETS, synthesize } from '../tools/synth.js';
+import { bench } from '../tools/bench.js';
+import type { BackendName } from '../kernels/index.js';
+
+function intList(name: string) {
+  return (v: string): number[] => {
+    const out = v.split(',').map((x) => Number(x.trim()));
+    if (!out.length || out.some((n) => !Number.isInteger(n) || n < 0)) throw new ArgumentError(`${name} expects comma-separated non-negative integers, got ${JSON.stringify(v)}`);
+    return out;
+  };
+}
+
+export function registerTools(program: Command): void {
+  program.command('synth')
+    .description('write a GGUF with random weights in the real shapes of a known model (for benchmarks)')
+    .requiredOption('--preset <name>', `one of ${Object.keys(PRESETS).join(', ')}`)
+    .requiredOption('--type <T>', 'llama-quantize file type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, TQ1_0, TQ2_0, ...')
+    .option('--arch <arch>', 'architecture (must match the preset)')
+    .option('--pure', 'every weight matrix in the requested type (llama-quantize --pure), fallbacks aside')
+    .requiredOption('-o, --output <file>', 'output GGUF')
+    .action(async (o: { preset: string; type: string; arch?: string; pure?: boolean; output: string }) => {
+      const p = PRESETS[o.preset];
+      if (p && o.arch && o.arch !== p.arch) throw new ArgumentError(`--arch ${o.arch} does not match preset ${o.preset} (${p.arch})`);
+      const t0 = performance.now();
+      const r = await synthesize(o.preset, o.type, o.output, { pure: o.pure });
+      const counts = new Map<string, number>();
+      for (const t of r.tensors) {
+        const k = `${ggmlTypeName(t.to)}${t.to !== t.wanted ? ` (asked ${ggmlTypeName(t.wanted)}, row length ${t.shape[0]} forces the fallback)` : ''}`;
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+      process.stdout.write(`${o.output}: ${o.preset} (${p!.arch}), ${(r.bytes / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      for (const [k, n] of counts) process.stdout.write(`  ${String(n).padStart(4)} tensors ${k}\n`);
+    });
+
+  program.command('bench')
+    .description('prompt processing and generation speed, as llama-bench (mean ± sd over repetitions)')
+    .argument('<model>', 'GGUF file or Hugging Face folder')
+    .option('-p, --n-prompt <list>', 'prompt lengths (ppN tests)', intList('--n-prompt'), [128, 512])
+    .option('-n, --n-gen <list>', 'generation lengths (tgN tests)', intList('--n-gen'), [64, 128])
+    .option('-r, --repetitions <n>', 'runs per test', (v) => intList('--repetitions')(v)[0]!, 3)
+    .option('-t, --threads <list>', 'thread counts', intList('--threads'))
+    .option('-b, --batch <n>', 'prompt batch size', (v) => intList('--batch')(v)[0]!, 512)
+    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
+    .option('--json', 'one JSON object per result line')
+    .option('--no-profile', 'skip the per-op breakdown')
+    .action(async (model: string, o: { nPrompt: number[]; nGen: number[]; repetitions: number; threads?: number[]; batch: number; backend: BackendName; json?: boolean; profile: boolean }) => {
+      const os = await import('node:os');
+      const threads = o.threads ?? [os.availableParallelism?.() ?? os.cpus().length];
+      if (threads.some((t) => t < 1)) throw new ArgumentError('--threads values must be >= 1');
+      if (!o.json) process.stdout.write(`| model | backend | threads | test | t/s |\n| --- | --- | ---: | ---: | ---: |\n`);
+      const name = model.split('/').pop();
+      const { profiles } = await bench(model, {
+        pp: o.nPrompt.filter((n) => n > 0), tg: o.nGen.filter((n) => n > 0), reps: o.repetitions, threads, backend: o.backend, batch: o.batch,
+        onResult: (r) => {
+          if (o.json) process.stdout.write(JSON.stringify({ test: r.test, threads: r.threads, tps: r.tps, tps_sd: r.tps_sd, tps_median: r.tps_median, backend: r.backend, model: name }) + '\n');
+          else process.stdout.write(`| ${name} | ${r.backend} | ${r.threads} | ${r.test} | ${r.tps.toFixed(2)} ± ${r.tps_sd.toFixed(2)} |\n`);
+        },
+      });
+      if (o.profile && !o.json) {
+        for (const p of profiles) {
+          const total = Object.values(p.ms).reduce((a, b) => a + b, 0);
+          const parts = Object.entries(p.ms).sort((a, b) => b[1] - a[1]).map(([op, ms]) => `${op} ${(ms / p.tokens).toFixed(3)} ms/tok (${((ms / total) * 100).toFixed(0)}%)`);
+          process.stdout.write(`\nper-op, ${p.test}, ${p.threads} thread(s): ${parts.join(', ')}\n`);
+        }
+      }
+    });
+}

@@ -1,0 +1,110 @@
+// `lutra bench`, after llama-bench: prompt processing (ppN: N prompt tokens in batches) and text
+// generation (tgN: N tokens decoded one at a time) from an empty context, repeated, reporting the
+// mean and standard deviation of tokens/s per test and thread count (median alongside), plus a
+// per-op time breakdown measured in a separate pass so the timers do not disturb the figures.
+
+import { loadModel, type Model } from '../runtime/model.js';
+import type { Kernels } from '../kernels/types.js';
+import type { BackendName } from '../kernels/index.js';
+
+export interface BenchOptions {
+  pp: number[];
+  tg: number[];
+  reps: number;
+  threads: number[];
+  backend?: BackendName;
+  /** Batch size for prompt processing (default 512, as llama-bench's ubatch). */
+  batch?: number;
+  onResult?: (r: BenchResult) => void;
+}
+
+export interface BenchResult {
+  test: string;
+  threads: number;
+  tps: number;
+  tps_sd: number;
+  tps_median: number;
+  runs: number[];
+  backend: string;
+}
+
+export interface OpProfile {
+  threads: number;
+  test: string;
+  /** op -> total milliseconds over the profiled run. */
+  ms: Record<string, number>;
+  tokens: number;
+}
+
+const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+const sd = (a: number[]) => { if (a.length < 2) return 0; const m = mean(a); return Math.sqrt(a.reduce((s, x) => s + (x - m) ** 2, 0) / (a.length - 1)); };
+const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+
+function tokensFor(model: Model, n: number, seed: number): Int32Array {
+  const out = new Int32Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; out[i] = x % model.hparams.nVocab; }
+  return out;
+}
+
+function runOnce(model: Model, test: 'pp' | 'tg', n: number, batch: number): number {
+  const ctx = model.createContext({ ctx: n + 8, batch: Math.min(batch, n) });
+  try {
+    const toks = tokensFor(model, n, n + 17);
+    const t0 = performance.now();
+    if (test === 'pp') ctx.decode(toks, { logits: 'last' });
+    else for (let i = 0; i < n; i++) ctx.decode(toks.subarray(i, i + 1), { logits: 'last' });
+    return n / ((performance.now() - t0) / 1000);
+  } finally {
+    ctx.dispose();
+  }
+}
+
+/** Wrap a backend so every op's time is summed per op name. */
+function profiled(k: Kernels, ms: Record<string, number>): Kernels {
+  const ops = ['matmul', 'rmsNorm', 'rope', 'attention', 'swiglu', 'addScaled', 'embed'] as const;
+  const p = Object.create(k) as Kernels;
+  for (const op of ops) {
+    const f = (k[op] as (...a: unknown[]) => void).bind(k);
+    (p as unknown as Record<string, unknown>)[op] = (...args: unknown[]) => {
+      const t0 = performance.now();
+      f(...args);
+      ms[op] = (ms[op] ?? 0) + performance.now() - t0;
+    };
+  }
+  return p;
+}
+
+export async function bench(file: string, o: BenchOptions): Promise<{ results: BenchResult[]; profiles: OpProfile[] }> {
+  const results: BenchResult[] = [];
+  const profiles: OpProfile[] = [];
+  const batch = o.batch ?? 512;
+  for (const threads of o.threads) {
+    const model = await loadModel(file, { threads, backend: o.backend });
+    try {
+      const tests: ['pp' | 'tg', number][] = [...o.pp.map((n) => ['pp', n] as ['pp', number]), ...o.tg.map((n) => ['tg', n] as ['tg', number])];
+      for (const [test, n] of tests) {
+        runOnce(model, test, Math.min(n, 16), batch); // warm-up: compile paths, fault in pages
+        const runs: number[] = [];
+        for (let r = 0; r < o.reps; r++) runs.push(runOnce(model, test, n, batch));
+        const res: BenchResult = { test: `${test}${n}`, threads, tps: mean(runs), tps_sd: sd(runs), tps_median: median(runs), runs, backend: model.kernels.name };
+        results.push(res);
+        o.onResult?.(res);
+      }
+      // Per-op breakdown: one extra run of the first pp and tg test through a timing wrapper.
+      for (const [test, n] of [['pp', o.pp[0]], ['tg', o.tg[0]]] as ['pp' | 'tg', number | undefined][]) {
+        if (!n) continue;
+        const ms: Record<string, number> = {};
+        const ctx = model.createContext({ ctx: n + 8, batch: Math.min(batch, n), kernels: profiled(model.kernels, ms) });
+        const toks = tokensFor(model, n, 5);
+        if (test === 'pp') ctx.decode(toks, { logits: 'last' });
+        else for (let i = 0; i < n; i++) ctx.decode(toks.subarray(i, i + 1), { logits: 'last' });
+        ctx.dispose();
+        profiles.push({ threads, test: `${test}${n}`, ms, tokens: n });
+      }
+    } finally {
+      model.dispose();
+    }
+  }
+  return { results, profiles };
+}

@@ -1,0 +1,161 @@
+// Models with random weights in the real shapes of popular small models, for benchmarks (speed
+// does not depend on the values). Written as standard GGUF that lutra and llama.cpp both load:
+// tensor types chosen by the same rules llama-quantize applies (row-length fallbacks included),
+// and a SentencePiece-style vocabulary of the real size whose pieces are made up here.
+
+import { open } from 'node:fs/promises';
+import { ArgumentError } from '../core/errors.js';
+import { GGUFType, writeGGUF, type GGUFValue, type GGUFTensorToWrite } from '../formats/gguf.js';
+import { fileTypeByName, planModel, type PlannedTensor } from '../quant/mixtures.js';
+import { quantFormat, ggmlTypeName, tensorBytes } from '../quant/table.js';
+
+export interface Preset {
+  arch: 'llama' | 'qwen2' | 'qwen3' | 'minicpm';
+  nEmbd: number; nLayer: number; nHead: number; nHeadKv: number; headDim: number; nFF: number; nVocab: number;
+  ctx: number; ropeBase: number; eps: number; tied: boolean; qkvBias?: boolean; qkNorm?: boolean;
+}
+
+/** Shapes from each model's config.json. */
+export const PRESETS: Record<string, Preset> = {
+  'qwen2.5-0.5b': { arch: 'qwen2', nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, headDim: 64, nFF: 4864, nVocab: 151936, ctx: 32768, ropeBase: 1e6, eps: 1e-6, tied: true, qkvBias: true },
+  'qwen2.5-1.5b': { arch: 'qwen2', nEmbd: 1536, nLayer: 28, nHead: 12, nHeadKv: 2, headDim: 128, nFF: 8960, nVocab: 151936, ctx: 32768, ropeBase: 1e6, eps: 1e-6, tied: true, qkvBias: true },
+  'qwen3-0.6b': { arch: 'qwen3', nEmbd: 1024, nLayer: 28, nHead: 16, nHeadKv: 8, headDim: 128, nFF: 3072, nVocab: 151936, ctx: 40960, ropeBase: 1e6, eps: 1e-6, tied: true, qkNorm: true },
+  'minicpm4-0.5b': { arch: 'minicpm', nEmbd: 1024, nLayer: 24, nHead: 16, nHeadKv: 2, headDim: 64, nFF: 4096, nVocab: 73448, ctx: 32768, ropeBase: 10000, eps: 1e-6, tied: true },
+  'llama-3.2-1b': { arch: 'llama', nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, headDim: 64, nFF: 8192, nVocab: 128256, ctx: 131072, ropeBase: 500000, eps: 1e-5, tied: true },
+  'tiny': { arch: 'llama', nEmbd: 256, nLayer: 4, nHead: 4, nHeadKv: 2, headDim: 64, nFF: 768, nVocab: 4096, ctx: 2048, ropeBase: 10000, eps: 1e-5, tied: false },
+};
+
+export interface SynthResult {
+  file: string;
+  bytes: number;
+  tensors: PlannedTensor[];
+}
+
+/** Deterministic xorshift floats, roughly the scale of trained weights. */
+function fill(out: Float32Array, seed: number, scale: number): void {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < out.length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    out[i] = ((x / 4294967296) * 2 - 1) * scale;
+  }
+}
+
+function vocabulary(n: number): Map<string, GGUFValue> {
+  // <unk>, <s>, </s>, the 256 byte-fallback tokens, then made-up pieces with descending scores.
+  const tokens: string[] = ['<unk>', '<s>', '</s>'];
+  const types: number[] = [2, 3, 3];
+  for (let b = 0; b < 256; b++) { tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`); types.push(6); }
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  for (let i = 0; tokens.length < n; i++) {
+    let s = '', v = i;
+    do { s += letters[v % 26]; v = Math.floor(v / 26); } while (v > 0);
+    tokens.push((i % 2 ? '▁' : '') + s);
+    types.push(1);
+  }
+  const scores = new Float32Array(n);
+  for (let i = 0; i < n; i++) scores[i] = i < 259 ? 0 : -(i - 259);
+  return new Map<string, GGUFValue>([
+    ['tokenizer.ggml.model', { type: GGUFType.STRING, value: 'llama' }],
+    ['tokenizer.ggml.tokens', { type: GGUFType.ARRAY, itemType: GGUFType.STRING, value: tokens }],
+    ['tokenizer.ggml.scores', { type: GGUFType.ARRAY, itemType: GGUFType.FLOAT32, value: scores }],
+    ['tokenizer.ggml.token_type', { type: GGUFType.ARRAY, itemType: GGUFType.INT32, value: Int32Array.from(types) }],
+    ['tokenizer.ggml.bos_token_id', { type: GGUFType.UINT32, value: 1 }],
+    ['tokenizer.ggml.eos_token_id', { type: GGUFType.UINT32, value: 2 }],
+    ['tokenizer.ggml.unknown_token_id', { type: GGUFType.UINT32, value: 0 }],
+  ]);
+}
+
+export async function synthesize(presetName: string, typeName: string, file: string, opts: { pure?: boolean; onTensor?: (t: PlannedTensor, i: number, n: number) => void } = {}): Promise<SynthResult> {
+  const p = PRESETS[presetName];
+  if (!p) throw new ArgumentError(`unknown preset ${JSON.stringify(presetName)} (known: ${Object.keys(PRESETS).join(', ')})`);
+  const ftype = fileTypeByName(typeName);
+  const a = p.arch;
+  const u32 = (value: number): GGUFValue => ({ type: GGUFType.UINT32, value });
+  const f32 = (value: number): GGUFValue => ({ type: GGUFType.FLOAT32, value });
+  const md = new Map<string, GGUFValue>([
+    ['general.architecture', { type: GGUFType.STRING, value: a }],
+    ['general.name', { type: GGUFType.STRING, value: `lutra-synth ${presetName} (random weights)` }],
+    ['general.file_type', u32(ftype.id)],
+    ['general.quantization_version', u32(2)],
+    [`${a}.context_length`, u32(p.ctx)],
+    [`${a}.embedding_length`, u32(p.nEmbd)],
+    [`${a}.block_count`, u32(p.nLayer)],
+    [`${a}.feed_forward_length`, u32(p.nFF)],
+    [`${a}.attention.head_count`, u32(p.nHead)],
+    [`${a}.attention.head_count_kv`, u32(p.nHeadKv)],
+    [`${a}.attention.key_length`, u32(p.headDim)],
+    [`${a}.attention.value_length`, u32(p.headDim)],
+    [`${a}.rope.dimension_count`, u32(p.headDim)],
+    [`${a}.rope.freq_base`, f32(p.ropeBase)],
+    [`${a}.attention.layer_norm_rms_epsilon`, f32(p.eps)],
+    ...(a === 'minicpm' ? [
+      [`${a}.embedding_scale`, f32(12)], [`${a}.residual_scale`, f32(1.4 / Math.sqrt(p.nLayer))], [`${a}.logit_scale`, f32(p.nEmbd / 256)],
+    ] as [string, GGUFValue][] : []),
+    ...vocabulary(p.nVocab),
+  ]);
+  const q = p.nHead * p.headDim, kv = p.nHeadKv * p.headDim;
+  const descs: { name: string; shape: number[]; type: number }[] = [
+    { name: 'token_embd.weight', shape: [p.nEmbd, p.nVocab], type: 0 },
+    { name: 'output_norm.weight', shape: [p.nEmbd], type: 0 },
+  ];
+  if (!p.tied) descs.push({ name: 'output.weight', shape: [p.nEmbd, p.nVocab], type: 0 });
+  for (let l = 0; l < p.nLayer; l++) {
+    const b = `blk.${l}.`;
+    descs.push(
+      { name: `${b}attn_norm.weight`, shape: [p.nEmbd], type: 0 },
+      { name: `${b}attn_q.weight`, shape: [p.nEmbd, q], type: 0 },
+      { name: `${b}attn_k.weight`, shape: [p.nEmbd, kv], type: 0 },
+      { name: `${b}attn_v.weight`, shape: [p.nEmbd, kv], type: 0 },
+      { name: `${b}attn_output.weight`, shape: [q, p.nEmbd], type: 0 },
+      { name: `${b}ffn_norm.weight`, shape: [p.nEmbd], type: 0 },
+      { name: `${b}ffn_gate.weight`, shape: [p.nEmbd, p.nFF], type: 0 },
+      { name: `${b}ffn_up.weight`, shape: [p.nEmbd, p.nFF], type: 0 },
+      { name: `${b}ffn_down.weight`, shape: [p.nFF, p.nEmbd], type: 0 },
+    );
+    if (p.qkvBias) descs.push({ name: `${b}attn_q.bias`, shape: [q], type: 0 }, { name: `${b}attn_k.bias`, shape: [kv], type: 0 }, { name: `${b}attn_v.bias`, shape: [kv], type: 0 });
+    if (p.qkNorm) descs.push({ name: `${b}attn_q_norm.weight`, shape: [p.headDim], type: 0 }, { name: `${b}attn_k_norm.weight`, shape: [p.headDim], type: 0 });
+  }
+  const plan = planModel({ arch: a, nLayer: p.nLayer, nHead: p.nHead, nHeadKv: p.nHeadKv, nExpert: 0 }, descs, { fileType: ftype, pure: opts.pure });
+  // Quantize a pool of random rows once per (row length, type) and tile it: values do not matter
+  // for speed, and this keeps a 1.5B model's synthesis to seconds instead of minutes.
+  const POOL = 64;
+  const pools = new Map<string, Uint8Array>();
+  const tensors: GGUFTensorToWrite[] = [];
+  let seed = 1;
+  for (const [i, t] of plan.entries()) {
+    const rowLen = t.shape[0]!;
+    const nRows = t.shape.slice(1).reduce((x, y) => x * y, 1);
+    const fmt = quantFormat(t.to, t.name);
+    const isNorm = t.shape.length === 1;
+    const rowBytes = tensorBytes(t.to, rowLen);
+    const data = new Uint8Array(rowBytes * nRows);
+    if (isNorm) {
+      const v = new Float32Array(rowLen);
+      if (t.name.endsWith('.bias')) fill(v, seed++, 0.1); else v.fill(1);
+      fmt.quantize!(v, 0, data, 0, rowLen);
+    } else {
+      const key = `${rowLen}:${t.to}`;
+      let pool = pools.get(key);
+      if (!pool) {
+        if (!fmt.quantize) throw new ArgumentError(`lutra cannot quantize to ${ggmlTypeName(t.to)} yet`);
+        const f = new Float32Array(rowLen * POOL);
+        fill(f, seed++, 1 / Math.sqrt(rowLen));
+        pool = new Uint8Array(rowBytes * POOL);
+        fmt.quantize(f, 0, pool, 0, rowLen * POOL);
+        pools.set(key, pool);
+      }
+      for (let r = 0; r < nRows; r += POOL) data.set(pool.subarray(0, Math.min(POOL, nRows - r) * rowBytes), r * rowBytes);
+    }
+    tensors.push({ name: t.name, shape: t.shape, type: t.to, data });
+    opts.onTensor?.(t, i, plan.length);
+  }
+  const chunks = writeGGUF(md, tensors);
+  const fh = await open(file, 'w');
+  let bytes = 0;
+  try {
+    for (const c of chunks) { await fh.write(c); bytes += c.byteLength; }
+  } finally {
+    await fh.close();
+  }
+  return { file, bytes, tensors: plan };
+}
