@@ -38,6 +38,15 @@ function f32ToF16(v: f32): u32 {
   return sign | half;
 }
 
+/**
+ * Round four floats to the nearest half-precision value (ties to even) in place of their f32
+ * mantissa: exact for the normal half range, which is where attention values live.
+ */
+@inline function roundF16x4(v: v128): v128 {
+  const lsb = v128.and(i32x4.shr_u(v, 13), i32x4.splat(1));
+  return v128.and(i32x4.add(v, i32x4.add(i32x4.splat(0xfff), lsb)), i32x4.splat(0xffffe000));
+}
+
 @inline function roundF16(v: f32): f32 {
   return f16ToF32(f32ToF16(v));
 }
@@ -52,7 +61,7 @@ export function round_f16(x: usize, n: i32): void {
  * Quantize nTok rows of n floats (row stride n) to Q8 blocks of 32 as ggml's x86 path does:
  * d = amax/127 (stored f16-rounded), q = nearest-even(x * 127/amax); s = f16(d * sum(q)) per block.
  */
-export function quantize_q8(x: usize, n: i32, nTok: i32, qs: usize, d: usize, s: usize): void {
+export function quantize_q8(x: usize, n: i32, nTok: i32, qs: usize, d: usize, s: usize, isum: usize): void {
   const nb = n >> 5;
   for (let t = 0; t < nTok; t++) {
     for (let b = 0; b < nb; b++) {
@@ -77,6 +86,7 @@ export function quantize_q8(x: usize, n: i32, nTok: i32, qs: usize, d: usize, s:
       const bi = <usize>(t * nb + b) << 2;
       store<f32>(d + bi, roundF16(dd));
       if (s) store<f32>(s + bi, roundF16(dd * <f32>sum));
+      if (isum) store<i32>(isum + bi, sum);
     }
   }
 }
@@ -126,11 +136,11 @@ function dot_f16(w: usize, x: usize, n: i32): f32 {
 
 /** Sum of 32 int8 products as i32x4 lanes: weights (i8, two v128) times activations (i8). */
 @inline function dot32_i8(w0: v128, w1: v128, a0: v128, a1: v128): v128 {
-  // |w| <= 127 for Q8_0: i8*i8 products need i32 lanes before summing pairs.
-  const p0 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), i16x8.extend_low_i8x16_s(a0));
-  const p1 = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), i16x8.extend_high_i8x16_s(a0));
-  const p2 = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), i16x8.extend_low_i8x16_s(a1));
-  const p3 = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), i16x8.extend_high_i8x16_s(a1));
+  // |w|, |a| <= 127: each i8*i8 product fits i16; widen pairs to i32 before adding more.
+  const p0 = i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_low_i8x16_s(w0, a0));
+  const p1 = i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_high_i8x16_s(w0, a0));
+  const p2 = i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_low_i8x16_s(w1, a1));
+  const p3 = i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_high_i8x16_s(w1, a1));
   return i32x4.add(i32x4.add(p0, p1), i32x4.add(p2, p3));
 }
 
@@ -279,6 +289,172 @@ function dot_q5(w: usize, a: usize, ad: usize, as: usize, nb: i32, withMin: bool
   return s;
 }
 
+// ------------------------------------------------------------------ Q4_0 / Q8_0 fast paths
+// Decode (one token): four rows at a time share each activation load. Prefill: each weight
+// block is unpacked once and used for up to four tokens. Partial sums stay in vector lanes and
+// are reduced once per row; per block only the scale multiply is scalar.
+
+/** i32x4 partial dot of one Q4_0 block (qs at q) with 32 int8 activations; suma = sum of them. */
+@inline function q4_0_block(q: usize, x: usize, suma: i32): v128 {
+  const qv = v128.load(q);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // Unsigned nibbles fit the 7-bit operand; (q - 8) . a = q . a - 8 sum(a): 2 sum(a) per lane.
+    const acc = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x), v128.and(qv, i8x16.splat(0x0f)), i32x4.splat(0));
+    return i32x4.add(i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 16), i8x16.shr_u(qv, 4), acc), i32x4.splat(-2 * suma));
+  }
+  const lo = i8x16.sub(v128.and(qv, i8x16.splat(0x0f)), i8x16.splat(8));
+  const hi = i8x16.sub(i8x16.shr_u(qv, 4), i8x16.splat(8));
+  return dot32_small(lo, hi, v128.load(x), v128.load(x, 16));
+}
+
+@inline function q8_0_block(q: usize, x: usize): v128 {
+  return dot32_i8(v128.load(q), v128.load(q, 16), v128.load(x), v128.load(x, 16));
+}
+
+@inline function fma4(acc: v128, p: v128, d: f32): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(p), f32x4.splat(d)));
+}
+
+function matmul_q4_0(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 5;
+  if (nTok == 1) {
+    let r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      const w0 = w + <usize>r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const x = act + (<usize>b << 5), bo = <usize>b * 18, bi = <usize>b << 2;
+        const da = load<f32>(ad + bi), sa = load<i32>(asum + bi);
+        a0 = fma4(a0, q4_0_block(w0 + bo + 2, x, sa), f16ToF32(load<u16>(w0 + bo)) * da);
+        a1 = fma4(a1, q4_0_block(w1 + bo + 2, x, sa), f16ToF32(load<u16>(w1 + bo)) * da);
+        a2 = fma4(a2, q4_0_block(w2 + bo + 2, x, sa), f16ToF32(load<u16>(w2 + bo)) * da);
+        a3 = fma4(a3, q4_0_block(w3 + bo + 2, x, sa), f16ToF32(load<u16>(w3 + bo)) * da);
+      }
+      store<f32>(y + (<usize>r << 2), hsum(a0));
+      store<f32>(y + (<usize>(r + 1) << 2), hsum(a1));
+      store<f32>(y + (<usize>(r + 2) << 2), hsum(a2));
+      store<f32>(y + (<usize>(r + 3) << 2), hsum(a3));
+    }
+    for (; r < r1; r++) {
+      const w0 = w + <usize>r * rowBytes;
+      let a0 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const bo = <usize>b * 18, bi = <usize>b << 2;
+        a0 = fma4(a0, q4_0_block(w0 + bo + 2, act + (<usize>b << 5), load<i32>(asum + bi)), f16ToF32(load<u16>(w0 + bo)) * load<f32>(ad + bi));
+      }
+      store<f32>(y + (<usize>r << 2), hsum(a0));
+    }
+    return;
+  }
+  const tStride = <usize>cols, dStride = <usize>nb << 2;
+  for (let r = r0; r < r1; r++) {
+    const w0 = w + <usize>r * rowBytes;
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      const x0 = act + <usize>t * tStride, d0 = ad + <usize>t * dStride, s0 = asum + <usize>t * dStride;
+      for (let b = 0; b < nb; b++) {
+        const bo = <usize>b * 18, bi = <usize>b << 2, xo = <usize>b << 5;
+        const dw = f16ToF32(load<u16>(w0 + bo));
+        const q = w0 + bo + 2;
+        a0 = fma4(a0, q4_0_block(q, x0 + xo, load<i32>(s0 + bi)), dw * load<f32>(d0 + bi));
+        a1 = fma4(a1, q4_0_block(q, x0 + tStride + xo, load<i32>(s0 + dStride + bi)), dw * load<f32>(d0 + dStride + bi));
+        a2 = fma4(a2, q4_0_block(q, x0 + 2 * tStride + xo, load<i32>(s0 + 2 * dStride + bi)), dw * load<f32>(d0 + 2 * dStride + bi));
+        a3 = fma4(a3, q4_0_block(q, x0 + 3 * tStride + xo, load<i32>(s0 + 3 * dStride + bi)), dw * load<f32>(d0 + 3 * dStride + bi));
+      }
+      store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), hsum(a0));
+      store<f32>(y + ((<usize>(t + 1) * <usize>rows + <usize>r) << 2), hsum(a1));
+      store<f32>(y + ((<usize>(t + 2) * <usize>rows + <usize>r) << 2), hsum(a2));
+      store<f32>(y + ((<usize>(t + 3) * <usize>rows + <usize>r) << 2), hsum(a3));
+    }
+    for (; t < nTok; t++) {
+      let a0 = f32x4.splat(0);
+      const x0 = act + <usize>t * tStride, d0 = ad + <usize>t * dStride, s0 = asum + <usize>t * dStride;
+      for (let b = 0; b < nb; b++) {
+        const bo = <usize>b * 18, bi = <usize>b << 2;
+        a0 = fma4(a0, q4_0_block(w0 + bo + 2, x0 + (<usize>b << 5), load<i32>(s0 + bi)), f16ToF32(load<u16>(w0 + bo)) * load<f32>(d0 + bi));
+      }
+      store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), hsum(a0));
+    }
+  }
+}
+
+function matmul_q8_0(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 5;
+  if (nTok == 1) {
+    let r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      const w0 = w + <usize>r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const x = act + (<usize>b << 5), bo = <usize>b * 34;
+        const da = load<f32>(ad + (<usize>b << 2));
+        const xa = v128.load(x), xb = v128.load(x, 16);
+        a0 = fma4(a0, dot32_i8(v128.load(w0 + bo + 2), v128.load(w0 + bo + 18), xa, xb), f16ToF32(load<u16>(w0 + bo)) * da);
+        a1 = fma4(a1, dot32_i8(v128.load(w1 + bo + 2), v128.load(w1 + bo + 18), xa, xb), f16ToF32(load<u16>(w1 + bo)) * da);
+        a2 = fma4(a2, dot32_i8(v128.load(w2 + bo + 2), v128.load(w2 + bo + 18), xa, xb), f16ToF32(load<u16>(w2 + bo)) * da);
+        a3 = fma4(a3, dot32_i8(v128.load(w3 + bo + 2), v128.load(w3 + bo + 18), xa, xb), f16ToF32(load<u16>(w3 + bo)) * da);
+      }
+      store<f32>(y + (<usize>r << 2), hsum(a0));
+      store<f32>(y + (<usize>(r + 1) << 2), hsum(a1));
+      store<f32>(y + (<usize>(r + 2) << 2), hsum(a2));
+      store<f32>(y + (<usize>(r + 3) << 2), hsum(a3));
+    }
+    for (; r < r1; r++) {
+      const w0 = w + <usize>r * rowBytes;
+      let a0 = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const bo = <usize>b * 34;
+        a0 = fma4(a0, q8_0_block(w0 + bo + 2, act + (<usize>b << 5)), f16ToF32(load<u16>(w0 + bo)) * load<f32>(ad + (<usize>b << 2)));
+      }
+      store<f32>(y + (<usize>r << 2), hsum(a0));
+    }
+    return;
+  }
+  const tStride = <usize>cols, dStride = <usize>nb << 2;
+  for (let r = r0; r < r1; r++) {
+    const w0 = w + <usize>r * rowBytes;
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      const x0 = act + <usize>t * tStride, d0 = ad + <usize>t * dStride;
+      for (let b = 0; b < nb; b++) {
+        const bo = <usize>b * 34, bi = <usize>b << 2, xo = <usize>b << 5;
+        const dw = f16ToF32(load<u16>(w0 + bo));
+        const q0 = v128.load(w0 + bo + 2), q1 = v128.load(w0 + bo + 18);
+        const e0 = i16x8.extend_low_i8x16_s(q0), e1 = i16x8.extend_high_i8x16_s(q0), e2 = i16x8.extend_low_i8x16_s(q1), e3 = i16x8.extend_high_i8x16_s(q1);
+        a0 = fma4(a0, dot32_ext(e0, e1, e2, e3, x0 + xo), dw * load<f32>(d0 + bi));
+        a1 = fma4(a1, dot32_ext(e0, e1, e2, e3, x0 + tStride + xo), dw * load<f32>(d0 + dStride + bi));
+        a2 = fma4(a2, dot32_ext(e0, e1, e2, e3, x0 + 2 * tStride + xo), dw * load<f32>(d0 + 2 * dStride + bi));
+        a3 = fma4(a3, dot32_ext(e0, e1, e2, e3, x0 + 3 * tStride + xo), dw * load<f32>(d0 + 3 * dStride + bi));
+      }
+      store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), hsum(a0));
+      store<f32>(y + ((<usize>(t + 1) * <usize>rows + <usize>r) << 2), hsum(a1));
+      store<f32>(y + ((<usize>(t + 2) * <usize>rows + <usize>r) << 2), hsum(a2));
+      store<f32>(y + ((<usize>(t + 3) * <usize>rows + <usize>r) << 2), hsum(a3));
+    }
+    for (; t < nTok; t++) {
+      let a0 = f32x4.splat(0);
+      const x0 = act + <usize>t * tStride, d0 = ad + <usize>t * dStride;
+      for (let b = 0; b < nb; b++) {
+        const bo = <usize>b * 34;
+        a0 = fma4(a0, q8_0_block(w0 + bo + 2, x0 + (<usize>b << 5)), f16ToF32(load<u16>(w0 + bo)) * load<f32>(d0 + (<usize>b << 2)));
+      }
+      store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), hsum(a0));
+    }
+  }
+}
+
+/** 32 pre-extended i16 weights (four v128) against 32 int8 activations at x. */
+@inline function dot32_ext(e0: v128, e1: v128, e2: v128, e3: v128, x: usize): v128 {
+  const a = v128.load(x), b = v128.load(x, 16);
+  const p0 = i32x4.dot_i16x8_s(e0, i16x8.extend_low_i8x16_s(a));
+  const p1 = i32x4.dot_i16x8_s(e1, i16x8.extend_high_i8x16_s(a));
+  const p2 = i32x4.dot_i16x8_s(e2, i16x8.extend_low_i8x16_s(b));
+  const p3 = i32x4.dot_i16x8_s(e3, i16x8.extend_high_i8x16_s(b));
+  return i32x4.add(i32x4.add(p0, p1), i32x4.add(p2, p3));
+}
+
 // ------------------------------------------------------------------ matrix products
 
 /**
@@ -286,7 +462,11 @@ function dot_q5(w: usize, a: usize, ad: usize, as: usize, nb: i32, withMin: bool
  * f32 rows (stride cols); for Q formats act holds int8 quants (stride cols) with per-block scales
  * ad / sums as (stride cols/32). Returns 0, or 1 for a format this build does not handle.
  */
-export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, as: usize, y: usize, nTok: i32): i32 {
+export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, as: usize, asum: usize, y: usize, nTok: i32): i32 {
+  if (ASC_FEATURE_SIMD) {
+    if (type == 2) { matmul_q4_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }
+    if (type == 8) { matmul_q8_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, y, nTok); return 0; }
+  }
   const nb = cols >> 5;
   for (let r = r0; r < r1; r++) {
     const wr = w + <usize>r * <usize>rowBytes;
@@ -401,7 +581,15 @@ export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nH
           const old = M;
           M = sc;
           ms = <f32>Math.exp(<f64>(old - M));
-          for (let e = 0; e < headDimV; e++) {
+          let e = 0;
+          if (ASC_FEATURE_SIMD && f16) {
+            const m4 = f32x4.splat(ms);
+            for (; e + 4 <= headDimV; e += 4) {
+              const p = acc + (<usize>e << 2);
+              v128.store(p, roundF16x4(f32x4.mul(v128.load(p), m4)));
+            }
+          }
+          for (; e < headDimV; e++) {
             const p = acc + (<usize>e << 2);
             const val = load<f32>(p) * ms;
             store<f32>(p, f16 ? roundF16(val) : val);
@@ -411,7 +599,15 @@ export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nH
         }
         const vo = v + ((<usize>(j * vStride + kvh * headDimV)) << 2);
         if (f16) {
-          for (let e = 0; e < headDimV; e++) {
+          let e = 0;
+          if (ASC_FEATURE_SIMD) {
+            const v4 = f32x4.splat(vs);
+            for (; e + 4 <= headDimV; e += 4) {
+              const p = acc + (<usize>e << 2);
+              v128.store(p, roundF16x4(f32x4.add(v128.load(p), f32x4.mul(v128.load(vo + (<usize>e << 2)), v4))));
+            }
+          }
+          for (; e < headDimV; e++) {
             const p = acc + (<usize>e << 2);
             store<f32>(p, roundF16(load<f32>(p) + load<f32>(vo + (<usize>e << 2)) * vs));
           }

@@ -37,6 +37,37 @@ async function enableRelaxedSimd(): Promise<void> {
   }
 }
 
+let relaxedVerdict: boolean | undefined;
+
+/** Q4_0 x Q8 products of known data through the relaxed and the plain-SIMD builds must match. */
+async function relaxedAgrees(): Promise<boolean> {
+  if (relaxedVerdict !== undefined) return relaxedVerdict;
+  try {
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 2, shared: true });
+    const run = async (flavor: WasmFlavor): Promise<number[]> => {
+      const m = await WebAssembly.compile(decodeBase64(binaries[flavor]) as Uint8Array<ArrayBuffer>);
+      const k = new WebAssembly.Instance(m, { env: { memory } }).exports as unknown as KernelExports;
+      const b = new Uint8Array(memory.buffer);
+      const f = new Float32Array(memory.buffer);
+      const W = 70000, X = 71000, Q = 72000, D = 73000, S = 73100, I = 73200, Y = 73300;
+      for (let r = 0; r < 5; r++) {
+        const o = W + r * 36;
+        b[o] = 0x00; b[o + 1] = 0x3c; b[o + 18] = 0x00; b[o + 19] = 0x38; // d = 1 and 0.5
+        for (let j = 0; j < 16; j++) { b[o + 2 + j] = (j * 7 + r * 3) & 0xff; b[o + 20 + j] = (j * 13 + r) & 0xff; }
+      }
+      for (let i = 0; i < 64; i++) f[(X >> 2) + i] = ((i * 37) % 29) - 14.5;
+      k.quantize_q8(X, 64, 1, Q, D, S, I);
+      k.matmul(2, W, 36, 64, 5, 0, 5, Q, D, S, I, Y, 1);
+      return Array.from(f.subarray(Y >> 2, (Y >> 2) + 5));
+    };
+    const a = await run('relaxed'), s = await run('simd');
+    relaxedVerdict = a.every((v, i) => Math.abs(v - s[i]!) <= 1e-3 * Math.max(1, Math.abs(s[i]!)));
+  } catch {
+    relaxedVerdict = false;
+  }
+  return relaxedVerdict;
+}
+
 export interface WasmSupport {
   flavor: WasmFlavor | null;
   threads: boolean;
@@ -48,7 +79,12 @@ export async function detectWasm(): Promise<WasmSupport> {
   await enableRelaxedSimd();
   let flavor: WasmFlavor | null = null;
   for (const f of ['relaxed', 'simd', 'plain'] as WasmFlavor[]) {
-    if (WebAssembly.validate(decodeBase64(binaries[f]) as Uint8Array<ArrayBuffer>)) { flavor = f; break; }
+    if (!WebAssembly.validate(decodeBase64(binaries[f]) as Uint8Array<ArrayBuffer>)) continue;
+    // Engines that shipped relaxed SIMD behind a flag (Node 20's V8) decode some opcodes as an
+    // older draft did: run a known product and keep the build only if it agrees with SIMD128.
+    if (f === 'relaxed' && !(await relaxedAgrees())) continue;
+    flavor = f;
+    break;
   }
   let threads = typeof SharedArrayBuffer !== 'undefined';
   try {
@@ -79,6 +115,7 @@ export class WasmKernels implements Kernels {
   private actD: Float32Array | null = null;
   private actS: Float32Array | null = null;
   private actF: Float32Array | null = null;
+  private actSum: Int32Array | null = null;
   private ropeCS: Float32Array | null = null;
   private attnScratch: Float32Array | null = null;
   private readonly copies = new WeakMap<Uint8Array, Uint8Array>();
@@ -99,6 +136,7 @@ export class WasmKernels implements Kernels {
     const sup = await detectWasm();
     const flavor = opts.flavor ?? sup.flavor;
     if (!flavor || !sup.threads) return null;
+    if (flavor === 'relaxed' && !(await relaxedAgrees())) return null;
     const module = await WebAssembly.compile(decodeBase64(binaries[flavor]) as Uint8Array<ArrayBuffer>);
     const arena = new WasmArena();
     const threads = Math.max(1, Math.floor(opts.threads ?? (await defaultThreads())));
@@ -201,12 +239,14 @@ export class WasmKernels implements Kernels {
   private ensureAct(cols: number, nTok: number): void {
     const n = cols * nTok;
     if (!this.actBytes || this.actBytes.length < n) {
-      for (const v of [this.actBytes, this.actD, this.actS, this.actF]) if (v) this.arena.releaseView(v);
+      for (const v of [this.actBytes, this.actD, this.actS, this.actF, this.actSum]) if (v) this.arena.releaseView(v);
       const cap = Math.max(n, (this.actBytes?.length ?? 0) * 2);
       this.actBytes = this.arena.bytes(cap);
       this.actD = this.arena.f32(Math.ceil(cap / 32));
       this.actS = this.arena.f32(Math.ceil(cap / 32));
       this.actF = this.arena.f32(cap);
+      const sumView = this.arena.f32(Math.ceil(cap / 32));
+      this.actSum = new Int32Array(sumView.buffer, sumView.byteOffset, sumView.length);
     }
   }
 
@@ -218,10 +258,10 @@ export class WasmKernels implements Kernels {
     }
     const cols = w.cols;
     this.ensureAct(cols, nTok);
-    let act = x.byteOffset, ad = 0, as = 0;
+    let act = x.byteOffset, ad = 0, as = 0, asum = 0;
     if (Q8_TYPES.has(type)) {
-      this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset);
-      act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; as = this.actS!.byteOffset;
+      this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset, this.actSum!.byteOffset);
+      act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; as = this.actS!.byteOffset; asum = this.actSum!.byteOffset;
     } else if (type === 1) {
       // F16 weights: activations rounded to f16 as ggml converts them for its f16 dot product.
       this.actF!.set(x.subarray(0, cols * nTok));
@@ -230,14 +270,14 @@ export class WasmKernels implements Kernels {
     }
     if (this.workers.length === 0 || w.rows * cols * nTok < PARALLEL_MIN_WORK) {
       // Too small to pay for waking workers (a few microseconds each): run it here.
-      const r = this.k.matmul(type, this.weightPtr(w), w.rowBytes, cols, w.rows, 0, w.rows, act, ad, as, y.byteOffset, nTok);
+      const r = this.k.matmul(type, this.weightPtr(w), w.rowBytes, cols, w.rows, 0, w.rows, act, ad, as, asum, y.byteOffset, nTok);
       if (r !== 0) throw new Error(`wasm matmul: unsupported type ${type}`);
       return;
     }
     const a = this.c;
     a[2] = OP_MATMUL;
     a[ARG] = type; a[ARG + 1] = this.weightPtr(w); a[ARG + 2] = w.rowBytes; a[ARG + 3] = cols; a[ARG + 4] = w.rows;
-    a[ARG + 5] = act; a[ARG + 6] = ad; a[ARG + 7] = as; a[ARG + 8] = y.byteOffset; a[ARG + 9] = nTok;
+    a[ARG + 5] = act; a[ARG + 6] = ad; a[ARG + 7] = as; a[ARG + 8] = y.byteOffset; a[ARG + 9] = nTok; a[ARG + 10] = asum;
     this.runJob();
   }
 

@@ -12,9 +12,9 @@ export const ARG = 4;
 export const FARG = 40;
 
 export interface KernelExports {
-  matmul(type: number, w: number, rowBytes: number, cols: number, rows: number, r0: number, r1: number, act: number, ad: number, as: number, y: number, nTok: number): number;
+  matmul(type: number, w: number, rowBytes: number, cols: number, rows: number, r0: number, r1: number, act: number, ad: number, as: number, asum: number, y: number, nTok: number): number;
   attention(q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number, f16: number, out: number, h0: number, h1: number, scratch: number): void;
-  quantize_q8(x: number, n: number, nTok: number, qs: number, d: number, s: number): void;
+  quantize_q8(x: number, n: number, nTok: number, qs: number, d: number, s: number, isum: number): void;
   round_f16(x: number, n: number): void;
   rms_norm(x: number, w: number, eps: number, n: number, nTok: number, out: number): void;
   swiglu(g: number, u: number, n: number): void;
@@ -36,7 +36,7 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
   switch (c[2]) {
     case OP_MATMUL: {
       const [r0, r1] = share(a(4), parts, part);
-      if (r0 < r1) k.matmul(a(0), a(1), a(2), a(3), a(4), r0, r1, a(5), a(6), a(7), a(8), a(9));
+      if (r0 < r1) k.matmul(a(0), a(1), a(2), a(3), a(4), r0, r1, a(5), a(6), a(7), a(10), a(8), a(9));
       return;
     }
     case OP_ATTENTION: {
