@@ -31,9 +31,10 @@ const LLAMA_QUANTIZE = process.env.LUTRA_LLAMA_QUANTIZE;
 const GGML_DEQUANT = process.env.LUTRA_GGML_DEQUANT;
 const WRITE = process.env.LUTRA_WRITE_GOLDENS === '1';
 
-const PURE_TYPES = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'TQ1_0', 'TQ2_0'];
+// MXFP4_MOE with --pure puts every matrix in MXFP4 (llama-quantize has no plain MXFP4 file type).
+const PURE_TYPES = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'TQ1_0', 'TQ2_0', 'MXFP4_MOE'];
 const SYNTH_FTYPES = ['Q2_K', 'Q3_K_M', 'Q4_K_S', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'TQ1_0'];
-const STORIES_FTYPES = ['Q4_0', 'Q8_0', 'Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q4_K_S', 'Q4_K_M', 'Q5_K_S', 'Q5_K_M', 'Q6_K', 'TQ2_0'];
+const STORIES_FTYPES = ['Q4_0', 'Q8_0', 'Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q4_K_S', 'Q4_K_M', 'Q5_K_S', 'Q5_K_M', 'Q6_K', 'TQ2_0', 'MXFP4_MOE'];
 
 /** "TYPE sha256-prefix" of one tensor's bytes (64 bits of the digest are plenty to tell bytes apart). */
 type TensorDigest = string;
@@ -140,7 +141,7 @@ function digests(file: string): Record<string, TensorDigest> {
 }
 
 function typeName(id: number): string {
-  return ({ 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 34: 'TQ1_0', 35: 'TQ2_0' } as Record<number, string>)[id] ?? `type#${id}`;
+  return ({ 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4' } as Record<number, string>)[id] ?? `type#${id}`;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'lutra-quant-golden-'));

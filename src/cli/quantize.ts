@@ -1,5 +1,6 @@
-// `lutra quantize IN OUT --type T`: llama-quantize's file types and mixtures, --pure, per-tensor
-// overrides, with a progress bar on stderr and a summary of what every tensor became.
+// `lutra quantize IN OUT --type T`: llama-quantize's file types and mixtures, lutra's own integer and
+// minifloat types, --pure, per-tensor overrides, with a progress bar on stderr and a summary of what
+// every tensor became.
 
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -72,7 +73,7 @@ export function registerQuantize(program: Command): void {
     .description('quantize a GGUF model as llama-quantize does (same mixtures, fallbacks and bytes)')
     .argument('<in>', 'input GGUF (F32/F16/BF16 weights)')
     .argument('<out>', 'output GGUF')
-    .requiredOption('-t, --type <type>', `file type: ${fileTypeNames().join(', ')}`)
+    .requiredOption('-t, --type <type>', `llama.cpp file type (${fileTypeNames().join(', ')}) or a lutra type: int2..int8[-asym][-g32|-g64|-g128|-ch|-tensor][-f16|-bf16|-e8m0|-f32], e4m3 / fp8-e5m2 / fp6-e3m2 / fp4 / fp3 (any ExMy of 3..8 bits, same suffixes), mxfp8, mxfp6, mxint8`)
     .option('--pure', 'every quantizable tensor gets the type itself, no mixture (llama-quantize --pure)')
     .option('--keep <regex=type>', 'tensors whose name matches REGEX get TYPE (repeatable; first match wins), e.g. --keep \'output|token_embd\'=q8_0', collect)
     .option('--leave-output-tensor', 'leave output.weight unquantized')

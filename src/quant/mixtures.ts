@@ -5,20 +5,27 @@
 
 import { ArgumentError, UnsupportedError } from '../core/errors.js';
 import { ggmlTypeByName, ggmlTypeInfo, ggmlTypeName } from './table.js';
+import { encodeLutraType, isLutraType, parseLutraSpec } from './lutra-types.js';
 
 /** ggml type ids used by the rules below. */
 export const T = {
   F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14,
-  BF16: 30, TQ1_0: 34, TQ2_0: 35,
+  BF16: 30, TQ1_0: 34, TQ2_0: 35, MXFP4: 39,
 } as const;
 
 export interface FileType {
-  /** llama_ftype value written to general.file_type. */
+  /** llama_ftype value written to general.file_type (LLAMA_FTYPE_GUESSED, 1024, for lutra's own types). */
   id: number;
   name: string;
   /** The type most tensors get. */
   defaultType: number;
+  /** lutra's own types: the type id for a tensor with this row length (per-channel scales depend on it). */
+  resolve?: (rowLength: number) => number;
 }
+
+/** A type for one tensor: a ggml type id, or a lutra type spec resolved against the row length. */
+export type TypeChoice = number | ((rowLength: number) => number);
+const resolveChoice = (c: TypeChoice, rowLength: number) => (typeof c === 'number' ? c : c(rowLength));
 
 /** llama-quantize's file types that lutra can produce (llama.h LLAMA_FTYPE_*; aliases as quantize.cpp). */
 const FILE_TYPES: FileType[] = [
@@ -41,11 +48,17 @@ const FILE_TYPES: FileType[] = [
   { id: 18, name: 'Q6_K', defaultType: T.Q6_K },
   { id: 36, name: 'TQ1_0', defaultType: T.TQ1_0 },
   { id: 37, name: 'TQ2_0', defaultType: T.TQ2_0 },
+  { id: 38, name: 'MXFP4_MOE', defaultType: T.MXFP4 },
 ];
 const ALIASES: Record<string, string> = { Q3_K: 'Q3_K_M', Q4_K: 'Q4_K_M', Q5_K: 'Q5_K_M' };
 const FT = Object.fromEntries(FILE_TYPES.map((f) => [f.name, f.id])) as Record<string, number>;
 
 export function fileTypeByName(name: string): FileType {
+  const spec = parseLutraSpec(name);
+  if (spec) {
+    const resolve = (rowLength: number) => encodeLutraType(spec.resolve(rowLength));
+    return { id: 1024, name: spec.name, defaultType: resolve(256), resolve };
+  }
   const up = name.toUpperCase();
   const f = FILE_TYPES.find((t) => t.name === (ALIASES[up] ?? up));
   if (!f) {
@@ -79,8 +92,8 @@ export interface PlanOptions {
   fileType: FileType;
   /** Every quantizable tensor gets the default type (llama-quantize --pure). */
   pure?: boolean;
-  /** Regex (searched in the lower-cased name pattern, as --tensor-type) -> type id; first match wins. */
-  overrides?: { pattern: RegExp; type: number }[];
+  /** Regex (searched in the lower-cased name pattern, as --tensor-type) -> type; first match wins. */
+  overrides?: { pattern: RegExp; type: TypeChoice }[];
   /** Leave output.weight as it is (--leave-output-tensor). */
   leaveOutput?: boolean;
 }
@@ -149,6 +162,7 @@ const isAttnV = (c: Category) => c === 'attn_v' || c === 'attn_qkv' || c === 'at
 export function fallbackType(rowLength: number, wanted: number): number {
   const bs = ggmlTypeInfo(wanted)!.blockSize;
   if (rowLength % bs === 0) return wanted;
+  if (isLutraType(wanted)) return T.F16;
   let t: number;
   switch (wanted) {
     case T.Q2_K: case T.Q3_K: case T.TQ1_0: case T.TQ2_0: t = T.Q4_0; break;
@@ -198,10 +212,12 @@ export function planModel(model: ModelInfo, tensors: TensorDesc[], o: PlanOption
     const FTy = FT;
     if (c === 'output' || (tied && c === 'token_embd')) {
       const qk = ggmlTypeInfo(newType)!.blockSize;
+      if (ftype === FTy.MXFP4_MOE) return T.Q8_0;
       if (falcon || t.shape[0]! % qk !== 0) return T.Q8_0;
       if (newType !== T.Q8_0) return T.Q6_K;
       return newType;
     }
+    if (ftype === FTy.MXFP4_MOE) return (t.shape[2] ?? 1) > 1 ? T.MXFP4 : T.Q8_0;
     if (c === 'token_embd') {
       if (ftype === FTy.TQ1_0 || ftype === FTy.TQ2_0) return T.Q4_K;
       return newType;
@@ -253,18 +269,18 @@ export function planModel(model: ModelInfo, tensors: TensorDesc[], o: PlanOption
       out.push({ name: n, shape: t.shape, from: t.type, to: t.type, wanted: t.type, reason: 'copy' });
       continue;
     }
-    let to = defaultType, reason = 'default';
+    let to = o.fileType.resolve ? o.fileType.resolve(t.shape[0]!) : defaultType, reason = 'default';
     if (isQuantized(defaultType)) {
       let manual = false;
       for (const ov of o.overrides ?? []) {
         if (ov.pattern.test(n)) {
-          to = ov.type;
+          to = resolveChoice(ov.type, t.shape[0]!);
           reason = 'override';
           manual = true;
           break;
         }
       }
-      if (!manual && !o.pure) { to = mixture(t, category(n), to); reason = 'mixture'; }
+      if (!manual && !o.pure && !o.fileType.resolve) { to = mixture(t, category(n), to); reason = 'mixture'; }
       else if (!manual) reason = 'pure';
     }
     const wanted = to;
@@ -275,12 +291,16 @@ export function planModel(model: ModelInfo, tensors: TensorDesc[], o: PlanOption
   return out;
 }
 
-/** Parse a `--keep REGEX=TYPE` override (the pattern is lower-cased, as llama-quantize --tensor-type does). */
-export function parseOverride(s: string): { pattern: RegExp; type: number } {
-  const i = s.indexOf('=');
+/**
+ * Parse a `--keep REGEX=TYPE` override (the pattern is lower-cased, as llama-quantize --tensor-type
+ * does). TYPE is a ggml type name or a lutra type spec (int4-g128, e4m3-ch, mxfp8, ...).
+ */
+export function parseOverride(s: string): { pattern: RegExp; type: TypeChoice } {
+  const i = s.lastIndexOf('=');
   if (i <= 0 || i === s.length - 1) throw new ArgumentError(`--keep expects REGEX=TYPE, got ${JSON.stringify(s)}`);
   const src = s.slice(0, i).toLowerCase(), typeName = s.slice(i + 1);
-  const t = ggmlTypeByName(typeName);
+  const spec = parseLutraSpec(typeName);
+  const t = spec ? { id: (rowLength: number) => encodeLutraType(spec.resolve(rowLength)) } : ggmlTypeByName(typeName);
   if (!t) throw new ArgumentError(`--keep ${JSON.stringify(s)}: unknown tensor type ${JSON.stringify(typeName)}`);
   let pattern: RegExp;
   try {

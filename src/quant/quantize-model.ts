@@ -9,6 +9,7 @@ import { ArgumentError, UnsupportedError, throwIfAborted } from '../core/errors.
 import { parseGGUF, writeGGUF, GGUFType, type GGUFValue, type GGUFTensorInfo } from '../formats/gguf.js';
 import { quantFormat, ggmlTypeInfo, ggmlTypeName, hasFormat } from './table.js';
 import { planModel, fileTypeByName, type PlannedTensor, type PlanOptions } from './mixtures.js';
+import { describeLutraType, isLutraType } from './lutra-types.js';
 
 /** GGML_QNT_VERSION, written to general.quantization_version. */
 export const GGML_QNT_VERSION = 2;
@@ -114,6 +115,12 @@ export async function quantizeFile(input: string, output: string, o: QuantizeOpt
   }
   md.set('general.quantization_version', { type: GGUFType.UINT32, value: GGML_QNT_VERSION });
   md.set('general.file_type', { type: GGUFType.UINT32, value: fileType.id });
+  // lutra's own types are described for readers that do not know them (llama.cpp refuses the ids).
+  const own = [...new Set(plan.filter((p) => isLutraType(p.to)).map((p) => p.to))].sort((a, b) => a - b);
+  if (own.length) {
+    md.set('lutra.quantization.type', { type: GGUFType.STRING, value: fileType.name });
+    md.set('lutra.quantization.formats', { type: GGUFType.ARRAY, itemType: GGUFType.STRING, value: own.map(describeLutraType) });
+  }
 
   // Tensor data is produced while writing: each tensor's slot in the chunk list is a placeholder
   // of the right length, filled in when the writer reaches it.
@@ -151,7 +158,8 @@ export async function quantizeFile(input: string, output: string, o: QuantizeOpt
         if (o.transform) x = o.transform(p, x);
         const f = quantFormat(p.to, p.name);
         data = new Uint8Array(sizes[next]!);
-        f.quantize!(x, 0, data, 0, n);
+        if (f.quantizeTensor) f.quantizeTensor(x, n / p.shape[0]!, p.shape[0]!, data);
+        else f.quantize!(x, 0, data, 0, n);
         ({ relRmse, maxAbsErr } = quantError(x, data, p.to, n));
       }
       await fh.write(data, 0, data.byteLength, pos);

@@ -17,6 +17,10 @@ import { Q6_K } from './q6_K.js';
 import { Q8_K } from './q8_K.js';
 import { TQ1_0 } from './tq1_0.js';
 import { TQ2_0 } from './tq2_0.js';
+import { MXFP4 } from './mxfp4.js';
+import { decodeLutraType, isLutraType } from './lutra-types.js';
+import { intFormat } from './int.js';
+import { minifloatFormat } from './minifloat.js';
 
 export interface GGMLTypeInfo {
   id: number;
@@ -70,14 +74,23 @@ export function registerFormat(f: QuantFormat): void {
   if (!byId.has(f.id)) byId.set(f.id, { id: f.id, name: f.name, blockSize: f.blockSize, typeSize: f.typeSize });
 }
 
-for (const f of [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, TQ1_0, TQ2_0]) registerFormat(f);
+for (const f of [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, TQ1_0, TQ2_0, MXFP4]) registerFormat(f);
+
+/** lutra's own types carry their parameters in the id: make the format the first time one is seen. */
+function lutraType(id: number): boolean {
+  if (!isLutraType(id)) return false;
+  const p = decodeLutraType(id);
+  if (!p) return false;
+  registerFormat(p.family === 'int' ? intFormat(p) : minifloatFormat(p));
+  return true;
+}
 
 export function ggmlTypeInfo(id: number): GGMLTypeInfo | undefined {
-  return byId.get(id);
+  return byId.get(id) ?? (lutraType(id) ? byId.get(id) : undefined);
 }
 
 export function ggmlTypeName(id: number): string {
-  return byId.get(id)?.name ?? `type#${id}`;
+  return ggmlTypeInfo(id)?.name ?? (isLutraType(id) ? `type#${id} (lutra private range, not a valid lutra type)` : `type#${id}`);
 }
 
 export function ggmlTypeByName(name: string): GGMLTypeInfo | undefined {
@@ -88,18 +101,18 @@ export function ggmlTypeByName(name: string): GGMLTypeInfo | undefined {
 
 /** The implementation for a type id, or a clear error naming the type (and the tensor, if given). */
 export function quantFormat(id: number, tensor?: string): QuantFormat {
-  const f = formats.get(id);
+  const f = formats.get(id) ?? (lutraType(id) ? formats.get(id) : undefined);
   if (f) return f;
   const where = tensor ? `tensor ${tensor}: ` : '';
   throw new UnsupportedError(`${where}tensor type ${ggmlTypeName(id)} is not supported yet (lutra computes with ${[...formats.values()].map((x) => x.name).join(', ')})`);
 }
 
 export function hasFormat(id: number): boolean {
-  return formats.has(id);
+  return formats.has(id) || lutraType(id);
 }
 
 export function tensorBytes(id: number, nElements: number): number {
-  const t = byId.get(id);
+  const t = ggmlTypeInfo(id);
   if (!t) throw new UnsupportedError(`unknown ggml type id ${id}`);
   return (nElements / t.blockSize) * t.typeSize;
 }

@@ -50,6 +50,8 @@ export interface QuantFormat {
   dequantize(src: Uint8Array, srcOff: number, dst: Float32Array, dstOff: number, n: number): void;
   /** Reference quantizer, bit-exact with ggml's quantize_row_*_ref where one exists. */
   quantize?(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, n: number): void;
+  /** Whole-tensor quantizer, for formats whose scale depends on the whole tensor (used instead of quantize when present). */
+  quantizeTensor?(src: Float32Array, rows: number, cols: number, dst: Uint8Array): void;
   /** Dot product of one weight row (n elements at byte `wOff` of w.data) with a prepared activation row. */
   dot(w: WeightBytes, wOff: number, a: ActivationRow, aOff: number, n: number): number;
 }
