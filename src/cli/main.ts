@@ -14,6 +14,7 @@ import { ggmlTypeName } from '../quant/table.js';
 import type { BackendName } from '../kernels/index.js';
 import { collect, float, int, loadProgressBar, resolveModel } from './common.js';
 import { registerServe } from '../server/command.js';
+import { registerServe } from '../server/command.js';
 import { registerTools } from './tools.js';
 import { registerQuantize } from './quantize.js';
 
@@ -306,6 +307,7 @@ export function buildProgram(): Command {
     .action((model, o) => cmdPpl(model, o));
 
   registerQuantize(program);
+  registerServe(program);
   registerServe(program);
   return program;
 }

@@ -345,7 +345,7 @@ export class Engine {
   }
 
   get fingerprint(): string {
-    return `lutra-${this.model.kernels.name}`;
+    return `lutra-${this.model.kernels.name.replace(/[^a-z0-9]+/gi, '-')}`;
   }
 
   /** Cancel everything in flight and queued, wait for it to stop, free the contexts (and the model if the engine loaded it). */

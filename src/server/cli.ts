@@ -1,0 +1,74 @@
+// `lutra serve MODEL`: load the engine, listen (loopback unless --host says otherwise), and shut
+// down gracefully on SIGINT/SIGTERM: refuse new requests, let running ones finish for up to
+// --shutdown-timeout seconds, cancel the rest, close, exit 0. A second signal cancels at once.
+
+import { ArgumentError } from '../core/errors.js';
+import type { BackendName } from '../kernels/index.js';
+import { createEngine } from '../openai/engine.js';
+import { buildServer, DEFAULT_BODY_LIMIT, type ServerState } from './app.js';
+
+export interface ServeFlags {
+  host: string;
+  port: number;
+  apiKey?: string;
+  parallel: number;
+  ctx?: number;
+  maxQueue: number;
+  bodyLimit: number;
+  shutdownTimeout: number;
+  threads?: number;
+  backend?: BackendName;
+  name?: string;
+}
+
+export const SERVE_DEFAULTS = { host: '127.0.0.1', port: 8080, parallel: 1, maxQueue: 16, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeout: 10 };
+
+export async function serve(modelPath: string, o: ServeFlags, onProgress?: (p: { phase: string; loaded: number; total: number }) => void): Promise<void> {
+  const apiKey = o.apiKey ?? process.env.LUTRA_API_KEY;
+  if (apiKey !== undefined && apiKey.trim() === '') throw new ArgumentError('--api-key is empty');
+  const engine = await createEngine({
+    model: modelPath, ctx: o.ctx, parallel: o.parallel, maxQueue: o.maxQueue, threads: o.threads, backend: o.backend, name: o.name, onProgress,
+  });
+  const state: ServerState = { shuttingDown: false };
+  const app = buildServer(engine, { apiKey, bodyLimit: o.bodyLimit }, state);
+  let address: string;
+  try {
+    address = await app.listen({ host: o.host, port: o.port });
+  } catch (e) {
+    await engine.dispose();
+    throw new ArgumentError(`cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`);
+  }
+  const s = engine.stats();
+  process.stderr.write(
+    `lutra serve: ${engine.id} (${engine.model.arch}, ${engine.model.kernels.name}), ${s.slots} slot${s.slots > 1 ? 's' : ''} of ${engine.nCtx} tokens, queue ${o.maxQueue}${apiKey ? ', API key required' : ''}\n` +
+    `lutra serve: listening on ${address} (chat page at ${address}/)\n`,
+  );
+
+  await new Promise<void>((resolveDone) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`lutra serve: ${signal} again, cancelling everything\n`);
+        void engine.dispose();
+        return;
+      }
+      stopping = true;
+      state.shuttingDown = true;
+      process.stderr.write(`lutra serve: ${signal}, finishing ${engine.inFlight} request(s) (at most ${o.shutdownTimeout} s)\n`);
+      // Stop listening now; keep-alive connections close once their last response has gone out.
+      const closed = app.close();
+      void engine.drain(o.shutdownTimeout * 1000).then(async () => {
+        app.server.closeIdleConnections();
+        const force = setTimeout(() => app.server.closeAllConnections(), 1000);
+        await closed;
+        clearTimeout(force);
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        process.stderr.write('lutra serve: stopped\n');
+        resolveDone();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

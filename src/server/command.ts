@@ -1,0 +1,31 @@
+// The `serve` command's flags. Kept apart from cli.ts so that other lutra commands do not load
+// the HTTP framework: the action imports it only when `serve` runs.
+
+import { Command, Option } from 'commander';
+import { int, loadProgressBar, resolveModel } from '../cli/common.js';
+
+export function registerServe(program: Command): void {
+  program.command('serve')
+    .description('OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models, /health) and a chat page at /')
+    .argument('[model]', 'GGUF file or Hugging Face folder')
+    .option('--host <host>', 'address to bind (loopback unless told otherwise)', '127.0.0.1')
+    .option('--port <n>', 'port (0: any free port)', int('--port', 0), 8080)
+    .option('--api-key <key>', 'require Authorization: Bearer <key> on /v1 (default: $LUTRA_API_KEY, else none)')
+    .option('--parallel <n>', 'sequences generated at once (each gets its own context)', int('--parallel', 1), 1)
+    .option('-c, --ctx <n>', 'context size of each sequence in tokens', int('--ctx', 1))
+    .option('--max-queue <n>', 'requests that may wait for a free sequence; beyond that 503 + Retry-After', int('--max-queue', 0), 16)
+    .option('--body-limit <bytes>', 'largest request body (413 beyond it)', int('--body-limit', 1), 4 * 1024 * 1024)
+    .option('--shutdown-timeout <s>', 'on SIGINT/SIGTERM, seconds to let running requests finish before cancelling them', int('--shutdown-timeout', 0), 10)
+    .option('--name <id>', 'model id in /v1/models and responses (default: the file name)')
+    .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', int('--threads', 1))
+    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
+    .action(async (model: string | undefined, o) => {
+      const { serve } = await import('./cli.js');
+      const bar = loadProgressBar(false);
+      try {
+        await serve(resolveModel(model), o, (p) => { bar.onProgress(p as never); if (p.phase === 'ready') bar.stop(); });
+      } finally {
+        bar.stop();
+      }
+    });
+}
