@@ -289,6 +289,145 @@ function dot_q5(w: usize, a: usize, ad: usize, as: usize, nb: i32, withMin: bool
   return s;
 }
 
+// ------------------------------------------------------------------ K-quants (Q8_K activations)
+
+/**
+ * Quantize rows of n floats to Q8_K super-blocks as quantize_row_q8_K_ref: d = max/-127 of the
+ * signed absolute maximum, q = min(127, nearest(x * -127/max)); plus the sum of every 16 quants.
+ * qs: int8 per element, d: f32 per 256, bsums: i32 per 16 (i32 here: SIMD-friendly).
+ */
+export function quantize_q8_k(x: usize, n: i32, nTok: i32, qs: usize, d: usize, bsums: usize): void {
+  const nb = n >> 8;
+  for (let t = 0; t < nTok; t++) {
+    for (let b = 0; b < nb; b++) {
+      const e0 = t * n + b * 256;
+      const src = x + (<usize>e0 << 2), dst = qs + <usize>e0;
+      let amax: f32 = 0, mx: f32 = 0;
+      for (let j = 0; j < 256; j++) {
+        const v = load<f32>(src + (<usize>j << 2));
+        if (abs(v) > amax) { amax = abs(v); mx = v; }
+      }
+      const bi = <usize>(t * nb + b);
+      if (amax == 0) {
+        store<f32>(d + (bi << 2), 0);
+        for (let j = 0; j < 256; j++) store<i8>(dst + j, 0);
+        for (let j = 0; j < 16; j++) store<i32>(bsums + ((bi * 16 + j) << 2), 0);
+        continue;
+      }
+      const iscale: f32 = <f32>-127 / mx;
+      for (let g = 0; g < 16; g++) {
+        let sum = 0;
+        for (let i = 0; i < 16; i++) {
+          const j = g * 16 + i;
+          let q = <i32>nearest<f32>(iscale * load<f32>(src + (<usize>j << 2)));
+          if (q > 127) q = 127;
+          store<i8>(dst + j, <i8>q);
+          sum += q;
+        }
+        store<i32>(bsums + ((bi * 16 + <usize>g) << 2), sum);
+      }
+      store<f32>(d + (bi << 2), <f32>1 / iscale);
+    }
+  }
+}
+
+/** Q4_K 6-bit scale and min j of 8 from the 12 packed bytes at p (get_scale_min_k4). */
+@inline function scaleK4(p: usize, j: i32): i32 {
+  return j < 4 ? <i32>(load<u8>(p + j) & 63) : <i32>((load<u8>(p + j + 4) & 0xf) | ((load<u8>(p + j - 4) >> 6) << 4));
+}
+@inline function minK4(p: usize, j: i32): i32 {
+  return j < 4 ? <i32>(load<u8>(p + j + 4) & 63) : <i32>((load<u8>(p + j + 4) >> 4) | ((load<u8>(p + j) >> 6) << 4));
+}
+
+/** Sum of 16 unsigned small weights (< 64) times 16 int8 activations, as i32x4 lanes. */
+@inline function dot16_u(w: v128, a: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(w, a), i16x8.extmul_high_i8x16_s(w, a)));
+}
+
+function dot_q4_k(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
+  let s: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 144, x = a + (<usize>b << 8), bs = bsums + (<usize>b << 6);
+    const sp = o + 4;
+    let summs = 0;
+    for (let j = 0; j < 16; j++) summs += load<i32>(bs + (<usize>j << 2)) * minK4(sp, j >> 1);
+    let isum = 0;
+    if (ASC_FEATURE_SIMD) {
+      let acc = i32x4.splat(0);
+      for (let c = 0; c < 4; c++) {
+        const q = o + 16 + <usize>(32 * c), y = x + <usize>(64 * c);
+        const q0 = v128.load(q), q1 = v128.load(q, 16);
+        const m = i8x16.splat(0x0f);
+        const lo = i32x4.add(dot16_u(v128.and(q0, m), v128.load(y)), dot16_u(v128.and(q1, m), v128.load(y, 16)));
+        const hi = i32x4.add(dot16_u(i8x16.shr_u(q0, 4), v128.load(y, 32)), dot16_u(i8x16.shr_u(q1, 4), v128.load(y, 48)));
+        acc = i32x4.add(acc, i32x4.add(i32x4.mul(lo, i32x4.splat(scaleK4(sp, 2 * c))), i32x4.mul(hi, i32x4.splat(scaleK4(sp, 2 * c + 1)))));
+      }
+      isum = isum4(acc);
+    } else {
+      for (let c = 0; c < 4; c++) {
+        const q = o + 16 + <usize>(32 * c), y = x + <usize>(64 * c);
+        let lo = 0, hi = 0;
+        for (let l = 0; l < 32; l++) {
+          const v = <i32>load<u8>(q + l);
+          lo += <i32>load<i8>(y + l) * (v & 0xf);
+          hi += <i32>load<i8>(y + 32 + l) * (v >> 4);
+        }
+        isum += scaleK4(sp, 2 * c) * lo + scaleK4(sp, 2 * c + 1) * hi;
+      }
+    }
+    const yd = load<f32>(ad + (<usize>b << 2));
+    s += (f16ToF32(load<u16>(o)) * yd) * <f32>isum - (f16ToF32(load<u16>(o + 2)) * yd) * <f32>summs;
+  }
+  return s;
+}
+
+function dot_q6_k(w: usize, a: usize, ad: usize, nb: i32): f32 {
+  let s: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 210, x = a + (<usize>b << 8);
+    let isum = 0;
+    if (ASC_FEATURE_SIMD) {
+      let acc = i32x4.splat(0);
+      for (let h = 0; h < 2; h++) {
+        const ql = o + <usize>(64 * h), qh = o + 128 + <usize>(32 * h), sc = o + 192 + <usize>(8 * h), y = x + <usize>(128 * h);
+        const h0 = v128.load(qh), h1 = v128.load(qh, 16);
+        for (let quarter = 0; quarter < 4; quarter++) {
+          const qlo = ql + <usize>(32 * (quarter & 1));
+          let l0 = v128.load(qlo), l1 = v128.load(qlo, 16);
+          if (quarter >= 2) { l0 = i8x16.shr_u(l0, 4); l1 = i8x16.shr_u(l1, 4); }
+          const m4 = i8x16.splat(0x0f), m2 = i8x16.splat(3);
+          const sh = 2 * quarter;
+          const hb0 = i8x16.shl(v128.and(i8x16.shr_u(h0, sh), m2), 4), hb1 = i8x16.shl(v128.and(i8x16.shr_u(h1, sh), m2), 4);
+          const w0 = i8x16.sub(v128.or(v128.and(l0, m4), hb0), i8x16.splat(32));
+          const w1 = i8x16.sub(v128.or(v128.and(l1, m4), hb1), i8x16.splat(32));
+          const yq = y + <usize>(32 * quarter);
+          const p0 = dot16_u(w0, v128.load(yq)), p1 = dot16_u(w1, v128.load(yq, 16));
+          acc = i32x4.add(acc, i32x4.add(i32x4.mul(p0, i32x4.splat(<i32>load<i8>(sc + 2 * quarter))), i32x4.mul(p1, i32x4.splat(<i32>load<i8>(sc + 2 * quarter + 1)))));
+        }
+      }
+      isum = isum4(acc);
+    } else {
+      for (let h = 0; h < 2; h++) {
+        const ql = o + <usize>(64 * h), qh = o + 128 + <usize>(32 * h), sc = o + 192 + <usize>(8 * h), y = x + <usize>(128 * h);
+        for (let quarter = 0; quarter < 4; quarter++) {
+          const qlo = ql + <usize>(32 * (quarter & 1));
+          const shiftL = quarter >= 2 ? 4 : 0, shiftH = 2 * quarter;
+          for (let half = 0; half < 32; half += 16) {
+            let isuml = 0;
+            for (let l = half; l < half + 16; l++) {
+              const q = <i32>(((load<u8>(qlo + l) >> shiftL) & 0xf) | (((load<u8>(qh + l) >> shiftH) & 3) << 4)) - 32;
+              isuml += <i32>load<i8>(y + 32 * quarter + l) * q;
+            }
+            isum += <i32>load<i8>(sc + 2 * quarter + (half >> 4)) * isuml;
+          }
+        }
+      }
+    }
+    s += <f32>isum * (f16ToF32(load<u16>(o + 208)) * load<f32>(ad + (<usize>b << 2)));
+  }
+  return s;
+}
+
 // ------------------------------------------------------------------ Q4_0 / Q8_0 fast paths
 // Decode (one token): four rows at a time share each activation load. Prefill: each weight
 // block is unpacked once and used for up to four tokens. Partial sums stay in vector lanes and
@@ -468,6 +607,19 @@ export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32,
     if (type == 8) { matmul_q8_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, y, nTok); return 0; }
   }
   const nb = cols >> 5;
+  if (type == 12 || type == 14) {
+    // K-quants: act holds Q8_K quants, ad one f32 per 256, asum the i32 sums of every 16.
+    const nbk = cols >> 8;
+    for (let r = r0; r < r1; r++) {
+      const wr = w + <usize>r * <usize>rowBytes;
+      for (let t = 0; t < nTok; t++) {
+        const ao = act + <usize>t * <usize>cols, dof = ad + ((<usize>t * <usize>nbk) << 2);
+        const v = type == 12 ? dot_q4_k(wr, ao, dof, asum + ((<usize>t * <usize>nbk) << 6), nbk) : dot_q6_k(wr, ao, dof, nbk);
+        store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), v);
+      }
+    }
+    return 0;
+  }
   for (let r = r0; r < r1; r++) {
     const wr = w + <usize>r * <usize>rowBytes;
     for (let t = 0; t < nTok; t++) {

@@ -11,7 +11,8 @@ import * as binaries from './binaries.generated.js';
 
 export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
 
-const WASM_TYPES = new Set([0, 1, 2, 3, 6, 7, 8]);
+const WASM_TYPES = new Set([0, 1, 2, 3, 6, 7, 8, 12, 14]);
+const Q8K_TYPES = new Set([12, 14]);
 const Q8_TYPES = new Set([2, 3, 6, 7, 8]);
 /** Multiply-adds below which a job runs on the calling thread alone. */
 const PARALLEL_MIN_WORK = 1 << 17;
@@ -245,21 +246,24 @@ export class WasmKernels implements Kernels {
       this.actD = this.arena.f32(Math.ceil(cap / 32));
       this.actS = this.arena.f32(Math.ceil(cap / 32));
       this.actF = this.arena.f32(cap);
-      const sumView = this.arena.f32(Math.ceil(cap / 32));
+      const sumView = this.arena.f32(Math.ceil(cap / 16));
       this.actSum = new Int32Array(sumView.buffer, sumView.byteOffset, sumView.length);
     }
   }
 
   matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
     const type = w.format.id;
-    if (!WASM_TYPES.has(type) || !this.arena.owns(x) || !this.arena.owns(y) || w.cols % 32 !== 0 && type !== 0) {
+    if (!WASM_TYPES.has(type) || !this.arena.owns(x) || !this.arena.owns(y) || (w.cols % 32 !== 0 && type !== 0)) {
       this.ref.matmul(w, x, nTok, y);
       return;
     }
     const cols = w.cols;
     this.ensureAct(cols, nTok);
     let act = x.byteOffset, ad = 0, as = 0, asum = 0;
-    if (Q8_TYPES.has(type)) {
+    if (Q8K_TYPES.has(type)) {
+      this.k.quantize_q8_k(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actSum!.byteOffset);
+      act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; asum = this.actSum!.byteOffset;
+    } else if (Q8_TYPES.has(type)) {
       this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset, this.actSum!.byteOffset);
       act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; as = this.actS!.byteOffset; asum = this.actSum!.byteOffset;
     } else if (type === 1) {

@@ -16,6 +16,7 @@ export interface KernelExports {
   attention(q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number, f16: number, out: number, h0: number, h1: number, scratch: number): void;
   quantize_q8(x: number, n: number, nTok: number, qs: number, d: number, s: number, isum: number): void;
   round_f16(x: number, n: number): void;
+  quantize_q8_k(x: number, n: number, nTok: number, qs: number, d: number, bsums: number): void;
   rms_norm(x: number, w: number, eps: number, n: number, nTok: number, out: number): void;
   swiglu(g: number, u: number, n: number): void;
   add_scaled(x: number, y: number, scale: number, n: number): void;
