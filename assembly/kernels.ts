@@ -428,6 +428,149 @@ function dot_q6_k(w: usize, a: usize, ad: usize, nb: i32): f32 {
   return s;
 }
 
+function dot_q5_k(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
+  let s: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 176, x = a + (<usize>b << 8), bs = bsums + (<usize>b << 6);
+    const sp = o + 4;
+    let summs = 0;
+    for (let j = 0; j < 16; j++) summs += load<i32>(bs + (<usize>j << 2)) * minK4(sp, j >> 1);
+    let isum = 0;
+    if (ASC_FEATURE_SIMD) {
+      let acc = i32x4.splat(0);
+      const h0 = v128.load(o + 16), h1 = v128.load(o + 32);
+      for (let c = 0; c < 4; c++) {
+        const q = o + 48 + <usize>(32 * c), y = x + <usize>(64 * c);
+        const q0 = v128.load(q), q1 = v128.load(q, 16);
+        const m = i8x16.splat(0x0f), sixteen = i8x16.splat(16);
+        const u1 = i8x16.splat(<i8>(<i32>1 << (2 * c))), u2 = i8x16.splat(<i8>(<i32>2 << (2 * c)));
+        const b0l = v128.and(i8x16.eq(v128.and(h0, u1), u1), sixteen), b1l = v128.and(i8x16.eq(v128.and(h1, u1), u1), sixteen);
+        const b0h = v128.and(i8x16.eq(v128.and(h0, u2), u2), sixteen), b1h = v128.and(i8x16.eq(v128.and(h1, u2), u2), sixteen);
+        const lo = i32x4.add(dot16_u(v128.or(v128.and(q0, m), b0l), v128.load(y)), dot16_u(v128.or(v128.and(q1, m), b1l), v128.load(y, 16)));
+        const hi = i32x4.add(dot16_u(v128.or(i8x16.shr_u(q0, 4), b0h), v128.load(y, 32)), dot16_u(v128.or(i8x16.shr_u(q1, 4), b1h), v128.load(y, 48)));
+        acc = i32x4.add(acc, i32x4.add(i32x4.mul(lo, i32x4.splat(scaleK4(sp, 2 * c))), i32x4.mul(hi, i32x4.splat(scaleK4(sp, 2 * c + 1)))));
+      }
+      isum = isum4(acc);
+    } else {
+      for (let c = 0; c < 4; c++) {
+        const q = o + 48 + <usize>(32 * c), y = x + <usize>(64 * c);
+        const u1 = 1 << (2 * c), u2 = 2 << (2 * c);
+        let lo = 0, hi = 0;
+        for (let l = 0; l < 32; l++) {
+          const v = <i32>load<u8>(q + l), h = <i32>load<u8>(o + 16 + l);
+          lo += <i32>load<i8>(y + l) * ((v & 0xf) + (h & u1 ? 16 : 0));
+          hi += <i32>load<i8>(y + 32 + l) * ((v >> 4) + (h & u2 ? 16 : 0));
+        }
+        isum += scaleK4(sp, 2 * c) * lo + scaleK4(sp, 2 * c + 1) * hi;
+      }
+    }
+    const yd = load<f32>(ad + (<usize>b << 2));
+    s += (f16ToF32(load<u16>(o)) * yd) * <f32>isum - (f16ToF32(load<u16>(o + 2)) * yd) * <f32>summs;
+  }
+  return s;
+}
+
+function dot_q2_k(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
+  let s: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 84, x = a + (<usize>b << 8), bs = bsums + (<usize>b << 6);
+    let summs = 0;
+    for (let j = 0; j < 16; j++) summs += load<i32>(bs + (<usize>j << 2)) * <i32>(load<u8>(o + j) >> 4);
+    const yd = load<f32>(ad + (<usize>b << 2));
+    const dall = yd * f16ToF32(load<u16>(o + 80)), dmin = yd * f16ToF32(load<u16>(o + 82));
+    let isum = 0;
+    if (ASC_FEATURE_SIMD) {
+      let acc = i32x4.splat(0);
+      let is = 0;
+      let y = x;
+      for (let h = 0; h < 2; h++) {
+        const q = o + 16 + <usize>(32 * h);
+        const q0 = v128.load(q), q1 = v128.load(q, 16);
+        for (let shift = 0; shift < 8; shift += 2) {
+          const m3 = i8x16.splat(3);
+          const p0 = dot16_u(v128.and(i8x16.shr_u(q0, shift), m3), v128.load(y));
+          const p1 = dot16_u(v128.and(i8x16.shr_u(q1, shift), m3), v128.load(y, 16));
+          acc = i32x4.add(acc, i32x4.add(i32x4.mul(p0, i32x4.splat(<i32>(load<u8>(o + is) & 0xf))), i32x4.mul(p1, i32x4.splat(<i32>(load<u8>(o + is + 1) & 0xf)))));
+          is += 2;
+          y += 32;
+        }
+      }
+      isum = isum4(acc);
+    } else {
+      let is = 0;
+      let y = x;
+      for (let h = 0; h < 2; h++) {
+        const q = o + 16 + <usize>(32 * h);
+        for (let shift = 0; shift < 8; shift += 2) {
+          for (let half = 0; half < 32; half += 16) {
+            let isuml = 0;
+            for (let l = 0; l < 16; l++) isuml += <i32>load<i8>(y + l) * <i32>((load<u8>(q + half + l) >> shift) & 3);
+            isum += <i32>(load<u8>(o + is++) & 0xf) * isuml;
+            y += 16;
+          }
+        }
+      }
+    }
+    s += dall * <f32>isum - dmin * <f32>summs;
+  }
+  return s;
+}
+
+/** Q3_K scale j of 16 (6 bits, minus 32) from the 12 packed bytes at p. */
+@inline function scaleQ3(p: usize, j: i32): i32 {
+  const low = j < 8 ? <i32>(load<u8>(p + j) & 0xf) : <i32>(load<u8>(p + j - 8) >> 4);
+  return (low | (<i32>((load<u8>(p + 8 + (j & 3)) >> (2 * (j >> 2))) & 3) << 4)) - 32;
+}
+
+function dot_q3_k(w: usize, a: usize, ad: usize, nb: i32): f32 {
+  let s: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 110, x = a + (<usize>b << 8), sp = o + 96;
+    let isum = 0;
+    if (ASC_FEATURE_SIMD) {
+      let acc = i32x4.splat(0);
+      const hm0 = v128.load(o), hm1 = v128.load(o + 16);
+      let is = 0, m = 1;
+      let y = x;
+      for (let h = 0; h < 2; h++) {
+        const q = o + 32 + <usize>(32 * h);
+        const q0 = v128.load(q), q1 = v128.load(q, 16);
+        for (let shift = 0; shift < 8; shift += 2) {
+          const mv = i8x16.splat(<i8>m), m3 = i8x16.splat(3), four = i8x16.splat(4), zero = i8x16.splat(0);
+          const w0 = i8x16.sub(v128.and(i8x16.shr_u(q0, shift), m3), v128.and(i8x16.eq(v128.and(hm0, mv), zero), four));
+          const w1 = i8x16.sub(v128.and(i8x16.shr_u(q1, shift), m3), v128.and(i8x16.eq(v128.and(hm1, mv), zero), four));
+          const p0 = dot16_u(w0, v128.load(y)), p1 = dot16_u(w1, v128.load(y, 16));
+          acc = i32x4.add(acc, i32x4.add(i32x4.mul(p0, i32x4.splat(scaleQ3(sp, is))), i32x4.mul(p1, i32x4.splat(scaleQ3(sp, is + 1)))));
+          is += 2;
+          y += 32;
+          m <<= 1;
+        }
+      }
+      isum = isum4(acc);
+    } else {
+      let is = 0, m = 1;
+      let y = x;
+      for (let h = 0; h < 2; h++) {
+        const q = o + 32 + <usize>(32 * h);
+        for (let shift = 0; shift < 8; shift += 2) {
+          for (let half = 0; half < 32; half += 16) {
+            let isuml = 0;
+            for (let l = 0; l < 16; l++) {
+              const k = half + l;
+              isuml += <i32>load<i8>(y + l) * (<i32>((load<u8>(q + k) >> shift) & 3) - ((<i32>load<u8>(o + k) & m) ? 0 : 4));
+            }
+            isum += scaleQ3(sp, is++) * isuml;
+            y += 16;
+          }
+          m <<= 1;
+        }
+      }
+    }
+    s += <f32>isum * (f16ToF32(load<u16>(o + 108)) * load<f32>(ad + (<usize>b << 2)));
+  }
+  return s;
+}
+
 // ------------------------------------------------------------------ Q4_0 / Q8_0 fast paths
 // Decode (one token): four rows at a time share each activation load. Prefill: each weight
 // block is unpacked once and used for up to four tokens. Partial sums stay in vector lanes and
@@ -607,14 +750,22 @@ export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32,
     if (type == 8) { matmul_q8_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, y, nTok); return 0; }
   }
   const nb = cols >> 5;
-  if (type == 12 || type == 14) {
+  if (type >= 10 && type <= 14) {
     // K-quants: act holds Q8_K quants, ad one f32 per 256, asum the i32 sums of every 16.
     const nbk = cols >> 8;
     for (let r = r0; r < r1; r++) {
       const wr = w + <usize>r * <usize>rowBytes;
       for (let t = 0; t < nTok; t++) {
         const ao = act + <usize>t * <usize>cols, dof = ad + ((<usize>t * <usize>nbk) << 2);
-        const v = type == 12 ? dot_q4_k(wr, ao, dof, asum + ((<usize>t * <usize>nbk) << 6), nbk) : dot_q6_k(wr, ao, dof, nbk);
+        const bsum = asum + ((<usize>t * <usize>nbk) << 6);
+        let v: f32 = 0;
+        switch (type) {
+          case 10: v = dot_q2_k(wr, ao, dof, bsum, nbk); break;
+          case 11: v = dot_q3_k(wr, ao, dof, nbk); break;
+          case 12: v = dot_q4_k(wr, ao, dof, bsum, nbk); break;
+          case 13: v = dot_q5_k(wr, ao, dof, bsum, nbk); break;
+          default: v = dot_q6_k(wr, ao, dof, nbk);
+        }
         store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), v);
       }
     }

@@ -11,8 +11,8 @@ import * as binaries from './binaries.generated.js';
 
 export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
 
-const WASM_TYPES = new Set([0, 1, 2, 3, 6, 7, 8, 12, 14]);
-const Q8K_TYPES = new Set([12, 14]);
+const WASM_TYPES = new Set([0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14]);
+const Q8K_TYPES = new Set([10, 11, 12, 13, 14]);
 const Q8_TYPES = new Set([2, 3, 6, 7, 8]);
 /** Multiply-adds below which a job runs on the calling thread alone. */
 const PARALLEL_MIN_WORK = 1 << 17;
