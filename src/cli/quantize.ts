@@ -5,9 +5,13 @@
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { ArgumentError } from '../core/errors.js';
-import { quantizeFile, type QuantizeSummary } from '../quant/quantize-model.js';
+import { readFile } from 'node:fs/promises';
+import { type QuantizeSummary } from '../quant/quantize-model.js';
 import { fileTypeNames, parseOverride } from '../quant/mixtures.js';
-import { collect } from './common.js';
+import { quantizeWithMethods, parseMethods, METHODS } from '../quant/methods/pipeline.js';
+import { kldEval } from '../eval/kld.js';
+import { loadModel } from '../runtime/model.js';
+import { collect, float, int } from './common.js';
 
 interface QuantizeFlags {
   type: string;
@@ -17,6 +21,13 @@ interface QuantizeFlags {
   allowRequantize?: boolean;
   json?: boolean;
   quiet?: boolean;
+  method?: string;
+  calib?: string;
+  calibTokens?: number;
+  group?: number;
+  actOrder?: boolean;
+  damp?: number;
+  alpha?: number;
 }
 
 function mb(n: number): string {
@@ -43,6 +54,13 @@ export function formatSummary(s: QuantizeSummary): string {
 async function cmdQuantize(input: string, output: string, o: QuantizeFlags): Promise<void> {
   if (input === output) throw new ArgumentError('quantize: OUT must differ from IN');
   const overrides = (o.keep ?? []).map(parseOverride);
+  const methods = parseMethods(o.method ?? 'rtn');
+  const calibText = o.calib ? await readFile(o.calib, 'utf8').catch(() => { throw new ArgumentError(`${o.calib}: cannot read the calibration file`); }) : undefined;
+  let type = o.type;
+  if (o.group !== undefined) {
+    if (!/^(int|e\d|fp|mx)/i.test(type)) throw new ArgumentError('--group applies to lutra\'s integer and minifloat types (int4, e4m3, ...)');
+    type = `${type.replace(/-(g\d+|ch|channel|tensor)(?=-|$)/i, '')}-g${o.group}`;
+  }
   const bar = process.stderr.isTTY && !o.quiet && !o.json
     ? new cliProgress.SingleBar({ stream: process.stderr, format: 'quantize [{bar}] {percentage}% | {value}/{total} tensors | {name}', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
     : undefined;
@@ -51,8 +69,10 @@ async function cmdQuantize(input: string, output: string, o: QuantizeFlags): Pro
   process.once('SIGINT', onInt);
   let started = false;
   try {
-    const s = await quantizeFile(input, output, {
-      type: o.type, pure: o.pure, overrides, leaveOutput: o.leaveOutputTensor, allowRequantize: o.allowRequantize, signal: ac.signal,
+    const r = await quantizeWithMethods(input, output, {
+      type, pure: o.pure, overrides, leaveOutput: o.leaveOutputTensor, allowRequantize: o.allowRequantize, signal: ac.signal,
+      methods, calibText, calibTokens: o.calibTokens, smoothAlpha: o.alpha, gptq: { actOrder: o.actOrder, percDamp: o.damp },
+      onNote: (n) => { if (!o.quiet && !o.json) process.stderr.write(`lutra: ${n}\n`); },
       onProgress: (p) => {
         if (!bar) return;
         if (!started) { bar.start(p.tensors, 0, { name: '' }); started = true; }
@@ -60,8 +80,9 @@ async function cmdQuantize(input: string, output: string, o: QuantizeFlags): Pro
       },
     });
     if (started) bar?.stop();
-    if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
-    else if (!o.quiet) process.stdout.write(formatSummary(s) + '\n');
+    const s = r.summary;
+    if (o.json) process.stdout.write(JSON.stringify({ ...s, methods: r.methods, notes: r.notes }) + '\n');
+    else if (!o.quiet) process.stdout.write(formatSummary(s) + (r.methods.length ? `\nmethods: ${r.methods.join(' + ')}` : '') + '\n');
   } finally {
     if (started) bar?.stop();
     process.off('SIGINT', onInt);
@@ -78,7 +99,41 @@ export function registerQuantize(program: Command): void {
     .option('--keep <regex=type>', 'tensors whose name matches REGEX get TYPE (repeatable; first match wins), e.g. --keep \'output|token_embd\'=q8_0', collect)
     .option('--leave-output-tensor', 'leave output.weight unquantized')
     .option('--allow-requantize', 'allow requantizing tensors that are already quantized')
+    .option('--method <list>', `comma-separated: ${METHODS.join(', ')} (applied in that order; gptq writes lutra types only)`, 'rtn')
+    .option('--calib <file>', 'calibration text for gptq / awq / smoothquant / biascorr')
+    .option('--calib-tokens <n>', 'calibration tokens to use (default 4096)', int('--calib-tokens', 16))
+    .option('--group <g>', 'group size for lutra types (replaces the spec\'s -gN/-ch)', int('--group', 1))
+    .option('--act-order', 'gptq: quantize columns by decreasing Hessian diagonal')
+    .option('--damp <f>', 'gptq: dampening as a fraction of the mean Hessian diagonal (default 0.01)', float('--damp'))
+    .option('--alpha <f>', 'smoothquant migration strength (default 0.5)', float('--alpha'))
     .option('--json', 'print the summary as JSON')
     .option('-q, --quiet', 'no progress bar and no summary')
     .action((input, output, o) => cmdQuantize(input, output, o));
+
+  // `lutra eval kld BASE QUANT --file F`, beside `eval ppl`.
+  const evalCmd = program.commands.find((c) => c.name() === 'eval') ?? program.command('eval').description('evaluate a model');
+  evalCmd.command('kld')
+    .description('KL divergence and top-1 agreement of QUANT\'s next-token distributions against BASE\'s (as llama-perplexity --kl-divergence)')
+    .argument('<base>', 'reference model (GGUF)')
+    .argument('<quant>', 'quantized model (GGUF)')
+    .requiredOption('--file <path>', 'text to evaluate on')
+    .option('-c, --ctx <n>', 'window size in tokens', int('--ctx', 4), 512)
+    .option('--chunks <n>', 'evaluate only the first N windows', int('--chunks', 1))
+    .option('--json', 'print the result as JSON')
+    .action(async (base: string, quant: string, o: { file: string; ctx: number; chunks?: number; json?: boolean }) => {
+      const text = await readFile(o.file, 'utf8').catch(() => { throw new ArgumentError(`${o.file}: cannot read file`); });
+      const [mb, mq] = [await loadModel(base), await loadModel(quant)];
+      try {
+        const r = await kldEval(mb, mq, text, { ctx: o.ctx, chunks: o.chunks });
+        if (o.json) { process.stdout.write(JSON.stringify(r) + '\n'); return; }
+        process.stdout.write([
+          `Mean KLD: ${r.kld.toFixed(6)} +/- ${r.kldError.toFixed(6)}  (median ${r.kldMedian.toFixed(6)}, 99% ${r.kld99.toFixed(6)}, max ${r.kldMax.toFixed(6)})`,
+          `Same top p: ${(100 * r.top1).toFixed(3)} %`,
+          `PPL base ${r.pplBase.toFixed(4)}, quant ${r.pplQuant.toFixed(4)} (${r.tokens} tokens, ${r.seconds.toFixed(1)} s)`,
+        ].join('\n') + '\n');
+      } finally {
+        mb.dispose();
+        mq.dispose();
+      }
+    });
 }

@@ -26,6 +26,8 @@ export interface QuantizeOptions extends Omit<PlanOptions, 'fileType'> {
    * here); return the values to quantize.
    */
   transform?: (t: PlannedTensor, values: Float32Array) => Float32Array;
+  /** Produce a tensor's bytes in its planned type directly (GPTQ); undefined falls back to the quantizer. */
+  encode?: (t: PlannedTensor, values: Float32Array) => Uint8Array | undefined;
 }
 
 export interface QuantizeProgress {
@@ -157,9 +159,13 @@ export async function quantizeFile(input: string, output: string, o: QuantizeOpt
         let x = toF32(src, n);
         if (o.transform) x = o.transform(p, x);
         const f = quantFormat(p.to, p.name);
-        data = new Uint8Array(sizes[next]!);
-        if (f.quantizeTensor) f.quantizeTensor(x, n / p.shape[0]!, p.shape[0]!, data);
-        else f.quantize!(x, 0, data, 0, n);
+        const encoded = o.encode?.(p, x);
+        if (encoded && encoded.byteLength !== sizes[next]) throw new Error(`tensor ${p.name}: encoder wrote ${encoded.byteLength} bytes, ${sizes[next]} expected`);
+        data = encoded ?? new Uint8Array(sizes[next]!);
+        if (!encoded) {
+          if (f.quantizeTensor) f.quantizeTensor(x, n / p.shape[0]!, p.shape[0]!, data);
+          else f.quantize!(x, 0, data, 0, n);
+        }
         ({ relRmse, maxAbsErr } = quantError(x, data, p.to, n));
       }
       await fh.write(data, 0, data.byteLength, pos);

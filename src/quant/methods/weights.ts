@@ -1,0 +1,107 @@
+// A model's tensors in f32, in memory, for the methods that rewrite several tensors together
+// (equalization, smoothing, rotation, bias correction): read from GGUF bytes, edit, write back as
+// an F32 GGUF that `quantizeFile` or `loadModel` take. Knows the llama-family tensor names only.
+
+import { parseGGUF, writeGGUF, concatChunks, GGUFType, type GGUFValue } from '../../formats/gguf.js';
+import { quantFormat } from '../table.js';
+import { ModelError } from '../../core/errors.js';
+
+export interface F32Tensor {
+  /** ggml order: shape[0] is the row length. */
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface F32Model {
+  metadata: Map<string, GGUFValue>;
+  tensors: Map<string, F32Tensor>;
+  arch: string;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+}
+
+export function readF32Model(bytes: Uint8Array, file = '<bytes>'): F32Model {
+  const g = parseGGUF(bytes, file);
+  const tensors = new Map<string, F32Tensor>();
+  for (const t of g.tensors) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    quantFormat(t.type, t.name).dequantize(t.data, 0, data, 0, n);
+    tensors.set(t.name, { shape: [...t.shape], data });
+  }
+  const arch = String(g.metadata.get('general.architecture')?.value ?? '');
+  const num = (k: string) => {
+    const v = g.metadata.get(`${arch}.${k}`);
+    return v ? Number(v.type === GGUFType.ARRAY ? (v.value as ArrayLike<number>)[0] : v.value) : 0;
+  };
+  const nHead = num('attention.head_count');
+  return { metadata: g.metadata, tensors, arch, nLayer: num('block_count'), nHead, nHeadKv: num('attention.head_count_kv') || nHead };
+}
+
+export function writeF32Model(m: F32Model): Uint8Array {
+  const tensors = [...m.tensors].map(([name, t]) => ({ name, shape: t.shape, type: 0, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) }));
+  return concatChunks(writeGGUF(m.metadata, tensors));
+}
+
+export function tensor(m: F32Model, name: string): F32Tensor {
+  const t = m.tensors.get(name);
+  if (!t) throw new ModelError(`missing tensor ${name}`);
+  return t;
+}
+
+/** W[:, j] *= s[j] for a [rows, cols] matrix (ggml shape [cols, rows]). */
+export function scaleCols(t: F32Tensor, s: ArrayLike<number>): void {
+  const cols = t.shape[0]!, rows = t.data.length / cols;
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) t.data[r * cols + j] *= s[j]!;
+}
+
+/** W[i, :] *= s[i]. */
+export function scaleRows(t: F32Tensor, s: ArrayLike<number>): void {
+  const cols = t.shape[0]!, rows = t.data.length / cols;
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) t.data[r * cols + j] *= s[r]!;
+}
+
+/** The matrices of layer l that read the same input, and what produces that input. */
+export interface InputGroup {
+  /** Tensor whose per-channel scale feeds the group: a norm weight (vector) or a matrix's rows. */
+  source: { name: string; kind: 'norm' | 'rows'; rowOf?: (col: number) => number };
+  consumers: string[];
+}
+
+/** Equivalence-transform sites of a llama-family layer: norm -> q/k/v, norm -> gate/up, up -> down, v -> o. */
+export function layerGroups(m: F32Model, l: number): InputGroup[] {
+  const p = `blk.${l}.`;
+  const groups: InputGroup[] = [
+    { source: { name: `${p}attn_norm.weight`, kind: 'norm' }, consumers: [`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`] },
+    { source: { name: `${p}ffn_norm.weight`, kind: 'norm' }, consumers: [`${p}ffn_gate.weight`, `${p}ffn_up.weight`] },
+    { source: { name: `${p}ffn_up.weight`, kind: 'rows' }, consumers: [`${p}ffn_down.weight`] },
+  ];
+  const hd = tensor(m, `${p}attn_v.weight`).data.length / tensor(m, `${p}attn_v.weight`).shape[0]! / m.nHeadKv;
+  const group = m.nHead / m.nHeadKv;
+  // o's input channel h*hd + d is v's output row (h/group)*hd + d.
+  groups.push({ source: { name: `${p}attn_v.weight`, kind: 'rows', rowOf: (c) => Math.floor(Math.floor(c / hd) / group) * hd + (c % hd) }, consumers: [`${p}attn_output.weight`] });
+  return groups.filter((g) => m.tensors.has(g.source.name) && g.consumers.every((c) => m.tensors.has(c)));
+}
+
+/**
+ * Move a per-input-channel scale from the consumers to the source: consumers' column j times s[j],
+ * the source's channel j divided by it (so the model computes the same function).
+ */
+export function foldInputScale(m: F32Model, g: InputGroup, s: Float64Array): void {
+  for (const c of g.consumers) scaleCols(tensor(m, c), s);
+  const src = tensor(m, g.source.name);
+  if (g.source.kind === 'norm') {
+    for (let j = 0; j < src.data.length; j++) src.data[j] /= s[j]!;
+    return;
+  }
+  const rows = src.data.length / src.shape[0]!;
+  const inv = new Float64Array(rows).fill(1);
+  if (g.source.rowOf) {
+    // Several input channels may share a source row (grouped-query attention): they must agree.
+    for (let c = 0; c < s.length; c++) inv[g.source.rowOf(c)] = 1 / s[c]!;
+  } else {
+    for (let c = 0; c < s.length; c++) inv[c] = 1 / s[c]!;
+  }
+  scaleRows(src, inv);
+}
