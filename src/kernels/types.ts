@@ -30,6 +30,17 @@ export interface RopeParams {
   mscale: number;
 }
 
+/**
+ * The rotation angle of pair i at position pos: linear / YaRN interpolation mixed with
+ * extrapolation per pair (ggml's rope_yarn), frequency factors already folded into invFreq.
+ * Shared by every backend so RoPE scaling lives in one place.
+ */
+export function ropeTheta(p: RopeParams, pos: number, i: number): number {
+  const extrap = pos * p.invFreq[i]!;
+  const interp = extrap * p.freqScale;
+  return p.rampMix ? interp * (1 - p.rampMix[i]!) + extrap * p.rampMix[i]! : interp;
+}
+
 export interface AttentionParams {
   nHead: number;
   nHeadKv: number;

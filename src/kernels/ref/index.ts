@@ -2,7 +2,7 @@
 // fallback where WebAssembly is unavailable. Written for clarity first; scratch buffers grow only
 // when a larger shape is first seen, so steady-state decoding does not allocate.
 
-import type { AttentionParams, Kernels, RopeParams, WeightMatrix } from '../types.js';
+import { ropeTheta, type AttentionParams, type Kernels, type RopeParams, type WeightMatrix } from '../types.js';
 import type { ActivationRow } from '../../quant/types.js';
 import { newActivationRow, prepareActivation } from './activations.js';
 import { roundF16 } from '../../core/f16.js';
@@ -49,9 +49,7 @@ export class RefKernels implements Kernels {
     for (let t = 0; t < nTok; t++) {
       const pos = pos0 + t;
       for (let i = 0; i < half; i++) {
-        const extrap = pos * p.invFreq[i]!;
-        let theta = extrap * p.freqScale;
-        if (p.rampMix) theta = theta * (1 - p.rampMix[i]!) + extrap * p.rampMix[i]!;
+        const theta = ropeTheta(p, pos, i);
         const c = Math.cos(theta) * p.mscale, s = Math.sin(theta) * p.mscale;
         for (let h = 0; h < nHead; h++) {
           const base = (t * nHead + h) * headDim;

@@ -4,7 +4,7 @@
 // implement (embedding lookup, formats without a wasm kernel) go to the reference backend.
 
 import { RefKernels } from '../ref/index.js';
-import type { AttentionParams, Kernels, RopeParams, WeightMatrix } from '../types.js';
+import { ropeTheta, type AttentionParams, type Kernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
 import { ARG, CTRL_INTS, ERR, FARG, OP_ATTENTION, OP_EXIT, OP_MATMUL, runShare, type KernelExports } from './protocol.js';
 import * as binaries from './binaries.generated.js';
@@ -301,9 +301,7 @@ export class WasmKernels implements Kernels {
     for (let t = 0; t < nTok; t++) {
       const pos = pos0 + t;
       for (let i = 0; i < half; i++) {
-        const extrap = pos * p.invFreq[i]!;
-        let theta = extrap * p.freqScale;
-        if (p.rampMix) theta = theta * (1 - p.rampMix[i]!) + extrap * p.rampMix[i]!;
+        const theta = ropeTheta(p, pos, i);
         cs[(t * half + i) * 2] = Math.cos(theta) * p.mscale;
         cs[(t * half + i) * 2 + 1] = Math.sin(theta) * p.mscale;
       }
