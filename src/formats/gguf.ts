@@ -95,7 +95,9 @@ class Reader {
   }
   string(what: string): string {
     const len = this.count(`length of ${what}`, 1);
-    const b = this.bytes.subarray(this.pos, this.pos + len);
+    // Browsers' TextDecoder refuses views of shared memory (where the wasm kernels keep the file).
+    const shared = typeof SharedArrayBuffer !== 'undefined' && this.bytes.buffer instanceof SharedArrayBuffer;
+    const b = shared ? this.bytes.slice(this.pos, this.pos + len) : this.bytes.subarray(this.pos, this.pos + len);
     this.pos += len;
     this.lastRaw = undefined;
     try {
