@@ -1,0 +1,253 @@
+// The chat page served at `/` by `lutra serve`: talks to the server's OpenAI API (SSE) or to an
+// engine in this page (chat-worker.ts, model from a URL through the OPFS cache or from a local file).
+// Chat mode uses the model's template; Complete mode sends raw text (models without a template).
+
+import type { FromWorker, ModelInfo, ToWorker } from './protocol.js';
+
+type Mode = 'chat' | 'text';
+type Backend = 'server' | 'page';
+interface Message { role: 'system' | 'user' | 'assistant'; content: string }
+interface Chunk { choices: { text?: string; delta?: { content?: string }; finish_reason: string | null }[] }
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const status = $('status');
+const log = $('log');
+const promptBox = $<HTMLTextAreaElement>('prompt');
+const sendBtn = $<HTMLButtonElement>('send');
+const stopBtn = $<HTMLButtonElement>('stop');
+const progress = $<HTMLProgressElement>('progress');
+const pageInfo = $('page-info');
+
+let backend: Backend = 'server';
+let mode: Mode = 'chat';
+let messages: Message[] = [];
+let worker: Worker | undefined;
+let pageModel: ModelInfo | undefined;
+let serverModel: { id: string; chatTemplate: boolean } | undefined;
+let stopCurrent: (() => void) | undefined;
+let nextId = 1;
+
+function setStatus(state: string, text: string): void {
+  status.dataset.state = state;
+  status.textContent = text;
+}
+
+function radio(name: string): string {
+  return (document.querySelector(`input[name=${name}]:checked`) as HTMLInputElement).value;
+}
+
+function setMode(m: Mode): void {
+  mode = m;
+  (document.querySelector(`input[name=mode][value=${m}]`) as HTMLInputElement).checked = true;
+  promptBox.placeholder = m === 'chat' ? 'Type a message (Enter to send, Shift+Enter for a new line)' : 'Text to continue (Enter to send)';
+}
+
+/** The model behind the chosen engine decides the default mode: no chat template, no chat. */
+function syncMode(): void {
+  const hasTemplate = backend === 'server' ? serverModel?.chatTemplate : pageModel?.chatTemplate;
+  if (hasTemplate === false) setMode('text');
+}
+
+async function loadServerInfo(): Promise<void> {
+  try {
+    const h = await (await fetch('/health')).json() as { model: string; chat_template: boolean; slots_idle: number; slots_processing: number };
+    serverModel = { id: h.model, chatTemplate: h.chat_template };
+    $('server-info').textContent = `${h.model} · ${h.chat_template ? 'chat template' : 'no chat template: Complete mode'}\n${h.slots_idle + h.slots_processing} slot(s)`;
+    syncMode();
+  } catch {
+    $('server-info').textContent = 'no lutra server answering at this address';
+  }
+}
+
+function authHeaders(): Record<string, string> {
+  const key = $<HTMLInputElement>('api-key').value.trim();
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
+async function* fromServer(kind: Mode, body: object, signal: AbortSignal): AsyncGenerator<Chunk> {
+  const res = await fetch(kind === 'chat' ? '/v1/chat/completions' : '/v1/completions', {
+    method: 'POST', signal, headers: { 'content-type': 'application/json', ...authHeaders() }, body: JSON.stringify({ ...body, stream: true }),
+  });
+  if (!res.ok) throw new Error(((await res.json()) as { error: { message: string } }).error.message);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    buf += value;
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const event = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const data = event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+      if (data === '[DONE]') return;
+      const parsed = JSON.parse(data) as Chunk & { error?: { message: string } };
+      if (parsed.error) throw new Error(parsed.error.message);
+      yield parsed;
+    }
+  }
+}
+
+async function* fromPage(kind: Mode, body: object, signal: AbortSignal): AsyncGenerator<Chunk> {
+  if (!worker || !pageModel) throw new Error('load a model first');
+  const id = nextId++;
+  const queue: FromWorker[] = [];
+  let wake: (() => void) | undefined;
+  const onMessage = (e: MessageEvent<FromWorker>) => {
+    if ('id' in e.data && e.data.id === id) { queue.push(e.data); wake?.(); }
+  };
+  worker.addEventListener('message', onMessage);
+  const onAbort = () => worker!.postMessage({ type: 'abort', id } satisfies ToWorker);
+  signal.addEventListener('abort', onAbort);
+  worker.postMessage({ type: 'request', id, kind, body: body as Record<string, unknown> } satisfies ToWorker);
+  try {
+    for (;;) {
+      while (queue.length === 0) await new Promise<void>((r) => { wake = r; });
+      const m = queue.shift()!;
+      if (m.type === 'chunk') yield m.chunk as Chunk;
+      else if (m.type === 'done') return;
+      else if (m.type === 'error') throw new Error(m.message);
+    }
+  } finally {
+    worker.removeEventListener('message', onMessage);
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function bubble(cls: string, html?: string): HTMLDivElement {
+  const d = document.createElement('div');
+  d.className = `msg ${cls}`;
+  if (html !== undefined) d.textContent = html;
+  log.appendChild(d);
+  log.scrollTop = log.scrollHeight;
+  return d;
+}
+
+async function send(): Promise<void> {
+  const text = promptBox.value;
+  if (!text.trim() || stopCurrent) return;
+  promptBox.value = '';
+  const temperature = Number($<HTMLInputElement>('temperature').value);
+  const maxTokens = Number($<HTMLInputElement>('max-tokens').value);
+  const ac = new AbortController();
+  stopCurrent = () => ac.abort();
+  sendBtn.disabled = true;
+  stopBtn.disabled = false;
+  let out: HTMLElement;
+  let body: object;
+  if (mode === 'chat') {
+    messages.push({ role: 'user', content: text });
+    bubble('user', text);
+    const system = $<HTMLTextAreaElement>('system').value.trim();
+    body = { messages: system ? [{ role: 'system', content: system }, ...messages] : messages, temperature, max_tokens: maxTokens };
+    out = bubble('assistant');
+  } else {
+    body = { prompt: text, temperature, max_tokens: maxTokens };
+    const b = bubble('completion');
+    const p = document.createElement('b');
+    p.textContent = text;
+    out = document.createElement('span');
+    out.dataset.testid = 'completion';
+    b.append(p, out);
+  }
+  out.classList.add('output');
+  setStatus('generating', 'generating…');
+  const t0 = performance.now();
+  let pieces = 0;
+  let reply = '';
+  let finish: string | null = null;
+  try {
+    const stream = backend === 'server' ? fromServer(mode, body, ac.signal) : fromPage(mode, body, ac.signal);
+    for await (const c of stream) {
+      const choice = c.choices[0];
+      if (!choice) continue;
+      const piece = mode === 'chat' ? choice.delta?.content ?? '' : choice.text ?? '';
+      if (piece) { reply += piece; pieces++; out.textContent = reply; log.scrollTop = log.scrollHeight; }
+      finish = choice.finish_reason ?? finish;
+    }
+    if (mode === 'chat') messages.push({ role: 'assistant', content: reply });
+    const s = (performance.now() - t0) / 1000;
+    const meta = document.createElement('span');
+    meta.className = 'meta';
+    meta.textContent = `${pieces} tokens · ${(pieces / s).toFixed(1)} tokens/s · ${finish ?? 'stopped'} · ${backend === 'server' ? 'server' : `in page (${pageModel!.kernels})`}`;
+    out.parentElement!.appendChild(meta);
+    setStatus('done', 'done');
+  } catch (e) {
+    if (ac.signal.aborted) {
+      if (mode === 'chat') messages.push({ role: 'assistant', content: reply });
+      setStatus('done', 'stopped');
+    } else {
+      if (mode === 'chat') messages.pop();
+      bubble('error', (e as Error).message);
+      setStatus('error', 'error');
+    }
+  } finally {
+    stopCurrent = undefined;
+    sendBtn.disabled = false;
+    stopBtn.disabled = true;
+  }
+}
+
+function loadInPage(): void {
+  worker ??= new Worker('/web/chat-worker.js', { type: 'module' });
+  const fileInput = $<HTMLInputElement>('model-file');
+  const file = fileInput.files?.[0];
+  const url = $<HTMLInputElement>('model-url').value.trim();
+  const isServerModel = !file && new URL(url, location.href).pathname === '/model.gguf';
+  const msg: ToWorker = {
+    type: 'load',
+    source: file ? { file } : { url, headers: authHeaders() },
+    cache: $<HTMLInputElement>('use-cache').checked,
+    name: isServerModel ? serverModel?.id : undefined,
+  };
+  pageModel = undefined;
+  progress.hidden = false;
+  progress.value = 0;
+  setStatus('loading', 'loading model…');
+  pageInfo.textContent = '';
+  $<HTMLButtonElement>('load').disabled = true;
+  worker.onmessage = (e: MessageEvent<FromWorker>) => {
+    const m = e.data;
+    if (m.type === 'progress') {
+      progress.max = Math.max(1, m.total);
+      progress.value = m.loaded;
+      pageInfo.textContent = `${m.phase} ${(m.loaded / 1e6).toFixed(1)} / ${(m.total / 1e6).toFixed(1)} MB`;
+    } else if (m.type === 'loaded') {
+      pageModel = m.info;
+      progress.hidden = true;
+      $<HTMLButtonElement>('load').disabled = false;
+      pageInfo.dataset.fromCache = String(m.info.fromCache);
+      pageInfo.textContent = `${m.info.id} · ${m.info.arch} · context ${m.info.nCtx}\nkernels: ${m.info.kernels}\n` +
+        `${m.info.fromCache ? 'from the OPFS cache' : 'downloaded'} in ${Math.round(m.info.loadMs)} ms\n` +
+        `cross-origin isolated: ${m.info.crossOriginIsolated ? 'yes (threads)' : 'no (one thread)'}`;
+      setStatus('ready', `${m.info.id} ready in this page`);
+      syncMode();
+    } else if (m.type === 'load-error') {
+      progress.hidden = true;
+      $<HTMLButtonElement>('load').disabled = false;
+      pageInfo.textContent = m.message;
+      setStatus('error', 'load failed');
+    }
+  };
+  worker.postMessage(msg);
+}
+
+document.querySelectorAll<HTMLInputElement>('input[name=backend]').forEach((r) => r.addEventListener('change', () => {
+  backend = radio('backend') as Backend;
+  $('server-panel').hidden = backend !== 'server';
+  $('page-panel').hidden = backend !== 'page';
+  syncMode();
+}));
+document.querySelectorAll<HTMLInputElement>('input[name=mode]').forEach((r) => r.addEventListener('change', () => setMode(radio('mode') as Mode)));
+$('load').addEventListener('click', loadInPage);
+$('clear-cache').addEventListener('click', async () => {
+  const root = await navigator.storage.getDirectory();
+  await root.removeEntry('lutra-models', { recursive: true }).catch(() => {});
+  pageInfo.textContent = 'cache cleared';
+});
+$('new-chat').addEventListener('click', () => { messages = []; log.textContent = ''; });
+$('composer').addEventListener('submit', (e) => { e.preventDefault(); void send(); });
+promptBox.addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); void send(); } });
+stopBtn.addEventListener('click', () => stopCurrent?.());
+setStatus('idle', '');
+void loadServerInfo();
