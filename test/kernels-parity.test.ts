@@ -93,6 +93,20 @@ for (const flavor of flavors) {
       assert.ok(maxRelDiff(u, s, 101) <= TOL.elementwise, 'addScaled');
     });
 
+    test(`${name}: embedding lookup equals the reference for every table type`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads }))!;
+      pool.push(k);
+      for (const type of ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K']) {
+        const w = matrix(k, type, 50, 256, 99);
+        const ids = [3, 0, 49, 17];
+        const out = k.allocF32(4 * 256), outRef = new Float32Array(4 * 256);
+        k.embed(w, ids, 4, out);
+        ref.embed(w, ids, 4, outRef);
+        assert.deepEqual(Array.from(out), Array.from(outRef), type);
+      }
+      assert.throws(() => k.embed(matrix(k, 'F32', 4, 32, 1), [4], 1, k.allocF32(32)), /token id 4 is outside the vocabulary/);
+    });
+
     test(`${name}: attention (GQA, f32 and llama.cpp-style f16 rounding) over a partly filled cache`, async () => {
       const k = (await WasmKernels.create({ flavor, threads }))!;
       pool.push(k);

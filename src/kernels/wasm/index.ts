@@ -118,6 +118,7 @@ export class WasmKernels implements Kernels {
   private actF: Float32Array | null = null;
   private actSum: Int32Array | null = null;
   private ropeCS: Float32Array | null = null;
+  private ids: Int32Array | null = null;
   private attnScratch: Float32Array | null = null;
   private readonly copies = new WeakMap<Uint8Array, Uint8Array>();
 
@@ -170,10 +171,21 @@ export class WasmKernels implements Kernels {
       // Only now: an unref'd worker's messages would not keep the event loop alive to deliver 'ready'.
       for (const w of this.workers) (w as unknown as { unref(): void }).unref();
     } else {
+      const ready: Promise<void>[] = [];
       for (let i = 0; i < n; i++) {
         const w = new Worker(new URL('./worker-web.js', import.meta.url), { type: 'module' });
+        ready.push(new Promise((resolve, reject) => {
+          w.addEventListener('message', () => resolve(), { once: true });
+          w.addEventListener('error', (e) => reject(new Error(`kernel worker ${i + 1} failed to start: ${e.message}`)), { once: true });
+        }));
         w.postMessage({ module, memory: this.arena.memory, ctrl: this.ctrl, part: i + 1 });
         this.workers.push(w);
+      }
+      try {
+        await Promise.all(ready);
+      } catch (e) {
+        this.dispose();
+        throw e;
       }
     }
   }
@@ -341,7 +353,20 @@ export class WasmKernels implements Kernels {
   }
 
   embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void {
-    this.ref.embed(table, ids, nTok, out);
+    if (!this.arena.owns(out) || !this.arena.owns(table.data)) return this.ref.embed(table, ids, nTok, out);
+    if (!this.ids || this.ids.length < nTok) {
+      if (this.ids) this.arena.releaseView(this.ids);
+      const v = this.arena.f32(Math.max(nTok, 512));
+      this.ids = new Int32Array(v.buffer, v.byteOffset, v.length);
+    }
+    for (let t = 0; t < nTok; t++) {
+      const id = ids[t]!;
+      if (!(Number.isInteger(id) && id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
+      this.ids[t] = id;
+    }
+    if (this.k.get_rows(table.format.id, table.data.byteOffset, table.rowBytes, table.cols, this.ids.byteOffset, nTok, out.byteOffset) !== 0) {
+      this.ref.embed(table, ids, nTok, out);
+    }
   }
 }
 

@@ -16,6 +16,7 @@ export interface KernelExports {
   attention(q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number, f16: number, out: number, h0: number, h1: number, scratch: number): void;
   quantize_q8(x: number, n: number, nTok: number, qs: number, d: number, s: number, isum: number): void;
   round_f16(x: number, n: number): void;
+  get_rows(type: number, table: number, rowBytes: number, cols: number, ids: number, nTok: number, out: number): number;
   quantize_q8_k(x: number, n: number, nTok: number, qs: number, d: number, bsums: number): void;
   rms_norm(x: number, w: number, eps: number, n: number, nTok: number, out: number): void;
   swiglu(g: number, u: number, n: number): void;
@@ -45,5 +46,32 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
       if (h0 < h1) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), h0, h1, a(11) + part * a(12));
       return;
     }
+  }
+}
+
+/**
+ * The loop every kernel worker runs (Node worker_threads or a Web Worker): spin briefly, then
+ * sleep on Atomics.wait until the job generation changes; run this worker's share; report.
+ */
+export function workerLoop(k: KernelExports, ctrl: SharedArrayBuffer, part: number, ready: () => void): void {
+  const c = new Int32Array(ctrl);
+  const f = new Float32Array(ctrl);
+  let gen = Atomics.load(c, 0);
+  // The pool waits for this before posting the first job, so `gen` above cannot miss one.
+  ready();
+  for (;;) {
+    let spins = 0;
+    while (Atomics.load(c, 0) === gen && spins < 20000) spins++;
+    if (Atomics.load(c, 0) === gen) Atomics.wait(c, 0, gen);
+    gen = Atomics.load(c, 0);
+    if (c[2] === OP_EXIT) break;
+    try {
+      runShare(k, c, f, part);
+    } catch {
+      // Report instead of dying silently: the main thread turns this into an error.
+      Atomics.store(c, ERR, part);
+    }
+    Atomics.add(c, 1, 1);
+    Atomics.notify(c, 1);
   }
 }
