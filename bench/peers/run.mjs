@@ -84,7 +84,9 @@ function run(cmd, args, { cwd = repoRoot, env } = {}) {
 }
 
 const lastLine = (s) => s.trim().split('\n').filter(Boolean).pop() ?? '';
-const failure = (r, what) => `${what} exited ${r.code}: ${lastLine(r.stderr) || lastLine(r.stdout) || 'no output'}`.slice(0, 400);
+const errorLine = (s) => s.split('\n').find((l) => /Error\b/.test(l))?.trim();
+const failure = (r, what) =>
+  `${what} exited ${r.code}: ${errorLine(r.stderr) || lastLine(r.stderr) || lastLine(r.stdout) || 'no output'}`.slice(0, 400);
 
 /** Each runner: (model, threads, p, n) -> { pp_tps, tg_tps, extra? } or throws with the reason. */
 const runners = {
@@ -143,7 +145,8 @@ async function synthModels(dir) {
   for (const type of opt.types.split(',')) {
     const file = join(dir, `${opt.preset}-${type.toLowerCase()}.gguf`);
     console.error(`synth ${opt.preset} ${type} -> ${file}`);
-    const r = await run(process.execPath, ['bin/lutra.js', 'synth', '--preset', opt.preset, '--type', type, '-o', file]);
+    let r = await run(process.execPath, ['bin/lutra.js', 'synth', '--preset', opt.preset, '--type', type, '-o', file]);
+    if (r.code !== 0) r = await run(process.execPath, ['bin/lutra.js', 'synth', '--preset', opt.preset, '--type', type, '-o', file]);
     if (r.code !== 0) throw new Error(failure(r, 'lutra synth'));
     out.push(file);
   }
@@ -176,10 +179,17 @@ for (let rep = 0; rep < maxRounds; rep++) {
         if (peer === 'wllama' ? rep >= wllamaSize.r : rep >= reps) continue;
         const [p, n] = peer === 'wllama' ? [wllamaSize.p, wllamaSize.n] : [nPrompt, nGen];
         const row = { rep, model: modelInfo[f].file, threads: t, peer, p, n, load1: os.loadavg()[0] };
-        try {
-          Object.assign(row, await runners[peer](f, t, p, n));
-        } catch (e) {
-          row.error = String(e.message ?? e);
+        // one retry: a failure is often a colleague rebuilding dist/ on a shared machine
+        for (let attempt = 1; attempt <= 2; attempt++) {
+          try {
+            Object.assign(row, await runners[peer](f, t, p, n));
+            delete row.error;
+            break;
+          } catch (e) {
+            row.error = String(e.message ?? e);
+            row.attempts = attempt;
+            if (attempt === 1) await new Promise((res) => setTimeout(res, 5000));
+          }
         }
         runs.push(row);
         console.error(`[${rep + 1}/${maxRounds}] ${row.model} t=${t} ${peer}: ` +
