@@ -1,0 +1,275 @@
+// A trainable Llama / MiniCPM decoder: parameters under their GGUF tensor names, a forward that
+// keeps the activations of one sequence, the backward through every op, and export to a GGUF
+// that lutra and llama.cpp load (F32, tied embeddings when asked). MiniCPM's muP scalings
+// (scale_emb, scale_depth/sqrt(L), hidden/dim_model_base) are applied as the inference code does.
+
+import { GGUFType, writeGGUF, type GGUFValue, type GGUFTensorToWrite } from '../formats/gguf.js';
+import * as op from './ops.js';
+import type { Rng } from './rng.js';
+
+export interface DecoderShape {
+  arch: 'llama' | 'minicpm';
+  nVocab: number; nEmbd: number; nLayer: number; nHead: number; nHeadKv: number; nFF: number; nCtx: number;
+  ropeBase: number; eps: number; tieEmbeddings: boolean;
+  /** MiniCPM muP constants (used when arch is minicpm). */
+  scaleEmb: number; scaleDepth: number; dimModelBase: number;
+}
+
+export interface Param {
+  name: string;
+  /** ggml order: shape[0] is the row length. */
+  shape: number[];
+  data: Float32Array;
+  grad: Float32Array;
+  /** 'matrix' params get weight decay and (under muP) the width-scaled learning rate. */
+  kind: 'matrix' | 'embedding' | 'norm';
+}
+
+export function scales(s: DecoderShape): { emb: number; residual: number; logit: number } {
+  if (s.arch !== 'minicpm') return { emb: 1, residual: 1, logit: 1 };
+  return { emb: s.scaleEmb, residual: s.scaleDepth / Math.sqrt(s.nLayer), logit: s.nEmbd / s.dimModelBase };
+}
+
+export class TrainDecoder {
+  readonly params: Param[] = [];
+  private byName = new Map<string, Param>();
+  private rope: { cos: Float32Array; sin: Float32Array };
+  private hd: number;
+  // activations of one sequence, allocated once: (layer, T, width)
+  private act: ReturnType<TrainDecoder['allocActivations']>;
+
+  constructor(readonly s: DecoderShape) {
+    const { nEmbd: D, nVocab: V, nHead, nHeadKv, nFF } = s;
+    this.hd = D / nHead;
+    if (!Number.isInteger(this.hd) || this.hd % 2) throw new Error(`embedding ${D} / ${nHead} heads must be an even head size`);
+    if (nHead % nHeadKv) throw new Error(`heads ${nHead} must be a multiple of kv heads ${nHeadKv}`);
+    const kDim = nHeadKv * this.hd;
+    this.add('token_embd.weight', [D, V], 'embedding');
+    for (let l = 0; l < s.nLayer; l++) {
+      const p = `blk.${l}.`;
+      this.add(`${p}attn_norm.weight`, [D], 'norm');
+      this.add(`${p}attn_q.weight`, [D, D], 'matrix');
+      this.add(`${p}attn_k.weight`, [D, kDim], 'matrix');
+      this.add(`${p}attn_v.weight`, [D, kDim], 'matrix');
+      this.add(`${p}attn_output.weight`, [D, D], 'matrix');
+      this.add(`${p}ffn_norm.weight`, [D], 'norm');
+      this.add(`${p}ffn_gate.weight`, [D, nFF], 'matrix');
+      this.add(`${p}ffn_up.weight`, [D, nFF], 'matrix');
+      this.add(`${p}ffn_down.weight`, [nFF, D], 'matrix');
+    }
+    this.add('output_norm.weight', [D], 'norm');
+    if (!s.tieEmbeddings) this.add('output.weight', [D, V], 'matrix');
+    this.rope = op.ropeTables(s.nCtx, this.hd, s.ropeBase);
+    this.act = this.allocActivations();
+  }
+
+  private add(name: string, shape: number[], kind: Param['kind']): void {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const p: Param = { name, shape, data: new Float32Array(n), grad: new Float32Array(n), kind };
+    this.params.push(p);
+    this.byName.set(name, p);
+  }
+
+  p(name: string): Param {
+    const p = this.byName.get(name);
+    if (!p) throw new Error(`no parameter ${name}`);
+    return p;
+  }
+
+  get nParams(): number {
+    return this.params.reduce((a, p) => a + p.data.length, 0);
+  }
+
+  /**
+   * Normal init with std `initStd` (0.02 for llama; MiniCPM's init_std/sqrt(width/dim_model_base)
+   * for matrices under muP), norms at 1. Output projections of residual branches get the GPT-2
+   * 1/sqrt(2L) shrink unless muP's residual scale already does that job.
+   */
+  init(rng: Rng, initStd: number, mup: boolean): void {
+    const s = this.s;
+    const widthMult = s.nEmbd / s.dimModelBase;
+    for (const p of this.params) {
+      if (p.kind === 'norm') { p.data.fill(1); continue; }
+      let std = initStd;
+      if (p.kind === 'matrix' && mup) std = initStd / Math.sqrt(widthMult);
+      if (!mup && /attn_output|ffn_down/.test(p.name)) std /= Math.sqrt(2 * s.nLayer);
+      for (let i = 0; i < p.data.length; i++) p.data[i] = rng.normal() * std;
+    }
+  }
+
+  zeroGrad(): void {
+    for (const p of this.params) p.grad.fill(0);
+  }
+
+  private allocActivations() {
+    const { nEmbd: D, nLayer: L, nHead, nHeadKv, nFF, nCtx: T, nVocab: V } = this.s;
+    const kDim = nHeadKv * this.hd;
+    const per = (n: number) => Array.from({ length: L }, () => new Float32Array(n));
+    return {
+      xIn: per(T * D), xn1: per(T * D), rstd1: per(T), q: per(T * D), k: per(T * kDim), v: per(T * kDim),
+      probs: per(nHead * T * T), att: per(T * D), x1: per(T * D), xn2: per(T * D), rstd2: per(T),
+      g: per(T * nFF), u: per(T * nFF), h: per(T * nFF),
+      x: new Float32Array(T * D), xf: new Float32Array(T * D), rstdF: new Float32Array(T), logits: new Float32Array(T * V),
+      tmp: new Float32Array(T * D), tmpF: new Float32Array(T * nFF),
+      // backward scratch
+      dx: new Float32Array(T * D), dxn: new Float32Array(T * D), dq: new Float32Array(T * D), dk: new Float32Array(T * kDim), dv: new Float32Array(T * kDim),
+      datt: new Float32Array(T * D), dg: new Float32Array(T * nFF), du: new Float32Array(T * nFF), dh: new Float32Array(T * nFF), dp: new Float32Array(T),
+    };
+  }
+
+  /** Logits (T, V) for tokens[0..T); activations are kept for `backward`. */
+  forward(tokens: ArrayLike<number>, T: number): Float32Array {
+    const s = this.s, a = this.act, sc = scales(s);
+    const { nEmbd: D, nHead, nHeadKv, nFF, nVocab: V, eps } = s;
+    const kDim = nHeadKv * this.hd;
+    if (T > s.nCtx) throw new Error(`sequence of ${T} tokens is longer than the context ${s.nCtx}`);
+    const emb = this.p('token_embd.weight').data;
+    const x = a.x;
+    for (let t = 0; t < T; t++) {
+      const id = tokens[t]!;
+      for (let i = 0; i < D; i++) x[t * D + i] = emb[id * D + i]! * sc.emb;
+    }
+    const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
+    for (let l = 0; l < s.nLayer; l++) {
+      const P = `blk.${l}.`;
+      a.xIn[l]!.set(x.subarray(0, T * D));
+      op.rmsNorm(x, this.p(`${P}attn_norm.weight`).data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
+      op.matmul(this.p(`${P}attn_q.weight`).data, a.xn1[l]!, T, D, D, a.q[l]!);
+      op.matmul(this.p(`${P}attn_k.weight`).data, a.xn1[l]!, T, kDim, D, a.k[l]!);
+      op.matmul(this.p(`${P}attn_v.weight`).data, a.xn1[l]!, T, kDim, D, a.v[l]!);
+      op.rope(a.q[l]!, T, nHead, this.hd, this.rope.cos, this.rope.sin, false);
+      op.rope(a.k[l]!, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, false);
+      op.attention(a.q[l]!, a.k[l]!, a.v[l]!, shape, a.probs[l]!, a.att[l]!);
+      op.matmul(this.p(`${P}attn_output.weight`).data, a.att[l]!, T, D, D, a.tmp);
+      for (let i = 0; i < T * D; i++) x[i] += sc.residual * a.tmp[i]!;
+      a.x1[l]!.set(x.subarray(0, T * D));
+      op.rmsNorm(x, this.p(`${P}ffn_norm.weight`).data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
+      op.matmul(this.p(`${P}ffn_gate.weight`).data, a.xn2[l]!, T, nFF, D, a.g[l]!);
+      op.matmul(this.p(`${P}ffn_up.weight`).data, a.xn2[l]!, T, nFF, D, a.u[l]!);
+      op.swiglu(a.g[l]!, a.u[l]!, T * nFF, a.h[l]!);
+      op.matmul(this.p(`${P}ffn_down.weight`).data, a.h[l]!, T, D, nFF, a.tmp);
+      for (let i = 0; i < T * D; i++) x[i] += sc.residual * a.tmp[i]!;
+    }
+    op.rmsNorm(x, this.p('output_norm.weight').data, eps, D, T, a.xf, a.rstdF);
+    op.matmul(this.outputWeight(), a.xf, T, V, D, a.logits);
+    if (sc.logit !== 1) for (let i = 0; i < T * V; i++) a.logits[i] /= sc.logit;
+    return a.logits;
+  }
+
+  private outputWeight(): Float32Array {
+    return (this.s.tieEmbeddings ? this.p('token_embd.weight') : this.p('output.weight')).data;
+  }
+
+  /**
+   * Forward + backward for one sequence: inputs tokens[0..T), targets[0..T). Returns the summed
+   * NLL; gradients of (sum NLL) * gradScale are added to every param's grad.
+   */
+  step(tokens: ArrayLike<number>, targets: ArrayLike<number>, T: number, gradScale: number): number {
+    const logits = this.forward(tokens, T);
+    const s = this.s, a = this.act, sc = scales(s);
+    const { nEmbd: D, nHead, nHeadKv, nFF, nVocab: V, eps } = s;
+    const kDim = nHeadKv * this.hd;
+    const loss = op.crossEntropy(logits, targets, T, V, gradScale / sc.logit, logits);
+    const dlogits = logits;
+    const outW = this.s.tieEmbeddings ? this.p('token_embd.weight') : this.p('output.weight');
+    const dxf = a.dxn.fill(0, 0, T * D);
+    op.matmulBackward(outW.data, a.xf, dlogits, T, V, D, outW.grad, dxf);
+    const dx = a.dx.fill(0, 0, T * D);
+    // the final norm's input is the last residual stream: x1 + residual * ffn_out of the last layer,
+    // which forward left in a.x
+    const on = this.p('output_norm.weight');
+    op.rmsNormBackward(a.x, on.data, a.rstdF, dxf, D, T, dx, on.grad);
+    const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
+    for (let l = s.nLayer - 1; l >= 0; l--) {
+      const P = `blk.${l}.`;
+      // FFN branch: x2 = x1 + r * down(swiglu(gate(xn2), up(xn2)))
+      const dbranch = a.tmp;
+      for (let i = 0; i < T * D; i++) dbranch[i] = dx[i]! * sc.residual;
+      const wd = this.p(`${P}ffn_down.weight`);
+      const dh = a.dh.fill(0, 0, T * nFF);
+      op.matmulBackward(wd.data, a.h[l]!, dbranch, T, D, nFF, wd.grad, dh);
+      const dg = a.dg.fill(0, 0, T * nFF), du = a.du.fill(0, 0, T * nFF);
+      op.swigluBackward(a.g[l]!, a.u[l]!, dh, T * nFF, dg, du);
+      const dxn = a.dxn.fill(0, 0, T * D);
+      const wg = this.p(`${P}ffn_gate.weight`), wu = this.p(`${P}ffn_up.weight`);
+      op.matmulBackward(wg.data, a.xn2[l]!, dg, T, nFF, D, wg.grad, dxn);
+      op.matmulBackward(wu.data, a.xn2[l]!, du, T, nFF, D, wu.grad, dxn);
+      const fn = this.p(`${P}ffn_norm.weight`);
+      op.rmsNormBackward(a.x1[l]!, fn.data, a.rstd2[l]!, dxn, D, T, dx, fn.grad);
+      // attention branch: x1 = xIn + r * wo(attn(rope(q), rope(k), v))
+      for (let i = 0; i < T * D; i++) dbranch[i] = dx[i]! * sc.residual;
+      const wo = this.p(`${P}attn_output.weight`);
+      const datt = a.datt.fill(0, 0, T * D);
+      op.matmulBackward(wo.data, a.att[l]!, dbranch, T, D, D, wo.grad, datt);
+      const dq = a.dq.fill(0, 0, T * D), dk = a.dk.fill(0, 0, T * kDim), dv = a.dv.fill(0, 0, T * kDim);
+      op.attentionBackward(a.q[l]!, a.k[l]!, a.v[l]!, a.probs[l]!, datt, shape, dq, dk, dv, a.dp);
+      op.rope(dq, T, nHead, this.hd, this.rope.cos, this.rope.sin, true);
+      op.rope(dk, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, true);
+      dxn.fill(0, 0, T * D);
+      const wq = this.p(`${P}attn_q.weight`), wk = this.p(`${P}attn_k.weight`), wv = this.p(`${P}attn_v.weight`);
+      op.matmulBackward(wq.data, a.xn1[l]!, dq, T, D, D, wq.grad, dxn);
+      op.matmulBackward(wk.data, a.xn1[l]!, dk, T, kDim, D, wk.grad, dxn);
+      op.matmulBackward(wv.data, a.xn1[l]!, dv, T, kDim, D, wv.grad, dxn);
+      const an = this.p(`${P}attn_norm.weight`);
+      op.rmsNormBackward(a.xIn[l]!, an.data, a.rstd1[l]!, dxn, D, T, dx, an.grad);
+    }
+    const emb = this.p('token_embd.weight');
+    for (let t = 0; t < T; t++) {
+      const id = tokens[t]!;
+      for (let i = 0; i < D; i++) emb.grad[id * D + i] += dx[t * D + i]! * sc.emb;
+    }
+    return loss;
+  }
+
+  /** Summed NLL without touching gradients. */
+  loss(tokens: ArrayLike<number>, targets: ArrayLike<number>, T: number): number {
+    const logits = this.forward(tokens, T);
+    let nll = 0;
+    const V = this.s.nVocab;
+    for (let t = 0; t < T; t++) {
+      const o = t * V;
+      let max = -Infinity;
+      for (let i = 0; i < V; i++) if (logits[o + i]! > max) max = logits[o + i]!;
+      let sum = 0;
+      for (let i = 0; i < V; i++) sum += Math.exp(logits[o + i]! - max);
+      nll += Math.log(sum) + max - logits[o + targets[t]!]!;
+    }
+    return nll;
+  }
+
+  /** Architecture metadata for a GGUF (without the tokenizer keys). */
+  metadata(name: string): [string, GGUFValue][] {
+    const s = this.s, A = s.arch, u32 = (value: number): GGUFValue => ({ type: GGUFType.UINT32, value });
+    const f32 = (value: number): GGUFValue => ({ type: GGUFType.FLOAT32, value });
+    const md: [string, GGUFValue][] = [
+      ['general.architecture', { type: GGUFType.STRING, value: A }],
+      ['general.name', { type: GGUFType.STRING, value: name }],
+      ['general.file_type', u32(0)],
+      [`${A}.context_length`, u32(s.nCtx)],
+      [`${A}.embedding_length`, u32(s.nEmbd)],
+      [`${A}.feed_forward_length`, u32(s.nFF)],
+      [`${A}.block_count`, u32(s.nLayer)],
+      [`${A}.attention.head_count`, u32(s.nHead)],
+      [`${A}.attention.head_count_kv`, u32(s.nHeadKv)],
+      [`${A}.attention.layer_norm_rms_epsilon`, f32(s.eps)],
+      [`${A}.rope.dimension_count`, u32(this.hd)],
+      [`${A}.rope.freq_base`, f32(s.ropeBase)],
+      [`${A}.vocab_size`, u32(s.nVocab)],
+    ];
+    if (A === 'minicpm') {
+      const sc = scales(s);
+      md.push([`${A}.embedding_scale`, f32(sc.emb)], [`${A}.residual_scale`, f32(sc.residual)], [`${A}.logit_scale`, f32(sc.logit)]);
+    }
+    return md;
+  }
+
+  tensors(): GGUFTensorToWrite[] {
+    return this.params.map((p) => ({ name: p.name, shape: p.shape, type: 0, data: new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength) }));
+  }
+
+  /** The model as GGUF chunks: F32 weights plus the given tokenizer metadata. */
+  toGGUF(name: string, tokenizerMeta: [string, GGUFValue][], extraMeta: [string, GGUFValue][] = [], extraTensors: GGUFTensorToWrite[] = []): Uint8Array[] {
+    const md = new Map<string, GGUFValue>([...this.metadata(name), ...extraMeta, ...tokenizerMeta]);
+    return writeGGUF(md, [...this.tensors(), ...extraTensors]);
+  }
+}
