@@ -14,9 +14,9 @@ import { ggmlTypeName } from '../quant/table.js';
 import type { BackendName } from '../kernels/index.js';
 import { collect, float, int, loadProgressBar, resolveModel } from './common.js';
 import { registerServe } from '../server/command.js';
-import { registerServe } from '../server/command.js';
 import { registerTools } from './tools.js';
 import { registerQuantize } from './quantize.js';
+import { registerTrain } from './train.js';
 
 interface SamplingFlags {
   threads?: number; backend?: BackendName;
@@ -307,7 +307,7 @@ export function buildProgram(): Command {
     .action((model, o) => cmdPpl(model, o));
 
   registerQuantize(program);
-  registerServe(program);
+  registerTrain(program);
   registerServe(program);
   return program;
 }

@@ -1,0 +1,65 @@
+// `lutra train-tokenizer` and `lutra train`: learn a vocabulary from text, train a llama / minicpm
+// decoder from a JSON config (progress bar with loss, tokens/s and ETA on a terminal; one log line
+// per --log-every steps otherwise).
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { GGUFType, concatChunks, writeGGUF, type GGUFValue } from '../formats/gguf.js';
+import { trainBpeVocab, vocabMetadata } from '../train/bpe-trainer.js';
+import { parseTrainConfig } from '../train/config.js';
+import { splitText } from '../train/data.js';
+import { train, type TrainProgress } from '../train/trainer.js';
+import { int } from './common.js';
+
+export function registerTrain(program: Command): void {
+  program.command('train-tokenizer')
+    .description('learn a BPE vocabulary (SentencePiece-style, GGUF tokenizer model "llama") from text; writes a vocabulary-only GGUF')
+    .argument('<text...>', 'UTF-8 text files')
+    .option('--vocab-size <n>', 'tokens in all, including 3 special and 256 byte tokens', int('--vocab-size', 300), 1024)
+    .option('--held-out <fraction>', 'leave this trailing fraction of each file out (match the train config)', Number, 0)
+    .requiredOption('-o, --output <file>', 'output GGUF')
+    .action((files: string[], o: { vocabSize: number; heldOut: number; output: string }) => {
+      const t0 = performance.now();
+      let text = '';
+      for (const f of files) {
+        const s = readFileSync(f, 'utf8');
+        text += splitText(s, o.heldOut).train;
+      }
+      const v = trainBpeVocab(text, { vocabSize: o.vocabSize });
+      const md = new Map<string, GGUFValue>([['general.architecture', { type: GGUFType.STRING, value: 'llama' }], ['general.name', { type: GGUFType.STRING, value: 'lutra-vocab' }], ...vocabMetadata(v)]);
+      writeFileSync(o.output, concatChunks(writeGGUF(md, [])));
+      process.stdout.write(`${o.output}: ${v.tokens.length} tokens (${v.merges} merges) from ${text.length} chars in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    });
+
+  program.command('train')
+    .description('train a llama / minicpm decoder from a JSON config; writes GGUF, checkpoints, log and loss curve')
+    .argument('<config>', 'JSON config (see models/lutra-default.json)')
+    .option('--resume <checkpoint>', 'continue from a checkpoint GGUF')
+    .option('--decay-steps <n>', 'with --resume: branch a WSD decay of N steps from the checkpoint', int('--decay-steps', 1))
+    .option('--out <dir>', 'override the output folder')
+    .option('--steps <n>', 'override train.steps', int('--steps', 1))
+    .action(async (configPath: string, o: { resume?: string; decaySteps?: number; out?: string; steps?: number }) => {
+      const cfg = parseTrainConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath);
+      if (o.steps) cfg.train.steps = o.steps;
+      const tty = process.stderr.isTTY;
+      const bar = tty ? new cliProgress.SingleBar({ stream: process.stderr, format: 'train [{bar}] {value}/{total} | loss {loss} | val {val} | lr {lr} | {tps} tok/s | eta {eta_formatted}', hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic) : null;
+      let started = false, val = '-';
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      const onProgress = (p: TrainProgress) => {
+        if (p.val !== undefined) val = p.val.toFixed(4);
+        const payload = { loss: p.loss.toFixed(4), val, lr: p.lr.toExponential(2), tps: Math.round(p.tokensPerSec) };
+        if (bar) {
+          if (!started) { bar.start(p.steps, p.step, payload); started = true; } else bar.update(p.step, payload);
+        } else if (p.step % cfg.train.logEvery === 0 || p.val !== undefined || p.step === p.steps) {
+          const eta = ((p.steps - p.step) * p.elapsed) / Math.max(1, p.step);
+          process.stderr.write(`step ${p.step}/${p.steps} loss ${payload.loss} val ${val} lr ${payload.lr} ${payload.tps} tok/s eta ${Math.round(eta)} s\n`);
+        }
+      };
+      const r = await train(cfg, { baseDir: dirname(resolve(configPath)), resume: o.resume, decaySteps: o.decaySteps, out: o.out, onProgress, onLog: (l) => process.stderr.write(`lutra: ${l}\n`), signal: ac.signal });
+      bar?.stop();
+      process.stdout.write(`${r.model}: ${r.nParams} params, ${r.steps} steps in ${r.seconds.toFixed(0)} s, train loss ${r.trainLoss.toFixed(4)}, held-out loss ${r.valLoss?.toFixed(4) ?? '-'}\n`);
+    });
+}
