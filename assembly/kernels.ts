@@ -589,6 +589,20 @@ function dot_q3_k(w: usize, a: usize, ad: usize, nb: i32): f32 {
   return dot32_small(lo, hi, v128.load(x), v128.load(x, 16));
 }
 
+/** i32x4 partial dot of one Q5_0 block (qh at q, qs at q + 4) with 32 int8 activations. */
+@inline function q5_0_block(q: usize, x: usize): v128 {
+  const qh = load<u32>(q);
+  const qv = v128.load(q + 4);
+  const lo = i8x16.sub(v128.or(v128.and(qv, i8x16.splat(0x0f)), spreadBits(qh)), i8x16.splat(16));
+  const hi = i8x16.sub(v128.or(i8x16.shr_u(qv, 4), spreadBits(qh >> 16)), i8x16.splat(16));
+  return dot32_small(lo, hi, v128.load(x), v128.load(x, 16));
+}
+
+/** Q4_0 (type 2, 18-byte blocks) or Q5_0 (type 6, 22-byte blocks): the block's partial dot. */
+@inline function small_block(type: i32, blk: usize, x: usize, suma: i32): v128 {
+  return type == 2 ? q4_0_block(blk + 2, x, suma) : q5_0_block(blk + 2, x);
+}
+
 @inline function q8_0_block(q: usize, x: usize): v128 {
   return dot32_i8(v128.load(q), v128.load(q, 16), v128.load(x), v128.load(x, 16));
 }
@@ -597,20 +611,21 @@ function dot_q3_k(w: usize, a: usize, ad: usize, nb: i32): f32 {
   return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(p), f32x4.splat(d)));
 }
 
-function matmul_q4_0(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+function matmul_small(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
   const nb = cols >> 5;
+  const bsz: usize = type == 2 ? 18 : 22;
   if (nTok == 1) {
     let r = r0;
     for (; r + 4 <= r1; r += 4) {
       const w0 = w + <usize>r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
       for (let b = 0; b < nb; b++) {
-        const x = act + (<usize>b << 5), bo = <usize>b * 18, bi = <usize>b << 2;
+        const x = act + (<usize>b << 5), bo = <usize>b * bsz, bi = <usize>b << 2;
         const da = load<f32>(ad + bi), sa = load<i32>(asum + bi);
-        a0 = fma4(a0, q4_0_block(w0 + bo + 2, x, sa), f16ToF32(load<u16>(w0 + bo)) * da);
-        a1 = fma4(a1, q4_0_block(w1 + bo + 2, x, sa), f16ToF32(load<u16>(w1 + bo)) * da);
-        a2 = fma4(a2, q4_0_block(w2 + bo + 2, x, sa), f16ToF32(load<u16>(w2 + bo)) * da);
-        a3 = fma4(a3, q4_0_block(w3 + bo + 2, x, sa), f16ToF32(load<u16>(w3 + bo)) * da);
+        a0 = fma4(a0, small_block(type, w0 + bo, x, sa), f16ToF32(load<u16>(w0 + bo)) * da);
+        a1 = fma4(a1, small_block(type, w1 + bo, x, sa), f16ToF32(load<u16>(w1 + bo)) * da);
+        a2 = fma4(a2, small_block(type, w2 + bo, x, sa), f16ToF32(load<u16>(w2 + bo)) * da);
+        a3 = fma4(a3, small_block(type, w3 + bo, x, sa), f16ToF32(load<u16>(w3 + bo)) * da);
       }
       store<f32>(y + (<usize>r << 2), hsum(a0));
       store<f32>(y + (<usize>(r + 1) << 2), hsum(a1));
@@ -621,8 +636,8 @@ function matmul_q4_0(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r
       const w0 = w + <usize>r * rowBytes;
       let a0 = f32x4.splat(0);
       for (let b = 0; b < nb; b++) {
-        const bo = <usize>b * 18, bi = <usize>b << 2;
-        a0 = fma4(a0, q4_0_block(w0 + bo + 2, act + (<usize>b << 5), load<i32>(asum + bi)), f16ToF32(load<u16>(w0 + bo)) * load<f32>(ad + bi));
+        const bo = <usize>b * bsz, bi = <usize>b << 2;
+        a0 = fma4(a0, small_block(type, w0 + bo, act + (<usize>b << 5), load<i32>(asum + bi)), f16ToF32(load<u16>(w0 + bo)) * load<f32>(ad + bi));
       }
       store<f32>(y + (<usize>r << 2), hsum(a0));
     }
@@ -636,13 +651,13 @@ function matmul_q4_0(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
       const x0 = act + <usize>t * tStride, d0 = ad + <usize>t * dStride, s0 = asum + <usize>t * dStride;
       for (let b = 0; b < nb; b++) {
-        const bo = <usize>b * 18, bi = <usize>b << 2, xo = <usize>b << 5;
+        const bo = <usize>b * bsz, bi = <usize>b << 2, xo = <usize>b << 5;
         const dw = f16ToF32(load<u16>(w0 + bo));
-        const q = w0 + bo + 2;
-        a0 = fma4(a0, q4_0_block(q, x0 + xo, load<i32>(s0 + bi)), dw * load<f32>(d0 + bi));
-        a1 = fma4(a1, q4_0_block(q, x0 + tStride + xo, load<i32>(s0 + dStride + bi)), dw * load<f32>(d0 + dStride + bi));
-        a2 = fma4(a2, q4_0_block(q, x0 + 2 * tStride + xo, load<i32>(s0 + 2 * dStride + bi)), dw * load<f32>(d0 + 2 * dStride + bi));
-        a3 = fma4(a3, q4_0_block(q, x0 + 3 * tStride + xo, load<i32>(s0 + 3 * dStride + bi)), dw * load<f32>(d0 + 3 * dStride + bi));
+        const q = w0 + bo;
+        a0 = fma4(a0, small_block(type, q, x0 + xo, load<i32>(s0 + bi)), dw * load<f32>(d0 + bi));
+        a1 = fma4(a1, small_block(type, q, x0 + tStride + xo, load<i32>(s0 + dStride + bi)), dw * load<f32>(d0 + dStride + bi));
+        a2 = fma4(a2, small_block(type, q, x0 + 2 * tStride + xo, load<i32>(s0 + 2 * dStride + bi)), dw * load<f32>(d0 + 2 * dStride + bi));
+        a3 = fma4(a3, small_block(type, q, x0 + 3 * tStride + xo, load<i32>(s0 + 3 * dStride + bi)), dw * load<f32>(d0 + 3 * dStride + bi));
       }
       store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), hsum(a0));
       store<f32>(y + ((<usize>(t + 1) * <usize>rows + <usize>r) << 2), hsum(a1));
@@ -653,8 +668,8 @@ function matmul_q4_0(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r
       let a0 = f32x4.splat(0);
       const x0 = act + <usize>t * tStride, d0 = ad + <usize>t * dStride, s0 = asum + <usize>t * dStride;
       for (let b = 0; b < nb; b++) {
-        const bo = <usize>b * 18, bi = <usize>b << 2;
-        a0 = fma4(a0, q4_0_block(w0 + bo + 2, x0 + (<usize>b << 5), load<i32>(s0 + bi)), f16ToF32(load<u16>(w0 + bo)) * load<f32>(d0 + bi));
+        const bo = <usize>b * bsz, bi = <usize>b << 2;
+        a0 = fma4(a0, small_block(type, w0 + bo, x0 + (<usize>b << 5), load<i32>(s0 + bi)), f16ToF32(load<u16>(w0 + bo)) * load<f32>(d0 + bi));
       }
       store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), hsum(a0));
     }
@@ -746,7 +761,7 @@ function matmul_q8_0(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r
  */
 export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, as: usize, asum: usize, y: usize, nTok: i32): i32 {
   if (ASC_FEATURE_SIMD) {
-    if (type == 2) { matmul_q4_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }
+    if (type == 2 || type == 6) { matmul_small(type, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }
     if (type == 8) { matmul_q8_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, y, nTok); return 0; }
   }
   const nb = cols >> 5;
