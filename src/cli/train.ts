@@ -11,6 +11,7 @@ import { trainBpeVocab, vocabMetadata } from '../train/bpe-trainer.js';
 import { parseTrainConfig } from '../train/config.js';
 import { splitText } from '../train/data.js';
 import { train, type TrainProgress } from '../train/trainer.js';
+import { tunnel } from '../train/tunnel.js';
 import { int } from './common.js';
 
 export function registerTrain(program: Command): void {
@@ -61,5 +62,31 @@ export function registerTrain(program: Command): void {
       const r = await train(cfg, { baseDir: dirname(resolve(configPath)), resume: o.resume, decaySteps: o.decaySteps, out: o.out, onProgress, onLog: (l) => process.stderr.write(`lutra: ${l}\n`), signal: ac.signal });
       bar?.stop();
       process.stdout.write(`${r.model}: ${r.nParams} params, ${r.steps} steps in ${r.seconds.toFixed(0)} s, train loss ${r.trainLoss.toFixed(4)}, held-out loss ${r.valLoss?.toFixed(4) ?? '-'}\n`);
+    });
+
+  program.command('tunnel')
+    .description('muP wind tunnel: train tiny models over learning rate x width, standard vs muP, and plot held-out loss (SVG)')
+    .argument('<config>', 'base JSON config (model depth, ctx, data, tokenizer, schedule)')
+    .option('--widths <list>', 'model widths (multiples of 16)', (v) => v.split(',').map(Number), [32, 64, 128])
+    .option('--lrs <list>', 'peak learning rates', (v) => v.split(',').map(Number), [0.001, 0.003, 0.01, 0.03, 0.1])
+    .option('--steps <n>', 'steps per run', int('--steps', 1), 60)
+    .option('--mup-init-std <s>', 'MiniCPM init_std for the muP runs', Number, 0.1)
+    .requiredOption('-o, --output <dir>', 'folder for tunnel.svg, tunnel.json and the runs')
+    .action(async (configPath: string, o: { widths: number[]; lrs: number[]; steps: number; mupInitStd: number; output: string }) => {
+      const cfg = parseTrainConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath);
+      const out = resolve(o.output);
+      const r = await tunnel(cfg, {
+        widths: o.widths, lrs: o.lrs, steps: o.steps, baseDir: dirname(resolve(configPath)), out, mupInitStd: o.mupInitStd,
+        onResult: (x) => process.stdout.write(`${x.param.padEnd(8)} width ${String(x.width).padStart(4)} lr ${x.lr.toExponential(1)} held-out loss ${x.loss.toFixed(4)}\n`),
+      });
+      writeFileSync(resolve(out, 'tunnel.json'), JSON.stringify(r.results, null, 1) + '\n');
+      writeFileSync(resolve(out, 'tunnel.svg'), r.svg);
+      for (const param of ['standard', 'muP'] as const) {
+        const best = o.widths.map((w) => {
+          const rs = r.results.filter((x) => x.param === param && x.width === w && Number.isFinite(x.loss));
+          return rs.length ? `${w}: ${rs.reduce((a, b) => (b.loss < a.loss ? b : a)).lr}` : `${w}: -`;
+        });
+        process.stdout.write(`best lr, ${param}: ${best.join(', ')}\n`);
+      }
     });
 }
