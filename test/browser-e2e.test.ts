@@ -1,6 +1,7 @@
 // The chat page in headless chromium (Debian's, driven by playwright-core): `lutra serve` gives the
 // page with COOP/COEP (so it is cross-origin isolated), the page loads stories260K into its own
-// engine from /model.gguf, and greedy text equals the CLI's. A reload finds the model in OPFS.
+// engine from /model.gguf, and greedy text equals the CLI's. A reload finds the model in OPFS; a
+// local file loads too.
 // The same page then asks the server. LUTRA_SCREENSHOTS=1 rewrites the screenshots in docs/.
 // Skipped (with the reason) where no chromium is installed.
 
@@ -66,6 +67,13 @@ test('chat page in headless chromium: in-page engine matches the CLI\'s greedy t
     assert.equal(await state(page, ['ready', 'error'], 60_000), 'ready');
     assert.equal(await page.getAttribute('[data-testid=page-info]', 'data-from-cache'), 'true');
     assert.equal(downloads, 0);
+
+    // A local file, as a user would pick it.
+    await page.setInputFiles('#model-file', STORIES_GGUF);
+    await page.click('[data-testid=load]');
+    assert.equal(await state(page, ['ready', 'error'], 60_000), 'ready');
+    assert.match(await page.textContent('[data-testid=page-info]') ?? '', /stories260K/);
+    assert.equal(await complete(page, 'Once upon a time'), cli);
 
     // The same page against the server's API.
     await page.click('[data-testid=backend-server]');
