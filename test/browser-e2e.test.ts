@@ -1,14 +1,15 @@
 // The chat page in headless chromium (Debian's, driven by playwright-core): `lutra serve` gives the
 // page with COOP/COEP (so it is cross-origin isolated), the page loads stories260K into its own
 // engine from /model.gguf, and greedy text equals the CLI's. A reload finds the model in OPFS; a
-// local file loads too.
+// local file loads too. Served without COOP/COEP, the bundle falls back to one thread and still works.
 // The same page then asks the server. LUTRA_SCREENSHOTS=1 rewrites the screenshots in docs/.
 // Skipped (with the reason) where no chromium is installed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
@@ -83,5 +84,42 @@ test('chat page in headless chromium: in-page engine matches the CLI\'s greedy t
     await browser.close();
     await server.stop('SIGKILL');
     rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+test('the bundle without cross-origin isolation: one-thread fallback, same greedy text, on the main thread', { skip: CHROMIUM ? false : 'no chromium' }, async () => {
+  const staticDir = resolve(REPO, 'dist/src/web/static');
+  // A plain static server: no COOP/COEP headers, so no SharedArrayBuffer in the page.
+  const server = createServer((req, res) => {
+    const file = req.url === '/model.gguf' ? STORIES_GGUF : req.url === '/' ? undefined : join(staticDir, (req.url ?? '').replace(/^\/web\//, ''));
+    if (req.url === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>plain</title>'); return; }
+    let body: Buffer;
+    try {
+      body = readFileSync(file!);
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': file!.endsWith('.js') ? 'text/javascript' : 'application/octet-stream' }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const got = await page.evaluate(async () => {
+      const m = await import('/web/lutra.js' as string);
+      const engine = await m.createEngine({ model: '/model.gguf' });
+      const r = await engine.completions.create({ prompt: 'Once upon a time', max_tokens: 32, temperature: 0 });
+      await engine.dispose();
+      return { coi: crossOriginIsolated, kernels: engine.model.kernels.name as string, text: r.choices[0].text as string };
+    });
+    assert.equal(got.coi, false);
+    assert.doesNotMatch(got.kernels, /threads/);
+    assert.equal(got.text, ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw');
+  } finally {
+    await browser.close();
+    server.close();
   }
 });

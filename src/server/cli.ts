@@ -38,6 +38,9 @@ export async function serve(modelPath: string, o: ServeFlags, onProgress?: (p: {
     await engine.dispose();
     throw new ArgumentError(`cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`);
   }
+  if (!apiKey && !/^(127\.|localhost$|::1$|\[::1\]$)/.test(o.host)) {
+    process.stderr.write(`lutra serve: warning: listening on ${o.host} without --api-key; anyone who can reach this address can use the model\n`);
+  }
   const s = engine.stats();
   process.stderr.write(
     `lutra serve: ${engine.id} (${engine.model.arch}, ${engine.model.kernels.name}), ${s.slots} slot${s.slots > 1 ? 's' : ''} of ${engine.nCtx} tokens, queue ${o.maxQueue}${apiKey ? ', API key required' : ''}\n` +
