@@ -12,7 +12,8 @@ export function intFormat(p: IntParams): QuantFormat {
   const g = p.group, bits = p.bits, sb = SCALE_BYTES[p.scale], bb = blockBytes(p);
   const codeOff = sb + (p.asym ? 1 : 0);
   const qmax = p.asym ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
-  const codes = new Int32Array(g), deq = new Float32Array(g);
+  const codes = new Int32Array(g);
+  let row = new Float32Array(0), rowData: Uint8Array | null = null, rowOff = -1, rowN = 0;
   const scratch = new Uint8Array(4);
 
   /** Quantize one block with the given (unrounded) scale and zero point source. */
@@ -69,12 +70,16 @@ export function intFormat(p: IntParams): QuantFormat {
       for (let b = 0; b < n / g; b++) block(src, b * g, dst, b * bb, s, lo);
     },
     dot(w, wOff, a, aOff, n) {
-      let s = 0;
-      for (let b = 0; b < n / g; b++) {
-        fmt.dequantize(w.data, wOff + b * bb, deq, 0, g);
-        const x = aOff + b * g;
-        for (let j = 0; j < g; j++) s += deq[j]! * a.f[x + j]!;
+      // The reference matmul walks tokens inside rows: decode a row once and reuse it while the
+      // same row comes back.
+      if (rowData !== w.data || rowOff !== wOff || rowN !== n) {
+        if (row.length < n) row = new Float32Array(n);
+        fmt.dequantize(w.data, wOff, row, 0, n);
+        rowData = w.data; rowOff = wOff; rowN = n;
       }
+      let s = 0;
+      const f = a.f;
+      for (let j = 0; j < n; j++) s += row[j]! * f[aOff + j]!;
       return s;
     },
   };
