@@ -11,7 +11,11 @@ import { fileTypeNames, parseOverride } from '../quant/mixtures.js';
 import { quantizeWithMethods, parseMethods, METHODS } from '../quant/methods/pipeline.js';
 import { kldEval } from '../eval/kld.js';
 import { loadModel } from '../runtime/model.js';
-import { collect, float, int } from './common.js';
+import { runPtqBench } from '../eval/ptq-bench.js';
+import { collect, float, int, REPO_ROOT } from './common.js';
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 
 interface QuantizeFlags {
   type: string;
@@ -109,6 +113,40 @@ export function registerQuantize(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('-q, --quiet', 'no progress bar and no summary')
     .action((input, output, o) => cmdQuantize(input, output, o));
+
+  program.command('ptq-bench')
+    .description('run a PTQ design-space grid (weight format x method x activation format): KLD, top-1, PPL, size, bits/weight, tokens/s, MAC cost; resumable')
+    .argument('<model>', 'unquantized GGUF (F32/F16)')
+    .requiredOption('--formats <list>', 'weight types, comma-separated (int4-g32, e2m1-g32, mxfp8, Q4_K_M, ...)')
+    .option('--methods <list>', 'methods per cell, comma-separated; combine with + (awq+gptq)', 'rtn')
+    .option('--acts <list>', 'activation formats: none, int8, int4, e4m3, ... (per-token fake quant)', 'none')
+    .requiredOption('--calib <file>', 'calibration text')
+    .requiredOption('--eval <file>', 'evaluation text')
+    .option('-o, --out <dir>', 'results folder (cells are cached here)', 'ptq-bench-out')
+    .option('-c, --ctx <n>', 'evaluation window', int('--ctx', 8), 256)
+    .option('--chunks <n>', 'evaluation windows', int('--chunks', 1))
+    .option('--calib-tokens <n>', 'calibration tokens', int('--calib-tokens', 16), 2048)
+    .option('--speed-tokens <n>', 'tokens to generate when timing decode (0: skip)', int('--speed-tokens', 0), 32)
+    .action(async (model: string, o: { formats: string; methods: string; acts: string; calib: string; eval: string; out: string; ctx: number; chunks?: number; calibTokens: number; speedTokens: number }) => {
+      const read = (f: string) => readFile(f, 'utf8').catch(() => { throw new ArgumentError(`${f}: cannot read file`); });
+      const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+      const methods = list(o.methods);
+      for (const m of methods) parseMethods(m);
+      const cells = await runPtqBench(model, {
+        formats: list(o.formats), methods, acts: list(o.acts), calibText: await read(o.calib), evalText: await read(o.eval), out: o.out,
+        ctx: o.ctx, chunks: o.chunks, calibTokens: o.calibTokens, speedTokens: o.speedTokens,
+        onSkip: (f, m, a, why) => process.stderr.write(`skipped ${f} ${m} a:${a}: ${why}\n`),
+        onCell: (c, i, n, cached) => process.stderr.write(`[${i + 1}/${n}] ${c.format} ${c.method} a:${c.act}: KLD ${c.kld.toFixed(4)}, ${c.matrixBpw.toFixed(2)} bits/weight${cached ? ' (cached)' : ''}\n`),
+      });
+      process.stdout.write(`${cells.length} cells; ${join(o.out, 'results.md')}, results.csv, pareto.vl.json\n`);
+      const plot = join(REPO_ROOT, 'bench/ptq/plot.mjs');
+      if (existsSync(join(REPO_ROOT, 'bench/ptq/node_modules/vega'))) {
+        const r = spawnSync(process.execPath, [plot, o.out], { encoding: 'utf8' });
+        process.stdout.write(r.status === 0 ? r.stdout : `plot failed: ${r.stderr}\n`);
+      } else {
+        process.stdout.write(`to draw pareto.svg / pareto.png: (cd bench/ptq && npm install) && node bench/ptq/plot.mjs ${o.out}\n`);
+      }
+    });
 
   // `lutra eval kld BASE QUANT --file F`, beside `eval ppl`.
   const evalCmd = program.commands.find((c) => c.name() === 'eval') ?? program.command('eval').description('evaluate a model');
