@@ -55,7 +55,7 @@ export function registerTrain(program: Command): void {
         if (bar) {
           if (!started) { bar.start(p.steps, p.step, payload); started = true; } else bar.update(p.step, payload);
         } else if (p.step % cfg.train.logEvery === 0 || p.val !== undefined || p.step === p.steps) {
-          const eta = ((p.steps - p.step) * p.elapsed) / Math.max(1, p.step);
+          const eta = ((p.steps - p.step) * (p.tokens / p.step)) / Math.max(1, p.tokensPerSec);
           process.stderr.write(`step ${p.step}/${p.steps} loss ${payload.loss} val ${val} lr ${payload.lr} ${payload.tps} tok/s eta ${Math.round(eta)} s\n`);
         }
       };
