@@ -27,6 +27,19 @@ export interface FileType {
 export type TypeChoice = number | ((rowLength: number) => number);
 const resolveChoice = (c: TypeChoice, rowLength: number) => (typeof c === 'number' ? c : c(rowLength));
 
+/**
+ * A lutra spec's type for a row length; F16 when the rows cannot hold it (3-bit codes in a row of
+ * 172 are not whole bytes), as llama.cpp falls back to F16 for unusual shapes.
+ */
+function resolveSpec(spec: NonNullable<ReturnType<typeof parseLutraSpec>>, rowLength: number): number {
+  try {
+    return encodeLutraType(spec.resolve(rowLength));
+  } catch (e) {
+    if (e instanceof ArgumentError) return T.F16;
+    throw e;
+  }
+}
+
 /** llama-quantize's file types that lutra can produce (llama.h LLAMA_FTYPE_*; aliases as quantize.cpp). */
 const FILE_TYPES: FileType[] = [
   { id: 0, name: 'F32', defaultType: T.F32 },
@@ -55,10 +68,7 @@ const FT = Object.fromEntries(FILE_TYPES.map((f) => [f.name, f.id])) as Record<s
 
 export function fileTypeByName(name: string): FileType {
   const spec = parseLutraSpec(name);
-  if (spec) {
-    const resolve = (rowLength: number) => encodeLutraType(spec.resolve(rowLength));
-    return { id: 1024, name: spec.name, defaultType: resolve(256), resolve };
-  }
+  if (spec) return { id: 1024, name: spec.name, defaultType: resolveSpec(spec, 256), resolve: (rowLength) => resolveSpec(spec, rowLength) };
   const up = name.toUpperCase();
   const f = FILE_TYPES.find((t) => t.name === (ALIASES[up] ?? up));
   if (!f) {
@@ -284,8 +294,8 @@ export function planModel(model: ModelInfo, tensors: TensorDesc[], o: PlanOption
       else if (!manual) reason = 'pure';
     }
     const wanted = to;
-    if (isQuantized(defaultType)) to = fallbackType(t.shape[0]!, to);
-    if (to !== wanted) reason += ' + fallback';
+    if (isQuantized(defaultType) && to !== T.F16) to = fallbackType(t.shape[0]!, to);
+    if (to !== wanted || (to === T.F16 && isLutraType(defaultType))) reason += ' + fallback';
     out.push({ name: n, shape: t.shape, from: t.type, to, wanted, reason });
   }
   return out;
@@ -300,7 +310,7 @@ export function parseOverride(s: string): { pattern: RegExp; type: TypeChoice } 
   if (i <= 0 || i === s.length - 1) throw new ArgumentError(`--keep expects REGEX=TYPE, got ${JSON.stringify(s)}`);
   const src = s.slice(0, i).toLowerCase(), typeName = s.slice(i + 1);
   const spec = parseLutraSpec(typeName);
-  const t = spec ? { id: (rowLength: number) => encodeLutraType(spec.resolve(rowLength)) } : ggmlTypeByName(typeName);
+  const t = spec ? { id: (rowLength: number) => resolveSpec(spec, rowLength) } : ggmlTypeByName(typeName);
   if (!t) throw new ArgumentError(`--keep ${JSON.stringify(s)}: unknown tensor type ${JSON.stringify(typeName)}`);
   let pattern: RegExp;
   try {
