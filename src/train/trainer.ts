@@ -111,7 +111,7 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
       if (!line.trim()) continue;
       const e = JSON.parse(line) as { step: number; tokens: number; loss: number; lr: number; val?: number };
       if (e.step > step) break;
-      appendFileSync(logFile, line + '\n');
+      logLines.push(line);
       curve.push({ step: e.step, tokens: e.tokens, loss: e.loss, lr: e.lr, val: e.val });
     }
   }
