@@ -58,11 +58,15 @@ test(`a tiny seeded llama trains below loss ${TINY_LOSS_BELOW} in 200 steps; res
   assert.ok(full.trainLoss < TINY_LOSS_BELOW, `train loss ${full.trainLoss}`);
   assert.ok(full.valLoss! < TINY_LOSS_BELOW + 0.5, `held-out loss ${full.valLoss}`);
   // 150 steps with a checkpoint at 100, then resume from it: same final weights as the 200-step run
-  await train(tinyConfig({ out: 'part' }, { checkpointEvery: 100 }), { baseDir: dir, out: 'part' });
+  await train(tinyConfig({ out: 'part' }, { steps: 150, checkpointEvery: 100 }), { baseDir: dir, out: 'part' });
   const resumed = await train(tinyConfig({ out: 'part' }), { baseDir: dir, resume: join(dir, 'part/ckpt-000100.gguf'), out: 'resumed' });
   assert.equal(resumed.trainLoss, full.trainLoss);
   assert.deepEqual(readFileSync(join(dir, 'resumed/tiny.gguf')), readFileSync(join(dir, 'out/tiny.gguf')));
   assert.match(readFileSync(join(dir, 'out/loss-curve.svg'), 'utf8'), /^<svg[\s\S]*polyline[\s\S]*<\/svg>\n$/);
+  // resuming in the run's own folder keeps its log up to the checkpoint: 200 lines, steps 1..200
+  await train(tinyConfig({ out: 'part' }), { baseDir: dir, resume: join(dir, 'part/ckpt-000100.gguf') });
+  const steps = readFileSync(join(dir, 'part/train-log.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+  assert.deepEqual(steps, Array.from({ length: 200 }, (_, i) => i + 1));
 });
 
 test('the exported GGUF gives lutra the trainer\'s logits (llama and minicpm)', async () => {
