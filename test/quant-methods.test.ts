@@ -95,3 +95,29 @@ test('W8A8 (int8 per-channel weights, int8 per-token activations): SmoothQuant b
   t.diagnostic(`W8A8 KLD: plain ${plain.toFixed(4)}, smoothquant ${smooth.toFixed(4)}`);
   assert.ok(smooth < plain, `smoothquant ${smooth} vs plain ${plain}`);
 });
+
+test('bias correction: the quantized layer\'s mean output over the calibration inputs returns to the float one', async () => {
+  const bytes = new Uint8Array(readFileSync(basePath));
+  const model = await loadModel(bytes, { backend: 'ref' });
+  const stats = collectStats(model, calibrationWindows(model, calibText, 64, 4));
+  model.dispose();
+  const m = readF32Model(bytes);
+  const orig = new Map([...m.tensors].map(([k, v]) => [k, v.data.slice()]));
+  const { biasCorrect, fakeQuant } = await import('../src/quant/methods/transforms.js');
+  const { encodeLutraType, parseLutraSpec } = await import('../src/quant/lutra-types.js');
+  const type = (row: number) => encodeLutraType(parseLutraSpec('int3-g32')!.resolve(row));
+  const done = biasCorrect(m, stats, type);
+  assert.equal(done.length, 4 * 2);
+  for (const name of done) {
+    const st = stats.get(name)!, t = m.tensors.get(name)!, cols = t.shape[0]!, rows = t.data.length / cols;
+    const q = fakeQuant(type(cols), t), w = orig.get(name)!, b = m.tensors.get(name.replace('.weight', '.bias'))!.data;
+    for (let r = 0; r < rows; r++) {
+      let shift = 0, scale = 0;
+      for (let j = 0; j < cols; j++) { const mx = st.sum[j]! / st.n; shift += (q[r * cols + j]! - w[r * cols + j]!) * mx; scale += Math.abs(w[r * cols + j]! * mx); }
+      assert.ok(Math.abs(shift + b[r]!) <= 1e-4 * (scale + 1), `${name} row ${r}: mean shift ${shift} not cancelled by bias ${b[r]}`);
+    }
+  }
+  const reloaded = await loadModel(writeF32Model(m), { backend: 'ref' });
+  assert.ok(reloaded.createContext({ ctx: 8, kvType: 'f32' }).decode([1, 5, 9], { logits: 'last' })!.every(Number.isFinite), 'the added biases load');
+  reloaded.dispose();
+});
