@@ -4,12 +4,13 @@
 // Each shard is read once; tensors are views into it, except q/k (permuted copies) and tensors
 // whose offset in the file is not a multiple of their element size (aligned copies).
 
+import { importGptq, importAwq, gptqLutraType } from '../quant/hf-gptq.js';
 import { open, stat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FormatError, ModelError, UnsupportedError, throwIfAborted } from '../core/errors.js';
 import type { GGUFTensorInfo, GGUFValue } from './gguf.js';
 import type { ModelSource } from './source.js';
-import { parseSafetensors } from './safetensors.js';
+import { parseSafetensors, type SafetensorsTensor } from './safetensors.js';
 import {
   archFromConfig, f32, hfToGGUFName, isIgnoredHFTensor, llama3RopeFreqs, permuteRows, qkHeads, str, u32,
   type HFArchSpec,
@@ -59,6 +60,10 @@ export async function loadHFFolder(dir: string, opts: LoadHFFolderOptions = {}):
 
   const tensors: GGUFTensorInfo[] = [...extraTensors];
   const seen = new Map<string, string>();
+  // GPTQ / AWQ checkpoints: a linear layer is qweight + qzeros + scales (+ g_idx), gathered here
+  // and moved into lutra's asymmetric integer type once all shards are read (no float round trip).
+  const quant = quantConfig(config, configPath);
+  const packed = new Map<string, Partial<Record<'qweight' | 'qzeros' | 'scales' | 'g_idx', SafetensorsTensor>> & { file: string }>();
   for (let si = 0; si < shards.length; si++) {
     const file = shards[si]!;
     const bytes = await readWhole(file, sizes[si]!, signal, (n) => {
@@ -71,6 +76,13 @@ export async function loadHFFolder(dir: string, opts: LoadHFFolderOptions = {}):
       if (prev) throw new FormatError(file, `tensor ${t.name} is also in ${prev}`);
       seen.set(t.name, file);
       if (isIgnoredHFTensor(t.name)) continue;
+      const pm = quant && /^(.*)\.(qweight|qzeros|scales|g_idx)$/.exec(t.name);
+      if (pm) {
+        const entry = packed.get(pm[1]!) ?? { file };
+        entry[pm[2] as 'qweight'] = t;
+        packed.set(pm[1]!, entry);
+        continue;
+      }
       const name = hfToGGUFName(t.name);
       if (!name) throw new UnsupportedError(`${file}: tensor ${t.name} has no GGUF equivalent in lutra's ${spec.arch} mapping`);
       const type = GGML_TYPE_OF_DTYPE[t.dtype];
@@ -81,6 +93,14 @@ export async function loadHFFolder(dir: string, opts: LoadHFFolderOptions = {}):
       else if (data.byteOffset % ELEMENT_BYTES[type]! !== 0) data = data.slice();
       tensors.push({ name, shape: [...t.shape].reverse(), type, offset: t.data.byteOffset - bytes.byteOffset, nbytes: data.byteLength, data });
     }
+  }
+  for (const [base, parts] of packed) {
+    const name = hfToGGUFName(`${base}.weight`);
+    if (!name) throw new UnsupportedError(`${parts.file}: packed layer ${base} has no GGUF equivalent in lutra's ${spec.arch} mapping`);
+    const { type, data, inF, outF } = importPacked(base, parts, quant!, parts.file);
+    const heads = spec.permuteQK ? qkHeads(name, nHead, nHeadKv) : undefined;
+    const rows = heads !== undefined ? permuteRows(data, outF, heads, false, `${parts.file}: layer ${base}`) : data;
+    tensors.push({ name, shape: [inF, outF], type, offset: 0, nbytes: rows.byteLength, data: rows });
   }
   if (weightMap) {
     for (const [name, shard] of weightMap) {
@@ -316,4 +336,47 @@ async function readJson(file: string, requiredWhy?: string): Promise<unknown> {
 
 function isObject(v: unknown): v is Json {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+// ---------------------------------------------------------------- GPTQ / AWQ layers
+
+interface QuantConfig { method: 'gptq' | 'awq'; bits: number; group: number }
+
+function quantConfig(cfg: Json, file: string): QuantConfig | undefined {
+  const q = cfg.quantization_config;
+  if (q === undefined || q === null) return undefined;
+  if (!isObject(q)) throw new FormatError(file, 'quantization_config is not an object');
+  const method = String(q.quant_method ?? '').toLowerCase();
+  if (method !== 'gptq' && method !== 'awq') throw new UnsupportedError(`${file}: quantization_config.quant_method ${JSON.stringify(q.quant_method)} is not supported (lutra imports gptq and awq)`);
+  const bits = Number(q.bits ?? q.w_bit);
+  const group = Number(q.group_size ?? q.q_group_size);
+  if (!Number.isInteger(bits)) throw new FormatError(file, 'quantization_config.bits is missing');
+  if (!Number.isInteger(group) || group <= 0) throw new UnsupportedError(`${file}: quantization_config.group_size ${q.group_size ?? q.q_group_size} is not supported (lutra needs a positive group size)`);
+  if (method === 'gptq' && q.desc_act === true) throw new UnsupportedError(`${file}: act-order GPTQ (desc_act: true) is not supported; lutra's blocks need contiguous groups`);
+  if (method === 'awq' && q.version !== undefined && String(q.version).toLowerCase() !== 'gemm') throw new UnsupportedError(`${file}: AWQ version ${q.version} is not supported (GEMM only)`);
+  return { method, bits, group };
+}
+
+function int32Of(t: SafetensorsTensor, what: string): Int32Array {
+  if (t.dtype !== 'I32') throw new FormatError(what, `${t.name} should be I32, file has ${t.dtype}`);
+  const b = t.data.byteOffset % 4 === 0 ? t.data : t.data.slice();
+  return new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+}
+
+function importPacked(base: string, parts: Partial<Record<'qweight' | 'qzeros' | 'scales' | 'g_idx', SafetensorsTensor>>, q: QuantConfig, file: string): { type: number; data: Uint8Array; inF: number; outF: number } {
+  const { qweight, qzeros, scales } = parts;
+  if (!qweight || !qzeros || !scales) throw new ModelError(`${file}: packed layer ${base} needs qweight, qzeros and scales (${Object.keys(parts).filter((k) => k !== 'file').join(', ')} found)`);
+  if (scales.dtype !== 'F16') throw new FormatError(file, `${base}.scales should be F16, file has ${scales.dtype}`);
+  const [r0, c0] = qweight.shape as [number, number];
+  const inF = q.method === 'gptq' ? (r0 * 32) / q.bits : r0;
+  const outF = q.method === 'gptq' ? c0 : (c0 * 32) / q.bits;
+  const shape = { inF, outF, bits: q.bits, group: q.group };
+  const sb = scales.data.byteOffset % 2 === 0 ? scales.data : scales.data.slice();
+  const t = { qweight: int32Of(qweight, file), qzeros: int32Of(qzeros, file), scales: new Uint16Array(sb.buffer, sb.byteOffset, sb.byteLength / 2), gIdx: parts.g_idx ? int32Of(parts.g_idx, file) : undefined };
+  try {
+    const data = q.method === 'gptq' ? importGptq(t, shape) : importAwq(t, shape);
+    return { type: gptqLutraType(shape), data, inF, outF };
+  } catch (e) {
+    throw new ModelError(`${file}: layer ${base}: ${(e as Error).message}`);
+  }
 }
