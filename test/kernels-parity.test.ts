@@ -137,3 +137,20 @@ test('buffers outside WebAssembly memory fall back to the reference, same result
   ref.matmul(w, x, 2, yRef);
   assert.deepEqual(y, yRef);
 });
+
+test('without shared memory: one thread over a fixed memory, same greedy text, a clear error when full', async () => {
+  const { loadModel } = await import('../src/runtime/model.js');
+  const { readFileSync } = await import('node:fs');
+  const { STORIES_GGUF } = await import('./helpers.js');
+  const bytes = new Uint8Array(readFileSync(STORIES_GGUF));
+  const single = await loadModel(bytes, { sharedMemory: false });
+  const shared = await loadModel(bytes);
+  assert.match(single.kernelNote, /1 thread \(no SharedArrayBuffer/);
+  const a = await single.complete('Once upon a time', { temperature: 0, maxTokens: 40 });
+  const b = await shared.complete('Once upon a time', { temperature: 0, maxTokens: 40 });
+  assert.equal(a, b);
+  const k = (await WasmKernels.create({ shared: false, memoryBytes: 4 * 65536 }))!;
+  assert.throws(() => k.allocBytes(8 * 65536), /WebAssembly memory is full .* cannot grow/);
+  single.dispose();
+  shared.dispose();
+});

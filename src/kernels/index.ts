@@ -15,6 +15,10 @@ export interface KernelOptions {
   backend?: BackendName;
   /** Worker threads for the WebAssembly backend (default: the number of cores). */
   threads?: number;
+  /** false: one thread over ordinary (non-shared) memory, as in a page without cross-origin isolation. */
+  shared?: boolean;
+  /** Bytes the non-shared memory is sized to once (model + KV caches + scratch). */
+  memoryBytes?: number;
 }
 
 export async function createKernels(opts: KernelOptions = {}): Promise<{ kernels: Kernels; note: string }> {
@@ -25,8 +29,8 @@ export async function createKernels(opts: KernelOptions = {}): Promise<{ kernels
   if (backend === 'ref') return { kernels: new RefKernels(), note: 'kernels: TypeScript reference (asked for)' };
   const flavor = backend.startsWith('wasm-') ? (backend.slice(5) as WasmFlavor) : undefined;
   if (backend !== 'auto' && backend !== 'wasm' && !flavor) throw new ArgumentError(`unknown backend ${JSON.stringify(backend)} (auto, ref, wasm, wasm-relaxed, wasm-simd, wasm-plain)`);
-  const wasm = await WasmKernels.create({ threads: opts.threads, flavor });
-  if (wasm) return { kernels: wasm, note: `kernels: WebAssembly ${wasm.flavor === 'relaxed' ? 'SIMD128 + relaxed SIMD' : wasm.flavor === 'simd' ? 'SIMD128' : 'without SIMD'}, ${wasm.threads} thread${wasm.threads > 1 ? 's' : ''}` };
-  if (backend !== 'auto') throw new ArgumentError(`backend ${backend} is not available here (WebAssembly with shared memory is required)`);
-  return { kernels: new RefKernels(), note: 'kernels: TypeScript reference (no WebAssembly with shared memory here)' };
+  const wasm = await WasmKernels.create({ threads: opts.threads, flavor, shared: opts.shared, memoryBytes: opts.memoryBytes });
+  if (wasm) return { kernels: wasm, note: `kernels: WebAssembly ${wasm.flavor === 'relaxed' ? 'SIMD128 + relaxed SIMD' : wasm.flavor === 'simd' ? 'SIMD128' : 'without SIMD'}, ${wasm.threads} thread${wasm.threads > 1 ? 's' : ''}${wasm.arena.fixed ? ' (no SharedArrayBuffer: one thread, memory sized at load)' : ''}` };
+  if (backend !== 'auto') throw new ArgumentError(`backend ${backend} is not available here`);
+  return { kernels: new RefKernels(), note: 'kernels: TypeScript reference (no WebAssembly here)' };
 }

@@ -26,6 +26,11 @@ export interface LoadOptions {
   backend?: BackendName;
   /** Threads for the WebAssembly backend (default: the number of cores). */
   threads?: number;
+  /**
+   * false: run the WebAssembly kernels on one thread over ordinary memory, as they do where
+   * SharedArrayBuffer is missing (a page that is not cross-origin isolated). Default: shared.
+   */
+  sharedMemory?: boolean;
   /** Defaults for contexts made by generate() and createContext(). */
   context?: ContextOptions;
 }
@@ -199,7 +204,10 @@ export function tokenizerForSource(src: ModelSource): Tokenizer {
 export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Promise<Model> {
   throwIfAborted(opts.signal);
   // Kernels first: the file is read straight into the memory they compute on.
-  const { kernels, note } = await createKernels({ backend: opts.backend, threads: opts.threads });
+  // Memory that cannot grow (no SharedArrayBuffer) is sized once: the file plus room for KV caches.
+  const size = input instanceof Uint8Array || input instanceof ArrayBuffer ? input.byteLength : typeof Blob !== 'undefined' && input instanceof Blob ? input.size : undefined;
+  const memoryBytes = size !== undefined ? Math.ceil(size * 1.1) + 512 * 2 ** 20 : undefined;
+  const { kernels, note } = await createKernels({ backend: opts.backend, threads: opts.threads, shared: opts.sharedMemory, memoryBytes });
   try {
     const alloc = kernels.allocBytes ? (n: number) => kernels.allocBytes!(n) : undefined;
     const src = await readSource(input, { ...opts, alloc });

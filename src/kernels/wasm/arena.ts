@@ -17,8 +17,14 @@ export class WasmArena {
   private top = PAGE;
   private sizes = new Map<number, number>();
 
-  constructor(initialBytes = 16 * PAGE) {
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil(initialBytes / PAGE), maximum: MAX_PAGES, shared: true });
+  /** Without shared memory the size is fixed at creation: growing would detach every view. */
+  readonly fixed: boolean;
+
+  constructor(opts: { shared?: boolean; bytes?: number } = {}) {
+    const shared = opts.shared ?? true;
+    this.fixed = !shared;
+    const pages = Math.min(MAX_PAGES, Math.ceil((opts.bytes ?? 16 * PAGE) / PAGE));
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: shared ? MAX_PAGES : pages, shared });
     this.buffers.add(this.memory.buffer);
   }
 
@@ -51,6 +57,9 @@ export class WasmArena {
       throw new ArgumentError(`out of WebAssembly memory: ${(end / 2 ** 30).toFixed(2)} GiB needed, wasm32 addresses at most 4 GiB (weights, KV cache and scratch together); use a smaller model, a lower-bit quantization or a smaller context`);
     }
     const have = this.memory.buffer.byteLength;
+    if (end > have && this.fixed) {
+      throw new ArgumentError(`WebAssembly memory is full (${(have / 2 ** 20).toFixed(0)} MiB): without SharedArrayBuffer (a page that is not cross-origin isolated) it is sized once at load and cannot grow; serve the page with COOP/COEP headers, or use a smaller context`);
+    }
     if (end > have) {
       try {
         this.memory.grow(Math.ceil((end - have) / PAGE));

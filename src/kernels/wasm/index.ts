@@ -93,8 +93,8 @@ export async function detectWasm(): Promise<WasmSupport> {
   } catch {
     threads = false;
   }
-  // Shared memory is also what keeps views valid across growth, so without it this backend is out.
-  if (!threads) flavor = null;
+  // Without shared memory: one thread on the non-shared builds (relaxed is only built shared).
+  if (!threads && flavor === 'relaxed') flavor = WebAssembly.validate(decodeBase64(binaries.simd1) as Uint8Array<ArrayBuffer>) ? 'simd' : 'plain';
   return { flavor, threads };
 }
 
@@ -125,19 +125,30 @@ export class WasmKernels implements Kernels {
   private constructor(readonly flavor: WasmFlavor, readonly threads: number, module: WebAssembly.Module, arena: WasmArena) {
     this.arena = arena;
     this.k = new WebAssembly.Instance(module, { env: { memory: arena.memory } }).exports as unknown as KernelExports;
-    this.ctrl = new SharedArrayBuffer(CTRL_INTS * 4);
+    // Workers need a shared control block; one thread (no SharedArrayBuffer) never posts jobs.
+    this.ctrl = typeof SharedArrayBuffer !== 'undefined' ? new SharedArrayBuffer(CTRL_INTS * 4) : (new ArrayBuffer(CTRL_INTS * 4) as unknown as SharedArrayBuffer);
     this.c = new Int32Array(this.ctrl);
     this.f = new Float32Array(this.ctrl);
-    this.name = `wasm-${flavor}${threads > 1 ? `, ${threads} threads` : ', 1 thread'}`;
+    this.name = `wasm-${flavor}${threads > 1 ? `, ${threads} threads` : ', 1 thread'}${arena.fixed ? ' (no shared memory)' : ''}`;
     let canBlock = true;
     try { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0); } catch { canBlock = false; }
     this.canBlock = canBlock;
   }
 
-  static async create(opts: { threads?: number; flavor?: WasmFlavor } = {}): Promise<WasmKernels | null> {
+  /**
+   * `shared: false` (forced where SharedArrayBuffer is missing) runs one thread over an ordinary
+   * memory of `memoryBytes`, sized once: it must hold the model, KV caches and scratch.
+   */
+  static async create(opts: { threads?: number; flavor?: WasmFlavor; shared?: boolean; memoryBytes?: number } = {}): Promise<WasmKernels | null> {
     const sup = await detectWasm();
     const flavor = opts.flavor ?? sup.flavor;
-    if (!flavor || !sup.threads) return null;
+    if (!flavor) return null;
+    const shared = sup.threads && opts.shared !== false;
+    if (!shared) {
+      if (flavor === 'relaxed') return null;
+      const module = await WebAssembly.compile(decodeBase64(flavor === 'simd' ? binaries.simd1 : binaries.plain1) as Uint8Array<ArrayBuffer>);
+      return new WasmKernels(flavor, 1, module, new WasmArena({ shared: false, bytes: opts.memoryBytes ?? 2 ** 30 }));
+    }
     if (flavor === 'relaxed' && !(await relaxedAgrees())) return null;
     const module = await WebAssembly.compile(decodeBase64(binaries[flavor]) as Uint8Array<ArrayBuffer>);
     const arena = new WasmArena();
