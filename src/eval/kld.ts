@@ -6,6 +6,7 @@
 import { ArgumentError, throwIfAborted } from '../core/errors.js';
 import type { Kernels } from '../kernels/types.js';
 import type { Model } from '../runtime/model.js';
+import { scoreWindow } from './perplexity.js';
 
 export interface KldOptions {
   ctx?: number;
@@ -68,23 +69,17 @@ export async function kldEval(base: Model, quant: Model, text: string, o: KldOpt
       if (addBos) window[0] = bos!;
       baseLogits.length = 0;
       for (const [ctx, keep] of [[cb, true], [cq, false]] as const) {
-        ctx.truncate(0);
-        ctx.decode(window.subarray(0, first), { logits: 'none' });
-        ctx.decode(window.subarray(first), {
-          onLogits: (i, logits) => {
-            const pos = first + i;
-            if (pos > nCtx - 2) return;
-            if (keep) { baseLogits.push(logits.slice()); return; }
-            const b = baseLogits[i]!;
-            const ab = logSoftmax(b, lpB), aq = logSoftmax(logits, lpQ);
-            let kl = 0;
-            for (let v = 0; v < nV; v++) kl += Math.exp(lpB[v]!) * (lpB[v]! - lpQ[v]!);
-            klds.push(Math.max(0, kl));
-            if (ab === aq) agree++;
-            const next = window[pos + 1]!;
-            nllB -= lpB[next]!;
-            nllQ -= lpQ[next]!;
-          },
+        scoreWindow(ctx, window, (pos, logits) => {
+          if (keep) { baseLogits.push(logits.slice()); return; }
+          const b = baseLogits[pos - first]!;
+          const ab = logSoftmax(b, lpB), aq = logSoftmax(logits, lpQ);
+          let kl = 0;
+          for (let v = 0; v < nV; v++) kl += Math.exp(lpB[v]!) * (lpB[v]! - lpQ[v]!);
+          klds.push(Math.max(0, kl));
+          if (ab === aq) agree++;
+          const next = window[pos + 1]!;
+          nllB -= lpB[next]!;
+          nllQ -= lpQ[next]!;
         });
       }
       const n = klds.length;

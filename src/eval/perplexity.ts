@@ -5,6 +5,7 @@
 
 import { ArgumentError, throwIfAborted } from '../core/errors.js';
 import type { Model } from '../runtime/model.js';
+import type { Context } from '../runtime/context.js';
 
 export interface PerplexityOptions {
   /** Window size in tokens (llama-perplexity -c). Default 512. */
@@ -31,6 +32,21 @@ export interface PerplexityResult {
 
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
+/**
+ * Run one window from an empty cache, as llama-perplexity does, and hand over the logits of every
+ * scored position (the second half, up to the last-but-one token): cb(position, logits).
+ */
+export function scoreWindow(ctx: Context, window: Int32Array, cb: (pos: number, logits: Float32Array) => void): void {
+  const n = window.length, first = n >> 1;
+  ctx.truncate(0);
+  ctx.decode(window.subarray(0, first), { logits: 'none' });
+  ctx.decode(window.subarray(first), {
+    onLogits: (i, logits) => {
+      if (first + i <= n - 2) cb(first + i, logits);
+    },
+  });
+}
+
 export async function perplexity(model: Model, text: string, opts: PerplexityOptions = {}): Promise<PerplexityResult> {
   const nCtx = opts.ctx ?? 512;
   if (!Number.isInteger(nCtx) || nCtx < 4) throw new ArgumentError(`ctx must be an integer >= 4, got ${nCtx}`);
@@ -44,7 +60,6 @@ export async function perplexity(model: Model, text: string, opts: PerplexityOpt
   const bos = model.tokenizer.bos;
   const addBos = model.tokenizer.addBos && bos !== undefined;
   const ctx = model.createContext({ ctx: nCtx, batch: opts.batch ?? Math.min(nCtx, 128) });
-  const first = nCtx >> 1;
   let nll = 0, nll2 = 0, count = 0;
   const perChunk: number[] = [];
   const window = new Int32Array(nCtx);
@@ -52,22 +67,16 @@ export async function perplexity(model: Model, text: string, opts: PerplexityOpt
     throwIfAborted(opts.signal);
     window.set(tokens.slice(c * nCtx, (c + 1) * nCtx));
     if (addBos) window[0] = bos!;
-    ctx.truncate(0);
-    ctx.decode(window.subarray(0, first), { logits: 'none' });
-    ctx.decode(window.subarray(first), {
-      onLogits: (i, logits) => {
-        const pos = first + i;
-        if (pos > nCtx - 2) return;
-        const target = window[pos + 1]!;
-        let max = -Infinity;
-        for (let j = 0; j < logits.length; j++) if (logits[j]! > max) max = logits[j]!;
-        let sum = 0;
-        for (let j = 0; j < logits.length; j++) sum += Math.exp(logits[j]! - max);
-        const v = -(logits[target]! - max - Math.log(sum));
-        nll += v;
-        nll2 += v * v;
-        count++;
-      },
+    scoreWindow(ctx, window, (pos, logits) => {
+      const target = window[pos + 1]!;
+      let max = -Infinity;
+      for (let j = 0; j < logits.length; j++) if (logits[j]! > max) max = logits[j]!;
+      let sum = 0;
+      for (let j = 0; j < logits.length; j++) sum += Math.exp(logits[j]! - max);
+      const v = -(logits[target]! - max - Math.log(sum));
+      nll += v;
+      nll2 += v * v;
+      count++;
     });
     const ppl = Math.exp(nll / count);
     perChunk.push(ppl);
