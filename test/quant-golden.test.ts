@@ -9,7 +9,7 @@
 //
 // The digests live in test/golden/quant/llama-quantize.json with the commands that made them. To
 // check against a local llama.cpp instead of the digests, or to rewrite them:
-//   LUTRA_LLAMA_QUANTIZE=/work/llama.cpp/build/bin/llama-quantize LUTRA_GGML_DEQUANT=/path/to/ggml-dequant \
+//   LUTRA_LLAMA_QUANTIZE=../llama.cpp/build/bin/llama-quantize LUTRA_GGML_DEQUANT=/path/to/ggml-dequant \
 //   [LUTRA_WRITE_GOLDENS=1] node --test dist/test/quant-golden.test.js
 // (ggml-dequant is bench/ptq/ggml-dequant.c built against llama.cpp's libggml-base: ggml's own
 // to_float, so the dequantized floats are checked too.)
@@ -168,7 +168,7 @@ if (LLAMA_QUANTIZE) {
     'synthetic: node --test dist/test/quant-golden.test.js writes the F32 model (syntheticModel() in this test), then for each TYPE: llama-quantize --pure synthetic-f32.gguf OUT TYPE',
     'synthetic mixtures and stories260K: for each FTYPE: llama-quantize IN OUT FTYPE',
     'dequantized: ggml-dequant OUT OUT.f32 (bench/ptq/ggml-dequant.c: ggml_get_type_traits(type)->to_float of libggml-base)',
-    'regenerate: LUTRA_LLAMA_QUANTIZE=/work/llama.cpp/build/bin/llama-quantize LUTRA_GGML_DEQUANT=ggml-dequant LUTRA_WRITE_GOLDENS=1 node --test dist/test/quant-golden.test.js',
+    'regenerate: LUTRA_LLAMA_QUANTIZE=../llama.cpp/build/bin/llama-quantize LUTRA_GGML_DEQUANT=ggml-dequant LUTRA_WRITE_GOLDENS=1 node --test dist/test/quant-golden.test.js',
   ];
   golden.synthetic.sha256 = sha(synthBytes);
   for (const t of PURE_TYPES) {
