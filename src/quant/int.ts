@@ -4,7 +4,7 @@
 // two rounded up, so nothing clips). Round half to even. The quantizer uses the stored (rounded)
 // scale, so dequantization reproduces exactly what the quantizer meant.
 
-import type { QuantFormat } from './types.js';
+import { rowCachingDot, type QuantFormat } from './types.js';
 import { type IntParams, SCALE_BYTES, blockBytes, encodeLutraType, lutraTypeName, loadScale, packCodes, storeScale, unpackCodes } from './lutra-types.js';
 import { roundEven } from '../core/f16.js';
 
@@ -13,7 +13,6 @@ export function intFormat(p: IntParams): QuantFormat {
   const codeOff = sb + (p.asym ? 1 : 0);
   const qmax = p.asym ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
   const codes = new Int32Array(g);
-  let row = new Float32Array(0), rowData: Uint8Array | null = null, rowOff = -1, rowN = 0;
   const scratch = new Uint8Array(4);
 
   /** Quantize one block with the given (unrounded) scale and zero point source. */
@@ -69,19 +68,7 @@ export function intFormat(p: IntParams): QuantFormat {
       const s = loadScaleOf(scaleOf(lo, hi));
       for (let b = 0; b < n / g; b++) block(src, b * g, dst, b * bb, s, lo);
     },
-    dot(w, wOff, a, aOff, n) {
-      // The reference matmul walks tokens inside rows: decode a row once and reuse it while the
-      // same row comes back.
-      if (rowData !== w.data || rowOff !== wOff || rowN !== n) {
-        if (row.length < n) row = new Float32Array(n);
-        fmt.dequantize(w.data, wOff, row, 0, n);
-        rowData = w.data; rowOff = wOff; rowN = n;
-      }
-      let s = 0;
-      const f = a.f;
-      for (let j = 0; j < n; j++) s += row[j]! * f[aOff + j]!;
-      return s;
-    },
+    dot: rowCachingDot((src, off, dst, n) => fmt.dequantize(src, off, dst, 0, n)),
   };
 
   function loadScaleOf(s: number): number {

@@ -4,7 +4,7 @@
 // scale per group (MX-style blocks of 32), per row, or per tensor: s = amax / max with F16/BF16/F32
 // scales, and with E8M0 the OCP MX rule s = 2^(floor(log2 amax) - emax), which may saturate the top.
 
-import type { QuantFormat } from './types.js';
+import { rowCachingDot, type QuantFormat } from './types.js';
 import { type FloatParams, SCALE_BYTES, blockBytes, encodeLutraType, floorLog2, lutraTypeName, loadScale, packCodes, storeScale, unpackCodes } from './lutra-types.js';
 import { roundEven } from '../core/f16.js';
 
@@ -67,7 +67,6 @@ export function minifloatFormat(p: FloatParams): QuantFormat {
   const g = p.group, mf = minifloat(p.e, p.m), bits = mf.bits, sb = SCALE_BYTES[p.scale], bb = blockBytes(p);
   const emax = floorLog2(mf.max);
   const codes = new Int32Array(g);
-  let row = new Float32Array(0), rowData: Uint8Array | null = null, rowOff = -1, rowN = 0;
   const scratch = new Uint8Array(4);
 
   const scaleFor = (amax: number) => (amax === 0 ? 0 : p.scale === 'E8M0' ? 2 ** (floorLog2(amax) - emax) : amax / mf.max);
@@ -108,19 +107,7 @@ export function minifloatFormat(p: FloatParams): QuantFormat {
       const s = storeScale(p.scale, scaleFor(amaxOf(src, 0, n)), scratch, 0);
       for (let b = 0; b < n / g; b++) block(src, b * g, dst, b * bb, s);
     },
-    dot(w, wOff, a, aOff, n) {
-      // The reference matmul walks tokens inside rows: decode a row once and reuse it while the
-      // same row comes back.
-      if (rowData !== w.data || rowOff !== wOff || rowN !== n) {
-        if (row.length < n) row = new Float32Array(n);
-        fmt.dequantize(w.data, wOff, row, 0, n);
-        rowData = w.data; rowOff = wOff; rowN = n;
-      }
-      let s = 0;
-      const f = a.f;
-      for (let j = 0; j < n; j++) s += row[j]! * f[aOff + j]!;
-      return s;
-    },
+    dot: rowCachingDot((src, off, dst, n) => fmt.dequantize(src, off, dst, 0, n)),
   };
   return fmt;
 }

@@ -55,3 +55,22 @@ export interface QuantFormat {
   /** Dot product of one weight row (n elements at byte `wOff` of w.data) with a prepared activation row. */
   dot(w: WeightBytes, wOff: number, a: ActivationRow, aOff: number, n: number): number;
 }
+
+/**
+ * A dot product for formats without an integer kernel: the reference matmul walks tokens inside
+ * rows, so decode a row once (into one buffer per format) and reuse it while the same row comes back.
+ */
+export function rowCachingDot(decode: (src: Uint8Array, off: number, dst: Float32Array, n: number) => void): QuantFormat['dot'] {
+  let row = new Float32Array(0), rowData: Uint8Array | null = null, rowOff = -1, rowN = 0;
+  return (w, wOff, a, aOff, n) => {
+    if (rowData !== w.data || rowOff !== wOff || rowN !== n) {
+      if (row.length < n) row = new Float32Array(n);
+      decode(w.data, wOff, row, n);
+      rowData = w.data; rowOff = wOff; rowN = n;
+    }
+    let s = 0;
+    const f = a.f;
+    for (let j = 0; j < n; j++) s += row[j]! * f[aOff + j]!;
+    return s;
+  };
+}
