@@ -173,12 +173,7 @@ export class WasmKernels implements Kernels {
         w.on('error', () => { this.broken = true; });
         this.workers.push(w);
       }
-      try {
-        await Promise.all(ready);
-      } catch (e) {
-        this.dispose();
-        throw e;
-      }
+      await this.allStarted(ready);
       // Only now: an unref'd worker's messages would not keep the event loop alive to deliver 'ready'.
       for (const w of this.workers) (w as unknown as { unref(): void }).unref();
     } else {
@@ -192,12 +187,17 @@ export class WasmKernels implements Kernels {
         w.postMessage({ module, memory: this.arena.memory, ctrl: this.ctrl, part: i + 1 });
         this.workers.push(w);
       }
-      try {
-        await Promise.all(ready);
-      } catch (e) {
-        this.dispose();
-        throw e;
-      }
+      await this.allStarted(ready);
+    }
+  }
+
+  /** Wait until every worker reported ready; if one fails to start, stop the others and rethrow. */
+  private async allStarted(ready: Promise<void>[]): Promise<void> {
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      this.dispose();
+      throw e;
     }
   }
 
