@@ -60,9 +60,12 @@ export function workerLoop(k: KernelExports, ctrl: SharedArrayBuffer, part: numb
   // The pool waits for this before posting the first job, so `gen` above cannot miss one.
   ready();
   for (;;) {
+    // Proceed only on a new generation: a wake-up without one must not run the job again, since
+    // the main thread may already be writing the next job's arguments.
     let spins = 0;
-    while (Atomics.load(c, 0) === gen && spins < 20000) spins++;
-    if (Atomics.load(c, 0) === gen) Atomics.wait(c, 0, gen);
+    while (Atomics.load(c, 0) === gen) {
+      if (++spins > 20000) Atomics.wait(c, 0, gen);
+    }
     gen = Atomics.load(c, 0);
     if (c[2] === OP_EXIT) break;
     try {
