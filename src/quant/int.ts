@@ -69,6 +69,18 @@ export function intFormat(p: IntParams): QuantFormat {
       for (let b = 0; b < n / g; b++) block(src, b * g, dst, b * bb, s, lo);
     },
     dot: rowCachingDot((src, off, dst, n) => fmt.dequantize(src, off, dst, 0, n)),
+    lut: bits > 4 || p.scale !== 'F16' || g % 8 !== 0 ? undefined : {
+      bits, group: g, offset: p.asym ? 'u8z' : 'none', zero: p.asym ? 0 : 1 << (bits - 1),
+      unpack(src, rowOff, gi, out, meta) {
+        const o = rowOff + gi * bb;
+        unpackCodes(src, o + codeOff, g, bits, codes);
+        // Symmetric codes are two's complement; adding 2^(b-1) makes them unsigned with zero 2^(b-1).
+        const flip = p.asym ? 0 : 1 << (bits - 1), mask = (1 << bits) - 1;
+        for (let j = 0; j < g; j++) out[j] = (codes[j]! + flip) & mask;
+        if (p.asym) meta[0] = src[o + sb]!;
+        return src[o]! | (src[o + 1]! << 8);
+      },
+    },
   };
 
   function loadScaleOf(s: number): number {

@@ -7,6 +7,14 @@ import { readU16, writeU16 } from './views.js';
 
 export const Q4_0: QuantFormat = {
   id: 2, name: 'Q4_0', blockSize: 32, typeSize: 18, vecDot: 'q8_0',
+  lut: {
+    bits: 4, group: 32, offset: 'none', zero: 8,
+    unpack(src, rowOff, g, codes) {
+      const o = rowOff + g * 18;
+      for (let j = 0; j < 16; j++) { const q = src[o + 2 + j]!; codes[j] = q & 15; codes[j + 16] = q >> 4; }
+      return readU16(src, o);
+    },
+  },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 32; b++) {
       const o = srcOff + b * 18, y = dstOff + b * 32;

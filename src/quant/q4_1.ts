@@ -6,6 +6,15 @@ import { readU16, writeU16 } from './views.js';
 
 export const Q4_1: QuantFormat = {
   id: 3, name: 'Q4_1', blockSize: 32, typeSize: 20, vecDot: 'q8_1',
+  lut: {
+    bits: 4, group: 32, offset: 'f16', zero: 0,
+    unpack(src, rowOff, g, codes, meta) {
+      const o = rowOff + g * 20;
+      for (let j = 0; j < 16; j++) { const q = src[o + 4 + j]!; codes[j] = q & 15; codes[j + 16] = q >> 4; }
+      meta[0] = readU16(src, o + 2);
+      return readU16(src, o);
+    },
+  },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 32; b++) {
       const o = srcOff + b * 20, y = dstOff + b * 32;

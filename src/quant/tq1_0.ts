@@ -17,6 +17,18 @@ function trit(byte: number, n: number): number {
 
 export const TQ1_0: QuantFormat = {
   id: 34, name: 'TQ1_0', blockSize: 256, typeSize: 54, vecDot: 'q8_K',
+  // Base-3 packing has no bit planes: the LUT kernels unpack trits to 2-bit codes (0, 1, 2).
+  lut: {
+    bits: 2, group: 256, offset: 'none', zero: 1,
+    unpack(src, rowOff, g, codes) {
+      const o = rowOff + g * 54;
+      let y = 0;
+      for (let n5 = 0; n5 < 5; n5++) for (let m = 0; m < 32; m++) codes[y++] = trit(src[o + m]!, n5);
+      for (let n5 = 0; n5 < 5; n5++) for (let m = 0; m < 16; m++) codes[y++] = trit(src[o + 32 + m]!, n5);
+      for (let n4 = 0; n4 < 4; n4++) for (let j = 0; j < 4; j++) codes[y++] = trit(src[o + 48 + j]!, n4);
+      return readU16(src, o + 52);
+    },
+  },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 256; b++) {
       const o = srcOff + b * 54;

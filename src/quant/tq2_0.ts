@@ -10,6 +10,15 @@ const fr = Math.fround;
 
 export const TQ2_0: QuantFormat = {
   id: 35, name: 'TQ2_0', blockSize: 256, typeSize: 66, vecDot: 'q8_K',
+  lut: {
+    bits: 2, group: 256, offset: 'none', zero: 1,
+    unpack(src, rowOff, g, codes) {
+      const o = rowOff + g * 66;
+      let y = 0;
+      for (let j = 0; j < 64; j += 32) for (let l = 0; l < 4; l++) for (let m = 0; m < 32; m++) codes[y++] = (src[o + j + m]! >> (2 * l)) & 3;
+      return readU16(src, o + 64);
+    },
+  },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 256; b++) {
       const o = srcOff + b * 66;

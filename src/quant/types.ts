@@ -54,6 +54,25 @@ export interface QuantFormat {
   quantizeTensor?(src: Float32Array, rows: number, cols: number, dst: Uint8Array): void;
   /** Dot product of one weight row (n elements at byte `wOff` of w.data) with a prepared activation row. */
   dot(w: WeightBytes, wOff: number, a: ActivationRow, aOff: number, n: number): number;
+  /** How the format splits into 1..4-bit codes for the table-lookup kernels (absent: not LUT-able). */
+  readonly lut?: LutSpec;
+}
+
+/**
+ * A format as table-lookup (T-MAC) kernels see it: unsigned `bits`-bit codes q in groups of
+ * `group` elements sharing an f16 scale s, with w = s * (q - zero) ('none'), w = s * q + o with an
+ * f16 offset o per group ('f16', Q4_1's min), or w = s * (q - z) with a u8 zero point per group ('u8z').
+ */
+export interface LutSpec {
+  readonly bits: number;
+  readonly group: number;
+  readonly offset: 'none' | 'f16' | 'u8z';
+  readonly zero: number;
+  /**
+   * Codes of group g of the row at byte rowOff into codes[0..group); returns the group's scale as
+   * f16 bits and writes its offset (f16 bits, or the u8 zero point) into meta[0].
+   */
+  unpack(src: Uint8Array, rowOff: number, g: number, codes: Uint8Array, meta: Uint16Array): number;
 }
 
 /**
