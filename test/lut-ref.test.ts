@@ -3,35 +3,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
 import { intFormat } from '../src/quant/int.js';
-import type { QuantFormat } from '../src/quant/types.js';
 import { LUT_TILE, lutShape, packLut, packLutInPlace } from '../src/kernels/lut-layout.js';
 import { lutMatmul, lutQuantizeActs, lutTables, lutTablesExact } from '../src/kernels/ref/lut.js';
 import { F16_TO_F32 } from '../src/core/f16.js';
 import { randomFloats } from './helpers.js';
 
-const ggml = (n: string): QuantFormat => quantFormat(ggmlTypeByName(n)!.id);
-export const LUT_CASES: Array<[string, QuantFormat]> = [
-  ['Q4_0', ggml('Q4_0')],
-  ['Q4_1', ggml('Q4_1')],
-  ['TQ2_0', ggml('TQ2_0')],
-  ['TQ1_0', ggml('TQ1_0')],
-  ['INT2 sym g32', intFormat({ family: 'int', bits: 2, asym: false, scale: 'F16', tensorScale: false, group: 32 })],
-  ['INT3 asym g64', intFormat({ family: 'int', bits: 3, asym: true, scale: 'F16', tensorScale: false, group: 64 })],
-  ['INT4 sym g128', intFormat({ family: 'int', bits: 4, asym: false, scale: 'F16', tensorScale: false, group: 128 })],
-  ['INT2 asym g512', intFormat({ family: 'int', bits: 2, asym: true, scale: 'F16', tensorScale: false, group: 512 })],
-];
-
-function quantized(fmt: QuantFormat, rows: number, cols: number, seed: number): { data: Uint8Array; rowBytes: number; deq: Float32Array } {
-  const rowBytes = (cols / fmt.blockSize) * fmt.typeSize;
-  const data = new Uint8Array(rows * rowBytes);
-  const w = randomFloats(rows * cols, seed, 1);
-  if (fmt.quantizeTensor) fmt.quantizeTensor(w, rows, cols, data); else fmt.quantize!(w, 0, data, 0, rows * cols);
-  const deq = new Float32Array(rows * cols);
-  fmt.dequantize(data, 0, deq, 0, rows * cols);
-  return { data, rowBytes, deq };
-}
+import { LUT_CASES, ggml, quantized } from './lut-cases.js';
 
 for (const [name, fmt] of LUT_CASES) {
   test(`LUT reference, ${name}: exact tables give the dequantized product of the int8 activations`, () => {

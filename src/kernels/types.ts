@@ -51,6 +51,11 @@ export interface AttentionParams {
   f16: boolean;
 }
 
+/** Which matrix-product kernels 1-4-bit formats use: table lookup, dequantize, or the measured rule. */
+export type MatmulKernels = 'auto' | 'lut' | 'dequant';
+/** LUT tables: int8 with a scale per group (fast), or exact int16 sums of int8 activations. */
+export type LutTables = 'int8' | 'exact';
+
 export interface Kernels {
   readonly name: string;
   /** y[t, r] = sum_k W[r, k] * x[t, k] for t < nTok. x is [nTok, cols], y is [nTok, rows]. */
@@ -70,6 +75,12 @@ export interface Kernels {
   addScaled(x: Float32Array, y: Float32Array, scale: number, n: number): void;
   /** out[t] = row ids[t] of the embedding table, dequantized. */
   embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void;
+  /**
+   * Re-lay out weight matrices once, at load, for faster kernels (the table-lookup layout of 1-4
+   * bit formats). Afterwards their bytes belong to the backend: only its matmul reads them.
+   * Returns a line describing which kernels the matrices got.
+   */
+  prepareWeights?(ws: WeightMatrix[]): string;
   /**
    * Buffers the backend computes on directly (WebAssembly memory). Callers allocate scratch, KV
    * cache and weight bytes through these when present; any plain array still works, just slower.

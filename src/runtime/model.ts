@@ -6,7 +6,7 @@
 import { AbortError, ArgumentError, FormatError, LutraError, throwIfAborted } from '../core/errors.js';
 import { parseGGUF, plainValue } from '../formats/gguf.js';
 import type { ModelSource } from '../formats/source.js';
-import { createKernels, type BackendName, type Kernels } from '../kernels/index.js';
+import { createKernels, type BackendName, type Kernels, type LutTables, type MatmulKernels, type WeightMatrix } from '../kernels/index.js';
 import { getArchitecture } from '../models/index.js';
 import type { DecoderHParams, DecoderWeights } from '../models/layers.js';
 import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, type Tokenizer, type EncodeOptions } from '../tokenizer/index.js';
@@ -33,6 +33,23 @@ export interface LoadOptions {
   sharedMemory?: boolean;
   /** Defaults for contexts made by generate() and createContext(). */
   context?: ContextOptions;
+  /** Matrix kernels for 1-4-bit formats: 'lut' (table lookup), 'dequant', or 'auto' (the measured rule). */
+  kernels?: MatmulKernels;
+  /** Table-lookup tables: 'int8' (default) or 'exact' (int16, the dequantize kernels' integer sums). */
+  lutTables?: LutTables;
+}
+
+/** Every weight matrix a forward pass multiplies by, except the embedding table (read by row). */
+function matmulWeights(w: unknown): WeightMatrix[] {
+  const out: WeightMatrix[] = [];
+  const embd = (w as { tokEmbd?: unknown }).tokEmbd;
+  const walk = (v: unknown): void => {
+    if (!v || typeof v !== 'object' || v instanceof Float32Array) return;
+    if ('format' in v && 'rowBytes' in v && 'data' in v) { if (v !== embd) out.push(v as WeightMatrix); return; }
+    for (const x of Array.isArray(v) ? v : Object.values(v)) walk(x);
+  };
+  walk(w);
+  return out;
 }
 
 export interface ChatMessage {
@@ -207,7 +224,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
   // Memory that cannot grow (no SharedArrayBuffer) is sized once: the file plus room for KV caches.
   const size = input instanceof Uint8Array || input instanceof ArrayBuffer ? input.byteLength : typeof Blob !== 'undefined' && input instanceof Blob ? input.size : undefined;
   const memoryBytes = size !== undefined ? Math.ceil(size * 1.1) + 512 * 2 ** 20 : undefined;
-  const { kernels, note } = await createKernels({ backend: opts.backend, threads: opts.threads, shared: opts.sharedMemory, memoryBytes });
+  const { kernels, note } = await createKernels({ backend: opts.backend, threads: opts.threads, shared: opts.sharedMemory, memoryBytes, matmul: opts.kernels, lutTables: opts.lutTables });
   try {
     const alloc = kernels.allocBytes ? (n: number) => kernels.allocBytes!(n) : undefined;
     const src = await readSource(input, { ...opts, alloc });
@@ -221,9 +238,10 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     if (tok.vocabSize > hp.nVocab) {
       throw new FormatError(src.file, `the tokenizer has ${tok.vocabSize} tokens but token_embd.weight has ${hp.nVocab} rows`);
     }
+    const matmulNote = kernels.prepareWeights?.(matmulWeights(w));
     opts.onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
     if (opts.signal?.aborted) throw new AbortError();
-    return new Model(src.file, src, arch.name, hp, w, tok, kernels, opts.context, note);
+    return new Model(src.file, src, arch.name, hp, w, tok, kernels, opts.context, matmulNote ? `${note}; ${matmulNote}` : note);
   } catch (e) {
     kernels.dispose?.();
     throw e;

@@ -89,6 +89,24 @@ export class WasmArena {
     if (last && last[0] + last[1] === this.top) { this.top = last[0]; this.free.pop(); }
   }
 
+  /**
+   * Free the aligned interior of [off, off + len) inside an allocated block (a tensor inside the
+   * model file's block, once its bytes moved elsewhere); the rest of the block stays allocated.
+   */
+  releaseRange(off: number, len: number): void {
+    const a = Math.ceil(off / ALIGN) * ALIGN, b = Math.floor((off + len) / ALIGN) * ALIGN;
+    if (b <= a) return;
+    for (const [start, size] of this.sizes) {
+      if (start > a || start + size < b) continue;
+      this.sizes.delete(start);
+      if (a > start) this.sizes.set(start, a - start);
+      if (start + size > b) this.sizes.set(b, start + size - b);
+      this.sizes.set(a, b - a);
+      this.release(a);
+      return;
+    }
+  }
+
   // alloc() may grow the memory, which replaces memory.buffer: allocate before taking the buffer.
   f32(n: number): Float32Array {
     const off = this.alloc(n * 4);

@@ -4,9 +4,11 @@
 // implement (embedding lookup, formats without a wasm kernel) go to the reference backend.
 
 import { RefKernels } from '../ref/index.js';
-import { ropeTheta, type AttentionParams, type Kernels, type RopeParams, type WeightMatrix } from '../types.js';
+import { ropeTheta, type AttentionParams, type Kernels, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
-import { ARG, CTRL_INTS, ERR, FARG, OP_ATTENTION, OP_EXIT, OP_MATMUL, runShare, type KernelExports } from './protocol.js';
+import { ARG, CTRL_INTS, ERR, FARG, OP_ATTENTION, OP_EXIT, OP_LUT, OP_MATMUL, runShare, type KernelExports } from './protocol.js';
+import { lutShape, packLut, packLutInPlace, type LutShape } from '../lut-layout.js';
+import type { QuantFormat } from '../../quant/types.js';
 import * as binaries from './binaries.generated.js';
 
 export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
@@ -14,6 +16,24 @@ export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
 const WASM_TYPES = new Set([0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14]);
 const Q8K_TYPES = new Set([10, 11, 12, 13, 14]);
 const Q8_TYPES = new Set([2, 3, 6, 7, 8]);
+/**
+ * The measured rule of `--kernels auto`: table lookup for codes of at most this many bits, and for
+ * any LUT-able format without an integer dequantize kernel here (lutra INTn); above it, the
+ * dequantize kernel. Measured with `lutra bench --kernels lut,dequant` (bench/results/).
+ */
+export const AUTO_LUT_MAX_BITS = 2;
+
+/** Whether `auto` puts a format on the table-lookup kernels. */
+export function lutPreferred(format: QuantFormat, sh: LutShape): boolean {
+  return !WASM_TYPES.has(format.id) || sh.bits <= AUTO_LUT_MAX_BITS;
+}
+
+interface LutEntry {
+  readonly shape: LutShape;
+  /** The descriptor lut_matmul reads (13 x i32 in wasm memory). */
+  readonly desc: Int32Array;
+}
+
 /** Multiply-adds below which a job runs on the calling thread alone. */
 const PARALLEL_MIN_WORK = 1 << 17;
 
@@ -121,6 +141,15 @@ export class WasmKernels implements Kernels {
   private ids: Int32Array | null = null;
   private attnScratch: Float32Array | null = null;
   private readonly copies = new WeakMap<Uint8Array, Uint8Array>();
+  private readonly luts = new Map<WeightMatrix, LutEntry>();
+  private lutTbl: Uint8Array | null = null;
+  private lutTh: Float32Array | null = null;
+  private lutA: Float32Array | null = null;
+  private lutQs: Uint8Array | null = null;
+  private lutD: Float32Array | null = null;
+  /** Set by create(): which kernels 1-4-bit formats get, and the LUT table precision. */
+  matmulKernels: MatmulKernels = 'auto';
+  lutTables: LutTables = 'int8';
 
   private constructor(readonly flavor: WasmFlavor, readonly threads: number, module: WebAssembly.Module, arena: WasmArena) {
     this.arena = arena;
@@ -139,7 +168,13 @@ export class WasmKernels implements Kernels {
    * `shared: false` (forced where SharedArrayBuffer is missing) runs one thread over an ordinary
    * memory of `memoryBytes`, sized once: it must hold the model, KV caches and scratch.
    */
-  static async create(opts: { threads?: number; flavor?: WasmFlavor; shared?: boolean; memoryBytes?: number } = {}): Promise<WasmKernels | null> {
+  static async create(opts: { threads?: number; flavor?: WasmFlavor; shared?: boolean; memoryBytes?: number; matmul?: MatmulKernels; lutTables?: LutTables } = {}): Promise<WasmKernels | null> {
+    const k = await WasmKernels.createRaw(opts);
+    if (k) { k.matmulKernels = opts.matmul ?? 'auto'; k.lutTables = opts.lutTables ?? 'int8'; }
+    return k;
+  }
+
+  private static async createRaw(opts: { threads?: number; flavor?: WasmFlavor; shared?: boolean; memoryBytes?: number }): Promise<WasmKernels | null> {
     const sup = await detectWasm();
     const flavor = opts.flavor ?? sup.flavor;
     if (!flavor) return null;
@@ -274,7 +309,100 @@ export class WasmKernels implements Kernels {
     }
   }
 
+  /**
+   * Put matrices on the table-lookup kernels per `matmulKernels`: pack each in place when its tiles
+   * are the size of its rows (Q4_0, Q4_1, TQ2_0, INTn), else into a new buffer, freeing the old
+   * bytes (TQ1_0). One tensor at a time, so the weights are never held twice.
+   */
+  prepareWeights(ws: WeightMatrix[]): string {
+    if (this.matmulKernels === 'dequant') return 'matmul: dequantize kernels (asked for)';
+    const onLut = new Map<string, number>();
+    let others = 0;
+    for (const w of new Set(ws)) {
+      if (this.luts.has(w)) continue;
+      const sh = lutShape(w.format, w.rows, w.cols, w.rowBytes);
+      if (!sh || (this.matmulKernels === 'auto' && !lutPreferred(w.format, sh))) { others++; continue; }
+      let main: Uint8Array, tail: Uint8Array | null = null;
+      if (sh.inPlace && this.arena.owns(w.data)) {
+        if (sh.tiles > sh.fullTiles) tail = this.arena.bytes(sh.tileBytes);
+        packLutInPlace(w.format, w.data, sh, w.rowBytes, tail);
+        main = w.data;
+      } else {
+        const p = packLut(w.format, w.data, w.rows, w.cols, w.rowBytes, (n) => this.arena.bytes(n));
+        main = p.main; tail = p.tail;
+        if (this.arena.owns(w.data)) this.arena.releaseRange(w.data.byteOffset, w.data.byteLength);
+      }
+      const dv = this.arena.f32(13);
+      const desc = new Int32Array(dv.buffer, dv.byteOffset, 13);
+      desc.set([main.byteOffset, tail?.byteOffset ?? 0, sh.tileBytes, sh.cols, sh.rows, sh.group, sh.bits, sh.offKind, 0, this.lutTables === 'exact' ? 1 : 0, sh.groupBytes, sh.codeOff, sh.fullTiles]);
+      dv[8] = sh.zc;
+      this.luts.set(w, { shape: sh, desc });
+      onLut.set(w.format.name, (onLut.get(w.format.name) ?? 0) + 1);
+    }
+    const lut = [...onLut].map(([n, c]) => `${c} ${n}`).join(', ');
+    return `matmul: ${lut ? `table lookup for ${lut} (${this.lutTables} tables)` : 'no table-lookup tensors'}${others ? `, dequantize for ${others}` : ''}${this.matmulKernels === 'lut' ? ' (lut asked for)' : ''}`;
+  }
+
+  /** The kernel a prepared matrix runs on (tests and `lutra bench`). */
+  kernelOf(w: WeightMatrix): 'lut' | 'dequant' {
+    return this.luts.has(w) ? 'lut' : 'dequant';
+  }
+
+  private lutMatmul(e: LutEntry, x: Float32Array, nTok: number, y: Float32Array): void {
+    const sh = e.shape, cols = sh.cols, exact = this.lutTables === 'exact';
+    if (!this.arena.owns(x) || !this.arena.owns(y)) {
+      // Packed bytes only run here: stage plain arrays through wasm memory.
+      const xs = this.arena.f32(cols * nTok), ys = this.arena.f32(sh.rows * nTok);
+      try {
+        xs.set(x.subarray(0, cols * nTok));
+        this.lutMatmul(e, xs, nTok, ys);
+        y.set(ys);
+      } finally {
+        this.arena.releaseView(xs); this.arena.releaseView(ys);
+      }
+      return;
+    }
+    const nG = (cols / sh.group) * nTok;
+    const tblBytes = cols * nTok * (exact ? 8 : 4);
+    if (!this.lutTbl || this.lutTbl.length < tblBytes || this.lutTh!.length < nG || this.lutQs!.length < cols * nTok) {
+      for (const v of [this.lutTbl, this.lutTh, this.lutA, this.lutQs, this.lutD]) if (v) this.arena.releaseView(v);
+      const cap = Math.max(cols * nTok, (this.lutQs?.length ?? 0) * 2);
+      this.lutTbl = this.arena.bytes(cap * 8);
+      this.lutQs = this.arena.bytes(cap);
+      // Groups are >= 8 elements; Q8 sums need one int per 16.
+      this.lutTh = this.arena.f32(Math.ceil(cap / 8));
+      this.lutA = this.arena.f32(Math.ceil(cap / 8));
+      this.lutD = this.arena.f32(Math.ceil(cap / 8));
+    }
+    const tbl = this.lutTbl.byteOffset, th = this.lutTh!.byteOffset, tA = this.lutA!.byteOffset;
+    if (exact) {
+      const qs = this.lutQs!.byteOffset, d = this.lutD!.byteOffset;
+      // Activations as the dequantize kernels quantize them for the same block size (the same integer sums).
+      if (sh.group === 32 || sh.group === 256) {
+        this.ensureAct(cols, nTok);
+        if (sh.group === 32) this.k.quantize_q8(x.byteOffset, cols, nTok, qs, d, this.actS!.byteOffset, this.actSum!.byteOffset);
+        else this.k.quantize_q8_k(x.byteOffset, cols, nTok, qs, d, this.actSum!.byteOffset);
+      } else {
+        this.k.lut_quantize_acts(x.byteOffset, cols, nTok, sh.group, qs, d);
+      }
+      this.k.lut_tables_exact(qs, d, cols, nTok, sh.group, tbl, th, tA);
+    } else {
+      this.k.lut_tables(x.byteOffset, cols, nTok, sh.group, tbl, th, tA);
+    }
+    const desc = e.desc.byteOffset;
+    if (this.workers.length === 0 || sh.rows * cols * nTok < PARALLEL_MIN_WORK) {
+      this.k.lut_matmul(desc, 0, sh.tiles, tbl, th, tA, y.byteOffset, nTok);
+      return;
+    }
+    const a = this.c;
+    a[2] = OP_LUT;
+    a[ARG] = desc; a[ARG + 1] = tbl; a[ARG + 2] = th; a[ARG + 3] = tA; a[ARG + 4] = y.byteOffset; a[ARG + 5] = nTok; a[ARG + 6] = sh.tiles;
+    this.runJob();
+  }
+
   matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
+    const lut = this.luts.get(w);
+    if (lut) return this.lutMatmul(lut, x, nTok, y);
     const type = w.format.id;
     if (!WASM_TYPES.has(type) || !this.arena.owns(x) || !this.arena.owns(y) || (w.cols % 32 !== 0 && type !== 0)) {
       this.ref.matmul(w, x, nTok, y);

@@ -4,6 +4,7 @@
 
 export const OP_MATMUL = 1;
 export const OP_ATTENTION = 2;
+export const OP_LUT = 3;
 export const OP_EXIT = 99;
 export const CTRL_INTS = 48;
 /** Set to a worker's index when its share threw. */
@@ -22,6 +23,10 @@ export interface KernelExports {
   swiglu(g: number, u: number, n: number): void;
   add_scaled(x: number, y: number, scale: number, n: number): void;
   rope(x: number, nTok: number, nHead: number, headDim: number, nRot: number, neox: number, cs: number): void;
+  lut_tables(x: number, cols: number, nTok: number, group: number, tbl: number, th: number, tA: number): void;
+  lut_quantize_acts(x: number, cols: number, nTok: number, group: number, qs: number, d: number): void;
+  lut_tables_exact(qs: number, d: number, cols: number, nTok: number, group: number, tbl: number, th: number, tA: number): void;
+  lut_matmul(desc: number, tile0: number, tile1: number, tbl: number, th: number, tA: number, y: number, nTok: number): void;
 }
 
 /** Contiguous share `part` of `n` items among `parts`, in multiples of `align`. */
@@ -39,6 +44,12 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
     case OP_MATMUL: {
       const [r0, r1] = share(a(4), parts, part);
       if (r0 < r1) k.matmul(a(0), a(1), a(2), a(3), a(4), r0, r1, a(5), a(6), a(7), a(10), a(8), a(9));
+      return;
+    }
+    case OP_LUT: {
+      // Whole 16-row tiles per participant.
+      const [t0, t1] = share(a(6), parts, part, 1);
+      if (t0 < t1) k.lut_matmul(a(0), t0, t1, a(1), a(2), a(3), a(4), a(5));
       return;
     }
     case OP_ATTENTION: {
