@@ -1122,19 +1122,32 @@ export function lut_tables_exact(qs: usize, d: usize, cols: i32, nTok: i32, grou
       // Per plane j: a = rows 0..7, b = rows 8..15 (int8 tables); exact: u/v the low bytes, w/x the high.
       let a0 = zero, b0 = zero, a1 = zero, b1 = zero, a2 = zero, b2 = zero, a3 = zero, b3 = zero;
       let w0 = zero, x0 = zero, w1 = zero, x1 = zero, w2 = zero, x2 = zero, w3 = zero, x3 = zero;
+      // Planes unrolled by hand (B is a constant after inlining): accumulators stay in registers.
       for (let e = 0; e < chunk; e += 8) {
         if (exact == 0) {
           const T0 = v128.load(tb), T1 = v128.load(tb, 16);
           tb += 32;
-          for (let j = 0; j < B; j++) {
-            const v = v128.load(cp + (<usize>j << 4));
-            const r0 = i8x16.swizzle(T0, v128.and(v, mask)), r1 = i8x16.swizzle(T1, i8x16.shr_u(v, 4));
-            const lo = i16x8.add(i16x8.extend_low_i8x16_s(r0), i16x8.extend_low_i8x16_s(r1));
-            const hi = i16x8.add(i16x8.extend_high_i8x16_s(r0), i16x8.extend_high_i8x16_s(r1));
-            if (j == 0) { a0 = i16x8.add(a0, lo); b0 = i16x8.add(b0, hi); }
-            else if (j == 1) { a1 = i16x8.add(a1, lo); b1 = i16x8.add(b1, hi); }
-            else if (j == 2) { a2 = i16x8.add(a2, lo); b2 = i16x8.add(b2, hi); }
-            else { a3 = i16x8.add(a3, lo); b3 = i16x8.add(b3, hi); }
+          let v = v128.load(cp);
+          let r0 = i8x16.swizzle(T0, v128.and(v, mask)), r1 = i8x16.swizzle(T1, i8x16.shr_u(v, 4));
+          a0 = i16x8.add(a0, i16x8.add(i16x8.extend_low_i8x16_s(r0), i16x8.extend_low_i8x16_s(r1)));
+          b0 = i16x8.add(b0, i16x8.add(i16x8.extend_high_i8x16_s(r0), i16x8.extend_high_i8x16_s(r1)));
+          if (B > 1) {
+            v = v128.load(cp, 16);
+            r0 = i8x16.swizzle(T0, v128.and(v, mask)); r1 = i8x16.swizzle(T1, i8x16.shr_u(v, 4));
+            a1 = i16x8.add(a1, i16x8.add(i16x8.extend_low_i8x16_s(r0), i16x8.extend_low_i8x16_s(r1)));
+            b1 = i16x8.add(b1, i16x8.add(i16x8.extend_high_i8x16_s(r0), i16x8.extend_high_i8x16_s(r1)));
+          }
+          if (B > 2) {
+            v = v128.load(cp, 32);
+            r0 = i8x16.swizzle(T0, v128.and(v, mask)); r1 = i8x16.swizzle(T1, i8x16.shr_u(v, 4));
+            a2 = i16x8.add(a2, i16x8.add(i16x8.extend_low_i8x16_s(r0), i16x8.extend_low_i8x16_s(r1)));
+            b2 = i16x8.add(b2, i16x8.add(i16x8.extend_high_i8x16_s(r0), i16x8.extend_high_i8x16_s(r1)));
+          }
+          if (B > 3) {
+            v = v128.load(cp, 48);
+            r0 = i8x16.swizzle(T0, v128.and(v, mask)); r1 = i8x16.swizzle(T1, i8x16.shr_u(v, 4));
+            a3 = i16x8.add(a3, i16x8.add(i16x8.extend_low_i8x16_s(r0), i16x8.extend_low_i8x16_s(r1)));
+            b3 = i16x8.add(b3, i16x8.add(i16x8.extend_high_i8x16_s(r0), i16x8.extend_high_i8x16_s(r1)));
           }
         } else {
           const L0 = v128.load(tb), H0 = v128.load(tb, 16), L1 = v128.load(tb, 32), H1 = v128.load(tb, 48);
@@ -1156,21 +1169,32 @@ export function lut_tables_exact(qs: usize, d: usize, cols: i32, nTok: i32, grou
         cp += <usize>(B << 4);
       }
       // Widen to int32 and weight plane j by 2^j (exact: low bytes unsigned, high bytes * 256).
-      for (let j = 0; j < B; j++) {
-        let a = a0, b = b0, w = w0, x = x0;
-        if (j == 1) { a = a1; b = b1; w = w1; x = x1; } else if (j == 2) { a = a2; b = b2; w = w2; x = x2; } else if (j == 3) { a = a3; b = b3; w = w3; x = x3; }
-        let e0: v128, e1: v128, e2: v128, e3: v128;
-        if (exact == 0) {
-          e0 = i32x4.extend_low_i16x8_s(a); e1 = i32x4.extend_high_i16x8_s(a);
-          e2 = i32x4.extend_low_i16x8_s(b); e3 = i32x4.extend_high_i16x8_s(b);
-        } else {
-          e0 = i32x4.add(i32x4.extend_low_i16x8_u(a), i32x4.shl(i32x4.extend_low_i16x8_s(w), 8));
-          e1 = i32x4.add(i32x4.extend_high_i16x8_u(a), i32x4.shl(i32x4.extend_high_i16x8_s(w), 8));
-          e2 = i32x4.add(i32x4.extend_low_i16x8_u(b), i32x4.shl(i32x4.extend_low_i16x8_s(x), 8));
-          e3 = i32x4.add(i32x4.extend_high_i16x8_u(b), i32x4.shl(i32x4.extend_high_i16x8_s(x), 8));
+      if (exact == 0) {
+        s0 = i32x4.add(s0, i32x4.extend_low_i16x8_s(a0)); s1 = i32x4.add(s1, i32x4.extend_high_i16x8_s(a0));
+        s2 = i32x4.add(s2, i32x4.extend_low_i16x8_s(b0)); s3 = i32x4.add(s3, i32x4.extend_high_i16x8_s(b0));
+        if (B > 1) {
+          s0 = i32x4.add(s0, i32x4.shl(i32x4.extend_low_i16x8_s(a1), 1)); s1 = i32x4.add(s1, i32x4.shl(i32x4.extend_high_i16x8_s(a1), 1));
+          s2 = i32x4.add(s2, i32x4.shl(i32x4.extend_low_i16x8_s(b1), 1)); s3 = i32x4.add(s3, i32x4.shl(i32x4.extend_high_i16x8_s(b1), 1));
         }
-        s0 = i32x4.add(s0, i32x4.shl(e0, j)); s1 = i32x4.add(s1, i32x4.shl(e1, j));
-        s2 = i32x4.add(s2, i32x4.shl(e2, j)); s3 = i32x4.add(s3, i32x4.shl(e3, j));
+        if (B > 2) {
+          s0 = i32x4.add(s0, i32x4.shl(i32x4.extend_low_i16x8_s(a2), 2)); s1 = i32x4.add(s1, i32x4.shl(i32x4.extend_high_i16x8_s(a2), 2));
+          s2 = i32x4.add(s2, i32x4.shl(i32x4.extend_low_i16x8_s(b2), 2)); s3 = i32x4.add(s3, i32x4.shl(i32x4.extend_high_i16x8_s(b2), 2));
+        }
+        if (B > 3) {
+          s0 = i32x4.add(s0, i32x4.shl(i32x4.extend_low_i16x8_s(a3), 3)); s1 = i32x4.add(s1, i32x4.shl(i32x4.extend_high_i16x8_s(a3), 3));
+          s2 = i32x4.add(s2, i32x4.shl(i32x4.extend_low_i16x8_s(b3), 3)); s3 = i32x4.add(s3, i32x4.shl(i32x4.extend_high_i16x8_s(b3), 3));
+        }
+      } else {
+        for (let j = 0; j < B; j++) {
+          let a = a0, b = b0, w = w0, x = x0;
+          if (j == 1) { a = a1; b = b1; w = w1; x = x1; } else if (j == 2) { a = a2; b = b2; w = w2; x = x2; } else if (j == 3) { a = a3; b = b3; w = w3; x = x3; }
+          const e0 = i32x4.add(i32x4.extend_low_i16x8_u(a), i32x4.shl(i32x4.extend_low_i16x8_s(w), 8));
+          const e1 = i32x4.add(i32x4.extend_high_i16x8_u(a), i32x4.shl(i32x4.extend_high_i16x8_s(w), 8));
+          const e2 = i32x4.add(i32x4.extend_low_i16x8_u(b), i32x4.shl(i32x4.extend_low_i16x8_s(x), 8));
+          const e3 = i32x4.add(i32x4.extend_high_i16x8_u(b), i32x4.shl(i32x4.extend_high_i16x8_s(x), 8));
+          s0 = i32x4.add(s0, i32x4.shl(e0, j)); s1 = i32x4.add(s1, i32x4.shl(e1, j));
+          s2 = i32x4.add(s2, i32x4.shl(e2, j)); s3 = i32x4.add(s3, i32x4.shl(e3, j));
+        }
       }
     }
     const gi = <usize>g << 2;

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { ArgumentError } from '../core/errors.js';
 import type { LoadProgress } from '../runtime/model.js';
@@ -52,4 +52,11 @@ export function loadProgressBar(quiet: boolean): { onProgress: (p: LoadProgress)
     },
     stop() { if (started) bar.stop(); },
   };
+}
+
+/** --kernels and --lut-tables: which matrix kernels 1-4-bit formats use, and the LUT table precision. */
+export function addKernelFlags(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--kernels <which>', 'matrix kernels for 1-4-bit formats: lut (table lookup), dequant, or auto (the measured rule)').choices(['auto', 'lut', 'dequant']).default('auto'))
+    .addOption(new Option('--lut-tables <kind>', 'table-lookup tables: int8 (fast) or exact (int16: the dequantize kernels\' integer sums)').choices(['int8', 'exact']).default('int8'));
 }

@@ -11,22 +11,23 @@ import type { GenerateOptions } from '../runtime/generate.js';
 import { perplexity } from '../eval/perplexity.js';
 import { parseGGUF, plainValue } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/table.js';
-import type { BackendName } from '../kernels/index.js';
-import { collect, float, int, loadProgressBar, resolveModel } from './common.js';
+import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
+import { addKernelFlags, collect, float, int, loadProgressBar, resolveModel } from './common.js';
 import { registerServe } from '../server/command.js';
 import { registerTools } from './tools.js';
 import { registerQuantize } from './quantize.js';
 import { registerTrain } from './train.js';
 
-interface SamplingFlags {
-  threads?: number; backend?: BackendName;
+interface KernelFlags { threads?: number; backend?: BackendName; kernels?: MatmulKernels; lutTables?: LutTables }
+
+interface SamplingFlags extends KernelFlags {
   temp: number; topK?: number; topP?: number; minP?: number; repeatPenalty?: number; repeatLastN?: number;
   frequencyPenalty?: number; presencePenalty?: number; seed?: number; stop?: string[]; logitBias?: string[];
   nPredict: number; ctx?: number; verbose?: boolean;
 }
 
 function addSamplingFlags(cmd: Command): Command {
-  return cmd
+  return addKernelFlags(cmd)
     .option('-n, --n-predict <n>', 'tokens to generate (-1: until the context is full)', int('--n-predict', -1), 256)
     .option('--temp <t>', 'temperature (0 = greedy)', float('--temp'), 0.8)
     .option('--top-k <k>', 'top-k (0 = off)', int('--top-k', 0))
@@ -67,10 +68,10 @@ function sigintController(): AbortController {
   return ac;
 }
 
-async function openModel(path: string | undefined, o: { ctx?: number; verbose?: boolean; threads?: number; backend?: BackendName }, signal?: AbortSignal) {
+async function openModel(path: string | undefined, o: KernelFlags & { ctx?: number; verbose?: boolean }, signal?: AbortSignal) {
   const bar = loadProgressBar(false);
   try {
-    const model = await loadModel(resolveModel(path), { onProgress: bar.onProgress, signal, context: { ctx: o.ctx }, threads: o.threads, backend: o.backend });
+    const model = await loadModel(resolveModel(path), { onProgress: bar.onProgress, signal, context: { ctx: o.ctx }, threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables });
     if (o.verbose) {
       const hp = model.hparams;
       process.stderr.write(`lutra: ${model.file}: ${model.arch}, ${hp.nLayer} layers, ${hp.nEmbd} wide, ${hp.nHead}/${hp.nHeadKv} heads, vocab ${hp.nVocab}\nlutra: ${model.kernelNote}\n`);
@@ -228,10 +229,10 @@ function show(v: unknown, max: number): string {
   return String(v);
 }
 
-async function cmdPpl(modelPath: string, o: { file: string; ctx: number; chunks?: number; json?: boolean; verbose?: boolean; threads?: number; backend?: BackendName }): Promise<void> {
+async function cmdPpl(modelPath: string, o: KernelFlags & { file: string; ctx: number; chunks?: number; json?: boolean; verbose?: boolean }): Promise<void> {
   const text = await readFile(o.file, 'utf8').catch(() => { throw new ArgumentError(`${o.file}: cannot read file`); });
   const ac = sigintController();
-  const model = await openModel(modelPath, { verbose: o.verbose, threads: o.threads, backend: o.backend }, ac.signal);
+  const model = await openModel(modelPath, o, ac.signal);
   const bar = process.stderr.isTTY && !o.json
     ? new cliProgress.SingleBar({ stream: process.stderr, format: 'perplexity [{bar}] {value}/{total} chunks | ppl {ppl} | eta {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : undefined;
@@ -294,7 +295,7 @@ export function buildProgram(): Command {
   registerTools(program);
 
   const evalCmd = program.command('eval').description('evaluate a model');
-  evalCmd.command('ppl')
+  addKernelFlags(evalCmd.command('ppl'))
     .description('perplexity as llama-perplexity computes it (second half of each non-overlapping window)')
     .argument('<model>', 'GGUF file or Hugging Face folder')
     .requiredOption('--file <path>', 'text file to evaluate on')

@@ -5,7 +5,7 @@ import { ArgumentError } from '../core/errors.js';
 import { ggmlTypeName } from '../quant/table.js';
 import { PRESETS, synthesize } from '../tools/synth.js';
 import { bench } from '../tools/bench.js';
-import type { BackendName } from '../kernels/index.js';
+import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 
 function intList(name: string) {
   return (v: string): number[] => {
@@ -46,26 +46,31 @@ export function registerTools(program: Command): void {
     .option('-t, --threads <list>', 'thread counts', intList('--threads'))
     .option('-b, --batch <n>', 'prompt batch size', (v) => intList('--batch')(v)[0]!, 512)
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
+    .option('--kernels <list>', 'matrix kernels for 1-4-bit formats, compared in turn: lut, dequant, auto', (v) => v.split(',').map((k) => {
+      if (!['lut', 'dequant', 'auto'].includes(k.trim())) throw new ArgumentError(`--kernels: unknown kernels ${JSON.stringify(k)} (lut, dequant, auto)`);
+      return k.trim() as MatmulKernels;
+    }), ['auto'] as MatmulKernels[])
+    .addOption(new Option('--lut-tables <kind>', 'table-lookup tables: int8 or exact').choices(['int8', 'exact']).default('int8'))
     .option('--json', 'one JSON object per result line')
     .option('--no-profile', 'skip the per-op breakdown')
-    .action(async (model: string, o: { nPrompt: number[]; nGen: number[]; repetitions: number; threads?: number[]; batch: number; backend: BackendName; json?: boolean; profile: boolean }) => {
+    .action(async (model: string, o: { nPrompt: number[]; nGen: number[]; repetitions: number; threads?: number[]; batch: number; backend: BackendName; kernels: MatmulKernels[]; lutTables: LutTables; json?: boolean; profile: boolean }) => {
       const os = await import('node:os');
       const threads = o.threads ?? [os.availableParallelism?.() ?? os.cpus().length];
       if (threads.some((t) => t < 1)) throw new ArgumentError('--threads values must be >= 1');
-      if (!o.json) process.stdout.write(`| model | backend | threads | test | t/s |\n| --- | --- | ---: | ---: | ---: |\n`);
+      if (!o.json) process.stdout.write(`| model | backend | kernels | threads | test | t/s |\n| --- | --- | --- | ---: | ---: | ---: |\n`);
       const name = model.split('/').pop();
       const { profiles } = await bench(model, {
-        pp: o.nPrompt.filter((n) => n > 0), tg: o.nGen.filter((n) => n > 0), reps: o.repetitions, threads, backend: o.backend, batch: o.batch,
+        pp: o.nPrompt.filter((n) => n > 0), tg: o.nGen.filter((n) => n > 0), reps: o.repetitions, threads, backend: o.backend, batch: o.batch, kernels: o.kernels, lutTables: o.lutTables,
         onResult: (r) => {
-          if (o.json) process.stdout.write(JSON.stringify({ test: r.test, threads: r.threads, tps: r.tps, tps_sd: r.tps_sd, tps_median: r.tps_median, backend: r.backend, model: name }) + '\n');
-          else process.stdout.write(`| ${name} | ${r.backend} | ${r.threads} | ${r.test} | ${r.tps.toFixed(2)} ± ${r.tps_sd.toFixed(2)} |\n`);
+          if (o.json) process.stdout.write(JSON.stringify({ test: r.test, threads: r.threads, tps: r.tps, tps_sd: r.tps_sd, tps_median: r.tps_median, backend: r.backend, kernels: r.kernels, matmul: r.matmul, model: name }) + '\n');
+          else process.stdout.write(`| ${name} | ${r.backend} | ${r.kernels}: ${r.matmul} | ${r.threads} | ${r.test} | ${r.tps.toFixed(2)} ± ${r.tps_sd.toFixed(2)} |\n`);
         },
       });
       if (o.profile && !o.json) {
         for (const p of profiles) {
           const total = Object.values(p.ms).reduce((a, b) => a + b, 0);
           const parts = Object.entries(p.ms).sort((a, b) => b[1] - a[1]).map(([op, ms]) => `${op} ${(ms / p.tokens).toFixed(3)} ms/tok (${((ms / total) * 100).toFixed(0)}%)`);
-          process.stdout.write(`\nper-op, ${p.test}, ${p.threads} thread(s): ${parts.join(', ')}\n`);
+          process.stdout.write(`\nper-op, ${p.kernels} kernels, ${p.test}, ${p.threads} thread(s): ${parts.join(', ')}\n`);
         }
       }
     });

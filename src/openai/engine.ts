@@ -5,7 +5,7 @@
 // browser page. Not the sampling or the generate loop: those are runtime/.
 
 import { AbortError, LutraError } from '../core/errors.js';
-import type { BackendName } from '../kernels/index.js';
+import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import { loadModel, Model, type LoadOptions, type LoadProgress, type ModelInput } from '../runtime/model.js';
 import type { GenerateChunk, StopReason } from '../runtime/generate.js';
 import type { Context } from '../runtime/context.js';
@@ -24,6 +24,9 @@ export interface EngineOptions {
   /** Threads for the WebAssembly kernels (default: theirs). */
   threads?: number;
   backend?: BackendName;
+  /** Matrix kernels for 1-4-bit formats (table lookup, dequantize, or the measured rule) and LUT table precision. */
+  kernels?: MatmulKernels;
+  lutTables?: LutTables;
   onProgress?: (p: LoadProgress) => void;
   /** Cancels loading. */
   signal?: AbortSignal;
@@ -397,7 +400,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     model = opts.model;
   } else {
     // `threads` goes to the kernels through loadModel when they take it.
-    const load: LoadOptions & { threads?: number } = { onProgress: opts.onProgress, signal: opts.signal, backend: opts.backend, threads: opts.threads };
+    const load: LoadOptions & { threads?: number } = { onProgress: opts.onProgress, signal: opts.signal, backend: opts.backend, threads: opts.threads, kernels: opts.kernels, lutTables: opts.lutTables };
     model = await loadModel(opts.model, load);
   }
   try {

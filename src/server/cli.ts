@@ -3,7 +3,7 @@
 // --shutdown-timeout seconds, cancel the rest, close, exit 0. A second signal cancels at once.
 
 import { ArgumentError } from '../core/errors.js';
-import type { BackendName } from '../kernels/index.js';
+import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import { createEngine } from '../openai/engine.js';
 import { buildServer, DEFAULT_BODY_LIMIT, type ServerState } from './app.js';
 
@@ -18,6 +18,8 @@ export interface ServeFlags {
   shutdownTimeout: number;
   threads?: number;
   backend?: BackendName;
+  kernels?: MatmulKernels;
+  lutTables?: LutTables;
   name?: string;
 }
 
@@ -27,7 +29,7 @@ export async function serve(modelPath: string, o: ServeFlags, onProgress?: (p: {
   const apiKey = o.apiKey ?? process.env.LUTRA_API_KEY;
   if (apiKey !== undefined && apiKey.trim() === '') throw new ArgumentError('--api-key is empty');
   const engine = await createEngine({
-    model: modelPath, ctx: o.ctx, parallel: o.parallel, maxQueue: o.maxQueue, threads: o.threads, backend: o.backend, name: o.name, onProgress,
+    model: modelPath, ctx: o.ctx, parallel: o.parallel, maxQueue: o.maxQueue, threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables, name: o.name, onProgress,
   });
   const state: ServerState = { shuttingDown: false };
   const app = buildServer(engine, { apiKey, bodyLimit: o.bodyLimit }, state);

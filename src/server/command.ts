@@ -2,10 +2,10 @@
 // the HTTP framework: the action imports it only when `serve` runs.
 
 import { Command, Option } from 'commander';
-import { int, loadProgressBar, resolveModel } from '../cli/common.js';
+import { addKernelFlags, int, loadProgressBar, resolveModel } from '../cli/common.js';
 
 export function registerServe(program: Command): void {
-  program.command('serve')
+  const cmd = program.command('serve')
     .description('OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models, /health) and a chat page at /')
     .argument('[model]', 'GGUF file or Hugging Face folder')
     .option('--host <host>', 'address to bind (loopback unless told otherwise)', '127.0.0.1')
@@ -18,7 +18,8 @@ export function registerServe(program: Command): void {
     .option('--shutdown-timeout <s>', 'on SIGINT/SIGTERM, seconds to let running requests finish before cancelling them', int('--shutdown-timeout', 0), 10)
     .option('--name <id>', 'model id in /v1/models and responses (default: the file name)')
     .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', int('--threads', 1))
-    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
+    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'));
+  addKernelFlags(cmd)
     .action(async (model: string | undefined, o) => {
       const { serve } = await import('./cli.js');
       const bar = loadProgressBar(false);

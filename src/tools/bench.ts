@@ -5,7 +5,7 @@
 
 import { loadModel, type Model } from '../runtime/model.js';
 import type { Kernels } from '../kernels/types.js';
-import type { BackendName } from '../kernels/index.js';
+import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 
 export interface BenchOptions {
   pp: number[];
@@ -13,6 +13,9 @@ export interface BenchOptions {
   reps: number;
   threads: number[];
   backend?: BackendName;
+  /** Matrix kernels to compare (each a separate load; default ['auto']). */
+  kernels?: MatmulKernels[];
+  lutTables?: LutTables;
   /** Batch size for prompt processing (default 512, as llama-bench's ubatch). */
   batch?: number;
   onResult?: (r: BenchResult) => void;
@@ -26,9 +29,13 @@ export interface BenchResult {
   tps_median: number;
   runs: number[];
   backend: string;
+  /** The --kernels mode and what it put where (the load note). */
+  kernels: MatmulKernels;
+  matmul: string;
 }
 
 export interface OpProfile {
+  kernels: MatmulKernels;
   threads: number;
   test: string;
   /** op -> total milliseconds over the profiled run. */
@@ -79,15 +86,16 @@ export async function bench(file: string, o: BenchOptions): Promise<{ results: B
   const results: BenchResult[] = [];
   const profiles: OpProfile[] = [];
   const batch = o.batch ?? 512;
-  for (const threads of o.threads) {
-    const model = await loadModel(file, { threads, backend: o.backend });
+  for (const kernels of o.kernels ?? ['auto']) for (const threads of o.threads) {
+    const model = await loadModel(file, { threads, backend: o.backend, kernels, lutTables: o.lutTables });
+    const matmul = model.kernelNote.split('; ').slice(1).join('; ').replace(/^matmul: /, '');
     try {
       const tests: ['pp' | 'tg', number][] = [...o.pp.map((n) => ['pp', n] as ['pp', number]), ...o.tg.map((n) => ['tg', n] as ['tg', number])];
       for (const [test, n] of tests) {
         runOnce(model, test, Math.min(n, 16), batch); // warm-up: compile paths, fault in pages
         const runs: number[] = [];
         for (let r = 0; r < o.reps; r++) runs.push(runOnce(model, test, n, batch));
-        const res: BenchResult = { test: `${test}${n}`, threads, tps: mean(runs), tps_sd: sd(runs), tps_median: median(runs), runs, backend: model.kernels.name };
+        const res: BenchResult = { test: `${test}${n}`, threads, tps: mean(runs), tps_sd: sd(runs), tps_median: median(runs), runs, backend: model.kernels.name, kernels, matmul };
         results.push(res);
         o.onResult?.(res);
       }
@@ -100,7 +108,7 @@ export async function bench(file: string, o: BenchOptions): Promise<{ results: B
         if (test === 'pp') ctx.decode(toks, { logits: 'last' });
         else for (let i = 0; i < n; i++) ctx.decode(toks.subarray(i, i + 1), { logits: 'last' });
         ctx.dispose();
-        profiles.push({ threads, test: `${test}${n}`, ms, tokens: n });
+        profiles.push({ kernels, threads, test: `${test}${n}`, ms, tokens: n });
       }
     } finally {
       model.dispose();

@@ -1,0 +1,66 @@
+// Kernel-level table: one GEMV (decode: one token) of an N x K matrix at 1, 2, 3 and 4 bits through
+// the table-lookup kernels, beside the dequantize kernels of Q4_0 / Q8_0 / TQ2_0 on the same shape.
+// T-MAC's claim to check: LUT cost scales with the number of bits.
+//   node bench/lut/gemv.mjs [--n 4096] [--k 4096] [--threads 1] [--reps 30] [--json]
+import { WasmKernels } from '../../dist/src/kernels/wasm/index.js';
+import { quantFormat, ggmlTypeByName } from '../../dist/src/quant/table.js';
+import { weightBytes } from '../../dist/src/quant/types.js';
+import { parseArgs } from 'node:util';
+import os from 'node:os';
+
+const { values: a } = parseArgs({ options: { n: { type: 'string', default: '4096' }, k: { type: 'string', default: '4096' }, threads: { type: 'string', default: '1' }, reps: { type: 'string', default: '30' }, json: { type: 'boolean', default: false }, tables: { type: 'string', default: 'int8' } } });
+const N = Number(a.n), K = Number(a.k), threads = Number(a.threads), reps = Number(a.reps);
+
+let seed = 12345;
+const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 16777216;
+
+/** A format with only a LUT decomposition: b-bit codes, groups of 128, f16 scale 1/64. */
+function synthetic(bits) {
+  return { id: -1, name: `LUT${bits}`, blockSize: 128, typeSize: 0, vecDot: 'f32',
+    lut: { bits, group: 128, offset: 'none', zero: (1 << bits) / 2,
+      unpack(src, rowOff, g, codes) { for (let i = 0; i < 128; i++) codes[i] = (rnd() * (1 << bits)) | 0; return 0x2400; } } };
+}
+
+function median(v) { const s = [...v].sort((x, y) => x - y); return s[s.length >> 1]; }
+
+async function time(matmul, w) {
+  const k = await WasmKernels.create({ threads, matmul, lutTables: a.tables });
+  if (w.alloc) w = w.alloc(k);
+  k.prepareWeights([w]);
+  const x = k.allocF32(K), y = k.allocF32(N);
+  for (let i = 0; i < K; i++) x[i] = rnd() * 2 - 1;
+  for (const t0 = performance.now(); performance.now() - t0 < 300;) k.matmul(w, x, 1, y);
+  const t = [];
+  for (let r = 0; r < reps; r++) { const t0 = performance.now(); k.matmul(w, x, 1, y); t.push(performance.now() - t0); }
+  const kind = k.kernelOf(w);
+  k.dispose();
+  return { ms: median(t), kind };
+}
+
+const rows = [];
+for (const bits of [1, 2, 3, 4]) {
+  const fmt = synthetic(bits);
+  const w = { name: `lut${bits}`, format: fmt, rows: N, cols: K, rowBytes: 0, ...weightBytes(new Uint8Array(0)) };
+  const r = await time('lut', w);
+  rows.push({ kernel: `LUT ${bits}-bit`, bits, ...r });
+}
+for (const type of ['TQ2_0', 'Q4_0', 'Q8_0']) {
+  const fmt = quantFormat(ggmlTypeByName(type).id);
+  const rowBytes = (K / fmt.blockSize) * fmt.typeSize;
+  const w = { alloc(k) {
+    const data = k.allocBytes(N * rowBytes);
+    const f = new Float32Array(K);
+    for (let r = 0; r < N; r++) { for (let i = 0; i < K; i++) f[i] = rnd() * 2 - 1; fmt.quantize(f, 0, data, r * rowBytes, K); }
+    return { name: type, format: fmt, rows: N, cols: K, rowBytes, ...weightBytes(data) };
+  } };
+  for (const mode of type === 'Q8_0' ? ['dequant'] : ['dequant', 'lut']) rows.push({ kernel: `${type} ${mode}`, ...(await time(mode, w)) });
+}
+const base = rows.find((r) => r.kernel === 'LUT 4-bit').ms;
+for (const r of rows) { r.gmacs = (N * K) / r.ms / 1e6; r.vs4bit = r.ms / base; }
+const cpu = os.cpus()[0]?.model ?? 'unknown';
+if (a.json) console.log(JSON.stringify({ cpu, node: process.version, N, K, threads, reps, tables: a.tables, rows }, null, 2));
+else {
+  console.log(`GEMV ${N}x${K}, ${threads} thread(s), ${a.tables} tables, median of ${reps}; ${cpu}, Node ${process.version}`);
+  console.log('| kernel | ran on | ms | GMAC/s | time vs LUT 4-bit |\n|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.kernel} | ${r.kind} | ${r.ms.toFixed(3)} | ${r.gmacs.toFixed(2)} | ${r.vs4bit.toFixed(2)} |`);
+}
