@@ -331,6 +331,98 @@ export function quantize_q8_k(x: usize, n: i32, nTok: i32, qs: usize, d: usize, 
   }
 }
 
+/** Sum of the 16 Q8_K block sums of super-block b (the activations' sum, for the ternary -1 offset). */
+@inline function bsum256(bsums: usize, b: i32): i32 {
+  const bs = bsums + (<usize>b << 6);
+  let s = 0;
+  for (let j = 0; j < 16; j++) s += load<i32>(bs + (<usize>j << 2));
+  return s;
+}
+
+/** TQ2_0 x Q8_K: sum over 2-bit codes c of (c - 1) * a, per 256 with the f16 scale. */
+function dot_tq2_0(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
+  let s: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 66, x = a + (<usize>b << 8);
+    let isum = 0;
+    if (ASC_FEATURE_SIMD) {
+      // Codes 0..2 times int8: 32 products of <= 254 per i16 lane, far from overflow.
+      let acc = i16x8.splat(0);
+      const m = i8x16.splat(3);
+      for (let j = 0; j < 2; j++) {
+        const q0 = v128.load(o + (<usize>j << 5)), q1 = v128.load(o + (<usize>j << 5), 16);
+        for (let l = 0; l < 4; l++) {
+          const y = x + (<usize>j << 7) + (<usize>l << 5);
+          const c0 = v128.and(i8x16.shr_u(q0, 2 * l), m), c1 = v128.and(i8x16.shr_u(q1, 2 * l), m);
+          const a0 = v128.load(y), a1 = v128.load(y, 16);
+          acc = i16x8.add(acc, i16x8.add(i16x8.extmul_low_i8x16_s(c0, a0), i16x8.extmul_high_i8x16_s(c0, a0)));
+          acc = i16x8.add(acc, i16x8.add(i16x8.extmul_low_i8x16_s(c1, a1), i16x8.extmul_high_i8x16_s(c1, a1)));
+        }
+      }
+      isum = isum4(i32x4.extadd_pairwise_i16x8_s(acc));
+    } else {
+      for (let j = 0; j < 2; j++)
+        for (let l = 0; l < 4; l++)
+          for (let k = 0; k < 32; k++) isum += <i32>((load<u8>(o + (<usize>j << 5) + <usize>k) >> (2 * l)) & 3) * <i32>load<i8>(x + (<usize>j << 7) + (<usize>l << 5) + <usize>k);
+    }
+    isum -= bsum256(bsums, b);
+    s += <f32>isum * (f16ToF32(load<u16>(o + 64)) * load<f32>(ad + (<usize>b << 2)));
+  }
+  return s;
+}
+
+/** Trit n (0..4) of each of 16 base-3 bytes: ((byte * 3^n) mod 256) * 3 >> 8, as u8 lanes. */
+@inline function trits16(q: v128, pow: i32): v128 {
+  const p = i16x8.splat(<i16>pow), ff = i16x8.splat(0xff), three = i16x8.splat(3);
+  const lo = i16x8.shr_u(i16x8.mul(v128.and(i16x8.mul(i16x8.extend_low_i8x16_u(q), p), ff), three), 8);
+  const hi = i16x8.shr_u(i16x8.mul(v128.and(i16x8.mul(i16x8.extend_high_i8x16_u(q), p), ff), three), 8);
+  return i8x16.narrow_i16x8_u(lo, hi);
+}
+
+@inline function trit(byte: i32, pow: i32): i32 {
+  return (((byte * pow) & 0xff) * 3) >> 8;
+}
+
+/** TQ1_0 x Q8_K: 5 trits per byte in qs[0..47], 4 per byte in qh[0..3] (llama.cpp's layout). */
+function dot_tq1_0(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
+  let s: f32 = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 54, x = a + (<usize>b << 8);
+    let isum = 0;
+    if (ASC_FEATURE_SIMD) {
+      let acc = i16x8.splat(0);
+      const q0 = v128.load(o), q1 = v128.load(o, 16), q2 = v128.load(o, 32);
+      let pow = 1;
+      for (let n = 0; n < 5; n++) {
+        // Elements 32n + m (m < 32) from qs[0..31], 160 + 16n + m (m < 16) from qs[32..47].
+        const c0 = trits16(q0, pow), c1 = trits16(q1, pow), c2 = trits16(q2, pow);
+        const y0 = x + <usize>(n << 5), y2 = x + 160 + <usize>(n << 4);
+        const a0 = v128.load(y0), a1 = v128.load(y0, 16), a2 = v128.load(y2);
+        acc = i16x8.add(acc, i16x8.add(i16x8.extmul_low_i8x16_s(c0, a0), i16x8.extmul_high_i8x16_s(c0, a0)));
+        acc = i16x8.add(acc, i16x8.add(i16x8.extmul_low_i8x16_s(c1, a1), i16x8.extmul_high_i8x16_s(c1, a1)));
+        acc = i16x8.add(acc, i16x8.add(i16x8.extmul_low_i8x16_s(c2, a2), i16x8.extmul_high_i8x16_s(c2, a2)));
+        pow *= 3;
+      }
+      isum = isum4(i32x4.extadd_pairwise_i16x8_s(acc));
+    } else {
+      let pow = 1;
+      for (let n = 0; n < 5; n++) {
+        for (let m = 0; m < 32; m++) isum += trit(<i32>load<u8>(o + <usize>m), pow) * <i32>load<i8>(x + <usize>(32 * n + m));
+        for (let m = 0; m < 16; m++) isum += trit(<i32>load<u8>(o + 32 + <usize>m), pow) * <i32>load<i8>(x + <usize>(160 + 16 * n + m));
+        pow *= 3;
+      }
+    }
+    let pow = 1;
+    for (let n = 0; n < 4; n++) {
+      for (let j = 0; j < 4; j++) isum += trit(<i32>load<u8>(o + 48 + <usize>j), pow) * <i32>load<i8>(x + <usize>(240 + 4 * n + j));
+      pow *= 3;
+    }
+    isum -= bsum256(bsums, b);
+    s += <f32>isum * (f16ToF32(load<u16>(o + 52)) * load<f32>(ad + (<usize>b << 2)));
+  }
+  return s;
+}
+
 /** Q4_K 6-bit scale and min j of 8 from the 12 packed bytes at p (get_scale_min_k4). */
 @inline function scaleK4(p: usize, j: i32): i32 {
   return j < 4 ? <i32>(load<u8>(p + j) & 63) : <i32>((load<u8>(p + j + 4) & 0xf) | ((load<u8>(p + j - 4) >> 6) << 4));
@@ -765,7 +857,7 @@ export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32,
     if (type == 8) { matmul_q8_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, y, nTok); return 0; }
   }
   const nb = cols >> 5;
-  if (type >= 10 && type <= 14) {
+  if ((type >= 10 && type <= 14) || type == 34 || type == 35) {
     // K-quants: act holds Q8_K quants, ad one f32 per 256, asum the i32 sums of every 16.
     const nbk = cols >> 8;
     for (let r = r0; r < r1; r++) {
@@ -779,6 +871,8 @@ export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32,
           case 11: v = dot_q3_k(wr, ao, dof, nbk); break;
           case 12: v = dot_q4_k(wr, ao, dof, bsum, nbk); break;
           case 13: v = dot_q5_k(wr, ao, dof, bsum, nbk); break;
+          case 34: v = dot_tq1_0(wr, ao, dof, bsum, nbk); break;
+          case 35: v = dot_tq2_0(wr, ao, dof, bsum, nbk); break;
           default: v = dot_q6_k(wr, ao, dof, nbk);
         }
         store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), v);

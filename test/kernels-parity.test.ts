@@ -46,8 +46,8 @@ for (const flavor of flavors) {
     test(`${name}: matmul matches the reference for every format on odd shapes`, async () => {
       const k = (await WasmKernels.create({ flavor, threads }))!;
       pool.push(k);
-      for (const type of ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']) {
-        const shapes = type.endsWith('_K') ? [[37, 256, 1], [129, 512, 5], [1031, 256, 1]] as const : [[37, 96, 1], [129, 160, 5], [300, 512, 3], [1031, 256, 1]] as const;
+      for (const type of ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'TQ1_0', 'TQ2_0']) {
+        const shapes = type.endsWith('_K') || type.startsWith('TQ') ? [[37, 256, 1], [129, 512, 5], [1031, 256, 1]] as const : [[37, 96, 1], [129, 160, 5], [300, 512, 3], [1031, 256, 1]] as const;
         for (const [rows, cols, nTok] of shapes) {
           const w = matrix(k, type, rows, cols, rows + cols);
           const x = k.allocF32(cols * nTok);

@@ -13,8 +13,8 @@ import * as binaries from './binaries.generated.js';
 
 export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
 
-const WASM_TYPES = new Set([0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14]);
-const Q8K_TYPES = new Set([10, 11, 12, 13, 14]);
+const WASM_TYPES = new Set([0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 34, 35]);
+const Q8K_TYPES = new Set([10, 11, 12, 13, 14, 34, 35]);
 const Q8_TYPES = new Set([2, 3, 6, 7, 8]);
 /**
  * The measured rule of `--kernels auto`: table lookup for codes of at most this many bits, and for
