@@ -473,31 +473,39 @@ function dot_q4_k(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
   return s;
 }
 
-function dot_q6_k(w: usize, a: usize, ad: usize, nb: i32): f32 {
+/** 32 Q6_K weights (low nibbles l, high bits hb at 0x30) against int8 at y, scaled per 16 by sc[0..1]. */
+@inline function q6Quarter(acc: v128, l0: v128, l1: v128, hb0: v128, hb1: v128, y: usize, sc: usize): v128 {
+  const w0 = v128.or(l0, hb0), w1 = v128.or(l1, hb1);
+  const a0 = v128.load(y), a1 = v128.load(y, 16);
+  const t0 = i16x8.add(i16x8.extmul_low_i8x16_s(w0, a0), i16x8.extmul_high_i8x16_s(w0, a0));
+  const t1 = i16x8.add(i16x8.extmul_low_i8x16_s(w1, a1), i16x8.extmul_high_i8x16_s(w1, a1));
+  return i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(t0, i16x8.splat(<i16>load<i8>(sc))), i32x4.dot_i16x8_s(t1, i16x8.splat(<i16>load<i8>(sc, 1)))));
+}
+
+function dot_q6_k(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
   let s: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const o = w + <usize>b * 210, x = a + (<usize>b << 8);
     let isum = 0;
     if (ASC_FEATURE_SIMD) {
+      // Unsigned 6-bit codes against int8 (pairs of products fit i16), scaled per 16 by i32x4.dot;
+      // the -32 offset comes off once per block through the Q8_K sums of 16.
+      const bs = bsums + (<usize>b << 6);
+      let corr = 0;
+      for (let j = 0; j < 16; j++) corr += <i32>load<i8>(o + 192 + <usize>j) * load<i32>(bs + (<usize>j << 2));
       let acc = i32x4.splat(0);
+      const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30);
       for (let h = 0; h < 2; h++) {
         const ql = o + <usize>(64 * h), qh = o + 128 + <usize>(32 * h), sc = o + 192 + <usize>(8 * h), y = x + <usize>(128 * h);
         const h0 = v128.load(qh), h1 = v128.load(qh, 16);
-        for (let quarter = 0; quarter < 4; quarter++) {
-          const qlo = ql + <usize>(32 * (quarter & 1));
-          let l0 = v128.load(qlo), l1 = v128.load(qlo, 16);
-          if (quarter >= 2) { l0 = i8x16.shr_u(l0, 4); l1 = i8x16.shr_u(l1, 4); }
-          const m4 = i8x16.splat(0x0f), m2 = i8x16.splat(3);
-          const sh = 2 * quarter;
-          const hb0 = i8x16.shl(v128.and(i8x16.shr_u(h0, sh), m2), 4), hb1 = i8x16.shl(v128.and(i8x16.shr_u(h1, sh), m2), 4);
-          const w0 = i8x16.sub(v128.or(v128.and(l0, m4), hb0), i8x16.splat(32));
-          const w1 = i8x16.sub(v128.or(v128.and(l1, m4), hb1), i8x16.splat(32));
-          const yq = y + <usize>(32 * quarter);
-          const p0 = dot16_u(w0, v128.load(yq)), p1 = dot16_u(w1, v128.load(yq, 16));
-          acc = i32x4.add(acc, i32x4.add(i32x4.mul(p0, i32x4.splat(<i32>load<i8>(sc + 2 * quarter))), i32x4.mul(p1, i32x4.splat(<i32>load<i8>(sc + 2 * quarter + 1)))));
-        }
+        const L0 = v128.load(ql), L1 = v128.load(ql, 16), L2 = v128.load(ql, 32), L3 = v128.load(ql, 48);
+        // i16 lane shifts (one x86 instruction) with byte masks stand in for the emulated i8 shifts.
+        acc = q6Quarter(acc, v128.and(L0, m4), v128.and(L1, m4), v128.and(i16x8.shl(h0, 4), m30), v128.and(i16x8.shl(h1, 4), m30), y, sc);
+        acc = q6Quarter(acc, v128.and(L2, m4), v128.and(L3, m4), v128.and(i16x8.shl(h0, 2), m30), v128.and(i16x8.shl(h1, 2), m30), y + 32, sc + 2);
+        acc = q6Quarter(acc, v128.and(i16x8.shr_u(L0, 4), m4), v128.and(i16x8.shr_u(L1, 4), m4), v128.and(h0, m30), v128.and(h1, m30), y + 64, sc + 4);
+        acc = q6Quarter(acc, v128.and(i16x8.shr_u(L2, 4), m4), v128.and(i16x8.shr_u(L3, 4), m4), v128.and(i16x8.shr_u(h0, 2), m30), v128.and(i16x8.shr_u(h1, 2), m30), y + 96, sc + 6);
       }
-      isum = isum4(acc);
+      isum = isum4(acc) - 32 * corr;
     } else {
       for (let h = 0; h < 2; h++) {
         const ql = o + <usize>(64 * h), qh = o + 128 + <usize>(32 * h), sc = o + 192 + <usize>(8 * h), y = x + <usize>(128 * h);
@@ -873,7 +881,7 @@ export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32,
           case 13: v = dot_q5_k(wr, ao, dof, bsum, nbk); break;
           case 34: v = dot_tq1_0(wr, ao, dof, bsum, nbk); break;
           case 35: v = dot_tq2_0(wr, ao, dof, bsum, nbk); break;
-          default: v = dot_q6_k(wr, ao, dof, nbk);
+          default: v = dot_q6_k(wr, ao, dof, bsum, nbk);
         }
         store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), v);
       }
@@ -1222,24 +1230,24 @@ export function lut_tables_exact(qs: usize, d: usize, cols: i32, nTok: i32, grou
           const T0 = v128.load(tb), T1 = v128.load(tb, 16);
           tb += 32;
           let v = v128.load(cp);
-          let r0 = i8x16.swizzle(T0, v128.and(v, mask)), r1 = i8x16.swizzle(T1, i8x16.shr_u(v, 4));
+          let r0 = i8x16.swizzle(T0, v128.and(v, mask)), r1 = i8x16.swizzle(T1, v128.and(i16x8.shr_u(v, 4), mask));
           a0 = i16x8.add(a0, i16x8.add(i16x8.extend_low_i8x16_s(r0), i16x8.extend_low_i8x16_s(r1)));
           b0 = i16x8.add(b0, i16x8.add(i16x8.extend_high_i8x16_s(r0), i16x8.extend_high_i8x16_s(r1)));
           if (B > 1) {
             v = v128.load(cp, 16);
-            r0 = i8x16.swizzle(T0, v128.and(v, mask)); r1 = i8x16.swizzle(T1, i8x16.shr_u(v, 4));
+            r0 = i8x16.swizzle(T0, v128.and(v, mask)); r1 = i8x16.swizzle(T1, v128.and(i16x8.shr_u(v, 4), mask));
             a1 = i16x8.add(a1, i16x8.add(i16x8.extend_low_i8x16_s(r0), i16x8.extend_low_i8x16_s(r1)));
             b1 = i16x8.add(b1, i16x8.add(i16x8.extend_high_i8x16_s(r0), i16x8.extend_high_i8x16_s(r1)));
           }
           if (B > 2) {
             v = v128.load(cp, 32);
-            r0 = i8x16.swizzle(T0, v128.and(v, mask)); r1 = i8x16.swizzle(T1, i8x16.shr_u(v, 4));
+            r0 = i8x16.swizzle(T0, v128.and(v, mask)); r1 = i8x16.swizzle(T1, v128.and(i16x8.shr_u(v, 4), mask));
             a2 = i16x8.add(a2, i16x8.add(i16x8.extend_low_i8x16_s(r0), i16x8.extend_low_i8x16_s(r1)));
             b2 = i16x8.add(b2, i16x8.add(i16x8.extend_high_i8x16_s(r0), i16x8.extend_high_i8x16_s(r1)));
           }
           if (B > 3) {
             v = v128.load(cp, 48);
-            r0 = i8x16.swizzle(T0, v128.and(v, mask)); r1 = i8x16.swizzle(T1, i8x16.shr_u(v, 4));
+            r0 = i8x16.swizzle(T0, v128.and(v, mask)); r1 = i8x16.swizzle(T1, v128.and(i16x8.shr_u(v, 4), mask));
             a3 = i16x8.add(a3, i16x8.add(i16x8.extend_low_i8x16_s(r0), i16x8.extend_low_i8x16_s(r1)));
             b3 = i16x8.add(b3, i16x8.add(i16x8.extend_high_i8x16_s(r0), i16x8.extend_high_i8x16_s(r1)));
           }
@@ -1248,7 +1256,7 @@ export function lut_tables_exact(qs: usize, d: usize, cols: i32, nTok: i32, grou
           tb += 64;
           for (let j = 0; j < B; j++) {
             const v = v128.load(cp + (<usize>j << 4));
-            const i0 = v128.and(v, mask), i1 = i8x16.shr_u(v, 4);
+            const i0 = v128.and(v, mask), i1 = v128.and(i16x8.shr_u(v, 4), mask);
             const l0 = i8x16.swizzle(L0, i0), l1 = i8x16.swizzle(L1, i1), h0 = i8x16.swizzle(H0, i0), h1 = i8x16.swizzle(H1, i1);
             const ua = i16x8.add(i16x8.extend_low_i8x16_u(l0), i16x8.extend_low_i8x16_u(l1));
             const ub = i16x8.add(i16x8.extend_high_i8x16_u(l0), i16x8.extend_high_i8x16_u(l1));

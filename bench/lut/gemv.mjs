@@ -1,14 +1,14 @@
 // Kernel-level table: one GEMV (decode: one token) of an N x K matrix at 1, 2, 3 and 4 bits through
 // the table-lookup kernels, beside the dequantize kernels of Q4_0 / Q8_0 / TQ2_0 on the same shape.
 // T-MAC's claim to check: LUT cost scales with the number of bits.
-//   node bench/lut/gemv.mjs [--n 4096] [--k 4096] [--threads 1] [--reps 30] [--json]
+//   node bench/lut/gemv.mjs [--n 4096] [--k 4096] [--threads 1] [--reps 30] [--bits 1,2,3,4] [--types TQ2_0,Q4_0,Q8_0] [--json]
 import { WasmKernels } from '../../dist/src/kernels/wasm/index.js';
 import { quantFormat, ggmlTypeByName } from '../../dist/src/quant/table.js';
 import { weightBytes } from '../../dist/src/quant/types.js';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 
-const { values: a } = parseArgs({ options: { n: { type: 'string', default: '4096' }, k: { type: 'string', default: '4096' }, threads: { type: 'string', default: '1' }, reps: { type: 'string', default: '30' }, json: { type: 'boolean', default: false }, tables: { type: 'string', default: 'int8' } } });
+const { values: a } = parseArgs({ options: { n: { type: 'string', default: '4096' }, k: { type: 'string', default: '4096' }, threads: { type: 'string', default: '1' }, reps: { type: 'string', default: '30' }, json: { type: 'boolean', default: false }, types: { type: 'string', default: 'TQ2_0,Q4_0,Q8_0' }, bits: { type: 'string', default: '1,2,3,4' }, tables: { type: 'string', default: 'int8' } } });
 const N = Number(a.n), K = Number(a.k), threads = Number(a.threads), reps = Number(a.reps);
 
 let seed = 12345;
@@ -38,13 +38,13 @@ async function time(matmul, w) {
 }
 
 const rows = [];
-for (const bits of [1, 2, 3, 4]) {
+for (const bits of a.bits.split(',').filter(Boolean).map(Number)) {
   const fmt = synthetic(bits);
   const w = { name: `lut${bits}`, format: fmt, rows: N, cols: K, rowBytes: 0, ...weightBytes(new Uint8Array(0)) };
   const r = await time('lut', w);
   rows.push({ kernel: `LUT ${bits}-bit`, bits, ...r });
 }
-for (const type of ['TQ2_0', 'Q4_0', 'Q8_0']) {
+for (const type of a.types.split(',').filter(Boolean)) {
   const fmt = quantFormat(ggmlTypeByName(type).id);
   const rowBytes = (K / fmt.blockSize) * fmt.typeSize;
   const w = { alloc(k) {
@@ -53,9 +53,9 @@ for (const type of ['TQ2_0', 'Q4_0', 'Q8_0']) {
     for (let r = 0; r < N; r++) { for (let i = 0; i < K; i++) f[i] = rnd() * 2 - 1; fmt.quantize(f, 0, data, r * rowBytes, K); }
     return { name: type, format: fmt, rows: N, cols: K, rowBytes, ...weightBytes(data) };
   } };
-  for (const mode of type === 'Q8_0' ? ['dequant'] : ['dequant', 'lut']) rows.push({ kernel: `${type} ${mode}`, ...(await time(mode, w)) });
+  for (const mode of fmt.lut ? ['dequant', 'lut'] : ['dequant']) rows.push({ kernel: `${type} ${mode}`, ...(await time(mode, w)) });
 }
-const base = rows.find((r) => r.kernel === 'LUT 4-bit').ms;
+const base = rows.find((r) => r.kernel === 'LUT 4-bit')?.ms ?? rows[0].ms;
 for (const r of rows) { r.gmacs = (N * K) / r.ms / 1e6; r.vs4bit = r.ms / base; }
 const cpu = os.cpus()[0]?.model ?? 'unknown';
 if (a.json) console.log(JSON.stringify({ cpu, node: process.version, N, K, threads, reps, tables: a.tables, rows }, null, 2));
