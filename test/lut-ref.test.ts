@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { intFormat } from '../src/quant/int.js';
-import { LUT_TILE, lutShape, packLut, packLutInPlace } from '../src/kernels/lut-layout.js';
+import { LUT_TILE, lutDequantRow, lutShape, packLut, packLutInPlace } from '../src/kernels/lut-layout.js';
 import { lutMatmul, lutQuantizeActs, lutTables, lutTablesExact } from '../src/kernels/ref/lut.js';
 import { F16_TO_F32 } from '../src/core/f16.js';
 import { randomFloats } from './helpers.js';
@@ -86,4 +86,17 @@ test('LUT layout refuses what the kernels cannot run', () => {
   assert.equal(lutShape(ggml('TQ2_0'), 16, 100, 66), null);
   assert.equal(lutShape(intFormat({ family: 'int', bits: 4, asym: false, scale: 'BF16', tensorScale: false, group: 32 }), 16, 64, 36), null);
   assert.throws(() => packLut(ggml('Q6_K'), new Uint8Array(210), 1, 256, 210), /Q6_K .* no table-lookup layout/);
+});
+
+test('LUT layout: rows read back from the tiles equal the format\'s dequantization (tied embeddings)', () => {
+  for (const [name, fmt] of LUT_CASES) {
+    const rows = 37, cols = 512;
+    const { data, rowBytes, deq } = quantized(fmt, rows, cols, 6);
+    const p = packLut(fmt, data, rows, cols, rowBytes);
+    const out = new Float32Array(cols);
+    for (const r of [0, 15, 16, 36]) {
+      lutDequantRow(p, r, out, 0);
+      assert.deepEqual(out, deq.subarray(r * cols, (r + 1) * cols), `${name} row ${r}`);
+    }
+  }
 });

@@ -15,7 +15,10 @@ import { measureBandwidth } from './bandwidth.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../..');
-const PEERS = ['lutra', 'llama-bench', 'node-llama-cpp', 'wllama'];
+const PEERS = ['lutra', 'lutra-lut', 'lutra-dequant', 'llama-bench', 'node-llama-cpp', 'wllama'];
+/** lutra run with --kernels auto (its default), lut, or dequant. */
+const LUTRA_KERNELS = { lutra: 'auto', 'lutra-lut': 'lut', 'lutra-dequant': 'dequant' };
+const isLutra = (p) => p in LUTRA_KERNELS;
 
 const { values: opt, positionals: models } = parseArgs({
   allowPositionals: true,
@@ -46,7 +49,7 @@ if (opt.help) {
   -p, --n-prompt N        prompt tokens, ppN (128)
   -n, --n-gen N           generated tokens, tgN (64)
   -r, --repetitions N     interleaved rounds (3)
-  --peers LIST            ${PEERS.join(',')}
+  --peers LIST            ${PEERS.join(',')} (lutra-lut / lutra-dequant: lutra with --kernels lut / dequant)
   --wllama-p/-n/-r N      wllama's own prompt, generation and rounds (32, 16, 1): it runs ~1 token/s
   --llama-bin DIR         llama.cpp build/bin with llama-bench (or env LLAMA_CPP_BIN)
   --timeout-s S           per measurement (600)
@@ -90,14 +93,16 @@ const failure = (r, what) =>
 
 /** Each runner: (model, threads, p, n) -> { pp_tps, tg_tps, extra? } or throws with the reason. */
 const runners = {
-  async lutra(model, t, p, n) {
-    const r = await run(process.execPath, ['bin/lutra.js', 'bench', model, '-p', p, '-n', n, '-r', '1', '-t', t, '--json', '--no-profile'].map(String));
+  async lutra(model, t, p, n, kernels = 'auto') {
+    const r = await run(process.execPath, ['bin/lutra.js', 'bench', model, '-p', p, '-n', n, '-r', '1', '-t', t, '--kernels', kernels, '--json', '--no-profile'].map(String));
     if (r.code !== 0) throw new Error(failure(r, 'lutra bench'));
     const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     const pp = lines.find((l) => l.test === `pp${p}`);
     const tg = lines.find((l) => l.test === `tg${n}`);
-    return { pp_tps: pp?.tps, tg_tps: tg?.tps, backend: pp?.backend ?? tg?.backend, wallS: r.wallS };
+    return { pp_tps: pp?.tps, tg_tps: tg?.tps, backend: pp?.backend ?? tg?.backend, matmul: pp?.matmul ?? tg?.matmul, wallS: r.wallS };
   },
+  'lutra-lut': (model, t, p, n) => runners.lutra(model, t, p, n, 'lut'),
+  'lutra-dequant': (model, t, p, n) => runners.lutra(model, t, p, n, 'dequant'),
   async 'llama-bench'(model, t, p, n) {
     if (!opt['llama-bin']) throw new Error('no llama.cpp: set LLAMA_CPP_BIN or --llama-bin (bench/peers/build-llama.sh builds it)');
     const exe = join(opt['llama-bin'], 'llama-bench');
@@ -220,9 +225,13 @@ for (const f of files) {
       row[peer].roofline = tg ? (tg * info.decodeBytes) / (bandwidth[t].gbps * 1e9) : null;
     }
     const ratio = (a, b) => (a && b ? a / b : null);
+    // ratios[lutra variant][peer]
     row.ratios = {};
-    for (const peer of peers.filter((x) => x !== 'lutra')) {
-      row.ratios[peer] = { pp: ratio(row.lutra?.pp_tps, row[peer].pp_tps), tg: ratio(row.lutra?.tg_tps, row[peer].tg_tps) };
+    for (const mine of peers.filter(isLutra)) {
+      row.ratios[mine] = {};
+      for (const peer of peers.filter((x) => !isLutra(x))) {
+        row.ratios[mine][peer] = { pp: ratio(row[mine]?.pp_tps, row[peer].pp_tps), tg: ratio(row[mine]?.tg_tps, row[peer].tg_tps) };
+      }
     }
     summary.push(row);
   }
@@ -283,15 +292,18 @@ function markdown(r) {
   for (const s of r.summary) {
     lines.push(`| ${s.model} | ${s.threads} | ${ps.map((p) => f(s[p].pp_tps)).join(' | ')} | ${ps.map((p) => `${f(s[p].tg_tps)}${s[p].roofline != null ? ` (${pct(s[p].roofline)})` : ''}`).join(' | ')} |`);
   }
-  const others = ps.filter((p) => p !== 'lutra');
-  if (ps.includes('lutra') && others.length) {
+  const others = ps.filter((p) => !isLutra(p));
+  const mine = ps.filter(isLutra);
+  if (mine.length && others.length) {
     lines.push('', 'lutra / peer, prefill and decode (above 1 means lutra is faster):', '');
-    lines.push(`| model | threads | ${others.map((p) => `pp vs ${p}`).join(' | ')} | ${others.map((p) => `tg vs ${p}`).join(' | ')} |`);
-    lines.push(`|---|---|${others.map(() => '---:').join('|')}|${others.map(() => '---:').join('|')}|`);
+    lines.push(`| model | threads | lutra | ${others.map((p) => `pp vs ${p}`).join(' | ')} | ${others.map((p) => `tg vs ${p}`).join(' | ')} |`);
+    lines.push(`|---|---|---|${others.map(() => '---:').join('|')}|${others.map(() => '---:').join('|')}|`);
     for (const s of r.summary) {
-      lines.push(`| ${s.model} | ${s.threads} | ${others.map((p) => x(s.ratios[p].pp)).join(' | ')} | ${others.map((p) => x(s.ratios[p].tg)).join(' | ')} |`);
+      for (const m of mine) lines.push(`| ${s.model} | ${s.threads} | ${m} | ${others.map((p) => x(s.ratios[m][p].pp)).join(' | ')} | ${others.map((p) => x(s.ratios[m][p].tg)).join(' | ')} |`);
     }
   }
+  const matmuls = [...new Set(r.runs.filter((rr) => rr.matmul).map((rr) => `${rr.model}, ${rr.peer}: ${rr.matmul}`))];
+  if (matmuls.length) lines.push('', 'Where lutra put each model\'s matrices:', '', ...matmuls.map((m) => `- ${m}`));
   const notes = [];
   if (ps.includes('wllama')) {
     notes.push(`wllama runs pp${r.settings.wllama.p} / tg${r.settings.wllama.n}, ${r.settings.wllama.r} round(s), in headless Chromium (it runs near 1 token/s here, so the full sizes would not fit the time budget); its columns hold those figures, and the ratios against it compare lutra's pp${r.settings.nPrompt} / tg${r.settings.nGen} with them.`);

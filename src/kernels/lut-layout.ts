@@ -13,6 +13,7 @@
 // base-3 bytes hold fewer bits than two planes: it grows to 2 bits per weight.
 
 import type { LutSpec, QuantFormat } from '../quant/types.js';
+import { F16_TO_F32 } from '../core/f16.js';
 
 export const LUT_TILE = 16;
 
@@ -60,8 +61,9 @@ export function lutShape(format: QuantFormat, rows: number, cols: number, rowByt
  */
 export function packLutTile(spec: LutSpec, sh: LutShape, src: Uint8Array, srcOff: number, rowBytes: number, n: number, dst: Uint8Array, dstOff: number, scratch: LutPackScratch): void {
   const { group, bits, groups, groupBytes, codeOff } = sh;
-  const { codes, meta } = scratch;
+  const { codes, meta, planes } = scratch;
   dst.fill(0, dstOff, dstOff + sh.tileBytes);
+  const b2 = 2 * bits, b3 = 3 * bits;
   for (let g = 0; g < groups; g++) {
     const go = dstOff + g * groupBytes;
     for (let r = 0; r < n; r++) {
@@ -71,22 +73,35 @@ export function packLutTile(spec: LutSpec, sh: LutShape, src: Uint8Array, srcOff
       dst[go + 2 * r + 1] = s >> 8;
       if (sh.offKind === 1) { dst[go + 32 + 2 * r] = meta[0]! & 0xff; dst[go + 33 + 2 * r] = meta[0]! >> 8; }
       else if (sh.offKind === 2) dst[go + 32 + r] = meta[0]!;
-      for (let t = 0; t < group / 4; t++) {
-        const pair = t >> 1, hi = (t & 1) * 4;
-        for (let j = 0; j < bits; j++) {
-          let nib = 0;
-          for (let i = 0; i < 4; i++) nib |= ((codes[4 * t + i]! >> j) & 1) << i;
-          dst[go + codeOff + (pair * bits + j) * 16 + r] |= nib << hi;
-        }
+      // Two slices of 4 codes at a time; `planes` turns 4 codes into their bits-plane nibbles.
+      for (let pair = 0, e = 0; pair < group / 8; pair++, e += 8) {
+        const lo = planes[codes[e]! | (codes[e + 1]! << bits) | (codes[e + 2]! << b2) | (codes[e + 3]! << b3)]!;
+        const hi = planes[codes[e + 4]! | (codes[e + 5]! << bits) | (codes[e + 6]! << b2) | (codes[e + 7]! << b3)]!;
+        const o = go + codeOff + pair * bits * 16 + r;
+        for (let j = 0; j < bits; j++) dst[o + j * 16] = ((lo >> (4 * j)) & 15) | (((hi >> (4 * j)) & 15) << 4);
       }
     }
   }
 }
 
-export interface LutPackScratch { codes: Uint8Array; meta: Uint16Array }
+export interface LutPackScratch {
+  codes: Uint8Array;
+  meta: Uint16Array;
+  /** 4 codes (c0 | c1 << b | c2 << 2b | c3 << 3b) -> plane j's nibble at bits 4j..4j+3. */
+  planes: Uint16Array;
+}
 
 export function lutPackScratch(sh: LutShape): LutPackScratch {
-  return { codes: new Uint8Array(sh.group), meta: new Uint16Array(1) };
+  const b = sh.bits, planes = new Uint16Array(1 << (4 * b));
+  for (let key = 0; key < planes.length; key++) {
+    let v = 0;
+    for (let i = 0; i < 4; i++) {
+      const c = (key >> (i * b)) & ((1 << b) - 1);
+      for (let j = 0; j < b; j++) v |= ((c >> j) & 1) << (4 * j + i);
+    }
+    planes[key] = v;
+  }
+  return { codes: new Uint8Array(sh.group), meta: new Uint16Array(1), planes };
 }
 
 /** A matrix in LUT layout: full tiles at main[mainOff...], the padded last tile (if any) in tail. */
@@ -127,5 +142,30 @@ export function packLutInPlace(format: QuantFormat, data: Uint8Array, sh: LutSha
   if (tail) {
     const n = sh.rows - sh.fullTiles * LUT_TILE;
     packLutTile(format.lut!, sh, data, sh.fullTiles * LUT_TILE * rowBytes, rowBytes, n, tail, 0, scratch);
+  }
+}
+
+/**
+ * Row `row` of a packed matrix, dequantized into out[outOff..+cols): the embedding lookup of a
+ * tied table that went to the LUT kernels (the packed bytes are the only copy).
+ */
+export function lutDequantRow(p: LutPacked, row: number, out: Float32Array, outOff: number): void {
+  const sh = p.shape;
+  const tile = Math.floor(row / LUT_TILE), r = row % LUT_TILE;
+  const buf = tile < sh.fullTiles ? p.main : p.tail!;
+  const off = tile < sh.fullTiles ? tile * sh.tileBytes : 0;
+  const half = ((1 << sh.bits) - 1) / 2;
+  const zero = sh.offKind === 0 ? half - sh.zc : 0;
+  for (let g = 0; g < sh.groups; g++) {
+    const go = off + g * sh.groupBytes;
+    const s = F16_TO_F32[buf[go + 2 * r]! | (buf[go + 2 * r + 1]! << 8)]!;
+    const o = sh.offKind === 1 ? F16_TO_F32[buf[go + 32 + 2 * r]! | (buf[go + 33 + 2 * r]! << 8)]! : 0;
+    const z = sh.offKind === 2 ? buf[go + 32 + r]! : zero;
+    for (let e = 0; e < sh.group; e++) {
+      const t = e >> 2, pair = t >> 1, shift = (t & 1) * 4 + (e & 3);
+      let q = 0;
+      for (let j = 0; j < sh.bits; j++) q |= ((buf[go + sh.codeOff + (pair * sh.bits + j) * 16 + r]! >> shift) & 1) << j;
+      out[outOff + g * sh.group + e] = sh.offKind === 1 ? s * q + o : s * (q - z);
+    }
   }
 }

@@ -39,14 +39,13 @@ export interface LoadOptions {
   lutTables?: LutTables;
 }
 
-/** Every weight matrix a forward pass multiplies by, except the embedding table (read by row). */
+/** Every weight matrix a forward pass multiplies by (a tied output counts; the lookup table alone does not). */
 function matmulWeights(w: unknown): WeightMatrix[] {
   const out: WeightMatrix[] = [];
-  const embd = (w as { tokEmbd?: unknown }).tokEmbd;
   const walk = (v: unknown): void => {
     if (!v || typeof v !== 'object' || v instanceof Float32Array) return;
-    if ('format' in v && 'rowBytes' in v && 'data' in v) { if (v !== embd) out.push(v as WeightMatrix); return; }
-    for (const x of Array.isArray(v) ? v : Object.values(v)) walk(x);
+    if ('format' in v && 'rowBytes' in v && 'data' in v) { out.push(v as WeightMatrix); return; }
+    for (const [k, x] of Array.isArray(v) ? v.entries() : Object.entries(v)) if (k !== 'tokEmbd') walk(x);
   };
   walk(w);
   return out;

@@ -7,7 +7,7 @@ import { RefKernels } from '../ref/index.js';
 import { ropeTheta, type AttentionParams, type Kernels, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
 import { ARG, CTRL_INTS, ERR, FARG, OP_ATTENTION, OP_EXIT, OP_LUT, OP_MATMUL, runShare, type KernelExports } from './protocol.js';
-import { lutShape, packLut, packLutInPlace, type LutShape } from '../lut-layout.js';
+import { lutDequantRow, lutShape, packLut, packLutInPlace, type LutShape } from '../lut-layout.js';
 import type { QuantFormat } from '../../quant/types.js';
 import * as binaries from './binaries.generated.js';
 
@@ -30,6 +30,8 @@ export function lutPreferred(format: QuantFormat, sh: LutShape): boolean {
 
 interface LutEntry {
   readonly shape: LutShape;
+  readonly main: Uint8Array;
+  readonly tail: Uint8Array | null;
   /** The descriptor lut_matmul reads (13 x i32 in wasm memory). */
   readonly desc: Int32Array;
 }
@@ -336,7 +338,7 @@ export class WasmKernels implements Kernels {
       const desc = new Int32Array(dv.buffer, dv.byteOffset, 13);
       desc.set([main.byteOffset, tail?.byteOffset ?? 0, sh.tileBytes, sh.cols, sh.rows, sh.group, sh.bits, sh.offKind, 0, this.lutTables === 'exact' ? 1 : 0, sh.groupBytes, sh.codeOff, sh.fullTiles]);
       dv[8] = sh.zc;
-      this.luts.set(w, { shape: sh, desc });
+      this.luts.set(w, { shape: sh, desc, main, tail });
       onLut.set(w.format.name, (onLut.get(w.format.name) ?? 0) + 1);
     }
     const lut = [...onLut].map(([n, c]) => `${c} ${n}`).join(', ');
@@ -492,6 +494,16 @@ export class WasmKernels implements Kernels {
   }
 
   embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void {
+    const lut = this.luts.get(table);
+    if (lut) {
+      // A tied table packed for the LUT kernels: its rows are read back from the tiles.
+      for (let t = 0; t < nTok; t++) {
+        const id = ids[t]!;
+        if (!(Number.isInteger(id) && id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
+        lutDequantRow({ shape: lut.shape, main: lut.main, tail: lut.tail }, id, out, t * table.cols);
+      }
+      return;
+    }
     if (!this.arena.owns(out) || !this.arena.owns(table.data)) return this.ref.embed(table, ids, nTok, out);
     if (!this.ids || this.ids.length < nTok) {
       if (this.ids) this.arena.releaseView(this.ids);
