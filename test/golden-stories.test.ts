@@ -25,10 +25,12 @@ test('API: greedy stories260K continues "Once upon a time" exactly as llama.cpp 
   model.dispose();
 });
 
-for (const { q, file } of [{ q: 'f32', file: STORIES_GGUF }, ...QUANTIZED]) {
+// Q4_0 runs on the table-lookup kernels by default (auto); its dequantize kernels are checked too.
+const CASES = [{ q: 'f32', file: STORIES_GGUF, kernels: 'auto' as const }, ...QUANTIZED.map((c) => ({ ...c, kernels: 'auto' as const })), { ...QUANTIZED.find((c) => c.q === 'q4_0')!, kernels: 'dequant' as const }];
+for (const { q, file, kernels } of CASES) {
   const golden = readFileSync(resolve(STORIES, `golden/greedy-n64-stories260K${q === 'f32' ? '' : `-${q}-mix`}.txt`), 'utf8');
-  test(`${q}: greedy 64 tokens equal llama.cpp's golden text`, async () => {
-    const model = await loadModel(file);
+  test(`${q} (${kernels} kernels): greedy 64 tokens equal llama.cpp's golden text`, async () => {
+    const model = await loadModel(file, { kernels });
     // llama.cpp printed every piece, so the first token's SentencePiece space shows: " Once upon...".
     let text = ' Once upon a time';
     for await (const c of model.generate('Once upon a time', { temperature: 0, maxTokens: 64 - 5 })) text += c.text;
@@ -49,9 +51,9 @@ function goldenPpl(q: string): Map<number, number> {
 
 const text = readFileSync(resolve(DATA, 'text/tinystories/tinystories_val.txt'), 'utf8');
 const CHUNKS = 24;
-for (const { q, file } of [{ q: 'f32', file: STORIES_GGUF }, ...QUANTIZED]) {
-  test(`${q}: perplexity over the first ${CHUNKS} windows of 256 agrees with llama-perplexity within 0.5%`, async () => {
-    const model = await loadModel(file);
+for (const { q, file, kernels } of CASES) {
+  test(`${q} (${kernels} kernels): perplexity over the first ${CHUNKS} windows of 256 agrees with llama-perplexity within 0.5%`, async () => {
+    const model = await loadModel(file, { kernels });
     const golden = goldenPpl(q);
     const r = await perplexity(model, text, { ctx: 256, chunks: CHUNKS });
     assert.equal(r.tokens, CHUNKS * 127);

@@ -21,7 +21,7 @@ const Q8_TYPES = new Set([2, 3, 6, 7, 8]);
  * any LUT-able format without an integer dequantize kernel here (lutra INTn); above it, the
  * dequantize kernel. Measured with `lutra bench --kernels lut,dequant` (bench/results/).
  */
-export const AUTO_LUT_MAX_BITS = 2;
+export const AUTO_LUT_MAX_BITS = 4;
 
 /** Whether `auto` puts a format on the table-lookup kernels. */
 export function lutPreferred(format: QuantFormat, sh: LutShape): boolean {
