@@ -12,6 +12,7 @@ export const LUT_CASES: Array<[string, QuantFormat]> = [
   ['Q4_1', ggml('Q4_1')],
   ['TQ2_0', ggml('TQ2_0')],
   ['TQ1_0', ggml('TQ1_0')],
+  ['INT1 g32', intFormat({ family: 'int', bits: 1, asym: false, scale: 'F16', tensorScale: false, group: 32 })],
   ['INT2 sym g32', intFormat({ family: 'int', bits: 2, asym: false, scale: 'F16', tensorScale: false, group: 32 })],
   ['INT3 asym g64', intFormat({ family: 'int', bits: 3, asym: true, scale: 'F16', tensorScale: false, group: 64 })],
   ['INT4 sym g128', intFormat({ family: 'int', bits: 4, asym: false, scale: 'F16', tensorScale: false, group: 128 })],

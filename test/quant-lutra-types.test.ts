@@ -184,9 +184,15 @@ test('a model in lutra\'s own types: metadata describes them, lutra runs it, log
     return { name: t.name, shape: t.shape, type: 0, data: new Uint8Array(y.buffer) };
   }))));
   const prompt = [1, 20, 300, 7, 99];
-  const logits = async (file: string) => (await loadModel(file)).createContext({ ctx: 16, kvType: 'f32' }).decode(prompt, { logits: 'last' })!.slice();
-  const [a, b] = [await logits(out), await logits(deq)];
+  const logits = async (file: string, kernels: 'auto' | 'dequant') => (await loadModel(file, { kernels })).createContext({ ctx: 16, kvType: 'f32' }).decode(prompt, { logits: 'last' })!.slice();
+  // Dequantize kernels (f32 activations): the twin's logits to float rounding.
+  const [a, b] = [await logits(out, 'dequant'), await logits(deq, 'dequant')];
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-3 * (1 + Math.abs(b[i]!)), `logit ${i}: ${a[i]} vs ${b[i]}`);
+  // Default (INT4 on the table-lookup kernels, int8 tables): within table rounding.
+  const c = await logits(out, 'auto');
+  let num = 0, den = 0;
+  for (let i = 0; i < c.length; i++) { num += (c[i]! - b[i]!) ** 2; den += b[i]! ** 2; }
+  assert.ok(Math.sqrt(num / den) < 0.02, `LUT logits differ by ${Math.sqrt(num / den)} (relative RMS)`);
 });
 
 test('a GGUF with an id in lutra\'s range that is not a valid lutra type is refused by name', () => {
@@ -213,3 +219,26 @@ function findTypeOffset(b: Uint8Array): number {
   const nDims = dv.getUint32(p, true);
   return p + 4 + 8 * nDims;
 }
+
+test('INT1: signs times the mean |x| of each group; no asymmetric 1-bit', () => {
+  const p = parseLutraSpec('int1-g64')!.resolve(256);
+  assert.deepEqual(p, { family: 'int', bits: 1, asym: false, scale: 'F16', tensorScale: false, group: 64 });
+  const fmt = quantFormat(encodeLutraType(p));
+  assert.equal(fmt.name, 'INT1_SYM_G64_F16');
+  assert.equal(fmt.typeSize, 2 + 8);
+  const x = randomFloats(128, 4, 1);
+  const q = new Uint8Array(2 * fmt.typeSize);
+  fmt.quantize!(x, 0, q, 0, 128);
+  const y = new Float32Array(128);
+  fmt.dequantize(q, 0, y, 0, 128);
+  for (let b = 0; b < 2; b++) {
+    let m = 0;
+    for (let i = 0; i < 64; i++) m += Math.abs(x[b * 64 + i]!);
+    m /= 64;
+    for (let i = 0; i < 64; i++) {
+      assert.equal(Math.sign(y[b * 64 + i]!), x[b * 64 + i]! >= 0 ? 1 : -1);
+      assert.ok(Math.abs(Math.abs(y[b * 64 + i]!) - m) <= m * 1e-3, 'scale is the mean |x| (f16-rounded)');
+    }
+  }
+  assert.throws(() => parseLutraSpec('int1-asym'), /no asymmetric 1-bit format/);
+});

@@ -54,7 +54,8 @@ export function codeBits(p: LutraParams): number {
 /** Check a parameter set, naming what is wrong. */
 export function validate(p: LutraParams): void {
   const b = codeBits(p);
-  if (p.family === 'int' && (p.bits < 2 || p.bits > 8)) throw new ArgumentError(`integer formats have 2..8 bits, got ${p.bits}`);
+  if (p.family === 'int' && (p.bits < 1 || p.bits > 8)) throw new ArgumentError(`integer formats have 1..8 bits, got ${p.bits}`);
+  if (p.family === 'int' && p.bits === 1 && p.asym) throw new ArgumentError('1-bit integers are signs (y = s * +-1): there is no asymmetric 1-bit format');
   if (p.family === 'fp') {
     if (p.e < 1 || p.e > 7 || p.m < 0 || p.m > 6 || b < 3 || b > 8) throw new ArgumentError(`minifloats need E >= 1 and 3..8 bits in all (1 + E + M), got E${p.e}M${p.m}`);
   }
@@ -112,7 +113,7 @@ export function describeLutraType(id: number): string {
   const p = decodeLutraType(id)!;
   const scale = `${p.tensorScale ? 'one tensor-wide' : 'a'} ${p.scale} scale per ${p.group} elements`;
   return p.family === 'int'
-    ? `${id}=${lutraTypeName(p)}: ${p.bits}-bit ${p.asym ? 'asymmetric integers with a u8 zero point, y = s * (q - z)' : 'symmetric integers in [-(2^(b-1)-1), 2^(b-1)-1], y = s * q'}, ${scale}`
+    ? `${id}=${lutraTypeName(p)}: ${p.bits}-bit ${p.bits === 1 ? 'signs, y = s * (2c - 1) with s the mean |x| of the group' : p.asym ? 'asymmetric integers with a u8 zero point, y = s * (q - z)' : 'symmetric integers in [-(2^(b-1)-1), 2^(b-1)-1], y = s * q'}, ${scale}`
     : `${id}=${lutraTypeName(p)}: minifloat sign + E${p.e} + M${p.m}, bias 2^(E-1)-1, no inf/NaN, saturating, subnormals, y = s * v, ${scale}`;
 }
 
@@ -188,7 +189,7 @@ export function parseLutraSpec(spec: string): { name: string; resolve(rowLength:
   } else {
     let m: RegExpExecArray | null;
     const first = parts[0]!;
-    if ((m = /^int([2-8])$/.exec(first))) {
+    if ((m = /^int([1-8])$/.exec(first))) {
       base = { family: 'int', bits: Number(m[1]), asym: false, scale: 'F16', tensorScale: false };
     } else if ((m = /^e(\d)m(\d)$/.exec(first))) {
       base = { family: 'fp', e: Number(m[1]), m: Number(m[2]), scale: 'F16', tensorScale: false };
