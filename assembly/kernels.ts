@@ -1395,3 +1395,98 @@ export function lut_matmul(desc: usize, tile0: i32, tile1: i32, tbl: usize, th: 
     }
   }
 }
+
+// ------------------------------------------------------------------ LUT re-layout at load
+// The twin of packLutTile (src/kernels/lut-layout.ts) for the formats models ship in, so a model's
+// weights are re-laid out at memory speed rather than at JavaScript's. kind: 0 Q4_0, 1 Q4_1,
+// 2 TQ2_0, 3 TQ1_0, 4 lutra INTn (sym), 5 lutra INTn (asym).
+
+@inline function tritAt(byte: i32, n: i32): i32 {
+  const pow = n == 0 ? 1 : n == 1 ? 3 : n == 2 ? 9 : n == 3 ? 27 : 81;
+  return (((byte * pow) & 0xff) * 3) >> 8;
+}
+
+/** Code of element e of the block at blk (codeOff: where INT codes start; bits: INT width). */
+@inline function lutCode(kind: i32, blk: usize, e: i32, bits: i32, codeOff: i32): i32 {
+  if (kind == 0) return e < 16 ? <i32>load<u8>(blk + 2 + <usize>e) & 15 : <i32>load<u8>(blk + 2 + <usize>(e - 16)) >> 4;
+  if (kind == 1) return e < 16 ? <i32>load<u8>(blk + 4 + <usize>e) & 15 : <i32>load<u8>(blk + 4 + <usize>(e - 16)) >> 4;
+  if (kind == 2) return (<i32>load<u8>(blk + <usize>(((e >> 7) << 5) + (e & 31))) >> (((e >> 5) & 3) << 1)) & 3;
+  if (kind == 3) {
+    if (e < 160) return tritAt(<i32>load<u8>(blk + <usize>(e & 31)), e >> 5);
+    if (e < 240) return tritAt(<i32>load<u8>(blk + 32 + <usize>((e - 160) & 15)), (e - 160) >> 4);
+    return tritAt(<i32>load<u8>(blk + 48 + <usize>((e - 240) & 3)), (e - 240) >> 2);
+  }
+  const bit = e * bits;
+  const w = <i32>load<u8>(blk + <usize>(codeOff + (bit >> 3))) | (<i32>load<u8>(blk + <usize>(codeOff + (bit >> 3) + 1)) << 8);
+  const c = (w >> (bit & 7)) & ((1 << bits) - 1);
+  // Symmetric INT codes are two's complement: flip the top bit to make them unsigned (not INT1).
+  return kind == 4 && bits > 1 ? c ^ (1 << (bits - 1)) : c;
+}
+
+/**
+ * Pack n (<= 16) rows of blocks (rowBytes apart, one block per group of blockBytes) into one tile
+ * at dst; rows n..15 zero. Scale/offset positions: Q4_0 d@0; Q4_1 d@0 m@2; TQ2_0 d@64; TQ1_0 d@52;
+ * INT s@0 (asym z@2). INT1 stores the doubled scale (y = 2s (c - 1/2)).
+ */
+export function lut_pack_tile(kind: i32, src: usize, rowBytes: i32, n: i32, blockBytes: i32, groups: i32, group: i32, bits: i32, groupBytes: i32, codeOff: i32, offKind: i32, intCodeOff: i32, dst: usize, scratch: usize): void {
+  memory.fill(dst, 0, <usize>(groups * groupBytes));
+  for (let g = 0; g < groups; g++) {
+    const go = dst + <usize>(g * groupBytes);
+    for (let r = 0; r < n; r++) {
+      const blk = src + <usize>(r * rowBytes + g * blockBytes);
+      let s: u32 = kind == 2 ? load<u16>(blk + 64) : kind == 3 ? load<u16>(blk + 52) : load<u16>(blk);
+      if (kind == 4 && bits == 1) s = f32ToF16(<f32>2 * f16ToF32(s));
+      store<u16>(go + (<usize>r << 1), <u16>s);
+      if (offKind == 1) store<u16>(go + 32 + (<usize>r << 1), load<u16>(blk + 2));
+      else if (offKind == 2) store<u8>(go + 32 + <usize>r, load<u8>(blk + 2));
+      // One byte per code in scratch, then each 4 codes' plane-j bits gathered into a nibble by
+      // one multiply: (x & 0x01010101) * 0x01020408 puts byte i's bit 0 at bit 24 + i.
+      decodeCodes(kind, blk, group, bits, intCodeOff, scratch);
+      for (let pair = 0; pair < (group >> 3); pair++) {
+        const w0 = load<u32>(scratch + (<usize>pair << 3)), w1 = load<u32>(scratch + (<usize>pair << 3) + 4);
+        const o = go + <usize>(codeOff + pair * bits * 16 + r);
+        for (let j = 0; j < bits; j++) {
+          const lo = (((w0 >> j) & 0x01010101) * 0x01020408) >> 24;
+          const hi = (((w1 >> j) & 0x01010101) * 0x01020408) >> 24;
+          store<u8>(o + <usize>(j << 4), <u8>((lo & 15) | ((hi & 15) << 4)));
+        }
+      }
+    }
+  }
+}
+
+/** The codes of one block, one byte each, into out[0..group). */
+function decodeCodes(kind: i32, blk: usize, group: i32, bits: i32, intCodeOff: i32, out: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    if (kind == 0 || kind == 1) {
+      const q = v128.load(blk + (kind == 0 ? 2 : 4));
+      v128.store(out, v128.and(q, i8x16.splat(15)));
+      v128.store(out, v128.and(i16x8.shr_u(q, 4), i8x16.splat(15)), 16);
+      return;
+    }
+    if (kind == 2) {
+      for (let j = 0; j < 2; j++) {
+        const q0 = v128.load(blk + (<usize>j << 5)), q1 = v128.load(blk + (<usize>j << 5), 16);
+        for (let nn = 0; nn < 4; nn++) {
+          const o = out + (<usize>j << 7) + (<usize>nn << 5);
+          v128.store(o, v128.and(i16x8.shr_u(q0, <i32>(nn << 1)), i8x16.splat(3)));
+          v128.store(o, v128.and(i16x8.shr_u(q1, <i32>(nn << 1)), i8x16.splat(3)), 16);
+        }
+      }
+      return;
+    }
+    if (kind == 3) {
+      const q0 = v128.load(blk), q1 = v128.load(blk, 16), q2 = v128.load(blk, 32);
+      let pow = 1;
+      for (let nn = 0; nn < 5; nn++) {
+        v128.store(out + (<usize>nn << 5), trits16(q0, pow));
+        v128.store(out + (<usize>nn << 5), trits16(q1, pow), 16);
+        v128.store(out + 160 + (<usize>nn << 4), trits16(q2, pow));
+        pow *= 3;
+      }
+      for (let e = 240; e < 256; e++) store<u8>(out + <usize>e, <u8>lutCode(3, blk, e, bits, intCodeOff));
+      return;
+    }
+  }
+  for (let e = 0; e < group; e++) store<u8>(out + <usize>e, <u8>lutCode(kind, blk, e, bits, intCodeOff));
+}

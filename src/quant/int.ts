@@ -85,6 +85,7 @@ export function intFormat(p: IntParams): QuantFormat {
     dot: rowCachingDot((src, off, dst, n) => fmt.dequantize(src, off, dst, 0, n)),
     lut: bits > 4 || p.scale !== 'F16' || g % 8 !== 0 ? undefined : {
       bits, group: g, offset: p.asym ? 'u8z' : 'none', zero: bits === 1 ? 0.5 : p.asym ? 0 : 1 << (bits - 1),
+      wasm: { kind: p.asym ? 5 : 4, codeOff },
       unpack(src, rowOff, gi, out, meta) {
         const o = rowOff + gi * bb;
         unpackCodes(src, o + codeOff, g, bits, codes);

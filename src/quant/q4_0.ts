@@ -8,7 +8,7 @@ import { readU16, writeU16 } from './views.js';
 export const Q4_0: QuantFormat = {
   id: 2, name: 'Q4_0', blockSize: 32, typeSize: 18, vecDot: 'q8_0',
   lut: {
-    bits: 4, group: 32, offset: 'none', zero: 8,
+    bits: 4, group: 32, offset: 'none', zero: 8, wasm: { kind: 0, codeOff: 0 },
     unpack(src, rowOff, g, codes) {
       const o = rowOff + g * 18;
       for (let j = 0; j < 16; j++) { const q = src[o + 2 + j]!; codes[j] = q & 15; codes[j + 16] = q >> 4; }

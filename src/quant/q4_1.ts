@@ -7,7 +7,7 @@ import { readU16, writeU16 } from './views.js';
 export const Q4_1: QuantFormat = {
   id: 3, name: 'Q4_1', blockSize: 32, typeSize: 20, vecDot: 'q8_1',
   lut: {
-    bits: 4, group: 32, offset: 'f16', zero: 0,
+    bits: 4, group: 32, offset: 'f16', zero: 0, wasm: { kind: 1, codeOff: 0 },
     unpack(src, rowOff, g, codes, meta) {
       const o = rowOff + g * 20;
       for (let j = 0; j < 16; j++) { const q = src[o + 4 + j]!; codes[j] = q & 15; codes[j + 16] = q >> 4; }

@@ -19,7 +19,7 @@ export const TQ1_0: QuantFormat = {
   id: 34, name: 'TQ1_0', blockSize: 256, typeSize: 54, vecDot: 'q8_K',
   // Base-3 packing has no bit planes: the LUT kernels unpack trits to 2-bit codes (0, 1, 2).
   lut: {
-    bits: 2, group: 256, offset: 'none', zero: 1,
+    bits: 2, group: 256, offset: 'none', zero: 1, wasm: { kind: 3, codeOff: 0 },
     unpack(src, rowOff, g, codes) {
       const o = rowOff + g * 54;
       let y = 0;

@@ -11,7 +11,7 @@ const fr = Math.fround;
 export const TQ2_0: QuantFormat = {
   id: 35, name: 'TQ2_0', blockSize: 256, typeSize: 66, vecDot: 'q8_K',
   lut: {
-    bits: 2, group: 256, offset: 'none', zero: 1,
+    bits: 2, group: 256, offset: 'none', zero: 1, wasm: { kind: 2, codeOff: 0 },
     unpack(src, rowOff, g, codes) {
       const o = rowOff + g * 66;
       let y = 0;

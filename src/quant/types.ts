@@ -73,6 +73,8 @@ export interface LutSpec {
    * f16 bits and writes its offset (f16 bits, or the u8 zero point) into meta[0].
    */
   unpack(src: Uint8Array, rowOff: number, g: number, codes: Uint8Array, meta: Uint16Array): number;
+  /** The WebAssembly packer's twin of unpack (lut_pack_tile's kind, and where INT codes start). */
+  readonly wasm?: { readonly kind: number; readonly codeOff: number };
 }
 
 /**

@@ -7,7 +7,7 @@ import { RefKernels } from '../ref/index.js';
 import { ropeTheta, type AttentionParams, type Kernels, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
 import { ARG, CTRL_INTS, ERR, FARG, OP_ATTENTION, OP_EXIT, OP_LUT, OP_MATMUL, runShare, type KernelExports } from './protocol.js';
-import { lutDequantRow, lutShape, packLut, packLutInPlace, type LutShape } from '../lut-layout.js';
+import { LUT_TILE, lutDequantRow, lutShape, packLut, packLutInPlace, type LutShape } from '../lut-layout.js';
 import type { QuantFormat } from '../../quant/types.js';
 import * as binaries from './binaries.generated.js';
 
@@ -325,7 +325,9 @@ export class WasmKernels implements Kernels {
       const sh = lutShape(w.format, w.rows, w.cols, w.rowBytes);
       if (!sh || (this.matmulKernels === 'auto' && !lutPreferred(w.format, sh))) { others++; continue; }
       let main: Uint8Array, tail: Uint8Array | null = null;
-      if (sh.inPlace && this.arena.owns(w.data)) {
+      if (w.format.lut!.wasm && this.arena.owns(w.data)) {
+        ({ main, tail } = this.packInWasm(w, sh));
+      } else if (sh.inPlace && this.arena.owns(w.data)) {
         if (sh.tiles > sh.fullTiles) tail = this.arena.bytes(sh.tileBytes);
         packLutInPlace(w.format, w.data, sh, w.rowBytes, tail);
         main = w.data;
@@ -343,6 +345,37 @@ export class WasmKernels implements Kernels {
     }
     const lut = [...onLut].map(([n, c]) => `${c} ${n}`).join(', ');
     return `matmul: ${lut ? `table lookup for ${lut} (${this.lutTables} tables)` : 'no table-lookup tensors'}${others ? `, dequantize for ${others}` : ''}${this.matmulKernels === 'lut' ? ' (lut asked for)' : ''}`;
+  }
+
+  /**
+   * packLutTile's twin in WebAssembly (lut_pack_tile): in place through a one-tile copy when tiles
+   * are the size of their rows, else into a new buffer, the old bytes freed.
+   */
+  private packInWasm(w: WeightMatrix, sh: LutShape): { main: Uint8Array; tail: Uint8Array | null } {
+    const { kind, codeOff: intCodeOff } = w.format.lut!.wasm!;
+    const src = w.data.byteOffset, rb = w.rowBytes;
+    const scratch = this.arena.bytes(sh.group + 16);
+    const pack = (from: number, n: number, to: number) =>
+      this.k.lut_pack_tile(kind, from, rb, n, w.format.typeSize, sh.groups, sh.group, sh.bits, sh.groupBytes, sh.codeOff, sh.offKind, intCodeOff, to, scratch.byteOffset);
+    const tail = sh.tiles > sh.fullTiles ? this.arena.bytes(sh.tileBytes) : null;
+    if (tail) pack(src + sh.fullTiles * LUT_TILE * rb, sh.rows - sh.fullTiles * LUT_TILE, tail.byteOffset);
+    if (sh.inPlace) {
+      const tmp = this.arena.bytes(LUT_TILE * rb);
+      const mem = new Uint8Array(this.arena.memory.buffer);
+      for (let t = 0; t < sh.fullTiles; t++) {
+        const off = src + t * sh.tileBytes;
+        mem.copyWithin(tmp.byteOffset, off, off + sh.tileBytes);
+        pack(tmp.byteOffset, LUT_TILE, off);
+      }
+      this.arena.releaseView(tmp);
+      this.arena.releaseView(scratch);
+      return { main: w.data, tail };
+    }
+    const main = this.arena.bytes(Math.max(1, sh.fullTiles * sh.tileBytes));
+    for (let t = 0; t < sh.fullTiles; t++) pack(src + t * LUT_TILE * rb, LUT_TILE, main.byteOffset + t * sh.tileBytes);
+    this.arena.releaseRange(src, w.data.byteLength);
+    this.arena.releaseView(scratch);
+    return { main, tail };
   }
 
   /** The kernel a prepared matrix runs on (tests and `lutra bench`). */

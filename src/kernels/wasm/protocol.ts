@@ -26,6 +26,7 @@ export interface KernelExports {
   lut_tables(x: number, cols: number, nTok: number, group: number, tbl: number, th: number, tA: number): void;
   lut_quantize_acts(x: number, cols: number, nTok: number, group: number, qs: number, d: number): void;
   lut_tables_exact(qs: number, d: number, cols: number, nTok: number, group: number, tbl: number, th: number, tA: number): void;
+  lut_pack_tile(kind: number, src: number, rowBytes: number, n: number, blockBytes: number, groups: number, group: number, bits: number, groupBytes: number, codeOff: number, offKind: number, intCodeOff: number, dst: number, scratch: number): void;
   lut_matmul(desc: number, tile0: number, tile1: number, tbl: number, th: number, tA: number, y: number, nTok: number): void;
 }
 
