@@ -491,8 +491,12 @@ function dot_q6_k(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
       // Unsigned 6-bit codes against int8 (pairs of products fit i16), scaled per 16 by i32x4.dot;
       // the -32 offset comes off once per block through the Q8_K sums of 16.
       const bs = bsums + (<usize>b << 6);
-      let corr = 0;
-      for (let j = 0; j < 16; j++) corr += <i32>load<i8>(o + 192 + <usize>j) * load<i32>(bs + (<usize>j << 2));
+      const scv = v128.load(o + 192);
+      const sl = i16x8.extend_low_i8x16_s(scv), sh = i16x8.extend_high_i8x16_s(scv);
+      const cv = i32x4.add(
+        i32x4.add(i32x4.mul(i32x4.extend_low_i16x8_s(sl), v128.load(bs)), i32x4.mul(i32x4.extend_high_i16x8_s(sl), v128.load(bs, 16))),
+        i32x4.add(i32x4.mul(i32x4.extend_low_i16x8_s(sh), v128.load(bs, 32)), i32x4.mul(i32x4.extend_high_i16x8_s(sh), v128.load(bs, 48))));
+      const corr = isum4(cv);
       let acc = i32x4.splat(0);
       const m4 = i8x16.splat(0x0f), m30 = i8x16.splat(0x30);
       for (let h = 0; h < 2; h++) {
