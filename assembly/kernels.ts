@@ -431,6 +431,18 @@ function dot_tq1_0(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
   return j < 4 ? <i32>(load<u8>(p + j + 4) & 63) : <i32>((load<u8>(p + j + 4) >> 4) | ((load<u8>(p + j) >> 6) << 4));
 }
 
+/** sum_j bsums[j] * min(j >> 1) for the 8 packed 6-bit mins of Q4_K/Q5_K (pairs of 16 share a min). */
+@inline function kMinsDot(bs: usize, sp: usize): i32 {
+  let s = 0;
+  for (let k = 0; k < 8; k++) s += (load<i32>(bs + (<usize>k << 3)) + load<i32>(bs + (<usize>k << 3) + 4)) * minK4(sp, k);
+  return s;
+}
+
+/** 16 small weights (|w| * 127 * 2 < 2^15) times 16 int8 activations, times an integer scale, as i32x4. */
+@inline function dot16_scaled(w: v128, a: v128, scale: i32): v128 {
+  return i32x4.dot_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(w, a), i16x8.extmul_high_i8x16_s(w, a)), i16x8.splat(<i16>scale));
+}
+
 /** Sum of 16 unsigned small weights (< 64) times 16 int8 activations, as i32x4 lanes. */
 @inline function dot16_u(w: v128, a: v128): v128 {
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(w, a), i16x8.extmul_high_i8x16_s(w, a)));
@@ -441,8 +453,7 @@ function dot_q4_k(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
   for (let b = 0; b < nb; b++) {
     const o = w + <usize>b * 144, x = a + (<usize>b << 8), bs = bsums + (<usize>b << 6);
     const sp = o + 4;
-    let summs = 0;
-    for (let j = 0; j < 16; j++) summs += load<i32>(bs + (<usize>j << 2)) * minK4(sp, j >> 1);
+    const summs = kMinsDot(bs, sp);
     let isum = 0;
     if (ASC_FEATURE_SIMD) {
       let acc = i32x4.splat(0);
@@ -537,8 +548,7 @@ function dot_q5_k(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
   for (let b = 0; b < nb; b++) {
     const o = w + <usize>b * 176, x = a + (<usize>b << 8), bs = bsums + (<usize>b << 6);
     const sp = o + 4;
-    let summs = 0;
-    for (let j = 0; j < 16; j++) summs += load<i32>(bs + (<usize>j << 2)) * minK4(sp, j >> 1);
+    const summs = kMinsDot(bs, sp);
     let isum = 0;
     if (ASC_FEATURE_SIMD) {
       let acc = i32x4.splat(0);
@@ -579,7 +589,16 @@ function dot_q2_k(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
   for (let b = 0; b < nb; b++) {
     const o = w + <usize>b * 84, x = a + (<usize>b << 8), bs = bsums + (<usize>b << 6);
     let summs = 0;
-    for (let j = 0; j < 16; j++) summs += load<i32>(bs + (<usize>j << 2)) * <i32>(load<u8>(o + j) >> 4);
+    if (ASC_FEATURE_SIMD) {
+      // The 16 mins (high nibbles of the scale bytes) against the 16 Q8_K sums, four lanes at a time.
+      const m = i8x16.shr_u(v128.load(o), 4);
+      const ml = i16x8.extend_low_i8x16_u(m), mh = i16x8.extend_high_i8x16_u(m);
+      summs = isum4(i32x4.add(
+        i32x4.add(i32x4.mul(i32x4.extend_low_i16x8_u(ml), v128.load(bs)), i32x4.mul(i32x4.extend_high_i16x8_u(ml), v128.load(bs, 16))),
+        i32x4.add(i32x4.mul(i32x4.extend_low_i16x8_u(mh), v128.load(bs, 32)), i32x4.mul(i32x4.extend_high_i16x8_u(mh), v128.load(bs, 48)))));
+    } else {
+      for (let j = 0; j < 16; j++) summs += load<i32>(bs + (<usize>j << 2)) * <i32>(load<u8>(o + j) >> 4);
+    }
     const yd = load<f32>(ad + (<usize>b << 2));
     const dall = yd * f16ToF32(load<u16>(o + 80)), dmin = yd * f16ToF32(load<u16>(o + 82));
     let isum = 0;
@@ -592,9 +611,10 @@ function dot_q2_k(w: usize, a: usize, ad: usize, bsums: usize, nb: i32): f32 {
         const q0 = v128.load(q), q1 = v128.load(q, 16);
         for (let shift = 0; shift < 8; shift += 2) {
           const m3 = i8x16.splat(3);
-          const p0 = dot16_u(v128.and(i8x16.shr_u(q0, shift), m3), v128.load(y));
-          const p1 = dot16_u(v128.and(i8x16.shr_u(q1, shift), m3), v128.load(y, 16));
-          acc = i32x4.add(acc, i32x4.add(i32x4.mul(p0, i32x4.splat(<i32>(load<u8>(o + is) & 0xf))), i32x4.mul(p1, i32x4.splat(<i32>(load<u8>(o + is + 1) & 0xf)))));
+          // i16 lane shifts (native) with the byte mask; scales applied by i32x4.dot on i16 pair sums.
+          acc = i32x4.add(acc, i32x4.add(
+            dot16_scaled(v128.and(i16x8.shr_u(q0, shift), m3), v128.load(y), <i32>(load<u8>(o + is) & 0xf)),
+            dot16_scaled(v128.and(i16x8.shr_u(q1, shift), m3), v128.load(y, 16), <i32>(load<u8>(o + is + 1) & 0xf))));
           is += 2;
           y += 32;
         }
@@ -634,6 +654,15 @@ function dot_q3_k(w: usize, a: usize, ad: usize, nb: i32): f32 {
     if (ASC_FEATURE_SIMD) {
       let acc = i32x4.splat(0);
       const hm0 = v128.load(o), hm1 = v128.load(o + 16);
+      // The 16 6-bit scales decoded at once (scaleQ3's layout), minus 32; consumed two per step
+      // from the low lanes while the vector shifts down.
+      const P = v128.load(sp), f = i8x16.splat(0x0f), t3 = i8x16.splat(3);
+      const low = i8x16.shuffle(v128.and(P, f), v128.and(i16x8.shr_u(P, 4), f), 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+      const H = i8x16.shuffle(P, P, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11);
+      const h01 = i8x16.shuffle(v128.and(H, t3), v128.and(i16x8.shr_u(H, 2), t3), 0, 1, 2, 3, 20, 21, 22, 23, 0, 0, 0, 0, 0, 0, 0, 0);
+      const h23 = i8x16.shuffle(v128.and(i16x8.shr_u(H, 4), t3), v128.and(i16x8.shr_u(H, 6), t3), 0, 1, 2, 3, 20, 21, 22, 23, 0, 0, 0, 0, 0, 0, 0, 0);
+      const high = i8x16.shuffle(h01, h23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+      let S = i8x16.sub(v128.or(low, i8x16.shl(high, 4)), i8x16.splat(32));
       let is = 0, m = 1;
       let y = x;
       for (let h = 0; h < 2; h++) {
@@ -641,10 +670,10 @@ function dot_q3_k(w: usize, a: usize, ad: usize, nb: i32): f32 {
         const q0 = v128.load(q), q1 = v128.load(q, 16);
         for (let shift = 0; shift < 8; shift += 2) {
           const mv = i8x16.splat(<i8>m), m3 = i8x16.splat(3), four = i8x16.splat(4), zero = i8x16.splat(0);
-          const w0 = i8x16.sub(v128.and(i8x16.shr_u(q0, shift), m3), v128.and(i8x16.eq(v128.and(hm0, mv), zero), four));
-          const w1 = i8x16.sub(v128.and(i8x16.shr_u(q1, shift), m3), v128.and(i8x16.eq(v128.and(hm1, mv), zero), four));
-          const p0 = dot16_u(w0, v128.load(y)), p1 = dot16_u(w1, v128.load(y, 16));
-          acc = i32x4.add(acc, i32x4.add(i32x4.mul(p0, i32x4.splat(scaleQ3(sp, is))), i32x4.mul(p1, i32x4.splat(scaleQ3(sp, is + 1)))));
+          const w0 = i8x16.sub(v128.and(i16x8.shr_u(q0, shift), m3), v128.and(i8x16.eq(v128.and(hm0, mv), zero), four));
+          const w1 = i8x16.sub(v128.and(i16x8.shr_u(q1, shift), m3), v128.and(i8x16.eq(v128.and(hm1, mv), zero), four));
+          acc = i32x4.add(acc, i32x4.add(dot16_scaled(w0, v128.load(y), i8x16.extract_lane_s(S, 0)), dot16_scaled(w1, v128.load(y, 16), i8x16.extract_lane_s(S, 1))));
+          S = i8x16.shuffle(S, S, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1);
           is += 2;
           y += 32;
           m <<= 1;
