@@ -1450,7 +1450,9 @@ export function lut_matmul(desc: usize, tile0: i32, tile1: i32, tbl: usize, th: 
     return tritAt(<i32>load<u8>(blk + 48 + <usize>((e - 240) & 3)), (e - 240) >> 2);
   }
   const bit = e * bits;
-  const w = <i32>load<u8>(blk + <usize>(codeOff + (bit >> 3))) | (<i32>load<u8>(blk + <usize>(codeOff + (bit >> 3) + 1)) << 8);
+  // The next byte only when the code straddles it: the block may end at the end of memory.
+  let w = <i32>load<u8>(blk + <usize>(codeOff + (bit >> 3)));
+  if ((bit & 7) + bits > 8) w |= <i32>load<u8>(blk + <usize>(codeOff + (bit >> 3) + 1)) << 8;
   const c = (w >> (bit & 7)) & ((1 << bits) - 1);
   // Symmetric INT codes are two's complement: flip the top bit to make them unsigned (not INT1).
   return kind == 4 && bits > 1 ? c ^ (1 << (bits - 1)) : c;

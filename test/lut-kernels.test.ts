@@ -88,3 +88,19 @@ test('exact LUT tables give the dequantize kernels\' result (Q4_0 and TQ2_0 thro
     for (let i = 0; i < rows * nTok; i++) assert.ok(Math.abs(ya[i]! - yb[i]!) <= 1e-5 * m, `${type} y[${i}]: ${ya[i]} vs ${yb[i]}`);
   }
 });
+
+test('LUT packing reads nothing past a tile that ends at the end of WebAssembly memory', async () => {
+  // One-thread fixed memory of 2 pages (page 0 is the module's): filler, weights, packing scratch,
+  // then the one-tile copy the in-place packer reads ends exactly at the last byte.
+  const k = (await WasmKernels.create({ shared: false, memoryBytes: 2 * 65536, matmul: 'lut' }))!;
+  pool.push(k);
+  const fmt = LUT_CASES.find(([n]) => n === 'INT2 sym g32')![1];
+  const rows = 16, cols = 512, rowBytes = (cols / 32) * fmt.typeSize;
+  k.allocBytes(65536 - rows * rowBytes - 64 - rows * rowBytes);
+  const { data } = quantized(fmt, rows, cols, 9, (n) => k.allocBytes(n));
+  const original = data.slice();
+  const w: WeightMatrix = { name: 'edge', format: fmt, rows, cols, rowBytes, ...weightBytes(data) };
+  k.prepareWeights([w]);
+  // Packed in place: the tile equals the TypeScript packer's.
+  assert.deepEqual(new Uint8Array(data), packLut(fmt, original, rows, cols, rowBytes).main);
+});
