@@ -23,44 +23,51 @@ function synthetic(bits) {
 
 function median(v) { const s = [...v].sort((x, y) => x - y); return s[s.length >> 1]; }
 
-async function time(matmul, w) {
-  const k = await WasmKernels.create({ threads, matmul, lutTables: a.tables });
+// Every kernel is prepared once; then rounds visit every kernel in turn (so machine drift hits
+// all alike), each round timing a batch of calls; the figure is the median over rounds.
+const lutK = await WasmKernels.create({ threads, matmul: 'lut', lutTables: a.tables });
+const deqK = await WasmKernels.create({ threads, matmul: 'dequant' });
+const cases = [];
+function add(kernel, k, w) {
   if (w.alloc) w = w.alloc(k);
   k.prepareWeights([w]);
   const x = k.allocF32(K), y = k.allocF32(N);
   for (let i = 0; i < K; i++) x[i] = rnd() * 2 - 1;
-  for (const t0 = performance.now(); performance.now() - t0 < 300;) k.matmul(w, x, 1, y);
-  const t = [];
-  for (let r = 0; r < reps; r++) { const t0 = performance.now(); k.matmul(w, x, 1, y); t.push(performance.now() - t0); }
-  const kind = k.kernelOf(w);
-  k.dispose();
-  return { ms: median(t), kind };
+  cases.push({ kernel, k, w, x, y, t: [] });
 }
-
-const rows = [];
 for (const bits of a.bits.split(',').filter(Boolean).map(Number)) {
   const fmt = synthetic(bits);
-  const w = { name: `lut${bits}`, format: fmt, rows: N, cols: K, rowBytes: 0, ...weightBytes(new Uint8Array(0)) };
-  const r = await time('lut', w);
-  rows.push({ kernel: `LUT ${bits}-bit`, bits, ...r });
+  add(`LUT ${bits}-bit`, lutK, { name: `lut${bits}`, format: fmt, rows: N, cols: K, rowBytes: 0, ...weightBytes(new Uint8Array(0)) });
 }
 for (const type of a.types.split(',').filter(Boolean)) {
   const fmt = quantFormat(ggmlTypeByName(type).id);
   const rowBytes = (K / fmt.blockSize) * fmt.typeSize;
-  const w = { alloc(k) {
+  const make = { alloc(k) {
     const data = k.allocBytes(N * rowBytes);
     const f = new Float32Array(K);
     for (let r = 0; r < N; r++) { for (let i = 0; i < K; i++) f[i] = rnd() * 2 - 1; fmt.quantize(f, 0, data, r * rowBytes, K); }
     return { name: type, format: fmt, rows: N, cols: K, rowBytes, ...weightBytes(data) };
   } };
-  for (const mode of fmt.lut ? ['dequant', 'lut'] : ['dequant']) rows.push({ kernel: `${type} ${mode}`, ...(await time(mode, w)) });
+  add(`${type} dequant`, deqK, make);
+  if (fmt.lut) add(`${type} lut`, lutK, make);
 }
+for (const c of cases) for (const t0 = performance.now(); performance.now() - t0 < 300;) c.k.matmul(c.w, c.x, 1, c.y);
+const batch = 10;
+for (let r = 0; r < reps; r++) {
+  for (const c of cases) {
+    const t0 = performance.now();
+    for (let i = 0; i < batch; i++) c.k.matmul(c.w, c.x, 1, c.y);
+    c.t.push((performance.now() - t0) / batch);
+  }
+}
+const rows = cases.map((c) => ({ kernel: c.kernel, kind: c.k.kernelOf(c.w), ms: median(c.t) }));
+lutK.dispose(); deqK.dispose();
 const base = rows.find((r) => r.kernel === 'LUT 4-bit')?.ms ?? rows[0].ms;
 for (const r of rows) { r.gmacs = (N * K) / r.ms / 1e6; r.vs4bit = r.ms / base; }
 const cpu = os.cpus()[0]?.model ?? 'unknown';
 if (a.json) console.log(JSON.stringify({ cpu, node: process.version, N, K, threads, reps, tables: a.tables, rows }, null, 2));
 else {
-  console.log(`GEMV ${N}x${K}, ${threads} thread(s), ${a.tables} tables, median of ${reps}; ${cpu}, Node ${process.version}`);
+  console.log(`GEMV ${N}x${K}, ${threads} thread(s), ${a.tables} tables, median of ${reps} interleaved rounds of ${batch} calls; ${cpu}, Node ${process.version}`);
   console.log('| kernel | ran on | ms | GMAC/s | time vs LUT 4-bit |\n|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.kernel} | ${r.kind} | ${r.ms.toFixed(3)} | ${r.gmacs.toFixed(2)} | ${r.vs4bit.toFixed(2)} |`);
 }
