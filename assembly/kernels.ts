@@ -1434,9 +1434,9 @@ export function lut_matmul(desc: usize, tile0: i32, tile1: i32, tbl: usize, th: 
 // weights are re-laid out at memory speed rather than at JavaScript's. kind: 0 Q4_0, 1 Q4_1,
 // 2 TQ2_0, 3 TQ1_0, 4 lutra INTn (sym), 5 lutra INTn (asym).
 
+/** Trit n (0..4) of a base-3 byte: trit() with the power of 3 looked up. */
 @inline function tritAt(byte: i32, n: i32): i32 {
-  const pow = n == 0 ? 1 : n == 1 ? 3 : n == 2 ? 9 : n == 3 ? 27 : 81;
-  return (((byte * pow) & 0xff) * 3) >> 8;
+  return trit(byte, n == 0 ? 1 : n == 1 ? 3 : n == 2 ? 9 : n == 3 ? 27 : 81);
 }
 
 /** Code of element e of the block at blk (codeOff: where INT codes start; bits: INT width). */

@@ -228,10 +228,7 @@ export class TrainDecoder {
     const V = this.s.nVocab;
     for (let t = 0; t < T; t++) {
       const o = t * V;
-      let max = -Infinity;
-      for (let i = 0; i < V; i++) if (logits[o + i]! > max) max = logits[o + i]!;
-      let sum = 0;
-      for (let i = 0; i < V; i++) sum += Math.exp(logits[o + i]! - max);
+      const { max, sum } = op.softmaxNorm(logits, o, V);
       nll += Math.log(sum) + max - logits[o + targets[t]!]!;
     }
     return nll;

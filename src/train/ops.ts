@@ -203,6 +203,15 @@ export function swigluBackward(g: Float32Array, u: Float32Array, dh: Float32Arra
   }
 }
 
+/** The row's maximum and sum of exp(x - max) over logits[o..o+V): log-sum-exp = log(sum) + max. */
+export function softmaxNorm(logits: Float32Array, o: number, V: number): { max: number; sum: number } {
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) if (logits[o + i]! > max) max = logits[o + i]!;
+  let sum = 0;
+  for (let i = 0; i < V; i++) sum += Math.exp(logits[o + i]! - max);
+  return { max, sum };
+}
+
 /**
  * Softmax cross-entropy over logits(T, V) against targets(T); returns the summed loss and writes
  * dlogits = (softmax - onehot) * gradScale (overwriting the logits buffer is allowed).
@@ -211,10 +220,7 @@ export function crossEntropy(logits: Float32Array, targets: ArrayLike<number>, T
   let loss = 0;
   for (let t = 0; t < T; t++) {
     const o = t * V;
-    let max = -Infinity;
-    for (let i = 0; i < V; i++) if (logits[o + i]! > max) max = logits[o + i]!;
-    let sum = 0;
-    for (let i = 0; i < V; i++) sum += Math.exp(logits[o + i]! - max);
+    const { max, sum } = softmaxNorm(logits, o, V);
     const tgt = targets[t]!;
     loss += Math.log(sum) + max - logits[o + tgt]!;
     const inv = 1 / sum;

@@ -533,7 +533,7 @@ export class WasmKernels implements Kernels {
       for (let t = 0; t < nTok; t++) {
         const id = ids[t]!;
         if (!(Number.isInteger(id) && id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
-        lutDequantRow({ shape: lut.shape, main: lut.main, tail: lut.tail }, id, out, t * table.cols);
+        lutDequantRow(lut, id, out, t * table.cols);
       }
       return;
     }
