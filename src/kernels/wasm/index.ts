@@ -7,7 +7,7 @@ import { RefKernels } from '../ref/index.js';
 import { ropeTheta, type AttentionParams, type Kernels, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
 import { ARG, CTRL_INTS, ERR, FARG, OP_ATTENTION, OP_EXIT, OP_LUT, OP_MATMUL, runShare, type KernelExports } from './protocol.js';
-import { LUT_TILE, lutDequantRow, lutShape, packLut, packLutInPlace, type LutShape } from '../lut-layout.js';
+import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import type { QuantFormat } from '../../quant/types.js';
 import * as binaries from './binaries.generated.js';
 
@@ -327,11 +327,8 @@ export class WasmKernels implements Kernels {
       let main: Uint8Array, tail: Uint8Array | null = null;
       if (w.format.lut!.wasm && this.arena.owns(w.data)) {
         ({ main, tail } = this.packInWasm(w, sh));
-      } else if (sh.inPlace && this.arena.owns(w.data)) {
-        if (sh.tiles > sh.fullTiles) tail = this.arena.bytes(sh.tileBytes);
-        packLutInPlace(w.format, w.data, sh, w.rowBytes, tail);
-        main = w.data;
       } else {
+        // Bytes outside wasm memory, or a format without a wasm packer: the TypeScript packer, into a new buffer.
         const p = packLut(w.format, w.data, w.rows, w.cols, w.rowBytes, (n) => this.arena.bytes(n));
         main = p.main; tail = p.tail;
         if (this.arena.owns(w.data)) this.arena.releaseRange(w.data.byteOffset, w.data.byteLength);
