@@ -32,6 +32,18 @@ export class FormatError extends LutraError {
   }
 }
 
+/**
+ * A model file cannot be read as one: missing, a directory, a device or FIFO, unreadable, or larger
+ * than the cap for its kind. Raised before any byte is read, naming the path.
+ */
+export class FileError extends LutraError {
+  readonly file: string;
+  constructor(file: string, message: string, options?: { cause?: unknown }) {
+    super('E_FILE', `${file}: ${message}`, options);
+    this.file = file;
+  }
+}
+
 /** The file is valid but uses something lutra does not implement (architecture, tensor type, tokenizer). */
 export class UnsupportedError extends LutraError {
   constructor(message: string) {

@@ -268,7 +268,22 @@ export function parseGGUF(bytes: Uint8Array, file = '<bytes>'): GGUFFile {
     const start = dataOffset + t.offset;
     tensors.push({ name: t.name, shape: t.shape, type: t.type, offset: t.offset, nbytes, data: bytes.subarray(start, start + nbytes) });
   }
+  checkNoOverlap(tensors, file, dataOffset);
   return { version, metadata, tensors, alignment, dataOffset };
+}
+
+/**
+ * ggml's loader refuses tensors whose data share bytes: two weights would alias, and in-place
+ * re-layouts (the LUT packer) would run twice over the same bytes. Empty tensors take no room.
+ */
+function checkNoOverlap(tensors: GGUFTensorInfo[], file: string, dataOffset: number): void {
+  const byOffset = tensors.filter((t) => t.nbytes > 0).sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < byOffset.length; i++) {
+    const prev = byOffset[i - 1]!, t = byOffset[i]!;
+    if (t.offset < prev.offset + prev.nbytes) {
+      throw new FormatError(file, `tensor ${t.name} (data offset ${t.offset}, ${t.nbytes} bytes) overlaps tensor ${prev.name} (data offset ${prev.offset}, ${prev.nbytes} bytes)`, dataOffset + t.offset);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- writer

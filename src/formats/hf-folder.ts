@@ -5,9 +5,10 @@
 // whose offset in the file is not a multiple of their element size (aligned copies).
 
 import { importGptq, importAwq, gptqLutraType } from '../quant/hf-gptq.js';
-import { open, stat, readFile } from 'node:fs/promises';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { FormatError, ModelError, UnsupportedError, throwIfAborted } from '../core/errors.js';
+import { FileError, FormatError, ModelError, UnsupportedError, throwIfAborted } from '../core/errors.js';
 import type { GGUFTensorInfo, GGUFValue } from './gguf.js';
 import type { ModelSource } from './source.js';
 import { parseSafetensors, type SafetensorsTensor } from './safetensors.js';
@@ -25,6 +26,15 @@ export interface LoadHFFolderOptions {
   onProgress?: (p: { loaded: number; total: number }) => void;
 }
 
+/**
+ * Caps on the JSON and text files of a folder, checked before a byte is read: tokenizer.json of a
+ * 256k vocabulary with merges is ~20 MB, a safetensors index of a 600B checkpoint ~10 MB, configs
+ * and chat templates are kilobytes.
+ */
+export const MAX_TOKENIZER_JSON_BYTES = 64 << 20;
+export const MAX_INDEX_JSON_BYTES = 64 << 20;
+export const MAX_CONFIG_JSON_BYTES = 4 << 20;
+
 const GGML_TYPE_OF_DTYPE: Record<string, number> = { F32: 0, F16: 1, BF16: 30 };
 const ELEMENT_BYTES: Record<number, number> = { 0: 4, 1: 2, 30: 2 };
 const READ_CHUNK = 64 << 20;
@@ -35,11 +45,11 @@ export async function loadHFFolder(dir: string, opts: LoadHFFolderOptions = {}):
   const { signal, onProgress } = opts;
   throwIfAborted(signal);
   const configPath = path.join(dir, 'config.json');
-  const config = await readJson(configPath, 'a Hugging Face model folder needs config.json');
+  const config = await readJson(configPath, MAX_CONFIG_JSON_BYTES, 'a Hugging Face model folder needs config.json');
   if (!isObject(config)) throw new FormatError(configPath, 'config.json is not a JSON object');
   const spec = archFromConfig(config, configPath);
-  const tokenizerJson = await readJson(path.join(dir, 'tokenizer.json'));
-  const tokenizerConfig = await readJson(path.join(dir, 'tokenizer_config.json'));
+  const tokenizerJson = await readJson(path.join(dir, 'tokenizer.json'), MAX_TOKENIZER_JSON_BYTES);
+  const tokenizerConfig = await readJson(path.join(dir, 'tokenizer_config.json'), MAX_TOKENIZER_JSON_BYTES);
 
   const { metadata, extraTensors, nHead, nHeadKv } = configToMetadata(config, spec, configPath, dir);
   await addChatTemplate(metadata, dir, tokenizerConfig);
@@ -47,12 +57,9 @@ export async function loadHFFolder(dir: string, opts: LoadHFFolderOptions = {}):
   const { shards, weightMap, indexPath } = await listShards(dir);
   const sizes: number[] = [];
   for (const s of shards) {
-    try {
-      sizes.push((await stat(s)).size);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      throw new ModelError(`${s}: safetensors shard not found${indexPath ? ` (named in ${indexPath})` : ''}`);
-    }
+    const st = await statRegularFile(s);
+    if (!st) throw new ModelError(`${s}: safetensors shard not found${indexPath ? ` (named in ${indexPath})` : ''}`);
+    sizes.push(st.size);
   }
   const total = sizes.reduce((a, b) => a + b, 0);
   let loaded = 0;
@@ -245,10 +252,10 @@ function f32Tensor(name: string, values: Float32Array): GGUFTensorInfo {
 async function addChatTemplate(md: Map<string, GGUFValue>, dir: string, tokenizerConfig: unknown): Promise<void> {
   let tmpl: unknown = isObject(tokenizerConfig) ? (tokenizerConfig as Json)['chat_template'] : undefined;
   if (tmpl === undefined || tmpl === null) {
-    const jinja = await readText(path.join(dir, 'chat_template.jinja'));
+    const jinja = await readSmallText(path.join(dir, 'chat_template.jinja'), MAX_CONFIG_JSON_BYTES);
     if (jinja !== undefined) tmpl = jinja;
     else {
-      const j = await readJson(path.join(dir, 'chat_template.json'));
+      const j = await readJson(path.join(dir, 'chat_template.json'), MAX_CONFIG_JSON_BYTES);
       if (isObject(j)) tmpl = (j as Json)['chat_template'];
     }
   }
@@ -265,14 +272,10 @@ async function addChatTemplate(md: Map<string, GGUFValue>, dir: string, tokenize
 
 async function listShards(dir: string): Promise<{ shards: string[]; weightMap?: Map<string, string>; indexPath?: string }> {
   const indexPath = path.join(dir, 'model.safetensors.index.json');
-  const index = await readJson(indexPath);
+  const index = await readJson(indexPath, MAX_INDEX_JSON_BYTES);
   if (index === undefined) {
     const single = path.join(dir, 'model.safetensors');
-    try {
-      await stat(single);
-    } catch {
-      throw new ModelError(`${dir}: no model.safetensors or model.safetensors.index.json`);
-    }
+    if (!(await statRegularFile(single))) throw new ModelError(`${dir}: no model.safetensors or model.safetensors.index.json`);
     return { shards: [single] };
   }
   const wm = isObject(index) ? (index as Json)['weight_map'] : undefined;
@@ -293,7 +296,7 @@ async function listShards(dir: string): Promise<{ shards: string[]; weightMap?: 
 
 /** Read a whole file into one fresh buffer, in chunks so progress and abort work on multi-GB shards. */
 async function readWhole(file: string, size: number, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<Uint8Array> {
-  const fh = await open(file, 'r');
+  const fh = await openRegularFile(file);
   try {
     const out = new Uint8Array(size);
     let pos = 0;
@@ -311,18 +314,93 @@ async function readWhole(file: string, size: number, signal: AbortSignal | undef
   }
 }
 
-async function readText(file: string): Promise<string | undefined> {
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory', ENOTDIR: 'a path component is not a directory', EISDIR: 'is a directory',
+  EACCES: 'permission denied', EPERM: 'operation not permitted', ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'file name too long', EIO: 'I/O error', EMFILE: 'too many open files', ENFILE: 'too many open files',
+  ENXIO: 'no such device', ENODEV: 'no such device',
+};
+
+/** An fs error as a FileError naming the path (ENOENT, EISDIR, EACCES, ... in words, with the code). */
+export function fileError(file: string, e: unknown): FileError {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return new FileError(file, code ? `${ERRNO_TEXT[code] ?? 'cannot read'} (${code})` : `cannot read: ${(e as Error)?.message ?? String(e)}`);
+}
+
+function kindOf(st: Stats): string {
+  return st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device'
+    : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'not a regular file';
+}
+
+/** stat() following links; undefined when the path does not exist; a FileError unless it is a regular file. */
+export async function statRegularFile(file: string): Promise<Stats | undefined> {
+  let st: Stats;
   try {
-    return await readFile(file, 'utf8');
+    st = await stat(file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fileError(file, e);
+  }
+  if (!st.isFile()) throw new FileError(file, `is ${kindOf(st)}, not a regular file`);
+  return st;
+}
+
+/**
+ * Open for reading without blocking on a FIFO swapped in after the stat, and check again on the
+ * handle itself that it is a regular file (at most maxBytes long when given).
+ */
+export async function openRegularFile(file: string, maxBytes?: number): Promise<FileHandle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(file, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    throw fileError(file, e);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new FileError(file, `is ${kindOf(st)}, not a regular file`);
+    if (maxBytes !== undefined && st.size > maxBytes) throw new FileError(file, `${st.size} bytes is over the ${maxBytes}-byte limit for this file`);
+  } catch (e) {
+    await fh.close();
     throw e;
+  }
+  return fh;
+}
+
+/**
+ * A small text file (config, tokenizer, template) as UTF-8, or undefined when it does not exist.
+ * Refused before reading when it is not a regular file or over maxBytes, and never read past
+ * maxBytes even if it grows meanwhile.
+ */
+export async function readSmallText(file: string, maxBytes: number): Promise<string | undefined> {
+  const st = await statRegularFile(file);
+  if (!st) return undefined;
+  if (st.size > maxBytes) throw new FileError(file, `${st.size} bytes is over the ${maxBytes}-byte limit for this file`);
+  const fh = await openRegularFile(file, maxBytes);
+  try {
+    // One byte of room past the size stat gave: a file that grows while being read is refused.
+    const buf = new Uint8Array(st.size + 1);
+    let pos = 0;
+    for (;;) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await fh.read(buf, pos, buf.length - pos, pos));
+      } catch (e) {
+        throw fileError(file, e);
+      }
+      if (n === 0) break;
+      pos += n;
+      if (pos > st.size) throw new FileError(file, `grew past its ${st.size} bytes while being read`);
+    }
+    return new TextDecoder().decode(buf.subarray(0, pos));
+  } finally {
+    await fh.close();
   }
 }
 
 /** Parsed JSON, or undefined when the file does not exist (an error naming the path when `requiredWhy` is given). */
-async function readJson(file: string, requiredWhy?: string): Promise<unknown> {
-  const text = await readText(file);
+export async function readJson(file: string, maxBytes: number, requiredWhy?: string): Promise<unknown> {
+  const text = await readSmallText(file, maxBytes);
   if (text === undefined) {
     if (requiredWhy) throw new ModelError(`${file}: not found (${requiredWhy})`);
     return undefined;

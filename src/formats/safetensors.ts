@@ -110,13 +110,15 @@ export function parseSafetensors(bytes: Uint8Array, file: string): { metadata: R
   // overlaps, whatever order the header lists the tensors in.
   const byOffset = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let pos = 0;
+  let prev: (typeof entries)[number] | undefined;
   for (const e of byOffset) {
-    if (e.begin < pos) throw new FormatError(file, `tensor ${e.name}: data_offsets [${e.begin}, ${e.end}] overlap the previous tensor, which ends at ${pos}`, dataStart + e.begin);
+    if (e.begin < pos) throw new FormatError(file, `tensor ${e.name}: data_offsets [${e.begin}, ${e.end}] overlap tensor ${prev!.name} at [${prev!.begin}, ${prev!.end}]`, dataStart + e.begin);
     if (e.begin > pos) throw new FormatError(file, `tensor ${e.name}: data_offsets [${e.begin}, ${e.end}] leave a hole after ${pos}`, dataStart + pos);
     if (e.end > dataSize) {
       throw new FormatError(file, `truncated: tensor ${e.name} (${e.dtype} [${e.shape.join(', ')}]) needs data up to ${e.end}, the data section has ${dataSize} bytes`, dataStart + e.begin);
     }
     pos = e.end;
+    prev = e;
   }
   if (pos !== dataSize) throw new FormatError(file, `${dataSize - pos} bytes after the last tensor are not described by the header`, dataStart + pos);
 

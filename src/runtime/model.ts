@@ -3,13 +3,16 @@
 // (inside the kernels) -> architecture (models/). Isomorphic: file paths go through node-io.ts,
 // imported only when a path is given, so the same module runs in a browser bundle.
 
-import { AbortError, ArgumentError, FormatError, LutraError, throwIfAborted } from '../core/errors.js';
-import { parseGGUF, plainValue } from '../formats/gguf.js';
+import { AbortError, ArgumentError, FormatError, LutraError, ModelError, TokenizerError, throwIfAborted } from '../core/errors.js';
+import { GGUFType, parseGGUF, plainValue } from '../formats/gguf.js';
 import type { ModelSource } from '../formats/source.js';
 import { createKernels, type BackendName, type Kernels, type LutTables, type MatmulKernels, type WeightMatrix } from '../kernels/index.js';
 import { getArchitecture } from '../models/index.js';
+import { ggufTypeName } from '../models/hparams.js';
+import { hasFormat, quantFormat } from '../quant/table.js';
 import type { DecoderHParams, DecoderWeights } from '../models/layers.js';
 import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, type Tokenizer, type EncodeOptions } from '../tokenizer/index.js';
+import { CoreTokenizer } from '../tokenizer/vocab.js';
 import { Context, type ContextOptions } from './context.js';
 import { generateTokens, type GenerateChunk, type GenerateOptions } from './generate.js';
 
@@ -217,6 +220,77 @@ export function tokenizerForSource(src: ModelSource): Tokenizer {
   return tokenizerFromGGUF(src.metadata, src.file);
 }
 
+/**
+ * The model's tokenizer, checked against the embedding: any fault is the model file's (E_MODEL),
+ * never a request's. A GGUF vocabulary must match token_embd.weight row for row, as llama.cpp
+ * requires; a tokenizer.json may be shorter (Hugging Face pads the embedding) and the extra rows
+ * become padding ids that decode to nothing, as transformers does.
+ */
+function modelTokenizer(src: ModelSource, nVocab: number): Tokenizer {
+  let tok: Tokenizer;
+  try {
+    tok = tokenizerForSource(src);
+  } catch (e) {
+    if (e instanceof TokenizerError) throw new ModelError(e.message.startsWith(src.file) ? e.message : `${src.file}: ${e.message}`);
+    throw e;
+  }
+  const declared = src.metadata.get(`${String(src.metadata.get('general.architecture')?.value)}.vocab_size`);
+  if (declared && Number(declared.value) !== nVocab) {
+    throw new ModelError(`${src.file}: metadata ${String(src.metadata.get('general.architecture')!.value)}.vocab_size = ${Number(declared.value)} but token_embd.weight has ${nVocab} rows`);
+  }
+  const fromJson = src.tokenizerJson !== undefined;
+  if (tok.vocabSize > nVocab || (!fromJson && tok.vocabSize !== nVocab)) {
+    const what = fromJson ? 'tokenizer.json has' : 'the vocabulary (tokenizer.ggml.tokens) has';
+    throw new ModelError(`${src.file}: ${what} ${tok.vocabSize} tokens but token_embd.weight has ${nVocab} rows`);
+  }
+  if (tok.vocabSize < nVocab && tok instanceof CoreTokenizer) tok.padTo(nVocab);
+  return tok;
+}
+
+/** Tensors up to this size are scanned whole for NaN / Inf at load (norms, biases, small models). */
+const FULL_SCAN_BYTES = 1 << 20;
+/** Rows decoded from each larger tensor: enough to catch a matrix that is all Inf, cheap on 7B files. */
+const SAMPLED_ROWS = 4;
+
+/**
+ * A NaN or Inf in the weights makes every logit NaN, and generation then stops at once with empty
+ * text. Refuse it at load, naming the tensor: small tensors are decoded whole, larger ones at
+ * SAMPLED_ROWS evenly spaced rows.
+ */
+function checkFiniteWeights(src: ModelSource): void {
+  let buf = new Float32Array(0);
+  for (const t of src.tensors) {
+    if (!hasFormat(t.type) || t.nbytes === 0) continue;
+    const format = quantFormat(t.type, t.name);
+    const rowLen = t.shape[0] ?? 1;
+    const nRows = t.shape.slice(1).reduce((a, b) => a * b, 1);
+    if (rowLen === 0 || nRows === 0) continue;
+    const rowBytes = t.nbytes / nRows;
+    const spans: Array<[row: number, count: number]> = [];
+    if (t.nbytes <= FULL_SCAN_BYTES) spans.push([0, nRows]);
+    else {
+      let last = -1;
+      for (let k = 0; k < SAMPLED_ROWS; k++) {
+        const r = Math.floor(((nRows - 1) * k) / Math.max(1, SAMPLED_ROWS - 1));
+        if (r !== last) spans.push([r, 1]);
+        last = r;
+      }
+    }
+    for (const [row, count] of spans) {
+      const n = count * rowLen;
+      if (buf.length < n) buf = new Float32Array(n);
+      format.dequantize(t.data, row * rowBytes, buf, 0, n);
+      for (let i = 0; i < n; i++) {
+        const v = buf[i]!;
+        if (v - v !== 0) {
+          const at = t.shape.length > 1 ? `row ${row + Math.floor(i / rowLen)}, column ${i % rowLen}` : `element ${i}`;
+          throw new ModelError(`${src.file}: tensor ${t.name} holds ${v} at ${at}; the weights must be finite`);
+        }
+      }
+    }
+  }
+}
+
 export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Promise<Model> {
   throwIfAborted(opts.signal);
   // Kernels first: the file is read straight into the memory they compute on.
@@ -230,13 +304,13 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     throwIfAborted(opts.signal);
     opts.onProgress?.({ phase: 'parse', loaded: 0, total: 1 });
     const archName = src.metadata.get('general.architecture');
-    if (!archName || typeof archName.value !== 'string') throw new FormatError(src.file, 'missing metadata key general.architecture');
+    if (!archName) throw new FormatError(src.file, 'missing metadata key general.architecture');
+    if (archName.type !== GGUFType.STRING) throw new FormatError(src.file, `metadata general.architecture has type ${ggufTypeName(archName)}, should be STRING`);
     const arch = getArchitecture(archName.value, src.file);
     const { hp, w } = arch.load(src, kernels.allocF32 ? (n) => kernels.allocF32!(n) : undefined);
-    const tok = tokenizerForSource(src);
-    if (tok.vocabSize > hp.nVocab) {
-      throw new FormatError(src.file, `the tokenizer has ${tok.vocabSize} tokens but token_embd.weight has ${hp.nVocab} rows`);
-    }
+    const tok = modelTokenizer(src, hp.nVocab);
+    // Before the kernels re-lay any matrix in place: the scan reads the bytes as the file has them.
+    checkFiniteWeights(src);
     const matmulNote = kernels.prepareWeights?.(matmulWeights(w));
     opts.onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
     if (opts.signal?.aborted) throw new AbortError();

@@ -2,11 +2,12 @@
 // this module dynamically and only for path inputs, so the engine itself stays isomorphic (the
 // browser bundle loads from a URL, bytes or a File and never reaches this file).
 
-import { open, readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { constants as bufferConstants } from 'node:buffer';
 import { dirname, join } from 'node:path';
-import { ArgumentError, FormatError, throwIfAborted } from '../core/errors.js';
+import { FileError, FormatError, throwIfAborted } from '../core/errors.js';
 import { parseGGUF } from '../formats/gguf.js';
+import { fileError, MAX_TOKENIZER_JSON_BYTES, openRegularFile, readJson, statRegularFile } from '../formats/hf-folder.js';
 import type { ModelSource } from '../formats/source.js';
 import { tokenizerFromGGUF, tokenizerFromJSON, type Tokenizer } from '../tokenizer/index.js';
 
@@ -19,11 +20,12 @@ export interface ReadOptions {
 
 /** Read a whole file into one buffer (the only copy of the weights), reporting progress. */
 export async function readFileWithProgress(path: string, opts: ReadOptions): Promise<Uint8Array> {
-  const st = await stat(path);
-  if (st.size > bufferConstants.MAX_LENGTH) throw new ArgumentError(`${path}: ${st.size} bytes is larger than this runtime can hold in one buffer (${bufferConstants.MAX_LENGTH})`);
+  const st = await statRegularFile(path);
+  if (!st) throw new FileError(path, 'no such file or directory');
+  if (st.size > bufferConstants.MAX_LENGTH) throw new FileError(path, `${st.size} bytes is larger than this runtime can hold in one buffer (${bufferConstants.MAX_LENGTH})`);
   if (opts.alloc) {
     const out = opts.alloc(st.size);
-    const fh = await open(path, 'r');
+    const fh = await openRegularFile(path);
     try {
       let pos = 0;
       while (pos < st.size) {
@@ -39,7 +41,7 @@ export async function readFileWithProgress(path: string, opts: ReadOptions): Pro
     return out;
   }
   const buf = Buffer.allocUnsafe(st.size);
-  const fh = await open(path, 'r');
+  const fh = await openRegularFile(path);
   try {
     const CHUNK = 1 << 24;
     let pos = 0;
@@ -61,17 +63,12 @@ export async function readFileWithProgress(path: string, opts: ReadOptions): Pro
 
 /** A path: a Hugging Face folder (already a ModelSource) or the bytes of a GGUF file. */
 export async function readModelPath(path: string, opts: ReadOptions): Promise<ModelSource | Uint8Array> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch {
-    throw new ArgumentError(`${path}: no such file or directory`);
-  }
+  const st = await statPath(path);
   if (st.isDirectory()) {
     const { loadHFFolder } = await import('../formats/hf-folder.js');
     return loadHFFolder(path, { signal: opts.signal, onProgress: (p) => opts.onProgress?.({ phase: 'read', ...p }) });
   }
-  if (/\.safetensors$/i.test(path)) throw new ArgumentError(`${path}: a bare .safetensors file has no config; pass the Hugging Face model folder that holds it and config.json`);
+  if (/\.safetensors$/i.test(path)) throw new FileError(path, `a bare .safetensors file has no config; pass the Hugging Face model folder that holds it and config.json`);
   return readFileWithProgress(path, opts);
 }
 
@@ -80,32 +77,23 @@ export async function readModelPath(path: string, opts: ReadOptions): Promise<Mo
  * folder, or a bare tokenizer.json (with tokenizer_config.json read from beside it if present).
  */
 export async function loadTokenizerFromPath(path: string): Promise<Tokenizer> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch {
-    throw new ArgumentError(`${path}: no such file or directory`);
-  }
-  const readJson = async (p: string, required: boolean): Promise<unknown> => {
-    let text: string;
-    try {
-      text = await readFile(p, 'utf8');
-    } catch {
-      if (required) throw new ArgumentError(`${p}: cannot read file`);
-      return undefined;
-    }
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw new FormatError(p, `invalid JSON: ${(e as Error).message}`);
-    }
-  };
+  const st = await statPath(path);
+  const json = (p: string, required: boolean): Promise<unknown> => readJson(p, MAX_TOKENIZER_JSON_BYTES, required ? 'a tokenizer needs it' : undefined);
   if (st.isDirectory()) {
-    return tokenizerFromJSON(await readJson(join(path, 'tokenizer.json'), true), await readJson(join(path, 'tokenizer_config.json'), false), path);
+    return tokenizerFromJSON(await json(join(path, 'tokenizer.json'), true), await json(join(path, 'tokenizer_config.json'), false), path);
   }
   if (/\.json$/i.test(path)) {
-    return tokenizerFromJSON(await readJson(path, true), await readJson(join(dirname(path), 'tokenizer_config.json'), false), path);
+    return tokenizerFromJSON(await json(path, true), await json(join(dirname(path), 'tokenizer_config.json'), false), path);
   }
   const bytes = await readFileWithProgress(path, {});
   return tokenizerFromGGUF(parseGGUF(bytes, path).metadata, path);
+}
+
+/** stat() of a model path, its errors as FileErrors naming the path. */
+async function statPath(path: string): Promise<Awaited<ReturnType<typeof stat>>> {
+  try {
+    return await stat(path);
+  } catch (e) {
+    throw fileError(path, e);
+  }
 }

@@ -60,6 +60,9 @@ const EOG_TEXTS = [
 
 type ModelKind = 'spm' | 'bpe' | 'wpm' | 'ugm';
 
+const TOKEN_TYPE_NORMAL = 1;
+const TOKEN_TYPE_MAX = 6;
+
 export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<gguf>'): Tokenizer {
   const modelName = getString(metadata, 'tokenizer.ggml.model', file);
   if (modelName === undefined) throw new TokenizerError(`${file}: no tokenizer (tokenizer.ggml.model is missing)`);
@@ -116,8 +119,20 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
   const n = tokens.length;
   const scores = getNumberArray(metadata, 'tokenizer.ggml.scores', n, file);
   const types = getNumberArray(metadata, 'tokenizer.ggml.token_type', n, file);
+  if (scores) {
+    for (let i = 0; i < n; i++) {
+      if (!Number.isFinite(Number(scores[i]))) throw new TokenizerError(`${file}: tokenizer.ggml.scores[${i}] = ${String(scores[i])} (token ${JSON.stringify(tokens[i])}) is not a finite number`);
+    }
+  }
   const attrs = new Uint16Array(n);
-  for (let i = 0; i < n; i++) attrs[i] = types ? attrFromTokenType(types[i]!) : ATTR.NORMAL;
+  for (let i = 0; i < n; i++) {
+    const t = types ? Number(types[i]) : TOKEN_TYPE_NORMAL;
+    // llama_token_type: 0 undefined, 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+    if (!(t >= 0 && t <= TOKEN_TYPE_MAX && Number.isInteger(t))) {
+      throw new TokenizerError(`${file}: tokenizer.ggml.token_type[${i}] = ${t} (token ${JSON.stringify(tokens[i])}) is not a llama.cpp token type (0..${TOKEN_TYPE_MAX})`);
+    }
+    attrs[i] = attrFromTokenType(t);
+  }
   const vocab = new Vocab(tokens, attrs, file);
 
   // --- special ids: a key holding an id outside the vocabulary keeps the default (as llama.cpp warns and does)

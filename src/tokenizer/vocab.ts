@@ -62,7 +62,7 @@ const EMPTY = new Uint8Array(0);
 const isCSpace = (c: number): boolean => c === 0x20 || (c >= 0x09 && c <= 0x0d);
 
 export class CoreTokenizer implements Tokenizer {
-  readonly vocabSize: number;
+  private nIds: number;
   readonly bos: number | undefined;
   readonly eos: number | undefined;
   readonly addBos: boolean;
@@ -76,7 +76,7 @@ export class CoreTokenizer implements Tokenizer {
 
   constructor(private readonly p: TokenizerParts) {
     const v = p.vocab;
-    this.vocabSize = v.size;
+    this.nIds = v.size;
     this.bos = p.bos;
     this.eos = p.eos;
     this.addBos = p.addBos;
@@ -90,6 +90,18 @@ export class CoreTokenizer implements Tokenizer {
       if (v.has(id, ATTR.CONTROL | ATTR.USER_DEFINED | ATTR.UNKNOWN)) this.specials.push(id);
     }
     this.specials.sort((a, b) => v.tokens[b]!.length - v.tokens[a]!.length || a - b);
+  }
+
+  /** Ids the model can produce: the vocabulary, plus padding rows after padTo. */
+  get vocabSize(): number { return this.nIds; }
+
+  /**
+   * Accept ids up to `n` (the embedding's row count) as padding tokens: Hugging Face checkpoints pad
+   * the embedding past the tokenizer (Qwen2: 151936 rows, 151665 tokens), transformers decodes those
+   * ids to nothing, and convert_hf_to_gguf.py writes them as [PAD<id>] tokens. Never encoded.
+   */
+  padTo(n: number): void {
+    if (n > this.nIds) this.nIds = n;
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
@@ -147,6 +159,7 @@ export class CoreTokenizer implements Tokenizer {
 
   tokenBytes(id: number, special = false): Uint8Array {
     if (!(id >= 0 && id < this.vocabSize)) throw new TokenizerError(`token id ${id} is outside the vocabulary (size ${this.vocabSize})`);
+    if (id >= this.p.vocab.size) return EMPTY;
     if (!special && this.p.vocab.has(id, ATTR.CONTROL | ATTR.UNKNOWN)) return EMPTY;
     let b = this.pieces[id];
     if (!b) this.pieces[id] = b = this.p.pieceBytes(id);
@@ -175,8 +188,9 @@ export class CoreTokenizer implements Tokenizer {
   }
 
   isEog(id: number): boolean { return this.p.eog.has(id); }
-  isControl(id: number): boolean { return id >= 0 && id < this.vocabSize && this.p.vocab.has(id, ATTR.CONTROL); }
+  isControl(id: number): boolean { return id >= 0 && id < this.p.vocab.size && this.p.vocab.has(id, ATTR.CONTROL); }
   tokenText(id: number): string {
+    if (Number.isInteger(id) && id >= this.p.vocab.size && id < this.nIds) return `[PAD${id}]`;
     const t = this.p.vocab.tokens[id];
     if (t === undefined) throw new TokenizerError(`token id ${id} is outside the vocabulary (size ${this.vocabSize})`);
     return t;
