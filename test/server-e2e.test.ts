@@ -78,7 +78,7 @@ test('the openai client: completions and chat completions, streaming and not', a
 });
 
 test('curl: SSE ends with data: [DONE]; 401 without the key', async () => {
-  const { stdout } = await run('curl', ['-sN', `${stories.url}/v1/completions`, '-H', `Authorization: Bearer ${KEY}`, '-d', JSON.stringify({ prompt: 'Once upon a time', max_tokens: 8, temperature: 0, stream: true })]);
+  const { stdout } = await run('curl', ['-sN', `${stories.url}/v1/completions`, '-H', `Authorization: Bearer ${KEY}`, '-H', 'Content-Type: application/json', '-d', JSON.stringify({ prompt: 'Once upon a time', max_tokens: 8, temperature: 0, stream: true })]);
   const events = stdout.split('\n\n').filter(Boolean);
   assert.equal(events.at(-1), 'data: [DONE]');
   const text = events.slice(0, -1).map((e) => (JSON.parse(e.slice(6)) as { choices: { text: string }[] }).choices[0]!.text).join('');
@@ -158,7 +158,7 @@ test('a full queue answers 503 with Retry-After; a client that disconnects frees
 
 test('SIGTERM: a running stream finishes, new requests are refused, the process exits 0', async () => {
   const s = await startServer(STORIES_GGUF, ['--ctx', '256', '--shutdown-timeout', '20']);
-  const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'Once upon a time', max_tokens: 64, temperature: 0, stream: true }) });
+  const res = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Once upon a time', max_tokens: 64, temperature: 0, stream: true }) });
   const reader = res.body!.getReader();
   await reader.read();
   const exit = s.stop('SIGTERM');

@@ -12,7 +12,8 @@ import type { Context } from '../runtime/context.js';
 import type { SamplingOptions } from '../runtime/sampler.js';
 import { ChatSession, type ChatSessionOptions } from './chat-session.js';
 import { InvalidRequestError, parseChatRequest, parseCompletionRequest } from './schema.js';
-import { SlotPool } from './slots.js';
+import { CACHE_REUSE_MODES, SlotPool, type CacheReuse } from './slots.js';
+import { MAX_CHOICES } from './schema.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatCompletionMessageParam, Completion,
   CompletionCreateParams, CompletionUsage, FinishReason, ModelObject, RequestOptions, SamplingParams, Stream,
@@ -38,6 +39,13 @@ export interface EngineOptions {
   maxQueue?: number;
   /** The model id in responses (default: the file name without .gguf). */
   name?: string;
+  /** Who may reuse whose cached prompt prefix (default `client`: see RequestOptions.client). */
+  cacheReuse?: CacheReuse;
+  /**
+   * Most tokens one request may cost: its prompts' tokens plus n x max_tokens for each prompt
+   * (default 16 contexts' worth, what n = 16 choices over a full context needs).
+   */
+  maxRequestTokens?: number;
 }
 
 /** Everything one request needs once validated: token ids and sampling, no more JSON. */
@@ -61,6 +69,8 @@ export type JobEvent =
 interface RunningJob { parked: boolean; settled: Promise<void> }
 
 const finishReason = (r: StopReason): FinishReason => (r === 'eos' || r === 'stop' ? 'stop' : 'length');
+
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 let idCounter = 0;
 function newId(prefix: string): string {
@@ -118,9 +128,14 @@ export class Engine {
     list: async (): Promise<{ object: 'list'; data: ModelObject[] }> => ({ object: 'list', data: [this.modelObject()] }),
   };
 
-  constructor(readonly model: Model, contexts: Context[], maxQueue: number, name: string | undefined, private readonly ownsModel: boolean) {
+  /** Most tokens one request may cost (prompts + n x max_tokens). */
+  readonly maxRequestTokens: number;
+
+  constructor(readonly model: Model, contexts: Context[], maxQueue: number, name: string | undefined, private readonly ownsModel: boolean,
+    limits: { cacheReuse?: CacheReuse; maxRequestTokens?: number } = {}) {
     this.id = name ?? (model.file.split(/[\\/]/).pop() || 'model').replace(/\.gguf$/i, '');
-    this.pool = new SlotPool(contexts, maxQueue);
+    this.pool = new SlotPool(contexts, maxQueue, limits.cacheReuse ?? 'client');
+    this.maxRequestTokens = limits.maxRequestTokens ?? 16 * contexts[0]!.nCtx;
   }
 
   /** The context size of each slot. */
@@ -145,11 +160,33 @@ export class Engine {
     return new ChatSession(this, opts);
   }
 
+  private maxTokenChars?: number;
+
+  /**
+   * Refuse text that cannot fit the context before tokenizing it (tokenizing is synchronous: a 4 MiB
+   * prompt would hold the server's thread for a second just to find out it is too long). No token
+   * covers more than the longest vocabulary piece, so more characters than nCtx x that (with a 2x
+   * margin for normalizers that shrink text) can only be more tokens than the context holds.
+   */
+  checkTextFits(chars: number, param: string): void {
+    if (this.maxTokenChars === undefined) {
+      const tok = this.model.tokenizer;
+      let m = 1;
+      for (let id = 0; id < tok.vocabSize; id++) m = Math.max(m, tok.tokenText(id).length);
+      this.maxTokenChars = m;
+    }
+    const limit = 2 * this.nCtx * this.maxTokenChars + 64;
+    if (chars > limit) {
+      throw new InvalidRequestError(param, `the text has ${chars} characters, more than the context of ${this.nCtx} tokens can hold (at most ${limit} characters)`, 'context_length_exceeded');
+    }
+  }
+
   /** Render chat messages with the model's template and tokenize them. */
   chatPromptTokens(messages: ChatCompletionMessageParam[]): number[] {
     if (!this.model.tokenizer.chatTemplate) {
       throw new InvalidRequestError('messages', `model ${this.id} has no chat template (tokenizer.chat_template); use the completions endpoint`, 'no_chat_template');
     }
+    this.checkTextFits(messages.reduce((n, m) => n + contentText(m).length, 0), 'messages');
     const text = this.model.applyChatTemplate(
       messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: contentText(m) })),
       { addGenerationPrompt: true },
@@ -182,10 +219,22 @@ export class Engine {
           `the prompt (${ids.length} tokens) plus max_tokens (${maxTokens}) exceed the context of ${nCtx} tokens`, 'context_length_exceeded');
       }
     });
+    const n = p.n ?? 1;
+    if (prompts.length * n > MAX_CHOICES) {
+      throw new InvalidRequestError('n', `${prompts.length} prompts x n=${n} asks for ${prompts.length * n} choices; at most ${MAX_CHOICES} are accepted in one request`, 'too_many_choices');
+    }
+    // What the request may cost in tokens, counted before anything runs: each prompt once (its n
+    // choices reuse its cache) plus every choice's budget (until the context is full when unset).
+    let cost = 0;
+    for (const ids of prompts) cost += ids.length + n * (maxTokens ?? (defaultMax === -1 ? nCtx - ids.length : Math.min(defaultMax, nCtx - ids.length)));
+    if (cost > this.maxRequestTokens) {
+      throw new InvalidRequestError(maxTokens !== null ? (p.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens') : 'n',
+        `the request may cost ${cost} tokens (prompts plus n x max_tokens); this server accepts at most ${this.maxRequestTokens} per request`, 'request_too_large');
+    }
     const stop = p.stop == null ? [] : typeof p.stop === 'string' ? [p.stop] : p.stop;
     return {
       prompts,
-      n: p.n ?? 1,
+      n,
       maxTokens: maxTokens ?? defaultMax,
       stop: stop.filter((s) => s.length > 0),
       seed: p.seed ?? Math.floor(Math.random() * 2 ** 32),
@@ -208,9 +257,9 @@ export class Engine {
    * (choice = prompt * n + j, seeded seed + choice). The slot is released as soon as the
    * generator finishes, throws, or is closed by its consumer.
    */
-  async *runJob(job: Job, signal: AbortSignal, context?: Context): AsyncGenerator<JobEvent> {
+  async *runJob(job: Job, signal: AbortSignal, context?: Context, client?: string): AsyncGenerator<JobEvent> {
     this.check();
-    const slot = context ? undefined : await this.pool.acquire(job.prompts[0]!, signal);
+    const slot = context ? undefined : await this.pool.acquire(job.prompts[0]!, signal, client);
     const ctx = context ?? slot!.context;
     let done!: () => void;
     const state: RunningJob = { parked: false, settled: new Promise<void>((r) => { done = r; }) };
@@ -224,6 +273,10 @@ export class Engine {
         promptTokens += ids.length;
         for (let j = 0; j < job.n; j++) {
           const choice = p * job.n + j;
+          // Each choice gives the event loop a turn, however short it is (max_tokens 1 x 64
+          // choices must not hold /health, disconnects and signals until the end).
+          await yieldToEventLoop();
+          if (signal.aborted) throw new AbortError();
           if (job.echo) yield* emit({ choice, text: job.echo[p]! });
           const gen = this.model.generate(ids, {
             ...job.sampling, seed: (job.seed + choice) >>> 0, maxTokens: job.maxTokens, stop: job.stop, signal, context: ctx,
@@ -279,7 +332,7 @@ export class Engine {
         const started = new Set<number>();
         const texts: string[] = [];
         const finishes: FinishReason[] = [];
-        for await (const e of self.runJob(job, signal, context)) {
+        for await (const e of self.runJob(job, signal, context, opts?.client)) {
           if ('usage' in e) {
             onDone?.(assembleChat(base, texts, finishes, e.usage));
             if (p.stream_options?.include_usage) yield { ...chunk([], e.usage) };
@@ -304,7 +357,7 @@ export class Engine {
       const texts: string[] = [];
       const finishes: FinishReason[] = [];
       let usage!: CompletionUsage;
-      for await (const e of this.runJob(job, AbortSignal.any(signals.filter((s): s is AbortSignal => !!s)), context)) {
+      for await (const e of this.runJob(job, AbortSignal.any(signals.filter((s): s is AbortSignal => !!s)), context, opts?.client)) {
         if ('usage' in e) usage = e.usage;
         else if ('text' in e) texts[e.choice] = (texts[e.choice] ?? '') + e.text;
         else { texts[e.choice] ??= ''; finishes[e.choice] = e.finish; }
@@ -321,6 +374,7 @@ export class Engine {
     const raw = p.prompt;
     const list: (string | number[])[] = typeof raw === 'string' ? [raw]
       : raw.length > 0 && typeof raw[0] === 'number' ? [raw as number[]] : (raw as (string | number[])[]);
+    list.forEach((x, i) => { if (typeof x === 'string') this.checkTextFits(x.length, list.length > 1 ? `prompt[${i}]` : 'prompt'); });
     const prompts = list.map((x) => (typeof x === 'string' ? this.model.tokenize(x) : x));
     const job = this.makeJob(p, prompts, 16, 'prompt');
     if (p.echo) job.echo = list.map((x) => (typeof x === 'string' ? x : this.model.detokenize(x)));
@@ -329,7 +383,7 @@ export class Engine {
     if (p.stream) {
       const self = this;
       return makeStream<Completion>(async function* (signal) {
-        for await (const e of self.runJob(job, signal)) {
+        for await (const e of self.runJob(job, signal, undefined, opts?.client)) {
           if ('usage' in e) { if (p.stream_options?.include_usage) yield { ...base, choices: [], usage: e.usage }; continue; }
           if ('text' in e) yield { ...base, choices: [{ index: e.choice, text: e.text, logprobs: null, finish_reason: null }] };
           else yield { ...base, choices: [{ index: e.choice, text: '', logprobs: null, finish_reason: e.finish }] };
@@ -339,7 +393,7 @@ export class Engine {
     const texts: string[] = [];
     const finishes: FinishReason[] = [];
     let usage!: CompletionUsage;
-    for await (const e of this.runJob(job, AbortSignal.any(signals.filter((s): s is AbortSignal => !!s)))) {
+    for await (const e of this.runJob(job, AbortSignal.any(signals.filter((s): s is AbortSignal => !!s)), undefined, opts?.client)) {
       if ('usage' in e) usage = e.usage;
       else if ('text' in e) texts[e.choice] = (texts[e.choice] ?? '') + e.text;
       else { texts[e.choice] ??= ''; finishes[e.choice] = e.finish; }
@@ -394,6 +448,12 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   if (!Number.isInteger(parallel) || parallel < 1) throw new InvalidRequestError('parallel', `must be a positive integer, got ${parallel}`);
   const maxQueue = opts.maxQueue ?? Infinity;
   if (!(maxQueue >= 0)) throw new InvalidRequestError('maxQueue', `must be >= 0, got ${maxQueue}`);
+  if (opts.cacheReuse !== undefined && !CACHE_REUSE_MODES.includes(opts.cacheReuse)) {
+    throw new InvalidRequestError('cacheReuse', `must be one of ${CACHE_REUSE_MODES.join(', ')}, got ${String(opts.cacheReuse)}`);
+  }
+  if (opts.maxRequestTokens !== undefined && !(Number.isInteger(opts.maxRequestTokens) && opts.maxRequestTokens >= 1)) {
+    throw new InvalidRequestError('maxRequestTokens', `must be a positive integer, got ${opts.maxRequestTokens}`);
+  }
   let model: Model;
   const owns = !(opts.model instanceof Model);
   if (opts.model instanceof Model) {
@@ -405,7 +465,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   }
   try {
     const contexts = Array.from({ length: parallel }, () => model.createContext({ ctx: opts.ctx }));
-    return new Engine(model, contexts, maxQueue, opts.name, owns);
+    return new Engine(model, contexts, maxQueue, opts.name, owns, { cacheReuse: opts.cacheReuse, maxRequestTokens: opts.maxRequestTokens });
   } catch (e) {
     if (owns) model.dispose();
     throw e;

@@ -11,6 +11,14 @@ import type { ChatCompletionCreateParams, CompletionCreateParams } from './types
 export const MAX_N = 16;
 /** Most stop strings one request may give. */
 export const MAX_STOP = 16;
+/** Most prompts in one completions request (an array of strings or of token-id arrays). */
+export const MAX_PROMPTS = 64;
+/** Most choices one request may produce: prompts x n. */
+export const MAX_CHOICES = 64;
+/** Most messages in one chat request. */
+export const MAX_MESSAGES = 4096;
+/** Longest token-id array accepted before validation (no context is this long). */
+export const MAX_PROMPT_IDS = 1 << 20;
 
 /** A request field is wrong: `param` is its path (`messages[0].content`), as OpenAI's errors name it. */
 export class InvalidRequestError extends ArgumentError {
@@ -52,14 +60,14 @@ const message = z.object({
 
 const chatSchema = z.object({
   ...sampling,
-  messages: z.array(message).min(1, { error: 'expected at least one message' }),
+  messages: z.array(message).min(1, { error: 'expected at least one message' }).max(MAX_MESSAGES, { error: `expected at most ${MAX_MESSAGES} messages` }),
   max_completion_tokens: int().min(1).nullish(),
 });
 
-const tokenIds = z.array(int().min(0)).min(1);
+const tokenIds = z.array(int().min(0)).min(1).max(MAX_PROMPT_IDS);
 const completionSchema = z.object({
   ...sampling,
-  prompt: z.union([z.string(), z.array(z.string()).min(1), tokenIds, z.array(tokenIds).min(1)], {
+  prompt: z.union([z.string(), z.array(z.string()).min(1).max(MAX_PROMPTS), tokenIds, z.array(tokenIds).min(1).max(MAX_PROMPTS)], {
     error: 'expected a string, an array of strings, an array of token ids or an array of arrays of token ids',
   }),
   echo: z.boolean().nullish(),
@@ -84,11 +92,39 @@ function pathString(path: PropertyKey[]): string {
   return s;
 }
 
+/**
+ * Refuse oversized arrays before the schema walks them element by element: a 4 MiB body of token ids
+ * is two million numbers, and n multiplies the work of every prompt.
+ */
+function precheckSizes(body: Record<string, unknown>): void {
+  const prompt = body.prompt;
+  if (Array.isArray(prompt)) {
+    const nested = prompt.length > 0 && typeof prompt[0] !== 'number';
+    if (nested && prompt.length > MAX_PROMPTS) {
+      throw new InvalidRequestError('prompt', `has ${prompt.length} prompts; at most ${MAX_PROMPTS} are accepted in one request`, 'too_many_prompts');
+    }
+    const arrays = nested ? prompt : [prompt];
+    arrays.forEach((a, i) => {
+      if (Array.isArray(a) && a.length > MAX_PROMPT_IDS) {
+        throw new InvalidRequestError(nested ? `prompt[${i}]` : 'prompt', `has ${a.length} token ids; at most ${MAX_PROMPT_IDS} are accepted`, 'context_length_exceeded');
+      }
+    });
+    const n = typeof body.n === 'number' ? body.n : 1;
+    if (nested && prompt.length * n > MAX_CHOICES) {
+      throw new InvalidRequestError('n', `${prompt.length} prompts x n=${n} asks for ${prompt.length * n} choices; at most ${MAX_CHOICES} are accepted in one request`, 'too_many_choices');
+    }
+  }
+  if (Array.isArray(body.messages) && body.messages.length > MAX_MESSAGES) {
+    throw new InvalidRequestError('messages', `has ${body.messages.length} messages; at most ${MAX_MESSAGES} are accepted`, 'too_many_messages');
+  }
+}
+
 function parse<T>(schema: z.ZodType, body: unknown, what: string): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new InvalidRequestError(null, `the ${what} request body must be a JSON object`);
   for (const [k, bad] of Object.entries(UNSUPPORTED)) {
     if (k in body && bad((body as Record<string, unknown>)[k])) throw new InvalidRequestError(k, 'is not supported by lutra', 'unsupported_parameter');
   }
+  precheckSizes(body as Record<string, unknown>);
   const r = schema.safeParse(body);
   if (!r.success) {
     const issue = r.error.issues[0]!;

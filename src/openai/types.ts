@@ -118,6 +118,11 @@ export interface Stream<T> extends AsyncIterable<T> {
 export interface RequestOptions {
   /** Cancels the request, whether waiting for a slot or generating. */
   signal?: AbortSignal;
+  /**
+   * Who is asking (an opaque identity; the server uses the peer address and key). With the engine's
+   * default `cacheReuse: 'client'`, cached prompt prefixes are reused only within one client.
+   */
+  client?: string;
 }
 
 export interface ModelObject {

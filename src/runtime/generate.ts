@@ -85,7 +85,9 @@ export async function* generateTokens(
     if (signal?.aborted) throw new AbortError();
     const part = rest.slice(i, i + ctx.batch);
     logits = ctx.decode(part, { logits: i + ctx.batch >= rest.length ? 'last' : 'none' });
-    if (i + ctx.batch < rest.length) await yieldToEventLoop();
+    // A turn for the event loop after every batch, the last one too: a server's /health, client
+    // disconnects and signals must not wait for a whole request of short generations.
+    await yieldToEventLoop();
   }
   const t1 = performance.now();
 

@@ -7,7 +7,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AbortError } from '../core/errors.js';
 import type { Engine } from '../openai/engine.js';
@@ -15,16 +16,39 @@ import type { Stream } from '../openai/types.js';
 import { errorBody, toHttpError } from './errors.js';
 
 export interface ServerOptions {
-  /** Requests to /v1 (and the model file) need `Authorization: Bearer <apiKey>`. */
+  /** Every route but the chat page and /health needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   /** Largest request body in bytes (default 4 MiB); larger ones get 413. */
   bodyLimit?: number;
   /** Where the built chat page lives (default: dist/src/web/static beside this file). */
   webRoot?: string;
+  /**
+   * Origins whose pages may call /v1 from a browser (`--cors`); `*` for any. Default none: a page
+   * on another site cannot drive a local server.
+   */
+  cors?: string[];
+  /**
+   * Host names accepted in the Host header besides the loopback names and the bound address
+   * (`--host-allow`); `*` accepts any. A name outside them is refused, which stops DNS rebinding.
+   */
+  hostAllow?: string[];
+  /** The address the server binds (for the Host check; default loopback). */
+  boundHost?: string;
+  /** Serve the model file at /model.gguf for the page's in-browser engine (default true; behind the key like /v1). */
+  modelDownload?: boolean;
+  /** Seconds a client has to send its request headers (default 10) and its whole request (default 30). */
+  headersTimeout?: number;
+  requestTimeout?: number;
 }
 
 export interface ServerState {
   shuttingDown: boolean;
+}
+
+/** Which requests a route serves without the key. Routes say it in their config; unknown ones need the key. */
+type Access = 'public' | 'key';
+declare module 'fastify' {
+  interface FastifyContextConfig { access?: Access; cors?: boolean }
 }
 
 const ISOLATION = {
@@ -32,17 +56,14 @@ const ISOLATION = {
   'cross-origin-embedder-policy': 'require-corp',
   'cross-origin-resource-policy': 'same-origin',
 };
-const CORS = {
-  'access-control-allow-origin': '*',
-  'access-control-allow-headers': 'authorization, content-type',
-  'access-control-allow-methods': 'GET, POST, OPTIONS',
-};
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
   '.png': 'image/png', '.svg': 'image/svg+xml', '.json': 'application/json', '.map': 'application/json', '.wasm': 'application/wasm',
 };
 
 export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
+export const DEFAULT_HEADERS_TIMEOUT_S = 10;
+export const DEFAULT_REQUEST_TIMEOUT_S = 30;
 
 function defaultWebRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '../web/static');
@@ -70,31 +91,96 @@ function waitWritable(res: ServerResponse): Promise<void> {
   });
 }
 
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1']);
+const WILDCARD = new Set(['0.0.0.0', '::', '']);
+
+/** The host name of a Host header: lower case, no port, no IPv6 brackets. */
+export function hostName(header: string): string {
+  const h = header.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(1, h.indexOf(']') >= 0 ? h.indexOf(']') : undefined);
+  const colon = h.lastIndexOf(':');
+  return colon >= 0 && h.indexOf(':') === colon ? h.slice(0, colon) : h;
+}
+
+/**
+ * May a request carrying this Host header be served? Loopback names, the bound address, and the
+ * --host-allow names; on a wildcard bind any IP literal too (an address cannot be rebound, a name
+ * can: a page on evil.example that re-points its name at 127.0.0.1 sends `Host: evil.example`).
+ */
+export function hostAllowed(header: string | undefined, bound: string, allow: readonly string[]): boolean {
+  if (allow.includes('*')) return true;
+  if (header === undefined) return false;
+  const name = hostName(header);
+  const b = hostName(bound);
+  if (LOOPBACK_NAMES.has(name) || name.endsWith('.localhost') || name === b || allow.some((a) => hostName(a) === name)) return true;
+  return WILDCARD.has(b) && (isIP(name) !== 0);
+}
+
 export function buildServer(engine: Engine, opts: ServerOptions = {}, state: ServerState = { shuttingDown: false }): FastifyInstance {
-  const app = Fastify({ bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT, logger: false, forceCloseConnections: 'idle' });
+  const headersTimeout = (opts.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT_S) * 1000;
+  const requestTimeout = (opts.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_S) * 1000;
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    logger: false,
+    forceCloseConnections: 'idle',
+    // Node only checks these timeouts every connectionsCheckingInterval (30 s by default): a slow
+    // body would be held for up to a minute longer than asked.
+    serverFactory: (handler) => createServer({ headersTimeout, requestTimeout, connectionsCheckingInterval: 1000 }, handler),
+    // Errors the router raises before any route runs, OpenAI-shaped like the rest.
+    // Malformed requests and timeouts that never reach a route (Node's HTTP parser): still OpenAI-shaped.
+    clientErrorHandler: (e, socket) => {
+      if (!socket.writable) { socket.destroy(); return; }
+      const timeout = (e as { code?: string }).code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      const body = JSON.stringify(timeout
+        ? errorBody('the request was not received in time', 'invalid_request_error', null, 'request_timeout')
+        : errorBody(`malformed HTTP request: ${e.message}`, 'invalid_request_error', null, 'bad_request'));
+      socket.end(`HTTP/1.1 ${timeout ? '408 Request Timeout' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    },
+    frameworkErrors: (e, _req, reply) => { const h = toHttpError(e); void (reply as FastifyReply).code(h.status).send(h.body); },
+  });
+  app.server.headersTimeout = headersTimeout;
+  app.server.requestTimeout = requestTimeout;
   const webFiles = loadWebFiles(opts.webRoot ?? defaultWebRoot());
   const keyDigest = opts.apiKey ? digest(opts.apiKey) : undefined;
-  const modelFile = /\.gguf$/i.test(engine.model.file) && existsSync(engine.model.file) ? engine.model.file : undefined;
+  const modelFile = (opts.modelDownload ?? true) && /\.gguf$/i.test(engine.model.file) && existsSync(engine.model.file) ? engine.model.file : undefined;
+  const corsOrigins = opts.cors ?? [];
+  const hostAllow = opts.hostAllow ?? [];
+  const bound = opts.boundHost ?? '127.0.0.1';
 
-  // curl -d sends form encoding by default; every body is read as JSON whatever its content type.
+  /** The CORS headers this request's Origin earns on a /v1 route: none unless --cors names it. */
+  const corsHeaders = (req: FastifyRequest): Record<string, string> => {
+    const origin = req.headers.origin;
+    if (!req.routeOptions.config.cors || !origin || corsOrigins.length === 0) return {};
+    if (!corsOrigins.includes('*') && !corsOrigins.includes(origin)) return {};
+    return { 'access-control-allow-origin': corsOrigins.includes('*') ? '*' : origin, vary: 'Origin' };
+  };
+
+  // JSON only: a form or text/plain POST is what a foreign page can send without a preflight.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     try {
       done(null, body === '' ? undefined : JSON.parse(body as string));
     } catch (e) {
-      done(Object.assign(new Error(`the request body is not valid JSON: ${(e as Error).message}`), { statusCode: 400 }), undefined);
+      done(Object.assign(new Error(`the request body is not valid JSON: ${(e as Error).message}`), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
     }
   });
 
   app.addHook('onSend', async (req, reply) => {
     reply.headers(ISOLATION);
-    if (req.url.startsWith('/v1/')) reply.headers(CORS);
+    reply.headers(corsHeaders(req));
   });
 
+  // One decision for auth, routing and files: the route the router matched (after its own
+  // percent-decoding and query stripping), never a second reading of the raw URL.
   app.addHook('onRequest', async (req, reply) => {
-    if (req.method === 'OPTIONS') return reply.code(204).headers(CORS).send();
-    const guarded = req.url.startsWith('/v1/') || req.url === '/model.gguf';
-    if (!keyDigest || !guarded) return;
+    const target = req.raw.url ?? '';
+    if (!target.startsWith('/')) {
+      return reply.code(400).send(errorBody('the request target must be a path (origin-form); absolute URLs are not accepted', 'invalid_request_error', null, 'bad_request_target'));
+    }
+    if (!hostAllowed(req.headers.host, bound, hostAllow)) {
+      return reply.code(403).send(errorBody(`the Host header ${JSON.stringify(req.headers.host ?? '')} is not one this server answers to; start it with --host-allow to add a name`, 'invalid_request_error', null, 'host_not_allowed'));
+    }
+    if (!keyDigest || req.routeOptions.config.access === 'public') return;
     const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
     if (!m || !timingSafeEqual(digest(m[1]!.trim()), keyDigest)) {
       return reply.code(401).send(errorBody(m ? 'Incorrect API key provided.' : 'Missing API key: send the header Authorization: Bearer <key>.', 'invalid_request_error', null, 'invalid_api_key'));
@@ -106,10 +192,19 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
     reply.code(h.status).headers(h.headers ?? {}).send(h.body);
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send(errorBody(`no route ${req.method} ${req.url.split('?')[0]}`, 'invalid_request_error', null, 'not_found'));
+    reply.code(404).send(errorBody(`no route ${req.method} ${(req.raw.url ?? '').split('?')[0]}`, 'invalid_request_error', null, 'not_found'));
   });
 
-  app.get('/health', async (_req, reply) => {
+  const PUBLIC = { config: { access: 'public' as Access } };
+  const V1 = { config: { access: 'key' as Access, cors: true } };
+  /** Routes and their methods: any other method on these paths is a 405 naming the allowed ones. */
+  const methods = new Map<string, string[]>();
+  const route = (method: 'GET' | 'POST', url: string, config: { config: { access: Access; cors?: boolean } }, handler: (req: FastifyRequest, reply: FastifyReply) => unknown) => {
+    app.route({ method, url, ...config, handler: handler as never });
+    methods.set(url, [...(methods.get(url) ?? []), method]);
+  };
+
+  route('GET', '/health', PUBLIC, async (_req, reply) => {
     const s = engine.stats();
     const mem = process.memoryUsage();
     return reply.code(state.shuttingDown ? 503 : 200).send({
@@ -123,9 +218,10 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
     });
   });
 
-  app.get('/v1/models', async () => engine.models.list());
-  app.get<{ Params: { id: string } }>('/v1/models/:id', async (req, reply) => {
-    if (req.params.id !== engine.id) return reply.code(404).send(errorBody(`the model ${req.params.id} does not exist; this server has ${engine.id}`, 'invalid_request_error', 'model', 'model_not_found'));
+  route('GET', '/v1/models', V1, async () => engine.models.list());
+  route('GET', '/v1/models/:id', V1, async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    if (id !== engine.id) return reply.code(404).send(errorBody(`the model ${id} does not exist; this server has ${engine.id}`, 'invalid_request_error', 'model', 'model_not_found'));
     return engine.modelObject();
   });
 
@@ -137,10 +233,11 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
     reply.raw.on('close', onClose);
     try {
       const body = req.body as never;
+      const client = clientId(req);
       const result = kind === 'chat'
-        ? await engine.chat.completions.create(body, { signal: ac.signal })
-        : await engine.completions.create(body, { signal: ac.signal });
-      if (Symbol.asyncIterator in result) return await sendEvents(reply, result as Stream<unknown>, ac.signal);
+        ? await engine.chat.completions.create(body, { signal: ac.signal, client })
+        : await engine.completions.create(body, { signal: ac.signal, client });
+      if (Symbol.asyncIterator in result) return await sendEvents(req, reply, result as Stream<unknown>, ac.signal);
       return reply.send(result);
     } catch (e) {
       if (ac.signal.aborted && !state.shuttingDown) { reply.hijack(); reply.raw.destroy(); return; }
@@ -149,17 +246,26 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
       reply.raw.off('close', onClose);
     }
   };
-  app.post('/v1/chat/completions', completion('chat'));
-  app.post('/v1/completions', completion('text'));
+  route('POST', '/v1/chat/completions', V1, completion('chat'));
+  route('POST', '/v1/completions', V1, completion('text'));
+
+  /**
+   * Whose cached prompts a request may reuse (the engine's cacheReuse 'client'): the peer address,
+   * the key it presented and OpenAI's `user` field, hashed. Two users behind one address share it.
+   */
+  function clientId(req: FastifyRequest): string {
+    const user = (req.body as { user?: unknown } | undefined)?.user;
+    return digest(`${req.socket.remoteAddress ?? ''}\n${req.headers.authorization ?? ''}\n${typeof user === 'string' ? user : ''}`).toString('base64');
+  }
 
   /** SSE: the first chunk is awaited before the headers, so queue-full and early errors keep their status. */
-  async function sendEvents(reply: FastifyReply, stream: Stream<unknown>, signal: AbortSignal): Promise<void> {
+  async function sendEvents(req: FastifyRequest, reply: FastifyReply, stream: Stream<unknown>, signal: AbortSignal): Promise<void> {
     const it = stream[Symbol.asyncIterator]();
     let next = await it.next();
     reply.hijack();
     const res = reply.raw;
     res.on('error', () => {});
-    res.writeHead(200, { ...ISOLATION, ...CORS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    res.writeHead(200, { ...ISOLATION, ...corsHeaders(req), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
     const write = async (s: string) => { if (!res.destroyed && !res.write(s)) await waitWritable(res); };
     try {
       for (; !next.done; next = await it.next()) {
@@ -181,11 +287,31 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
     if (!f) return reply.code(404).send(errorBody(`${name} is not built (run npm run build)`, 'invalid_request_error', null, 'not_found'));
     return reply.header('content-type', f.type).header('cache-control', 'no-cache').send(f.body);
   };
-  app.get('/', sendFile('index.html'));
-  app.get<{ Params: { file: string } }>('/web/:file', async (req, reply) => sendFile(req.params.file)(req, reply));
-  app.get('/model.gguf', async (_req, reply) => {
+  route('GET', '/', PUBLIC, sendFile('index.html'));
+  route('GET', '/web/:file', PUBLIC, async (req, reply) => sendFile((req.params as { file: string }).file)(req, reply));
+  route('GET', '/model.gguf', { config: { access: 'key' } }, async (_req, reply) => {
     if (!modelFile) return reply.code(404).send(errorBody('this server\'s model is not a single GGUF file', 'invalid_request_error', null, 'not_found'));
     return reply.header('content-type', 'application/octet-stream').header('content-length', statSync(modelFile).size).send(createReadStream(modelFile));
   });
+
+  // Browsers ask before a cross-origin POST with a JSON body or a key; only --cors origins get a yes.
+  app.route({
+    method: 'OPTIONS', url: '/v1/*', ...V1, config: { access: 'public', cors: true },
+    handler: async (req, reply) => {
+      const h = corsHeaders(req);
+      if (h['access-control-allow-origin']) {
+        reply.headers({ 'access-control-allow-headers': 'authorization, content-type', 'access-control-allow-methods': 'GET, POST, OPTIONS', 'access-control-max-age': '600' });
+      }
+      return reply.code(204).header('allow', 'GET, POST, OPTIONS').send();
+    },
+  });
+  // A known path with another method is a 405 that says which methods it takes.
+  for (const [url, ms] of methods) {
+    const other = ['DELETE', 'PATCH', 'PUT', ...(ms.includes('GET') ? [] : ['GET']), ...(ms.includes('POST') ? [] : ['POST'])] as const;
+    app.route({
+      method: [...other], url, config: { access: 'public' },
+      handler: async (req, reply) => reply.code(405).header('allow', ms.join(', ')).send(errorBody(`${req.method} is not allowed on ${url}; use ${ms.join(' or ')}`, 'invalid_request_error', null, 'method_not_allowed')),
+    });
+  }
   return app;
 }

@@ -5,6 +5,7 @@
 import { ArgumentError } from '../core/errors.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import { createEngine } from '../openai/engine.js';
+import type { CacheReuse } from '../openai/slots.js';
 import { buildServer, DEFAULT_BODY_LIMIT, type ServerState } from './app.js';
 
 export interface ServeFlags {
@@ -21,6 +22,13 @@ export interface ServeFlags {
   kernels?: MatmulKernels;
   lutTables?: LutTables;
   name?: string;
+  cors?: string[];
+  hostAllow?: string[];
+  modelDownload?: boolean;
+  cacheReuse?: CacheReuse;
+  maxRequestTokens?: number;
+  headersTimeout?: number;
+  requestTimeout?: number;
 }
 
 export const SERVE_DEFAULTS = { host: '127.0.0.1', port: 8080, parallel: 1, maxQueue: 16, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeout: 10 };
@@ -28,11 +36,18 @@ export const SERVE_DEFAULTS = { host: '127.0.0.1', port: 8080, parallel: 1, maxQ
 export async function serve(modelPath: string, o: ServeFlags, onProgress?: (p: { phase: string; loaded: number; total: number }) => void): Promise<void> {
   const apiKey = o.apiKey ?? process.env.LUTRA_API_KEY;
   if (apiKey !== undefined && apiKey.trim() === '') throw new ArgumentError('--api-key is empty');
+  if (o.requestTimeout !== undefined && o.headersTimeout !== undefined && o.requestTimeout < o.headersTimeout) {
+    throw new ArgumentError(`--request-timeout (${o.requestTimeout} s) must be at least --headers-timeout (${o.headersTimeout} s)`);
+  }
   const engine = await createEngine({
     model: modelPath, ctx: o.ctx, parallel: o.parallel, maxQueue: o.maxQueue, threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables, name: o.name, onProgress,
+    cacheReuse: o.cacheReuse, maxRequestTokens: o.maxRequestTokens,
   });
   const state: ServerState = { shuttingDown: false };
-  const app = buildServer(engine, { apiKey, bodyLimit: o.bodyLimit }, state);
+  const app = buildServer(engine, {
+    apiKey, bodyLimit: o.bodyLimit, cors: o.cors, hostAllow: o.hostAllow, boundHost: o.host, modelDownload: o.modelDownload,
+    headersTimeout: o.headersTimeout, requestTimeout: o.requestTimeout,
+  }, state);
   let address: string;
   try {
     address = await app.listen({ host: o.host, port: o.port });

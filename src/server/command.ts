@@ -4,6 +4,8 @@
 import { Command, Option } from 'commander';
 import { addKernelFlags, int, loadProgressBar, resolveModel } from '../cli/common.js';
 
+const collect = (v: string, prev: string[]): string[] => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
+
 export function registerServe(program: Command): void {
   const cmd = program.command('serve')
     .description('OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models, /health) and a chat page at /')
@@ -17,6 +19,13 @@ export function registerServe(program: Command): void {
     .option('--body-limit <bytes>', 'largest request body (413 beyond it)', int('--body-limit', 1), 4 * 1024 * 1024)
     .option('--shutdown-timeout <s>', 'on SIGINT/SIGTERM, seconds to let running requests finish before cancelling them', int('--shutdown-timeout', 0), 10)
     .option('--name <id>', 'model id in /v1/models and responses (default: the file name)')
+    .option('--cors <origin>', 'let pages from this origin call /v1 from a browser (repeat for more; * for any); default: none', collect, [])
+    .option('--host-allow <name>', 'accept this name in the Host header besides loopback names and --host (repeat for more; * for any)', collect, [])
+    .option('--no-model-download', 'do not serve the model file at /model.gguf (the page then cannot load the server\'s model in the browser)')
+    .addOption(new Option('--cache-reuse <mode>', 'which requests may reuse a cached prompt prefix: client (same address, key and user field), shared (all: one trusted user), off').choices(['client', 'shared', 'off']).default('client'))
+    .option('--max-request-tokens <n>', 'most tokens one request may cost: prompts plus n x max_tokens (default: 16 contexts)', int('--max-request-tokens', 1))
+    .option('--headers-timeout <s>', 'seconds a client has to send its request headers', int('--headers-timeout', 1), 10)
+    .option('--request-timeout <s>', 'seconds a client has to send its whole request (headers and body)', int('--request-timeout', 1), 30)
     .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', int('--threads', 1))
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'));
   addKernelFlags(cmd)

@@ -35,7 +35,10 @@ export function toHttpError(e: unknown, shuttingDown = false): HttpError {
   if (e instanceof AbortError && shuttingDown) {
     return { status: 503, body: errorBody('the server is shutting down', 'server_error', null, 'shutting_down'), headers: { 'retry-after': '5' } };
   }
-  if (e instanceof LutraError && (e.code === 'E_ARGUMENT' || e.code === 'E_TOKENIZER' || e.code === 'E_NO_TEMPLATE')) {
+  // The client's fault: a bad argument, or chat asked of a model that has no template. Anything
+  // else lutra throws while serving (tokenizer, template limits, a bad model file) is the model's
+  // or the server's fault, so a 5xx: a client must not be told to fix a request that was fine.
+  if (e instanceof LutraError && (e.code === 'E_ARGUMENT' || e.code === 'E_NO_TEMPLATE')) {
     return { status: 400, body: errorBody(e.message, 'invalid_request_error', null, e.code.toLowerCase()) };
   }
   const fe = e as { code?: string; statusCode?: number; message?: string };
