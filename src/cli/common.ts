@@ -2,11 +2,13 @@
 // the bundled default model), progress bars on stderr, and one-line error reporting.
 
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { ArgumentError } from '../core/errors.js';
+import { ArgumentError, FileError } from '../core/errors.js';
 import type { LoadProgress } from '../runtime/model.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -25,6 +27,47 @@ export function int(name: string, min = -Infinity) {
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer${min > -Infinity ? ` >= ${min}` : ''}, got ${JSON.stringify(v)}`);
     return n;
   };
+}
+
+/** --threads: at least 1, at most the machine's cores (more only make the kernels' workers wait on each other). */
+export function threadCount(v: string): number {
+  const n = int('--threads', 1)(v);
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  if (n > cores) throw new InvalidArgumentError(`--threads ${n}: this machine has ${cores} core${cores > 1 ? 's' : ''}; use at most ${cores}`);
+  return n;
+}
+
+/**
+ * A text file's contents, refusing bytes that are not UTF-8 (naming the file and the offset)
+ * instead of silently turning them into U+FFFD: tokenizing a file must see what is in it.
+ */
+export async function readUtf8File(path: string): Promise<string> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new FileError(path, (e as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory, not a file' : (e as Error).message);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ArgumentError(`${path}: not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(bytes)})`);
+  }
+}
+
+/** Offset of the first byte that breaks UTF-8 (a lone continuation, a bad lead, a cut sequence, an overlong or surrogate form). */
+export function firstInvalidUtf8(b: Uint8Array): number {
+  const dec = new TextDecoder('utf-8', { fatal: true });
+  // Grow a prefix by whole characters; the first prefix that fails to decode ends in the bad byte.
+  let i = 0;
+  while (i < b.length) {
+    const lead = b[i]!;
+    const len = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : lead >= 0xf0 && lead < 0xf5 ? 4 : 0;
+    if (len === 0 || i + len > b.length) return i;
+    try { dec.decode(b.subarray(i, i + len)); } catch { return i; }
+    i += len;
+  }
+  return b.length;
 }
 
 export function float(name: string) {

@@ -8,11 +8,12 @@ import cliProgress from 'cli-progress';
 import { ArgumentError, LutraError, AbortError } from '../core/errors.js';
 import { loadModel, loadTokenizer, type ChatMessage } from '../runtime/model.js';
 import type { GenerateOptions } from '../runtime/generate.js';
+import { validateSampling } from '../runtime/sampler.js';
 import { perplexity } from '../eval/perplexity.js';
 import { parseGGUF, plainValue } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/table.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
-import { addKernelFlags, collect, float, int, loadProgressBar, resolveModel } from './common.js';
+import { addKernelFlags, collect, float, int, loadProgressBar, readUtf8File, resolveModel, threadCount } from './common.js';
 import { registerServe } from '../server/command.js';
 import { registerTools } from './tools.js';
 import { registerQuantize } from './quantize.js';
@@ -41,7 +42,7 @@ function addSamplingFlags(cmd: Command): Command {
     .option('--stop <text>', 'stop before this string (repeatable)', collect)
     .option('-s, --seed <n>', 'random seed for repeatable sampling', int('--seed', 0))
     .option('-c, --ctx <n>', 'context size in tokens', int('--ctx', 1))
-    .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', int('--threads', 1))
+    .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', threadCount)
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
     .option('-v, --verbose', 'print details and stack traces');
 }
@@ -60,6 +61,18 @@ function generateOptions(o: SamplingFlags): GenerateOptions {
     repeatPenalty: o.repeatPenalty, repeatLastN: o.repeatLastN, frequencyPenalty: o.frequencyPenalty,
     presencePenalty: o.presencePenalty, seed: o.seed, stop: o.stop, logitBias,
   };
+}
+
+/** The sampling flags as options, refused before anything loads or prints when out of range. */
+function checkedGenerateOptions(o: SamplingFlags): GenerateOptions {
+  const opts = generateOptions(o);
+  try {
+    validateSampling(opts);
+  } catch (e) {
+    // Name the flag, not the option field: --top-p, not topP.
+    throw new ArgumentError((e as Error).message.replace(/^([a-zA-Z]+)/, (k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace('temperature', 'temp')}`));
+  }
+  return opts;
 }
 
 function sigintController(): AbortController {
@@ -84,11 +97,11 @@ async function openModel(path: string | undefined, o: KernelFlags & { ctx?: numb
 
 async function cmdRun(modelPath: string | undefined, o: SamplingFlags & { prompt?: string; file?: string; displayPrompt: boolean }): Promise<void> {
   let prompt = o.prompt;
-  if (o.file) prompt = await readFile(o.file, 'utf8');
+  if (o.file) prompt = await readUtf8File(o.file);
   if (prompt === undefined) throw new ArgumentError('run needs a prompt: -p TEXT or -f FILE');
+  const opts = checkedGenerateOptions(o);
   const ac = sigintController();
   const model = await openModel(modelPath, o, ac.signal);
-  const opts = generateOptions(o);
   if (o.displayPrompt) process.stdout.write(prompt);
   try {
     for await (const chunk of model.generate(prompt, { ...opts, signal: ac.signal })) {
@@ -111,12 +124,12 @@ async function cmdRun(modelPath: string | undefined, o: SamplingFlags & { prompt
 }
 
 async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { system?: string }): Promise<void> {
+  const opts = checkedGenerateOptions(o);
   const model = await openModel(modelPath, o);
   if (!model.tokenizer.chatTemplate) throw new LutraError('E_NO_TEMPLATE', `model ${model.file} has no chat template (tokenizer.chat_template); use \`lutra run\` for plain completion`);
   const ctx = model.createContext({ ctx: o.ctx });
   const messages: ChatMessage[] = o.system ? [{ role: 'system', content: o.system }] : [];
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
-  const opts = generateOptions(o);
   process.stderr.write('lutra chat: type a message, Enter to send, Ctrl-D to quit.\n');
   try {
     // The line iterator buffers piped input while a reply is being generated; rl.question would drop it.
@@ -156,7 +169,7 @@ async function cmdTokenize(modelPath: string, o: { text?: string; file?: string;
   const tok = await loadTokenizer(modelPath);
   const enc = { addSpecial: o.bos, parseSpecial: o.parseSpecial ?? false };
   if (o.jsonl !== undefined) {
-    const lines = (await readFile(o.jsonl, 'utf8')).split('\n');
+    const lines = (await readUtf8File(o.jsonl)).split('\n');
     const out: string[] = [];
     lines.forEach((line, i) => {
       if (line.trim() === '') return;
@@ -172,7 +185,7 @@ async function cmdTokenize(modelPath: string, o: { text?: string; file?: string;
     process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));
     return;
   }
-  const text = o.text ?? (await readFile(o.file!, 'utf8'));
+  const text = o.text ?? (await readUtf8File(o.file!));
   process.stdout.write(JSON.stringify(tok.encode(text, enc)) + '\n');
 }
 
@@ -230,7 +243,7 @@ function show(v: unknown, max: number): string {
 }
 
 async function cmdPpl(modelPath: string, o: KernelFlags & { file: string; ctx: number; chunks?: number; json?: boolean; verbose?: boolean }): Promise<void> {
-  const text = await readFile(o.file, 'utf8').catch(() => { throw new ArgumentError(`${o.file}: cannot read file`); });
+  const text = await readUtf8File(o.file);
   const ac = sigintController();
   const model = await openModel(modelPath, o, ac.signal);
   const bar = process.stderr.isTTY && !o.json
@@ -302,7 +315,7 @@ export function buildProgram(): Command {
     .addOption(new Option('-c, --ctx <n>', 'window size in tokens').argParser(int('--ctx', 4)).default(512))
     .option('--chunks <n>', 'evaluate only the first N windows', int('--chunks', 1))
     .option('--json', 'print a last line {"ppl":…,"tokens":…,"seconds":…}')
-    .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', int('--threads', 1))
+    .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', threadCount)
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
     .option('-v, --verbose', 'print details and stack traces')
     .action((model, o) => cmdPpl(model, o));

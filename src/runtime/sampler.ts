@@ -171,6 +171,18 @@ export const temperatureSampler = (t: number): Sampler => ({
 });
 
 /** A complete chain: apply every sampler, then pick a token (argmax or a seeded draw). */
+/** Refuse sampling options out of range (callers check before any output; the chain checks again). */
+export function validateSampling(opts: SamplingOptions): void {
+  for (const [k, v] of Object.entries({ temperature: opts.temperature, topP: opts.topP, minP: opts.minP, repeatPenalty: opts.repeatPenalty, frequencyPenalty: opts.frequencyPenalty, presencePenalty: opts.presencePenalty })) {
+    if (v !== undefined && !Number.isFinite(v)) throw new ArgumentError(`${k} must be a finite number, got ${v}`);
+  }
+  if (opts.topK !== undefined && (!Number.isInteger(opts.topK) || opts.topK < 0)) throw new ArgumentError(`topK must be a non-negative integer, got ${opts.topK}`);
+  if (opts.topP !== undefined && (opts.topP <= 0 || opts.topP > 1)) throw new ArgumentError(`topP must be in (0, 1], got ${opts.topP}`);
+  if (opts.minP !== undefined && (opts.minP < 0 || opts.minP > 1)) throw new ArgumentError(`minP must be in [0, 1], got ${opts.minP}`);
+  if (opts.repeatPenalty !== undefined && opts.repeatPenalty <= 0) throw new ArgumentError(`repeatPenalty must be positive, got ${opts.repeatPenalty}`);
+  if (opts.repeatLastN !== undefined && (!Number.isInteger(opts.repeatLastN) || opts.repeatLastN < -1)) throw new ArgumentError(`repeatLastN must be an integer >= -1, got ${opts.repeatLastN}`);
+}
+
 export class SamplerChain {
   private readonly c: Candidates;
   private readonly chain: Sampler[] = [];
@@ -178,14 +190,8 @@ export class SamplerChain {
   private readonly rng: Rng;
 
   constructor(nVocab: number, opts: SamplingOptions = {}) {
+    validateSampling(opts);
     const temp = opts.temperature ?? 0.8;
-    for (const [k, v] of Object.entries({ temperature: temp, topP: opts.topP, minP: opts.minP, repeatPenalty: opts.repeatPenalty })) {
-      if (v !== undefined && !Number.isFinite(v)) throw new ArgumentError(`${k} must be a finite number, got ${v}`);
-    }
-    if (opts.topK !== undefined && (!Number.isInteger(opts.topK) || opts.topK < 0)) throw new ArgumentError(`topK must be a non-negative integer, got ${opts.topK}`);
-    if (opts.topP !== undefined && (opts.topP <= 0 || opts.topP > 1)) throw new ArgumentError(`topP must be in (0, 1], got ${opts.topP}`);
-    if (opts.minP !== undefined && (opts.minP < 0 || opts.minP > 1)) throw new ArgumentError(`minP must be in [0, 1], got ${opts.minP}`);
-    if (opts.repeatPenalty !== undefined && opts.repeatPenalty <= 0) throw new ArgumentError(`repeatPenalty must be positive, got ${opts.repeatPenalty}`);
     this.c = { ids: new Int32Array(nVocab), logits: new Float32Array(nVocab), probs: new Float32Array(nVocab), n: nVocab, sorted: false };
     this.greedy = temp <= 0;
     this.rng = new Rng(opts.seed ?? (Math.random() * 2 ** 32) >>> 0);

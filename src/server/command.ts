@@ -2,7 +2,7 @@
 // the HTTP framework: the action imports it only when `serve` runs.
 
 import { Command, Option } from 'commander';
-import { addKernelFlags, int, loadProgressBar, resolveModel } from '../cli/common.js';
+import { addKernelFlags, int, loadProgressBar, resolveModel, threadCount } from '../cli/common.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
 
@@ -26,7 +26,7 @@ export function registerServe(program: Command): void {
     .option('--max-request-tokens <n>', 'most tokens one request may cost: prompts plus n x max_tokens (default: 16 contexts)', int('--max-request-tokens', 1))
     .option('--headers-timeout <s>', 'seconds a client has to send its request headers', int('--headers-timeout', 1), 10)
     .option('--request-timeout <s>', 'seconds a client has to send its whole request (headers and body)', int('--request-timeout', 1), 30)
-    .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', int('--threads', 1))
+    .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', threadCount)
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'));
   addKernelFlags(cmd)
     .action(async (model: string | undefined, o) => {
