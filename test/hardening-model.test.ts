@@ -163,7 +163,7 @@ test('Inf in a norm weight is refused, naming the tensor', async () => {
 test('an all-Inf output matrix is refused, also when it is too large to scan whole', async () => {
   await refuses(synthGGUF({ arch: 'llama', shape, override: (name, v) => (name === 'output.weight' ? v.fill(Infinity) : v) }),
     'E_MODEL', /tensor output\.weight holds Infinity at row 0, column 0/);
-  // 640 x 512 f32 = 1.25 MiB: past the whole-tensor scan, caught by the sampled rows.
+  // 640 x 512 = 327680 elements: past the whole-tensor scan, caught by the sampled rows.
   const big: SynthShape = { nEmbd: 640, nLayer: 1, nHead: 10, nHeadKv: 10, nFF: 64 };
   await refuses(synthGGUF({ arch: 'llama', shape: big, override: (name, v) => (name === 'output.weight' ? v.fill(-Infinity) : v) }),
     'E_MODEL', /tensor output\.weight holds -Infinity/);
