@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, loadTokenizer } from '../src/runtime/model.js';
@@ -244,4 +244,19 @@ test('a model path that does not exist or is a device is an E_FILE naming it', a
   if (existsSync('/dev/null')) await refuses('/dev/null', 'E_FILE', /\/dev\/null: is a character device/);
   writeFileSync(join(dir, 'w.safetensors'), new Uint8Array(8));
   await refuses(join(dir, 'w.safetensors'), 'E_FILE', /w\.safetensors: a bare \.safetensors file/);
+});
+
+test('config.json: an overflowing rope_theta (1e999 parses as Infinity) or a zero rms_norm_eps is refused, naming the key', async () => {
+  for (const [edit, pattern] of [
+    [(t: string) => t.replace(/"rope_theta":\s*[^,}]+/, '"rope_theta": 1e999'), /config\.json: rope_theta should be a finite number > 0/],
+    [(t: string) => t.replace(/"rms_norm_eps":\s*[^,}]+/, '"rms_norm_eps": 0'), /config\.json: rms_norm_eps should be > 0/],
+  ] as const) {
+    const dir = await exportedFolder();
+    const file = join(dir, 'config.json');
+    const text = readFileSync(file, 'utf8');
+    const edited = edit(text.includes('"rope_theta"') ? text : text.replace('{', '{"rope_theta": 10000,'));
+    assert.notEqual(edited, text);
+    writeFileSync(file, edited);
+    await refuses(dir, 'E_MODEL', pattern);
+  }
 });

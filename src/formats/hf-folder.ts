@@ -158,7 +158,7 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
   const ropeParams = isObject(cfg['rope_parameters']) ? (cfg['rope_parameters'] as Json) : undefined;
   const scaling = isObject(cfg['rope_scaling']) ? (cfg['rope_scaling'] as Json) : ropeParams;
   const theta = cfg['rope_theta'] ?? ropeParams?.['rope_theta'] ?? 10000;
-  if (typeof theta !== 'number') throw new ModelError(`${file}: rope_theta should be a number, got ${JSON.stringify(theta)}`);
+  if (typeof theta !== 'number' || !(theta > 0 && Number.isFinite(theta))) throw new ModelError(`${file}: rope_theta should be a finite number > 0, got ${JSON.stringify(theta)}`);
   const ropeDim = Math.floor(headDim * num('partial_rotary_factor', 1));
 
   const name = typeof cfg['_name_or_path'] === 'string' && cfg['_name_or_path'] ? path.basename(cfg['_name_or_path']) : path.basename(path.resolve(dir || '.'));
@@ -174,7 +174,9 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
     md.set(`${a}.attention.key_length`, u32(headDim));
     md.set(`${a}.attention.value_length`, u32(headDim));
   }
-  md.set(`${a}.attention.layer_norm_rms_epsilon`, f32(num('rms_norm_eps')));
+  const eps = num('rms_norm_eps');
+  if (!(eps > 0)) throw new ModelError(`${file}: rms_norm_eps should be > 0, got ${eps}`);
+  md.set(`${a}.attention.layer_norm_rms_epsilon`, f32(eps));
   md.set(`${a}.rope.freq_base`, f32(theta));
   md.set(`${a}.rope.dimension_count`, u32(ropeDim));
   md.set(`${a}.vocab_size`, u32(int('vocab_size')));
