@@ -9,7 +9,10 @@ import path from 'node:path';
 import { LutraError } from '../src/core/errors.js';
 import { CHAT_TEMPLATE_LIMITS, TemplateLimitError, renderChatTemplate } from '../src/tokenizer/chat-template.js';
 import { parseGGUF } from '../src/formats/gguf.js';
-import { tokenizerFromGGUF } from '../src/tokenizer/index.js';
+import { knownPreTokenizers, tokenizerFromGGUF, tokenizerFromJSON } from '../src/tokenizer/index.js';
+import { UnsafeRegexError, assertLinearRegex, translateOnigRegex } from '../src/tokenizer/hf-regex.js';
+import { preTokenizerByName } from '../src/tokenizer/gguf-pre.js';
+import { regexSplit } from '../src/tokenizer/regex-split.js';
 import { DATA } from './helpers.js';
 
 /** Each refusal must come fast: the bounds are what keeps the server serving. */
@@ -139,4 +142,99 @@ test('chat template: real-style templates still render (Qwen tools, Llama 3, Phi
   // A long conversation (2000 messages of 1 KB) is far inside the bounds.
   const long = Array.from({ length: 2000 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `${i} ${'w'.repeat(1024)}` }));
   assert.ok(renderChatTemplate(QWEN_STYLE, long, { extra: { tools: TOOLS } }).length > 2000 * 1024);
+});
+
+// ---- tokenizer.json regexes -------------------------------------------------------------------
+
+const tj = (over: Record<string, unknown>): unknown => ({
+  added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
+  model: { type: 'BPE', vocab: { a: 0, b: 1, ab: 2, ' ': 3 }, merges: ['a b'] }, ...over,
+});
+const split = (Regex: string): unknown => tj({ pre_tokenizer: { type: 'Split', pattern: { Regex }, behavior: 'Isolated', invert: false } });
+const replace = (Regex: string): unknown => tj({ normalizer: { type: 'Replace', pattern: { Regex }, content: ' ' } });
+const sequence = (Regex: string): unknown => tj({ pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: false }, { type: 'Split', pattern: { Regex }, behavior: 'Removed', invert: false }] } });
+
+const CATASTROPHIC = ['(a+)+$', '(a|a)*b', '(a*)*b', '(\\w+\\s?)+$', '(a?a?)*c', '(.*,)*x', '(?:\\s*[a-z]+)+x', '(x\\w+)+y', '^(([a-z])+.)+[A-Z]([a-z])+$', '(?=(a+)+$)', '(\\d+)\\1'];
+
+test('tokenizer.json: catastrophic regexes are refused at load, naming the pattern and why', { timeout: 10_000 }, () => {
+  for (const re of CATASTROPHIC) {
+    for (const build of [split, replace, sequence]) {
+      const t0 = performance.now();
+      assert.throws(() => tokenizerFromJSON(build(re)), (e: unknown) => {
+        assert.ok(e instanceof UnsafeRegexError, `${re}: expected UnsafeRegexError, got ${String(e)}`);
+        assert.equal(e.code, 'E_REGEX_UNSAFE');
+        assert.equal(e.pattern, re);
+        assert.ok(e.message.startsWith(`regex ${JSON.stringify(re)} can backtrack exponentially (`), e.message);
+        assert.match(e.message, /backreference|repetition|alternatives/);
+        return true;
+      });
+      assert.ok(performance.now() - t0 < FAST_MS);
+    }
+  }
+});
+
+test('tokenizer.json: safe repetitions and the real pre-tokenizer patterns are accepted', { timeout: 20_000 }, () => {
+  for (const re of ['(\\w+\\s)+', '(?:a|b)+', '(?:\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+', '\\s+(?!\\S)|\\s+', '[^\\s]+', 'a{2,5}b*']) assertLinearRegex(re, translateOnigRegex(re));
+  const hf = [
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    '\\w+|[^\\w\\s]+', '\\p{N}{1,3}', '[\\p{P}\\$\\+<=>\\^~\\|`]+',
+  ];
+  for (const re of hf) {
+    const tok = tokenizerFromJSON(split(re));
+    assert.ok(Array.isArray(tok.encode('ab ab')));
+    tokenizerFromJSON(replace(re));
+  }
+  // Every regex llama.cpp's pre-tokenizers use passes the same analysis (regexSplit runs it on first use).
+  let n = 0;
+  for (const name of knownPreTokenizers()) {
+    const exprs = preTokenizerByName(name, 'x.gguf').group.exprs;
+    assert.ok(regexSplit("Hello world's 12345 \n\n  x", exprs).length > 0, name);
+    n += exprs.length;
+  }
+  assert.ok(n > 40);
+});
+
+test('regex-split: superbpe digit triples in one pass, identical to the regex and linear in the run', { timeout: 20_000 }, () => {
+  const expr = '(?=(\\d{3})+(?!\\d))';
+  const re = /(?=(\d{3})+(?!\d))/gu;
+  const viaRegex = (t: string): string[] => {
+    const out: string[] = [];
+    let prev = 0;
+    for (const m of t.matchAll(re)) { if (m.index > prev) { out.push(t.slice(prev, m.index)); prev = m.index; } }
+    if (prev < t.length) out.push(t.slice(prev));
+    return out;
+  };
+  let x = 7;
+  const alphabet = ['1', '2', '0', 'a', ' ', '٣', '9'];
+  for (let k = 0; k < 500; k++) {
+    let t = '';
+    const len = k % 23;
+    for (let i = 0; i < len; i++) { x = (x * 1103515245 + 12345) >>> 0; t += alphabet[(x >>> 16) % alphabet.length]; }
+    assert.deepEqual(regexSplit(t, [expr]), viaRegex(t), JSON.stringify(t));
+  }
+  const t0 = performance.now();
+  const pieces = regexSplit('1'.repeat(1_000_000), [expr]);
+  assert.equal(pieces.length, 333_334);
+  assert.ok(performance.now() - t0 < FAST_MS, `${(performance.now() - t0).toFixed(0)} ms for 1M digits`);
+});
+
+test('real patterns stay fast on long runs of one character (100k spaces, letters, digits, newlines)', { timeout: 60_000 }, () => {
+  const runs = [' '.repeat(100_000), `${' '.repeat(100_000)}x`, 'a'.repeat(100_000), '1'.repeat(100_000), ' \n'.repeat(50_000), '!'.repeat(100_000)];
+  for (const name of ['gpt-2', 'llama3', 'qwen2', 'superbpe', 'deepseek-llm', 'default']) {
+    const exprs = preTokenizerByName(name, 'x.gguf').group.exprs;
+    for (const t of runs) {
+      const t0 = performance.now();
+      regexSplit(t, exprs);
+      const ms = performance.now() - t0;
+      assert.ok(ms < FAST_MS, `${name}: ${ms.toFixed(0)} ms on ${JSON.stringify(t.slice(0, 4))}… x${t.length}`);
+    }
+  }
+  const gpt2 = tokenizerFromJSON(tj({ pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true }, model: { type: 'BPE', vocab: { 'Ġ': 0, a: 1 }, merges: [] } }));
+  for (const t of [' '.repeat(100_000), `${' '.repeat(100_000)}a`]) {
+    const t0 = performance.now();
+    gpt2.encode(t);
+    assert.ok(performance.now() - t0 < FAST_MS);
+  }
 });
