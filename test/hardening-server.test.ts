@@ -13,6 +13,7 @@ import { toHttpError } from '../src/server/errors.js';
 import { hostAllowed } from '../src/server/app.js';
 import { TokenizerError, LutraError, ArgumentError } from '../src/core/errors.js';
 import { SlotPool } from '../src/openai/slots.js';
+import { renderChatTemplate } from '../src/tokenizer/chat-template.js';
 import type { Context } from '../src/runtime/context.js';
 
 const KEY = 'sk-hardening';
@@ -231,4 +232,9 @@ test('faults of the model or the server are 5xx, faults of the request 4xx', () 
   assert.equal(toHttpError(new LutraError('E_MODEL', 'bad model')).status, 500);
   assert.equal(toHttpError(new ArgumentError('bad field')).status, 400);
   assert.equal(toHttpError(new LutraError('E_NO_TEMPLATE', 'no template')).status, 400);
+  // A template refusing the conversation (raise_exception) is the request's fault; one that does
+  // not render at all is the model's.
+  const refuse = "{% if messages[0].role != 'user' %}{{ raise_exception('roles must start with user') }}{% endif %}ok";
+  assert.throws(() => renderChatTemplate(refuse, [{ role: 'assistant', content: 'a' }]), (e: unknown) => toHttpError(e).status === 400 && /roles must start with user/.test((e as Error).message));
+  assert.throws(() => renderChatTemplate('{{ messages.nope.deeper() }}', [{ role: 'user', content: 'a' }]), (e: unknown) => toHttpError(e).status === 500);
 });

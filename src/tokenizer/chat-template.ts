@@ -5,7 +5,7 @@
 // source size, evaluation steps, wall time and every value it builds are bounded (TemplateLimitError).
 
 import { Environment as JinjaEnvironment, Interpreter as JinjaInterpreter, Template } from '@huggingface/jinja';
-import { LutraError, TokenizerError } from '../core/errors.js';
+import { ArgumentError, LutraError, TokenizerError } from '../core/errors.js';
 
 export interface ChatMessage { role: string; content: string }
 
@@ -207,7 +207,7 @@ function setupGlobals(env: Environment, interp: () => BoundedInterpreter, lim: C
   env.set('False', false);
   env.set('True', true);
   env.set('None', null);
-  env.set('raise_exception', (msg: unknown) => { throw new Error(String(msg)); });
+  env.set('raise_exception', (msg: unknown) => { throw new TemplateRaised(String(msg)); });
   env.set('range', (start: number, stop?: number, step = 1) => {
     if (stop === undefined) { stop = start; start = 0; }
     if (step === 0) throw new Error('range() step must not be zero');
@@ -277,6 +277,9 @@ export function renderChatTemplate(template: string, messages: ChatMessage[], op
     return interp.run(t.parsed).value as string;
   } catch (e) {
     if (e instanceof LutraError) throw e;
+    // The template's own raise_exception refuses the conversation (roles out of order, a role it
+    // does not know): the caller's messages are at fault, not the model.
+    if (e instanceof TemplateRaised) throw new ArgumentError(`${what} refused the messages: ${e.message}`);
     // A string past V8's own limit (a loop printing a large string many times), or the stack.
     if (e instanceof RangeError) {
       if (/string length/i.test(e.message)) throw new TemplateLimitError('maxStringChars', `${what} exceeded the engine's longest string`);
@@ -285,6 +288,9 @@ export function renderChatTemplate(template: string, messages: ChatMessage[], op
     throw new TokenizerError(`${what} failed to render: ${(e as Error).message}`);
   }
 }
+
+/** What a template's raise_exception(...) throws: the template refusing its input. */
+class TemplateRaised extends Error {}
 
 /** The template of a model, or a TokenizerError naming the model and the missing key. */
 export function requireChatTemplate(template: string | undefined, model: string): string {
