@@ -51,7 +51,10 @@ let relaxedFlagTried = false;
 async function enableRelaxedSimd(): Promise<void> {
   if (relaxedFlagTried) return;
   relaxedFlagTried = true;
-  // Node 20's V8 ships relaxed SIMD behind a flag; it can be turned on before compiling.
+  // Node 20's V8 ships relaxed SIMD behind a flag; it can be turned on before compiling. Where the
+  // relaxed build already validates (Node >= 21, browsers) the flag is not asked for: newer V8s
+  // print "unrecognized flag" for it.
+  if (WebAssembly.validate(decodeBase64(binaries.relaxed) as Uint8Array<ArrayBuffer>)) return;
   if (typeof process !== 'undefined' && process.versions?.node) {
     try {
       const v8 = await import('node:v8');
