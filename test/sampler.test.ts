@@ -65,3 +65,17 @@ test('bad options are named', () => {
   assert.throws(() => new SamplerChain(8, { topK: -1 }), /topK must be a non-negative integer/);
   assert.throws(() => new SamplerChain(8, { temperature: NaN }), /temperature must be a finite number/);
 });
+
+test('checkpoint / rollback: the tokens sampled after a rollback repeat those after the checkpoint', () => {
+  // Penalties with a short window (the history shifts) and a seeded draw: both kinds of state.
+  const chain = new SamplerChain(8, { temperature: 1.5, topK: 0, topP: 1, minP: 0, repeatPenalty: 1.3, frequencyPenalty: 0.2, presencePenalty: 0.1, repeatLastN: 3, seed: 7 });
+  const run = (n: number) => Array.from({ length: n }, () => { const t = chain.sample(logits); chain.accept(t); return t; });
+  run(5);
+  const cp = chain.checkpoint();
+  const first = run(12);
+  chain.rollback(cp);
+  assert.deepEqual(run(12), first);
+  chain.rollback(cp);
+  assert.deepEqual(run(12), first, 'a checkpoint can be rolled back to twice');
+  assert.throws(() => new SamplerChain(8, { temperature: 0 }).rollback(cp), ArgumentError);
+});

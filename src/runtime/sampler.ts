@@ -1,6 +1,8 @@
 // Sampling as a chain of small samplers over one candidates array, as llama.cpp's llama-sampler:
 // logit bias -> penalties -> top-k -> top-p -> min-p -> temperature -> pick (greedy or seeded draw).
 // The candidates buffers are allocated once per chain; sampling a token does not allocate.
+// A chain can checkpoint and roll back its state (penalty history, RNG), so a speculative loop can
+// sample ahead and take back the tokens the model rejects.
 
 import { ArgumentError } from '../core/errors.js';
 
@@ -19,7 +21,14 @@ export interface Sampler {
   /** Told about every token that enters the sequence (prompt and generated). */
   accept?(token: number): void;
   reset?(): void;
+  /** A copy of whatever state accept() changes, for rollback(). Stateless samplers have neither. */
+  checkpoint?(): unknown;
+  rollback?(state: unknown): void;
 }
+
+declare const checkpointBrand: unique symbol;
+/** A sampler chain's state at one point: only rollback() of the chain that made it reads it. */
+export type SamplerCheckpoint = { readonly [checkpointBrand]: true };
 
 export interface SamplingOptions {
   /** 0 (or below) means greedy. Default 0.8. */
@@ -59,6 +68,12 @@ export class Rng {
     s[2]! ^= t;
     s[3] = rotl(s[3]!, 11);
     return r / 4294967296;
+  }
+  get state(): Uint32Array {
+    return this.s.slice();
+  }
+  set state(s: Uint32Array) {
+    this.s.set(s);
   }
 }
 
@@ -120,6 +135,12 @@ export function penaltiesSampler(lastN: number, repeat: number, frequency: numbe
       }
     },
     reset() { hist.length = 0; counts.clear(); },
+    checkpoint: () => hist.slice(),
+    rollback(state) {
+      hist.length = 0;
+      counts.clear();
+      for (const t of state as number[]) { hist.push(t); counts.set(t, (counts.get(t) ?? 0) + 1); }
+    },
     apply(c) {
       for (const [id, n] of counts) {
         let l = c.logits[id]!;
@@ -170,7 +191,6 @@ export const temperatureSampler = (t: number): Sampler => ({
   },
 });
 
-/** A complete chain: apply every sampler, then pick a token (argmax or a seeded draw). */
 /** Refuse sampling options out of range (callers check before any output; the chain checks again). */
 export function validateSampling(opts: SamplingOptions): void {
   for (const [k, v] of Object.entries({ temperature: opts.temperature, topP: opts.topP, minP: opts.minP, repeatPenalty: opts.repeatPenalty, frequencyPenalty: opts.frequencyPenalty, presencePenalty: opts.presencePenalty })) {
@@ -183,6 +203,7 @@ export function validateSampling(opts: SamplingOptions): void {
   if (opts.repeatLastN !== undefined && (!Number.isInteger(opts.repeatLastN) || opts.repeatLastN < -1)) throw new ArgumentError(`repeatLastN must be an integer >= -1, got ${opts.repeatLastN}`);
 }
 
+/** A complete chain: apply every sampler, then pick a token (argmax or a seeded draw). */
 export class SamplerChain {
   private readonly c: Candidates;
   private readonly chain: Sampler[] = [];
@@ -214,6 +235,20 @@ export class SamplerChain {
 
   accept(token: number): void {
     for (const s of this.chain) s.accept?.(token);
+  }
+
+  /** The chain's state now (penalty history, RNG), to come back to with rollback(). */
+  checkpoint(): SamplerCheckpoint {
+    const state = { rng: this.rng.state, samplers: this.chain.map((s) => s.checkpoint?.()) };
+    return state as unknown as SamplerCheckpoint;
+  }
+
+  /** Restore the state of a checkpoint() of this chain: the next samples repeat those after it. */
+  rollback(checkpoint: SamplerCheckpoint): void {
+    const state = checkpoint as unknown as { rng: Uint32Array; samplers: unknown[] };
+    if (state.samplers?.length !== this.chain.length) throw new ArgumentError('rollback: the checkpoint is not from this sampler chain');
+    this.rng.state = state.rng;
+    this.chain.forEach((s, i) => s.rollback?.(state.samplers[i]));
   }
 
   sample(logits: Float32Array): number {
