@@ -13,7 +13,7 @@ import { parseGGUF, writeGGUF, concatChunks, type GGUFTensorInfo } from '../src/
 import { exportHFFolder } from '../src/formats/hf-export.js';
 import { parseSafetensors, writeSafetensors } from '../src/formats/safetensors.js';
 import { ggufToHFName, permuteRows, qkHeads } from '../src/formats/hf-arch.js';
-import { exportGptq, exportAwq, gptqLutraType } from '../src/quant/hf-gptq.js';
+import { exportGptq, exportAwq, gptqLutraType } from '../src/formats/hf-gptq.js';
 import { quantFormat } from '../src/quant/table.js';
 import { loadModel } from '../src/runtime/model.js';
 import { synthGGUF } from './synth.js';

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { LUTRA_BIN, STORIES, STORIES_GGUF } from './helpers.js';
 import { synthGGUF } from './synth.js';
 import { loadModel, type Model } from '../src/runtime/model.js';
-import { quantizeFile } from '../src/quant/quantize-model.js';
+import { quantizeFile } from '../src/ptq/quantize-model.js';
 import { parseGGUF, writeGGUF, concatChunks } from '../src/formats/gguf.js';
 import { ggmlTypeName, quantFormat } from '../src/quant/table.js';
 

@@ -22,7 +22,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseGGUF, writeGGUF, concatChunks, GGUFType, type GGUFValue, type GGUFTensorToWrite } from '../src/formats/gguf.js';
-import { quantizeFile } from '../src/quant/quantize-model.js';
+import { quantizeFile } from '../src/ptq/quantize-model.js';
 import { quantFormat } from '../src/quant/table.js';
 import { REPO, STORIES_GGUF } from './helpers.js';
 

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { exportAwq, exportGptq, gptqLutraType, importAwq, importGptq } from '../src/quant/hf-gptq.js';
+import { exportAwq, exportGptq, gptqLutraType, importAwq, importGptq } from '../src/formats/hf-gptq.js';
 import { quantFormat } from '../src/quant/table.js';
 import { F16_TO_F32 } from '../src/core/f16.js';
 import { randomFloats } from './helpers.js';

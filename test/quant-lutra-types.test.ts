@@ -13,7 +13,7 @@ import { quantFormat, ggmlTypeInfo, ggmlTypeByName } from '../src/quant/table.js
 import { weightBytes } from '../src/quant/types.js';
 import { newActivationRow, prepareActivation } from '../src/kernels/ref/activations.js';
 import { parseGGUF, writeGGUF, concatChunks, GGUFType } from '../src/formats/gguf.js';
-import { quantizeFile } from '../src/quant/quantize-model.js';
+import { quantizeFile } from '../src/ptq/quantize-model.js';
 import { loadModel } from '../src/runtime/model.js';
 import { randomFloats } from './helpers.js';
 import { synthGGUF } from './synth.js';

@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseGGUF } from '../src/formats/gguf.js';
 import { outlierModel } from '../src/eval/outlier-model.js';
-import { quantizeWithMethods, type Method } from '../src/quant/methods/pipeline.js';
+import { quantizeWithMethods, type Method } from '../src/ptq/pipeline.js';
 import { kldEval } from '../src/eval/kld.js';
 import { loadModel, type Model } from '../src/runtime/model.js';
-import { tapKernels, calibrationWindows, collectStats } from '../src/quant/methods/calib.js';
-import { activationQuantizer } from '../src/quant/methods/act-quant.js';
-import { readF32Model, writeF32Model } from '../src/quant/methods/weights.js';
-import { crossLayerEqualize, rotateResidual, smoothQuant, randomOrthogonal } from '../src/quant/methods/transforms.js';
+import { tapKernels, calibrationWindows, collectStats } from '../src/ptq/calib.js';
+import { activationQuantizer } from '../src/ptq/act-quant.js';
+import { readF32Model, writeF32Model } from '../src/ptq/weights.js';
+import { crossLayerEqualize, rotateResidual, smoothQuant, randomOrthogonal } from '../src/ptq/transforms.js';
 import { DATA, STORIES_GGUF } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lutra-methods-'));
@@ -103,7 +103,7 @@ test('bias correction: the quantized layer\'s mean output over the calibration i
   model.dispose();
   const m = readF32Model(bytes);
   const orig = new Map([...m.tensors].map(([k, v]) => [k, v.data.slice()]));
-  const { biasCorrect, fakeQuant } = await import('../src/quant/methods/transforms.js');
+  const { biasCorrect, fakeQuant } = await import('../src/ptq/transforms.js');
   const { encodeLutraType, parseLutraSpec } = await import('../src/quant/lutra-types.js');
   const type = (row: number) => encodeLutraType(parseLutraSpec('int3-g32')!.resolve(row));
   const done = biasCorrect(m, stats, type);

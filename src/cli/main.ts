@@ -14,7 +14,7 @@ import { parseGGUF, plainValue } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/table.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import { addKernelFlags, collect, float, int, loadProgressBar, readUtf8File, resolveModel, threadCount } from './common.js';
-import { registerServe } from '../server/command.js';
+import { registerServe } from './serve.js';
 import { registerTools } from './tools.js';
 import { registerQuantize } from './quantize.js';
 import { registerTrain } from './train.js';

@@ -1,8 +1,8 @@
-// The `serve` command's flags. Kept apart from cli.ts so that other lutra commands do not load
+// The `serve` command's flags. Kept apart from main.ts so that other lutra commands do not load
 // the HTTP framework: the action imports it only when `serve` runs.
 
 import { Command, Option } from 'commander';
-import { addKernelFlags, int, loadProgressBar, resolveModel, threadCount } from '../cli/common.js';
+import { addKernelFlags, int, loadProgressBar, resolveModel, threadCount } from './common.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
 
@@ -30,7 +30,7 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'));
   addKernelFlags(cmd)
     .action(async (model: string | undefined, o) => {
-      const { serve } = await import('./cli.js');
+      const { serve } = await import('../server/serve.js');
       const bar = loadProgressBar(false);
       try {
         await serve(resolveModel(model), o, (p) => { bar.onProgress(p as never); if (p.phase === 'ready') bar.stop(); });

@@ -10,9 +10,9 @@ import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArgumentError, throwIfAborted } from '../core/errors.js';
 import { loadModel } from '../runtime/model.js';
-import { quantizeWithMethods, parseMethods } from '../quant/methods/pipeline.js';
-import { tapKernels } from '../quant/methods/calib.js';
-import { activationQuantizer } from '../quant/methods/act-quant.js';
+import { quantizeWithMethods, parseMethods } from '../ptq/pipeline.js';
+import { tapKernels } from '../ptq/calib.js';
+import { activationQuantizer } from '../ptq/act-quant.js';
 import { kldEval } from './kld.js';
 import { elementFormat, macCost } from './hw-cost.js';
 

@@ -4,7 +4,7 @@
 // Each shard is read once; tensors are views into it, except q/k (permuted copies) and tensors
 // whose offset in the file is not a multiple of their element size (aligned copies).
 
-import { importGptq, importAwq, gptqLutraType } from '../quant/hf-gptq.js';
+import { importGptq, importAwq, gptqLutraType } from './hf-gptq.js';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';

@@ -14,7 +14,7 @@
 // order 0 2 4 6 1 3 5 7, qzeros int32 [inF / g, outF / 8] likewise (no minus one), scales f16 [inF / g, outF].
 
 import { ArgumentError } from '../core/errors.js';
-import { encodeLutraType, decodeLutraType, blockBytes } from './lutra-types.js';
+import { encodeLutraType, decodeLutraType, blockBytes } from '../quant/lutra-types.js';
 
 export interface GptqTensors {
   qweight: Int32Array;

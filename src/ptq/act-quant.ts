@@ -2,9 +2,9 @@
 // each token's input row to a matmul is fake-quantized in place with one dynamic scale per token
 // (amax / max code), as integer or minifloat, before the weight's dot products see it.
 
-import { ArgumentError } from '../../core/errors.js';
-import { roundEven } from '../../core/f16.js';
-import { minifloat } from '../minifloat.js';
+import { ArgumentError } from '../core/errors.js';
+import { roundEven } from '../core/f16.js';
+import { minifloat } from '../quant/minifloat.js';
 import type { ActivationQuantizer } from './calib.js';
 
 /** `int8`, `int4`, ..., or a minifloat `e4m3`, `e2m1`, ... (per-token dynamic scale). */

@@ -3,9 +3,9 @@
 // mean x) and, for the matrices asked for, the Hessian proxy H = sum x x^T that GPTQ needs. The same
 // wrapper can fake-quantize the inputs (W8A8 / W4A8 / minifloat activations) for evaluation.
 
-import type { Kernels, WeightMatrix } from '../../kernels/types.js';
-import type { Model } from '../../runtime/model.js';
-import { throwIfAborted } from '../../core/errors.js';
+import type { Kernels, WeightMatrix } from '../kernels/types.js';
+import type { Model } from '../runtime/model.js';
+import { throwIfAborted } from '../core/errors.js';
 
 export interface ChannelStats {
   cols: number;

@@ -6,11 +6,11 @@
 // scales GPTQ chooses and writes itself; ggml's types recompute their own scales from the values, so
 // they are refused here rather than approximated.
 
-import { ArgumentError } from '../../core/errors.js';
-import { roundEven } from '../../core/f16.js';
-import { type LutraParams, decodeLutraType, blockBytes, SCALE_BYTES, storeScale, packCodes, floorLog2, codeBits } from '../lutra-types.js';
-import { minifloat } from '../minifloat.js';
-import { ggmlTypeName } from '../table.js';
+import { ArgumentError } from '../core/errors.js';
+import { roundEven } from '../core/f16.js';
+import { type LutraParams, decodeLutraType, blockBytes, SCALE_BYTES, storeScale, packCodes, floorLog2, codeBits } from '../quant/lutra-types.js';
+import { minifloat } from '../quant/minifloat.js';
+import { ggmlTypeName } from '../quant/table.js';
 
 export interface GptqOptions {
   /** Dampening as a fraction of the mean Hessian diagonal (default 0.01). */

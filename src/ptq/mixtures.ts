@@ -4,8 +4,8 @@
 // no tensor data is read here.
 
 import { ArgumentError, UnsupportedError } from '../core/errors.js';
-import { ggmlTypeByName, ggmlTypeInfo, ggmlTypeName } from './table.js';
-import { encodeLutraType, isLutraType, parseLutraSpec } from './lutra-types.js';
+import { ggmlTypeByName, ggmlTypeInfo, ggmlTypeName } from '../quant/table.js';
+import { encodeLutraType, isLutraType, parseLutraSpec } from '../quant/lutra-types.js';
 
 /** ggml type ids used by the rules below. */
 export const T = {

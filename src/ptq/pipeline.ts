@@ -6,11 +6,11 @@
 import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArgumentError } from '../../core/errors.js';
-import { loadModel, type Model } from '../../runtime/model.js';
-import { quantizeFile, type QuantizeOptions, type QuantizeSummary } from '../quantize-model.js';
-import { fileTypeByName } from '../mixtures.js';
-import { isLutraType } from '../lutra-types.js';
+import { ArgumentError } from '../core/errors.js';
+import { loadModel, type Model } from '../runtime/model.js';
+import { quantizeFile, type QuantizeOptions, type QuantizeSummary } from './quantize-model.js';
+import { fileTypeByName } from './mixtures.js';
+import { isLutraType } from '../quant/lutra-types.js';
 import { calibrationWindows, collectStats, sampleMatrix, type ChannelStats } from './calib.js';
 import { readF32Model, writeF32Model, type F32Model } from './weights.js';
 import { awq, biasCorrect, crossLayerEqualize, rotateResidual, smoothQuant } from './transforms.js';

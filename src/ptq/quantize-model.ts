@@ -7,9 +7,9 @@
 import { open, readFile } from 'node:fs/promises';
 import { ArgumentError, UnsupportedError, throwIfAborted } from '../core/errors.js';
 import { parseGGUF, writeGGUF, GGUFType, type GGUFValue, type GGUFTensorInfo } from '../formats/gguf.js';
-import { quantFormat, ggmlTypeInfo, ggmlTypeName, hasFormat } from './table.js';
+import { quantFormat, ggmlTypeInfo, ggmlTypeName, hasFormat } from '../quant/table.js';
 import { planModel, fileTypeByName, type PlannedTensor, type PlanOptions } from './mixtures.js';
-import { describeLutraType, isLutraType } from './lutra-types.js';
+import { describeLutraType, isLutraType } from '../quant/lutra-types.js';
 
 /** GGML_QNT_VERSION, written to general.quantization_version. */
 export const GGML_QNT_VERSION = 2;

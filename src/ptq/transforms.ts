@@ -12,7 +12,7 @@
 
 import type { ChannelStats } from './calib.js';
 import { type F32Model, type F32Tensor, type InputGroup, foldInputScale, layerGroups, scaleCols, tensor } from './weights.js';
-import { quantFormat } from '../table.js';
+import { quantFormat } from '../quant/table.js';
 
 /** Quantize and dequantize a matrix in a given type (the error a method tries to reduce). */
 export function fakeQuant(type: number, t: F32Tensor): Float32Array {

@@ -2,9 +2,9 @@
 // (equalization, smoothing, rotation, bias correction): read from GGUF bytes, edit, write back as
 // an F32 GGUF that `quantizeFile` or `loadModel` take. Knows the llama-family tensor names only.
 
-import { parseGGUF, writeGGUF, concatChunks, GGUFType, type GGUFValue } from '../../formats/gguf.js';
-import { quantFormat } from '../table.js';
-import { ModelError } from '../../core/errors.js';
+import { parseGGUF, writeGGUF, concatChunks, GGUFType, type GGUFValue } from '../formats/gguf.js';
+import { quantFormat } from '../quant/table.js';
+import { ModelError } from '../core/errors.js';
 
 export interface F32Tensor {
   /** ggml order: shape[0] is the row length. */

@@ -6,7 +6,7 @@
 import { open } from 'node:fs/promises';
 import { ArgumentError } from '../core/errors.js';
 import { GGUFType, writeGGUF, type GGUFValue, type GGUFTensorToWrite } from '../formats/gguf.js';
-import { fileTypeByName, planModel, type PlannedTensor } from '../quant/mixtures.js';
+import { fileTypeByName, planModel, type PlannedTensor } from '../ptq/mixtures.js';
 import { quantFormat, ggmlTypeName, tensorBytes } from '../quant/table.js';
 
 export interface Preset {
