@@ -14,7 +14,7 @@ import { parseTrainConfig } from '../src/train/config.js';
 import { train } from '../src/train/trainer.js';
 import { lrFactor } from '../src/train/optim.js';
 import { TrainDecoder } from '../src/train/decoder.js';
-import { Rng } from '../src/train/rng.js';
+import { Xorshift128 } from '../src/train/rng.js';
 import { loadModel } from '../src/runtime/model.js';
 import { DATA } from './helpers.js';
 
@@ -72,7 +72,7 @@ test(`a tiny seeded llama trains below loss ${TINY_LOSS_BELOW} in 200 steps; res
 test('the exported GGUF gives lutra the trainer\'s logits (llama and minicpm)', async () => {
   for (const arch of ['llama', 'minicpm'] as const) {
     const m = new TrainDecoder({ arch, nVocab: 400, nEmbd: 32, nLayer: 2, nHead: 4, nHeadKv: 2, nFF: 48, nCtx: 16, ropeBase: 10000, eps: 1e-5, tieEmbeddings: arch === 'llama', scaleEmb: 12, scaleDepth: 1.4, dimModelBase: 16 });
-    m.init(new Rng(3), 0.1, arch === 'minicpm');
+    m.init(new Xorshift128(3), 0.1, arch === 'minicpm');
     const tokMeta = [...parseGGUF(new Uint8Array(readFileSync(join(dir, 'vocab.gguf')))).metadata].filter(([k]) => k.startsWith('tokenizer.'));
     const model = await loadModel(concatChunks(m.toGGUF('t', tokMeta)), { backend: 'ref' });
     const tokens = [1, 50, 60, 70, 80, 90];

@@ -3,7 +3,7 @@
 // perplexity tool tokenizes a file. Windows of ctx+1 tokens start with BOS, like its chunks.
 
 import type { Tokenizer } from '../tokenizer/types.js';
-import type { Rng } from './rng.js';
+import type { Xorshift128 } from './rng.js';
 
 export interface SplitText { train: string; heldOut: string }
 
@@ -26,7 +26,7 @@ export class Windows {
     if (tokens.length < ctx + 1) throw new Error(`${tokens.length} tokens is fewer than one window of ${ctx + 1}`);
   }
   /** A random window: input[0..ctx) with BOS first, target[0..ctx). */
-  sample(rng: Rng, input: Int32Array, target: Int32Array): void {
+  sample(rng: Xorshift128, input: Int32Array, target: Int32Array): void {
     this.at(rng.int(this.tokens.length - this.ctx), input, target);
   }
   at(start: number, input: Int32Array, target: Int32Array): void {

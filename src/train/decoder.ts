@@ -5,7 +5,7 @@
 
 import { GGUFType, writeGGUF, type GGUFValue, type GGUFTensorToWrite } from '../formats/gguf.js';
 import * as op from './ops.js';
-import type { Rng } from './rng.js';
+import type { Xorshift128 } from './rng.js';
 
 export interface DecoderShape {
   arch: 'llama' | 'minicpm';
@@ -85,7 +85,7 @@ export class TrainDecoder {
    * for matrices under muP), norms at 1. Output projections of residual branches get the GPT-2
    * 1/sqrt(2L) shrink unless muP's residual scale already does that job.
    */
-  init(rng: Rng, initStd: number, mup: boolean): void {
+  init(rng: Xorshift128, initStd: number, mup: boolean): void {
     const s = this.s;
     const widthMult = s.nEmbd / s.dimModelBase;
     for (const p of this.params) {

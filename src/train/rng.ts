@@ -1,7 +1,8 @@
 // Seeded xorshift128 RNG for initialization and batch sampling. Its state is four uint32 words,
-// saved in checkpoints so a resumed run draws the same batches as an uninterrupted one.
+// saved in checkpoints so a resumed run draws the same batches as an uninterrupted one. Not the
+// sampler's generator (runtime/sampler.ts, xoshiro128**), which generation seeds must keep.
 
-export class Rng {
+export class Xorshift128 {
   private s: Uint32Array;
   constructor(seed: number | number[]) {
     if (Array.isArray(seed)) this.s = Uint32Array.from(seed);

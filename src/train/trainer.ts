@@ -9,7 +9,7 @@ import { tokenizerFromGGUF } from '../tokenizer/from-gguf.js';
 import type { TrainConfig } from './config.js';
 import { TrainDecoder, type DecoderShape } from './decoder.js';
 import { AdamW, clipGradNorm, lrFactor, type Schedule } from './optim.js';
-import { Rng } from './rng.js';
+import { Xorshift128 } from './rng.js';
 import { splitText, tokenizeText, Windows } from './data.js';
 import { lossCurveSVG, type CurvePoint } from './plot.js';
 
@@ -71,13 +71,13 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
   const valWin = valTok.length > T ? new Windows(valTok, T, bos) : null;
 
   const model = new TrainDecoder(decoderShape(cfg, tok.vocabSize));
-  const rng = new Rng(cfg.train.seed);
+  const rng = new Xorshift128(cfg.train.seed);
   const mup = cfg.arch === 'minicpm';
   model.init(rng, cfg.train.initStd, mup);
   const widthMult = cfg.model.dim / cfg.mup.dimModelBase;
   const tc = cfg.train;
   const opt = new AdamW(model.params, { beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weightDecay, lrMult: (p) => (mup && p.kind === 'matrix' ? 1 / widthMult : 1) });
-  let step = 0, dataRng = new Rng(cfg.train.seed + 1);
+  let step = 0, dataRng = new Xorshift128(cfg.train.seed + 1);
   let steps = tc.steps;
   let sched = buildSchedule(cfg).sch;
   if (o.resume) {
@@ -92,7 +92,7 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
     const meta = (k: string) => plainValue(ck.metadata.get(k) ?? { type: GGUFType.STRING, value: '' });
     step = Number(meta('lutra.train.step'));
     opt.t = step;
-    dataRng = new Rng(Array.from(meta('lutra.train.rng') as Uint32Array));
+    dataRng = new Xorshift128(Array.from(meta('lutra.train.rng') as Uint32Array));
     if (o.decaySteps !== undefined) {
       steps = step + o.decaySteps;
       sched = buildSchedule(cfg, step, steps).sch;
