@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel, type Model } from '../src/runtime/model.js';
 import { GGUFType } from '../src/formats/gguf.js';
+import { quantFormat } from '../src/quant/table.js';
 import { synthGGUF, permuteRows, type SynthShape } from './synth.js';
 
 const shape: SynthShape = { nEmbd: 32, nLayer: 2, nHead: 4, nHeadKv: 2, nFF: 48 };
@@ -88,4 +89,23 @@ test('bad models: unknown architecture, missing tensor, wrong shape are named', 
     loadModel(synthGGUF({ arch: 'llama', shape, extraMeta: [['llama.feed_forward_length', { type: GGUFType.UINT32, value: 40 }]] })),
     /tensor blk\.0\.ffn_gate\.weight: expected shape 32x40, file has 32x48/,
   );
+});
+
+test('input embeddings: injecting the tokens\' own embedding rows gives the same logits; other rows change them', async () => {
+  const m = await loadModel(synthGGUF({ arch: 'minicpm', shape, extraMeta: [['minicpm.embedding_scale', { type: GGUFType.FLOAT32, value: 3 }], ['minicpm.residual_scale', { type: GGUFType.FLOAT32, value: 0.7 }], ['minicpm.logit_scale', { type: GGUFType.FLOAT32, value: 2 }]] as never }));
+  const t = m.source.tensors.find((x) => x.name === 'token_embd.weight')!;
+  const n = shape.nEmbd, start = 2, count = 4;
+  const rows = new Float32Array(count * n);
+  const format = quantFormat(t.type, t.name), rowBytes = (n / format.blockSize) * format.typeSize;
+  for (let i = 0; i < count; i++) format.dequantize(t.data, prompt[start + i]! * rowBytes, rows, i * n, n);
+  const plain = logitsOf(m, prompt);
+  // Batch 3 puts the span across micro-batch boundaries.
+  for (const batch of [64, 3]) {
+    const ctx = m.createContext({ ctx: 64, batch, kvType: 'f32' });
+    assert.deepEqual(ctx.decode(prompt, { logits: 'last', embeddings: [{ start, data: rows }] })!.slice(), plain, `batch ${batch}`);
+  }
+  const ctx = m.createContext({ ctx: 64, kvType: 'f32' });
+  const other = ctx.decode(prompt, { logits: 'last', embeddings: [{ start, data: rows.map((v) => -v) }] })!;
+  assert.notDeepEqual(other.slice(), plain);
+  assert.throws(() => ctx.decode(prompt, { embeddings: [{ start: 6, data: rows }] }), /not whole rows/);
 });

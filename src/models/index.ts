@@ -9,4 +9,4 @@ import { minicpm } from './minicpm.js';
 for (const a of [llama, qwen2, qwen3, minicpm]) registerArchitecture(a);
 
 export { getArchitecture, architectures, type Architecture } from './registry.js';
-export type { DecoderHParams, DecoderWeights } from './layers.js';
+export { DecoderScratch, ForwardPass, type DecoderHParams, type InputEmbeddings } from './decoder.js';

@@ -1,9 +1,11 @@
-// Qwen3 (dense): no q/k/v biases, a per-head RMSNorm on Q and K before RoPE, NeoX-layout RoPE.
+// Qwen3 (dense): the Llama block without q/k/v biases, with a per-head RMSNorm on Q and K before
+// RoPE (in the attention block), NeoX-layout RoPE.
 
-import { readDecoder } from './layers.js';
+import { llama, loadLlama, type LlamaWeights } from './llama.js';
 import type { Architecture } from './registry.js';
 
-export const qwen3: Architecture = {
+export const qwen3: Architecture<LlamaWeights> = {
+  ...llama,
   name: 'qwen3',
-  load: (src, alloc) => readDecoder(src, 'qwen3', { neox: true, qkvBias: 'optional', qkNorm: true, minicpmScales: false }, alloc),
+  load: (src, alloc) => loadLlama(src, 'qwen3', { neox: true, qkvBias: 'optional', qkNorm: true }, alloc),
 };

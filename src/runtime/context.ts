@@ -1,10 +1,11 @@
-// An inference context: the KV cache and scratch of one sequence, allocated once. decode() runs
-// tokens through the model in micro-batches and keeps track of how many positions are filled.
+// An inference context: the KV store and scratch of one sequence, allocated once. decode() runs
+// tokens through the architecture's forward in micro-batches and keeps track of how many positions
+// are filled.
 
 import { ArgumentError } from '../core/errors.js';
 import type { Kernels } from '../kernels/types.js';
-import { DecoderScratch, decoderForward, type DecoderHParams, type DecoderWeights } from '../models/layers.js';
-import { KVCache, type KVCacheType } from './kv-cache.js';
+import { DecoderScratch, ForwardPass, type Architecture, type DecoderHParams, type InputEmbeddings } from '../models/index.js';
+import { createKVStore, type KVCacheType, type KVStore } from './kv/index.js';
 
 export interface ContextOptions {
   /** Context size in tokens (default: the model's training context, at most 4096). */
@@ -17,11 +18,20 @@ export interface ContextOptions {
   kernels?: Kernels;
 }
 
+export interface DecodeOptions {
+  logits?: 'last' | 'none';
+  onLogits?: (index: number, logits: Float32Array) => void;
+  embeddings?: readonly InputEmbeddings[];
+}
+
+const NO_EMBEDDINGS: readonly InputEmbeddings[] = [];
+
 export class Context {
   readonly nCtx: number;
   readonly batch: number;
-  readonly kv: KVCache;
+  readonly kv: KVStore;
   private readonly scratch: DecoderScratch;
+  private readonly pass: ForwardPass;
   /** Number of positions already in the cache. */
   nPast = 0;
   /** The tokens at positions 0..nPast-1, so a later prompt can reuse the common prefix. */
@@ -29,7 +39,7 @@ export class Context {
 
   private readonly kernels: Kernels;
 
-  constructor(kernels: Kernels, readonly hp: DecoderHParams, private readonly w: DecoderWeights, opts: ContextOptions = {}) {
+  constructor(kernels: Kernels, private readonly arch: Architecture, readonly hp: DecoderHParams, private readonly w: unknown, opts: ContextOptions = {}) {
     this.kernels = opts.kernels ?? kernels;
     const nCtx = opts.ctx ?? Math.min(hp.nCtxTrain, 4096);
     if (!Number.isInteger(nCtx) || nCtx <= 0) throw new ArgumentError(`context size must be a positive integer, got ${nCtx}`);
@@ -38,8 +48,9 @@ export class Context {
     this.nCtx = nCtx;
     this.batch = Math.min(batch, nCtx);
     const alloc = kernels.allocF32 ? (n: number) => kernels.allocF32!(n) : undefined;
-    this.kv = new KVCache(hp.nLayer, nCtx, hp.nHeadKv, hp.headDim, hp.headDimV, opts.kvType ?? 'f16', alloc);
+    this.kv = createKVStore(opts.kvType ?? 'f16', this.kernels, { nLayer: hp.nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV });
     this.scratch = new DecoderScratch(hp, this.batch, alloc);
+    this.pass = new ForwardPass(this.kernels, hp, this.kv, this.scratch);
   }
 
   private disposed = false;
@@ -48,7 +59,8 @@ export class Context {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const b of [...this.kv.buffers(), ...this.scratch.buffers()]) this.kernels.release?.(b);
+    this.kv.dispose();
+    for (const b of this.scratch.buffers()) this.kernels.release?.(b);
   }
 
   [Symbol.dispose](): void {
@@ -60,13 +72,15 @@ export class Context {
     if (n < 0 || n > this.nPast) throw new ArgumentError(`cannot truncate to ${n}: context holds ${this.nPast} positions`);
     this.nPast = n;
     this.tokens.length = n;
+    this.kv.truncate(n);
   }
 
   /**
    * Append tokens at nPast. With `logits: 'last'` returns the last token's logits (a view that the
    * next call overwrites); with `onLogits`, calls it with each token's logits row as it is computed.
+   * `embeddings` put rows (an image's, say) in place of the embeddings of the tokens they cover.
    */
-  decode(tokens: ArrayLike<number>, opts: { logits?: 'last' | 'none'; onLogits?: (index: number, logits: Float32Array) => void } = {}): Float32Array | undefined {
+  decode(tokens: ArrayLike<number>, opts: DecodeOptions = {}): Float32Array | undefined {
     const n = tokens.length;
     if (this.disposed) throw new ArgumentError('decode: this context has been disposed');
     if (n === 0) throw new ArgumentError('decode: no tokens');
@@ -74,13 +88,21 @@ export class Context {
       throw new ArgumentError(`context full: ${this.nPast} + ${n} tokens exceed the context size ${this.nCtx}`);
     }
     const nVocab = this.hp.nVocab;
+    const embeddings = opts.embeddings ?? NO_EMBEDDINGS;
+    for (const e of embeddings) {
+      if (!(Number.isInteger(e.start) && e.start >= 0 && e.data.length % this.hp.nEmbd === 0 && e.start + e.data.length / this.hp.nEmbd <= n)) {
+        throw new ArgumentError(`decode: input embeddings of ${e.data.length} values at token ${e.start} are not whole rows of ${this.hp.nEmbd} within the ${n} tokens`);
+      }
+    }
     let out: Float32Array | undefined;
     for (let i = 0; i < n; i += this.batch) {
       const m = Math.min(this.batch, n - i);
       const chunk = sliceLike(tokens, i, m);
       const isLast = i + m === n;
       const mode = opts.onLogits ? 'all' : isLast && opts.logits !== 'none' ? 'last' : 'none';
-      decoderForward(this.kernels, this.hp, this.w, this.kv, this.scratch, chunk, m, this.nPast, mode);
+      const f = this.pass;
+      f.tokens = chunk; f.nTok = m; f.pos0 = this.nPast; f.logits = mode; f.offset = i; f.embeddings = embeddings;
+      this.arch.forward(f, this.w);
       this.nPast += m;
       for (let t = 0; t < m; t++) this.tokens.push(chunk[t]!);
       if (opts.onLogits) {

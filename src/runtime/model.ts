@@ -6,11 +6,10 @@
 import { AbortError, ArgumentError, FormatError, LutraError, ModelError, TokenizerError, throwIfAborted } from '../core/errors.js';
 import { GGUFType, parseGGUF, plainValue } from '../formats/gguf.js';
 import type { ModelSource } from '../formats/source.js';
-import { createKernels, type BackendName, type Kernels, type LutTables, type MatmulKernels, type WeightMatrix } from '../kernels/index.js';
-import { getArchitecture } from '../models/index.js';
+import { createKernels, type BackendName, type Kernels, type LutTables, type MatmulKernels } from '../kernels/index.js';
+import { getArchitecture, type Architecture, type DecoderHParams } from '../models/index.js';
 import { ggufTypeName } from '../models/hparams.js';
 import { hasFormat, quantFormat } from '../quant/table.js';
-import type { DecoderHParams, DecoderWeights } from '../models/layers.js';
 import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, type Tokenizer, type EncodeOptions } from '../tokenizer/index.js';
 import { CoreTokenizer } from '../tokenizer/vocab.js';
 import { Context, type ContextOptions } from './context.js';
@@ -42,18 +41,6 @@ export interface LoadOptions {
   lutTables?: LutTables;
 }
 
-/** Every weight matrix a forward pass multiplies by (a tied output counts; the lookup table alone does not). */
-function matmulWeights(w: unknown): WeightMatrix[] {
-  const out: WeightMatrix[] = [];
-  const walk = (v: unknown): void => {
-    if (!v || typeof v !== 'object' || v instanceof Float32Array) return;
-    if ('format' in v && 'rowBytes' in v && 'data' in v) { out.push(v as WeightMatrix); return; }
-    for (const [k, x] of Array.isArray(v) ? v.entries() : Object.entries(v)) if (k !== 'tokEmbd') walk(x);
-  };
-  walk(w);
-  return out;
-}
-
 export interface ChatMessage {
   role: string;
   content: string;
@@ -68,7 +55,8 @@ export class Model {
     readonly source: ModelSource,
     readonly arch: string,
     readonly hparams: DecoderHParams,
-    private readonly weights: DecoderWeights,
+    private readonly architecture: Architecture,
+    private readonly weights: unknown,
     readonly tokenizer: Tokenizer,
     readonly kernels: Kernels,
     private readonly contextDefaults: ContextOptions = {},
@@ -89,7 +77,7 @@ export class Model {
 
   createContext(opts: ContextOptions = {}): Context {
     this.check();
-    return new Context(this.kernels, this.hparams, this.weights, { ...this.contextDefaults, ...opts });
+    return new Context(this.kernels, this.architecture, this.hparams, this.weights, { ...this.contextDefaults, ...opts });
   }
 
   tokenize(text: string, opts?: EncodeOptions): number[] {
@@ -315,10 +303,10 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     const tok = modelTokenizer(src, hp.nVocab);
     // Before the kernels re-lay any matrix in place: the scan reads the bytes as the file has them.
     checkFiniteWeights(src);
-    const matmulNote = kernels.prepareWeights?.(matmulWeights(w));
+    const matmulNote = kernels.prepareWeights?.(arch.matmulWeights(w));
     opts.onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
     if (opts.signal?.aborted) throw new AbortError();
-    return new Model(src.file, src, arch.name, hp, w, tok, kernels, opts.context, matmulNote ? `${note}; ${matmulNote}` : note);
+    return new Model(src.file, src, arch.name, hp, arch, w, tok, kernels, opts.context, matmulNote ? `${note}; ${matmulNote}` : note);
   } catch (e) {
     kernels.dispose?.();
     throw e;

@@ -1,0 +1,157 @@
+// The Llama-family decoder frame that every architecture file shares: its hyper-parameters (read
+// from metadata), the per-context scratch, and the ForwardPass that the blocks (blocks/*) work on.
+// Which blocks run, in which order, is each architecture's forward; nothing here knows a quant type.
+
+import { ModelError } from '../core/errors.js';
+import type { AttentionShape, KVStore } from './kv-store.js';
+import type { Kernels, RopeParams } from '../kernels/types.js';
+import { Meta, positiveInt } from './hparams.js';
+import type { TensorTable } from './tensors.js';
+
+export interface DecoderHParams {
+  arch: string;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  headDim: number;
+  headDimV: number;
+  nFF: number;
+  nVocab: number;
+  nCtxTrain: number;
+  eps: number;
+  rope: RopeParams;
+  /** Multiplies the token embeddings (MiniCPM scale_emb; 1 elsewhere). */
+  embScale: number;
+  /** Multiplies each residual branch before it is added (MiniCPM scale_depth/sqrt(L); 1 elsewhere). */
+  residualScale: number;
+  /** Logits are divided by this (MiniCPM hidden/dim_model_base; 1 elsewhere). */
+  logitScale: number;
+}
+
+export interface DecoderOptions {
+  /** RoPE layout llama.cpp uses for this architecture. */
+  neox: boolean;
+  /** Read MiniCPM's embedding, residual and logit scales (1 elsewhere). */
+  minicpmScales?: boolean;
+}
+
+function ropeParams(meta: Meta, arch: string, nRot: number, nCtxTrain: number, neox: boolean, freqFactors: Float32Array | null, file: string): RopeParams {
+  const base = meta.num(`${arch}.rope.freq_base`, 10000);
+  const type = meta.str(`${arch}.rope.scaling.type`, 'none') ?? 'none';
+  let factor = meta.num(`${arch}.rope.scaling.factor`, 0);
+  const scaleLinear = meta.num(`${arch}.rope.scale_linear`, 0);
+  if (!factor && scaleLinear) factor = scaleLinear;
+  const half = nRot >> 1;
+  const invFreq = new Float64Array(half);
+  for (let i = 0; i < half; i++) {
+    invFreq[i] = Math.pow(base, (-2 * i) / nRot) / (freqFactors ? freqFactors[i]! : 1);
+  }
+  let freqScale = 1, mscale = meta.num(`${arch}.rope.scaling.attn_factor`, 1);
+  let rampMix: Float64Array | null = null;
+  if (type === 'linear' || type === 'yarn') {
+    if (factor > 0) freqScale = 1 / factor;
+  } else if (type !== 'none' && type !== 'longrope') {
+    throw new ModelError(`${file}: rope scaling type ${type} (${arch}.rope.scaling.type) is not supported`);
+  }
+  if (type === 'yarn' && freqScale !== 1) {
+    // ggml_rope_yarn_corr_dims with the default beta_fast = 32, beta_slow = 1 and ext_factor = 1.
+    const nCtxOrig = meta.num(`${arch}.rope.scaling.original_context_length`, nCtxTrain);
+    const corr = (nBeta: number) => (nRot * Math.log(nCtxOrig / (nBeta * 2 * Math.PI))) / (2 * Math.log(base));
+    const lo = Math.max(0, Math.floor(corr(32)));
+    const hi = Math.min(nRot - 1, Math.ceil(corr(1)));
+    rampMix = new Float64Array(half);
+    for (let i = 0; i < half; i++) {
+      const y = (i - lo) / Math.max(0.001, hi - lo);
+      rampMix[i] = 1 - Math.min(1, Math.max(0, y));
+    }
+    mscale *= 1 + 0.1 * Math.log(1 / freqScale);
+  }
+  return { nRot, neox, invFreq, rampMix, freqScale, mscale };
+}
+
+export function readDecoderHParams(t: TensorTable, arch: string, opt: DecoderOptions): DecoderHParams {
+  const src = t.src;
+  const meta = new Meta(src.metadata, src.file);
+  const file = src.file;
+  const nEmbd = positiveInt(file, `${arch}.embedding_length`, meta.num(`${arch}.embedding_length`));
+  const nLayer = positiveInt(file, `${arch}.block_count`, meta.num(`${arch}.block_count`));
+  const nHead = positiveInt(file, `${arch}.attention.head_count`, meta.num(`${arch}.attention.head_count`));
+  const nHeadKv = positiveInt(file, `${arch}.attention.head_count_kv`, meta.num(`${arch}.attention.head_count_kv`, nHead));
+  if (nHead % nHeadKv !== 0) throw new ModelError(`${file}: ${arch}.attention.head_count ${nHead} is not a multiple of head_count_kv ${nHeadKv}`);
+  const headDim = positiveInt(file, `${arch}.attention.key_length`, meta.num(`${arch}.attention.key_length`, nEmbd / nHead));
+  const headDimV = positiveInt(file, `${arch}.attention.value_length`, meta.num(`${arch}.attention.value_length`, headDim));
+  const nFF = positiveInt(file, `${arch}.feed_forward_length`, meta.num(`${arch}.feed_forward_length`));
+  const nCtxTrain = positiveInt(file, `${arch}.context_length`, meta.num(`${arch}.context_length`, 2048));
+  const nRot = positiveInt(file, `${arch}.rope.dimension_count`, meta.num(`${arch}.rope.dimension_count`, headDim));
+  if (nRot > headDim || nRot % 2) throw new ModelError(`${file}: ${arch}.rope.dimension_count ${nRot} must be even and at most the head size ${headDim}`);
+  const eps = meta.num(`${arch}.attention.layer_norm_rms_epsilon`, 1e-5);
+  const embdShape = t.shapeOf('token_embd.weight');
+  if (embdShape.length !== 2 || embdShape[0] !== nEmbd) {
+    throw new ModelError(`${file}: tensor token_embd.weight: expected shape ${nEmbd}xN_VOCAB, file has ${embdShape.join('x')}`);
+  }
+  const nVocab = embdShape[1]!;
+  const freqFactors = t.has('rope_freqs.weight') ? t.vector('rope_freqs.weight', nRot / 2) : null;
+  const rope = ropeParams(meta, arch, nRot, nCtxTrain, opt.neox, freqFactors, file);
+  return {
+    arch, nEmbd, nLayer, nHead, nHeadKv, headDim, headDimV, nFF, nVocab, nCtxTrain, eps, rope,
+    embScale: opt.minicpmScales ? meta.num(`${arch}.embedding_scale`) : 1,
+    residualScale: opt.minicpmScales ? meta.num(`${arch}.residual_scale`) : 1,
+    logitScale: opt.minicpmScales ? meta.num(`${arch}.logit_scale`) : 1,
+  };
+}
+
+/** Per-context scratch, allocated once for the largest batch; the forward pass never allocates. */
+export class DecoderScratch {
+  readonly x: Float32Array; // (batch, nEmbd) residual stream
+  readonly xn: Float32Array; // (batch, nEmbd) normed input / branch output
+  readonly q: Float32Array; // (batch, nHead * headDim)
+  readonly k: Float32Array; // (batch, nHeadKv * headDim)
+  readonly v: Float32Array; // (batch, nHeadKv * headDimV)
+  readonly att: Float32Array; // (batch, nHead * headDimV)
+  readonly gate: Float32Array; // (batch, nFF)
+  readonly up: Float32Array; // (batch, nFF)
+  readonly logits: Float32Array; // (batch, nVocab)
+  constructor(hp: DecoderHParams, readonly batch: number, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
+    this.x = alloc(batch * hp.nEmbd);
+    this.xn = alloc(batch * hp.nEmbd);
+    this.q = alloc(batch * hp.nHead * hp.headDim);
+    this.k = alloc(batch * hp.nHeadKv * hp.headDim);
+    this.v = alloc(batch * hp.nHeadKv * hp.headDimV);
+    this.att = alloc(batch * hp.nHead * hp.headDimV);
+    this.gate = alloc(batch * hp.nFF);
+    this.up = alloc(batch * hp.nFF);
+    this.logits = alloc(batch * hp.nVocab);
+  }
+
+  buffers(): Float32Array[] {
+    return [this.x, this.xn, this.q, this.k, this.v, this.att, this.gate, this.up, this.logits];
+  }
+}
+
+/** Rows that take the place of token embeddings (an image's, say): data is (n, nEmbd) for tokens start..start+n-1 of a decode() call. */
+export interface InputEmbeddings {
+  start: number;
+  data: Float32Array;
+}
+
+/**
+ * One forward pass as the blocks see it. A context makes one and sets the batch fields before each
+ * call, so the hot loop allocates nothing. The residual stream is s.x; a block reads its input from
+ * s.xn and leaves its branch output there.
+ */
+export class ForwardPass {
+  tokens: ArrayLike<number> = [];
+  nTok = 0;
+  /** Position of tokens[0] in the sequence. */
+  pos0 = 0;
+  /** Logits for every token (`all`), only the last (`last`, row 0 of s.logits), or none. */
+  logits: 'all' | 'last' | 'none' = 'none';
+  /** Extra input embeddings of the whole decode() call; `offset` is the index of tokens[0] in it. */
+  embeddings: readonly InputEmbeddings[] = [];
+  offset = 0;
+  readonly attention: AttentionShape;
+  constructor(readonly kernels: Kernels, readonly hp: DecoderHParams, readonly kv: KVStore, readonly s: DecoderScratch) {
+    this.attention = { nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV, scale: 1 / Math.sqrt(hp.headDim) };
+  }
+}

@@ -1,0 +1,87 @@
+// The layout of today's stores: per layer, keys (nCtx, nHeadKv * headDim) and values
+// (nCtx, nHeadKv * headDimV) as Float32Arrays in the kernels' memory, attended by
+// Kernels.attention. Subclasses decide how a value is written and what the kernel is told of it.
+
+import { ArgumentError } from '../../core/errors.js';
+import type { AttentionParams, Kernels } from '../../kernels/types.js';
+import type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
+
+export abstract class DenseKVStore implements KVStore {
+  readonly nLayer: number;
+  readonly nCtx: number;
+  readonly nHeadKv: number;
+  readonly headDim: number;
+  readonly headDimV: number;
+  length = 0;
+  private readonly keys: Float32Array[] = [];
+  private readonly values: Float32Array[] = [];
+  private readonly kStride: number;
+  private readonly vStride: number;
+  /** Filled from the shape on each attend(), so the hot loop allocates nothing. */
+  private readonly params: AttentionParams;
+
+  constructor(private readonly kernels: Kernels, shape: KVShape, f16: boolean) {
+    ({ nLayer: this.nLayer, nCtx: this.nCtx, nHeadKv: this.nHeadKv, headDim: this.headDim, headDimV: this.headDimV } = shape);
+    this.kStride = shape.nHeadKv * shape.headDim;
+    this.vStride = shape.nHeadKv * shape.headDimV;
+    const alloc = kernels.allocF32 ? (n: number) => kernels.allocF32!(n) : (n: number) => new Float32Array(n);
+    for (let l = 0; l < shape.nLayer; l++) {
+      this.keys.push(alloc(shape.nCtx * this.kStride));
+      this.values.push(alloc(shape.nCtx * this.vStride));
+    }
+    this.params = { nHead: 0, nHeadKv: shape.nHeadKv, headDim: shape.headDim, headDimV: shape.headDimV, scale: 1, f16 };
+  }
+
+  /** dst[offset..offset+n) = src[0..n), as this store holds values. */
+  protected abstract write(dst: Float32Array, offset: number, src: Float32Array, n: number): void;
+
+  append(layer: number, pos0: number, keys: Float32Array, values: Float32Array, nTok: number): void {
+    if (pos0 + nTok > this.nCtx) throw new ArgumentError(`context full: positions ${pos0}..${pos0 + nTok - 1} exceed the context size ${this.nCtx}`);
+    if (pos0 > this.length) throw new ArgumentError(`KV store: appending at position ${pos0} would leave a hole after position ${this.length - 1}`);
+    this.write(this.keys[layer]!, pos0 * this.kStride, keys, nTok * this.kStride);
+    this.write(this.values[layer]!, pos0 * this.vStride, values, nTok * this.vStride);
+    if (pos0 + nTok > this.length) this.length = pos0 + nTok;
+  }
+
+  attend(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array): void {
+    if (pos0 + nTok > this.length) throw new ArgumentError(`KV store: attending to positions up to ${pos0 + nTok - 1}, but it holds ${this.length}`);
+    const p = this.params;
+    p.nHead = shape.nHead;
+    p.scale = shape.scale;
+    if (shape.nHeadKv !== p.nHeadKv || shape.headDim !== p.headDim || shape.headDimV !== p.headDimV) {
+      throw new ArgumentError(`KV store holds ${p.nHeadKv} heads of ${p.headDim}/${p.headDimV}, attention asks for ${shape.nHeadKv} of ${shape.headDim}/${shape.headDimV}`);
+    }
+    this.kernels.attention(q, this.keys[layer]!, this.values[layer]!, nTok, pos0, p, out);
+  }
+
+  truncate(n: number): void {
+    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new ArgumentError(`KV store: cannot truncate to ${n}: it holds ${this.length} positions`);
+    this.length = n;
+  }
+
+  copyPrefix(from: KVStore, n: number): void {
+    if (!(from instanceof DenseKVStore) || from.constructor !== this.constructor || from.kStride !== this.kStride || from.vStride !== this.vStride || from.nLayer !== this.nLayer) {
+      throw new ArgumentError(`KV store: cannot copy from a ${from.constructor.name} of ${from.nLayer} layers x ${from.nHeadKv} heads into a ${this.constructor.name} of ${this.nLayer} x ${this.nHeadKv}`);
+    }
+    if (!(Number.isInteger(n) && n >= 0 && n <= from.length && n <= this.nCtx)) throw new ArgumentError(`KV store: cannot copy ${n} positions: the source holds ${from.length}, this store ${this.nCtx}`);
+    for (let l = 0; l < this.nLayer; l++) {
+      this.keys[l]!.set(from.keys[l]!.subarray(0, n * this.kStride));
+      this.values[l]!.set(from.values[l]!.subarray(0, n * this.vStride));
+    }
+    this.length = n;
+  }
+
+  get bytes(): number {
+    return this.nLayer * this.nCtx * (this.kStride + this.vStride) * Float32Array.BYTES_PER_ELEMENT;
+  }
+
+  bytesUsed(): number {
+    return this.nLayer * this.length * (this.kStride + this.vStride) * Float32Array.BYTES_PER_ELEMENT;
+  }
+
+  dispose(): void {
+    for (const b of [...this.keys, ...this.values]) this.kernels.release?.(b);
+    this.keys.length = 0;
+    this.values.length = 0;
+  }
+}
