@@ -1,0 +1,210 @@
+// The Hugging Face Hub cache layout, shared with huggingface_hub, transformers and llama.cpp's
+// newer builds, so files another tool downloaded are found here and the other way round:
+//   <cache>/models--OWNER--REPO/blobs/<etag>                 file contents, named by the Hub's etag
+//   <cache>/models--OWNER--REPO/snapshots/<commit>/<path>   relative symlinks into blobs/
+//   <cache>/models--OWNER--REPO/refs/<revision>              the commit hash a branch or tag pointed at
+// Only paths and small reads/writes here; downloading is download.ts.
+
+import { existsSync, readdirSync, readFileSync, statSync, lstatSync } from 'node:fs';
+import { copyFile, mkdir, readlink, rm, symlink, unlink, writeFile, rename } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { HubError } from './errors.js';
+
+const COMMIT = /^[0-9a-f]{40}$/;
+
+/** HF_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub (huggingface_hub's order). */
+export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
+  if (env.HUGGINGFACE_HUB_CACHE) return env.HUGGINGFACE_HUB_CACHE;
+  return join(hfHome(env), 'hub');
+}
+
+export function hfHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.HF_HOME) return env.HF_HOME;
+  return join(env.XDG_CACHE_HOME || join(os.homedir(), '.cache'), 'huggingface');
+}
+
+export function repoFolderName(repo: string): string {
+  return `models--${repo.replace('/', '--')}`;
+}
+
+export function repoFromFolderName(name: string): string | undefined {
+  const m = /^models--([^-].*?)--(.+)$/.exec(name);
+  return m ? `${m[1]}/${m[2]}` : undefined;
+}
+
+export class RepoCache {
+  readonly dir: string;
+  constructor(readonly cacheDir: string, readonly repo: string) {
+    this.dir = join(cacheDir, repoFolderName(repo));
+  }
+
+  blobPath(etag: string): string {
+    return join(this.dir, 'blobs', etag);
+  }
+
+  snapshotDir(commit: string): string {
+    return join(this.dir, 'snapshots', commit);
+  }
+
+  /** The commit a revision resolves to in the cache: refs/<revision>, or the revision itself when it is a commit with a snapshot. */
+  commitOf(revision: string): string | undefined {
+    if (COMMIT.test(revision) && existsSync(this.snapshotDir(revision))) return revision;
+    try {
+      const c = readFileSync(join(this.dir, 'refs', revision), 'utf8').trim();
+      return COMMIT.test(c) ? c : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async writeRef(revision: string, commit: string): Promise<void> {
+    if (revision === commit) return;
+    const file = join(this.dir, 'refs', revision);
+    await mkdir(dirname(file), { recursive: true });
+    // Written whole then renamed: a reader never sees half a hash.
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, commit);
+    await rename(tmp, file);
+  }
+
+  /** Points snapshots/<commit>/<path> at blobs/<etag> with a relative symlink (a copy where links are not allowed). */
+  async link(commit: string, path: string, etag: string): Promise<string> {
+    const target = join(this.snapshotDir(commit), path);
+    const blob = this.blobPath(etag);
+    await mkdir(dirname(target), { recursive: true });
+    const rel = relative(dirname(target), blob);
+    try {
+      if ((await readlink(target)) === rel) return target;
+    } catch { /* absent, or not a link */ }
+    await rm(target, { force: true });
+    try {
+      await symlink(rel, target);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EACCES') throw cacheError(target, e);
+      await copyFile(blob, target);
+    }
+    return target;
+  }
+
+  /** Files of a snapshot whose contents exist (a link into a blob that is gone does not count), as repo paths with sizes. */
+  snapshotFiles(commit: string): Map<string, number> {
+    const out = new Map<string, number>();
+    const root = this.snapshotDir(commit);
+    const walk = (dir: string, prefix: string) => {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        return;
+      }
+      for (const name of names.sort()) {
+        const full = join(dir, name);
+        let st;
+        try {
+          st = statSync(full);
+        } catch {
+          continue; // dangling link
+        }
+        if (st.isDirectory()) walk(full, `${prefix}${name}/`);
+        else if (st.isFile()) out.set(`${prefix}${name}`, st.size);
+      }
+    };
+    walk(root, '');
+    return out;
+  }
+
+  refs(): Map<string, string> {
+    const out = new Map<string, string>();
+    const root = join(this.dir, 'refs');
+    const walk = (dir: string, prefix: string) => {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        return;
+      }
+      for (const name of names.sort()) {
+        const full = join(dir, name);
+        if (lstatSync(full).isDirectory()) walk(full, `${prefix}${name}/`);
+        else if (!name.endsWith('.tmp')) {
+          const c = readFileSync(full, 'utf8').trim();
+          if (COMMIT.test(c)) out.set(`${prefix}${name}`, c);
+        }
+      }
+    };
+    walk(root, '');
+    return out;
+  }
+
+  snapshots(): string[] {
+    try {
+      return readdirSync(join(this.dir, 'snapshots')).filter((c) => COMMIT.test(c)).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /** Bytes held by blobs/ (each blob once, however many snapshots link to it). */
+  blobBytes(): number {
+    let n = 0;
+    try {
+      for (const b of readdirSync(join(this.dir, 'blobs'))) n += statSync(join(this.dir, 'blobs', b)).size;
+    } catch { /* no blobs yet */ }
+    return n;
+  }
+
+  async remove(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+    await rm(join(this.cacheDir, '.locks', repoFolderName(this.repo)), { recursive: true, force: true });
+  }
+}
+
+/** The repos in a cache folder, by `owner/name`. */
+export function cachedRepos(cacheDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(cacheDir);
+  } catch {
+    return [];
+  }
+  return names.map(repoFromFolderName).filter((r): r is string => r !== undefined).sort();
+}
+
+export function cacheError(path: string, e: unknown): HubError {
+  return new HubError('E_HUB_CACHE', `${path}: ${(e as Error).message}`, { cause: e });
+}
+
+/**
+ * A download's lock: `<cache>/.locks/models--OWNER--REPO/<etag>.lock` holding the downloader's pid,
+ * so two lutra processes do not append to one .incomplete file. A lock whose process is gone is taken over.
+ */
+export async function acquireLock(cacheDir: string, repo: string, etag: string, file: string): Promise<() => Promise<void>> {
+  const lock = join(cacheDir, '.locks', repoFolderName(repo), `${etag}.lock`);
+  await mkdir(dirname(lock), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      return () => unlink(lock).catch(() => {});
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cacheError(lock, e);
+    }
+    const pid = Number(readFileSync(lock, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      throw new HubError('E_HUB_CACHE', `${file}: process ${pid} is downloading it (lock ${lock}); wait for it, or delete the lock if that process is not lutra`);
+    }
+    await unlink(lock).catch(() => {});
+  }
+  throw new HubError('E_HUB_CACHE', `${lock}: could not take the download lock`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
