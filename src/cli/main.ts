@@ -18,6 +18,7 @@ import { registerServe } from './serve.js';
 import { registerTools } from './tools.js';
 import { registerQuantize } from './quantize.js';
 import { registerTrain } from './train.js';
+import { registerHub } from './hub.js';
 
 interface KernelFlags { threads?: number; backend?: BackendName; kernels?: MatmulKernels; lutTables?: LutTables }
 
@@ -323,6 +324,7 @@ export function buildProgram(): Command {
   registerQuantize(program);
   registerTrain(program);
   registerServe(program);
+  registerHub(program);
   return program;
 }
 

@@ -192,6 +192,8 @@ async function readSource(input: ModelInput, opts: ReadOpts): Promise<ModelSourc
     const url = new URL(s, (globalThis as { location?: { href: string } }).location?.href).href;
     return sourceFromGGUF(await fetchWithProgress(url, opts), url);
   }
+  // hf:OWNER/REPO[:QUANT] -> a file or folder in the Hugging Face cache, pulled if missing.
+  if (s.startsWith('hf:')) return readSource(await (await import('../hub/index.js')).resolveHubReference(s, { signal: opts.signal }), opts);
   const path = s.startsWith('file:') ? new URL(s).pathname : s;
   const { readModelPath } = await import('./node-io.js');
   const got = await readModelPath(path, opts);
