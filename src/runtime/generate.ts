@@ -1,11 +1,14 @@
-// The generate loop: prompt -> (prefix reuse) -> prefill -> sample -> stream text pieces, with
-// max tokens, stop strings, end-of-generation tokens, AbortSignal and timings.
+// Plain generation: prompt -> (prefix reuse) -> prefill -> sample -> stream text pieces, with max
+// tokens, end-of-generation tokens, AbortSignal and timings. A composition of the token stepper
+// (stepper.ts), the sampler chain (sampler.ts) and the text side (text-stream.ts: stop strings,
+// UTF-8-safe pieces); a speculative loop composes the same three differently.
 
 import { AbortError, ArgumentError } from '../core/errors.js';
 import type { Tokenizer } from '../tokenizer/index.js';
-import { StreamDecoder } from '../tokenizer/index.js';
 import type { Context } from './context.js';
 import { SamplerChain, type SamplingOptions } from './sampler.js';
+import { TokenStepper } from './stepper.js';
+import { TextStream } from './text-stream.js';
 
 export type StopReason = 'eos' | 'length' | 'stop' | 'context';
 
@@ -42,19 +45,6 @@ export interface GenerateOptions extends SamplingOptions {
   onPromptTokens?: (ids: number[]) => void;
 }
 
-const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
-
-/** Length of the longest suffix of `text` that is a proper prefix of some stop string. */
-function heldBack(text: string, stops: string[]): number {
-  let hold = 0;
-  for (const s of stops) {
-    for (let k = Math.min(s.length - 1, text.length); k > hold; k--) {
-      if (text.endsWith(s.slice(0, k))) { hold = k; break; }
-    }
-  }
-  return hold;
-}
-
 export async function* generateTokens(
   ctx: Context, tok: Tokenizer, prompt: string | ArrayLike<number>, opts: GenerateOptions = {},
 ): AsyncGenerator<GenerateChunk> {
@@ -69,65 +59,37 @@ export async function* generateTokens(
   const maxTokens = opts.maxTokens ?? 256;
   if (!Number.isInteger(maxTokens) || maxTokens < -1) throw new ArgumentError(`maxTokens must be an integer >= -1, got ${maxTokens}`);
   if (ids.length >= ctx.nCtx) throw new ArgumentError(`the prompt has ${ids.length} tokens, which does not fit the context size ${ctx.nCtx}`);
-  const stops = (opts.stop ?? []).filter((s) => s.length > 0);
   const sampler = new SamplerChain(ctx.hp.nVocab, opts);
+  const stepper = new TokenStepper(ctx, signal);
+  const text = new TextStream(tok, { special: opts.special, stop: opts.stop });
+  const stopAtEog = opts.stopAtEog ?? true;
+  const full = (n: number): StopReason | undefined => (maxTokens !== -1 && n >= maxTokens ? 'length' : ctx.nPast >= ctx.nCtx ? 'context' : undefined);
 
-  // Reuse the cached prefix; always recompute at least the last prompt token to get its logits.
-  let common = 0;
-  while (common < ctx.nPast && common < ids.length - 1 && ctx.tokens[common] === ids[common]) common++;
-  ctx.truncate(common);
+  const common = stepper.reusePrefix(ids);
   for (const id of ids) sampler.accept(id);
-
   const t0 = performance.now();
-  let logits: Float32Array | undefined;
-  const rest = ids.slice(common);
-  for (let i = 0; i < rest.length; i += ctx.batch) {
-    if (signal?.aborted) throw new AbortError();
-    const part = rest.slice(i, i + ctx.batch);
-    logits = ctx.decode(part, { logits: i + ctx.batch >= rest.length ? 'last' : 'none' });
-    // A turn for the event loop after every batch, the last one too: a server's /health, client
-    // disconnects and signals must not wait for a whole request of short generations.
-    await yieldToEventLoop();
-  }
+  let logits = await stepper.decode(ids.slice(common));
   const t1 = performance.now();
 
-  const decoder = new StreamDecoder(tok, opts.special ?? false);
   const out: number[] = [];
-  let pending = '';
-  let emitted = '';
-  let reason: StopReason = 'length';
-  const stopAtEog = opts.stopAtEog ?? true;
-  for (;;) {
-    if (maxTokens !== -1 && out.length >= maxTokens) { reason = 'length'; break; }
-    if (ctx.nPast >= ctx.nCtx) { reason = 'context'; break; }
-    const id = sampler.sample(logits!);
+  let reason = full(0);
+  while (!reason) {
+    const id = sampler.sample(logits);
     sampler.accept(id);
     out.push(id);
     if (stopAtEog && tok.isEog(id)) { reason = 'eos'; break; }
-    pending += decoder.push(id);
-    if (stops.length) {
-      const hit = stops.map((s) => pending.indexOf(s)).filter((i) => i >= 0);
-      if (hit.length) {
-        const cut = Math.min(...hit);
-        const piece = pending.slice(0, cut);
-        if (piece) { emitted += piece; yield { done: false, token: id, text: piece }; }
-        pending = '';
-        reason = 'stop';
-        break;
-      }
+    const piece = text.push(id);
+    if (text.stopped) {
+      if (piece) yield { done: false, token: id, text: piece };
+      reason = 'stop';
+      break;
     }
-    const hold = stops.length ? heldBack(pending, stops) : 0;
-    const piece = pending.slice(0, pending.length - hold);
-    pending = pending.slice(pending.length - hold);
-    emitted += piece;
     yield { done: false, token: id, text: piece };
     if (signal?.aborted) throw new AbortError();
-    if (maxTokens !== -1 && out.length >= maxTokens) { reason = 'length'; break; }
-    if (ctx.nPast >= ctx.nCtx) { reason = 'context'; break; }
-    logits = ctx.decode([id], { logits: 'last' });
-    await yieldToEventLoop();
+    reason = full(out.length);
+    if (!reason) logits = await stepper.step(id);
   }
-  const tail = reason === 'stop' ? '' : pending + decoder.flush();
+  const tail = text.flush();
   const t2 = performance.now();
   const promptMs = t1 - t0, generateMs = t2 - t1;
   yield {
@@ -141,7 +103,7 @@ export async function* generateTokens(
       promptMs,
       generatedTokens: out.length,
       generateMs,
-      promptTokensPerSecond: rest.length / Math.max(promptMs / 1000, 1e-9),
+      promptTokensPerSecond: (ids.length - common) / Math.max(promptMs / 1000, 1e-9),
       tokensPerSecond: out.length / Math.max(generateMs / 1000, 1e-9),
     },
   };

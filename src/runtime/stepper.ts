@@ -1,0 +1,53 @@
+// The token stepper: runs tokens through a context and returns logits, giving the event loop a turn
+// after every micro-batch (a server's /health, client disconnects and aborts must not wait for a
+// whole prompt). What to do with the logits (sampling, verifying a draft) is the caller's.
+
+import { AbortError } from '../core/errors.js';
+import type { Context } from './context.js';
+
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+export class TokenStepper {
+  /** One-token input, reused so that stepping a token allocates nothing here. */
+  private readonly one = new Int32Array(1);
+
+  constructor(readonly ctx: Context, private readonly signal?: AbortSignal) {}
+
+  /**
+   * Keep the context's cached positions that match the start of `ids` (all but the last token at
+   * most: its logits must be recomputed) and drop the rest. Returns the number kept.
+   */
+  reusePrefix(ids: ArrayLike<number>): number {
+    const { ctx } = this;
+    let common = 0;
+    while (common < ctx.nPast && common < ids.length - 1 && ctx.tokens[common] === ids[common]) common++;
+    ctx.truncate(common);
+    return common;
+  }
+
+  /**
+   * Decode `tokens` at the end of the context in micro-batches of ctx.batch, checking the signal
+   * before and yielding to the event loop after each. Returns the last token's logits (a view the
+   * next decode overwrites); with `onLogits`, each token's row as it is computed.
+   */
+  async decode(tokens: ArrayLike<number>, onLogits?: (index: number, logits: Float32Array) => void): Promise<Float32Array> {
+    const { ctx } = this;
+    let logits: Float32Array | undefined;
+    for (let i = 0; i < tokens.length; i += ctx.batch) {
+      if (this.signal?.aborted) throw new AbortError();
+      const part = i === 0 && tokens.length <= ctx.batch ? tokens : Array.prototype.slice.call(tokens, i, i + ctx.batch);
+      const last = i + ctx.batch >= tokens.length;
+      logits = onLogits
+        ? ctx.decode(part, { onLogits: (j, row) => onLogits(i + j, row) })
+        : ctx.decode(part, { logits: last ? 'last' : 'none' });
+      await yieldToEventLoop();
+    }
+    return logits!;
+  }
+
+  /** decode([token]). */
+  step(token: number): Promise<Float32Array> {
+    this.one[0] = token;
+    return this.decode(this.one);
+  }
+}
