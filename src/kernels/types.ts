@@ -47,7 +47,10 @@ export interface AttentionParams {
   headDim: number;
   headDimV: number;
   scale: number;
-  /** Round Q (and K/V on store) through f16, as llama.cpp's default f16 KV cache does. */
+  /**
+   * The cache holds values rounded through f16 (llama.cpp's default cache type): round Q too and
+   * accumulate as llama.cpp's f16 kernel. Set by the KV store that owns the cache, not the model.
+   */
   f16: boolean;
 }
 
@@ -67,6 +70,7 @@ export interface Kernels {
   /**
    * Causal attention of nTok queries at positions pos0.. over a cache holding keys/values for
    * positions 0..pos0+nTok-1. kCache/vCache are [nCtx, nHeadKv * headDim(V)]. out is [nTok, nHead * headDimV].
+   * Called by the KV stores (runtime/kv/) whose layout this is; the model reaches it through them.
    */
   attention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void;
   /** gate[i] = silu(gate[i]) * up[i]. */
