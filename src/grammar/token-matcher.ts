@@ -6,7 +6,7 @@
 // control tokens only through token elements (`<[id]>`, `!<...>`), never by their text, since
 // their text is not part of the output.
 
-import type { Grammar } from './gbnf.js';
+import { type Grammar, parseGbnf } from './gbnf.js';
 import { DEAD, decodeUtf8, NO_PARTIAL, type PartialUtf8, StackSpace } from './matcher.js';
 
 /** What the matcher needs of a tokenizer (a subset of lutra's Tokenizer). */
@@ -15,6 +15,8 @@ export interface TokenVocab {
   tokenBytes(id: number, special?: boolean): Uint8Array;
   isEog(id: number): boolean;
   isControl(id: number): boolean;
+  /** For `<text>` token references in GBNF. */
+  encode?(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
 }
 
 const KIND_TEXT = 0, KIND_EOG = 1, KIND_NEVER = 2, KIND_IRREGULAR = 3;
@@ -252,4 +254,17 @@ export class TokenMatcher {
   reset(): void {
     this.state = { set: this.space.initial(), partial: NO_PARTIAL };
   }
+}
+
+/** A TokenMatcher for GBNF text (token references `<text>` resolved with the vocabulary) or a parsed grammar. */
+export function grammarConstraint(grammar: string | Grammar, vocab: TokenVocab): TokenMatcher {
+  const g = typeof grammar === 'string'
+    ? parseGbnf(grammar, {
+      tokenId: vocab.encode && ((text) => {
+        const ids = vocab.encode!(text, { addSpecial: false, parseSpecial: true });
+        return ids.length === 1 ? ids[0] : undefined;
+      }),
+    })
+    : grammar;
+  return new TokenMatcher(g, vocab);
 }
