@@ -4,9 +4,10 @@
 // UTF-8-safe pieces); a speculative loop composes the same three differently.
 
 import { AbortError, ArgumentError } from '../core/errors.js';
+import { type Grammar, grammarConstraint } from '../grammar/index.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { Context } from './context.js';
-import { SamplerChain, type SamplingOptions } from './sampler.js';
+import { SamplerChain, type SamplingOptions, type TokenConstraint } from './sampler.js';
 import { TokenStepper } from './stepper.js';
 import { TextStream } from './text-stream.js';
 
@@ -43,6 +44,8 @@ export interface GenerateOptions extends SamplingOptions {
   stopAtEog?: boolean;
   /** Called once with the prompt's token ids. */
   onPromptTokens?: (ids: number[]) => void;
+  /** Constrain the output: GBNF text, a parsed grammar, or any TokenConstraint (used once: it keeps state). */
+  grammar?: string | Grammar | TokenConstraint;
 }
 
 export async function* generateTokens(
@@ -60,6 +63,8 @@ export async function* generateTokens(
   if (!Number.isInteger(maxTokens) || maxTokens < -1) throw new ArgumentError(`maxTokens must be an integer >= -1, got ${maxTokens}`);
   if (ids.length >= ctx.nCtx) throw new ArgumentError(`the prompt has ${ids.length} tokens, which does not fit the context size ${ctx.nCtx}`);
   const sampler = new SamplerChain(ctx.hp.nVocab, opts);
+  const g = opts.grammar;
+  const constraint = g === undefined ? undefined : typeof g === 'object' && 'allows' in g ? g : grammarConstraint(g, tok);
   const stepper = new TokenStepper(ctx, signal);
   const text = new TextStream(tok, { special: opts.special, stop: opts.stop });
   const stopAtEog = opts.stopAtEog ?? true;
@@ -74,8 +79,10 @@ export async function* generateTokens(
   const out: number[] = [];
   let reason = full(0);
   while (!reason) {
-    const id = sampler.sample(logits);
+    const id = sampler.sample(logits, constraint);
+    if (id < 0) { reason = 'stop'; break; } // the grammar allows no token here
     sampler.accept(id);
+    constraint?.accept(id);
     out.push(id);
     if (stopAtEog && tok.isEog(id)) { reason = 'eos'; break; }
     const piece = text.push(id);
@@ -86,6 +93,7 @@ export async function* generateTokens(
     }
     yield { done: false, token: id, text: piece };
     if (signal?.aborted) throw new AbortError();
+    if (constraint?.finished) { reason = 'eos'; break; }
     reason = full(out.length);
     if (!reason) logits = await stepper.step(id);
   }

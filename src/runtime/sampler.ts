@@ -3,6 +3,9 @@
 // The candidates buffers are allocated once per chain; sampling a token does not allocate.
 // A chain can checkpoint and roll back its state (penalty history, RNG), so a speculative loop can
 // sample ahead and take back the tokens the model rejects.
+// A constraint (a grammar) is applied by sampling first and checking: only when the pick is
+// rejected are the chain's candidates restricted to allowed tokens, and only when none of those is
+// allowed is the whole vocabulary masked and the chain rerun on the allowed tokens.
 
 import { ArgumentError } from '../core/errors.js';
 
@@ -24,6 +27,17 @@ export interface Sampler {
   /** A copy of whatever state accept() changes, for rollback(). Stateless samplers have neither. */
   checkpoint?(): unknown;
   rollback?(state: unknown): void;
+}
+
+/** What the chain asks of a constraint on the next token (src/grammar's TokenMatcher is one). */
+export interface TokenConstraint {
+  /** May this token come next? Called on the pick, then on the chain's candidates. */
+  allows(token: number): boolean;
+  /** Set allowed[id] = 1 for every allowed token (allowed comes zeroed); returns how many. */
+  fillMask(allowed: Uint8Array): number;
+  accept(token: number): void;
+  /** Nothing but the end can follow (generation may stop without an EOG token). */
+  readonly finished?: boolean;
 }
 
 declare const checkpointBrand: unique symbol;
@@ -251,15 +265,59 @@ export class SamplerChain {
     this.chain.forEach((s, i) => s.rollback?.(state.samplers[i]));
   }
 
-  sample(logits: Float32Array): number {
+  /**
+   * Pick a token. With a constraint the result is drawn exactly from the chain's distribution
+   * restricted to allowed tokens (a rejected first draw and a redraw among the allowed candidates
+   * compose to that); when the chain kept no allowed candidate, from the chain rerun on the allowed
+   * tokens alone. Returns -1 when the constraint allows nothing.
+   */
+  sample(logits: Float32Array, constraint?: TokenConstraint): number {
     const c = this.c;
     c.logits.set(logits);
     c.n = logits.length;
     c.sorted = false;
     for (let i = 0; i < c.n; i++) c.ids[i] = i;
+    const id = this.pick();
+    if (!constraint || constraint.allows(id)) return id;
+    if (!this.greedy) {
+      // c.ids[0..n) with c.probs is the chain's distribution: redraw from its allowed part.
+      const ok = (this.okBuf ??= new Uint8Array(c.ids.length));
+      let total = 0;
+      for (let i = 0; i < c.n; i++) {
+        ok[i] = c.ids[i] !== id && constraint.allows(c.ids[i]!) ? 1 : 0;
+        if (ok[i]) total += c.probs[i]!;
+      }
+      if (total > 0) {
+        let r = this.rng.next() * total, last = -1;
+        for (let i = 0; i < c.n; i++) {
+          if (!ok[i]) continue;
+          last = c.ids[i]!;
+          r -= c.probs[i]!;
+          if (r < 0) return last;
+        }
+        return last;
+      }
+    }
+    const mask = (this.maskBuf ??= new Uint8Array(c.ids.length));
+    mask.fill(0);
+    if (constraint.fillMask(mask) === 0) return -1;
+    c.logits.set(logits);
+    let n = 0;
+    for (let i = 0; i < logits.length; i++) if (mask[i]) c.ids[n++] = i;
+    c.n = n;
+    c.sorted = false;
+    return this.pick();
+  }
+
+  private okBuf: Uint8Array | undefined;
+  private maskBuf: Uint8Array | undefined;
+
+  /** Run the chain over c.ids[0..n) and pick (argmax or a seeded draw). */
+  private pick(): number {
+    const c = this.c;
     for (const s of this.chain) s.apply(c);
     if (this.greedy) {
-      let best = 0, bestL = -Infinity;
+      let best = c.ids[0]!, bestL = -Infinity;
       for (let i = 0; i < c.n; i++) { const id = c.ids[i]!; const l = c.logits[id]!; if (l > bestL) { bestL = l; best = id; } }
       return best;
     }
