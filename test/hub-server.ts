@@ -14,6 +14,8 @@ export interface FakeFile {
   lfs?: boolean;
   /** An etag the Hub announces instead of the true one. */
   wrongEtag?: string;
+  /** A size the Hub announces instead of the true one. */
+  wrongSize?: number;
   /** Cut the CDN connection after this many bytes, once. */
   cutAt?: number;
 }
@@ -96,7 +98,7 @@ export class FakeHub {
       const etag = f.wrongEtag ?? sha256(f.data);
       res.writeHead(302, {
         location: `${this.cdnUrl}/cdn/${encodeURIComponent(repoId)}/${encodeURIComponent(path)}?sig=x`,
-        'x-repo-commit': repo.commit, 'x-linked-etag': `"${etag}"`, 'x-linked-size': String(f.data.length),
+        'x-repo-commit': repo.commit, 'x-linked-etag': `"${etag}"`, 'x-linked-size': String(f.wrongSize ?? f.data.length),
         etag: `"${gitSha1(new TextEncoder().encode(`oid sha256:${etag}`))}"`, 'content-length': '0',
       });
       res.end();

@@ -6,6 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,6 +19,7 @@ import { pull, resolveHubReference, HubError } from '../src/hub/index.js';
 import { loadModel } from '../src/runtime/model.js';
 import { parseGGUF } from '../src/formats/gguf.js';
 import { exportHFFolder } from '../src/formats/hf-export.js';
+import { stderrProgress } from '../src/cli/hub.js';
 
 const GGUF = new Uint8Array(readFileSync(STORIES_GGUF));
 const PROMPT = ['-p', 'Once upon a time', '--temp', '0', '-n', '16', '--backend', 'ref'];
@@ -294,4 +297,52 @@ test('files another tool put in the cache (same layout) are used without any req
   const seen = hub.requests.slice(before);
   assert.deepEqual(seen.map((q) => `${q.server} ${q.method}`), ['hub GET', 'hub HEAD'], 'the listing and one HEAD; no bytes');
   assert.equal(p.stdout.trim(), resolve(dir, 'snapshots', commit, 'o-Q8_0.gguf'));
+});
+
+test('a size that differs from X-Linked-Size is refused before a byte is kept', async () => {
+  hub.addRepo('test/size', { 's-Q8_0.gguf': { data: GGUF, wrongSize: GGUF.length + 1 } });
+  const cache = tempDir();
+  await assert.rejects(pull('hf:test/size', { env: hubEnv(cache) }), (e: HubError) =>
+    e.code === 'E_HUB_INTEGRITY' && new RegExp(`s-Q8_0\\.gguf: http://.*/cdn/.* sends ${GGUF.length} bytes, the Hub announced ${GGUF.length + 1}`).test(e.message));
+  assert.ok(!existsSync(join(repoDir(cache, 'test/size'), 'snapshots')));
+});
+
+test('bounded: a server that never answers times out naming the URL; a redirect loop stops', async () => {
+  const silent = http.createServer(() => {});
+  const looping = http.createServer((req, res) => { res.writeHead(307, { location: req.url }); res.end(); });
+  for (const s of [silent, looping]) await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
+  const url = (s: http.Server) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  try {
+    const env = hubEnv(tempDir());
+    await assert.rejects(pull('hf:o/r:Q8_0', { env, endpoint: url(silent), idleTimeoutMs: 200 }), (e: HubError) =>
+      e.code === 'E_HUB_NETWORK' && /GET http:\/\/127\.0\.0\.1:\d+\/api\/models\/o\/r\/revision\/main failed: ETIMEDOUT: waiting for data timed out after 200 ms/.test(e.message));
+    await assert.rejects(pull('hf:o/r/m.gguf', { env, endpoint: url(looping) }), (e: HubError) =>
+      e.code === 'E_HUB_NETWORK' && /resolve\/main\/m\.gguf: more than 5 redirects/.test(e.message));
+  } finally {
+    for (const s of [silent, looping]) { s.closeAllConnections(); await new Promise((ok) => s.close(ok)); }
+  }
+});
+
+test('other commands take hf: references too (tokenize, inspect), from the cache', async () => {
+  const cache = tempDir();
+  const env = hubEnv(cache);
+  assert.equal((await lutra(['pull', 'hf:test/stories:Q8_0'], env)).code, 0);
+  const offline = hubEnv(cache, { HF_HUB_OFFLINE: '1' });
+  const viaHub = await lutra(['tokenize', 'hf:test/stories:Q8_0', '--text', 'Once upon a time'], offline);
+  const direct = await lutra(['tokenize', STORIES_GGUF, '--text', 'Once upon a time'], offline);
+  assert.equal(viaHub.code, 0, viaHub.stderr);
+  assert.equal(viaHub.stdout, direct.stdout);
+  const info = await lutra(['inspect', 'hf:test/stories:Q8_0', '--json'], offline);
+  assert.equal(info.code, 0, info.stderr);
+  assert.equal(JSON.parse(info.stdout).metadata['general.architecture'], 'llama');
+});
+
+test('progress on a terminal: one redrawn line with bytes, rate and ETA, then a summary line', () => {
+  let out = '';
+  const stream = { isTTY: true, write: (s: string) => { out += s; return true; } } as unknown as NodeJS.WriteStream;
+  const report = stderrProgress(stream);
+  report({ type: 'start', file: 'm.gguf', total: 4_000_000, resumedFrom: 0 });
+  report({ type: 'progress', file: 'm.gguf', loaded: 4_000_000, total: 4_000_000 });
+  report({ type: 'done', file: 'm.gguf', total: 4_000_000, downloaded: 4_000_000, seconds: 2, cached: false });
+  assert.match(out, /^\r\x1b\[Km\.gguf {2}100% {2}4\.00 MB \/ 4\.00 MB {2}[\d.]+ [kMGT]?B\/s {2}ETA 0:00\r\x1b\[Klutra: m\.gguf: 4\.00 MB in 2\.0 s \(2\.00 MB\/s\)\n$/);
 });
