@@ -1,11 +1,13 @@
 // Chat templates: the model's Jinja template (GGUF tokenizer.chat_template or tokenizer_config.json)
 // rendered with @huggingface/jinja, with the variables transformers passes (messages,
-// add_generation_prompt, bos_token, eos_token, plus caller extras such as tools).
+// add_generation_prompt, bos_token, eos_token, plus caller extras such as tools). Which template a
+// model chats with (its own, a named built-in, a caller's, else ChatML) is resolveChatTemplate's.
 // A template comes from a model file, so it is untrusted code run on the server's thread: its
 // source size, evaluation steps, wall time and every value it builds are bounded (TemplateLimitError).
 
 import { Environment as JinjaEnvironment, Interpreter as JinjaInterpreter, Template } from '@huggingface/jinja';
 import { ArgumentError, LutraError, TokenizerError } from '../core/errors.js';
+import { builtinChatTemplate, builtinChatTemplateNames } from './builtin-templates.js';
 
 export interface ChatMessage { role: string; content: string }
 
@@ -296,4 +298,48 @@ class TemplateRaised extends Error {}
 export function requireChatTemplate(template: string | undefined, model: string): string {
   if (!template) throw new TokenizerError(`model ${model} has no chat template (tokenizer.chat_template)`);
   return template;
+}
+
+/** Where the template a model chats with came from; 'fallback' means the model has none and nobody chose one. */
+export type ChatTemplateSource = 'model' | 'builtin' | 'custom' | 'fallback';
+
+export interface ResolvedChatTemplate {
+  /** Jinja source. */
+  template: string;
+  source: ChatTemplateSource;
+  /** For messages: the built-in's name, 'custom', or tokenizer.chat_template. */
+  name: string;
+}
+
+/** What a model without a template of its own chats with. */
+export const FALLBACK_CHAT_TEMPLATE = 'chatml';
+
+/** Jinja source rather than a built-in's name: it has a tag, an expression or a comment. */
+export function isChatTemplateSource(s: string): boolean {
+  return /\{[{%#]/.test(s);
+}
+
+/**
+ * The template a model chats with. A chosen one (a built-in's name or Jinja source) wins over the
+ * model's own, as llama.cpp's --chat-template does; without either, ChatML (source 'fallback', so
+ * the caller can say so). An unknown name is refused listing the built-ins; Jinja source is parsed
+ * now so that a typo fails before the first message, not during it.
+ */
+export function resolveChatTemplate(own: string | undefined, chosen?: string): ResolvedChatTemplate {
+  if (chosen !== undefined) {
+    if (isChatTemplateSource(chosen)) {
+      try {
+        parseTemplate(chosen, 'chat template (custom)', CHAT_TEMPLATE_LIMITS);
+      } catch (e) {
+        if (e instanceof TokenizerError) throw new ArgumentError(e.message);
+        throw e;
+      }
+      return { template: chosen, source: 'custom', name: 'custom' };
+    }
+    const b = builtinChatTemplate(chosen);
+    if (!b) throw new ArgumentError(`unknown chat template ${JSON.stringify(chosen)}; built-in templates: ${builtinChatTemplateNames().join(', ')} (or give a Jinja template)`);
+    return { template: b.source, source: 'builtin', name: b.name };
+  }
+  if (own) return { template: own, source: 'model', name: 'tokenizer.chat_template' };
+  return { template: builtinChatTemplate(FALLBACK_CHAT_TEMPLATE)!.source, source: 'fallback', name: FALLBACK_CHAT_TEMPLATE };
 }

@@ -5,5 +5,9 @@ export type { EncodeOptions, Tokenizer } from './types.js';
 export { tokenizerFromGGUF } from './from-gguf.js';
 export { tokenizerFromJSON } from './from-json.js';
 export { StreamDecoder } from './stream.js';
-export { renderChatTemplate, requireChatTemplate, type ChatMessage, type ChatTemplateOptions } from './chat-template.js';
+export {
+  renderChatTemplate, requireChatTemplate, resolveChatTemplate, isChatTemplateSource, FALLBACK_CHAT_TEMPLATE,
+  type ChatMessage, type ChatTemplateOptions, type ChatTemplateSource, type ResolvedChatTemplate,
+} from './chat-template.js';
+export { BUILTIN_CHAT_TEMPLATES, builtinChatTemplate, builtinChatTemplateNames, type BuiltinChatTemplate } from './builtin-templates.js';
 export { knownPreTokenizers } from './gguf-pre.js';
