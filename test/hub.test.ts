@@ -346,3 +346,11 @@ test('progress on a terminal: one redrawn line with bytes, rate and ETA, then a 
   report({ type: 'done', file: 'm.gguf', total: 4_000_000, downloaded: 4_000_000, seconds: 2, cached: false });
   assert.match(out, /^\r\x1b\[Km\.gguf {2}100% {2}4\.00 MB \/ 4\.00 MB {2}[\d.]+ [kMGT]?B\/s {2}ETA 0:00\r\x1b\[Klutra: m\.gguf: 4\.00 MB in 2\.0 s \(2\.00 MB\/s\)\n$/);
 });
+
+test('a listing naming ../ paths is not followed out of the cache; an aborted signal stops a pull', async () => {
+  hub.addRepo('test/evil', { '../../evil-Q4_K_M.gguf': GGUF, '/abs-Q4_K_M.gguf': GGUF });
+  const cache = tempDir();
+  await assert.rejects(pull('hf:test/evil', { env: hubEnv(join(cache, 'hub')) }), (e: HubError) => e.code === 'E_HUB_REF' && /the repo is empty/.test(e.message));
+  assert.deepEqual(readdirSync(cache), []);
+  await assert.rejects(pull('hf:test/stories:Q8_0', { env: hubEnv(cache), signal: AbortSignal.abort() }), (e: HubError) => e.code === 'E_ABORTED');
+});

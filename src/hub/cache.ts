@@ -12,6 +12,13 @@ import { dirname, join, relative } from 'node:path';
 import { HubError } from './errors.js';
 
 const COMMIT = /^[0-9a-f]{40}$/;
+/** Blob names: the Hub's etags (hex digests); never a path, never dots. */
+const ETAG = /^[0-9a-z_-]{1,128}$/;
+
+/** A repo file path that stays inside a snapshot folder (a listing from a hostile server may say `../x`). */
+export function isSafeRepoPath(p: string): boolean {
+  return p.length > 0 && p.length <= 1024 && !p.startsWith('/') && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && !/[\\\0]/.test(s));
+}
 
 /** HF_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub (huggingface_hub's order). */
 export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -41,6 +48,7 @@ export class RepoCache {
   }
 
   blobPath(etag: string): string {
+    if (!ETAG.test(etag)) throw new HubError('E_HUB_CACHE', `${this.repo}: ${JSON.stringify(etag)} cannot name a blob`);
     return join(this.dir, 'blobs', etag);
   }
 
@@ -71,6 +79,7 @@ export class RepoCache {
 
   /** Points snapshots/<commit>/<path> at blobs/<etag> with a relative symlink (a copy where links are not allowed). */
   async link(commit: string, path: string, etag: string): Promise<string> {
+    if (!COMMIT.test(commit) || !isSafeRepoPath(path)) throw new HubError('E_HUB_CACHE', `${this.repo}: ${JSON.stringify(path)} at ${JSON.stringify(commit)} is not a file path inside a snapshot`);
     const target = join(this.snapshotDir(commit), path);
     const blob = this.blobPath(etag);
     await mkdir(dirname(target), { recursive: true });

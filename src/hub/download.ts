@@ -97,7 +97,7 @@ export async function fileMeta(ctx: FetchContext, revision: string, path: string
     const etag = normalizeEtag(linked ?? header(res, 'etag'));
     const size = Number(header(res, 'x-linked-size') ?? header(res, 'content-length'));
     if (!commit || !/^[0-9a-f]{40}$/.test(commit)) throw new HubError('E_HUB_HTTP', `${url.href}: no X-Repo-Commit header in the answer; is ${ctx.endpoint} a Hugging Face Hub?`);
-    if (!etag || !/^[0-9a-z._-]+$/.test(etag)) throw new HubError('E_HUB_HTTP', `${url.href}: no usable ETag in the answer (${JSON.stringify(etag ?? null)})`);
+    if (!etag || !/^[0-9a-z_-]{1,128}$/.test(etag)) throw new HubError('E_HUB_HTTP', `${url.href}: no usable ETag in the answer (${JSON.stringify(etag ?? null)})`);
     if (!Number.isSafeInteger(size) || size < 0) throw new HubError('E_HUB_HTTP', `${url.href}: no file size (X-Linked-Size / Content-Length) in the answer`);
     return { commit, etag, size, location: location ? new URL(location, url) : url };
   }

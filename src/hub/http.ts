@@ -5,6 +5,7 @@
 
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { AbortError } from '../core/errors.js';
 import { HubError, describeCause } from './errors.js';
 
 export interface HttpBounds {
@@ -46,7 +47,7 @@ export function send(url: URL, method: 'GET' | 'HEAD', headers: Record<string, s
     });
     req.setTimeout(bounds.idleTimeoutMs, () => req.destroy(timeoutError('waiting for data', bounds.idleTimeoutMs)));
     req.on('error', (e) => {
-      if (bounds.signal?.aborted) reject(e);
+      if (bounds.signal?.aborted) reject(new AbortError(`${method} ${url.href} interrupted`));
       else reject(new HubError('E_HUB_NETWORK', `${method} ${url.href} failed: ${describeCause(e)}`, { cause: e }));
     });
     req.on('response', resolve);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortError } from '../core/errors.js';
-import { RepoCache, cachedRepos, hfHome, hubCacheDir } from './cache.js';
+import { RepoCache, cachedRepos, hfHome, hubCacheDir, isSafeRepoPath } from './cache.js';
 import { fetchFile, fileMeta, statusError, authHeaders, type FetchContext, type HubProgress } from './download.js';
 import { HubError } from './errors.js';
 import { DEFAULT_BOUNDS, readBody, send, type HttpBounds } from './http.js';
@@ -161,7 +161,7 @@ async function listing(ctx: FetchContext, repo: string, revision: string): Promi
   if (typeof j.sha !== 'string' || !/^[0-9a-f]{40}$/.test(j.sha) || !Array.isArray(j.siblings)) {
     throw new HubError('E_HUB_HTTP', `${url.href}: the answer has no commit sha or file list (siblings)`);
   }
-  const files = j.siblings.map((x) => (x as { rfilename?: unknown })?.rfilename).filter((f): f is string => typeof f === 'string');
+  const files = j.siblings.map((x) => (x as { rfilename?: unknown })?.rfilename).filter((f): f is string => typeof f === 'string' && isSafeRepoPath(f));
   return { commit: j.sha, files };
 }
 
