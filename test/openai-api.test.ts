@@ -84,7 +84,9 @@ test('validation errors name the field; prompt + max_tokens over the context is 
   await bad({ prompt: 'x', tools: [{ type: 'function' }] }, 'tools', /not supported/);
   await bad({ prompt: 'x', max_tokens: 100 }, 'max_tokens', /exceed the context of 64 tokens/);
   await bad({ prompt: 'Once upon a time '.repeat(20) }, 'prompt', /does not fit the context/);
-  await assert.rejects(engine.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] }), /has no chat template/);
+  // No template of its own: ChatML (engine.templateSource 'fallback'); a long chat is refused, not shifted, by default.
+  assert.equal(engine.templateSource, 'fallback');
+  await assert.rejects(engine.chat.completions.create({ messages: [{ role: 'user', content: 'Once upon a time '.repeat(20) }] }), (e: unknown) => e instanceof InvalidRequestError && e.errorCode === 'context_length_exceeded');
   await assert.rejects(engine.chat.completions.create({ messages: [{ role: 'robot', content: 'hi' }] } as never), (e: unknown) => e instanceof InvalidRequestError && e.param === 'messages[0].role');
 });
 

@@ -2,7 +2,7 @@
 // the bundled default model), progress bars on stderr, and one-line error reporting.
 
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { ArgumentError, FileError } from '../core/errors.js';
 import type { LoadProgress } from '../runtime/model.js';
+import { builtinChatTemplate, builtinChatTemplateNames, isChatTemplateSource } from '../tokenizer/index.js';
+import { CHAT_TEMPLATE_LIMITS } from '../tokenizer/chat-template.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 /** lutra's own default model, trained by `lutra train` (see models/README.md once it exists). */
@@ -53,6 +55,41 @@ export async function readUtf8File(path: string): Promise<string> {
   } catch {
     throw new ArgumentError(`${path}: not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(bytes)})`);
   }
+}
+
+/** All of stdin as text (`lutra run -`), refused when not UTF-8 as files are. */
+export async function readUtf8Stdin(): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of process.stdin) parts.push(chunk as Buffer);
+  const bytes = Buffer.concat(parts);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ArgumentError(`stdin: not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(bytes)})`);
+  }
+}
+
+/**
+ * --chat-template NAME|FILE: a built-in's name as given, else the file's Jinja source, held to the
+ * size limit every template has. Checked before the model loads, so a typo costs no load.
+ */
+export async function chatTemplateFlag(v: string): Promise<string> {
+  if (builtinChatTemplate(v)) return v;
+  const size = await stat(v).then((s) => s.size, () => undefined);
+  if (size === undefined) throw new ArgumentError(`--chat-template ${JSON.stringify(v)}: neither a built-in template (${builtinChatTemplateNames().join(', ')}) nor a file`);
+  const max = CHAT_TEMPLATE_LIMITS.maxSourceChars;
+  // A UTF-8 character is at most 4 bytes: anything larger cannot be within the limit.
+  if (size > 4 * max) throw new ArgumentError(`--chat-template ${v}: ${size} bytes, over the limit of ${max} characters for a chat template`);
+  const text = await readUtf8File(v);
+  if (text.length > max) throw new ArgumentError(`--chat-template ${v}: ${text.length} characters, over the limit of ${max} for a chat template`);
+  if (!isChatTemplateSource(text)) throw new ArgumentError(`--chat-template ${v}: no {{ }} or {% %} in it, so not a Jinja template`);
+  return text;
+}
+
+/** The one line `--ctx` past the model's training context earns (run, chat, serve). */
+export function ctxOverTrainingWarning(ctx: number | undefined, nCtxTrain: number): string | undefined {
+  if (ctx === undefined || ctx <= nCtxTrain) return undefined;
+  return `warning: --ctx ${ctx} is more than the model's training context (${nCtxTrain} tokens); text past that is likely to degrade`;
 }
 
 /** Offset of the first byte that breaks UTF-8 (a lone continuation, a bad lead, a cut sequence, an overlong or surrogate form). */

@@ -2,7 +2,7 @@
 // the HTTP framework: the action imports it only when `serve` runs.
 
 import { Command, Option } from 'commander';
-import { addKernelFlags, int, loadProgressBar, resolveModel, threadCount } from './common.js';
+import { addKernelFlags, chatTemplateFlag, int, loadProgressBar, resolveModel, threadCount } from './common.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
 
@@ -23,6 +23,8 @@ export function registerServe(program: Command): void {
     .option('--host-allow <name>', 'accept this name in the Host header besides loopback names and --host (repeat for more; * for any)', collect, [])
     .option('--no-model-download', 'do not serve the model file at /model.gguf (the page then cannot load the server\'s model in the browser)')
     .addOption(new Option('--cache-reuse <mode>', 'which requests may reuse a cached prompt prefix: client (same address, key and user field), shared (all: one trusted user), off').choices(['client', 'shared', 'off']).default('client'))
+    .option('--chat-template <name|file>', 'chat template: a built-in (chatml, llama-3, qwen3, gemma, ...) or a Jinja file; default: the model\'s own, else chatml')
+    .option('--context-shift', 'a chat that outgrows the context drops its oldest turns (the system message stays) instead of failing with context_length_exceeded')
     .option('--max-request-tokens <n>', 'most tokens one request may cost: prompts plus n x max_tokens (default: 16 contexts)', int('--max-request-tokens', 1))
     .option('--headers-timeout <s>', 'seconds a client has to send its request headers', int('--headers-timeout', 1), 10)
     .option('--request-timeout <s>', 'seconds a client has to send its whole request (headers and body)', int('--request-timeout', 1), 30)
@@ -30,6 +32,7 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'));
   addKernelFlags(cmd)
     .action(async (model: string | undefined, o) => {
+      if (o.chatTemplate !== undefined) o.chatTemplate = await chatTemplateFlag(o.chatTemplate);
       const { serve } = await import('../server/serve.js');
       const bar = loadProgressBar(false);
       try {

@@ -10,7 +10,9 @@ import { loadModel, Model, type LoadOptions, type LoadProgress, type ModelInput 
 import type { GenerateChunk, StopReason } from '../runtime/generate.js';
 import type { Context } from '../runtime/context.js';
 import type { SamplingOptions } from '../runtime/sampler.js';
+import { renderChatTemplate, resolveChatTemplate, type ResolvedChatTemplate } from '../tokenizer/index.js';
 import { ChatSession, type ChatSessionOptions } from './chat-session.js';
+import { defaultChatMaxTokens, shiftConversation, type ShiftedConversation } from './context-shift.js';
 import { InvalidRequestError, parseChatRequest, parseCompletionRequest } from './schema.js';
 import { CACHE_REUSE_MODES, SlotPool, type CacheReuse } from './slots.js';
 import { MAX_CHOICES } from './schema.js';
@@ -46,7 +48,21 @@ export interface EngineOptions {
    * (default 16 contexts' worth, what n = 16 choices over a full context needs).
    */
   maxRequestTokens?: number;
+  /**
+   * The chat template: a built-in's name (chatml, llama-3, qwen3, ...: see BUILTIN_CHAT_TEMPLATES) or
+   * Jinja source; it wins over the model's own. Default: the model's, else ChatML (then
+   * `engine.chatTemplate.source` is 'fallback').
+   */
+  chatTemplate?: string;
+  /**
+   * When a chat's prompt plus max_tokens does not fit the context, drop its oldest turns (keeping
+   * the system messages) instead of refusing with context_length_exceeded (default false).
+   */
+  contextShift?: boolean;
 }
+
+/** Temperature when a request sets none: the CLI's, the chat page's and llama.cpp's 0.8 (OpenAI's API says 1). */
+export const DEFAULT_TEMPERATURE = 0.8;
 
 /** Everything one request needs once validated: token ids and sampling, no more JSON. */
 export interface Job {
@@ -130,13 +146,22 @@ export class Engine {
 
   /** Most tokens one request may cost (prompts + n x max_tokens). */
   readonly maxRequestTokens: number;
+  /** The template chats render with, and where it came from ('fallback': the model has none, ChatML is used). */
+  readonly chatTemplate: ResolvedChatTemplate;
+  /** Chats that outgrow the context drop their oldest turns (EngineOptions.contextShift). */
+  readonly contextShift: boolean;
 
   constructor(readonly model: Model, contexts: Context[], maxQueue: number, name: string | undefined, private readonly ownsModel: boolean,
-    limits: { cacheReuse?: CacheReuse; maxRequestTokens?: number } = {}) {
+    limits: { cacheReuse?: CacheReuse; maxRequestTokens?: number; chatTemplate?: string; contextShift?: boolean } = {}) {
     this.id = name ?? (model.file.split(/[\\/]/).pop() || 'model').replace(/\.gguf$/i, '');
     this.pool = new SlotPool(contexts, maxQueue, limits.cacheReuse ?? 'client');
     this.maxRequestTokens = limits.maxRequestTokens ?? 16 * contexts[0]!.nCtx;
+    this.chatTemplate = resolveChatTemplate(model.tokenizer.chatTemplate, limits.chatTemplate);
+    this.contextShift = limits.contextShift ?? false;
   }
+
+  /** 'fallback' when the model has no chat template and none was chosen (chats then use ChatML). */
+  get templateSource(): ResolvedChatTemplate['source'] { return this.chatTemplate.source; }
 
   /** The context size of each slot. */
   get nCtx(): number { return this.pool.contexts[0]!.nCtx; }
@@ -168,37 +193,55 @@ export class Engine {
    * covers more than the longest vocabulary piece, so more characters than nCtx x that (with a 2x
    * margin for normalizers that shrink text) can only be more tokens than the context holds.
    */
-  checkTextFits(chars: number, param: string): void {
+  checkTextFits(chars: number, param: string, nCtx = this.nCtx): void {
+    const limit = this.textLimit(nCtx);
+    if (chars > limit) {
+      throw new InvalidRequestError(param, `the text has ${chars} characters, more than the context of ${nCtx} tokens can hold (at most ${limit} characters)`, 'context_length_exceeded');
+    }
+  }
+
+  private textLimit(nCtx: number): number {
     if (this.maxTokenChars === undefined) {
       const tok = this.model.tokenizer;
       let m = 1;
       for (let id = 0; id < tok.vocabSize; id++) m = Math.max(m, tok.tokenText(id).length);
       this.maxTokenChars = m;
     }
-    const limit = 2 * this.nCtx * this.maxTokenChars + 64;
-    if (chars > limit) {
-      throw new InvalidRequestError(param, `the text has ${chars} characters, more than the context of ${this.nCtx} tokens can hold (at most ${limit} characters)`, 'context_length_exceeded');
-    }
+    return 2 * nCtx * this.maxTokenChars + 64;
   }
 
-  /** Render chat messages with the model's template and tokenize them. */
-  chatPromptTokens(messages: ChatCompletionMessageParam[]): number[] {
-    if (!this.model.tokenizer.chatTemplate) {
-      throw new InvalidRequestError('messages', `model ${this.id} has no chat template (tokenizer.chat_template); use the completions endpoint`, 'no_chat_template');
-    }
-    this.checkTextFits(messages.reduce((n, m) => n + contentText(m).length, 0), 'messages');
-    const text = this.model.applyChatTemplate(
+  /** Render chat messages with the engine's template (or `template`) and tokenize them. */
+  chatPromptTokens(messages: ChatCompletionMessageParam[], template: ResolvedChatTemplate = this.chatTemplate, nCtx = this.nCtx): number[] {
+    this.checkTextFits(messages.reduce((n, m) => n + contentText(m).length, 0), 'messages', nCtx);
+    const tok = this.model.tokenizer;
+    const text = renderChatTemplate(
+      template.template,
       messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: contentText(m) })),
-      { addGenerationPrompt: true },
+      { addGenerationPrompt: true, bosToken: tok.bosText, eosToken: tok.eosText, name: template.name },
     );
     // Templates that write bos_token themselves must not get a second one from the tokenizer.
     const bos = this.model.tokenizer.bosText;
     return this.model.tokenize(text, { addSpecial: !(bos && text.startsWith(bos)), parseSpecial: true });
   }
 
-  /** Validate what both endpoints share and turn it into a Job (prompts already tokenized). */
-  makeJob(p: SamplingParams & { max_completion_tokens?: number | null }, prompts: number[][], defaultMax: number, promptParam: string): Job {
-    const nCtx = this.nCtx, nVocab = this.model.hparams.nVocab;
+  /**
+   * A chat's prompt tokens with its oldest turns dropped until they fit with `reserve` tokens of
+   * reply in a context of `nCtx` (see context-shift.ts); `dropped` says how many messages went.
+   */
+  fitChat<M extends ChatCompletionMessageParam>(messages: M[], reserve: number, nCtx = this.nCtx, template = this.chatTemplate): ShiftedConversation<M> & { tokens: number[] } {
+    const limit = this.textLimit(nCtx);
+    const r = shiftConversation(
+      messages,
+      (m) => (m.reduce((n, x) => n + contentText(x).length, 0) > limit ? undefined : this.chatPromptTokens(m, template, nCtx)),
+      (ids) => ids.length < nCtx && ids.length + reserve <= nCtx,
+    );
+    // Nothing short enough: render what was kept anyway, so the caller gets the length error that names it.
+    return { ...r, tokens: r.tokens ?? this.chatPromptTokens(r.messages, template, nCtx) };
+  }
+
+  /** Validate what both endpoints share and turn it into a Job (prompts already tokenized; `nCtx`: a chat session's own context). */
+  makeJob(p: SamplingParams & { max_completion_tokens?: number | null }, prompts: number[][], defaultMax: number, promptParam: string, nCtx = this.nCtx): Job {
+    const nVocab = this.model.hparams.nVocab;
     const bias: Record<number, number> = {};
     for (const [k, v] of Object.entries(p.logit_bias ?? {})) {
       if (!/^\d+$/.test(k)) throw new InvalidRequestError(`logit_bias.${k}`, 'keys must be token ids (non-negative integers)');
@@ -239,7 +282,7 @@ export class Engine {
       stop: stop.filter((s) => s.length > 0),
       seed: p.seed ?? Math.floor(Math.random() * 2 ** 32),
       sampling: {
-        temperature: p.temperature ?? 1,
+        temperature: p.temperature ?? DEFAULT_TEMPERATURE,
         topP: p.top_p ?? undefined,
         topK: p.top_k,
         minP: p.min_p,
@@ -316,7 +359,9 @@ export class Engine {
   private async createChat(body: ChatCompletionCreateParams, opts?: RequestOptions): Promise<ChatCompletion | Stream<ChatCompletionChunk>> {
     this.check();
     const p = parseChatRequest(body);
-    const job = this.makeJob(p, [this.chatPromptTokens(p.messages)], -1, 'messages');
+    const maxTokens = p.max_completion_tokens ?? p.max_tokens ?? defaultChatMaxTokens(this.nCtx);
+    const tokens = this.contextShift ? this.fitChat(p.messages, maxTokens).tokens : this.chatPromptTokens(p.messages);
+    const job = this.makeJob(p, [tokens], -1, 'messages');
     return this.chatResult(job, p, opts);
   }
 
@@ -465,7 +510,9 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   }
   try {
     const contexts = Array.from({ length: parallel }, () => model.createContext({ ctx: opts.ctx }));
-    return new Engine(model, contexts, maxQueue, opts.name, owns, { cacheReuse: opts.cacheReuse, maxRequestTokens: opts.maxRequestTokens });
+    return new Engine(model, contexts, maxQueue, opts.name, owns, {
+      cacheReuse: opts.cacheReuse, maxRequestTokens: opts.maxRequestTokens, chatTemplate: opts.chatTemplate, contextShift: opts.contextShift,
+    });
   } catch (e) {
     if (owns) model.dispose();
     throw e;

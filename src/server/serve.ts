@@ -29,6 +29,9 @@ export interface ServeFlags {
   maxRequestTokens?: number;
   headersTimeout?: number;
   requestTimeout?: number;
+  /** A built-in template's name or Jinja source (the CLI reads --chat-template FILE). */
+  chatTemplate?: string;
+  contextShift?: boolean;
 }
 
 export const SERVE_DEFAULTS = { host: '127.0.0.1', port: 8080, parallel: 1, maxQueue: 16, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeout: 10 };
@@ -41,8 +44,12 @@ export async function serve(modelPath: string, o: ServeFlags, onProgress?: (p: {
   }
   const engine = await createEngine({
     model: modelPath, ctx: o.ctx, parallel: o.parallel, maxQueue: o.maxQueue, threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables, name: o.name, onProgress,
-    cacheReuse: o.cacheReuse, maxRequestTokens: o.maxRequestTokens,
+    cacheReuse: o.cacheReuse, maxRequestTokens: o.maxRequestTokens, chatTemplate: o.chatTemplate, contextShift: o.contextShift,
   });
+  if (engine.templateSource === 'fallback') process.stderr.write(`lutra serve: ${engine.model.file} has no chat template; chats use chatml (choose one with --chat-template NAME|FILE)\n`);
+  if (o.ctx !== undefined && o.ctx > engine.model.hparams.nCtxTrain) {
+    process.stderr.write(`lutra serve: warning: --ctx ${o.ctx} is more than the model's training context (${engine.model.hparams.nCtxTrain} tokens); text past that is likely to degrade\n`);
+  }
   const state: ServerState = { shuttingDown: false };
   const app = buildServer(engine, {
     apiKey, bodyLimit: o.bodyLimit, cors: o.cors, hostAllow: o.hostAllow, boundHost: o.host, modelDownload: o.modelDownload,
