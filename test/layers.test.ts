@@ -1,4 +1,4 @@
-// The import layers of src/ (STYLE.md): core -> formats/quant -> kernels/tokenizer -> models/grammar ->
+// The import layers of src/ (STYLE.md): core -> formats/quant -> kernels/tokenizer/hub -> models/grammar ->
 // runtime -> openai/eval/ptq/train/tools -> cli/server/web/index.ts. Reads every import of
 // src/**/*.ts (static, re-export and dynamic) as text and fails listing each one that goes up a
 // layer, each folder cycle, and any import of quant/ outside core/ (quant/ is codecs only).
@@ -15,7 +15,7 @@ const SRC = join(REPO, 'src');
 const LAYERS: readonly (readonly string[])[] = [
   ['core'],
   ['formats', 'quant'],
-  ['kernels', 'tokenizer'],
+  ['kernels', 'tokenizer', 'hub'],
   ['models', 'grammar'],
   ['runtime'],
   ['openai', 'eval', 'ptq', 'train', 'tools'],

@@ -4,7 +4,9 @@
 // intermediate has a few large channels too. Deterministic for a seed; uses stories260K's
 // vocabulary (512 tokens) so real text can be fed to it.
 
-import { writeGGUF, concatChunks, GGUFType, type GGUFValue, type GGUFTensorToWrite } from '../formats/gguf.js';
+import { concatChunks, type GGUFValue } from '../formats/gguf.js';
+import { TENSOR, splitBlockName } from '../formats/gguf-names.js';
+import { buildDecoderGGUF } from '../models/gguf-builder.js';
 
 export interface OutlierModelOptions {
   nEmbd?: number;
@@ -28,48 +30,33 @@ function rng(seed: number): () => number {
 export function outlierModel(o: OutlierModelOptions): Uint8Array {
   const nEmbd = o.nEmbd ?? 256, nFF = o.nFF ?? 512, nLayer = o.nLayer ?? 2, nHead = o.nHead ?? 4, nHeadKv = o.nHeadKv ?? 4;
   const outliers = o.outliers ?? [3, 77, 150, 201], big = o.outlierScale ?? 25;
-  const nVocab = 512, hd = nEmbd / nHead;
   const r = rng(o.seed ?? 7);
   const gauss = () => Math.sqrt(-2 * Math.log(r() + 1e-300)) * Math.cos(2 * Math.PI * r());
-  const u32 = (value: number): GGUFValue => ({ type: GGUFType.UINT32, value });
-  const md = new Map<string, GGUFValue>([
-    ['general.architecture', { type: GGUFType.STRING, value: 'llama' }],
-    ['general.name', { type: GGUFType.STRING, value: 'lutra outlier test model' }],
-    ['llama.context_length', u32(512)],
-    ['llama.embedding_length', u32(nEmbd)],
-    ['llama.feed_forward_length', u32(nFF)],
-    ['llama.block_count', u32(nLayer)],
-    ['llama.attention.head_count', u32(nHead)],
-    ['llama.attention.head_count_kv', u32(nHeadKv)],
-    ['llama.rope.dimension_count', u32(hd)],
-    ['llama.attention.layer_norm_rms_epsilon', { type: GGUFType.FLOAT32, value: 1e-5 }],
-    ...o.vocab,
-  ]);
-  const tensors: GGUFTensorToWrite[] = [];
-  const add = (name: string, shape: number[], fill: (i: number) => number) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const v = new Float32Array(n);
-    for (let i = 0; i < n; i++) v[i] = fill(i);
-    tensors.push({ name, shape, type: 0, data: new Uint8Array(v.buffer) });
-  };
+  const hp = { arch: 'llama', nCtxTrain: 512, nEmbd, nFF, nLayer, nHead, nHeadKv, nRot: nEmbd / nHead, eps: 1e-5 };
   const isOut = new Set(outliers);
   const norm = (i: number) => (isOut.has(i) ? big : 1) * (0.8 + 0.4 * r());
   const mat = (cols: number, scale: number) => () => gauss() * scale / Math.sqrt(cols);
-  add('token_embd.weight', [nEmbd, nVocab], (i) => gauss() * (isOut.has(i % nEmbd) ? 4 : 1));
-  add('output_norm.weight', [nEmbd], () => 0.8 + 0.4 * r());
-  add('output.weight', [nEmbd, nVocab], mat(nEmbd, 2));
-  for (let l = 0; l < nLayer; l++) {
-    const p = `blk.${l}.`;
-    add(`${p}attn_norm.weight`, [nEmbd], norm);
-    add(`${p}attn_q.weight`, [nEmbd, nEmbd], mat(nEmbd, 1));
-    add(`${p}attn_k.weight`, [nEmbd, nHeadKv * hd], mat(nEmbd, 1));
-    add(`${p}attn_v.weight`, [nEmbd, nHeadKv * hd], mat(nEmbd, 1));
-    add(`${p}attn_output.weight`, [nEmbd, nEmbd], mat(nEmbd, 0.5));
-    add(`${p}ffn_norm.weight`, [nEmbd], norm);
-    add(`${p}ffn_gate.weight`, [nEmbd, nFF], mat(nEmbd, 1));
+  // How each tensor is filled, by its name in the block (or the whole name outside blocks).
+  const fills: Record<string, (i: number) => number> = {
+    [TENSOR.tokenEmbd]: (i) => gauss() * (isOut.has(i % nEmbd) ? 4 : 1),
+    [TENSOR.outputNorm]: () => 0.8 + 0.4 * r(),
+    [TENSOR.output]: mat(nEmbd, 2),
+    'attn_norm.weight': norm,
+    'attn_q.weight': mat(nEmbd, 1),
+    'attn_k.weight': mat(nEmbd, 1),
+    'attn_v.weight': mat(nEmbd, 1),
+    'attn_output.weight': mat(nEmbd, 0.5),
+    'ffn_norm.weight': norm,
+    'ffn_gate.weight': mat(nEmbd, 1),
     // A few FFN channels are amplified: outliers in the down projection's input as well.
-    add(`${p}ffn_up.weight`, [nEmbd, nFF], (i) => gauss() / Math.sqrt(nEmbd) * (Math.floor(i / nEmbd) % 97 === 5 ? 8 : 1));
-    add(`${p}ffn_down.weight`, [nFF, nEmbd], mat(nFF, 0.5));
-  }
-  return concatChunks(writeGGUF(md, tensors));
+    'ffn_up.weight': (i) => gauss() / Math.sqrt(nEmbd) * (Math.floor(i / nEmbd) % 97 === 5 ? 8 : 1),
+    'ffn_down.weight': mat(nFF, 0.5),
+  };
+  const chunks = buildDecoderGGUF(hp, { nVocab: 512, qkvBias: false, qkNorm: false }, (t) => {
+    const fill = fills[splitBlockName(t.name)?.rest ?? t.name]!;
+    const v = new Float32Array(t.shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < v.length; i++) v[i] = fill(i);
+    return v;
+  }, { name: 'lutra outlier test model', tokenizer: o.vocab });
+  return concatChunks(chunks);
 }

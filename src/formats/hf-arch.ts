@@ -1,10 +1,11 @@
 // The Hugging Face <-> GGUF naming shared by hf-folder.ts (import) and hf-export.ts (export): which
-// model_type is which llama.cpp architecture, the tensor name table, the q/k row permutation that
-// llama.cpp's converter applies for adjacent-pair RoPE, and the llama3 rope_freqs formula.
+// model_type is which llama.cpp architecture, tensor name lookups over gguf-names.ts's tables, the
+// q/k row permutation that llama.cpp's converter applies for adjacent-pair RoPE, and the llama3
+// rope_freqs formula.
 // Keys and value types follow llama.cpp's convert_hf_to_gguf.py. No file I/O here.
 
 import { ModelError, UnsupportedError } from '../core/errors.js';
-import { GGUFType, type GGUFValue } from './gguf.js';
+import { BLOCK, HF_BLOCK_NAMES, HF_GLOBAL_NAMES, blockName, splitBlockName } from './gguf-names.js';
 
 export interface HFArchSpec {
   /** llama.cpp architecture name, the prefix of every hparam key. */
@@ -46,34 +47,10 @@ export function archFromGGUF(arch: string): HFArchSpec {
 
 // ---------------------------------------------------------------- tensor names
 
-const GLOBAL_NAMES: ReadonlyArray<readonly [string, string]> = [
-  ['model.embed_tokens.weight', 'token_embd.weight'],
-  ['model.norm.weight', 'output_norm.weight'],
-  ['lm_head.weight', 'output.weight'],
-];
-
-const BLOCK_NAMES: ReadonlyArray<readonly [string, string]> = [
-  ['input_layernorm.weight', 'attn_norm.weight'],
-  ['self_attn.q_proj.weight', 'attn_q.weight'],
-  ['self_attn.k_proj.weight', 'attn_k.weight'],
-  ['self_attn.v_proj.weight', 'attn_v.weight'],
-  ['self_attn.o_proj.weight', 'attn_output.weight'],
-  ['self_attn.q_proj.bias', 'attn_q.bias'],
-  ['self_attn.k_proj.bias', 'attn_k.bias'],
-  ['self_attn.v_proj.bias', 'attn_v.bias'],
-  ['self_attn.o_proj.bias', 'attn_output.bias'],
-  ['self_attn.q_norm.weight', 'attn_q_norm.weight'],
-  ['self_attn.k_norm.weight', 'attn_k_norm.weight'],
-  ['post_attention_layernorm.weight', 'ffn_norm.weight'],
-  ['mlp.gate_proj.weight', 'ffn_gate.weight'],
-  ['mlp.up_proj.weight', 'ffn_up.weight'],
-  ['mlp.down_proj.weight', 'ffn_down.weight'],
-];
-
-const HF_TO_GGUF = new Map(GLOBAL_NAMES);
-const GGUF_TO_HF = new Map(GLOBAL_NAMES.map(([h, g]) => [g, h]));
-const HF_BLOCK = new Map(BLOCK_NAMES);
-const GGUF_BLOCK = new Map(BLOCK_NAMES.map(([h, g]) => [g, h]));
+const HF_TO_GGUF = new Map(HF_GLOBAL_NAMES);
+const GGUF_TO_HF = new Map(HF_GLOBAL_NAMES.map(([h, g]) => [g, h]));
+const HF_BLOCK = new Map(HF_BLOCK_NAMES);
+const GGUF_BLOCK = new Map(HF_BLOCK_NAMES.map(([h, g]) => [g, h]));
 
 /** Checkpoint entries the converter drops: buffers that transformers recomputes. */
 export function isIgnoredHFTensor(name: string): boolean {
@@ -85,21 +62,22 @@ export function hfToGGUFName(name: string): string | undefined {
   if (g) return g;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
   const suffix = m && HF_BLOCK.get(m[2]!);
-  return suffix ? `blk.${m![1]}.${suffix}` : undefined;
+  return suffix ? blockName(Number(m![1]), suffix) : undefined;
 }
 
 export function ggufToHFName(name: string): string | undefined {
   const h = GGUF_TO_HF.get(name);
   if (h) return h;
-  const m = /^blk\.(\d+)\.(.+)$/.exec(name);
-  const suffix = m && GGUF_BLOCK.get(m[2]!);
-  return suffix ? `model.layers.${m![1]}.${suffix}` : undefined;
+  const b = splitBlockName(name);
+  const suffix = b && GGUF_BLOCK.get(b.rest);
+  return suffix ? `model.layers.${b.layer}.${suffix}` : undefined;
 }
 
 /** Which head count permutes this tensor (GGUF name), or undefined if it is not q/k. */
 export function qkHeads(ggufName: string, nHead: number, nHeadKv: number): number | undefined {
-  if (/^blk\.\d+\.attn_q\.(weight|bias)$/.test(ggufName)) return nHead;
-  if (/^blk\.\d+\.attn_k\.(weight|bias)$/.test(ggufName)) return nHeadKv;
+  const rest = splitBlockName(ggufName)?.rest;
+  if (rest === `${BLOCK.attnQ}.weight` || rest === `${BLOCK.attnQ}.bias`) return nHead;
+  if (rest === `${BLOCK.attnK}.weight` || rest === `${BLOCK.attnK}.bias`) return nHeadKv;
   return undefined;
 }
 
@@ -169,10 +147,6 @@ export function llama3RopeFreqs(p: Llama3RopeParams): Float32Array {
 }
 
 // ---------------------------------------------------------------- metadata values
-
-export const u32 = (value: number): GGUFValue => ({ type: GGUFType.UINT32, value });
-export const f32 = (value: number): GGUFValue => ({ type: GGUFType.FLOAT32, value: Math.fround(value) });
-export const str = (value: string): GGUFValue => ({ type: GGUFType.STRING, value });
 
 /** The shortest decimal that reads back as the same float32 (1e-5, not 9.999999747378752e-6). */
 export function shortestF32(x: number): number {

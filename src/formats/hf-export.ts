@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ModelError, UnsupportedError } from '../core/errors.js';
 import { ggmlTypeName } from '../quant/table.js';
 import { plainValue, type GGUFTensorInfo, type GGUFValue } from './gguf.js';
+import { GENERAL, TENSOR, blk, hpKey } from './gguf-names.js';
 import { archFromGGUF, ggufToHFName, llama3RopeFreqs, permuteRows, qkHeads, shortestF32 } from './hf-arch.js';
 import { writeSafetensors, type SafetensorsTensorToWrite } from './safetensors.js';
 import { spmTokenizerJson } from './hf-tokenizer-json.js';
@@ -39,47 +40,47 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
     if (typeof v !== 'number') throw new ModelError(`cannot export: metadata ${k} should be a number`);
     return v;
   };
-  const archName = raw('general.architecture');
+  const archName = raw(GENERAL.architecture);
   if (typeof archName !== 'string') throw new ModelError('cannot export: missing metadata key general.architecture');
   const spec = archFromGGUF(archName);
   const a = spec.arch;
   const byName = new Map(src.tensors.map((t) => [t.name, t]));
 
-  const nEmbd = num(`${a}.embedding_length`);
-  const nLayer = num(`${a}.block_count`);
-  const nHead = num(`${a}.attention.head_count`);
-  const nHeadKv = num(`${a}.attention.head_count_kv`, nHead);
-  const keyLength = raw(`${a}.attention.key_length`) === undefined ? undefined : num(`${a}.attention.key_length`);
+  const nEmbd = num(hpKey(a, 'embeddingLength'));
+  const nLayer = num(hpKey(a, 'blockCount'));
+  const nHead = num(hpKey(a, 'headCount'));
+  const nHeadKv = num(hpKey(a, 'headCountKv'), nHead);
+  const keyLength = raw(hpKey(a, 'keyLength')) === undefined ? undefined : num(hpKey(a, 'keyLength'));
   const headDim = keyLength ?? Math.floor(nEmbd / nHead);
-  if (num(`${a}.attention.value_length`, headDim) !== headDim) throw new UnsupportedError(`cannot export: key_length and value_length differ`);
-  const ropeDim = num(`${a}.rope.dimension_count`, headDim);
-  const theta = num(`${a}.rope.freq_base`, 10000);
+  if (num(hpKey(a, 'valueLength'), headDim) !== headDim) throw new UnsupportedError(`cannot export: key_length and value_length differ`);
+  const ropeDim = num(hpKey(a, 'ropeDimensionCount'), headDim);
+  const theta = num(hpKey(a, 'ropeFreqBase'), 10000);
   const tokens = raw('tokenizer.ggml.tokens');
-  const embd = byName.get('token_embd.weight');
-  const vocabSize = num(`${a}.vocab_size`, Array.isArray(tokens) ? tokens.length : embd?.shape[1]);
+  const embd = byName.get(TENSOR.tokenEmbd);
+  const vocabSize = num(hpKey(a, 'vocabSize'), Array.isArray(tokens) ? tokens.length : embd?.shape[1]);
   const torchDtype = DTYPE_OF_GGML[embd?.type ?? 0]?.[1] ?? 'float32';
 
   const config: Json = {
     architectures: [spec.hfClass],
     model_type: spec.modelType,
     hidden_size: nEmbd,
-    intermediate_size: num(`${a}.feed_forward_length`),
+    intermediate_size: num(hpKey(a, 'feedForwardLength')),
     num_hidden_layers: nLayer,
     num_attention_heads: nHead,
     num_key_value_heads: nHeadKv,
-    max_position_embeddings: num(`${a}.context_length`),
-    rms_norm_eps: shortestF32(num(`${a}.attention.layer_norm_rms_epsilon`)),
+    max_position_embeddings: num(hpKey(a, 'contextLength')),
+    rms_norm_eps: shortestF32(num(hpKey(a, 'rmsEps'))),
     rope_theta: shortestF32(theta),
     vocab_size: vocabSize,
     hidden_act: 'silu',
-    tie_word_embeddings: !byName.has('output.weight'),
+    tie_word_embeddings: !byName.has(TENSOR.output),
     torch_dtype: torchDtype,
   };
-  const name = raw('general.name');
+  const name = raw(GENERAL.name);
   if (typeof name === 'string' && name) config['_name_or_path'] = name;
   if (keyLength !== undefined) config['head_dim'] = keyLength;
   if (ropeDim !== headDim) config['partial_rotary_factor'] = ropeDim / headDim;
-  if (a === 'llama') config['attention_bias'] = byName.has('blk.0.attn_q.bias');
+  if (a === 'llama') config['attention_bias'] = byName.has(blk(0, 'attnQ', 'bias'));
   for (const k of ['bos', 'eos'] as const) {
     const id = raw(`tokenizer.ggml.${k}_token_id`);
     if (typeof id === 'number' && id !== NO_TOKEN) config[`${k}_token_id`] = id;
@@ -87,15 +88,15 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
   const scaling = ropeScaling(a, md, byName, { theta, headDim, num });
   if (scaling) config['rope_scaling'] = scaling;
   if (a === 'minicpm') {
-    const residual = num('minicpm.residual_scale'), logit = num('minicpm.logit_scale');
-    config['scale_emb'] = shortestF32(num('minicpm.embedding_scale'));
+    const residual = num(hpKey(a, 'residualScale')), logit = num(hpKey(a, 'logitScale'));
+    config['scale_emb'] = shortestF32(num(hpKey(a, 'embeddingScale')));
     config['scale_depth'] = nicest(residual * Math.sqrt(nLayer), (x) => Math.fround(x / Math.sqrt(nLayer)) === residual);
     config['dim_model_base'] = nicest(nEmbd / logit, (x) => Math.fround(nEmbd / x) === logit);
   }
 
   const out: SafetensorsTensorToWrite[] = [];
   for (const t of src.tensors) {
-    if (t.name === 'rope_freqs.weight' || t.name.startsWith('rope_factors_')) continue; // folded into rope_scaling
+    if (t.name === TENSOR.ropeFreqs || t.name.startsWith('rope_factors_')) continue; // folded into rope_scaling
     const hfName = ggufToHFName(t.name);
     if (!hfName) throw new UnsupportedError(`tensor ${t.name} has no Hugging Face name in lutra's ${a} mapping`);
     const dtype = DTYPE_OF_GGML[t.type]?.[0];
@@ -117,9 +118,9 @@ function ropeScaling(
   a: string, md: Map<string, GGUFValue>, byName: Map<string, GGUFTensorInfo>,
   p: { theta: number; headDim: number; num: (k: string, d?: number) => number },
 ): Json | undefined {
-  const typeV = md.get(`${a}.rope.scaling.type`);
+  const typeV = md.get(hpKey(a, 'ropeScalingType'));
   const type = typeV ? String(plainValue(typeV)) : undefined;
-  const freqs = byName.get('rope_freqs.weight');
+  const freqs = byName.get(TENSOR.ropeFreqs);
   if (freqs) {
     const values = f32Values(freqs);
     const guess = { factor: values[values.length - 1]!, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
@@ -132,18 +133,18 @@ function ropeScaling(
     return { rope_type: 'llama3', ...guess };
   }
   if (type === undefined || type === 'none') return undefined;
-  if (type === 'linear') return { type, rope_type: type, factor: shortestF32(p.num(`${a}.rope.scaling.factor`)) };
+  if (type === 'linear') return { type, rope_type: type, factor: shortestF32(p.num(hpKey(a, 'ropeScalingFactor'))) };
   if (type === 'yarn') {
     return {
-      type, rope_type: type, factor: shortestF32(p.num(`${a}.rope.scaling.factor`)),
-      original_max_position_embeddings: p.num(`${a}.rope.scaling.original_context_length`),
+      type, rope_type: type, factor: shortestF32(p.num(hpKey(a, 'ropeScalingFactor'))),
+      original_max_position_embeddings: p.num(hpKey(a, 'ropeScalingOrigCtx')),
     };
   }
   if (type === 'longrope') {
-    const long = byName.get('rope_factors_long.weight'), short = byName.get('rope_factors_short.weight');
+    const long = byName.get(TENSOR.ropeFactorsLong), short = byName.get(TENSOR.ropeFactorsShort);
     if (!long || !short) throw new ModelError('longrope scaling without rope_factors_long.weight / rope_factors_short.weight');
     const out: Json = { type, rope_type: type, long_factor: Array.from(f32Values(long), shortestF32), short_factor: Array.from(f32Values(short), shortestF32) };
-    if (md.has(`${a}.rope.scaling.original_context_length`)) out['original_max_position_embeddings'] = p.num(`${a}.rope.scaling.original_context_length`);
+    if (md.has(hpKey(a, 'ropeScalingOrigCtx'))) out['original_max_position_embeddings'] = p.num(hpKey(a, 'ropeScalingOrigCtx'));
     return out;
   }
   throw new UnsupportedError(`rope scaling type ${type} cannot be exported`);

@@ -13,9 +13,9 @@ import type { GGUFTensorInfo, GGUFValue } from './gguf.js';
 import type { ModelSource } from './source.js';
 import { parseSafetensors, type SafetensorsTensor } from './safetensors.js';
 import {
-  archFromConfig, f32, hfToGGUFName, isIgnoredHFTensor, llama3RopeFreqs, permuteRows, qkHeads, str, u32,
-  type HFArchSpec,
+  archFromConfig, hfToGGUFName, isIgnoredHFTensor, llama3RopeFreqs, permuteRows, qkHeads, type HFArchSpec,
 } from './hf-arch.js';
+import { TENSOR, modelMetadata, str, u32, type GGUFHParams } from './gguf-names.js';
 
 /** What every container loader produces (defined once in source.ts, shared with the GGUF path). */
 export type { ModelSource } from './source.js';
@@ -146,7 +146,6 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
     return v;
   };
   const a = spec.arch;
-  const md = new Map<string, GGUFValue>();
   const extraTensors: GGUFTensorInfo[] = [];
   const nEmbd = int('hidden_size');
   const nLayer = int('num_hidden_layers');
@@ -162,24 +161,15 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
   const ropeDim = Math.floor(headDim * num('partial_rotary_factor', 1));
 
   const name = typeof cfg['_name_or_path'] === 'string' && cfg['_name_or_path'] ? path.basename(cfg['_name_or_path']) : path.basename(path.resolve(dir || '.'));
-  md.set('general.architecture', str(a));
-  md.set('general.name', str(name));
-  md.set(`${a}.context_length`, u32(int('max_position_embeddings')));
-  md.set(`${a}.embedding_length`, u32(nEmbd));
-  md.set(`${a}.block_count`, u32(nLayer));
-  md.set(`${a}.feed_forward_length`, u32(int('intermediate_size')));
-  md.set(`${a}.attention.head_count`, u32(nHead));
-  md.set(`${a}.attention.head_count_kv`, u32(nHeadKv));
-  if (cfg['head_dim'] !== undefined && cfg['head_dim'] !== null && headDim !== Math.floor(nEmbd / nHead)) {
-    md.set(`${a}.attention.key_length`, u32(headDim));
-    md.set(`${a}.attention.value_length`, u32(headDim));
-  }
+  const nCtxTrain = int('max_position_embeddings');
+  const nFF = int('intermediate_size');
+  const explicitHeadDim = cfg['head_dim'] !== undefined && cfg['head_dim'] !== null && headDim !== Math.floor(nEmbd / nHead);
   const eps = num('rms_norm_eps');
   if (!(eps > 0)) throw new ModelError(`${file}: rms_norm_eps should be > 0, got ${eps}`);
-  md.set(`${a}.attention.layer_norm_rms_epsilon`, f32(eps));
-  md.set(`${a}.rope.freq_base`, f32(theta));
-  md.set(`${a}.rope.dimension_count`, u32(ropeDim));
-  md.set(`${a}.vocab_size`, u32(int('vocab_size')));
+  const hp: GGUFHParams = {
+    arch: a, nCtxTrain, nEmbd, nFF, nLayer, nHead, nHeadKv, headDim: explicitHeadDim ? headDim : undefined,
+    nRot: ropeDim, ropeBase: theta, eps, nVocab: int('vocab_size'),
+  };
 
   const ropeType = scaling ? (scaling['rope_type'] ?? scaling['type'] ?? 'default') : 'default';
   const sNum = (key: string, dflt?: number): number => {
@@ -191,13 +181,10 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
     case 'default':
       break;
     case 'linear':
-      md.set(`${a}.rope.scaling.type`, str('linear'));
-      md.set(`${a}.rope.scaling.factor`, f32(sNum('factor')));
+      hp.ropeScaling = { type: 'linear', factor: sNum('factor') };
       break;
     case 'yarn':
-      md.set(`${a}.rope.scaling.type`, str('yarn'));
-      md.set(`${a}.rope.scaling.factor`, f32(sNum('factor')));
-      md.set(`${a}.rope.scaling.original_context_length`, u32(sNum('original_max_position_embeddings', cfg['original_max_position_embeddings'] as number | undefined)));
+      hp.ropeScaling = { type: 'yarn', factor: sNum('factor'), origCtx: sNum('original_max_position_embeddings', cfg['original_max_position_embeddings'] as number | undefined) };
       break;
     case 'llama3': {
       if (a !== 'llama') throw new UnsupportedError(`${file}: rope_scaling type llama3 is only supported for llama, not ${a}`);
@@ -210,7 +197,7 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
         // convert_hf_to_gguf.py reads it from the top level; Llama 3.x configs keep it in rope_scaling.
         originalContext: sNum('original_max_position_embeddings', (cfg['original_max_position_embeddings'] as number | undefined) ?? 8192),
       });
-      extraTensors.push(f32Tensor('rope_freqs.weight', freqs));
+      extraTensors.push(f32Tensor(TENSOR.ropeFreqs, freqs));
       break;
     }
     case 'longrope': {
@@ -222,22 +209,18 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
           throw new ModelError(`${file}: rope_scaling.${k} should be ${half} numbers (head_dim / 2)`);
         }
       }
-      md.set(`${a}.rope.scaling.type`, str('longrope'));
       const orig = scaling!['original_max_position_embeddings'];
-      if (typeof orig === 'number') md.set(`${a}.rope.scaling.original_context_length`, u32(orig));
-      extraTensors.push(f32Tensor('rope_factors_long.weight', Float32Array.from(long as number[])));
-      extraTensors.push(f32Tensor('rope_factors_short.weight', Float32Array.from(short as number[])));
+      hp.ropeScaling = { type: 'longrope', origCtx: typeof orig === 'number' ? orig : undefined };
+      extraTensors.push(f32Tensor(TENSOR.ropeFactorsLong, Float32Array.from(long as number[])));
+      extraTensors.push(f32Tensor(TENSOR.ropeFactorsShort, Float32Array.from(short as number[])));
       break;
     }
     default:
       throw new UnsupportedError(`${file}: rope_scaling type ${JSON.stringify(ropeType)} is not supported (lutra maps linear, yarn, llama3${a === 'minicpm' ? ', longrope' : ''})`);
   }
 
-  if (a === 'minicpm') {
-    md.set('minicpm.embedding_scale', f32(num('scale_emb')));
-    md.set('minicpm.residual_scale', f32(num('scale_depth') / Math.sqrt(nLayer)));
-    md.set('minicpm.logit_scale', f32(nEmbd / num('dim_model_base')));
-  }
+  if (a === 'minicpm') hp.scales = { emb: num('scale_emb'), residual: num('scale_depth') / Math.sqrt(nLayer), logit: nEmbd / num('dim_model_base') };
+  const md = new Map<string, GGUFValue>(modelMetadata(hp, { name }));
   for (const k of ['bos', 'eos'] as const) {
     const id = cfg[`${k}_token_id`];
     if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) md.set(`tokenizer.ggml.${k}_token_id`, u32(id));

@@ -7,6 +7,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { ArgumentError, UnsupportedError, throwIfAborted } from '../core/errors.js';
 import { parseGGUF, writeGGUF, GGUFType, type GGUFValue, type GGUFTensorInfo } from '../formats/gguf.js';
+import { GENERAL, hpKey, type HParamKey } from '../formats/gguf-names.js';
 import { quantFormat, ggmlTypeInfo, ggmlTypeName, hasFormat } from '../quant/table.js';
 import { planModel, fileTypeByName, type PlannedTensor, type PlanOptions } from './mixtures.js';
 import { describeLutraType, isLutraType } from '../quant/lutra-types.js';
@@ -69,16 +70,16 @@ export interface QuantizeSummary {
 
 /** A tensor's model hyper-parameters the plan needs, read from GGUF metadata. */
 function modelInfo(md: Map<string, GGUFValue>, file: string) {
-  const arch = md.get('general.architecture');
-  if (!arch || arch.type !== GGUFType.STRING) throw new ArgumentError(`${file}: no general.architecture; lutra quantize needs a model file`);
-  const num = (k: string, dflt: number) => {
-    const v = md.get(`${arch.value}.${k}`);
+  const arch = md.get(GENERAL.architecture);
+  if (!arch || arch.type !== GGUFType.STRING) throw new ArgumentError(`${file}: no ${GENERAL.architecture}; lutra quantize needs a model file`);
+  const num = (k: HParamKey, dflt: number) => {
+    const v = md.get(hpKey(arch.value, k));
     if (!v) return dflt;
     if (v.type === GGUFType.ARRAY) return Number((v.value as ArrayLike<number>)[0] ?? dflt);
     return Number(v.value);
   };
-  const nHead = num('attention.head_count', 1);
-  return { arch: arch.value, nLayer: num('block_count', 0), nHead, nHeadKv: num('attention.head_count_kv', nHead), nExpert: num('expert_count', 0) };
+  const nHead = num('headCount', 1);
+  return { arch: arch.value, nLayer: num('blockCount', 0), nHead, nHeadKv: num('headCountKv', nHead), nExpert: num('expertCount', 0) };
 }
 
 /** A GGUF tensor's data as f32 (a view when it is F32 and aligned, else decoded). */

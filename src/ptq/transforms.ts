@@ -12,6 +12,7 @@
 
 import type { ChannelStats } from './calib.js';
 import { type F32Model, type F32Tensor, type InputGroup, foldInputScale, layerGroups, scaleCols, tensor } from './weights.js';
+import { TENSOR, blk } from '../formats/gguf-names.js';
 import { quantFormat } from '../quant/table.js';
 
 /** Quantize and dequantize a matrix in a given type (the error a method tries to reduce). */
@@ -231,28 +232,26 @@ function qtTimes(t: F32Tensor, Q: Float64Array, n: number): void {
 
 /** Rotate the residual stream (see the file header). Returns the rotation used. */
 export function rotateResidual(m: F32Model, seed = 1): Float64Array {
-  const emb = tensor(m, 'token_embd.weight');
+  const emb = tensor(m, TENSOR.tokenEmbd);
   const n = emb.shape[0]!;
-  if (!m.tensors.has('output.weight')) m.tensors.set('output.weight', { shape: [...emb.shape], data: emb.data.slice() });
+  if (!m.tensors.has(TENSOR.output)) m.tensors.set(TENSOR.output, { shape: [...emb.shape], data: emb.data.slice() });
   const fold = (norm: string, consumers: string[]) => {
     const w = tensor(m, norm);
     for (const c of consumers) if (m.tensors.has(c)) scaleCols(tensor(m, c), w.data);
     w.data.fill(1);
   };
   for (let l = 0; l < m.nLayer; l++) {
-    const p = `blk.${l}.`;
-    fold(`${p}attn_norm.weight`, [`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`]);
-    fold(`${p}ffn_norm.weight`, [`${p}ffn_gate.weight`, `${p}ffn_up.weight`]);
+    fold(blk(l, 'attnNorm'), [blk(l, 'attnQ'), blk(l, 'attnK'), blk(l, 'attnV')]);
+    fold(blk(l, 'ffnNorm'), [blk(l, 'ffnGate'), blk(l, 'ffnUp')]);
   }
-  fold('output_norm.weight', ['output.weight']);
+  fold(TENSOR.outputNorm, [TENSOR.output]);
   const Q = randomOrthogonal(n, seed);
   rowsTimes(emb, Q, n);
-  rowsTimes(tensor(m, 'output.weight'), Q, n);
+  rowsTimes(tensor(m, TENSOR.output), Q, n);
   for (let l = 0; l < m.nLayer; l++) {
-    const p = `blk.${l}.`;
-    for (const c of ['attn_q', 'attn_k', 'attn_v', 'ffn_gate', 'ffn_up']) rowsTimes(tensor(m, `${p}${c}.weight`), Q, n);
-    for (const c of ['attn_output', 'ffn_down']) qtTimes(tensor(m, `${p}${c}.weight`), Q, n);
-    const bo = m.tensors.get(`${p}attn_output.bias`);
+    for (const c of ['attnQ', 'attnK', 'attnV', 'ffnGate', 'ffnUp'] as const) rowsTimes(tensor(m, blk(l, c)), Q, n);
+    for (const c of ['attnOutput', 'ffnDown'] as const) qtTimes(tensor(m, blk(l, c)), Q, n);
+    const bo = m.tensors.get(blk(l, 'attnOutput', 'bias'));
     if (bo) qtTimes({ shape: [1], data: bo.data }, Q, n);
   }
   return Q;
@@ -265,12 +264,12 @@ export function rotateResidual(m: F32Model, seed = 1): Float64Array {
 export function biasCorrect(m: F32Model, stats: Map<string, ChannelStats>, type: (rowLength: number) => number): string[] {
   const done: string[] = [];
   for (let l = 0; l < m.nLayer; l++) {
-    for (const c of ['attn_q', 'attn_k', 'attn_v', 'attn_output']) {
-      const name = `blk.${l}.${c}.weight`, st = stats.get(name);
+    for (const c of ['attnQ', 'attnK', 'attnV', 'attnOutput'] as const) {
+      const name = blk(l, c), st = stats.get(name);
       if (!st || !m.tensors.has(name)) continue;
       const t = tensor(m, name), cols = t.shape[0]!, rows = t.data.length / cols;
       const q = fakeQuant(type(cols), t);
-      const bName = `blk.${l}.${c}.bias`;
+      const bName = blk(l, c, 'bias');
       const b = m.tensors.get(bName) ?? { shape: [rows], data: new Float32Array(rows) };
       for (let r = 0; r < rows; r++) {
         let d = 0;

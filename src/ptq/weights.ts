@@ -3,6 +3,7 @@
 // an F32 GGUF that `quantizeFile` or `loadModel` take. Knows the llama-family tensor names only.
 
 import { parseGGUF, writeGGUF, concatChunks, GGUFType, type GGUFValue } from '../formats/gguf.js';
+import { GENERAL, blk, hpKey, type HParamKey } from '../formats/gguf-names.js';
 import { quantFormat } from '../quant/table.js';
 import { ModelError } from '../core/errors.js';
 
@@ -30,13 +31,13 @@ export function readF32Model(bytes: Uint8Array, file = '<bytes>'): F32Model {
     quantFormat(t.type, t.name).dequantize(t.data, 0, data, 0, n);
     tensors.set(t.name, { shape: [...t.shape], data });
   }
-  const arch = String(g.metadata.get('general.architecture')?.value ?? '');
-  const num = (k: string) => {
-    const v = g.metadata.get(`${arch}.${k}`);
+  const arch = String(g.metadata.get(GENERAL.architecture)?.value ?? '');
+  const num = (k: HParamKey) => {
+    const v = g.metadata.get(hpKey(arch, k));
     return v ? Number(v.type === GGUFType.ARRAY ? (v.value as ArrayLike<number>)[0] : v.value) : 0;
   };
-  const nHead = num('attention.head_count');
-  return { metadata: g.metadata, tensors, arch, nLayer: num('block_count'), nHead, nHeadKv: num('attention.head_count_kv') || nHead };
+  const nHead = num('headCount');
+  return { metadata: g.metadata, tensors, arch, nLayer: num('blockCount'), nHead, nHeadKv: num('headCountKv') || nHead };
 }
 
 export function writeF32Model(m: F32Model): Uint8Array {
@@ -71,16 +72,15 @@ export interface InputGroup {
 
 /** Equivalence-transform sites of a llama-family layer: norm -> q/k/v, norm -> gate/up, up -> down, v -> o. */
 export function layerGroups(m: F32Model, l: number): InputGroup[] {
-  const p = `blk.${l}.`;
   const groups: InputGroup[] = [
-    { source: { name: `${p}attn_norm.weight`, kind: 'norm' }, consumers: [`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`] },
-    { source: { name: `${p}ffn_norm.weight`, kind: 'norm' }, consumers: [`${p}ffn_gate.weight`, `${p}ffn_up.weight`] },
-    { source: { name: `${p}ffn_up.weight`, kind: 'rows' }, consumers: [`${p}ffn_down.weight`] },
+    { source: { name: blk(l, 'attnNorm'), kind: 'norm' }, consumers: [blk(l, 'attnQ'), blk(l, 'attnK'), blk(l, 'attnV')] },
+    { source: { name: blk(l, 'ffnNorm'), kind: 'norm' }, consumers: [blk(l, 'ffnGate'), blk(l, 'ffnUp')] },
+    { source: { name: blk(l, 'ffnUp'), kind: 'rows' }, consumers: [blk(l, 'ffnDown')] },
   ];
-  const hd = tensor(m, `${p}attn_v.weight`).data.length / tensor(m, `${p}attn_v.weight`).shape[0]! / m.nHeadKv;
+  const hd = tensor(m, blk(l, 'attnV')).data.length / tensor(m, blk(l, 'attnV')).shape[0]! / m.nHeadKv;
   const group = m.nHead / m.nHeadKv;
   // o's input channel h*hd + d is v's output row (h/group)*hd + d.
-  groups.push({ source: { name: `${p}attn_v.weight`, kind: 'rows', rowOf: (c) => Math.floor(Math.floor(c / hd) / group) * hd + (c % hd) }, consumers: [`${p}attn_output.weight`] });
+  groups.push({ source: { name: blk(l, 'attnV'), kind: 'rows', rowOf: (c) => Math.floor(Math.floor(c / hd) / group) * hd + (c % hd) }, consumers: [blk(l, 'attnOutput')] });
   return groups.filter((g) => m.tensors.has(g.source.name) && g.consumers.every((c) => m.tensors.has(c)));
 }
 

@@ -5,7 +5,9 @@
 
 import { open } from 'node:fs/promises';
 import { ArgumentError } from '../core/errors.js';
-import { GGUFType, writeGGUF, type GGUFValue, type GGUFTensorToWrite } from '../formats/gguf.js';
+import { GGUFType, type GGUFValue, type GGUFTensorToWrite } from '../formats/gguf.js';
+import type { GGUFHParams } from '../formats/gguf-names.js';
+import { buildModelGGUF, decoderTensors } from '../models/gguf-builder.js';
 import { fileTypeByName, planModel, type PlannedTensor } from '../ptq/mixtures.js';
 import { quantFormat, ggmlTypeName, tensorBytes } from '../quant/table.js';
 
@@ -69,53 +71,14 @@ export async function synthesize(presetName: string, typeName: string, file: str
   const p = PRESETS[presetName];
   if (!p) throw new ArgumentError(`unknown preset ${JSON.stringify(presetName)} (known: ${Object.keys(PRESETS).join(', ')})`);
   const ftype = fileTypeByName(typeName);
-  const a = p.arch;
-  const u32 = (value: number): GGUFValue => ({ type: GGUFType.UINT32, value });
-  const f32 = (value: number): GGUFValue => ({ type: GGUFType.FLOAT32, value });
-  const md = new Map<string, GGUFValue>([
-    ['general.architecture', { type: GGUFType.STRING, value: a }],
-    ['general.name', { type: GGUFType.STRING, value: `lutra-synth ${presetName} (random weights)` }],
-    ['general.file_type', u32(ftype.id)],
-    ['general.quantization_version', u32(2)],
-    [`${a}.context_length`, u32(p.ctx)],
-    [`${a}.embedding_length`, u32(p.nEmbd)],
-    [`${a}.block_count`, u32(p.nLayer)],
-    [`${a}.feed_forward_length`, u32(p.nFF)],
-    [`${a}.attention.head_count`, u32(p.nHead)],
-    [`${a}.attention.head_count_kv`, u32(p.nHeadKv)],
-    [`${a}.attention.key_length`, u32(p.headDim)],
-    [`${a}.attention.value_length`, u32(p.headDim)],
-    [`${a}.rope.dimension_count`, u32(p.headDim)],
-    [`${a}.rope.freq_base`, f32(p.ropeBase)],
-    [`${a}.attention.layer_norm_rms_epsilon`, f32(p.eps)],
-    ...(a === 'minicpm' ? [
-      [`${a}.embedding_scale`, f32(12)], [`${a}.residual_scale`, f32(1.4 / Math.sqrt(p.nLayer))], [`${a}.logit_scale`, f32(p.nEmbd / 256)],
-    ] as [string, GGUFValue][] : []),
-    ...vocabulary(p.nVocab),
-  ]);
-  const q = p.nHead * p.headDim, kv = p.nHeadKv * p.headDim;
-  const descs: { name: string; shape: number[]; type: number }[] = [
-    { name: 'token_embd.weight', shape: [p.nEmbd, p.nVocab], type: 0 },
-    { name: 'output_norm.weight', shape: [p.nEmbd], type: 0 },
-  ];
-  if (!p.tied) descs.push({ name: 'output.weight', shape: [p.nEmbd, p.nVocab], type: 0 });
-  for (let l = 0; l < p.nLayer; l++) {
-    const b = `blk.${l}.`;
-    descs.push(
-      { name: `${b}attn_norm.weight`, shape: [p.nEmbd], type: 0 },
-      { name: `${b}attn_q.weight`, shape: [p.nEmbd, q], type: 0 },
-      { name: `${b}attn_k.weight`, shape: [p.nEmbd, kv], type: 0 },
-      { name: `${b}attn_v.weight`, shape: [p.nEmbd, kv], type: 0 },
-      { name: `${b}attn_output.weight`, shape: [q, p.nEmbd], type: 0 },
-      { name: `${b}ffn_norm.weight`, shape: [p.nEmbd], type: 0 },
-      { name: `${b}ffn_gate.weight`, shape: [p.nEmbd, p.nFF], type: 0 },
-      { name: `${b}ffn_up.weight`, shape: [p.nEmbd, p.nFF], type: 0 },
-      { name: `${b}ffn_down.weight`, shape: [p.nFF, p.nEmbd], type: 0 },
-    );
-    if (p.qkvBias) descs.push({ name: `${b}attn_q.bias`, shape: [q], type: 0 }, { name: `${b}attn_k.bias`, shape: [kv], type: 0 }, { name: `${b}attn_v.bias`, shape: [kv], type: 0 });
-    if (p.qkNorm) descs.push({ name: `${b}attn_q_norm.weight`, shape: [p.headDim], type: 0 }, { name: `${b}attn_k_norm.weight`, shape: [p.headDim], type: 0 });
-  }
-  const plan = planModel({ arch: a, nLayer: p.nLayer, nHead: p.nHead, nHeadKv: p.nHeadKv, nExpert: 0 }, descs, { fileType: ftype, pure: opts.pure });
+  const hp: GGUFHParams = {
+    arch: p.arch, nCtxTrain: p.ctx, nEmbd: p.nEmbd, nFF: p.nFF, nLayer: p.nLayer, nHead: p.nHead, nHeadKv: p.nHeadKv,
+    headDim: p.headDim, nRot: p.headDim, ropeBase: p.ropeBase, eps: p.eps,
+    scales: p.arch === 'minicpm' ? { emb: 12, residual: 1.4 / Math.sqrt(p.nLayer), logit: p.nEmbd / 256 } : undefined,
+  };
+  const descs = decoderTensors(hp, { nVocab: p.nVocab, tied: p.tied, qkvBias: !!p.qkvBias, qkNorm: !!p.qkNorm })
+    .map((t) => ({ name: t.name, shape: t.shape, type: 0 }));
+  const plan = planModel({ arch: p.arch, nLayer: p.nLayer, nHead: p.nHead, nHeadKv: p.nHeadKv, nExpert: 0 }, descs, { fileType: ftype, pure: opts.pure });
   // Quantize a pool of random rows once per (row length, type) and tile it: values do not matter
   // for speed, and this keeps a 1.5B model's synthesis to seconds instead of minutes.
   const POOL = 64;
@@ -149,7 +112,9 @@ export async function synthesize(presetName: string, typeName: string, file: str
     tensors.push({ name: t.name, shape: t.shape, type: t.to, data });
     opts.onTensor?.(t, i, plan.length);
   }
-  const chunks = writeGGUF(md, tensors);
+  const chunks = buildModelGGUF({
+    hp, name: `lutra-synth ${presetName} (random weights)`, fileType: ftype.id, quantizationVersion: 2, tokenizer: vocabulary(p.nVocab), tensors,
+  });
   const fh = await open(file, 'w');
   let bytes = 0;
   try {

@@ -3,7 +3,9 @@
 // that lutra and llama.cpp load (F32, tied embeddings when asked). MiniCPM's muP scalings
 // (scale_emb, scale_depth/sqrt(L), hidden/dim_model_base) are applied as the inference code does.
 
-import { GGUFType, writeGGUF, type GGUFValue, type GGUFTensorToWrite } from '../formats/gguf.js';
+import type { GGUFValue, GGUFTensorToWrite } from '../formats/gguf.js';
+import { TENSOR, blk, type GGUFHParams } from '../formats/gguf-names.js';
+import { buildModelGGUF } from '../models/gguf-builder.js';
 import * as op from './ops.js';
 import type { Xorshift128 } from './rng.js';
 
@@ -44,21 +46,20 @@ export class TrainDecoder {
     if (!Number.isInteger(this.hd) || this.hd % 2) throw new Error(`embedding ${D} / ${nHead} heads must be an even head size`);
     if (nHead % nHeadKv) throw new Error(`heads ${nHead} must be a multiple of kv heads ${nHeadKv}`);
     const kDim = nHeadKv * this.hd;
-    this.add('token_embd.weight', [D, V], 'embedding');
+    this.add(TENSOR.tokenEmbd, [D, V], 'embedding');
     for (let l = 0; l < s.nLayer; l++) {
-      const p = `blk.${l}.`;
-      this.add(`${p}attn_norm.weight`, [D], 'norm');
-      this.add(`${p}attn_q.weight`, [D, D], 'matrix');
-      this.add(`${p}attn_k.weight`, [D, kDim], 'matrix');
-      this.add(`${p}attn_v.weight`, [D, kDim], 'matrix');
-      this.add(`${p}attn_output.weight`, [D, D], 'matrix');
-      this.add(`${p}ffn_norm.weight`, [D], 'norm');
-      this.add(`${p}ffn_gate.weight`, [D, nFF], 'matrix');
-      this.add(`${p}ffn_up.weight`, [D, nFF], 'matrix');
-      this.add(`${p}ffn_down.weight`, [nFF, D], 'matrix');
+      this.add(blk(l, 'attnNorm'), [D], 'norm');
+      this.add(blk(l, 'attnQ'), [D, D], 'matrix');
+      this.add(blk(l, 'attnK'), [D, kDim], 'matrix');
+      this.add(blk(l, 'attnV'), [D, kDim], 'matrix');
+      this.add(blk(l, 'attnOutput'), [D, D], 'matrix');
+      this.add(blk(l, 'ffnNorm'), [D], 'norm');
+      this.add(blk(l, 'ffnGate'), [D, nFF], 'matrix');
+      this.add(blk(l, 'ffnUp'), [D, nFF], 'matrix');
+      this.add(blk(l, 'ffnDown'), [nFF, D], 'matrix');
     }
-    this.add('output_norm.weight', [D], 'norm');
-    if (!s.tieEmbeddings) this.add('output.weight', [D, V], 'matrix');
+    this.add(TENSOR.outputNorm, [D], 'norm');
+    if (!s.tieEmbeddings) this.add(TENSOR.output, [D, V], 'matrix');
     this.rope = op.ropeTables(s.nCtx, this.hd, s.ropeBase);
     this.act = this.allocActivations();
   }
@@ -123,7 +124,7 @@ export class TrainDecoder {
     const { nEmbd: D, nHead, nHeadKv, nFF, nVocab: V, eps } = s;
     const kDim = nHeadKv * this.hd;
     if (T > s.nCtx) throw new Error(`sequence of ${T} tokens is longer than the context ${s.nCtx}`);
-    const emb = this.p('token_embd.weight').data;
+    const emb = this.p(TENSOR.tokenEmbd).data;
     const x = a.x;
     for (let t = 0; t < T; t++) {
       const id = tokens[t]!;
@@ -131,33 +132,32 @@ export class TrainDecoder {
     }
     const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
     for (let l = 0; l < s.nLayer; l++) {
-      const P = `blk.${l}.`;
       a.xIn[l]!.set(x.subarray(0, T * D));
-      op.rmsNorm(x, this.p(`${P}attn_norm.weight`).data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
-      op.matmul(this.p(`${P}attn_q.weight`).data, a.xn1[l]!, T, D, D, a.q[l]!);
-      op.matmul(this.p(`${P}attn_k.weight`).data, a.xn1[l]!, T, kDim, D, a.k[l]!);
-      op.matmul(this.p(`${P}attn_v.weight`).data, a.xn1[l]!, T, kDim, D, a.v[l]!);
+      op.rmsNorm(x, this.p(blk(l, 'attnNorm')).data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
+      op.matmul(this.p(blk(l, 'attnQ')).data, a.xn1[l]!, T, D, D, a.q[l]!);
+      op.matmul(this.p(blk(l, 'attnK')).data, a.xn1[l]!, T, kDim, D, a.k[l]!);
+      op.matmul(this.p(blk(l, 'attnV')).data, a.xn1[l]!, T, kDim, D, a.v[l]!);
       op.rope(a.q[l]!, T, nHead, this.hd, this.rope.cos, this.rope.sin, false);
       op.rope(a.k[l]!, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, false);
       op.attention(a.q[l]!, a.k[l]!, a.v[l]!, shape, a.probs[l]!, a.att[l]!);
-      op.matmul(this.p(`${P}attn_output.weight`).data, a.att[l]!, T, D, D, a.tmp);
+      op.matmul(this.p(blk(l, 'attnOutput')).data, a.att[l]!, T, D, D, a.tmp);
       for (let i = 0; i < T * D; i++) x[i] += sc.residual * a.tmp[i]!;
       a.x1[l]!.set(x.subarray(0, T * D));
-      op.rmsNorm(x, this.p(`${P}ffn_norm.weight`).data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
-      op.matmul(this.p(`${P}ffn_gate.weight`).data, a.xn2[l]!, T, nFF, D, a.g[l]!);
-      op.matmul(this.p(`${P}ffn_up.weight`).data, a.xn2[l]!, T, nFF, D, a.u[l]!);
+      op.rmsNorm(x, this.p(blk(l, 'ffnNorm')).data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
+      op.matmul(this.p(blk(l, 'ffnGate')).data, a.xn2[l]!, T, nFF, D, a.g[l]!);
+      op.matmul(this.p(blk(l, 'ffnUp')).data, a.xn2[l]!, T, nFF, D, a.u[l]!);
       op.swiglu(a.g[l]!, a.u[l]!, T * nFF, a.h[l]!);
-      op.matmul(this.p(`${P}ffn_down.weight`).data, a.h[l]!, T, D, nFF, a.tmp);
+      op.matmul(this.p(blk(l, 'ffnDown')).data, a.h[l]!, T, D, nFF, a.tmp);
       for (let i = 0; i < T * D; i++) x[i] += sc.residual * a.tmp[i]!;
     }
-    op.rmsNorm(x, this.p('output_norm.weight').data, eps, D, T, a.xf, a.rstdF);
+    op.rmsNorm(x, this.p(TENSOR.outputNorm).data, eps, D, T, a.xf, a.rstdF);
     op.matmul(this.outputWeight(), a.xf, T, V, D, a.logits);
     if (sc.logit !== 1) for (let i = 0; i < T * V; i++) a.logits[i] /= sc.logit;
     return a.logits;
   }
 
   private outputWeight(): Float32Array {
-    return (this.s.tieEmbeddings ? this.p('token_embd.weight') : this.p('output.weight')).data;
+    return (this.s.tieEmbeddings ? this.p(TENSOR.tokenEmbd) : this.p(TENSOR.output)).data;
   }
 
   /**
@@ -171,34 +171,33 @@ export class TrainDecoder {
     const kDim = nHeadKv * this.hd;
     const loss = op.crossEntropy(logits, targets, T, V, gradScale / sc.logit, logits);
     const dlogits = logits;
-    const outW = this.s.tieEmbeddings ? this.p('token_embd.weight') : this.p('output.weight');
+    const outW = this.s.tieEmbeddings ? this.p(TENSOR.tokenEmbd) : this.p(TENSOR.output);
     const dxf = a.dxn.fill(0, 0, T * D);
     op.matmulBackward(outW.data, a.xf, dlogits, T, V, D, outW.grad, dxf);
     const dx = a.dx.fill(0, 0, T * D);
     // the final norm's input is the last residual stream: x1 + residual * ffn_out of the last layer,
     // which forward left in a.x
-    const on = this.p('output_norm.weight');
+    const on = this.p(TENSOR.outputNorm);
     op.rmsNormBackward(a.x, on.data, a.rstdF, dxf, D, T, dx, on.grad);
     const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
     for (let l = s.nLayer - 1; l >= 0; l--) {
-      const P = `blk.${l}.`;
       // FFN branch: x2 = x1 + r * down(swiglu(gate(xn2), up(xn2)))
       const dbranch = a.tmp;
       for (let i = 0; i < T * D; i++) dbranch[i] = dx[i]! * sc.residual;
-      const wd = this.p(`${P}ffn_down.weight`);
+      const wd = this.p(blk(l, 'ffnDown'));
       const dh = a.dh.fill(0, 0, T * nFF);
       op.matmulBackward(wd.data, a.h[l]!, dbranch, T, D, nFF, wd.grad, dh);
       const dg = a.dg.fill(0, 0, T * nFF), du = a.du.fill(0, 0, T * nFF);
       op.swigluBackward(a.g[l]!, a.u[l]!, dh, T * nFF, dg, du);
       const dxn = a.dxn.fill(0, 0, T * D);
-      const wg = this.p(`${P}ffn_gate.weight`), wu = this.p(`${P}ffn_up.weight`);
+      const wg = this.p(blk(l, 'ffnGate')), wu = this.p(blk(l, 'ffnUp'));
       op.matmulBackward(wg.data, a.xn2[l]!, dg, T, nFF, D, wg.grad, dxn);
       op.matmulBackward(wu.data, a.xn2[l]!, du, T, nFF, D, wu.grad, dxn);
-      const fn = this.p(`${P}ffn_norm.weight`);
+      const fn = this.p(blk(l, 'ffnNorm'));
       op.rmsNormBackward(a.x1[l]!, fn.data, a.rstd2[l]!, dxn, D, T, dx, fn.grad);
       // attention branch: x1 = xIn + r * wo(attn(rope(q), rope(k), v))
       for (let i = 0; i < T * D; i++) dbranch[i] = dx[i]! * sc.residual;
-      const wo = this.p(`${P}attn_output.weight`);
+      const wo = this.p(blk(l, 'attnOutput'));
       const datt = a.datt.fill(0, 0, T * D);
       op.matmulBackward(wo.data, a.att[l]!, dbranch, T, D, D, wo.grad, datt);
       const dq = a.dq.fill(0, 0, T * D), dk = a.dk.fill(0, 0, T * kDim), dv = a.dv.fill(0, 0, T * kDim);
@@ -206,14 +205,14 @@ export class TrainDecoder {
       op.rope(dq, T, nHead, this.hd, this.rope.cos, this.rope.sin, true);
       op.rope(dk, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, true);
       dxn.fill(0, 0, T * D);
-      const wq = this.p(`${P}attn_q.weight`), wk = this.p(`${P}attn_k.weight`), wv = this.p(`${P}attn_v.weight`);
+      const wq = this.p(blk(l, 'attnQ')), wk = this.p(blk(l, 'attnK')), wv = this.p(blk(l, 'attnV'));
       op.matmulBackward(wq.data, a.xn1[l]!, dq, T, D, D, wq.grad, dxn);
       op.matmulBackward(wk.data, a.xn1[l]!, dk, T, kDim, D, wk.grad, dxn);
       op.matmulBackward(wv.data, a.xn1[l]!, dv, T, kDim, D, wv.grad, dxn);
-      const an = this.p(`${P}attn_norm.weight`);
+      const an = this.p(blk(l, 'attnNorm'));
       op.rmsNormBackward(a.xIn[l]!, an.data, a.rstd1[l]!, dxn, D, T, dx, an.grad);
     }
-    const emb = this.p('token_embd.weight');
+    const emb = this.p(TENSOR.tokenEmbd);
     for (let t = 0; t < T; t++) {
       const id = tokens[t]!;
       for (let i = 0; i < D; i++) emb.grad[id * D + i] += dx[t * D + i]! * sc.emb;
@@ -234,30 +233,14 @@ export class TrainDecoder {
     return nll;
   }
 
-  /** Architecture metadata for a GGUF (without the tokenizer keys). */
-  metadata(name: string): [string, GGUFValue][] {
-    const s = this.s, A = s.arch, u32 = (value: number): GGUFValue => ({ type: GGUFType.UINT32, value });
-    const f32 = (value: number): GGUFValue => ({ type: GGUFType.FLOAT32, value });
-    const md: [string, GGUFValue][] = [
-      ['general.architecture', { type: GGUFType.STRING, value: A }],
-      ['general.name', { type: GGUFType.STRING, value: name }],
-      ['general.file_type', u32(0)],
-      [`${A}.context_length`, u32(s.nCtx)],
-      [`${A}.embedding_length`, u32(s.nEmbd)],
-      [`${A}.feed_forward_length`, u32(s.nFF)],
-      [`${A}.block_count`, u32(s.nLayer)],
-      [`${A}.attention.head_count`, u32(s.nHead)],
-      [`${A}.attention.head_count_kv`, u32(s.nHeadKv)],
-      [`${A}.attention.layer_norm_rms_epsilon`, f32(s.eps)],
-      [`${A}.rope.dimension_count`, u32(this.hd)],
-      [`${A}.rope.freq_base`, f32(s.ropeBase)],
-      [`${A}.vocab_size`, u32(s.nVocab)],
-    ];
-    if (A === 'minicpm') {
-      const sc = scales(s);
-      md.push([`${A}.embedding_scale`, f32(sc.emb)], [`${A}.residual_scale`, f32(sc.residual)], [`${A}.logit_scale`, f32(sc.logit)]);
-    }
-    return md;
+  /** Hyper-parameters as GGUF metadata states them. */
+  hparams(): GGUFHParams {
+    const s = this.s, sc = scales(s);
+    return {
+      arch: s.arch, nCtxTrain: s.nCtx, nEmbd: s.nEmbd, nFF: s.nFF, nLayer: s.nLayer, nHead: s.nHead, nHeadKv: s.nHeadKv,
+      nRot: this.hd, ropeBase: s.ropeBase, eps: s.eps, nVocab: s.nVocab,
+      scales: s.arch === 'minicpm' ? { emb: sc.emb, residual: sc.residual, logit: sc.logit } : undefined,
+    };
   }
 
   tensors(): GGUFTensorToWrite[] {
@@ -266,7 +249,6 @@ export class TrainDecoder {
 
   /** The model as GGUF chunks: F32 weights plus the given tokenizer metadata. */
   toGGUF(name: string, tokenizerMeta: [string, GGUFValue][], extraMeta: [string, GGUFValue][] = [], extraTensors: GGUFTensorToWrite[] = []): Uint8Array[] {
-    const md = new Map<string, GGUFValue>([...this.metadata(name), ...extraMeta, ...tokenizerMeta]);
-    return writeGGUF(md, [...this.tensors(), ...extraTensors]);
+    return buildModelGGUF({ hp: this.hparams(), name, fileType: 0, extraMeta, tokenizer: tokenizerMeta, tensors: [...this.tensors(), ...extraTensors] });
   }
 }
