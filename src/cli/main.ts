@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { ArgumentError, LutraError, AbortError } from '../core/errors.js';
+import { ArgumentError, LutraError, AbortError, FileError } from '../core/errors.js';
 import { loadModel, loadTokenizer, type ChatMessage } from '../runtime/model.js';
 import type { GenerateOptions } from '../runtime/generate.js';
 import { validateSampling } from '../runtime/sampler.js';
@@ -13,7 +13,10 @@ import { perplexity } from '../eval/perplexity.js';
 import { parseGGUF, plainValue } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/table.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
-import { addKernelFlags, collect, float, int, loadProgressBar, readUtf8File, resolveModel, threadCount } from './common.js';
+import { renderChatTemplate, resolveChatTemplate } from '../tokenizer/index.js';
+import { defaultChatMaxTokens, shiftConversation } from '../openai/context-shift.js';
+import { addKernelFlags, chatTemplateFlag, collect, ctxOverTrainingWarning, float, int, loadProgressBar, readUtf8File, readUtf8Stdin, resolveModel, threadCount } from './common.js';
+import { CHAT_HELP, loadConversation, parseChatLine, saveConversation } from './chat-commands.js';
 import { registerServe } from './serve.js';
 import { registerTools } from './tools.js';
 import { registerQuantize } from './quantize.js';
@@ -96,16 +99,33 @@ async function openModel(path: string | undefined, o: KernelFlags & { ctx?: numb
   }
 }
 
-async function cmdRun(modelPath: string | undefined, o: SamplingFlags & { prompt?: string; file?: string; displayPrompt: boolean }): Promise<void> {
+async function cmdRun(modelPath: string | undefined, dash: string | undefined, o: SamplingFlags & { prompt?: string; file?: string; displayPrompt: boolean; chatTemplate?: string }): Promise<void> {
+  // `lutra run - < prompt.txt` (the bundled model) or `lutra run MODEL -`: the prompt from stdin, as `-f -` does.
+  if (modelPath === '-' && dash === undefined) [modelPath, dash] = [undefined, '-'];
+  if (dash !== undefined && dash !== '-') throw new ArgumentError(`run takes [MODEL] and then only '-' (the prompt from stdin), got ${JSON.stringify(dash)}; give a prompt with -p TEXT`);
+  const sources = [o.prompt !== undefined, o.file !== undefined, dash !== undefined].filter(Boolean).length;
+  if (sources > 1) throw new ArgumentError('run takes one prompt: -p TEXT, -f FILE or - (stdin)');
   let prompt = o.prompt;
-  if (o.file) prompt = await readUtf8File(o.file);
-  if (prompt === undefined) throw new ArgumentError('run needs a prompt: -p TEXT or -f FILE');
+  if (o.file !== undefined) prompt = o.file === '-' ? await readUtf8Stdin() : await readUtf8File(o.file);
+  if (dash !== undefined) prompt = await readUtf8Stdin();
+  if (prompt === undefined) throw new ArgumentError('run needs a prompt: -p TEXT, -f FILE, or - to read stdin');
   const opts = checkedGenerateOptions(o);
+  const chosen = o.chatTemplate === undefined ? undefined : await chatTemplateFlag(o.chatTemplate);
   const ac = sigintController();
   const model = await openModel(modelPath, o, ac.signal);
+  const warn = ctxOverTrainingWarning(o.ctx, model.hparams.nCtxTrain);
+  if (warn) process.stderr.write(`lutra: ${warn}\n`);
+  // With --chat-template the prompt is one user message in that template.
+  let input: string | number[] = prompt;
+  if (chosen !== undefined) {
+    const tpl = resolveChatTemplate(model.tokenizer.chatTemplate, chosen);
+    const bos = model.tokenizer.bosText;
+    const text = renderChatTemplate(tpl.template, [{ role: 'user', content: prompt }], { addGenerationPrompt: true, bosToken: bos, eosToken: model.tokenizer.eosText, name: tpl.name });
+    input = model.tokenize(text, { addSpecial: !(bos && text.startsWith(bos)), parseSpecial: true });
+  }
   if (o.displayPrompt) process.stdout.write(prompt);
   try {
-    for await (const chunk of model.generate(prompt, { ...opts, signal: ac.signal })) {
+    for await (const chunk of model.generate(input, { ...opts, signal: ac.signal })) {
       if (chunk.text) process.stdout.write(chunk.text);
       if (chunk.done) {
         const t = chunk.timings;
@@ -124,41 +144,111 @@ async function cmdRun(modelPath: string | undefined, o: SamplingFlags & { prompt
   }
 }
 
-async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { system?: string }): Promise<void> {
+async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { system?: string; chatTemplate?: string; contextShift: boolean }): Promise<void> {
   const opts = checkedGenerateOptions(o);
+  const chosen = o.chatTemplate === undefined ? undefined : await chatTemplateFlag(o.chatTemplate);
   const model = await openModel(modelPath, o);
-  if (!model.tokenizer.chatTemplate) throw new LutraError('E_NO_TEMPLATE', `model ${model.file} has no chat template (tokenizer.chat_template); use \`lutra run\` for plain completion`);
-  const ctx = model.createContext({ ctx: o.ctx });
-  const messages: ChatMessage[] = o.system ? [{ role: 'system', content: o.system }] : [];
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
-  process.stderr.write('lutra chat: type a message, Enter to send, Ctrl-D to quit.\n');
+  const interactive = process.stdin.isTTY === true;
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: interactive, prompt: '> ' });
+  // Ctrl-C: stops a reply; at the prompt, the first one after a line says how to quit, the next quits; two within a second always quit.
+  let reply: AbortController | undefined;
+  let lastInt = 0, armed = false, quitting = false;
+  const onInt = () => {
+    const now = Date.now(), quick = now - lastInt < 1000;
+    lastInt = now;
+    if (reply && !reply.signal.aborted && !quick) { reply.abort(); armed = true; return; }
+    if (!reply && interactive && rl.line) { rl.write(null, { ctrl: true, name: 'u' }); lastInt = 0; return; }
+    if (!reply && !armed && !quick) { armed = true; process.stderr.write('\n(Ctrl-C again or /exit to quit)\n'); rl.prompt(); return; }
+    quitting = true;
+    reply?.abort();
+    rl.close();
+  };
+  rl.on('SIGINT', onInt);
+  process.on('SIGINT', onInt);
   try {
+    const tpl = resolveChatTemplate(model.tokenizer.chatTemplate, chosen);
+    if (tpl.source === 'fallback') process.stderr.write(`lutra: ${model.file} has no chat template; using ${tpl.name} (choose one with --chat-template NAME|FILE)\n`);
+    const warn = ctxOverTrainingWarning(o.ctx, model.hparams.nCtxTrain);
+    if (warn) process.stderr.write(`lutra: ${warn}\n`);
+    const ctx = model.createContext({ ctx: o.ctx });
+    // Room a prompt must leave for the reply: -n, but at most the default a chat session uses.
+    const reserve = Math.min(o.nPredict === -1 ? Infinity : o.nPredict, defaultChatMaxTokens(ctx.nCtx));
+    const bos = model.tokenizer.bosText;
+    const render = (m: ChatMessage[]) => {
+      const text = renderChatTemplate(tpl.template, m, { addGenerationPrompt: true, bosToken: bos, eosToken: model.tokenizer.eosText, name: tpl.name });
+      return model.tokenize(text, { addSpecial: !(bos && text.startsWith(bos)), parseSpecial: true });
+    };
+    const fits = (ids: number[]) => ids.length < ctx.nCtx && ids.length + reserve <= ctx.nCtx;
+    let messages: ChatMessage[] = o.system ? [{ role: 'system', content: o.system }] : [];
+    process.stderr.write('lutra chat: type a message, Enter to send; /help for commands, Ctrl-C stops a reply, Ctrl-D quits.\n');
+    rl.prompt();
     // The line iterator buffers piped input while a reply is being generated; rl.question would drop it.
-    process.stderr.write('> ');
     for await (const line of rl) {
-      if (!line.trim()) { process.stderr.write('> '); continue; }
-      messages.push({ role: 'user', content: line });
-      const prompt = model.applyChatTemplate(messages, { addGenerationPrompt: true });
-      const ac = new AbortController();
-      const onInt = () => ac.abort();
-      process.once('SIGINT', onInt);
-      let reply = '';
+      const cmd = parseChatLine(line);
+      if (cmd.kind !== 'empty') { armed = false; lastInt = 0; }
       try {
-        for await (const c of model.generate(prompt, { ...opts, context: ctx, signal: ac.signal, addSpecial: false })) {
-          reply += c.text;
-          process.stdout.write(c.text);
-          if (c.done && o.verbose) process.stderr.write(`\n[${c.timings.cachedTokens} cached, ${c.timings.promptTokens - c.timings.cachedTokens} new prompt tokens, ${c.timings.tokensPerSecond.toFixed(1)} tokens/s]`);
+        switch (cmd.kind) {
+          case 'empty': break;
+          case 'help': process.stderr.write(CHAT_HELP + '\n'); break;
+          case 'unknown': process.stderr.write(`${cmd.why}\n${CHAT_HELP}\n`); break;
+          case 'exit': quitting = true; rl.close(); break;
+          case 'reset':
+            messages = messages.filter((m, i) => i === 0 && m.role === 'system');
+            process.stderr.write('(conversation cleared)\n');
+            break;
+          case 'system':
+            if (!cmd.text) { process.stderr.write(messages[0]?.role === 'system' ? `system: ${messages[0].content}\n` : '(no system message)\n'); break; }
+            if (messages[0]?.role === 'system') messages[0] = { role: 'system', content: cmd.text };
+            else messages.unshift({ role: 'system', content: cmd.text });
+            process.stderr.write('(system message set)\n');
+            break;
+          case 'save':
+            await saveConversation(cmd.file, messages);
+            process.stderr.write(`(saved ${messages.length} messages to ${cmd.file})\n`);
+            break;
+          case 'load':
+            messages = await loadConversation(cmd.file);
+            process.stderr.write(`(loaded ${messages.length} messages from ${cmd.file})\n`);
+            break;
+          case 'message': {
+            const turn = [...messages, { role: 'user', content: cmd.text }];
+            const shifted = o.contextShift ? shiftConversation(turn, render, fits) : { messages: turn, tokens: render(turn), dropped: 0 };
+            const ids = shifted.tokens ?? render(shifted.messages);
+            if (!fits(ids)) {
+              process.stderr.write(`lutra: the conversation is ${ids.length} tokens; with ${reserve} for the reply it does not fit the context of ${ctx.nCtx}${o.contextShift ? '' : ' (/reset, or leave out --no-context-shift)'}\n`);
+              break;
+            }
+            if (shifted.dropped) process.stderr.write(`lutra: context full: dropped the oldest ${shifted.dropped} message${shifted.dropped > 1 ? 's' : ''} (the system message stays)\n`);
+            messages = shifted.messages;
+            reply = new AbortController();
+            let text = '';
+            try {
+              for await (const c of model.generate(ids, { ...opts, context: ctx, signal: reply.signal })) {
+                text += c.text;
+                process.stdout.write(c.text);
+                if (c.done && o.verbose) process.stderr.write(`\n[${c.timings.cachedTokens} cached, ${c.timings.promptTokens - c.timings.cachedTokens} new prompt tokens, ${c.timings.tokensPerSecond.toFixed(1)} tokens/s, stop: ${c.stopReason}]`);
+              }
+            } catch (e) {
+              if (!(e instanceof AbortError)) throw e;
+              if (!quitting) process.stderr.write(' [stopped]');
+            } finally {
+              reply = undefined;
+            }
+            process.stdout.write('\n');
+            messages.push({ role: 'assistant', content: text });
+            break;
+          }
         }
       } catch (e) {
-        if (!(e instanceof AbortError)) throw e;
-      } finally {
-        process.off('SIGINT', onInt);
+        // A file that /load cannot read, a template that refuses the messages: say so and keep the chat.
+        if (!(e instanceof ArgumentError || e instanceof FileError)) throw e;
+        process.stderr.write(`lutra: ${e.message}\n`);
       }
-      process.stdout.write('\n');
-      messages.push({ role: 'assistant', content: reply });
-      process.stderr.write('> ');
+      if (quitting) break;
+      rl.prompt();
     }
   } finally {
+    process.off('SIGINT', onInt);
     rl.close();
     model.dispose();
   }
@@ -276,17 +366,21 @@ export function buildProgram(): Command {
   addSamplingFlags(
     program.command('run')
       .description('generate text from a prompt and stream it to stdout (tokens/s to stderr)')
-      .argument('[model]', 'GGUF file or Hugging Face folder (default: the bundled model)')
+      .argument('[model]', 'GGUF file or Hugging Face folder (default: the bundled model); - alone reads the prompt from stdin')
+      .argument('[-]', 'read the prompt from stdin')
       .option('-p, --prompt <text>', 'prompt text')
-      .option('-f, --file <path>', 'read the prompt from a file')
+      .option('-f, --file <path>', 'read the prompt from a file (- for stdin)')
+      .option('--chat-template <name|file>', 'send the prompt as one user message in this chat template (a built-in name or a Jinja file)')
       .option('--no-display-prompt', 'do not echo the prompt before the generated text'),
-  ).action((model, o) => cmdRun(model, o));
+  ).action((model, dash, o) => cmdRun(model, dash, o));
 
   addSamplingFlags(
     program.command('chat')
-      .description('interactive chat using the model\'s chat template (the conversation\'s KV cache is reused between turns)')
+      .description('interactive chat using the model\'s chat template (the conversation\'s KV cache is reused between turns); /help lists the commands')
       .argument('[model]', 'GGUF file or Hugging Face folder')
-      .option('--system <text>', 'system message'),
+      .option('--system <text>', 'system message')
+      .option('--chat-template <name|file>', 'chat template: a built-in (chatml, llama-3, llama-2, qwen2, qwen3, minicpm, phi-3, gemma, mistral, ...) or a Jinja file; default: the model\'s own, else chatml')
+      .option('--no-context-shift', 'when the conversation outgrows the context, refuse the message instead of dropping the oldest turns'),
   ).action((model, o) => cmdChat(model, o));
 
   program.command('tokenize')
