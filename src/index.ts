@@ -9,7 +9,11 @@ export { parseGGUF, writeGGUF, GGUFType, type GGUFFile, type GGUFValue, type GGU
 export { LutraError, FormatError, UnsupportedError, ModelError, ArgumentError, TokenizerError, AbortError } from './core/errors.js';
 export { architectures } from './models/index.js';
 export {
-  createEngine, Engine, ChatSession, InvalidRequestError, QueueFullError,
+  BUILTIN_CHAT_TEMPLATES, builtinChatTemplate, resolveChatTemplate, renderChatTemplate,
+  type BuiltinChatTemplate, type ResolvedChatTemplate, type ChatTemplateSource,
+} from './tokenizer/index.js';
+export {
+  createEngine, Engine, ChatSession, InvalidRequestError, QueueFullError, DEFAULT_TEMPERATURE, defaultChatMaxTokens,
   type EngineOptions, type ChatSessionOptions, type TurnParams, type ChatCompletion, type ChatCompletionChunk,
   type ChatCompletionCreateParams, type ChatCompletionMessageParam, type Completion, type CompletionCreateParams,
   type CompletionUsage, type Stream, type RequestOptions, type SamplingParams,
