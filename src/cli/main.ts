@@ -218,7 +218,10 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { syste
               process.stderr.write(`lutra: the conversation is ${ids.length} tokens; with ${reserve} for the reply it does not fit the context of ${ctx.nCtx}${o.contextShift ? '' : ' (/reset, or leave out --no-context-shift)'}\n`);
               break;
             }
-            if (shifted.dropped) process.stderr.write(`lutra: context full: dropped the oldest ${shifted.dropped} message${shifted.dropped > 1 ? 's' : ''} (the system message stays)\n`);
+            if (shifted.dropped) {
+              const kept = shifted.messages[0]?.role === 'system' ? ' (the system message stays)' : '';
+              process.stderr.write(`lutra: context full: dropped the oldest ${shifted.dropped} message${shifted.dropped > 1 ? 's' : ''}${kept}\n`);
+            }
             messages = shifted.messages;
             reply = new AbortController();
             let text = '';

@@ -210,7 +210,7 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
     return reply.code(state.shuttingDown ? 503 : 200).send({
       status: state.shuttingDown ? 'shutting_down' : 'ok',
       model: engine.id,
-      chat_template: !!engine.model.tokenizer.chatTemplate,
+      chat_template: engine.templateSource !== 'fallback',
       slots_idle: s.slots - s.busy,
       slots_processing: s.busy,
       queued: s.queued,
