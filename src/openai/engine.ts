@@ -11,6 +11,8 @@ import type { GenerateChunk, StopReason } from '../runtime/generate.js';
 import type { Context } from '../runtime/context.js';
 import type { SamplingOptions } from '../runtime/sampler.js';
 import { renderChatTemplate, resolveChatTemplate, type ResolvedChatTemplate } from '../tokenizer/index.js';
+import type { Grammar } from '../grammar/index.js';
+import { planStructured, templateMessages, ToolCallSplitter, withTools, parseToolCalls, type PlanContext, type StructuredPlan } from './tools/index.js';
 import { ChatSession, type ChatSessionOptions } from './chat-session.js';
 import { defaultChatMaxTokens, shiftConversation, type ShiftedConversation } from './context-shift.js';
 import { InvalidRequestError, parseChatRequest, parseCompletionRequest } from './schema.js';
@@ -18,7 +20,7 @@ import { CACHE_REUSE_MODES, SlotPool, type CacheReuse } from './slots.js';
 import { MAX_CHOICES } from './schema.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatCompletionMessageParam, Completion,
-  CompletionCreateParams, CompletionUsage, FinishReason, ModelObject, RequestOptions, SamplingParams, Stream,
+  CompletionCreateParams, CompletionUsage, FinishReason, ModelObject, RequestOptions, SamplingParams, Stream, ChatTool, ChatCompletionMessageToolCall,
 } from './types.js';
 
 export interface EngineOptions {
@@ -74,6 +76,10 @@ export interface Job {
   stop: string[];
   seed: number;
   sampling: SamplingOptions;
+  /** Every choice's output matches this grammar (response_format, tools, grammar). */
+  grammar?: Grammar;
+  /** Chat replies are read for tool calls (StructuredPlan.tools). */
+  tools?: StructuredPlan['tools'];
 }
 
 /** What a job yields, in order per choice: text pieces, then its finish; `usage` last. */
@@ -211,13 +217,15 @@ export class Engine {
   }
 
   /** Render chat messages with the engine's template (or `template`) and tokenize them. */
-  chatPromptTokens(messages: ChatCompletionMessageParam[], template: ResolvedChatTemplate = this.chatTemplate, nCtx = this.nCtx): number[] {
+  chatPromptTokens(messages: ChatCompletionMessageParam[], template: ResolvedChatTemplate = this.chatTemplate, nCtx = this.nCtx, tools?: ChatTool[]): number[] {
     this.checkTextFits(messages.reduce((n, m) => n + contentText(m).length, 0), 'messages', nCtx);
     const tok = this.model.tokenizer;
+    // Tool calls and results go back in the fields templates read; the tools as `tools` (or a system prompt).
+    const t = withTools(templateMessages(messages, template.template, contentText), template.template, tools);
     const text = renderChatTemplate(
       template.template,
-      messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: contentText(m) })),
-      { addGenerationPrompt: true, bosToken: tok.bosText, eosToken: tok.eosText, name: template.name },
+      t.messages,
+      { addGenerationPrompt: true, bosToken: tok.bosText, eosToken: tok.eosText, name: template.name, extra: t.extra },
     );
     // Templates that write bos_token themselves must not get a second one from the tokenizer.
     const bos = this.model.tokenizer.bosText;
@@ -228,15 +236,15 @@ export class Engine {
    * A chat's prompt tokens with its oldest turns dropped until they fit with `reserve` tokens of
    * reply in a context of `nCtx` (see context-shift.ts); `dropped` says how many messages went.
    */
-  fitChat<M extends ChatCompletionMessageParam>(messages: M[], reserve: number, nCtx = this.nCtx, template = this.chatTemplate): ShiftedConversation<M> & { tokens: number[] } {
+  fitChat<M extends ChatCompletionMessageParam>(messages: M[], reserve: number, nCtx = this.nCtx, template = this.chatTemplate, tools?: ChatTool[]): ShiftedConversation<M> & { tokens: number[] } {
     const limit = this.textLimit(nCtx);
     const r = shiftConversation(
       messages,
-      (m) => (m.reduce((n, x) => n + contentText(x).length, 0) > limit ? undefined : this.chatPromptTokens(m, template, nCtx)),
+      (m) => (m.reduce((n, x) => n + contentText(x).length, 0) > limit ? undefined : this.chatPromptTokens(m, template, nCtx, tools)),
       (ids) => ids.length < nCtx && ids.length + reserve <= nCtx,
     );
     // Nothing short enough: render what was kept anyway, so the caller gets the length error that names it.
-    return { ...r, tokens: r.tokens ?? this.chatPromptTokens(r.messages, template, nCtx) };
+    return { ...r, tokens: r.tokens ?? this.chatPromptTokens(r.messages, template, nCtx, tools) };
   }
 
   /** Validate what both endpoints share and turn it into a Job (prompts already tokenized; `nCtx`: a chat session's own context). */
@@ -323,6 +331,7 @@ export class Engine {
           if (job.echo) yield* emit({ choice, text: job.echo[p]! });
           const gen = this.model.generate(ids, {
             ...job.sampling, seed: (job.seed + choice) >>> 0, maxTokens: job.maxTokens, stop: job.stop, signal, context: ctx,
+            grammar: job.grammar, special: job.tools ? true : undefined,
           });
           let last: Extract<GenerateChunk, { done: true }> | undefined;
           for await (const c of gen) {
@@ -359,10 +368,28 @@ export class Engine {
   private async createChat(body: ChatCompletionCreateParams, opts?: RequestOptions): Promise<ChatCompletion | Stream<ChatCompletionChunk>> {
     this.check();
     const p = parseChatRequest(body);
+    const plan = this.planStructured(p);
     const maxTokens = p.max_completion_tokens ?? p.max_tokens ?? defaultChatMaxTokens(this.nCtx);
-    const tokens = this.contextShift ? this.fitChat(p.messages, maxTokens).tokens : this.chatPromptTokens(p.messages);
+    const tokens = this.contextShift ? this.fitChat(p.messages, maxTokens, this.nCtx, this.chatTemplate, plan.templateTools).tokens : this.chatPromptTokens(p.messages, this.chatTemplate, this.nCtx, plan.templateTools);
     const job = this.makeJob(p, [tokens], -1, 'messages');
+    job.grammar = plan.grammar;
+    job.tools = plan.tools;
     return this.chatResult(job, p, opts);
+  }
+
+  /** The grammar and tool-call reading a request's response_format / tools / grammar ask for (InvalidRequestError naming the field). */
+  planStructured(p: Parameters<typeof planStructured>[0], template: ResolvedChatTemplate = this.chatTemplate): StructuredPlan {
+    const tok = this.model.tokenizer;
+    const single = (text: string) => {
+      const ids = tok.encode(text, { addSpecial: false, parseSpecial: true });
+      return ids.length === 1 ? ids[0] : undefined;
+    };
+    const ctx: PlanContext = {
+      template: template.template,
+      tokenId: single,
+      controlToken: (text) => { const id = single(text); return id !== undefined && tok.isControl(id) ? id : undefined; },
+    };
+    return planStructured(p, ctx);
   }
 
   /** Shape a chat job as OpenAI's chat.completion or a stream of chat.completion.chunk (chat sessions use this too). */
@@ -377,23 +404,41 @@ export class Engine {
         const started = new Set<number>();
         const texts: string[] = [];
         const finishes: FinishReason[] = [];
+        // With tools, each choice's text goes through a splitter: content deltas, and each call as
+        // OpenAI streams it (id, type and name first, then its arguments).
+        const splitters: ToolCallSplitter[] = [];
+        const sent: number[] = [];
+        const deltas = function* (choice: number, events: ReturnType<ToolCallSplitter['push']>) {
+          for (const ev of events) {
+            if ('content' in ev) { yield chunk([{ index: choice, delta: { content: ev.content }, logprobs: null, finish_reason: null }]); continue; }
+            const index = sent[choice] ?? 0;
+            sent[choice] = index + 1;
+            yield chunk([{ index: choice, delta: { tool_calls: [{ index, id: toolCallId(), type: 'function', function: { name: ev.call.name, arguments: '' } }] }, logprobs: null, finish_reason: null }]);
+            yield chunk([{ index: choice, delta: { tool_calls: [{ index, function: { arguments: ev.call.arguments } }] }, logprobs: null, finish_reason: null }]);
+          }
+        };
         for await (const e of self.runJob(job, signal, context, opts?.client)) {
           if ('usage' in e) {
-            onDone?.(assembleChat(base, texts, finishes, e.usage));
+            onDone?.(assembleChat(base, texts, finishes, e.usage, job.tools));
             if (p.stream_options?.include_usage) yield { ...chunk([], e.usage) };
             continue;
           }
           if (!started.has(e.choice)) {
             started.add(e.choice);
             texts[e.choice] = '';
+            if (job.tools) splitters[e.choice] = new ToolCallSplitter(job.tools.format, job.tools.defs);
             yield chunk([{ index: e.choice, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
           }
+          const split = splitters[e.choice];
           if ('text' in e) {
             texts[e.choice] += e.text;
-            yield chunk([{ index: e.choice, delta: { content: e.text }, logprobs: null, finish_reason: null }]);
+            if (split) yield* deltas(e.choice, split.push(e.text));
+            else yield chunk([{ index: e.choice, delta: { content: e.text }, logprobs: null, finish_reason: null }]);
           } else {
+            if (split) yield* deltas(e.choice, split.end());
+            const finish = split && split.calls > 0 ? 'tool_calls' : e.finish;
             finishes[e.choice] = e.finish;
-            yield chunk([{ index: e.choice, delta: {}, logprobs: null, finish_reason: e.finish }]);
+            yield chunk([{ index: e.choice, delta: {}, logprobs: null, finish_reason: finish }]);
           }
         }
       }, signals));
@@ -407,7 +452,7 @@ export class Engine {
         else if ('text' in e) texts[e.choice] = (texts[e.choice] ?? '') + e.text;
         else { texts[e.choice] ??= ''; finishes[e.choice] = e.finish; }
       }
-      const r = assembleChat(base, texts, finishes, usage);
+      const r = assembleChat(base, texts, finishes, usage, job.tools);
       onDone?.(r);
       return r;
     })();
@@ -422,6 +467,7 @@ export class Engine {
     list.forEach((x, i) => { if (typeof x === 'string') this.checkTextFits(x.length, list.length > 1 ? `prompt[${i}]` : 'prompt'); });
     const prompts = list.map((x) => (typeof x === 'string' ? this.model.tokenize(x) : x));
     const job = this.makeJob(p, prompts, 16, 'prompt');
+    job.grammar = this.planStructured(p).grammar;
     if (p.echo) job.echo = list.map((x) => (typeof x === 'string' ? x : this.model.detokenize(x)));
     const signals = this.requestSignals(opts);
     const base = { id: newId('cmpl'), object: 'text_completion' as const, created: Math.floor(Date.now() / 1000), model: this.id, system_fingerprint: this.fingerprint };
@@ -479,11 +525,27 @@ export class Engine {
   }
 }
 
-function assembleChat(base: { id: string; created: number; model: string; system_fingerprint: string }, texts: string[], finishes: FinishReason[], usage: CompletionUsage): ChatCompletion {
+function toolCallId(): string {
+  let s = 'call_';
+  for (let i = 0; i < 24; i++) s += 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'[Math.floor(Math.random() * 62)];
+  return s;
+}
+
+function assembleChat(base: { id: string; created: number; model: string; system_fingerprint: string }, texts: string[], finishes: FinishReason[], usage: CompletionUsage, tools?: StructuredPlan['tools']): ChatCompletion {
   return {
     ...base,
     object: 'chat.completion',
-    choices: finishes.map((f, i) => ({ index: i, message: { role: 'assistant', content: texts[i] ?? '', refusal: null }, logprobs: null, finish_reason: f })),
+    choices: finishes.map((f, i) => {
+      const text = texts[i] ?? '';
+      if (tools) {
+        const r = parseToolCalls(text, tools.format, tools.defs);
+        if (r.calls.length) {
+          const calls: ChatCompletionMessageToolCall[] = r.calls.map((c) => ({ id: toolCallId(), type: 'function', function: { name: c.name, arguments: c.arguments } }));
+          return { index: i, message: { role: 'assistant', content: r.content || null, refusal: null, tool_calls: calls }, logprobs: null, finish_reason: 'tool_calls' };
+        }
+      }
+      return { index: i, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: f };
+    }),
     usage,
   };
 }

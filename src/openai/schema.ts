@@ -1,7 +1,7 @@
 // Request validation (zod) for both endpoints, shared by the in-process engine and the HTTP server,
 // so a bad field gives the same message either way: `messages[0].content: expected string ...`.
 // Unknown fields are ignored, as OpenAI-compatible servers do; known OpenAI features that lutra
-// does not implement (tools, logprobs, JSON mode) are refused, naming the field, rather than ignored.
+// does not implement (logprobs, legacy functions) are refused, naming the field, rather than ignored.
 
 import { z } from 'zod';
 import { ArgumentError } from '../core/errors.js';
@@ -52,14 +52,56 @@ const sampling = {
 
 const textPart = z.object({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() });
 
+/** Most tools one request may declare, and the longest GBNF text accepted. */
+export const MAX_TOOLS = 128;
+export const MAX_GRAMMAR_CHARS = 1 << 20;
+
+const jsonSchema = z.record(z.string(), z.unknown(), { error: 'expected a JSON Schema object' });
+const structured = {
+  response_format: z.discriminatedUnion('type', [
+    z.object({ type: z.literal('text') }),
+    z.object({ type: z.literal('json_object') }),
+    z.object({
+      type: z.literal('json_schema'),
+      json_schema: z.object({ name: z.string(), description: z.string().optional(), schema: jsonSchema.optional(), strict: z.boolean().nullish() }),
+    }),
+  ], { error: "expected {type: 'text' | 'json_object' | 'json_schema'}" }).nullish(),
+  grammar: z.string().max(MAX_GRAMMAR_CHARS).nullish(),
+};
+
+const toolCall = z.object({
+  id: z.string(),
+  type: z.literal('function'),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+
 const message = z.object({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-  content: z.union([z.string(), z.array(textPart)], { error: 'expected a string or an array of text parts' }).nullable(),
+  content: z.union([z.string(), z.array(textPart)], { error: 'expected a string or an array of text parts' }).nullish(),
   name: z.string().optional(),
+  tool_calls: z.array(toolCall).nullish(),
+  tool_call_id: z.string().optional(),
+});
+
+const tool = z.object({
+  type: z.literal('function'),
+  function: z.object({
+    name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, { error: 'expected 1-64 letters, digits, underscores or dashes' }),
+    description: z.string().optional(),
+    parameters: jsonSchema.optional(),
+    strict: z.boolean().nullish(),
+  }),
 });
 
 const chatSchema = z.object({
   ...sampling,
+  ...structured,
+  tools: z.array(tool).max(MAX_TOOLS).nullish(),
+  tool_choice: z.union([
+    z.enum(['none', 'auto', 'required']),
+    z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) }),
+  ], { error: "expected 'none', 'auto', 'required' or {type: 'function', function: {name}}" }).nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
   messages: z.array(message).min(1, { error: 'expected at least one message' }).max(MAX_MESSAGES, { error: `expected at most ${MAX_MESSAGES} messages` }),
   max_completion_tokens: int().min(1).nullish(),
 });
@@ -67,6 +109,7 @@ const chatSchema = z.object({
 const tokenIds = z.array(int().min(0)).min(1).max(MAX_PROMPT_IDS);
 const completionSchema = z.object({
   ...sampling,
+  ...structured,
   prompt: z.union([z.string(), z.array(z.string()).min(1).max(MAX_PROMPTS), tokenIds, z.array(tokenIds).min(1).max(MAX_PROMPTS)], {
     error: 'expected a string, an array of strings, an array of token ids or an array of arrays of token ids',
   }),
@@ -75,13 +118,10 @@ const completionSchema = z.object({
 
 /** Fields of OpenAI's API that lutra does not implement; refused so that nobody relies on them silently. */
 const UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
-  tools: (v) => Array.isArray(v) ? v.length > 0 : v != null,
-  tool_choice: (v) => v != null && v !== 'none',
   functions: (v) => v != null,
   function_call: (v) => v != null && v !== 'none',
   logprobs: (v) => v != null && v !== false,
   top_logprobs: (v) => v != null,
-  response_format: (v) => v != null && (v as { type?: unknown }).type !== 'text',
   suffix: (v) => v != null && v !== '',
   best_of: (v) => v != null && v !== 1,
 };

@@ -7,8 +7,47 @@ export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 export interface ChatCompletionMessageParam {
   role: Role;
   /** A string, or OpenAI's array of content parts (only `text` parts are supported). */
-  content: string | { type: 'text'; text: string }[] | null;
+  content?: string | { type: 'text'; text: string }[] | null;
   name?: string;
+  /** An assistant turn's calls, given back with the tools' results. */
+  tool_calls?: ChatCompletionMessageToolCall[] | null;
+  /** A `tool` turn: the call it answers. */
+  tool_call_id?: string;
+}
+
+/** A function the model may call; `parameters` is a JSON Schema. */
+export interface ChatTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean | null };
+}
+
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
+
+export interface ChatCompletionMessageToolCall {
+  id: string;
+  type: 'function';
+  /** `arguments` is JSON text. */
+  function: { name: string; arguments: string };
+}
+
+/** A streamed piece of a call: the first has id, type and name; later ones add to `arguments`. */
+export interface ChatCompletionChunkToolCall {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
+}
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null } };
+
+/** Structured output, on both endpoints; `grammar` is lutra's (llama.cpp's) GBNF extension. */
+export interface StructuredParams {
+  response_format?: ResponseFormat | null;
+  /** lutra: GBNF text the output must match (root rule `root`). */
+  grammar?: string | null;
 }
 
 /** Sampling fields shared by both endpoints; the last group is lutra's own (llama.cpp's names). */
@@ -39,7 +78,7 @@ export interface StreamOptions {
   include_usage?: boolean;
 }
 
-export interface ChatCompletionCreateParams extends SamplingParams {
+export interface ChatCompletionCreateParams extends SamplingParams, StructuredParams {
   /** Ignored beyond being echoed back: an engine serves one model. */
   model?: string;
   messages: ChatCompletionMessageParam[];
@@ -47,9 +86,12 @@ export interface ChatCompletionCreateParams extends SamplingParams {
   max_completion_tokens?: number | null;
   stream?: boolean | null;
   stream_options?: StreamOptions | null;
+  tools?: ChatTool[] | null;
+  tool_choice?: ToolChoice | null;
+  parallel_tool_calls?: boolean | null;
 }
 
-export interface CompletionCreateParams extends SamplingParams {
+export interface CompletionCreateParams extends SamplingParams, StructuredParams {
   model?: string;
   /** Text, several texts (one completion each), token ids, or several lists of token ids. */
   prompt: string | string[] | number[] | number[][];
@@ -59,7 +101,7 @@ export interface CompletionCreateParams extends SamplingParams {
   stream_options?: StreamOptions | null;
 }
 
-export type FinishReason = 'stop' | 'length';
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
 export interface CompletionUsage {
   prompt_tokens: number;
@@ -77,7 +119,7 @@ export interface ChatCompletion {
   system_fingerprint: string;
   choices: {
     index: number;
-    message: { role: 'assistant'; content: string; refusal: null };
+    message: { role: 'assistant'; content: string | null; refusal: null; tool_calls?: ChatCompletionMessageToolCall[] };
     logprobs: null;
     finish_reason: FinishReason;
   }[];
@@ -92,7 +134,7 @@ export interface ChatCompletionChunk {
   system_fingerprint: string;
   choices: {
     index: number;
-    delta: { role?: 'assistant'; content?: string };
+    delta: { role?: 'assistant'; content?: string | null; tool_calls?: ChatCompletionChunkToolCall[] };
     logprobs: null;
     finish_reason: FinishReason | null;
   }[];
