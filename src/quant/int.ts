@@ -5,7 +5,7 @@
 // two rounded up, so nothing clips). Round half to even. The quantizer uses the stored (rounded)
 // scale, so dequantization reproduces exactly what the quantizer meant.
 
-import { rowCachingDot, type QuantFormat } from './types.js';
+import { LUT_PACK, rowCachingDot, type QuantFormat } from './types.js';
 import { type IntParams, SCALE_BYTES, blockBytes, encodeLutraType, lutraTypeName, loadScale, packCodes, storeScale, unpackCodes } from './lutra-types.js';
 import { F16_TO_F32, f32ToF16, roundEven } from '../core/f16.js';
 
@@ -85,7 +85,7 @@ export function intFormat(p: IntParams): QuantFormat {
     dot: rowCachingDot((src, off, dst, n) => fmt.dequantize(src, off, dst, 0, n)),
     lut: bits > 4 || p.scale !== 'F16' || g % 8 !== 0 ? undefined : {
       bits, group: g, offset: p.asym ? 'u8z' : 'none', zero: bits === 1 ? 0.5 : p.asym ? 0 : 1 << (bits - 1),
-      wasm: { kind: p.asym ? 5 : 4, codeOff },
+      wasm: { kind: p.asym ? LUT_PACK.INT_ASYM : LUT_PACK.INT_SYM, codeOff },
       unpack(src, rowOff, gi, out, meta) {
         const o = rowOff + gi * bb;
         unpackCodes(src, o + codeOff, g, bits, codes);

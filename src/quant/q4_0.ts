@@ -1,14 +1,14 @@
 // Q4_0: blocks of 32 4-bit quants with one f16 scale (18 bytes): y = (q - 8) * d.
 // Low nibbles hold elements 0..15, high nibbles 16..31.
 
-import type { QuantFormat } from './types.js';
+import { LUT_PACK, type QuantFormat } from './types.js';
 import { F16_TO_F32, f32ToF16 } from '../core/f16.js';
 import { readU16, writeU16 } from './views.js';
 
 export const Q4_0: QuantFormat = {
-  id: 2, name: 'Q4_0', blockSize: 32, typeSize: 18, vecDot: 'q8_0',
+  id: 2, name: 'Q4_0', blockSize: 32, typeSize: 18, vecDot: 'q8_0', wasm: { colsAlign: 32 },
   lut: {
-    bits: 4, group: 32, offset: 'none', zero: 8, wasm: { kind: 0, codeOff: 0 },
+    bits: 4, group: 32, offset: 'none', zero: 8, wasm: { kind: LUT_PACK.Q4_0, codeOff: 0 },
     unpack(src, rowOff, g, codes) {
       const o = rowOff + g * 18;
       for (let j = 0; j < 16; j++) { const q = src[o + 2 + j]!; codes[j] = q & 15; codes[j + 16] = q >> 4; }

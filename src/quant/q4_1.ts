@@ -1,13 +1,13 @@
 // Q4_1: blocks of 32 4-bit quants with f16 scale and f16 minimum (20 bytes): y = q * d + m.
 
-import type { QuantFormat } from './types.js';
+import { LUT_PACK, type QuantFormat } from './types.js';
 import { F16_TO_F32, f32ToF16 } from '../core/f16.js';
 import { readU16, writeU16 } from './views.js';
 
 export const Q4_1: QuantFormat = {
-  id: 3, name: 'Q4_1', blockSize: 32, typeSize: 20, vecDot: 'q8_1',
+  id: 3, name: 'Q4_1', blockSize: 32, typeSize: 20, vecDot: 'q8_1', wasm: { colsAlign: 32 },
   lut: {
-    bits: 4, group: 32, offset: 'f16', zero: 0, wasm: { kind: 1, codeOff: 0 },
+    bits: 4, group: 32, offset: 'f16', zero: 0, wasm: { kind: LUT_PACK.Q4_1, codeOff: 0 },
     unpack(src, rowOff, g, codes, meta) {
       const o = rowOff + g * 20;
       for (let j = 0; j < 16; j++) { const q = src[o + 4 + j]!; codes[j] = q & 15; codes[j + 16] = q >> 4; }

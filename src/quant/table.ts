@@ -1,5 +1,7 @@
 // The one quant table: every ggml tensor type lutra knows the size of, and, for those it can
-// compute with, the format implementation. Nothing outside quant/ switches on a type id.
+// compute with, the format implementation. Code outside quant/ reads a format's traits (vecDot,
+// lut, wasm) instead of switching on its id; the WebAssembly kernels, which do dispatch on ids,
+// get their names from GGML_TYPES below (scripts/build-wasm.mjs generates assembly/types.generated.ts).
 
 import { UnsupportedError } from '../core/errors.js';
 import type { QuantFormat } from './types.js';
@@ -68,7 +70,7 @@ const GGML_TYPES: GGMLTypeInfo[] = [
 const byId = new Map<number, GGMLTypeInfo>(GGML_TYPES.map((t) => [t.id, t]));
 const formats = new Map<number, QuantFormat>();
 
-/** Register a format implementation (later issues add K-quants, ternary and lutra's own types here). */
+/** Register a format implementation (lutra's own types register here the first time their id is seen). */
 export function registerFormat(f: QuantFormat): void {
   formats.set(f.id, f);
   if (!byId.has(f.id)) byId.set(f.id, { id: f.id, name: f.name, blockSize: f.blockSize, typeSize: f.typeSize });

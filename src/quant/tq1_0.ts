@@ -3,7 +3,7 @@
 // Layout { u8 qs[48]; u8 qh[4]; f16 d }: a byte holds ceil(v * 256 / 243) for v = sum t_n 3^(4-n),
 // so trit n is read back as ((u8)(byte * 3^n) * 3) >> 8. Quantizer: d = amax, t = round(x/d) + 1.
 
-import type { QuantFormat } from './types.js';
+import { LUT_PACK, type QuantFormat } from './types.js';
 import { F16_TO_F32, f32ToF16, roundf } from '../core/f16.js';
 import { readU16, writeU16 } from './views.js';
 
@@ -16,10 +16,10 @@ function trit(byte: number, n: number): number {
 }
 
 export const TQ1_0: QuantFormat = {
-  id: 34, name: 'TQ1_0', blockSize: 256, typeSize: 54, vecDot: 'q8_K',
+  id: 34, name: 'TQ1_0', blockSize: 256, typeSize: 54, vecDot: 'q8_K', wasm: { colsAlign: 256 },
   // Base-3 packing has no bit planes: the LUT kernels unpack trits to 2-bit codes (0, 1, 2).
   lut: {
-    bits: 2, group: 256, offset: 'none', zero: 1, wasm: { kind: 3, codeOff: 0 },
+    bits: 2, group: 256, offset: 'none', zero: 1, wasm: { kind: LUT_PACK.TQ1_0, codeOff: 0 },
     unpack(src, rowOff, g, codes) {
       const o = rowOff + g * 54;
       let y = 0;

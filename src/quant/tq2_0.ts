@@ -2,16 +2,16 @@
 // 2.0625 bits per weight). Layout { u8 qs[64]; f16 d }: element 128j + 32n + m sits in bits 2n of
 // qs[32j + m] as t = q + 1 (code 3 unused). Quantizer: d = amax, t = round(x/d) + 1.
 
-import type { QuantFormat } from './types.js';
+import { LUT_PACK, type QuantFormat } from './types.js';
 import { F16_TO_F32, f32ToF16, roundf } from '../core/f16.js';
 import { readU16, writeU16 } from './views.js';
 
 const fr = Math.fround;
 
 export const TQ2_0: QuantFormat = {
-  id: 35, name: 'TQ2_0', blockSize: 256, typeSize: 66, vecDot: 'q8_K',
+  id: 35, name: 'TQ2_0', blockSize: 256, typeSize: 66, vecDot: 'q8_K', wasm: { colsAlign: 256 },
   lut: {
-    bits: 2, group: 256, offset: 'none', zero: 1, wasm: { kind: 2, codeOff: 0 },
+    bits: 2, group: 256, offset: 'none', zero: 1, wasm: { kind: LUT_PACK.TQ2_0, codeOff: 0 },
     unpack(src, rowOff, g, codes) {
       const o = rowOff + g * 66;
       let y = 0;

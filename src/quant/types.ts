@@ -56,7 +56,24 @@ export interface QuantFormat {
   dot(w: WeightBytes, wOff: number, a: ActivationRow, aOff: number, n: number): number;
   /** How the format splits into 1..4-bit codes for the table-lookup kernels (absent: not LUT-able). */
   readonly lut?: LutSpec;
+  /**
+   * The WebAssembly backend's matrix kernel for this format, as ggml's type_traits_cpu (absent: the
+   * reference computes it). Its `matmul` export takes the type id and activations in the form
+   * `vecDot` names: f32 as they are, f16-rounded, Q8 blocks of 32 (q8_0, q8_1) or Q8_K super-blocks.
+   */
+  readonly wasm?: WasmTraits;
 }
+
+export interface WasmTraits {
+  /** Row lengths the kernel takes are a multiple of this; other matrices go to the reference. */
+  readonly colsAlign: number;
+}
+
+/**
+ * The decoders of the WebAssembly LUT packer (lut_pack_tile's `kind`), numbered once here:
+ * scripts/build-wasm.mjs reads this literal to name them for the AssemblyScript side.
+ */
+export const LUT_PACK = { Q4_0: 0, Q4_1: 1, TQ2_0: 2, TQ1_0: 3, INT_SYM: 4, INT_ASYM: 5 } as const;
 
 /**
  * A format as table-lookup (T-MAC) kernels see it: unsigned `bits`-bit codes q in groups of
@@ -74,7 +91,7 @@ export interface LutSpec {
    */
   unpack(src: Uint8Array, rowOff: number, g: number, codes: Uint8Array, meta: Uint16Array): number;
   /** The WebAssembly packer's twin of unpack (lut_pack_tile's kind, and where INT codes start). */
-  readonly wasm?: { readonly kind: number; readonly codeOff: number };
+  readonly wasm?: { readonly kind: (typeof LUT_PACK)[keyof typeof LUT_PACK]; readonly codeOff: number };
 }
 
 /**

@@ -1,0 +1,80 @@
+// Activation quantization for the integer dot products: Q8 blocks of 32 (Q4_0 .. Q8_0, with the
+// block sums Q4_1/Q5_1 and the relaxed Q4_0 path need) and Q8_K super-blocks of 256 (K-quants,
+// ternary). The LUT kernels' own activation quantizer lives in lut.ts.
+
+import { roundF16 } from './f16';
+
+/**
+ * Quantize nTok rows of n floats (row stride n) to Q8 blocks of 32 as ggml's x86 path does:
+ * d = amax/127 (stored f16-rounded), q = nearest-even(x * 127/amax); s = f16(d * sum(q)) per block.
+ */
+export function quantize_q8(x: usize, n: i32, nTok: i32, qs: usize, d: usize, s: usize, isum: usize): void {
+  const nb = n >> 5;
+  for (let t = 0; t < nTok; t++) {
+    for (let b = 0; b < nb; b++) {
+      const src = x + ((<usize>(t * n + b * 32)) << 2);
+      const dst = qs + <usize>(t * n + b * 32);
+      let amax: f32 = 0;
+      if (ASC_FEATURE_SIMD) {
+        let m = f32x4.splat(0);
+        for (let j = 0; j < 32; j += 4) m = f32x4.max(m, f32x4.abs(v128.load(src + (<usize>j << 2))));
+        amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      } else {
+        for (let j = 0; j < 32; j++) amax = max(amax, abs(load<f32>(src + (<usize>j << 2))));
+      }
+      const dd: f32 = amax / 127;
+      const id: f32 = amax != 0 ? <f32>127 / amax : 0;
+      let sum = 0;
+      for (let j = 0; j < 32; j++) {
+        const q = <i32>nearest<f32>(load<f32>(src + (<usize>j << 2)) * id);
+        store<i8>(dst + j, <i8>q);
+        sum += q;
+      }
+      const bi = <usize>(t * nb + b) << 2;
+      store<f32>(d + bi, roundF16(dd));
+      if (s) store<f32>(s + bi, roundF16(dd * <f32>sum));
+      if (isum) store<i32>(isum + bi, sum);
+    }
+  }
+}
+
+/**
+ * Quantize rows of n floats to Q8_K super-blocks as quantize_row_q8_K_ref: d = max/-127 of the
+ * signed absolute maximum, q = min(127, nearest(x * -127/max)); plus the sum of every 16 quants.
+ * qs: int8 per element, d: f32 per 256, bsums: i32 per 16 (i32 here: SIMD-friendly).
+ */
+export function quantize_q8_k(x: usize, n: i32, nTok: i32, qs: usize, d: usize, bsums: usize): void {
+  const nb = n >> 8;
+  for (let t = 0; t < nTok; t++) {
+    for (let b = 0; b < nb; b++) {
+      const e0 = t * n + b * 256;
+      const src = x + (<usize>e0 << 2), dst = qs + <usize>e0;
+      let amax: f32 = 0, mx: f32 = 0;
+      for (let j = 0; j < 256; j++) {
+        const v = load<f32>(src + (<usize>j << 2));
+        if (abs(v) > amax) { amax = abs(v); mx = v; }
+      }
+      const bi = <usize>(t * nb + b);
+      if (amax == 0) {
+        store<f32>(d + (bi << 2), 0);
+        for (let j = 0; j < 256; j++) store<i8>(dst + j, 0);
+        for (let j = 0; j < 16; j++) store<i32>(bsums + ((bi * 16 + j) << 2), 0);
+        continue;
+      }
+      const iscale: f32 = <f32>-127 / mx;
+      for (let g = 0; g < 16; g++) {
+        let sum = 0;
+        for (let i = 0; i < 16; i++) {
+          const j = g * 16 + i;
+          let q = <i32>nearest<f32>(iscale * load<f32>(src + (<usize>j << 2)));
+          if (q > 127) q = 127;
+          store<i8>(dst + j, <i8>q);
+          sum += q;
+        }
+        store<i32>(bsums + ((bi * 16 + <usize>g) << 2), sum);
+      }
+      store<f32>(d + (bi << 2), <f32>1 / iscale);
+    }
+  }
+}
+

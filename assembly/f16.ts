@@ -1,0 +1,56 @@
+// f16 <-> f32 conversions shared by every kernel family (scalar and four lanes at a time), and
+// round_f16, which rounds activations as ggml converts them for its f16 dot product.
+
+@inline export function f16ToF32(h: u32): f32 {
+  // Exponent rebias by multiplication: handles subnormals exactly; inf/NaN never occur in weights.
+  const bits = ((h & 0x7fff) << 13);
+  const v = reinterpret<f32>(bits) * reinterpret<f32>(0x77800000); // 2^112
+  return (h & 0x8000) ? -v : v;
+}
+
+export function f32ToF16(v: f32): u32 {
+  const x = reinterpret<u32>(v);
+  const sign = (x >> 16) & 0x8000;
+  const exp = <i32>((x >> 23) & 0xff);
+  let mant = x & 0x7fffff;
+  if (exp == 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = <u32>(14 - e);
+    let half = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = <u32>1 << (shift - 1);
+    if (rem > mid || (rem == mid && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (<u32>e << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+  return sign | half;
+}
+
+/**
+ * Round four floats to the nearest half-precision value (ties to even) in place of their f32
+ * mantissa: exact for the normal half range, which is where attention values live.
+ */
+@inline export function roundF16x4(v: v128): v128 {
+  const lsb = v128.and(i32x4.shr_u(v, 13), i32x4.splat(1));
+  return v128.and(i32x4.add(v, i32x4.add(i32x4.splat(0xfff), lsb)), i32x4.splat(0xffffe000));
+}
+
+@inline export function roundF16(v: f32): f32 {
+  return f16ToF32(f32ToF16(v));
+}
+
+export function round_f16(x: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<f32>(x + (<usize>i << 2), roundF16(load<f32>(x + (<usize>i << 2))));
+}
+
+/** Four f16 values (in the low 16 bits of u32 lanes) as f32, as f16ToF32 does one. */
+@inline export function halfx4(h: v128): v128 {
+  const v = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(reinterpret<f32>(0x77800000)));
+  return v128.or(v, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
