@@ -1,5 +1,5 @@
 // The kernel interface: every op a decode or prefill step spends time in. The model code calls only
-// these; backends (the TypeScript reference here, WebAssembly SIMD later) implement them with the
+// these; backends (the TypeScript reference in ref/, WebAssembly in wasm/) implement them with the
 // same signatures, and a backend may delegate any op it lacks to the reference.
 //
 // Layouts: activations are row-major [nTok, n] Float32Arrays; a weight matrix is `rows` rows of

@@ -1,21 +1,21 @@
 // The WebAssembly backend: picks the best build the engine supports (relaxed SIMD, SIMD, plain),
 // keeps every buffer it computes on in one shared memory (weights, KV cache, scratch), and splits
-// matrix products by rows and attention by heads over a pool of worker threads. Ops it does not
-// implement (embedding lookup, formats without a wasm kernel) go to the reference backend.
+// matrix products by rows and attention by heads over a pool of worker threads. Which formats it
+// computes, and how it prepares their activations, it reads from each format's traits (`wasm`,
+// `vecDot`, `lut.wasm`); ops it does not implement (formats without a `wasm` trait, embeddings of
+// formats get_rows lacks) go to the reference backend.
 
 import { RefKernels } from '../ref/index.js';
 import { ropeTheta, type AttentionParams, type Kernels, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
-import { ARG, CTRL_INTS, ERR, FARG, OP_ATTENTION, OP_EXIT, OP_LUT, OP_MATMUL, runShare, type KernelExports } from './protocol.js';
+import { CTRL_INTS, ERR, OP_EXIT, postAttention, postLutMatmul, postMatmul, runShare, type KernelExports } from './protocol.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import type { QuantFormat } from '../../quant/types.js';
+import { Q4_0 } from '../../quant/q4_0.js';
 import * as binaries from './binaries.generated.js';
 
 export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
 
-const WASM_TYPES = new Set([0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 34, 35]);
-const Q8K_TYPES = new Set([10, 11, 12, 13, 14, 34, 35]);
-const Q8_TYPES = new Set([2, 3, 6, 7, 8]);
 /**
  * The measured rule of `--kernels auto`: table lookup for codes of at most this many bits, and for
  * any LUT-able format without an integer dequantize kernel here (lutra INTn); above it, the
@@ -25,7 +25,7 @@ export const AUTO_LUT_MAX_BITS = 4;
 
 /** Whether `auto` puts a format on the table-lookup kernels. */
 export function lutPreferred(format: QuantFormat, sh: LutShape): boolean {
-  return !WASM_TYPES.has(format.id) || sh.bits <= AUTO_LUT_MAX_BITS;
+  return !format.wasm || sh.bits <= AUTO_LUT_MAX_BITS;
 }
 
 interface LutEntry {
@@ -83,7 +83,7 @@ async function relaxedAgrees(): Promise<boolean> {
       }
       for (let i = 0; i < 64; i++) f[(X >> 2) + i] = ((i * 37) % 29) - 14.5;
       k.quantize_q8(X, 64, 1, Q, D, S, I);
-      k.matmul(2, W, 36, 64, 5, 0, 5, Q, D, S, I, Y, 1);
+      k.matmul(Q4_0.id, W, 36, 64, 5, 0, 5, Q, D, S, I, Y, 1);
       return Array.from(f.subarray(Y >> 2, (Y >> 2) + 5));
     };
     const a = await run('relaxed'), s = await run('simd');
@@ -181,9 +181,10 @@ export class WasmKernels implements Kernels {
 
   private static async createRaw(opts: { threads?: number; flavor?: WasmFlavor; shared?: boolean; memoryBytes?: number }): Promise<WasmKernels | null> {
     const sup = await detectWasm();
-    const flavor = opts.flavor ?? sup.flavor;
-    if (!flavor) return null;
     const shared = sup.threads && opts.shared !== false;
+    // Relaxed SIMD is built for shared memory only: without it, the best choice is SIMD128.
+    const flavor = opts.flavor ?? (sup.flavor === 'relaxed' && !shared ? 'simd' : sup.flavor);
+    if (!flavor) return null;
     if (!shared) {
       if (flavor === 'relaxed') return null;
       const module = await WebAssembly.compile(decodeBase64(flavor === 'simd' ? binaries.simd1 : binaries.plain1) as Uint8Array<ArrayBuffer>);
@@ -429,34 +430,41 @@ export class WasmKernels implements Kernels {
       this.k.lut_matmul(desc, 0, sh.tiles, tbl, th, tA, y.byteOffset, nTok);
       return;
     }
-    const a = this.c;
-    a[2] = OP_LUT;
-    a[ARG] = desc; a[ARG + 1] = tbl; a[ARG + 2] = th; a[ARG + 3] = tA; a[ARG + 4] = y.byteOffset; a[ARG + 5] = nTok; a[ARG + 6] = sh.tiles;
+    postLutMatmul(this.c, desc, sh.tiles, tbl, th, tA, y.byteOffset, nTok);
     this.runJob();
   }
 
   matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
     const lut = this.luts.get(w);
     if (lut) return this.lutMatmul(lut, x, nTok, y);
-    const type = w.format.id;
-    if (!WASM_TYPES.has(type) || !this.arena.owns(x) || !this.arena.owns(y) || (w.cols % 32 !== 0 && type !== 0)) {
+    const type = w.format.id, traits = w.format.wasm;
+    if (!traits || w.cols % traits.colsAlign !== 0 || !this.arena.owns(x) || !this.arena.owns(y)) {
       this.ref.matmul(w, x, nTok, y);
       return;
     }
     const cols = w.cols;
     this.ensureAct(cols, nTok);
     let act = x.byteOffset, ad = 0, as = 0, asum = 0;
-    if (Q8K_TYPES.has(type)) {
-      this.k.quantize_q8_k(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actSum!.byteOffset);
-      act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; asum = this.actSum!.byteOffset;
-    } else if (Q8_TYPES.has(type)) {
-      this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset, this.actSum!.byteOffset);
-      act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; as = this.actS!.byteOffset; asum = this.actSum!.byteOffset;
-    } else if (type === 1) {
-      // F16 weights: activations rounded to f16 as ggml converts them for its f16 dot product.
-      this.actF!.set(x.subarray(0, cols * nTok));
-      this.k.round_f16(this.actF!.byteOffset, cols * nTok);
-      act = this.actF!.byteOffset;
+    switch (w.format.vecDot) {
+      case 'q8_K':
+        this.k.quantize_q8_k(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actSum!.byteOffset);
+        act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; asum = this.actSum!.byteOffset;
+        break;
+      case 'q8_0': case 'q8_1':
+        // One quantizer for both: q8_1's d * sum per block comes along in actS.
+        this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset, this.actSum!.byteOffset);
+        act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; as = this.actS!.byteOffset; asum = this.actSum!.byteOffset;
+        break;
+      case 'f16':
+        // Activations rounded to f16 as ggml converts them for its f16 dot product.
+        this.actF!.set(x.subarray(0, cols * nTok));
+        this.k.round_f16(this.actF!.byteOffset, cols * nTok);
+        act = this.actF!.byteOffset;
+        break;
+      case 'f32':
+        break;
+      default:
+        throw new Error(`${w.format.name} declares a wasm kernel but vecDot ${w.format.vecDot}, which the wasm backend does not prepare`);
     }
     if (this.workers.length === 0 || w.rows * cols * nTok < PARALLEL_MIN_WORK) {
       // Too small to pay for waking workers (a few microseconds each): run it here.
@@ -464,10 +472,7 @@ export class WasmKernels implements Kernels {
       if (r !== 0) throw new Error(`wasm matmul: unsupported type ${type}`);
       return;
     }
-    const a = this.c;
-    a[2] = OP_MATMUL;
-    a[ARG] = type; a[ARG + 1] = this.weightPtr(w); a[ARG + 2] = w.rowBytes; a[ARG + 3] = cols; a[ARG + 4] = w.rows;
-    a[ARG + 5] = act; a[ARG + 6] = ad; a[ARG + 7] = as; a[ARG + 8] = y.byteOffset; a[ARG + 9] = nTok; a[ARG + 10] = asum;
+    postMatmul(this.c, type, this.weightPtr(w), w.rowBytes, cols, w.rows, act, ad, as, asum, y.byteOffset, nTok);
     this.runJob();
   }
 
@@ -507,12 +512,7 @@ export class WasmKernels implements Kernels {
       this.k.attention(q.byteOffset, kCache.byteOffset, vCache.byteOffset, nTok, pos0, p.nHead, p.nHeadKv, p.headDim, p.headDimV, p.scale, p.f16 ? 1 : 0, out.byteOffset, 0, p.nHead, this.attnScratch.byteOffset);
       return;
     }
-    const a = this.c;
-    a[2] = OP_ATTENTION;
-    a[ARG] = q.byteOffset; a[ARG + 1] = kCache.byteOffset; a[ARG + 2] = vCache.byteOffset; a[ARG + 3] = nTok; a[ARG + 4] = pos0;
-    a[ARG + 5] = p.nHead; a[ARG + 6] = p.nHeadKv; a[ARG + 7] = p.headDim; a[ARG + 8] = p.headDimV; a[ARG + 9] = p.f16 ? 1 : 0;
-    a[ARG + 10] = out.byteOffset; a[ARG + 11] = this.attnScratch.byteOffset; a[ARG + 12] = stride * 4;
-    this.f[FARG] = p.scale;
+    postAttention(this.c, this.f, q.byteOffset, kCache.byteOffset, vCache.byteOffset, nTok, pos0, p.nHead, p.nHeadKv, p.headDim, p.headDimV, p.scale, p.f16 ? 1 : 0, out.byteOffset, this.attnScratch.byteOffset, stride * 4);
     this.runJob();
   }
 

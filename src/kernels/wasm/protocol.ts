@@ -1,6 +1,9 @@
 // The shared control block between the main thread and kernel workers, and the work split.
 // Layout of the Int32Array over `ctrl`: [0] job generation, [1] workers done, [2] op,
-// [3] participants, [4..31] integer args; the Float32Array view holds float args from index 32.
+// [3] participants, [4] items to split (rows, tiles or heads), from [5] the job's integer
+// arguments, in the order of its export's parameters less the split range; the Float32Array view
+// holds float arguments from index 40. Each op's arguments are written by its post* function and
+// read by runShare, both below, so the slot order lives in this file only.
 
 export const OP_MATMUL = 1;
 export const OP_ATTENTION = 2;
@@ -8,9 +11,10 @@ export const OP_LUT = 3;
 export const OP_EXIT = 99;
 export const CTRL_INTS = 48;
 /** Set to a worker's index when its share threw. */
-export const ERR = 3 + 44;
-export const ARG = 4;
-export const FARG = 40;
+export const ERR = 47;
+const ITEMS = 4;
+const ARG = 5;
+const FARG = 40;
 
 export interface KernelExports {
   matmul(type: number, w: number, rowBytes: number, cols: number, rows: number, r0: number, r1: number, act: number, ad: number, as: number, asum: number, y: number, nTok: number): number;
@@ -37,24 +41,44 @@ export function share(n: number, parts: number, part: number, align = 4): [numbe
   return [a, Math.min(n, a + per)];
 }
 
+/** y = W x over `rows` rows, split by rows: KernelExports.matmul's arguments less r0, r1. */
+export function postMatmul(c: Int32Array, type: number, w: number, rowBytes: number, cols: number, rows: number, act: number, ad: number, as: number, asum: number, y: number, nTok: number): void {
+  c[2] = OP_MATMUL; c[ITEMS] = rows;
+  c[ARG] = type; c[ARG + 1] = w; c[ARG + 2] = rowBytes; c[ARG + 3] = cols; c[ARG + 4] = rows;
+  c[ARG + 5] = act; c[ARG + 6] = ad; c[ARG + 7] = as; c[ARG + 8] = asum; c[ARG + 9] = y; c[ARG + 10] = nTok;
+}
+
+/** A LUT-packed product over `tiles` 16-row tiles, split by tiles: lut_matmul's arguments less tile0, tile1. */
+export function postLutMatmul(c: Int32Array, desc: number, tiles: number, tbl: number, th: number, tA: number, y: number, nTok: number): void {
+  c[2] = OP_LUT; c[ITEMS] = tiles;
+  c[ARG] = desc; c[ARG + 1] = tbl; c[ARG + 2] = th; c[ARG + 3] = tA; c[ARG + 4] = y; c[ARG + 5] = nTok;
+}
+
+/** Attention split by heads: attention's arguments less h0, h1; each participant gets scratchBytes of scratch from `scratch` on. */
+export function postAttention(c: Int32Array, f: Float32Array, q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number, f16: number, out: number, scratch: number, scratchBytes: number): void {
+  c[2] = OP_ATTENTION; c[ITEMS] = nHead;
+  c[ARG] = q; c[ARG + 1] = k; c[ARG + 2] = v; c[ARG + 3] = nTok; c[ARG + 4] = pos0; c[ARG + 5] = nHead; c[ARG + 6] = nHeadKv;
+  c[ARG + 7] = headDim; c[ARG + 8] = headDimV; f[FARG] = scale; c[ARG + 9] = f16; c[ARG + 10] = out; c[ARG + 11] = scratch; c[ARG + 12] = scratchBytes;
+}
+
 /** Run participant `part`'s share of the job described in the control block. */
 export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part: number): void {
-  const parts = c[3]!;
+  const parts = c[3]!, items = c[ITEMS]!;
   const a = (i: number) => c[ARG + i]!;
   switch (c[2]) {
     case OP_MATMUL: {
-      const [r0, r1] = share(a(4), parts, part);
-      if (r0 < r1) k.matmul(a(0), a(1), a(2), a(3), a(4), r0, r1, a(5), a(6), a(7), a(10), a(8), a(9));
+      const [r0, r1] = share(items, parts, part);
+      if (r0 < r1) k.matmul(a(0), a(1), a(2), a(3), a(4), r0, r1, a(5), a(6), a(7), a(8), a(9), a(10));
       return;
     }
     case OP_LUT: {
       // Whole 16-row tiles per participant.
-      const [t0, t1] = share(a(6), parts, part, 1);
+      const [t0, t1] = share(items, parts, part, 1);
       if (t0 < t1) k.lut_matmul(a(0), t0, t1, a(1), a(2), a(3), a(4), a(5));
       return;
     }
     case OP_ATTENTION: {
-      const [h0, h1] = share(a(5), parts, part, 1);
+      const [h0, h1] = share(items, parts, part, 1);
       if (h0 < h1) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), h0, h1, a(11) + part * a(12));
       return;
     }
