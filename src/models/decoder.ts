@@ -5,6 +5,7 @@
 import { ModelError } from '../core/errors.js';
 import type { AttentionShape, KVStore } from './kv-store.js';
 import type { Kernels, RopeParams } from '../kernels/types.js';
+import { hpKey, TENSOR, type HParamKey } from '../formats/gguf-names.js';
 import { Meta, positiveInt } from './hparams.js';
 import type { TensorTable } from './tensors.js';
 
@@ -37,26 +38,26 @@ export interface DecoderOptions {
 }
 
 function ropeParams(meta: Meta, arch: string, nRot: number, nCtxTrain: number, neox: boolean, freqFactors: Float32Array | null, file: string): RopeParams {
-  const base = meta.num(`${arch}.rope.freq_base`, 10000);
-  const type = meta.str(`${arch}.rope.scaling.type`, 'none') ?? 'none';
-  let factor = meta.num(`${arch}.rope.scaling.factor`, 0);
-  const scaleLinear = meta.num(`${arch}.rope.scale_linear`, 0);
+  const base = meta.num(hpKey(arch, 'ropeFreqBase'), 10000);
+  const type = meta.str(hpKey(arch, 'ropeScalingType'), 'none') ?? 'none';
+  let factor = meta.num(hpKey(arch, 'ropeScalingFactor'), 0);
+  const scaleLinear = meta.num(hpKey(arch, 'ropeScaleLinear'), 0);
   if (!factor && scaleLinear) factor = scaleLinear;
   const half = nRot >> 1;
   const invFreq = new Float64Array(half);
   for (let i = 0; i < half; i++) {
     invFreq[i] = Math.pow(base, (-2 * i) / nRot) / (freqFactors ? freqFactors[i]! : 1);
   }
-  let freqScale = 1, mscale = meta.num(`${arch}.rope.scaling.attn_factor`, 1);
+  let freqScale = 1, mscale = meta.num(hpKey(arch, 'ropeScalingAttnFactor'), 1);
   let rampMix: Float64Array | null = null;
   if (type === 'linear' || type === 'yarn') {
     if (factor > 0) freqScale = 1 / factor;
   } else if (type !== 'none' && type !== 'longrope') {
-    throw new ModelError(`${file}: rope scaling type ${type} (${arch}.rope.scaling.type) is not supported`);
+    throw new ModelError(`${file}: rope scaling type ${type} (${hpKey(arch, 'ropeScalingType')}) is not supported`);
   }
   if (type === 'yarn' && freqScale !== 1) {
     // ggml_rope_yarn_corr_dims with the default beta_fast = 32, beta_slow = 1 and ext_factor = 1.
-    const nCtxOrig = meta.num(`${arch}.rope.scaling.original_context_length`, nCtxTrain);
+    const nCtxOrig = meta.num(hpKey(arch, 'ropeScalingOrigCtx'), nCtxTrain);
     const corr = (nBeta: number) => (nRot * Math.log(nCtxOrig / (nBeta * 2 * Math.PI))) / (2 * Math.log(base));
     const lo = Math.max(0, Math.floor(corr(32)));
     const hi = Math.min(nRot - 1, Math.ceil(corr(1)));
@@ -74,30 +75,32 @@ export function readDecoderHParams(t: TensorTable, arch: string, opt: DecoderOpt
   const src = t.src;
   const meta = new Meta(src.metadata, src.file);
   const file = src.file;
-  const nEmbd = positiveInt(file, `${arch}.embedding_length`, meta.num(`${arch}.embedding_length`));
-  const nLayer = positiveInt(file, `${arch}.block_count`, meta.num(`${arch}.block_count`));
-  const nHead = positiveInt(file, `${arch}.attention.head_count`, meta.num(`${arch}.attention.head_count`));
-  const nHeadKv = positiveInt(file, `${arch}.attention.head_count_kv`, meta.num(`${arch}.attention.head_count_kv`, nHead));
-  if (nHead % nHeadKv !== 0) throw new ModelError(`${file}: ${arch}.attention.head_count ${nHead} is not a multiple of head_count_kv ${nHeadKv}`);
-  const headDim = positiveInt(file, `${arch}.attention.key_length`, meta.num(`${arch}.attention.key_length`, nEmbd / nHead));
-  const headDimV = positiveInt(file, `${arch}.attention.value_length`, meta.num(`${arch}.attention.value_length`, headDim));
-  const nFF = positiveInt(file, `${arch}.feed_forward_length`, meta.num(`${arch}.feed_forward_length`));
-  const nCtxTrain = positiveInt(file, `${arch}.context_length`, meta.num(`${arch}.context_length`, 2048));
-  const nRot = positiveInt(file, `${arch}.rope.dimension_count`, meta.num(`${arch}.rope.dimension_count`, headDim));
-  if (nRot > headDim || nRot % 2) throw new ModelError(`${file}: ${arch}.rope.dimension_count ${nRot} must be even and at most the head size ${headDim}`);
-  const eps = meta.num(`${arch}.attention.layer_norm_rms_epsilon`, 1e-5);
-  const embdShape = t.shapeOf('token_embd.weight');
+  /** A positive integer hyper-parameter, named by its key when it is not. */
+  const int = (k: HParamKey, dflt?: number) => positiveInt(file, hpKey(arch, k), meta.num(hpKey(arch, k), dflt));
+  const nEmbd = int('embeddingLength');
+  const nLayer = int('blockCount');
+  const nHead = int('headCount');
+  const nHeadKv = int('headCountKv', nHead);
+  if (nHead % nHeadKv !== 0) throw new ModelError(`${file}: ${hpKey(arch, 'headCount')} ${nHead} is not a multiple of head_count_kv ${nHeadKv}`);
+  const headDim = int('keyLength', nEmbd / nHead);
+  const headDimV = int('valueLength', headDim);
+  const nFF = int('feedForwardLength');
+  const nCtxTrain = int('contextLength', 2048);
+  const nRot = int('ropeDimensionCount', headDim);
+  if (nRot > headDim || nRot % 2) throw new ModelError(`${file}: ${hpKey(arch, 'ropeDimensionCount')} ${nRot} must be even and at most the head size ${headDim}`);
+  const eps = meta.num(hpKey(arch, 'rmsEps'), 1e-5);
+  const embdShape = t.shapeOf(TENSOR.tokenEmbd);
   if (embdShape.length !== 2 || embdShape[0] !== nEmbd) {
-    throw new ModelError(`${file}: tensor token_embd.weight: expected shape ${nEmbd}xN_VOCAB, file has ${embdShape.join('x')}`);
+    throw new ModelError(`${file}: tensor ${TENSOR.tokenEmbd}: expected shape ${nEmbd}xN_VOCAB, file has ${embdShape.join('x')}`);
   }
   const nVocab = embdShape[1]!;
-  const freqFactors = t.has('rope_freqs.weight') ? t.vector('rope_freqs.weight', nRot / 2) : null;
+  const freqFactors = t.has(TENSOR.ropeFreqs) ? t.vector(TENSOR.ropeFreqs, nRot / 2) : null;
   const rope = ropeParams(meta, arch, nRot, nCtxTrain, opt.neox, freqFactors, file);
   return {
     arch, nEmbd, nLayer, nHead, nHeadKv, headDim, headDimV, nFF, nVocab, nCtxTrain, eps, rope,
-    embScale: opt.minicpmScales ? meta.num(`${arch}.embedding_scale`) : 1,
-    residualScale: opt.minicpmScales ? meta.num(`${arch}.residual_scale`) : 1,
-    logitScale: opt.minicpmScales ? meta.num(`${arch}.logit_scale`) : 1,
+    embScale: opt.minicpmScales ? meta.num(hpKey(arch, 'embeddingScale')) : 1,
+    residualScale: opt.minicpmScales ? meta.num(hpKey(arch, 'residualScale')) : 1,
+    logitScale: opt.minicpmScales ? meta.num(hpKey(arch, 'logitScale')) : 1,
   };
 }
 

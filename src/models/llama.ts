@@ -2,6 +2,7 @@
 // NORM layout; HF checkpoints are row-permuted at load to match). Biases are used when present.
 // The Llama block is also Qwen2's, Qwen3's and MiniCPM's: they load it with their options here.
 
+import { ARCH_TENSORS, blk } from '../formats/gguf-names.js';
 import type { ModelSource } from '../formats/source.js';
 import type { WeightMatrix } from '../kernels/types.js';
 import { attentionMatrices, loadAttention, selfAttention, type AttentionOptions, type AttentionWeights } from './blocks/attention.js';
@@ -25,13 +26,15 @@ export interface LlamaWeights {
   head: OutputWeights;
 }
 
-export function loadLlama(src: ModelSource, arch: string, opt: DecoderOptions & AttentionOptions, alloc?: (n: number) => Float32Array): { hp: DecoderHParams; w: LlamaWeights } {
+/** The Llama-family weights of `arch`; which attention biases and norms it has is the name table's. */
+export function loadLlama(src: ModelSource, arch: keyof typeof ARCH_TENSORS, opt: DecoderOptions, alloc?: (n: number) => Float32Array): { hp: DecoderHParams; w: LlamaWeights } {
   const t = new TensorTable(src, alloc);
   const hp = readDecoderHParams(t, arch, opt);
+  const attn: AttentionOptions = { qkvBias: ARCH_TENSORS[arch].qkvBias ? 'required' : 'optional', qkNorm: ARCH_TENSORS[arch].qkNorm };
   const layers = Array.from({ length: hp.nLayer }, (_, l): LlamaLayer => ({
-    attnNorm: t.vector(`blk.${l}.attn_norm.weight`, hp.nEmbd),
-    attn: loadAttention(t, hp, l, opt),
-    ffnNorm: t.vector(`blk.${l}.ffn_norm.weight`, hp.nEmbd),
+    attnNorm: t.vector(blk(l, 'attnNorm'), hp.nEmbd),
+    attn: loadAttention(t, hp, l, attn),
+    ffnNorm: t.vector(blk(l, 'ffnNorm'), hp.nEmbd),
     ffn: loadDenseFfn(t, hp, l),
   }));
   const tokEmbd = loadTokenEmbedding(t, hp);
@@ -51,7 +54,7 @@ export function llamaLayer(f: ForwardPass, l: number, L: LlamaLayer, residualSca
 
 export const llama: Architecture<LlamaWeights> = {
   name: 'llama',
-  load: (src, alloc) => loadLlama(src, 'llama', { neox: false, qkvBias: 'optional', qkNorm: false }, alloc),
+  load: (src, alloc) => loadLlama(src, 'llama', { neox: false }, alloc),
   matmulWeights: llamaMatrices,
   forward(f, w) {
     embedInputs(f, w.tokEmbd);

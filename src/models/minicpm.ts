@@ -8,7 +8,7 @@ import type { Architecture } from './registry.js';
 
 export const minicpm: Architecture<LlamaWeights> = {
   name: 'minicpm',
-  load: (src, alloc) => loadLlama(src, 'minicpm', { neox: false, minicpmScales: true, qkvBias: 'optional', qkNorm: false }, alloc),
+  load: (src, alloc) => loadLlama(src, 'minicpm', { neox: false, minicpmScales: true }, alloc),
   matmulWeights: llamaMatrices,
   forward(f, w) {
     const { hp, s } = f;

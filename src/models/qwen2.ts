@@ -1,4 +1,4 @@
-// Qwen2 / Qwen2.5: the Llama block with q/k/v biases and NeoX-layout RoPE.
+// Qwen2 / Qwen2.5: the Llama block with q/k/v biases (required: ARCH_TENSORS.qwen2) and NeoX-layout RoPE.
 
 import { llama, loadLlama, type LlamaWeights } from './llama.js';
 import type { Architecture } from './registry.js';
@@ -6,5 +6,5 @@ import type { Architecture } from './registry.js';
 export const qwen2: Architecture<LlamaWeights> = {
   ...llama,
   name: 'qwen2',
-  load: (src, alloc) => loadLlama(src, 'qwen2', { neox: true, qkvBias: 'required', qkNorm: false }, alloc),
+  load: (src, alloc) => loadLlama(src, 'qwen2', { neox: true }, alloc),
 };

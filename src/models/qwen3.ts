@@ -1,5 +1,5 @@
 // Qwen3 (dense): the Llama block without q/k/v biases, with a per-head RMSNorm on Q and K before
-// RoPE (in the attention block), NeoX-layout RoPE.
+// RoPE (in the attention block; ARCH_TENSORS.qwen3), NeoX-layout RoPE.
 
 import { llama, loadLlama, type LlamaWeights } from './llama.js';
 import type { Architecture } from './registry.js';
@@ -7,5 +7,5 @@ import type { Architecture } from './registry.js';
 export const qwen3: Architecture<LlamaWeights> = {
   ...llama,
   name: 'qwen3',
-  load: (src, alloc) => loadLlama(src, 'qwen3', { neox: true, qkvBias: 'optional', qkNorm: true }, alloc),
+  load: (src, alloc) => loadLlama(src, 'qwen3', { neox: true }, alloc),
 };

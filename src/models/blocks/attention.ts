@@ -3,6 +3,7 @@
 // output projection. Reads s.xn, leaves the branch output in s.xn. An MLA or sliding-window
 // attention is another block beside this one, not an option of it.
 
+import { blk } from '../../formats/gguf-names.js';
 import type { WeightMatrix } from '../../kernels/types.js';
 import type { DecoderHParams, ForwardPass } from '../decoder.js';
 import type { TensorTable } from '../tensors.js';
@@ -23,19 +24,18 @@ export interface AttentionOptions {
 export function loadAttention(t: TensorTable, hp: DecoderHParams, layer: number, opt: AttentionOptions): AttentionWeights {
   const { nEmbd, nHead, nHeadKv, headDim, headDimV } = hp;
   const qDim = nHead * headDim, kDim = nHeadKv * headDim, vDim = nHeadKv * headDimV;
-  const p = `blk.${layer}.`;
   const bias = (name: string, n: number) => (opt.qkvBias === 'required' ? t.vector(name, n) : t.optionalVector(name, n));
   return {
-    wq: t.matrix(`${p}attn_q.weight`, nEmbd, qDim),
-    wk: t.matrix(`${p}attn_k.weight`, nEmbd, kDim),
-    wv: t.matrix(`${p}attn_v.weight`, nEmbd, vDim),
-    wo: t.matrix(`${p}attn_output.weight`, nHead * headDimV, nEmbd),
-    bq: bias(`${p}attn_q.bias`, qDim),
-    bk: bias(`${p}attn_k.bias`, kDim),
-    bv: bias(`${p}attn_v.bias`, vDim),
-    bo: t.optionalVector(`${p}attn_output.bias`, nEmbd),
-    qNorm: opt.qkNorm ? t.vector(`${p}attn_q_norm.weight`, headDim) : null,
-    kNorm: opt.qkNorm ? t.vector(`${p}attn_k_norm.weight`, headDim) : null,
+    wq: t.matrix(blk(layer, 'attnQ'), nEmbd, qDim),
+    wk: t.matrix(blk(layer, 'attnK'), nEmbd, kDim),
+    wv: t.matrix(blk(layer, 'attnV'), nEmbd, vDim),
+    wo: t.matrix(blk(layer, 'attnOutput'), nHead * headDimV, nEmbd),
+    bq: bias(blk(layer, 'attnQ', 'bias'), qDim),
+    bk: bias(blk(layer, 'attnK', 'bias'), kDim),
+    bv: bias(blk(layer, 'attnV', 'bias'), vDim),
+    bo: t.optionalVector(blk(layer, 'attnOutput', 'bias'), nEmbd),
+    qNorm: opt.qkNorm ? t.vector(blk(layer, 'attnQNorm'), headDim) : null,
+    kNorm: opt.qkNorm ? t.vector(blk(layer, 'attnKNorm'), headDim) : null,
   };
 }
 

@@ -1,6 +1,7 @@
 // The dense SwiGLU feed-forward block: down(silu(gate(x)) * up(x)). Reads s.xn, leaves the branch
 // output in s.xn. A mixture-of-experts FFN is another block beside this one.
 
+import { blk } from '../../formats/gguf-names.js';
 import type { WeightMatrix } from '../../kernels/types.js';
 import type { DecoderHParams, ForwardPass } from '../decoder.js';
 import type { TensorTable } from '../tensors.js';
@@ -10,11 +11,10 @@ export interface DenseFfnWeights {
 }
 
 export function loadDenseFfn(t: TensorTable, hp: DecoderHParams, layer: number): DenseFfnWeights {
-  const p = `blk.${layer}.`;
   return {
-    wGate: t.matrix(`${p}ffn_gate.weight`, hp.nEmbd, hp.nFF),
-    wUp: t.matrix(`${p}ffn_up.weight`, hp.nEmbd, hp.nFF),
-    wDown: t.matrix(`${p}ffn_down.weight`, hp.nFF, hp.nEmbd),
+    wGate: t.matrix(blk(layer, 'ffnGate'), hp.nEmbd, hp.nFF),
+    wUp: t.matrix(blk(layer, 'ffnUp'), hp.nEmbd, hp.nFF),
+    wDown: t.matrix(blk(layer, 'ffnDown'), hp.nFF, hp.nEmbd),
   };
 }
 

@@ -1,6 +1,7 @@
 // The two ends of a decoder: the input embeddings (token rows, with any extra input embeddings put
 // in their place) into the residual stream, and the output head (final norm, projection to logits).
 
+import { TENSOR } from '../../formats/gguf-names.js';
 import type { WeightMatrix } from '../../kernels/types.js';
 import type { DecoderHParams, ForwardPass } from '../decoder.js';
 import type { TensorTable } from '../tensors.js';
@@ -12,13 +13,13 @@ export interface OutputWeights {
 }
 
 export function loadTokenEmbedding(t: TensorTable, hp: DecoderHParams): WeightMatrix {
-  return t.matrix('token_embd.weight', hp.nEmbd, hp.nVocab);
+  return t.matrix(TENSOR.tokenEmbd, hp.nEmbd, hp.nVocab);
 }
 
 export function loadOutput(t: TensorTable, hp: DecoderHParams, tokEmbd: WeightMatrix): OutputWeights {
   return {
-    norm: t.vector('output_norm.weight', hp.nEmbd),
-    output: t.has('output.weight') ? t.matrix('output.weight', hp.nEmbd, hp.nVocab) : tokEmbd,
+    norm: t.vector(TENSOR.outputNorm, hp.nEmbd),
+    output: t.has(TENSOR.output) ? t.matrix(TENSOR.output, hp.nEmbd, hp.nVocab) : tokEmbd,
   };
 }
 
