@@ -5,12 +5,12 @@
 import type { Tokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/index.js';
 
-/** Length of the longest suffix of `text` that is a proper prefix of some stop string. */
-function heldBack(text: string, stops: readonly string[]): number {
+/** Length of the longest suffix of `text` that is a proper prefix of one of `markers` (stop strings, tool-call openers). */
+export function heldBack(text: string, markers: readonly string[]): number {
   let hold = 0;
-  for (const s of stops) {
-    for (let n = Math.min(s.length - 1, text.length); n > hold; n--) {
-      if (text.endsWith(s.slice(0, n))) { hold = n; break; }
+  for (const m of markers) {
+    for (let n = Math.min(m.length - 1, text.length); n > hold; n--) {
+      if (text.endsWith(m.slice(0, n))) { hold = n; break; }
     }
   }
   return hold;

@@ -7,6 +7,7 @@
 //   llama3   {"name": ..., "parameters": {...}} (after <|python_tag|> or alone)  Llama 3.x
 
 import { type GbnfBuilder, gbnfLiteral, SchemaError } from '../../grammar/index.js';
+import { heldBack } from '../../runtime/text-stream.js';
 import { parsePythonCalls } from './python-call.js';
 
 export interface ToolDef { name: string; description?: string; parameters?: unknown; strict?: boolean | null }
@@ -195,7 +196,7 @@ export class ToolCallSplitter {
       if (this.thinking) {
         const k = this.buf.indexOf('</think>');
         if (k < 0) {
-          const keep = final ? 0 : heldPrefix(this.buf, ['</think>']);
+          const keep = final ? 0 : heldBack(this.buf, ['</think>']);
           content(this.buf.slice(0, this.buf.length - keep));
           this.buf = this.buf.slice(this.buf.length - keep);
           return out;
@@ -218,7 +219,7 @@ export class ToolCallSplitter {
         if (which === '<think>') { content('<think>'); this.buf = this.buf.slice(7); this.thinking = true; } else this.inBlock = true;
         continue;
       }
-      let keep = final ? 0 : heldPrefix(this.buf, openers);
+      let keep = final ? 0 : heldBack(this.buf, openers);
       if (!final && lead >= 0 && this.format.startOnly) {
         const rest = this.buf.slice(lead);
         if (this.format.startOnly.some((o) => o.startsWith(rest))) keep = this.buf.length;
@@ -228,17 +229,6 @@ export class ToolCallSplitter {
       return out;
     }
   }
-}
-
-/** Length of the longest suffix of text that is a proper prefix of one of the markers. */
-function heldPrefix(text: string, markers: readonly string[]): number {
-  let hold = 0;
-  for (const m of markers) {
-    for (let k = Math.min(m.length - 1, text.length); k > hold; k--) {
-      if (text.endsWith(m.slice(0, k))) { hold = k; break; }
-    }
-  }
-  return hold;
 }
 
 /** A whole reply: its content (calls taken out, surrounding whitespace trimmed) and its calls. */
