@@ -1,9 +1,13 @@
 // lutra's public API: re-exports only.
 
 export { loadModel, Model, type LoadOptions, type LoadProgress, type ChatMessage } from './runtime/model.js';
-export { Context, type ContextOptions } from './runtime/context.js';
+export { Context, type ContextOptions, type DecodeOptions } from './runtime/context.js';
+export type { InputEmbeddings } from './models/index.js';
+export type { KVStore, KVCacheType } from './runtime/kv/index.js';
 export type { GenerateChunk, GenerateOptions, StopReason, Timings } from './runtime/generate.js';
-export { SamplerChain, type SamplingOptions } from './runtime/sampler.js';
+export { TokenStepper } from './runtime/stepper.js';
+export { TextStream } from './runtime/text-stream.js';
+export { SamplerChain, type SamplingOptions, type SamplerCheckpoint } from './runtime/sampler.js';
 export { perplexity, type PerplexityOptions, type PerplexityResult } from './eval/perplexity.js';
 export { parseGGUF, writeGGUF, GGUFType, type GGUFFile, type GGUFValue, type GGUFTensorInfo } from './formats/gguf.js';
 export { LutraError, FormatError, UnsupportedError, ModelError, ArgumentError, TokenizerError, AbortError } from './core/errors.js';
