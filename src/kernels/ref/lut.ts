@@ -1,4 +1,4 @@
-// The TypeScript twin of the table-lookup (T-MAC) kernels in assembly/kernels.ts: same tables,
+// The TypeScript twin of the table-lookup (T-MAC) kernels in assembly/lut.ts: same tables,
 // same integer sums, same f32 epilogue in the same order, so the WebAssembly kernels must match it
 // exactly. Derivation, for one group of G weights w = s * (q - z) with b-bit codes q:
 //
