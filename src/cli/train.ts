@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { GGUFType, concatChunks, writeGGUF, type GGUFValue } from '../formats/gguf.js';
+import { GENERAL } from '../formats/gguf-names.js';
 import { trainBpeVocab, vocabMetadata } from '../train/bpe-trainer.js';
 import { parseTrainConfig } from '../train/config.js';
 import { splitText } from '../train/data.js';
@@ -29,7 +30,7 @@ export function registerTrain(program: Command): void {
         text += splitText(s, o.heldOut).train;
       }
       const v = trainBpeVocab(text, { vocabSize: o.vocabSize });
-      const md = new Map<string, GGUFValue>([['general.architecture', { type: GGUFType.STRING, value: 'llama' }], ['general.name', { type: GGUFType.STRING, value: 'lutra-vocab' }], ...vocabMetadata(v)]);
+      const md = new Map<string, GGUFValue>([[GENERAL.architecture, { type: GGUFType.STRING, value: 'llama' }], [GENERAL.name, { type: GGUFType.STRING, value: 'lutra-vocab' }], ...vocabMetadata(v)]);
       writeFileSync(o.output, concatChunks(writeGGUF(md, [])));
       process.stdout.write(`${o.output}: ${v.tokens.length} tokens (${v.merges} merges) from ${text.length} chars in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     });

@@ -113,11 +113,11 @@ export async function quantizeFile(input: string, output: string, o: QuantizeOpt
   // quantization version and file type moved to the end.
   const md = new Map<string, GGUFValue>();
   for (const [k, v] of g.metadata) {
-    if (k.startsWith('split.') || k === 'general.quantization_version' || k === 'general.file_type') continue;
+    if (k.startsWith('split.') || k === GENERAL.quantizationVersion || k === GENERAL.fileType) continue;
     md.set(k, v);
   }
-  md.set('general.quantization_version', { type: GGUFType.UINT32, value: GGML_QNT_VERSION });
-  md.set('general.file_type', { type: GGUFType.UINT32, value: fileType.id });
+  md.set(GENERAL.quantizationVersion, { type: GGUFType.UINT32, value: GGML_QNT_VERSION });
+  md.set(GENERAL.fileType, { type: GGUFType.UINT32, value: fileType.id });
   // lutra's own types are described for readers that do not know them (llama.cpp refuses the ids).
   const own = [...new Set(plan.filter((p) => isLutraType(p.to)).map((p) => p.to))].sort((a, b) => a - b);
   if (own.length) {

@@ -5,12 +5,13 @@
 
 import { AbortError, ArgumentError, FormatError, LutraError, ModelError, TokenizerError, throwIfAborted } from '../core/errors.js';
 import { GGUFType, parseGGUF, plainValue } from '../formats/gguf.js';
+import { GENERAL, TENSOR, hpKey } from '../formats/gguf-names.js';
 import type { ModelSource } from '../formats/source.js';
 import { createKernels, type BackendName, type Kernels, type LutTables, type MatmulKernels } from '../kernels/index.js';
 import { getArchitecture, type Architecture, type DecoderHParams } from '../models/index.js';
 import { ggufTypeName } from '../models/hparams.js';
 import { hasFormat, quantFormat } from '../quant/table.js';
-import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, type Tokenizer, type EncodeOptions } from '../tokenizer/index.js';
+import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, resolveChatTemplate, type Tokenizer, type EncodeOptions, type ResolvedChatTemplate } from '../tokenizer/index.js';
 import { CoreTokenizer } from '../tokenizer/vocab.js';
 import { Context, type ContextOptions } from './context.js';
 import { generateTokens, type GenerateChunk, type GenerateOptions } from './generate.js';
@@ -39,6 +40,11 @@ export interface LoadOptions {
   kernels?: MatmulKernels;
   /** Table-lookup tables: 'int8' (default) or 'exact' (int16, the dequantize kernels' integer sums). */
   lutTables?: LutTables;
+  /**
+   * The chat template: a built-in's name (chatml, llama-3, qwen3, ...) or Jinja source; it wins over
+   * the model's own. Default: the model's, else ChatML (then `model.chatTemplate.source` is 'fallback').
+   */
+  chatTemplate?: string;
 }
 
 export interface ChatMessage {
@@ -49,6 +55,10 @@ export interface ChatMessage {
 export class Model {
   private disposed = false;
   private defaultContext: Context | undefined;
+  /** The end of the queue of generate() calls on the default context: each waits for the one before. */
+  private defaultTail: Promise<void> = Promise.resolve();
+  /** The template applyChatTemplate() renders with, and where it came from (LoadOptions.chatTemplate). */
+  chatTemplate: ResolvedChatTemplate;
 
   constructor(
     readonly file: string,
@@ -62,7 +72,10 @@ export class Model {
     private readonly contextDefaults: ContextOptions = {},
     /** One line on the kernel backend chosen (what `lutra run --verbose` prints). */
     readonly kernelNote = `kernels: ${kernels.name}`,
-  ) {}
+    chatTemplate?: ResolvedChatTemplate,
+  ) {
+    this.chatTemplate = chatTemplate ?? resolveChatTemplate(tokenizer.chatTemplate);
+  }
 
   /** Metadata as plain values (GGUF keys). */
   get metadata(): Record<string, unknown> {
@@ -89,24 +102,41 @@ export class Model {
     return this.tokenizer.decode(ids, special);
   }
 
+  /** Render messages with `opts.template` (Jinja source), else the model's template (ChatML when it has none). */
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; template?: string } = {}): string {
-    const template = opts.template ?? this.tokenizer.chatTemplate;
-    if (!template) throw new LutraError('E_NO_TEMPLATE', `model ${this.file} has no chat template (tokenizer.chat_template)`);
-    return renderChatTemplate(template, messages, {
+    return renderChatTemplate(opts.template ?? this.chatTemplate.template, messages, {
       addGenerationPrompt: opts.addGenerationPrompt ?? true,
       bosToken: this.tokenizer.bosText,
       eosToken: this.tokenizer.eosText,
+      name: opts.template === undefined ? this.chatTemplate.name : 'custom',
     });
   }
 
   /**
    * Stream a completion. Pass `context` to continue in (and reuse the cached prefix of) a
    * context you keep; otherwise the model's own default context is reused between calls.
+   * Calls on the default context are queued first in, first out (in the order they are first
+   * read): one started while another runs waits until that one finishes or its consumer stops
+   * reading, so concurrent calls never interleave in one KV cache. Calls given their own
+   * `context` do not wait (do not share one context between concurrent calls yourself).
    */
   generate(prompt: string | ArrayLike<number>, opts: GenerateOptions & { context?: Context } = {}): AsyncIterable<GenerateChunk> {
     this.check();
-    const ctx = opts.context ?? (this.defaultContext ??= this.createContext());
-    return generateTokens(ctx, this.tokenizer, prompt, opts);
+    if (opts.context) return generateTokens(opts.context, this.tokenizer, prompt, opts);
+    const ctx = (this.defaultContext ??= this.createContext());
+    const self = this;
+    return (async function* () {
+      // The queue is joined at the first read, so an iterable never read holds nobody up.
+      const before = self.defaultTail;
+      let release!: () => void;
+      self.defaultTail = new Promise<void>((r) => { release = r; });
+      try {
+        await before;
+        yield* generateTokens(ctx, self.tokenizer, prompt, opts);
+      } finally {
+        release();
+      }
+    })();
   }
 
   /** Convenience: the whole completion as a string. */
@@ -224,14 +254,15 @@ function modelTokenizer(src: ModelSource, nVocab: number): Tokenizer {
     if (e instanceof TokenizerError) throw new ModelError(e.message.startsWith(src.file) ? e.message : `${src.file}: ${e.message}`);
     throw e;
   }
-  const declared = src.metadata.get(`${String(src.metadata.get('general.architecture')?.value)}.vocab_size`);
+  const vocabKey = hpKey(String(src.metadata.get(GENERAL.architecture)?.value), 'vocabSize');
+  const declared = src.metadata.get(vocabKey);
   if (declared && Number(declared.value) !== nVocab) {
-    throw new ModelError(`${src.file}: metadata ${String(src.metadata.get('general.architecture')!.value)}.vocab_size = ${Number(declared.value)} but token_embd.weight has ${nVocab} rows`);
+    throw new ModelError(`${src.file}: metadata ${vocabKey} = ${Number(declared.value)} but ${TENSOR.tokenEmbd} has ${nVocab} rows`);
   }
   const fromJson = src.tokenizerJson !== undefined;
   if (tok.vocabSize > nVocab || (!fromJson && tok.vocabSize !== nVocab)) {
     const what = fromJson ? 'tokenizer.json has' : 'the vocabulary (tokenizer.ggml.tokens) has';
-    throw new ModelError(`${src.file}: ${what} ${tok.vocabSize} tokens but token_embd.weight has ${nVocab} rows`);
+    throw new ModelError(`${src.file}: ${what} ${tok.vocabSize} tokens but ${TENSOR.tokenEmbd} has ${nVocab} rows`);
   }
   if (tok.vocabSize < nVocab && tok instanceof CoreTokenizer) tok.padTo(nVocab);
   return tok;
@@ -297,18 +328,19 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     const src = await readSource(input, { ...opts, alloc });
     throwIfAborted(opts.signal);
     opts.onProgress?.({ phase: 'parse', loaded: 0, total: 1 });
-    const archName = src.metadata.get('general.architecture');
-    if (!archName) throw new FormatError(src.file, 'missing metadata key general.architecture');
-    if (archName.type !== GGUFType.STRING) throw new FormatError(src.file, `metadata general.architecture has type ${ggufTypeName(archName)}, should be STRING`);
+    const archName = src.metadata.get(GENERAL.architecture);
+    if (!archName) throw new FormatError(src.file, `missing metadata key ${GENERAL.architecture}`);
+    if (archName.type !== GGUFType.STRING) throw new FormatError(src.file, `metadata ${GENERAL.architecture} has type ${ggufTypeName(archName)}, should be STRING`);
     const arch = getArchitecture(archName.value, src.file);
     const { hp, w } = arch.load(src, kernels.allocF32 ? (n) => kernels.allocF32!(n) : undefined);
     const tok = modelTokenizer(src, hp.nVocab);
+    const chatTemplate = resolveChatTemplate(tok.chatTemplate, opts.chatTemplate);
     // Before the kernels re-lay any matrix in place: the scan reads the bytes as the file has them.
     checkFiniteWeights(src);
     const matmulNote = kernels.prepareWeights?.(arch.matmulWeights(w));
     opts.onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
     if (opts.signal?.aborted) throw new AbortError();
-    return new Model(src.file, src, arch.name, hp, arch, w, tok, kernels, opts.context, matmulNote ? `${note}; ${matmulNote}` : note);
+    return new Model(src.file, src, arch.name, hp, arch, w, tok, kernels, opts.context, matmulNote ? `${note}; ${matmulNote}` : note, chatTemplate);
   } catch (e) {
     kernels.dispose?.();
     throw e;

@@ -4,6 +4,7 @@
 
 import { TokenizerError } from '../core/errors.js';
 import { plainValue, type GGUFValue } from '../formats/gguf.js';
+import { GENERAL } from '../formats/gguf-names.js';
 import { BpeModel, buildRanks } from './bpe.js';
 import { preTokenizerByName } from './gguf-pre.js';
 import { SpmModel } from './spm.js';
@@ -159,8 +160,8 @@ export function tokenizerFromGGUF(metadata: Map<string, GGUFValue>, file = '<ggu
   const eog = detectEog(vocab, { eos, eot, eom, fimPad, fimRep, fimSep });
 
   // --- per-model strip attributes (llama.cpp sets them by model / pre / architecture name)
-  const modelNameLc = (getString(metadata, 'general.name', file) ?? '').toLowerCase();
-  const arch = getString(metadata, 'general.architecture', file) ?? '';
+  const modelNameLc = (getString(metadata, GENERAL.name, file) ?? '').toLowerCase();
+  const arch = getString(metadata, GENERAL.architecture, file) ?? '';
   const pre0 = preName ?? '';
   const setAttr = (text: string, attr: number, on: boolean): void => {
     const id = vocab.id(text);
