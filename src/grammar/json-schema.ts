@@ -64,6 +64,17 @@ function classChar(c: number): string {
   return ch;
 }
 
+/** Keywords that apply to each type (any other type-specific keyword beside a type is refused). */
+const TYPE_KEYWORDS: Record<string, string[]> = {
+  object: ['properties', 'required', 'additionalProperties'],
+  array: ['items', 'prefixItems', 'additionalItems', 'minItems', 'maxItems'],
+  string: ['minLength', 'maxLength', 'pattern', 'format'],
+  integer: ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'],
+  number: ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'],
+  boolean: [], null: [],
+};
+const ALL_TYPE_KEYWORDS = new Set(Object.values(TYPE_KEYWORDS).flat());
+
 /** Options for schemaToGbnf. */
 export interface SchemaGrammarOptions {
   /** Property order in objects (default: as in the schema). */
@@ -71,16 +82,14 @@ export interface SchemaGrammarOptions {
 }
 
 class Converter {
-  private readonly rules = new Map<string, string>();
+  readonly rules = new Map<string, string>();
   private readonly refRules = new Map<string, string>();
-  private readonly root: Schema;
-
-  constructor(root: Schema) {
-    this.root = root;
-  }
+  /** The document $refs resolve in, and the rule-name prefix of its references. */
+  root: Schema = true;
+  scope = '';
 
   fail(path: string, msg: string): never {
-    throw new SchemaError(`JSON Schema at ${path || '#'}: ${msg}`);
+    throw new SchemaError(`JSON Schema at ${path.startsWith('#') ? path : `#${path}`}: ${msg}`);
   }
 
   add(name: string, body: string): string {
@@ -92,6 +101,7 @@ class Converter {
   }
 
   primitive(name: string): string {
+    if (/\bspace\b/.test(PRIMITIVES[name]!)) this.useSpace();
     if (!this.rules.has(name)) {
       this.rules.set(name, PRIMITIVES[name]!);
       for (const d of PRIMITIVE_DEPS[name] ?? []) this.primitive(d);
@@ -132,12 +142,12 @@ class Converter {
   }
 
   ref(ref: string, path: string): string {
-    let rule = this.refRules.get(ref);
+    let rule = this.refRules.get(`${this.scope}|${ref}`);
     if (rule) return rule;
     const { schema } = this.resolveRef(ref, path);
-    const base = ref === '#' ? 'root-ref' : `ref${ref.slice(1).split('/').pop()}`;
-    rule = this.add(base, '__pending__');
-    this.refRules.set(ref, rule);
+    const base = `${this.scope}${ref === '#' ? 'root-ref' : `ref-${ref.slice(1).split('/').pop()}`}`;
+    rule = this.add(base, '__pending__' + this.refRules.size);
+    this.refRules.set(`${this.scope}|${ref}`, rule);
     this.rules.set(rule, this.visit(schema, base, ref));
     return rule;
   }
@@ -167,7 +177,12 @@ class Converter {
     let type = s.type;
     if (Array.isArray(type)) {
       if (type.length === 0) this.fail(path, "'type' is an empty array");
-      return this.add(name, type.map((t) => this.visitInner({ ...s, type: t }, `${name}-${t}`, path)).join(' | '));
+      // Each branch keeps only the keywords that apply to its type (JSON Schema ignores the others for it).
+      return this.add(name, type.map((t) => {
+        const own = TYPE_KEYWORDS[t as string];
+        const sub = Object.fromEntries(Object.entries(s).filter(([k]) => !ALL_TYPE_KEYWORDS.has(k) || own?.includes(k)));
+        return this.visitInner({ ...sub, type: t }, `${name}-${t}`, path);
+      }).join(' | '));
     }
     if (type === undefined) {
       if (s.properties !== undefined || s.additionalProperties !== undefined || s.required !== undefined) type = 'object';
@@ -176,14 +191,7 @@ class Converter {
       else if (['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].some((k) => s[k] !== undefined)) type = 'number';
       else return this.primitive('value');
     }
-    const kws: Record<string, string[]> = {
-      object: ['properties', 'required', 'additionalProperties'],
-      array: ['items', 'prefixItems', 'additionalItems', 'minItems', 'maxItems'],
-      string: ['minLength', 'maxLength', 'pattern', 'format'],
-      integer: ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'],
-      number: ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'],
-      boolean: [], null: [],
-    };
+    const kws = TYPE_KEYWORDS;
     if (typeof type !== 'string' || !(type in kws)) this.fail(path, `unsupported type ${JSON.stringify(type)}`);
     const all = Object.values(kws).flat();
     for (const k of Object.keys(s)) if (all.includes(k) && !kws[type]!.includes(k)) this.fail(path, `keyword '${k}' does not apply to type '${type}'`);
@@ -222,12 +230,12 @@ class Converter {
     });
     for (const p of parts) {
       for (const [k, v] of Object.entries(p)) {
-        if (v === undefined || ANNOTATIONS.has(k)) continue;
+        if (v === undefined || ANNOTATIONS.has(k) || k === 'additionalProperties') continue;
         if (k === 'properties') {
           const props = { ...(out.properties as Obj | undefined) };
           for (const [pk, pv] of Object.entries(v as Obj)) {
-            if (pk in props && JSON.stringify(props[pk]) !== JSON.stringify(pv)) this.fail(path, `allOf: property '${pk}' is defined twice differently`);
-            props[pk] = pv;
+            // A property declared by several parts must match all of them.
+            props[pk] = pk in props && JSON.stringify(props[pk]) !== JSON.stringify(pv) ? { allOf: [props[pk], pv] } : pv;
           }
           out.properties = props;
         } else if (k === 'required') {
@@ -237,6 +245,28 @@ class Converter {
         } else out[k] = v;
       }
     }
+    // Each part checks the others' properties against its own additionalProperties: a property
+    // another part declares is allowed only where every part allows it.
+    const props = (out.properties ?? {}) as Obj;
+    const required = new Set((out.required ?? []) as string[]);
+    let ap: unknown;
+    for (const p of parts) {
+      const own = (p.properties ?? {}) as Obj;
+      const pap = p.additionalProperties;
+      if (pap === undefined || pap === true) continue;
+      for (const k of Object.keys(props)) {
+        if (k in own) continue;
+        if (pap === false) {
+          if (required.has(k)) this.fail(path, `allOf: required property '${k}' is excluded by another part's additionalProperties: false`);
+          delete props[k];
+        } else this.fail(path, `allOf: property '${k}' would also have to match another part's additionalProperties schema (not supported)`);
+      }
+      if (ap !== undefined && JSON.stringify(ap) !== JSON.stringify(pap) && ap !== false) {
+        if (pap !== false) this.fail(path, 'allOf: parts give different additionalProperties schemas');
+      }
+      ap = pap === false ? false : ap === false ? false : pap;
+    }
+    if (ap !== undefined) out.additionalProperties = ap;
     return out;
   }
 
@@ -419,12 +449,52 @@ class Converter {
     return this.add(name, `(${decimalRange(lo, loEx, hi, hiEx)}) space`);
   }
 
-  grammar(schema: Schema): string {
-    const root = this.visit(schema, 'root', '');
-    if (root !== 'root') this.rules.set('root', root);
-    for (const [k, v] of this.rules) if (v === '__pending__') this.fail('', `internal: rule ${k} never defined`);
+  /** A rule for a schema whose $refs resolve inside it; rules are named from `name`. */
+  schema(schema: Schema, name: string): string {
+    this.root = schema;
+    this.scope = name === 'root' ? '' : `${name}-`;
+    return this.visit(schema, name, '');
+  }
+
+  text(): string {
     const order = ['root', ...[...this.rules.keys()].filter((k) => k !== 'root').sort()];
     return order.map((k) => `${k} ::= ${this.rules.get(k)}`).join('\n') + '\n';
+  }
+
+  grammar(schema: Schema): string {
+    const root = this.schema(schema, 'root');
+    if (root !== 'root') this.rules.set('root', root);
+    return this.text();
+  }
+}
+
+/**
+ * Several schemas (and hand-written rules) in one grammar: a tool call's arguments per function.
+ * `schema()` gives the rule name for a schema; `rule()` adds GBNF; `text(root)` is the grammar.
+ */
+export class GbnfBuilder {
+  private readonly c = new Converter();
+
+  schema(schema: unknown, name: string): string {
+    if (typeof schema !== 'boolean' && (schema === null || typeof schema !== 'object' || Array.isArray(schema))) {
+      throw new SchemaError(`JSON Schema for ${name}: a schema must be an object or a boolean`);
+    }
+    return this.c.schema(schema as Schema, name.replace(/[^a-zA-Z0-9-]+/g, '-'));
+  }
+
+  rule(name: string, body: string): string {
+    return this.c.add(name, body);
+  }
+
+  /** The `space` rule schemas use between tokens. */
+  get space(): string {
+    this.c.useSpace();
+    return 'space';
+  }
+
+  text(rootBody: string): string {
+    this.c.rules.set('root', rootBody);
+    return this.c.text();
   }
 }
 
@@ -465,7 +535,7 @@ function natRange(a: number, b: number): string | undefined {
     const la = String(a).length;
     if (b === Infinity) {
       alts.push(sameLen(String(a), '9'.repeat(la)));
-      alts.push(`[1-9] [0-9]{${la},}`);
+      alts.push(`[1-9] [0-9]{${la},${Math.max(la, 15)}}`);
     } else {
       const lb = String(b).length;
       for (let n = la; n <= lb; n++) alts.push(sameLen(n === la ? String(a) : '1' + '0'.repeat(n - 1), n === lb ? String(b) : '9'.repeat(n)));
@@ -492,16 +562,17 @@ function fracRange(lo: string | null, loEx: boolean, hi: string | null, hiEx: bo
   if (lo !== null) lo = lo.replace(/0+$/, '');
   if (hi !== null) hi = hi.replace(/0+$/, '');
   if (lo === '' && !loEx) lo = null;
-  if (hi === '') return hiEx || lo !== null ? undefined : nonEmpty ? '"0"+' : '"0"*';
-  if (lo === null && hi === null) return nonEmpty ? '[0-9]+' : '[0-9]*';
-  if (lo === '' && hi === null) return '"0"* [1-9] [0-9]*';
+  // Fraction digits are capped (as the number primitive's 16): a subset of the values, never endless.
+  if (hi === '') return hiEx || lo !== null ? undefined : nonEmpty ? '"0"{1,16}' : '"0"{0,16}';
+  if (lo === null && hi === null) return nonEmpty ? '[0-9]{1,16}' : '[0-9]{0,16}';
+  if (lo === '' && hi === null) return '"0"{0,15} [1-9] [0-9]{0,15}';
   const alts: string[] = [];
   if (lo === null && !nonEmpty) alts.push('""');
   const l0 = lo === null ? -1 : lo === '' ? 0 : +lo[0]!;
   const h0 = hi === null ? 10 : +hi[0]!;
   let anyFrom = -1;
   const flush = (to: number) => {
-    if (anyFrom >= 0) alts.push(`[${anyFrom}-${to}] [0-9]*`);
+    if (anyFrom >= 0) alts.push(`[${anyFrom}-${to}] [0-9]{0,15}`);
     anyFrom = -1;
   };
   for (let d = 0; d <= 9; d++) {
@@ -527,7 +598,9 @@ function splitDecimal(x: number): [number, string] {
 
 /** After an integer part: no fraction, or "." and digits, with the fraction within the bounds. */
 function fracPart(lo: string | null, loEx: boolean, hi: string | null, hiEx: boolean): string | undefined {
-  const bare = fracRange(lo, loEx, hi, hiEx, false)?.split(' | ').includes('""') || fracRange(lo, loEx, hi, hiEx, false) === '[0-9]*' || fracRange(lo, loEx, hi, hiEx, false) === '"0"*';
+  // No fraction means the value 0.0 here: allowed when 0 is within the fraction bounds.
+  const loZero = lo === null || /^0*$/.test(lo), hiZero = hi !== null && /^0*$/.test(hi);
+  const bare = (lo === null || (loZero && !loEx)) && !(hiZero && hiEx);
   const digits = fracRange(lo, loEx, hi, hiEx, true);
   if (digits === undefined) return bare ? '' : undefined;
   return bare ? `("." (${digits}))?` : `"." (${digits})`;
@@ -540,14 +613,14 @@ function posDecimal(lo: number, loEx: boolean, hi: number | undefined, hiEx: boo
   const at = (n: number, f: string | undefined) => { if (f !== undefined) alts.push(`"${n}" ${f}`.trim()); };
   if (hi === undefined) {
     at(a, fracPart(fa, loEx, null, false));
-    alts.push(`(${natRange(a + 1, Infinity)}) ("." [0-9]+)?`);
+    alts.push(`(${natRange(a + 1, Infinity)}) ("." [0-9]{1,16})?`);
     return alts;
   }
   const [b, fb] = splitDecimal(hi);
   if (a === b) { at(a, fracPart(fa, loEx, fb, hiEx)); return alts; }
   at(a, fracPart(fa, loEx, null, false));
   const mid = natRange(a + 1, b - 1);
-  if (mid) alts.push(`(${mid}) ("." [0-9]+)?`);
+  if (mid) alts.push(`(${mid}) ("." [0-9]{1,16})?`);
   at(b, fracPart(null, false, fb, hiEx));
   return alts;
 }
@@ -723,7 +796,7 @@ export function schemaToGbnf(schema: unknown, _opts: SchemaGrammarOptions = {}):
   if (typeof schema !== 'boolean' && (schema === null || typeof schema !== 'object' || Array.isArray(schema))) {
     throw new SchemaError('JSON Schema at #: a schema must be an object or a boolean');
   }
-  return new Converter(schema as Schema).grammar(schema as Schema);
+  return new Converter().grammar(schema as Schema);
 }
 
 /** GBNF text for any JSON value of the given kind ('object' for response_format json_object). */
