@@ -158,6 +158,8 @@ export class ToolCallSplitter {
   private inBlock = false;
   private atStart = true;
   private thinking = false;
+  /** Where to look for the next closer in a held block (earlier ones did not end a call). */
+  private scanFrom = 0;
   calls = 0;
 
   constructor(readonly format: ToolFormat, readonly tools: readonly ToolDef[]) {}
@@ -180,16 +182,26 @@ export class ToolCallSplitter {
     };
     for (;;) {
       if (this.inBlock) {
+        // The first closer after which the block parses (a closer may sit inside a JSON string).
         const f = this.format;
-        const close = f.closer === undefined ? -1 : this.buf.indexOf(f.closer);
-        if (close < 0 && !final) return out;
-        const end = close < 0 ? this.buf.length : close + f.closer!.length;
+        let calls: ParsedCall[] | undefined, end = -1;
+        const attempt = (at: number) => {
+          try { calls = f.parseBlock(this.buf.slice(0, at), this.tools); } catch { calls = undefined; }
+          if (calls && !calls.length) calls = undefined;
+          if (calls) end = at;
+        };
+        if (f.closer !== undefined) {
+          for (let k = this.buf.indexOf(f.closer, this.scanFrom); k >= 0 && !calls; k = this.buf.indexOf(f.closer, k + 1)) attempt(k + f.closer.length);
+          if (!calls) this.scanFrom = Math.max(0, this.buf.length - f.closer.length + 1);
+        }
+        if (!calls && !final) return out;
+        if (!calls) attempt(this.buf.length);
+        if (!calls) end = this.buf.length;
         const block = this.buf.slice(0, end);
         this.buf = this.buf.slice(end);
         this.inBlock = false;
-        let calls;
-        try { calls = f.parseBlock(block, this.tools); } catch { calls = undefined; }
-        if (calls && calls.length) { for (const c of calls) out.push({ call: c }); this.calls += calls.length; this.atStart = false; }
+        this.scanFrom = 0;
+        if (calls) { for (const c of calls) out.push({ call: c }); this.calls += calls.length; this.atStart = false; }
         else content(block);
         continue;
       }
