@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel, AbortError, LutraError, GGUFType, parseGGUF, writeGGUF } from '../src/index.js';
+import { loadModel, AbortError, GGUFType, parseGGUF, writeGGUF } from '../src/index.js';
 import { concatChunks } from '../src/formats/gguf.js';
 import { STORIES_GGUF } from './helpers.js';
 import { synthGGUF } from './synth.js';
@@ -64,9 +64,15 @@ test('a kept context reuses the common prefix of the next prompt', async () => {
   assert.ok(first.length > 0);
 });
 
-test('chat templates render with @huggingface/jinja; a model without one is a clear error', async () => {
+test('chat templates render with @huggingface/jinja; a model without one falls back to ChatML, a chosen one wins', async () => {
   const model = await loadModel(STORIES_GGUF);
-  assert.throws(() => model.applyChatTemplate([{ role: 'user', content: 'hi' }]), (e: unknown) => e instanceof LutraError && /has no chat template/.test((e as Error).message));
+  assert.equal(model.chatTemplate.source, 'fallback');
+  assert.equal(model.applyChatTemplate([{ role: 'user', content: 'hi' }]), '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n');
+  const chosen = await loadModel(STORIES_GGUF, { chatTemplate: 'llama-3' });
+  assert.equal(chosen.chatTemplate.source, 'builtin');
+  assert.match(chosen.applyChatTemplate([{ role: 'user', content: 'hi' }]), /<\|start_header_id\|>user<\|end_header_id\|>\n\nhi<\|eot_id\|>/);
+  await assert.rejects(loadModel(STORIES_GGUF, { chatTemplate: 'no-such-template' }), /unknown chat template "no-such-template"/);
+  model.dispose(); chosen.dispose();
   const chatml = "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
   const bytes = synthGGUF({ arch: 'llama', shape: { nEmbd: 32, nLayer: 1, nHead: 4, nHeadKv: 2, nFF: 48 }, extraMeta: [['tokenizer.chat_template', { type: GGUFType.STRING, value: chatml }]] });
   const m2 = await loadModel(bytes);
@@ -96,4 +102,35 @@ test('peak memory of a load stays under file size + 10% (weights are views, not 
   // The writer round trip of what we loaded stays byte-identical.
   const g = parseGGUF(new Uint8Array(readFileSync(file)), file);
   assert.ok(Buffer.from(concatChunks(writeGGUF(g.metadata, g.tensors))).equals(Buffer.from(bytes)));
+});
+
+test('concurrent generate() calls on one Model are queued first in, first out: equal to the same calls in sequence', async () => {
+  const prompts = ['Once upon a time', 'The little dog'];
+  const opts = (i: number) => ({ temperature: 0.8, seed: 7 + i, maxTokens: 24 });
+  const seqModel = await loadModel(STORIES_GGUF);
+  const sequential: string[] = [];
+  for (let i = 0; i < prompts.length; i++) sequential.push(await seqModel.complete(prompts[i]!, opts(i)));
+  seqModel.dispose();
+
+  const model = await loadModel(STORIES_GGUF);
+  const events: string[] = [];
+  const run = async (i: number) => {
+    let s = '';
+    for await (const c of model.generate(prompts[i]!, opts(i))) {
+      s += c.text;
+      events.push(`${i}${c.done ? '.' : ''}`);
+      await new Promise((r) => setImmediate(r)); // give the other caller every chance to interleave
+    }
+    return s;
+  };
+  const concurrent = await Promise.all([run(0), run(1)]);
+  assert.deepEqual(concurrent, sequential);
+  // Never interleaved: every event of call 0 (through its done chunk) comes before any of call 1.
+  const firstOf1 = events.indexOf('1');
+  assert.equal(events.lastIndexOf('0.'), firstOf1 - 1, events.join(' '));
+  // A consumer that stops early releases the queue; a call never read holds nobody up.
+  model.generate('never read');
+  for await (const _ of model.generate('Once', { maxTokens: 50 })) break;
+  assert.ok((await model.complete('Once', { temperature: 0, maxTokens: 4 })).length > 0);
+  model.dispose();
 });
