@@ -54,6 +54,32 @@ export interface AttentionParams {
   f16: boolean;
 }
 
+/**
+ * Attention over a cache of quantized (or f16/bf16/f32) rows, as ggml's CPU flash attention reads a
+ * cache of that type: each query head converted to the K format's vec_dot type, K.Q by the format's
+ * dot product, V rows dequantized into an f32 accumulator (an f16 one for F16 values). Row bytes
+ * cover all KV heads of one position; head h's bytes start at h * headDim / blockSize * typeSize.
+ */
+export interface QuantAttentionParams {
+  nHead: number;
+  nHeadKv: number;
+  headDim: number;
+  headDimV: number;
+  scale: number;
+  kFormat: QuantFormat;
+  vFormat: QuantFormat;
+  /** Bytes per position of the K and V caches (all KV heads). */
+  kRowBytes: number;
+  vRowBytes: number;
+  /**
+   * Only for nTok = 1: the positions each KV head attends, as [start, end) pairs, kvh's
+   * spanCount[kvh] pairs from spans[kvh * spanStride]. null: every position 0..pos0.
+   */
+  spans: Int32Array | null;
+  spanCount: Int32Array | null;
+  spanStride: number;
+}
+
 /** Which matrix-product kernels 1-4-bit formats use: table lookup, dequantize, or the measured rule. */
 export type MatmulKernels = 'auto' | 'lut' | 'dequant';
 /** LUT tables: int8 with a scale per group (fast), or exact int16 sums of int8 activations. */
@@ -73,6 +99,12 @@ export interface Kernels {
    * Called by the KV stores (runtime/kv/) whose layout this is; the model reaches it through them.
    */
   attention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void;
+  /**
+   * Causal attention of nTok queries at positions pos0.. over K/V caches of any KV cache format
+   * (k/v are [nCtx, kRowBytes] bytes): see QuantAttentionParams. Optional: the KV stores fall back
+   * to the reference twin (kernels/ref/attention-quant.ts) where a backend lacks it.
+   */
+  attentionQuant?(q: Float32Array, k: WeightBytes, v: WeightBytes, nTok: number, pos0: number, p: QuantAttentionParams, out: Float32Array): void;
   /** gate[i] = silu(gate[i]) * up[i]. */
   swiglu(gate: Float32Array, up: Float32Array, n: number): void;
   /** x[i] += y[i] * scale. */

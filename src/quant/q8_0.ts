@@ -2,7 +2,7 @@
 // 32-element formats' dot products consume, as in ggml.
 
 import type { QuantFormat } from './types.js';
-import { F16_TO_F32, f32ToF16, roundf } from '../core/f16.js';
+import { F16_TO_F32, f32ToF16, roundEven, roundf } from '../core/f16.js';
 import { readU16, writeU16 } from './views.js';
 
 export const QK8_0 = 32;
@@ -40,3 +40,18 @@ export const Q8_0: QuantFormat = {
     return s;
   },
 };
+
+/**
+ * ggml's CPU quantize_row_q8_0 as the x86 AVX/AVX2 build runs it (id = 127/amax, round half to
+ * even), which is what llama.cpp writes a q8_0 KV cache with there; `quantize` is the _ref twin.
+ */
+export function quantizeQ8_0Simd(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, n: number): void {
+  for (let b = 0; b < n / 32; b++) {
+    const x = srcOff + b * 32, o = dstOff + b * 34;
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(src[x + j]!));
+    const id = amax ? Math.fround(127 / amax) : 0;
+    writeU16(dst, o, f32ToF16(Math.fround(amax / 127)));
+    for (let j = 0; j < 32; j++) dst[o + 2 + j] = roundEven(Math.fround(src[x + j]! * id)) & 0xff;
+  }
+}

@@ -20,6 +20,7 @@ import { Q8_K } from './q8_K.js';
 import { TQ1_0 } from './tq1_0.js';
 import { TQ2_0 } from './tq2_0.js';
 import { MXFP4 } from './mxfp4.js';
+import { IQ4_NL } from './iq4_nl.js';
 import { decodeLutraType, isLutraType } from './lutra-types.js';
 import { intFormat } from './int.js';
 import { minifloatFormat } from './minifloat.js';
@@ -76,7 +77,7 @@ export function registerFormat(f: QuantFormat): void {
   if (!byId.has(f.id)) byId.set(f.id, { id: f.id, name: f.name, blockSize: f.blockSize, typeSize: f.typeSize });
 }
 
-for (const f of [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, TQ1_0, TQ2_0, MXFP4]) registerFormat(f);
+for (const f of [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, TQ1_0, TQ2_0, MXFP4, IQ4_NL]) registerFormat(f);
 
 /** lutra's own types carry their parameters in the id: make the format the first time one is seen. */
 function lutraType(id: number): boolean {

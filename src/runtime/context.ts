@@ -5,15 +5,17 @@
 import { ArgumentError } from '../core/errors.js';
 import type { Kernels } from '../kernels/types.js';
 import { DecoderScratch, ForwardPass, type Architecture, type DecoderHParams, type InputEmbeddings } from '../models/index.js';
-import { createKVStore, type KVCacheType, type KVStore } from './kv/index.js';
+import { createKVStore, type KVCacheSpec, type KVCacheType, type KVStore } from './kv/index.js';
 
 export interface ContextOptions {
   /** Context size in tokens (default: the model's training context, at most 4096). */
   ctx?: number;
   /** Largest number of tokens run through the model at once (default 64). */
   batch?: number;
-  /** KV cache precision (default f16, as llama.cpp). */
+  /** KV cache precision of K and V (default f16, as llama.cpp). */
   kvType?: KVCacheType;
+  /** KV cache settings: a type for both, or { k, v, rotation, ... } (wins over kvType). */
+  cacheType?: KVCacheSpec;
   /** Run this context on other kernels than the model's (a profiling wrapper, say). */
   kernels?: Kernels;
 }
@@ -48,7 +50,7 @@ export class Context {
     this.nCtx = nCtx;
     this.batch = Math.min(batch, nCtx);
     const alloc = kernels.allocF32 ? (n: number) => kernels.allocF32!(n) : undefined;
-    this.kv = createKVStore(opts.kvType ?? 'f16', this.kernels, { nLayer: hp.nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV });
+    this.kv = createKVStore(opts.cacheType ?? opts.kvType ?? 'f16', this.kernels, { nLayer: hp.nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV });
     this.scratch = new DecoderScratch(hp, this.batch, alloc);
     this.pass = new ForwardPass(this.kernels, hp, this.kv, this.scratch);
   }

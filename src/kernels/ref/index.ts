@@ -2,8 +2,9 @@
 // fallback where WebAssembly is unavailable. Written for clarity first; scratch buffers grow only
 // when a larger shape is first seen, so steady-state decoding does not allocate.
 
-import { ropeTheta, type AttentionParams, type Kernels, type RopeParams, type WeightMatrix } from '../types.js';
-import type { ActivationRow } from '../../quant/types.js';
+import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParams, type RopeParams, type WeightMatrix } from '../types.js';
+import type { ActivationRow, WeightBytes } from '../../quant/types.js';
+import { QuantAttentionRef } from './attention-quant.js';
 import { newActivationRow, prepareActivation } from './activations.js';
 import { roundF16 } from '../../core/f16.js';
 
@@ -13,6 +14,7 @@ export class RefKernels implements Kernels {
   private scores = new Float64Array(0);
   private qh = new Float32Array(0);
   private acc = new Float32Array(0);
+  private quantAttn = new QuantAttentionRef();
 
   private activation(kind: ActivationRow['kind'], n: number): ActivationRow {
     let a = this.acts.get(kind);
@@ -151,6 +153,10 @@ export class RefKernels implements Kernels {
         for (let d = 0; d < headDimV; d++) out[oo + d] = acc[d]! * inv;
       }
     }
+  }
+
+  attentionQuant(q: Float32Array, k: WeightBytes, v: WeightBytes, nTok: number, pos0: number, p: QuantAttentionParams, out: Float32Array): void {
+    this.quantAttn.attention(q, k, v, nTok, pos0, p, out);
   }
 
   swiglu(gate: Float32Array, up: Float32Array, n: number): void {
