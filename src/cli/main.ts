@@ -9,12 +9,14 @@ import { ArgumentError, LutraError, AbortError, FileError } from '../core/errors
 import { loadModel, loadTokenizer, type ChatMessage } from '../runtime/model.js';
 import type { GenerateOptions } from '../runtime/generate.js';
 import { validateSampling } from '../runtime/sampler.js';
+import { GrammarError, jsonGbnf, parseGbnf, SchemaError, schemaToGbnf } from '../grammar/index.js';
 import { perplexity } from '../eval/perplexity.js';
 import { parseGGUF, plainValue } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/table.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import { renderChatTemplate, resolveChatTemplate } from '../tokenizer/index.js';
 import { defaultChatMaxTokens, shiftConversation } from '../openai/context-shift.js';
+import { addCacheFlags, cacheSpec, type CacheFlags } from './cache-flags.js';
 import { addKernelFlags, chatTemplateFlag, collect, ctxOverTrainingWarning, float, int, loadProgressBar, readUtf8File, readUtf8Stdin, resolveModel, threadCount } from './common.js';
 import { CHAT_HELP, loadConversation, parseChatLine, saveConversation } from './chat-commands.js';
 import { registerServe } from './serve.js';
@@ -23,16 +25,17 @@ import { registerQuantize } from './quantize.js';
 import { registerTrain } from './train.js';
 import { registerHub } from './hub.js';
 
-interface KernelFlags { threads?: number; backend?: BackendName; kernels?: MatmulKernels; lutTables?: LutTables }
+interface KernelFlags extends CacheFlags { threads?: number; backend?: BackendName; kernels?: MatmulKernels; lutTables?: LutTables }
 
 interface SamplingFlags extends KernelFlags {
   temp: number; topK?: number; topP?: number; minP?: number; repeatPenalty?: number; repeatLastN?: number;
   frequencyPenalty?: number; presencePenalty?: number; seed?: number; stop?: string[]; logitBias?: string[];
   nPredict: number; ctx?: number; verbose?: boolean;
+  grammarFile?: string; grammar?: string; jsonSchema?: string; json?: boolean;
 }
 
 function addSamplingFlags(cmd: Command): Command {
-  return addKernelFlags(cmd)
+  return addCacheFlags(addKernelFlags(cmd))
     .option('-n, --n-predict <n>', 'tokens to generate (-1: until the context is full)', int('--n-predict', -1), 256)
     .option('--temp <t>', 'temperature (0 = greedy)', float('--temp'), 0.8)
     .option('--top-k <k>', 'top-k (0 = off)', int('--top-k', 0))
@@ -48,7 +51,37 @@ function addSamplingFlags(cmd: Command): Command {
     .option('-c, --ctx <n>', 'context size in tokens', int('--ctx', 1))
     .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', threadCount)
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
+    .option('--grammar-file <file>', 'constrain the output to a GBNF grammar (llama.cpp\'s format)')
+    .option('--grammar <gbnf>', 'constrain the output to this GBNF text')
+    .option('--json-schema <file>', 'constrain the output to JSON valid under this JSON Schema')
+    .option('--json', 'constrain the output to a JSON object')
     .option('-v, --verbose', 'print details and stack traces');
+}
+
+/**
+ * The GBNF text of --grammar-file / --grammar / --json-schema / --json, checked before anything
+ * loads (syntax, rules, schema keywords); token references are resolved later against the model.
+ */
+async function grammarFlag(o: SamplingFlags): Promise<string | undefined> {
+  const given = ([['--grammar-file', o.grammarFile], ['--grammar', o.grammar], ['--json-schema', o.jsonSchema], ['--json', o.json || undefined]] as const).filter(([, v]) => v !== undefined);
+  if (given.length > 1) throw new ArgumentError(`give one of ${given.map(([k]) => k).join(', ')}`);
+  if (!given.length) return undefined;
+  const [flag, value] = given[0]!;
+  let text: string;
+  if (flag === '--json') text = jsonGbnf('object');
+  else if (flag === '--json-schema') {
+    const src = await readUtf8File(value as string);
+    let schema: unknown;
+    try { schema = JSON.parse(src); } catch (e) { throw new ArgumentError(`--json-schema ${value}: not JSON: ${(e as Error).message}`); }
+    try { text = schemaToGbnf(schema); } catch (e) { if (e instanceof SchemaError) throw new ArgumentError(`--json-schema ${value}: ${e.message}`); throw e; }
+  } else text = flag === '--grammar' ? (value as string) : await readUtf8File(value as string);
+  try {
+    parseGbnf(text, { tokenId: () => 0 });
+  } catch (e) {
+    if (e instanceof GrammarError) throw new ArgumentError(`${flag}${flag === '--grammar-file' ? ` ${value}` : ''}: ${e.message}`);
+    throw e;
+  }
+  return text;
 }
 
 function generateOptions(o: SamplingFlags): GenerateOptions {
@@ -88,7 +121,7 @@ function sigintController(): AbortController {
 async function openModel(path: string | undefined, o: KernelFlags & { ctx?: number; verbose?: boolean }, signal?: AbortSignal) {
   const bar = loadProgressBar(false);
   try {
-    const model = await loadModel(resolveModel(path), { onProgress: bar.onProgress, signal, context: { ctx: o.ctx }, threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables });
+    const model = await loadModel(resolveModel(path), { onProgress: bar.onProgress, signal, context: { ctx: o.ctx, cacheType: cacheSpec(o) }, threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables });
     if (o.verbose) {
       const hp = model.hparams;
       process.stderr.write(`lutra: ${model.file}: ${model.arch}, ${hp.nLayer} layers, ${hp.nEmbd} wide, ${hp.nHead}/${hp.nHeadKv} heads, vocab ${hp.nVocab}\nlutra: ${model.kernelNote}\n`);
@@ -110,6 +143,7 @@ async function cmdRun(modelPath: string | undefined, dash: string | undefined, o
   if (dash !== undefined) prompt = await readUtf8Stdin();
   if (prompt === undefined) throw new ArgumentError('run needs a prompt: -p TEXT, -f FILE, or - to read stdin');
   const opts = checkedGenerateOptions(o);
+  opts.grammar = await grammarFlag(o);
   const chosen = o.chatTemplate === undefined ? undefined : await chatTemplateFlag(o.chatTemplate);
   const ac = sigintController();
   const model = await openModel(modelPath, o, ac.signal);
@@ -146,6 +180,7 @@ async function cmdRun(modelPath: string | undefined, dash: string | undefined, o
 
 async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { system?: string; chatTemplate?: string; contextShift: boolean }): Promise<void> {
   const opts = checkedGenerateOptions(o);
+  opts.grammar = await grammarFlag(o);
   const chosen = o.chatTemplate === undefined ? undefined : await chatTemplateFlag(o.chatTemplate);
   const model = await openModel(modelPath, o);
   const interactive = process.stdin.isTTY === true;
@@ -406,7 +441,7 @@ export function buildProgram(): Command {
   registerTools(program);
 
   const evalCmd = program.command('eval').description('evaluate a model');
-  addKernelFlags(evalCmd.command('ppl'))
+  addCacheFlags(addKernelFlags(evalCmd.command('ppl')))
     .description('perplexity as llama-perplexity computes it (second half of each non-overlapping window)')
     .argument('<model>', 'GGUF file or Hugging Face folder')
     .requiredOption('--file <path>', 'text file to evaluate on')
