@@ -2,7 +2,24 @@
 // the HTTP framework: the action imports it only when `serve` runs.
 
 import { Command, Option } from 'commander';
+import { UnsupportedError } from '../core/errors.js';
 import { addKernelFlags, chatTemplateFlag, int, loadProgressBar, resolveModel, threadCount } from './common.js';
+
+/**
+ * The server module. fastify is an optional peer dependency (library users never install it), so
+ * a package without it gets a one-line way out instead of a module-resolution stack.
+ */
+async function importServer(): Promise<typeof import('../server/serve.js')> {
+  try {
+    return await import('../server/serve.js');
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && /['"]fastify['"]/.test(err.message ?? '')) {
+      throw new UnsupportedError('lutra serve needs the HTTP framework fastify, an optional peer dependency that is not installed: run `npm install fastify@5` beside lutra');
+    }
+    throw e;
+  }
+}
 
 const collect = (v: string, prev: string[]): string[] => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
 
@@ -33,7 +50,7 @@ export function registerServe(program: Command): void {
   addKernelFlags(cmd)
     .action(async (model: string | undefined, o) => {
       if (o.chatTemplate !== undefined) o.chatTemplate = await chatTemplateFlag(o.chatTemplate);
-      const { serve } = await import('../server/serve.js');
+      const { serve } = await importServer();
       const bar = loadProgressBar(false);
       try {
         await serve(resolveModel(model), o, (p) => { bar.onProgress(p as never); if (p.phase === 'ready') bar.stop(); });

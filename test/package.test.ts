@@ -1,0 +1,203 @@
+// The npm package as a user gets it: `npm pack` into a temporary folder, `npm install` of the
+// tarball into a fresh project offline (dependencies come from the npm cache that this repo's
+// `npm ci` filled; see appLock), then the CLI on the bundled default model, the ESM API, README's TypeScript
+// examples under `tsc --strict`, and an esbuild browser bundle of an app that imports `lutra`.
+// Packs the built dist/ as it is (run `npm run build` first); `npm pack` runs no build here.
+// Takes ~20-40 s, most of it npm install and tsc.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { REPO } from './helpers.js';
+
+const TIMEOUT = 120_000;
+let tmp = '';
+let app = '';
+let packed: { filename: string; integrity: string; version: string; files: { path: string }[] };
+let install: SpawnSyncReturns<string>;
+
+/** npm, with the calling npm's own npm_* variables removed (`npm test` sets them). */
+function npm(args: string[], cwd: string, bin = 'npm'): SpawnSyncReturns<string> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+  return spawnSync(bin, args, { cwd, encoding: 'utf8', timeout: TIMEOUT, env: { ...env, NO_COLOR: '1', npm_config_update_notifier: 'false' } });
+}
+
+function ok(r: SpawnSyncReturns<string>, what: string): string {
+  assert.equal(r.status, 0, `${what} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * A lock file for the fresh project: the tarball plus the repo lock's entries for lutra's runtime
+ * dependencies. `npm ci` cached the dependencies' tarballs but not the registry's metadata, which an
+ * offline `npm install` would need to resolve version ranges; with the lock it needs tarballs only.
+ */
+function appLock(p: { filename: string; integrity: string; version: string }): object {
+  const lock = JSON.parse(readFileSync(join(REPO, 'package-lock.json'), 'utf8')) as { packages: Record<string, Record<string, unknown>> };
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as Record<string, unknown>;
+  const tgz = `file:../${p.filename}`;
+  const packages: Record<string, unknown> = {
+    '': { name: 'lutra-user', dependencies: { lutra: tgz } },
+    'node_modules/lutra': {
+      version: p.version, resolved: tgz, integrity: p.integrity, license: pkg.license, bin: pkg.bin, engines: pkg.engines,
+      dependencies: pkg.dependencies, peerDependencies: pkg.peerDependencies, peerDependenciesMeta: pkg.peerDependenciesMeta,
+    },
+  };
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    if (path.startsWith('node_modules/') && !entry.dev && !entry.devOptional) packages[path] = entry;
+  }
+  return { name: 'lutra-user', lockfileVersion: 3, requires: true, packages };
+}
+
+before(() => {
+  tmp = mkdtempSync(join(os.tmpdir(), 'lutra-pack-'));
+  // Stale outputs of removed modules would ship otherwise (prepack does the same after its build).
+  ok(spawnSync(process.execPath, [join(REPO, 'scripts/prune-dist.mjs')], { encoding: 'utf8' }), 'prune-dist');
+  const out = ok(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], REPO), 'npm pack');
+  packed = JSON.parse(out.slice(out.indexOf('[')))[0];
+  app = join(tmp, 'app');
+  mkdirSync(app);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'lutra-user', private: true, type: 'module' }));
+  writeFileSync(join(app, 'package-lock.json'), JSON.stringify(appLock(packed), null, 2));
+  install = npm(['install', '--offline', '--no-audit', '--no-fund', join(tmp, packed.filename)], app);
+  ok(install, 'npm install --offline of the tarball');
+});
+
+after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
+
+test('the tarball holds the bundled model, LICENSE, README, the web build, and no stale or test files', () => {
+  const paths = new Set(packed.files.map((f) => f.path));
+  for (const p of ['models/lutra-default.gguf', 'LICENSE', 'README.md', 'package.json', 'bin/lutra.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/web/static/lutra.js', 'dist/src/web/static/worker-web.js', 'dist/src/web/static/chat-worker.js', 'dist/src/web/static/index.html', 'dist/src/web/lutra.d.ts']) {
+    assert.ok(paths.has(p), `${p} is not in ${packed.filename}`);
+  }
+  const license = readFileSync(join(app, 'node_modules/lutra/LICENSE'), 'utf8');
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
+  assert.equal(pkg.license, 'MIT');
+  assert.match(license, /^MIT License/);
+  for (const p of paths) {
+    assert.ok(!p.startsWith('dist/test/') && !p.startsWith('test/') && !p.startsWith('src/'), `${p} should not ship`);
+    const m = /^dist\/(src\/.*?)(\.d\.ts|\.js)(\.map)?$/.exec(p);
+    if (m && !m[1]!.startsWith('src/web/static/')) assert.ok(existsSync(join(REPO, `${m[1]}.ts`)), `${p} has no source (stale output)`);
+  }
+});
+
+test('installing the tarball prints no warnings (no EBADENGINE) and does not install the server\'s fastify', () => {
+  assert.doesNotMatch(install.stderr, /warn|EBADENGINE/i, install.stderr);
+  assert.ok(!existsSync(join(app, 'node_modules/fastify')), 'fastify is an optional peer dependency: library users do not get it');
+  assert.ok(existsSync(join(app, 'node_modules/zod')));
+});
+
+test('source maps carry their sources', () => {
+  const dir = join(app, 'node_modules/lutra/dist/src');
+  const maps = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.map'));
+  assert.ok(maps.length > 50, `${maps.length} maps`);
+  for (const f of maps) {
+    const m = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+    assert.equal(m.sourcesContent?.length, m.sources.length, `${f}: sourcesContent missing`);
+    assert.ok(m.sourcesContent!.every((s) => typeof s === 'string'), `${f}: a null in sourcesContent`);
+  }
+});
+
+test('npx lutra run uses the bundled default model and writes what the checkout writes', () => {
+  const args = ['run', '-p', 'Once upon a time', '-n', '8', '--temp', '0'];
+  const installed = ok(npm(['--offline', 'lutra', ...args], app, 'npx'), 'npx lutra run');
+  const checkout = ok(spawnSync(process.execPath, [join(REPO, 'bin/lutra.js'), ...args], { encoding: 'utf8', timeout: TIMEOUT }), 'node bin/lutra.js run');
+  assert.ok(installed.trim().length > 'Once upon a time'.length, installed);
+  assert.equal(installed, checkout);
+});
+
+test('npx lutra serve without fastify says how to get it, in one line', () => {
+  const r = npm(['--offline', 'lutra', 'serve', '--port', '0'], app, 'npx');
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /fastify.*npm install fastify/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('the ESM API from the installed package: createEngine on the bundled model, lutra/web in Node', () => {
+  writeFileSync(join(app, 'api.mjs'), `
+import { fileURLToPath } from 'node:url';
+import { createEngine, loadModel } from 'lutra';
+import * as web from 'lutra/web';
+const model = fileURLToPath(import.meta.resolve('lutra/models/lutra-default.gguf'));
+const engine = await createEngine({ model });
+const r = await engine.completions.create({ prompt: 'Once upon a time', max_tokens: 8, temperature: 0 });
+await engine.dispose();
+console.log(JSON.stringify({ text: r.choices[0].text, usage: r.usage, loadModel: typeof loadModel, webFetch: typeof web.fetchModelCached, webEngine: typeof web.createEngine }));
+`);
+  const r = JSON.parse(ok(spawnSync(process.execPath, ['api.mjs'], { cwd: app, encoding: 'utf8', timeout: TIMEOUT }), 'api.mjs').trim());
+  assert.equal(r.usage.completion_tokens, 8);
+  assert.ok(r.text.length > 0);
+  assert.deepEqual([r.loadModel, r.webFetch, r.webEngine], ['function', 'function', 'function']);
+  const cli = ok(spawnSync(process.execPath, [join(REPO, 'bin/lutra.js'), 'run', '-p', 'Once upon a time', '-n', '8', '--temp', '0'], { encoding: 'utf8' }), 'cli');
+  assert.equal(`Once upon a time${r.text}`.trim(), cli.trim());
+});
+
+test('importing lutra loads neither fastify nor the CLI\'s commander and cli-progress', () => {
+  // Resolved URLs recorded by a module hook, against the checkout (which has fastify installed).
+  const log = join(tmp, 'resolved.txt');
+  writeFileSync(join(tmp, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) { const r = await next(specifier, context); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }`);
+  writeFileSync(join(tmp, 'register.mjs'), `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(join(tmp, 'hooks.mjs')).href)});`);
+  const entry = pathToFileURL(join(REPO, 'dist/src/index.js')).href;
+  ok(spawnSync(process.execPath, ['--import', pathToFileURL(join(tmp, 'register.mjs')).href, '--input-type=module', '-e', `await import(${JSON.stringify(entry)});`], { encoding: 'utf8', timeout: TIMEOUT }), 'import lutra');
+  const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  assert.ok(urls.some((u) => u.includes('/node_modules/zod/')), 'the hook saw the library load zod');
+  for (const pkg of ['fastify', 'commander', 'cli-progress']) {
+    assert.ok(!urls.some((u) => u.includes(`/node_modules/${pkg}/`)), `importing lutra loaded ${pkg}`);
+  }
+});
+
+test('README\'s TypeScript examples compile under tsc --strict against the installed package', () => {
+  const readme = readFileSync(join(app, 'node_modules/lutra/README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.ok(blocks.length >= 2, `${blocks.length} ts blocks in README`);
+  const dir = join(app, 'readme-examples');
+  mkdirSync(dir);
+  // Names the examples use without defining: the caller's signal and progress callback.
+  writeFileSync(join(dir, 'ambient.d.ts'), `declare const signal: AbortSignal;
+declare const onProgress: (p: { phase: string; loaded: number; total: number }) => void;
+`);
+  const files = blocks.map((b, i) => {
+    const f = `example-${i + 1}.ts`;
+    writeFileSync(join(dir, f), `${b}\nexport {};\n`);
+    return f;
+  });
+  // Packages README's examples import besides lutra (the OpenAI client) resolve from the checkout.
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(join(REPO, 'node_modules/openai'), join(dir, 'node_modules/openai'), 'dir');
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      strict: true, noEmit: true, target: 'ES2022', lib: ['ES2022', 'ESNext.Disposable', 'DOM'], module: 'NodeNext', moduleResolution: 'NodeNext',
+      skipLibCheck: true, types: ['node'], typeRoots: [join(REPO, 'node_modules/@types')],
+    },
+    files: ['ambient.d.ts', ...files],
+  }));
+  const r = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', dir], { cwd: dir, encoding: 'utf8', timeout: TIMEOUT });
+  assert.equal(r.status, 0, `tsc --strict on README's examples:\n${r.stdout}${r.stderr}\n${files.map((f) => `--- ${f}\n${readFileSync(join(dir, f), 'utf8')}`).join('\n')}`);
+});
+
+test('a browser bundle (esbuild, platform browser) of an app that imports lutra gets the web build', async () => {
+  const { build } = await import(pathToFileURL(join(REPO, 'node_modules/esbuild/lib/main.js')).href) as typeof import('esbuild');
+  writeFileSync(join(app, 'page.js'), `
+import { createEngine, fetchModelCached } from 'lutra';
+import { clearModelCache } from 'lutra/web';
+const { file } = await fetchModelCached('/model.gguf');
+const engine = await createEngine({ model: file });
+const r = await engine.completions.create({ prompt: 'Once upon a time', max_tokens: 8, temperature: 0 });
+document.body.textContent = r.choices[0].text;
+globalThis.clear = clearModelCache;
+`);
+  const r = await build({ entryPoints: [join(app, 'page.js')], absWorkingDir: app, bundle: true, platform: 'browser', format: 'esm', write: false, metafile: true, outdir: join(app, 'out'), logLevel: 'silent' });
+  assert.deepEqual(r.errors, []);
+  const inputs = Object.keys(r.metafile!.inputs);
+  assert.ok(inputs.includes('node_modules/lutra/dist/src/web/static/lutra.js'), inputs.join('\n'));
+  assert.ok(!inputs.some((i) => i.includes('dist/src/index.js') || i.startsWith('node:')), inputs.join('\n'));
+  const js = r.outputFiles!.find((f) => f.path.endsWith('.js'))!.text;
+  assert.doesNotMatch(js, /^\s*import\b[^;]*["']node:/m, 'the bundle imports a Node built-in');
+  // The kernels' thread pool starts Web Workers from worker-web.js beside the bundle.
+  assert.match(js, /new Worker\(new URL\("\.\/worker-web\.js",\s*import\.meta\.url\)/);
+});
