@@ -21,11 +21,27 @@ export const HPARAM = {
   blockCount: 'block_count',
   feedForwardLength: 'feed_forward_length',
   expertCount: 'expert_count',
+  expertUsedCount: 'expert_used_count',
+  expertFeedForwardLength: 'expert_feed_forward_length',
+  expertSharedFeedForwardLength: 'expert_shared_feed_forward_length',
+  expertSharedCount: 'expert_shared_count',
+  expertWeightsScale: 'expert_weights_scale',
+  expertWeightsNorm: 'expert_weights_norm',
+  expertGatingFunc: 'expert_gating_func',
+  expertGroupCount: 'expert_group_count',
   headCount: 'attention.head_count',
   headCountKv: 'attention.head_count_kv',
   keyLength: 'attention.key_length',
   valueLength: 'attention.value_length',
   rmsEps: 'attention.layer_norm_rms_epsilon',
+  normEps: 'attention.layer_norm_epsilon',
+  qLoraRank: 'attention.q_lora_rank',
+  kvLoraRank: 'attention.kv_lora_rank',
+  slidingWindow: 'attention.sliding_window',
+  slidingWindowPattern: 'attention.sliding_window_pattern',
+  attnLogitSoftcapping: 'attn_logit_softcapping',
+  finalLogitSoftcapping: 'final_logit_softcapping',
+  ropeFreqBaseSwa: 'rope.freq_base_swa',
   ropeDimensionCount: 'rope.dimension_count',
   ropeFreqBase: 'rope.freq_base',
   ropeScalingType: 'rope.scaling.type',
@@ -36,6 +52,8 @@ export const HPARAM = {
   embeddingScale: 'embedding_scale',
   residualScale: 'residual_scale',
   logitScale: 'logit_scale',
+  /** How embeddings pool token states: llama.cpp's enum (0 none, 1 mean, 2 cls, 3 last, 4 rank). */
+  poolingType: 'pooling_type',
 } as const;
 
 export type HParamKey = keyof typeof HPARAM;
@@ -70,12 +88,35 @@ export const BLOCK = {
   ffnGate: 'ffn_gate',
   ffnUp: 'ffn_up',
   ffnDown: 'ffn_down',
+  // fused projections (Phi-2/3)
+  attnQkv: 'attn_qkv',
+  // mixture of experts: the router, the stacked experts [nExpert, rows, cols], the shared expert
+  ffnGateInp: 'ffn_gate_inp',
+  ffnGateExps: 'ffn_gate_exps',
+  ffnUpExps: 'ffn_up_exps',
+  ffnDownExps: 'ffn_down_exps',
+  ffnGateInpShexp: 'ffn_gate_inp_shexp',
+  ffnGateShexp: 'ffn_gate_shexp',
+  ffnUpShexp: 'ffn_up_shexp',
+  ffnDownShexp: 'ffn_down_shexp',
+  // multi-head latent attention (MiniCPM3, DeepSeek-V2)
+  attnQA: 'attn_q_a',
+  attnQB: 'attn_q_b',
+  attnQANorm: 'attn_q_a_norm',
+  attnKvAMqa: 'attn_kv_a_mqa',
+  attnKvB: 'attn_kv_b',
+  attnKvANorm: 'attn_kv_a_norm',
+  // Gemma's norms after each branch, BitNet's norms inside them
+  attnPostNorm: 'post_attention_norm',
+  ffnPostNorm: 'post_ffw_norm',
+  attnSubNorm: 'attn_sub_norm',
+  ffnSubNorm: 'ffn_sub_norm',
 } as const;
 
 export type BlockTensor = keyof typeof BLOCK;
 
 /** blk(3, 'attnQ') is 'blk.3.attn_q.weight'; blk(3, 'attnQ', 'bias') is 'blk.3.attn_q.bias'. */
-export function blk(layer: number, t: BlockTensor, kind: 'weight' | 'bias' = 'weight'): string {
+export function blk(layer: number, t: BlockTensor, kind: 'weight' | 'bias' | 'scale' = 'weight'): string {
   return blockName(layer, `${BLOCK[t]}.${kind}`);
 }
 

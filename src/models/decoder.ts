@@ -4,7 +4,7 @@
 
 import { ModelError } from '../core/errors.js';
 import type { AttentionShape, KVStore } from './kv-store.js';
-import type { Kernels, RopeParams } from '../kernels/types.js';
+import type { Kernels, RopeParams, WeightMatrix } from '../kernels/types.js';
 import { hpKey, TENSOR, type HParamKey } from '../formats/gguf-names.js';
 import { Meta, positiveInt } from './hparams.js';
 import type { TensorTable } from './tensors.js';
@@ -28,6 +28,11 @@ export interface DecoderHParams {
   residualScale: number;
   /** Logits are divided by this (MiniCPM hidden/dim_model_base; 1 elsewhere). */
   logitScale: number;
+  /**
+   * Per-token sizes of scratch buffers an architecture needs beyond the dense ones (an MoE's
+   * router logits, MLA's latent vectors), allocated once per context as s.extra[name] (batch x n).
+   */
+  scratch?: Readonly<Record<string, number>>;
 }
 
 export interface DecoderOptions {
@@ -115,6 +120,7 @@ export class DecoderScratch {
   readonly gate: Float32Array; // (batch, nFF)
   readonly up: Float32Array; // (batch, nFF)
   readonly logits: Float32Array; // (batch, nVocab)
+  readonly extra: Readonly<Record<string, Float32Array>>; // (batch, hp.scratch[name]) each
   constructor(hp: DecoderHParams, readonly batch: number, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
     this.x = alloc(batch * hp.nEmbd);
     this.xn = alloc(batch * hp.nEmbd);
@@ -125,10 +131,11 @@ export class DecoderScratch {
     this.gate = alloc(batch * hp.nFF);
     this.up = alloc(batch * hp.nFF);
     this.logits = alloc(batch * hp.nVocab);
+    this.extra = Object.fromEntries(Object.entries(hp.scratch ?? {}).map(([name, n]) => [name, alloc(batch * n)]));
   }
 
   buffers(): Float32Array[] {
-    return [this.x, this.xn, this.q, this.k, this.v, this.att, this.gate, this.up, this.logits];
+    return [this.x, this.xn, this.q, this.k, this.v, this.att, this.gate, this.up, this.logits, ...Object.values(this.extra)];
   }
 }
 
@@ -148,13 +155,21 @@ export class ForwardPass {
   nTok = 0;
   /** Position of tokens[0] in the sequence. */
   pos0 = 0;
-  /** Logits for every token (`all`), only the last (`last`, row 0 of s.logits), or none. */
-  logits: 'all' | 'last' | 'none' = 'none';
+  /**
+   * Logits for every token (`all`), only the last (`last`, row 0 of s.logits), or none; `hidden`:
+   * no logits, every token's final-normed hidden state in s.xn (rows 0..nTok), for embeddings.
+   */
+  logits: 'all' | 'last' | 'none' | 'hidden' = 'none';
   /** Extra input embeddings of the whole decode() call; `offset` is the index of tokens[0] in it. */
   embeddings: readonly InputEmbeddings[] = [];
   offset = 0;
+  /** Layers run: all of them, or the first few (a layer-skip draft of the same model). */
+  nLayer: number;
+  /** An output projection over part of the vocabulary (a draft's FR-Spec head): logits rows have head.rows values. */
+  head: WeightMatrix | null = null;
   readonly attention: AttentionShape;
   constructor(readonly kernels: Kernels, readonly hp: DecoderHParams, readonly kv: KVStore, readonly s: DecoderScratch) {
     this.attention = { nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV, scale: 1 / Math.sqrt(hp.headDim) };
+    this.nLayer = hp.nLayer;
   }
 }

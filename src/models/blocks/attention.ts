@@ -4,7 +4,7 @@
 // attention is another block beside this one, not an option of it.
 
 import { blk } from '../../formats/gguf-names.js';
-import type { WeightMatrix } from '../../kernels/types.js';
+import type { RopeParams, WeightMatrix } from '../../kernels/types.js';
 import type { DecoderHParams, ForwardPass } from '../decoder.js';
 import type { TensorTable } from '../tensors.js';
 
@@ -43,25 +43,31 @@ export function attentionMatrices(w: AttentionWeights): WeightMatrix[] {
   return [w.wq, w.wk, w.wv, w.wo];
 }
 
-function addBias(y: Float32Array, b: Float32Array | null, nTok: number): void {
+/** y[t] += b for each of nTok rows (nothing when b is null). */
+export function addBias(y: Float32Array, b: Float32Array | null, nTok: number): void {
   if (!b) return;
   const n = b.length;
   for (let t = 0; t < nTok; t++) for (let i = 0; i < n; i++) y[t * n + i] += b[i]!;
 }
 
-/** Self-attention of layer `layer` over the KV store: s.xn -> s.xn. */
-export function selfAttention(f: ForwardPass, layer: number, w: AttentionWeights): void {
+/** Self-attention of layer `layer` over the KV store: s.xn -> s.xn. `rope` overrides the model's (Gemma 3's local layers). */
+export function selfAttention(f: ForwardPass, layer: number, w: AttentionWeights, rope: RopeParams = f.hp.rope): void {
+  attendHeads(f, layer, w, rope);
+  f.kernels.matmul(w.wo, f.s.att, f.nTok, f.s.xn); addBias(f.s.xn, w.bo, f.nTok);
+}
+
+/** Everything of selfAttention before the output projection: s.xn -> s.att (nTok, nHead * headDimV). */
+export function attendHeads(f: ForwardPass, layer: number, w: Omit<AttentionWeights, 'wo' | 'bo'>, rope: RopeParams = f.hp.rope): void {
   const { kernels, hp, s, nTok, pos0 } = f;
   const { nHead, nHeadKv, headDim, eps } = hp;
   const { xn, q, k: keys, v: values, att } = s;
-  kernels.matmul(w.wq, xn, nTok, q); addBias(q, w.bq, nTok);
-  kernels.matmul(w.wk, xn, nTok, keys); addBias(keys, w.bk, nTok);
-  kernels.matmul(w.wv, xn, nTok, values); addBias(values, w.bv, nTok);
+  // The three products of xn as one job over the kernels' threads.
+  kernels.matmulMany([w.wq, w.wk, w.wv], xn, nTok, [q, keys, values]);
+  addBias(q, w.bq, nTok); addBias(keys, w.bk, nTok); addBias(values, w.bv, nTok);
   if (w.qNorm) kernels.rmsNorm(q, w.qNorm, eps, headDim, nTok * nHead, q);
   if (w.kNorm) kernels.rmsNorm(keys, w.kNorm, eps, headDim, nTok * nHeadKv, keys);
-  kernels.rope(q, nTok, nHead, headDim, pos0, hp.rope);
-  kernels.rope(keys, nTok, nHeadKv, headDim, pos0, hp.rope);
+  kernels.rope(q, nTok, nHead, headDim, pos0, rope);
+  kernels.rope(keys, nTok, nHeadKv, headDim, pos0, rope);
   f.kv.append(layer, pos0, keys, values, nTok);
   f.kv.attend(layer, q, nTok, pos0, f.attention, att);
-  kernels.matmul(w.wo, att, nTok, xn); addBias(xn, w.bo, nTok);
 }

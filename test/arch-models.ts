@@ -1,0 +1,67 @@
+// Tiny random-weight models of the families beyond the Llama block (one spec each, llama.cpp's
+// tensor names and shapes from models/family-tensors.ts) with stories260K's 512-token vocabulary,
+// so llama.cpp can run the same files. `node dist/test/arch-models.js DIR` writes them all;
+// test/golden/arch/make-golden.sh runs llama.cpp on them.
+
+import { writeFileSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { concatChunks, parseGGUF, type GGUFTensorToWrite } from '../src/formats/gguf.js';
+import { TENSOR } from '../src/formats/gguf-names.js';
+import { buildModelGGUF, f32Tensor } from '../src/models/gguf-builder.js';
+import { familyMetadata, familyTensors, type FamilySpec } from '../src/models/family-tensors.js';
+import { STORIES_GGUF, randomFloats } from './helpers.js';
+
+const vocabMeta = (() => {
+  const g = parseGGUF(new Uint8Array(readFileSync(STORIES_GGUF)), STORIES_GGUF);
+  return [...g.metadata].filter(([k]) => k.startsWith('tokenizer.'));
+})();
+
+const base = { nVocab: 512, ctx: 512, ropeBase: 10000, eps: 1e-5, tied: false } as const;
+
+/** One small spec per family, each exercising what sets the family apart. */
+export const ARCH_SPECS: Record<string, FamilySpec> = {
+  qwen3moe: { ...base, arch: 'qwen3moe', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 16, nFF: 96, moe: { nExpert: 8, nUsed: 2, nFFExp: 32 } },
+  qwen2moe: { ...base, arch: 'qwen2moe', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 16, nFF: 96, moe: { nExpert: 6, nUsed: 2, nFFExp: 32, nFFShared: 64 } },
+  'minicpm-moe': { ...base, arch: 'minicpm', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 16, nFF: 48, tied: true, moe: { nExpert: 4, nUsed: 2, nFFExp: 48 } },
+  minicpm3: { ...base, arch: 'minicpm3', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 4, headDim: 24, nRot: 8, nFF: 96, tied: true, mla: { qLora: 48, kvLora: 32, nope: 16, vHead: 16 } },
+  phi2: { ...base, arch: 'phi2', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 4, headDim: 16, nRot: 8, nFF: 128 },
+  phi3: { ...base, arch: 'phi3', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 4, headDim: 16, nFF: 96 },
+  gemma3: { ...base, arch: 'gemma3', nEmbd: 64, nLayer: 3, nHead: 4, nHeadKv: 2, headDim: 32, nFF: 96, tied: true, ropeBase: 1e6, swa: { window: 512, pattern: 3, ropeBaseSwa: 10000 } },
+  bitnet: { ...base, arch: 'bitnet', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 16, nFF: 96, tied: true },
+};
+
+/** Families whose embeddings would drown the layers (scaled-up or tied ones) get small embeddings, so random text is not one repeated token. */
+const SMALL_EMBEDDINGS = new Set(['minicpm', 'minicpm3', 'gemma3', 'bitnet']);
+
+function scaleOf(t: { name: string; shape: number[]; kind: string }, arch: string): number {
+  if (t.kind === 'embedding') return SMALL_EMBEDDINGS.has(arch) ? 0.05 : 1;
+  if (t.kind === 'bias') return 0.1;
+  if (t.name.includes('ffn_gate_inp')) return 3 / Math.sqrt(t.shape[0]!);
+  return 1.6 / Math.sqrt(t.shape[0]!);
+}
+
+/** BitNet's matrices hold ternary values times one scale per tensor, as its converter writes them. */
+function ternary(v: Float32Array): Float32Array {
+  let s = 0;
+  for (const x of v) s += Math.abs(x);
+  const scale = Math.max(s / v.length, 1e-5);
+  return v.map((x) => Math.max(-1, Math.min(1, Math.round(x / scale))) * scale);
+}
+
+export function archGGUF(spec: FamilySpec, seed = 7): Uint8Array {
+  const { hp, extra } = familyMetadata(spec);
+  let sd = seed;
+  const tensors: GGUFTensorToWrite[] = familyTensors(spec).map((t) => {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    let v: Float32Array;
+    if (t.kind === 'norm') v = randomFloats(n, sd++, 0.25).map((x) => 1 + x);
+    else v = randomFloats(n, sd++, scaleOf(t, spec.arch));
+    if (spec.arch === 'bitnet' && t.kind === 'matrix' && t.name !== TENSOR.tokenEmbd) v = ternary(v);
+    return f32Tensor(t.name, t.shape, v);
+  });
+  return concatChunks(buildModelGGUF({ hp, name: 'lutra tiny random', extraMeta: extra, tokenizer: vocabMeta, tensors }));
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/.*\/dist\//, 'dist/')) && process.argv[2]) {
+  for (const [name, spec] of Object.entries(ARCH_SPECS)) writeFileSync(resolve(process.argv[2], `${name}.gguf`), archGGUF(spec));
+}
