@@ -201,3 +201,22 @@ globalThis.clear = clearModelCache;
   // The kernels' thread pool starts Web Workers from worker-web.js beside the bundle.
   assert.match(js, /new Worker\(new URL\("\.\/worker-web\.js",\s*import\.meta\.url\)/);
 });
+
+test('TypeScript sees the web build\'s types: lutra/web, and lutra under the browser condition', () => {
+  const dir = join(app, 'web-types');
+  mkdirSync(dir);
+  const body = `const { file } = await fetchModelCached('/model.gguf', { onProgress: (p) => console.log(p.phase, p.loaded) });
+const engine = await createEngine({ model: file });
+const r = await engine.completions.create({ prompt: 'Once upon a time', max_tokens: 8 });
+const text: string = r.choices[0]!.text;
+export { text };
+`;
+  writeFileSync(join(dir, 'a.ts'), `import { createEngine, fetchModelCached } from 'lutra';\n${body}`);
+  writeFileSync(join(dir, 'b.ts'), `import { createEngine, fetchModelCached } from 'lutra/web';\n${body}`);
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { strict: true, noEmit: true, target: 'ES2022', lib: ['ES2022', 'DOM'], module: 'ESNext', moduleResolution: 'Bundler', customConditions: ['browser'], skipLibCheck: true, types: [] },
+    files: ['a.ts', 'b.ts'],
+  }));
+  const r = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', dir], { cwd: dir, encoding: 'utf8', timeout: TIMEOUT });
+  assert.equal(r.status, 0, `tsc:\n${r.stdout}${r.stderr}`);
+});
