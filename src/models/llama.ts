@@ -56,9 +56,10 @@ export const llama: Architecture<LlamaWeights> = {
   name: 'llama',
   load: (src, alloc) => loadLlama(src, 'llama', { neox: false }, alloc),
   matmulWeights: llamaMatrices,
+  output: (w) => w.head.output,
   forward(f, w) {
     embedInputs(f, w.tokEmbd);
-    for (let l = 0; l < w.layers.length; l++) llamaLayer(f, l, w.layers[l]!);
+    for (let l = 0; l < f.nLayer; l++) llamaLayer(f, l, w.layers[l]!);
     return outputHead(f, w.head);
   },
 };

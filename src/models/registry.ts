@@ -18,7 +18,9 @@ export interface Architecture<W = unknown> {
    * alone does not), for the kernels to lay out at load.
    */
   matmulWeights(w: W): WeightMatrix[];
-  /** One forward pass over f.nTok tokens: fills s.logits as f.logits asks, returns the rows written. */
+  /** The output projection (the token embedding when tied), for a draft head over part of the vocabulary. */
+  output?(w: W): WeightMatrix;
+  /** One forward pass over f.nTok tokens through f.nLayer layers: fills s.logits as f.logits asks, returns the rows written. */
   forward(f: ForwardPass, w: W): number;
 }
 

@@ -3,7 +3,7 @@
 // are filled.
 
 import { ArgumentError } from '../core/errors.js';
-import type { Kernels } from '../kernels/types.js';
+import type { Kernels, WeightMatrix } from '../kernels/types.js';
 import { DecoderScratch, ForwardPass, type Architecture, type DecoderHParams, type InputEmbeddings } from '../models/index.js';
 import { createKVStore, type KVCacheSpec, type KVCacheType, type KVStore } from './kv/index.js';
 
@@ -18,6 +18,10 @@ export interface ContextOptions {
   cacheType?: KVCacheSpec;
   /** Run this context on other kernels than the model's (a profiling wrapper, say). */
   kernels?: Kernels;
+  /** Run only the first N layers (a layer-skip draft of the model; its cache holds those layers only). */
+  layers?: number;
+  /** An output projection over part of the vocabulary (an FR-Spec draft head): logits have head.rows values. */
+  head?: WeightMatrix;
 }
 
 export interface DecodeOptions {
@@ -32,6 +36,8 @@ export class Context {
   readonly nCtx: number;
   readonly batch: number;
   readonly kv: KVStore;
+  /** Values in a logits row: the vocabulary, or the rows of a restricted head. */
+  readonly nLogits: number;
   private readonly scratch: DecoderScratch;
   private readonly pass: ForwardPass;
   /** Number of positions already in the cache. */
@@ -50,9 +56,15 @@ export class Context {
     this.nCtx = nCtx;
     this.batch = Math.min(batch, nCtx);
     const alloc = kernels.allocF32 ? (n: number) => kernels.allocF32!(n) : undefined;
-    this.kv = createKVStore(opts.cacheType ?? opts.kvType ?? 'f16', this.kernels, { nLayer: hp.nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV });
+    const nLayer = opts.layers ?? hp.nLayer;
+    if (!Number.isInteger(nLayer) || nLayer < 1 || nLayer > hp.nLayer) throw new ArgumentError(`layers must be an integer in 1..${hp.nLayer}, got ${nLayer}`);
+    if (opts.head && (opts.head.cols !== hp.nEmbd || opts.head.rows > hp.nVocab)) throw new ArgumentError(`head ${opts.head.name}: ${opts.head.rows}x${opts.head.cols} does not project ${hp.nEmbd} features to at most ${hp.nVocab} logits`);
+    this.nLogits = opts.head?.rows ?? hp.nVocab;
+    this.kv = createKVStore(opts.cacheType ?? opts.kvType ?? 'f16', this.kernels, { nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV });
     this.scratch = new DecoderScratch(hp, this.batch, alloc);
     this.pass = new ForwardPass(this.kernels, hp, this.kv, this.scratch);
+    this.pass.nLayer = nLayer;
+    this.pass.head = opts.head ?? null;
   }
 
   private disposed = false;
@@ -89,7 +101,7 @@ export class Context {
     if (this.nPast + n > this.nCtx) {
       throw new ArgumentError(`context full: ${this.nPast} + ${n} tokens exceed the context size ${this.nCtx}`);
     }
-    const nVocab = this.hp.nVocab;
+    const nVocab = this.nLogits;
     const embeddings = opts.embeddings ?? NO_EMBEDDINGS;
     for (const e of embeddings) {
       if (!(Number.isInteger(e.start) && e.start >= 0 && e.data.length % this.hp.nEmbd === 0 && e.start + e.data.length / this.hp.nEmbd <= n)) {

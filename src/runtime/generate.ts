@@ -7,6 +7,7 @@ import { AbortError, ArgumentError } from '../core/errors.js';
 import { type Grammar, grammarConstraint } from '../grammar/index.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { Context } from './context.js';
+import type { SpeculativeOptions } from './speculative.js';
 import { SamplerChain, type SamplingOptions, type TokenConstraint } from './sampler.js';
 import { TokenStepper } from './stepper.js';
 import { TextStream } from './text-stream.js';
@@ -22,6 +23,8 @@ export interface Timings {
   generateMs: number;
   promptTokensPerSecond: number;
   tokensPerSecond: number;
+  /** Speculative decoding: verify steps run, draft tokens proposed and accepted. */
+  speculative?: { drafter: string; steps: number; drafted: number; accepted: number };
 }
 
 export type GenerateChunk =
@@ -46,6 +49,8 @@ export interface GenerateOptions extends SamplingOptions {
   onPromptTokens?: (ids: number[]) => void;
   /** Constrain the output: GBNF text, a parsed grammar, or any TokenConstraint (used once: it keeps state). */
   grammar?: string | Grammar | TokenConstraint;
+  /** Speculative decoding (runtime/speculative.ts): a drafter proposes tokens the model verifies in one batch. */
+  speculative?: SpeculativeOptions;
 }
 
 export async function* generateTokens(

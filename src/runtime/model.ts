@@ -3,11 +3,12 @@
 // (inside the kernels) -> architecture (models/). Isomorphic: file paths go through node-io.ts,
 // imported only when a path is given, so the same module runs in a browser bundle.
 
-import { AbortError, ArgumentError, FormatError, LutraError, ModelError, TokenizerError, throwIfAborted } from '../core/errors.js';
+import { AbortError, ArgumentError, FormatError, LutraError, ModelError, TokenizerError, UnsupportedError, throwIfAborted } from '../core/errors.js';
 import { GGUFType, parseGGUF, plainValue } from '../formats/gguf.js';
 import { GENERAL, TENSOR, hpKey } from '../formats/gguf-names.js';
 import type { ModelSource } from '../formats/source.js';
 import { createKernels, type BackendName, type Kernels, type LutTables, type MatmulKernels } from '../kernels/index.js';
+import type { WeightMatrix } from '../kernels/types.js';
 import { getArchitecture, type Architecture, type DecoderHParams } from '../models/index.js';
 import { ggufTypeName } from '../models/hparams.js';
 import { hasFormat, quantFormat } from '../quant/table.js';
@@ -15,6 +16,8 @@ import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, resolveChatTe
 import { CoreTokenizer } from '../tokenizer/vocab.js';
 import { Context, type ContextOptions } from './context.js';
 import { generateTokens, type GenerateChunk, type GenerateOptions } from './generate.js';
+import { createDrafter, drafterKey, generateSpeculative, type SpeculativeOptions } from './speculative.js';
+import type { Drafter } from './spec/drafters.js';
 
 export interface LoadProgress {
   phase: 'read' | 'parse' | 'ready';
@@ -93,6 +96,13 @@ export class Model {
     return new Context(this.kernels, this.architecture, this.hparams, this.weights, { ...this.contextDefaults, ...opts });
   }
 
+  /** The output projection (the token embedding when tied), for draft heads over part of the vocabulary. */
+  outputMatrix(): WeightMatrix {
+    this.check();
+    if (!this.architecture.output) throw new UnsupportedError(`architecture ${this.arch} does not expose its output projection`);
+    return this.architecture.output(this.weights);
+  }
+
   tokenize(text: string, opts?: EncodeOptions): number[] {
     this.check();
     return this.tokenizer.encode(text, opts);
@@ -122,7 +132,7 @@ export class Model {
    */
   generate(prompt: string | ArrayLike<number>, opts: GenerateOptions & { context?: Context } = {}): AsyncIterable<GenerateChunk> {
     this.check();
-    if (opts.context) return generateTokens(opts.context, this.tokenizer, prompt, opts);
+    if (opts.context) return this.stream(opts.context, prompt, opts);
     const ctx = (this.defaultContext ??= this.createContext());
     const self = this;
     return (async function* () {
@@ -132,11 +142,31 @@ export class Model {
       self.defaultTail = new Promise<void>((r) => { release = r; });
       try {
         await before;
-        yield* generateTokens(ctx, self.tokenizer, prompt, opts);
+        yield* self.stream(ctx, prompt, opts);
       } finally {
         release();
       }
     })();
+  }
+
+  /** Plain or speculative generation in `ctx`. */
+  private stream(ctx: Context, prompt: string | ArrayLike<number>, opts: GenerateOptions): AsyncGenerator<GenerateChunk> {
+    if (opts.speculative) return generateSpeculative(ctx, this.tokenizer, prompt, opts, this.drafterFor(ctx, opts.speculative));
+    return generateTokens(ctx, this.tokenizer, prompt, opts);
+  }
+
+  /** Drafters kept per context while their options stay the same (their own contexts are costly to refill). */
+  private readonly drafters = new Map<Context, { key: unknown[]; drafter: Drafter }>();
+
+  private drafterFor(ctx: Context, spec: SpeculativeOptions): Drafter {
+    const key = drafterKey(spec);
+    const got = this.drafters.get(ctx);
+    if (got && got.key.every((v, i) => v === key[i])) return got.drafter;
+    got?.drafter.dispose();
+    this.drafters.delete(ctx);
+    const drafter = createDrafter(this, ctx, spec);
+    this.drafters.set(ctx, { key, drafter });
+    return drafter;
   }
 
   /** Convenience: the whole completion as a string. */
@@ -149,6 +179,8 @@ export class Model {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const { drafter } of this.drafters.values()) drafter.dispose();
+    this.drafters.clear();
     this.defaultContext?.dispose();
     this.defaultContext = undefined;
     this.kernels.dispose?.();

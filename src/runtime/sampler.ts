@@ -312,6 +312,76 @@ export class SamplerChain {
   private okBuf: Uint8Array | undefined;
   private maskBuf: Uint8Array | undefined;
 
+  /** Greedy: the pick is the argmax of the chain's logits (temperature 0). */
+  get isGreedy(): boolean {
+    return this.greedy;
+  }
+
+  /** A uniform draw in [0, 1) from the chain's RNG, so checkpoint()/rollback() cover it. */
+  uniform(): number {
+    return this.rng.next();
+  }
+
+  /**
+   * The distribution sample() draws from, without drawing: ids[0..n) with probs[0..n) (views of the
+   * chain's buffers, valid until its next call). Greedy chains give their pick with probability 1.
+   * With `subset`, `logits` holds one value per subset id (a draft head over part of the
+   * vocabulary) and the chain runs over those ids only. n is 0 when the constraint allows nothing.
+   */
+  distribution(logits: Float32Array, constraint?: TokenConstraint, subset?: Int32Array): { ids: Int32Array; probs: Float32Array; n: number } {
+    const c = this.c;
+    const load = () => {
+      c.sorted = false;
+      if (subset) {
+        for (let j = 0; j < subset.length; j++) { const id = subset[j]!; c.ids[j] = id; c.logits[id] = logits[j]!; }
+        c.n = subset.length;
+      } else {
+        c.logits.set(logits);
+        c.n = logits.length;
+        for (let i = 0; i < c.n; i++) c.ids[i] = i;
+      }
+    };
+    load();
+    if (this.greedy) {
+      let id = this.pick();
+      if (constraint && !constraint.allows(id)) {
+        load();
+        const mask = (this.maskBuf ??= new Uint8Array(c.ids.length));
+        mask.fill(0);
+        let n = 0;
+        if (constraint.fillMask(mask) > 0) for (let i = 0; i < c.n; i++) if (mask[c.ids[i]!]) c.ids[n++] = c.ids[i]!;
+        c.n = n;
+        if (n === 0) return { ids: c.ids, probs: c.probs, n: 0 };
+        id = this.pick();
+      }
+      c.ids[0] = id; c.probs[0] = 1;
+      return { ids: c.ids, probs: c.probs, n: 1 };
+    }
+    for (const s of this.chain) s.apply(c);
+    softmax(c);
+    if (!constraint) return { ids: c.ids, probs: c.probs, n: c.n };
+    let n = 0, total = 0;
+    for (let i = 0; i < c.n; i++) {
+      if (!constraint.allows(c.ids[i]!)) continue;
+      c.ids[n] = c.ids[i]!; c.probs[n] = c.probs[i]!; total += c.probs[n]!; n++;
+    }
+    if (total > 0) {
+      for (let i = 0; i < n; i++) c.probs[i]! /= total;
+      return { ids: c.ids, probs: c.probs, n };
+    }
+    // As sample(): the chain kept no allowed candidate, so it reruns over the allowed tokens alone.
+    load();
+    const mask = (this.maskBuf ??= new Uint8Array(c.ids.length));
+    mask.fill(0);
+    n = 0;
+    if (constraint.fillMask(mask) > 0) for (let i = 0; i < c.n; i++) if (mask[c.ids[i]!]) c.ids[n++] = c.ids[i]!;
+    c.n = n;
+    if (n === 0) return { ids: c.ids, probs: c.probs, n: 0 };
+    for (const s of this.chain) s.apply(c);
+    softmax(c);
+    return { ids: c.ids, probs: c.probs, n: c.n };
+  }
+
   /** Run the chain over c.ids[0..n) and pick (argmax or a seeded draw). */
   private pick(): number {
     const c = this.c;

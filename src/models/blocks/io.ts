@@ -40,7 +40,7 @@ export function scale(x: Float32Array, scale: number, n: number): void {
   if (scale !== 1) for (let i = 0; i < n; i++) x[i] *= scale;
 }
 
-/** Logits of every token or of the last into s.logits, as f.logits asks; returns the rows written. */
+/** Logits of every token or of the last into s.logits (rows of f.head's size when set), as f.logits asks; returns the rows written. */
 export function outputHead(f: ForwardPass, w: OutputWeights): number {
   if (f.logits === 'none') return 0;
   const { kernels, s, hp } = f;
@@ -53,6 +53,6 @@ export function outputHead(f: ForwardPass, w: OutputWeights): number {
     src = s.xn;
   }
   kernels.rmsNorm(src, w.norm, hp.eps, n, rows, s.xn);
-  kernels.matmul(w.output, s.xn, rows, s.logits);
+  kernels.matmul(f.head ?? w.output, s.xn, rows, s.logits);
   return rows;
 }

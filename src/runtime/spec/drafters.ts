@@ -1,0 +1,152 @@
+// Drafters: what proposes the tokens a speculative loop verifies. A draft model (another model with
+// the same vocabulary, the target's own first layers, either with an FR-Spec head) samples them
+// through its own copy of the sampler chain and reports the distribution each was drawn from; prompt
+// lookup copies them from earlier in the sequence (a point mass: no distribution).
+
+import { ArgumentError } from '../../core/errors.js';
+import type { Tokenizer } from '../../tokenizer/index.js';
+import type { Context } from '../context.js';
+import { SamplerChain, type SamplingOptions, type TokenConstraint } from '../sampler.js';
+import { TokenStepper } from '../stepper.js';
+import { copyDist, drawFrom, probOf, type Dist } from './rejection.js';
+import { lookupDraft } from './lookup.js';
+
+export interface Draft {
+  tokens: number[];
+  /** The distribution tokens[i] was drawn from; null: a point mass (a lookup or greedy draft). */
+  q: (Dist | null)[];
+}
+
+/** A constraint the draft may advance and take back (src/grammar's TokenMatcher is one). */
+export interface RewindableConstraint extends TokenConstraint {
+  checkpoint(): unknown;
+  rollback(state: unknown): void;
+}
+
+export interface Drafter {
+  readonly name: string;
+  /** Called once per generation with its sampling options and constraint. */
+  begin(opts: SamplingOptions, constraint?: TokenConstraint): void;
+  /** Up to n tokens that may follow `seq` (the whole sequence: prompt and generated tokens). */
+  draft(seq: readonly number[], n: number): Promise<Draft>;
+  dispose(): void;
+}
+
+/** Prompt lookup: the continuation of the sequence's last n-gram where it occurred before. */
+export class LookupDrafter implements Drafter {
+  readonly name = 'lookup';
+  constructor(private readonly ngramMin: number, private readonly ngramMax: number) {}
+  begin(): void {}
+  async draft(seq: readonly number[], n: number): Promise<Draft> {
+    const tokens = lookupDraft(seq, n, this.ngramMin, this.ngramMax);
+    return { tokens, q: tokens.map(() => null) };
+  }
+  dispose(): void {}
+}
+
+/** Tokens a model at the other end may propose but the target cannot take: llama.cpp's SPEC_VOCAB_MAX_SIZE_DIFFERENCE. */
+const MAX_VOCAB_DIFFERENCE = 128;
+
+/**
+ * Refuse a draft whose vocabulary is not the target's: sizes within MAX_VOCAB_DIFFERENCE (padding)
+ * and the same text for every id both have, with the same BOS and EOS.
+ */
+export function checkDraftVocab(target: Tokenizer, draft: Tokenizer, targetName: string, draftName: string): void {
+  const fail = (why: string) => { throw new ArgumentError(`draft model ${draftName} cannot draft for ${targetName}: ${why}`); };
+  if (Math.abs(target.vocabSize - draft.vocabSize) > MAX_VOCAB_DIFFERENCE) fail(`vocabularies of ${draft.vocabSize} and ${target.vocabSize} tokens`);
+  if (target.bos !== draft.bos || target.eos !== draft.eos) fail(`BOS/EOS ids ${draft.bos}/${draft.eos} differ from ${target.bos}/${target.eos}`);
+  const n = Math.min(target.vocabSize, draft.vocabSize);
+  for (let id = 0; id < n; id++) {
+    const a = target.tokenText(id), b = draft.tokenText(id);
+    if (a !== b) fail(`token ${id} is ${JSON.stringify(b)} in the draft but ${JSON.stringify(a)} in the target`);
+  }
+}
+
+export interface ModelDrafterOptions {
+  /** The draft's vocabulary when its head covers only part of it (FR-Spec): logits come one per id. */
+  subset?: Int32Array;
+  /** Stop drafting when the draft's confidence in its next token is below this (default 0). */
+  pMin?: number;
+  /** Called when the drafter is disposed (to free an FR-Spec head, say). */
+  onDispose?: () => void;
+}
+
+/** Top softmax probability of a logits row: a greedy draft's confidence. */
+function topProb(logits: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  return 1 / sum;
+}
+
+export class ModelDrafter implements Drafter {
+  private chain: SamplerChain | undefined;
+  private constraint: RewindableConstraint | undefined;
+  /** How many tokens of the current generation's sequence the chain has accepted. */
+  private seen = 0;
+  private readonly stepper: TokenStepper;
+  private readonly subset: Int32Array | undefined;
+  private readonly pMin: number;
+
+  constructor(readonly name: string, readonly ctx: Context, private readonly tok: Tokenizer, private readonly opts: ModelDrafterOptions = {}) {
+    this.stepper = new TokenStepper(ctx);
+    this.subset = opts.subset;
+    this.pMin = opts.pMin ?? 0;
+    if (!(this.pMin >= 0 && this.pMin <= 1)) throw new ArgumentError(`pMin must be in [0, 1], got ${this.pMin}`);
+  }
+
+  begin(opts: SamplingOptions, constraint?: TokenConstraint): void {
+    // Its own stream of draws: the draft's and the target's RNG must not move together.
+    const seed = opts.seed === undefined ? undefined : (opts.seed ^ 0x5bd1e995) >>> 0;
+    this.chain = new SamplerChain(this.ctx.hp.nVocab, { ...opts, seed });
+    const c = constraint as Partial<RewindableConstraint> | undefined;
+    // A constraint that cannot be taken back is left to the target alone: drafts stay exact, only less likely accepted.
+    this.constraint = c && typeof c.checkpoint === 'function' && typeof c.rollback === 'function' ? (c as RewindableConstraint) : undefined;
+    this.seen = 0;
+  }
+
+  async draft(seq: readonly number[], n: number): Promise<Draft> {
+    const chain = this.chain;
+    if (!chain) throw new ArgumentError('draft: begin() was not called');
+    const out: Draft = { tokens: [], q: [] };
+    if (n <= 0 || seq.length === 0) return out;
+    for (; this.seen < seq.length; this.seen++) chain.accept(seq[this.seen]!);
+    const common = this.stepper.reusePrefix(seq);
+    let logits = await this.stepper.decode(seq.slice(common));
+    const cp = chain.checkpoint();
+    const cc = this.constraint?.checkpoint();
+    try {
+      for (let i = 0; i < n; i++) {
+        const d = chain.distribution(logits, this.constraint, this.subset);
+        if (d.n === 0) break;
+        let x: number, q: Dist | null;
+        if (chain.isGreedy) {
+          x = d.ids[0]!;
+          q = null;
+          if (this.pMin > 0 && topProb(logits) < this.pMin) break;
+        } else {
+          x = drawFrom(d, chain.uniform());
+          if (this.pMin > 0 && probOf(d, x) < this.pMin) break;
+          q = copyDist(d);
+        }
+        out.tokens.push(x);
+        out.q.push(q);
+        if (i + 1 === n || this.tok.isEog(x)) break;
+        chain.accept(x);
+        this.constraint?.accept(x);
+        if (this.constraint?.finished) break;
+        logits = await this.stepper.step(x);
+      }
+    } finally {
+      chain.rollback(cp);
+      if (this.constraint) this.constraint.rollback(cc);
+    }
+    return out;
+  }
+
+  dispose(): void {
+    this.ctx.dispose();
+    this.opts.onDispose?.();
+  }
+}

@@ -1,0 +1,209 @@
+// Speculative decoding: a drafter (runtime/spec/drafters.ts: a draft model, the target's own first
+// layers, prompt lookup; an FR-Spec head on either model) proposes up to nDraft tokens, the target
+// runs them in one batch, and each is kept or replaced by the acceptance rule (spec/rejection.ts):
+// greedy output equals plain decoding token for token, sampled output has the target's
+// distribution. The target's sampler chain (bias, penalties, top-k/p, min-p, grammar) judges every
+// position in order, so it sees exactly the tokens plain decoding would; the draft runs its own copy
+// of the chain. Rejected positions are cut from both caches (Context.truncate). The same stepper,
+// chain and text stream as generate.ts, composed around a verify step instead of a plain one.
+
+import { AbortError, ArgumentError } from '../core/errors.js';
+import { grammarConstraint } from '../grammar/index.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+import type { Context } from './context.js';
+import type { GenerateChunk, GenerateOptions, StopReason } from './generate.js';
+import type { Model } from './model.js';
+import { SamplerChain } from './sampler.js';
+import { checkDraftVocab, LookupDrafter, ModelDrafter, type Drafter } from './spec/drafters.js';
+import { frSpecSubset, restrictedHead } from './spec/fr-spec.js';
+import { checkLookup, type LookupOptions } from './spec/lookup.js';
+import { acceptRejectionSampling, type AcceptRule } from './spec/rejection.js';
+import { TokenStepper } from './stepper.js';
+import { TextStream } from './text-stream.js';
+
+export interface SpeculativeOptions {
+  /** A draft model with the target's vocabulary (token texts are compared). */
+  draft?: Model;
+  /** Self-drafting: the target's own first N layers and its head draft for it (layer skip). */
+  layers?: number;
+  /** Prompt lookup: draft the continuation of the last n-gram seen earlier (no draft model). */
+  lookup?: boolean | LookupOptions;
+  /** Most tokens drafted per step (default 8; 10 for lookup). */
+  nDraft?: number;
+  /** Drafts shorter than this are not verified: a plain step instead (default 0). */
+  nDraftMin?: number;
+  /** A draft model stops drafting when its confidence in the next token is below this (default 0). */
+  pMin?: number;
+  /** FR-Spec: token ids by descending corpus frequency (`lutra fr-spec`); the draft's head keeps the first frSpecTokens. */
+  frSpec?: ArrayLike<number>;
+  /** How many ranked tokens the FR-Spec head keeps (default: all of frSpec). */
+  frSpecTokens?: number;
+  /** The acceptance rule (default: rejection sampling). For tests that show a wrong rule is caught. */
+  acceptRule?: AcceptRule;
+}
+
+const DEFAULT_N_DRAFT = 8;
+const DEFAULT_N_DRAFT_LOOKUP = 10;
+
+/** Which drafter a set of options makes, so a cached one can be reused for equal options. */
+export function drafterKey(o: SpeculativeOptions): unknown[] {
+  return [o.draft, o.layers, JSON.stringify(o.lookup ?? null), o.frSpec, o.frSpecTokens, o.pMin];
+}
+
+/** Refuse options that name no drafter, or several, or counts out of range. */
+export function checkSpeculative(o: SpeculativeOptions): void {
+  const kinds = [o.draft !== undefined, o.layers !== undefined, !!o.lookup].filter(Boolean).length;
+  if (kinds !== 1) throw new ArgumentError(`speculative decoding needs exactly one drafter (draft, layers or lookup), got ${kinds}`);
+  for (const [k, v] of Object.entries({ nDraft: o.nDraft, nDraftMin: o.nDraftMin, frSpecTokens: o.frSpecTokens })) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new ArgumentError(`speculative.${k} must be a non-negative integer, got ${v}`);
+  }
+  if (o.nDraft === 0) throw new ArgumentError('speculative.nDraft must be at least 1');
+  if (o.pMin !== undefined && !(o.pMin >= 0 && o.pMin <= 1)) throw new ArgumentError(`speculative.pMin must be in [0, 1], got ${o.pMin}`);
+  if (o.lookup && o.frSpec) throw new ArgumentError('speculative.frSpec restricts a draft model\'s head; prompt lookup has none');
+  if (typeof o.lookup === 'object') checkLookup(o.lookup);
+}
+
+/** The drafter for `target` decoding in `ctx`: its own context (same size) on the draft model or the target. */
+export function createDrafter(target: Model, ctx: Context, o: SpeculativeOptions): Drafter {
+  checkSpeculative(o);
+  if (o.lookup) {
+    const { ngramMin, ngramMax } = checkLookup(typeof o.lookup === 'object' ? o.lookup : {});
+    return new LookupDrafter(ngramMin, ngramMax);
+  }
+  const model = o.draft ?? target;
+  if (o.draft) checkDraftVocab(target.tokenizer, o.draft.tokenizer, target.file, o.draft.file);
+  if (o.layers !== undefined && !(Number.isInteger(o.layers) && o.layers >= 1 && o.layers <= target.hparams.nLayer)) {
+    throw new ArgumentError(`speculative.layers must be an integer in 1..${target.hparams.nLayer} (the target's layers), got ${o.layers}`);
+  }
+  let subset: Int32Array | undefined;
+  let head;
+  let release: (() => void) | undefined;
+  if (o.frSpec) {
+    const nVocab = model.hparams.nVocab;
+    for (let i = 0; i < o.frSpec.length; i++) {
+      const id = o.frSpec[i]!;
+      if (!(Number.isInteger(id) && id >= 0 && id < nVocab)) throw new ArgumentError(`speculative.frSpec: token id ${id} is outside the draft's vocabulary (0..${nVocab - 1})`);
+    }
+    subset = frSpecSubset(o.frSpec, o.frSpecTokens ?? o.frSpec.length, model.tokenizer, nVocab);
+    head = restrictedHead(model.kernels, model.outputMatrix(), subset);
+    const h = head;
+    if (!h.format.lut) release = () => model.kernels.release?.(h.data);
+  }
+  const dctx = model.createContext({ ctx: ctx.nCtx, batch: ctx.batch, layers: o.layers, head });
+  const name = o.draft ? `draft ${o.draft.file}` : o.layers !== undefined ? `layers 0..${o.layers - 1}` : 'target';
+  return new ModelDrafter(subset ? `${name}, fr-spec ${subset.length}` : name, dctx, model.tokenizer, { subset, pMin: o.pMin, onDispose: release });
+}
+
+export async function* generateSpeculative(
+  ctx: Context, tok: Tokenizer, prompt: string | ArrayLike<number>, opts: GenerateOptions, drafter: Drafter,
+): AsyncGenerator<GenerateChunk> {
+  const spec = opts.speculative ?? {};
+  const signal = opts.signal;
+  if (signal?.aborted) throw new AbortError();
+  const ids = typeof prompt === 'string'
+    ? tok.encode(prompt, { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? true })
+    : Array.from(prompt);
+  if (ids.length === 0) throw new ArgumentError('the prompt is empty (no tokens; the model adds no BOS)');
+  for (const id of ids) if (!(Number.isInteger(id) && id >= 0 && id < ctx.hp.nVocab)) throw new ArgumentError(`prompt token id ${id} is outside the vocabulary (0..${ctx.hp.nVocab - 1})`);
+  opts.onPromptTokens?.(ids);
+  const maxTokens = opts.maxTokens ?? 256;
+  if (!Number.isInteger(maxTokens) || maxTokens < -1) throw new ArgumentError(`maxTokens must be an integer >= -1, got ${maxTokens}`);
+  if (ids.length >= ctx.nCtx) throw new ArgumentError(`the prompt has ${ids.length} tokens, which does not fit the context size ${ctx.nCtx}`);
+  const nDraft = spec.nDraft ?? (spec.lookup ? DEFAULT_N_DRAFT_LOOKUP : DEFAULT_N_DRAFT);
+  const nDraftMin = spec.nDraftMin ?? 0;
+  const rule = spec.acceptRule ?? acceptRejectionSampling;
+  const sampler = new SamplerChain(ctx.hp.nVocab, opts);
+  const g = opts.grammar;
+  const constraint = g === undefined ? undefined : typeof g === 'object' && 'allows' in g ? g : grammarConstraint(g, tok);
+  const stepper = new TokenStepper(ctx, signal);
+  const text = new TextStream(tok, { special: opts.special, stop: opts.stop });
+  const stopAtEog = opts.stopAtEog ?? true;
+  drafter.begin(opts, constraint);
+
+  // seq: the tokens whose keys and values are in ctx; `last` is the next one to run (the prompt's
+  // last token at first, then the last token emitted), so the first generated token is verified too.
+  const common = stepper.reusePrefix(ids);
+  for (const id of ids) sampler.accept(id);
+  const t0 = performance.now();
+  if (ids.length - 1 > common) await stepper.decode(ids.slice(common, ids.length - 1));
+  const t1 = performance.now();
+  const seq = ids.slice(0, ids.length - 1);
+  let last = ids[ids.length - 1]!;
+
+  const nVocab = ctx.hp.nVocab;
+  const rows = new Float32Array((nDraft + 1) * nVocab); // (nDraft + 1, nVocab) the verify batch's logits
+  const batch: number[] = [];
+  const out: number[] = [];
+  let drafted = 0, accepted = 0, steps = 0;
+  const full = (n: number): StopReason | undefined => (maxTokens !== -1 && n >= maxTokens ? 'length' : seq.length >= ctx.nCtx ? 'context' : undefined);
+  let reason = full(0);
+  try {
+    while (!reason) {
+      const room = Math.min(nDraft, maxTokens === -1 ? Infinity : maxTokens - out.length - 1, ctx.nCtx - seq.length - 1);
+      let draft = room > 0 ? await drafter.draft([...seq, last], room) : { tokens: [], q: [] };
+      if (draft.tokens.length < nDraftMin) draft = { tokens: [], q: [] };
+      if (signal?.aborted) throw new AbortError();
+      batch.length = 0;
+      batch.push(last, ...draft.tokens);
+      await stepper.decode(batch, (i, row) => rows.set(row, i * nVocab));
+      seq.push(last);
+      steps++;
+      drafted += draft.tokens.length;
+      for (let i = 0; i <= draft.tokens.length && !reason; i++) {
+        const logits = rows.subarray(i * nVocab, (i + 1) * nVocab);
+        let id: number, kept = false;
+        if (i === draft.tokens.length) {
+          id = sampler.sample(logits, constraint); // every draft token kept: the step's extra token
+        } else if (sampler.isGreedy) {
+          id = sampler.sample(logits, constraint);
+          kept = id === draft.tokens[i];
+        } else {
+          const p = sampler.distribution(logits, constraint);
+          if (p.n === 0) id = -1;
+          else ({ token: id, accepted: kept } = rule(p, draft.q[i]!, draft.tokens[i]!, () => sampler.uniform()));
+        }
+        if (id < 0) { reason = 'stop'; break; } // the grammar allows no token here
+        if (kept) accepted++;
+        sampler.accept(id);
+        constraint?.accept(id);
+        out.push(id);
+        if (stopAtEog && tok.isEog(id)) { reason = 'eos'; break; }
+        const piece = text.push(id);
+        if (text.stopped) {
+          if (piece) yield { done: false, token: id, text: piece };
+          reason = 'stop';
+          break;
+        }
+        yield { done: false, token: id, text: piece };
+        if (signal?.aborted) throw new AbortError();
+        if (constraint?.finished) { reason = 'eos'; break; }
+        reason = full(out.length);
+        if (kept) seq.push(id);
+        else { last = id; break; }
+      }
+      // The rejected tail (and, on a stop, anything past the kept tokens) leaves the target's cache.
+      ctx.truncate(seq.length);
+    }
+  } finally {
+    if (ctx.nPast > seq.length) ctx.truncate(seq.length);
+  }
+  const tail = text.flush();
+  const t2 = performance.now();
+  const promptMs = t1 - t0, generateMs = t2 - t1;
+  yield {
+    done: true,
+    text: tail,
+    stopReason: reason,
+    tokens: out,
+    timings: {
+      promptTokens: ids.length,
+      cachedTokens: common,
+      promptMs,
+      generatedTokens: out.length,
+      generateMs,
+      promptTokensPerSecond: (ids.length - common) / Math.max(promptMs / 1000, 1e-9),
+      tokensPerSecond: out.length / Math.max(generateMs / 1000, 1e-9),
+      speculative: { drafter: drafter.name, steps, drafted, accepted },
+    },
+  };
+}
