@@ -21,4 +21,7 @@ export {
   type EngineOptions, type ChatSessionOptions, type TurnParams, type ChatCompletion, type ChatCompletionChunk,
   type ChatCompletionCreateParams, type ChatCompletionMessageParam, type Completion, type CompletionCreateParams,
   type CompletionUsage, type Stream, type RequestOptions, type SamplingParams,
+  type ChatCompletionTokenLogprob, type CompletionLogprobs, type EmbeddingCreateParams, type CreateEmbeddingResponse,
 } from './openai/index.js';
+export type { TokenLogprob, TopLogprob } from './runtime/logprobs.js';
+export type { Pooling } from './runtime/embed.js';

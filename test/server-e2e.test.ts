@@ -114,7 +114,7 @@ test('status codes: 401, 400 naming the field, 400 over the context, 413, 404, a
   r = await post(u, { prompt: 'x'.repeat(70_000) });
   assert.equal(r.status, 413);
   assert.equal(r.json.error.code, 'body_too_large');
-  r = await post(`${stories.url}/v1/embeddings`, { input: 'x' });
+  r = await post(`${stories.url}/v1/rerank`, { input: 'x' });
   assert.equal(r.status, 404);
   assert.equal(r.json.error.code, 'not_found');
 });

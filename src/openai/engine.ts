@@ -8,6 +8,7 @@ import { AbortError, LutraError } from '../core/errors.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import { loadModel, Model, type LoadOptions, type LoadProgress, type ModelInput } from '../runtime/model.js';
 import type { GenerateChunk, StopReason } from '../runtime/generate.js';
+import type { TokenLogprob } from '../runtime/logprobs.js';
 import type { Context } from '../runtime/context.js';
 import type { SamplingOptions } from '../runtime/sampler.js';
 import { renderChatTemplate, resolveChatTemplate, type ResolvedChatTemplate } from '../tokenizer/index.js';
@@ -15,12 +16,14 @@ import type { Grammar } from '../grammar/index.js';
 import { planStructured, templateMessages, ToolCallSplitter, withTools, parseToolCalls, type PlanContext, type StructuredPlan } from './tools/index.js';
 import { ChatSession, type ChatSessionOptions } from './chat-session.js';
 import { defaultChatMaxTokens, shiftConversation, type ShiftedConversation } from './context-shift.js';
-import { InvalidRequestError, parseChatRequest, parseCompletionRequest } from './schema.js';
+import { InvalidRequestError, parseChatRequest, parseCompletionRequest, parseEmbeddingRequest } from './schema.js';
+import { embedTokens } from '../runtime/embed.js';
 import { CACHE_REUSE_MODES, SlotPool, type CacheReuse } from './slots.js';
 import { MAX_CHOICES } from './schema.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatCompletionMessageParam, Completion,
   CompletionCreateParams, CompletionUsage, FinishReason, ModelObject, RequestOptions, SamplingParams, Stream, ChatTool, ChatCompletionMessageToolCall,
+  ChatChoiceLogprobs, ChatCompletionTokenLogprob, CompletionLogprobs, CreateEmbeddingResponse, EmbeddingCreateParams,
 } from './types.js';
 
 export interface EngineOptions {
@@ -80,15 +83,19 @@ export interface Job {
   grammar?: Grammar;
   /** Chat replies are read for tool calls (StructuredPlan.tools). */
   tools?: StructuredPlan['tools'];
+  /** Give each token's log-probability and this many alternatives (requests' logprobs / top_logprobs). */
+  logprobs?: number;
 }
 
 /** What a job yields, in order per choice: text pieces, then its finish; `usage` last. */
 export type JobEvent =
-  | { choice: number; text: string }
+  | { choice: number; text: string; logprob?: TokenLogprob }
   | { choice: number; finish: FinishReason }
   | { usage: CompletionUsage };
 
 interface RunningJob { parked: boolean; settled: Promise<void> }
+
+const utf8 = new TextDecoder();
 
 const finishReason = (r: StopReason): FinishReason => (r === 'eos' || r === 'stop' ? 'stop' : 'length');
 
@@ -146,6 +153,11 @@ export class Engine {
     },
   };
 
+  readonly embeddings = {
+    /** OpenAI's embeddings.create: unit-length vectors, pooled as the model says (Model.pooling). */
+    create: (body: EmbeddingCreateParams, opts?: RequestOptions): Promise<CreateEmbeddingResponse> => this.createEmbeddings(body, opts),
+  };
+
   readonly models = {
     list: async (): Promise<{ object: 'list'; data: ModelObject[] }> => ({ object: 'list', data: [this.modelObject()] }),
   };
@@ -162,7 +174,7 @@ export class Engine {
     this.id = name ?? (model.file.split(/[\\/]/).pop() || 'model').replace(/\.gguf$/i, '');
     this.pool = new SlotPool(contexts, maxQueue, limits.cacheReuse ?? 'client');
     this.maxRequestTokens = limits.maxRequestTokens ?? 16 * contexts[0]!.nCtx;
-    this.chatTemplate = resolveChatTemplate(model.tokenizer.chatTemplate, limits.chatTemplate);
+    this.chatTemplate = limits.chatTemplate === undefined ? model.chatTemplate : resolveChatTemplate(model.tokenizer.chatTemplate, limits.chatTemplate);
     this.contextShift = limits.contextShift ?? false;
   }
 
@@ -248,7 +260,7 @@ export class Engine {
   }
 
   /** Validate what both endpoints share and turn it into a Job (prompts already tokenized; `nCtx`: a chat session's own context). */
-  makeJob(p: SamplingParams & { max_completion_tokens?: number | null }, prompts: number[][], defaultMax: number, promptParam: string, nCtx = this.nCtx): Job {
+  makeJob(p: SamplingParams & { max_completion_tokens?: number | null; logprobs?: boolean | number | null; top_logprobs?: number | null }, prompts: number[][], defaultMax: number, promptParam: string, nCtx = this.nCtx): Job {
     const nVocab = this.model.hparams.nVocab;
     const bias: Record<number, number> = {};
     for (const [k, v] of Object.entries(p.logit_bias ?? {})) {
@@ -286,6 +298,7 @@ export class Engine {
     return {
       prompts,
       n,
+      logprobs: typeof p.logprobs === 'number' ? p.logprobs : p.logprobs === true ? (p.top_logprobs ?? 0) : undefined,
       maxTokens: maxTokens ?? defaultMax,
       stop: stop.filter((s) => s.length > 0),
       seed: p.seed ?? Math.floor(Math.random() * 2 ** 32),
@@ -331,12 +344,11 @@ export class Engine {
           if (job.echo) yield* emit({ choice, text: job.echo[p]! });
           const gen = this.model.generate(ids, {
             ...job.sampling, seed: (job.seed + choice) >>> 0, maxTokens: job.maxTokens, stop: job.stop, signal, context: ctx,
-            grammar: job.grammar, special: job.tools ? true : undefined,
+            grammar: job.grammar, special: job.tools ? true : undefined, logprobs: job.logprobs,
           });
           let last: Extract<GenerateChunk, { done: true }> | undefined;
           for await (const c of gen) {
-            if (c.text) yield* emit({ choice, text: c.text });
-            if (c.done) last = c;
+            if (c.done) { last = c; if (c.text) yield* emit({ choice, text: c.text }); } else if (c.text || c.logprob) yield* emit({ choice, text: c.text, ...(c.logprob ? { logprob: c.logprob } : {}) });
           }
           if (j === 0) cached += last!.timings.cachedTokens;
           completionTokens += last!.tokens.length;
@@ -408,18 +420,27 @@ export class Engine {
         // OpenAI streams it (id, type and name first, then its arguments).
         const splitters: ToolCallSplitter[] = [];
         const sent: number[] = [];
+        // Log-probabilities ride on the next chunk of their choice (a splitter may hold text back).
+        const pending: ChatCompletionTokenLogprob[][] = [];
+        const lps = (choice: number): ChatChoiceLogprobs | null => {
+          const l = pending[choice];
+          if (!l?.length) return null;
+          pending[choice] = [];
+          return { content: l, refusal: null };
+        };
         const deltas = function* (choice: number, events: ReturnType<ToolCallSplitter['push']>) {
           for (const ev of events) {
-            if ('content' in ev) { yield chunk([{ index: choice, delta: { content: ev.content }, logprobs: null, finish_reason: null }]); continue; }
+            if ('content' in ev) { yield chunk([{ index: choice, delta: { content: ev.content }, logprobs: lps(choice), finish_reason: null }]); continue; }
             const index = sent[choice] ?? 0;
             sent[choice] = index + 1;
-            yield chunk([{ index: choice, delta: { tool_calls: [{ index, id: toolCallId(), type: 'function', function: { name: ev.call.name, arguments: '' } }] }, logprobs: null, finish_reason: null }]);
+            yield chunk([{ index: choice, delta: { tool_calls: [{ index, id: toolCallId(), type: 'function', function: { name: ev.call.name, arguments: '' } }] }, logprobs: lps(choice), finish_reason: null }]);
             yield chunk([{ index: choice, delta: { tool_calls: [{ index, function: { arguments: ev.call.arguments } }] }, logprobs: null, finish_reason: null }]);
           }
         };
+        const all: ChatCompletionTokenLogprob[][] = [];
         for await (const e of self.runJob(job, signal, context, opts?.client)) {
           if ('usage' in e) {
-            onDone?.(assembleChat(base, texts, finishes, e.usage, job.tools));
+            onDone?.(assembleChat(base, texts, finishes, e.usage, job.tools, job.logprobs !== undefined ? all : undefined));
             if (p.stream_options?.include_usage) yield { ...chunk([], e.usage) };
             continue;
           }
@@ -432,13 +453,18 @@ export class Engine {
           const split = splitters[e.choice];
           if ('text' in e) {
             texts[e.choice] += e.text;
+            if (e.logprob) {
+              const entry = self.chatLogprob(e.logprob);
+              (pending[e.choice] ??= []).push(entry);
+              (all[e.choice] ??= []).push(entry);
+            }
             if (split) yield* deltas(e.choice, split.push(e.text));
-            else yield chunk([{ index: e.choice, delta: { content: e.text }, logprobs: null, finish_reason: null }]);
+            else yield chunk([{ index: e.choice, delta: { content: e.text }, logprobs: lps(e.choice), finish_reason: null }]);
           } else {
             if (split) yield* deltas(e.choice, split.end());
             const finish = split && split.calls > 0 ? 'tool_calls' : e.finish;
             finishes[e.choice] = e.finish;
-            yield chunk([{ index: e.choice, delta: {}, logprobs: null, finish_reason: finish }]);
+            yield chunk([{ index: e.choice, delta: {}, logprobs: lps(e.choice), finish_reason: finish }]);
           }
         }
       }, signals));
@@ -446,13 +472,16 @@ export class Engine {
     return (async () => {
       const texts: string[] = [];
       const finishes: FinishReason[] = [];
+      const all: ChatCompletionTokenLogprob[][] = [];
       let usage!: CompletionUsage;
       for await (const e of this.runJob(job, AbortSignal.any(signals.filter((s): s is AbortSignal => !!s)), context, opts?.client)) {
         if ('usage' in e) usage = e.usage;
-        else if ('text' in e) texts[e.choice] = (texts[e.choice] ?? '') + e.text;
-        else { texts[e.choice] ??= ''; finishes[e.choice] = e.finish; }
+        else if ('text' in e) {
+          texts[e.choice] = (texts[e.choice] ?? '') + e.text;
+          if (e.logprob) (all[e.choice] ??= []).push(this.chatLogprob(e.logprob));
+        } else { texts[e.choice] ??= ''; finishes[e.choice] = e.finish; }
       }
-      const r = assembleChat(base, texts, finishes, usage, job.tools);
+      const r = assembleChat(base, texts, finishes, usage, job.tools, job.logprobs !== undefined ? all : undefined);
       onDone?.(r);
       return r;
     })();
@@ -471,25 +500,102 @@ export class Engine {
     if (p.echo) job.echo = list.map((x) => (typeof x === 'string' ? x : this.model.detokenize(x)));
     const signals = this.requestSignals(opts);
     const base = { id: newId('cmpl'), object: 'text_completion' as const, created: Math.floor(Date.now() / 1000), model: this.id, system_fingerprint: this.fingerprint };
+    // Legacy logprobs: each token's text_offset counts the characters of its choice's text before it.
+    const offsets: number[] = [];
+    const legacy = (choice: number, lp: TokenLogprob | undefined, into?: CompletionLogprobs): CompletionLogprobs | null => {
+      if (!lp) return null;
+      const l = into ?? { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+      const token = this.tokenString(lp.token);
+      l.tokens.push(token);
+      l.token_logprobs.push(lp.logprob);
+      l.top_logprobs.push(Object.fromEntries(lp.top.map((t) => [this.tokenString(t.token), t.logprob])));
+      l.text_offset.push(offsets[choice] ?? 0);
+      offsets[choice] = (offsets[choice] ?? 0) + token.length;
+      return l;
+    };
     if (p.stream) {
       const self = this;
       return makeStream<Completion>(async function* (signal) {
         for await (const e of self.runJob(job, signal, undefined, opts?.client)) {
           if ('usage' in e) { if (p.stream_options?.include_usage) yield { ...base, choices: [], usage: e.usage }; continue; }
-          if ('text' in e) yield { ...base, choices: [{ index: e.choice, text: e.text, logprobs: null, finish_reason: null }] };
+          if ('text' in e) yield { ...base, choices: [{ index: e.choice, text: e.text, logprobs: legacy(e.choice, e.logprob), finish_reason: null }] };
           else yield { ...base, choices: [{ index: e.choice, text: '', logprobs: null, finish_reason: e.finish }] };
         }
       }, signals);
     }
     const texts: string[] = [];
     const finishes: FinishReason[] = [];
+    const lps: CompletionLogprobs[] = [];
     let usage!: CompletionUsage;
     for await (const e of this.runJob(job, AbortSignal.any(signals.filter((s): s is AbortSignal => !!s)), undefined, opts?.client)) {
       if ('usage' in e) usage = e.usage;
-      else if ('text' in e) texts[e.choice] = (texts[e.choice] ?? '') + e.text;
-      else { texts[e.choice] ??= ''; finishes[e.choice] = e.finish; }
+      else if ('text' in e) {
+        texts[e.choice] = (texts[e.choice] ?? '') + e.text;
+        if (e.logprob) lps[e.choice] = legacy(e.choice, e.logprob, lps[e.choice])!;
+      } else { texts[e.choice] ??= ''; finishes[e.choice] = e.finish; }
     }
-    return { ...base, choices: finishes.map((f, i) => ({ index: i, text: texts[i]!, logprobs: null, finish_reason: f })), usage };
+    const choiceLogprobs = (i: number): CompletionLogprobs | null =>
+      job.logprobs === undefined ? null : lps[i] ?? { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+    return { ...base, choices: finishes.map((f, i) => ({ index: i, text: texts[i]!, logprobs: choiceLogprobs(i), finish_reason: f })), usage };
+  }
+
+  private async createEmbeddings(body: EmbeddingCreateParams, opts?: RequestOptions): Promise<CreateEmbeddingResponse> {
+    this.check();
+    const p = parseEmbeddingRequest(body);
+    const dim = this.model.hparams.nEmbd;
+    if (p.dimensions != null && p.dimensions !== dim) {
+      throw new InvalidRequestError('dimensions', `this model's embeddings have ${dim} dimensions; lutra does not shorten them (omit dimensions or pass ${dim})`, 'unsupported_value');
+    }
+    const pooling = this.model.pooling;
+    const raw = p.input;
+    const list: (string | number[])[] = typeof raw === 'string' ? [raw]
+      : raw.length > 0 && typeof raw[0] === 'number' ? [raw as number[]] : (raw as (string | number[])[]);
+    const param = (i: number) => (list.length > 1 ? `input[${i}]` : 'input');
+    const nVocab = this.model.hparams.nVocab;
+    const inputs = list.map((x, i) => {
+      if (typeof x === 'string') this.checkTextFits(x.length, param(i));
+      const ids = typeof x === 'string' ? this.model.tokenize(x, { addSpecial: true, parseSpecial: true }) : x;
+      if (ids.length === 0) throw new InvalidRequestError(param(i), 'has no tokens');
+      for (const id of ids) if (id >= nVocab) throw new InvalidRequestError(param(i), `token id ${id} is outside the vocabulary (0..${nVocab - 1})`);
+      if (ids.length > this.nCtx) throw new InvalidRequestError(param(i), `has ${ids.length} tokens, more than the context of ${this.nCtx} tokens`, 'context_length_exceeded');
+      return ids;
+    });
+    const total = inputs.reduce((n, ids) => n + ids.length, 0);
+    if (total > this.maxRequestTokens) throw new InvalidRequestError('input', `the inputs have ${total} tokens; this server accepts at most ${this.maxRequestTokens} per request`, 'request_too_large');
+    const signal = AbortSignal.any(this.requestSignals(opts).filter((s): s is AbortSignal => !!s));
+    const slot = await this.pool.acquire(inputs[0]!, signal, opts?.client);
+    let done!: () => void;
+    const state: RunningJob = { parked: false, settled: new Promise<void>((r) => { done = r; }) };
+    this.running.add(state);
+    try {
+      const data = [];
+      for (let i = 0; i < inputs.length; i++) {
+        // One input at a time, with a turn for the event loop (signals, /health) between.
+        await yieldToEventLoop();
+        if (signal.aborted) throw new AbortError();
+        const v = embedTokens(slot.context, inputs[i]!, pooling);
+        data.push({ object: 'embedding' as const, index: i, embedding: p.encoding_format === 'base64' ? base64(v) : Array.from(v) });
+      }
+      return { object: 'list', data, model: this.id, usage: { prompt_tokens: total, total_tokens: total } };
+    } finally {
+      slot.release();
+      this.running.delete(state);
+      done();
+    }
+  }
+
+  /** A token as logprobs name it: its bytes (control tokens' text included) decoded, a partial UTF-8 character as U+FFFD. */
+  tokenString(id: number): string {
+    return utf8.decode(this.model.tokenizer.tokenBytes(id, true));
+  }
+
+  /** One token's entry in chat logprobs.content. */
+  chatLogprob(lp: TokenLogprob): ChatCompletionTokenLogprob {
+    const entry = (id: number, logprob: number) => {
+      const bytes = this.model.tokenizer.tokenBytes(id, true);
+      return { token: utf8.decode(bytes), logprob, bytes: Array.from(bytes) };
+    };
+    return { ...entry(lp.token, lp.logprob), top_logprobs: lp.top.map((t) => entry(t.token, t.logprob)) };
   }
 
   get fingerprint(): string {
@@ -525,26 +631,36 @@ export class Engine {
   }
 }
 
+/** A vector's float32 bytes (little-endian, as every platform lutra runs on stores them) in base64, as OpenAI's encoding_format base64. */
+function base64(v: Float32Array): string {
+  const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
 function toolCallId(): string {
   let s = 'call_';
   for (let i = 0; i < 24; i++) s += 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'[Math.floor(Math.random() * 62)];
   return s;
 }
 
-function assembleChat(base: { id: string; created: number; model: string; system_fingerprint: string }, texts: string[], finishes: FinishReason[], usage: CompletionUsage, tools?: StructuredPlan['tools']): ChatCompletion {
+function assembleChat(base: { id: string; created: number; model: string; system_fingerprint: string }, texts: string[], finishes: FinishReason[], usage: CompletionUsage,
+  tools?: StructuredPlan['tools'], logprobs?: ChatCompletionTokenLogprob[][]): ChatCompletion {
   return {
     ...base,
     object: 'chat.completion',
     choices: finishes.map((f, i) => {
       const text = texts[i] ?? '';
+      const lp: ChatChoiceLogprobs | null = logprobs ? { content: logprobs[i] ?? [], refusal: null } : null;
       if (tools) {
         const r = parseToolCalls(text, tools.format, tools.defs);
         if (r.calls.length) {
           const calls: ChatCompletionMessageToolCall[] = r.calls.map((c) => ({ id: toolCallId(), type: 'function', function: { name: c.name, arguments: c.arguments } }));
-          return { index: i, message: { role: 'assistant', content: r.content || null, refusal: null, tool_calls: calls }, logprobs: null, finish_reason: 'tool_calls' };
+          return { index: i, message: { role: 'assistant', content: r.content || null, refusal: null, tool_calls: calls }, logprobs: lp, finish_reason: 'tool_calls' };
         }
       }
-      return { index: i, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: f };
+      return { index: i, message: { role: 'assistant', content: text, refusal: null }, logprobs: lp, finish_reason: f };
     }),
     usage,
   };

@@ -1,11 +1,12 @@
 // Request validation (zod) for both endpoints, shared by the in-process engine and the HTTP server,
 // so a bad field gives the same message either way: `messages[0].content: expected string ...`.
 // Unknown fields are ignored, as OpenAI-compatible servers do; known OpenAI features that lutra
-// does not implement (logprobs, legacy functions) are refused, naming the field, rather than ignored.
+// does not implement (legacy functions, suffix, best_of) are refused, naming the field, rather than ignored.
 
 import { z } from 'zod';
 import { ArgumentError } from '../core/errors.js';
-import type { ChatCompletionCreateParams, CompletionCreateParams } from './types.js';
+import { MAX_TOP_LOGPROBS } from '../runtime/logprobs.js';
+import type { ChatCompletionCreateParams, CompletionCreateParams, EmbeddingCreateParams } from './types.js';
 
 /** Most choices one request may ask for. */
 export const MAX_N = 16;
@@ -75,12 +76,17 @@ const toolCall = z.object({
   function: z.object({ name: z.string(), arguments: z.string() }),
 });
 
+// Content is required, as OpenAI requires it, except on an assistant turn that carries tool_calls.
 const message = z.object({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
   content: z.union([z.string(), z.array(textPart)], { error: 'expected a string or an array of text parts' }).nullish(),
   name: z.string().optional(),
   tool_calls: z.array(toolCall).nullish(),
   tool_call_id: z.string().optional(),
+}).superRefine((m, ctx) => {
+  if (m.content == null && !(m.role === 'assistant' && m.tool_calls?.length)) {
+    ctx.addIssue({ code: 'custom', path: ['content'], message: m.role === 'assistant' ? 'is required unless the message has tool_calls' : 'is required' });
+  }
 });
 
 const tool = z.object({
@@ -102,6 +108,8 @@ const chatSchema = z.object({
     z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) }),
   ], { error: "expected 'none', 'auto', 'required' or {type: 'function', function: {name}}" }).nullish(),
   parallel_tool_calls: z.boolean().nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: int().min(0).max(MAX_TOP_LOGPROBS).nullish(),
   messages: z.array(message).min(1, { error: 'expected at least one message' }).max(MAX_MESSAGES, { error: `expected at most ${MAX_MESSAGES} messages` }),
   max_completion_tokens: int().min(1).nullish(),
 });
@@ -114,16 +122,34 @@ const completionSchema = z.object({
     error: 'expected a string, an array of strings, an array of token ids or an array of arrays of token ids',
   }),
   echo: z.boolean().nullish(),
+  logprobs: int().min(0).max(MAX_TOP_LOGPROBS).nullish(),
+});
+
+/** Most inputs in one embeddings request. */
+export const MAX_EMBEDDING_INPUTS = 256;
+
+const embeddingSchema = z.object({
+  input: z.union([z.string(), z.array(z.string()).min(1).max(MAX_EMBEDDING_INPUTS), tokenIds, z.array(tokenIds).min(1).max(MAX_EMBEDDING_INPUTS)], {
+    error: `expected a string, an array of at most ${MAX_EMBEDDING_INPUTS} strings, an array of token ids or an array of arrays of token ids`,
+  }),
+  model: z.string().optional(),
+  encoding_format: z.enum(['float', 'base64']).nullish(),
+  dimensions: int().min(1).nullish(),
+  user: z.string().optional(),
 });
 
 /** Fields of OpenAI's API that lutra does not implement; refused so that nobody relies on them silently. */
 const UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
   functions: (v) => v != null,
   function_call: (v) => v != null && v !== 'none',
-  logprobs: (v) => v != null && v !== false,
-  top_logprobs: (v) => v != null,
   suffix: (v) => v != null && v !== '',
   best_of: (v) => v != null && v !== 1,
+};
+
+/** Chat-only fields sent to the completions endpoint, which has no tools (OpenAI's legacy API has none). */
+const COMPLETION_UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
+  tools: (v) => (Array.isArray(v) ? v.length > 0 : v != null),
+  tool_choice: (v) => v != null && v !== 'none',
 };
 
 function pathString(path: PropertyKey[]): string {
@@ -159,9 +185,9 @@ function precheckSizes(body: Record<string, unknown>): void {
   }
 }
 
-function parse<T>(schema: z.ZodType, body: unknown, what: string): T {
+function parse<T>(schema: z.ZodType, body: unknown, what: string, unsupported = UNSUPPORTED): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new InvalidRequestError(null, `the ${what} request body must be a JSON object`);
-  for (const [k, bad] of Object.entries(UNSUPPORTED)) {
+  for (const [k, bad] of Object.entries(unsupported)) {
     if (k in body && bad((body as Record<string, unknown>)[k])) throw new InvalidRequestError(k, 'is not supported by lutra', 'unsupported_parameter');
   }
   precheckSizes(body as Record<string, unknown>);
@@ -178,9 +204,28 @@ function parse<T>(schema: z.ZodType, body: unknown, what: string): T {
 }
 
 export function parseChatRequest(body: unknown): ChatCompletionCreateParams {
-  return parse<ChatCompletionCreateParams>(chatSchema, body, 'chat completion');
+  const p = parse<ChatCompletionCreateParams>(chatSchema, body, 'chat completion');
+  if (p.top_logprobs != null && p.logprobs !== true) throw new InvalidRequestError('top_logprobs', 'needs logprobs: true');
+  return p;
 }
 
 export function parseCompletionRequest(body: unknown): CompletionCreateParams {
-  return parse<CompletionCreateParams>(completionSchema, body, 'completion');
+  const p = parse<CompletionCreateParams>(completionSchema, body, 'completion', { ...UNSUPPORTED, ...COMPLETION_UNSUPPORTED });
+  // The prompt's own log-probabilities (OpenAI's echo + logprobs) are not computed.
+  if (p.echo && p.logprobs != null) throw new InvalidRequestError('logprobs', 'is not supported together with echo', 'unsupported_parameter');
+  return p;
+}
+
+export function parseEmbeddingRequest(body: unknown): EmbeddingCreateParams {
+  if (body && typeof body === 'object' && Array.isArray((body as { input?: unknown }).input)) {
+    const input = (body as { input: unknown[] }).input;
+    if (input.length > MAX_EMBEDDING_INPUTS && typeof input[0] !== 'number') {
+      throw new InvalidRequestError('input', `has ${input.length} inputs; at most ${MAX_EMBEDDING_INPUTS} are accepted in one request`, 'too_many_inputs');
+    }
+    const arrays = typeof input[0] === 'number' ? [input] : input;
+    arrays.forEach((a, i) => {
+      if (Array.isArray(a) && a.length > MAX_PROMPT_IDS) throw new InvalidRequestError(arrays === input ? `input[${i}]` : 'input', `has ${a.length} token ids; at most ${MAX_PROMPT_IDS} are accepted`, 'context_length_exceeded');
+    });
+  }
+  return parse<EmbeddingCreateParams>(embeddingSchema, body, 'embeddings', {});
 }

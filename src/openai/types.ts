@@ -73,6 +73,27 @@ export interface SamplingParams {
   repeat_last_n?: number;
 }
 
+/** One token's log-probability as chat completions give it: its text, UTF-8 bytes and the most likely alternatives. */
+export interface ChatCompletionTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[] | null;
+  top_logprobs: { token: string; logprob: number; bytes: number[] | null }[];
+}
+
+export interface ChatChoiceLogprobs {
+  content: ChatCompletionTokenLogprob[] | null;
+  refusal: null;
+}
+
+/** The legacy completions shape: parallel arrays, text_offset in characters of the choice's text. */
+export interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Record<string, number>[];
+  text_offset: number[];
+}
+
 export interface StreamOptions {
   /** Send one last chunk with `usage` and no choices. */
   include_usage?: boolean;
@@ -89,6 +110,10 @@ export interface ChatCompletionCreateParams extends SamplingParams, StructuredPa
   tools?: ChatTool[] | null;
   tool_choice?: ToolChoice | null;
   parallel_tool_calls?: boolean | null;
+  /** Give each content token's log-probability (the model's, at temperature 1 after logit_bias). */
+  logprobs?: boolean | null;
+  /** Also this many most likely alternatives per token (0..20; needs logprobs: true). */
+  top_logprobs?: number | null;
 }
 
 export interface CompletionCreateParams extends SamplingParams, StructuredParams {
@@ -97,8 +122,35 @@ export interface CompletionCreateParams extends SamplingParams, StructuredParams
   prompt: string | string[] | number[] | number[][];
   /** Prepend the prompt to each completion's text. */
   echo?: boolean | null;
+  /** Give each token's log-probability and this many most likely alternatives (0..20). */
+  logprobs?: number | null;
   stream?: boolean | null;
   stream_options?: StreamOptions | null;
+}
+
+export interface EmbeddingCreateParams {
+  /** A text, several texts, token ids, or several lists of token ids: one embedding each. */
+  input: string | string[] | number[] | number[][];
+  model?: string;
+  /** `float` (default): arrays of numbers; `base64`: each vector's float32 little-endian bytes. */
+  encoding_format?: 'float' | 'base64' | null;
+  /** Accepted only when it equals the model's embedding size (lutra does not truncate). */
+  dimensions?: number | null;
+  user?: string;
+}
+
+export interface Embedding {
+  object: 'embedding';
+  index: number;
+  /** Unit length (L2-normalized); base64 text with encoding_format base64. */
+  embedding: number[] | string;
+}
+
+export interface CreateEmbeddingResponse {
+  object: 'list';
+  data: Embedding[];
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
@@ -120,7 +172,7 @@ export interface ChatCompletion {
   choices: {
     index: number;
     message: { role: 'assistant'; content: string | null; refusal: null; tool_calls?: ChatCompletionMessageToolCall[] };
-    logprobs: null;
+    logprobs: ChatChoiceLogprobs | null;
     finish_reason: FinishReason;
   }[];
   usage: CompletionUsage;
@@ -135,7 +187,7 @@ export interface ChatCompletionChunk {
   choices: {
     index: number;
     delta: { role?: 'assistant'; content?: string | null; tool_calls?: ChatCompletionChunkToolCall[] };
-    logprobs: null;
+    logprobs: ChatChoiceLogprobs | null;
     finish_reason: FinishReason | null;
   }[];
   /** Only on the last chunk when `stream_options.include_usage` is set (with no choices). */
@@ -148,7 +200,7 @@ export interface Completion {
   created: number;
   model: string;
   system_fingerprint: string;
-  choices: { index: number; text: string; logprobs: null; finish_reason: FinishReason | null }[];
+  choices: { index: number; text: string; logprobs: CompletionLogprobs | null; finish_reason: FinishReason | null }[];
   usage?: CompletionUsage | null;
 }
 

@@ -27,6 +27,8 @@ export interface ContextOptions {
 export interface DecodeOptions {
   logits?: 'last' | 'none';
   onLogits?: (index: number, logits: Float32Array) => void;
+  /** Instead of logits: each token's final-normed hidden state (nEmbd values, a view the next batch overwrites). */
+  onHidden?: (index: number, hidden: Float32Array) => void;
   embeddings?: readonly InputEmbeddings[];
 }
 
@@ -108,12 +110,13 @@ export class Context {
         throw new ArgumentError(`decode: input embeddings of ${e.data.length} values at token ${e.start} are not whole rows of ${this.hp.nEmbd} within the ${n} tokens`);
       }
     }
+    if (opts.onHidden && opts.onLogits) throw new ArgumentError('decode: onHidden and onLogits cannot be asked together');
     let out: Float32Array | undefined;
     for (let i = 0; i < n; i += this.batch) {
       const m = Math.min(this.batch, n - i);
       const chunk = sliceLike(tokens, i, m);
       const isLast = i + m === n;
-      const mode = opts.onLogits ? 'all' : isLast && opts.logits !== 'none' ? 'last' : 'none';
+      const mode = opts.onHidden ? 'hidden' : opts.onLogits ? 'all' : isLast && opts.logits !== 'none' ? 'last' : 'none';
       const f = this.pass;
       f.tokens = chunk; f.nTok = m; f.pos0 = this.nPast; f.logits = mode; f.offset = i; f.embeddings = embeddings;
       this.arch.forward(f, this.w);
@@ -122,7 +125,11 @@ export class Context {
       if (opts.onLogits) {
         for (let t = 0; t < m; t++) opts.onLogits(i + t, this.scratch.logits.subarray(t * nVocab, (t + 1) * nVocab));
       }
-      if (isLast && mode !== 'none') {
+      if (opts.onHidden) {
+        const d = this.hp.nEmbd;
+        for (let t = 0; t < m; t++) opts.onHidden(i + t, this.scratch.xn.subarray(t * d, (t + 1) * d));
+      }
+      if (isLast && (mode === 'all' || mode === 'last')) {
         const row = mode === 'all' ? m - 1 : 0;
         out = this.scratch.logits.subarray(row * nVocab, (row + 1) * nVocab);
       }

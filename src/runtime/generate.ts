@@ -8,6 +8,7 @@ import { type Grammar, grammarConstraint } from '../grammar/index.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { Context } from './context.js';
 import type { SpeculativeOptions } from './speculative.js';
+import { MAX_TOP_LOGPROBS, tokenLogprob, type TokenLogprob } from './logprobs.js';
 import { SamplerChain, type SamplingOptions, type TokenConstraint } from './sampler.js';
 import { TokenStepper } from './stepper.js';
 import { TextStream } from './text-stream.js';
@@ -28,7 +29,7 @@ export interface Timings {
 }
 
 export type GenerateChunk =
-  | { done: false; token: number; text: string }
+  | { done: false; token: number; text: string; logprob?: TokenLogprob }
   | { done: true; text: string; stopReason: StopReason; timings: Timings; tokens: number[] };
 
 export interface GenerateOptions extends SamplingOptions {
@@ -49,6 +50,11 @@ export interface GenerateOptions extends SamplingOptions {
   onPromptTokens?: (ids: number[]) => void;
   /** Constrain the output: GBNF text, a parsed grammar, or any TokenConstraint (used once: it keeps state). */
   grammar?: string | Grammar | TokenConstraint;
+  /**
+   * Give each token's log-probability and this many most likely alternatives (0..20) in its chunk's
+   * `logprob`: log softmax of the model's logits plus logitBias at temperature 1 (see logprobs.ts).
+   */
+  logprobs?: number;
   /** Speculative decoding (runtime/speculative.ts): a drafter proposes tokens the model verifies in one batch. */
   speculative?: SpeculativeOptions;
 }
@@ -81,22 +87,27 @@ export async function* generateTokens(
   let logits = await stepper.decode(ids.slice(common));
   const t1 = performance.now();
 
+  const nTop = opts.logprobs;
+  if (nTop !== undefined && !(Number.isInteger(nTop) && nTop >= 0 && nTop <= MAX_TOP_LOGPROBS)) throw new ArgumentError(`logprobs must be an integer 0..${MAX_TOP_LOGPROBS}, got ${nTop}`);
+  const bias = nTop === undefined ? undefined : opts.logitBias instanceof Map ? opts.logitBias : new Map(Object.entries(opts.logitBias ?? {}).map(([k, v]) => [Number(k), v]));
+
   const out: number[] = [];
   let reason = full(0);
   while (!reason) {
     const id = sampler.sample(logits, constraint);
     if (id < 0) { reason = 'stop'; break; } // the grammar allows no token here
+    const logprob = nTop === undefined ? undefined : tokenLogprob(logits, bias, id, nTop);
     sampler.accept(id);
     constraint?.accept(id);
     out.push(id);
     if (stopAtEog && tok.isEog(id)) { reason = 'eos'; break; }
     const piece = text.push(id);
     if (text.stopped) {
-      if (piece) yield { done: false, token: id, text: piece };
+      if (piece || logprob) yield { done: false, token: id, text: piece, ...(logprob ? { logprob } : {}) };
       reason = 'stop';
       break;
     }
-    yield { done: false, token: id, text: piece };
+    yield { done: false, token: id, text: piece, ...(logprob ? { logprob } : {}) };
     if (signal?.aborted) throw new AbortError();
     if (constraint?.finished) { reason = 'eos'; break; }
     reason = full(out.length);

@@ -15,6 +15,7 @@ import { hasFormat, quantFormat } from '../quant/table.js';
 import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, resolveChatTemplate, type Tokenizer, type EncodeOptions, type ResolvedChatTemplate } from '../tokenizer/index.js';
 import { CoreTokenizer } from '../tokenizer/vocab.js';
 import { Context, type ContextOptions } from './context.js';
+import { embedTokens, modelPooling, type Pooling } from './embed.js';
 import { generateTokens, type GenerateChunk, type GenerateOptions } from './generate.js';
 import { createDrafter, drafterKey, generateSpeculative, type SpeculativeOptions } from './speculative.js';
 import type { Drafter } from './spec/drafters.js';
@@ -147,6 +148,33 @@ export class Model {
         release();
       }
     })();
+  }
+
+  /** How embed() pools token states: the file's {arch}.pooling_type, else mean (as llama-server). */
+  get pooling(): Pooling {
+    return modelPooling(this.source, this.arch);
+  }
+
+  /**
+   * The L2-normalized embedding of a text (tokenized with the model's BOS rules) or of token ids:
+   * final-normed hidden states pooled as `pooling` says. On `context`, else queued on the default
+   * context as generate() calls are.
+   */
+  async embed(input: string | ArrayLike<number>, opts: { context?: Context; pooling?: Pooling } = {}): Promise<Float32Array> {
+    this.check();
+    const ids = typeof input === 'string' ? this.tokenize(input, { addSpecial: true, parseSpecial: true }) : input;
+    const pooling = opts.pooling ?? this.pooling;
+    if (opts.context) return embedTokens(opts.context, ids, pooling);
+    const ctx = (this.defaultContext ??= this.createContext());
+    const before = this.defaultTail;
+    let release!: () => void;
+    this.defaultTail = new Promise<void>((r) => { release = r; });
+    try {
+      await before;
+      return embedTokens(ctx, ids, pooling);
+    } finally {
+      release();
+    }
   }
 
   /** Plain or speculative generation in `ctx`. */

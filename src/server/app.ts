@@ -248,6 +248,17 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
   };
   route('POST', '/v1/chat/completions', V1, completion('chat'));
   route('POST', '/v1/completions', V1, completion('text'));
+  route('POST', '/v1/embeddings', V1, async (req, reply) => {
+    if (state.shuttingDown) throw new AbortError('shutting down');
+    const ac = new AbortController();
+    const onClose = () => { if (!reply.raw.writableEnded) ac.abort(new AbortError('client disconnected')); };
+    reply.raw.on('close', onClose);
+    try {
+      return reply.send(await engine.embeddings.create(req.body as never, { signal: ac.signal, client: clientId(req) }));
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+  });
 
   /**
    * Whose cached prompts a request may reuse (the engine's cacheReuse 'client'): the peer address,

@@ -1,5 +1,6 @@
 // The two ends of a decoder: the input embeddings (token rows, with any extra input embeddings put
-// in their place) into the residual stream, and the output head (final norm, projection to logits).
+// in their place) into the residual stream, and the output head (final norm, projection to logits;
+// or the final norm alone, for embeddings).
 
 import { TENSOR } from '../../formats/gguf-names.js';
 import type { WeightMatrix } from '../../kernels/types.js';
@@ -45,6 +46,11 @@ export function outputHead(f: ForwardPass, w: OutputWeights): number {
   if (f.logits === 'none') return 0;
   const { kernels, s, hp } = f;
   const n = hp.nEmbd;
+  // Embeddings: the final norm alone, every token's row into s.xn.
+  if (f.logits === 'hidden') {
+    kernels.rmsNorm(s.x, w.norm, hp.eps, n, f.nTok, s.xn);
+    return 0;
+  }
   let rows = f.nTok;
   let src = s.x;
   if (f.logits === 'last') {
