@@ -141,7 +141,11 @@ test('importing lutra loads neither fastify nor the CLI\'s commander and cli-pro
   const log = join(tmp, 'resolved.txt');
   writeFileSync(join(tmp, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';
 export async function resolve(specifier, context, next) { const r = await next(specifier, context); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }`);
-  writeFileSync(join(tmp, 'register.mjs'), `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(join(tmp, 'hooks.mjs')).href)});`);
+  // Synchronous in-thread hooks where Node has them (22.15+), else the off-thread register().
+  writeFileSync(join(tmp, 'register.mjs'), `import * as m from 'node:module';
+import { appendFileSync } from 'node:fs';
+if (m.registerHooks) m.registerHooks({ resolve(s, c, next) { const r = next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; } });
+else m.register(${JSON.stringify(pathToFileURL(join(tmp, 'hooks.mjs')).href)});`);
   const entry = pathToFileURL(join(REPO, 'dist/src/index.js')).href;
   ok(spawnSync(process.execPath, ['--import', pathToFileURL(join(tmp, 'register.mjs')).href, '--input-type=module', '-e', `await import(${JSON.stringify(entry)});`], { encoding: 'utf8', timeout: TIMEOUT }), 'import lutra');
   const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
