@@ -24,6 +24,7 @@ import { registerTools } from './tools.js';
 import { registerQuantize } from './quantize.js';
 import { registerTrain } from './train.js';
 import { registerHub } from './hub.js';
+import { addSpeculativeFlags, registerSpeculative, speculativeFromFlags, type SpeculativeFlags } from './speculative.js';
 
 interface KernelFlags extends CacheFlags { threads?: number; backend?: BackendName; kernels?: MatmulKernels; lutTables?: LutTables }
 
@@ -132,7 +133,7 @@ async function openModel(path: string | undefined, o: KernelFlags & { ctx?: numb
   }
 }
 
-async function cmdRun(modelPath: string | undefined, dash: string | undefined, o: SamplingFlags & { prompt?: string; file?: string; displayPrompt: boolean; chatTemplate?: string }): Promise<void> {
+async function cmdRun(modelPath: string | undefined, dash: string | undefined, o: SamplingFlags & SpeculativeFlags & { prompt?: string; file?: string; displayPrompt: boolean; chatTemplate?: string }): Promise<void> {
   // `lutra run - < prompt.txt` (the bundled model) or `lutra run MODEL -`: the prompt from stdin, as `-f -` does.
   if (modelPath === '-' && dash === undefined) [modelPath, dash] = [undefined, '-'];
   if (dash !== undefined && dash !== '-') throw new ArgumentError(`run takes [MODEL] and then only '-' (the prompt from stdin), got ${JSON.stringify(dash)}; give a prompt with -p TEXT`);
@@ -147,6 +148,7 @@ async function cmdRun(modelPath: string | undefined, dash: string | undefined, o
   const chosen = o.chatTemplate === undefined ? undefined : await chatTemplateFlag(o.chatTemplate);
   const ac = sigintController();
   const model = await openModel(modelPath, o, ac.signal);
+  const sp = await speculativeFromFlags(o, model, { threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables }).catch((e) => { model.dispose(); throw e; });
   const warn = ctxOverTrainingWarning(o.ctx, model.hparams.nCtxTrain);
   if (warn) process.stderr.write(`lutra: ${warn}\n`);
   // With --chat-template the prompt is one user message in that template.
@@ -159,7 +161,7 @@ async function cmdRun(modelPath: string | undefined, dash: string | undefined, o
   }
   if (o.displayPrompt) process.stdout.write(prompt);
   try {
-    for await (const chunk of model.generate(input, { ...opts, signal: ac.signal })) {
+    for await (const chunk of model.generate(input, { ...opts, signal: ac.signal, speculative: sp.spec })) {
       if (chunk.text) process.stdout.write(chunk.text);
       if (chunk.done) {
         const t = chunk.timings;
@@ -168,21 +170,25 @@ async function cmdRun(modelPath: string | undefined, dash: string | undefined, o
           `lutra: prompt ${t.promptTokens} tokens, ${t.promptTokensPerSecond.toFixed(1)} tokens/s | ` +
           `generated ${t.generatedTokens} tokens, ${t.tokensPerSecond.toFixed(1)} tokens/s | stop: ${chunk.stopReason}\n`,
         );
+        const s = t.speculative;
+        if (s) process.stderr.write(`lutra: speculative (${s.drafter}): ${s.steps} steps, drafted ${s.drafted}, accepted ${s.accepted} (${(100 * s.accepted / Math.max(1, s.drafted)).toFixed(1)}%)\n`);
       }
     }
   } catch (e) {
     if (e instanceof AbortError) { process.stdout.write('\n'); process.stderr.write('lutra: interrupted\n'); return; }
     throw e;
   } finally {
+    sp.dispose();
     model.dispose();
   }
 }
 
-async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { system?: string; chatTemplate?: string; contextShift: boolean }): Promise<void> {
+async function cmdChat(modelPath: string | undefined, o: SamplingFlags & SpeculativeFlags & { system?: string; chatTemplate?: string; contextShift: boolean }): Promise<void> {
   const opts = checkedGenerateOptions(o);
   opts.grammar = await grammarFlag(o);
   const chosen = o.chatTemplate === undefined ? undefined : await chatTemplateFlag(o.chatTemplate);
   const model = await openModel(modelPath, o);
+  const sp = await speculativeFromFlags(o, model, { threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables }).catch((e) => { model.dispose(); throw e; });
   const interactive = process.stdin.isTTY === true;
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: interactive, prompt: '> ' });
   // Ctrl-C: stops a reply; at the prompt, the first one after a line says how to quit, the next quits; two within a second always quit.
@@ -261,7 +267,7 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { syste
             reply = new AbortController();
             let text = '';
             try {
-              for await (const c of model.generate(ids, { ...opts, context: ctx, signal: reply.signal })) {
+              for await (const c of model.generate(ids, { ...opts, context: ctx, signal: reply.signal, speculative: sp.spec })) {
                 text += c.text;
                 process.stdout.write(c.text);
                 if (c.done && o.verbose) process.stderr.write(`\n[${c.timings.cachedTokens} cached, ${c.timings.promptTokens - c.timings.cachedTokens} new prompt tokens, ${c.timings.tokensPerSecond.toFixed(1)} tokens/s, stop: ${c.stopReason}]`);
@@ -288,6 +294,7 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & { syste
   } finally {
     process.off('SIGINT', onInt);
     rl.close();
+    sp.dispose();
     model.dispose();
   }
 }
@@ -401,7 +408,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  addSamplingFlags(
+  addSpeculativeFlags(addSamplingFlags(
     program.command('run')
       .description('generate text from a prompt and stream it to stdout (tokens/s to stderr)')
       .argument('[model]', 'GGUF file or Hugging Face folder (default: the bundled model); - alone reads the prompt from stdin')
@@ -410,16 +417,16 @@ export function buildProgram(): Command {
       .option('-f, --file <path>', 'read the prompt from a file (- for stdin)')
       .option('--chat-template <name|file>', 'send the prompt as one user message in this chat template (a built-in name or a Jinja file)')
       .option('--no-display-prompt', 'do not echo the prompt before the generated text'),
-  ).action((model, dash, o) => cmdRun(model, dash, o));
+  )).action((model, dash, o) => cmdRun(model, dash, o));
 
-  addSamplingFlags(
+  addSpeculativeFlags(addSamplingFlags(
     program.command('chat')
       .description('interactive chat using the model\'s chat template (the conversation\'s KV cache is reused between turns); /help lists the commands')
       .argument('[model]', 'GGUF file or Hugging Face folder')
       .option('--system <text>', 'system message')
       .option('--chat-template <name|file>', 'chat template: a built-in (chatml, llama-3, llama-2, qwen2, qwen3, minicpm, phi-3, gemma, mistral, ...) or a Jinja file; default: the model\'s own, else chatml')
       .option('--no-context-shift', 'when the conversation outgrows the context, refuse the message instead of dropping the oldest turns'),
-  ).action((model, o) => cmdChat(model, o));
+  )).action((model, o) => cmdChat(model, o));
 
   program.command('tokenize')
     .description('print token ids as a JSON array (one array per line with --jsonl)')
@@ -457,6 +464,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerServe(program);
   registerHub(program);
+  registerSpeculative(program);
   return program;
 }
 
