@@ -34,8 +34,8 @@ function platformBinaries(modules: string, name: string): string[] {
 
 interface SmokeResult { runtime: string; kernels: string; text: string; tokensPerSecond: number; generatedTokens: number }
 
-function smoke(cmd: string[], file: string, n: number, threads: number): SmokeResult {
-  const r = spawnSync(cmd[0]!, [...cmd.slice(1), SMOKE, file, String(n), String(threads)], { cwd: REPO, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
+function smoke(cmd: string[], file: string, n: number, threads: number, kernels = 'auto'): SmokeResult {
+  const r = spawnSync(cmd[0]!, [...cmd.slice(1), SMOKE, file, String(n), String(threads), kernels], { cwd: REPO, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
   assert.equal(r.status, 0, `${cmd.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stderr}`);
   const line = r.stdout.trim().split('\n').pop()!;
   return JSON.parse(line) as SmokeResult;
@@ -43,7 +43,7 @@ function smoke(cmd: string[], file: string, n: number, threads: number): SmokeRe
 
 const threads = Math.min(2, os.availableParallelism?.() ?? os.cpus().length);
 const q4 = QUANTIZED.find((c) => c.q === 'q4_0')!.file;
-const nodeQ4 = smoke([process.execPath], q4, 64, threads);
+const nodeQ4 = smoke([process.execPath], q4, 64, threads, 'lut');
 
 const RUNTIMES = [
   { name: 'deno', bin: findBinary('deno', process.env.DENO), args: ['run', '--allow-read'] },
@@ -64,7 +64,7 @@ for (const { name, bin, args } of RUNTIMES) {
   });
 
   test(`${name}: Q4_0 on the table-lookup kernels generates the same greedy text as Node`, { skip: bin ? false : `no ${name} binary` }, () => {
-    const r = smoke([bin!, ...args], q4, 64, threads);
+    const r = smoke([bin!, ...args], q4, 64, threads, 'lut');
     assert.equal(r.text, nodeQ4.text, `${r.runtime} vs node ${process.versions.node}`);
     assert.match(r.kernels, /table lookup for \d+ Q4_0/, r.kernels);
   });
