@@ -11,6 +11,7 @@
 //   act-quant.ts    activations to Q8 blocks of 32 and Q8_K super-blocks
 //   dot.ts          one row . one token, per format
 //   matmul.ts       matrix products: the tiled 32-element formats, everything else row by row
+//   rows4.ts        the four-row decode layout built at load (Q4_0, Q8_0) and its products
 //   attention.ts    causal attention over the KV cache
 //   elementwise.ts  RMS norm, SwiGLU, add_scaled, RoPE
 //   get-rows.ts     embedding lookup
@@ -19,6 +20,7 @@
 export { round_f16 } from './f16';
 export { quantize_q8, quantize_q8_k } from './act-quant';
 export { matmul } from './matmul';
+export { rows4_pack } from './rows4';
 export { attention } from './attention';
 export { rms_norm, swiglu, add_scaled, rope } from './elementwise';
 export { get_rows } from './get-rows';

@@ -67,6 +67,11 @@ export interface QuantFormat {
 export interface WasmTraits {
   /** Row lengths the kernel takes are a multiple of this; other matrices go to the reference. */
   readonly colsAlign: number;
+  /**
+   * The kernel has the four-row decode layout for this format, built in place at load
+   * (src/kernels/ref/rows4.ts): 32-element blocks that open with their f16 scale.
+   */
+  readonly rows4?: boolean;
 }
 
 /**

@@ -10,6 +10,7 @@ import { ropeTheta, type AttentionParams, type Kernels, type LutTables, type Mat
 import { WasmArena } from './arena.js';
 import { CTRL_INTS, ERR, OP_EXIT, postAttention, postLutMatmul, postMatmul, runShare, type KernelExports } from './protocol.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
+import { ROWS4_FLAG, rows4Fits, rows4Row } from '../ref/rows4.js';
 import type { QuantFormat } from '../../quant/types.js';
 import { Q4_0 } from '../../quant/q4_0.js';
 import * as binaries from './binaries.generated.js';
@@ -20,12 +21,17 @@ export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
  * The measured rule of `--kernels auto`: table lookup for codes of at most this many bits, and for
  * any LUT-able format without an integer dequantize kernel here (lutra INTn); above it, the
  * dequantize kernel. Measured with `lutra bench --kernels lut,dequant` (bench/results/).
+ * Under relaxed SIMD, formats with the four-row layout (Q4_0) take it instead; on SIMD128 the LUT
+ * kernels still win decoding. bench/kernels/gemv.mjs, 1 thread, Q4_0 4864x896, CPU ms per product
+ * (a loaded 2-core Xeon with AVX-VNNI), one token / four tokens: relaxed (Node 24) four-row
+ * 0.40 / 0.87 vs LUT 0.55 / 1.82; SIMD128 (Node 20) four-row 0.50 / 1.24 vs LUT 0.42 / 1.43.
  */
 export const AUTO_LUT_MAX_BITS = 4;
 
-/** Whether `auto` puts a format on the table-lookup kernels. */
-export function lutPreferred(format: QuantFormat, sh: LutShape): boolean {
-  return !format.wasm || sh.bits <= AUTO_LUT_MAX_BITS;
+/** Whether `auto` puts a format on the table-lookup kernels in a build of this flavor. */
+export function lutPreferred(format: QuantFormat, sh: LutShape, flavor: WasmFlavor = 'relaxed'): boolean {
+  if (!format.wasm) return true;
+  return sh.bits <= AUTO_LUT_MAX_BITS && !(format.wasm.rows4 && flavor === 'relaxed');
 }
 
 interface LutEntry {
@@ -147,6 +153,8 @@ export class WasmKernels implements Kernels {
   private attnScratch: Float32Array | null = null;
   private readonly copies = new WeakMap<Uint8Array, Uint8Array>();
   private readonly luts = new Map<WeightMatrix, LutEntry>();
+  /** Matrices re-laid at load in four-row groups (ref/rows4.ts), for the dequantize kernels. */
+  private readonly rows4 = new Set<WeightMatrix>();
   private lutTbl: Uint8Array | null = null;
   private lutTh: Float32Array | null = null;
   private lutA: Float32Array | null = null;
@@ -321,13 +329,16 @@ export class WasmKernels implements Kernels {
    * bytes (TQ1_0). One tensor at a time, so the weights are never held twice.
    */
   prepareWeights(ws: WeightMatrix[]): string {
-    if (this.matmulKernels === 'dequant') return 'matmul: dequantize kernels (asked for)';
     const onLut = new Map<string, number>();
-    let others = 0;
+    let others = 0, relaid = 0;
     for (const w of new Set(ws)) {
-      if (this.luts.has(w)) continue;
-      const sh = lutShape(w.format, w.rows, w.cols, w.rowBytes);
-      if (!sh || (this.matmulKernels === 'auto' && !lutPreferred(w.format, sh))) { others++; continue; }
+      if (this.luts.has(w) || this.rows4.has(w)) continue;
+      const sh = this.matmulKernels === 'dequant' ? null : lutShape(w.format, w.rows, w.cols, w.rowBytes);
+      if (!sh || (this.matmulKernels === 'auto' && !lutPreferred(w.format, sh, this.flavor))) {
+        if (this.packRows4(w)) relaid++;
+        else others++;
+        continue;
+      }
       let main: Uint8Array, tail: Uint8Array | null = null;
       if (w.format.lut!.wasm && this.arena.owns(w.data)) {
         ({ main, tail } = this.packInWasm(w, sh));
@@ -344,8 +355,21 @@ export class WasmKernels implements Kernels {
       this.luts.set(w, { shape: sh, desc, main, tail });
       onLut.set(w.format.name, (onLut.get(w.format.name) ?? 0) + 1);
     }
+    const r4 = relaid ? `${relaid} in four-row layout` : '';
+    if (this.matmulKernels === 'dequant') return `matmul: dequantize kernels (asked for${r4 ? `; ${r4}` : ''})`;
     const lut = [...onLut].map(([n, c]) => `${c} ${n}`).join(', ');
-    return `matmul: ${lut ? `table lookup for ${lut} (${this.lutTables} tables)` : 'no table-lookup tensors'}${others ? `, dequantize for ${others}` : ''}${this.matmulKernels === 'lut' ? ' (lut asked for)' : ''}`;
+    const deq = others + relaid ? `, dequantize for ${others + relaid}${r4 ? ` (${r4})` : ''}` : '';
+    return `matmul: ${lut ? `table lookup for ${lut} (${this.lutTables} tables)` : 'no table-lookup tensors'}${deq}${this.matmulKernels === 'lut' ? ' (lut asked for)' : ''}`;
+  }
+
+  /** Re-lay a matrix in four-row groups, in place (rows4_pack), when its format has the layout. */
+  private packRows4(w: WeightMatrix): boolean {
+    if (!rows4Fits(w.format, w.rows, w.cols) || !this.arena.owns(w.data)) return false;
+    const scratch = this.arena.bytes(4 * w.rowBytes);
+    this.k.rows4_pack(w.data.byteOffset, w.rowBytes, w.rows, w.format.typeSize, scratch.byteOffset);
+    this.arena.releaseView(scratch);
+    this.rows4.add(w);
+    return true;
   }
 
   /**
@@ -384,20 +408,26 @@ export class WasmKernels implements Kernels {
     return this.luts.has(w) ? 'lut' : 'dequant';
   }
 
+  /** Whether a prepared matrix was re-laid in four-row groups (tests and `lutra bench`). */
+  inRows4(w: WeightMatrix): boolean {
+    return this.rows4.has(w);
+  }
+
+  /** Run `run` on copies of x and y inside wasm memory: re-laid bytes are only read here. */
+  private staged(cols: number, rows: number, x: Float32Array, nTok: number, y: Float32Array, run: (xs: Float32Array, ys: Float32Array) => void): void {
+    const xs = this.arena.f32(cols * nTok), ys = this.arena.f32(rows * nTok);
+    try {
+      xs.set(x.subarray(0, cols * nTok));
+      run(xs, ys);
+      y.set(ys);
+    } finally {
+      this.arena.releaseView(xs); this.arena.releaseView(ys);
+    }
+  }
+
   private lutMatmul(e: LutEntry, x: Float32Array, nTok: number, y: Float32Array): void {
     const sh = e.shape, cols = sh.cols, exact = this.lutTables === 'exact';
-    if (!this.arena.owns(x) || !this.arena.owns(y)) {
-      // Packed bytes only run here: stage plain arrays through wasm memory.
-      const xs = this.arena.f32(cols * nTok), ys = this.arena.f32(sh.rows * nTok);
-      try {
-        xs.set(x.subarray(0, cols * nTok));
-        this.lutMatmul(e, xs, nTok, ys);
-        y.set(ys);
-      } finally {
-        this.arena.releaseView(xs); this.arena.releaseView(ys);
-      }
-      return;
-    }
+    if (!this.arena.owns(x) || !this.arena.owns(y)) return this.staged(cols, sh.rows, x, nTok, y, (xs, ys) => this.lutMatmul(e, xs, nTok, ys));
     const nG = (cols / sh.group) * nTok;
     const tblBytes = cols * nTok * (exact ? 8 : 4);
     if (!this.lutTbl || this.lutTbl.length < tblBytes || this.lutTh!.length < nG || this.lutQs!.length < cols * nTok) {
@@ -437,8 +467,10 @@ export class WasmKernels implements Kernels {
   matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
     const lut = this.luts.get(w);
     if (lut) return this.lutMatmul(lut, x, nTok, y);
-    const type = w.format.id, traits = w.format.wasm;
+    const relaid = this.rows4.has(w);
+    const type = w.format.id | (relaid ? ROWS4_FLAG : 0), traits = w.format.wasm;
     if (!traits || w.cols % traits.colsAlign !== 0 || !this.arena.owns(x) || !this.arena.owns(y)) {
+      if (relaid) return this.staged(w.cols, w.rows, x, nTok, y, (xs, ys) => this.matmul(w, xs, nTok, ys));
       this.ref.matmul(w, x, nTok, y);
       return;
     }
@@ -527,13 +559,18 @@ export class WasmKernels implements Kernels {
   }
 
   embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void {
-    const lut = this.luts.get(table);
-    if (lut) {
-      // A tied table packed for the LUT kernels: its rows are read back from the tiles.
+    const lut = this.luts.get(table), relaid = this.rows4.has(table);
+    if (lut || relaid) {
+      // A tied table re-laid for the matmul kernels: its rows are read back from the new layout.
+      const row = relaid ? new Uint8Array(table.rowBytes) : null;
       for (let t = 0; t < nTok; t++) {
         const id = ids[t]!;
         if (!(Number.isInteger(id) && id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
-        lutDequantRow(lut, id, out, t * table.cols);
+        if (lut) lutDequantRow(lut, id, out, t * table.cols);
+        else {
+          rows4Row(table.data, table.rowBytes, table.rows, table.format.typeSize, id, row!, 0);
+          table.format.dequantize(row!, 0, out, t * table.cols, table.cols);
+        }
       }
       return;
     }

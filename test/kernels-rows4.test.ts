@@ -1,0 +1,126 @@
+// The four-row decode layout (assembly/rows4.ts) against its TypeScript twin (kernels/ref/rows4.ts)
+// for every build and 1 or 2 threads: the in-place re-layout gives the twin's bytes and every row
+// reads back; products equal the twin's bit for bit (same integer sums, same f32 order) for decode,
+// prefill tiles and their remainders, any row range (a split need not fall on a group), rows % 4
+// leftovers; and they agree with the reference kernels as the other formats do.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { RefKernels } from '../src/kernels/ref/index.js';
+import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
+import { rows4Matmul, rows4Pack, rows4Row, ROWS4_FLAG } from '../src/kernels/ref/rows4.js';
+import type { WeightMatrix } from '../src/kernels/types.js';
+import type { KernelExports } from '../src/kernels/wasm/protocol.js';
+import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
+import { weightBytes } from '../src/quant/types.js';
+import { randomFloats } from './helpers.js';
+
+/** As kernels-parity's quant class: relative to the largest |reference| value. */
+const TOL_QUANT = 1e-4;
+
+const ref = new RefKernels();
+const pool: WasmKernels[] = [];
+after(() => { for (const k of pool) k.dispose(); });
+
+const support = await detectWasm();
+const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
+const SHAPES = [[37, 96], [129, 160], [300, 512], [1031, 256], [4, 32], [7, 64]] as const;
+const TOKENS = [1, 2, 3, 4, 5, 9];
+
+function sameBits(a: Float32Array, b: Float32Array, what: string): void {
+  for (let i = 0; i < b.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}: y[${i}] ${a[i]} vs twin ${b[i]}`);
+}
+
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number): number {
+  let d = 0, m = 0;
+  for (let i = 0; i < n; i++) { d = Math.max(d, Math.abs(a[i]! - b[i]!)); m = Math.max(m, Math.abs(b[i]!)); }
+  return d / Math.max(m, 1e-30);
+}
+
+/** A matrix quantized into k's memory (weights with a few extreme blocks: nibbles 0/15, |q| = 127). */
+function matrix(k: WasmKernels, type: string, rows: number, cols: number, seed: number): { w: WeightMatrix; orig: Uint8Array } {
+  const fmt = quantFormat(ggmlTypeByName(type)!.id);
+  const f = randomFloats(rows * cols, seed, 1.5);
+  for (let i = 0; i < 32 && i < cols; i++) { f[i] = i & 1 ? 2 : -2; f[cols + i] = -1e-3 * i; }
+  const rowBytes = (cols / 32) * fmt.typeSize;
+  const data = k.allocBytes(rows * rowBytes);
+  fmt.quantize!(f, 0, data, 0, rows * cols);
+  return { w: { name: `t.${type}`, format: fmt, rows, cols, rowBytes, ...weightBytes(data) }, orig: data.slice() };
+}
+
+test('the engine runs the WebAssembly backend', () => assert.ok(flavors.length > 0));
+
+for (const flavor of flavors) {
+  for (const threads of [1, 2]) {
+    test(`${flavor}, ${threads} thread(s): Q4_0 and Q8_0 in four-row layout equal the twin bit for bit and the reference within ${TOL_QUANT}`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads, matmul: 'dequant' }))!;
+      pool.push(k);
+      for (const type of ['Q4_0', 'Q8_0']) {
+        for (const [rows, cols] of SHAPES) {
+          const { w, orig } = matrix(k, type, rows, cols, rows * 7 + cols);
+          const note = k.prepareWeights([w]);
+          assert.ok(k.inRows4(w), `${type} ${rows}x${cols} not re-laid: ${note}`);
+          const twin = orig.slice();
+          rows4Pack(twin, 0, w.rowBytes, rows, w.format.typeSize);
+          assert.deepEqual(w.data, twin, `${type} ${rows}x${cols}: re-laid bytes differ from the twin's`);
+          const row = new Uint8Array(w.rowBytes);
+          for (let r = 0; r < rows; r++) {
+            rows4Row(w.data, w.rowBytes, rows, w.format.typeSize, r, row, 0);
+            assert.deepEqual(row, orig.subarray(r * w.rowBytes, (r + 1) * w.rowBytes), `${type} row ${r} reads back`);
+          }
+          const plain: WeightMatrix = { ...w, ...weightBytes(orig) };
+          for (const nTok of TOKENS) {
+            const x = k.allocF32(cols * nTok);
+            x.set(randomFloats(cols * nTok, 3 + nTok, 2));
+            if (nTok === 2) x.fill(0, 0, cols); // an all-zero token
+            const y = k.allocF32(rows * nTok), yTwin = new Float32Array(rows * nTok), yRef = new Float32Array(rows * nTok);
+            k.matmul(w, x, nTok, y);
+            rows4Matmul(w, x, nTok, yTwin);
+            ref.matmul(plain, x, nTok, yRef);
+            sameBits(y, yTwin, `${type} ${rows}x${cols} x${nTok}`);
+            const d = maxRelDiff(y, yRef, rows * nTok);
+            assert.ok(d <= TOL_QUANT, `${type} ${rows}x${cols} x${nTok}: relative diff ${d} to the reference`);
+            k.release(x); k.release(y);
+          }
+        }
+      }
+    });
+  }
+}
+
+test('row ranges that split a group, arrays outside wasm memory, and embedding rows of a re-laid table', async () => {
+  const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
+  pool.push(k);
+  const exp = (k as unknown as { k: KernelExports }).k;
+  for (const type of ['Q4_0', 'Q8_0']) {
+    const rows = 23, cols = 128, nTok = 3;
+    const { w, orig } = matrix(k, type, rows, cols, 5);
+    k.prepareWeights([w]);
+    const x = k.allocF32(cols * nTok);
+    x.set(randomFloats(cols * nTok, 9, 1));
+    const yTwin = new Float32Array(rows * nTok);
+    rows4Matmul(w, x, nTok, yTwin);
+    // Activations as the backend prepares them, then the export over ranges [r0, r1).
+    const qs = k.allocBytes(cols * nTok), d = k.allocF32(cols * nTok / 32), s = k.allocF32(cols * nTok / 32), isum = k.allocF32(cols * nTok / 32);
+    exp.quantize_q8(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, s.byteOffset, isum.byteOffset);
+    for (const [r0, r1] of [[0, 23], [1, 3], [2, 9], [5, 22], [19, 23], [21, 22]]) {
+      const y = k.allocF32(rows * nTok);
+      y.fill(-7);
+      assert.equal(exp.matmul(w.format.id | ROWS4_FLAG, w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, qs.byteOffset, d.byteOffset, s.byteOffset, isum.byteOffset, y.byteOffset, nTok), 0);
+      for (let t = 0; t < nTok; t++) {
+        for (let r = 0; r < rows; r++) {
+          const want = r >= r0! && r < r1! ? yTwin[t * rows + r]! : -7;
+          assert.ok(Object.is(y[t * rows + r], want), `${type} rows [${r0}, ${r1}) token ${t} row ${r}: ${y[t * rows + r]} vs ${want}`);
+        }
+      }
+    }
+    const yPlain = new Float32Array(rows * nTok);
+    k.matmul(w, Float32Array.from(x), nTok, yPlain);
+    sameBits(yPlain, yTwin, `${type} staged`);
+    const ids = [0, 3, 4, 21, 22];
+    const e = new Float32Array(ids.length * cols), eRef = new Float32Array(ids.length * cols);
+    k.embed(w, ids, ids.length, e);
+    ref.embed({ ...w, ...weightBytes(orig) }, ids, ids.length, eRef);
+    assert.deepEqual(e, eRef, `${type} embedding rows`);
+  }
+});
