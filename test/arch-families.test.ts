@@ -1,0 +1,107 @@
+// Parity of the families beyond the Llama block with llama.cpp: tiny random-weight models of each
+// (test/arch-models.ts, written in memory here, byte-identical to the files llama.cpp ran) must
+// continue "Once upon a time" with the same 32 greedy tokens as llama-simple and score the
+// TinyStories sample within 0.5% of llama-perplexity (goldens: test/golden/arch/, make-golden.sh).
+// Also: what an architecture declares and lutra does not implement is refused by name.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadModel } from '../src/runtime/model.js';
+import { perplexity } from '../src/eval/perplexity.js';
+import { parseGGUF, concatChunks, writeGGUF } from '../src/formats/gguf.js';
+import { u32 } from '../src/formats/gguf-names.js';
+import { ARCH_SPECS, archGGUF } from './arch-models.js';
+import { DATA, REPO } from './helpers.js';
+
+const GOLDEN = resolve(REPO, 'test/golden/arch');
+const PPL_TOLERANCE = 0.005;
+const text = readFileSync(resolve(DATA, 'text/tinystories/tinystories_val.txt'), 'utf8');
+
+function goldenPpl(fam: string): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const line of readFileSync(resolve(GOLDEN, fam, 'ppl-c128.txt'), 'utf8').split('\n')) {
+    const mm = /^(\d+) ([\d.]+)$/.exec(line);
+    if (mm) m.set(Number(mm[1]), Number(mm[2]));
+  }
+  return m;
+}
+
+for (const [fam, spec] of Object.entries(ARCH_SPECS)) {
+  test(`${fam}: greedy 32 tokens equal llama-simple's, byte for byte`, async () => {
+    const model = await loadModel(archGGUF(spec), { backend: 'ref' });
+    const golden = readFileSync(resolve(GOLDEN, fam, 'greedy-n32.txt'));
+    const prompt = 'Once upon a time';
+    const at = golden.indexOf(prompt);
+    assert.ok(at >= 0, 'golden holds the prompt');
+    // llama-simple ends its output with one newline of its own.
+    const want = golden.subarray(at + prompt.length, golden.length - 1);
+    const bytes: number[] = [];
+    let n = 0;
+    for await (const c of model.generate(prompt, { temperature: 0, maxTokens: 32 })) {
+      if (c.done) break;
+      n++;
+      bytes.push(...model.tokenizer.tokenBytes(c.token));
+    }
+    assert.equal(n, 32);
+    assert.deepEqual(Buffer.from(bytes).toString('latin1'), Buffer.from(want).toString('latin1'));
+    model.dispose();
+  });
+
+  test(`${fam}: perplexity over 16 windows of 128 within 0.5% of llama-perplexity`, async () => {
+    const model = await loadModel(archGGUF(spec));
+    const golden = goldenPpl(fam);
+    const r = await perplexity(model, text, { ctx: 128, chunks: 16 });
+    for (const c of [1, 8, 16]) {
+      const want = golden.get(c)!, got = r.perChunk[c - 1]!;
+      assert.ok(Math.abs(got - want) / want < PPL_TOLERANCE, `chunk ${c}: lutra ${got.toFixed(4)} vs llama.cpp ${want}`);
+    }
+    model.dispose();
+  });
+}
+
+/** The model of `fam` with metadata entries replaced or added, and tensors renamed or added. */
+function variant(fam: string, meta: [string, ReturnType<typeof u32>][], extraTensor?: string): Uint8Array {
+  const g = parseGGUF(archGGUF(ARCH_SPECS[fam]!), fam);
+  const md = new Map(g.metadata);
+  for (const [k, v] of meta) md.set(k, v);
+  const tensors = g.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, data: t.data }));
+  if (extraTensor) tensors.push({ ...tensors.find((t) => t.name === 'blk.0.attn_norm.weight')!, name: extraTensor });
+  return concatChunks(writeGGUF(md, tensors));
+}
+
+test('refused by name: a tensor the architecture does not compute', async () => {
+  await assert.rejects(loadModel(variant('phi3', [], 'blk.0.attn_q.scale'), { backend: 'ref' }), /phi3: lutra does not implement tensor blk\.0\.attn_q\.scale/);
+  await assert.rejects(loadModel(variant('bitnet', [], 'blk.1.ffn_up.scale'), { backend: 'ref' }), /bitnet: lutra does not implement tensor blk\.1\.ffn_up\.scale/);
+});
+
+test('refused by name: expert gating other than softmax, grouped expert selection', async () => {
+  await assert.rejects(loadModel(variant('qwen3moe', [['qwen3moe.expert_gating_func', u32(2)]]), { backend: 'ref' }), /qwen3moe\.expert_gating_func = 2/);
+  await assert.rejects(loadModel(variant('qwen2moe', [['qwen2moe.expert_group_count', u32(4)]]), { backend: 'ref' }), /qwen2moe\.expert_group_count = 4/);
+});
+
+test('gemma3: past the sliding window is refused, naming the window', async () => {
+  const model = await loadModel(variant('gemma3', [['gemma3.attention.sliding_window', u32(8)]]), { backend: 'ref' });
+  const ctx = model.createContext({ ctx: 32 });
+  ctx.decode([1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.throws(() => ctx.decode([9]), /sliding window of 8/);
+  model.dispose();
+});
+
+test('MoE: a decode step multiplies only the selected experts', async () => {
+  const model = await loadModel(archGGUF(ARCH_SPECS.qwen3moe!), { backend: 'ref' });
+  const seen = new Set<string>();
+  const k = (model as unknown as { kernels: { matmul: (w: { name: string }, ...a: unknown[]) => void } }).kernels;
+  const orig = k.matmul.bind(k);
+  const ctx = model.createContext({ ctx: 16 });
+  ctx.decode([1, 5]);
+  k.matmul = (w, ...a) => { seen.add(w.name); orig(w, ...a); };
+  ctx.decode([9]);
+  k.matmul = orig;
+  const experts = [...seen].filter((n) => /ffn_(gate|up|down)_exps/.test(n));
+  const spec = ARCH_SPECS.qwen3moe!.moe!;
+  // 2 layers x k experts x 3 matrices
+  assert.equal(experts.length, 2 * spec.nUsed * 3, experts.join(' '));
+  model.dispose();
+});
