@@ -62,8 +62,8 @@ export function frSpecSubset(ranking: ArrayLike<number>, k: number, tok: Tokeniz
 /**
  * An output matrix of the given rows of `output`, laid out for the kernels. Rows are copied as the
  * file holds them when the matrix is still in that layout (checked against the kernels' own row
- * read-back on a few rows); otherwise (a matrix the kernels re-laid, as table lookup does) they are
- * read back as f32.
+ * read-back on a few rows); otherwise (a matrix the kernels re-laid) they are read back and
+ * quantized again in the same format, or kept as f32 for a format without a quantizer.
  */
 export function restrictedHead(kernels: Kernels, output: WeightMatrix, rows: Int32Array): WeightMatrix {
   const n = rows.length, cols = output.cols;
@@ -80,6 +80,14 @@ export function restrictedHead(kernels: Kernels, output: WeightMatrix, rows: Int
   if (rowMajor) {
     const data = alloc(n * output.rowBytes);
     for (let i = 0; i < n; i++) data.set(output.data.subarray(rows[i]! * output.rowBytes, (rows[i]! + 1) * output.rowBytes), i * output.rowBytes);
+    head = { ...weightBytes(data), name: `${output.name}[fr-spec ${n}]`, format: output.format, rows: n, cols, rowBytes: output.rowBytes };
+  } else if (output.format.quantize && cols % output.format.blockSize === 0) {
+    // Read back as f32 and quantized again in the same format (Q8_0 round-trips exactly).
+    const data = alloc(n * output.rowBytes);
+    for (let i = 0; i < n; i++) {
+      kernels.embed(output, [rows[i]!], 1, probe);
+      output.format.quantize(probe, 0, data, i * output.rowBytes, cols);
+    }
     head = { ...weightBytes(data), name: `${output.name}[fr-spec ${n}]`, format: output.format, rows: n, cols, rowBytes: output.rowBytes };
   } else {
     const data = alloc(n * cols * 4);
