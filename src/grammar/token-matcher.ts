@@ -36,14 +36,13 @@ export class VocabIndex {
   readonly never: number[] = [];
   private readonly bytes = new Map<number, Uint8Array>();
   private trieBuilt = false;
-  // Trie nodes: incoming code point, children [childStart, childStart + childCount), tokens ending here.
+  // Trie nodes: incoming code point; children childList[childStart[n] .. childStart[n+1]); tokens
+  // ending at a node: firstTok[n], then nextTok[token] (-1 ends).
   private nodeChar!: Uint32Array;
   private childStart!: Uint32Array;
-  private childCount!: Uint32Array;
-  private tokStart!: Uint32Array;
-  private tokCount!: Uint32Array;
-  private tokList!: Int32Array;
-
+  private childList!: Uint32Array;
+  private firstTok!: Int32Array;
+  private nextTok!: Int32Array;
   constructor(vocab: TokenVocab) {
     const n = this.n = vocab.vocabSize;
     this.kind = new Uint8Array(n);
@@ -77,46 +76,38 @@ export class VocabIndex {
   }
 
   private buildTrie(): void {
-    const ids: number[] = [];
-    for (let id = 0; id < this.n; id++) if (this.kind[id] === KIND_TEXT) ids.push(id);
-    const cmp = (a: number, b: number) => {
-      const x = this.codePoints(a), y = this.codePoints(b);
-      const m = Math.min(x.length, y.length);
-      for (let i = 0; i < m; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-      return x.length - y.length || a - b;
-    };
-    ids.sort(cmp);
-    const nodeChar: number[] = [0], childStart: number[] = [0], childCount: number[] = [0], tokStart: number[] = [0], tokCount: number[] = [0];
-    const tokList: number[] = [];
-    // Breadth first, so each node's children are contiguous: [node, lo, hi, depth] over sorted ids.
-    const queue: number[][] = [[0, 0, ids.length, 0]];
-    for (let q = 0; q < queue.length; q++) {
-      const [node, lo0, hi, depth] = queue[q]!;
-      let lo = lo0!;
-      tokStart[node!] = tokList.length;
-      while (lo < hi! && this.codePoints(ids[lo]!).length === depth) tokList.push(ids[lo++]!);
-      tokCount[node!] = tokList.length - tokStart[node!]!;
-      childStart[node!] = nodeChar.length;
-      let count = 0;
-      while (lo < hi!) {
-        const c = this.codePoints(ids[lo]!)[depth!]!;
-        let end = lo + 1;
-        while (end < hi! && this.codePoints(ids[end]!)[depth!] === c) end++;
-        const child = nodeChar.length;
-        nodeChar.push(c); childStart.push(0); childCount.push(0); tokStart.push(0); tokCount.push(0);
-        queue.push([child, lo, end, depth! + 1]);
-        count++;
-        lo = end;
+    // One hash map from (node, code point) to child: ~150k tokens insert in a fraction of a second.
+    const child = new Map<number, number>();
+    const nodeChar: number[] = [0], parent: number[] = [0];
+    const nextTok = new Int32Array(this.n).fill(-1);
+    let firstTok: number[] = [-1];
+    for (let id = 0; id < this.n; id++) {
+      if (this.kind[id] !== KIND_TEXT) continue;
+      let node = 0;
+      const a = this.cpStart[id]!, b = this.cpStart[id + 1]!;
+      for (let i = a; i < b; i++) {
+        const cp = this.cps[i]!;
+        const key = node * 0x110000 + cp;
+        let c = child.get(key);
+        if (c === undefined) { c = nodeChar.length; nodeChar.push(cp); parent.push(node); firstTok.push(-1); child.set(key, c); }
+        node = c;
       }
-      childCount[node!] = count;
-      queue[q] = [];
+      nextTok[id] = firstTok[node]!;
+      firstTok[node] = id;
     }
+    const n = nodeChar.length;
+    const childStart = new Uint32Array(n + 1);
+    for (let c = 1; c < n; c++) childStart[parent[c]! + 1]!++;
+    for (let i = 0; i < n; i++) childStart[i + 1]! += childStart[i]!;
+    const fill = childStart.slice(0, n);
+    const childList = new Uint32Array(Math.max(n - 1, 0));
+    for (let c = 1; c < n; c++) childList[fill[parent[c]!]!++] = c;
     this.nodeChar = Uint32Array.from(nodeChar);
-    this.childStart = Uint32Array.from(childStart);
-    this.childCount = Uint32Array.from(childCount);
-    this.tokStart = Uint32Array.from(tokStart);
-    this.tokCount = Uint32Array.from(tokCount);
-    this.tokList = Int32Array.from(tokList);
+    this.childStart = childStart;
+    this.childList = childList;
+    this.firstTok = Int32Array.from(firstTok);
+    firstTok = [];
+    this.nextTok = nextTok;
     this.trieBuilt = true;
   }
 
@@ -130,15 +121,15 @@ export class VocabIndex {
     if (!this.trieBuilt) this.buildTrie();
     let count = 0;
     const nodes: number[] = [0], sets: number[] = [set];
+    const { childStart, childList, nodeChar, firstTok, nextTok } = this;
     while (nodes.length) {
       const node = nodes.pop()!, s = sets.pop()!;
-      const start = this.childStart[node]!, end = start + this.childCount[node]!;
-      for (let c = start; c < end; c++) {
-        const s2 = space.acceptChar(s, this.nodeChar[c]!);
+      for (let k = childStart[node]!, end = childStart[node + 1]!; k < end; k++) {
+        const c = childList[k]!;
+        const s2 = space.acceptChar(s, nodeChar[c]!);
         if (s2 === DEAD) continue;
-        const t0 = this.tokStart[c]!, t1 = t0 + this.tokCount[c]!;
-        for (let t = t0; t < t1; t++) { allowed[this.tokList[t]!] = 1; count++; }
-        if (this.childCount[c]) { nodes.push(c); sets.push(s2); }
+        for (let t = firstTok[c]!; t >= 0; t = nextTok[t]!) { allowed[t] = 1; count++; }
+        if (childStart[c + 1]! > childStart[c]!) { nodes.push(c); sets.push(s2); }
       }
     }
     return count;
