@@ -63,22 +63,8 @@ export async function* generateTokens(
   ctx: Context, tok: Tokenizer, prompt: string | ArrayLike<number>, opts: GenerateOptions = {},
 ): AsyncGenerator<GenerateChunk> {
   const signal = opts.signal;
-  if (signal?.aborted) throw new AbortError();
-  const ids = typeof prompt === 'string'
-    ? tok.encode(prompt, { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? true })
-    : Array.from(prompt);
-  if (ids.length === 0) throw new ArgumentError('the prompt is empty (no tokens; the model adds no BOS)');
-  for (const id of ids) if (!(Number.isInteger(id) && id >= 0 && id < ctx.hp.nVocab)) throw new ArgumentError(`prompt token id ${id} is outside the vocabulary (0..${ctx.hp.nVocab - 1})`);
-  opts.onPromptTokens?.(ids);
-  const maxTokens = opts.maxTokens ?? 256;
-  if (!Number.isInteger(maxTokens) || maxTokens < -1) throw new ArgumentError(`maxTokens must be an integer >= -1, got ${maxTokens}`);
-  if (ids.length >= ctx.nCtx) throw new ArgumentError(`the prompt has ${ids.length} tokens, which does not fit the context size ${ctx.nCtx}`);
-  const sampler = new SamplerChain(ctx.hp.nVocab, opts);
-  const g = opts.grammar;
-  const constraint = g === undefined ? undefined : typeof g === 'object' && 'allows' in g ? g : grammarConstraint(g, tok);
+  const { ids, maxTokens, sampler, constraint, text, stopAtEog } = startGeneration(ctx, tok, prompt, opts);
   const stepper = new TokenStepper(ctx, signal);
-  const text = new TextStream(tok, { special: opts.special, stop: opts.stop });
-  const stopAtEog = opts.stopAtEog ?? true;
   const full = (n: number): StopReason | undefined => (maxTokens !== -1 && n >= maxTokens ? 'length' : ctx.nPast >= ctx.nCtx ? 'context' : undefined);
 
   const common = stepper.reusePrefix(ids);
@@ -113,22 +99,46 @@ export async function* generateTokens(
     reason = full(out.length);
     if (!reason) logits = await stepper.step(id);
   }
+  yield finalChunk(text, reason, out, ids.length, common, t0, t1);
+}
+
+/** What every generation loop sets up from its options: the prompt's ids (checked), maxTokens, the chain, the constraint, the text stream. */
+export function startGeneration(ctx: Context, tok: Tokenizer, prompt: string | ArrayLike<number>, opts: GenerateOptions) {
+  if (opts.signal?.aborted) throw new AbortError();
+  const ids = typeof prompt === 'string'
+    ? tok.encode(prompt, { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? true })
+    : Array.from(prompt);
+  if (ids.length === 0) throw new ArgumentError('the prompt is empty (no tokens; the model adds no BOS)');
+  for (const id of ids) if (!(Number.isInteger(id) && id >= 0 && id < ctx.hp.nVocab)) throw new ArgumentError(`prompt token id ${id} is outside the vocabulary (0..${ctx.hp.nVocab - 1})`);
+  opts.onPromptTokens?.(ids);
+  const maxTokens = opts.maxTokens ?? 256;
+  if (!Number.isInteger(maxTokens) || maxTokens < -1) throw new ArgumentError(`maxTokens must be an integer >= -1, got ${maxTokens}`);
+  if (ids.length >= ctx.nCtx) throw new ArgumentError(`the prompt has ${ids.length} tokens, which does not fit the context size ${ctx.nCtx}`);
+  const sampler = new SamplerChain(ctx.hp.nVocab, opts);
+  const g = opts.grammar;
+  const constraint = g === undefined ? undefined : typeof g === 'object' && 'allows' in g ? g : grammarConstraint(g, tok);
+  const text = new TextStream(tok, { special: opts.special, stop: opts.stop });
+  return { ids, maxTokens, sampler, constraint, text, stopAtEog: opts.stopAtEog ?? true };
+}
+
+/** The closing chunk: what the text stream still holds, and the timings from the clock readings t0 (prompt), t1 (generation). */
+export function finalChunk(text: TextStream, reason: StopReason, out: number[], promptTokens: number, cachedTokens: number, t0: number, t1: number, extra?: Pick<Timings, 'speculative'>): GenerateChunk {
   const tail = text.flush();
-  const t2 = performance.now();
-  const promptMs = t1 - t0, generateMs = t2 - t1;
-  yield {
+  const promptMs = t1 - t0, generateMs = performance.now() - t1;
+  return {
     done: true,
     text: tail,
     stopReason: reason,
     tokens: out,
     timings: {
-      promptTokens: ids.length,
-      cachedTokens: common,
+      promptTokens,
+      cachedTokens,
       promptMs,
       generatedTokens: out.length,
       generateMs,
-      promptTokensPerSecond: (ids.length - common) / Math.max(promptMs / 1000, 1e-9),
+      promptTokensPerSecond: (promptTokens - cachedTokens) / Math.max(promptMs / 1000, 1e-9),
       tokensPerSecond: out.length / Math.max(generateMs / 1000, 1e-9),
+      ...extra,
     },
   };
 }

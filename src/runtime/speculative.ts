@@ -8,18 +8,15 @@
 // chain and text stream as generate.ts, composed around a verify step instead of a plain one.
 
 import { AbortError, ArgumentError } from '../core/errors.js';
-import { grammarConstraint } from '../grammar/index.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { Context } from './context.js';
-import type { GenerateChunk, GenerateOptions, StopReason } from './generate.js';
+import { finalChunk, startGeneration, type GenerateChunk, type GenerateOptions, type StopReason } from './generate.js';
 import type { Model } from './model.js';
-import { SamplerChain } from './sampler.js';
 import { checkDraftVocab, LookupDrafter, ModelDrafter, type Drafter } from './spec/drafters.js';
 import { frSpecSubset, restrictedHead } from './spec/fr-spec.js';
 import { checkLookup, type LookupOptions } from './spec/lookup.js';
 import { acceptRejectionSampling, type AcceptRule } from './spec/rejection.js';
 import { TokenStepper } from './stepper.js';
-import { TextStream } from './text-stream.js';
 
 export interface SpeculativeOptions {
   /** A draft model with the target's vocabulary (token texts are compared). */
@@ -99,25 +96,11 @@ export async function* generateSpeculative(
 ): AsyncGenerator<GenerateChunk> {
   const spec = opts.speculative ?? {};
   const signal = opts.signal;
-  if (signal?.aborted) throw new AbortError();
-  const ids = typeof prompt === 'string'
-    ? tok.encode(prompt, { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? true })
-    : Array.from(prompt);
-  if (ids.length === 0) throw new ArgumentError('the prompt is empty (no tokens; the model adds no BOS)');
-  for (const id of ids) if (!(Number.isInteger(id) && id >= 0 && id < ctx.hp.nVocab)) throw new ArgumentError(`prompt token id ${id} is outside the vocabulary (0..${ctx.hp.nVocab - 1})`);
-  opts.onPromptTokens?.(ids);
-  const maxTokens = opts.maxTokens ?? 256;
-  if (!Number.isInteger(maxTokens) || maxTokens < -1) throw new ArgumentError(`maxTokens must be an integer >= -1, got ${maxTokens}`);
-  if (ids.length >= ctx.nCtx) throw new ArgumentError(`the prompt has ${ids.length} tokens, which does not fit the context size ${ctx.nCtx}`);
+  const { ids, maxTokens, sampler, constraint, text, stopAtEog } = startGeneration(ctx, tok, prompt, opts);
   const nDraft = spec.nDraft ?? (spec.lookup ? DEFAULT_N_DRAFT_LOOKUP : DEFAULT_N_DRAFT);
   const nDraftMin = spec.nDraftMin ?? 0;
   const rule = spec.acceptRule ?? acceptRejectionSampling;
-  const sampler = new SamplerChain(ctx.hp.nVocab, opts);
-  const g = opts.grammar;
-  const constraint = g === undefined ? undefined : typeof g === 'object' && 'allows' in g ? g : grammarConstraint(g, tok);
   const stepper = new TokenStepper(ctx, signal);
-  const text = new TextStream(tok, { special: opts.special, stop: opts.stop });
-  const stopAtEog = opts.stopAtEog ?? true;
   drafter.begin(opts, constraint);
 
   // seq: the tokens whose keys and values are in ctx; `last` is the next one to run (the prompt's
@@ -187,23 +170,5 @@ export async function* generateSpeculative(
   } finally {
     if (ctx.nPast > seq.length) ctx.truncate(seq.length);
   }
-  const tail = text.flush();
-  const t2 = performance.now();
-  const promptMs = t1 - t0, generateMs = t2 - t1;
-  yield {
-    done: true,
-    text: tail,
-    stopReason: reason,
-    tokens: out,
-    timings: {
-      promptTokens: ids.length,
-      cachedTokens: common,
-      promptMs,
-      generatedTokens: out.length,
-      generateMs,
-      promptTokensPerSecond: (ids.length - common) / Math.max(promptMs / 1000, 1e-9),
-      tokensPerSecond: out.length / Math.max(generateMs / 1000, 1e-9),
-      speculative: { drafter: drafter.name, steps, drafted, accepted },
-    },
-  };
+  yield finalChunk(text, reason, out, ids.length, common, t0, t1, { speculative: { drafter: drafter.name, steps, drafted, accepted } });
 }
