@@ -3,8 +3,9 @@
 import { Command, Option } from 'commander';
 import { ArgumentError } from '../core/errors.js';
 import { ggmlTypeName } from '../quant/table.js';
-import { PRESETS, synthesize } from '../tools/synth.js';
+import { FAMILY_PRESETS, PRESETS, synthesize } from '../tools/synth.js';
 import { bench } from '../tools/bench.js';
+import { addCacheFlags, cacheSpec, type CacheFlags } from './cache-flags.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 
 function intList(name: string) {
@@ -18,13 +19,13 @@ function intList(name: string) {
 export function registerTools(program: Command): void {
   program.command('synth')
     .description('write a GGUF with random weights in the real shapes of a known model (for benchmarks)')
-    .requiredOption('--preset <name>', `one of ${Object.keys(PRESETS).join(', ')}`)
+    .requiredOption('--preset <name>', `one of ${[...Object.keys(PRESETS), ...Object.keys(FAMILY_PRESETS)].join(', ')}`)
     .requiredOption('--type <T>', 'llama-quantize file type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, TQ1_0, TQ2_0, ...')
     .option('--arch <arch>', 'architecture (must match the preset)')
     .option('--pure', 'every weight matrix in the requested type (llama-quantize --pure), fallbacks aside')
     .requiredOption('-o, --output <file>', 'output GGUF')
     .action(async (o: { preset: string; type: string; arch?: string; pure?: boolean; output: string }) => {
-      const p = PRESETS[o.preset];
+      const p = PRESETS[o.preset] ?? FAMILY_PRESETS[o.preset];
       if (p && o.arch && o.arch !== p.arch) throw new ArgumentError(`--arch ${o.arch} does not match preset ${o.preset} (${p.arch})`);
       const t0 = performance.now();
       const r = await synthesize(o.preset, o.type, o.output, { pure: o.pure });
@@ -37,8 +38,9 @@ export function registerTools(program: Command): void {
       for (const [k, n] of counts) process.stdout.write(`  ${String(n).padStart(4)} tensors ${k}\n`);
     });
 
-  program.command('bench')
+  addCacheFlags(program.command('bench'))
     .description('prompt processing and generation speed, as llama-bench (mean ± sd over repetitions)')
+    .option('-d, --n-depth <list>', 'tokens already in the KV cache when each test starts (llama-bench -d)', intList('--n-depth'), [0])
     .argument('<model>', 'GGUF file or Hugging Face folder')
     .option('-p, --n-prompt <list>', 'prompt lengths (ppN tests)', intList('--n-prompt'), [128, 512])
     .option('-n, --n-gen <list>', 'generation lengths (tgN tests)', intList('--n-gen'), [64, 128])
@@ -53,17 +55,17 @@ export function registerTools(program: Command): void {
     .addOption(new Option('--lut-tables <kind>', 'table-lookup tables: int8 or exact').choices(['int8', 'exact']).default('int8'))
     .option('--json', 'one JSON object per result line')
     .option('--no-profile', 'skip the per-op breakdown')
-    .action(async (model: string, o: { nPrompt: number[]; nGen: number[]; repetitions: number; threads?: number[]; batch: number; backend: BackendName; kernels: MatmulKernels[]; lutTables: LutTables; json?: boolean; profile: boolean }) => {
+    .action(async (model: string, o: CacheFlags & { nDepth: number[]; nPrompt: number[]; nGen: number[]; repetitions: number; threads?: number[]; batch: number; backend: BackendName; kernels: MatmulKernels[]; lutTables: LutTables; json?: boolean; profile: boolean }) => {
       const os = await import('node:os');
       const threads = o.threads ?? [os.availableParallelism?.() ?? os.cpus().length];
       if (threads.some((t) => t < 1)) throw new ArgumentError('--threads values must be >= 1');
-      if (!o.json) process.stdout.write(`| model | backend | kernels | threads | test | t/s |\n| --- | --- | --- | ---: | ---: | ---: |\n`);
+      if (!o.json) process.stdout.write(`| model | backend | kernels | threads | test | t/s | KV MiB |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n`);
       const name = model.split('/').pop();
       const { profiles } = await bench(model, {
-        pp: o.nPrompt.filter((n) => n > 0), tg: o.nGen.filter((n) => n > 0), reps: o.repetitions, threads, backend: o.backend, batch: o.batch, kernels: o.kernels, lutTables: o.lutTables,
+        pp: o.nPrompt.filter((n) => n > 0), tg: o.nGen.filter((n) => n > 0), reps: o.repetitions, threads, backend: o.backend, batch: o.batch, kernels: o.kernels, lutTables: o.lutTables, depth: o.nDepth, cacheType: cacheSpec(o),
         onResult: (r) => {
-          if (o.json) process.stdout.write(JSON.stringify({ test: r.test, threads: r.threads, tps: r.tps, tps_sd: r.tps_sd, tps_median: r.tps_median, backend: r.backend, kernels: r.kernels, matmul: r.matmul, model: name }) + '\n');
-          else process.stdout.write(`| ${name} | ${r.backend} | ${r.kernels}: ${r.matmul} | ${r.threads} | ${r.test} | ${r.tps.toFixed(2)} ± ${r.tps_sd.toFixed(2)} |\n`);
+          if (o.json) process.stdout.write(JSON.stringify({ test: r.test, threads: r.threads, tps: r.tps, tps_sd: r.tps_sd, tps_median: r.tps_median, backend: r.backend, kernels: r.kernels, matmul: r.matmul, model: name, depth: r.depth, kv_bytes: r.kvBytes }) + '\n');
+          else process.stdout.write(`| ${name} | ${r.backend} | ${r.kernels}: ${r.matmul} | ${r.threads} | ${r.test} | ${r.tps.toFixed(2)} ± ${r.tps_sd.toFixed(2)} | ${(r.kvBytes / 2 ** 20).toFixed(2)} |\n`);
         },
       });
       if (o.profile && !o.json) {

@@ -8,6 +8,7 @@ import { ArgumentError } from '../core/errors.js';
 import { GGUFType, type GGUFValue, type GGUFTensorToWrite } from '../formats/gguf.js';
 import type { GGUFHParams } from '../formats/gguf-names.js';
 import { buildModelGGUF, decoderTensors } from '../models/gguf-builder.js';
+import { familyMetadata, familyTensors, type FamilySpec } from '../models/family-tensors.js';
 import { fileTypeByName, planModel, type PlannedTensor } from '../ptq/mixtures.js';
 import { quantFormat, ggmlTypeName, tensorBytes } from '../quant/table.js';
 
@@ -25,6 +26,21 @@ export const PRESETS: Record<string, Preset> = {
   'minicpm4-0.5b': { arch: 'minicpm', nEmbd: 1024, nLayer: 24, nHead: 16, nHeadKv: 2, headDim: 64, nFF: 4096, nVocab: 73448, ctx: 32768, ropeBase: 10000, eps: 1e-6, tied: true },
   'llama-3.2-1b': { arch: 'llama', nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, headDim: 64, nFF: 8192, nVocab: 128256, ctx: 131072, ropeBase: 500000, eps: 1e-5, tied: true },
   'tiny': { arch: 'llama', nEmbd: 256, nLayer: 4, nHead: 4, nHeadKv: 2, headDim: 64, nFF: 768, nVocab: 4096, ctx: 2048, ropeBase: 10000, eps: 1e-5, tied: false },
+};
+
+/**
+ * The families beyond the Llama block, from each model's config.json. Qwen3-30B-A3B does not fit
+ * wasm32, so 'moe-small' keeps its ratios (128 experts of 768 with 8 active, 32/4 heads of 128)
+ * at nEmbd 1024 and 12 layers: about 1.9B weights, ~0.25B active per token.
+ */
+export const FAMILY_PRESETS: Record<string, FamilySpec> = {
+  'moe-small': { arch: 'qwen3moe', nEmbd: 1024, nLayer: 12, nHead: 16, nHeadKv: 4, headDim: 64, nFF: 3072, nVocab: 151936, ctx: 40960, ropeBase: 1e6, eps: 1e-6, tied: false, moe: { nExpert: 128, nUsed: 8, nFFExp: 384 } },
+  'minicpm3-4b': { arch: 'minicpm3', nEmbd: 2560, nLayer: 62, nHead: 40, nHeadKv: 40, headDim: 96, nRot: 32, nFF: 6400, nVocab: 73448, ctx: 32768, ropeBase: 10000, eps: 1e-5, tied: false, mla: { qLora: 768, kvLora: 256, nope: 64, vHead: 64 } },
+  'phi-3.5-mini': { arch: 'phi3', nEmbd: 3072, nLayer: 32, nHead: 32, nHeadKv: 32, headDim: 96, nFF: 8192, nVocab: 32064, ctx: 131072, ropeBase: 10000, eps: 1e-5, tied: false },
+  'phi-2': { arch: 'phi2', nEmbd: 2560, nLayer: 32, nHead: 32, nHeadKv: 32, headDim: 80, nRot: 32, nFF: 10240, nVocab: 51200, ctx: 2048, ropeBase: 10000, eps: 1e-5, tied: false },
+  'gemma-3-270m': { arch: 'gemma3', nEmbd: 640, nLayer: 18, nHead: 4, nHeadKv: 1, headDim: 256, nFF: 2048, nVocab: 262144, ctx: 32768, ropeBase: 1e6, eps: 1e-6, tied: true, swa: { window: 512, pattern: 6, ropeBaseSwa: 10000 } },
+  'gemma-3-1b': { arch: 'gemma3', nEmbd: 1152, nLayer: 26, nHead: 4, nHeadKv: 1, headDim: 256, nFF: 6912, nVocab: 262144, ctx: 32768, ropeBase: 1e6, eps: 1e-6, tied: true, swa: { window: 512, pattern: 6, ropeBaseSwa: 10000 } },
+  'bitnet-2b': { arch: 'bitnet', nEmbd: 2560, nLayer: 30, nHead: 20, nHeadKv: 5, headDim: 128, nFF: 6912, nVocab: 128256, ctx: 4096, ropeBase: 500000, eps: 1e-5, tied: true },
 };
 
 export interface SynthResult {
@@ -68,17 +84,19 @@ function vocabulary(n: number): Map<string, GGUFValue> {
 }
 
 export async function synthesize(presetName: string, typeName: string, file: string, opts: { pure?: boolean; onTensor?: (t: PlannedTensor, i: number, n: number) => void } = {}): Promise<SynthResult> {
-  const p = PRESETS[presetName];
-  if (!p) throw new ArgumentError(`unknown preset ${JSON.stringify(presetName)} (known: ${Object.keys(PRESETS).join(', ')})`);
+  const fam = FAMILY_PRESETS[presetName];
+  const p = PRESETS[presetName] ?? (fam ? { ...fam, arch: fam.arch as Preset['arch'] } : undefined);
+  if (!p) throw new ArgumentError(`unknown preset ${JSON.stringify(presetName)} (known: ${[...Object.keys(PRESETS), ...Object.keys(FAMILY_PRESETS)].join(', ')})`);
   const ftype = fileTypeByName(typeName);
-  const hp: GGUFHParams = {
+  const famMeta = fam ? familyMetadata(fam) : undefined;
+  const hp: GGUFHParams = famMeta?.hp ?? {
     arch: p.arch, nCtxTrain: p.ctx, nEmbd: p.nEmbd, nFF: p.nFF, nLayer: p.nLayer, nHead: p.nHead, nHeadKv: p.nHeadKv,
     headDim: p.headDim, nRot: p.headDim, ropeBase: p.ropeBase, eps: p.eps,
     scales: p.arch === 'minicpm' ? { emb: 12, residual: 1.4 / Math.sqrt(p.nLayer), logit: p.nEmbd / 256 } : undefined,
   };
-  const descs = decoderTensors(hp, { nVocab: p.nVocab, tied: p.tied, qkvBias: !!p.qkvBias, qkNorm: !!p.qkNorm })
+  const descs = (fam ? familyTensors(fam) : decoderTensors(hp, { nVocab: p.nVocab, tied: p.tied, qkvBias: !!p.qkvBias, qkNorm: !!p.qkNorm }))
     .map((t) => ({ name: t.name, shape: t.shape, type: 0 }));
-  const plan = planModel({ arch: p.arch, nLayer: p.nLayer, nHead: p.nHead, nHeadKv: p.nHeadKv, nExpert: 0 }, descs, { fileType: ftype, pure: opts.pure });
+  const plan = planModel({ arch: p.arch, nLayer: p.nLayer, nHead: p.nHead, nHeadKv: p.nHeadKv, nExpert: fam?.moe?.nExpert ?? 0 }, descs, { fileType: ftype, pure: opts.pure });
   // Quantize a pool of random rows once per (row length, type) and tile it: values do not matter
   // for speed, and this keeps a 1.5B model's synthesis to seconds instead of minutes.
   const POOL = 64;
@@ -113,7 +131,7 @@ export async function synthesize(presetName: string, typeName: string, file: str
     opts.onTensor?.(t, i, plan.length);
   }
   const chunks = buildModelGGUF({
-    hp, name: `lutra-synth ${presetName} (random weights)`, fileType: ftype.id, quantizationVersion: 2, tokenizer: vocabulary(p.nVocab), tensors,
+    hp, name: `lutra-synth ${presetName} (random weights)`, fileType: ftype.id, quantizationVersion: 2, extraMeta: famMeta?.extra, tokenizer: vocabulary(p.nVocab), tensors,
   });
   const fh = await open(file, 'w');
   let bytes = 0;
