@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { LUTRA_BIN, REPO, STORIES_GGUF } from './helpers.js';
 import { startServer } from './server-helpers.js';
+import { chatModelBytes } from './openai-helpers.js';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => !!p && existsSync(p));
 const SHOTS = process.env.LUTRA_SCREENSHOTS === '1' ? resolve(REPO, 'docs') : mkdtempSync(join(tmpdir(), 'lutra-shots-'));
@@ -61,13 +62,23 @@ test('chat page in headless chromium: in-page engine matches the CLI\'s greedy t
 
     // A reload loads the model from the Origin Private File System, not the network.
     let downloads = 0;
-    page.on('request', (r) => { if (r.url().endsWith('/model.gguf')) downloads++; });
+    page.on('request', (r) => { if (r.url().endsWith('/model.gguf') && r.method() === 'GET') downloads++; });
     await page.reload();
     await page.click('[data-testid=backend-page]');
     await page.click('[data-testid=load]');
     assert.equal(await state(page, ['ready', 'error'], 60_000), 'ready');
     assert.equal(await page.getAttribute('[data-testid=page-info]', 'data-from-cache'), 'true');
     assert.equal(downloads, 0);
+
+    // The model list offers the server's model; a URL that fails says which request and why, in the panel.
+    assert.deepEqual(await page.locator('#model-list option').allTextContents(), ['(a URL or hf: reference below)', 'stories260K (this server)']);
+    await page.fill('[data-testid=model-url]', '/missing.gguf');
+    await page.click('[data-testid=load]');
+    assert.equal(await state(page, ['ready', 'error'], 60_000), 'error');
+    assert.match(await page.textContent('[data-testid=page-info]') ?? '', /Could not load \/missing\.gguf:\nHEAD http:\/\/127\.0\.0\.1:\d+\/missing\.gguf: HTTP 404/);
+    assert.equal(await page.getAttribute('[data-testid=page-info]', 'class'), 'info error');
+    await page.selectOption('#model-list', { label: 'stories260K (this server)' });
+    assert.equal(await page.inputValue('[data-testid=model-url]'), '/model.gguf');
 
     // A local file, as a user would pick it.
     await page.setInputFiles('#model-file', STORIES_GGUF);
@@ -118,6 +129,64 @@ test('the bundle without cross-origin isolation: one-thread fallback, same greed
     assert.equal(got.coi, false);
     assert.doesNotMatch(got.kernels, /threads/);
     assert.equal(got.text, ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw');
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});
+
+test('the OPFS cache keys on content: another model behind the same URL is downloaded again; request errors name the URL', { skip: CHROMIUM ? false : 'no chromium' }, async () => {
+  const staticDir = resolve(REPO, 'dist/src/web/static');
+  const models = [readFileSync(STORIES_GGUF), Buffer.from(chatModelBytes())];
+  let served = 0;
+  const server = createServer((req, res) => {
+    if (req.url === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>cache</title>'); return; }
+    if (req.url === '/m.gguf') {
+      const body = models[served]!;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, etag: `"v${served}"` });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = readFileSync(join(staticDir, (req.url ?? '').replace(/^\/web\//, '')));
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/javascript' }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const load = () => page.evaluate(async () => {
+      const m = await import('/web/lutra.js' as string);
+      const got = await m.fetchModelCached('/m.gguf');
+      const model = await m.loadModel(got.file);
+      const r = { fromCache: got.fromCache as boolean, size: got.file.size as number, nEmbd: model.hparams.nEmbd as number };
+      model.dispose();
+      return r;
+    });
+    assert.deepEqual(await load(), { fromCache: false, size: models[0]!.length, nEmbd: 64 });
+    assert.deepEqual(await load(), { fromCache: true, size: models[0]!.length, nEmbd: 64 });
+    served = 1; // another model behind the same URL (a restarted server, say)
+    assert.deepEqual(await load(), { fromCache: false, size: models[1]!.length, nEmbd: 32 });
+    assert.deepEqual(await load(), { fromCache: true, size: models[1]!.length, nEmbd: 32 });
+    // The old version's entry is gone: one file for the URL.
+    assert.equal(await page.evaluate(async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('lutra-models');
+      let n = 0;
+      for await (const _ of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) n++;
+      return n;
+    }), 1);
+    const err = await page.evaluate(async () => {
+      const m = await import('/web/lutra.js' as string);
+      return m.fetchModelCached('http://127.0.0.1:1/x.gguf').then(() => 'loaded', (e: Error) => e.message);
+    });
+    assert.match(err, /^HEAD http:\/\/127\.0\.0\.1:1\/x\.gguf: /);
   } finally {
     await browser.close();
     server.close();

@@ -302,7 +302,12 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
   route('GET', '/web/:file', PUBLIC, async (req, reply) => sendFile((req.params as { file: string }).file)(req, reply));
   route('GET', '/model.gguf', { config: { access: 'key' } }, async (_req, reply) => {
     if (!modelFile) return reply.code(404).send(errorBody('this server\'s model is not a single GGUF file', 'invalid_request_error', null, 'not_found'));
-    return reply.header('content-type', 'application/octet-stream').header('content-length', statSync(modelFile).size).send(createReadStream(modelFile));
+    // Size and mtime as the ETag (as static servers make it): the page's OPFS cache keys on it, so
+    // another model served at this URL is downloaded again, never run under the old one's bytes.
+    const st = statSync(modelFile);
+    reply.header('content-type', 'application/octet-stream').header('content-length', st.size)
+      .header('etag', `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`).header('last-modified', st.mtime.toUTCString());
+    return reply.send(createReadStream(modelFile));
   });
 
   // Browsers ask before a cross-origin POST with a JSON body or a key; only --cors origins get a yes.

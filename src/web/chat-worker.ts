@@ -2,7 +2,7 @@
 // (URL through the OPFS cache, or a local File), then serves OpenAI-shaped requests streamed back
 // as chunk messages. It imports the engine from ./lutra.js, the same bundle a web page would use.
 
-import { createEngine, fetchModelCached, type Engine } from './lutra.js';
+import { createEngine, fetchModelCached, hubModelUrl, type Engine } from './lutra.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
 const port = self as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
@@ -18,7 +18,9 @@ async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   if ('file' in m.source) {
     input = m.source.file;
   } else {
-    const got = await fetchModelCached(m.source.url, { cache: m.cache, headers: m.source.headers, onProgress: (p) => port.postMessage({ type: 'progress', ...p }) });
+    // hf: references resolve to the Hub's download URL of the one GGUF file they mean.
+    const url = m.source.url.startsWith('hf:') ? await hubModelUrl(m.source.url) : m.source.url;
+    const got = await fetchModelCached(url, { cache: m.cache, headers: m.source.headers, onProgress: (p) => port.postMessage({ type: 'progress', ...p }) });
     input = got.file;
     fromCache = got.fromCache;
   }
@@ -27,7 +29,7 @@ async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     type: 'loaded',
     info: {
       id: engine.id, arch: engine.model.arch, kernels: engine.model.kernels.name, nCtx: engine.nCtx,
-      chatTemplate: !!engine.model.tokenizer.chatTemplate, fromCache, crossOriginIsolated: globalThis.crossOriginIsolated === true,
+      chatTemplate: engine.templateSource !== 'fallback', fromCache, crossOriginIsolated: globalThis.crossOriginIsolated === true,
       loadMs: performance.now() - t0,
     },
   });

@@ -48,6 +48,30 @@ function syncMode(): void {
   if (hasTemplate === false) setMode('text');
 }
 
+/** The server's models (/v1/models) in the model list: each is the server's /model.gguf. */
+async function loadModelList(): Promise<void> {
+  try {
+    const res = await fetch('/v1/models', { headers: authHeaders() });
+    if (!res.ok) return;
+    const list = $<HTMLSelectElement>('model-list');
+    for (const m of ((await res.json()) as { data: { id: string }[] }).data) {
+      const o = document.createElement('option');
+      o.value = '/model.gguf';
+      o.textContent = `${m.id} (this server)`;
+      list.append(o);
+    }
+  } catch { /* no server: the URL field still works */ }
+}
+
+/** "12.3 / 45.6 MB · 7.8 MB/s · 4 s left" for a download that started at t0. */
+function progressText(phase: string, loaded: number, total: number, t0: number): string {
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  const s = (performance.now() - t0) / 1000;
+  const rate = s > 0.2 ? loaded / s : 0;
+  const eta = rate > 0 && total > loaded ? ` · ${Math.ceil((total - loaded) / rate)} s left` : '';
+  return `${phase} ${mb(loaded)} / ${mb(total)} MB${rate ? ` · ${mb(rate)} MB/s` : ''}${eta}`;
+}
+
 async function loadServerInfo(): Promise<void> {
   try {
     const h = await (await fetch('/health')).json() as { model: string; chat_template: boolean; slots_idle: number; slots_processing: number };
@@ -203,15 +227,18 @@ function loadInPage(): void {
   pageModel = undefined;
   progress.hidden = false;
   progress.value = 0;
-  setStatus('loading', 'loading model…');
+  setStatus('loading', `loading ${file ? file.name : url}…`);
   pageInfo.textContent = '';
+  pageInfo.classList.remove('error');
+  let t0 = performance.now(), phase = '';
   $<HTMLButtonElement>('load').disabled = true;
   worker.onmessage = (e: MessageEvent<FromWorker>) => {
     const m = e.data;
     if (m.type === 'progress') {
+      if (m.phase !== phase) { phase = m.phase; t0 = performance.now(); }
       progress.max = Math.max(1, m.total);
       progress.value = m.loaded;
-      pageInfo.textContent = `${m.phase} ${(m.loaded / 1e6).toFixed(1)} / ${(m.total / 1e6).toFixed(1)} MB`;
+      pageInfo.textContent = progressText(m.phase, m.loaded, m.total, t0);
     } else if (m.type === 'loaded') {
       pageModel = m.info;
       progress.hidden = true;
@@ -225,8 +252,9 @@ function loadInPage(): void {
     } else if (m.type === 'load-error') {
       progress.hidden = true;
       $<HTMLButtonElement>('load').disabled = false;
-      pageInfo.textContent = m.message;
-      setStatus('error', 'load failed');
+      pageInfo.classList.add('error');
+      pageInfo.textContent = `Could not load ${file ? file.name : url}:\n${m.message}`;
+      setStatus('error', 'load failed (see the Engine panel)');
     }
   };
   worker.postMessage(msg);
@@ -240,6 +268,10 @@ document.querySelectorAll<HTMLInputElement>('input[name=backend]').forEach((r) =
 }));
 document.querySelectorAll<HTMLInputElement>('input[name=mode]').forEach((r) => r.addEventListener('change', () => setMode(radio('mode') as Mode)));
 $('load').addEventListener('click', loadInPage);
+$('model-list').addEventListener('change', () => {
+  const v = $<HTMLSelectElement>('model-list').value;
+  if (v) $<HTMLInputElement>('model-url').value = v;
+});
 $('clear-cache').addEventListener('click', async () => {
   const root = await navigator.storage.getDirectory();
   await root.removeEntry('lutra-models', { recursive: true }).catch(() => {});
@@ -251,3 +283,4 @@ promptBox.addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shift
 stopBtn.addEventListener('click', () => stopCurrent?.());
 setStatus('idle', '');
 void loadServerInfo();
+void loadModelList();

@@ -1,6 +1,9 @@
 // Model files cached in the Origin Private File System: the first load streams the download
 // straight into OPFS (one copy on disk, none extra in memory) and later loads read it back as a
-// File. Where OPFS is missing (old browsers, some private modes) the download is kept in memory.
+// File. Entries are keyed by the URL and what the server says the content is (size and ETag, or
+// Last-Modified; the Hub's X-Linked-* for LFS files), asked with a HEAD request each load: another
+// file behind the same URL is downloaded again, never mistaken for the cached one. Where OPFS is
+// missing (old browsers, some private modes) the download is kept in memory.
 
 export interface FetchProgress {
   phase: 'download' | 'cache';
@@ -25,12 +28,46 @@ async function cacheDir(): Promise<FileSystemDirectoryHandle | undefined> {
   }
 }
 
-/** A file name for a URL: its last path segment (readable in devtools) plus a hash of the whole URL. */
-async function cacheName(url: string): Promise<string> {
+function fnv1a(s: string): string {
   let h = 0x811c9dc5;
-  for (let i = 0; i < url.length; i++) h = Math.imul(h ^ url.charCodeAt(i), 0x01000193) >>> 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+/** Every cached version of a URL starts with this: a hash of the whole URL. */
+const urlPrefix = (url: string) => `${fnv1a(url)}-`;
+
+/** A file name for one content of a URL: URL hash, content hash, last path segment (readable in devtools). */
+function cacheName(url: string, content: string): string {
   const base = (new URL(url).pathname.split('/').pop() || 'model').replace(/[^\w.-]/g, '_').slice(0, 80);
-  return `${h.toString(16).padStart(8, '0')}-${base}`;
+  return `${urlPrefix(url)}${fnv1a(content)}-${base}`;
+}
+
+/** "GET <url>: <why>" for a request that got no answer (fetch's TypeError says only "Failed to fetch"). */
+export function requestError(method: string, url: string, e: unknown): Error {
+  if ((e as Error)?.name === 'AbortError') return e as Error;
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  const why = [cause?.code, cause?.message ?? (e as Error)?.message].filter(Boolean).join(' ');
+  return new Error(`${method} ${url}: ${why || String(e)} (network error, or the server does not allow this origin: CORS)`);
+}
+
+/**
+ * What the server says the file is, without its bytes: size and ETag (the Hub's X-Linked-Size /
+ * X-Linked-Etag for LFS files), else Last-Modified. Undefined when it says neither (then nothing is cached).
+ */
+async function contentKey(url: string, opts: { signal?: AbortSignal; headers?: Record<string, string> }): Promise<{ key: string | undefined; size: number | undefined }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'HEAD', signal: opts.signal, headers: opts.headers });
+  } catch (e) {
+    throw requestError('HEAD', url, e);
+  }
+  if (!res.ok) throw new Error(`HEAD ${url}: HTTP ${res.status} ${res.statusText}`);
+  const h = (name: string) => res.headers.get(name) ?? undefined;
+  const sizeText = h('x-linked-size') ?? h('content-length');
+  const tag = h('x-linked-etag') ?? h('etag') ?? h('last-modified');
+  const size = sizeText !== undefined && /^\d+$/.test(sizeText) ? Number(sizeText) : undefined;
+  return { key: tag === undefined ? undefined : `${size ?? '?'}|${tag}`, size };
 }
 
 export async function fetchModelCached(
@@ -38,19 +75,26 @@ export async function fetchModelCached(
   opts: { onProgress?: (p: FetchProgress) => void; signal?: AbortSignal; headers?: Record<string, string>; cache?: boolean } = {},
 ): Promise<CachedModel> {
   const abs = new URL(url, (globalThis as { location?: { href: string } }).location?.href).href;
-  const dir = opts.cache === false ? undefined : await cacheDir();
-  const name = await cacheName(abs);
+  let dir = opts.cache === false ? undefined : await cacheDir();
+  const content = dir ? await contentKey(abs, opts) : undefined;
+  if (!content?.key) dir = undefined;
+  const name = content?.key ? cacheName(abs, content.key) : '';
   if (dir) {
     try {
       const file = await (await dir.getFileHandle(name)).getFile();
-      if (file.size > 0) {
+      if (file.size > 0 && (content!.size === undefined || file.size === content!.size)) {
         opts.onProgress?.({ phase: 'cache', loaded: file.size, total: file.size });
         return { file, fromCache: true };
       }
     } catch { /* not cached yet */ }
   }
-  const res = await fetch(abs, { signal: opts.signal, headers: opts.headers });
-  if (!res.ok || !res.body) throw new Error(`${abs}: HTTP ${res.status} ${res.statusText}`);
+  let res: Response;
+  try {
+    res = await fetch(abs, { signal: opts.signal, headers: opts.headers });
+  } catch (e) {
+    throw requestError('GET', abs, e);
+  }
+  if (!res.ok || !res.body) throw new Error(`GET ${abs}: HTTP ${res.status} ${res.statusText}`);
   const total = Number(res.headers.get('content-length') ?? 0);
   const reader = res.body.getReader();
   let loaded = 0;
@@ -65,12 +109,14 @@ export async function fetchModelCached(
         loaded += value.byteLength;
         opts.onProgress?.({ phase: 'download', loaded, total: total || loaded });
       }
+      if (content!.size !== undefined && loaded !== content!.size) throw new Error(`GET ${abs}: got ${loaded} bytes, the server announced ${content!.size}`);
       await w.close();
     } catch (e) {
       await w.abort().catch(() => {});
       await dir.removeEntry(name).catch(() => {});
       throw e;
     }
+    await removeVersions(dir, abs, name);
     return { file: await handle.getFile(), fromCache: false };
   }
   const parts: Uint8Array[] = [];
@@ -84,13 +130,20 @@ export async function fetchModelCached(
   return { file: new Blob(parts as BlobPart[]), fromCache: false };
 }
 
-/** Remove every cached model (or the one for `url`). */
+/** Remove the cached versions of `url` other than `keep`. */
+async function removeVersions(dir: FileSystemDirectoryHandle, url: string, keep?: string): Promise<void> {
+  const prefix = urlPrefix(url);
+  const names: string[] = [];
+  for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) if (name.startsWith(prefix) && name !== keep) names.push(name);
+  for (const name of names) await dir.removeEntry(name).catch(() => {});
+}
+
+/** Remove every cached model (or those of `url`). */
 export async function clearModelCache(url?: string): Promise<void> {
   const dir = await cacheDir();
   if (!dir) return;
   if (url) {
-    const abs = new URL(url, (globalThis as { location?: { href: string } }).location?.href).href;
-    await dir.removeEntry(await cacheName(abs)).catch(() => {});
+    await removeVersions(dir, new URL(url, (globalThis as { location?: { href: string } }).location?.href).href);
     return;
   }
   const root = await navigator.storage.getDirectory();
