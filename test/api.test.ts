@@ -134,3 +134,14 @@ test('concurrent generate() calls on one Model are queued first in, first out: e
   assert.ok((await model.complete('Once', { temperature: 0, maxTokens: 4 })).length > 0);
   model.dispose();
 });
+
+test('a model URL that fails names the request and its cause, not just "fetch failed"', async () => {
+  const { createServer } = await import('node:http');
+  const server = createServer((_req, res) => res.writeHead(404, 'Not Found').end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/m.gguf`;
+  await assert.rejects(loadModel(url), (e: Error) => e.message === `GET ${url}: HTTP 404 Not Found`);
+  await new Promise((r) => server.close(r));
+  await assert.rejects(loadModel(url), (e: Error) => e.message.startsWith(`GET ${url}: ECONNREFUSED`));
+  await assert.rejects(loadModel('http://no-such-host.invalid/m.gguf'), (e: Error) => /^GET http:\/\/no-such-host\.invalid\/m\.gguf: (ENOTFOUND|EAI_AGAIN)/.test(e.message));
+});

@@ -133,7 +133,7 @@ test('chat completions on a model with a template: shapes, stream == non-stream,
 
   const session = engine.createChatSession({ system: 'You are terse.', defaults: { temperature: 0, max_tokens: 10 } });
   const t1 = await session.send('Hello there');
-  assert.equal(t1.choices[0]!.message.content, r.choices[0]!.message.content.slice(0, t1.choices[0]!.message.content.length));
+  assert.equal(t1.choices[0]!.message.content, r.choices[0]!.message.content!.slice(0, t1.choices[0]!.message.content!.length));
   assert.equal(t1.usage.prompt_tokens_details.cached_tokens, 0);
   let streamed = '';
   for await (const c of await session.send('And again?', { stream: true })) streamed += c.choices[0]?.delta.content ?? '';

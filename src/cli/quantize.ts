@@ -77,7 +77,17 @@ async function cmdQuantize(input: string, output: string, o: QuantizeFlags): Pro
       type, pure: o.pure, overrides, leaveOutput: o.leaveOutputTensor, allowRequantize: o.allowRequantize, signal: ac.signal,
       methods, calibText, calibTokens: o.calibTokens, smoothAlpha: o.alpha, gptq: { actOrder: o.actOrder, percDamp: o.damp },
       onNote: (n) => { if (!o.quiet && !o.json) process.stderr.write(`lutra: ${n}\n`); },
+      // The calibration loop is synchronous (a timer-driven bar would not redraw): one line per
+      // window, rewritten in place on a terminal.
+      onCalibration: (p) => {
+        if (o.quiet || o.json) return;
+        const line = `lutra: calibrating (${p.what}): window ${p.window}/${p.windows}`;
+        if (process.stderr.isTTY) process.stderr.write(`\r${line}${p.window === p.windows ? '\n' : ''}`);
+        else process.stderr.write(`${line}\n`);
+      },
       onProgress: (p) => {
+        // Without a terminal, GPTQ (seconds per matrix) still says where it is, one line per tensor.
+        if (!bar && !o.quiet && !o.json && methods.includes('gptq')) process.stderr.write(`lutra: quantizing ${p.name} (${p.tensor + 1}/${p.tensors})\n`);
         if (!bar) return;
         if (!started) { bar.start(p.tensors, 0, { name: '' }); started = true; }
         bar.update(p.tensor + 1, { name: p.name });

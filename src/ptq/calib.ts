@@ -58,6 +58,8 @@ export interface CalibrationOptions {
   /** Keep up to this many input rows per weight name (evenly spread over the windows), for AWQ. */
   samples?: number;
   signal?: AbortSignal;
+  /** Called after each window (done of total): calibration with Hessians takes seconds per window. */
+  onWindow?: (done: number, total: number) => void;
 }
 
 /** Tokens of a calibration text cut into windows of `ctx`, BOS first in each (as llama-perplexity). */
@@ -111,10 +113,11 @@ export function collectStats(model: Model, windows: Int32Array[], o: Calibration
   });
   const ctx = model.createContext({ ctx: Math.max(...windows.map((w) => w.length)), kernels, kvType: 'f32' });
   try {
-    for (const w of windows) {
+    for (let i = 0; i < windows.length; i++) {
       throwIfAborted(o.signal);
       ctx.truncate(0);
-      ctx.decode(w, { logits: 'none' });
+      ctx.decode(windows[i]!, { logits: 'none' });
+      o.onWindow?.(i + 1, windows.length);
     }
   } finally {
     ctx.dispose?.();

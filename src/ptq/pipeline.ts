@@ -30,6 +30,8 @@ export interface MethodOptions extends QuantizeOptions {
   rotationSeed?: number;
   /** Progress notes ("calibrating", "awq: ...") for a CLI to print. */
   onNote?: (s: string) => void;
+  /** Calibration progress: `what` (gptq, awq, ...) has run `window` of `windows` windows through the model. */
+  onCalibration?: (p: { what: string; window: number; windows: number }) => void;
 }
 
 export interface MethodReport {
@@ -70,7 +72,8 @@ export async function quantizeWithMethods(input: string, output: string, o: Meth
     try {
       const windows = calibrationWindows(model, o.calibText!, Math.min(ctx, tokens), Math.max(1, Math.floor(tokens / ctx)));
       const t0 = performance.now();
-      stats = collectStats(model, windows, { hessians: extra.hessians ? (n) => /\.weight$/.test(n) && n !== 'token_embd.weight' : undefined, samples: extra.samples, signal: o.signal });
+      stats = collectStats(model, windows, { hessians: extra.hessians ? (n) => /\.weight$/.test(n) && n !== 'token_embd.weight' : undefined, samples: extra.samples, signal: o.signal,
+        onWindow: (window, windows) => o.onCalibration?.({ what, window, windows }) });
       note(`calibration (${what}): ${windows.length} windows, ${windows.reduce((a, w) => a + w.length, 0)} tokens, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     } finally {
       model.dispose();

@@ -219,9 +219,21 @@ export class Model {
   }
 }
 
+/** Why a request got no answer: fetch says only "fetch failed"; the cause has the code (ECONNREFUSED, ENOTFOUND ...). */
+function fetchCause(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  return [cause?.code, cause?.message ?? (e as Error)?.message].filter((x, i, a) => x && a.indexOf(x) === i).join(': ') || String(e);
+}
+
 async function fetchWithProgress(url: string, opts: ReadOpts): Promise<Uint8Array> {
-  const res = await fetch(url, { signal: opts.signal });
-  if (!res.ok || !res.body) throw new LutraError('E_FETCH', `${url}: HTTP ${res.status} ${res.statusText}`);
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: opts.signal });
+  } catch (e) {
+    if (opts.signal?.aborted) throw new AbortError();
+    throw new LutraError('E_FETCH', `GET ${url}: ${fetchCause(e)}`);
+  }
+  if (!res.ok || !res.body) throw new LutraError('E_FETCH', `GET ${url}: HTTP ${res.status} ${res.statusText}`);
   const total = Number(res.headers.get('content-length') ?? 0);
   const parts: Uint8Array[] = [];
   let loaded = 0;
