@@ -6,6 +6,7 @@
 import { loadModel, type Model } from '../runtime/model.js';
 import type { Kernels } from '../kernels/types.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
+import type { KVCacheSpec } from '../runtime/kv/index.js';
 
 export interface BenchOptions {
   pp: number[];
@@ -18,6 +19,10 @@ export interface BenchOptions {
   lutTables?: LutTables;
   /** Batch size for prompt processing (default 512, as llama-bench's ubatch). */
   batch?: number;
+  /** Tokens already in the cache when each test starts (llama-bench -d; default [0]), prefilled untimed. */
+  depth?: number[];
+  /** KV cache settings of the contexts (default f16). */
+  cacheType?: KVCacheSpec;
   onResult?: (r: BenchResult) => void;
 }
 
@@ -32,6 +37,9 @@ export interface BenchResult {
   /** The --kernels mode and what it put where (the load note). */
   kernels: MatmulKernels;
   matmul: string;
+  /** Tokens in the cache before the test (llama-bench's depth), and the cache's bytes at the end of a run. */
+  depth: number;
+  kvBytes: number;
 }
 
 export interface OpProfile {
@@ -54,14 +62,17 @@ function tokensFor(model: Model, n: number, seed: number): Int32Array {
   return out;
 }
 
-function runOnce(model: Model, test: 'pp' | 'tg', n: number, batch: number): number {
-  const ctx = model.createContext({ ctx: n + 8, batch: Math.min(batch, n) });
+function runOnce(model: Model, test: 'pp' | 'tg', n: number, batch: number, depth = 0, cacheType?: KVCacheSpec, kv?: { bytes: number }): number {
+  const ctx = model.createContext({ ctx: depth + n + 8, batch: Math.min(batch, Math.max(n, depth)), cacheType });
   try {
     const toks = tokensFor(model, n, n + 17);
+    if (depth > 0) ctx.decode(tokensFor(model, depth, 7), { logits: 'none' });
     const t0 = performance.now();
     if (test === 'pp') ctx.decode(toks, { logits: 'last' });
     else for (let i = 0; i < n; i++) ctx.decode(toks.subarray(i, i + 1), { logits: 'last' });
-    return n / ((performance.now() - t0) / 1000);
+    const tps = n / ((performance.now() - t0) / 1000);
+    if (kv) kv.bytes = ctx.kv.bytesUsed();
+    return tps;
   } finally {
     ctx.dispose();
   }
@@ -91,11 +102,11 @@ export async function bench(file: string, o: BenchOptions): Promise<{ results: B
     const matmul = model.kernelNote.split('; ').slice(1).join('; ').replace(/^matmul: /, '');
     try {
       const tests: ['pp' | 'tg', number][] = [...o.pp.map((n) => ['pp', n] as ['pp', number]), ...o.tg.map((n) => ['tg', n] as ['tg', number])];
-      for (const [test, n] of tests) {
-        runOnce(model, test, Math.min(n, 16), batch); // warm-up: compile paths, fault in pages
-        const runs: number[] = [];
-        for (let r = 0; r < o.reps; r++) runs.push(runOnce(model, test, n, batch));
-        const res: BenchResult = { test: `${test}${n}`, threads, tps: mean(runs), tps_sd: sd(runs), tps_median: median(runs), runs, backend: model.kernels.name, kernels, matmul };
+      for (const depth of o.depth ?? [0]) for (const [test, n] of tests) {
+        runOnce(model, test, Math.min(n, 16), batch, 0, o.cacheType); // warm-up: compile paths, fault in pages
+        const runs: number[] = [], kv = { bytes: 0 };
+        for (let r = 0; r < o.reps; r++) runs.push(runOnce(model, test, n, batch, depth, o.cacheType, kv));
+        const res: BenchResult = { test: depth ? `${test}${n} @ d${depth}` : `${test}${n}`, threads, tps: mean(runs), tps_sd: sd(runs), tps_median: median(runs), runs, backend: model.kernels.name, kernels, matmul, depth, kvBytes: kv.bytes };
         results.push(res);
         o.onResult?.(res);
       }
@@ -103,7 +114,7 @@ export async function bench(file: string, o: BenchOptions): Promise<{ results: B
       for (const [test, n] of [['pp', o.pp[0]], ['tg', o.tg[0]]] as ['pp' | 'tg', number | undefined][]) {
         if (!n) continue;
         const ms: Record<string, number> = {};
-        const ctx = model.createContext({ ctx: n + 8, batch: Math.min(batch, n), kernels: profiled(model.kernels, ms) });
+        const ctx = model.createContext({ ctx: n + 8, batch: Math.min(batch, n), kernels: profiled(model.kernels, ms), cacheType: o.cacheType });
         const toks = tokensFor(model, n, 5);
         if (test === 'pp') ctx.decode(toks, { logits: 'last' });
         else for (let i = 0; i < n; i++) ctx.decode(toks.subarray(i, i + 1), { logits: 'last' });
