@@ -84,5 +84,5 @@ for (const type of ['f32', 'f16'] as KVCacheType[]) {
 
 test('an unknown KV cache type is named', async () => {
   const { kernels } = await createKernels({ backend: 'ref' });
-  assert.throws(() => createKVStore('q8_0' as KVCacheType, kernels, shape), /unknown KV cache type "q8_0" \(lutra knows f16, f32\)/);
+  assert.throws(() => createKVStore('q3_K' as KVCacheType, kernels, shape), /unknown KV cache type "q3_K" \(lutra knows f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl\)/);
 });
