@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
@@ -19,6 +19,32 @@ import { chatModelBytes } from './openai-helpers.js';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => !!p && existsSync(p));
 const SHOTS = process.env.LUTRA_SCREENSHOTS === '1' ? resolve(REPO, 'docs') : mkdtempSync(join(tmpdir(), 'lutra-shots-'));
+
+/**
+ * A plain static server (no COOP/COEP, so no SharedArrayBuffer): `/` a blank page, `/web/*` the
+ * built bundle, anything else from `route` (false: 404); and a chromium page opened on it.
+ */
+async function plainPage(route: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<{ page: Page; close: () => Promise<void> }> {
+  const staticDir = resolve(REPO, 'dist/src/web/static');
+  const server = createServer((req, res) => {
+    if (req.url === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>plain</title>'); return; }
+    if (route(req, res)) return;
+    let body: Buffer;
+    try {
+      body = readFileSync(join(staticDir, (req.url ?? '').replace(/^\/web\//, '')));
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/javascript' }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${port}/`);
+  return { page, close: async () => { await browser.close(); server.close(); } };
+}
 
 async function state(page: Page, states: string[], ms: number): Promise<string> {
   await page.waitForFunction((s) => s.includes(document.getElementById('status')!.dataset.state!), states, { timeout: ms });
@@ -99,26 +125,12 @@ test('chat page in headless chromium: in-page engine matches the CLI\'s greedy t
 });
 
 test('the bundle without cross-origin isolation: one-thread fallback, same greedy text, on the main thread', { skip: CHROMIUM ? false : 'no chromium' }, async () => {
-  const staticDir = resolve(REPO, 'dist/src/web/static');
-  // A plain static server: no COOP/COEP headers, so no SharedArrayBuffer in the page.
-  const server = createServer((req, res) => {
-    const file = req.url === '/model.gguf' ? STORIES_GGUF : req.url === '/' ? undefined : join(staticDir, (req.url ?? '').replace(/^\/web\//, ''));
-    if (req.url === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>plain</title>'); return; }
-    let body: Buffer;
-    try {
-      body = readFileSync(file!);
-    } catch {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': file!.endsWith('.js') ? 'text/javascript' : 'application/octet-stream' }).end(body);
+  const { page, close } = await plainPage((req, res) => {
+    if (req.url !== '/model.gguf') return false;
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(STORIES_GGUF));
+    return true;
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
   try {
-    const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${port}/`);
     const got = await page.evaluate(async () => {
       const m = await import('/web/lutra.js' as string);
       const engine = await m.createEngine({ model: '/model.gguf' });
@@ -130,38 +142,21 @@ test('the bundle without cross-origin isolation: one-thread fallback, same greed
     assert.doesNotMatch(got.kernels, /threads/);
     assert.equal(got.text, ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw');
   } finally {
-    await browser.close();
-    server.close();
+    await close();
   }
 });
 
 test('the OPFS cache keys on content: another model behind the same URL is downloaded again; request errors name the URL', { skip: CHROMIUM ? false : 'no chromium' }, async () => {
-  const staticDir = resolve(REPO, 'dist/src/web/static');
   const models = [readFileSync(STORIES_GGUF), Buffer.from(chatModelBytes())];
   let served = 0;
-  const server = createServer((req, res) => {
-    if (req.url === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>cache</title>'); return; }
-    if (req.url === '/m.gguf') {
-      const body = models[served]!;
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, etag: `"v${served}"` });
-      res.end(req.method === 'HEAD' ? undefined : body);
-      return;
-    }
-    let body: Buffer;
-    try {
-      body = readFileSync(join(staticDir, (req.url ?? '').replace(/^\/web\//, '')));
-    } catch {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/javascript' }).end(body);
+  const { page, close } = await plainPage((req, res) => {
+    if (req.url !== '/m.gguf') return false;
+    const body = models[served]!;
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, etag: `"v${served}"` });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return true;
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
   try {
-    const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${port}/`);
     const load = () => page.evaluate(async () => {
       const m = await import('/web/lutra.js' as string);
       const got = await m.fetchModelCached('/m.gguf');
@@ -188,7 +183,6 @@ test('the OPFS cache keys on content: another model behind the same URL is downl
     });
     assert.match(err, /^HEAD http:\/\/127\.0\.0\.1:1\/x\.gguf: /);
   } finally {
-    await browser.close();
-    server.close();
+    await close();
   }
 });
