@@ -397,7 +397,23 @@ function leftRecursive(g: Grammar): number | undefined {
   return undefined;
 }
 
-/** Parse GBNF text. Throws GrammarError naming the line and column of the first fault. */
+/** Recently parsed grammars without token references, by text: a request's grammar repeats. */
+const recent = new Map<string, Grammar>();
+const RECENT = 32;
+
+/**
+ * Parse GBNF text. Throws GrammarError naming the line and column of the first fault. The same
+ * text gives the same (immutable) Grammar while it is among the last 32 parsed, so matchers share
+ * its interned states and masks.
+ */
 export function parseGbnf(text: string, opts: GrammarOptions = {}): Grammar {
-  return new Parser(text, opts).parse();
+  const key = `${opts.root ?? 'root'}\0${text}`;
+  const hit = recent.get(key);
+  if (hit) { recent.delete(key); recent.set(key, hit); return hit; }
+  const g = new Parser(text, opts).parse();
+  if (!g.hasTokens) {
+    recent.set(key, g);
+    if (recent.size > RECENT) recent.delete(recent.keys().next().value!);
+  }
+  return g;
 }

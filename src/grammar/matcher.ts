@@ -73,6 +73,15 @@ export class StackSpace {
 
   constructor(readonly g: Grammar) {}
 
+  private static readonly spaces = new WeakMap<Grammar, StackSpace>();
+
+  /** The stack space shared by every matcher of this grammar. */
+  static of(g: Grammar): StackSpace {
+    let sp = StackSpace.spaces.get(g);
+    if (!sp) { sp = new StackSpace(g); StackSpace.spaces.set(g, sp); }
+    return sp;
+  }
+
   get size(): number {
     return this.pos.length + this.sets.length;
   }

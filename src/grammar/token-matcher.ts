@@ -19,6 +19,9 @@ export interface TokenVocab {
   encode?(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
 }
 
+/** Token ids kept in the per-state mask cache of one stack space (4 bytes each). */
+const MASK_CACHE_INTS = 1 << 23;
+
 const KIND_TEXT = 0, KIND_EOG = 1, KIND_NEVER = 2, KIND_IRREGULAR = 3;
 
 /** Per-vocabulary decode cache and code-point trie (built on first use, shared by all matchers). */
@@ -35,6 +38,11 @@ export class VocabIndex {
   readonly eog: number[] = [];
   readonly never: number[] = [];
   private readonly bytes = new Map<number, Uint8Array>();
+  /** Irregular tokens read with no cut character before them: their whole code points and cut tail (undefined: invalid alone). */
+  private readonly alone = new Map<number, { cps: number[]; tail: PartialUtf8 } | undefined>();
+  /** Allowed tokens per interned state of a grammar's stack space (states recur: masks are reused). */
+  private readonly masks = new WeakMap<StackSpace, { byState: Map<number, Int32Array>; ints: number }>();
+  private scratch: Uint8Array | undefined;
   private trieBuilt = false;
   // Trie nodes: incoming code point; children childList[childStart[n] .. childStart[n+1]); tokens
   // ending at a node: firstTok[n], then nextTok[token] (-1 ends).
@@ -59,6 +67,7 @@ export class VocabIndex {
         this.kind[id] = KIND_IRREGULAR;
         this.irregular.push(id);
         this.bytes.set(id, b);
+        this.alone.set(id, d.partial.nRemain < 0 ? undefined : { cps: d.cps, tail: d.partial });
         continue;
       }
       for (const cp of d.cps) all.push(cp);
@@ -73,6 +82,33 @@ export class VocabIndex {
 
   tokenBytes(id: number): Uint8Array {
     return this.bytes.get(id)!;
+  }
+
+  /** An irregular token decoded with no cut character before it (undefined: not valid UTF-8 alone). */
+  aloneOf(id: number): { cps: number[]; tail: PartialUtf8 } | undefined {
+    return this.alone.get(id);
+  }
+
+  /**
+   * The allowed tokens of a state (no cut character pending), computed by `fill` once per state of
+   * a stack space and kept (up to MASK_CACHE_INTS token ids per space).
+   */
+  cachedMask(space: StackSpace, set: number, fill: (allowed: Uint8Array) => void): Int32Array {
+    let c = this.masks.get(space);
+    if (!c) { c = { byState: new Map(), ints: 0 }; this.masks.set(space, c); }
+    let ids = c.byState.get(set);
+    if (ids) return ids;
+    const scratch = (this.scratch ??= new Uint8Array(this.n));
+    scratch.fill(0);
+    fill(scratch);
+    let n = 0;
+    for (let i = 0; i < this.n; i++) n += scratch[i]!;
+    ids = new Int32Array(n);
+    for (let i = 0, k = 0; i < this.n; i++) if (scratch[i]) ids[k++] = i;
+    if (c.ints + n > MASK_CACHE_INTS) { c.byState.clear(); c.ints = 0; }
+    c.byState.set(set, ids);
+    c.ints += n;
+    return ids;
   }
 
   private buildTrie(): void {
@@ -159,7 +195,8 @@ export class TokenMatcher {
   private state: TokenMatcherState;
 
   constructor(grammar: Grammar | StackSpace, readonly vocab: TokenVocab) {
-    this.space = grammar instanceof StackSpace ? grammar : new StackSpace(grammar);
+    // Matchers of one grammar share its stack space: interned states, transitions and masks are reused.
+    this.space = grammar instanceof StackSpace ? grammar : StackSpace.of(grammar);
     this.index = vocabIndex(vocab);
     this.state = { set: this.space.initial(), partial: NO_PARTIAL };
   }
@@ -176,6 +213,12 @@ export class TokenMatcher {
     let s = set, tail: PartialUtf8 = NO_PARTIAL;
     if (kind === KIND_TEXT && partial.nRemain === 0) {
       for (const cp of this.index.codePoints(id)) { s = sp.acceptChar(s, cp); if (s === DEAD) break; }
+    } else if (kind === KIND_IRREGULAR && partial.nRemain === 0) {
+      const d = this.index.aloneOf(id);
+      if (!d) s = DEAD;
+      else for (const cp of d.cps) { s = sp.acceptChar(s, cp); if (s === DEAD) break; }
+      tail = d?.tail ?? NO_PARTIAL;
+      if (s !== DEAD && !sp.partialOk(s, tail)) s = DEAD;
     } else {
       const d = decodeUtf8(kind === KIND_TEXT ? this.vocab.tokenBytes(id, false) : this.index.tokenBytes(id), partial);
       if (d.partial.nRemain < 0) s = DEAD;
@@ -206,6 +249,16 @@ export class TokenMatcher {
   fillMask(allowed: Uint8Array): number {
     const { set, partial } = this.state;
     if (set === DEAD) return 0;
+    if (partial.nRemain === 0) {
+      const ids = this.index.cachedMask(this.space, set, (a) => this.computeMask(a));
+      for (let i = 0; i < ids.length; i++) allowed[ids[i]!] = 1;
+      return ids.length;
+    }
+    return this.computeMask(allowed);
+  }
+
+  private computeMask(allowed: Uint8Array): number {
+    const { set, partial } = this.state;
     const ix = this.index, sp = this.space;
     let count = 0;
     if (partial.nRemain === 0) count += ix.walk(sp, set, allowed);
