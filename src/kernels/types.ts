@@ -89,6 +89,11 @@ export interface Kernels {
   readonly name: string;
   /** y[t, r] = sum_k W[r, k] * x[t, k] for t < nTok. x is [nTok, cols], y is [nTok, rows]. */
   matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void;
+  /**
+   * ys[i] = ws[i] x for each i: products of one input (q/k/v, gate/up), each exactly as matmul
+   * computes it. A threaded backend runs them as one job (one barrier); the reference in turn.
+   */
+  matmulMany(ws: readonly WeightMatrix[], x: Float32Array, nTok: number, ys: readonly Float32Array[]): void;
   /** out[t] = x[t] / rms(x[t]) * weight, rows of n. out may alias x. */
   rmsNorm(x: Float32Array, weight: Float32Array, eps: number, n: number, nTok: number, out: Float32Array): void;
   /** Rotate each head of x ([nTok, nHead * headDim]) for positions pos0 + t, in place. */

@@ -80,7 +80,7 @@ function runOnce(model: Model, test: 'pp' | 'tg', n: number, batch: number, dept
 
 /** Wrap a backend so every op's time is summed per op name. */
 function profiled(k: Kernels, ms: Record<string, number>): Kernels {
-  const ops = ['matmul', 'rmsNorm', 'rope', 'attention', 'swiglu', 'addScaled', 'embed'] as const;
+  const ops = ['matmul', 'matmulMany', 'rmsNorm', 'rope', 'attention', 'swiglu', 'addScaled', 'embed'] as const;
   const p = Object.create(k) as Kernels;
   for (const op of ops) {
     const f = (k[op] as (...a: unknown[]) => void).bind(k);

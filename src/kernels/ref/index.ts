@@ -36,6 +36,10 @@ export class RefKernels implements Kernels {
     }
   }
 
+  matmulMany(ws: readonly WeightMatrix[], x: Float32Array, nTok: number, ys: readonly Float32Array[]): void {
+    for (let i = 0; i < ws.length; i++) this.matmul(ws[i]!, x, nTok, ys[i]!);
+  }
+
   rmsNorm(x: Float32Array, weight: Float32Array, eps: number, n: number, nTok: number, out: Float32Array): void {
     for (let t = 0; t < nTok; t++) {
       const o = t * n;

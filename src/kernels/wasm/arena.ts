@@ -33,6 +33,17 @@ export class WasmArena {
     return this.buffers.has(a.buffer);
   }
 
+  /**
+   * memory.buffer, remembered as this memory's. V8 hands out a new SharedArrayBuffer object for a
+   * shared memory when any shared memory of the process grows, this one or not, so the object
+   * seen at the last grow is not enough.
+   */
+  private current(): ArrayBuffer | SharedArrayBuffer {
+    const b = this.memory.buffer;
+    this.buffers.add(b);
+    return b;
+  }
+
   get bytesInUse(): number {
     let n = 0;
     for (const s of this.sizes.values()) n += s;
@@ -110,12 +121,12 @@ export class WasmArena {
   // alloc() may grow the memory, which replaces memory.buffer: allocate before taking the buffer.
   f32(n: number): Float32Array {
     const off = this.alloc(n * 4);
-    return new Float32Array(this.memory.buffer, off, n);
+    return new Float32Array(this.current(), off, n);
   }
 
   bytes(n: number): Uint8Array {
     const off = this.alloc(n);
-    return new Uint8Array(this.memory.buffer, off, n);
+    return new Uint8Array(this.current(), off, n);
   }
 
   /** Give back a view handed out by f32() / bytes(). */

@@ -8,7 +8,8 @@
 import { RefKernels } from '../ref/index.js';
 import { ropeTheta, type AttentionParams, type Kernels, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
-import { CTRL_INTS, ERR, OP_EXIT, postAttention, postLutMatmul, postMatmul, runShare, type KernelExports } from './protocol.js';
+import { MAX_GROUP, postAttention, postLutMatmul, postMatmul, type KernelExports } from './protocol.js';
+import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, rows4Fits, rows4Row } from '../ref/rows4.js';
 import type { QuantFormat } from '../../quant/types.js';
@@ -129,19 +130,17 @@ export async function detectWasm(): Promise<WasmSupport> {
   return { flavor, threads };
 }
 
-interface PoolWorker { terminate(): unknown; postMessage?(m: unknown): void }
-
 export class WasmKernels implements Kernels {
   readonly name: string;
   readonly arena: WasmArena;
   private readonly k: KernelExports;
   private readonly ref = new RefKernels();
-  private readonly ctrl: SharedArrayBuffer;
+  /** The worker threads, and the control block jobs are posted in. */
+  readonly pool: KernelPool;
   private readonly c: Int32Array;
   private readonly f: Float32Array;
-  private workers: PoolWorker[] = [];
-  private broken = false;
-  private readonly canBlock: boolean;
+  /** Inside matmulMany: which activation preparation each scratch area holds (its products share x). */
+  private readonly prepared = new Map<'act' | 'lut', string>();
   // Activation scratch in wasm memory, grown on demand.
   private actBytes: Uint8Array | null = null;
   private actD: Float32Array | null = null;
@@ -167,14 +166,10 @@ export class WasmKernels implements Kernels {
   private constructor(readonly flavor: WasmFlavor, readonly threads: number, module: WebAssembly.Module, arena: WasmArena) {
     this.arena = arena;
     this.k = new WebAssembly.Instance(module, { env: { memory: arena.memory } }).exports as unknown as KernelExports;
-    // Workers need a shared control block; one thread (no SharedArrayBuffer) never posts jobs.
-    this.ctrl = typeof SharedArrayBuffer !== 'undefined' ? new SharedArrayBuffer(CTRL_INTS * 4) : (new ArrayBuffer(CTRL_INTS * 4) as unknown as SharedArrayBuffer);
-    this.c = new Int32Array(this.ctrl);
-    this.f = new Float32Array(this.ctrl);
+    this.pool = new KernelPool(this.k);
+    this.c = this.pool.c;
+    this.f = this.pool.f;
     this.name = `wasm-${flavor}${threads > 1 ? `, ${threads} threads` : ', 1 thread'}${arena.fixed ? ' (no shared memory)' : ''}`;
-    let canBlock = true;
-    try { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0); } catch { canBlock = false; }
-    this.canBlock = canBlock;
   }
 
   /**
@@ -203,86 +198,66 @@ export class WasmKernels implements Kernels {
     const arena = new WasmArena();
     const threads = Math.max(1, Math.floor(opts.threads ?? (await defaultThreads())));
     const kernels = new WasmKernels(flavor, threads, module, arena);
-    await kernels.startWorkers(module, threads - 1);
+    await kernels.pool.start(module, arena.memory, threads - 1);
     return kernels;
   }
 
-  private async startWorkers(module: WebAssembly.Module, n: number): Promise<void> {
-    if (n <= 0) return;
-    if (typeof process !== 'undefined' && process.versions?.node) {
-      const { Worker } = await import('node:worker_threads');
-      const ready: Promise<void>[] = [];
-      for (let i = 0; i < n; i++) {
-        const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { module, memory: this.arena.memory, ctrl: this.ctrl, part: i + 1 } });
-        ready.push(new Promise((resolve, reject) => {
-          w.once('message', () => resolve());
-          w.once('error', reject);
-          w.once('exit', (code) => reject(new Error(`kernel worker ${i + 1} exited with code ${code} before starting`)));
-        }));
-        w.on('error', () => { this.broken = true; });
-        this.workers.push(w);
-      }
-      await this.allStarted(ready);
-      // Only now: an unref'd worker's messages would not keep the event loop alive to deliver 'ready'.
-      for (const w of this.workers) (w as unknown as { unref(): void }).unref();
-    } else {
-      const ready: Promise<void>[] = [];
-      for (let i = 0; i < n; i++) {
-        const w = new Worker(new URL('./worker-web.js', import.meta.url), { type: 'module' });
-        ready.push(new Promise((resolve, reject) => {
-          w.addEventListener('message', () => resolve(), { once: true });
-          w.addEventListener('error', (e) => reject(new Error(`kernel worker ${i + 1} failed to start: ${e.message}`)), { once: true });
-        }));
-        w.postMessage({ module, memory: this.arena.memory, ctrl: this.ctrl, part: i + 1 });
-        this.workers.push(w);
-      }
-      await this.allStarted(ready);
-    }
-  }
-
-  /** Wait until every worker reported ready; if one fails to start, stop the others and rethrow. */
-  private async allStarted(ready: Promise<void>[]): Promise<void> {
-    try {
-      await Promise.all(ready);
-    } catch (e) {
-      this.dispose();
-      throw e;
-    }
-  }
-
-  /** Post the job in the control block to every worker, do share 0 here, wait for the rest. */
   private runJob(): void {
-    const c = this.c;
-    const nWorkers = this.workers.length;
-    c[3] = nWorkers + 1;
-    Atomics.store(c, 1, 0);
-    Atomics.add(c, 0, 1);
-    Atomics.notify(c, 0);
-    runShare(this.k, c, this.f, 0);
-    let spins = 0;
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const done = Atomics.load(c, 1);
-      if (done >= nWorkers) break;
-      if (++spins > 50000) {
-        if (this.canBlock) Atomics.wait(c, 1, done, 1);
-        if ((spins & 1023) === 0 && (this.broken || Date.now() > deadline)) throw new Error('a kernel worker thread stopped responding');
-      }
+    this.pool.run();
+  }
+
+  /**
+   * Whether a product of `work` multiply-adds runs on this thread alone: without workers, or when
+   * too small to pay for waking them (a few microseconds), unless it joins a matmulMany group.
+   */
+  private alone(work: number): boolean {
+    return this.pool.size === 0 || (!this.pool.grouping && work < PARALLEL_MIN_WORK);
+  }
+
+  /**
+   * Whether this product must write its prepared activation (`key`) into `scratch`: always, except
+   * inside matmulMany when an earlier product of the group already wrote the same there. When one
+   * wrote another preparation, the group so far runs first, since its products read that scratch.
+   */
+  private mustPrepare(scratch: 'act' | 'lut', key: string): boolean {
+    if (!this.pool.grouping) return true;
+    const had = this.prepared.get(scratch);
+    if (had === key) return false;
+    if (had !== undefined) {
+      this.pool.end();
+      this.pool.begin();
+      this.prepared.clear();
     }
-    if (c[ERR]) {
-      const part = c[ERR];
-      c[ERR] = 0;
-      throw new Error(`kernel worker ${part} failed`);
+    this.prepared.set(scratch, key);
+    return true;
+  }
+
+  /**
+   * Products of one input by several matrices (q/k/v, gate/up) as one job over the threads: one
+   * barrier instead of one per matrix, the activation prepared once per kind, and matrices too
+   * small to split alone (k, v) split with the rest. Each row is computed as matmul computes it.
+   */
+  matmulMany(ws: readonly WeightMatrix[], x: Float32Array, nTok: number, ys: readonly Float32Array[]): void {
+    let work = 0;
+    for (const w of ws) work += w.rows * w.cols * nTok;
+    if (this.pool.size === 0 || ws.length < 2 || work < PARALLEL_MIN_WORK) {
+      for (let i = 0; i < ws.length; i++) this.matmul(ws[i]!, x, nTok, ys[i]!);
+      return;
+    }
+    for (let i0 = 0; i0 < ws.length; i0 += MAX_GROUP) {
+      this.pool.begin();
+      try {
+        for (let i = i0; i < Math.min(ws.length, i0 + MAX_GROUP); i++) this.matmul(ws[i]!, x, nTok, ys[i]!);
+        this.pool.end();
+      } finally {
+        this.pool.abandon();
+        this.prepared.clear();
+      }
     }
   }
 
   dispose(): void {
-    if (!this.workers.length) return;
-    this.c[2] = OP_EXIT;
-    Atomics.add(this.c, 0, 1);
-    Atomics.notify(this.c, 0);
-    for (const w of this.workers) void w.terminate();
-    this.workers = [];
+    this.pool.dispose();
   }
 
   allocF32(n: number): Float32Array {
@@ -441,7 +416,11 @@ export class WasmKernels implements Kernels {
       this.lutD = this.arena.f32(Math.ceil(cap / 8));
     }
     const tbl = this.lutTbl.byteOffset, th = this.lutTh!.byteOffset, tA = this.lutA!.byteOffset;
-    if (exact) {
+    const freshTables = this.mustPrepare('lut', `${sh.group} ${exact}`);
+    const freshAct = exact && this.mustPrepare('act', `lut ${sh.group}`);
+    if (!freshTables && !freshAct) {
+      // Built for an earlier product of this matmulMany group.
+    } else if (exact) {
       const qs = this.lutQs!.byteOffset, d = this.lutD!.byteOffset;
       // Activations as the dequantize kernels quantize them for the same block size (the same integer sums).
       if (sh.group === 32 || sh.group === 256) {
@@ -456,7 +435,7 @@ export class WasmKernels implements Kernels {
       this.k.lut_tables(x.byteOffset, cols, nTok, sh.group, tbl, th, tA);
     }
     const desc = e.desc.byteOffset;
-    if (this.workers.length === 0 || sh.rows * cols * nTok < PARALLEL_MIN_WORK) {
+    if (this.alone(sh.rows * cols * nTok)) {
       this.k.lut_matmul(desc, 0, sh.tiles, tbl, th, tA, y.byteOffset, nTok);
       return;
     }
@@ -477,20 +456,24 @@ export class WasmKernels implements Kernels {
     const cols = w.cols;
     this.ensureAct(cols, nTok);
     let act = x.byteOffset, ad = 0, as = 0, asum = 0;
+    // Inside matmulMany an earlier product may have prepared this input the same way already.
+    const fresh = w.format.vecDot === 'f32' || this.mustPrepare('act', w.format.vecDot === 'q8_1' ? 'q8_0' : w.format.vecDot);
     switch (w.format.vecDot) {
       case 'q8_K':
-        this.k.quantize_q8_k(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actSum!.byteOffset);
+        if (fresh) this.k.quantize_q8_k(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actSum!.byteOffset);
         act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; asum = this.actSum!.byteOffset;
         break;
       case 'q8_0': case 'q8_1':
         // One quantizer for both: q8_1's d * sum per block comes along in actS.
-        this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset, this.actSum!.byteOffset);
+        if (fresh) this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset, this.actSum!.byteOffset);
         act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; as = this.actS!.byteOffset; asum = this.actSum!.byteOffset;
         break;
       case 'f16':
         // Activations rounded to f16 as ggml converts them for its f16 dot product.
-        this.actF!.set(x.subarray(0, cols * nTok));
-        this.k.round_f16(this.actF!.byteOffset, cols * nTok);
+        if (fresh) {
+          this.actF!.set(x.subarray(0, cols * nTok));
+          this.k.round_f16(this.actF!.byteOffset, cols * nTok);
+        }
         act = this.actF!.byteOffset;
         break;
       case 'f32':
@@ -498,8 +481,7 @@ export class WasmKernels implements Kernels {
       default:
         throw new Error(`${w.format.name} declares a wasm kernel but vecDot ${w.format.vecDot}, which the wasm backend does not prepare`);
     }
-    if (this.workers.length === 0 || w.rows * cols * nTok < PARALLEL_MIN_WORK) {
-      // Too small to pay for waking workers (a few microseconds each): run it here.
+    if (this.alone(w.rows * cols * nTok)) {
       const r = this.k.matmul(type, this.weightPtr(w), w.rowBytes, cols, w.rows, 0, w.rows, act, ad, as, asum, y.byteOffset, nTok);
       if (r !== 0) throw new Error(`wasm matmul: unsupported type ${type}`);
       return;
@@ -534,13 +516,13 @@ export class WasmKernels implements Kernels {
 
   attention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
     if (![q, kCache, vCache, out].every((v) => this.arena.owns(v))) return this.ref.attention(q, kCache, vCache, nTok, pos0, p, out);
-    const parts = this.workers.length + 1;
+    const parts = this.pool.size + 1;
     const stride = p.headDim + p.headDimV;
     if (!this.attnScratch || this.attnScratch.length < stride * parts) {
       if (this.attnScratch) this.arena.releaseView(this.attnScratch);
       this.attnScratch = this.arena.f32(stride * parts);
     }
-    if (this.workers.length === 0 || nTok * (pos0 + nTok) * p.nHead * p.headDim < PARALLEL_MIN_WORK) {
+    if (this.pool.size === 0 || nTok * (pos0 + nTok) * p.nHead * p.headDim < PARALLEL_MIN_WORK) {
       this.k.attention(q.byteOffset, kCache.byteOffset, vCache.byteOffset, nTok, pos0, p.nHead, p.nHeadKv, p.headDim, p.headDimV, p.scale, p.f16 ? 1 : 0, out.byteOffset, 0, p.nHead, this.attnScratch.byteOffset);
       return;
     }

@@ -2,19 +2,41 @@
 // Layout of the Int32Array over `ctrl`: [0] job generation, [1] workers done, [2] op,
 // [3] participants, [4] items to split (rows, tiles or heads), from [5] the job's integer
 // arguments, in the order of its export's parameters less the split range; the Float32Array view
-// holds float arguments from index 40. Each op's arguments are written by its post* function and
-// read by runShare, both below, so the slot order lives in this file only.
+// holds float arguments from index 40; [SPIN] how long workers spin before sleeping. From GROUP
+// on, the sub-jobs of a grouped job (OP_GROUP): several products over one split, one barrier.
+// Each op's arguments are written by its post* function and read by runShare, both below, so the
+// slot order lives in this file only.
+
+import { LUT_TILE } from '../lut-layout.js';
 
 export const OP_MATMUL = 1;
 export const OP_ATTENTION = 2;
 export const OP_LUT = 3;
+/** Several OP_MATMUL / OP_LUT jobs run as one: their rows laid end to end and split once. */
+export const OP_GROUP = 4;
+/** Nothing: the pool's cost per barrier (bench/kernels/pool.mjs). */
+export const OP_NOP = 5;
 export const OP_EXIT = 99;
-export const CTRL_INTS = 48;
 /** Set to a worker's index when its share threw. */
 export const ERR = 47;
+/** Atomics.load polls a worker makes before it sleeps on Atomics.wait (0: sleep at once). */
+export const SPIN = 46;
 const ITEMS = 4;
 const ARG = 5;
 const FARG = 40;
+/** The group area: [GROUP + i * SUB] = op, items, first split unit, then the op's ARG slots. */
+const GROUP = 48;
+const SUB = 16;
+/** The most products one grouped job holds. */
+export const MAX_GROUP = 8;
+export const CTRL_INTS = GROUP + MAX_GROUP * SUB;
+/**
+ * Grouped jobs split rows in units of this many: a multiple of every kernel's row tile (the
+ * dequantize kernels' 4, the LUT kernels' 16), so each product's share starts on a tile.
+ */
+const GROUP_ALIGN = LUT_TILE;
+/** The number of sub-jobs of a grouped job. */
+const GROUP_N = ARG;
 
 export interface KernelExports {
   matmul(type: number, w: number, rowBytes: number, cols: number, rows: number, r0: number, r1: number, act: number, ad: number, as: number, asum: number, y: number, nTok: number): number;
@@ -62,6 +84,41 @@ export function postAttention(c: Int32Array, f: Float32Array, q: number, k: numb
   c[ARG + 7] = headDim; c[ARG + 8] = headDimV; f[FARG] = scale; c[ARG + 9] = f16; c[ARG + 10] = out; c[ARG + 11] = scratch; c[ARG + 12] = scratchBytes;
 }
 
+/** Rows of the split space a sub-job spans: its rows (or tiles of LUT_TILE rows), padded to GROUP_ALIGN. */
+function span(op: number, items: number): number {
+  const rows = op === OP_LUT ? items * LUT_TILE : items;
+  return Math.ceil(rows / GROUP_ALIGN) * GROUP_ALIGN;
+}
+
+/**
+ * Whether the job just posted (an OP_MATMUL or OP_LUT) can join a group of `n` sub-jobs: others
+ * (attention) run alone.
+ */
+export function groupable(c: Int32Array, n: number): boolean {
+  return n < MAX_GROUP && (c[2] === OP_MATMUL || c[2] === OP_LUT);
+}
+
+/** Move the job just posted into sub-job slot `n` of a group; returns the group's split size so far. */
+export function collect(c: Int32Array, n: number, units: number): number {
+  const b = GROUP + n * SUB, op = c[2]!, items = c[ITEMS]!;
+  c[b] = op; c[b + 1] = items; c[b + 2] = units;
+  for (let i = 0; i < SUB - 3; i++) c[b + 3 + i] = c[ARG + i]!;
+  return units + span(op, items);
+}
+
+/** Turn `n` collected sub-jobs spanning `units` into one OP_GROUP job (n >= 1). */
+export function postGroup(c: Int32Array, n: number, units: number): void {
+  c[2] = OP_GROUP; c[ITEMS] = units; c[GROUP_N] = n;
+}
+
+/** Rows (or LUT tiles) r0..r1 of the OP_MATMUL / OP_LUT job whose ARG slots start at `arg`. */
+function runRange(k: KernelExports, c: Int32Array, op: number, arg: number, r0: number, r1: number): void {
+  if (r0 >= r1) return;
+  const a = (i: number) => c[arg + i]!;
+  if (op === OP_MATMUL) k.matmul(a(0), a(1), a(2), a(3), a(4), r0, r1, a(5), a(6), a(7), a(8), a(9), a(10));
+  else k.lut_matmul(a(0), r0, r1, a(1), a(2), a(3), a(4), a(5));
+}
+
 /** Run participant `part`'s share of the job described in the control block. */
 export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part: number): void {
   const parts = c[3]!, items = c[ITEMS]!;
@@ -69,13 +126,25 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
   switch (c[2]) {
     case OP_MATMUL: {
       const [r0, r1] = share(items, parts, part);
-      if (r0 < r1) k.matmul(a(0), a(1), a(2), a(3), a(4), r0, r1, a(5), a(6), a(7), a(8), a(9), a(10));
+      runRange(k, c, OP_MATMUL, ARG, r0, r1);
       return;
     }
     case OP_LUT: {
       // Whole 16-row tiles per participant.
       const [t0, t1] = share(items, parts, part, 1);
-      if (t0 < t1) k.lut_matmul(a(0), t0, t1, a(1), a(2), a(3), a(4), a(5));
+      runRange(k, c, OP_LUT, ARG, t0, t1);
+      return;
+    }
+    case OP_GROUP: {
+      // This participant's rows of the sub-jobs laid end to end, cut where each sub-job's span starts.
+      const [u0, u1] = share(items, parts, part, GROUP_ALIGN);
+      for (let i = 0, n = c[GROUP_N]!; i < n; i++) {
+        const b = GROUP + i * SUB, op = c[b]!, subItems = c[b + 1]!, first = c[b + 2]!;
+        const lo = Math.max(u0 - first, 0), hi = Math.min(u1 - first, span(op, subItems));
+        if (lo >= hi) continue;
+        if (op === OP_LUT) runRange(k, c, op, b + 3, lo / LUT_TILE, Math.min(hi / LUT_TILE, subItems));
+        else runRange(k, c, op, b + 3, lo, Math.min(hi, subItems));
+      }
       return;
     }
     case OP_ATTENTION: {
@@ -87,8 +156,8 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
 }
 
 /**
- * The loop every kernel worker runs (Node worker_threads or a Web Worker): spin briefly, then
- * sleep on Atomics.wait until the job generation changes; run this worker's share; report.
+ * The loop every kernel worker runs (Node worker_threads or a Web Worker): spin c[SPIN] polls,
+ * then sleep on Atomics.wait until the job generation changes; run this worker's share; report.
  */
 export function workerLoop(k: KernelExports, ctrl: SharedArrayBuffer, part: number, ready: () => void): void {
   const c = new Int32Array(ctrl);
@@ -99,9 +168,10 @@ export function workerLoop(k: KernelExports, ctrl: SharedArrayBuffer, part: numb
   for (;;) {
     // Proceed only on a new generation: a wake-up without one must not run the job again, since
     // the main thread may already be writing the next job's arguments.
+    const spin = c[SPIN]!;
     let spins = 0;
     while (Atomics.load(c, 0) === gen) {
-      if (++spins > 20000) Atomics.wait(c, 0, gen);
+      if (++spins > spin) Atomics.wait(c, 0, gen);
     }
     gen = Atomics.load(c, 0);
     if (c[2] === OP_EXIT) break;

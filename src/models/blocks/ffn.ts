@@ -25,8 +25,7 @@ export function denseFfnMatrices(w: DenseFfnWeights): WeightMatrix[] {
 /** s.xn -> s.xn. */
 export function denseFfn(f: ForwardPass, w: DenseFfnWeights): void {
   const { kernels, s, nTok } = f;
-  kernels.matmul(w.wGate, s.xn, nTok, s.gate);
-  kernels.matmul(w.wUp, s.xn, nTok, s.up);
+  kernels.matmulMany([w.wGate, w.wUp], s.xn, nTok, [s.gate, s.up]);
   kernels.swiglu(s.gate, s.up, nTok * f.hp.nFF);
   kernels.matmul(w.wDown, s.gate, nTok, s.xn);
 }

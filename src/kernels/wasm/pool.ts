@@ -1,0 +1,178 @@
+// The WebAssembly backend's thread pool: kernel workers over the one shared memory, a control
+// block (protocol.ts) the caller writes a job into, and run(), which wakes the workers, does share
+// 0 on the calling thread and waits at the barrier. Between begin() and end() the jobs posted are
+// collected instead and run as one grouped job: one barrier for the q/k/v or gate/up products.
+// It knows nothing of kernels beyond the protocol's ops.
+
+import { CTRL_INTS, ERR, OP_EXIT, OP_NOP, SPIN, collect, groupable, postGroup, runShare, type KernelExports } from './protocol.js';
+
+interface PoolWorker { terminate(): unknown; postMessage?(m: unknown): void }
+
+/**
+ * Polls before sleeping: workers between jobs (a decode step's serial work between two products
+ * is tens of microseconds), the caller at the barrier. Measured with bench/kernels/pool.mjs.
+ */
+export const WORKER_SPIN = 20000;
+const CALLER_SPIN = 50000;
+
+export class KernelPool {
+  readonly ctrl: SharedArrayBuffer;
+  /** The control block: post* functions of protocol.ts write a job here, then run() runs it. */
+  readonly c: Int32Array;
+  readonly f: Float32Array;
+  /** Jobs that woke the workers (barriers passed): lutra bench and tests count them. */
+  barriers = 0;
+  private workers: PoolWorker[] = [];
+  private broken = false;
+  private readonly canBlock: boolean;
+  /** Sub-jobs collected since begin(), and the rows they span; -1 when not grouping. */
+  private grouped = -1;
+  private units = 0;
+
+  constructor(private readonly k: KernelExports) {
+    // Workers need a shared control block; one thread (no SharedArrayBuffer) never posts jobs.
+    this.ctrl = typeof SharedArrayBuffer !== 'undefined' ? new SharedArrayBuffer(CTRL_INTS * 4) : (new ArrayBuffer(CTRL_INTS * 4) as unknown as SharedArrayBuffer);
+    this.c = new Int32Array(this.ctrl);
+    this.f = new Float32Array(this.ctrl);
+    this.c[SPIN] = WORKER_SPIN;
+    let canBlock = true;
+    try { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0); } catch { canBlock = false; }
+    this.canBlock = canBlock;
+  }
+
+  /** Worker threads besides the caller. */
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Between begin() and end(). */
+  get grouping(): boolean {
+    return this.grouped >= 0;
+  }
+
+  /** Polls a worker makes before sleeping (0: sleep at once); takes effect from its next wait. */
+  set workerSpin(n: number) {
+    this.c[SPIN] = n;
+  }
+
+  async start(module: WebAssembly.Module, memory: WebAssembly.Memory, n: number): Promise<void> {
+    if (n <= 0) return;
+    if (typeof process !== 'undefined' && process.versions?.node) {
+      const { Worker } = await import('node:worker_threads');
+      const ready: Promise<void>[] = [];
+      for (let i = 0; i < n; i++) {
+        const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { module, memory, ctrl: this.ctrl, part: i + 1 } });
+        ready.push(new Promise((resolve, reject) => {
+          w.once('message', () => resolve());
+          w.once('error', reject);
+          w.once('exit', (code) => reject(new Error(`kernel worker ${i + 1} exited with code ${code} before starting`)));
+        }));
+        w.on('error', () => { this.broken = true; });
+        this.workers.push(w);
+      }
+      await this.allStarted(ready);
+      // Only now: an unref'd worker's messages would not keep the event loop alive to deliver 'ready'.
+      for (const w of this.workers) (w as unknown as { unref(): void }).unref();
+    } else {
+      const ready: Promise<void>[] = [];
+      for (let i = 0; i < n; i++) {
+        const w = new Worker(new URL('./worker-web.js', import.meta.url), { type: 'module' });
+        ready.push(new Promise((resolve, reject) => {
+          w.addEventListener('message', () => resolve(), { once: true });
+          w.addEventListener('error', (e) => reject(new Error(`kernel worker ${i + 1} failed to start: ${e.message}`)), { once: true });
+        }));
+        w.postMessage({ module, memory, ctrl: this.ctrl, part: i + 1 });
+        this.workers.push(w);
+      }
+      await this.allStarted(ready);
+    }
+  }
+
+  /** Wait until every worker reported ready; if one fails to start, stop the others and rethrow. */
+  private async allStarted(ready: Promise<void>[]): Promise<void> {
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * Run the job in the control block over every thread; while grouping, collect it instead (a job
+   * that cannot join a group runs the group first, then itself).
+   */
+  run(): void {
+    if (this.grouped >= 0) {
+      if (groupable(this.c, this.grouped)) {
+        this.units = collect(this.c, this.grouped++, this.units);
+        return;
+      }
+      if (this.grouped > 0) throw new Error('kernel pool: a job that cannot be grouped was posted inside a group');
+    }
+    this.barrier();
+  }
+
+  /** Collect the products posted from here on into one job, run by end(). Groups do not nest. */
+  begin(): void {
+    if (this.grouped >= 0) throw new Error('kernel pool: begin() inside a group');
+    this.grouped = 0;
+    this.units = 0;
+  }
+
+  /** Run what was collected since begin() as one job; with nothing collected, nothing runs. */
+  end(): void {
+    const n = this.grouped;
+    this.grouped = -1;
+    if (n <= 0) return;
+    postGroup(this.c, n, this.units);
+    this.barrier();
+  }
+
+  /** Leave a group without running it (after an error). */
+  abandon(): void {
+    this.grouped = -1;
+  }
+
+  /** An empty job: what one barrier costs (bench/kernels/pool.mjs). */
+  nop(): void {
+    this.c[2] = OP_NOP;
+    this.barrier();
+  }
+
+  /** Post the job in the control block to every worker, do share 0 here, wait for the rest. */
+  private barrier(): void {
+    const c = this.c;
+    const nWorkers = this.workers.length;
+    this.barriers++;
+    c[3] = nWorkers + 1;
+    Atomics.store(c, 1, 0);
+    Atomics.add(c, 0, 1);
+    Atomics.notify(c, 0);
+    runShare(this.k, c, this.f, 0);
+    let spins = 0;
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const done = Atomics.load(c, 1);
+      if (done >= nWorkers) break;
+      if (++spins > CALLER_SPIN) {
+        if (this.canBlock) Atomics.wait(c, 1, done, 1);
+        if ((spins & 1023) === 0 && (this.broken || Date.now() > deadline)) throw new Error('a kernel worker thread stopped responding');
+      }
+    }
+    if (c[ERR]) {
+      const part = c[ERR];
+      c[ERR] = 0;
+      throw new Error(`kernel worker ${part} failed`);
+    }
+  }
+
+  dispose(): void {
+    if (!this.workers.length) return;
+    this.c[2] = OP_EXIT;
+    Atomics.add(this.c, 0, 1);
+    Atomics.notify(this.c, 0);
+    for (const w of this.workers) void w.terminate();
+    this.workers = [];
+  }
+}

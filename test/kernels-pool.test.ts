@@ -1,0 +1,101 @@
+// The WebAssembly backend's thread pool: matmulMany (q/k/v, gate/up as one job) gives each product
+// bit for bit what matmul gives, on 1 and 2 threads, for every kernel family and mixes of
+// activation preparations, and costs one barrier where the products share a preparation; the
+// grouped split covers every row once (outputs start as NaN); empty jobs pass the barrier.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
+import { RefKernels } from '../src/kernels/ref/index.js';
+import { WasmArena } from '../src/kernels/wasm/arena.js';
+import type { LutTables, MatmulKernels, WeightMatrix } from '../src/kernels/types.js';
+import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
+import { weightBytes } from '../src/quant/types.js';
+import { randomFloats } from './helpers.js';
+
+const made: WasmKernels[] = [];
+after(() => { for (const k of made) k.dispose(); });
+
+async function kernels(flavor: WasmFlavor, threads: number, matmul: MatmulKernels = 'auto', lutTables: LutTables = 'int8'): Promise<WasmKernels> {
+  const k = (await WasmKernels.create({ flavor, threads, matmul, lutTables }))!;
+  made.push(k);
+  return k;
+}
+
+function matrix(k: WasmKernels | null, type: string, rows: number, cols: number, seed: number): WeightMatrix {
+  const fmt = quantFormat(ggmlTypeByName(type)!.id);
+  const w = randomFloats(rows * cols, seed, 1.5);
+  const rowBytes = (cols / fmt.blockSize) * fmt.typeSize;
+  const data = k ? k.allocBytes(rows * rowBytes) : new Uint8Array(rows * rowBytes);
+  fmt.quantize!(w, 0, data, 0, rows * cols);
+  return { name: `test.${type}.${rows}`, format: fmt, rows, cols, rowBytes, ...weightBytes(data) };
+}
+
+const COLS = 512;
+/** Products of one input, and the barriers a 2-thread matmulMany of them takes (preparations that share scratch run apart). */
+const SETS: { name: string; types: [string, number][]; matmul?: MatmulKernels; lutTables?: LutTables; barriers: number }[] = [
+  { name: 'q/k/v-like Q4_0 on table lookup', types: [['Q4_0', 300], ['Q4_0', 37], ['Q4_0', 64]], matmul: 'lut', barriers: 1 },
+  { name: 'Q4_0 on the kernels auto picks', types: [['Q4_0', 300], ['Q4_0', 37], ['Q4_0', 64]], barriers: 1 },
+  { name: 'Q4_0 on the dequantize kernels', types: [['Q4_0', 300], ['Q4_0', 37], ['Q4_0', 64]], matmul: 'dequant', barriers: 1 },
+  { name: 'Q4_K and Q6_K (one q8_K activation)', types: [['Q4_K', 300], ['Q6_K', 37], ['Q4_K', 64]], barriers: 1 },
+  { name: 'Q8_0, Q4_0, then Q4_K (q8_0 and q8_K share scratch)', types: [['Q8_0', 300], ['Q4_0', 37], ['Q4_K', 64]], barriers: 2 },
+  { name: 'F16 and F32', types: [['F16', 300], ['F32', 64]], barriers: 1 },
+  { name: 'exact LUT tables beside Q8_0', types: [['Q4_0', 300], ['Q4_0', 36], ['Q8_0', 64]], matmul: 'lut', lutTables: 'exact', barriers: 2 },
+  { name: 'more products than one group holds', types: Array.from({ length: 11 }, (_, i) => ['Q8_0', 40 + 8 * i] as [string, number]), barriers: 2 },
+];
+
+const support = await detectWasm();
+const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
+
+for (const flavor of flavors) {
+  test(`${flavor}: matmulMany equals matmul bit for bit on 1 and 2 threads, one barrier per shared preparation`, async () => {
+    for (const set of SETS) {
+      const one = await kernels(flavor, 1, set.matmul, set.lutTables);
+      const two = await kernels(flavor, 2, set.matmul, set.lutTables);
+      for (const nTok of [1, 3]) {
+        const results: Float32Array[][] = [];
+        for (const k of [one, two]) {
+          const ws = set.types.map(([t, rows], i) => matrix(k, t, rows, COLS, 100 * i + rows));
+          k.prepareWeights(ws);
+          const x = k.allocF32(COLS * nTok);
+          x.set(randomFloats(COLS * nTok, 11 + nTok, 2));
+          const single = ws.map((w) => { const y = k.allocF32(w.rows * nTok); k.matmul(w, x, nTok, y); return y; });
+          const ys = ws.map((w) => k.allocF32(w.rows * nTok).fill(NaN));
+          const before = k.pool.barriers;
+          k.matmulMany(ws, x, nTok, ys);
+          if (k === two) assert.equal(k.pool.barriers - before, set.barriers, `${set.name} x${nTok}: barriers`);
+          ws.forEach((w, i) => assert.deepEqual(ys[i], single[i], `${set.name} x${nTok}: ${w.name} (${k.name})`));
+          results.push(ys);
+        }
+        results[0]!.forEach((y, i) => assert.deepEqual(results[1]![i], y, `${set.name} x${nTok}: product ${i}, 2 threads vs 1`));
+      }
+    }
+  });
+}
+
+test('the reference runs matmulMany as matmul in turn', () => {
+  const ref = new RefKernels();
+  const ws = [matrix(null, 'Q4_K', 20, 256, 1), matrix(null, 'Q8_0', 12, 256, 2)];
+  const x = randomFloats(256 * 2, 3, 1);
+  const ys = ws.map((w) => new Float32Array(w.rows * 2));
+  ref.matmulMany(ws, x, 2, ys);
+  ws.forEach((w, i) => { const y = new Float32Array(w.rows * 2); ref.matmul(w, x, 2, y); assert.deepEqual(ys[i], y); });
+});
+
+test('empty jobs pass the barrier, with workers spinning or asleep', async () => {
+  const k = await kernels(flavors[0]!, 2);
+  for (const spin of [0, 20000]) {
+    k.pool.workerSpin = spin;
+    const before = k.pool.barriers;
+    for (let i = 0; i < 200; i++) k.pool.nop();
+    assert.equal(k.pool.barriers - before, 200);
+  }
+});
+
+test('views stay owned by their arena when another shared memory grows (V8 then hands out new buffer objects)', () => {
+  const a = new WasmArena(), b = new WasmArena();
+  const before = a.f32(16);
+  b.bytes(4 << 20);
+  const after = a.f32(16);
+  assert.ok(a.owns(before) && a.owns(after) && !b.owns(after));
+});
