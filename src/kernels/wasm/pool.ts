@@ -9,11 +9,22 @@ import { CTRL_INTS, ERR, OP_EXIT, OP_NOP, SPIN, collect, groupable, postGroup, r
 interface PoolWorker { terminate(): unknown; postMessage?(m: unknown): void }
 
 /**
- * Polls before sleeping: workers between jobs (a decode step's serial work between two products
- * is tens of microseconds), the caller at the barrier. Measured with bench/kernels/pool.mjs.
+ * Polls before sleeping: workers between jobs when they spin (a decode step's serial work between
+ * two products is tens of microseconds), the caller at the barrier.
  */
 export const WORKER_SPIN = 20000;
-const CALLER_SPIN = 50000;
+export const CALLER_SPIN = 50000;
+/**
+ * Whether workers spin between jobs or sleep at once is measured, not assumed. Spinning answers a
+ * job at once while every thread has a core; on an oversubscribed machine a spinning worker loses
+ * its core to other processes and answers hundreds of microseconds late, where a sleeping one is
+ * woken first (bench/kernels/pool.mjs, 2 threads on 2 cores at load 4-10: 240-450 us per barrier
+ * spinning, 5-50 us sleeping; 0.5B decode 0.77x of 1 thread spinning, 0.97x sleeping, and 1.5x
+ * spinning in a quiet moment). So the caller times its wait at the barrier over TRIAL barriers in
+ * each mode and keeps the faster for KEEP barriers, then tries both again.
+ */
+const TRIAL = 100;
+const KEEP = 3000;
 
 export class KernelPool {
   readonly ctrl: SharedArrayBuffer;
@@ -22,12 +33,20 @@ export class KernelPool {
   readonly f: Float32Array;
   /** Jobs that woke the workers (barriers passed): lutra bench and tests count them. */
   barriers = 0;
+  /** Polls the caller makes at the barrier before it sleeps (1 ms at a time) on Atomics.wait. */
+  callerSpin = CALLER_SPIN;
   private workers: PoolWorker[] = [];
   private broken = false;
   private readonly canBlock: boolean;
   /** Sub-jobs collected since begin(), and the rows they span; -1 when not grouping. */
   private grouped = -1;
   private units = 0;
+  /** The spin tuner: on unless workerSpin was set; its stage (0 trying spin, 1 trying sleep, 2 keeping), barriers and wait so far. */
+  private autoSpin = true;
+  private tuneStage = 0;
+  private tuneN = 0;
+  private tuneMs = 0;
+  private spinMs = 0;
 
   constructor(private readonly k: KernelExports) {
     // Workers need a shared control block; one thread (no SharedArrayBuffer) never posts jobs.
@@ -50,9 +69,37 @@ export class KernelPool {
     return this.grouped >= 0;
   }
 
-  /** Polls a worker makes before sleeping (0: sleep at once); takes effect from its next wait. */
+  /**
+   * Polls a worker makes before sleeping (0: sleep at once), from its next wait on; setting it
+   * turns the measured choice off.
+   */
   set workerSpin(n: number) {
+    this.autoSpin = false;
     this.c[SPIN] = n;
+  }
+
+  get workerSpin(): number {
+    return this.c[SPIN]!;
+  }
+
+  /** One barrier's wait after the caller's own share, in ms: the spin tuner's measure. */
+  private tune(waited: number): void {
+    this.tuneMs += waited;
+    if (++this.tuneN < (this.tuneStage === 2 ? KEEP : TRIAL)) return;
+    const mean = this.tuneMs / this.tuneN;
+    this.tuneN = 0;
+    this.tuneMs = 0;
+    if (this.tuneStage === 0) {
+      this.spinMs = mean;
+      this.tuneStage = 1;
+      this.c[SPIN] = 0;
+    } else if (this.tuneStage === 1) {
+      this.tuneStage = 2;
+      this.c[SPIN] = this.spinMs <= mean ? WORKER_SPIN : 0;
+    } else {
+      this.tuneStage = 0;
+      this.c[SPIN] = WORKER_SPIN;
+    }
   }
 
   async start(module: WebAssembly.Module, memory: WebAssembly.Memory, n: number): Promise<void> {
@@ -150,16 +197,18 @@ export class KernelPool {
     Atomics.add(c, 0, 1);
     Atomics.notify(c, 0);
     runShare(this.k, c, this.f, 0);
+    const t0 = this.autoSpin ? performance.now() : 0;
     let spins = 0;
     const deadline = Date.now() + 120_000;
     for (;;) {
       const done = Atomics.load(c, 1);
       if (done >= nWorkers) break;
-      if (++spins > CALLER_SPIN) {
+      if (++spins > this.callerSpin) {
         if (this.canBlock) Atomics.wait(c, 1, done, 1);
         if ((spins & 1023) === 0 && (this.broken || Date.now() > deadline)) throw new Error('a kernel worker thread stopped responding');
       }
     }
+    if (this.autoSpin) this.tune(performance.now() - t0);
     if (c[ERR]) {
       const part = c[ERR];
       c[ERR] = 0;
