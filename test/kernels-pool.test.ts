@@ -99,3 +99,30 @@ test('views stay owned by their arena when another shared memory grows (V8 then 
   const after = a.f32(16);
   assert.ok(a.owns(before) && a.owns(after) && !b.owns(after));
 });
+
+test('SwiGLU and short-context attention split over 2 threads equal 1 thread bit for bit, one barrier each', async () => {
+  const f = flavors[0]!;
+  const one = await kernels(f, 1), two = await kernels(f, 2);
+  const out: Float32Array[][] = [];
+  for (const k of [one, two]) {
+    const n = 4864 + 13; // a tail past the last 16-element share
+    const g = k.allocF32(n), u = k.allocF32(n);
+    g.set(randomFloats(n, 5, 4)); u.set(randomFloats(n, 6, 2));
+    let before = k.pool.barriers;
+    k.swiglu(g, u, n);
+    if (k === two) assert.equal(k.pool.barriers - before, 1, 'swiglu barriers');
+    // Qwen2.5-0.5B's heads, decoding at position 20 (f32 and f16-rounded caches).
+    const p = { nHead: 14, nHeadKv: 2, headDim: 64, headDimV: 64, scale: 0.125, f16: false };
+    const nCtx = 21, q = k.allocF32(p.nHead * 64), kc = k.allocF32(nCtx * 128), vc = k.allocF32(nCtx * 128);
+    q.set(randomFloats(q.length, 7, 1)); kc.set(randomFloats(kc.length, 8, 1)); vc.set(randomFloats(vc.length, 9, 1));
+    const att = [false, true].map((f16) => {
+      const o = k.allocF32(p.nHead * 64).fill(NaN);
+      before = k.pool.barriers;
+      k.attention(q, kc, vc, 1, nCtx - 1, { ...p, f16 }, o);
+      if (k === two) assert.equal(k.pool.barriers - before, 1, 'attention barriers');
+      return o;
+    });
+    out.push([g, ...att]);
+  }
+  out[0]!.forEach((v, i) => assert.deepEqual(out[1]![i], v, `output ${i}: 2 threads vs 1`));
+});

@@ -8,7 +8,7 @@
 import { RefKernels } from '../ref/index.js';
 import { ropeTheta, type AttentionParams, type Kernels, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
-import { MAX_GROUP, postAttention, postLutMatmul, postMatmul, type KernelExports } from './protocol.js';
+import { MAX_GROUP, postAttention, postLutMatmul, postMatmul, postSwiglu, type KernelExports } from './protocol.js';
 import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, rows4Fits, rows4Row } from '../ref/rows4.js';
@@ -45,6 +45,12 @@ interface LutEntry {
 
 /** Multiply-adds below which a job runs on the calling thread alone. */
 const PARALLEL_MIN_WORK = 1 << 17;
+/**
+ * The same for attention (score multiply-adds) and SwiGLU (elements, an exp each): a decode step's
+ * attention at short context and its SwiGLU cost tens of microseconds a layer, far above a barrier.
+ */
+const PARALLEL_MIN_ATTENTION = 1 << 13;
+const PARALLEL_MIN_SWIGLU = 1 << 11;
 
 function decodeBase64(s: string): Uint8Array {
   if (typeof Buffer !== 'undefined') return new Uint8Array(Buffer.from(s, 'base64'));
@@ -522,7 +528,7 @@ export class WasmKernels implements Kernels {
       if (this.attnScratch) this.arena.releaseView(this.attnScratch);
       this.attnScratch = this.arena.f32(stride * parts);
     }
-    if (this.pool.size === 0 || nTok * (pos0 + nTok) * p.nHead * p.headDim < PARALLEL_MIN_WORK) {
+    if (this.pool.size === 0 || p.nHead < 2 || nTok * (pos0 + nTok) * p.nHead * p.headDim < PARALLEL_MIN_ATTENTION) {
       this.k.attention(q.byteOffset, kCache.byteOffset, vCache.byteOffset, nTok, pos0, p.nHead, p.nHeadKv, p.headDim, p.headDimV, p.scale, p.f16 ? 1 : 0, out.byteOffset, 0, p.nHead, this.attnScratch.byteOffset);
       return;
     }
@@ -532,7 +538,9 @@ export class WasmKernels implements Kernels {
 
   swiglu(gate: Float32Array, up: Float32Array, n: number): void {
     if (!this.arena.owns(gate) || !this.arena.owns(up)) return this.ref.swiglu(gate, up, n);
-    this.k.swiglu(gate.byteOffset, up.byteOffset, n);
+    if (this.pool.size === 0 || n < PARALLEL_MIN_SWIGLU) return this.k.swiglu(gate.byteOffset, up.byteOffset, n);
+    postSwiglu(this.c, gate.byteOffset, up.byteOffset, n);
+    this.runJob();
   }
 
   addScaled(x: Float32Array, y: Float32Array, scale: number, n: number): void {

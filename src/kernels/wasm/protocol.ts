@@ -16,6 +16,7 @@ export const OP_LUT = 3;
 export const OP_GROUP = 4;
 /** Nothing: the pool's cost per barrier (bench/kernels/pool.mjs). */
 export const OP_NOP = 5;
+export const OP_SWIGLU = 6;
 export const OP_EXIT = 99;
 /** Set to a worker's index when its share threw. */
 export const ERR = 47;
@@ -119,6 +120,12 @@ function runRange(k: KernelExports, c: Int32Array, op: number, arg: number, r0: 
   else k.lut_matmul(a(0), r0, r1, a(1), a(2), a(3), a(4), a(5));
 }
 
+/** gate = silu(gate) * up over n elements, split by elements: swiglu's arguments. */
+export function postSwiglu(c: Int32Array, g: number, u: number, n: number): void {
+  c[2] = OP_SWIGLU; c[ITEMS] = n;
+  c[ARG] = g; c[ARG + 1] = u;
+}
+
 /** Run participant `part`'s share of the job described in the control block. */
 export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part: number): void {
   const parts = c[3]!, items = c[ITEMS]!;
@@ -145,6 +152,11 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
         if (op === OP_LUT) runRange(k, c, op, b + 3, lo / LUT_TILE, Math.min(hi / LUT_TILE, subItems));
         else runRange(k, c, op, b + 3, lo, Math.min(hi, subItems));
       }
+      return;
+    }
+    case OP_SWIGLU: {
+      const [i0, i1] = share(items, parts, part, GROUP_ALIGN);
+      if (i0 < i1) k.swiglu(a(0) + i0 * 4, a(1) + i0 * 4, i1 - i0);
       return;
     }
     case OP_ATTENTION: {
