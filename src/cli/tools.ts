@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { ArgumentError } from '../core/errors.js';
 import { ggmlTypeName } from '../quant/table.js';
-import { PRESETS, synthesize } from '../tools/synth.js';
+import { FAMILY_PRESETS, PRESETS, synthesize } from '../tools/synth.js';
 import { bench } from '../tools/bench.js';
 import { addCacheFlags, cacheSpec, type CacheFlags } from './cache-flags.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
@@ -19,13 +19,13 @@ function intList(name: string) {
 export function registerTools(program: Command): void {
   program.command('synth')
     .description('write a GGUF with random weights in the real shapes of a known model (for benchmarks)')
-    .requiredOption('--preset <name>', `one of ${Object.keys(PRESETS).join(', ')}`)
+    .requiredOption('--preset <name>', `one of ${[...Object.keys(PRESETS), ...Object.keys(FAMILY_PRESETS)].join(', ')}`)
     .requiredOption('--type <T>', 'llama-quantize file type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, TQ1_0, TQ2_0, ...')
     .option('--arch <arch>', 'architecture (must match the preset)')
     .option('--pure', 'every weight matrix in the requested type (llama-quantize --pure), fallbacks aside')
     .requiredOption('-o, --output <file>', 'output GGUF')
     .action(async (o: { preset: string; type: string; arch?: string; pure?: boolean; output: string }) => {
-      const p = PRESETS[o.preset];
+      const p = PRESETS[o.preset] ?? FAMILY_PRESETS[o.preset];
       if (p && o.arch && o.arch !== p.arch) throw new ArgumentError(`--arch ${o.arch} does not match preset ${o.preset} (${p.arch})`);
       const t0 = performance.now();
       const r = await synthesize(o.preset, o.type, o.output, { pure: o.pure });
