@@ -199,13 +199,17 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & Specula
     lastInt = now;
     if (reply && !reply.signal.aborted && !quick) { reply.abort(); armed = true; return; }
     if (!reply && interactive && rl.line) { rl.write(null, { ctrl: true, name: 'u' }); lastInt = 0; return; }
-    if (!reply && !armed && !quick) { armed = true; process.stderr.write('\n(Ctrl-C again or /exit to quit)\n'); rl.prompt(); return; }
+    if (!reply && !armed && !quick) { armed = true; process.stderr.write('\n(Ctrl-C again or /exit to quit)\n'); prompt(); return; }
     quitting = true;
     reply?.abort();
     rl.close();
   };
   rl.on('SIGINT', onInt);
   process.on('SIGINT', onInt);
+  // Piped input can end while a reply is generated; newer Node throws on a prompt after that.
+  let closed = false;
+  rl.on('close', () => { closed = true; });
+  const prompt = () => { if (!closed) rl.prompt(); };
   try {
     const tpl = resolveChatTemplate(model.tokenizer.chatTemplate, chosen);
     if (tpl.source === 'fallback') process.stderr.write(`lutra: ${model.file} has no chat template; using ${tpl.name} (choose one with --chat-template NAME|FILE)\n`);
@@ -222,7 +226,7 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & Specula
     const fits = (ids: number[]) => ids.length < ctx.nCtx && ids.length + reserve <= ctx.nCtx;
     let messages: ChatMessage[] = o.system ? [{ role: 'system', content: o.system }] : [];
     process.stderr.write('lutra chat: type a message, Enter to send; /help for commands, Ctrl-C stops a reply, Ctrl-D quits.\n');
-    rl.prompt();
+    prompt();
     // The line iterator buffers piped input while a reply is being generated; rl.question would drop it.
     for await (const line of rl) {
       const cmd = parseChatLine(line);
@@ -289,7 +293,7 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & Specula
         process.stderr.write(`lutra: ${e.message}\n`);
       }
       if (quitting) break;
-      rl.prompt();
+      prompt();
     }
   } finally {
     process.off('SIGINT', onInt);
