@@ -34,13 +34,18 @@ export type ActivationQuantizer = (x: Float32Array, off: number, n: number) => v
  * every matmul input. Other ops pass through untouched.
  */
 export function tapKernels(base: Kernels, hooks: { onInput?: (w: WeightMatrix, x: Float32Array, nTok: number) => void; actQuant?: ActivationQuantizer; skip?: (name: string) => boolean }): Kernels {
+  const matmul = (w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array) => {
+    hooks.onInput?.(w, x, nTok);
+    if (hooks.actQuant && !hooks.skip?.(w.name)) for (let t = 0; t < nTok; t++) hooks.actQuant(x, t * w.cols, w.cols);
+    base.matmul(w, x, nTok, y);
+  };
   return new Proxy(base, {
     get(target, prop, receiver) {
-      if (prop === 'matmul') {
-        return (w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array) => {
-          hooks.onInput?.(w, x, nTok);
-          if (hooks.actQuant && !hooks.skip?.(w.name)) for (let t = 0; t < nTok; t++) hooks.actQuant(x, t * w.cols, w.cols);
-          target.matmul(w, x, nTok, y);
+      if (prop === 'matmul') return matmul;
+      // Fused products (q/k/v, gate/up) are seen matrix by matrix, in order, as separate matmuls were.
+      if (prop === 'matmulMany') {
+        return (ws: readonly WeightMatrix[], x: Float32Array, nTok: number, ys: readonly Float32Array[]) => {
+          for (let i = 0; i < ws.length; i++) matmul(ws[i]!, x, nTok, ys[i]!);
         };
       }
       const v = Reflect.get(target, prop, receiver);
