@@ -82,13 +82,23 @@ test('the reference runs matmulMany as matmul in turn', () => {
   ws.forEach((w, i) => { const y = new Float32Array(w.rows * 2); ref.matmul(w, x, 2, y); assert.deepEqual(ys[i], y); });
 });
 
-test('empty jobs pass the barrier, with workers spinning or asleep', async () => {
+test('empty jobs pass the barrier, and jobs between them are whole, with workers spinning or asleep (late ones skip)', async () => {
   const k = await kernels(flavors[0]!, 2);
+  const n = 4877, g0 = randomFloats(n, 5, 4), u = k.allocF32(n), g = k.allocF32(n);
+  u.set(randomFloats(n, 6, 2));
+  const one = await kernels(flavors[0]!, 1), want = one.allocF32(n), u1 = one.allocF32(n);
+  want.set(g0); u1.set(u);
+  one.swiglu(want, u1, n);
   for (const spin of [0, 20000]) {
     k.pool.workerSpin = spin;
     const before = k.pool.barriers;
-    for (let i = 0; i < 200; i++) k.pool.nop();
-    assert.equal(k.pool.barriers - before, 200);
+    for (let i = 0; i < 200; i++) {
+      k.pool.nop();
+      g.set(g0);
+      k.swiglu(g, u, n);
+      assert.deepEqual(g, want, `spin ${spin}, job ${i}`);
+    }
+    assert.equal(k.pool.barriers - before, 400);
   }
 });
 

@@ -4,7 +4,7 @@
 // collected instead and run as one grouped job: one barrier for the q/k/v or gate/up products.
 // It knows nothing of kernels beyond the protocol's ops.
 
-import { CTRL_INTS, ERR, OP_EXIT, OP_NOP, SPIN, collect, groupable, postGroup, runShare, type KernelExports } from './protocol.js';
+import { CTRL_INTS, ERR, OP_EXIT, OP_NOP, SPIN, closeJob, collect, groupable, postGroup, runShare, startJob, type KernelExports } from './protocol.js';
 
 interface PoolWorker { terminate(): unknown; postMessage?(m: unknown): void }
 
@@ -192,17 +192,18 @@ export class KernelPool {
     const c = this.c;
     const nWorkers = this.workers.length;
     this.barriers++;
-    c[3] = nWorkers + 1;
-    Atomics.store(c, 1, 0);
+    startJob(c, nWorkers + 1);
     Atomics.add(c, 0, 1);
     Atomics.notify(c, 0);
     runShare(this.k, c, this.f, 0);
     const t0 = this.autoSpin ? performance.now() : 0;
+    // Only workers that joined before the last chunk was taken are waited for.
+    const joined = closeJob(c);
     let spins = 0;
     const deadline = Date.now() + 120_000;
     for (;;) {
       const done = Atomics.load(c, 1);
-      if (done >= nWorkers) break;
+      if (done >= joined) break;
       if (++spins > this.callerSpin) {
         if (this.canBlock) Atomics.wait(c, 1, done, 1);
         if ((spins & 1023) === 0 && (this.broken || Date.now() > deadline)) throw new Error('a kernel worker thread stopped responding');

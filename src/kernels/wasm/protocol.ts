@@ -22,6 +22,17 @@ export const OP_EXIT = 99;
 export const ERR = 47;
 /** Atomics.load polls a worker makes before it sleeps on Atomics.wait (0: sleep at once). */
 export const SPIN = 46;
+/** The next chunk of the job to take. */
+const NEXT = 45;
+/** Workers that joined the job; CLOSED once the caller has taken the last chunk. */
+const JOIN = 44;
+const CLOSED = 1 << 30;
+/**
+ * Chunks per participant a job is cut into: threads take them in turn from an atomic counter, so
+ * a thread slowed by another process costs the job one chunk, not its whole share, and a worker
+ * that wakes after the caller took the last chunk skips the job instead of being waited for.
+ */
+const CHUNKS_PER_PART = 8;
 const ITEMS = 4;
 const ARG = 5;
 const FARG = 40;
@@ -56,13 +67,6 @@ export interface KernelExports {
   lut_tables_exact(qs: number, d: number, cols: number, nTok: number, group: number, tbl: number, th: number, tA: number): void;
   lut_pack_tile(kind: number, src: number, rowBytes: number, n: number, blockBytes: number, groups: number, group: number, bits: number, groupBytes: number, codeOff: number, offKind: number, intCodeOff: number, dst: number, scratch: number): void;
   lut_matmul(desc: number, tile0: number, tile1: number, tbl: number, th: number, tA: number, y: number, nTok: number): void;
-}
-
-/** Contiguous share `part` of `n` items among `parts`, in multiples of `align`. */
-export function share(n: number, parts: number, part: number, align = 4): [number, number] {
-  const per = Math.ceil(n / parts / align) * align;
-  const a = Math.min(n, part * per);
-  return [a, Math.min(n, a + per)];
 }
 
 /** y = W x over `rows` rows, split by rows: KernelExports.matmul's arguments less r0, r1. */
@@ -126,44 +130,58 @@ export function postSwiglu(c: Int32Array, g: number, u: number, n: number): void
   c[ARG] = g; c[ARG + 1] = u;
 }
 
-/** Run participant `part`'s share of the job described in the control block. */
+/** Rows lo..hi (GROUP_ALIGN-aligned but for the end of its span) of one product: rows, or LUT tiles. */
+function runSub(k: KernelExports, c: Int32Array, op: number, items: number, arg: number, lo: number, hi: number): void {
+  if (op === OP_LUT) runRange(k, c, op, arg, lo / LUT_TILE, Math.min(Math.ceil(hi / LUT_TILE), items));
+  else runRange(k, c, op, arg, lo, Math.min(hi, items));
+}
+
+/** Rows u0..u1 of the split space of the product job in the control block (one product, or a group laid end to end). */
+function runUnits(k: KernelExports, c: Int32Array, u0: number, u1: number): void {
+  if (c[2] !== OP_GROUP) return runSub(k, c, c[2]!, c[ITEMS]!, ARG, u0, u1);
+  for (let i = 0, n = c[GROUP_N]!; i < n; i++) {
+    const b = GROUP + i * SUB, op = c[b]!, items = c[b + 1]!, first = c[b + 2]!;
+    const lo = Math.max(u0 - first, 0), hi = Math.min(u1 - first, span(op, items));
+    if (lo < hi) runSub(k, c, op, items, b + 3, lo, hi);
+  }
+}
+
+/**
+ * Reset the control block's counters for the next job among `parts` participants, JOIN last: a
+ * worker late for the previous job that joins this one finds the rest already reset.
+ */
+export function startJob(c: Int32Array, parts: number): void {
+  c[3] = parts;
+  c[NEXT] = 0;
+  Atomics.store(c, 1, 0);
+  Atomics.store(c, JOIN, 0);
+}
+
+/** The caller, its chunks done: no worker joins from here on; returns how many joined (to wait for). */
+export function closeJob(c: Int32Array): number {
+  return Atomics.add(c, JOIN, CLOSED) & (CLOSED - 1);
+}
+
+/**
+ * Run chunks of the job described in the control block until none is left; `part` picks this
+ * thread's attention scratch. Which thread computes a row or head never changes its result.
+ */
 export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part: number): void {
-  const parts = c[3]!, items = c[ITEMS]!;
+  const op = c[2]!, parts = c[3]!, items = c[ITEMS]!;
   const a = (i: number) => c[ARG + i]!;
-  switch (c[2]) {
-    case OP_MATMUL: {
-      const [r0, r1] = share(items, parts, part);
-      runRange(k, c, OP_MATMUL, ARG, r0, r1);
-      return;
-    }
-    case OP_LUT: {
-      // Whole 16-row tiles per participant.
-      const [t0, t1] = share(items, parts, part, 1);
-      runRange(k, c, OP_LUT, ARG, t0, t1);
-      return;
-    }
-    case OP_GROUP: {
-      // This participant's rows of the sub-jobs laid end to end, cut where each sub-job's span starts.
-      const [u0, u1] = share(items, parts, part, GROUP_ALIGN);
-      for (let i = 0, n = c[GROUP_N]!; i < n; i++) {
-        const b = GROUP + i * SUB, op = c[b]!, subItems = c[b + 1]!, first = c[b + 2]!;
-        const lo = Math.max(u0 - first, 0), hi = Math.min(u1 - first, span(op, subItems));
-        if (lo >= hi) continue;
-        if (op === OP_LUT) runRange(k, c, op, b + 3, lo / LUT_TILE, Math.min(hi / LUT_TILE, subItems));
-        else runRange(k, c, op, b + 3, lo, Math.min(hi, subItems));
-      }
-      return;
-    }
-    case OP_SWIGLU: {
-      const [i0, i1] = share(items, parts, part, GROUP_ALIGN);
-      if (i0 < i1) k.swiglu(a(0) + i0 * 4, a(1) + i0 * 4, i1 - i0);
-      return;
-    }
-    case OP_ATTENTION: {
-      const [h0, h1] = share(items, parts, part, 1);
-      if (h0 < h1) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), h0, h1, a(11) + part * a(12));
-      return;
-    }
+  // The split space: rows of products (a group's laid end to end), elements, or heads.
+  let total = items, align = GROUP_ALIGN;
+  if (op === OP_MATMUL || op === OP_LUT) total = span(op, items);
+  else if (op === OP_ATTENTION) align = 1;
+  else if (op !== OP_GROUP && op !== OP_SWIGLU) return;
+  const chunk = Math.max(1, Math.ceil(total / align / (parts * CHUNKS_PER_PART))) * align;
+  for (;;) {
+    const u0 = Atomics.add(c, NEXT, 1) * chunk;
+    if (u0 >= total) return;
+    const u1 = Math.min(total, u0 + chunk);
+    if (op === OP_SWIGLU) k.swiglu(a(0) + u0 * 4, a(1) + u0 * 4, u1 - u0);
+    else if (op === OP_ATTENTION) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), u0, u1, a(11) + part * a(12));
+    else runUnits(k, c, u0, u1);
   }
 }
 
@@ -187,6 +205,8 @@ export function workerLoop(k: KernelExports, ctrl: SharedArrayBuffer, part: numb
     }
     gen = Atomics.load(c, 0);
     if (c[2] === OP_EXIT) break;
+    // Woken after the caller took the last chunk: the job is done without this worker.
+    if (Atomics.add(c, JOIN, 1) & CLOSED) continue;
     try {
       runShare(k, c, f, part);
     } catch {
