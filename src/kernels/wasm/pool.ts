@@ -1,6 +1,6 @@
 // The WebAssembly backend's thread pool: kernel workers over the one shared memory, a control
-// block (protocol.ts) the caller writes a job into, and run(), which wakes the workers, does share
-// 0 on the calling thread and waits at the barrier. Between begin() and end() the jobs posted are
+// block (protocol.ts) the caller writes a job into, and run(), which wakes the workers, takes
+// chunks of the job on the calling thread too, and waits for the workers that joined. Between begin() and end() the jobs posted are
 // collected instead and run as one grouped job: one barrier for the q/k/v or gate/up products.
 // It knows nothing of kernels beyond the protocol's ops.
 

@@ -2,7 +2,8 @@
 // Layout of the Int32Array over `ctrl`: [0] job generation, [1] workers done, [2] op,
 // [3] participants, [4] items to split (rows, tiles or heads), from [5] the job's integer
 // arguments, in the order of its export's parameters less the split range; the Float32Array view
-// holds float arguments from index 40; [SPIN] how long workers spin before sleeping. From GROUP
+// holds float arguments from index 40; [SPIN] how long workers spin before sleeping, [NEXT] the
+// next chunk to take, [JOIN] the workers that joined the job (runShare). From GROUP
 // on, the sub-jobs of a grouped job (OP_GROUP): several products over one split, one barrier.
 // Each op's arguments are written by its post* function and read by runShare, both below, so the
 // slot order lives in this file only.
