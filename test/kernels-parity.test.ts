@@ -5,10 +5,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
-import type { WeightMatrix, RopeParams } from '../src/kernels/types.js';
-import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
-import { weightBytes } from '../src/quant/types.js';
+import type { RopeParams } from '../src/kernels/types.js';
 import { randomFloats } from './helpers.js';
+import { randomMatrix as matrix } from './kernel-helpers.js';
 
 // Relative to the largest |reference| value: float formats only differ in summation order; Q8
 // activations can flip a rounding where the two sum in a different order.
@@ -22,15 +21,6 @@ function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number): numb
   let d = 0, m = 0;
   for (let i = 0; i < n; i++) { d = Math.max(d, Math.abs(a[i]! - b[i]!)); m = Math.max(m, Math.abs(b[i]!)); }
   return d / Math.max(m, 1e-30);
-}
-
-function matrix(k: WasmKernels | null, type: string, rows: number, cols: number, seed: number): WeightMatrix {
-  const fmt = quantFormat(ggmlTypeByName(type)!.id);
-  const w = randomFloats(rows * cols, seed, 1.5);
-  const rowBytes = (cols / fmt.blockSize) * fmt.typeSize;
-  const data = k ? k.allocBytes(rows * rowBytes) : new Uint8Array(rows * rowBytes);
-  fmt.quantize!(w, 0, data, 0, rows * cols);
-  return { name: `test.${type}`, format: fmt, rows, cols, rowBytes, ...weightBytes(data) };
 }
 
 const support = await detectWasm();

@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmArena } from '../src/kernels/wasm/arena.js';
-import type { LutTables, MatmulKernels, WeightMatrix } from '../src/kernels/types.js';
-import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
-import { weightBytes } from '../src/quant/types.js';
+import type { LutTables, MatmulKernels } from '../src/kernels/types.js';
 import { randomFloats } from './helpers.js';
+import { randomMatrix as matrix } from './kernel-helpers.js';
 
 const made: WasmKernels[] = [];
 after(() => { for (const k of made) k.dispose(); });
@@ -20,15 +19,6 @@ async function kernels(flavor: WasmFlavor, threads: number, matmul: MatmulKernel
   const k = (await WasmKernels.create({ flavor, threads, matmul, lutTables }))!;
   made.push(k);
   return k;
-}
-
-function matrix(k: WasmKernels | null, type: string, rows: number, cols: number, seed: number): WeightMatrix {
-  const fmt = quantFormat(ggmlTypeByName(type)!.id);
-  const w = randomFloats(rows * cols, seed, 1.5);
-  const rowBytes = (cols / fmt.blockSize) * fmt.typeSize;
-  const data = k ? k.allocBytes(rows * rowBytes) : new Uint8Array(rows * rowBytes);
-  fmt.quantize!(w, 0, data, 0, rows * cols);
-  return { name: `test.${type}.${rows}`, format: fmt, rows, cols, rowBytes, ...weightBytes(data) };
 }
 
 const COLS = 512;
