@@ -5,11 +5,38 @@
 //   <cache>/models--OWNER--REPO/refs/<revision>              the commit hash a branch or tag pointed at
 // Only paths and small reads/writes here; downloading is download.ts.
 
-import { existsSync, readdirSync, readFileSync, statSync, lstatSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, lstatSync, type Stats } from 'node:fs';
 import { copyFile, mkdir, readlink, rm, symlink, unlink, writeFile, rename } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { HubError } from './errors.js';
+
+/**
+ * Every non-directory below `root` in sorted order, as a path relative to it with '/' separators;
+ * entries that vanish or cannot be stat'ed (dangling links) are skipped, an unreadable folder too.
+ */
+function walkTree(root: string, stat: (p: string) => Stats, visit: (path: string, full: string, st: Stats) => void): void {
+  const walk = (dir: string, prefix: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names.sort()) {
+      const full = join(dir, name);
+      let st: Stats;
+      try {
+        st = stat(full);
+      } catch {
+        continue;
+      }
+      if (st.isDirectory()) walk(full, `${prefix}${name}/`);
+      else visit(`${prefix}${name}`, full, st);
+    }
+  };
+  walk(root, '');
+}
 
 const COMMIT = /^[0-9a-f]{40}$/;
 /** Blob names: the Hub's etags (hex digests); never a path, never dots. */
@@ -101,50 +128,17 @@ export class RepoCache {
   /** Files of a snapshot whose contents exist (a link into a blob that is gone does not count), as repo paths with sizes. */
   snapshotFiles(commit: string): Map<string, number> {
     const out = new Map<string, number>();
-    const root = this.snapshotDir(commit);
-    const walk = (dir: string, prefix: string) => {
-      let names: string[];
-      try {
-        names = readdirSync(dir);
-      } catch {
-        return;
-      }
-      for (const name of names.sort()) {
-        const full = join(dir, name);
-        let st;
-        try {
-          st = statSync(full);
-        } catch {
-          continue; // dangling link
-        }
-        if (st.isDirectory()) walk(full, `${prefix}${name}/`);
-        else if (st.isFile()) out.set(`${prefix}${name}`, st.size);
-      }
-    };
-    walk(root, '');
+    walkTree(this.snapshotDir(commit), statSync, (path, _full, st) => { if (st.isFile()) out.set(path, st.size); });
     return out;
   }
 
   refs(): Map<string, string> {
     const out = new Map<string, string>();
-    const root = join(this.dir, 'refs');
-    const walk = (dir: string, prefix: string) => {
-      let names: string[];
-      try {
-        names = readdirSync(dir);
-      } catch {
-        return;
-      }
-      for (const name of names.sort()) {
-        const full = join(dir, name);
-        if (lstatSync(full).isDirectory()) walk(full, `${prefix}${name}/`);
-        else if (!name.endsWith('.tmp')) {
-          const c = readFileSync(full, 'utf8').trim();
-          if (COMMIT.test(c)) out.set(`${prefix}${name}`, c);
-        }
-      }
-    };
-    walk(root, '');
+    walkTree(join(this.dir, 'refs'), lstatSync, (path, full) => {
+      if (path.endsWith('.tmp')) return;
+      const c = readFileSync(full, 'utf8').trim();
+      if (COMMIT.test(c)) out.set(path, c);
+    });
     return out;
   }
 
