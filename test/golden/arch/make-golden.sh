@@ -4,7 +4,7 @@
 # Writes test/golden/arch/<family>/greedy-n32.txt (llama-simple's raw stdout bytes) and
 # ppl-c128.txt (llama-perplexity's per-chunk cumulative PPL), each headed by its command.
 set -e
-BIN=${LLAMA_BIN:-/work/llama.cpp/build/bin}
+BIN=${LLAMA_BIN:-../llama.cpp/build/bin}  # bench/peers/build-llama.sh builds it there
 CORPUS=../shared/data/text/tinystories/tinystories_val.txt
 TMP=$(mktemp -d)
 node dist/test/arch-models.js "$TMP"
