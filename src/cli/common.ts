@@ -2,13 +2,14 @@
 // the bundled default model), progress bars on stderr, and one-line error reporting.
 
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { ArgumentError, FileError } from '../core/errors.js';
+import { ArgumentError } from '../core/errors.js';
+import { openRegularFile } from '../formats/hf-folder.js';
 import type { LoadProgress } from '../runtime/model.js';
 import { builtinChatTemplate, builtinChatTemplateNames, isChatTemplateSource } from '../tokenizer/index.js';
 import { CHAT_TEMPLATE_LIMITS } from '../tokenizer/chat-template.js';
@@ -44,11 +45,13 @@ export function threadCount(v: string): number {
  * instead of silently turning them into U+FFFD: tokenizing a file must see what is in it.
  */
 export async function readUtf8File(path: string): Promise<string> {
+  // The model loader's check: a regular file (a directory, device or FIFO is named as such).
+  const fh = await openRegularFile(path);
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new FileError(path, (e as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory, not a file' : (e as Error).message);
+    bytes = await fh.readFile();
+  } finally {
+    await fh.close();
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
