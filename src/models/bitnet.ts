@@ -42,10 +42,11 @@ export const bitnet: Architecture<BitnetWeights> = {
     return { hp, w };
   },
   matmulWeights: (w) => [w.head.output, ...w.layers.flatMap((L) => [L.attn.wq, L.attn.wk, L.attn.wv, L.attn.wo, L.ffn.wGate, L.ffn.wUp, L.ffn.wDown])],
+  output: (w) => w.head.output,
   forward(f, w) {
     const { hp, s, nTok, kernels } = f;
     embedInputs(f, w.tokEmbd);
-    for (let l = 0; l < w.layers.length; l++) {
+    for (let l = 0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       preNorm(f, L.attnNorm);
       attendHeads(f, l, L.attn);

@@ -167,6 +167,8 @@ export class ForwardPass {
   nLayer: number;
   /** An output projection over part of the vocabulary (a draft's FR-Spec head): logits rows have head.rows values. */
   head: WeightMatrix | null = null;
+  /** The vocabulary id of each of head's rows (for an output bias), ascending. */
+  headIds: Int32Array | null = null;
   readonly attention: AttentionShape;
   constructor(readonly kernels: Kernels, readonly hp: DecoderHParams, readonly kv: KVStore, readonly s: DecoderScratch) {
     this.attention = { nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV, scale: 1 / Math.sqrt(hp.headDim) };

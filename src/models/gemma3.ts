@@ -10,7 +10,7 @@ import type { RopeParams, WeightMatrix } from '../kernels/types.js';
 import { geglu, softcap } from './blocks/act.js';
 import { loadAttention, selfAttention, attentionMatrices, type AttentionWeights } from './blocks/attention.js';
 import { denseFfnMatrices, loadDenseFfn, type DenseFfnWeights } from './blocks/ffn.js';
-import { embedInputs, loadOutput, loadTokenEmbedding, outputHead, scale, type OutputWeights } from './blocks/io.js';
+import { embedInputs, loadOutput, loadTokenEmbedding, logitsPerRow, outputHead, scale, type OutputWeights } from './blocks/io.js';
 import { addResidual, preNorm } from './blocks/norm.js';
 import { ropeWithBase } from './blocks/rope.js';
 import { readDecoderHParams, type ForwardPass } from './decoder.js';
@@ -68,6 +68,7 @@ export const gemma3: Architecture<Gemma3Weights> = {
     return { hp, w };
   },
   matmulWeights: (w) => [w.head.output, ...w.layers.flatMap((L) => [...attentionMatrices(L.attn), ...denseFfnMatrices(L.ffn)])],
+  output: (w) => w.head.output,
   forward(f, w) {
     const { hp, s, nTok } = f;
     if (w.window > 0 && f.pos0 + nTok > w.window) {
@@ -75,7 +76,7 @@ export const gemma3: Architecture<Gemma3Weights> = {
     }
     embedInputs(f, w.tokEmbd);
     scale(s.x, Math.fround(Math.sqrt(hp.nEmbd)), nTok * hp.nEmbd);
-    for (let l = 0; l < w.layers.length; l++) {
+    for (let l = 0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       preNorm(f, L.attnNorm); selfAttention(f, l, L.attn, L.local ? w.ropeLocal : hp.rope); postNorm(f, L.attnPostNorm); addResidual(f);
       preNorm(f, L.ffnNorm);
@@ -86,7 +87,7 @@ export const gemma3: Architecture<Gemma3Weights> = {
       postNorm(f, L.ffnPostNorm); addResidual(f);
     }
     const rows = outputHead(f, w.head);
-    if (w.softcap) softcap(s.logits, w.softcap, rows * hp.nVocab);
+    if (w.softcap) softcap(s.logits, w.softcap, rows * logitsPerRow(f));
     return rows;
   },
 };

@@ -5,7 +5,7 @@
 // renormalized, gate projections optional) in place of the dense FFN, as llama.cpp's Granite graph.
 
 import { hpKey } from '../formats/gguf-names.js';
-import { outputHead, embedInputs, scale } from './blocks/io.js';
+import { outputHead, embedInputs, logitsPerRow, scale } from './blocks/io.js';
 import { selfAttention } from './blocks/attention.js';
 import { moeFfn } from './blocks/moe.js';
 import { addResidual, preNorm } from './blocks/norm.js';
@@ -42,7 +42,7 @@ export const minicpm: Architecture<MiniCPMWeights> = {
     scale(s.x, hp.embScale, f.nTok * hp.nEmbd);
     layers(f, w);
     const rows = outputHead(f, w.head);
-    scale(s.logits, 1 / hp.logitScale, rows * (f.head?.rows ?? hp.nVocab));
+    scale(s.logits, 1 / hp.logitScale, rows * logitsPerRow(f));
     return rows;
   },
 };

@@ -6,7 +6,7 @@ import { ModelError } from '../core/errors.js';
 import { blk, hpKey } from '../formats/gguf-names.js';
 import type { WeightMatrix } from '../kernels/types.js';
 import { denseFfn, denseFfnMatrices, loadDenseFfn, type DenseFfnWeights } from './blocks/ffn.js';
-import { embedInputs, loadOutput, loadTokenEmbedding, outputHead, scale, type OutputWeights } from './blocks/io.js';
+import { embedInputs, loadOutput, loadTokenEmbedding, logitsPerRow, outputHead, scale, type OutputWeights } from './blocks/io.js';
 import { loadMla, mlaAttention, mlaMatrices, mlaScratch, type MlaShape, type MlaWeights } from './blocks/mla.js';
 import { addResidual, preNorm } from './blocks/norm.js';
 import { loadLongRope, longRopeFor, type LongRope } from './blocks/rope.js';
@@ -49,18 +49,19 @@ export const minicpm3: Architecture<MiniCPM3Weights> = {
     return { hp, w };
   },
   matmulWeights: (w) => [w.head.output, ...w.layers.flatMap((L) => [...mlaMatrices(L.attn), ...denseFfnMatrices(L.ffn)])],
+  output: (w) => w.head.output,
   forward(f, w) {
     const { hp, s } = f;
     const rope = longRopeFor(w.rope, f.kv.nCtx, hp.rope);
     embedInputs(f, w.tokEmbd);
     scale(s.x, hp.embScale, f.nTok * hp.nEmbd);
-    for (let l = 0; l < w.layers.length; l++) {
+    for (let l = 0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       preNorm(f, L.attnNorm); mlaAttention(f, l, L.attn, w.mla, rope); addResidual(f, hp.residualScale);
       preNorm(f, L.ffnNorm); denseFfn(f, L.ffn); addResidual(f, hp.residualScale);
     }
     const rows = outputHead(f, w.head);
-    scale(s.logits, 1 / hp.logitScale, rows * hp.nVocab);
+    scale(s.logits, 1 / hp.logitScale, rows * logitsPerRow(f));
     return rows;
   },
 };

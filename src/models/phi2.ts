@@ -7,9 +7,9 @@ import { blk, hpKey, TENSOR } from '../formats/gguf-names.js';
 import type { WeightMatrix } from '../kernels/types.js';
 import { gelu, layerNorm } from './blocks/act.js';
 import { addBias, selfAttention, type AttentionWeights } from './blocks/attention.js';
-import { embedInputs, loadTokenEmbedding } from './blocks/io.js';
+import { embedInputs, loadTokenEmbedding, outputHead, type OutputWeights } from './blocks/io.js';
 import { addResidual } from './blocks/norm.js';
-import { readDecoderHParams, type DecoderHParams, type ForwardPass } from './decoder.js';
+import { readDecoderHParams, type DecoderHParams } from './decoder.js';
 import { Meta } from './hparams.js';
 import type { Architecture } from './registry.js';
 import { StrictTensorTable } from './strict-tensors.js';
@@ -23,8 +23,8 @@ interface Phi2Layer {
 export interface Phi2Weights {
   tokEmbd: WeightMatrix;
   layers: Phi2Layer[];
-  norm: Float32Array; normB: Float32Array;
-  output: WeightMatrix; outputB: Float32Array;
+  /** LayerNorm with bias, then the projection with its bias. */
+  head: OutputWeights;
 }
 
 /** Q, K and V of a fused attn_qkv (rows q, then k, then v) as three views; its bias split alike. */
@@ -55,18 +55,21 @@ export const phi2: Architecture<Phi2Weights> = {
     }));
     const w: Phi2Weights = {
       tokEmbd: loadTokenEmbedding(t, hp), layers,
-      norm: t.vector(TENSOR.outputNorm, e), normB: t.vector('output_norm.bias', e),
-      output: t.matrix(TENSOR.output, e, hp.nVocab), outputB: t.vector('output.bias', hp.nVocab),
+      head: {
+        norm: t.vector(TENSOR.outputNorm, e), normBias: t.vector('output_norm.bias', e),
+        output: t.matrix(TENSOR.output, e, hp.nVocab), outputBias: t.vector('output.bias', hp.nVocab),
+      },
     };
     t.refuseUnused('phi2');
     return { hp, w };
   },
-  matmulWeights: (w) => [w.output, ...w.layers.flatMap((L) => [L.attn.wq, L.attn.wk, L.attn.wv, L.attn.wo, L.up, L.down])],
+  output: (w) => w.head.output,
+  matmulWeights: (w) => [w.head.output, ...w.layers.flatMap((L) => [L.attn.wq, L.attn.wk, L.attn.wv, L.attn.wo, L.up, L.down])],
   forward(f, w) {
     const { hp, s, nTok } = f;
     const n = hp.nEmbd, normed = s.extra.normed!;
     embedInputs(f, w.tokEmbd);
-    for (let l = 0; l < w.layers.length; l++) {
+    for (let l = 0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       layerNorm(s.x, L.norm, L.normB, hp.eps, n, nTok, s.xn);
       normed.set(s.xn.subarray(0, nTok * n));
@@ -77,18 +80,6 @@ export const phi2: Architecture<Phi2Weights> = {
       f.kernels.matmul(L.down, s.up, nTok, s.xn); addBias(s.xn, L.downB, nTok);
       addResidual(f);
     }
-    return phiHead(f, w);
+    return outputHead(f, w.head);
   },
 };
-
-function phiHead(f: ForwardPass, w: Phi2Weights): number {
-  if (f.logits === 'none') return 0;
-  const { s, hp } = f;
-  const n = hp.nEmbd;
-  const rows = f.logits === 'last' ? 1 : f.nTok;
-  const from = f.logits === 'last' ? (f.nTok - 1) * n : 0;
-  layerNorm(s.x.subarray(from), w.norm, w.normB, hp.eps, n, rows, s.xn);
-  f.kernels.matmul(w.output, s.xn, rows, s.logits);
-  addBias(s.logits, w.outputB, rows);
-  return rows;
-}

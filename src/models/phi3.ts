@@ -47,10 +47,11 @@ export const phi3: Architecture<Phi3Weights> = {
     return { hp, w };
   },
   matmulWeights: (w) => [w.head.output, ...w.layers.flatMap((L) => [L.attn.wq, L.attn.wk, L.attn.wv, L.attn.wo, L.ffn.wGate, L.ffn.wUp, L.ffn.wDown])],
+  output: (w) => w.head.output,
   forward(f, w) {
     const rope = longRopeFor(w.rope, f.kv.nCtx, f.hp.rope);
     embedInputs(f, w.tokEmbd);
-    for (let l = 0; l < w.layers.length; l++) {
+    for (let l = 0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       preNorm(f, L.attnNorm); selfAttention(f, l, L.attn, rope); addResidual(f);
       preNorm(f, L.ffnNorm); denseFfn(f, L.ffn); addResidual(f);

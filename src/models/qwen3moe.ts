@@ -81,9 +81,10 @@ export const qwen3moe: Architecture<MoeDecoderWeights> = {
   name: 'qwen3moe',
   load: (src, alloc) => loadMoeDecoder(src, 'qwen3moe', { neox: true, attn: { qkvBias: 'optional', qkNorm: true }, normTopK: true, sharedExpert: false }, alloc),
   matmulWeights: moeDecoderMatrices,
+  output: (w) => w.head.output,
   forward(f, w) {
     embedInputs(f, w.tokEmbd);
-    for (let l = 0; l < w.layers.length; l++) {
+    for (let l = 0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       preNorm(f, L.attnNorm); selfAttention(f, l, L.attn); addResidual(f);
       preNorm(f, L.ffnNorm); moeFfn(f, L.moe, w.moe); addResidual(f);

@@ -19,7 +19,7 @@ export interface Architecture<W = unknown> {
    */
   matmulWeights(w: W): WeightMatrix[];
   /** The output projection (the token embedding when tied), for a draft head over part of the vocabulary. */
-  output?(w: W): WeightMatrix;
+  output(w: W): WeightMatrix;
   /** One forward pass over f.nTok tokens through f.nLayer layers: fills s.logits (or s.xn, for `hidden`) as f.logits asks, returns the logit rows written. */
   forward(f: ForwardPass, w: W): number;
 }

@@ -20,8 +20,11 @@ export interface ContextOptions {
   kernels?: Kernels;
   /** Run only the first N layers (a layer-skip draft of the model; its cache holds those layers only). */
   layers?: number;
-  /** An output projection over part of the vocabulary (an FR-Spec draft head): logits have head.rows values. */
-  head?: WeightMatrix;
+  /**
+   * An output projection over part of the vocabulary (an FR-Spec draft head): logits have
+   * head.matrix.rows values, row j for vocabulary id head.ids[j].
+   */
+  head?: { matrix: WeightMatrix; ids: Int32Array };
 }
 
 export interface DecodeOptions {
@@ -60,13 +63,16 @@ export class Context {
     const alloc = kernels.allocF32 ? (n: number) => kernels.allocF32!(n) : undefined;
     const nLayer = opts.layers ?? hp.nLayer;
     if (!Number.isInteger(nLayer) || nLayer < 1 || nLayer > hp.nLayer) throw new ArgumentError(`layers must be an integer in 1..${hp.nLayer}, got ${nLayer}`);
-    if (opts.head && (opts.head.cols !== hp.nEmbd || opts.head.rows > hp.nVocab)) throw new ArgumentError(`head ${opts.head.name}: ${opts.head.rows}x${opts.head.cols} does not project ${hp.nEmbd} features to at most ${hp.nVocab} logits`);
-    this.nLogits = opts.head?.rows ?? hp.nVocab;
+    const head = opts.head?.matrix;
+    if (head && (head.cols !== hp.nEmbd || head.rows > hp.nVocab)) throw new ArgumentError(`head ${head.name}: ${head.rows}x${head.cols} does not project ${hp.nEmbd} features to at most ${hp.nVocab} logits`);
+    if (head && opts.head!.ids.length !== head.rows) throw new ArgumentError(`head ${head.name}: ${head.rows} rows but ${opts.head!.ids.length} vocabulary ids`);
+    this.nLogits = head?.rows ?? hp.nVocab;
     this.kv = createKVStore(opts.cacheType ?? opts.kvType ?? 'f16', this.kernels, { nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV });
     this.scratch = new DecoderScratch(hp, this.batch, alloc);
     this.pass = new ForwardPass(this.kernels, hp, this.kv, this.scratch);
     this.pass.nLayer = nLayer;
-    this.pass.head = opts.head ?? null;
+    this.pass.head = head ?? null;
+    this.pass.headIds = opts.head?.ids ?? null;
   }
 
   private disposed = false;

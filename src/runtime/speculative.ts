@@ -86,7 +86,7 @@ export function createDrafter(target: Model, ctx: Context, o: SpeculativeOptions
     const h = head;
     if (!h.format.lut) release = () => model.kernels.release?.(h.data);
   }
-  const dctx = model.createContext({ ctx: ctx.nCtx, batch: ctx.batch, layers: o.layers, head });
+  const dctx = model.createContext({ ctx: ctx.nCtx, batch: ctx.batch, layers: o.layers, head: head && subset ? { matrix: head, ids: subset } : undefined });
   const name = o.draft ? `draft ${o.draft.file}` : o.layers !== undefined ? `layers 0..${o.layers - 1}` : 'target';
   return new ModelDrafter(subset ? `${name}, fr-spec ${subset.length}` : name, dctx, model.tokenizer, { subset, pMin: o.pMin, onDispose: release });
 }

@@ -2,15 +2,21 @@
 // in their place) into the residual stream, and the output head (final norm, projection to logits;
 // or the final norm alone, for embeddings).
 
+import { ModelError } from '../../core/errors.js';
 import { TENSOR } from '../../formats/gguf-names.js';
 import type { WeightMatrix } from '../../kernels/types.js';
+import { layerNorm } from './act.js';
 import type { DecoderHParams, ForwardPass } from '../decoder.js';
 import type { TensorTable } from '../tensors.js';
 
 export interface OutputWeights {
   norm: Float32Array;
+  /** The final norm is a LayerNorm with this bias (Phi-2), not an RMSNorm. */
+  normBias?: Float32Array;
   /** The output projection; the token embedding itself when the model ties them. */
   output: WeightMatrix;
+  /** One bias per vocabulary id, added to the logits (Phi-2). */
+  outputBias?: Float32Array;
 }
 
 export function loadTokenEmbedding(t: TensorTable, hp: DecoderHParams): WeightMatrix {
@@ -41,14 +47,27 @@ export function scale(x: Float32Array, scale: number, n: number): void {
   if (scale !== 1) for (let i = 0; i < n; i++) x[i] *= scale;
 }
 
-/** Logits of every token or of the last into s.logits (rows of f.head's size when set), as f.logits asks; returns the rows written. */
+/** Values in one logits row: the vocabulary, or the rows of a restricted (FR-Spec) head. */
+export function logitsPerRow(f: ForwardPass): number {
+  return f.head?.rows ?? f.hp.nVocab;
+}
+
+/**
+ * Logits of every token or of the last into s.logits (rows of f.head's size when set), as f.logits
+ * asks; returns the rows written. Every architecture ends here, so a layer-skip draft (f.nLayer)
+ * and an FR-Spec head (f.head, f.headIds) work for all of them.
+ */
 export function outputHead(f: ForwardPass, w: OutputWeights): number {
   if (f.logits === 'none') return 0;
   const { kernels, s, hp } = f;
   const n = hp.nEmbd;
+  const norm = (src: Float32Array, rows: number) => {
+    if (w.normBias) layerNorm(src, w.norm, w.normBias, hp.eps, n, rows, s.xn);
+    else kernels.rmsNorm(src, w.norm, hp.eps, n, rows, s.xn);
+  };
   // Embeddings: the final norm alone, every token's row into s.xn.
   if (f.logits === 'hidden') {
-    kernels.rmsNorm(s.x, w.norm, hp.eps, n, f.nTok, s.xn);
+    norm(s.x, f.nTok);
     return 0;
   }
   let rows = f.nTok;
@@ -58,7 +77,16 @@ export function outputHead(f: ForwardPass, w: OutputWeights): number {
     s.xn.set(s.x.subarray((f.nTok - 1) * n, f.nTok * n));
     src = s.xn;
   }
-  kernels.rmsNorm(src, w.norm, hp.eps, n, rows, s.xn);
+  norm(src, rows);
   kernels.matmul(f.head ?? w.output, s.xn, rows, s.logits);
+  if (w.outputBias) {
+    const b = w.outputBias, ids = f.head ? f.headIds : null, m = logitsPerRow(f);
+    if (f.head && !ids) throw new ModelError(`${f.hp.arch}: the restricted head ${f.head.name} has no vocabulary ids, which its output bias needs`);
+    for (let r = 0; r < rows; r++) {
+      const o = r * m;
+      if (ids) for (let j = 0; j < m; j++) s.logits[o + j] += b[ids[j]!]!;
+      else for (let j = 0; j < m; j++) s.logits[o + j] += b[j]!;
+    }
+  }
   return rows;
 }

@@ -1,0 +1,59 @@
+// Self-drafting and FR-Spec heads on every architecture, not only the Llama block: a tiny random
+// model of each family (test/arch-models.ts) runs a layer-skip context (only its first layers, a
+// cache of those layers only) and a restricted head whose logits equal the full head's at the kept
+// ids bit for bit (with the family's soft-capping, logit scale or output bias applied to the
+// right ids); greedy speculative decoding with either drafter equals plain decoding token for token.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadModel } from '../src/runtime/model.js';
+import { restrictedHead } from '../src/runtime/spec/fr-spec.js';
+import { ARCH_SPECS, archGGUF } from './arch-models.js';
+
+const PROMPT = 'Once upon a time';
+
+for (const [fam, spec] of Object.entries(ARCH_SPECS)) {
+  test(`${fam}: layer-skip contexts run only their layers; an FR-Spec head gives the full head's logits at its ids; greedy speculation is exact`, async () => {
+    const model = await loadModel(archGGUF(spec), { backend: 'ref' });
+    try {
+      const ids = model.tokenize(PROMPT, { addSpecial: true });
+      const nV = model.hparams.nVocab;
+      const full = model.createContext({ ctx: 64 });
+      const want = Float32Array.from(full.decode(ids)!);
+
+      // Layer skip: one layer, a cache of one layer, logits of its own (not the full model's).
+      const skip = model.createContext({ ctx: 64, layers: 1 });
+      assert.equal(skip.kv.nLayer, 1);
+      const got = skip.decode(ids)!;
+      assert.equal(got.length, nV);
+      assert.ok(got.every(Number.isFinite));
+      assert.ok(got.some((v, i) => v !== want[i]), 'one layer of several gives other logits than all of them');
+      const all = model.createContext({ ctx: 64, layers: model.hparams.nLayer });
+      assert.deepEqual(Array.from(all.decode(ids)!), Array.from(want), 'layers = nLayer is the whole model');
+
+      // FR-Spec head over every third id: each logit equals the full head's for its id.
+      const sub = Int32Array.from({ length: Math.ceil(nV / 3) }, (_, i) => i * 3);
+      const matrix = restrictedHead(model.kernels, model.outputMatrix(), sub);
+      const restricted = model.createContext({ ctx: 64, head: { matrix, ids: sub } });
+      const r = restricted.decode(ids)!;
+      assert.equal(r.length, sub.length);
+      for (let j = 0; j < sub.length; j++) assert.equal(r[j], want[sub[j]!], `logit of id ${sub[j]}`);
+      for (const c of [full, skip, all, restricted]) c.dispose();
+
+      const run = async (speculative?: object) => {
+        let done;
+        for await (const c of model.generate(PROMPT, { maxTokens: 24, temperature: 0, stopAtEog: false, speculative, context: model.createContext({ ctx: 64 }) })) if (c.done) done = c;
+        return done!;
+      };
+      const plain = await run();
+      const ranking = Int32Array.from({ length: nV }, (_, i) => i).reverse();
+      for (const s of [{ layers: 1 }, { layers: 1, frSpec: ranking, frSpecTokens: nV >> 2 }, { draft: model, frSpec: ranking, frSpecTokens: nV >> 1 }]) {
+        const sp = await run(s);
+        assert.deepEqual(sp.tokens, plain.tokens, `${fam} ${JSON.stringify({ ...s, draft: undefined, frSpec: undefined })}`);
+        assert.ok(sp.timings.speculative!.drafted > 0);
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+}
