@@ -1,11 +1,17 @@
-// Causal attention over an f32 or f16-rounded KV cache, one online-softmax pass per (token, head).
+// Causal attention over an f32 or f16 KV cache, one online-softmax pass per (token, head).
 
-import { roundF16, roundF16x4 } from './f16';
+import { f16ToF32, halfx4, roundF16, roundF16x4 } from './f16';
 import { hsum } from './dot';
 
+/** Four f16 values at p (8 bytes) as f32 lanes. */
+@inline function load4h(p: usize): v128 {
+  return halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(p)));
+}
+
 /**
- * Causal attention for heads h0..h1 (see the TypeScript twin for layouts). f16 = 1 rounds as
- * llama.cpp's flash-attention kernel over an f16 cache (Q in f16, the V accumulator in f16).
+ * Causal attention for heads h0..h1 (see the TypeScript twin for layouts). f16 = 1: the caches hold
+ * f16 halves (2 bytes an element) and the kernel rounds as llama.cpp's flash-attention kernel over
+ * an f16 cache does (Q in f16, the V accumulator in f16); f16 = 0: f32 caches.
  * scratch: headDim + headDimV floats per call.
  */
 export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32, scale: f32, f16: i32, out: usize, h0: i32, h1: i32, scratch: usize): void {
@@ -24,15 +30,26 @@ export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nH
       for (let d = 0; d < headDimV; d++) store<f32>(acc + (<usize>d << 2), 0);
       let M: f32 = -Infinity, S: f32 = 0;
       for (let j = 0; j <= last; j++) {
-        const ko = k + ((<usize>(j * kStride + kvh * headDim)) << 2);
         let dot: f32 = 0;
         let d = 0;
-        if (ASC_FEATURE_SIMD) {
-          let a4 = f32x4.splat(0);
-          for (; d + 4 <= headDim; d += 4) a4 = f32x4.add(a4, f32x4.mul(v128.load(qh + (<usize>d << 2)), v128.load(ko + (<usize>d << 2))));
-          dot = hsum(a4);
+        if (f16) {
+          // Halves widen exactly to f32: the same products and sums as over f16-rounded f32 values.
+          const ko = k + ((<usize>(j * kStride + kvh * headDim)) << 1);
+          if (ASC_FEATURE_SIMD) {
+            let a4 = f32x4.splat(0);
+            for (; d + 4 <= headDim; d += 4) a4 = f32x4.add(a4, f32x4.mul(v128.load(qh + (<usize>d << 2)), load4h(ko + (<usize>d << 1))));
+            dot = hsum(a4);
+          }
+          for (; d < headDim; d++) dot += load<f32>(qh + (<usize>d << 2)) * f16ToF32(load<u16>(ko + (<usize>d << 1)));
+        } else {
+          const ko = k + ((<usize>(j * kStride + kvh * headDim)) << 2);
+          if (ASC_FEATURE_SIMD) {
+            let a4 = f32x4.splat(0);
+            for (; d + 4 <= headDim; d += 4) a4 = f32x4.add(a4, f32x4.mul(v128.load(qh + (<usize>d << 2)), v128.load(ko + (<usize>d << 2))));
+            dot = hsum(a4);
+          }
+          for (; d < headDim; d++) dot += load<f32>(qh + (<usize>d << 2)) * load<f32>(ko + (<usize>d << 2));
         }
-        for (; d < headDim; d++) dot += load<f32>(qh + (<usize>d << 2)) * load<f32>(ko + (<usize>d << 2));
         const sc: f32 = dot * scale;
         let ms: f32 = 1, vs: f32 = 1;
         if (sc > M) {
@@ -55,21 +72,22 @@ export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nH
         } else {
           vs = <f32>Math.exp(<f64>(sc - M));
         }
-        const vo = v + ((<usize>(j * vStride + kvh * headDimV)) << 2);
         if (f16) {
+          const vo = v + ((<usize>(j * vStride + kvh * headDimV)) << 1);
           let e = 0;
           if (ASC_FEATURE_SIMD) {
             const v4 = f32x4.splat(vs);
             for (; e + 4 <= headDimV; e += 4) {
               const p = acc + (<usize>e << 2);
-              v128.store(p, roundF16x4(f32x4.add(v128.load(p), f32x4.mul(v128.load(vo + (<usize>e << 2)), v4))));
+              v128.store(p, roundF16x4(f32x4.add(v128.load(p), f32x4.mul(load4h(vo + (<usize>e << 1)), v4))));
             }
           }
           for (; e < headDimV; e++) {
             const p = acc + (<usize>e << 2);
-            store<f32>(p, roundF16(load<f32>(p) + load<f32>(vo + (<usize>e << 2)) * vs));
+            store<f32>(p, roundF16(load<f32>(p) + f16ToF32(load<u16>(vo + (<usize>e << 1))) * vs));
           }
         } else {
+          const vo = v + ((<usize>(j * vStride + kvh * headDimV)) << 2);
           let e = 0;
           if (ASC_FEATURE_SIMD) {
             const vv = f32x4.splat(vs);

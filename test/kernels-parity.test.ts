@@ -7,6 +7,7 @@ import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
 import type { RopeParams } from '../src/kernels/types.js';
 import { randomFloats } from './helpers.js';
+import { f32ToF16 } from '../src/core/f16.js';
 import { randomMatrix as matrix } from './kernel-helpers.js';
 
 // Relative to the largest |reference| value: float formats only differ in summation order; Q8
@@ -16,6 +17,15 @@ const TOL = { float: 1e-5, quant: 1e-4, elementwise: 1e-6, attention: 1e-5, atte
 const ref = new RefKernels();
 const pool: WasmKernels[] = [];
 after(() => { for (const k of pool) k.dispose(); });
+
+/** A KV cache of these values in the kernels' memory: f32, or f16 halves. */
+function cache(k: WasmKernels, src: Float32Array, f16: boolean): Float32Array | Uint16Array {
+  if (!f16) { const c = k.allocF32(src.length); c.set(src); return c; }
+  const b = k.allocBytes(src.length * 2);
+  const h = new Uint16Array(b.buffer, b.byteOffset, src.length);
+  src.forEach((x, i) => { h[i] = f32ToF16(x); });
+  return h;
+}
 
 function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number): number {
   let d = 0, m = 0;
@@ -103,8 +113,8 @@ for (const flavor of flavors) {
       for (const f16 of [false, true]) {
         const nHead = 8, nHeadKv = 2, headDim = 20, headDimV = 20, pos0 = 37, nTok = 4, nCtx = 64;
         const q = k.allocF32(nTok * nHead * headDim); q.set(randomFloats(q.length, 21, 1));
-        const kc = k.allocF32(nCtx * nHeadKv * headDim); kc.set(randomFloats(kc.length, 22, 1));
-        const vc = k.allocF32(nCtx * nHeadKv * headDimV); vc.set(randomFloats(vc.length, 23, 1));
+        const kc = cache(k, randomFloats(nCtx * nHeadKv * headDim, 22, 1), f16);
+        const vc = cache(k, randomFloats(nCtx * nHeadKv * headDimV, 23, 1), f16);
         const out = k.allocF32(nTok * nHead * headDimV), outRef = new Float32Array(out.length);
         const p = { nHead, nHeadKv, headDim, headDimV, scale: 1 / Math.sqrt(headDim), f16 };
         k.attention(q, kc, vc, nTok, pos0, p, out);

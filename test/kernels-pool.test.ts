@@ -10,6 +10,7 @@ import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmArena } from '../src/kernels/wasm/arena.js';
 import type { LutTables, MatmulKernels } from '../src/kernels/types.js';
 import { randomFloats } from './helpers.js';
+import { f32ToF16 } from '../src/core/f16.js';
 import { randomMatrix as matrix } from './kernel-helpers.js';
 
 const made: WasmKernels[] = [];
@@ -111,14 +112,18 @@ test('SwiGLU and short-context attention split over 2 threads equal 1 thread bit
     let before = k.pool.barriers;
     k.swiglu(g, u, n);
     if (k === two) assert.equal(k.pool.barriers - before, 1, 'swiglu barriers');
-    // Qwen2.5-0.5B's heads, decoding at position 20 (f32 and f16-rounded caches).
+    // Qwen2.5-0.5B's heads, decoding at position 20 (f32 and f16 caches).
     const p = { nHead: 14, nHeadKv: 2, headDim: 64, headDimV: 64, scale: 0.125, f16: false };
     const nCtx = 21, q = k.allocF32(p.nHead * 64), kc = k.allocF32(nCtx * 128), vc = k.allocF32(nCtx * 128);
     q.set(randomFloats(q.length, 7, 1)); kc.set(randomFloats(kc.length, 8, 1)); vc.set(randomFloats(vc.length, 9, 1));
+    // The f16 cache as halves of the same values.
+    const halves = (src: Float32Array) => { const b = k.allocBytes(src.length * 2); const h = new Uint16Array(b.buffer, b.byteOffset, src.length); src.forEach((x, i) => { h[i] = f32ToF16(x); }); return h; };
+    const kh = halves(kc), vh = halves(vc);
     const att = [false, true].map((f16) => {
       const o = k.allocF32(p.nHead * 64).fill(NaN);
       before = k.pool.barriers;
-      k.attention(q, kc, vc, 1, nCtx - 1, { ...p, f16 }, o);
+      if (f16) k.attention(q, kh, vh, 1, nCtx - 1, { ...p, f16 }, o);
+      else k.attention(q, kc, vc, 1, nCtx - 1, { ...p, f16 }, o);
       if (k === two) assert.equal(k.pool.barriers - before, 1, 'attention barriers');
       return o;
     });

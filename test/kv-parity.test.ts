@@ -51,10 +51,9 @@ for (const [k, v] of SETTINGS) {
           const size = /K \((\w+)\):\s+([\d.]+) MiB, V \((\w+)\):\s+([\d.]+) MiB/.exec(read(`size-${k}-${v}.txt`).toString())!;
           const ctx = model.createContext({ ctx: 256 });
           const mib = ctx.kv.bytes / 2 ** 20;
-          // llama.cpp prints two decimals of K and V each; f16/f16 is held as f32 values here (twice the bytes).
+          // llama.cpp prints two decimals of K and V each.
           const want = Number(size[2]) + Number(size[4]);
-          if (k === 'f16' && v === 'f16') assert.ok(Math.abs(mib / 2 - want) < 0.011, `${mib / 2} MiB vs ${want}`);
-          else assert.ok(Math.abs(mib - want) < 0.011, `${k}/${v}: ${mib} MiB vs llama.cpp ${want}`);
+          assert.ok(Math.abs(mib - want) < 0.011, `${k}/${v}: ${mib} MiB vs llama.cpp ${want}`);
           ctx.dispose();
         }
       } finally {

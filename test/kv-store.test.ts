@@ -48,10 +48,11 @@ for (const type of ['f32', 'f16'] as KVCacheType[]) {
     const keys = randomFloats(10 * kDim, 1), values = randomFloats(10 * vDim, 2), q = randomFloats(3 * qDim, 3);
     const out = new Float32Array(3 * oDim);
     assert.equal(store.length, 0);
-    assert.equal(store.bytes, 2 * 16 * (kDim + vDim) * 4);
+    const elBytes = type === 'f16' ? 2 : 4; // f16 as llama.cpp holds it: halves
+    assert.equal(store.bytes, 2 * 16 * (kDim + vDim) * elBytes);
     for (let l = 0; l < shape.nLayer; l++) store.append(l, 0, keys, values, 7);
     assert.equal(store.length, 7);
-    assert.equal(store.bytesUsed(), 2 * 7 * (kDim + vDim) * 4);
+    assert.equal(store.bytesUsed(), 2 * 7 * (kDim + vDim) * elBytes);
     // Three queries at positions 4..6 see positions 0..4, 0..5, 0..6.
     store.attend(1, q, 3, 4, attn, out);
     const want = expected(q, keys, values, 3, 4, type === 'f16');

@@ -48,8 +48,9 @@ export interface AttentionParams {
   headDimV: number;
   scale: number;
   /**
-   * The cache holds values rounded through f16 (llama.cpp's default cache type): round Q too and
-   * accumulate as llama.cpp's f16 kernel. Set by the KV store that owns the cache, not the model.
+   * The caches hold f16 halves (Uint16Array; llama.cpp's default cache type): round Q too and
+   * accumulate as llama.cpp's f16 kernel. false: f32 caches. Set by the KV store that owns the
+   * cache, not the model.
    */
   f16: boolean;
 }
@@ -100,10 +101,11 @@ export interface Kernels {
   rope(x: Float32Array, nTok: number, nHead: number, headDim: number, pos0: number, p: RopeParams): void;
   /**
    * Causal attention of nTok queries at positions pos0.. over a cache holding keys/values for
-   * positions 0..pos0+nTok-1. kCache/vCache are [nCtx, nHeadKv * headDim(V)]. out is [nTok, nHead * headDimV].
+   * positions 0..pos0+nTok-1. kCache/vCache are [nCtx, nHeadKv * headDim(V)], f32 or (p.f16) f16
+   * halves. out is [nTok, nHead * headDimV].
    * Called by the KV stores (runtime/kv/) whose layout this is; the model reaches it through them.
    */
-  attention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void;
+  attention(q: Float32Array, kCache: Float32Array | Uint16Array, vCache: Float32Array | Uint16Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void;
   /**
    * Causal attention of nTok queries at positions pos0.. over K/V caches of any KV cache format
    * (k/v are [nCtx, kRowBytes] bytes): see QuantAttentionParams. Optional: the KV stores fall back

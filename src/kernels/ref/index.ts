@@ -6,7 +6,7 @@ import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParam
 import type { ActivationRow, WeightBytes } from '../../quant/types.js';
 import { QuantAttentionRef } from './attention-quant.js';
 import { newActivationRow, prepareActivation } from './activations.js';
-import { roundF16 } from '../../core/f16.js';
+import { F16_TO_F32, roundF16 } from '../../core/f16.js';
 
 export class RefKernels implements Kernels {
   readonly name: string = 'ref';
@@ -69,9 +69,12 @@ export class RefKernels implements Kernels {
     }
   }
 
-  attention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
-    if (p.f16) this.attentionF16(q, kCache, vCache, nTok, pos0, p, out);
-    else this.attentionF32(q, kCache, vCache, nTok, pos0, p, out);
+  attention(q: Float32Array, kCache: Float32Array | Uint16Array, vCache: Float32Array | Uint16Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
+    if (p.f16 !== kCache instanceof Uint16Array || p.f16 !== vCache instanceof Uint16Array) {
+      throw new TypeError(`attention: f16 = ${p.f16} takes ${p.f16 ? 'Uint16Array' : 'Float32Array'} caches, got ${kCache.constructor.name}/${vCache.constructor.name}`);
+    }
+    if (p.f16) this.attentionF16(q, kCache as Uint16Array, vCache as Uint16Array, nTok, pos0, p, out);
+    else this.attentionF32(q, kCache as Float32Array, vCache as Float32Array, nTok, pos0, p, out);
   }
 
   /** Two-pass softmax attention in f32/f64. */
@@ -119,7 +122,7 @@ export class RefKernels implements Kernels {
    * (its default) does: Q in f16, K.Q in double, the V accumulator held in f16. Matching it keeps
    * greedy output identical to llama.cpp's on close calls.
    */
-  private attentionF16(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
+  private attentionF16(q: Float32Array, kCache: Uint16Array, vCache: Uint16Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
     const { nHead, nHeadKv, headDim, headDimV, scale } = p;
     const group = nHead / nHeadKv;
     const kStride = nHeadKv * headDim, vStride = nHeadKv * headDimV;
@@ -137,7 +140,7 @@ export class RefKernels implements Kernels {
         for (let j = 0; j <= last; j++) {
           const ko = j * kStride + kvh * headDim;
           let dot = 0;
-          for (let d = 0; d < headDim; d++) dot += qh[d]! * kCache[ko + d]!;
+          for (let d = 0; d < headDim; d++) dot += qh[d]! * F16_TO_F32[kCache[ko + d]!]!;
           const s = Math.fround(Math.fround(dot) * scale);
           let ms = 1, vs = 1;
           if (s > M) {
@@ -149,7 +152,7 @@ export class RefKernels implements Kernels {
             vs = Math.fround(Math.exp(s - M));
           }
           const vo = j * vStride + kvh * headDimV;
-          for (let d = 0; d < headDimV; d++) acc[d] = roundF16(acc[d]! + vCache[vo + d]! * vs);
+          for (let d = 0; d < headDimV; d++) acc[d] = roundF16(acc[d]! + F16_TO_F32[vCache[vo + d]!]! * vs);
           S = Math.fround(Math.fround(S * ms) + vs);
         }
         const inv = S === 0 ? 0 : Math.fround(1 / S);

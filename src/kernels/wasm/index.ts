@@ -520,8 +520,8 @@ export class WasmKernels implements Kernels {
     this.k.rope(x.byteOffset, nTok, nHead, headDim, p.nRot, p.neox ? 1 : 0, cs.byteOffset);
   }
 
-  attention(q: Float32Array, kCache: Float32Array, vCache: Float32Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
-    if (![q, kCache, vCache, out].every((v) => this.arena.owns(v))) return this.ref.attention(q, kCache, vCache, nTok, pos0, p, out);
+  attention(q: Float32Array, kCache: Float32Array | Uint16Array, vCache: Float32Array | Uint16Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
+    if (![q, kCache, vCache, out].every((v) => this.arena.owns(v)) || p.f16 !== kCache instanceof Uint16Array || p.f16 !== vCache instanceof Uint16Array) return this.ref.attention(q, kCache, vCache, nTok, pos0, p, out);
     const parts = this.pool.size + 1;
     const stride = p.headDim + p.headDimV;
     if (!this.attnScratch || this.attnScratch.length < stride * parts) {

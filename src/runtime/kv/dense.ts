@@ -1,30 +1,35 @@
-// The layout of today's stores: per layer, keys (nCtx, nHeadKv * headDim) and values
-// (nCtx, nHeadKv * headDimV) as Float32Arrays in the kernels' memory, attended by
-// Kernels.attention. Subclasses decide how a value is written and what the kernel is told of it.
+// The layout of the dense stores: per layer, keys (nCtx, nHeadKv * headDim) and values
+// (nCtx, nHeadKv * headDimV) as one element array each in the kernels' memory (f32, or f16 halves),
+// attended by Kernels.attention. Subclasses decide the element type and how a value is written.
 
 import { ArgumentError } from '../../core/errors.js';
 import type { AttentionParams, Kernels } from '../../kernels/types.js';
 import type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
 
-export abstract class DenseKVStore implements KVStore {
+type Elements = Float32Array | Uint16Array;
+
+export abstract class DenseKVStore<A extends Elements = Elements> implements KVStore {
   readonly nLayer: number;
   readonly nCtx: number;
   readonly nHeadKv: number;
   readonly headDim: number;
   readonly headDimV: number;
   length = 0;
-  private readonly keys: Float32Array[] = [];
-  private readonly values: Float32Array[] = [];
+  private readonly keys: A[] = [];
+  private readonly values: A[] = [];
   private readonly kStride: number;
   private readonly vStride: number;
   /** Filled from the shape on each attend(), so the hot loop allocates nothing. */
   private readonly params: AttentionParams;
 
-  constructor(private readonly kernels: Kernels, shape: KVShape, f16: boolean) {
+  /**
+   * f16: the arrays hold f16 halves (2 bytes an element), else f32; alloc(kernels, n) gives an
+   * array of n such elements, in the kernels' memory where they have one.
+   */
+  constructor(private readonly kernels: Kernels, shape: KVShape, private readonly f16: boolean, alloc: (n: number) => A) {
     ({ nLayer: this.nLayer, nCtx: this.nCtx, nHeadKv: this.nHeadKv, headDim: this.headDim, headDimV: this.headDimV } = shape);
     this.kStride = shape.nHeadKv * shape.headDim;
     this.vStride = shape.nHeadKv * shape.headDimV;
-    const alloc = kernels.allocF32 ? (n: number) => kernels.allocF32!(n) : (n: number) => new Float32Array(n);
     for (let l = 0; l < shape.nLayer; l++) {
       this.keys.push(alloc(shape.nCtx * this.kStride));
       this.values.push(alloc(shape.nCtx * this.vStride));
@@ -33,7 +38,7 @@ export abstract class DenseKVStore implements KVStore {
   }
 
   /** dst[offset..offset+n) = src[0..n), as this store holds values. */
-  protected abstract write(dst: Float32Array, offset: number, src: Float32Array, n: number): void;
+  protected abstract write(dst: A, offset: number, src: Float32Array, n: number): void;
 
   append(layer: number, pos0: number, keys: Float32Array, values: Float32Array, nTok: number): void {
     if (pos0 + nTok > this.nCtx) throw new ArgumentError(`context full: positions ${pos0}..${pos0 + nTok - 1} exceed the context size ${this.nCtx}`);
@@ -72,11 +77,11 @@ export abstract class DenseKVStore implements KVStore {
   }
 
   get bytes(): number {
-    return this.nLayer * this.nCtx * (this.kStride + this.vStride) * Float32Array.BYTES_PER_ELEMENT;
+    return this.nLayer * this.nCtx * (this.kStride + this.vStride) * (this.f16 ? 2 : 4);
   }
 
   bytesUsed(): number {
-    return this.nLayer * this.length * (this.kStride + this.vStride) * Float32Array.BYTES_PER_ELEMENT;
+    return this.nLayer * this.length * (this.kStride + this.vStride) * (this.f16 ? 2 : 4);
   }
 
   dispose(): void {

@@ -1,18 +1,23 @@
-// The f16 KV store (llama.cpp's default cache type): keys and values rounded through half precision
-// on append and attended by the kernels' f16 path (Q rounded too, online softmax), so attention sees
-// what llama.cpp's cache would hold. Held as f32 values; a packed layout would halve the bytes.
+// The f16 KV store (llama.cpp's default cache type): keys and values held as f16 halves, 2 bytes
+// an element as in llama.cpp's cache (converted with round-to-nearest-even, as ggml's
+// fp32_to_fp16), attended by the kernels' f16 path (Q rounded too, the V sum in f16, online
+// softmax), so attention sees what llama.cpp's cache holds.
 
-import { roundF16 } from '../../core/f16.js';
+import { f32ToF16 } from '../../core/f16.js';
 import type { Kernels } from '../../kernels/types.js';
 import type { KVShape } from '../../models/kv-store.js';
 import { DenseKVStore } from './dense.js';
 
-export class F16KVStore extends DenseKVStore {
+export class F16KVStore extends DenseKVStore<Uint16Array> {
   constructor(kernels: Kernels, shape: KVShape) {
-    super(kernels, shape, true);
+    super(kernels, shape, true, (n) => {
+      if (!kernels.allocBytes) return new Uint16Array(n);
+      const b = kernels.allocBytes(n * 2);
+      return new Uint16Array(b.buffer, b.byteOffset, n);
+    });
   }
 
-  protected write(dst: Float32Array, offset: number, src: Float32Array, n: number): void {
-    for (let i = 0; i < n; i++) dst[offset + i] = roundF16(src[i]!);
+  protected write(dst: Uint16Array, offset: number, src: Float32Array, n: number): void {
+    for (let i = 0; i < n; i++) dst[offset + i] = f32ToF16(src[i]!);
   }
 }

@@ -4,9 +4,9 @@ import type { Kernels } from '../../kernels/types.js';
 import type { KVShape } from '../../models/kv-store.js';
 import { DenseKVStore } from './dense.js';
 
-export class F32KVStore extends DenseKVStore {
+export class F32KVStore extends DenseKVStore<Float32Array> {
   constructor(kernels: Kernels, shape: KVShape) {
-    super(kernels, shape, false);
+    super(kernels, shape, false, kernels.allocF32 ? (n) => kernels.allocF32!(n) : (n) => new Float32Array(n));
   }
 
   protected write(dst: Float32Array, offset: number, src: Float32Array, n: number): void {
