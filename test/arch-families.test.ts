@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadModel } from '../src/runtime/model.js';
 import { perplexity } from '../src/eval/perplexity.js';
-import { parseGGUF, concatChunks, writeGGUF } from '../src/formats/gguf.js';
+import { GGUFType, parseGGUF, concatChunks, writeGGUF } from '../src/formats/gguf.js';
 import { u32 } from '../src/formats/gguf-names.js';
 import { ARCH_SPECS, archGGUF } from './arch-models.js';
 import { DATA, REPO } from './helpers.js';
@@ -73,7 +73,47 @@ function variant(fam: string, meta: [string, ReturnType<typeof u32>][], extraTen
 
 test('refused by name: a tensor the architecture does not compute', async () => {
   await assert.rejects(loadModel(variant('phi3', [], 'blk.0.attn_q.scale'), { backend: 'ref' }), /phi3: lutra does not implement tensor blk\.0\.attn_q\.scale/);
-  await assert.rejects(loadModel(variant('bitnet', [], 'blk.1.ffn_up.scale'), { backend: 'ref' }), /bitnet: lutra does not implement tensor blk\.1\.ffn_up\.scale/);
+  await assert.rejects(loadModel(variant('bitnet', [], 'blk.1.ffn_up.bias'), { backend: 'ref' }), /bitnet: lutra does not implement tensor blk\.1\.ffn_up\.bias/);
+  // A product scale is one value; a vector in its place is a shape error naming it.
+  await assert.rejects(loadModel(variant('bitnet', [], 'blk.1.ffn_up.scale'), { backend: 'ref' }), /blk\.1\.ffn_up\.scale: expected shape 1/);
+});
+
+test('bitnet: hidden_activation relu2 gates the FFN with relu(gate)^2; other activations are refused by name', async () => {
+  const str = (value: string) => ({ type: GGUFType.STRING, value }) as unknown as ReturnType<typeof u32>;
+  await assert.rejects(loadModel(variant('bitnet', [['bitnet.hidden_activation', str('gelu')]]), { backend: 'ref' }), /bitnet\.hidden_activation = "gelu": lutra implements silu, relu2/);
+  // llama.cpp (80fb11a) ignores the key and always runs SiLU, so relu2 is checked against a one-layer
+  // forward written out here from the model's own weights.
+  const spec = { ...ARCH_SPECS.bitnet!, nLayer: 1, bitnet: { act: 'relu2' as const } };
+  const bytes = archGGUF(spec);
+  const model = await loadModel(bytes, { backend: 'ref' });
+  const silu = await loadModel(archGGUF({ ...spec, bitnet: {} }), { backend: 'ref' });
+  const tok = 300;
+  const got = model.createContext({ ctx: 4, kvType: 'f32' }).decode([tok])!;
+  const other = silu.createContext({ ctx: 4, kvType: 'f32' }).decode([tok])!;
+  const g = parseGGUF(bytes, 'bitnet');
+  const T = (name: string) => {
+    const t = g.tensors.find((x) => x.name === name)!;
+    return new Float32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
+  };
+  const { nEmbd: e, nFF: ff, nVocab, eps } = spec;
+  const mv = (w: Float32Array, x: Float32Array, rows: number) => Float32Array.from({ length: rows }, (_, r) => { let s = 0; for (let i = 0; i < x.length; i++) s += w[r * x.length + i]! * x[i]!; return s; });
+  const rms = (x: Float32Array, w: Float32Array) => { let ss = 0; for (const v of x) ss += v * v; const k = 1 / Math.sqrt(ss / x.length + eps); return x.map((v, i) => v * k * w[i]!); };
+  const emb = T('token_embd.weight');
+  const x = emb.slice(tok * e, (tok + 1) * e);
+  // One position: attention returns V itself for every head of its group.
+  const v = mv(T('blk.0.attn_v.weight'), rms(x, T('blk.0.attn_norm.weight')), spec.nHeadKv * spec.headDim);
+  const att = Float32Array.from({ length: spec.nHead * spec.headDim }, (_, i) => v[Math.floor(i / spec.headDim / (spec.nHead / spec.nHeadKv)) * spec.headDim + (i % spec.headDim)]!);
+  const h = x.map((xi, i) => xi + mv(T('blk.0.attn_output.weight'), rms(att, T('blk.0.attn_sub_norm.weight')), e)[i]!);
+  const hn = rms(h, T('blk.0.ffn_norm.weight'));
+  const gate = mv(T('blk.0.ffn_gate.weight'), hn, ff), up = mv(T('blk.0.ffn_up.weight'), hn, ff);
+  const act = gate.map((gv, i) => Math.max(gv, 0) ** 2 * up[i]!);
+  const out = h.map((hi, i) => hi + mv(T('blk.0.ffn_down.weight'), rms(act, T('blk.0.ffn_sub_norm.weight')), e)[i]!);
+  const want = mv(emb, rms(out, T('output_norm.weight')), nVocab);
+  let maxDiff = 0, maxOther = 0;
+  for (let i = 0; i < nVocab; i++) { maxDiff = Math.max(maxDiff, Math.abs(got[i]! - want[i]!)); maxOther = Math.max(maxOther, Math.abs(other[i]! - want[i]!)); }
+  assert.ok(maxDiff < 1e-3, `relu2 logits differ from the written-out forward by ${maxDiff}`);
+  assert.ok(maxOther > 100 * maxDiff, `SiLU logits should differ (${maxOther})`);
+  model.dispose(); silu.dispose();
 });
 
 test('refused by name: expert gating other than softmax, grouped expert selection', async () => {

@@ -28,6 +28,8 @@ export const ARCH_SPECS: Record<string, FamilySpec> = {
   phi3: { ...base, arch: 'phi3', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 4, headDim: 16, nFF: 96 },
   gemma3: { ...base, arch: 'gemma3', nEmbd: 64, nLayer: 3, nHead: 4, nHeadKv: 2, headDim: 32, nFF: 96, tied: true, ropeBase: 1e6, swa: { window: 512, pattern: 3, ropeBaseSwa: 10000 } },
   bitnet: { ...base, arch: 'bitnet', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 16, nFF: 96, tied: true },
+  // Ternary matrices of exactly -1/0/1 with each tensor's scale in its `.scale` tensor.
+  'bitnet-scaled': { ...base, arch: 'bitnet', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 16, nFF: 96, tied: true, bitnet: { scales: true } },
 };
 
 /** Families whose embeddings would drown the layers (scaled-up or tied ones) get small embeddings, so random text is not one repeated token. */
@@ -40,23 +42,33 @@ function scaleOf(t: { name: string; shape: number[]; kind: string }, arch: strin
   return 1.6 / Math.sqrt(t.shape[0]!);
 }
 
-/** BitNet's matrices hold ternary values times one scale per tensor, as its converter writes them. */
-function ternary(v: Float32Array): Float32Array {
+/**
+ * BitNet's matrices hold ternary values times one scale per tensor, as its converter writes them;
+ * with `separate`, the values alone (-1/0/1) and the scale apart (for a `.scale` tensor).
+ */
+function ternary(v: Float32Array, separate = false): { values: Float32Array; scale: number } {
   let s = 0;
   for (const x of v) s += Math.abs(x);
   const scale = Math.max(s / v.length, 1e-5);
-  return v.map((x) => Math.max(-1, Math.min(1, Math.round(x / scale))) * scale);
+  return { values: v.map((x) => Math.max(-1, Math.min(1, Math.round(x / scale))) * (separate ? 1 : scale)), scale };
 }
 
 export function archGGUF(spec: FamilySpec, seed = 7): Uint8Array {
   const { hp, extra } = familyMetadata(spec);
   let sd = seed;
+  const scales = new Map<string, number>();
   const tensors: GGUFTensorToWrite[] = familyTensors(spec).map((t) => {
     const n = t.shape.reduce((a, b) => a * b, 1);
     let v: Float32Array;
-    if (t.kind === 'norm') v = randomFloats(n, sd++, 0.25).map((x) => 1 + x);
+    // A scale off the ternary one by a random factor in [0.5, 1.5], so a loader that ignored it would not match.
+    if (t.name.endsWith('.scale')) v = Float32Array.of(scales.get(t.name.replace(/\.scale$/, '.weight'))! * (1 + randomFloats(1, sd++, 0.5)[0]!));
+    else if (t.kind === 'norm') v = randomFloats(n, sd++, 0.25).map((x) => 1 + x);
     else v = randomFloats(n, sd++, scaleOf(t, spec.arch));
-    if (spec.arch === 'bitnet' && t.kind === 'matrix' && t.name !== TENSOR.tokenEmbd) v = ternary(v);
+    if (spec.arch === 'bitnet' && t.kind === 'matrix' && t.name !== TENSOR.tokenEmbd) {
+      const q = ternary(v, spec.bitnet?.scales);
+      v = q.values;
+      scales.set(t.name, q.scale);
+    }
     return f32Tensor(t.name, t.shape, v);
   });
   return concatChunks(buildModelGGUF({ hp, name: 'lutra tiny random', extraMeta: extra, tokenizer: vocabMeta, tensors }));

@@ -52,6 +52,8 @@ export const HPARAM = {
   embeddingScale: 'embedding_scale',
   residualScale: 'residual_scale',
   logitScale: 'logit_scale',
+  /** The FFN activation where an architecture lets the file choose it (BitNet: silu or relu2). */
+  hiddenActivation: 'hidden_activation',
   /** How embeddings pool token states: llama.cpp's enum (0 none, 1 mean, 2 cls, 3 last, 4 rank). */
   poolingType: 'pooling_type',
 } as const;

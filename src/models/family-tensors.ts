@@ -20,6 +20,8 @@ export interface FamilySpec {
   /** Gemma 3: every `pattern`-th layer global, the others over a window, with their own RoPE base. */
   swa?: { window: number; pattern: number; ropeBaseSwa: number };
   softcap?: number;
+  /** BitNet: a one-element `.scale` tensor beside each ternary matrix; the FFN activation (hidden_activation; absent: SiLU). */
+  bitnet?: { scales?: boolean; act?: 'silu' | 'relu2' };
 }
 
 /** The GGUFHParams head plus the family's own keys. */
@@ -46,6 +48,7 @@ export function familyMetadata(s: FamilySpec): { hp: GGUFHParams; extra: [string
   }
   if (s.softcap) extra.push([k('finalLogitSoftcapping'), f32(s.softcap)]);
   if (s.arch === 'bitnet') extra.push([k('ropeScalingType'), { type: GGUFType.STRING, value: 'linear' }], [k('ropeScalingFactor'), f32(1)]);
+  if (s.bitnet?.act) extra.push([k('hiddenActivation'), { type: GGUFType.STRING, value: s.bitnet.act }]);
   return { hp, extra };
 }
 
@@ -80,10 +83,14 @@ export function familyTensors(s: FamilySpec): TensorShape[] {
           m(blk(l, 'attnOutput'), s.nHead * a.vHead, e));
         break;
       }
-      case 'bitnet':
-        out.push(norm(blk(l, 'attnSubNorm'), e), m(blk(l, 'attnQ'), e, q), m(blk(l, 'attnK'), e, kv), m(blk(l, 'attnV'), e, kv), m(blk(l, 'attnOutput'), q, e),
-          norm(blk(l, 'ffnNorm'), e), norm(blk(l, 'ffnSubNorm'), ff), m(blk(l, 'ffnGate'), e, ff), m(blk(l, 'ffnDown'), ff, e), m(blk(l, 'ffnUp'), e, ff));
+      case 'bitnet': {
+        // Each matrix followed by its one-element product scale where the spec has them.
+        const ms = (t: Parameters<typeof blk>[1], cols: number, rows: number): TensorShape[] =>
+          s.bitnet?.scales ? [m(blk(l, t), cols, rows), norm(blk(l, t, 'scale'), 1)] : [m(blk(l, t), cols, rows)];
+        out.push(norm(blk(l, 'attnSubNorm'), e), ...ms('attnQ', e, q), ...ms('attnK', e, kv), ...ms('attnV', e, kv), ...ms('attnOutput', q, e),
+          norm(blk(l, 'ffnNorm'), e), norm(blk(l, 'ffnSubNorm'), ff), ...ms('ffnGate', e, ff), ...ms('ffnDown', ff, e), ...ms('ffnUp', e, ff));
         continue;
+      }
       default:
         out.push(m(blk(l, 'attnQ'), e, q), m(blk(l, 'attnK'), e, kv), m(blk(l, 'attnV'), e, kv));
         if (s.arch === 'qwen2moe') out.push(bias(blk(l, 'attnQ', 'bias'), q), bias(blk(l, 'attnK', 'bias'), kv), bias(blk(l, 'attnV', 'bias'), kv));

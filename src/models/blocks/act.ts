@@ -1,5 +1,5 @@
 // Element-wise pieces the non-Llama families need and the kernels do not have: GELU as ggml
-// computes it (tanh form through its f16 table), LayerNorm with bias, tanh
+// computes it (tanh form through its f16 table), the squared-ReLU gate, LayerNorm with bias, tanh
 // soft-capping, the sigmoid gate. They run over activations, never over weights, so plain loops.
 
 import { roundF16 } from '../../core/f16.js';
@@ -25,6 +25,14 @@ export function geglu(gate: Float32Array, up: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const g = gate[i]!;
     gate[i] = g <= -10 ? 0 : g >= 10 ? g * up[i]! : geluScalar(g) * up[i]!;
+  }
+}
+
+/** gate[i] = relu(gate[i])^2 * up[i] (ggml_relu, ggml_sqr, then the gating product, each rounded to f32). */
+export function reluSqrGlu(gate: Float32Array, up: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const r = Math.max(gate[i]!, 0);
+    gate[i] = Math.fround(r * r) * up[i]!;
   }
 }
 

@@ -7,11 +7,14 @@ import { blk } from '../../formats/gguf-names.js';
 import type { RopeParams, WeightMatrix } from '../../kernels/types.js';
 import type { DecoderHParams, ForwardPass } from '../decoder.js';
 import type { TensorTable } from '../tensors.js';
+import { scale } from './io.js';
 
 export interface AttentionWeights {
   wq: WeightMatrix; wk: WeightMatrix; wv: WeightMatrix; wo: WeightMatrix;
   bq: Float32Array | null; bk: Float32Array | null; bv: Float32Array | null; bo: Float32Array | null;
   qNorm: Float32Array | null; kNorm: Float32Array | null;
+  /** Per-tensor scales of the q/k/v products, applied before the biases (BitNet's `.scale` tensors); absent: 1. */
+  qkvScale?: readonly [q: number, k: number, v: number];
 }
 
 export interface AttentionOptions {
@@ -63,6 +66,11 @@ export function attendHeads(f: ForwardPass, layer: number, w: Omit<AttentionWeig
   const { xn, q, k: keys, v: values, att } = s;
   // The three products of xn as one job over the kernels' threads.
   kernels.matmulMany([w.wq, w.wk, w.wv], xn, nTok, [q, keys, values]);
+  if (w.qkvScale) {
+    scale(q, w.qkvScale[0], nTok * nHead * headDim);
+    scale(keys, w.qkvScale[1], nTok * nHeadKv * headDim);
+    scale(values, w.qkvScale[2], nTok * nHeadKv * hp.headDimV);
+  }
   addBias(q, w.bq, nTok); addBias(keys, w.bk, nTok); addBias(values, w.bv, nTok);
   if (w.qNorm) kernels.rmsNorm(q, w.qNorm, eps, headDim, nTok * nHead, q);
   if (w.kNorm) kernels.rmsNorm(keys, w.kNorm, eps, headDim, nTok * nHeadKv, keys);

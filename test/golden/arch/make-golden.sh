@@ -1,6 +1,7 @@
 #!/bin/sh
 # llama.cpp's outputs for lutra's tiny random models of each family (test/arch-models.ts).
-# Run from the repository root after `npx tsc -p .`:  sh test/golden/arch/make-golden.sh
+# Run from the repository root after `npx tsc -p .`:  sh test/golden/arch/make-golden.sh [FAMILY...]
+# (no FAMILY: every family).
 # Writes test/golden/arch/<family>/greedy-n32.txt (llama-simple's raw stdout bytes) and
 # ppl-c128.txt (llama-perplexity's per-chunk cumulative PPL), each headed by its command.
 set -e
@@ -11,6 +12,7 @@ node dist/test/arch-models.js "$TMP"
 LLAMA_COMMIT=$(git -C "$BIN/../.." rev-parse HEAD 2>/dev/null || echo unknown)
 for m in "$TMP"/*.gguf; do
   fam=$(basename "$m" .gguf)
+  if [ $# -gt 0 ] && ! echo " $* " | grep -q " $fam "; then continue; fi
   out=test/golden/arch/$fam
   mkdir -p "$out"
   "$BIN/llama-simple" -m "$m" -n 32 "Once upon a time" 2>/dev/null > "$out/greedy-n32.txt"
