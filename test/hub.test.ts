@@ -17,7 +17,8 @@ import { parseHubRef } from '../src/hub/ref.js';
 import { selectFiles } from '../src/hub/select.js';
 import { pull, resolveHubReference, HubError } from '../src/hub/index.js';
 import { loadModel } from '../src/runtime/model.js';
-import { parseGGUF } from '../src/formats/gguf.js';
+import { concatChunks, parseGGUF } from '../src/formats/gguf.js';
+import { shardSuffix, splitGGUF } from '../src/formats/gguf-split.js';
 import { exportHFFolder } from '../src/formats/hf-export.js';
 import { stderrProgress } from '../src/cli/hub.js';
 
@@ -185,14 +186,38 @@ test('a sharded safetensors repo: the index and every shard it names', async () 
   m.dispose();
 });
 
-test('split GGUF: every part is downloaded and the path is the first part', async () => {
-  const half = Math.floor(GGUF.length / 2);
-  hub.addRepo('test/split', { 'm-Q4_K_M-00001-of-00002.gguf': GGUF.subarray(0, half), 'm-Q4_K_M-00002-of-00002.gguf': GGUF.subarray(half) });
+test('split GGUF: every shard is downloaded, the path is the first shard, and run / loadModel load it as one model', async () => {
+  const model = parseGGUF(GGUF, STORIES_GGUF);
+  const shards = splitGGUF(model.metadata, model.tensors, { maxTensors: 20 }).map(concatChunks);
+  hub.addRepo('test/split', Object.fromEntries(shards.map((b, i) => [`m-Q4_K_M${shardSuffix(i, 3)}`, b])));
   const cache = tempDir();
-  const r = await pull('hf:test/split:Q4_K_M', { env: hubEnv(cache) });
-  assert.ok(r.path.endsWith('/m-Q4_K_M-00001-of-00002.gguf'));
-  assert.deepEqual(r.files.map((f) => f.path), ['m-Q4_K_M-00001-of-00002.gguf', 'm-Q4_K_M-00002-of-00002.gguf']);
-  assert.equal(statSync(r.path.replace('00001-of', '00002-of')).size, GGUF.length - half);
+  const env = hubEnv(cache);
+  const r = await pull('hf:test/split:Q4_K_M', { env });
+  assert.ok(r.path.endsWith('/m-Q4_K_M-00001-of-00003.gguf'));
+  assert.deepEqual(r.files.map((f) => f.path), [1, 2, 3].map((i) => `m-Q4_K_M-0000${i}-of-00003.gguf`));
+  assert.equal(statSync(r.path.replace('00001-of', '00003-of')).size, shards[2]!.length);
+  // Pulled by the CLI into a fresh cache, then run by reference and by a shard's path.
+  const cli = tempDir();
+  const viaHub = await lutra(['run', 'hf:test/split/m-Q4_K_M-00002-of-00003.gguf', ...PROMPT], hubEnv(cli));
+  const direct = await lutra(['run', STORIES_GGUF, ...PROMPT], env);
+  assert.equal(viaHub.code, 0, viaHub.stderr);
+  assert.ok(direct.stdout.length > 'Once upon a time'.length);
+  assert.equal(viaHub.stdout, direct.stdout);
+  // loadModel('hf:…') from the cache the first pull filled, offline.
+  const saved = { ...process.env };
+  Object.assign(process.env, { HF_HUB_CACHE: cache, HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: '1' });
+  try {
+    const m = await loadModel('hf:test/split:Q4_K_M', { backend: 'ref' });
+    try {
+      assert.equal(m.file, r.path);
+      assert.equal(m.source.tensors.length, model.tensors.length);
+      assert.equal('Once upon a time' + (await m.complete('Once upon a time', { maxTokens: 16, temperature: 0 })), direct.stdout.trimEnd());
+    } finally {
+      m.dispose();
+    }
+  } finally {
+    for (const k of ['HF_HUB_CACHE', 'HF_ENDPOINT', 'HF_HUB_OFFLINE']) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
+  }
 });
 
 test('a cut connection: the partial stays in blobs/ as .incomplete and the next pull resumes it with Range', async () => {

@@ -1,7 +1,10 @@
-// `lutra synth` and `lutra bench`: benchmark models in real shapes and llama-bench-style figures.
+// `lutra synth`, `lutra split` and `lutra bench`: models in real shapes, llama-gguf-split shards, llama-bench-style figures.
 
 import { Command, Option } from 'commander';
+import { open } from 'node:fs/promises';
 import { ArgumentError } from '../core/errors.js';
+import { shardSuffix, splitGGUF } from '../formats/gguf-split.js';
+import { int } from './common.js';
 import { ggmlTypeName } from '../quant/table.js';
 import { FAMILY_PRESETS, PRESETS, synthesize } from '../tools/synth.js';
 import { bench } from '../tools/bench.js';
@@ -14,6 +17,13 @@ function intList(name: string) {
     if (!out.length || out.some((n) => !Number.isInteger(n) || n < 0)) throw new ArgumentError(`${name} expects comma-separated non-negative integers, got ${JSON.stringify(v)}`);
     return out;
   };
+}
+
+/** llama-gguf-split's --split-max-size: bytes, or M (10^6) / G (10^9). */
+function splitSize(v: string): number {
+  const m = /^(\d+)([MG]?)$/.exec(v.trim());
+  if (!m || Number(m[1]) === 0) throw new ArgumentError(`--split-max-size expects a positive size such as 2000M or 2G, got ${JSON.stringify(v)}`);
+  return Number(m[1]) * (m[2] === 'G' ? 1e9 : m[2] === 'M' ? 1e6 : 1);
 }
 
 export function registerTools(program: Command): void {
@@ -36,6 +46,31 @@ export function registerTools(program: Command): void {
       }
       process.stdout.write(`${o.output}: ${o.preset} (${p!.arch}), ${(r.bytes / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       for (const [k, n] of counts) process.stdout.write(`  ${String(n).padStart(4)} tensors ${k}\n`);
+    });
+
+  program.command('split')
+    .description('cut a GGUF into shards PREFIX-00001-of-0000N.gguf ... as llama-gguf-split --split writes them (byte for byte); every command loads them from any shard')
+    .argument('<model>', 'GGUF file (a split one is read whole)')
+    .argument('<prefix>', 'output prefix')
+    .option('--split-max-tensors <n>', 'at most n tensors per shard', int('--split-max-tensors', 1))
+    .option('--split-max-size <size>', 'at most this many tensor bytes per shard: N, NM (10^6) or NG (10^9), as llama-gguf-split', splitSize)
+    .option('--no-tensor-first-split', 'the first shard holds only the metadata')
+    .action(async (model: string, prefix: string, o: { splitMaxTensors?: number; splitMaxSize?: number; tensorFirstSplit: boolean }) => {
+      if ((o.splitMaxTensors === undefined) === (o.splitMaxSize === undefined)) throw new ArgumentError('split needs exactly one of --split-max-tensors and --split-max-size');
+      const { readGGUFModel } = await import('../runtime/node-io.js');
+      const g = await readGGUFModel(model);
+      const shards = splitGGUF(g.metadata, g.tensors, { maxTensors: o.splitMaxTensors, maxBytes: o.splitMaxSize, noTensorFirst: !o.tensorFirstSplit });
+      for (let i = 0; i < shards.length; i++) {
+        const path = `${prefix}${shardSuffix(i, shards.length)}`;
+        const fh = await open(path, 'w');
+        let bytes = 0;
+        try {
+          for (const c of shards[i]!) { await fh.write(c); bytes += c.byteLength; }
+        } finally {
+          await fh.close();
+        }
+        process.stdout.write(`${path}: ${bytes} bytes\n`);
+      }
     });
 
   addCacheFlags(program.command('bench'))

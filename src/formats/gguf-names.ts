@@ -13,6 +13,13 @@ export const GENERAL = {
   quantizationVersion: 'general.quantization_version',
 } as const;
 
+/** llama.cpp's gguf-split keys (LLM_KV_SPLIT_*): which shard of how many, and the model's tensor total. */
+export const SPLIT = {
+  no: 'split.no',
+  count: 'split.count',
+  tensorsCount: 'split.tensors.count',
+} as const;
+
 /** Hyper-parameter keys, each `{arch}.` + the suffix (llama.cpp's LLM_KV_*). */
 export const HPARAM = {
   vocabSize: 'vocab_size',

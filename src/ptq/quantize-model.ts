@@ -4,9 +4,10 @@
 // size is known from the plan), then each tensor is converted and written before the next is
 // touched: memory holds the input model plus one tensor in f32 and its quantized bytes.
 
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { readGGUFModel } from '../runtime/node-io.js';
 import { ArgumentError, UnsupportedError, throwIfAborted } from '../core/errors.js';
-import { parseGGUF, writeGGUF, GGUFType, type GGUFValue, type GGUFTensorInfo } from '../formats/gguf.js';
+import { writeGGUF, GGUFType, type GGUFValue, type GGUFTensorInfo } from '../formats/gguf.js';
 import { GENERAL, hpKey, type HParamKey } from '../formats/gguf-names.js';
 import { quantFormat, ggmlTypeInfo, ggmlTypeName, hasFormat } from '../quant/table.js';
 import { planModel, fileTypeByName, type PlannedTensor, type PlanOptions } from './mixtures.js';
@@ -94,8 +95,8 @@ function toF32(t: GGUFTensorInfo, n: number): Float32Array {
 export async function quantizeFile(input: string, output: string, o: QuantizeOptions): Promise<QuantizeSummary> {
   const t0 = performance.now();
   const fileType = fileTypeByName(o.type);
-  const bytes = new Uint8Array(await readFile(input));
-  const g = parseGGUF(bytes, input);
+  // A split GGUF (any shard's path) is read whole: all shards' tensors, the first's metadata.
+  const g = await readGGUFModel(input);
   const plan = planModel(modelInfo(g.metadata, input), g.tensors, { ...o, fileType });
   const byName = new Map(g.tensors.map((t) => [t.name, t]));
   for (const p of plan) {
@@ -186,7 +187,7 @@ export async function quantizeFile(input: string, output: string, o: QuantizeOpt
   }
   const tensorBytes = reports.reduce((a, r) => a + r.bytes, 0);
   return {
-    input, output, fileType: fileType.name, tensors: reports, inBytes: bytes.byteLength, outBytes: pos,
+    input, output, fileType: fileType.name, tensors: reports, inBytes: g.bytes, outBytes: pos,
     nElements: total, bitsPerWeight: (tensorBytes * 8) / total, seconds: (performance.now() - t0) / 1000,
   };
 }

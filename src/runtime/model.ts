@@ -5,6 +5,7 @@
 
 import { AbortError, ArgumentError, FormatError, LutraError, ModelError, TokenizerError, UnsupportedError, throwIfAborted } from '../core/errors.js';
 import { GGUFType, parseGGUF, plainValue } from '../formats/gguf.js';
+import { mergeSplit, orderShards, parseGGUFModel, type Shard } from '../formats/gguf-split.js';
 import { GENERAL, TENSOR, hpKey } from '../formats/gguf-names.js';
 import type { ModelSource } from '../formats/source.js';
 import { createKernels, type BackendName, type Kernels, type LutTables, type MatmulKernels } from '../kernels/index.js';
@@ -250,8 +251,13 @@ async function fetchWithProgress(url: string, opts: ReadOpts): Promise<Uint8Arra
   return out;
 }
 
-/** Where a model can come from: a path (Node.js), a URL, the bytes of a GGUF file, or a Blob / File. */
-export type ModelInput = string | URL | Uint8Array | ArrayBuffer | Blob;
+/** One file of a model: a path (Node.js), a URL, the bytes of a GGUF file, or a Blob / File. */
+export type ModelPart = string | URL | Uint8Array | ArrayBuffer | Blob;
+/**
+ * Where a model can come from: one file (a split GGUF's other shards are found beside a path or URL
+ * by their llama-gguf-split names), or every shard of a split GGUF in any order (Files, bytes, URLs).
+ */
+export type ModelInput = ModelPart | ModelPart[];
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
@@ -274,36 +280,59 @@ async function readBlob(blob: Blob, name: string, opts: ReadOpts): Promise<Uint8
 
 type ReadOpts = LoadOptions & { alloc?: (n: number) => Uint8Array };
 
-async function readSource(input: ModelInput, opts: ReadOpts): Promise<ModelSource> {
+/** One GGUF file's bytes, and how to read another file by name where it has a place (a path or URL). */
+interface PartBytes { name: string; bytes: Uint8Array; sibling?: (name: string) => Promise<Uint8Array> }
+
+async function readPart(input: ModelPart, opts: ReadOpts): Promise<PartBytes | ModelSource> {
   if (input instanceof ArrayBuffer) input = new Uint8Array(input);
   if (input instanceof Uint8Array) {
     // The caller keeps its bytes; the kernels get one copy in the memory they compute on.
     let bytes = input;
     if (opts.alloc) { bytes = opts.alloc(input.byteLength); bytes.set(input); } else if (input.byteOffset % 8 !== 0) bytes = input.slice();
-    return sourceFromGGUF(bytes, '<bytes>');
+    return { name: '<bytes>', bytes };
   }
   if (typeof Blob !== 'undefined' && input instanceof Blob) {
     const name = (input as { name?: string }).name || '<blob>';
-    return sourceFromGGUF(await readBlob(input, name, opts), name);
+    return { name, bytes: await readBlob(input, name, opts) };
   }
   const s = input instanceof URL ? input.href : (input as string);
-  if (/^(https?|blob|data):/i.test(s)) return sourceFromGGUF(await fetchWithProgress(s, opts), s);
-  if (!isNode) {
-    // In a page or worker a bare string is a URL relative to it.
-    const url = new URL(s, (globalThis as { location?: { href: string } }).location?.href).href;
-    return sourceFromGGUF(await fetchWithProgress(url, opts), url);
-  }
-  // hf:OWNER/REPO[:QUANT] -> a file or folder in the Hugging Face cache, pulled if missing.
-  if (s.startsWith('hf:')) return readSource(await (await import('../hub/index.js')).resolveHubReference(s, { signal: opts.signal }), opts);
+  const fetched = async (url: string): Promise<PartBytes> => ({ name: url, bytes: await fetchWithProgress(url, opts), sibling: (u) => fetchWithProgress(u, opts) });
+  if (/^(https?|blob|data):/i.test(s)) return fetched(s);
+  // In a page or worker a bare string is a URL relative to it.
+  if (!isNode) return fetched(new URL(s, (globalThis as { location?: { href: string } }).location?.href).href);
+  // hf:OWNER/REPO[:QUANT] -> a file (a split GGUF's first shard) or folder in the Hugging Face cache, pulled if missing.
+  if (s.startsWith('hf:')) return readPart(await (await import('../hub/index.js')).resolveHubReference(s, { signal: opts.signal }), opts);
   const path = s.startsWith('file:') ? new URL(s).pathname : s;
-  const { readModelPath } = await import('./node-io.js');
-  const got = await readModelPath(path, opts);
-  return got instanceof Uint8Array ? sourceFromGGUF(got, path) : got;
+  const io = await import('./node-io.js');
+  const got = await io.readModelPath(path, opts);
+  return got instanceof Uint8Array ? { name: path, bytes: got, sibling: (p) => io.readFileWithProgress(p, opts) } : got;
 }
 
-function sourceFromGGUF(bytes: Uint8Array, file: string): ModelSource {
-  const g = parseGGUF(bytes, file);
-  return { file, metadata: g.metadata, tensors: g.tensors };
+async function readSource(input: ModelInput, opts: ReadOpts): Promise<ModelSource> {
+  if (Array.isArray(input)) {
+    if (input.length === 0) throw new ArgumentError('loadModel: the list of model files is empty');
+    if (input.length > 1) return readShards(input, opts);
+    input = input[0]!;
+  }
+  const got = await readPart(input, opts);
+  return 'metadata' in got ? got : ggufSource(got);
+}
+
+/** A GGUF file's source; a shard of a split model is read with all its others (found by name) and merged. */
+function ggufSource(part: PartBytes): Promise<ModelSource> {
+  return parseGGUFModel(part.name, part.bytes, part.sibling, `pass all its shards together (a list of Files, byte arrays or URLs), or the path or URL of one of them`);
+}
+
+/** Every shard of a split GGUF given at once, in any order. */
+async function readShards(parts: ModelPart[], opts: ReadOpts): Promise<ModelSource> {
+  const shards: Shard[] = [];
+  for (const p of parts) {
+    const got = await readPart(p, opts);
+    if ('metadata' in got) throw new ArgumentError(`${got.file}: a folder cannot be one shard of a split GGUF`);
+    shards.push({ file: got.name, gguf: parseGGUF(got.bytes, got.name) });
+  }
+  const ordered = orderShards(shards);
+  return { file: ordered[0]!.file, ...mergeSplit(ordered) };
 }
 
 export function tokenizerForSource(src: ModelSource): Tokenizer {
@@ -387,11 +416,18 @@ function checkFiniteWeights(src: ModelSource): void {
   }
 }
 
+/** Bytes of what is already in memory (byte arrays, Blobs, lists of them), else undefined. */
+function inMemorySize(input: ModelInput): number | undefined {
+  const one = (p: ModelPart) => p instanceof Uint8Array || p instanceof ArrayBuffer ? p.byteLength : typeof Blob !== 'undefined' && p instanceof Blob ? p.size : undefined;
+  const sizes = (Array.isArray(input) ? input : [input]).map(one);
+  return sizes.every((n) => n !== undefined) ? sizes.reduce((a, b) => a! + b!, 0) : undefined;
+}
+
 export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Promise<Model> {
   throwIfAborted(opts.signal);
   // Kernels first: the file is read straight into the memory they compute on.
   // Memory that cannot grow (no SharedArrayBuffer) is sized once: the file plus room for KV caches.
-  const size = input instanceof Uint8Array || input instanceof ArrayBuffer ? input.byteLength : typeof Blob !== 'undefined' && input instanceof Blob ? input.size : undefined;
+  const size = inMemorySize(input);
   const memoryBytes = size !== undefined ? Math.ceil(size * 1.1) + 512 * 2 ** 20 : undefined;
   const { kernels, note } = await createKernels({ backend: opts.backend, threads: opts.threads, shared: opts.sharedMemory, memoryBytes, matmul: opts.kernels, lutTables: opts.lutTables });
   try {

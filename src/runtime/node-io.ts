@@ -7,6 +7,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { dirname, join } from 'node:path';
 import { FileError, FormatError, throwIfAborted } from '../core/errors.js';
 import { parseGGUF } from '../formats/gguf.js';
+import { parseGGUFModel, splitInfo, splitShardNames } from '../formats/gguf-split.js';
 import { fileError, MAX_TOKENIZER_JSON_BYTES, openRegularFile, readJson, statRegularFile } from '../formats/hf-folder.js';
 import type { ModelSource } from '../formats/source.js';
 import { tokenizerFromGGUF, tokenizerFromJSON, type Tokenizer } from '../tokenizer/index.js';
@@ -85,8 +86,23 @@ export async function loadTokenizerFromPath(path: string): Promise<Tokenizer> {
   if (/\.json$/i.test(path)) {
     return tokenizerFromJSON(await json(path, true), await json(join(dirname(path), 'tokenizer_config.json'), false), path);
   }
-  const bytes = await readFileWithProgress(path, {});
-  return tokenizerFromGGUF(parseGGUF(bytes, path).metadata, path);
+  // A split GGUF's vocabulary is in its first shard's metadata.
+  const g = parseGGUF(await readFileWithProgress(path, {}), path);
+  const split = splitInfo(g.metadata, path);
+  if (!split || split.no === 0) return tokenizerFromGGUF(g.metadata, path);
+  const first = splitShardNames(path, split)[0]!;
+  return tokenizerFromGGUF(parseGGUF(await readFileWithProgress(first, {}), first).metadata, first);
+}
+
+/** A GGUF file's metadata and tensors; for a shard of a split GGUF, all shards' (read from beside it), and the bytes read. */
+export async function readGGUFModel(path: string, opts: ReadOptions = {}): Promise<ModelSource & { bytes: number }> {
+  let bytes = 0;
+  const read = async (p: string) => {
+    const b = await readFileWithProgress(p, opts);
+    bytes += b.byteLength;
+    return b;
+  };
+  return { ...(await parseGGUFModel(path, await read(path), read, '')), bytes };
 }
 
 /** stat() of a model path, its errors as FileErrors naming the path. */
