@@ -1,6 +1,6 @@
 // lutra's public API: re-exports only.
 
-export { loadModel, Model, type LoadOptions, type LoadProgress, type ChatMessage } from './runtime/model.js';
+export { loadModel, Model, type LoadOptions, type LoadProgress, type ChatMessage, type ModelInput, type ModelPart } from './runtime/model.js';
 export { Context, type ContextOptions, type DecodeOptions } from './runtime/context.js';
 export type { InputEmbeddings } from './models/index.js';
 export type { KVStore, KVCacheType } from './runtime/kv/index.js';
@@ -10,6 +10,7 @@ export { TextStream } from './runtime/text-stream.js';
 export { SamplerChain, type SamplingOptions, type SamplerCheckpoint } from './runtime/sampler.js';
 export { perplexity, type PerplexityOptions, type PerplexityResult } from './eval/perplexity.js';
 export { parseGGUF, writeGGUF, GGUFType, type GGUFFile, type GGUFValue, type GGUFTensorInfo } from './formats/gguf.js';
+export { splitGGUF, shardSuffix, type SplitOptions } from './formats/gguf-split.js';
 export { LutraError, FormatError, UnsupportedError, ModelError, ArgumentError, TokenizerError, AbortError } from './core/errors.js';
 export { architectures } from './models/index.js';
 export {
