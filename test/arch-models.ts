@@ -27,6 +27,8 @@ export const ARCH_SPECS: Record<string, FamilySpec> = {
   phi2: { ...base, arch: 'phi2', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 4, headDim: 16, nRot: 8, nFF: 128 },
   phi3: { ...base, arch: 'phi3', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 4, headDim: 16, nFF: 96 },
   gemma3: { ...base, arch: 'gemma3', nEmbd: 64, nLayer: 3, nHead: 4, nHeadKv: 2, headDim: 32, nFF: 96, tied: true, ropeBase: 1e6, swa: { window: 512, pattern: 3, ropeBaseSwa: 10000 } },
+  // A window of 16: the greedy run (5 prompt + 32 tokens) and every 128-token perplexity window go past it.
+  'gemma3-swa': { ...base, arch: 'gemma3', nEmbd: 64, nLayer: 3, nHead: 4, nHeadKv: 2, headDim: 32, nFF: 96, tied: true, ropeBase: 1e6, swa: { window: 16, pattern: 3, ropeBaseSwa: 10000 } },
   bitnet: { ...base, arch: 'bitnet', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 16, nFF: 96, tied: true },
   // Ternary matrices of exactly -1/0/1 with each tensor's scale in its `.scale` tensor.
   'bitnet-scaled': { ...base, arch: 'bitnet', nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 16, nFF: 96, tied: true, bitnet: { scales: true } },

@@ -1,10 +1,12 @@
 // Gemma 3 (270M, 1B, and the text tower of the larger ones): embeddings times sqrt(nEmbd), RMSNorm
 // before and after each branch, per-head Q/K RMSNorm, GELU-tanh gated FFN, NeoX RoPE, and local
 // layers (all but every sliding_window_pattern-th) attending over a sliding window with their own
-// RoPE base; final logit soft-capping where configured. Norm weights are stored with Gemma's +1
-// already added by the converter.
+// RoPE base; final logit soft-capping where configured. The window is a mask, as llama.cpp's
+// (a query at p sees keys p-window+1..p): the KV store keeps every position of every layer, and a
+// local layer's attention reads only its window of them (AttentionShape.window). Norm weights
+// are stored with Gemma's +1 already added by the converter.
 
-import { ModelError, ArgumentError } from '../core/errors.js';
+import { ModelError } from '../core/errors.js';
 import { blk, hpKey } from '../formats/gguf-names.js';
 import type { RopeParams, WeightMatrix } from '../kernels/types.js';
 import { geglu, softcap } from './blocks/act.js';
@@ -15,6 +17,7 @@ import { addResidual, preNorm } from './blocks/norm.js';
 import { ropeWithBase } from './blocks/rope.js';
 import { readDecoderHParams, type ForwardPass } from './decoder.js';
 import { Meta } from './hparams.js';
+import type { AttentionShape } from './kv-store.js';
 import type { Architecture } from './registry.js';
 import { StrictTensorTable } from './strict-tensors.js';
 
@@ -33,6 +36,14 @@ export interface Gemma3Weights {
   window: number;
   ropeLocal: RopeParams;
   softcap: number;
+}
+
+/** The attention of a local layer: the pass's with the window, made once per pass. */
+const localShapes = new WeakMap<ForwardPass, AttentionShape>();
+function localShape(f: ForwardPass, window: number): AttentionShape {
+  let s = localShapes.get(f);
+  if (!s || s.window !== window) localShapes.set(f, (s = { ...f.attention, window }));
+  return s;
 }
 
 function postNorm(f: ForwardPass, w: Float32Array): void {
@@ -71,14 +82,14 @@ export const gemma3: Architecture<Gemma3Weights> = {
   output: (w) => w.head.output,
   forward(f, w) {
     const { hp, s, nTok } = f;
-    if (w.window > 0 && f.pos0 + nTok > w.window) {
-      throw new ArgumentError(`gemma3: position ${f.pos0 + nTok - 1} is past the local layers' sliding window of ${w.window}; lutra does not implement windowed attention yet (use a context of at most ${w.window})`);
-    }
+    const local = localShape(f, w.window);
     embedInputs(f, w.tokEmbd);
     scale(s.x, Math.fround(Math.sqrt(hp.nEmbd)), nTok * hp.nEmbd);
     for (let l = 0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
-      preNorm(f, L.attnNorm); selfAttention(f, l, L.attn, L.local ? w.ropeLocal : hp.rope); postNorm(f, L.attnPostNorm); addResidual(f);
+      preNorm(f, L.attnNorm);
+      if (L.local) selfAttention(f, l, L.attn, w.ropeLocal, local); else selfAttention(f, l, L.attn);
+      postNorm(f, L.attnPostNorm); addResidual(f);
       preNorm(f, L.ffnNorm);
       f.kernels.matmul(L.ffn.wGate, s.xn, nTok, s.gate);
       f.kernels.matmul(L.ffn.wUp, s.xn, nTok, s.up);

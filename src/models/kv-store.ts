@@ -6,7 +6,13 @@
 import type { AttentionParams } from '../kernels/types.js';
 
 /** Attention as the model defines it; how the cached keys and values are held is the store's. */
-export type AttentionShape = Omit<AttentionParams, 'f16'>;
+export interface AttentionShape extends Omit<AttentionParams, 'f16'> {
+  /**
+   * Sliding-window attention (llama.cpp's standard SWA, Gemma 3's local layers): a query at
+   * position p sees keys p-window+1..p only. 0 or absent: every earlier position.
+   */
+  window?: number;
+}
 
 /** What a store holds per position and layer: nHeadKv heads of headDim keys and headDimV values. */
 export interface KVShape {
@@ -28,7 +34,8 @@ export interface KVStore extends Readonly<KVShape> {
   append(layer: number, pos0: number, keys: Float32Array, values: Float32Array, nTok: number): void;
   /**
    * Causal attention of nTok queries (nTok, nHead * headDim) at positions pos0.. over the stored
-   * positions 0..pos0+nTok-1 of one layer, into out (nTok, nHead * headDimV).
+   * positions 0..pos0+nTok-1 of one layer (the last shape.window of them, when set), into out
+   * (nTok, nHead * headDimV).
    */
   attend(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array): void;
   /** Forget positions n and after. */

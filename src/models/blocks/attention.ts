@@ -1,11 +1,12 @@
 // Multi-head self-attention with grouped KV heads, as the Llama family has it: Q/K/V projections
 // (optional biases, optional per-head RMSNorm of Q and K), RoPE, the KV store's attention, the
-// output projection. Reads s.xn, leaves the branch output in s.xn. An MLA or sliding-window
-// attention is another block beside this one, not an option of it.
+// output projection. Reads s.xn, leaves the branch output in s.xn. A sliding window is the KV
+// store's (AttentionShape.window); MLA is another block beside this one.
 
 import { blk } from '../../formats/gguf-names.js';
 import type { RopeParams, WeightMatrix } from '../../kernels/types.js';
 import type { DecoderHParams, ForwardPass } from '../decoder.js';
+import type { AttentionShape } from '../kv-store.js';
 import type { TensorTable } from '../tensors.js';
 import { scale } from './io.js';
 
@@ -53,14 +54,17 @@ export function addBias(y: Float32Array, b: Float32Array | null, nTok: number): 
   for (let t = 0; t < nTok; t++) for (let i = 0; i < n; i++) y[t * n + i] += b[i]!;
 }
 
-/** Self-attention of layer `layer` over the KV store: s.xn -> s.xn. `rope` overrides the model's (Gemma 3's local layers). */
-export function selfAttention(f: ForwardPass, layer: number, w: AttentionWeights, rope: RopeParams = f.hp.rope): void {
-  attendHeads(f, layer, w, rope);
+/**
+ * Self-attention of layer `layer` over the KV store: s.xn -> s.xn. `rope` and `shape` override the
+ * model's (Gemma 3's local layers: another RoPE base, a sliding window).
+ */
+export function selfAttention(f: ForwardPass, layer: number, w: AttentionWeights, rope: RopeParams = f.hp.rope, shape: AttentionShape = f.attention): void {
+  attendHeads(f, layer, w, rope, shape);
   f.kernels.matmul(w.wo, f.s.att, f.nTok, f.s.xn); addBias(f.s.xn, w.bo, f.nTok);
 }
 
 /** Everything of selfAttention before the output projection: s.xn -> s.att (nTok, nHead * headDimV). */
-export function attendHeads(f: ForwardPass, layer: number, w: Omit<AttentionWeights, 'wo' | 'bo'>, rope: RopeParams = f.hp.rope): void {
+export function attendHeads(f: ForwardPass, layer: number, w: Omit<AttentionWeights, 'wo' | 'bo'>, rope: RopeParams = f.hp.rope, shape: AttentionShape = f.attention): void {
   const { kernels, hp, s, nTok, pos0 } = f;
   const { nHead, nHeadKv, headDim, eps } = hp;
   const { xn, q, k: keys, v: values, att } = s;
@@ -77,5 +81,5 @@ export function attendHeads(f: ForwardPass, layer: number, w: Omit<AttentionWeig
   kernels.rope(q, nTok, nHead, headDim, pos0, rope);
   kernels.rope(keys, nTok, nHeadKv, headDim, pos0, rope);
   f.kv.append(layer, pos0, keys, values, nTok);
-  f.kv.attend(layer, q, nTok, pos0, f.attention, att);
+  f.kv.attend(layer, q, nTok, pos0, shape, att);
 }

@@ -56,7 +56,18 @@ export abstract class DenseKVStore<A extends Elements = Elements> implements KVS
     if (shape.nHeadKv !== p.nHeadKv || shape.headDim !== p.headDim || shape.headDimV !== p.headDimV) {
       throw new ArgumentError(`KV store holds ${p.nHeadKv} heads of ${p.headDim}/${p.headDimV}, attention asks for ${shape.nHeadKv} of ${shape.headDim}/${shape.headDimV}`);
     }
-    this.kernels.attention(q, this.keys[layer]!, this.values[layer]!, nTok, pos0, p, out);
+    const keys = this.keys[layer]!, values = this.values[layer]!;
+    const w = shape.window ?? 0;
+    // Queries whose window still starts at position 0 attend as plain causal attention.
+    const nFull = w ? Math.max(0, Math.min(nTok, w - pos0)) : nTok;
+    if (nFull > 0) this.kernels.attention(q, keys, values, nFull, pos0, p, out);
+    // Past it, one query at a time over a view that starts at its window: the kernel's causal
+    // attention of position window-1 there is the windowed attention here (RoPE is already in K).
+    const qStride = shape.nHead * shape.headDim, oStride = shape.nHead * shape.headDimV;
+    for (let t = nFull; t < nTok; t++) {
+      const start = pos0 + t - w + 1;
+      this.kernels.attention(q.subarray(t * qStride), keys.subarray(start * this.kStride), values.subarray(start * this.vStride), 1, w - 1, p, out.subarray(t * oStride));
+    }
   }
 
   truncate(n: number): void {

@@ -38,6 +38,9 @@ export class PackedKVStore implements KVStore {
   private tmp: Float32Array = new Float32Array(0);
   private qTmp: Float32Array = new Float32Array(0);
   private readonly ref: QuantAttentionRef | null;
+  /** One [start, end) span per KV head, for a sliding-window query. */
+  private readonly window: Int32Array;
+  private readonly windowCount: Int32Array;
 
   constructor(private readonly kernels: Kernels, shape: KVShape, readonly kType: KVCacheFormat, readonly vType: KVCacheFormat, opts: PackedKVOptions = {}) {
     ({ nLayer: this.nLayer, nCtx: this.nCtx, nHeadKv: this.nHeadKv, headDim: this.headDim, headDimV: this.headDimV } = shape);
@@ -61,6 +64,8 @@ export class PackedKVStore implements KVStore {
       spans: null, spanCount: null, spanStride: 0,
     };
     this.ref = kernels.attentionQuant ? null : new QuantAttentionRef();
+    this.window = new Int32Array(2 * shape.nHeadKv);
+    this.windowCount = new Int32Array(shape.nHeadKv).fill(1);
   }
 
   private scratch(n: number): Float32Array {
@@ -92,7 +97,17 @@ export class PackedKVStore implements KVStore {
   }
 
   attend(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array): void {
-    this.run(layer, q, nTok, pos0, shape, out, null, null, 0);
+    const w = shape.window ?? 0;
+    // Queries whose window still starts at position 0 attend as plain causal attention.
+    const nFull = w ? Math.max(0, Math.min(nTok, w - pos0)) : nTok;
+    if (nFull > 0) this.run(layer, q, nFull, pos0, shape, out, null, null, 0);
+    // Past it, one query at a time over one span per KV head: its window.
+    const qStride = shape.nHead * shape.headDim, oStride = shape.nHead * shape.headDimV;
+    for (let t = nFull; t < nTok; t++) {
+      const pos = pos0 + t;
+      for (let h = 0; h < this.nHeadKv; h++) { this.window[2 * h] = pos - w + 1; this.window[2 * h + 1] = pos + 1; }
+      this.run(layer, q.subarray(t * qStride), 1, pos, shape, out.subarray(t * oStride), this.window, this.windowCount, 2);
+    }
   }
 
   /**
