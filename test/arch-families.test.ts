@@ -6,14 +6,16 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { loadModel } from '../src/runtime/model.js';
 import { perplexity } from '../src/eval/perplexity.js';
 import { GGUFType, parseGGUF, concatChunks, writeGGUF } from '../src/formats/gguf.js';
 import { u32 } from '../src/formats/gguf-names.js';
 import { ARCH_SPECS, archGGUF } from './arch-models.js';
-import { DATA, REPO } from './helpers.js';
+import { DATA, LUTRA_BIN, REPO } from './helpers.js';
 
 const GOLDEN = resolve(REPO, 'test/golden/arch');
 const PPL_TOLERANCE = 0.005;
@@ -156,4 +158,25 @@ test('MoE: a decode step multiplies only the selected experts', async () => {
   // 2 layers x k experts x 3 matrices
   assert.equal(experts.length, 2 * spec.nUsed * 3, experts.join(' '));
   model.dispose();
+});
+
+test('lutra inspect names what sets each family apart: experts, MLA ranks, the sliding window, the activation, the chat template', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-inspect-'));
+  const run = (fam: string, spec = ARCH_SPECS[fam]!, json = false) => {
+    const file = join(dir, `${fam}.gguf`);
+    writeFileSync(file, archGGUF(spec));
+    const r = spawnSync(process.execPath, [LUTRA_BIN, 'inspect', file, ...(json ? ['--json'] : [])], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  assert.match(run('qwen2moe'), /\n {2}experts: 6 per layer, 2 used per token, 32 rows each; shared expert of 64 rows\n/);
+  assert.match(run('qwen3moe'), /\n {2}experts: 8 per layer, 2 used per token, 32 rows each\n/);
+  assert.match(run('minicpm3'), /\n {2}multi-head latent attention: q_lora_rank 48, kv_lora_rank 32, key 24 \(8 rotated\), value 16 per head\n/);
+  const g = run('gemma3-swa');
+  assert.match(g, /\n {2}sliding window: 16 positions on 2 of 3 layers \(1 in 3 global\), local RoPE base 10000\n/);
+  assert.match(g, /\n {2}chat template: none in the file/);
+  assert.match(run('bitnet-relu2', { ...ARCH_SPECS.bitnet!, bitnet: { act: 'relu2' } }), /\n {2}FFN activation: relu2\n/);
+  const j = JSON.parse(run('gemma3', ARCH_SPECS.gemma3!, true)) as { architecture: { slidingWindow: { window: number; localLayers: number } } };
+  assert.deepEqual([j.architecture.slidingWindow.window, j.architecture.slidingWindow.localLayers], [512, 2]);
+  assert.doesNotMatch(run('phi3'), /experts|latent|sliding window/);
 });

@@ -1,6 +1,7 @@
 // The `lutra` command line: run, chat, tokenize, inspect, eval ppl. Errors print as one line
 // (`lutra: <what is wrong>`) with exit code 1; --verbose (or LUTRA_DEBUG=1) adds the stack.
 
+import { archSummary, archSummaryLines } from '../models/arch-summary.js';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
@@ -335,20 +336,16 @@ async function cmdInspect(modelPath: string, o: { json?: boolean; all?: boolean 
     if (!(e instanceof LutraError) || e.code === 'E_FORMAT') throw e;
     return undefined;
   });
-  let metadata: [string, unknown][];
-  let tensors: { name: string; type: string; shape: number[] }[];
-  if (model) {
-    metadata = [...model.source.metadata].map(([k, v]) => [k, plainValue(v)]);
-    tensors = model.source.tensors.map((t) => ({ name: t.name, type: ggmlTypeName(t.type), shape: t.shape }));
-  } else {
-    const g = parseGGUF(new Uint8Array(await readFile(modelPath)), modelPath);
-    metadata = [...g.metadata].map(([k, v]) => [k, plainValue(v)]);
-    tensors = g.tensors.map((t) => ({ name: t.name, type: ggmlTypeName(t.type), shape: t.shape }));
-  }
+  const src = model ? model.source : parseGGUF(new Uint8Array(await readFile(modelPath)), modelPath);
+  const metadata: [string, unknown][] = [...src.metadata].map(([k, v]) => [k, plainValue(v)]);
+  const tensors = src.tensors.map((t) => ({ name: t.name, type: ggmlTypeName(t.type), shape: t.shape }));
+  const summary = archSummary(src.metadata, modelPath);
+  const ownTemplate = src.metadata.get('tokenizer.chat_template')?.value;
+  const chatTemplate = typeof ownTemplate === 'string' ? `the file's own (tokenizer.chat_template, ${ownTemplate.length} characters)` : 'none in the file (chat uses chatml unless --chat-template names one)';
   if (o.json) {
     const m: Record<string, unknown> = {};
     for (const [k, v] of metadata) m[k] = jsonable(v, o.all ? Infinity : 16);
-    process.stdout.write(JSON.stringify({ metadata: m, tensors }, null, 1) + '\n');
+    process.stdout.write(JSON.stringify({ metadata: m, tensors, architecture: summary }, null, 1) + '\n');
     return;
   }
   const lines: string[] = [`${modelPath}: ${metadata.length} metadata entries, ${tensors.length} tensors`];
@@ -360,6 +357,8 @@ async function cmdInspect(modelPath: string, o: { json?: boolean; all?: boolean 
   }
   lines.push(`  total parameters: ${params}`);
   if (model) lines.push(`  architecture ${model.arch}: ${model.hparams.nLayer} layers, embedding ${model.hparams.nEmbd}, heads ${model.hparams.nHead}/${model.hparams.nHeadKv}, head size ${model.hparams.headDim}, ffn ${model.hparams.nFF}, vocab ${model.hparams.nVocab}`);
+  if (summary) for (const l of archSummaryLines(summary)) lines.push(`  ${l}`);
+  lines.push(`  chat template: ${chatTemplate}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
