@@ -20,7 +20,7 @@
 export { round_f16 } from './f16';
 export { quantize_q8, quantize_q8_k } from './act-quant';
 export { matmul } from './matmul';
-export { rows4_pack } from './rows4';
+export { rows4_pack, rows4_split_q8 } from './rows4';
 export { attention } from './attention';
 export { rms_norm, swiglu, add_scaled, rope } from './elementwise';
 export { get_rows } from './get-rows';

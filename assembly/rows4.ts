@@ -11,7 +11,8 @@
 // Integer dot products per build: relaxed SIMD i32x4.relaxed_dot_i8x16_i7x16_add_s in its
 // deterministic form (second operand 0..127 on every engine): Q4_0 nibbles 0..15 unsigned with the
 // -8 taken off through the block's activation sum; Q8_0 activations split as a = p - n with
-// p = max(a, 0), n = max(-a, 0) (|a| <= 127), the signed weights in the first operand. SIMD128:
+// p = max(a, 0), n = max(-a, 0) (|a| <= 127) once per product (rows4_split_q8: the relaxed build's
+// Q8_0 `act` argument is that split), the signed weights in the first operand. SIMD128:
 // i32x4.dot_i16x8_s on weights widened to i16 against the 4 activations splat as i16.
 // Every build gives the same integer sum per row and block, and every (row, token) sums its blocks
 // in order in f32 as ggml's generic kernel does: sum += f32(isum) * f32(dw * da). So decode, prefill
@@ -51,22 +52,12 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
 }
 
 /**
- * The integer dot products of a block of four rows (q: the block's payload) with the 32 int8
- * activations at a: lane r = row r. Q4_0 gives sum(q * a) with q unsigned 0..15 (the caller takes
- * off 8 * sum(a)).
+ * SIMD128: the integer dot products of a block of four rows (q: the block's payload) with the 32
+ * int8 activations at a: lane r = row r. Q4_0 gives sum(q * a) with q unsigned 0..15 (the caller
+ * takes off 8 * sum(a)).
  */
 @inline function blockDot4(type: i32, q: usize, a: usize): v128 {
   if (type == GGML_TYPE_Q4_0) {
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      let lo = i32x4.splat(0), hi = i32x4.splat(0);
-      for (let c = 0; c < 4; c++) {
-        const w = v128.load(q + (<usize>c << 4));
-        // i16 shift: the high nibble of each byte lands in its low nibble; the mask drops what crossed in.
-        lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(a + (<usize>c << 2)), v128.and(w, i8x16.splat(0x0f)), lo);
-        hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(a + 16 + (<usize>c << 2)), v128.and(i16x8.shr_u(w, 4), i8x16.splat(0x0f)), hi);
-      }
-      return i32x4.add(lo, hi);
-    }
     // Lanes of p01: row 0 (k pairs 0-1, 2-3), row 1 (same); p23 rows 2, 3.
     let p01 = i32x4.splat(0), p23 = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
@@ -80,17 +71,6 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
     return i32x4.add(i32x4.shuffle(p01, p23, 0, 2, 4, 6), i32x4.shuffle(p01, p23, 1, 3, 5, 7));
   }
   // Q8_0
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    let pos = i32x4.splat(0), neg = i32x4.splat(0);
-    for (let c = 0; c < 8; c++) {
-      const w = v128.load(q + (<usize>c << 4));
-      const av = v128.load32_splat(a + (<usize>c << 2));
-      const p = i8x16.max_s(av, i8x16.splat(0));
-      pos = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, p, pos);
-      neg = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, i8x16.sub(p, av), neg);
-    }
-    return i32x4.sub(pos, neg);
-  }
   let p01 = i32x4.splat(0), p23 = i32x4.splat(0);
   for (let c = 0; c < 8; c++) {
     const w = v128.load(q + (<usize>c << 4));
@@ -139,6 +119,264 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
   if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
 }
 
+// ------------------------------------------------------------------ relaxed SIMD, decode
+// Written for what V8 emits: every load takes its place in the block as an immediate offset
+// (a computed address costs 2-3 integer ops per load, as wasm addresses wrap at 32 bits), the
+// four chunks are unrolled by hand (Binaryen leaves the loop, V8 unrolls it with an exit test per
+// chunk), and constants are made once outside the loop (V8 rebuilds a v128.const at every use
+// inside a loop: 3 instructions each).
+
+/** Four f16 scales at p as f32 (as f16ToF32): sign-extended, the sign and 15 bits kept, rebiased. */
+@inline function scales4(p: usize, keep: v128, rebias: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shl(v128.load16x4_s(p), 13), keep), rebias);
+}
+
+/** One Q4_0 block of a group (at p) against one token's 32 activations at x: lane r = row r, sum(q * a) with q 0..15. */
+@inline function q4DotR(p: usize, x: usize, m: v128, zero: v128): v128 {
+  const w0 = v128.load(p, 8), w1 = v128.load(p, 24), w2 = v128.load(p, 40), w3 = v128.load(p, 56);
+  let lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 0), v128.and(w0, m), zero);
+  let hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 16), v128.and(i16x8.shr_u(w0, 4), m), zero);
+  lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), v128.and(w1, m), lo);
+  hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 20), v128.and(i16x8.shr_u(w1, 4), m), hi);
+  lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 8), v128.and(w2, m), lo);
+  hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 24), v128.and(i16x8.shr_u(w2, 4), m), hi);
+  lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 12), v128.and(w3, m), lo);
+  hi = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 28), v128.and(i16x8.shr_u(w3, 4), m), hi);
+  return i32x4.add(lo, hi);
+}
+
+/** One group of Q4_0 rows (at g, nb blocks) against one token: the four rows' sums. */
+function q4Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128): v128 {
+  const zero = i32x4.splat(0);
+  let s = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const dw = scales4(g, keep, rebias);
+    const isum = i32x4.sub(q4DotR(g, x, m, zero), i32x4.shl(v128.load32_splat(asum), 3));
+    s = f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, v128.load32_splat(ad))));
+    g += 72; x += 32; ad += 4; asum += 4;
+  }
+  return s;
+}
+
+/** acc + the dot of chunk c's nibbles (lo: k = 4c.., hi: k = 16 + 4c..) with one token's activations at x. */
+@inline function q4Chunk(acc: v128, x: usize, c: i32, lo: v128, hi: v128): v128 {
+  if (c == 0) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 16), hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 0), lo, acc));
+  if (c == 1) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 20), hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), lo, acc));
+  if (c == 2) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 24), hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 8), lo, acc));
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 28), hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 12), lo, acc));
+}
+
+/** s + f32(isum) * (dw * da) for one token, isum less 8 * its block sum (Q4_0's offset) when q4. */
+@inline function blockSum4(q4: bool, s: v128, acc: v128, dw: v128, ad: usize, asum: usize): v128 {
+  const isum = q4 ? i32x4.sub(acc, i32x4.shl(v128.load32_splat(asum), 3)) : acc;
+  return f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, v128.load32_splat(ad))));
+}
+
+/**
+ * One group of Q4_0 rows against nt (2..4, a constant) tokens, chunk by chunk: each 16-byte load
+ * of weights is split into nibbles once and feeds every token (token t's activations at
+ * x + t * xStep, scales and sums at ad/asum + t * aStep); rows lo..hi stored at y + t * yStep.
+ */
+@inline function q4Tile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let w = v128.load(g, 8); let l = v128.and(w, m), h = v128.and(i16x8.shr_u(w, 4), m);
+    a0 = q4Chunk(a0, x, 0, l, h);
+    if (nt > 1) a1 = q4Chunk(a1, x1, 0, l, h);
+    if (nt > 2) a2 = q4Chunk(a2, x2, 0, l, h);
+    if (nt > 3) a3 = q4Chunk(a3, x3, 0, l, h);
+    w = v128.load(g, 24); l = v128.and(w, m); h = v128.and(i16x8.shr_u(w, 4), m);
+    a0 = q4Chunk(a0, x, 1, l, h);
+    if (nt > 1) a1 = q4Chunk(a1, x1, 1, l, h);
+    if (nt > 2) a2 = q4Chunk(a2, x2, 1, l, h);
+    if (nt > 3) a3 = q4Chunk(a3, x3, 1, l, h);
+    w = v128.load(g, 40); l = v128.and(w, m); h = v128.and(i16x8.shr_u(w, 4), m);
+    a0 = q4Chunk(a0, x, 2, l, h);
+    if (nt > 1) a1 = q4Chunk(a1, x1, 2, l, h);
+    if (nt > 2) a2 = q4Chunk(a2, x2, 2, l, h);
+    if (nt > 3) a3 = q4Chunk(a3, x3, 2, l, h);
+    w = v128.load(g, 56); l = v128.and(w, m); h = v128.and(i16x8.shr_u(w, 4), m);
+    a0 = q4Chunk(a0, x, 3, l, h);
+    if (nt > 1) a1 = q4Chunk(a1, x1, 3, l, h);
+    if (nt > 2) a2 = q4Chunk(a2, x2, 3, l, h);
+    if (nt > 3) a3 = q4Chunk(a3, x3, 3, l, h);
+    const dw = scales4(g, keep, rebias);
+    s0 = blockSum4(true, s0, a0, dw, ad, asum);
+    if (nt > 1) s1 = blockSum4(true, s1, a1, dw, ad + aStep, asum + aStep);
+    if (nt > 2) s2 = blockSum4(true, s2, a2, dw, ad + 2 * aStep, asum + 2 * aStep);
+    if (nt > 3) s3 = blockSum4(true, s3, a3, dw, ad + 3 * aStep, asum + 3 * aStep);
+    g += 72; x += 32; ad += 4; asum += 4;
+  }
+  storeRows(y, s0, lo, hi);
+  if (nt > 1) storeRows(y + yStep, s1, lo, hi);
+  if (nt > 2) storeRows(y + 2 * yStep, s2, lo, hi);
+  if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
+}
+
+function q4Tile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4Tile(2, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q4Tile3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4Tile(3, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q4Tile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4Tile(4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+
+/** Relaxed Q4_0: rows r0..r1 (grouped) for nTok tokens, group by group, tokens four at a time while the group is in L1. */
+function q4Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 5;
+  const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
+  // Made from a run-time value so that V8 keeps them in registers instead of rebuilding them per use.
+  const one = <i32>(nb >= 0);
+  const m = i8x16.splat(<i8>(0x0f * one)), keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  for (let g = r0 >> 2; (g << 2) < r1; g++) {
+    const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
+    const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) q4Tile4(gw, nb, act + <usize>t * xStep, xStep, ad + <usize>t * aStep, asum + <usize>t * aStep, aStep, yg + <usize>t * yStep, yStep, lo, hi, m, keep, rebias);
+    const left = nTok - t, xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, yt = yg + <usize>t * yStep;
+    if (left == 1) storeRows(yt, q4Decode(gw, nb, xt, adt, ast, m, keep, rebias), lo, hi);
+    else if (left == 2) q4Tile2(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+    else if (left == 3) q4Tile3(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+  }
+}
+
+// Relaxed Q8_0: the signed weights go in the dot's first operand, so the activations must be
+// 0..127: rows4_split_q8 writes each block of 32 as p = max(a, 0) then n = max(-a, 0) (64 bytes,
+// a = p - n, |a| <= 127), once per product, and a block's sum is dot(w, p) - dot(w, n).
+
+/**
+ * Split Q8 activations (n int8 values, whole blocks of 32) for the relaxed four-row Q8_0 kernel:
+ * per block, 32 bytes max(a, 0) then 32 bytes min(max(-a, 0), 127), at pn (-128, which
+ * quantize_q8 never writes, reads as -127).
+ */
+export function rows4_split_q8(act: usize, n: i32, pn: usize): void {
+  for (let i = 0; i < n; i += 32) {
+    const src = act + <usize>i, dst = pn + (<usize>i << 1);
+    if (ASC_FEATURE_SIMD) {
+      const zero = i8x16.splat(0), a0 = v128.load(src), a1 = v128.load(src, 16);
+      v128.store(dst, i8x16.max_s(a0, zero)); v128.store(dst, i8x16.max_s(a1, zero), 16);
+      v128.store(dst, i8x16.max_s(i8x16.sub_sat_s(zero, a0), zero), 32); v128.store(dst, i8x16.max_s(i8x16.sub_sat_s(zero, a1), zero), 48);
+    } else {
+      for (let j = 0; j < 32; j++) {
+        const a = <i32>load<i8>(src + <usize>j);
+        store<u8>(dst + <usize>j, max(a, 0)); store<u8>(dst + 32 + <usize>j, min(max(-a, 0), 127));
+      }
+    }
+  }
+}
+
+/** One group of Q8_0 rows (at g, nb blocks) against one token (split activations at pn): the four rows' sums. */
+function q8Decode(g: usize, nb: i32, pn: usize, ad: usize, keep: v128, rebias: v128): v128 {
+  let s = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    let pos = i32x4.splat(0), neg = i32x4.splat(0);
+    let w = v128.load(g, 8); pos = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 0), pos); neg = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 32), neg);
+    w = v128.load(g, 24); pos = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 4), pos); neg = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 36), neg);
+    w = v128.load(g, 40); pos = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 8), pos); neg = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 40), neg);
+    w = v128.load(g, 56); pos = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 12), pos); neg = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 44), neg);
+    w = v128.load(g, 72); pos = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 16), pos); neg = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 48), neg);
+    w = v128.load(g, 88); pos = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 20), pos); neg = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 52), neg);
+    w = v128.load(g, 104); pos = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 24), pos); neg = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 56), neg);
+    w = v128.load(g, 120); pos = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 28), pos); neg = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 60), neg);
+    const dw = scales4(g, keep, rebias);
+    s = f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(pos, neg)), f32x4.mul(dw, v128.load32_splat(ad))));
+    g += 136; pn += 64; ad += 4;
+  }
+  return s;
+}
+
+/** One group of Q8_0 rows against nt (2..4, a constant) tokens (token t's split activations at pn + t * pStep): each weight load feeds every token. */
+@inline function q8Tile(nt: i32, g: usize, nb: i32, pn: usize, pStep: usize, ad: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, keep: v128, rebias: v128): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const pn1 = pn + pStep, pn2 = pn1 + pStep, pn3 = pn2 + pStep;
+    let p0 = i32x4.splat(0), p1 = i32x4.splat(0), p2 = i32x4.splat(0), p3 = i32x4.splat(0);
+    let n0 = i32x4.splat(0), n1 = i32x4.splat(0), n2 = i32x4.splat(0), n3 = i32x4.splat(0);
+    let w = v128.load(g, 8);
+    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 0), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 32), n0);
+    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 0), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 32), n1); }
+    if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 0), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 32), n2); }
+    if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 0), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 32), n3); }
+    w = v128.load(g, 24);
+    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 4), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 36), n0);
+    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 4), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 36), n1); }
+    if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 4), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 36), n2); }
+    if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 4), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 36), n3); }
+    w = v128.load(g, 40);
+    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 8), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 40), n0);
+    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 8), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 40), n1); }
+    if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 8), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 40), n2); }
+    if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 8), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 40), n3); }
+    w = v128.load(g, 56);
+    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 12), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 44), n0);
+    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 12), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 44), n1); }
+    if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 12), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 44), n2); }
+    if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 12), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 44), n3); }
+    w = v128.load(g, 72);
+    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 16), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 48), n0);
+    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 16), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 48), n1); }
+    if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 16), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 48), n2); }
+    if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 16), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 48), n3); }
+    w = v128.load(g, 88);
+    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 20), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 52), n0);
+    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 20), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 52), n1); }
+    if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 20), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 52), n2); }
+    if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 20), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 52), n3); }
+    w = v128.load(g, 104);
+    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 24), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 56), n0);
+    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 24), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 56), n1); }
+    if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 24), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 56), n2); }
+    if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 24), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 56), n3); }
+    w = v128.load(g, 120);
+    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 28), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 60), n0);
+    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 28), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 60), n1); }
+    if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 28), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 60), n2); }
+    if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 28), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 60), n3); }
+    const dw = scales4(g, keep, rebias);
+    s0 = blockSum4(false, s0, i32x4.sub(p0, n0), dw, ad, 0);
+    if (nt > 1) s1 = blockSum4(false, s1, i32x4.sub(p1, n1), dw, ad + aStep, 0);
+    if (nt > 2) s2 = blockSum4(false, s2, i32x4.sub(p2, n2), dw, ad + 2 * aStep, 0);
+    if (nt > 3) s3 = blockSum4(false, s3, i32x4.sub(p3, n3), dw, ad + 3 * aStep, 0);
+    g += 136; pn += 64; ad += 4;
+  }
+  storeRows(y, s0, lo, hi);
+  if (nt > 1) storeRows(y + yStep, s1, lo, hi);
+  if (nt > 2) storeRows(y + 2 * yStep, s2, lo, hi);
+  if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
+}
+
+function q8Tile2(g: usize, nb: i32, pn: usize, pStep: usize, ad: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, keep: v128, rebias: v128): void {
+  q8Tile(2, g, nb, pn, pStep, ad, aStep, y, yStep, lo, hi, keep, rebias);
+}
+function q8Tile3(g: usize, nb: i32, pn: usize, pStep: usize, ad: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, keep: v128, rebias: v128): void {
+  q8Tile(3, g, nb, pn, pStep, ad, aStep, y, yStep, lo, hi, keep, rebias);
+}
+function q8Tile4(g: usize, nb: i32, pn: usize, pStep: usize, ad: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, keep: v128, rebias: v128): void {
+  q8Tile(4, g, nb, pn, pStep, ad, aStep, y, yStep, lo, hi, keep, rebias);
+}
+
+/** Relaxed Q8_0: rows r0..r1 (grouped) for nTok tokens, as q4Rows. */
+function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, pn: usize, ad: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 5;
+  const pStep = <usize>cols << 1, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
+  const one = <i32>(nb >= 0);
+  const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  for (let g = r0 >> 2; (g << 2) < r1; g++) {
+    const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
+    const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) q8Tile4(gw, nb, pn + <usize>t * pStep, pStep, ad + <usize>t * aStep, aStep, yg + <usize>t * yStep, yStep, lo, hi, keep, rebias);
+    const left = nTok - t, pt = pn + <usize>t * pStep, adt = ad + <usize>t * aStep, yt = yg + <usize>t * yStep;
+    if (left == 1) storeRows(yt, q8Decode(gw, nb, pt, adt, keep, rebias), lo, hi);
+    else if (left == 2) q8Tile2(gw, nb, pt, pStep, adt, aStep, yt, yStep, lo, hi, keep, rebias);
+    else if (left == 3) q8Tile3(gw, nb, pt, pStep, adt, aStep, yt, yStep, lo, hi, keep, rebias);
+  }
+}
+
 /**
  * Rows r0..r1 (of the first rows & ~3, the grouped ones) for nTok tokens: group by group, tokens
  * four at a time, so a group's weights stay in L1 while every token passes over them.
@@ -146,6 +384,14 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
 @inline function rows4Matmul(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
   const nb = cols >> 5;
   const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
+  if (ASC_FEATURE_RELAXED_SIMD && type == GGML_TYPE_Q4_0) {
+    q4Rows(w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
+    return;
+  }
+  if (ASC_FEATURE_RELAXED_SIMD && type == GGML_TYPE_Q8_0) {
+    q8Rows(w, rowBytes, cols, rows, r0, r1, act, ad, y, nTok);
+    return;
+  }
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
@@ -166,6 +412,8 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
  */
 function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
   const nb = cols >> 5, bb: usize = (nChunks(type) << 2) + 2;
+  // The relaxed build's Q8_0 activations come split (rows4_split_q8): a = p - n, 64 bytes a block.
+  const split = ASC_FEATURE_RELAXED_SIMD && type == GGML_TYPE_Q8_0;
   for (let r = r0; r < r1; r++) {
     // Where block b's scale and payload chunk c of row r are, in either layout.
     const grouped = r < (rows & ~3), lane = <usize>(r & 3);
@@ -176,7 +424,8 @@ function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32,
       let sum: f32 = 0;
       for (let b = 0; b < nb; b++) {
         const blk = base + <usize>b * blockStep, q = blk + payloadAt;
-        const x = act + <usize>t * <usize>cols + (<usize>b << 5), ab = ((<usize>t * <usize>nb + <usize>b) << 2);
+        const xo = <usize>t * <usize>cols + (<usize>b << 5), ab = ((<usize>t * <usize>nb + <usize>b) << 2);
+        const x = act + (split ? xo << 1 : xo);
         let isum = 0;
         for (let c = 0; c < nChunks(type); c++) {
           for (let i = 0; i < 4; i++) {
@@ -185,7 +434,7 @@ function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32,
               const v = <i32>load<u8>(qo);
               isum += (v & 15) * <i32>load<i8>(x + k) + (v >> 4) * <i32>load<i8>(x + 16 + k);
             } else {
-              isum += <i32>load<i8>(qo) * <i32>load<i8>(x + k);
+              isum += <i32>load<i8>(qo) * (split ? <i32>load<u8>(x + k) - <i32>load<u8>(x + 32 + k) : <i32>load<i8>(x + k));
             }
           }
         }

@@ -8,7 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
-import { rows4Matmul, rows4Pack, rows4Row, ROWS4_FLAG } from '../src/kernels/ref/rows4.js';
+import { rows4Matmul, rows4Pack, rows4Row, rows4SplitQ8, rows4SplitsActs, ROWS4_FLAG } from '../src/kernels/ref/rows4.js';
 import type { WeightMatrix } from '../src/kernels/types.js';
 import type { KernelExports } from '../src/kernels/wasm/protocol.js';
 import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
@@ -25,7 +25,8 @@ after(() => { for (const k of pool) k.dispose(); });
 const support = await detectWasm();
 const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
 const SHAPES = [[37, 96], [129, 160], [300, 512], [1031, 256], [4, 32], [7, 64]] as const;
-const TOKENS = [1, 2, 3, 4, 5, 9];
+// Tiles of four tokens and every remainder (1-3) after them.
+const TOKENS = [1, 2, 3, 4, 5, 6, 7, 9];
 
 function sameBits(a: Float32Array, b: Float32Array, what: string): void {
   for (let i = 0; i < b.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}: y[${i}] ${a[i]} vs twin ${b[i]}`);
@@ -103,10 +104,17 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
     // Activations as the backend prepares them, then the export over ranges [r0, r1).
     const qs = k.allocBytes(cols * nTok), d = k.allocF32(cols * nTok / 32), s = k.allocF32(cols * nTok / 32), isum = k.allocF32(cols * nTok / 32);
     exp.quantize_q8(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, s.byteOffset, isum.byteOffset);
+    // The relaxed Q8_0 kernel reads the activations split (rows4_split_q8), as the backend passes them.
+    let act = qs.byteOffset;
+    if (k.flavor === 'relaxed' && rows4SplitsActs(w.format)) {
+      const pn = k.allocBytes(2 * cols * nTok);
+      exp.rows4_split_q8(qs.byteOffset, cols * nTok, pn.byteOffset);
+      act = pn.byteOffset;
+    }
     for (const [r0, r1] of [[0, 23], [1, 3], [2, 9], [5, 22], [19, 23], [21, 22]]) {
       const y = k.allocF32(rows * nTok);
       y.fill(-7);
-      assert.equal(exp.matmul(w.format.id | ROWS4_FLAG, w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, qs.byteOffset, d.byteOffset, s.byteOffset, isum.byteOffset, y.byteOffset, nTok), 0);
+      assert.equal(exp.matmul(w.format.id | ROWS4_FLAG, w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, act, d.byteOffset, s.byteOffset, isum.byteOffset, y.byteOffset, nTok), 0);
       for (let t = 0; t < nTok; t++) {
         for (let r = 0; r < rows; r++) {
           const want = r >= r0! && r < r1! ? yTwin[t * rows + r]! : -7;
@@ -122,5 +130,24 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
     k.embed(w, ids, ids.length, e);
     ref.embed({ ...w, ...weightBytes(orig) }, ids, ids.length, eRef);
     assert.deepEqual(e, eRef, `${type} embedding rows`);
+  }
+});
+
+test('rows4_split_q8 equals its twin on every int8 activation, -128..127, and p - n gives a back (-128 as -127)', async () => {
+  const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
+  pool.push(k);
+  const exp = (k as unknown as { k: KernelExports }).k;
+  const n = 512;
+  const a = k.allocBytes(n), out = k.allocBytes(2 * n);
+  for (let i = 0; i < n; i++) a[i] = (i * 37 + (i >> 8)) & 0xff;
+  exp.rows4_split_q8(a.byteOffset, n, out.byteOffset);
+  const twin = new Uint8Array(2 * n);
+  rows4SplitQ8(new Int8Array(a.buffer, a.byteOffset, n), n, twin);
+  assert.deepEqual(out, twin);
+  const s = new Int8Array(a.buffer, a.byteOffset, n);
+  for (let i = 0; i < n; i++) {
+    const o = 2 * (i - (i & 31)) + (i & 31);
+    // -128 has no 0..127 half: read as -127 (quantized activations stop at -127).
+    assert.equal(twin[o]! - twin[o + 32]!, Math.max(s[i]!, -127), `activation ${i}`);
   }
 });

@@ -20,6 +20,27 @@ export function rows4Fits(format: QuantFormat, rows: number, cols: number): bool
   return !!format.wasm?.rows4 && format.blockSize === 32 && (format.typeSize - 2) % 4 === 0 && cols % 32 === 0 && rows >= 4;
 }
 
+/**
+ * Whether the relaxed-SIMD kernel takes this format's activations split (rows4SplitQ8): payloads
+ * of signed bytes (Q8_0) sit in the relaxed dot's first operand, so the activations must be 0..127.
+ */
+export function rows4SplitsActs(format: QuantFormat): boolean {
+  return format.typeSize === 2 + format.blockSize;
+}
+
+/**
+ * assembly/rows4.ts rows4_split_q8's twin: n int8 activations (whole blocks of 32) as, per block,
+ * 32 bytes max(a, 0) then 32 bytes min(max(-a, 0), 127), so a = p - n with both halves 0..127
+ * (-128, which quantize_q8 never writes, reads as -127).
+ */
+export function rows4SplitQ8(act: Int8Array, n: number, out: Uint8Array): void {
+  for (let i = 0; i < n; i++) {
+    const a = act[i]!, o = 2 * (i - (i & 31)) + (i & 31);
+    out[o] = Math.max(a, 0);
+    out[o + 32] = Math.min(Math.max(-a, 0), 127);
+  }
+}
+
 /** Re-lay rows (rowBytes apart from byte `off` of data) in place; the last rows % 4 stay. */
 export function rows4Pack(data: Uint8Array, off: number, rowBytes: number, rows: number, blockBytes: number): void {
   const tmp = new Uint8Array(4 * rowBytes), chunks = (blockBytes - 2) >> 2, nb = rowBytes / blockBytes;

@@ -11,7 +11,7 @@ import { WasmArena } from './arena.js';
 import { MAX_GROUP, postAttention, postLutMatmul, postMatmul, postSwiglu, type KernelExports } from './protocol.js';
 import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
-import { ROWS4_FLAG, rows4Fits, rows4Row } from '../ref/rows4.js';
+import { ROWS4_FLAG, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
 import type { QuantFormat } from '../../quant/types.js';
 import { Q4_0 } from '../../quant/q4_0.js';
 import * as binaries from './binaries.generated.js';
@@ -146,13 +146,15 @@ export class WasmKernels implements Kernels {
   private readonly c: Int32Array;
   private readonly f: Float32Array;
   /** Inside matmulMany: which activation preparation each scratch area holds (its products share x). */
-  private readonly prepared = new Map<'act' | 'lut', string>();
+  private readonly prepared = new Map<'act' | 'lut' | 'split', string>();
   // Activation scratch in wasm memory, grown on demand.
   private actBytes: Uint8Array | null = null;
   private actD: Float32Array | null = null;
   private actS: Float32Array | null = null;
   private actF: Float32Array | null = null;
   private actSum: Int32Array | null = null;
+  /** The relaxed four-row Q8_0 kernel's activations: per block of 32, max(a, 0) then max(-a, 0). */
+  private actSplit: Uint8Array | null = null;
   private ropeCS: Float32Array | null = null;
   private ids: Int32Array | null = null;
   private attnScratch: Float32Array | null = null;
@@ -225,7 +227,7 @@ export class WasmKernels implements Kernels {
    * inside matmulMany when an earlier product of the group already wrote the same there. When one
    * wrote another preparation, the group so far runs first, since its products read that scratch.
    */
-  private mustPrepare(scratch: 'act' | 'lut', key: string): boolean {
+  private mustPrepare(scratch: 'act' | 'lut' | 'split', key: string): boolean {
     if (!this.pool.grouping) return true;
     const had = this.prepared.get(scratch);
     if (had === key) return false;
@@ -293,9 +295,10 @@ export class WasmKernels implements Kernels {
   private ensureAct(cols: number, nTok: number): void {
     const n = cols * nTok;
     if (!this.actBytes || this.actBytes.length < n) {
-      for (const v of [this.actBytes, this.actD, this.actS, this.actF, this.actSum]) if (v) this.arena.releaseView(v);
+      for (const v of [this.actBytes, this.actD, this.actS, this.actF, this.actSum, this.actSplit]) if (v) this.arena.releaseView(v);
       const cap = Math.max(n, (this.actBytes?.length ?? 0) * 2);
       this.actBytes = this.arena.bytes(cap);
+      this.actSplit = this.arena.bytes(2 * cap);
       this.actD = this.arena.f32(Math.ceil(cap / 32));
       this.actS = this.arena.f32(Math.ceil(cap / 32));
       this.actF = this.arena.f32(cap);
@@ -473,6 +476,12 @@ export class WasmKernels implements Kernels {
         // One quantizer for both: q8_1's d * sum per block comes along in actS.
         if (fresh) this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset, this.actSum!.byteOffset);
         act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; as = this.actS!.byteOffset; asum = this.actSum!.byteOffset;
+        // The relaxed four-row Q8_0 kernel reads the activations split into two 0..127 halves.
+        if (relaid && this.flavor === 'relaxed' && rows4SplitsActs(w.format)) {
+          const freshSplit = this.mustPrepare('split', 'q8_0');
+          if (freshSplit || fresh) this.k.rows4_split_q8(act, cols * nTok, this.actSplit!.byteOffset);
+          act = this.actSplit!.byteOffset;
+        }
         break;
       case 'f16':
         // Activations rounded to f16 as ggml converts them for its f16 dot product.

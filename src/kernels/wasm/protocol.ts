@@ -56,6 +56,7 @@ export interface KernelExports {
   attention(q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number, f16: number, out: number, h0: number, h1: number, scratch: number): void;
   quantize_q8(x: number, n: number, nTok: number, qs: number, d: number, s: number, isum: number): void;
   rows4_pack(w: number, rowBytes: number, rows: number, blockBytes: number, scratch: number): void;
+  rows4_split_q8(act: number, n: number, pn: number): void;
   round_f16(x: number, n: number): void;
   get_rows(type: number, table: number, rowBytes: number, cols: number, ids: number, nTok: number, out: number): number;
   quantize_q8_k(x: number, n: number, nTok: number, qs: number, d: number, bsums: number): void;
