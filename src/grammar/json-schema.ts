@@ -5,6 +5,7 @@
 // the grammar validates. Not a validator (see the tests, which check with ajv).
 
 import { LutraError } from '../core/errors.js';
+import { Disjointness } from './schema-disjoint.js';
 
 export class SchemaError extends LutraError {
   constructor(message: string) {
@@ -163,10 +164,10 @@ class Converter {
     }
     for (const kw of ['anyOf', 'oneOf'] as const) {
       if (s[kw] !== undefined) {
-        // oneOf is generated as anyOf: branches are expected to be disjoint (a discriminator).
         const alts = s[kw];
         if (!Array.isArray(alts) || alts.length === 0) this.fail(path, `'${kw}' must be a non-empty array`);
         this.checkOnly(s, [kw, '$defs', 'definitions'], path);
+        if (kw === 'oneOf') this.checkExclusive(alts as Schema[], path);
         return this.add(name, alts.map((a, i) => this.visit(a as Schema, `${name}-${i}`, `${path}/${kw}/${i}`)).join(' | '));
       }
     }
@@ -202,6 +203,24 @@ class Converter {
       case 'integer': return this.numeric(s, name, path, true);
       case 'number': return this.numeric(s, name, path, false);
       default: return this.primitive(type);
+    }
+  }
+
+  /**
+   * oneOf is generated as the union of its branches, which is exact only when no value matches two
+   * of them: each pair must be proven disjoint (schema-disjoint.ts), else the schema is refused
+   * naming the pair (a value matching both would fail validation).
+   */
+  checkExclusive(alts: Schema[], path: string): void {
+    const d = new Disjointness((ref) => this.resolveRef(ref, path).schema, (s) => this.mergeAllOf(s, path));
+    for (let i = 0; i < alts.length; i++) {
+      for (let j = i + 1; j < alts.length; j++) {
+        if (!d.disjoint(alts[i]!, alts[j]!)) {
+          this.fail(path, `'oneOf' branches ${i} and ${j} may both match one value, and lutra cannot make the output match exactly one `
+            + '(it generates oneOf only where its branches provably exclude each other: different types, a required property with different const/enum values, '
+            + 'a required property the other branch forbids, disjoint ranges or lengths); use anyOf if matching both is fine');
+        }
+      }
     }
   }
 
