@@ -12,7 +12,7 @@ import type { TokenLogprob } from '../runtime/logprobs.js';
 import type { Context } from '../runtime/context.js';
 import type { SamplingOptions } from '../runtime/sampler.js';
 import { renderChatTemplate, resolveChatTemplate, type ResolvedChatTemplate } from '../tokenizer/index.js';
-import type { Grammar } from '../grammar/index.js';
+import type { Grammar, LazyGrammar } from '../grammar/index.js';
 import { planStructured, templateMessages, ToolCallSplitter, withTools, parseToolCalls, type PlanContext, type StructuredPlan } from './tools/index.js';
 import { ChatSession, type ChatSessionOptions } from './chat-session.js';
 import { defaultChatMaxTokens, shiftConversation, type ShiftedConversation } from './context-shift.js';
@@ -79,8 +79,8 @@ export interface Job {
   stop: string[];
   seed: number;
   sampling: SamplingOptions;
-  /** Every choice's output matches this grammar (response_format, tools, grammar). */
-  grammar?: Grammar;
+  /** Every choice's output matches this grammar (response_format, tools, grammar); lazily for tool_choice auto. */
+  grammar?: Grammar | LazyGrammar;
   /** Chat replies are read for tool calls (StructuredPlan.tools). */
   tools?: StructuredPlan['tools'];
   /** Give each token's log-probability and this many alternatives (requests' logprobs / top_logprobs). */

@@ -4,7 +4,7 @@
 // UTF-8-safe pieces); a speculative loop composes the same three differently.
 
 import { AbortError, ArgumentError } from '../core/errors.js';
-import { type Grammar, grammarConstraint } from '../grammar/index.js';
+import { type Grammar, grammarConstraint, LazyGrammar, LazyMatcher } from '../grammar/index.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { Context } from './context.js';
 import type { SpeculativeOptions } from './speculative.js';
@@ -48,8 +48,11 @@ export interface GenerateOptions extends SamplingOptions {
   stopAtEog?: boolean;
   /** Called once with the prompt's token ids. */
   onPromptTokens?: (ids: number[]) => void;
-  /** Constrain the output: GBNF text, a parsed grammar, or any TokenConstraint (used once: it keeps state). */
-  grammar?: string | Grammar | TokenConstraint;
+  /**
+   * Constrain the output: GBNF text, a parsed grammar, a lazy grammar (free until a trigger, then
+   * constrained), or any TokenConstraint (used once: it keeps state).
+   */
+  grammar?: string | Grammar | LazyGrammar | TokenConstraint;
   /**
    * Give each token's log-probability and this many most likely alternatives (0..20) in its chunk's
    * `logprob`: log softmax of the model's logits plus logitBias at temperature 1 (see logprobs.ts).
@@ -116,7 +119,7 @@ export function startGeneration(ctx: Context, tok: Tokenizer, prompt: string | A
   if (ids.length >= ctx.nCtx) throw new ArgumentError(`the prompt has ${ids.length} tokens, which does not fit the context size ${ctx.nCtx}`);
   const sampler = new SamplerChain(ctx.hp.nVocab, opts);
   const g = opts.grammar;
-  const constraint = g === undefined ? undefined : typeof g === 'object' && 'allows' in g ? g : grammarConstraint(g, tok);
+  const constraint = g === undefined ? undefined : g instanceof LazyGrammar ? new LazyMatcher(g, tok) : typeof g === 'object' && 'allows' in g ? g : grammarConstraint(g, tok);
   const text = new TextStream(tok, { special: opts.special, stop: opts.stop });
   return { ids, maxTokens, sampler, constraint, text, stopAtEog: opts.stopAtEog ?? true };
 }

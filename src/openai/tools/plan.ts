@@ -4,7 +4,7 @@
 // calls and results passed back, the tools themselves; a system prompt describing them when the
 // template has no tool support).
 
-import { GbnfBuilder, gbnfLiteral, GrammarError, jsonGbnf, parseGbnf, SchemaError, schemaToGbnf, type Grammar } from '../../grammar/index.js';
+import { GbnfBuilder, gbnfLiteral, GrammarError, jsonGbnf, LazyGrammar, parseGbnf, SchemaError, schemaToGbnf, type Grammar } from '../../grammar/index.js';
 import { InvalidRequestError } from '../schema.js';
 import type { ChatCompletionMessageParam, ResponseFormat, ToolChoice, ChatTool } from '../types.js';
 import { type ToolDef, type ToolFormat, toolFormatFor } from './formats.js';
@@ -18,8 +18,11 @@ export interface StructuredRequest {
 }
 
 export interface StructuredPlan {
-  /** GBNF that every choice's output must match. */
-  grammar?: Grammar;
+  /**
+   * GBNF that every choice's output must match; a LazyGrammar for tool_choice "auto": free text
+   * until the format's call opener, then calls whose arguments match their tool's parameters.
+   */
+  grammar?: Grammar | LazyGrammar;
   /** Replies are read for tool calls in this format. */
   tools?: { format: ToolFormat; defs: ToolDef[] };
   /** Tools to show the template (none when tool_choice is "none"). */
@@ -76,7 +79,9 @@ export function planStructured(p: StructuredRequest, ctx: PlanContext): Structur
   }
   const forced = useTools && choice !== 'auto';
   if (forced && p.grammar != null) throw new InvalidRequestError('grammar', "give either 'grammar' or a forced tool_choice, not both");
-  if (forced || (useTools && (wantsJson || p.grammar != null))) {
+  // auto alone: a lazy grammar (llama.cpp's grammar triggers) keeps text free and calls valid.
+  const lazy = useTools && !forced && !wantsJson && p.grammar == null;
+  if (forced || lazy || (useTools && (wantsJson || p.grammar != null))) {
     const format = plan.tools!.format;
     let defs = plan.tools!.defs;
     if (typeof choice === 'object') {
@@ -88,7 +93,8 @@ export function planStructured(p: StructuredRequest, ctx: PlanContext): Structur
     const b = new GbnfBuilder();
     const marker = (text: string) => {
       const id = ctx.controlToken?.(text);
-      return id === undefined ? gbnfLiteral(text) : `<[${id}]>`;
+      // Lazily, a trigger may arrive as text as well as the token (the grammar is fed the text from the trigger on).
+      return id === undefined ? gbnfLiteral(text) : lazy ? `(<[${id}]> | ${gbnfLiteral(text)})` : `<[${id}]>`;
     };
     const calls = defs.map((d) => {
       try {
@@ -100,6 +106,16 @@ export function planStructured(p: StructuredRequest, ctx: PlanContext): Structur
     });
     const call = b.rule('tool-call', calls.join(' | '));
     const callsRule = parallel ? b.rule('tool-calls', `${call} (${format.between} ${call})*`) : call;
+    if (lazy) {
+      // Openers that the call grammar does not write itself (Llama 3's <|python_tag|>) may lead.
+      const lead = format.openers.filter((o) => !calls.some((c) => c.includes(gbnfLiteral(o)) || c.includes(marker(o))));
+      const root = lead.length ? `(${lead.map(marker).join(' | ')})? ${callsRule}` : callsRule;
+      const controlIds = format.openers.map((o) => ctx.controlToken?.(o)).filter((id): id is number => id !== undefined);
+      plan.grammar = new LazyGrammar(grammarOf(b.text(root), 'tools', ctx), {
+        tokens: controlIds, texts: format.openers, startTexts: format.startOnly, ignoreBetween: ['<think>', '</think>'],
+      });
+      return plan;
+    }
     // A thinking model may think first; the calls then follow.
     const think = ctx.template.includes('<think>') ? `(${gbnfLiteral('<think>')} ${b.rule('think-text', '([^<] | "<" [^/] | "</" [^t])*')} ${gbnfLiteral('</think>')} [ \\n]*)? ` : '';
     let root = `${think}${callsRule}`;
