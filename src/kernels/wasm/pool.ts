@@ -122,11 +122,13 @@ export class KernelPool {
       for (const w of this.workers) (w as unknown as { unref(): void }).unref();
     } else {
       const ready: Promise<void>[] = [];
+      const url = new URL('./worker-web.js', import.meta.url);
       for (let i = 0; i < n; i++) {
-        const w = new Worker(new URL('./worker-web.js', import.meta.url), { type: 'module' });
+        const w = new Worker(url, { type: 'module' });
         ready.push(new Promise((resolve, reject) => {
           w.addEventListener('message', () => resolve(), { once: true });
-          w.addEventListener('error', (e) => reject(new Error(`kernel worker ${i + 1} failed to start: ${e.message}`)), { once: true });
+          // A script that fails to load gives an ErrorEvent without a message: say which and why.
+          w.addEventListener('error', (e) => reject(new Error(`kernel worker ${i + 1} failed to start: ${e.message || `could not load ${url.href}`}; the kernels' thread script worker-web.js must sit beside the bundle that imports lutra (esbuild: add lutra/web/static/worker-web.js as an entry point with --entry-names=[name], or copy it there), or pass threads: 1`)), { once: true });
         }));
         w.postMessage({ module, memory, ctrl: this.ctrl, part: i + 1 });
         this.workers.push(w);
