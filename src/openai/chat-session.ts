@@ -5,23 +5,29 @@
 // on by default); a turn without max_tokens gets defaultChatMaxTokens. One turn at a time; not
 // part of the engine's slot pool.
 
-import { LutraError } from '../core/errors.js';
+import { ArgumentError, LutraError } from '../core/errors.js';
 import type { Context } from '../runtime/context.js';
 import { resolveChatTemplate, type ResolvedChatTemplate } from '../tokenizer/index.js';
 import { defaultChatMaxTokens } from './context-shift.js';
 import type { Engine } from './engine.js';
 import { parseChatRequest } from './schema.js';
 import type {
-  ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatCompletionMessageParam, CompletionUsage, RequestOptions, SamplingParams, Stream,
+  ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatCompletionMessageParam, CompletionUsage, RequestOptions, SamplingParams, Stream, StructuredParams,
 } from './types.js';
+
+/** Tools and structured output for a turn (as in a chat completion request). */
+export type TurnStructured = StructuredParams & Pick<ChatCompletionCreateParams, 'tools' | 'tool_choice' | 'parallel_tool_calls'>;
 
 export interface ChatSessionOptions {
   /** A system message to start with. */
   system?: string;
   /** Earlier messages to start from (after the system message). */
   messages?: ChatCompletionMessageParam[];
-  /** Sampling defaults for every turn (a turn's own options win). */
-  defaults?: Omit<SamplingParams, 'n'>;
+  /**
+   * Defaults for every turn (a turn's own options win): sampling, and tools / tool_choice /
+   * response_format / grammar, so a session can keep its tools for the whole conversation.
+   */
+  defaults?: Omit<SamplingParams, 'n'> & TurnStructured;
   /** Context size of the session (default: the engine's). */
   ctx?: number;
   /** A built-in template's name or Jinja source for this session (default: the engine's template). */
@@ -34,7 +40,10 @@ export interface ChatSessionOptions {
   contextShift?: boolean;
 }
 
-export type TurnParams = Omit<SamplingParams, 'n'> & { stream?: boolean | null; stream_options?: { include_usage?: boolean } | null; max_completion_tokens?: number | null };
+export type TurnParams = Omit<SamplingParams, 'n'> & TurnStructured & { stream?: boolean | null; stream_options?: { include_usage?: boolean } | null; max_completion_tokens?: number | null };
+
+/** What a turn sends: a user message's text, or messages (such as `tool` results answering the last reply's calls). */
+export type TurnInput = string | ChatCompletionMessageParam | ChatCompletionMessageParam[];
 
 export class ChatSession {
   readonly messages: ChatCompletionMessageParam[] = [];
@@ -70,27 +79,39 @@ export class ChatSession {
     this.messages.push(...(this.opts.messages ?? []));
   }
 
-  /** Send a user message; resolves to the reply, or to a stream of chunks with `stream: true`. The reply joins `messages` when it completes. */
-  send(content: string, params: TurnParams & { stream: true }, opts?: RequestOptions): Promise<Stream<ChatCompletionChunk>>;
-  send(content: string, params?: TurnParams & { stream?: false | null }, opts?: RequestOptions): Promise<ChatCompletion>;
-  async send(content: string, params: TurnParams = {}, opts?: RequestOptions): Promise<ChatCompletion | Stream<ChatCompletionChunk>> {
+  /**
+   * Send a user message (or messages, such as tool results); resolves to the reply, or to a stream
+   * of chunks with `stream: true`. The sent messages and the reply (with its tool calls) join
+   * `messages` when it completes. `tools`, `tool_choice`, `response_format` and `grammar` work as
+   * in a chat completion request (per turn, or for every turn through `defaults`).
+   */
+  send(input: TurnInput, params: TurnParams & { stream: true }, opts?: RequestOptions): Promise<Stream<ChatCompletionChunk>>;
+  send(input: TurnInput, params?: TurnParams & { stream?: false | null }, opts?: RequestOptions): Promise<ChatCompletion>;
+  async send(input: TurnInput, params: TurnParams = {}, opts?: RequestOptions): Promise<ChatCompletion | Stream<ChatCompletionChunk>> {
     if (this.disposed) throw new LutraError('E_DISPOSED', 'chat session has been disposed');
     if (this.busy) throw new LutraError('E_BUSY', 'chat session: the previous turn has not finished');
-    const messages: ChatCompletionMessageParam[] = [...this.messages, { role: 'user' as const, content }];
+    const sent: ChatCompletionMessageParam[] = typeof input === 'string' ? [{ role: 'user', content: input }] : Array.isArray(input) ? input : [input];
+    if (sent.length === 0) throw new ArgumentError('chat session: send() needs a message');
+    const messages: ChatCompletionMessageParam[] = [...this.messages, ...sent];
     const p = parseChatRequest({ ...this.opts.defaults, ...params, messages } satisfies ChatCompletionCreateParams);
+    const plan = this.engine.planStructured(p, this.chatTemplate);
     const nCtx = this.context.nCtx;
     const chosen = p.max_completion_tokens ?? p.max_tokens ?? null;
     const budget = chosen ?? this.defaultMaxTokens;
     let kept = messages, dropped = 0, tokens: number[];
-    if (this.opts.contextShift ?? true) ({ messages: kept, dropped, tokens } = this.engine.fitChat(messages, budget, nCtx, this.chatTemplate));
-    else tokens = this.engine.chatPromptTokens(messages, this.chatTemplate, nCtx);
+    if (this.opts.contextShift ?? true) ({ messages: kept, dropped, tokens } = this.engine.fitChat(messages, budget, nCtx, this.chatTemplate, plan.templateTools));
+    else tokens = this.engine.chatPromptTokens(messages, this.chatTemplate, nCtx, plan.templateTools);
     // The default budget gives way to a prompt that fits only without all of it; a chosen one is checked as asked.
     const job = this.engine.makeJob(chosen !== null ? p : { ...p, max_tokens: Math.max(1, Math.min(budget, nCtx - tokens.length)) }, [tokens], -1, 'messages', nCtx);
+    job.grammar = plan.grammar;
+    job.tools = plan.tools;
     this.lastDropped = dropped;
     if (!p.stream) this.busy = true;
     const onDone = (r: ChatCompletion) => {
-      this.messages.splice(0, this.messages.length, ...kept.slice(0, -1));
-      this.messages.push({ role: 'user', content }, { role: 'assistant', content: r.choices[0]!.message.content });
+      // The kept conversation (context shift may have dropped the oldest turns), the sent messages, the reply.
+      this.messages.splice(0, this.messages.length, ...kept.slice(0, Math.max(0, kept.length - sent.length)));
+      const m = r.choices[0]!.message;
+      this.messages.push(...sent, { role: 'assistant', content: m.content, ...(m.tool_calls?.length ? { tool_calls: m.tool_calls } : {}) });
       this.lastUsage = r.usage;
       this.busy = false;
     };
