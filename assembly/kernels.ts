@@ -13,6 +13,7 @@
 //   matmul.ts       matrix products: the tiled 32-element formats, everything else row by row
 //   rows4.ts        the four-row decode layout built at load (Q4_0, Q8_0) and its products
 //   attention.ts    causal attention over the KV cache
+//   attention-quant.ts  the same over caches in ggml's cache formats (q8_0 .. iq4_nl, bf16)
 //   elementwise.ts  RMS norm, SwiGLU, add_scaled, RoPE
 //   get-rows.ts     embedding lookup
 //   lut.ts          table-lookup (T-MAC) kernels and the re-layout of weights for them
@@ -22,6 +23,7 @@ export { quantize_q8, quantize_q8_k } from './act-quant';
 export { matmul } from './matmul';
 export { rows4_pack, rows4_split_q8 } from './rows4';
 export { attention } from './attention';
+export { attention_quant, attention_quant_scratch } from './attention-quant';
 export { rms_norm, swiglu, add_scaled, rope } from './elementwise';
 export { get_rows } from './get-rows';
 export { lut_tables, lut_quantize_acts, lut_tables_exact, lut_matmul, lut_pack_tile } from './lut';

@@ -5,14 +5,17 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
-import type { RopeParams } from '../src/kernels/types.js';
+import type { QuantAttentionParams, RopeParams } from '../src/kernels/types.js';
+import { weightBytes } from '../src/quant/types.js';
+import { KV_CACHE_TYPES, kvCacheFormat, type KVCacheFormat, type KVCacheType } from '../src/runtime/kv/cache-types.js';
 import { randomFloats } from './helpers.js';
 import { f32ToF16 } from '../src/core/f16.js';
 import { randomMatrix as matrix } from './kernel-helpers.js';
 
 // Relative to the largest |reference| value: float formats only differ in summation order; Q8
 // activations can flip a rounding where the two sum in a different order.
-const TOL = { float: 1e-5, quant: 1e-4, elementwise: 1e-6, attention: 1e-5, attentionF16: 2e-3 };
+// Attention over quantized K: the integer dots equal, their scaled sums in another order (f32 lanes vs f64).
+const TOL = { float: 1e-5, quant: 1e-4, elementwise: 1e-6, attention: 1e-5, attentionF16: 2e-3, attentionQuant: 1e-5 };
 
 const ref = new RefKernels();
 const pool: WasmKernels[] = [];
@@ -121,6 +124,40 @@ for (const flavor of flavors) {
         ref.attention(q, kc, vc, nTok, pos0, p, outRef);
         const d = maxRelDiff(out, outRef, out.length);
         assert.ok(d <= (f16 ? TOL.attentionF16 : TOL.attention), `attention f16=${f16}: ${d}`);
+      }
+    });
+
+    test(`${name}: attention over every KV cache format pair (K . Q as ggml's flash attention, V dequantized), causal and over spans`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads }))!;
+      pool.push(k);
+      const nHead = 8, nHeadKv = 2, headDim = 64, headDimV = 64, nCtx = 80;
+      const q = k.allocF32(3 * nHead * headDim); q.set(randomFloats(q.length, 31, 1));
+      const spanBytes = k.allocBytes(2 * 8 * 4), countBytes = k.allocBytes(2 * 4);
+      const spans = new Int32Array(spanBytes.buffer, spanBytes.byteOffset, 16), spanCount = new Int32Array(countBytes.buffer, countBytes.byteOffset, 2);
+      spans.set([0, 5, 20, 30, 0, 0, 0, 0, 3, 9, 40, 200]); spanCount.set([2, 2]);
+      const rows = (f: KVCacheFormat, dim: number, seed: number) => {
+        const rowBytes = (nHeadKv * dim / f.format.blockSize) * f.format.typeSize;
+        const b = weightBytes(k.allocBytes(nCtx * rowBytes));
+        f.write(randomFloats(nCtx * nHeadKv * dim, seed, 1), 0, b.data, 0, nCtx * nHeadKv * dim);
+        return { b, rowBytes };
+      };
+      for (const kt of KV_CACHE_TYPES) {
+        for (const vt of ['f16', 'q8_0', kt] as KVCacheType[]) {
+          const kf = kvCacheFormat(kt), vf = kvCacheFormat(vt);
+          const kc = rows(kf, headDim, 32), vc = rows(vf, headDimV, 33);
+          const p: QuantAttentionParams = {
+            nHead, nHeadKv, headDim, headDimV, scale: 1 / Math.sqrt(headDim), kFormat: kf.format, vFormat: vf.format,
+            kRowBytes: kc.rowBytes, vRowBytes: vc.rowBytes, spans: null, spanCount: null, spanStride: 0,
+          };
+          for (const [nTok, pos0, sp] of [[3, 37, false], [1, 71, false], [1, 71, true]] as const) {
+            const ps = sp ? { ...p, spans, spanCount, spanStride: 8 } : p;
+            const out = k.allocF32(nTok * nHead * headDimV).fill(NaN), outRef = new Float32Array(out.length);
+            k.attentionQuant(q, kc.b, vc.b, nTok, pos0, ps, out);
+            ref.attentionQuant(q, kc.b, vc.b, nTok, pos0, ps, outRef);
+            const d = maxRelDiff(out, outRef, out.length);
+            assert.ok(d <= (vt === 'f16' ? TOL.attentionF16 : TOL.attentionQuant), `${kt}/${vt} nTok ${nTok} at ${pos0}${sp ? ' over spans' : ''}: relative diff ${d}`);
+          }
+        }
       }
     });
   }

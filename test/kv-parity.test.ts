@@ -26,9 +26,12 @@ const PPL_RTOL = 6e-4;
 const PPL_RTOL_BF16 = 1e-3;
 /**
  * Unrotated 4-bit caches (q4_1, iq4_nl with rotation off): the 3e-5 prefill difference above moves
- * keys across 4-bit rounding boundaries; 7.6e-4 and 1.2e-3 measured (rotated: within PPL_RTOL).
+ * keys across 4-bit rounding boundaries. Measured, iq4_nl rot0: 6.0e-5 with every kernel the
+ * TypeScript reference (f64 sums), 1.2e-3 with WebAssembly products and reference attention,
+ * 1.6e-3 with the WebAssembly attention too (its K.Q sums in f32, another order); q4_1 rot0 7.6e-4.
+ * Rotated: within PPL_RTOL.
  */
-const PPL_RTOL_4BIT_UNROTATED = 1.5e-3;
+const PPL_RTOL_4BIT_UNROTATED = 2e-3;
 const bytes = kvParityModel();
 const read = (f: string) => readFileSync(resolve(DIR, f));
 

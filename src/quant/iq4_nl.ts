@@ -34,7 +34,7 @@ function bestIndex(x: number): number {
 const L = new Uint8Array(32);
 
 export const IQ4_NL: QuantFormat = {
-  id: 20, name: 'IQ4_NL', blockSize: 32, typeSize: 18, vecDot: 'q8_0',
+  id: 20, name: 'IQ4_NL', wasmAttention: true, blockSize: 32, typeSize: 18, vecDot: 'q8_0',
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 32; b++) {
       const o = srcOff + b * 18, y = dstOff + b * 32;

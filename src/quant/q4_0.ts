@@ -6,7 +6,7 @@ import { F16_TO_F32, f32ToF16 } from '../core/f16.js';
 import { readU16, writeU16 } from './views.js';
 
 export const Q4_0: QuantFormat = {
-  id: 2, name: 'Q4_0', blockSize: 32, typeSize: 18, vecDot: 'q8_0', wasm: { colsAlign: 32, rows4: true },
+  id: 2, name: 'Q4_0', wasmAttention: true, blockSize: 32, typeSize: 18, vecDot: 'q8_0', wasm: { colsAlign: 32, rows4: true },
   lut: {
     bits: 4, group: 32, offset: 'none', zero: 8, wasm: { kind: LUT_PACK.Q4_0, codeOff: 0 },
     unpack(src, rowOff, g, codes) {

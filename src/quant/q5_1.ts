@@ -7,7 +7,7 @@ import { readU16, writeU16 } from './views.js';
 import { qh32 } from './q5_0.js';
 
 export const Q5_1: QuantFormat = {
-  id: 7, name: 'Q5_1', blockSize: 32, typeSize: 24, vecDot: 'q8_1', wasm: { colsAlign: 32 },
+  id: 7, name: 'Q5_1', wasmAttention: true, blockSize: 32, typeSize: 24, vecDot: 'q8_1', wasm: { colsAlign: 32 },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 32; b++) {
       const o = srcOff + b * 24, y = dstOff + b * 32;

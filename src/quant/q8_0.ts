@@ -8,7 +8,7 @@ import { readU16, writeU16 } from './views.js';
 export const QK8_0 = 32;
 
 export const Q8_0: QuantFormat = {
-  id: 8, name: 'Q8_0', blockSize: 32, typeSize: 34, vecDot: 'q8_0', wasm: { colsAlign: 32, rows4: true },
+  id: 8, name: 'Q8_0', wasmAttention: true, blockSize: 32, typeSize: 34, vecDot: 'q8_0', wasm: { colsAlign: 32, rows4: true },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 32; b++) {
       const o = srcOff + b * 34;

@@ -62,6 +62,11 @@ export interface QuantFormat {
    * `vecDot` names: f32 as they are, f16-rounded, Q8 blocks of 32 (q8_0, q8_1) or Q8_K super-blocks.
    */
   readonly wasm?: WasmTraits;
+  /**
+   * The WebAssembly attention over a KV cache (attention_quant) reads K and V rows of this format
+   * (the KV cache types); absent: attention over such a cache runs in the reference.
+   */
+  readonly wasmAttention?: true;
 }
 
 export interface WasmTraits {

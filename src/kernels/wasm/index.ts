@@ -6,13 +6,13 @@
 // formats get_rows lacks) go to the reference backend.
 
 import { RefKernels } from '../ref/index.js';
-import { ropeTheta, type AttentionParams, type Kernels, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
+import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParams, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
-import { MAX_GROUP, postAttention, postLutMatmul, postMatmul, postSwiglu, type KernelExports } from './protocol.js';
+import { MAX_GROUP, postAttention, postAttentionQuant, postLutMatmul, postMatmul, postSwiglu, type AttentionQuantJob, type KernelExports } from './protocol.js';
 import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
-import type { QuantFormat } from '../../quant/types.js';
+import type { QuantFormat, WeightBytes } from '../../quant/types.js';
 import { Q4_0 } from '../../quant/q4_0.js';
 import * as binaries from './binaries.generated.js';
 
@@ -158,6 +158,12 @@ export class WasmKernels implements Kernels {
   private ropeCS: Float32Array | null = null;
   private ids: Int32Array | null = null;
   private attnScratch: Float32Array | null = null;
+  private attnQScratch: Uint8Array | null = null;
+  /** attentionQuant's job, filled in place per call: the hot loop allocates nothing. */
+  private readonly attnQJob: AttentionQuantJob = {
+    q: 0, k: 0, v: 0, nTok: 0, pos0: 0, nHead: 0, nHeadKv: 0, headDim: 0, headDimV: 0, scale: 0,
+    kType: 0, vType: 0, kRowBytes: 0, vRowBytes: 0, spans: 0, spanCount: 0, spanStride: 0, out: 0,
+  };
   private readonly copies = new WeakMap<Uint8Array, Uint8Array>();
   private readonly luts = new Map<WeightMatrix, LutEntry>();
   /** Matrices re-laid at load in four-row groups (ref/rows4.ts), for the dequantize kernels. */
@@ -542,6 +548,35 @@ export class WasmKernels implements Kernels {
       return;
     }
     postAttention(this.c, this.f, q.byteOffset, kCache.byteOffset, vCache.byteOffset, nTok, pos0, p.nHead, p.nHeadKv, p.headDim, p.headDimV, p.scale, p.f16 ? 1 : 0, out.byteOffset, this.attnScratch.byteOffset, stride * 4);
+    this.runJob();
+  }
+
+  attentionQuant(q: Float32Array, k: WeightBytes, v: WeightBytes, nTok: number, pos0: number, p: QuantAttentionParams, out: Float32Array): void {
+    const a = this.arena;
+    if (!p.kFormat.wasmAttention || !p.vFormat.wasmAttention || !a.owns(q) || !a.owns(k.data) || !a.owns(v.data) || !a.owns(out)
+      || (p.spans && (!a.owns(p.spans) || !a.owns(p.spanCount!)))) {
+      return this.ref.attentionQuant(q, k, v, nTok, pos0, p, out);
+    }
+    if (p.spans && nTok !== 1) throw new RangeError(`attention over spans takes one query token, got ${nTok}`);
+    const parts = this.pool.size + 1;
+    const per = this.k.attention_quant_scratch(pos0 + nTok, p.headDim, p.headDimV);
+    if (!this.attnQScratch || this.attnQScratch.length < per * parts) {
+      if (this.attnQScratch) a.releaseView(this.attnQScratch);
+      // Room for twice the positions, so a growing context reallocates now and then, not every step.
+      this.attnQScratch = a.bytes(this.k.attention_quant_scratch(2 * (pos0 + nTok), p.headDim, p.headDimV) * parts);
+    }
+    const j = this.attnQJob;
+    j.q = q.byteOffset; j.k = k.data.byteOffset; j.v = v.data.byteOffset; j.nTok = nTok; j.pos0 = pos0;
+    j.nHead = p.nHead; j.nHeadKv = p.nHeadKv; j.headDim = p.headDim; j.headDimV = p.headDimV; j.scale = p.scale;
+    j.kType = p.kFormat.id; j.vType = p.vFormat.id; j.kRowBytes = p.kRowBytes; j.vRowBytes = p.vRowBytes;
+    j.spans = p.spans ? p.spans.byteOffset : 0; j.spanCount = p.spanCount ? p.spanCount.byteOffset : 0; j.spanStride = p.spanStride;
+    j.out = out.byteOffset;
+    const scratch = this.attnQScratch.byteOffset;
+    if (this.pool.size === 0 || p.nHead < 2 || nTok * (pos0 + nTok) * p.nHead * p.headDim < PARALLEL_MIN_ATTENTION) {
+      this.k.attention_quant(j.q, j.k, j.v, nTok, pos0, j.nHead, j.nHeadKv, j.headDim, j.headDimV, j.scale, j.kType, j.vType, j.kRowBytes, j.vRowBytes, j.spans, j.spanCount, j.spanStride, j.out, 0, p.nHead, scratch);
+      return;
+    }
+    postAttentionQuant(this.c, this.f, j, scratch, per);
     this.runJob();
   }
 

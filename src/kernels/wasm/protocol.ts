@@ -18,6 +18,7 @@ export const OP_GROUP = 4;
 /** Nothing: the pool's cost per barrier (bench/kernels/pool.mjs). */
 export const OP_NOP = 5;
 export const OP_SWIGLU = 6;
+export const OP_ATTENTION_QUANT = 7;
 export const OP_EXIT = 99;
 /** Set to a worker's index when its share threw. */
 export const ERR = 47;
@@ -54,6 +55,9 @@ const GROUP_N = ARG;
 export interface KernelExports {
   matmul(type: number, w: number, rowBytes: number, cols: number, rows: number, r0: number, r1: number, act: number, ad: number, as: number, asum: number, y: number, nTok: number): number;
   attention(q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number, f16: number, out: number, h0: number, h1: number, scratch: number): void;
+  attention_quant(q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number,
+    kType: number, vType: number, kRowBytes: number, vRowBytes: number, spans: number, spanCount: number, spanStride: number, out: number, h0: number, h1: number, scratch: number): void;
+  attention_quant_scratch(nKv: number, headDim: number, headDimV: number): number;
   quantize_q8(x: number, n: number, nTok: number, qs: number, d: number, s: number, isum: number): void;
   rows4_pack(w: number, rowBytes: number, rows: number, blockBytes: number, scratch: number): void;
   rows4_split_q8(act: number, n: number, pn: number): void;
@@ -89,6 +93,21 @@ export function postAttention(c: Int32Array, f: Float32Array, q: number, k: numb
   c[2] = OP_ATTENTION; c[ITEMS] = nHead;
   c[ARG] = q; c[ARG + 1] = k; c[ARG + 2] = v; c[ARG + 3] = nTok; c[ARG + 4] = pos0; c[ARG + 5] = nHead; c[ARG + 6] = nHeadKv;
   c[ARG + 7] = headDim; c[ARG + 8] = headDimV; f[FARG] = scale; c[ARG + 9] = f16; c[ARG + 10] = out; c[ARG + 11] = scratch; c[ARG + 12] = scratchBytes;
+}
+
+/** The arguments of attention_quant less h0, h1, in its order, for postAttentionQuant. */
+export interface AttentionQuantJob {
+  q: number; k: number; v: number; nTok: number; pos0: number; nHead: number; nHeadKv: number; headDim: number; headDimV: number; scale: number;
+  kType: number; vType: number; kRowBytes: number; vRowBytes: number; spans: number; spanCount: number; spanStride: number; out: number;
+}
+
+/** Attention over a cache in ggml formats split by heads; each participant gets scratchBytes of scratch from `scratch` on. */
+export function postAttentionQuant(c: Int32Array, f: Float32Array, j: AttentionQuantJob, scratch: number, scratchBytes: number): void {
+  c[2] = OP_ATTENTION_QUANT; c[ITEMS] = j.nHead;
+  c[ARG] = j.q; c[ARG + 1] = j.k; c[ARG + 2] = j.v; c[ARG + 3] = j.nTok; c[ARG + 4] = j.pos0; c[ARG + 5] = j.nHead; c[ARG + 6] = j.nHeadKv;
+  c[ARG + 7] = j.headDim; c[ARG + 8] = j.headDimV; f[FARG] = j.scale; c[ARG + 9] = j.kType; c[ARG + 10] = j.vType;
+  c[ARG + 11] = j.kRowBytes; c[ARG + 12] = j.vRowBytes; c[ARG + 13] = j.spans; c[ARG + 14] = j.spanCount; c[ARG + 15] = j.spanStride;
+  c[ARG + 16] = j.out; c[ARG + 17] = scratch; c[ARG + 18] = scratchBytes;
 }
 
 /** Rows of the split space a sub-job spans: its rows (or tiles of LUT_TILE rows), padded to GROUP_ALIGN. */
@@ -174,7 +193,7 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
   // The split space: rows of products (a group's laid end to end), elements, or heads.
   let total = items, align = GROUP_ALIGN;
   if (op === OP_MATMUL || op === OP_LUT) total = span(op, items);
-  else if (op === OP_ATTENTION) align = 1;
+  else if (op === OP_ATTENTION || op === OP_ATTENTION_QUANT) align = 1;
   else if (op !== OP_GROUP && op !== OP_SWIGLU) return;
   const chunk = Math.max(1, Math.ceil(total / align / (parts * CHUNKS_PER_PART))) * align;
   for (;;) {
@@ -183,6 +202,7 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
     const u1 = Math.min(total, u0 + chunk);
     if (op === OP_SWIGLU) k.swiglu(a(0) + u0 * 4, a(1) + u0 * 4, u1 - u0);
     else if (op === OP_ATTENTION) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), u0, u1, a(11) + part * a(12));
+    else if (op === OP_ATTENTION_QUANT) k.attention_quant(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), a(11), a(12), a(13), a(14), a(15), a(16), u0, u1, a(17) + part * a(18));
     else runUnits(k, c, u0, u1);
   }
 }
