@@ -64,8 +64,14 @@ export class PackedKVStore implements KVStore {
       spans: null, spanCount: null, spanStride: 0,
     };
     this.ref = kernels.attentionQuant ? null : new QuantAttentionRef();
-    this.window = new Int32Array(2 * shape.nHeadKv);
-    this.windowCount = new Int32Array(shape.nHeadKv).fill(1);
+    // In the kernels' memory where they have one, so the WebAssembly attention reads them in place.
+    const ints = (n: number) => {
+      if (!kernels.allocBytes) return new Int32Array(n);
+      const b = kernels.allocBytes(n * 4);
+      return new Int32Array(b.buffer, b.byteOffset, n);
+    };
+    this.window = ints(2 * shape.nHeadKv);
+    this.windowCount = ints(shape.nHeadKv).fill(1);
   }
 
   private scratch(n: number): Float32Array {
@@ -174,6 +180,8 @@ export class PackedKVStore implements KVStore {
     for (const b of [...this.keys, ...this.values]) this.kernels.release?.(b.data);
     if (this.tmp.length) this.kernels.release?.(this.tmp);
     if (this.qTmp.length) this.kernels.release?.(this.qTmp);
+    this.kernels.release?.(this.window);
+    this.kernels.release?.(this.windowCount);
     this.keys.length = 0;
     this.values.length = 0;
   }
