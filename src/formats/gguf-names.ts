@@ -186,6 +186,41 @@ export const HF_BLOCK_NAMES: ReadonlyArray<readonly [hf: string, gguf: string]> 
   ['mlp.down_proj.weight', `${BLOCK.ffnDown}.weight`],
 ];
 
+/**
+ * Block names that differ by family, over HF_BLOCK_NAMES (an entry here replaces the one of the
+ * same GGUF or HF name there): Qwen MoE's router and shared expert, Phi-3's fused projections
+ * (stored fused in the checkpoint too), Gemma 3's four norms per layer.
+ */
+export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3', ReadonlyArray<readonly [hf: string, gguf: string]>>> = {
+  moe: [
+    ['mlp.gate.weight', `${BLOCK.ffnGateInp}.weight`],
+    ['mlp.shared_expert.gate_proj.weight', `${BLOCK.ffnGateShexp}.weight`],
+    ['mlp.shared_expert.up_proj.weight', `${BLOCK.ffnUpShexp}.weight`],
+    ['mlp.shared_expert.down_proj.weight', `${BLOCK.ffnDownShexp}.weight`],
+    // HF [1, nEmbd]; llama.cpp's {nEmbd}
+    ['mlp.shared_expert_gate.weight', `${BLOCK.ffnGateInpShexp}.weight`],
+  ],
+  phi3: [
+    ['self_attn.qkv_proj.weight', `${BLOCK.attnQkv}.weight`],
+    ['mlp.gate_up_proj.weight', `${BLOCK.ffnUp}.weight`],
+  ],
+  gemma3: [
+    ['post_attention_layernorm.weight', `${BLOCK.attnPostNorm}.weight`],
+    ['pre_feedforward_layernorm.weight', `${BLOCK.ffnNorm}.weight`],
+    ['post_feedforward_layernorm.weight', `${BLOCK.ffnPostNorm}.weight`],
+  ],
+};
+
+/**
+ * One expert's projection in a checkpoint (`mlp.experts.{e}.` + the HF name) <-> the GGUF tensor
+ * that stacks all experts of the layer ([cols, rows, nExpert]), as convert_hf_to_gguf merges them.
+ */
+export const HF_EXPERT_NAMES: ReadonlyArray<readonly [hf: string, gguf: string]> = [
+  ['gate_proj.weight', `${BLOCK.ffnGateExps}.weight`],
+  ['up_proj.weight', `${BLOCK.ffnUpExps}.weight`],
+  ['down_proj.weight', `${BLOCK.ffnDownExps}.weight`],
+];
+
 // ---------------------------------------------------------------- hparams -> metadata
 
 export const u32 = (value: number): GGUFValue => ({ type: GGUFType.UINT32, value });

@@ -5,15 +5,21 @@
 // Keys and value types follow llama.cpp's convert_hf_to_gguf.py. No file I/O here.
 
 import { ModelError, UnsupportedError } from '../core/errors.js';
-import { BLOCK, HF_BLOCK_NAMES, HF_GLOBAL_NAMES, blockName, splitBlockName } from './gguf-names.js';
+import { BLOCK, HF_BLOCK_NAMES, HF_EXPERT_NAMES, HF_FAMILY_BLOCK_NAMES, HF_GLOBAL_NAMES, blockName, splitBlockName } from './gguf-names.js';
 
 export interface HFArchSpec {
   /** llama.cpp architecture name, the prefix of every hparam key. */
-  arch: 'llama' | 'qwen2' | 'qwen3' | 'minicpm';
+  arch: 'llama' | 'qwen2' | 'qwen3' | 'minicpm' | 'qwen2moe' | 'qwen3moe' | 'phi3' | 'gemma3';
   modelType: string;
   hfClass: string;
   /** llama.cpp rotates adjacent pairs for this arch, HF rotates halves: q/k rows are permuted. */
   permuteQK: boolean;
+  /** Block names of its own over the Llama ones (gguf-names.ts HF_FAMILY_BLOCK_NAMES). */
+  family?: keyof typeof HF_FAMILY_BLOCK_NAMES;
+  /** Per-expert checkpoint tensors, stacked into one GGUF tensor per layer and projection. */
+  experts?: boolean;
+  /** The checkpoint's RMSNorm weights are stored minus this (Gemma: x * (1 + w)); GGUF holds them with it added. */
+  normShift?: number;
 }
 
 export const HF_ARCHS: readonly HFArchSpec[] = [
@@ -21,6 +27,10 @@ export const HF_ARCHS: readonly HFArchSpec[] = [
   { arch: 'qwen2', modelType: 'qwen2', hfClass: 'Qwen2ForCausalLM', permuteQK: false },
   { arch: 'qwen3', modelType: 'qwen3', hfClass: 'Qwen3ForCausalLM', permuteQK: false },
   { arch: 'minicpm', modelType: 'minicpm', hfClass: 'MiniCPMForCausalLM', permuteQK: true },
+  { arch: 'qwen2moe', modelType: 'qwen2_moe', hfClass: 'Qwen2MoeForCausalLM', permuteQK: false, family: 'moe', experts: true },
+  { arch: 'qwen3moe', modelType: 'qwen3_moe', hfClass: 'Qwen3MoeForCausalLM', permuteQK: false, family: 'moe', experts: true },
+  { arch: 'phi3', modelType: 'phi3', hfClass: 'Phi3ForCausalLM', permuteQK: false, family: 'phi3' },
+  { arch: 'gemma3', modelType: 'gemma3_text', hfClass: 'Gemma3ForCausalLM', permuteQK: false, family: 'gemma3', normShift: 1 },
 ];
 
 const SUPPORTED = HF_ARCHS.map((a) => a.modelType).join(', ');
@@ -49,28 +59,62 @@ export function archFromGGUF(arch: string): HFArchSpec {
 
 const HF_TO_GGUF = new Map(HF_GLOBAL_NAMES);
 const GGUF_TO_HF = new Map(HF_GLOBAL_NAMES.map(([h, g]) => [g, h]));
-const HF_BLOCK = new Map(HF_BLOCK_NAMES);
-const GGUF_BLOCK = new Map(HF_BLOCK_NAMES.map(([h, g]) => [g, h]));
+
+/** Block names of a family: the Llama table with the family's entries in place of the ones they rename. */
+function blockTables(family: HFArchSpec['family']): { hf: Map<string, string>; gguf: Map<string, string> } {
+  const own = family ? HF_FAMILY_BLOCK_NAMES[family] : [];
+  const rows = [...HF_BLOCK_NAMES.filter(([h, g]) => !own.some(([h2, g2]) => h2 === h || g2 === g)), ...own];
+  return { hf: new Map(rows), gguf: new Map(rows.map(([h, g]) => [g, h])) };
+}
+const BLOCK_TABLES = new Map<HFArchSpec['family'], ReturnType<typeof blockTables>>();
+function tables(spec: Pick<HFArchSpec, 'family'> | undefined) {
+  const f = spec?.family;
+  let t = BLOCK_TABLES.get(f);
+  if (!t) BLOCK_TABLES.set(f, (t = blockTables(f)));
+  return t;
+}
+const EXPERT_TO_GGUF = new Map(HF_EXPERT_NAMES);
+const GGUF_TO_EXPERT = new Map(HF_EXPERT_NAMES.map(([h, g]) => [g, h]));
 
 /** Checkpoint entries the converter drops: buffers that transformers recomputes. */
 export function isIgnoredHFTensor(name: string): boolean {
   return name.endsWith('.rotary_emb.inv_freq');
 }
 
-export function hfToGGUFName(name: string): string | undefined {
+/** The GGUF name of a checkpoint tensor in `spec`'s family (the Llama names without one). */
+export function hfToGGUFName(name: string, spec?: Pick<HFArchSpec, 'family'>): string | undefined {
   const g = HF_TO_GGUF.get(name);
   if (g) return g;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
-  const suffix = m && HF_BLOCK.get(m[2]!);
+  const suffix = m && tables(spec).hf.get(m[2]!);
   return suffix ? blockName(Number(m![1]), suffix) : undefined;
 }
 
-export function ggufToHFName(name: string): string | undefined {
+export function ggufToHFName(name: string, spec?: Pick<HFArchSpec, 'family'>): string | undefined {
   const h = GGUF_TO_HF.get(name);
   if (h) return h;
   const b = splitBlockName(name);
-  const suffix = b && GGUF_BLOCK.get(b.rest);
+  const suffix = b && tables(spec).gguf.get(b.rest);
   return suffix ? `model.layers.${b.layer}.${suffix}` : undefined;
+}
+
+/** One expert's checkpoint tensor: the stacked GGUF tensor it belongs to and its index there. */
+export function hfExpertName(name: string): { gguf: string; expert: number } | undefined {
+  const m = /^model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(.+)$/.exec(name);
+  const suffix = m && EXPERT_TO_GGUF.get(m[3]!);
+  return suffix ? { gguf: blockName(Number(m![1]), suffix), expert: Number(m![2]) } : undefined;
+}
+
+/** The checkpoint name of expert `expert` of a stacked GGUF expert tensor, or undefined if it is not one. */
+export function ggufExpertHFName(name: string, expert: number): string | undefined {
+  const b = splitBlockName(name);
+  const suffix = b && GGUF_TO_EXPERT.get(b.rest);
+  return suffix ? `model.layers.${b.layer}.mlp.experts.${expert}.${suffix}` : undefined;
+}
+
+/** An RMSNorm weight of a family that stores them shifted (Gemma's 1 + w): every `*norm.weight`. */
+export function isShiftedNorm(ggufName: string): boolean {
+  return ggufName.endsWith('norm.weight');
 }
 
 /** Which head count permutes this tensor (GGUF name), or undefined if it is not q/k. */

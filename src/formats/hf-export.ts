@@ -1,6 +1,7 @@
 // GGUF-style { metadata, tensors } -> a Hugging Face model folder: config.json, model.safetensors,
 // tokenizer_config.json and, for SentencePiece ("llama") vocabularies, tokenizer.json. The exact
-// reverse of hf-folder.ts for llama / qwen2 / qwen3 / minicpm: names, shapes, q/k row order.
+// reverse of hf-folder.ts for llama / qwen2 / qwen3 / minicpm / qwen2moe / qwen3moe / phi3 /
+// gemma3: names, shapes, q/k row order, experts one tensor each, Gemma's norms without their +1.
 // F32/F16/BF16 tensors only; dequantizing is not this file's job.
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -8,8 +9,8 @@ import path from 'node:path';
 import { ModelError, UnsupportedError } from '../core/errors.js';
 import { ggmlTypeName } from '../quant/table.js';
 import { plainValue, type GGUFTensorInfo, type GGUFValue } from './gguf.js';
-import { GENERAL, TENSOR, blk, hpKey } from './gguf-names.js';
-import { archFromGGUF, ggufToHFName, llama3RopeFreqs, permuteRows, qkHeads, shortestF32 } from './hf-arch.js';
+import { BLOCK, GENERAL, TENSOR, blk, hpKey } from './gguf-names.js';
+import { archFromGGUF, ggufExpertHFName, ggufToHFName, isShiftedNorm, llama3RopeFreqs, permuteRows, qkHeads, shortestF32 } from './hf-arch.js';
 import { writeSafetensors, type SafetensorsTensorToWrite } from './safetensors.js';
 import { spmTokenizerJson } from './hf-tokenizer-json.js';
 
@@ -72,7 +73,7 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
     rms_norm_eps: shortestF32(num(hpKey(a, 'rmsEps'))),
     rope_theta: shortestF32(theta),
     vocab_size: vocabSize,
-    hidden_act: 'silu',
+    hidden_act: a === 'gemma3' ? 'gelu_pytorch_tanh' : 'silu',
     tie_word_embeddings: !byName.has(TENSOR.output),
     torch_dtype: torchDtype,
   };
@@ -94,14 +95,52 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
     config['dim_model_base'] = nicest(nEmbd / logit, (x) => Math.fround(nEmbd / x) === logit);
   }
 
+  const k = (key: Parameters<typeof hpKey>[1]) => hpKey(a, key);
+  if (spec.experts) {
+    config['num_experts'] = num(k('expertCount'));
+    config['num_experts_per_tok'] = num(k('expertUsedCount'));
+    if (md.has(k('expertFeedForwardLength'))) config['moe_intermediate_size'] = num(k('expertFeedForwardLength'));
+    if (md.has(k('expertSharedFeedForwardLength'))) config['shared_expert_intermediate_size'] = num(k('expertSharedFeedForwardLength'));
+    // What lutra's qwen2moe / qwen3moe compute: renormalized top-k for Qwen3-MoE only, experts in every layer.
+    config['norm_topk_prob'] = a === 'qwen3moe';
+    config['decoder_sparse_step'] = 1;
+    config['mlp_only_layers'] = [];
+    if (a === 'qwen2moe') config['qkv_bias'] = true;
+  }
+  if (a === 'gemma3') {
+    config['hidden_activation'] = 'gelu_pytorch_tanh';
+    config['head_dim'] = headDim;
+    config['query_pre_attn_scalar'] = headDim;
+    const window = raw(k('slidingWindow'));
+    config['sliding_window'] = window === undefined ? null : num(k('slidingWindow'));
+    config['sliding_window_pattern'] = window === undefined ? 1 : num(k('slidingWindowPattern'), 6);
+    if (md.has(k('ropeFreqBaseSwa'))) config['rope_local_base_freq'] = shortestF32(num(k('ropeFreqBaseSwa')));
+    config['final_logit_softcapping'] = md.has(k('finalLogitSoftcapping')) ? shortestF32(num(k('finalLogitSoftcapping'))) : null;
+    config['attn_logit_softcapping'] = null;
+  }
+
   const out: SafetensorsTensorToWrite[] = [];
   for (const t of src.tensors) {
     if (t.name === TENSOR.ropeFreqs || t.name.startsWith('rope_factors_')) continue; // folded into rope_scaling
-    const hfName = ggufToHFName(t.name);
-    if (!hfName) throw new UnsupportedError(`tensor ${t.name} has no Hugging Face name in lutra's ${a} mapping`);
     const dtype = DTYPE_OF_GGML[t.type]?.[0];
     if (!dtype) throw new UnsupportedError(`tensor ${t.name}: type ${ggmlTypeName(t.type)} cannot be exported (lutra writes F32, F16 and BF16 safetensors and does not dequantize)`);
     const shape = [...t.shape].reverse();
+    if (spec.experts && t.shape.length === 3 && ggufExpertHFName(t.name, 0)) {
+      // A stacked [nExpert, rows, cols] tensor: one checkpoint tensor per expert, as transformers keeps them.
+      const [nExpert, ...one] = shape as [number, number, number];
+      const size = t.data.byteLength / nExpert;
+      for (let e = 0; e < nExpert; e++) out.push({ name: ggufExpertHFName(t.name, e)!, dtype, shape: one, data: t.data.subarray(e * size, (e + 1) * size) });
+      continue;
+    }
+    const hfName = ggufToHFName(t.name, spec);
+    if (!hfName) throw new UnsupportedError(`tensor ${t.name} has no Hugging Face name in lutra's ${a} mapping`);
+    if (t.name.endsWith(`${BLOCK.ffnGateInpShexp}.weight`) && shape.length === 1) shape.unshift(1); // HF's [1, nEmbd] gate
+    if (spec.normShift && isShiftedNorm(t.name)) {
+      // Gemma's checkpoint stores w where GGUF holds 1 + w (exact for weights within [0.5, 2]).
+      const v = f32Values(t).map((x) => x - spec.normShift!);
+      out.push({ name: hfName, dtype: 'F32', shape, data: new Uint8Array(v.buffer) });
+      continue;
+    }
     const heads = spec.permuteQK ? qkHeads(t.name, nHead, nHeadKv) : undefined;
     const data = heads === undefined ? t.data : permuteRows(t.data, shape[0] ?? 0, heads, true, `tensor ${t.name}`);
     out.push({ name: hfName, dtype, shape, data });

@@ -13,9 +13,10 @@ import type { GGUFTensorInfo, GGUFValue } from './gguf.js';
 import type { ModelSource } from './source.js';
 import { parseSafetensors, type SafetensorsTensor } from './safetensors.js';
 import {
-  archFromConfig, hfToGGUFName, isIgnoredHFTensor, llama3RopeFreqs, permuteRows, qkHeads, type HFArchSpec,
+  archFromConfig, hfExpertName, hfToGGUFName, isIgnoredHFTensor, isShiftedNorm, llama3RopeFreqs, permuteRows, qkHeads, type HFArchSpec,
 } from './hf-arch.js';
-import { TENSOR, modelMetadata, str, u32, type GGUFHParams } from './gguf-names.js';
+import { BLOCK, TENSOR, f32, hpKey, modelMetadata, str, u32, type GGUFHParams } from './gguf-names.js';
+import { quantFormat } from '../quant/table.js';
 
 /** What every container loader produces (defined once in source.ts, shared with the GGUF path). */
 export type { ModelSource } from './source.js';
@@ -71,6 +72,8 @@ export async function loadHFFolder(dir: string, opts: LoadHFFolderOptions = {}):
   // and moved into lutra's asymmetric integer type once all shards are read (no float round trip).
   const quant = quantConfig(config, configPath);
   const packed = new Map<string, Partial<Record<'qweight' | 'qzeros' | 'scales' | 'g_idx', SafetensorsTensor>> & { file: string }>();
+  // Mixture-of-experts checkpoints: one tensor per expert, stacked per layer and projection at the end.
+  const experts = new Map<string, ExpertPart[]>();
   for (let si = 0; si < shards.length; si++) {
     const file = shards[si]!;
     const bytes = await readWhole(file, sizes[si]!, signal, (n) => {
@@ -90,19 +93,39 @@ export async function loadHFFolder(dir: string, opts: LoadHFFolderOptions = {}):
         packed.set(pm[1]!, entry);
         continue;
       }
-      const name = hfToGGUFName(t.name);
-      if (!name) throw new UnsupportedError(`${file}: tensor ${t.name} has no GGUF equivalent in lutra's ${spec.arch} mapping`);
       const type = GGML_TYPE_OF_DTYPE[t.dtype];
       if (type === undefined) throw new UnsupportedError(`${file}: tensor ${t.name}: dtype ${t.dtype} is not supported (lutra loads F32, F16 and BF16 safetensors)`);
+      const expert = spec.experts ? hfExpertName(t.name) : undefined;
+      if (expert) {
+        const list = experts.get(expert.gguf) ?? [];
+        list[expert.expert] = { t, type, file };
+        experts.set(expert.gguf, list);
+        continue;
+      }
+      const name = hfToGGUFName(t.name, spec);
+      if (!name) throw new UnsupportedError(`${file}: tensor ${t.name} has no GGUF equivalent in lutra's ${spec.arch} mapping`);
       const heads = spec.permuteQK ? qkHeads(name, nHead, nHeadKv) : undefined;
       let data = t.data;
+      let shape = [...t.shape].reverse();
       if (heads !== undefined) data = permuteRows(data, t.shape[0] ?? 0, heads, false, `${file}: tensor ${t.name}`);
       else if (data.byteOffset % ELEMENT_BYTES[type]! !== 0) data = data.slice();
-      tensors.push({ name, shape: [...t.shape].reverse(), type, offset: t.data.byteOffset - bytes.byteOffset, nbytes: data.byteLength, data });
+      // llama.cpp's shared-expert gate is a vector; the checkpoint's a [1, nEmbd] matrix.
+      if (name.endsWith(`${BLOCK.ffnGateInpShexp}.weight`) && shape.length === 2 && shape[1] === 1) shape = [shape[0]!];
+      if (spec.normShift && isShiftedNorm(name)) {
+        // Gemma's RMSNorm multiplies by (1 + w): GGUF holds 1 + w, as float32 (convert_hf_to_gguf's norm_shift).
+        const n = data.byteLength / ELEMENT_BYTES[type]!;
+        const v = new Float32Array(n);
+        quantFormat(type, name).dequantize(data, 0, v, 0, n);
+        for (let i = 0; i < n; i++) v[i] = v[i]! + spec.normShift;
+        tensors.push({ ...f32Tensor(name, v), shape });
+        continue;
+      }
+      tensors.push({ name, shape, type, offset: t.data.byteOffset - bytes.byteOffset, nbytes: data.byteLength, data });
     }
   }
+  for (const [name, list] of experts) tensors.push(stackExperts(name, list, int(config, 'num_experts', configPath)));
   for (const [base, parts] of packed) {
-    const name = hfToGGUFName(`${base}.weight`);
+    const name = hfToGGUFName(`${base}.weight`, spec);
     if (!name) throw new UnsupportedError(`${parts.file}: packed layer ${base} has no GGUF equivalent in lutra's ${spec.arch} mapping`);
     const { type, data, inF, outF } = importPacked(base, parts, quant!, parts.file);
     const heads = spec.permuteQK ? qkHeads(name, nHead, nHeadKv) : undefined;
@@ -156,14 +179,15 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
   // transformers v5 moves rope_theta and the scaling into rope_parameters.
   const ropeParams = isObject(cfg['rope_parameters']) ? (cfg['rope_parameters'] as Json) : undefined;
   const scaling = isObject(cfg['rope_scaling']) ? (cfg['rope_scaling'] as Json) : ropeParams;
-  const theta = cfg['rope_theta'] ?? ropeParams?.['rope_theta'] ?? 10000;
+  const theta = cfg['rope_theta'] ?? ropeParams?.['rope_theta'] ?? (a === 'gemma3' ? 1_000_000 : 10000);
   if (typeof theta !== 'number' || !(theta > 0 && Number.isFinite(theta))) throw new ModelError(`${file}: rope_theta should be a finite number > 0, got ${JSON.stringify(theta)}`);
   const ropeDim = Math.floor(headDim * num('partial_rotary_factor', 1));
 
   const name = typeof cfg['_name_or_path'] === 'string' && cfg['_name_or_path'] ? path.basename(cfg['_name_or_path']) : path.basename(path.resolve(dir || '.'));
   const nCtxTrain = int('max_position_embeddings');
   const nFF = int('intermediate_size');
-  const explicitHeadDim = cfg['head_dim'] !== undefined && cfg['head_dim'] !== null && headDim !== Math.floor(nEmbd / nHead);
+  // Gemma 3's converter always states the head size.
+  const explicitHeadDim = a === 'gemma3' || (cfg['head_dim'] !== undefined && cfg['head_dim'] !== null && headDim !== Math.floor(nEmbd / nHead));
   const eps = num('rms_norm_eps');
   if (!(eps > 0)) throw new ModelError(`${file}: rms_norm_eps should be > 0, got ${eps}`);
   const hp: GGUFHParams = {
@@ -221,11 +245,62 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
 
   if (a === 'minicpm') hp.scales = { emb: num('scale_emb'), residual: num('scale_depth') / Math.sqrt(nLayer), logit: nEmbd / num('dim_model_base') };
   const md = new Map<string, GGUFValue>(modelMetadata(hp, { name }));
+  const k = (key: Parameters<typeof hpKey>[1]) => hpKey(a, key);
+  if (spec.experts) {
+    // Qwen2MoeModel / Qwen3MoeModel: experts, used per token, each one's width, the shared expert's.
+    md.set(k('expertCount'), u32(int('num_experts')));
+    md.set(k('expertUsedCount'), u32(int('num_experts_per_tok')));
+    if (cfg['moe_intermediate_size'] !== undefined) md.set(k('expertFeedForwardLength'), u32(int('moe_intermediate_size')));
+    if (cfg['shared_expert_intermediate_size'] !== undefined) md.set(k('expertSharedFeedForwardLength'), u32(int('shared_expert_intermediate_size')));
+  }
+  if (a === 'gemma3') {
+    // Gemma3Model: what lutra's gemma3 does not compute is refused by name.
+    const act = cfg['hidden_activation'] ?? cfg['hidden_act'] ?? 'gelu_pytorch_tanh';
+    if (act !== 'gelu_pytorch_tanh') throw new UnsupportedError(`${file}: hidden_activation ${JSON.stringify(act)} is not supported for gemma3 (gelu_pytorch_tanh)`);
+    if (cfg['attn_logit_softcapping'] !== undefined && cfg['attn_logit_softcapping'] !== null) throw new UnsupportedError(`${file}: attn_logit_softcapping is not supported for gemma3`);
+    const qScale = cfg['query_pre_attn_scalar'];
+    if (qScale !== undefined && qScale !== headDim) throw new UnsupportedError(`${file}: query_pre_attn_scalar ${JSON.stringify(qScale)} differs from head_dim ${headDim}, which lutra's gemma3 assumes`);
+    const pattern = cfg['sliding_window_pattern'];
+    if (pattern !== 1 && cfg['sliding_window'] !== undefined && cfg['sliding_window'] !== null) {
+      md.set(k('slidingWindow'), u32(int('sliding_window')));
+      // llama.cpp's default is 6; stated here so that other patterns load as the checkpoint has them.
+      if (pattern !== undefined) md.set(k('slidingWindowPattern'), u32(int('sliding_window_pattern')));
+    }
+    if (cfg['rope_local_base_freq'] !== undefined) md.set(k('ropeFreqBaseSwa'), f32(num('rope_local_base_freq')));
+    const cap = cfg['final_logit_softcapping'];
+    if (cap !== undefined && cap !== null) md.set(k('finalLogitSoftcapping'), f32(num('final_logit_softcapping')));
+  }
   for (const k of ['bos', 'eos'] as const) {
     const id = cfg[`${k}_token_id`];
     if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) md.set(`tokenizer.ggml.${k}_token_id`, u32(id));
   }
   return { metadata: md, extraTensors, nHead, nHeadKv };
+}
+
+interface ExpertPart { t: SafetensorsTensor; type: number; file: string }
+
+/** The experts of one layer's projection as llama.cpp's stacked tensor [cols, rows, nExpert] (expert e's rows at e * rows). */
+function stackExperts(name: string, parts: ExpertPart[], nExpert: number): GGUFTensorInfo {
+  const first = parts[0];
+  for (let e = 0; e < nExpert; e++) {
+    const p = parts[e];
+    if (!p) throw new ModelError(`${first?.file ?? name}: expert ${e} of ${name} is missing (num_experts is ${nExpert})`);
+    if (p.type !== first!.type || p.t.shape.join('x') !== first!.t.shape.join('x')) {
+      throw new ModelError(`${p.file}: expert ${e} of ${name} is ${p.t.dtype} ${p.t.shape.join('x')}, expert 0 ${first!.t.dtype} ${first!.t.shape.join('x')}`);
+    }
+  }
+  if (parts.length > nExpert) throw new ModelError(`${parts[nExpert]!.file}: ${name} has expert ${parts.length - 1}, past num_experts ${nExpert}`);
+  const size = first!.t.data.byteLength;
+  const data = new Uint8Array(size * nExpert);
+  for (let e = 0; e < nExpert; e++) data.set(parts[e]!.t.data, e * size);
+  return { name, shape: [...first!.t.shape].reverse().concat(nExpert), type: first!.type, offset: 0, nbytes: data.byteLength, data };
+}
+
+/** A non-negative integer of config.json. */
+function int(cfg: Json, key: string, file: string): number {
+  const v = cfg[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ModelError(`${file}: ${key} should be a non-negative integer, got ${JSON.stringify(v ?? null)}`);
+  return v;
 }
 
 function f32Tensor(name: string, values: Float32Array): GGUFTensorInfo {
