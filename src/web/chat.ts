@@ -1,13 +1,18 @@
 // The chat page served at `/` by `lutra serve`: talks to the server's OpenAI API (SSE) or to an
 // engine in this page (chat-worker.ts, model from a URL through the OPFS cache or from a local file).
 // Chat mode uses the model's template; Complete mode sends raw text (models without a template).
+// Structured output: a response_format (any JSON object, or JSON matching a schema) on both modes,
+// and tools with a tool_choice in chat mode; calls are shown in the reply, and the next message
+// after a reply with calls is sent as the calls' result (`tool` messages).
 
 import type { FromWorker, ModelInfo, ToWorker } from './protocol.js';
 
 type Mode = 'chat' | 'text';
 type Backend = 'server' | 'page';
-interface Message { role: 'system' | 'user' | 'assistant'; content: string }
-interface Chunk { choices: { text?: string; delta?: { content?: string }; finish_reason: string | null }[] }
+interface ToolCall { id: string; type: 'function'; function: { name: string; arguments: string } }
+interface Message { role: 'system' | 'user' | 'assistant' | 'tool'; content: string; tool_calls?: ToolCall[]; tool_call_id?: string }
+interface ToolCallDelta { index: number; id?: string; function: { name?: string; arguments: string } }
+interface Chunk { choices: { text?: string; delta?: { content?: string | null; tool_calls?: ToolCallDelta[] }; finish_reason: string | null }[] }
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $('status');
@@ -138,6 +143,33 @@ async function* fromPage(kind: Mode, body: object, signal: AbortSignal): AsyncGe
   }
 }
 
+/** The request fields of the Structured output panel; throws naming the box whose JSON does not parse. */
+function structuredFields(kind: Mode): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const parse = (box: string, text: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${box}: not JSON (${(e as Error).message})`);
+    }
+  };
+  const format = $<HTMLSelectElement>('output-format').value;
+  if (format === 'json_object') out.response_format = { type: 'json_object' };
+  else if (format === 'json_schema') {
+    const schema = parse('JSON Schema', $<HTMLTextAreaElement>('json-schema').value.trim() || '{}');
+    out.response_format = { type: 'json_schema', json_schema: { name: 'page', schema, strict: true } };
+  }
+  const toolsText = $<HTMLTextAreaElement>('tools').value.trim();
+  if (kind === 'chat' && toolsText) {
+    const tools = parse('tools', toolsText);
+    if (!Array.isArray(tools)) throw new Error('tools: a JSON array of tools is expected');
+    // Bare functions ({name, parameters}) are wrapped as OpenAI tools.
+    out.tools = tools.map((t: { type?: string; name?: string }) => (t && t.type === undefined && typeof t.name === 'string' ? { type: 'function', function: t } : t));
+    out.tool_choice = $<HTMLSelectElement>('tool-choice').value;
+  }
+  return out;
+}
+
 function bubble(cls: string, html?: string): HTMLDivElement {
   const d = document.createElement('div');
   d.className = `msg ${cls}`;
@@ -150,6 +182,14 @@ function bubble(cls: string, html?: string): HTMLDivElement {
 async function send(): Promise<void> {
   const text = promptBox.value;
   if (!text.trim() || stopCurrent) return;
+  let extra: Record<string, unknown>;
+  try {
+    extra = structuredFields(mode);
+  } catch (e) {
+    bubble('error', (e as Error).message);
+    setStatus('error', 'error');
+    return;
+  }
   promptBox.value = '';
   const temperature = Number($<HTMLInputElement>('temperature').value);
   const maxTokens = Number($<HTMLInputElement>('max-tokens').value);
@@ -159,14 +199,19 @@ async function send(): Promise<void> {
   stopBtn.disabled = false;
   let out: HTMLElement;
   let body: object;
+  let sent = 0;
   if (mode === 'chat') {
-    messages.push({ role: 'user', content: text });
-    bubble('user', text);
+    // After a reply with tool calls, the message is the calls' result.
+    const calls = messages.at(-1)?.tool_calls;
+    const turn: Message[] = calls?.length ? calls.map((c) => ({ role: 'tool', tool_call_id: c.id, content: text })) : [{ role: 'user', content: text }];
+    messages.push(...turn);
+    sent = turn.length;
+    bubble(calls?.length ? 'user tool-result' : 'user', text);
     const system = $<HTMLTextAreaElement>('system').value.trim();
-    body = { messages: system ? [{ role: 'system', content: system }, ...messages] : messages, temperature, max_tokens: maxTokens };
+    body = { messages: system ? [{ role: 'system', content: system }, ...messages] : messages, temperature, max_tokens: maxTokens, ...extra };
     out = bubble('assistant');
   } else {
-    body = { prompt: text, temperature, max_tokens: maxTokens };
+    body = { prompt: text, temperature, max_tokens: maxTokens, ...extra };
     const b = bubble('completion');
     const p = document.createElement('b');
     p.textContent = text;
@@ -180,16 +225,29 @@ async function send(): Promise<void> {
   let pieces = 0;
   let reply = '';
   let finish: string | null = null;
+  const calls: ToolCall[] = [];
+  const callViews: HTMLElement[] = [];
+  const text0 = document.createElement('span');
+  out.append(text0);
   try {
     const stream = backend === 'server' ? fromServer(mode, body, ac.signal) : fromPage(mode, body, ac.signal);
     for await (const c of stream) {
       const choice = c.choices[0];
       if (!choice) continue;
       const piece = mode === 'chat' ? choice.delta?.content ?? '' : choice.text ?? '';
-      if (piece) { reply += piece; pieces++; out.textContent = reply; log.scrollTop = log.scrollHeight; }
+      if (piece) { reply += piece; pieces++; text0.textContent = reply; log.scrollTop = log.scrollHeight; }
+      for (const d of choice.delta?.tool_calls ?? []) {
+        const call = (calls[d.index] ??= { id: d.id ?? `call_${d.index}`, type: 'function', function: { name: d.function.name ?? '', arguments: '' } });
+        call.function.arguments += d.function.arguments;
+        const view = (callViews[d.index] ??= out.appendChild(Object.assign(document.createElement('span'), { className: 'tool-call' })));
+        view.dataset.testid = 'tool-call';
+        view.dataset.name = call.function.name;
+        view.dataset.arguments = call.function.arguments;
+        view.textContent = `→ ${call.function.name}(${call.function.arguments})`;
+      }
       finish = choice.finish_reason ?? finish;
     }
-    if (mode === 'chat') messages.push({ role: 'assistant', content: reply });
+    if (mode === 'chat') messages.push({ role: 'assistant', content: reply, ...(calls.length ? { tool_calls: calls } : {}) });
     const s = (performance.now() - t0) / 1000;
     const meta = document.createElement('span');
     meta.className = 'meta';
@@ -201,7 +259,7 @@ async function send(): Promise<void> {
       if (mode === 'chat') messages.push({ role: 'assistant', content: reply });
       setStatus('done', 'stopped');
     } else {
-      if (mode === 'chat') messages.pop();
+      if (mode === 'chat') messages.splice(messages.length - sent, sent);
       bubble('error', (e as Error).message);
       setStatus('error', 'error');
     }
@@ -278,6 +336,7 @@ $('clear-cache').addEventListener('click', async () => {
   pageInfo.textContent = 'cache cleared';
 });
 $('new-chat').addEventListener('click', () => { messages = []; log.textContent = ''; });
+$('output-format').addEventListener('change', () => { $('schema-panel').hidden = $<HTMLSelectElement>('output-format').value !== 'json_schema'; });
 $('composer').addEventListener('submit', (e) => { e.preventDefault(); void send(); });
 promptBox.addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); void send(); } });
 stopBtn.addEventListener('click', () => stopCurrent?.());
