@@ -12,6 +12,7 @@
 //   dot.ts          one row . one token, per format
 //   matmul.ts       matrix products: the tiled 32-element formats, everything else row by row
 //   rows4.ts        the four-row decode layout built at load (Q4_0, Q8_0) and its products
+//   rows4-k.ts      the same for the K-quants (Q4_K, Q6_K)
 //   attention.ts    causal attention over the KV cache
 //   attention-quant.ts  the same over caches in ggml's cache formats (q8_0 .. iq4_nl, bf16)
 //   elementwise.ts  RMS norm, SwiGLU, add_scaled, RoPE
@@ -22,6 +23,7 @@ export { round_f16 } from './f16';
 export { quantize_q8, quantize_q8_k } from './act-quant';
 export { matmul } from './matmul';
 export { rows4_pack, rows4_split_q8 } from './rows4';
+export { rows4k_pack } from './rows4-k';
 export { attention } from './attention';
 export { attention_quant, attention_quant_scratch } from './attention-quant';
 export { rms_norm, swiglu, add_scaled, rope } from './elementwise';

@@ -13,6 +13,7 @@ import {
   GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_TQ1_0, GGML_TYPE_TQ2_0,
 } from './types.generated';
 import { ROWS4_FLAG, rows4_matmul } from './rows4';
+import { rows4kHas, rows4k_matmul } from './rows4-k';
 
 // ------------------------------------------------------------------ tiled block kernels
 // A block kernel is three @inline pieces, `type` a constant at every call site so each tile is
@@ -170,7 +171,8 @@ function matmul_q8_0(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r
  * format this build does not handle.
  */
 export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, as: usize, asum: usize, y: usize, nTok: i32): i32 {
-  // Re-laid at load (rows4.ts): the first rows & ~3 in groups of four, the rest still rows.
+  // Re-laid at load (rows4.ts, rows4-k.ts): the first rows & ~3 in groups of four, the rest still rows.
+  if ((type & ROWS4_FLAG) && rows4kHas(type & ~ROWS4_FLAG)) return rows4k_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if (type & ROWS4_FLAG) return rows4_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if (ASC_FEATURE_SIMD) {
     if (type == GGML_TYPE_Q4_0) { matmul_q4_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }

@@ -48,7 +48,7 @@ for (const shape of a.shapes.split(',')) {
   const [N, K] = shape.split('x').map(Number);
   for (const type of a.types.split(',')) {
     const fmt = quantFormat(ggmlTypeByName(type).id);
-    const rowBytes = (K / 32) * fmt.typeSize;
+    const rowBytes = (K / fmt.blockSize) * fmt.typeSize;
     const make = (kk, layout) => {
       const data = kk.allocBytes(N * rowBytes);
       const f = new Float32Array(K);

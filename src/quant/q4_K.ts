@@ -22,7 +22,7 @@ export function unpackScaleMins(b: Uint8Array, o: number, sc: Uint8Array, m: Uin
 }
 
 export const Q4_K: QuantFormat = {
-  id: 12, name: 'Q4_K', blockSize: 256, typeSize: 144, vecDot: 'q8_K', wasm: { colsAlign: 256 },
+  id: 12, name: 'Q4_K', blockSize: 256, typeSize: 144, vecDot: 'q8_K', wasm: { colsAlign: 256, rows4k: true },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 256; b++) {
       const o = srcOff + b * 144;

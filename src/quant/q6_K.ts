@@ -12,7 +12,7 @@ const fr = Math.fround;
 const L = new Int8Array(256), scales = new Float32Array(16);
 
 export const Q6_K: QuantFormat = {
-  id: 14, name: 'Q6_K', blockSize: 256, typeSize: 210, vecDot: 'q8_K', wasm: { colsAlign: 256 },
+  id: 14, name: 'Q6_K', blockSize: 256, typeSize: 210, vecDot: 'q8_K', wasm: { colsAlign: 256, rows4k: true },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 256; b++) {
       const o = srcOff + b * 210;

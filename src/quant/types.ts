@@ -77,6 +77,11 @@ export interface WasmTraits {
    * (src/kernels/ref/rows4.ts): 32-element blocks that open with their f16 scale.
    */
   readonly rows4?: boolean;
+  /**
+   * The same for K-quant super-blocks of 256 (Q4_K, Q6_K: src/kernels/ref/rows4-k.ts,
+   * assembly/rows4-k.ts).
+   */
+  readonly rows4k?: boolean;
 }
 
 /**

@@ -12,6 +12,7 @@ import { MAX_GROUP, postAttention, postAttentionQuant, postLutMatmul, postMatmul
 import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
+import { rows4kFits, rows4kRow } from '../ref/rows4-k.js';
 import type { QuantFormat, WeightBytes } from '../../quant/types.js';
 import { Q4_0 } from '../../quant/q4_0.js';
 import * as binaries from './binaries.generated.js';
@@ -352,11 +353,13 @@ export class WasmKernels implements Kernels {
     return `matmul: ${lut ? `table lookup for ${lut} (${this.lutTables} tables)` : 'no table-lookup tensors'}${deq}${this.matmulKernels === 'lut' ? ' (lut asked for)' : ''}`;
   }
 
-  /** Re-lay a matrix in four-row groups, in place (rows4_pack), when its format has the layout. */
+  /** Re-lay a matrix in four-row groups, in place (rows4_pack, rows4k_pack), when its format has the layout. */
   private packRows4(w: WeightMatrix): boolean {
-    if (!rows4Fits(w.format, w.rows, w.cols) || !this.arena.owns(w.data)) return false;
+    const k = rows4kFits(w.format, w.rows, w.cols);
+    if (!(k || rows4Fits(w.format, w.rows, w.cols)) || !this.arena.owns(w.data)) return false;
     const scratch = this.arena.bytes(4 * w.rowBytes);
-    this.k.rows4_pack(w.data.byteOffset, w.rowBytes, w.rows, w.format.typeSize, scratch.byteOffset);
+    if (k) this.k.rows4k_pack(w.format.id, w.data.byteOffset, w.rowBytes, w.rows, scratch.byteOffset);
+    else this.k.rows4_pack(w.data.byteOffset, w.rowBytes, w.rows, w.format.typeSize, scratch.byteOffset);
     this.arena.releaseView(scratch);
     this.rows4.add(w);
     return true;
@@ -602,7 +605,7 @@ export class WasmKernels implements Kernels {
         if (!(Number.isInteger(id) && id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
         if (lut) lutDequantRow(lut, id, out, t * table.cols);
         else {
-          rows4Row(table.data, table.rowBytes, table.rows, table.format.typeSize, id, row!, 0);
+          (table.format.wasm?.rows4k ? rows4kRow : rows4Row)(table.data, table.rowBytes, table.rows, table.format.typeSize, id, row!, 0);
           table.format.dequantize(row!, 0, out, t * table.cols, table.cols);
         }
       }

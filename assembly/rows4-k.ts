@@ -1,0 +1,428 @@
+// The four-row decode layout of the K-quants Q4_K and Q6_K (super-blocks of 256), built once at
+// load, in place, and the matrix products over it. rows4.ts does the same for the 32-element
+// formats; matmul.ts keeps the row layout for matrices never re-laid and for the last rows % 4.
+//
+// Layout (src/kernels/ref/rows4-k.ts is its TypeScript twin): rows in groups of four; a group keeps
+// the bytes its four rows had, now super-block by super-block along K, each the size of four of
+// the format's blocks, so the re-layout is in place:
+//
+// Q4_K, 576 bytes per super-block of a group (4 x 144):
+//   [0]  f16 d, rows 0..3            [8]  f16 dmin, rows 0..3
+//   [16] scale nibbles NS  [32] min nibbles NM  [48] high bits H   (the 6-bit scales and mins)
+//   [64] 512 bytes of quants: 32 chunks of 16, chunk 8c + k = bytes 32c + 4k .. +3 of rows 0..3
+//        (low nibbles: sub-block 2c, high nibbles: sub-block 2c + 1, as in the row layout)
+//   Scale j of row r is at position p = 4(j & 3) + r, its low 4 bits in nibble j >> 2 of NS[p],
+//   its high 2 bits at bit 2(j >> 2) of H[p]; min j of row r at position p = 8r + j, low bits in
+//   nibble p >> 4 of NM[p & 15], high bits at bit 4 + 2(p >> 4) of H[p & 15]. So four vector ops
+//   decode all 64, scales as [sub-block][row] bytes (widened to one i32x4 per sub-block: lane =
+//   row) and mins as [row][sub-block] bytes (one i32x4.dot_i16x8_s per row against the sums of
+//   the activations' pairs of 16).
+// Q6_K, 840 bytes per super-block of a group (4 x 210):
+//   [0]  f16 d, rows 0..3            [8]  i8 scales: byte 4j + r = scale j of row r (j < 16)
+//   [72] 16 triples of 48 bytes, triple 8h + k = [ql bytes 64h + 4k | ql bytes 64h + 32 + 4k |
+//        qh bytes 32h + 4k], each 4 bytes of rows 0..3: element 128h + 32q + l (l = 4k + i) has
+//        its low bits in the low (q < 2) or high nibble of the first (q even) or second part and
+//        its top two bits at bit 2q of the third.
+//
+// Integer dot products per build: relaxed SIMD i32x4.relaxed_dot_i8x16_i7x16_add_s in its
+// deterministic form, the int8 activations first and the unsigned weights (Q4_K 0..15, Q6_K 0..63)
+// second; SIMD128 i32x4.dot_i16x8_s on weights widened to i16 against 4 activations splat as i16.
+// Lanes are rows, so one splat of 4 activations feeds four rows. The Q4_K mins come off through
+// the activations' sums of 16, the Q6_K -32 as the starting value of each sub-block's sum. Every
+// build gives the integer sums dot.ts's row kernels give and sums super-blocks in their f32 order:
+//   Q4_K: s += (d * yd) * f32(isum) - (dmin * yd) * f32(summs)      Q6_K: s += f32(isum) * (d * yd)
+// so the re-laid matrix, the row layout and every build agree bit for bit.
+
+import { f16ToF32, halfx4 } from './f16';
+import { dot_q4_k, dot_q6_k } from './dot';
+import { GGML_TYPE_Q4_K, GGML_TYPE_Q6_K } from './types.generated';
+
+/** Whether rows4k_pack / rows4k_matmul take this type. */
+@inline export function rows4kHas(type: i32): bool {
+  return type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K;
+}
+
+@inline function blockBytes(type: i32): usize {
+  return type == GGML_TYPE_Q4_K ? 144 : 210;
+}
+
+// ------------------------------------------------------------------ re-layout
+
+/** Q4_K scale (k = 0) or min (k = 1) j of the 12 packed bytes at p (get_scale_min_k4). */
+@inline function q4kScaleMin(p: usize, j: i32, k: i32): u32 {
+  if (j < 4) return load<u8>(p + <usize>(j + 4 * k)) & 63;
+  const lo = k ? <u32>load<u8>(p + <usize>(j + 4)) >> 4 : <u32>load<u8>(p + <usize>(j + 4)) & 0xf;
+  return lo | ((<u32>load<u8>(p + <usize>(j - 4 + 4 * k)) >> 6) << 4);
+}
+
+/**
+ * Re-lay `rows` rows (rowBytes apart) of a Q4_K or Q6_K matrix into the four-row layout in place,
+ * group by group through `scratch` (4 * rowBytes bytes). The last rows % 4 are left as they are.
+ * Returns 1 for another type.
+ */
+export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scratch: usize): i32 {
+  if (!rows4kHas(type)) return 1;
+  const rb = <usize>rowBytes, bb = blockBytes(type), nb = rowBytes / <i32>bb;
+  for (let g = 0; g < (rows >> 2); g++) {
+    const base = w + <usize>g * (rb << 2);
+    memory.copy(scratch, base, rb << 2);
+    for (let b = 0; b < nb; b++) {
+      const dst = base + <usize>b * (bb << 2);
+      if (type == GGML_TYPE_Q4_K) memory.fill(dst + 16, 0, 48);
+      for (let r = 0; r < 4; r++) {
+        const src = scratch + <usize>r * rb + <usize>b * bb, ru = <usize>r;
+        if (type == GGML_TYPE_Q4_K) {
+          store<u16>(dst + (ru << 1), load<u16>(src));
+          store<u16>(dst + 8 + (ru << 1), load<u16>(src + 2));
+          for (let j = 0; j < 8; j++) {
+            const sc = q4kScaleMin(src + 4, j, 0), m = q4kScaleMin(src + 4, j, 1);
+            const ps = dst + <usize>(4 * (j & 3) + r), hs = <u32>(j >> 2);
+            store<u8>(ps + 16, load<u8>(ps + 16) | <u8>((sc & 15) << (4 * hs)));
+            store<u8>(ps + 48, load<u8>(ps + 48) | <u8>((sc >> 4) << (2 * hs)));
+            const p = 8 * r + j, pm = dst + <usize>(p & 15), hm = <u32>(p >> 4);
+            store<u8>(pm + 32, load<u8>(pm + 32) | <u8>((m & 15) << (4 * hm)));
+            store<u8>(pm + 48, load<u8>(pm + 48) | <u8>((m >> 4) << (4 + 2 * hm)));
+          }
+          for (let c = 0; c < 32; c++) store<u32>(dst + 64 + (<usize>c << 4) + (ru << 2), load<u32>(src + 16 + (<usize>c << 2)));
+        } else {
+          store<u16>(dst + (ru << 1), load<u16>(src + 208));
+          for (let j = 0; j < 16; j++) store<u8>(dst + 8 + <usize>(4 * j + r), load<u8>(src + 192 + <usize>j));
+          for (let h = 0; h < 2; h++) {
+            for (let k = 0; k < 8; k++) {
+              const t = dst + 72 + <usize>(48 * (8 * h + k)) + (ru << 2), l = <usize>(4 * k);
+              store<u32>(t, load<u32>(src + <usize>(64 * h) + l));
+              store<u32>(t + 16, load<u32>(src + <usize>(64 * h + 32) + l));
+              store<u32>(t + 32, load<u32>(src + 128 + <usize>(32 * h) + l));
+            }
+          }
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+// ------------------------------------------------------------------ shared pieces
+
+/** Lanes of a SIMD128 pair (rows 0, 1 in p01, rows 2, 3 in p23, two partial sums each) as rows. */
+@inline function rowsOf(p01: v128, p23: v128): v128 {
+  return i32x4.add(i32x4.shuffle(p01, p23, 0, 2, 4, 6), i32x4.shuffle(p01, p23, 1, 3, 5, 7));
+}
+
+/** acc + 4 unsigned weights of each row (w: u8 lanes, 0..63) times the 4 activations at a (relaxed SIMD). */
+@inline function rdot(acc: v128, w: v128, a: usize): v128 {
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(a), w, acc);
+}
+
+/** SIMD128: 4 activations at a, splat as i16 (twice the 4). */
+@inline function act16(a: usize): v128 {
+  return i16x8.extend_low_i8x16_s(v128.load32_splat(a));
+}
+
+@inline function storeRows(y: usize, v: v128, lo: i32, hi: i32): void {
+  if (lo == 0 && hi == 4) { v128.store(y, v); return; }
+  if (lo <= 0 && hi > 0) store<f32>(y, f32x4.extract_lane(v, 0));
+  if (lo <= 1 && hi > 1) store<f32>(y, f32x4.extract_lane(v, 1), 4);
+  if (lo <= 2 && hi > 2) store<f32>(y, f32x4.extract_lane(v, 2), 8);
+  if (lo <= 3 && hi > 3) store<f32>(y, f32x4.extract_lane(v, 3), 12);
+}
+
+// ------------------------------------------------------------------ Q4_K
+
+/**
+ * sum_j min[j][r] * (bs[2j] + bs[2j+1]) per row r (lanes), the Q8_K sums of 16 at bs (i32), the
+ * mins as [row][sub-block] i16 in m0..m3.
+ */
+@inline function q4kMins(bs: usize, m0: v128, m1: v128, m2: v128, m3: v128): v128 {
+  const b0 = v128.load(bs), b1 = v128.load(bs, 16), b2 = v128.load(bs, 32), b3 = v128.load(bs, 48);
+  // |sum of 32| <= 32 * 127: fits i16.
+  const pl = i32x4.add(i32x4.shuffle(b0, b1, 0, 2, 4, 6), i32x4.shuffle(b0, b1, 1, 3, 5, 7));
+  const ph = i32x4.add(i32x4.shuffle(b2, b3, 0, 2, 4, 6), i32x4.shuffle(b2, b3, 1, 3, 5, 7));
+  const bv = i16x8.narrow_i32x4_s(pl, ph);
+  const p0 = i32x4.dot_i16x8_s(m0, bv), p1 = i32x4.dot_i16x8_s(m1, bv), p2 = i32x4.dot_i16x8_s(m2, bv), p3 = i32x4.dot_i16x8_s(m3, bv);
+  const u01 = i32x4.add(i32x4.shuffle(p0, p1, 0, 1, 4, 5), i32x4.shuffle(p0, p1, 2, 3, 6, 7));
+  const u23 = i32x4.add(i32x4.shuffle(p2, p3, 0, 1, 4, 5), i32x4.shuffle(p2, p3, 2, 3, 6, 7));
+  return rowsOf(u01, u23);
+}
+
+/** Scale vector (lane = row) of sub-block j = 2c + hiHalf from the decoded scale bytes sa (j < 4) / sb. */
+@inline function q4kScale(sa: v128, sb: v128, c: i32, hiHalf: i32): v128 {
+  const v = c < 2 ? sa : sb;
+  const s16 = (c & 1) ? i16x8.extend_high_i8x16_u(v) : i16x8.extend_low_i8x16_u(v);
+  return hiHalf ? i32x4.extend_high_i16x8_u(s16) : i32x4.extend_low_i16x8_u(s16);
+}
+
+/**
+ * Token t's integer sums (lane = row) over the two sub-blocks of 64-element chunk c of the
+ * super-block at q (its quants), activations at x (the super-block's), scaled: lo * s_lo + hi * s_hi.
+ */
+@inline function q4kChunk(q: usize, x: usize, c: i32, slo: v128, shi: v128): v128 {
+  const m = i8x16.splat(0x0f);
+  const qc = q + <usize>(c << 7), xc = x + <usize>(c << 6);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    let lo = i32x4.splat(0), hi = i32x4.splat(0);
+    for (let k = 0; k < 8; k++) {
+      const w = v128.load(qc + (<usize>k << 4)), xk = xc + (<usize>k << 2);
+      lo = rdot(lo, v128.and(w, m), xk);
+      hi = rdot(hi, v128.and(i16x8.shr_u(w, 4), m), xk + 32);
+    }
+    return i32x4.add(i32x4.mul(lo, slo), i32x4.mul(hi, shi));
+  }
+  let l01 = i32x4.splat(0), l23 = i32x4.splat(0), h01 = i32x4.splat(0), h23 = i32x4.splat(0);
+  for (let k = 0; k < 8; k++) {
+    const w = v128.load(qc + (<usize>k << 4)), xk = xc + (<usize>k << 2);
+    const wl = v128.and(w, m), wh = v128.and(i16x8.shr_u(w, 4), m);
+    const al = act16(xk), ah = act16(xk + 32);
+    l01 = i32x4.add(l01, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(wl), al));
+    l23 = i32x4.add(l23, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(wl), al));
+    h01 = i32x4.add(h01, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(wh), ah));
+    h23 = i32x4.add(h23, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(wh), ah));
+  }
+  return i32x4.add(i32x4.mul(rowsOf(l01, l23), slo), i32x4.mul(rowsOf(h01, h23), shi));
+}
+
+/** s + (d * yd) * f32(isum) - (dmin * yd) * f32(summs), lane = row, in dot_q4_k's f32 order. */
+@inline function q4kStep(s: v128, d: v128, dmin: v128, yd: f32, isum: v128, summs: v128): v128 {
+  const ydv = f32x4.splat(yd);
+  return f32x4.add(s, f32x4.sub(f32x4.mul(f32x4.mul(d, ydv), f32x4.convert_i32x4_s(isum)), f32x4.mul(f32x4.mul(dmin, ydv), f32x4.convert_i32x4_s(summs))));
+}
+
+/**
+ * One Q4_K row group (at g) against nt (1..4, a constant) tokens: token t's quants at
+ * x + t * xStep, its scales at ad + t * dStep, its sums of 16 at bs + t * bStep; rows lo..hi stored
+ * at y + t * yStep. A super-block's scales and mins are decoded once for all tokens.
+ */
+@inline function q4kTile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  const f = i8x16.splat(0x0f), t3 = i8x16.splat(0x30);
+  for (let b = 0; b < nb; b++) {
+    const blk = g + <usize>b * 576;
+    const dd = v128.load(blk);
+    const d = halfx4(i32x4.extend_low_i16x8_u(dd)), dmin = halfx4(i32x4.extend_high_i16x8_u(dd));
+    const ns = v128.load(blk + 16), nm = v128.load(blk + 32), hb = v128.load(blk + 48);
+    const sa = v128.or(v128.and(ns, f), v128.and(i16x8.shl(hb, 4), t3));
+    const sb = v128.or(v128.and(i16x8.shr_u(ns, 4), f), v128.and(i16x8.shl(hb, 2), t3));
+    const ma = v128.or(v128.and(nm, f), v128.and(hb, t3));
+    const mb = v128.or(v128.and(i16x8.shr_u(nm, 4), f), v128.and(i16x8.shr_u(hb, 2), t3));
+    const m0 = i16x8.extend_low_i8x16_u(ma), m1 = i16x8.extend_high_i8x16_u(ma), m2 = i16x8.extend_low_i8x16_u(mb), m3 = i16x8.extend_high_i8x16_u(mb);
+    const q = blk + 64, xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6);
+    let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
+    for (let c = 0; c < 4; c++) {
+      const slo = q4kScale(sa, sb, c, 0), shi = q4kScale(sa, sb, c, 1);
+      i0 = i32x4.add(i0, q4kChunk(q, xb, c, slo, shi));
+      if (nt > 1) i1 = i32x4.add(i1, q4kChunk(q, xb + xStep, c, slo, shi));
+      if (nt > 2) i2 = i32x4.add(i2, q4kChunk(q, xb + 2 * xStep, c, slo, shi));
+      if (nt > 3) i3 = i32x4.add(i3, q4kChunk(q, xb + 3 * xStep, c, slo, shi));
+    }
+    s0 = q4kStep(s0, d, dmin, load<f32>(db), i0, q4kMins(bb, m0, m1, m2, m3));
+    if (nt > 1) s1 = q4kStep(s1, d, dmin, load<f32>(db + dStep), i1, q4kMins(bb + bStep, m0, m1, m2, m3));
+    if (nt > 2) s2 = q4kStep(s2, d, dmin, load<f32>(db + 2 * dStep), i2, q4kMins(bb + 2 * bStep, m0, m1, m2, m3));
+    if (nt > 3) s3 = q4kStep(s3, d, dmin, load<f32>(db + 3 * dStep), i3, q4kMins(bb + 3 * bStep, m0, m1, m2, m3));
+  }
+  storeRows(y, s0, lo, hi);
+  if (nt > 1) storeRows(y + yStep, s1, lo, hi);
+  if (nt > 2) storeRows(y + 2 * yStep, s2, lo, hi);
+  if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
+}
+
+// ------------------------------------------------------------------ Q6_K
+
+/** The 6-bit codes (u8 lanes, 0..63) of part q (0..3) of triple tr: 4 elements of each row. */
+@inline function q6kCodes(tr: usize, q: i32): v128 {
+  const m = i8x16.splat(0x0f), t3 = i8x16.splat(0x30);
+  const l = v128.load(tr + (<usize>(q & 1) << 4)), h = v128.load(tr + 32);
+  const lo = q < 2 ? v128.and(l, m) : v128.and(i16x8.shr_u(l, 4), m);
+  const hb = q == 0 ? i16x8.shl(h, 4) : q == 1 ? i16x8.shl(h, 2) : q == 2 ? h : i16x8.shr_u(h, 2);
+  return v128.or(lo, v128.and(hb, t3));
+}
+
+/**
+ * Token t's integer sum (lane = row) over sub-block j = 8h + 2q + kk of the super-block whose
+ * triples start at tr (activations at x, the super-block's; its Q8_K sum of 16 at bs), times the
+ * sub-block's scales sc: sc * (sum(code * a) - 32 * sum(a)).
+ */
+@inline function q6kSub(tr: usize, x: usize, bs: usize, h: i32, q: i32, kk: i32, sc: v128): v128 {
+  const j = 8 * h + 2 * q + kk;
+  const t0 = tr + <usize>(48 * (8 * h + 4 * kk)), x0 = x + <usize>(128 * h + 32 * q + 16 * kk);
+  const start = i32x4.splat(-(load<i32>(bs + (<usize>j << 2)) << 5));
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    let acc = start;
+    for (let k = 0; k < 4; k++) acc = rdot(acc, q6kCodes(t0 + <usize>(48 * k), q), x0 + (<usize>k << 2));
+    return i32x4.mul(acc, sc);
+  }
+  let p01 = i32x4.splat(0), p23 = i32x4.splat(0);
+  for (let k = 0; k < 4; k++) {
+    const w = q6kCodes(t0 + <usize>(48 * k), q), a = act16(x0 + (<usize>k << 2));
+    p01 = i32x4.add(p01, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(w), a));
+    p23 = i32x4.add(p23, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(w), a));
+  }
+  return i32x4.mul(i32x4.add(rowsOf(p01, p23), start), sc);
+}
+
+@inline function q6kStep(s: v128, d: v128, yd: f32, isum: v128): v128 {
+  return f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(d, f32x4.splat(yd))));
+}
+
+/** One Q6_K row group against nt tokens, as q4kTile. */
+@inline function q6kTile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const blk = g + <usize>b * 840;
+    const d = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(blk)));
+    const tr = blk + 72, xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6);
+    let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
+    for (let h = 0; h < 2; h++) {
+      for (let kk = 0; kk < 2; kk++) {
+        // Part q spelled out as a constant, so each code's shifts and nibble fold at compile time.
+        for (let q = 0; q < 4; q++) {
+          const j = 8 * h + 2 * q + kk;
+          const sc = i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(blk + 8 + <usize>(4 * j))));
+          if (q == 0) {
+            i0 = i32x4.add(i0, q6kSub(tr, xb, bb, h, 0, kk, sc));
+            if (nt > 1) i1 = i32x4.add(i1, q6kSub(tr, xb + xStep, bb + bStep, h, 0, kk, sc));
+            if (nt > 2) i2 = i32x4.add(i2, q6kSub(tr, xb + 2 * xStep, bb + 2 * bStep, h, 0, kk, sc));
+            if (nt > 3) i3 = i32x4.add(i3, q6kSub(tr, xb + 3 * xStep, bb + 3 * bStep, h, 0, kk, sc));
+          } else if (q == 1) {
+            i0 = i32x4.add(i0, q6kSub(tr, xb, bb, h, 1, kk, sc));
+            if (nt > 1) i1 = i32x4.add(i1, q6kSub(tr, xb + xStep, bb + bStep, h, 1, kk, sc));
+            if (nt > 2) i2 = i32x4.add(i2, q6kSub(tr, xb + 2 * xStep, bb + 2 * bStep, h, 1, kk, sc));
+            if (nt > 3) i3 = i32x4.add(i3, q6kSub(tr, xb + 3 * xStep, bb + 3 * bStep, h, 1, kk, sc));
+          } else if (q == 2) {
+            i0 = i32x4.add(i0, q6kSub(tr, xb, bb, h, 2, kk, sc));
+            if (nt > 1) i1 = i32x4.add(i1, q6kSub(tr, xb + xStep, bb + bStep, h, 2, kk, sc));
+            if (nt > 2) i2 = i32x4.add(i2, q6kSub(tr, xb + 2 * xStep, bb + 2 * bStep, h, 2, kk, sc));
+            if (nt > 3) i3 = i32x4.add(i3, q6kSub(tr, xb + 3 * xStep, bb + 3 * bStep, h, 2, kk, sc));
+          } else {
+            i0 = i32x4.add(i0, q6kSub(tr, xb, bb, h, 3, kk, sc));
+            if (nt > 1) i1 = i32x4.add(i1, q6kSub(tr, xb + xStep, bb + bStep, h, 3, kk, sc));
+            if (nt > 2) i2 = i32x4.add(i2, q6kSub(tr, xb + 2 * xStep, bb + 2 * bStep, h, 3, kk, sc));
+            if (nt > 3) i3 = i32x4.add(i3, q6kSub(tr, xb + 3 * xStep, bb + 3 * bStep, h, 3, kk, sc));
+          }
+        }
+      }
+    }
+    s0 = q6kStep(s0, d, load<f32>(db), i0);
+    if (nt > 1) s1 = q6kStep(s1, d, load<f32>(db + dStep), i1);
+    if (nt > 2) s2 = q6kStep(s2, d, load<f32>(db + 2 * dStep), i2);
+    if (nt > 3) s3 = q6kStep(s3, d, load<f32>(db + 3 * dStep), i3);
+  }
+  storeRows(y, s0, lo, hi);
+  if (nt > 1) storeRows(y + yStep, s1, lo, hi);
+  if (nt > 2) storeRows(y + 2 * yStep, s2, lo, hi);
+  if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
+}
+
+// ------------------------------------------------------------------ products
+
+@inline function tile(type: i32, nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
+  if (type == GGML_TYPE_Q4_K) q4kTile(nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+  else q6kTile(nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+}
+
+/**
+ * Grouped rows r0..r1 for nTok tokens: group by group, tokens four at a time, so a group's
+ * weights stay in L1 while every token passes over them.
+ */
+@inline function rows4kGroups(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 8;
+  const xStep = <usize>cols, dStep = <usize>nb << 2, bStep = <usize>nb << 6, yStep = <usize>rows << 2;
+  for (let g = r0 >> 2; (g << 2) < r1; g++) {
+    const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
+    const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) {
+      tile(type, 4, gw, nb, act + <usize>t * xStep, xStep, ad + <usize>t * dStep, dStep, asum + <usize>t * bStep, bStep, yg + <usize>t * yStep, yStep, lo, hi);
+    }
+    const left = nTok - t, xt = act + <usize>t * xStep, dt = ad + <usize>t * dStep, bt = asum + <usize>t * bStep, yt = yg + <usize>t * yStep;
+    if (left == 1) tile(type, 1, gw, nb, xt, xStep, dt, dStep, bt, bStep, yt, yStep, lo, hi);
+    else if (left == 2) tile(type, 2, gw, nb, xt, xStep, dt, dStep, bt, bStep, yt, yStep, lo, hi);
+    else if (left == 3) tile(type, 3, gw, nb, xt, xStep, dt, dStep, bt, bStep, yt, yStep, lo, hi);
+  }
+}
+
+/** Q4_K scale (k = 0) or min (k = 1) j of lane r of a re-laid super-block at blk. */
+@inline function q4kRelaidScaleMin(blk: usize, r: i32, j: i32, k: i32): i32 {
+  if (k == 0) {
+    const p = blk + <usize>(4 * (j & 3) + r), hs = j >> 2;
+    return ((<i32>load<u8>(p + 16) >> (4 * hs)) & 15) | (((<i32>load<u8>(p + 48) >> (2 * hs)) & 3) << 4);
+  }
+  const p = 8 * r + j, pm = blk + <usize>(p & 15), hm = p >> 4;
+  return ((<i32>load<u8>(pm + 32) >> (4 * hm)) & 15) | (((<i32>load<u8>(pm + 48) >> (4 + 2 * hm)) & 3) << 4);
+}
+
+/**
+ * Grouped rows r0..r1 one at a time from the layout (the plain build, no SIMD: the f16 scales
+ * convert one by one here), in dot.ts's integer sums and f32 order.
+ */
+function rows4kScalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 8;
+  for (let r = r0; r < r1; r++) {
+    const lane = r & 3, gw = w + <usize>(r >> 2) * (rowBytes << 2);
+    for (let t = 0; t < nTok; t++) {
+      let s: f32 = 0;
+      for (let b = 0; b < nb; b++) {
+        const x = act + <usize>t * <usize>cols + (<usize>b << 8), bi = <usize>t * <usize>nb + <usize>b;
+        const yd = load<f32>(ad + (bi << 2)), bs = asum + (bi << 6);
+        if (type == GGML_TYPE_Q4_K) {
+          const blk = gw + <usize>b * 576;
+          let isum = 0, summs = 0;
+          for (let j = 0; j < 8; j++) {
+            summs += (load<i32>(bs + (<usize>j << 3)) + load<i32>(bs + (<usize>j << 3) + 4)) * q4kRelaidScaleMin(blk, lane, j, 1);
+          }
+          for (let c = 0; c < 4; c++) {
+            let lo = 0, hi = 0;
+            for (let l = 0; l < 32; l++) {
+              const v = <i32>load<u8>(blk + 64 + <usize>(((8 * c + (l >> 2)) << 4) + (lane << 2) + (l & 3)));
+              lo += <i32>load<i8>(x + <usize>(64 * c + l)) * (v & 15);
+              hi += <i32>load<i8>(x + <usize>(64 * c + 32 + l)) * (v >> 4);
+            }
+            isum += q4kRelaidScaleMin(blk, lane, 2 * c, 0) * lo + q4kRelaidScaleMin(blk, lane, 2 * c + 1, 0) * hi;
+          }
+          const dd = f16ToF32(load<u16>(blk + (<usize>lane << 1))), dm = f16ToF32(load<u16>(blk + 8 + (<usize>lane << 1)));
+          s += (dd * yd) * <f32>isum - (dm * yd) * <f32>summs;
+        } else {
+          const blk = gw + <usize>b * 840;
+          let isum = 0;
+          for (let j = 0; j < 16; j++) {
+            const h = j >> 3, q = (j >> 1) & 3, kk = j & 1;
+            let sub = 0;
+            for (let i = 0; i < 16; i++) {
+              const k = 4 * kk + (i >> 2), tr = blk + 72 + <usize>(48 * (8 * h + k)) + <usize>((lane << 2) + (i & 3));
+              const lb = <i32>load<u8>(tr + <usize>((q & 1) << 4)), hb = <i32>load<u8>(tr + 32);
+              const code = ((q < 2 ? lb : lb >> 4) & 15) | (((hb >> (2 * q)) & 3) << 4);
+              sub += (code - 32) * <i32>load<i8>(x + <usize>(128 * h + 32 * q + 16 * kk + i));
+            }
+            isum += <i32>load<i8>(blk + 8 + <usize>(4 * j + lane)) * sub;
+          }
+          s += <f32>isum * (f16ToF32(load<u16>(blk + (<usize>lane << 1))) * yd);
+        }
+      }
+      store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), s);
+    }
+  }
+}
+
+/** Rows r0..r1 of a Q4_K or Q6_K matrix re-laid by rows4k_pack; returns 1 for other types. */
+export function rows4k_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): i32 {
+  if (!rows4kHas(type)) return 1;
+  const g1 = min(r1, rows & ~3);
+  if (r0 < g1) {
+    if (ASC_FEATURE_SIMD) {
+      if (type == GGML_TYPE_Q4_K) rows4kGroups(GGML_TYPE_Q4_K, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
+      else rows4kGroups(GGML_TYPE_Q6_K, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
+    } else {
+      rows4kScalar(type, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
+    }
+  }
+  // The last rows % 4, still in row layout: dot.ts's row kernels.
+  const nb = cols >> 8;
+  for (let r = max(r0, rows & ~3); r < r1; r++) {
+    const wr = w + <usize>r * rowBytes;
+    for (let t = 0; t < nTok; t++) {
+      const ao = act + <usize>t * <usize>cols, dof = ad + ((<usize>t * <usize>nb) << 2), bsum = asum + ((<usize>t * <usize>nb) << 6);
+      const v = type == GGML_TYPE_Q4_K ? dot_q4_k(wr, ao, dof, bsum, nb) : dot_q6_k(wr, ao, dof, bsum, nb);
+      store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), v);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,161 @@
+// The four-row decode layout of Q4_K and Q6_K (assembly/rows4-k.ts's twin): how a matrix is re-laid
+// in place at load, how a row is read back (embedding lookups of a tied table, such as the Q6_K
+// token table of llama.cpp's ternary files), and the product over it with the WebAssembly
+// kernel's integer sums and f32 order, so the two can be compared bit for bit.
+//
+// Rows go in groups of four, each group in the bytes its rows had, super-block by super-block:
+// Q4_K 576 bytes: [f16 d x4][f16 dmin x4][scale nibbles 16][min nibbles 16][high bits 16][quants 512]
+// Q6_K 840 bytes: [f16 d x4][i8 scales 16 x 4][16 triples of 48: ql part, ql part, qh part]
+// with every payload in 4-byte chunks, rows 0..3 side by side (assembly/rows4-k.ts details where
+// each scale, min and code goes). The last rows % 4 stay in row layout.
+
+import type { WeightMatrix } from '../types.js';
+import type { QuantFormat } from '../../quant/types.js';
+import { F16_TO_F32 } from '../../core/f16.js';
+import { readU16 } from '../../quant/views.js';
+import { unpackScaleMins } from '../../quant/q4_K.js';
+import { newActivationRow, prepareActivation } from './activations.js';
+
+const fr = Math.fround;
+const Q4_K_BYTES = 144, Q6_K_BYTES = 210;
+
+/** Whether a matrix can take the layout: its format declares it, whole super-blocks, one group at least. */
+export function rows4kFits(format: QuantFormat, rows: number, cols: number): boolean {
+  return !!format.wasm?.rows4k && (format.typeSize === Q4_K_BYTES || format.typeSize === Q6_K_BYTES) && cols % 256 === 0 && rows >= 4;
+}
+
+const sc8 = new Uint8Array(8), m8 = new Uint8Array(8);
+
+/** Super-block `src` (one row's, in row layout) as lane r of the group super-block at `dst` (zeroed first for Q4_K's shared bytes). */
+function packBlock(blockBytes: number, src: Uint8Array, s: number, dst: Uint8Array, d: number, r: number): void {
+  if (blockBytes === Q4_K_BYTES) {
+    dst[d + 2 * r] = src[s]!; dst[d + 2 * r + 1] = src[s + 1]!;
+    dst[d + 8 + 2 * r] = src[s + 2]!; dst[d + 9 + 2 * r] = src[s + 3]!;
+    unpackScaleMins(src, s + 4, sc8, m8);
+    for (let j = 0; j < 8; j++) {
+      const ps = d + 4 * (j & 3) + r, hs = j >> 2;
+      dst[ps + 16] |= (sc8[j]! & 15) << (4 * hs);
+      dst[ps + 48] |= (sc8[j]! >> 4) << (2 * hs);
+      const p = 8 * r + j, pm = d + (p & 15), hm = p >> 4;
+      dst[pm + 32] |= (m8[j]! & 15) << (4 * hm);
+      dst[pm + 48] |= (m8[j]! >> 4) << (4 + 2 * hm);
+    }
+    for (let c = 0; c < 32; c++) dst.set(src.subarray(s + 16 + 4 * c, s + 20 + 4 * c), d + 64 + 16 * c + 4 * r);
+    return;
+  }
+  dst[d + 2 * r] = src[s + 208]!; dst[d + 2 * r + 1] = src[s + 209]!;
+  for (let j = 0; j < 16; j++) dst[d + 8 + 4 * j + r] = src[s + 192 + j]!;
+  for (let h = 0; h < 2; h++) {
+    for (let k = 0; k < 8; k++) {
+      const t = d + 72 + 48 * (8 * h + k) + 4 * r;
+      dst.set(src.subarray(s + 64 * h + 4 * k, s + 64 * h + 4 * k + 4), t);
+      dst.set(src.subarray(s + 64 * h + 32 + 4 * k, s + 64 * h + 36 + 4 * k), t + 16);
+      dst.set(src.subarray(s + 128 + 32 * h + 4 * k, s + 132 + 32 * h + 4 * k), t + 32);
+    }
+  }
+}
+
+/** Re-lay rows (rowBytes apart from byte `off` of data) in place; the last rows % 4 stay. */
+export function rows4kPack(data: Uint8Array, off: number, rowBytes: number, rows: number, blockBytes: number): void {
+  const tmp = new Uint8Array(4 * rowBytes), nb = rowBytes / blockBytes;
+  for (let g = 0; g < rows >> 2; g++) {
+    const base = off + g * 4 * rowBytes;
+    tmp.set(data.subarray(base, base + 4 * rowBytes));
+    data.fill(0, base, base + 4 * rowBytes);
+    for (let b = 0; b < nb; b++) {
+      for (let r = 0; r < 4; r++) packBlock(blockBytes, tmp, r * rowBytes + b * blockBytes, data, base + b * 4 * blockBytes, r);
+    }
+  }
+}
+
+/** Row `row` of a re-laid matrix (data from byte 0) as its original bytes, into out[outOff..+rowBytes). */
+export function rows4kRow(data: Uint8Array, rowBytes: number, rows: number, blockBytes: number, row: number, out: Uint8Array, outOff: number): void {
+  if (row >= (rows & ~3)) { out.set(data.subarray(row * rowBytes, (row + 1) * rowBytes), outOff); return; }
+  const nb = rowBytes / blockBytes, r = row & 3, base = (row >> 2) * 4 * rowBytes;
+  for (let b = 0; b < nb; b++) {
+    const s = base + b * 4 * blockBytes, o = outOff + b * blockBytes;
+    if (blockBytes === Q4_K_BYTES) {
+      out[o] = data[s + 2 * r]!; out[o + 1] = data[s + 2 * r + 1]!;
+      out[o + 2] = data[s + 8 + 2 * r]!; out[o + 3] = data[s + 9 + 2 * r]!;
+      for (let j = 0; j < 8; j++) {
+        const ps = s + 4 * (j & 3) + r, hs = j >> 2;
+        sc8[j] = ((data[ps + 16]! >> (4 * hs)) & 15) | (((data[ps + 48]! >> (2 * hs)) & 3) << 4);
+        const p = 8 * r + j, pm = s + (p & 15), hm = p >> 4;
+        m8[j] = ((data[pm + 32]! >> (4 * hm)) & 15) | (((data[pm + 48]! >> (4 + 2 * hm)) & 3) << 4);
+      }
+      // get_scale_min_k4's packing, inverted.
+      for (let j = 0; j < 4; j++) {
+        out[o + 4 + j] = (sc8[j]! & 63) | ((sc8[j + 4]! >> 4) << 6);
+        out[o + 8 + j] = (m8[j]! & 63) | ((m8[j + 4]! >> 4) << 6);
+        out[o + 12 + j] = (sc8[j + 4]! & 15) | ((m8[j + 4]! & 15) << 4);
+      }
+      for (let c = 0; c < 32; c++) out.set(data.subarray(s + 64 + 16 * c + 4 * r, s + 68 + 16 * c + 4 * r), o + 16 + 4 * c);
+      continue;
+    }
+    out[o + 208] = data[s + 2 * r]!; out[o + 209] = data[s + 2 * r + 1]!;
+    for (let j = 0; j < 16; j++) out[o + 192 + j] = data[s + 8 + 4 * j + r]!;
+    for (let h = 0; h < 2; h++) {
+      for (let k = 0; k < 8; k++) {
+        const t = s + 72 + 48 * (8 * h + k) + 4 * r;
+        out.set(data.subarray(t, t + 4), o + 64 * h + 4 * k);
+        out.set(data.subarray(t + 16, t + 20), o + 64 * h + 32 + 4 * k);
+        out.set(data.subarray(t + 32, t + 36), o + 128 + 32 * h + 4 * k);
+      }
+    }
+  }
+}
+
+/**
+ * y = W x for a re-laid matrix, summed as the WebAssembly kernels (and dot.ts's row kernels) sum:
+ * per (row, token), super-block by super-block in f32, the integer sums exact:
+ *   Q4_K: s += (d * yd) * f32(isum) - (dmin * yd) * f32(summs)      Q6_K: s += f32(isum) * (d * yd)
+ */
+export function rows4kMatmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
+  const { rows, cols, rowBytes, format } = w;
+  const bb = format.typeSize, nb = cols / 256;
+  const a = newActivationRow('q8_K', cols * nTok);
+  for (let t = 0; t < nTok; t++) prepareActivation(a, x, t * cols, cols, t * cols);
+  const row = new Uint8Array(rowBytes);
+  for (let r = 0; r < rows; r++) {
+    rows4kRow(w.data, rowBytes, rows, bb, r, row, 0);
+    for (let t = 0; t < nTok; t++) {
+      let s = 0;
+      for (let b = 0; b < nb; b++) {
+        const o = b * bb, xo = t * cols + b * 256, yd = a.d[xo >>> 8]!;
+        if (bb === Q4_K_BYTES) {
+          unpackScaleMins(row, o + 4, sc8, m8);
+          let summs = 0, isum = 0;
+          for (let j = 0; j < 16; j++) summs += a.bsums[(xo >>> 4) + j]! * m8[j >> 1]!;
+          for (let c = 0; c < 4; c++) {
+            let lo = 0, hi = 0;
+            for (let l = 0; l < 32; l++) {
+              const v = row[o + 16 + 32 * c + l]!;
+              lo += a.qs[xo + 64 * c + l]! * (v & 15);
+              hi += a.qs[xo + 64 * c + 32 + l]! * (v >> 4);
+            }
+            isum += sc8[2 * c]! * lo + sc8[2 * c + 1]! * hi;
+          }
+          const d = F16_TO_F32[readU16(row, o)]!, dmin = F16_TO_F32[readU16(row, o + 2)]!;
+          s = fr(s + fr(fr(fr(d * yd) * fr(isum)) - fr(fr(dmin * yd) * fr(summs))));
+        } else {
+          let isum = 0;
+          for (let h = 0; h < 2; h++) {
+            for (let q = 0; q < 4; q++) {
+              const ql = o + 64 * h + 32 * (q & 1), qh = o + 128 + 32 * h;
+              for (let half = 0; half < 2; half++) {
+                let sub = 0;
+                for (let l = 16 * half; l < 16 * half + 16; l++) {
+                  const code = ((q < 2 ? row[ql + l]! : row[ql + l]! >> 4) & 15) | (((row[qh + l]! >> (2 * q)) & 3) << 4);
+                  sub += (code - 32) * a.qs[xo + 128 * h + 32 * q + l]!;
+                }
+                isum += ((row[o + 192 + 8 * h + 2 * q + half]! << 24) >> 24) * sub;
+              }
+            }
+          }
+          s = fr(s + fr(fr(isum) * fr(F16_TO_F32[readU16(row, o + 208)]! * yd)));
+        }
+      }
+      y[t * rows + r] = s;
+    }
+  }
+}

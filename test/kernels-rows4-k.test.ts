@@ -1,0 +1,141 @@
+// The four-row decode layout of Q4_K and Q6_K (assembly/rows4-k.ts) against its TypeScript twin
+// (kernels/ref/rows4-k.ts) for every build and 1 or 2 threads: the in-place re-layout gives the
+// twin's bytes and every row reads back; products equal the twin's bit for bit and the row
+// layout's WebAssembly kernel (dot.ts, same build) bit for bit (same integer sums, same f32
+// order) for decode, prefill tiles and their remainders, any row range (a split need not fall on a
+// group), rows % 4 leftovers, extreme codes and scales; and they agree with the reference kernels.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { RefKernels } from '../src/kernels/ref/index.js';
+import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
+import { rows4kMatmul, rows4kPack, rows4kRow } from '../src/kernels/ref/rows4-k.js';
+import { ROWS4_FLAG } from '../src/kernels/ref/rows4.js';
+import type { WeightMatrix } from '../src/kernels/types.js';
+import type { KernelExports } from '../src/kernels/wasm/protocol.js';
+import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
+import { weightBytes } from '../src/quant/types.js';
+import { randomFloats } from './helpers.js';
+
+/** As kernels-parity's quant class: relative to the largest |reference| value (the reference sums in double). */
+const TOL_QUANT = 1e-4;
+
+const ref = new RefKernels();
+const pool: WasmKernels[] = [];
+after(() => { for (const k of pool) k.dispose(); });
+
+const support = await detectWasm();
+const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
+const SHAPES = [[37, 256], [130, 512], [4, 256], [7, 768], [65, 1280]] as const;
+const TOKENS = [1, 2, 3, 4, 5, 9];
+const TYPES = ['Q4_K', 'Q6_K'];
+
+function sameBits(a: Float32Array, b: Float32Array, what: string): void {
+  for (let i = 0; i < b.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}: y[${i}] ${a[i]} vs ${b[i]}`);
+}
+
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number): number {
+  let d = 0, m = 0;
+  for (let i = 0; i < n; i++) { d = Math.max(d, Math.abs(a[i]! - b[i]!)); m = Math.max(m, Math.abs(b[i]!)); }
+  return d / Math.max(m, 1e-30);
+}
+
+/**
+ * A matrix quantized into k's memory, with extreme rows (a super-block of +-2 and one of a large
+ * outlier: codes 0 and the top code, scales and mins near 63, Q6_K scales near -128), and a copy
+ * of its bytes in k's memory that is never re-laid.
+ */
+function matrix(k: WasmKernels, type: string, rows: number, cols: number, seed: number): { w: WeightMatrix; rowLayout: WeightMatrix; orig: Uint8Array } {
+  const fmt = quantFormat(ggmlTypeByName(type)!.id);
+  const f = randomFloats(rows * cols, seed, 1.5);
+  for (let i = 0; i < 256; i++) { f[i] = i & 1 ? 2 : -2; f[cols + i] = i === 7 ? -40 : 1e-3 * (i % 16); }
+  if (rows > 5) for (let i = 0; i < 256; i++) f[5 * cols + i] = i < 128 ? 3 : -0.01 * i;
+  const rowBytes = (cols / 256) * fmt.typeSize;
+  const data = k.allocBytes(rows * rowBytes);
+  fmt.quantize!(f, 0, data, 0, rows * cols);
+  const copy = k.allocBytes(rows * rowBytes);
+  copy.set(data);
+  const w: WeightMatrix = { name: `t.${type}`, format: fmt, rows, cols, rowBytes, ...weightBytes(data) };
+  return { w, rowLayout: { ...w, name: `t.${type}.rows`, ...weightBytes(copy) }, orig: data.slice() };
+}
+
+test('the engine runs the WebAssembly backend', () => assert.ok(flavors.length > 0));
+
+for (const flavor of flavors) {
+  for (const threads of [1, 2]) {
+    test(`${flavor}, ${threads} thread(s): Q4_K and Q6_K in four-row layout equal the twin and the row layout bit for bit, the reference within ${TOL_QUANT}`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads, matmul: 'dequant' }))!;
+      pool.push(k);
+      for (const type of TYPES) {
+        for (const [rows, cols] of SHAPES) {
+          const { w, rowLayout, orig } = matrix(k, type, rows, cols, rows * 7 + cols);
+          const note = k.prepareWeights([w]);
+          assert.ok(k.inRows4(w), `${type} ${rows}x${cols} not re-laid: ${note}`);
+          const twin = orig.slice();
+          rows4kPack(twin, 0, w.rowBytes, rows, w.format.typeSize);
+          assert.deepEqual(w.data, twin, `${type} ${rows}x${cols}: re-laid bytes differ from the twin's`);
+          const row = new Uint8Array(w.rowBytes);
+          for (let r = 0; r < rows; r++) {
+            rows4kRow(w.data, w.rowBytes, rows, w.format.typeSize, r, row, 0);
+            assert.deepEqual(row, orig.subarray(r * w.rowBytes, (r + 1) * w.rowBytes), `${type} row ${r} reads back`);
+          }
+          const plain: WeightMatrix = { ...w, ...weightBytes(orig) };
+          for (const nTok of TOKENS) {
+            const x = k.allocF32(cols * nTok);
+            x.set(randomFloats(cols * nTok, 3 + nTok, 2));
+            if (nTok === 2) x.fill(0, 0, cols); // an all-zero token
+            if (nTok === 3) x[cols + 5] = -300; // one outlier: the rest quantize to small values
+            const y = k.allocF32(rows * nTok), yRows = k.allocF32(rows * nTok), yTwin = new Float32Array(rows * nTok), yRef = new Float32Array(rows * nTok);
+            k.matmul(w, x, nTok, y);
+            k.matmul(rowLayout, x, nTok, yRows);
+            rows4kMatmul(w, x, nTok, yTwin);
+            ref.matmul(plain, x, nTok, yRef);
+            sameBits(y, yTwin, `${type} ${rows}x${cols} x${nTok} vs twin`);
+            sameBits(y, yRows, `${type} ${rows}x${cols} x${nTok} vs row layout`);
+            const d = maxRelDiff(y, yRef, rows * nTok);
+            assert.ok(d <= TOL_QUANT, `${type} ${rows}x${cols} x${nTok}: relative diff ${d} to the reference`);
+            k.release(x); k.release(y); k.release(yRows);
+          }
+        }
+      }
+    });
+  }
+}
+
+test('row ranges that split a group, arrays outside wasm memory, and embedding rows of a re-laid table', async () => {
+  const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
+  pool.push(k);
+  const exp = (k as unknown as { k: KernelExports }).k;
+  for (const type of TYPES) {
+    const rows = 23, cols = 512, nTok = 3;
+    const { w, orig } = matrix(k, type, rows, cols, 5);
+    k.prepareWeights([w]);
+    assert.ok(k.inRows4(w));
+    const x = k.allocF32(cols * nTok);
+    x.set(randomFloats(cols * nTok, 9, 1));
+    const yTwin = new Float32Array(rows * nTok);
+    rows4kMatmul(w, x, nTok, yTwin);
+    // Activations as the backend prepares them (Q8_K), then the export over ranges [r0, r1).
+    const qs = k.allocBytes(cols * nTok), d = k.allocF32(cols * nTok / 256), bs = k.allocF32(cols * nTok / 16);
+    exp.quantize_q8_k(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, bs.byteOffset);
+    for (const [r0, r1] of [[0, 23], [1, 3], [2, 9], [5, 22], [19, 23], [21, 22]]) {
+      const y = k.allocF32(rows * nTok);
+      y.fill(-7);
+      assert.equal(exp.matmul(w.format.id | ROWS4_FLAG, w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, qs.byteOffset, d.byteOffset, 0, bs.byteOffset, y.byteOffset, nTok), 0);
+      for (let t = 0; t < nTok; t++) {
+        for (let r = 0; r < rows; r++) {
+          const want = r >= r0! && r < r1! ? yTwin[t * rows + r]! : -7;
+          assert.ok(Object.is(y[t * rows + r], want), `${type} rows [${r0}, ${r1}) token ${t} row ${r}: ${y[t * rows + r]} vs ${want}`);
+        }
+      }
+    }
+    const yPlain = new Float32Array(rows * nTok);
+    k.matmul(w, Float32Array.from(x), nTok, yPlain);
+    sameBits(yPlain, yTwin, `${type} staged`);
+    const ids = [0, 3, 4, 21, 22];
+    const e = new Float32Array(ids.length * cols), eRef = new Float32Array(ids.length * cols);
+    k.embed(w, ids, ids.length, e);
+    ref.embed({ ...w, ...weightBytes(orig) }, ids, ids.length, eRef);
+    assert.deepEqual(e, eRef, `${type} embedding rows`);
+  }
+});
