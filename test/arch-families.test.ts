@@ -180,3 +180,15 @@ test('lutra inspect names what sets each family apart: experts, MLA ranks, the s
   assert.deepEqual([j.architecture.slidingWindow.window, j.architecture.slidingWindow.localLayers], [512, 2]);
   assert.doesNotMatch(run('phi3'), /experts|latent|sliding window/);
 });
+
+test('minicpm3 as its converter writes it: no value_length, which defaults to nEmbd / nHead as in llama.cpp (not to key_length)', async () => {
+  const bytes = archGGUF(ARCH_SPECS.minicpm3!);
+  const g = parseGGUF(bytes, 'minicpm3');
+  const md = new Map(g.metadata);
+  assert.ok(md.delete('minicpm3.attention.value_length'));
+  const without = concatChunks(writeGGUF(md, g.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, data: t.data }))));
+  const a = await loadModel(bytes, { backend: 'ref' }), b = await loadModel(without, { backend: 'ref' });
+  assert.equal(b.hparams.headDimV, 16);
+  assert.deepEqual(Array.from(b.createContext({ ctx: 8 }).decode([1, 300, 7])!), Array.from(a.createContext({ ctx: 8 }).decode([1, 300, 7])!));
+  a.dispose(); b.dispose();
+});

@@ -1,5 +1,5 @@
 // Hugging Face export and import of the families beyond the Llama block (qwen2moe, qwen3moe, phi3,
-// gemma3): the tiny random model of each (test/arch-models.ts) exported to a safetensors folder
+// gemma3, minicpm3): the tiny random model of each (test/arch-models.ts) exported to a safetensors folder
 // loads back with every tensor and hyper-parameter equal and the same logits bit for bit. The
 // folder is what transformers reads: one tensor per expert, Phi-3's fused projections, Gemma's
 // norms stored without their +1, the shared-expert gate as [1, nEmbd].
@@ -19,7 +19,7 @@ import { ARCH_SPECS, archGGUF } from './arch-models.js';
 const dirs: string[] = [];
 process.on('exit', () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const FAMILIES = ['qwen2moe', 'qwen3moe', 'phi3', 'gemma3-swa'];
+const FAMILIES = ['qwen2moe', 'qwen3moe', 'phi3', 'gemma3-swa', 'minicpm3'];
 
 for (const fam of FAMILIES) {
   test(`${fam}: GGUF -> HF folder -> back: tensors, hyper-parameters and logits identical`, async () => {

@@ -189,9 +189,9 @@ export const HF_BLOCK_NAMES: ReadonlyArray<readonly [hf: string, gguf: string]> 
 /**
  * Block names that differ by family, over HF_BLOCK_NAMES (an entry here replaces the one of the
  * same GGUF or HF name there): Qwen MoE's router and shared expert, Phi-3's fused projections
- * (stored fused in the checkpoint too), Gemma 3's four norms per layer.
+ * (stored fused in the checkpoint too), Gemma 3's four norms per layer, MiniCPM3's latent attention.
  */
-export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3', ReadonlyArray<readonly [hf: string, gguf: string]>>> = {
+export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3' | 'mla', ReadonlyArray<readonly [hf: string, gguf: string]>>> = {
   moe: [
     ['mlp.gate.weight', `${BLOCK.ffnGateInp}.weight`],
     ['mlp.shared_expert.gate_proj.weight', `${BLOCK.ffnGateShexp}.weight`],
@@ -203,6 +203,14 @@ export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3', R
   phi3: [
     ['self_attn.qkv_proj.weight', `${BLOCK.attnQkv}.weight`],
     ['mlp.gate_up_proj.weight', `${BLOCK.ffnUp}.weight`],
+  ],
+  mla: [
+    ['self_attn.q_a_proj.weight', `${BLOCK.attnQA}.weight`],
+    ['self_attn.q_a_layernorm.weight', `${BLOCK.attnQANorm}.weight`],
+    ['self_attn.q_b_proj.weight', `${BLOCK.attnQB}.weight`],
+    ['self_attn.kv_a_proj_with_mqa.weight', `${BLOCK.attnKvAMqa}.weight`],
+    ['self_attn.kv_a_layernorm.weight', `${BLOCK.attnKvANorm}.weight`],
+    ['self_attn.kv_b_proj.weight', `${BLOCK.attnKvB}.weight`],
   ],
   gemma3: [
     ['post_attention_layernorm.weight', `${BLOCK.attnPostNorm}.weight`],

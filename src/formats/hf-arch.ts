@@ -9,7 +9,7 @@ import { BLOCK, HF_BLOCK_NAMES, HF_EXPERT_NAMES, HF_FAMILY_BLOCK_NAMES, HF_GLOBA
 
 export interface HFArchSpec {
   /** llama.cpp architecture name, the prefix of every hparam key. */
-  arch: 'llama' | 'qwen2' | 'qwen3' | 'minicpm' | 'qwen2moe' | 'qwen3moe' | 'phi3' | 'gemma3';
+  arch: 'llama' | 'qwen2' | 'qwen3' | 'minicpm' | 'qwen2moe' | 'qwen3moe' | 'phi3' | 'gemma3' | 'minicpm3';
   modelType: string;
   hfClass: string;
   /** llama.cpp rotates adjacent pairs for this arch, HF rotates halves: q/k rows are permuted. */
@@ -31,6 +31,7 @@ export const HF_ARCHS: readonly HFArchSpec[] = [
   { arch: 'qwen3moe', modelType: 'qwen3_moe', hfClass: 'Qwen3MoeForCausalLM', permuteQK: false, family: 'moe', experts: true },
   { arch: 'phi3', modelType: 'phi3', hfClass: 'Phi3ForCausalLM', permuteQK: false, family: 'phi3' },
   { arch: 'gemma3', modelType: 'gemma3_text', hfClass: 'Gemma3ForCausalLM', permuteQK: false, family: 'gemma3', normShift: 1 },
+  { arch: 'minicpm3', modelType: 'minicpm3', hfClass: 'MiniCPM3ForCausalLM', permuteQK: false, family: 'mla' },
 ];
 
 const SUPPORTED = HF_ARCHS.map((a) => a.modelType).join(', ');

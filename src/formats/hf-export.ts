@@ -1,7 +1,8 @@
 // GGUF-style { metadata, tensors } -> a Hugging Face model folder: config.json, model.safetensors,
 // tokenizer_config.json and, for SentencePiece ("llama") vocabularies, tokenizer.json. The exact
 // reverse of hf-folder.ts for llama / qwen2 / qwen3 / minicpm / qwen2moe / qwen3moe / phi3 /
-// gemma3: names, shapes, q/k row order, experts one tensor each, Gemma's norms without their +1.
+// gemma3 / minicpm3: names, shapes, q/k row order, experts one tensor each, Gemma's norms without
+// their +1.
 // F32/F16/BF16 tensors only; dequantizing is not this file's job.
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -53,7 +54,7 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
   const nHeadKv = num(hpKey(a, 'headCountKv'), nHead);
   const keyLength = raw(hpKey(a, 'keyLength')) === undefined ? undefined : num(hpKey(a, 'keyLength'));
   const headDim = keyLength ?? Math.floor(nEmbd / nHead);
-  if (num(hpKey(a, 'valueLength'), headDim) !== headDim) throw new UnsupportedError(`cannot export: key_length and value_length differ`);
+  if (a !== 'minicpm3' && num(hpKey(a, 'valueLength'), headDim) !== headDim) throw new UnsupportedError(`cannot export: key_length and value_length differ`);
   const ropeDim = num(hpKey(a, 'ropeDimensionCount'), headDim);
   const theta = num(hpKey(a, 'ropeFreqBase'), 10000);
   const tokens = raw('tokenizer.ggml.tokens');
@@ -79,8 +80,17 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
   };
   const name = raw(GENERAL.name);
   if (typeof name === 'string' && name) config['_name_or_path'] = name;
-  if (keyLength !== undefined) config['head_dim'] = keyLength;
-  if (ropeDim !== headDim) config['partial_rotary_factor'] = ropeDim / headDim;
+  if (a === 'minicpm3') {
+    // The key is the unrotated part and the rotated one; the value has its own size.
+    Object.assign(config, {
+      q_lora_rank: num(hpKey(a, 'qLoraRank')), kv_lora_rank: num(hpKey(a, 'kvLoraRank')),
+      qk_nope_head_dim: headDim - ropeDim, qk_rope_head_dim: ropeDim, v_head_dim: num(hpKey(a, 'valueLength'), Math.floor(nEmbd / nHead)),
+      scale_emb: 12, scale_depth: 1.4, dim_model_base: 256,
+    });
+  } else {
+    if (keyLength !== undefined) config['head_dim'] = keyLength;
+    if (ropeDim !== headDim) config['partial_rotary_factor'] = ropeDim / headDim;
+  }
   if (a === 'llama') config['attention_bias'] = byName.has(blk(0, 'attnQ', 'bias'));
   for (const k of ['bos', 'eos'] as const) {
     const id = raw(`tokenizer.ggml.${k}_token_id`);

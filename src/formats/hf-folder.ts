@@ -175,19 +175,23 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
   const nHead = int('num_attention_heads');
   const nHeadKv = int('num_key_value_heads', nHead);
   if (nHead === 0 || nHeadKv === 0) throw new ModelError(`${file}: num_attention_heads and num_key_value_heads must be positive`);
-  const headDim = int('head_dim', Math.floor(nEmbd / nHead));
+  // MiniCPM3: each head's key is its unrotated and rotated parts, the value of its own size.
+  const mla = a === 'minicpm3'
+    ? { qLora: int('q_lora_rank'), kvLora: int('kv_lora_rank'), nope: int('qk_nope_head_dim'), rope: int('qk_rope_head_dim'), v: int('v_head_dim') }
+    : undefined;
+  const headDim = mla ? mla.nope + mla.rope : int('head_dim', Math.floor(nEmbd / nHead));
   // transformers v5 moves rope_theta and the scaling into rope_parameters.
   const ropeParams = isObject(cfg['rope_parameters']) ? (cfg['rope_parameters'] as Json) : undefined;
   const scaling = isObject(cfg['rope_scaling']) ? (cfg['rope_scaling'] as Json) : ropeParams;
   const theta = cfg['rope_theta'] ?? ropeParams?.['rope_theta'] ?? (a === 'gemma3' ? 1_000_000 : 10000);
   if (typeof theta !== 'number' || !(theta > 0 && Number.isFinite(theta))) throw new ModelError(`${file}: rope_theta should be a finite number > 0, got ${JSON.stringify(theta)}`);
-  const ropeDim = Math.floor(headDim * num('partial_rotary_factor', 1));
+  const ropeDim = mla ? mla.rope : Math.floor(headDim * num('partial_rotary_factor', 1));
 
   const name = typeof cfg['_name_or_path'] === 'string' && cfg['_name_or_path'] ? path.basename(cfg['_name_or_path']) : path.basename(path.resolve(dir || '.'));
   const nCtxTrain = int('max_position_embeddings');
   const nFF = int('intermediate_size');
   // Gemma 3's converter always states the head size.
-  const explicitHeadDim = a === 'gemma3' || (cfg['head_dim'] !== undefined && cfg['head_dim'] !== null && headDim !== Math.floor(nEmbd / nHead));
+  const explicitHeadDim = a === 'gemma3' || !!mla || (cfg['head_dim'] !== undefined && cfg['head_dim'] !== null && headDim !== Math.floor(nEmbd / nHead));
   const eps = num('rms_norm_eps');
   if (!(eps > 0)) throw new ModelError(`${file}: rms_norm_eps should be > 0, got ${eps}`);
   const hp: GGUFHParams = {
@@ -225,12 +229,12 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
       break;
     }
     case 'longrope': {
-      if (a !== 'minicpm') throw new UnsupportedError(`${file}: rope_scaling type longrope is only supported for minicpm, not ${a}`);
+      if (a !== 'minicpm' && a !== 'minicpm3') throw new UnsupportedError(`${file}: rope_scaling type longrope is only supported for minicpm and minicpm3, not ${a}`);
       const long = scaling!['long_factor'], short = scaling!['short_factor'];
-      const half = Math.floor(nEmbd / nHead) / 2;
+      const half = ropeDim / 2;
       for (const [k, v] of [['long_factor', long], ['short_factor', short]] as const) {
         if (!Array.isArray(v) || v.length !== half || !v.every((x) => typeof x === 'number')) {
-          throw new ModelError(`${file}: rope_scaling.${k} should be ${half} numbers (head_dim / 2)`);
+          throw new ModelError(`${file}: rope_scaling.${k} should be ${half} numbers (the rotated dimensions / 2)`);
         }
       }
       const orig = scaling!['original_max_position_embeddings'];
@@ -246,6 +250,15 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
   if (a === 'minicpm') hp.scales = { emb: num('scale_emb'), residual: num('scale_depth') / Math.sqrt(nLayer), logit: nEmbd / num('dim_model_base') };
   const md = new Map<string, GGUFValue>(modelMetadata(hp, { name }));
   const k = (key: Parameters<typeof hpKey>[1]) => hpKey(a, key);
+  if (mla) {
+    // MiniCPM3Model; its muP scales are llama.cpp's (and lutra's) constants, so other values are refused.
+    md.set(k('qLoraRank'), u32(mla.qLora));
+    md.set(k('kvLoraRank'), u32(mla.kvLora));
+    md.set(k('valueLength'), u32(mla.v));
+    for (const [key, want] of [['scale_emb', 12], ['scale_depth', 1.4], ['dim_model_base', 256]] as const) {
+      if (cfg[key] !== undefined && cfg[key] !== want) throw new UnsupportedError(`${file}: ${key} ${JSON.stringify(cfg[key])}: lutra's minicpm3 (as llama.cpp's) uses ${want}`);
+    }
+  }
   if (spec.experts) {
     // Qwen2MoeModel / Qwen3MoeModel: experts, used per token, each one's width, the shared expert's.
     md.set(k('expertCount'), u32(int('num_experts')));

@@ -88,7 +88,9 @@ export function readDecoderHParams(t: TensorTable, arch: string, opt: DecoderOpt
   const nHeadKv = int('headCountKv', nHead);
   if (nHead % nHeadKv !== 0) throw new ModelError(`${file}: ${hpKey(arch, 'headCount')} ${nHead} is not a multiple of head_count_kv ${nHeadKv}`);
   const headDim = int('keyLength', nEmbd / nHead);
-  const headDimV = int('valueLength', headDim);
+  // llama.cpp's default for each is nEmbd / nHead, independently: MiniCPM3's converter states the
+  // key length (nope + rope) and leaves the value length (v_head_dim) to that default.
+  const headDimV = int('valueLength', nEmbd / nHead);
   const nFF = int('feedForwardLength');
   const nCtxTrain = int('contextLength', 2048);
   const nRot = int('ropeDimensionCount', headDim);
