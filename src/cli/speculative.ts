@@ -1,26 +1,29 @@
-// Speculative decoding on the command line: the flags run and chat share (--draft MODEL, --draft-n,
+// Speculative decoding on the command line: the flags run, chat and serve share (--draft MODEL, --draft-n,
 // --draft-min, --draft-p-min, --draft-layers, --lookup, --fr-spec FILE, --fr-spec-tokens), `lutra
 // fr-spec` (rank a corpus's tokens for an FR-Spec draft head) and `lutra spec-bench` (acceptance,
 // mean accepted length, measured speedup beside the one the measured costs predict).
 
 import { writeFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ArgumentError } from '../core/errors.js';
 import { loadModel, type LoadOptions, type Model } from '../runtime/model.js';
 import type { GenerateOptions } from '../runtime/generate.js';
+import type { EngineSpeculativeOptions } from '../openai/engine.js';
 import type { SpeculativeOptions } from '../runtime/speculative.js';
 import { formatRanking, parseRanking, rankTokens } from '../runtime/spec/fr-spec.js';
 import { addKernelFlags, float, int, readUtf8File, resolveModel, threadCount } from './common.js';
 
 export interface SpeculativeFlags {
-  draft?: string; draftN?: number; draftMin?: number; draftPMin?: number; draftLayers?: number;
+  draft?: string; draftN?: number; draftMax?: number; draftMin?: number; draftPMin?: number; draftLayers?: number;
   lookup?: boolean; frSpec?: string; frSpecTokens?: number;
 }
 
 export function addSpeculativeFlags(cmd: Command): Command {
   return cmd
     .option('--draft <model>', 'speculative decoding: a draft model with the same vocabulary proposes tokens the model verifies in one batch')
-    .option('--draft-n, --draft-max <n>', 'most tokens drafted per step (default 8; 10 with --lookup)', int('--draft-n', 1))
+    .option('--draft-n <n>', 'most tokens drafted per step (default 8; 10 with --lookup)', int('--draft-n', 1))
+    // Its own option: commander reads '--draft-n, --draft-max' as one option named draftMax, and --draft-n went unread.
+    .addOption(new Option('--draft-max <n>', 'the same as --draft-n (llama.cpp\'s name)').argParser(int('--draft-max', 1)))
     .option('--draft-min <n>', 'verify only drafts of at least this many tokens', int('--draft-min', 0))
     .option('--draft-p-min <p>', 'stop drafting when the draft model is less sure than this of its next token', float('--draft-p-min'))
     .option('--draft-layers <n>', 'self-drafting: the model\'s first N layers draft for it (layer skip)', int('--draft-layers', 1))
@@ -34,18 +37,11 @@ export function addSpeculativeFlags(cmd: Command): Command {
  * same kernel settings as the target; dispose() frees it.
  */
 export async function speculativeFromFlags(o: SpeculativeFlags, target: Model, load: LoadOptions = {}): Promise<{ spec?: SpeculativeOptions; dispose(): void }> {
-  const drafters = [o.draft !== undefined, o.draftLayers !== undefined, !!o.lookup].filter(Boolean).length;
-  if (drafters === 0) {
-    if (o.frSpec || o.draftN !== undefined || o.draftMin !== undefined || o.draftPMin !== undefined || o.frSpecTokens !== undefined) {
-      throw new ArgumentError('--draft-n, --draft-min, --draft-p-min and --fr-spec need a drafter: --draft MODEL, --draft-layers N or --lookup');
-    }
-    return { dispose() {} };
-  }
-  if (drafters > 1) throw new ArgumentError('choose one drafter: --draft MODEL, --draft-layers N or --lookup');
+  if (!hasDrafter(o)) return { dispose() {} };
   const draft = o.draft !== undefined ? await loadModel(resolveModel(o.draft), load) : undefined;
   try {
     const spec: SpeculativeOptions = {
-      draft, layers: o.draftLayers, lookup: o.lookup || undefined, nDraft: o.draftN, nDraftMin: o.draftMin, pMin: o.draftPMin,
+      draft, layers: o.draftLayers, lookup: o.lookup || undefined, nDraft: draftN(o), nDraftMin: o.draftMin, pMin: o.draftPMin,
     };
     if (o.frSpec) {
       spec.frSpec = parseRanking(await readUtf8File(o.frSpec), (draft ?? target).hparams.nVocab, o.frSpec);
@@ -56,6 +52,36 @@ export async function speculativeFromFlags(o: SpeculativeFlags, target: Model, l
     draft?.dispose();
     throw e;
   }
+}
+
+/** --draft-n or its other name --draft-max (not both with different values). */
+function draftN(o: SpeculativeFlags): number | undefined {
+  if (o.draftN !== undefined && o.draftMax !== undefined && o.draftN !== o.draftMax) throw new ArgumentError(`--draft-n ${o.draftN} and --draft-max ${o.draftMax} are the same option with two values`);
+  return o.draftN ?? o.draftMax;
+}
+
+/** Whether the flags name a drafter; refuses draft options without one, and two drafters at once. */
+function hasDrafter(o: SpeculativeFlags): boolean {
+  const drafters = [o.draft !== undefined, o.draftLayers !== undefined, !!o.lookup].filter(Boolean).length;
+  if (drafters === 0 && (o.frSpec || draftN(o) !== undefined || o.draftMin !== undefined || o.draftPMin !== undefined || o.frSpecTokens !== undefined)) {
+    throw new ArgumentError('--draft-n, --draft-min, --draft-p-min and --fr-spec need a drafter: --draft MODEL, --draft-layers N or --lookup');
+  }
+  if (drafters > 1) throw new ArgumentError('choose one drafter: --draft MODEL, --draft-layers N or --lookup');
+  return drafters === 1;
+}
+
+/**
+ * The engine's speculative options the flags ask for (`lutra serve`): the draft as a path for the
+ * engine to load with its own kernel options; the FR-Spec ranking read now (its ids are checked
+ * against the draft's vocabulary when the engine starts).
+ */
+export async function engineSpeculativeFromFlags(o: SpeculativeFlags): Promise<EngineSpeculativeOptions | undefined> {
+  if (!hasDrafter(o)) return undefined;
+  return {
+    draft: o.draft !== undefined ? resolveModel(o.draft) : undefined, layers: o.draftLayers, lookup: o.lookup || undefined,
+    nDraft: draftN(o), nDraftMin: o.draftMin, pMin: o.draftPMin,
+    ...(o.frSpec ? { frSpec: parseRanking(await readUtf8File(o.frSpec), 2 ** 31 - 1, o.frSpec), frSpecTokens: o.frSpecTokens } : {}),
+  };
 }
 
 function cliLoad(o: { threads?: number; backend?: LoadOptions['backend']; kernels?: LoadOptions['kernels']; lutTables?: LoadOptions['lutTables']; ctx?: number }): LoadOptions {

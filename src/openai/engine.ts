@@ -7,7 +7,8 @@
 import { AbortError, LutraError } from '../core/errors.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import { loadModel, Model, type LoadOptions, type LoadProgress, type ModelInput } from '../runtime/model.js';
-import type { GenerateChunk, StopReason } from '../runtime/generate.js';
+import type { GenerateChunk, StopReason, Timings } from '../runtime/generate.js';
+import { checkSpeculativeFor, type SpeculativeOptions } from '../runtime/speculative.js';
 import type { TokenLogprob } from '../runtime/logprobs.js';
 import type { Context } from '../runtime/context.js';
 import type { SamplingOptions } from '../runtime/sampler.js';
@@ -23,8 +24,16 @@ import { MAX_CHOICES } from './schema.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatCompletionMessageParam, Completion,
   CompletionCreateParams, CompletionUsage, FinishReason, ModelObject, RequestOptions, SamplingParams, Stream, ChatTool, ChatCompletionMessageToolCall,
-  ChatChoiceLogprobs, ChatCompletionTokenLogprob, CompletionLogprobs, CreateEmbeddingResponse, EmbeddingCreateParams,
+  ChatChoiceLogprobs, ChatCompletionTokenLogprob, CompletionLogprobs, CreateEmbeddingResponse, EmbeddingCreateParams, ResponseTimings,
 } from './types.js';
+
+/**
+ * Speculative decoding for every request (runtime/speculative.ts): a draft model (a path, URL, bytes
+ * or a Model with the same vocabulary; loaded with the engine's kernel options and disposed with the
+ * engine when given as a path), the model's own first `layers`, or prompt `lookup`; nDraft, nDraftMin,
+ * pMin, and an FR-Spec ranking (`frSpec`, token ids most frequent first) with frSpecTokens.
+ */
+export type EngineSpeculativeOptions = Omit<SpeculativeOptions, 'draft' | 'acceptRule'> & { draft?: ModelInput | Model };
 
 export interface EngineOptions {
   /** A path (Node.js), URL, GGUF bytes, Blob / File, or a Model already loaded (the engine then does not dispose it). */
@@ -64,6 +73,8 @@ export interface EngineOptions {
    * the system messages) instead of refusing with context_length_exceeded (default false).
    */
   contextShift?: boolean;
+  /** Speculative decoding for every request (greedy output unchanged, sampled output distributed as without it). */
+  speculative?: EngineSpeculativeOptions;
 }
 
 /** Temperature when a request sets none: the CLI's, the chat page's and llama.cpp's 0.8 (OpenAI's API says 1). */
@@ -90,8 +101,22 @@ export interface Job {
 /** What a job yields, in order per choice: text pieces, then its finish; `usage` last. */
 export type JobEvent =
   | { choice: number; text: string; logprob?: TokenLogprob }
-  | { choice: number; finish: FinishReason }
-  | { usage: CompletionUsage };
+  | { choice: number; finish: FinishReason; timings: ResponseTimings }
+  | { usage: CompletionUsage; timings: ResponseTimings };
+
+/** Runtime timings in llama-server's shape, summed over choices (prompt_n: prompt tokens computed, not cached). */
+export function responseTimings(list: readonly Timings[]): ResponseTimings {
+  let promptN = 0, promptMs = 0, n = 0, ms = 0, drafted = 0, accepted = 0, spec = false;
+  for (const t of list) {
+    promptN += t.promptTokens - t.cachedTokens; promptMs += t.promptMs; n += t.generatedTokens; ms += t.generateMs;
+    if (t.speculative) { spec = true; drafted += t.speculative.drafted; accepted += t.speculative.accepted; }
+  }
+  return {
+    prompt_n: promptN, prompt_ms: promptMs, prompt_per_token_ms: promptN ? promptMs / promptN : 0, prompt_per_second: promptMs > 0 ? (1000 * promptN) / promptMs : 0,
+    predicted_n: n, predicted_ms: ms, predicted_per_token_ms: n ? ms / n : 0, predicted_per_second: ms > 0 ? (1000 * n) / ms : 0,
+    ...(spec ? { draft_n: drafted, draft_n_accepted: accepted } : {}),
+  };
+}
 
 interface RunningJob { parked: boolean; settled: Promise<void> }
 
@@ -169,8 +194,15 @@ export class Engine {
   /** Chats that outgrow the context drop their oldest turns (EngineOptions.contextShift). */
   readonly contextShift: boolean;
 
+  /** What every request drafts with (EngineOptions.speculative), the draft model loaded. */
+  readonly speculative: SpeculativeOptions | undefined;
+  /** A draft model the engine loaded, disposed with it. */
+  private readonly ownedDraft: Model | undefined;
+
   constructor(readonly model: Model, contexts: Context[], maxQueue: number, name: string | undefined, private readonly ownsModel: boolean,
-    limits: { cacheReuse?: CacheReuse; maxRequestTokens?: number; chatTemplate?: string; contextShift?: boolean } = {}) {
+    limits: { cacheReuse?: CacheReuse; maxRequestTokens?: number; chatTemplate?: string; contextShift?: boolean; speculative?: SpeculativeOptions; ownedDraft?: Model } = {}) {
+    this.speculative = limits.speculative;
+    this.ownedDraft = limits.ownedDraft;
     this.id = name ?? (model.file.split(/[\\/]/).pop() || 'model').replace(/\.gguf$/i, '');
     this.pool = new SlotPool(contexts, maxQueue, limits.cacheReuse ?? 'client');
     this.maxRequestTokens = limits.maxRequestTokens ?? 16 * contexts[0]!.nCtx;
@@ -332,6 +364,7 @@ export class Engine {
     const emit = function* (e: JobEvent) { state.parked = true; yield e; state.parked = false; };
     try {
       let promptTokens = 0, completionTokens = 0, cached = 0;
+      const timings: Timings[] = [];
       for (let p = 0; p < job.prompts.length; p++) {
         const ids = job.prompts[p]!;
         promptTokens += ids.length;
@@ -344,7 +377,7 @@ export class Engine {
           if (job.echo) yield* emit({ choice, text: job.echo[p]! });
           const gen = this.model.generate(ids, {
             ...job.sampling, seed: (job.seed + choice) >>> 0, maxTokens: job.maxTokens, stop: job.stop, signal, context: ctx,
-            grammar: job.grammar, special: job.tools ? true : undefined, logprobs: job.logprobs,
+            grammar: job.grammar, special: job.tools ? true : undefined, logprobs: job.logprobs, speculative: this.speculative,
           });
           let last: Extract<GenerateChunk, { done: true }> | undefined;
           for await (const c of gen) {
@@ -352,10 +385,14 @@ export class Engine {
           }
           if (j === 0) cached += last!.timings.cachedTokens;
           completionTokens += last!.tokens.length;
-          yield* emit({ choice, finish: finishReason(last!.stopReason) });
+          timings.push(last!.timings);
+          yield* emit({ choice, finish: finishReason(last!.stopReason), timings: responseTimings([last!.timings]) });
         }
       }
-      yield* emit({ usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens, prompt_tokens_details: { cached_tokens: cached } } });
+      yield* emit({
+        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens, prompt_tokens_details: { cached_tokens: cached } },
+        timings: responseTimings(timings),
+      });
     } finally {
       slot?.release();
       this.running.delete(state);
@@ -440,7 +477,7 @@ export class Engine {
         const all: ChatCompletionTokenLogprob[][] = [];
         for await (const e of self.runJob(job, signal, context, opts?.client)) {
           if ('usage' in e) {
-            onDone?.(assembleChat(base, texts, finishes, e.usage, job.tools, job.logprobs !== undefined ? all : undefined));
+            onDone?.(assembleChat(base, texts, finishes, e.usage, job.tools, job.logprobs !== undefined ? all : undefined, e.timings));
             if (p.stream_options?.include_usage) yield { ...chunk([], e.usage) };
             continue;
           }
@@ -464,7 +501,7 @@ export class Engine {
             if (split) yield* deltas(e.choice, split.end());
             const finish = split && split.calls > 0 ? 'tool_calls' : e.finish;
             finishes[e.choice] = e.finish;
-            yield chunk([{ index: e.choice, delta: {}, logprobs: lps(e.choice), finish_reason: finish }]);
+            yield { ...chunk([{ index: e.choice, delta: {}, logprobs: lps(e.choice), finish_reason: finish }]), timings: e.timings };
           }
         }
       }, signals));
@@ -474,14 +511,15 @@ export class Engine {
       const finishes: FinishReason[] = [];
       const all: ChatCompletionTokenLogprob[][] = [];
       let usage!: CompletionUsage;
+      let timings!: ResponseTimings;
       for await (const e of this.runJob(job, AbortSignal.any(signals.filter((s): s is AbortSignal => !!s)), context, opts?.client)) {
-        if ('usage' in e) usage = e.usage;
+        if ('usage' in e) ({ usage, timings } = e);
         else if ('text' in e) {
           texts[e.choice] = (texts[e.choice] ?? '') + e.text;
           if (e.logprob) (all[e.choice] ??= []).push(this.chatLogprob(e.logprob));
         } else { texts[e.choice] ??= ''; finishes[e.choice] = e.finish; }
       }
-      const r = assembleChat(base, texts, finishes, usage, job.tools, job.logprobs !== undefined ? all : undefined);
+      const r = assembleChat(base, texts, finishes, usage, job.tools, job.logprobs !== undefined ? all : undefined, timings);
       onDone?.(r);
       return r;
     })();
@@ -519,7 +557,7 @@ export class Engine {
         for await (const e of self.runJob(job, signal, undefined, opts?.client)) {
           if ('usage' in e) { if (p.stream_options?.include_usage) yield { ...base, choices: [], usage: e.usage }; continue; }
           if ('text' in e) yield { ...base, choices: [{ index: e.choice, text: e.text, logprobs: legacy(e.choice, e.logprob), finish_reason: null }] };
-          else yield { ...base, choices: [{ index: e.choice, text: '', logprobs: null, finish_reason: e.finish }] };
+          else yield { ...base, choices: [{ index: e.choice, text: '', logprobs: null, finish_reason: e.finish }], timings: e.timings };
         }
       }, signals);
     }
@@ -527,8 +565,9 @@ export class Engine {
     const finishes: FinishReason[] = [];
     const lps: CompletionLogprobs[] = [];
     let usage!: CompletionUsage;
+    let timings!: ResponseTimings;
     for await (const e of this.runJob(job, AbortSignal.any(signals.filter((s): s is AbortSignal => !!s)), undefined, opts?.client)) {
-      if ('usage' in e) usage = e.usage;
+      if ('usage' in e) ({ usage, timings } = e);
       else if ('text' in e) {
         texts[e.choice] = (texts[e.choice] ?? '') + e.text;
         if (e.logprob) lps[e.choice] = legacy(e.choice, e.logprob, lps[e.choice])!;
@@ -536,7 +575,7 @@ export class Engine {
     }
     const choiceLogprobs = (i: number): CompletionLogprobs | null =>
       job.logprobs === undefined ? null : lps[i] ?? { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
-    return { ...base, choices: finishes.map((f, i) => ({ index: i, text: texts[i]!, logprobs: choiceLogprobs(i), finish_reason: f })), usage };
+    return { ...base, choices: finishes.map((f, i) => ({ index: i, text: texts[i]!, logprobs: choiceLogprobs(i), finish_reason: f })), usage, timings };
   }
 
   private async createEmbeddings(body: EmbeddingCreateParams, opts?: RequestOptions): Promise<CreateEmbeddingResponse> {
@@ -610,6 +649,7 @@ export class Engine {
     this.pool.rejectWaiting(new AbortError('engine disposed'));
     await this.quiesce();
     if (this.ownsModel) this.model.dispose();
+    this.ownedDraft?.dispose();
   }
 
   /** Wait up to `ms` for in-flight requests to finish, then dispose (cancelling the rest): the server's graceful shutdown. */
@@ -646,7 +686,7 @@ function toolCallId(): string {
 }
 
 function assembleChat(base: { id: string; created: number; model: string; system_fingerprint: string }, texts: string[], finishes: FinishReason[], usage: CompletionUsage,
-  tools?: StructuredPlan['tools'], logprobs?: ChatCompletionTokenLogprob[][]): ChatCompletion {
+  tools?: StructuredPlan['tools'], logprobs?: ChatCompletionTokenLogprob[][], timings?: ResponseTimings): ChatCompletion {
   return {
     ...base,
     object: 'chat.completion',
@@ -663,6 +703,7 @@ function assembleChat(base: { id: string; created: number; model: string; system
       return { index: i, message: { role: 'assistant', content: text, refusal: null }, logprobs: lp, finish_reason: f };
     }),
     usage,
+    ...(timings ? { timings } : {}),
   };
 }
 
@@ -686,12 +727,24 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     const load: LoadOptions & { threads?: number } = { onProgress: opts.onProgress, signal: opts.signal, backend: opts.backend, threads: opts.threads, kernels: opts.kernels, lutTables: opts.lutTables };
     model = await loadModel(opts.model, load);
   }
+  let ownedDraft: Model | undefined;
   try {
+    let speculative: SpeculativeOptions | undefined;
+    if (opts.speculative) {
+      const { draft, ...rest } = opts.speculative;
+      if (draft !== undefined && !(draft instanceof Model)) {
+        ownedDraft = await loadModel(draft, { signal: opts.signal, backend: opts.backend, threads: opts.threads, kernels: opts.kernels, lutTables: opts.lutTables });
+      }
+      speculative = { ...rest, draft: ownedDraft ?? (draft as Model | undefined) };
+      checkSpeculativeFor(model, speculative);
+    }
     const contexts = Array.from({ length: parallel }, () => model.createContext({ ctx: opts.ctx }));
     return new Engine(model, contexts, maxQueue, opts.name, owns, {
       cacheReuse: opts.cacheReuse, maxRequestTokens: opts.maxRequestTokens, chatTemplate: opts.chatTemplate, contextShift: opts.contextShift,
+      speculative, ownedDraft,
     });
   } catch (e) {
+    ownedDraft?.dispose();
     if (owns) model.dispose();
     throw e;
   }

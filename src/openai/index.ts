@@ -1,6 +1,6 @@
 // The OpenAI-shaped engine API: createEngine, chat sessions, the request/response types.
 
-export { createEngine, Engine, DEFAULT_TEMPERATURE, type EngineOptions } from './engine.js';
+export { createEngine, Engine, DEFAULT_TEMPERATURE, type EngineOptions, type EngineSpeculativeOptions } from './engine.js';
 export { defaultChatMaxTokens } from './context-shift.js';
 export { ChatSession, type ChatSessionOptions, type TurnParams } from './chat-session.js';
 export { InvalidRequestError } from './schema.js';

@@ -163,6 +163,25 @@ export interface CompletionUsage {
   prompt_tokens_details: { cached_tokens: number };
 }
 
+/**
+ * llama-server's `timings` (an extension OpenAI's clients pass through): prompt tokens computed and
+ * generated tokens with their times, and with speculative decoding the draft tokens proposed
+ * (draft_n) and accepted (draft_n_accepted). On a response: summed over its choices; on a stream:
+ * each choice's own, on its finishing chunk.
+ */
+export interface ResponseTimings {
+  prompt_n: number;
+  prompt_ms: number;
+  prompt_per_token_ms: number;
+  prompt_per_second: number;
+  predicted_n: number;
+  predicted_ms: number;
+  predicted_per_token_ms: number;
+  predicted_per_second: number;
+  draft_n?: number;
+  draft_n_accepted?: number;
+}
+
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
@@ -176,6 +195,7 @@ export interface ChatCompletion {
     finish_reason: FinishReason;
   }[];
   usage: CompletionUsage;
+  timings?: ResponseTimings;
 }
 
 export interface ChatCompletionChunk {
@@ -192,6 +212,8 @@ export interface ChatCompletionChunk {
   }[];
   /** Only on the last chunk when `stream_options.include_usage` is set (with no choices). */
   usage?: CompletionUsage | null;
+  /** On a choice's finishing chunk. */
+  timings?: ResponseTimings;
 }
 
 export interface Completion {
@@ -202,6 +224,7 @@ export interface Completion {
   system_fingerprint: string;
   choices: { index: number; text: string; logprobs: CompletionLogprobs | null; finish_reason: FinishReason | null }[];
   usage?: CompletionUsage | null;
+  timings?: ResponseTimings;
 }
 
 /** A streamed completion: an async iterable of chunks; `controller.abort()` stops it. */

@@ -60,27 +60,41 @@ export function checkSpeculative(o: SpeculativeOptions): void {
   if (typeof o.lookup === 'object') checkLookup(o.lookup);
 }
 
-/** The drafter for `target` decoding in `ctx`: its own context (same size) on the draft model or the target. */
-export function createDrafter(target: Model, ctx: Context, o: SpeculativeOptions): Drafter {
+/**
+ * Everything createDrafter would refuse for `target`, checked without allocating anything (a server
+ * checks its options at startup, not at its first request): one drafter, counts in range, a draft
+ * with the target's vocabulary, layers within the target's, FR-Spec ids within the draft's vocabulary.
+ */
+export function checkSpeculativeFor(target: Model, o: SpeculativeOptions): void {
   checkSpeculative(o);
-  if (o.lookup) {
-    const { ngramMin, ngramMax } = checkLookup(typeof o.lookup === 'object' ? o.lookup : {});
-    return new LookupDrafter(ngramMin, ngramMax);
-  }
+  if (o.lookup) return;
   const model = o.draft ?? target;
   if (o.draft) checkDraftVocab(target.tokenizer, o.draft.tokenizer, target.file, o.draft.file);
   if (o.layers !== undefined && !(Number.isInteger(o.layers) && o.layers >= 1 && o.layers <= target.hparams.nLayer)) {
     throw new ArgumentError(`speculative.layers must be an integer in 1..${target.hparams.nLayer} (the target's layers), got ${o.layers}`);
   }
-  let subset: Int32Array | undefined;
-  let head;
-  let release: (() => void) | undefined;
   if (o.frSpec) {
     const nVocab = model.hparams.nVocab;
     for (let i = 0; i < o.frSpec.length; i++) {
       const id = o.frSpec[i]!;
       if (!(Number.isInteger(id) && id >= 0 && id < nVocab)) throw new ArgumentError(`speculative.frSpec: token id ${id} is outside the draft's vocabulary (0..${nVocab - 1})`);
     }
+  }
+}
+
+/** The drafter for `target` decoding in `ctx`: its own context (same size) on the draft model or the target. */
+export function createDrafter(target: Model, ctx: Context, o: SpeculativeOptions): Drafter {
+  checkSpeculativeFor(target, o);
+  if (o.lookup) {
+    const { ngramMin, ngramMax } = checkLookup(typeof o.lookup === 'object' ? o.lookup : {});
+    return new LookupDrafter(ngramMin, ngramMax);
+  }
+  const model = o.draft ?? target;
+  let subset: Int32Array | undefined;
+  let head;
+  let release: (() => void) | undefined;
+  if (o.frSpec) {
+    const nVocab = model.hparams.nVocab;
     subset = frSpecSubset(o.frSpec, o.frSpecTokens ?? o.frSpec.length, model.tokenizer, nVocab);
     head = restrictedHead(model.kernels, model.outputMatrix(), subset);
     const h = head;

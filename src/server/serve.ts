@@ -4,7 +4,7 @@
 
 import { ArgumentError } from '../core/errors.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
-import { createEngine } from '../openai/engine.js';
+import { createEngine, type EngineSpeculativeOptions } from '../openai/engine.js';
 import type { CacheReuse } from '../openai/slots.js';
 import { buildServer, DEFAULT_BODY_LIMIT, type ServerState } from './app.js';
 
@@ -32,6 +32,8 @@ export interface ServeFlags {
   /** A built-in template's name or Jinja source (the CLI reads --chat-template FILE). */
   chatTemplate?: string;
   contextShift?: boolean;
+  /** Speculative decoding for every request (the CLI's --draft, --draft-layers, --lookup, --fr-spec ...). */
+  speculative?: EngineSpeculativeOptions;
 }
 
 export const SERVE_DEFAULTS = { host: '127.0.0.1', port: 8080, parallel: 1, maxQueue: 16, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeout: 10 };
@@ -44,7 +46,7 @@ export async function serve(modelPath: string, o: ServeFlags, onProgress?: (p: {
   }
   const engine = await createEngine({
     model: modelPath, ctx: o.ctx, parallel: o.parallel, maxQueue: o.maxQueue, threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables, name: o.name, onProgress,
-    cacheReuse: o.cacheReuse, maxRequestTokens: o.maxRequestTokens, chatTemplate: o.chatTemplate, contextShift: o.contextShift,
+    cacheReuse: o.cacheReuse, maxRequestTokens: o.maxRequestTokens, chatTemplate: o.chatTemplate, contextShift: o.contextShift, speculative: o.speculative,
   });
   if (engine.templateSource === 'fallback') process.stderr.write(`lutra serve: ${engine.model.file} has no chat template; chats use chatml (choose one with --chat-template NAME|FILE)\n`);
   if (o.ctx !== undefined && o.ctx > engine.model.hparams.nCtxTrain) {
@@ -66,8 +68,10 @@ export async function serve(modelPath: string, o: ServeFlags, onProgress?: (p: {
     process.stderr.write(`lutra serve: warning: listening on ${o.host} without --api-key; anyone who can reach this address can use the model\n`);
   }
   const s = engine.stats();
+  const sp = engine.speculative;
+  const spec = !sp ? '' : `, speculative: ${sp.draft ? `draft ${sp.draft.file}` : sp.layers !== undefined ? `first ${sp.layers} layers` : 'prompt lookup'}${sp.frSpec ? `, FR-Spec ${sp.frSpecTokens ?? sp.frSpec.length}` : ''}`;
   process.stderr.write(
-    `lutra serve: ${engine.id} (${engine.model.arch}, ${engine.model.kernels.name}), ${s.slots} slot${s.slots > 1 ? 's' : ''} of ${engine.nCtx} tokens, queue ${o.maxQueue}${apiKey ? ', API key required' : ''}\n` +
+    `lutra serve: ${engine.id} (${engine.model.arch}, ${engine.model.kernels.name}), ${s.slots} slot${s.slots > 1 ? 's' : ''} of ${engine.nCtx} tokens, queue ${o.maxQueue}${apiKey ? ', API key required' : ''}${spec}\n` +
     `lutra serve: listening on ${address} (chat page at ${address}/)\n`,
   );
 
