@@ -38,7 +38,13 @@ export function loadLongRope(t: TensorTable, hp: DecoderHParams): LongRope | nul
   return { short: withFactors(short), long: withFactors(long), origCtx };
 }
 
-/** The factors llama.cpp uses for a context of nCtx positions. */
+/** llama.cpp rounds every context size up to a multiple of this (llama_context: GGML_PAD(n_ctx, 256)). */
+const LLAMA_CTX_PAD = 256;
+
+/**
+ * The factors llama.cpp uses for a context of nCtx positions: it compares its padded context size
+ * with the original one, so a context of 36 takes the long factors of a model trained at 100.
+ */
 export function longRopeFor(r: LongRope | null, nCtx: number, dflt: RopeParams): RopeParams {
-  return !r ? dflt : nCtx > r.origCtx ? r.long : r.short;
+  return !r ? dflt : Math.ceil(nCtx / LLAMA_CTX_PAD) * LLAMA_CTX_PAD > r.origCtx ? r.long : r.short;
 }
