@@ -2,13 +2,15 @@
 // page with COOP/COEP (so it is cross-origin isolated), the page loads stories260K into its own
 // engine from /model.gguf, and greedy text equals the CLI's. A reload finds the model in OPFS; a
 // local file loads too. Served without COOP/COEP, the bundle falls back to one thread and still works.
+// Split GGUFs load from lutra serve, an hf: reference (a stand-in Hub with CORS) and picked files; a
+// gated repo loads with a token the page sends to the Hub only.
 // The same page then asks the server. LUTRA_SCREENSHOTS=1 rewrites the screenshots in docs/.
 // Skipped (with the reason) where no chromium is installed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,6 +18,9 @@ import { chromium, type Page } from 'playwright-core';
 import { LUTRA_BIN, REPO, STORIES_GGUF } from './helpers.js';
 import { startServer } from './server-helpers.js';
 import { chatModelBytes } from './openai-helpers.js';
+import { FakeHub, TOKEN } from './hub-server.js';
+import { concatChunks, parseGGUF } from '../src/formats/gguf.js';
+import { shardSuffix, splitGGUF } from '../src/formats/gguf-split.js';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => !!p && existsSync(p));
 const SHOTS = process.env.LUTRA_SCREENSHOTS === '1' ? resolve(REPO, 'docs') : mkdtempSync(join(tmpdir(), 'lutra-shots-'));
@@ -184,5 +189,83 @@ test('the OPFS cache keys on content: another model behind the same URL is downl
     assert.match(err, /^HEAD http:\/\/127\.0\.0\.1:1\/x\.gguf: /);
   } finally {
     await close();
+  }
+});
+
+test('the page loads split GGUFs (hf: reference, lutra serve\'s /model.gguf, picked files) and a gated hf: repo with a token that goes to the Hub only', { skip: CHROMIUM ? false : 'no chromium' }, async () => {
+  const cli = execFileSync(process.execPath, [LUTRA_BIN, 'run', STORIES_GGUF, '-p', 'Once upon a time', '--temp', '0', '-n', '64'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trimEnd();
+  const g = parseGGUF(new Uint8Array(readFileSync(STORIES_GGUF)), STORIES_GGUF);
+  const three = splitGGUF(g.metadata, g.tensors, { maxTensors: 20 }).map(concatChunks);
+  const two = splitGGUF(g.metadata, g.tensors, { maxBytes: 1_000_000 }).map(concatChunks);
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-split-page-'));
+  const shards = three.map((b, i) => { const f = join(dir, `st${shardSuffix(i, 3)}`); writeFileSync(f, b); return f; });
+  const hub = new FakeHub();
+  await hub.start();
+  hub.addRepo('test/split-GGUF', Object.fromEntries(three.map((b, i) => [`st-Q4_K_M${shardSuffix(i, 3)}`, b])));
+  hub.addRepo('test/gated-GGUF', Object.fromEntries(two.map((b, i) => [`gated-Q4_K_M${shardSuffix(i, 2)}`, b])), { gated: true });
+  const server = await startServer(shards[1]!, ['--ctx', '512']);
+  const profile = mkdtempSync(join(tmpdir(), 'lutra-chromium-'));
+  const browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  try {
+    const page = browser.pages()[0] ?? await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}/`);
+    await page.click('[data-testid=backend-page]');
+    const load = async (url: string) => {
+      await page.fill('[data-testid=model-url]', url);
+      await page.click('[data-testid=load]');
+      const s = await state(page, ['ready', 'error'], 60_000);
+      return { state: s, info: await page.textContent('[data-testid=page-info]') ?? '', files: await page.getAttribute('[data-testid=page-info]', 'data-files'), fromCache: await page.getAttribute('[data-testid=page-info]', 'data-from-cache') };
+    };
+
+    // lutra serve on a split model: /model.gguf redirects to the first shard, the page fetches the rest.
+    let r = await load('/model.gguf');
+    assert.equal(r.state, 'ready', r.info);
+    assert.equal(r.files, '3');
+    assert.equal(await complete(page, 'Once upon a time'), cli);
+
+    // hf: reference whose quant is split, from the stand-in Hub (CORS, 302 to its CDN).
+    await page.fill('[data-testid=hub-endpoint]', hub.url);
+    r = await load('hf:test/split-GGUF:Q4_K_M');
+    assert.equal(r.state, 'ready', r.info);
+    assert.deepEqual([r.files, r.fromCache], ['3', 'false']);
+    assert.equal(await complete(page, 'Once upon a time'), cli);
+    r = await load('hf:test/split-GGUF:Q4_K_M');
+    assert.deepEqual([r.state, r.fromCache], ['ready', 'true'], 'the shards come from OPFS the second time');
+
+    // A gated repo: without a token the panel says what to give; with one it loads.
+    r = await load('hf:test/gated-GGUF');
+    assert.equal(r.state, 'error');
+    assert.match(r.info, /hf:test\/gated-GGUF: the repo is gated \(manual\): give a Hugging Face access token/);
+    // A token without access: the Hub's 401 on the file, said as such.
+    await page.fill('[data-testid=hub-token]', 'hf_wrong');
+    r = await load('hf:test/gated-GGUF');
+    assert.equal(r.state, 'error');
+    assert.match(r.info, /HEAD http:\/\/127\.0\.0\.1:\d+\/test\/gated-GGUF\/resolve\/main\/gated-Q4_K_M-00001-of-00002\.gguf: HTTP 401 Unauthorized: the token was refused, or it has no access/);
+    await page.fill('[data-testid=hub-token]', TOKEN);
+    r = await load('hf:test/gated-GGUF');
+    assert.equal(r.state, 'ready', r.info);
+    assert.equal(r.files, '2');
+    assert.equal(await complete(page, 'Once upon a time'), cli);
+    // The token: in this tab's sessionStorage only; sent to the Hub, never to its CDN or the server.
+    assert.deepEqual(await page.evaluate(() => [sessionStorage.getItem('lutra.hubToken'), localStorage.length]), [TOKEN, 0]);
+    assert.ok(hub.count((q) => q.server === 'hub' && q.auth === `Bearer ${TOKEN}` && q.url.includes('/resolve/')) >= 2, 'the token reached the Hub\'s resolve URLs');
+    assert.equal(hub.count((q) => q.server === 'cdn' && q.auth !== undefined), 0, 'no token to the CDN');
+    assert.ok(hub.count((q) => q.server === 'cdn' && q.url.includes('gated-Q4_K_M')) >= 2);
+
+    // The shards picked as local files, in any order.
+    await page.setInputFiles('#model-file', [shards[2]!, shards[0]!, shards[1]!]);
+    await page.click('[data-testid=load]');
+    assert.equal(await state(page, ['ready', 'error'], 60_000), 'ready', await page.textContent('[data-testid=page-info]') ?? '');
+    assert.equal(await page.getAttribute('[data-testid=page-info]', 'data-files'), '3');
+    assert.equal(await complete(page, 'Once upon a time'), cli);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.stop('SIGKILL');
+    await hub.close();
+    rmSync(profile, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 });

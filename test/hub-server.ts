@@ -2,7 +2,8 @@
 // /resolve/ with the Hub's headers (X-Repo-Commit, X-Linked-Etag, X-Linked-Size, ETag) and a 302
 // to a second server playing the CDN for LFS files, Range requests answered with 206, 404s and
 // 401s carrying X-Error-Code, and faults on demand (a connection cut mid-file, a wrong etag).
-// Every request is recorded so tests can count them.
+// CORS as the Hub gives pages (test/browser-e2e.test.ts loads from it in chromium). Every request
+// is recorded so tests can count them.
 
 import http from 'node:http';
 import { createHash } from 'node:crypto';
@@ -71,8 +72,22 @@ export class FakeHub {
     res.end(JSON.stringify({ error: message }));
   }
 
+  /**
+   * CORS as the Hub answers pages: any origin, the Authorization header allowed (preflight), the
+   * integrity headers exposed. The CDN answers `*` too: after a cross-origin redirect the browser
+   * sends Origin: null (and no Authorization).
+   */
+  private static cors(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', 'etag, x-linked-etag, x-linked-size, x-repo-commit, x-error-code, x-error-message, content-range');
+    if (req.method !== 'OPTIONS') return false;
+    res.writeHead(204, { 'access-control-allow-headers': 'authorization, range', 'access-control-allow-methods': 'GET, HEAD', 'access-control-max-age': '600' }).end();
+    return true;
+  }
+
   private onHub(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.record('hub', req);
+    if (FakeHub.cors(req, res)) return;
     const u = new URL(req.url ?? '/', this.url);
     const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/.exec(u.pathname);
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(u.pathname);
@@ -110,6 +125,7 @@ export class FakeHub {
 
   private onCdn(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.record('cdn', req);
+    if (FakeHub.cors(req, res)) return;
     const m = /^\/cdn\/([^/]+)\/([^/?]+)/.exec(req.url ?? '');
     const f = m ? this.repos.get(decodeURIComponent(m[1]!))?.files.get(decodeURIComponent(m[2]!)) : undefined;
     if (!f) { res.writeHead(404); res.end(); return; }
@@ -121,7 +137,8 @@ export class FakeHub {
       if (start >= size) { res.writeHead(416, { 'content-range': `bytes */${size}` }); res.end(); return; }
       res.writeHead(206, { 'content-range': `bytes ${start}-${size - 1}/${size}`, 'content-length': String(size - start), 'accept-ranges': 'bytes' });
     } else {
-      res.writeHead(200, { 'content-length': String(size), 'accept-ranges': 'bytes' });
+      // The CDN's own ETag (a page sees only the final response of a redirect, not X-Linked-Etag).
+      res.writeHead(200, { 'content-length': String(size), 'accept-ranges': 'bytes', etag: `"${sha256(f.data)}"` });
     }
     if (req.method === 'HEAD') { res.end(); return; }
     const cut = f.cutAt;

@@ -11,6 +11,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AbortError } from '../core/errors.js';
+import { shardSuffix, splitInfo, splitShardNames } from '../formats/gguf-split.js';
 import type { Engine } from '../openai/engine.js';
 import type { Stream } from '../openai/types.js';
 import { errorBody, toHttpError } from './errors.js';
@@ -300,15 +301,25 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
   };
   route('GET', '/', PUBLIC, sendFile('index.html'));
   route('GET', '/web/:file', PUBLIC, async (req, reply) => sendFile((req.params as { file: string }).file)(req, reply));
-  route('GET', '/model.gguf', { config: { access: 'key' } }, async (_req, reply) => {
-    if (!modelFile) return reply.code(404).send(errorBody('this server\'s model is not a single GGUF file', 'invalid_request_error', null, 'not_found'));
+  const sendModel = (file: string) => async (_req: FastifyRequest, reply: FastifyReply) => {
     // Size and mtime as the ETag (as static servers make it): the page's OPFS cache keys on it, so
     // another model served at this URL is downloaded again, never run under the old one's bytes.
-    const st = statSync(modelFile);
+    const st = statSync(file);
     reply.header('content-type', 'application/octet-stream').header('content-length', st.size)
       .header('etag', `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`).header('last-modified', st.mtime.toUTCString());
-    return reply.send(createReadStream(modelFile));
+    return reply.send(createReadStream(file));
+  };
+  // A split GGUF is served shard by shard under llama-gguf-split names, /model-00001-of-0000N.gguf
+  // ..., and /model.gguf redirects to the first: a loader finds the other shards from that name.
+  const split = modelFile ? splitInfo(engine.model.source.metadata, modelFile) : undefined;
+  route('GET', '/model.gguf', { config: { access: 'key' } }, async (req, reply) => {
+    if (!modelFile) return reply.code(404).send(errorBody('this server\'s model is not a GGUF file', 'invalid_request_error', null, 'not_found'));
+    if (split) return reply.redirect(`/model${shardSuffix(0, split.count)}`, 302);
+    return sendModel(modelFile)(req, reply);
   });
+  if (split) {
+    splitShardNames(modelFile!, split).forEach((file, i) => route('GET', `/model${shardSuffix(i, split.count)}`, { config: { access: 'key' } }, sendModel(file)));
+  }
 
   // Browsers ask before a cross-origin POST with a JSON body or a key; only --cors origins get a yes.
   app.route({

@@ -1,36 +1,67 @@
 // The chat page's engine, in a module worker so generation never blocks the page. Loads a model
-// (URL through the OPFS cache, or a local File), then serves OpenAI-shaped requests streamed back
-// as chunk messages. It imports the engine from ./lutra.js, the same bundle a web page would use.
+// (URL or hf: reference through the OPFS cache, split GGUFs shard by shard, or local Files), then
+// serves OpenAI-shaped requests streamed back as chunk messages. It imports the engine from ./lutra.js, the same bundle a web page would use.
 
-import { createEngine, fetchModelCached, hubModelUrl, type Engine } from './lutra.js';
-import type { FromWorker, ToWorker } from './protocol.js';
+import { accessHint, createEngine, fetchModelCached, hubModelUrls, HUB_ENDPOINT, shardUrls, tokenHeaders, type Engine } from './lutra.js';
+import type { FromWorker, LoadSource, ToWorker } from './protocol.js';
 
 const port = self as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
 let engine: Engine | undefined;
 const running = new Map<number, AbortController>();
 
+const sameOrigin = (u: string) => new URL(u, self.location.href).origin === self.location.origin;
+
+/**
+ * The files of a URL source through the OPFS cache: the one file, or every shard of a split GGUF
+ * (an hf: reference's, a shard URL's siblings, or those a redirect to a shard's name points at, as
+ * lutra serve's /model.gguf does for a split model).
+ */
+async function download(source: Extract<LoadSource, { url: string }>, cache: boolean): Promise<{ files: Blob[]; fromCache: boolean }> {
+  const hub = source.hub ?? {};
+  const headersFor = (u: string) => ({ ...(sameOrigin(u) ? source.headers : {}), ...tokenHeaders(u, hub) });
+  let urls = source.url.startsWith('hf:') ? await hubModelUrls(source.url, hub) : shardUrls(source.url) ?? [source.url];
+  const got = new Map<string, Blob>();
+  let fromCache = true;
+  const hubOrigin = new URL(hub.endpoint ?? HUB_ENDPOINT).origin;
+  const fetchOne = async (u: string, i: number) => {
+    const r = await fetchModelCached(u, {
+      cache, headers: headersFor(u),
+      onProgress: (p) => port.postMessage({ type: 'progress', ...p, phase: urls.length > 1 ? `${p.phase} ${i + 1}/${urls.length}` : p.phase }),
+    }).catch((e: Error) => {
+      if (new URL(u, self.location.href).origin === hubOrigin && /: HTTP 40[13]\b/.test(e.message)) throw new Error(`${e.message}: ${accessHint(hub.token)}`);
+      throw e;
+    });
+    fromCache &&= r.fromCache;
+    return r;
+  };
+  const first = await fetchOne(urls[0]!, 0);
+  got.set(urls[0]!, first.file);
+  const redirected = urls.length === 1 ? shardUrls(first.url) : undefined;
+  if (redirected) {
+    urls = redirected;
+    got.clear();
+    got.set(first.url, first.file);
+  }
+  for (let i = 0; i < urls.length; i++) if (!got.has(urls[i]!)) got.set(urls[i]!, (await fetchOne(urls[i]!, i)).file);
+  return { files: urls.map((u) => got.get(u)!), fromCache };
+}
+
 async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   const t0 = performance.now();
   await engine?.dispose();
   engine = undefined;
-  let input: Blob;
+  let files: Blob[];
   let fromCache = false;
-  if ('file' in m.source) {
-    input = m.source.file;
-  } else {
-    // hf: references resolve to the Hub's download URL of the one GGUF file they mean.
-    const url = m.source.url.startsWith('hf:') ? await hubModelUrl(m.source.url) : m.source.url;
-    const got = await fetchModelCached(url, { cache: m.cache, headers: m.source.headers, onProgress: (p) => port.postMessage({ type: 'progress', ...p }) });
-    input = got.file;
-    fromCache = got.fromCache;
-  }
-  engine = await createEngine({ model: input, ctx: m.ctx, name: m.name, onProgress: (p) => port.postMessage({ type: 'progress', ...p }) });
+  if ('file' in m.source) files = [m.source.file];
+  else if ('files' in m.source) files = m.source.files;
+  else ({ files, fromCache } = await download(m.source, m.cache));
+  engine = await createEngine({ model: files.length === 1 ? files[0]! : files, ctx: m.ctx, name: m.name, onProgress: (p) => port.postMessage({ type: 'progress', ...p }) });
   port.postMessage({
     type: 'loaded',
     info: {
       id: engine.id, arch: engine.model.arch, kernels: engine.model.kernels.name, nCtx: engine.nCtx,
       chatTemplate: engine.templateSource !== 'fallback', fromCache, crossOriginIsolated: globalThis.crossOriginIsolated === true,
-      loadMs: performance.now() - t0,
+      loadMs: performance.now() - t0, files: files.length,
     },
   });
 }

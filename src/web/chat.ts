@@ -270,22 +270,35 @@ async function send(): Promise<void> {
   }
 }
 
+// The Hub token lives in this tab's sessionStorage only (never localStorage, never sent to the
+// server): the worker sends it to the Hub endpoint's origin and nowhere else.
+const TOKEN_KEY = 'lutra.hubToken';
+const hubToken = $<HTMLInputElement>('hub-token');
+hubToken.value = sessionStorage.getItem(TOKEN_KEY) ?? '';
+hubToken.addEventListener('input', () => {
+  if (hubToken.value.trim()) sessionStorage.setItem(TOKEN_KEY, hubToken.value.trim());
+  else sessionStorage.removeItem(TOKEN_KEY);
+});
+
 function loadInPage(): void {
   worker ??= new Worker('/web/chat-worker.js', { type: 'module' });
-  const fileInput = $<HTMLInputElement>('model-file');
-  const file = fileInput.files?.[0];
+  const files = Array.from($<HTMLInputElement>('model-file').files ?? []);
+  const file = files[0];
   const url = $<HTMLInputElement>('model-url').value.trim();
   const isServerModel = !file && new URL(url, location.href).pathname === '/model.gguf';
+  const hub = { endpoint: $<HTMLInputElement>('hub-endpoint').value.trim() || undefined, token: hubToken.value.trim() || undefined };
   const msg: ToWorker = {
     type: 'load',
-    source: file ? { file } : { url, headers: authHeaders() },
+    // The server's API key goes only to this page's own origin (the worker checks each URL).
+    source: files.length > 1 ? { files } : file ? { file } : { url, headers: authHeaders(), hub },
     cache: $<HTMLInputElement>('use-cache').checked,
     name: isServerModel ? serverModel?.id : undefined,
   };
   pageModel = undefined;
   progress.hidden = false;
   progress.value = 0;
-  setStatus('loading', `loading ${file ? file.name : url}…`);
+  const what = files.length > 1 ? `${files.length} files` : file ? file.name : url;
+  setStatus('loading', `loading ${what}…`);
   pageInfo.textContent = '';
   pageInfo.classList.remove('error');
   let t0 = performance.now(), phase = '';
@@ -302,7 +315,8 @@ function loadInPage(): void {
       progress.hidden = true;
       $<HTMLButtonElement>('load').disabled = false;
       pageInfo.dataset.fromCache = String(m.info.fromCache);
-      pageInfo.textContent = `${m.info.id} · ${m.info.arch} · context ${m.info.nCtx}\nkernels: ${m.info.kernels}\n` +
+      pageInfo.dataset.files = String(m.info.files);
+      pageInfo.textContent = `${m.info.id} · ${m.info.arch} · context ${m.info.nCtx}${m.info.files > 1 ? ` · ${m.info.files} shards` : ''}\nkernels: ${m.info.kernels}\n` +
         `${m.info.fromCache ? 'from the OPFS cache' : 'downloaded'} in ${Math.round(m.info.loadMs)} ms\n` +
         `cross-origin isolated: ${m.info.crossOriginIsolated ? 'yes (threads)' : 'no (one thread)'}`;
       setStatus('ready', `${m.info.id} ready in this page`);
@@ -311,7 +325,7 @@ function loadInPage(): void {
       progress.hidden = true;
       $<HTMLButtonElement>('load').disabled = false;
       pageInfo.classList.add('error');
-      pageInfo.textContent = `Could not load ${file ? file.name : url}:\n${m.message}`;
+      pageInfo.textContent = `Could not load ${what}:\n${m.message}`;
       setStatus('error', 'load failed (see the Engine panel)');
     }
   };

@@ -15,7 +15,7 @@ if (typeof (globalThis as { setImmediate?: unknown }).setImmediate !== 'function
 
 export * from '../index.js';
 export { fetchModelCached, clearModelCache, type CachedModel, type FetchProgress } from './opfs-cache.js';
-export { hubModelUrl, HUB_ENDPOINT } from './hub-url.js';
+export { hubModelUrls, shardUrls, tokenHeaders, accessHint, HUB_ENDPOINT, type HubUrlOptions } from './hub-url.js';
 // The chat page's worker protocol, for pages that drive dist/src/web/static/chat-worker.js
 // (`lutra/web/static/chat-worker.js`) themselves.
 export type { LoadSource, ToWorker, FromWorker, ModelInfo } from './protocol.js';

@@ -15,6 +15,8 @@ export interface CachedModel {
   file: Blob;
   /** True when the bytes came from OPFS, with no download. */
   fromCache: boolean;
+  /** Where the server's redirects led (the URL asked for when there were none). */
+  url: string;
 }
 
 const DIR = 'lutra-models';
@@ -55,7 +57,7 @@ export function requestError(method: string, url: string, e: unknown): Error {
  * What the server says the file is, without its bytes: size and ETag (the Hub's X-Linked-Size /
  * X-Linked-Etag for LFS files), else Last-Modified. Undefined when it says neither (then nothing is cached).
  */
-async function contentKey(url: string, opts: { signal?: AbortSignal; headers?: Record<string, string> }): Promise<{ key: string | undefined; size: number | undefined }> {
+async function contentKey(url: string, opts: { signal?: AbortSignal; headers?: Record<string, string> }): Promise<{ key: string | undefined; size: number | undefined; url: string }> {
   let res: Response;
   try {
     res = await fetch(url, { method: 'HEAD', signal: opts.signal, headers: opts.headers });
@@ -67,7 +69,7 @@ async function contentKey(url: string, opts: { signal?: AbortSignal; headers?: R
   const sizeText = h('x-linked-size') ?? h('content-length');
   const tag = h('x-linked-etag') ?? h('etag') ?? h('last-modified');
   const size = sizeText !== undefined && /^\d+$/.test(sizeText) ? Number(sizeText) : undefined;
-  return { key: tag === undefined ? undefined : `${size ?? '?'}|${tag}`, size };
+  return { key: tag === undefined ? undefined : `${size ?? '?'}|${tag}`, size, url: res.url || url };
 }
 
 export async function fetchModelCached(
@@ -84,7 +86,7 @@ export async function fetchModelCached(
       const file = await (await dir.getFileHandle(name)).getFile();
       if (file.size > 0 && (content!.size === undefined || file.size === content!.size)) {
         opts.onProgress?.({ phase: 'cache', loaded: file.size, total: file.size });
-        return { file, fromCache: true };
+        return { file, fromCache: true, url: content!.url };
       }
     } catch { /* not cached yet */ }
   }
@@ -117,7 +119,7 @@ export async function fetchModelCached(
       throw e;
     }
     await removeVersions(dir, abs, name);
-    return { file: await handle.getFile(), fromCache: false };
+    return { file: await handle.getFile(), fromCache: false, url: res.url || abs };
   }
   const parts: Uint8Array[] = [];
   for (;;) {
@@ -127,7 +129,7 @@ export async function fetchModelCached(
     loaded += value.byteLength;
     opts.onProgress?.({ phase: 'download', loaded, total: total || loaded });
   }
-  return { file: new Blob(parts as BlobPart[]), fromCache: false };
+  return { file: new Blob(parts as BlobPart[]), fromCache: false, url: res.url || abs };
 }
 
 /** Remove the cached versions of `url` other than `keep`. */

@@ -1,6 +1,13 @@
 // Messages between the chat page (chat.ts) and its engine worker (chat-worker.ts).
 
-export type LoadSource = { url: string; headers?: Record<string, string> } | { file: File };
+/**
+ * A model to load: a URL or hf: reference (`headers` go to URLs of the page's own origin only, the
+ * Hub token to the Hub endpoint's origin only), a local file, or the shards of a split GGUF.
+ */
+export type LoadSource =
+  | { url: string; headers?: Record<string, string>; hub?: { endpoint?: string; token?: string } }
+  | { file: File }
+  | { files: File[] };
 
 export type ToWorker =
   | { type: 'load'; source: LoadSource; cache: boolean; ctx?: number; name?: string }
@@ -16,6 +23,8 @@ export interface ModelInfo {
   fromCache: boolean;
   crossOriginIsolated: boolean;
   loadMs: number;
+  /** Files the model came in (the shards of a split GGUF). */
+  files: number;
 }
 
 export type FromWorker =
