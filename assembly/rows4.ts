@@ -18,7 +18,7 @@
 // in order in f32 as ggml's generic kernel does: sum += f32(isum) * f32(dw * da). So decode, prefill
 // and the builds agree bit for bit.
 
-import { f16ToF32, halfx4 } from './f16';
+import { f16ToF32 } from './f16';
 import { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0 } from './types.generated';
 
 /** Set in matmul's type argument when the matrix is in this layout. */
@@ -51,72 +51,12 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
   return type == GGML_TYPE_Q4_0 ? 4 : 8;
 }
 
-/**
- * SIMD128: the integer dot products of a block of four rows (q: the block's payload) with the 32
- * int8 activations at a: lane r = row r. Q4_0 gives sum(q * a) with q unsigned 0..15 (the caller
- * takes off 8 * sum(a)).
- */
-@inline function blockDot4(type: i32, q: usize, a: usize): v128 {
-  if (type == GGML_TYPE_Q4_0) {
-    // Lanes of p01: row 0 (k pairs 0-1, 2-3), row 1 (same); p23 rows 2, 3.
-    let p01 = i32x4.splat(0), p23 = i32x4.splat(0);
-    for (let c = 0; c < 4; c++) {
-      const w = v128.load(q + (<usize>c << 4));
-      const lo = v128.and(w, i8x16.splat(0x0f)), hi = v128.and(i16x8.shr_u(w, 4), i8x16.splat(0x0f));
-      const al = i16x8.extend_low_i8x16_s(v128.load32_splat(a + (<usize>c << 2)));
-      const ah = i16x8.extend_low_i8x16_s(v128.load32_splat(a + 16 + (<usize>c << 2)));
-      p01 = i32x4.add(p01, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo), al), i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi), ah)));
-      p23 = i32x4.add(p23, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo), al), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi), ah)));
-    }
-    return i32x4.add(i32x4.shuffle(p01, p23, 0, 2, 4, 6), i32x4.shuffle(p01, p23, 1, 3, 5, 7));
-  }
-  // Q8_0
-  let p01 = i32x4.splat(0), p23 = i32x4.splat(0);
-  for (let c = 0; c < 8; c++) {
-    const w = v128.load(q + (<usize>c << 4));
-    const av = i16x8.extend_low_i8x16_s(v128.load32_splat(a + (<usize>c << 2)));
-    p01 = i32x4.add(p01, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), av));
-    p23 = i32x4.add(p23, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), av));
-  }
-  return i32x4.add(i32x4.shuffle(p01, p23, 0, 2, 4, 6), i32x4.shuffle(p01, p23, 1, 3, 5, 7));
-}
-
-/** sum + f32(isum) * (dw * da) for block b of token t (activations at x, scales ad, sums asum). */
-@inline function blockStep(type: i32, sum: v128, q: usize, dw: v128, x: usize, ad: usize, asum: usize): v128 {
-  let isum = blockDot4(type, q, x);
-  if (type == GGML_TYPE_Q4_0) isum = i32x4.sub(isum, i32x4.splat(load<i32>(asum) << 3));
-  return f32x4.add(sum, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, f32x4.splat(load<f32>(ad)))));
-}
-
 @inline function storeRows(y: usize, v: v128, lo: i32, hi: i32): void {
   if (lo == 0 && hi == 4) { v128.store(y, v); return; }
   if (lo <= 0 && hi > 0) store<f32>(y, f32x4.extract_lane(v, 0));
   if (lo <= 1 && hi > 1) store<f32>(y, f32x4.extract_lane(v, 1), 4);
   if (lo <= 2 && hi > 2) store<f32>(y, f32x4.extract_lane(v, 2), 8);
   if (lo <= 3 && hi > 3) store<f32>(y, f32x4.extract_lane(v, 3), 12);
-}
-
-/**
- * One row group (at g) against nt (1..4, a constant) tokens: token t's activations at
- * x + t * xStep, its scales and sums at ad/asum + t * aStep; rows lo..hi of the group stored at
- * y + t * yStep (y: the group's row 0). The weights of a block are read once for all nt tokens.
- */
-@inline function groupTile(type: i32, nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
-  const gb: usize = nChunks(type) * 16 + 8;
-  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const blk = g + <usize>b * gb;
-    const dw = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(blk)));
-    const q = blk + 8, xb = x + (<usize>b << 5), ab = <usize>b << 2;
-    s0 = blockStep(type, s0, q, dw, xb, ad + ab, asum + ab);
-    if (nt > 1) s1 = blockStep(type, s1, q, dw, xb + xStep, ad + ab + aStep, asum + ab + aStep);
-    if (nt > 2) s2 = blockStep(type, s2, q, dw, xb + 2 * xStep, ad + ab + 2 * aStep, asum + ab + 2 * aStep);
-    if (nt > 3) s3 = blockStep(type, s3, q, dw, xb + 3 * xStep, ad + ab + 3 * aStep, asum + ab + 3 * aStep);
-  }
-  storeRows(y, s0, lo, hi);
-  if (nt > 1) storeRows(y + yStep, s1, lo, hi);
-  if (nt > 2) storeRows(y + 2 * yStep, s2, lo, hi);
-  if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
 }
 
 // ------------------------------------------------------------------ relaxed SIMD, decode
@@ -377,13 +317,193 @@ function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
   }
 }
 
+// ------------------------------------------------------------------ SIMD128
+// No 8-bit dot product: weights widened to i16 once per chunk for every token, i32x4.dot_i16x8_s
+// against each token's 4 activations widened and repeated (lanes of p: rows 0, 1, two k pairs each;
+// q: rows 2, 3), pairs added at the end of the block. Written as the relaxed kernels are (immediate
+// offsets, unrolled chunks, constants made once).
+
+/** The four rows' sums from dot_i16x8 pair lanes: p = rows 0, 1 (two lanes each), q = rows 2, 3. */
+@inline function pairs4(p: v128, q: v128): v128 {
+  return i32x4.add(i32x4.shuffle(p, q, 0, 2, 4, 6), i32x4.shuffle(p, q, 1, 3, 5, 7));
+}
+
+/** One group of Q4_0 rows (SIMD128) against nt (1..4, a constant) tokens, as q4Tile. */
+@inline function q4TileS(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
+    let p0 = i32x4.splat(0), p1 = i32x4.splat(0), p2 = i32x4.splat(0), p3 = i32x4.splat(0);
+    let q0 = i32x4.splat(0), q1 = i32x4.splat(0), q2 = i32x4.splat(0), q3 = i32x4.splat(0);
+    let w = v128.load(g, 8); let lo = v128.and(w, m), hi = v128.and(i16x8.shr_u(w, 4), m);
+    let l01 = i16x8.extend_low_i8x16_u(lo), l23 = i16x8.extend_high_i8x16_u(lo), h01 = i16x8.extend_low_i8x16_u(hi), h23 = i16x8.extend_high_i8x16_u(hi);
+    { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 0)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 16));
+      p0 = i32x4.add(p0, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q0 = i32x4.add(q0, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 1) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 0)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 16));
+      p1 = i32x4.add(p1, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q1 = i32x4.add(q1, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 2) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 0)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 16));
+      p2 = i32x4.add(p2, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q2 = i32x4.add(q2, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 3) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 0)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 16));
+      p3 = i32x4.add(p3, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q3 = i32x4.add(q3, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    w = v128.load(g, 24); lo = v128.and(w, m), hi = v128.and(i16x8.shr_u(w, 4), m);
+    l01 = i16x8.extend_low_i8x16_u(lo); l23 = i16x8.extend_high_i8x16_u(lo); h01 = i16x8.extend_low_i8x16_u(hi); h23 = i16x8.extend_high_i8x16_u(hi);
+    { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 4)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 20));
+      p0 = i32x4.add(p0, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q0 = i32x4.add(q0, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 1) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 4)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 20));
+      p1 = i32x4.add(p1, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q1 = i32x4.add(q1, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 2) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 4)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 20));
+      p2 = i32x4.add(p2, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q2 = i32x4.add(q2, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 3) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 4)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 20));
+      p3 = i32x4.add(p3, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q3 = i32x4.add(q3, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    w = v128.load(g, 40); lo = v128.and(w, m), hi = v128.and(i16x8.shr_u(w, 4), m);
+    l01 = i16x8.extend_low_i8x16_u(lo); l23 = i16x8.extend_high_i8x16_u(lo); h01 = i16x8.extend_low_i8x16_u(hi); h23 = i16x8.extend_high_i8x16_u(hi);
+    { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 8)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 24));
+      p0 = i32x4.add(p0, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q0 = i32x4.add(q0, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 1) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 8)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 24));
+      p1 = i32x4.add(p1, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q1 = i32x4.add(q1, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 2) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 8)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 24));
+      p2 = i32x4.add(p2, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q2 = i32x4.add(q2, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 3) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 8)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 24));
+      p3 = i32x4.add(p3, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q3 = i32x4.add(q3, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    w = v128.load(g, 56); lo = v128.and(w, m), hi = v128.and(i16x8.shr_u(w, 4), m);
+    l01 = i16x8.extend_low_i8x16_u(lo); l23 = i16x8.extend_high_i8x16_u(lo); h01 = i16x8.extend_low_i8x16_u(hi); h23 = i16x8.extend_high_i8x16_u(hi);
+    { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 12)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 28));
+      p0 = i32x4.add(p0, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q0 = i32x4.add(q0, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 1) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 12)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 28));
+      p1 = i32x4.add(p1, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q1 = i32x4.add(q1, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 2) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 12)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 28));
+      p2 = i32x4.add(p2, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q2 = i32x4.add(q2, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    if (nt > 3) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 12)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 28));
+      p3 = i32x4.add(p3, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q3 = i32x4.add(q3, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
+    const dw = scales4(g, keep, rebias);
+    s0 = blockSum4(true, s0, pairs4(p0, q0), dw, ad, asum);
+    if (nt > 1) s1 = blockSum4(true, s1, pairs4(p1, q1), dw, ad + aStep, asum + aStep);
+    if (nt > 2) s2 = blockSum4(true, s2, pairs4(p2, q2), dw, ad + 2 * aStep, asum + 2 * aStep);
+    if (nt > 3) s3 = blockSum4(true, s3, pairs4(p3, q3), dw, ad + 3 * aStep, asum + 3 * aStep);
+    g += 72; x += 32; ad += 4; asum += 4;
+  }
+  storeRows(y, s0, lo, hi);
+  if (nt > 1) storeRows(y + yStep, s1, lo, hi);
+  if (nt > 2) storeRows(y + 2 * yStep, s2, lo, hi);
+  if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
+}
+
+/** One group of Q8_0 rows (SIMD128) against nt (1..4, a constant) tokens, as q4Tile. */
+@inline function q8TileS(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
+    let p0 = i32x4.splat(0), p1 = i32x4.splat(0), p2 = i32x4.splat(0), p3 = i32x4.splat(0);
+    let q0 = i32x4.splat(0), q1 = i32x4.splat(0), q2 = i32x4.splat(0), q3 = i32x4.splat(0);
+    let w = v128.load(g, 8), w01 = i16x8.extend_low_i8x16_s(w), w23 = i16x8.extend_high_i8x16_s(w);
+    { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 0)); p0 = i32x4.add(p0, i32x4.dot_i16x8_s(w01, av)); q0 = i32x4.add(q0, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 1) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 0)); p1 = i32x4.add(p1, i32x4.dot_i16x8_s(w01, av)); q1 = i32x4.add(q1, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 2) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 0)); p2 = i32x4.add(p2, i32x4.dot_i16x8_s(w01, av)); q2 = i32x4.add(q2, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 3) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 0)); p3 = i32x4.add(p3, i32x4.dot_i16x8_s(w01, av)); q3 = i32x4.add(q3, i32x4.dot_i16x8_s(w23, av)); }
+    w = v128.load(g, 24); w01 = i16x8.extend_low_i8x16_s(w); w23 = i16x8.extend_high_i8x16_s(w);
+    { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 4)); p0 = i32x4.add(p0, i32x4.dot_i16x8_s(w01, av)); q0 = i32x4.add(q0, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 1) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 4)); p1 = i32x4.add(p1, i32x4.dot_i16x8_s(w01, av)); q1 = i32x4.add(q1, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 2) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 4)); p2 = i32x4.add(p2, i32x4.dot_i16x8_s(w01, av)); q2 = i32x4.add(q2, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 3) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 4)); p3 = i32x4.add(p3, i32x4.dot_i16x8_s(w01, av)); q3 = i32x4.add(q3, i32x4.dot_i16x8_s(w23, av)); }
+    w = v128.load(g, 40); w01 = i16x8.extend_low_i8x16_s(w); w23 = i16x8.extend_high_i8x16_s(w);
+    { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 8)); p0 = i32x4.add(p0, i32x4.dot_i16x8_s(w01, av)); q0 = i32x4.add(q0, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 1) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 8)); p1 = i32x4.add(p1, i32x4.dot_i16x8_s(w01, av)); q1 = i32x4.add(q1, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 2) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 8)); p2 = i32x4.add(p2, i32x4.dot_i16x8_s(w01, av)); q2 = i32x4.add(q2, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 3) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 8)); p3 = i32x4.add(p3, i32x4.dot_i16x8_s(w01, av)); q3 = i32x4.add(q3, i32x4.dot_i16x8_s(w23, av)); }
+    w = v128.load(g, 56); w01 = i16x8.extend_low_i8x16_s(w); w23 = i16x8.extend_high_i8x16_s(w);
+    { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 12)); p0 = i32x4.add(p0, i32x4.dot_i16x8_s(w01, av)); q0 = i32x4.add(q0, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 1) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 12)); p1 = i32x4.add(p1, i32x4.dot_i16x8_s(w01, av)); q1 = i32x4.add(q1, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 2) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 12)); p2 = i32x4.add(p2, i32x4.dot_i16x8_s(w01, av)); q2 = i32x4.add(q2, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 3) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 12)); p3 = i32x4.add(p3, i32x4.dot_i16x8_s(w01, av)); q3 = i32x4.add(q3, i32x4.dot_i16x8_s(w23, av)); }
+    w = v128.load(g, 72); w01 = i16x8.extend_low_i8x16_s(w); w23 = i16x8.extend_high_i8x16_s(w);
+    { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 16)); p0 = i32x4.add(p0, i32x4.dot_i16x8_s(w01, av)); q0 = i32x4.add(q0, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 1) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 16)); p1 = i32x4.add(p1, i32x4.dot_i16x8_s(w01, av)); q1 = i32x4.add(q1, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 2) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 16)); p2 = i32x4.add(p2, i32x4.dot_i16x8_s(w01, av)); q2 = i32x4.add(q2, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 3) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 16)); p3 = i32x4.add(p3, i32x4.dot_i16x8_s(w01, av)); q3 = i32x4.add(q3, i32x4.dot_i16x8_s(w23, av)); }
+    w = v128.load(g, 88); w01 = i16x8.extend_low_i8x16_s(w); w23 = i16x8.extend_high_i8x16_s(w);
+    { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 20)); p0 = i32x4.add(p0, i32x4.dot_i16x8_s(w01, av)); q0 = i32x4.add(q0, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 1) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 20)); p1 = i32x4.add(p1, i32x4.dot_i16x8_s(w01, av)); q1 = i32x4.add(q1, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 2) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 20)); p2 = i32x4.add(p2, i32x4.dot_i16x8_s(w01, av)); q2 = i32x4.add(q2, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 3) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 20)); p3 = i32x4.add(p3, i32x4.dot_i16x8_s(w01, av)); q3 = i32x4.add(q3, i32x4.dot_i16x8_s(w23, av)); }
+    w = v128.load(g, 104); w01 = i16x8.extend_low_i8x16_s(w); w23 = i16x8.extend_high_i8x16_s(w);
+    { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 24)); p0 = i32x4.add(p0, i32x4.dot_i16x8_s(w01, av)); q0 = i32x4.add(q0, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 1) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 24)); p1 = i32x4.add(p1, i32x4.dot_i16x8_s(w01, av)); q1 = i32x4.add(q1, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 2) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 24)); p2 = i32x4.add(p2, i32x4.dot_i16x8_s(w01, av)); q2 = i32x4.add(q2, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 3) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 24)); p3 = i32x4.add(p3, i32x4.dot_i16x8_s(w01, av)); q3 = i32x4.add(q3, i32x4.dot_i16x8_s(w23, av)); }
+    w = v128.load(g, 120); w01 = i16x8.extend_low_i8x16_s(w); w23 = i16x8.extend_high_i8x16_s(w);
+    { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 28)); p0 = i32x4.add(p0, i32x4.dot_i16x8_s(w01, av)); q0 = i32x4.add(q0, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 1) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x1, 28)); p1 = i32x4.add(p1, i32x4.dot_i16x8_s(w01, av)); q1 = i32x4.add(q1, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 2) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x2, 28)); p2 = i32x4.add(p2, i32x4.dot_i16x8_s(w01, av)); q2 = i32x4.add(q2, i32x4.dot_i16x8_s(w23, av)); }
+    if (nt > 3) { const av = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 28)); p3 = i32x4.add(p3, i32x4.dot_i16x8_s(w01, av)); q3 = i32x4.add(q3, i32x4.dot_i16x8_s(w23, av)); }
+    const dw = scales4(g, keep, rebias);
+    s0 = blockSum4(false, s0, pairs4(p0, q0), dw, ad, asum);
+    if (nt > 1) s1 = blockSum4(false, s1, pairs4(p1, q1), dw, ad + aStep, asum + aStep);
+    if (nt > 2) s2 = blockSum4(false, s2, pairs4(p2, q2), dw, ad + 2 * aStep, asum + 2 * aStep);
+    if (nt > 3) s3 = blockSum4(false, s3, pairs4(p3, q3), dw, ad + 3 * aStep, asum + 3 * aStep);
+    g += 136; x += 32; ad += 4; asum += 4;
+  }
+  storeRows(y, s0, lo, hi);
+  if (nt > 1) storeRows(y + yStep, s1, lo, hi);
+  if (nt > 2) storeRows(y + 2 * yStep, s2, lo, hi);
+  if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
+}
+
+function q4TileS1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4TileS(1, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q4TileS2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4TileS(2, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q4TileS3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4TileS(3, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q4TileS4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4TileS(4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q8TileS1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q8TileS(1, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+
+/** SIMD128 Q4_0: rows r0..r1 (grouped) for nTok tokens, as q4Rows. */
+function q4RowsS(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 5;
+  const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
+  const one = <i32>(nb >= 0);
+  const m = i8x16.splat(<i8>(0x0f * one)), keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  for (let g = r0 >> 2; (g << 2) < r1; g++) {
+    const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
+    const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) q4TileS4(gw, nb, act + <usize>t * xStep, xStep, ad + <usize>t * aStep, asum + <usize>t * aStep, aStep, yg + <usize>t * yStep, yStep, lo, hi, m, keep, rebias);
+    const left = nTok - t, xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, yt = yg + <usize>t * yStep;
+    if (left == 1) q4TileS1(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+    else if (left == 2) q4TileS2(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+    else if (left == 3) q4TileS3(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+  }
+}
+
+/**
+ * SIMD128 Q8_0: rows r0..r1 (grouped) for nTok tokens, group by group, one token at a time over
+ * the group in L1: tiles of several tokens ran slower (TurboFan schedules each token's chain whole,
+ * so the widened weights of all eight chunks stay live and spill).
+ */
+function q8RowsS(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 5;
+  const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
+  const one = <i32>(nb >= 0);
+  const m = i8x16.splat(<i8>(0x0f * one)), keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  for (let g = r0 >> 2; (g << 2) < r1; g++) {
+    const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
+    const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
+    for (let t = 0; t < nTok; t++) q8TileS1(gw, nb, act + <usize>t * xStep, xStep, ad + <usize>t * aStep, asum + <usize>t * aStep, aStep, yg + <usize>t * yStep, yStep, lo, hi, m, keep, rebias);
+  }
+}
+
 /**
  * Rows r0..r1 (of the first rows & ~3, the grouped ones) for nTok tokens: group by group, tokens
  * four at a time, so a group's weights stay in L1 while every token passes over them.
  */
 @inline function rows4Matmul(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
-  const nb = cols >> 5;
-  const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
   if (ASC_FEATURE_RELAXED_SIMD && type == GGML_TYPE_Q4_0) {
     q4Rows(w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
     return;
@@ -392,18 +512,8 @@ function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
     q8Rows(w, rowBytes, cols, rows, r0, r1, act, ad, y, nTok);
     return;
   }
-  for (let g = r0 >> 2; (g << 2) < r1; g++) {
-    const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
-    const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
-    let t = 0;
-    for (; t + 4 <= nTok; t += 4) {
-      groupTile(type, 4, gw, nb, act + <usize>t * xStep, xStep, ad + <usize>t * aStep, asum + <usize>t * aStep, aStep, yg + <usize>t * yStep, yStep, lo, hi);
-    }
-    const left = nTok - t, xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, yt = yg + <usize>t * yStep;
-    if (left == 1) groupTile(type, 1, gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi);
-    else if (left == 2) groupTile(type, 2, gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi);
-    else if (left == 3) groupTile(type, 3, gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi);
-  }
+  if (type == GGML_TYPE_Q4_0) q4RowsS(w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
+  else q8RowsS(w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
 }
 
 /**
