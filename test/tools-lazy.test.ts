@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { Ajv2020 as Ajv } from 'ajv/dist/2020.js';
 import { createEngine } from '../src/openai/index.js';
 import { LazyGrammar, LazyMatcher } from '../src/grammar/index.js';
-import { HERMES, LLAMA3, parseToolCalls, planStructured } from '../src/openai/tools/index.js';
+import { HERMES, LLAMA3, MINICPM4, parseToolCalls, planStructured } from '../src/openai/tools/index.js';
 import { Rng, SamplerChain } from '../src/runtime/sampler.js';
 import { qwenTinyBytes } from './grammar-helpers.js';
 
@@ -98,6 +98,35 @@ test('Llama 3 lazily: {"name" triggers only at the start, <|python_tag|> anywher
   const tag = feed('Calling <|python_tag|>{"name": "get_weather", "parameters": {"city": "Oslo"}}');
   assert.ok(tag.ok && tag.m.triggered);
   assert.equal(assertValidCalls('<|python_tag|>{"name": "get_weather", "parameters": {"city": "Oslo"}}', 'llama3', LLAMA3), 1);
+});
+
+test('lazily for MiniCPM4 (<|tool_call_start|>, Python-call syntax) and with the opener as a control token', { skip }, async () => {
+  await using engine = await createEngine({ model: bytes!, ctx: 512, name: 'qwen-tiny' });
+  const tok = engine.model.tokenizer;
+  const single = (text: string) => { const ids = tok.encode(text, { addSpecial: false, parseSpecial: true }); return ids.length === 1 ? ids[0] : undefined; };
+  const feed = (g: LazyGrammar, ids: number[]) => {
+    const m = new LazyMatcher(g, tok);
+    for (const id of ids) { if (!m.allows(id)) return { m, ok: false }; m.accept(id); }
+    return { m, ok: true };
+  };
+  const enc = (t: string) => tok.encode(t, { addSpecial: false, parseSpecial: true });
+  const mini = planStructured({ tools: TOOLS, tool_choice: 'auto' }, { template: '{{ "<|tool_call_start|>" }}', tokenId: single });
+  assert.equal(mini.tools!.format, MINICPM4);
+  const good = 'Let me add. <|tool_call_start|>```python\nadd(a=1, b=2)\n```<|tool_call_end|>';
+  const r = feed(mini.grammar as LazyGrammar, enc(good));
+  assert.ok(r.ok && r.m.triggered && r.m.freeText === 'Let me add. ');
+  assert.deepEqual(parseToolCalls(good, MINICPM4, DEFS).calls, [{ name: 'add', arguments: '{"a":1,"b":2}' }]);
+  assert.ok(!feed(mini.grammar as LazyGrammar, enc('x <|tool_call_start|>```python\nadd(a=100')).ok);
+  assert.ok(!feed(mini.grammar as LazyGrammar, enc('x <|tool_call_start|>```python\nadd(b=1')).ok, 'a required argument first');
+  // The opener as a control token: a trigger by id, the grammar reads the token or its text.
+  const id = single('<tool_call>')!;
+  const ctl = planStructured({ tools: TOOLS, tool_choice: 'auto' }, { template: '<tool_call>', tokenId: single, controlToken: (t) => (t === '<tool_call>' ? id : undefined) });
+  const g = ctl.grammar as LazyGrammar;
+  assert.deepEqual(g.triggers.tokens, [id]);
+  const call = '\n{"name": "add", "arguments": {"a": 5, "b": 6}}\n</tool_call>';
+  const byId = feed(g, [...enc('Hi '), id, ...enc(call)]);
+  assert.ok(byId.ok && byId.m.triggered && byId.m.freeText === 'Hi ');
+  assert.ok(!feed(g, [...enc('Hi '), id, ...enc('\n{"name": "nope"')]).ok);
 });
 
 test('random logits over the Qwen vocabulary: triggered runs end in valid calls; free text equals the unconstrained run', { skip }, async () => {
