@@ -122,9 +122,11 @@ export class KernelPool {
       for (const w of this.workers) (w as unknown as { unref(): void }).unref();
     } else {
       const ready: Promise<void>[] = [];
-      const url = new URL('./worker-web.js', import.meta.url);
       for (let i = 0; i < n; i++) {
-        const w = new Worker(url, { type: 'module' });
+        // Written out in this exact form: Vite and webpack emit the worker script only for
+        // `new Worker(new URL('./x.js', import.meta.url))`, not for a URL held in a variable.
+        const w = new Worker(new URL('./worker-web.js', import.meta.url), { type: 'module' });
+        const url = new URL('./worker-web.js', import.meta.url);
         ready.push(new Promise((resolve, reject) => {
           w.addEventListener('message', () => resolve(), { once: true });
           // A script that fails to load gives an ErrorEvent without a message: say which and why.
