@@ -95,12 +95,13 @@ function route(f: ForwardPass, w: MoeWeights, m: MoeShape): void {
 function expertFfn(f: ForwardPass, gate: WeightMatrix | null, up: WeightMatrix, down: WeightMatrix, x: Float32Array, n: number, y: Float32Array): void {
   const { kernels, s } = f;
   const nff = up.rows;
-  kernels.matmul(up, x, n, s.up);
   if (gate) {
-    kernels.matmul(gate, x, n, s.gate);
+    // gate and up of one input as one job over the kernels' threads (one barrier, not two).
+    kernels.matmulMany([gate, up], x, n, [s.gate, s.up]);
     kernels.swiglu(s.gate, s.up, n * nff);
     kernels.matmul(down, s.gate, n, y);
   } else {
+    kernels.matmul(up, x, n, s.up);
     const u = s.up;
     for (let i = 0; i < n * nff; i++) { const v = u[i]!; u[i] = v / (1 + Math.exp(-v)); }
     kernels.matmul(down, u, n, y);
