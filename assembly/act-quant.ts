@@ -25,10 +25,27 @@ export function quantize_q8(x: usize, n: i32, nTok: i32, qs: usize, d: usize, s:
       const dd: f32 = amax / 127;
       const id: f32 = amax != 0 ? <f32>127 / amax : 0;
       let sum = 0;
-      for (let j = 0; j < 32; j++) {
-        const q = <i32>nearest<f32>(load<f32>(src + (<usize>j << 2)) * id);
-        store<i8>(dst + j, <i8>q);
-        sum += q;
+      if (ASC_FEATURE_SIMD) {
+        // The same f32 products rounded half to even as the scalar loop, 16 at a time: this runs on
+        // the calling thread before every product is shared out, so it is serial time per token.
+        const vid = f32x4.splat(id);
+        let vs = i32x4.splat(0);
+        for (let j: usize = 0; j < 32; j += 16) {
+          const p = src + (j << 2);
+          const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), vid)));
+          const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), vid)));
+          const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), vid)));
+          const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), vid)));
+          v128.store(dst + j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+          vs = i32x4.add(vs, i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)));
+        }
+        sum = i32x4.extract_lane(vs, 0) + i32x4.extract_lane(vs, 1) + i32x4.extract_lane(vs, 2) + i32x4.extract_lane(vs, 3);
+      } else {
+        for (let j = 0; j < 32; j++) {
+          const q = <i32>nearest<f32>(load<f32>(src + (<usize>j << 2)) * id);
+          store<i8>(dst + j, <i8>q);
+          sum += q;
+        }
       }
       const bi = <usize>(t * nb + b) << 2;
       store<f32>(d + bi, roundF16(dd));
