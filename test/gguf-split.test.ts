@@ -1,7 +1,7 @@
 // Split GGUFs (llama.cpp's gguf-split): lutra writes the shards llama-gguf-split writes, byte for
 // byte (sha256 in test/golden/split/, made with llama.cpp); every way of giving a model loads a split
 // set as the one model (any shard's path, a URL, all shards as bytes / Blobs in any order, `lutra run`,
-// `tokenize`, `quantize`), with the unsplit model's greedy text; missing or mismatched shards are
+// `tokenize`, `quantize` with and without a PTQ method), with the unsplit model's greedy text; missing or mismatched shards are
 // errors that name the shard.
 
 import { test, after } from 'node:test';
@@ -93,6 +93,12 @@ test('the CLI runs, tokenizes and quantizes a split model from any shard', () =>
   assert.equal(qb.status, 0, qb.stderr);
   assert.equal(qa.status, 0, qa.stderr);
   assert.deepEqual(readFileSync(join(dir, 'q-split.gguf')), readFileSync(join(dir, 'q-whole.gguf')), 'a split input quantizes to the same file (split keys dropped)');
+  // Through the PTQ pipeline too (a method that rewrites the f32 weights first).
+  const rot = (input: string, out: string) => cli(['quantize', input, out, '-t', 'Q8_0', '--method', 'rotate', '-q']);
+  const ra = rot(STORIES_GGUF, join(dir, 'r-whole.gguf')), rb = rot(shardPath('st', 2), join(dir, 'r-split.gguf'));
+  assert.equal(rb.status, 0, rb.stderr);
+  assert.equal(ra.status, 0, ra.stderr);
+  assert.deepEqual(readFileSync(join(dir, 'r-split.gguf')), readFileSync(join(dir, 'r-whole.gguf')));
 });
 
 test('a split model over HTTP: the other shards are fetched beside the URL given; a missing one is named', async () => {

@@ -2,7 +2,6 @@
 // (`lutra: <what is wrong>`) with exit code 1; --verbose (or LUTRA_DEBUG=1) adds the stack.
 
 import { archSummary, archSummaryLines } from '../models/arch-summary.js';
-import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -12,7 +11,7 @@ import type { GenerateOptions } from '../runtime/generate.js';
 import { validateSampling } from '../runtime/sampler.js';
 import { GrammarError, jsonGbnf, parseGbnf, SchemaError, schemaToGbnf } from '../grammar/index.js';
 import { perplexity } from '../eval/perplexity.js';
-import { parseGGUF, plainValue } from '../formats/gguf.js';
+import { plainValue } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/table.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import { renderChatTemplate, resolveChatTemplate } from '../tokenizer/index.js';
@@ -336,7 +335,8 @@ async function cmdInspect(modelPath: string, o: { json?: boolean; all?: boolean 
     if (!(e instanceof LutraError) || e.code === 'E_FORMAT') throw e;
     return undefined;
   });
-  const src = model ? model.source : parseGGUF(new Uint8Array(await readFile(modelPath)), modelPath);
+  // A split file's shards are read whole here too.
+  const src = model ? model.source : await (await import('../runtime/node-io.js')).readGGUFModel(modelPath);
   const metadata: [string, unknown][] = [...src.metadata].map(([k, v]) => [k, plainValue(v)]);
   const tensors = src.tensors.map((t) => ({ name: t.name, type: ggmlTypeName(t.type), shape: t.shape }));
   const summary = archSummary(src.metadata, modelPath);

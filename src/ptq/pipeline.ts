@@ -3,11 +3,12 @@
 // recalibrating after each transform that changes what the matrices see), then quantize, with GPTQ
 // writing the matrices it can. The model for calibration runs on the reference kernels.
 
-import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArgumentError } from '../core/errors.js';
 import { loadModel, type Model } from '../runtime/model.js';
+import { readGGUFModel } from '../runtime/node-io.js';
 import { quantizeFile, type QuantizeOptions, type QuantizeSummary } from './quantize-model.js';
 import { fileTypeByName } from './mixtures.js';
 import { isLutraType } from '../quant/lutra-types.js';
@@ -64,7 +65,7 @@ export async function quantizeWithMethods(input: string, output: string, o: Meth
   if (methods.includes('gptq') && !isLutraType(typeOf(256))) {
     throw new ArgumentError(`gptq writes lutra's integer and minifloat types (int4-g128, e4m3-g32, ...); ${o.type} recomputes its own scales`);
   }
-  const m = readF32Model(new Uint8Array(await readFile(input)), input);
+  const m = readF32Model(await readGGUFModel(input));
   const tokens = o.calibTokens ?? 4096, ctx = o.calibCtx ?? 256;
   let stats: Map<string, ChannelStats> | undefined;
   const calibrate = async (what: string, extra: { hessians?: boolean; samples?: number } = {}) => {

@@ -2,7 +2,7 @@
 // (equalization, smoothing, rotation, bias correction): read from GGUF bytes, edit, write back as
 // an F32 GGUF that `quantizeFile` or `loadModel` take. Knows the llama-family tensor names only.
 
-import { parseGGUF, writeGGUF, concatChunks, GGUFType, type GGUFValue } from '../formats/gguf.js';
+import { parseGGUF, writeGGUF, concatChunks, GGUFType, type GGUFTensorInfo, type GGUFValue } from '../formats/gguf.js';
 import { GENERAL, blk, hpKey, type HParamKey } from '../formats/gguf-names.js';
 import { quantFormat } from '../quant/table.js';
 import { ModelError } from '../core/errors.js';
@@ -22,8 +22,13 @@ export interface F32Model {
   nHeadKv: number;
 }
 
-export function readF32Model(bytes: Uint8Array, file = '<bytes>'): F32Model {
-  const g = parseGGUF(bytes, file);
+/**
+ * A GGUF file's bytes, or a model already parsed (a split GGUF's merged shards), decoded to f32. The
+ * split.* keys are dropped: what is written back is one whole file.
+ */
+export function readF32Model(input: Uint8Array | { metadata: Map<string, GGUFValue>; tensors: GGUFTensorInfo[] }, file = '<bytes>'): F32Model {
+  const parsed = input instanceof Uint8Array ? parseGGUF(input, file) : input;
+  const g = { metadata: new Map([...parsed.metadata].filter(([k]) => !k.startsWith('split.'))), tensors: parsed.tensors };
   const tensors = new Map<string, F32Tensor>();
   for (const t of g.tensors) {
     const n = t.shape.reduce((a, b) => a * b, 1);
