@@ -2,7 +2,7 @@
 // minifloat types, --pure, per-tensor overrides, with a progress bar on stderr and a summary of what
 // every tensor became.
 
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { ArgumentError } from '../core/errors.js';
 import { readFile } from 'node:fs/promises';
@@ -13,6 +13,8 @@ import { kldEval } from '../eval/kld.js';
 import { loadModel } from '../runtime/model.js';
 import { runPtqBench } from '../eval/ptq-bench.js';
 import { collect, float, int, REPO_ROOT } from './common.js';
+import { addCacheFlags, cacheSpec, type CacheFlags } from './cache-flags.js';
+import { KV_CACHE_TYPES, type KVCacheType } from '../runtime/kv/index.js';
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -158,21 +160,24 @@ export function registerQuantize(program: Command): void {
       }
     });
 
-  // `lutra eval kld BASE QUANT --file F`, beside `eval ppl`.
+  // `lutra eval kld BASE QUANT --file F`, beside `eval ppl`; `eval kld MODEL --file F --cache-type-k q8_0`
+  // measures a KV cache type against the base cache (f32) on one model.
   const evalCmd = program.commands.find((c) => c.name() === 'eval') ?? program.command('eval').description('evaluate a model');
-  evalCmd.command('kld')
-    .description('KL divergence and top-1 agreement of QUANT\'s next-token distributions against BASE\'s (as llama-perplexity --kl-divergence)')
+  addCacheFlags(evalCmd.command('kld'))
+    .description('KL divergence and top-1 agreement of QUANT\'s next-token distributions against BASE\'s (as llama-perplexity --kl-divergence); with one model, of its KV cache settings (--cache-type-k/-v) against --base-cache-type')
     .argument('<base>', 'reference model (GGUF)')
-    .argument('<quant>', 'quantized model (GGUF)')
+    .argument('[quant]', 'quantized model (GGUF; default: the base model, to compare KV cache settings)')
     .requiredOption('--file <path>', 'text to evaluate on')
     .option('-c, --ctx <n>', 'window size in tokens', int('--ctx', 4), 512)
     .option('--chunks <n>', 'evaluate only the first N windows', int('--chunks', 1))
+    .addOption(new Option('--base-cache-type <type>', 'KV cache type (K and V) of the base side (default: f32 with one model, else f16)').choices(KV_CACHE_TYPES))
     .option('--json', 'print the result as JSON')
-    .action(async (base: string, quant: string, o: { file: string; ctx: number; chunks?: number; json?: boolean }) => {
+    .action(async (base: string, quant: string | undefined, o: CacheFlags & { file: string; ctx: number; chunks?: number; json?: boolean; baseCacheType?: KVCacheType }) => {
       const text = await readFile(o.file, 'utf8').catch(() => { throw new ArgumentError(`${o.file}: cannot read file`); });
-      const [mb, mq] = [await loadModel(base), await loadModel(quant)];
+      const mb = await loadModel(base);
+      const mq = quant === undefined ? mb : await loadModel(quant);
       try {
-        const r = await kldEval(mb, mq, text, { ctx: o.ctx, chunks: o.chunks });
+        const r = await kldEval(mb, mq, text, { ctx: o.ctx, chunks: o.chunks, baseCache: o.baseCacheType ?? (quant === undefined ? 'f32' : undefined), quantCache: cacheSpec(o) });
         if (o.json) { process.stdout.write(JSON.stringify(r) + '\n'); return; }
         process.stdout.write([
           `Mean KLD: ${r.kld.toFixed(6)} +/- ${r.kldError.toFixed(6)}  (median ${r.kldMedian.toFixed(6)}, 99% ${r.kld99.toFixed(6)}, max ${r.kldMax.toFixed(6)})`,
@@ -181,7 +186,7 @@ export function registerQuantize(program: Command): void {
         ].join('\n') + '\n');
       } finally {
         mb.dispose();
-        mq.dispose();
+        if (mq !== mb) mq.dispose();
       }
     });
 }

@@ -6,6 +6,7 @@
 import { ArgumentError, throwIfAborted } from '../core/errors.js';
 import type { Kernels } from '../kernels/types.js';
 import type { Model } from '../runtime/model.js';
+import type { KVCacheSpec } from '../runtime/kv/index.js';
 import { scoreWindow } from './perplexity.js';
 
 export interface KldOptions {
@@ -14,6 +15,12 @@ export interface KldOptions {
   signal?: AbortSignal;
   /** Run the quantized model on other kernels (activation quantization, say). */
   quantKernels?: Kernels;
+  /**
+   * KV cache settings of each side's context (default: each model's own). With the same model on
+   * both sides, this measures a cache type: base f32, quant q8_0, say.
+   */
+  baseCache?: KVCacheSpec;
+  quantCache?: KVCacheSpec;
   onChunk?: (p: { chunk: number; chunks: number; kld: number }) => void;
 }
 
@@ -54,8 +61,8 @@ export async function kldEval(base: Model, quant: Model, text: string, o: KldOpt
   if (available === 0) throw new ArgumentError(`the text has ${tokens.length} tokens, fewer than one window of ${nCtx}`);
   const nChunks = o.chunks ? Math.min(o.chunks, available) : available;
   const bos = base.tokenizer.bos, addBos = base.tokenizer.addBos && bos !== undefined;
-  const cb = base.createContext({ ctx: nCtx, batch: Math.min(nCtx, 128) });
-  const cq = quant.createContext({ ctx: nCtx, batch: Math.min(nCtx, 128), kernels: o.quantKernels });
+  const cb = base.createContext({ ctx: nCtx, batch: Math.min(nCtx, 128), ...(o.baseCache ? { cacheType: o.baseCache } : {}) });
+  const cq = quant.createContext({ ctx: nCtx, batch: Math.min(nCtx, 128), kernels: o.quantKernels, ...(o.quantCache ? { cacheType: o.quantCache } : {}) });
   const nV = base.hparams.nVocab, first = nCtx >> 1;
   const lpB = new Float64Array(nV), lpQ = new Float64Array(nV);
   const baseLogits: Float32Array[] = [];
