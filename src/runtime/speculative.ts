@@ -128,7 +128,18 @@ export async function* generateSpeculative(
   let last = ids[ids.length - 1]!;
 
   const nVocab = ctx.hp.nVocab;
-  const rows = new Float32Array((nDraft + 1) * nVocab); // (nDraft + 1, nVocab) the verify batch's logits
+  // The verify batch's logits rows: views of the context's own logits when the batch is one
+  // micro-batch (they stay valid until its next decode, after every row is judged); copies only
+  // when it is split, since a later micro-batch overwrites an earlier one's rows.
+  const views: Float32Array[] = [];
+  let copies: Float32Array | undefined;
+  const keepView = (i: number, row: Float32Array) => { views[i] = row; };
+  const keepCopy = (i: number, row: Float32Array) => {
+    copies ??= new Float32Array((nDraft + 1) * nVocab);
+    const dst = copies.subarray(i * nVocab, (i + 1) * nVocab);
+    dst.set(row);
+    views[i] = dst;
+  };
   const batch: number[] = [];
   const out: number[] = [];
   let drafted = 0, accepted = 0, steps = 0;
@@ -142,12 +153,12 @@ export async function* generateSpeculative(
       if (signal?.aborted) throw new AbortError();
       batch.length = 0;
       batch.push(last, ...draft.tokens);
-      await stepper.decode(batch, (i, row) => rows.set(row, i * nVocab));
+      await stepper.decode(batch, batch.length <= ctx.batch ? keepView : keepCopy);
       seq.push(last);
       steps++;
       drafted += draft.tokens.length;
       for (let i = 0; i <= draft.tokens.length && !reason; i++) {
-        const logits = rows.subarray(i * nVocab, (i + 1) * nVocab);
+        const logits = views[i]!;
         let id: number, kept = false;
         if (i === draft.tokens.length) {
           id = sampler.sample(logits, constraint); // every draft token kept: the step's extra token

@@ -88,6 +88,7 @@ export class ModelDrafter implements Drafter {
   private readonly stepper: TokenStepper;
   private readonly subset: Int32Array | undefined;
   private readonly pMin: number;
+  private readonly one = new Int32Array(1);
 
   constructor(readonly name: string, readonly ctx: Context, private readonly tok: Tokenizer, private readonly opts: ModelDrafterOptions = {}) {
     this.stepper = new TokenStepper(ctx);
@@ -114,6 +115,7 @@ export class ModelDrafter implements Drafter {
     for (; this.seen < seq.length; this.seen++) chain.accept(seq[this.seen]!);
     const common = this.stepper.reusePrefix(seq);
     let logits = await this.stepper.decode(seq.slice(common));
+    const one = this.one;
     const cp = chain.checkpoint();
     const cc = this.constraint?.checkpoint();
     try {
@@ -136,7 +138,11 @@ export class ModelDrafter implements Drafter {
         chain.accept(x);
         this.constraint?.accept(x);
         if (this.constraint?.finished) break;
-        logits = await this.stepper.step(x);
+        // Synchronously: a draft step is a fraction of the target's, and the event loop gets its turn
+        // after the catch-up decode above and after the verify batch; a turn per drafted token cost
+        // more than a small draft's step.
+        one[0] = x;
+        logits = this.ctx.decode(one, { logits: 'last' })!;
       }
     } finally {
       chain.rollback(cp);
