@@ -101,9 +101,11 @@ test('the CLI runs, tokenizes and quantizes a split model from any shard', () =>
   assert.deepEqual(readFileSync(join(dir, 'r-split.gguf')), readFileSync(join(dir, 'r-whole.gguf')));
 });
 
-test('a split model over HTTP: the other shards are fetched beside the URL given; a missing one is named', async () => {
+test('a split model over HTTP: the other shards are fetched beside the URL given (or the one it redirected to); a missing one is named', async () => {
   const files = new Map(three.map((b, i) => [`/m/st${shardSuffix(i, 3)}`, b]));
   const server = http.createServer((req, res) => {
+    // A plain name that redirects to the first shard, as lutra serve's /model.gguf does for a split model.
+    if (req.url === '/m/model.gguf') { res.writeHead(302, { location: `/m/st${shardSuffix(0, 3)}` }).end(); return; }
     const b = files.get(new URL(req.url ?? '/', 'http://x').pathname);
     if (!b) { res.writeHead(404).end(); return; }
     res.writeHead(200, { 'content-length': String(b.length) }).end(b);
@@ -112,6 +114,7 @@ test('a split model over HTTP: the other shards are fetched beside the URL given
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m/st`;
   try {
     assert.equal(await greedy(`${base}${shardSuffix(1, 3)}?download=true`), whole);
+    assert.equal(await greedy(base.replace(/st$/, 'model.gguf')), whole);
     files.delete(`/m/st${shardSuffix(2, 3)}`);
     await assert.rejects(loadModel(`${base}${shardSuffix(0, 3)}`, { backend: 'ref' }),
       (e: Error) => e.message === `split GGUF ${base}-00001-of-00003.gguf: cannot read shard 3 of 3: GET ${base}-00003-of-00003.gguf: HTTP 404 Not Found`);

@@ -107,15 +107,17 @@ export function mergeSplit(shards: Shard[]): { metadata: Map<string, GGUFValue>;
  * read by name with `readShard`, from beside it) merged. `file` is the first shard's name then.
  * Without `readShard` a shard is refused, `hint` saying what to pass instead.
  */
-export async function parseGGUFModel(name: string, bytes: Uint8Array, readShard: ((name: string) => Promise<Uint8Array>) | undefined, hint: string): Promise<{ file: string; metadata: Map<string, GGUFValue>; tensors: GGUFTensorInfo[] }> {
+export async function parseGGUFModel(name: string, bytes: Uint8Array, readShard: ((name: string) => Promise<Uint8Array>) | undefined, hint: string, redirectedTo?: string): Promise<{ file: string; metadata: Map<string, GGUFValue>; tensors: GGUFTensorInfo[] }> {
   const g = parseGGUF(bytes, name);
   const split = splitInfo(g.metadata, name);
   if (!split) return { file: name, metadata: g.metadata, tensors: g.tensors };
   if (!readShard) throw new FormatError(name, `is shard ${split.no + 1} of ${split.count} of a split GGUF; ${hint}`);
-  const names = splitShardNames(name, split);
+  // A URL without a shard name that redirected to one (lutra serve's /model.gguf): the shards are its siblings.
+  const useRedirect = redirectedTo !== undefined && !SHARD_NAME.test(cutQuery(name)[0]) && SHARD_NAME.test(cutQuery(redirectedTo)[0]);
+  const names = splitShardNames(useRedirect ? redirectedTo : name, split);
   const shards: Shard[] = [];
   for (let i = 0; i < names.length; i++) {
-    if (i === split.no) { shards.push({ file: name, gguf: g }); continue; }
+    if (i === split.no) { shards.push({ file: names[i]!, gguf: g }); continue; }
     let b: Uint8Array;
     try {
       b = await readShard(names[i]!);

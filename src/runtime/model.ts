@@ -225,7 +225,7 @@ function fetchCause(e: unknown): string {
   return [cause?.code, cause?.message ?? (e as Error)?.message].filter((x, i, a) => x && a.indexOf(x) === i).join(': ') || String(e);
 }
 
-async function fetchWithProgress(url: string, opts: ReadOpts): Promise<Uint8Array> {
+async function fetchWithProgress(url: string, opts: ReadOpts, redirected?: (finalUrl: string) => void): Promise<Uint8Array> {
   let res: Response;
   try {
     res = await fetch(url, { signal: opts.signal });
@@ -234,6 +234,7 @@ async function fetchWithProgress(url: string, opts: ReadOpts): Promise<Uint8Arra
     throw new LutraError('E_FETCH', `GET ${url}: ${fetchCause(e)}`);
   }
   if (!res.ok || !res.body) throw new LutraError('E_FETCH', `GET ${url}: HTTP ${res.status} ${res.statusText}`);
+  if (res.redirected && res.url) redirected?.(res.url);
   const total = Number(res.headers.get('content-length') ?? 0);
   const parts: Uint8Array[] = [];
   let loaded = 0;
@@ -281,7 +282,13 @@ async function readBlob(blob: Blob, name: string, opts: ReadOpts): Promise<Uint8
 type ReadOpts = LoadOptions & { alloc?: (n: number) => Uint8Array };
 
 /** One GGUF file's bytes, and how to read another file by name where it has a place (a path or URL). */
-interface PartBytes { name: string; bytes: Uint8Array; sibling?: (name: string) => Promise<Uint8Array> }
+interface PartBytes {
+  name: string;
+  bytes: Uint8Array;
+  sibling?: (name: string) => Promise<Uint8Array>;
+  /** Where a URL's redirects led: a split GGUF's shards are found from it when the URL asked for has no shard name. */
+  redirectedTo?: string;
+}
 
 async function readPart(input: ModelPart, opts: ReadOpts): Promise<PartBytes | ModelSource> {
   if (input instanceof ArrayBuffer) input = new Uint8Array(input);
@@ -296,7 +303,11 @@ async function readPart(input: ModelPart, opts: ReadOpts): Promise<PartBytes | M
     return { name, bytes: await readBlob(input, name, opts) };
   }
   const s = input instanceof URL ? input.href : (input as string);
-  const fetched = async (url: string): Promise<PartBytes> => ({ name: url, bytes: await fetchWithProgress(url, opts), sibling: (u) => fetchWithProgress(u, opts) });
+  const fetched = async (url: string): Promise<PartBytes> => {
+    let finalUrl: string | undefined;
+    const bytes = await fetchWithProgress(url, opts, (u) => { finalUrl = u; });
+    return { name: url, redirectedTo: finalUrl, bytes, sibling: (u) => fetchWithProgress(u, opts) };
+  };
   if (/^(https?|blob|data):/i.test(s)) return fetched(s);
   // In a page or worker a bare string is a URL relative to it.
   if (!isNode) return fetched(new URL(s, (globalThis as { location?: { href: string } }).location?.href).href);
@@ -320,7 +331,7 @@ async function readSource(input: ModelInput, opts: ReadOpts): Promise<ModelSourc
 
 /** A GGUF file's source; a shard of a split model is read with all its others (found by name) and merged. */
 function ggufSource(part: PartBytes): Promise<ModelSource> {
-  return parseGGUFModel(part.name, part.bytes, part.sibling, `pass all its shards together (a list of Files, byte arrays or URLs), or the path or URL of one of them`);
+  return parseGGUFModel(part.name, part.bytes, part.sibling, `pass all its shards together (a list of Files, byte arrays or URLs), or the path or URL of one of them`, part.redirectedTo);
 }
 
 /** Every shard of a split GGUF given at once, in any order. */
