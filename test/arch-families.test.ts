@@ -192,3 +192,37 @@ test('minicpm3 as its converter writes it: no value_length, which defaults to nE
   assert.deepEqual(Array.from(b.createContext({ ctx: 8 }).decode([1, 300, 7])!), Array.from(a.createContext({ ctx: 8 }).decode([1, 300, 7])!));
   a.dispose(); b.dispose();
 });
+
+test('minicpm3 latent MLA cache: the same function as the expanded cache, within 0.5% of llama-perplexity, a fraction of the bytes', async () => {
+  const bytes = archGGUF(ARCH_SPECS.minicpm3!);
+  const toks = Array.from({ length: 40 }, (_, i) => 3 + ((i * 37) % 500));
+  for (const backend of ['ref', 'wasm'] as const) {
+    const m = await loadModel(bytes, { backend, threads: 2 });
+    const a = Float32Array.from(m.createContext({ ctx: 64, kvType: 'f32' }).decode(toks)!);
+    const lc = m.createContext({ ctx: 64, kvType: 'f32', mlaCache: 'latent' });
+    lc.decode(toks.slice(0, 29));
+    const b = lc.decode(toks.slice(29))!; // a batch, then decoding on top of the cached latents
+    let d = 0;
+    for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    assert.ok(d < 1e-5, `${backend}: latent vs expanded logits differ by ${d}`);
+    // Per position: one head of [k_pe | c] and c (8 + 32 + 32) against 4 heads of 24 + 16.
+    assert.equal(lc.kv.bytes * 160, m.createContext({ ctx: 64, kvType: 'f32' }).kv.bytes * 72);
+    m.dispose();
+  }
+  const model = await loadModel(bytes, { context: { mlaCache: 'latent' } });
+  const golden = goldenPpl('minicpm3');
+  const r = await perplexity(model, text, { ctx: 128, chunks: 16 });
+  for (const c of [1, 8, 16]) {
+    const want = golden.get(c)!, got = r.perChunk[c - 1]!;
+    assert.ok(Math.abs(got - want) / want < PPL_TOLERANCE, `chunk ${c}: lutra latent ${got.toFixed(4)} vs llama.cpp ${want}`);
+  }
+  assert.throws(() => model.createContext({ mlaCache: 'compressed' as 'latent' }), /mlaCache must be 'expanded' or 'latent', got "compressed"/);
+  model.dispose();
+  // Greedy text as llama-simple's (f16 cache of the latents instead of the heads).
+  const g = await loadModel(bytes, { backend: 'ref', context: { mlaCache: 'latent' } });
+  const out: number[] = [];
+  for await (const c of g.generate('Once upon a time', { temperature: 0, maxTokens: 32 })) { if (c.done) break; out.push(...g.tokenizer.tokenBytes(c.token)); }
+  const want = readFileSync(resolve(GOLDEN, 'minicpm3', 'greedy-n32.txt'));
+  assert.deepEqual(Buffer.from(out), want.subarray(want.indexOf('Once upon a time') + 16, want.length - 1));
+  g.dispose();
+});

@@ -33,6 +33,8 @@ export interface DecoderHParams {
    * router logits, MLA's latent vectors), allocated once per context as s.extra[name] (batch x n).
    */
   scratch?: Readonly<Record<string, number>>;
+  /** What a latent KV store holds per position, for an architecture that offers one (MLA): see ContextOptions.mlaCache. */
+  latentKV?: { nHeadKv: number; headDim: number; headDimV: number };
 }
 
 export interface DecoderOptions {
@@ -171,6 +173,8 @@ export class ForwardPass {
   head: WeightMatrix | null = null;
   /** The vocabulary id of each of head's rows (for an output bias), ascending. */
   headIds: Int32Array | null = null;
+  /** The KV store holds hp.latentKV rows (MLA's compressed cache), not the attention's heads. */
+  latentKV = false;
   readonly attention: AttentionShape;
   constructor(readonly kernels: Kernels, readonly hp: DecoderHParams, readonly kv: KVStore, readonly s: DecoderScratch) {
     this.attention = { nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV, scale: 1 / Math.sqrt(hp.headDim) };

@@ -1,13 +1,14 @@
 // MiniCPM3 (4B): MiniCPM's muP frame (embeddings x12, residual branches x1.4/sqrt(L), logits x
 // 256/nEmbd, hard-coded as llama.cpp does) around multi-head latent attention (blocks/mla.ts)
-// and a SwiGLU FFN, NeoX RoPE on each head's rotated part with LongRoPE factors.
+// and a SwiGLU FFN, NeoX RoPE on each head's rotated part with LongRoPE factors. Its cache is
+// llama.cpp's expanded one, or the compressed latent (ContextOptions.mlaCache 'latent').
 
 import { ModelError } from '../core/errors.js';
 import { blk, hpKey } from '../formats/gguf-names.js';
 import type { WeightMatrix } from '../kernels/types.js';
 import { denseFfn, denseFfnMatrices, loadDenseFfn, type DenseFfnWeights } from './blocks/ffn.js';
 import { embedInputs, loadOutput, loadTokenEmbedding, logitsPerRow, outputHead, scale, type OutputWeights } from './blocks/io.js';
-import { loadMla, mlaAttention, mlaMatrices, mlaScratch, type MlaShape, type MlaWeights } from './blocks/mla.js';
+import { loadMla, mlaAbsorbed, mlaAttention, mlaAttentionLatent, mlaLatentKV, mlaMatrices, mlaScratch, type MlaAbsorbed, type MlaShape, type MlaWeights } from './blocks/mla.js';
 import { addResidual, preNorm } from './blocks/norm.js';
 import { loadLongRope, longRopeFor, type LongRope } from './blocks/rope.js';
 import { readDecoderHParams, type DecoderHParams } from './decoder.js';
@@ -23,6 +24,8 @@ export interface MiniCPM3Weights {
   head: OutputWeights;
   mla: MlaShape;
   rope: LongRope | null;
+  /** kv_b absorbed per layer, made for the first context with a latent cache. */
+  absorbed?: MlaAbsorbed[];
 }
 
 export const minicpm3: Architecture<MiniCPM3Weights> = {
@@ -35,7 +38,7 @@ export const minicpm3: Architecture<MiniCPM3Weights> = {
     const mla: MlaShape = { qLora: int('qLoraRank'), kvLora: int('kvLoraRank'), rope: hp0.rope.nRot, nope: hp0.headDim - hp0.rope.nRot };
     if (hp0.nHeadKv !== hp0.nHead) throw new ModelError(`${src.file}: minicpm3 with head_count_kv ${hp0.nHeadKv} != head_count ${hp0.nHead} is not implemented`);
     const hp: DecoderHParams = {
-      ...hp0, embScale: 12, residualScale: 1.4 / Math.sqrt(hp0.nLayer), logitScale: hp0.nEmbd / 256, scratch: mlaScratch(hp0, mla),
+      ...hp0, embScale: 12, residualScale: 1.4 / Math.sqrt(hp0.nLayer), logitScale: hp0.nEmbd / 256, scratch: mlaScratch(hp0, mla, true), latentKV: mlaLatentKV(mla),
     };
     const layers = Array.from({ length: hp.nLayer }, (_, l): MiniCPM3Layer => ({
       attnNorm: t.vector(blk(l, 'attnNorm'), hp.nEmbd),
@@ -55,9 +58,13 @@ export const minicpm3: Architecture<MiniCPM3Weights> = {
     const rope = longRopeFor(w.rope, f.kv.nCtx, hp.rope);
     embedInputs(f, w.tokEmbd);
     scale(s.x, hp.embScale, f.nTok * hp.nEmbd);
+    const alloc = (n: number) => f.kernels.allocF32?.(n) ?? new Float32Array(n);
+    if (f.latentKV) w.absorbed ??= w.layers.map((L) => mlaAbsorbed(L.attn.kvB, hp, w.mla, alloc));
     for (let l = 0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
-      preNorm(f, L.attnNorm); mlaAttention(f, l, L.attn, w.mla, rope); addResidual(f, hp.residualScale);
+      preNorm(f, L.attnNorm);
+      if (f.latentKV) mlaAttentionLatent(f, l, L.attn, w.absorbed![l]!, w.mla, rope); else mlaAttention(f, l, L.attn, w.mla, rope);
+      addResidual(f, hp.residualScale);
       preNorm(f, L.ffnNorm); denseFfn(f, L.ffn); addResidual(f, hp.residualScale);
     }
     const rows = outputHead(f, w.head);

@@ -25,6 +25,12 @@ export interface ContextOptions {
    * head.matrix.rows values, row j for vocabulary id head.ids[j].
    */
   head?: { matrix: WeightMatrix; ids: Int32Array };
+  /**
+   * 'latent': an MLA model (MiniCPM3) caches each position's compressed latent and rotated key
+   * instead of every head's key and value (12x smaller for MiniCPM3-4B; numerically not llama.cpp's
+   * cache). Default 'expanded', as llama.cpp. Ignored by models without one.
+   */
+  mlaCache?: 'expanded' | 'latent';
 }
 
 export interface DecodeOptions {
@@ -67,10 +73,14 @@ export class Context {
     if (head && (head.cols !== hp.nEmbd || head.rows > hp.nVocab)) throw new ArgumentError(`head ${head.name}: ${head.rows}x${head.cols} does not project ${hp.nEmbd} features to at most ${hp.nVocab} logits`);
     if (head && opts.head!.ids.length !== head.rows) throw new ArgumentError(`head ${head.name}: ${head.rows} rows but ${opts.head!.ids.length} vocabulary ids`);
     this.nLogits = head?.rows ?? hp.nVocab;
-    this.kv = createKVStore(opts.cacheType ?? opts.kvType ?? 'f16', this.kernels, { nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV });
+    const mla = opts.mlaCache ?? 'expanded';
+    if (mla !== 'expanded' && mla !== 'latent') throw new ArgumentError(`mlaCache must be 'expanded' or 'latent', got ${JSON.stringify(mla)}`);
+    const latent = mla === 'latent' && hp.latentKV !== undefined;
+    this.kv = createKVStore(opts.cacheType ?? opts.kvType ?? 'f16', this.kernels, { nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV, ...(latent ? hp.latentKV : {}) });
     this.scratch = new DecoderScratch(hp, this.batch, alloc);
     this.pass = new ForwardPass(this.kernels, hp, this.kv, this.scratch);
     this.pass.nLayer = nLayer;
+    this.pass.latentKV = latent;
     this.pass.head = head ?? null;
     this.pass.headIds = opts.head?.ids ?? null;
   }
