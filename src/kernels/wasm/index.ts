@@ -24,9 +24,12 @@ export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
  * any LUT-able format without an integer dequantize kernel here (lutra INTn); above it, the
  * dequantize kernel. Measured with `lutra bench --kernels lut,dequant` (bench/results/).
  * Under relaxed SIMD, formats with the four-row layout (Q4_0) take it instead; on SIMD128 the LUT
- * kernels still win decoding. bench/kernels/gemv.mjs, 1 thread, Q4_0 4864x896, CPU ms per product
- * (a loaded 2-core Xeon with AVX-VNNI), one token / four tokens: relaxed (Node 24) four-row
- * 0.40 / 0.87 vs LUT 0.55 / 1.82; SIMD128 (Node 20) four-row 0.50 / 1.24 vs LUT 0.42 / 1.43.
+ * kernels still win decoding (by a little) and lose batches. Measured 2026-12-03 (2-core Xeon with
+ * AVX-VNNI, load 9-14, so CPU-time medians; bench/results/2026-12-03-xeon-2c-rows4-v2.md), Q4_0,
+ * 1 thread, one token / four tokens: bench/kernels/gemv.mjs, ms per product, 4864x896 relaxed
+ * (Node 24) four-row 0.21 / 0.46 vs LUT 0.51 / 1.78, SIMD128 (Node 20) four-row 0.49 / 1.22 vs
+ * LUT 0.40 / 1.41; bench/kernels/step.mjs, a whole 0.5B-shape step, relaxed four-row 65.8 / 103 ms
+ * vs LUT 84.8 / 205, SIMD128 four-row 76.5 / 130 vs LUT 72.9 / 169.
  */
 export const AUTO_LUT_MAX_BITS = 4;
 

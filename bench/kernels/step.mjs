@@ -1,0 +1,85 @@
+// A whole-model step, decode (1 token) and small batches (2, 4, 8 tokens in one decode call), for
+// several kernel choices side by side: each model loaded once, rounds visiting every (choice, batch)
+// in turn so machine drift hits all alike, medians of wall time and of the process's CPU time (on a
+// machine shared with other work, CPU time is the closer estimate of one free core; with threads > 1
+// it sums every thread, so read wall time there). The ratio column is a batch's time over one
+// decode step's: what speculative verification or a short chat turn costs against one token.
+// --profile: after the rounds, one more pass per case through a wrapper that sums the process's
+// CPU time per kernel op (1 thread: what each op costs a free core).
+//   node bench/kernels/step.mjs MODEL [--kernels dequant,lut,auto] [--threads 1] [--batches 1,2,4,8] [--rounds 7] [--profile] [--json]
+import { loadModel } from '../../dist/src/runtime/model.js';
+import { parseArgs } from 'node:util';
+import os from 'node:os';
+
+const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { kernels: { type: 'string', default: 'dequant,lut' }, threads: { type: 'string', default: '1' }, batches: { type: 'string', default: '1,2,4,8' }, rounds: { type: 'string', default: '7' }, json: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false } } });
+const file = positionals[0];
+if (!file) throw new Error('usage: node bench/kernels/step.mjs MODEL [--kernels dequant,lut] [--threads 1] [--batches 1,2,4,8] [--rounds 7]');
+const batches = a.batches.split(',').map(Number), rounds = Number(a.rounds);
+const median = (v) => [...v].sort((x, y) => x - y)[v.length >> 1];
+
+const variants = [];
+for (const kernels of a.kernels.split(',')) for (const threads of a.threads.split(',').map(Number)) {
+  const model = await loadModel(file, { threads, kernels });
+  const note = model.kernelNote.split('; ').slice(1).join('; ').replace(/^matmul: /, '');
+  const ctx = model.createContext({ ctx: 4096, batch: Math.max(...batches) });
+  variants.push({ kernels, threads, model, ctx, note, backend: model.kernels.name, pos: 0 });
+}
+let seed = 7;
+const tok = (m) => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % m.hparams.nVocab; };
+function step(v, n) {
+  const toks = new Int32Array(n);
+  for (let i = 0; i < n; i++) toks[i] = tok(v.model);
+  v.ctx.decode(toks, { logits: 'last' });
+  v.pos += n;
+}
+// Warm-up: compile every path, fault in every page; a few positions of context.
+for (const v of variants) { step(v, 8); for (const n of batches) step(v, n); }
+const cases = variants.flatMap((v) => batches.map((n) => ({ v, n, wall: [], cpu: [] })));
+for (let r = 0; r < rounds; r++) {
+  for (const c of cases) {
+    const reps = 3;
+    const t0 = performance.now(), u0 = process.cpuUsage();
+    for (let i = 0; i < reps; i++) step(c.v, c.n);
+    const u = process.cpuUsage(u0);
+    c.wall.push((performance.now() - t0) / reps);
+    c.cpu.push((u.user + u.system) / 1000 / reps);
+  }
+}
+/** The kernels with every op's CPU time summed into ms[op]. */
+function profiled(k, ms) {
+  const p = Object.create(k);
+  for (const op of ['matmul', 'matmulMany', 'rmsNorm', 'rope', 'attention', 'swiglu', 'addScaled', 'embed']) {
+    const f = k[op].bind(k);
+    p[op] = (...args) => { const u0 = process.cpuUsage(); f(...args); const u = process.cpuUsage(u0); ms[op] = (ms[op] ?? 0) + (u.user + u.system) / 1000; };
+  }
+  return p;
+}
+const profiles = [];
+if (a.profile) {
+  for (const c of cases) {
+    const ms = {};
+    const ctx = c.v.model.createContext({ ctx: 512, batch: c.n, kernels: profiled(c.v.model.kernels, ms) });
+    const reps = 5, toks = new Int32Array(c.n).fill(11);
+    ctx.decode(new Int32Array(16).fill(7), { logits: 'last' });
+    for (const k of Object.keys(ms)) delete ms[k];
+    const u0 = process.cpuUsage();
+    for (let i = 0; i < reps; i++) ctx.decode(toks, { logits: 'last' });
+    const u = process.cpuUsage(u0);
+    ctx.dispose();
+    const total = (u.user + u.system) / 1000 / reps;
+    profiles.push({ kernels: c.v.kernels, tokens: c.n, totalMs: total, ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, v / reps]).sort((x, y) => y[1] - x[1])) });
+  }
+}
+const rows = cases.map((c) => {
+  const one = cases.find((d) => d.v === c.v && d.n === 1);
+  return { kernels: c.v.kernels, threads: c.v.threads, backend: c.v.backend, note: c.v.note, tokens: c.n, wallMs: median(c.wall), cpuMs: median(c.cpu), ratioWall: one ? median(c.wall) / median(one.wall) : null, ratioCpu: one ? median(c.cpu) / median(one.cpu) : null, lastPos: c.v.pos };
+});
+for (const v of variants) { v.ctx.dispose(); v.model.dispose(); }
+const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+if (a.json) console.log(JSON.stringify({ file, node: process.version, cpu: os.cpus()[0]?.model, load, rounds, rows, profiles }, null, 2));
+else {
+  console.log(`${file}: whole-model steps, median of ${rounds} interleaved rounds of 3 calls; ${os.cpus()[0]?.model}, Node ${process.version}, load ${load} on ${os.cpus().length} cores`);
+  console.log('| kernels | threads | tokens per call | wall ms | CPU ms | x one step (wall) | x one step (CPU) | tokens/s (wall) |\n|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.kernels} (${r.note}) | ${r.threads} | ${r.tokens} | ${r.wallMs.toFixed(2)} | ${r.cpuMs.toFixed(2)} | ${r.ratioWall?.toFixed(2) ?? '-'} | ${r.ratioCpu?.toFixed(2) ?? '-'} | ${(r.tokens / r.wallMs * 1000).toFixed(2)} |`);
+  for (const p of profiles) console.log(`\nCPU ms per call, ${p.kernels}, ${p.tokens} token(s): total ${p.totalMs.toFixed(2)}; ${Object.entries(p.ms).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
+}
