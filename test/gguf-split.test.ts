@@ -74,9 +74,14 @@ test('loadModel: any shard\'s path, all shards as bytes or Blobs in any order: t
   assert.equal(await greedy([three[2]!, three[0]!, three[1]!]), whole);
   assert.equal(await greedy(three.map((b, i) => new File([b as BlobPart], `st${shardSuffix(i, 3)}`)).reverse()), whole);
   assert.equal(await greedy([shardPath('st', 1), shardPath('st', 0), shardPath('st', 2)]), whole);
-  const m = await loadModel(shardPath('st', 2), { backend: 'ref' });
+  const reads: [number, number][] = [];
+  const m = await loadModel(shardPath('st', 2), { backend: 'ref', onProgress: (p) => { if (p.phase === 'read') reads.push([p.loaded, p.total]); } });
   assert.equal(m.file, shardPath('st', 0), 'the model is named by its first shard');
   m.dispose();
+  // One progress count over all shards: never going back, ending at their sum.
+  const sum = three.reduce((a, b) => a + b.length, 0);
+  assert.ok(reads.every(([l], i) => i === 0 || l >= reads[i - 1]![0]), JSON.stringify(reads));
+  assert.deepEqual(reads.at(-1), [sum, sum]);
   // A metadata-only first shard (--no-tensor-first-split) and a two-way size split.
   writeSplit('meta', { maxTensors: 30, noTensorFirst: true });
   assert.equal(await greedy(shardPath('meta', 1)), whole);

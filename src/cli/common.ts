@@ -131,7 +131,8 @@ export function loadProgressBar(quiet: boolean): { onProgress: (p: LoadProgress)
     onProgress(p) {
       if (p.phase !== 'read') return;
       const total = Math.max(1, Math.round(p.total / 1e6)), value = Math.round(p.loaded / 1e6);
-      if (!started) { bar.start(total, value); started = true; } else bar.update(value);
+      // A split GGUF's total grows as each shard starts.
+      if (!started) { bar.start(total, value); started = true; } else { bar.setTotal(total); bar.update(value); }
     },
     stop() { if (started) bar.stop(); },
   };

@@ -306,7 +306,7 @@ async function readPart(input: ModelPart, opts: ReadOpts): Promise<PartBytes | M
   const fetched = async (url: string): Promise<PartBytes> => {
     let finalUrl: string | undefined;
     const bytes = await fetchWithProgress(url, opts, (u) => { finalUrl = u; });
-    return { name: url, redirectedTo: finalUrl, bytes, sibling: (u) => fetchWithProgress(u, opts) };
+    return { name: url, redirectedTo: finalUrl, bytes, sibling: thenRead(bytes, opts, (u, o) => fetchWithProgress(u, o)) };
   };
   if (/^(https?|blob|data):/i.test(s)) return fetched(s);
   // In a page or worker a bare string is a URL relative to it.
@@ -316,7 +316,21 @@ async function readPart(input: ModelPart, opts: ReadOpts): Promise<PartBytes | M
   const path = s.startsWith('file:') ? new URL(s).pathname : s;
   const io = await import('./node-io.js');
   const got = await io.readModelPath(path, opts);
-  return got instanceof Uint8Array ? { name: path, bytes: got, sibling: (p) => io.readFileWithProgress(p, opts) } : got;
+  return got instanceof Uint8Array ? { name: path, bytes: got, sibling: thenRead(got, opts, io.readFileWithProgress) } : got;
+}
+
+/**
+ * How a split GGUF's other shards are read after `first`: progress counts on from the bytes already
+ * read, so one bar covers all shards (its total grows as each shard starts).
+ */
+function thenRead(first: Uint8Array, opts: ReadOpts, read: (name: string, opts: ReadOpts) => Promise<Uint8Array>): (name: string) => Promise<Uint8Array> {
+  let done = first.byteLength;
+  return async (name) => {
+    const base = done;
+    const b = await read(name, { ...opts, onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, loaded: base + p.loaded, total: base + p.total })) });
+    done += b.byteLength;
+    return b;
+  };
 }
 
 async function readSource(input: ModelInput, opts: ReadOpts): Promise<ModelSource> {
