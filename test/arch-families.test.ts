@@ -226,3 +226,18 @@ test('minicpm3 latent MLA cache: the same function as the expanded cache, within
   assert.deepEqual(Buffer.from(out), want.subarray(want.indexOf('Once upon a time') + 16, want.length - 1));
   g.dispose();
 });
+
+test('--mla-cache latent: the CLI flag reaches the context (lutra bench reports the smaller KV cache)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-mla-'));
+  const file = join(dir, 'minicpm3.gguf');
+  writeFileSync(file, archGGUF(ARCH_SPECS.minicpm3!));
+  const kv = (kind: string) => {
+    const r = spawnSync(process.execPath, [LUTRA_BIN, 'bench', file, '-p', '0', '-n', '4', '-r', '1', '-t', '1', '--no-profile', '--json', '--mla-cache', kind], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { kv_bytes: number }).kv_bytes;
+  };
+  // f16 cache of the 4 generated positions x 2 layers: 4 heads x (24 + 16) expanded, one head of 40 + 32 latent.
+  assert.deepEqual([kv('expanded'), kv('latent')], [4 * 2 * 160 * 2, 4 * 2 * 72 * 2]);
+  const bad = spawnSync(process.execPath, [LUTRA_BIN, 'bench', file, '--mla-cache', 'small'], { encoding: 'utf8' });
+  assert.match(bad.stderr, /--mla-cache <kind>' argument 'small' is invalid/);
+});

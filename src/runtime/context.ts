@@ -28,7 +28,7 @@ export interface ContextOptions {
   /**
    * 'latent': an MLA model (MiniCPM3) caches each position's compressed latent and rotated key
    * instead of every head's key and value (12x smaller for MiniCPM3-4B; numerically not llama.cpp's
-   * cache). Default 'expanded', as llama.cpp. Ignored by models without one.
+   * cache). Default: cacheType's `mla`, else 'expanded', as llama.cpp. Ignored by models without one.
    */
   mlaCache?: 'expanded' | 'latent';
 }
@@ -73,7 +73,7 @@ export class Context {
     if (head && (head.cols !== hp.nEmbd || head.rows > hp.nVocab)) throw new ArgumentError(`head ${head.name}: ${head.rows}x${head.cols} does not project ${hp.nEmbd} features to at most ${hp.nVocab} logits`);
     if (head && opts.head!.ids.length !== head.rows) throw new ArgumentError(`head ${head.name}: ${head.rows} rows but ${opts.head!.ids.length} vocabulary ids`);
     this.nLogits = head?.rows ?? hp.nVocab;
-    const mla = opts.mlaCache ?? 'expanded';
+    const mla = opts.mlaCache ?? (typeof opts.cacheType === 'object' ? opts.cacheType.mla : undefined) ?? 'expanded';
     if (mla !== 'expanded' && mla !== 'latent') throw new ArgumentError(`mlaCache must be 'expanded' or 'latent', got ${JSON.stringify(mla)}`);
     const latent = mla === 'latent' && hp.latentKV !== undefined;
     this.kv = createKVStore(opts.cacheType ?? opts.kvType ?? 'f16', this.kernels, { nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV, ...(latent ? hp.latentKV : {}) });

@@ -22,6 +22,8 @@ export interface KVCacheOptions {
   v?: KVCacheType;
   /** Hadamard-rotate Q/K/V around a quantized cache as llama.cpp does (default true). */
   rotation?: boolean;
+  /** Multi-head latent attention models: cache the compressed latent (see ContextOptions.mlaCache). */
+  mla?: 'expanded' | 'latent';
 }
 
 /** A cache type for both K and V, or the full settings. */
