@@ -92,19 +92,31 @@ export function mlaMatrices(w: MlaWeights): WeightMatrix[] {
   return [w.qA, w.qB, w.kvA, w.kvB, w.wo];
 }
 
-/** s.xn -> s.xn. */
-export function mlaAttention(f: ForwardPass, layer: number, w: MlaWeights, m: MlaShape, rope: RopeParams): void {
-  const { kernels, hp, s, nTok, pos0 } = f;
-  const { nHead, headDim, headDimV: dv, eps } = hp;
-  const { nope, rope: nr, kvLora } = m;
-  const qa = s.extra.mlaQA!, qm = s.extra.mlaQ!, kva = s.extra.mlaKvA!, lat = s.extra.mlaLat!, kv = s.extra.mlaKv!;
+/**
+ * What both caches start from: s.xn -> queries mlaQ (per head [nope | rope], q_b's layout), kv_a's
+ * output mlaKvA (per token [latent | k_pe]) and the normed latent mlaLat (c).
+ */
+function mlaProject(f: ForwardPass, w: MlaWeights, m: MlaShape): void {
+  const { kernels, s, nTok } = f;
+  const { kvLora } = m, eps = f.hp.eps;
+  const qa = s.extra.mlaQA!, qm = s.extra.mlaQ!, kva = s.extra.mlaKvA!, lat = s.extra.mlaLat!;
   kernels.matmul(w.qA, s.xn, nTok, qa);
   kernels.rmsNorm(qa, w.qANorm, eps, m.qLora, nTok, qa);
   kernels.matmul(w.qB, qa, nTok, qm);
   kernels.matmul(w.kvA, s.xn, nTok, kva);
-  const kvaW = kvLora + nr, kvW = nope + dv;
+  const kvaW = kvLora + m.rope;
   for (let t = 0; t < nTok; t++) lat.set(kva.subarray(t * kvaW, t * kvaW + kvLora), t * kvLora);
   kernels.rmsNorm(lat, w.kvANorm, eps, kvLora, nTok, lat);
+}
+
+/** s.xn -> s.xn. */
+export function mlaAttention(f: ForwardPass, layer: number, w: MlaWeights, m: MlaShape, rope: RopeParams): void {
+  const { kernels, hp, s, nTok, pos0 } = f;
+  const { nHead, headDim, headDimV: dv } = hp;
+  const { nope, rope: nr, kvLora } = m;
+  const qm = s.extra.mlaQ!, kva = s.extra.mlaKvA!, lat = s.extra.mlaLat!, kv = s.extra.mlaKv!;
+  mlaProject(f, w, m);
+  const kvaW = kvLora + nr, kvW = nope + dv;
   kernels.matmul(w.kvB, lat, nTok, kv);
   // Heads as [rope | nope]: q from q_b's [nope | rope], k from kv_b's nope part and the shared k_pe.
   for (let t = 0; t < nTok; t++) {
@@ -128,17 +140,12 @@ export function mlaAttention(f: ForwardPass, layer: number, w: MlaWeights, m: Ml
 /** s.xn -> s.xn through a latent cache (see the top of the file); the same function as mlaAttention. */
 export function mlaAttentionLatent(f: ForwardPass, layer: number, w: MlaWeights, a: MlaAbsorbed, m: MlaShape, rope: RopeParams): void {
   const { kernels, hp, s, nTok, pos0 } = f;
-  const { nHead, headDim, headDimV: dv, eps } = hp;
+  const { nHead, headDim, headDimV: dv } = hp;
   const { nope, rope: nr, kvLora } = m;
-  const qa = s.extra.mlaQA!, qm = s.extra.mlaQ!, kva = s.extra.mlaKvA!, lat = s.extra.mlaLat!;
+  const qm = s.extra.mlaQ!, kva = s.extra.mlaKvA!, lat = s.extra.mlaLat!;
   const kl = s.extra.mlaKL!, ql = s.extra.mlaQL!, ol = s.extra.mlaOL!, gin = s.extra.mlaIn!, gout = s.extra.mlaOut!;
-  kernels.matmul(w.qA, s.xn, nTok, qa);
-  kernels.rmsNorm(qa, w.qANorm, eps, m.qLora, nTok, qa);
-  kernels.matmul(w.qB, qa, nTok, qm);
-  kernels.matmul(w.kvA, s.xn, nTok, kva);
+  mlaProject(f, w, m);
   const kvaW = kvLora + nr, qlW = nr + kvLora;
-  for (let t = 0; t < nTok; t++) lat.set(kva.subarray(t * kvaW, t * kvaW + kvLora), t * kvLora);
-  kernels.rmsNorm(lat, w.kvANorm, eps, kvLora, nTok, lat);
   // The cached row: key [k_pe | c] (k_pe rotated below), value c.
   for (let t = 0; t < nTok; t++) {
     kl.set(kva.subarray(t * kvaW + kvLora, (t + 1) * kvaW), t * qlW);
