@@ -1,6 +1,8 @@
-// The four-row decode layout of the K-quants Q4_K and Q6_K (super-blocks of 256), built once at
-// load, in place, and the matrix products over it. rows4.ts does the same for the 32-element
-// formats; matmul.ts keeps the row layout for matrices never re-laid and for the last rows % 4.
+// The four-row decode layout of the K-quants Q4_K and Q6_K (super-blocks of 256) and of Q5_0
+// (the type Q4_K_M files fall back to for rows of 896, whose fifth bits rows4.ts's plain chunking
+// would leave scattered), built once at load, in place, and the matrix products over it. rows4.ts
+// does the same for Q4_0 and Q8_0; matmul.ts keeps the row layout for matrices never re-laid and
+// for the last rows % 4.
 //
 // Layout (src/kernels/ref/rows4-k.ts is its TypeScript twin): rows in groups of four; a group keeps
 // the bytes its four rows had, now super-block by super-block along K, each the size of four of
@@ -23,27 +25,42 @@
 //        qh bytes 32h + 4k], each 4 bytes of rows 0..3: element 128h + 32q + l (l = 4k + i) has
 //        its low bits in the low (q < 2) or high nibble of the first (q even) or second part and
 //        its top two bits at bit 2q of the third.
+// Q5_0, 88 bytes per block of a group (4 x 22):
+//   [0]  f16 d, rows 0..3
+//   [8]  fifth bits: byte 4r + i holds, at bit 2c, element 4c + i's and, at bit 2c + 1, element
+//        16 + 4c + i's (c < 4), so chunk c's come out with one i16 shift and one AND
+//   [24] 4 chunks of 16: chunk c = bytes 4c .. +3 of rows 0..3 (low nibbles: elements 4c + i,
+//        high nibbles: 16 + 4c + i, as in the row layout)
 //
 // Integer dot products per build: relaxed SIMD i32x4.relaxed_dot_i8x16_i7x16_add_s in its
-// deterministic form, the int8 activations first and the unsigned weights (Q4_K 0..15, Q6_K 0..63)
-// second; SIMD128 i32x4.dot_i16x8_s on weights widened to i16 against 4 activations splat as i16.
+// deterministic form, the int8 activations first and the unsigned weights (Q4_K 0..15, Q6_K 0..63,
+// Q5_0 0..31) second; SIMD128 i32x4.dot_i16x8_s on weights widened to i16 against 4 activations splat as i16.
 // Lanes are rows, so one splat of 4 activations feeds four rows. The Q4_K mins come off through
-// the activations' sums of 16, the Q6_K -32 as the starting value of each sub-block's sum. Every
-// build gives the integer sums dot.ts's row kernels give and sums super-blocks in their f32 order:
-//   Q4_K: s += (d * yd) * f32(isum) - (dmin * yd) * f32(summs)      Q6_K: s += f32(isum) * (d * yd)
-// so the re-laid matrix, the row layout and every build agree bit for bit.
+// the activations' sums of 16, the Q6_K -32 as the starting value of each sub-block's sum, the
+// Q5_0 -16 through the block's activation sum. Every build gives the integer sums dot.ts's row
+// kernels give and sums blocks in their (ggml's generic) f32 order:
+//   Q4_K: s += (d * yd) * f32(isum) - (dmin * yd) * f32(summs)
+//   Q6_K, Q5_0: s += f32(isum) * (d * yd)
+// so the re-laid matrix, the plain build's row kernels (and for the K-quants every build's) and
+// every build of this layout agree bit for bit. (matmul.ts's SIMD Q5_0 tiles sum four lanes per
+// block and add them at the end: the same terms in another f32 order.)
 
 import { f16ToF32, halfx4 } from './f16';
-import { dot_q4_k, dot_q6_k } from './dot';
-import { GGML_TYPE_Q4_K, GGML_TYPE_Q6_K } from './types.generated';
+import { dot_q4_k, dot_q6_k, dot_q5 } from './dot';
+import { GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generated';
 
 /** Whether rows4k_pack / rows4k_matmul take this type. */
 @inline export function rows4kHas(type: i32): bool {
-  return type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K;
+  return type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K || type == GGML_TYPE_Q5_0;
 }
 
 @inline function blockBytes(type: i32): usize {
-  return type == GGML_TYPE_Q4_K ? 144 : 210;
+  return type == GGML_TYPE_Q4_K ? 144 : type == GGML_TYPE_Q6_K ? 210 : 22;
+}
+
+/** Elements per block: 256, or 32 for Q5_0. */
+@inline function blockElems(type: i32): i32 {
+  return type == GGML_TYPE_Q5_0 ? 32 : 256;
 }
 
 // ------------------------------------------------------------------ re-layout
@@ -56,7 +73,7 @@ import { GGML_TYPE_Q4_K, GGML_TYPE_Q6_K } from './types.generated';
 }
 
 /**
- * Re-lay `rows` rows (rowBytes apart) of a Q4_K or Q6_K matrix into the four-row layout in place,
+ * Re-lay `rows` rows (rowBytes apart) of a Q4_K, Q6_K or Q5_0 matrix into the four-row layout in place,
  * group by group through `scratch` (4 * rowBytes bytes). The last rows % 4 are left as they are.
  * Returns 1 for another type.
  */
@@ -69,6 +86,7 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     for (let b = 0; b < nb; b++) {
       const dst = base + <usize>b * (bb << 2);
       if (type == GGML_TYPE_Q4_K) memory.fill(dst + 16, 0, 48);
+      if (type == GGML_TYPE_Q5_0) memory.fill(dst + 8, 0, 16);
       for (let r = 0; r < 4; r++) {
         const src = scratch + <usize>r * rb + <usize>b * bb, ru = <usize>r;
         if (type == GGML_TYPE_Q4_K) {
@@ -84,6 +102,17 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
             store<u8>(pm + 48, load<u8>(pm + 48) | <u8>((m >> 4) << (4 + 2 * hm)));
           }
           for (let c = 0; c < 32; c++) store<u32>(dst + 64 + (<usize>c << 4) + (ru << 2), load<u32>(src + 16 + (<usize>c << 2)));
+        } else if (type == GGML_TYPE_Q5_0) {
+          store<u16>(dst + (ru << 1), load<u16>(src));
+          const qh = load<u32>(src + 2);
+          for (let c = 0; c < 4; c++) {
+            for (let i = 0; i < 4; i++) {
+              const at = dst + 8 + (ru << 2) + <usize>i;
+              const bits = ((qh >> <u32>(4 * c + i)) & 1) << <u32>(2 * c) | ((qh >> <u32>(16 + 4 * c + i)) & 1) << <u32>(2 * c + 1);
+              store<u8>(at, load<u8>(at) | <u8>bits);
+            }
+            store<u32>(dst + 24 + (<usize>c << 4) + (ru << 2), load<u32>(src + 6 + (<usize>c << 2)));
+          }
         } else {
           store<u16>(dst + (ru << 1), load<u16>(src + 208));
           for (let j = 0; j < 16; j++) store<u8>(dst + 8 + <usize>(4 * j + r), load<u8>(src + 192 + <usize>j));
@@ -312,10 +341,69 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
   if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
 }
 
+// ------------------------------------------------------------------ Q5_0
+
+/** Chunk c's fifth bits (c a constant) as 0x10 in byte lanes: of the low nibbles (hi = 0) or the high ones. */
+@inline function q50High(h: v128, c: i32, hi: i32): v128 {
+  const b = 2 * c + hi, t = i8x16.splat(0x10);
+  // Bit b of each byte to bit 4: an i16 shift (the bits it carries across bytes are masked off).
+  return v128.and(b < 4 ? i16x8.shl(h, 4 - b) : b == 4 ? h : i16x8.shr_u(h, b - 4), t);
+}
+
+/** Chunk c's (a constant) codes: the low nibbles (hi = 0) or the high ones with their fifth bits, 0..31. */
+@inline function q50Codes(blk: usize, h: v128, c: i32, hi: i32): v128 {
+  const w = v128.load(blk + 24 + (<usize>c << 4)), m = i8x16.splat(0x0f);
+  return v128.or(hi ? v128.and(i16x8.shr_u(w, 4), m) : v128.and(w, m), q50High(h, c, hi));
+}
+
+/** acc + chunk c's (a constant) sums, lane = row, against the block's 32 activations at x. */
+@inline function q50Chunk(acc: v128, blk: usize, h: v128, x: usize, c: i32): v128 {
+  const lo = q50Codes(blk, h, c, 0), hi = q50Codes(blk, h, c, 1);
+  const xl = x + (<usize>c << 2), xh = x + 16 + (<usize>c << 2);
+  if (ASC_FEATURE_RELAXED_SIMD) return rdot(rdot(acc, lo, xl), hi, xh);
+  const al = act16(xl), ah = act16(xh);
+  const p01 = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo), al), i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi), ah));
+  const p23 = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo), al), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi), ah));
+  return i32x4.add(acc, rowsOf(p01, p23));
+}
+
+/** Token t's integer sum (lane = row) of the block at blk against 32 activations at x less 16 * sum(a). */
+@inline function q50Block(blk: usize, x: usize, asum: i32): v128 {
+  const h = v128.load(blk + 8);
+  // Chunks spelled out so each one's shifts are constants.
+  let acc = i32x4.splat(-(asum << 4));
+  acc = q50Chunk(acc, blk, h, x, 0);
+  acc = q50Chunk(acc, blk, h, x, 1);
+  acc = q50Chunk(acc, blk, h, x, 2);
+  return q50Chunk(acc, blk, h, x, 3);
+}
+
+/**
+ * One Q5_0 row group against nt tokens, as q4kTile: token t's quants at x + t * xStep, its block
+ * scales at ad + t * dStep and integer block sums at bs + t * dStep.
+ */
+@inline function q50Tile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const blk = g + <usize>b * 88;
+    const d = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(blk)));
+    const xb = x + (<usize>b << 5), bi = <usize>b << 2;
+    s0 = q6kStep(s0, d, load<f32>(ad + bi), q50Block(blk, xb, load<i32>(bs + bi)));
+    if (nt > 1) s1 = q6kStep(s1, d, load<f32>(ad + bi + dStep), q50Block(blk, xb + xStep, load<i32>(bs + bi + dStep)));
+    if (nt > 2) s2 = q6kStep(s2, d, load<f32>(ad + bi + 2 * dStep), q50Block(blk, xb + 2 * xStep, load<i32>(bs + bi + 2 * dStep)));
+    if (nt > 3) s3 = q6kStep(s3, d, load<f32>(ad + bi + 3 * dStep), q50Block(blk, xb + 3 * xStep, load<i32>(bs + bi + 3 * dStep)));
+  }
+  storeRows(y, s0, lo, hi);
+  if (nt > 1) storeRows(y + yStep, s1, lo, hi);
+  if (nt > 2) storeRows(y + 2 * yStep, s2, lo, hi);
+  if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
+}
+
 // ------------------------------------------------------------------ products
 
 @inline function tile(type: i32, nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
   if (type == GGML_TYPE_Q4_K) q4kTile(nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+  else if (type == GGML_TYPE_Q5_0) q50Tile(nt, g, nb, x, xStep, ad, dStep, bs, y, yStep, lo, hi);
   else q6kTile(nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
 }
 
@@ -324,8 +412,9 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  * weights stay in L1 while every token passes over them.
  */
 @inline function rows4kGroups(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
-  const nb = cols >> 8;
-  const xStep = <usize>cols, dStep = <usize>nb << 2, bStep = <usize>nb << 6, yStep = <usize>rows << 2;
+  const nb = cols / blockElems(type);
+  // Per token: a scale per block; Q8_K sums per 16 elements, Q8 sums per block.
+  const xStep = <usize>cols, dStep = <usize>nb << 2, bStep = type == GGML_TYPE_Q5_0 ? dStep : <usize>nb << 6, yStep = <usize>rows << 2;
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
@@ -358,6 +447,26 @@ function rows4kScalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32
   const nb = cols >> 8;
   for (let r = r0; r < r1; r++) {
     const lane = r & 3, gw = w + <usize>(r >> 2) * (rowBytes << 2);
+    if (type == GGML_TYPE_Q5_0) {
+      const nb5 = cols >> 5;
+      for (let t = 0; t < nTok; t++) {
+        let s: f32 = 0;
+        for (let b = 0; b < nb5; b++) {
+          const blk = gw + <usize>b * 88, x = act + <usize>t * <usize>cols + (<usize>b << 5), bi = (<usize>t * <usize>nb5 + <usize>b) << 2;
+          let isum = 0;
+          for (let c = 0; c < 4; c++) {
+            for (let i = 0; i < 4; i++) {
+              const v = <i32>load<u8>(blk + 24 + (<usize>c << 4) + (<usize>lane << 2) + <usize>i), h = <i32>load<u8>(blk + 8 + (<usize>lane << 2) + <usize>i);
+              const q0 = (v & 15) | (((h >> (2 * c)) & 1) << 4), q1 = (v >> 4) | (((h >> (2 * c + 1)) & 1) << 4);
+              isum += (q0 - 16) * <i32>load<i8>(x + <usize>(4 * c + i)) + (q1 - 16) * <i32>load<i8>(x + <usize>(16 + 4 * c + i));
+            }
+          }
+          s += <f32>isum * (f16ToF32(load<u16>(blk + (<usize>lane << 1))) * load<f32>(ad + bi));
+        }
+        store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), s);
+      }
+      continue;
+    }
     for (let t = 0; t < nTok; t++) {
       let s: f32 = 0;
       for (let b = 0; b < nb; b++) {
@@ -402,23 +511,29 @@ function rows4kScalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32
   }
 }
 
-/** Rows r0..r1 of a Q4_K or Q6_K matrix re-laid by rows4k_pack; returns 1 for other types. */
+/** Rows r0..r1 of a Q4_K, Q6_K or Q5_0 matrix re-laid by rows4k_pack; returns 1 for other types. */
 export function rows4k_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): i32 {
   if (!rows4kHas(type)) return 1;
   const g1 = min(r1, rows & ~3);
   if (r0 < g1) {
     if (ASC_FEATURE_SIMD) {
       if (type == GGML_TYPE_Q4_K) rows4kGroups(GGML_TYPE_Q4_K, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
+      else if (type == GGML_TYPE_Q5_0) rows4kGroups(GGML_TYPE_Q5_0, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
       else rows4kGroups(GGML_TYPE_Q6_K, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
     } else {
       rows4kScalar(type, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
     }
   }
-  // The last rows % 4, still in row layout: dot.ts's row kernels.
-  const nb = cols >> 8;
+  // The last rows % 4, still in row layout: dot.ts's row kernels (dot_q5's sums in ggml's order).
+  const nb = cols >> 8, nb5 = cols >> 5;
   for (let r = max(r0, rows & ~3); r < r1; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let t = 0; t < nTok; t++) {
+      if (type == GGML_TYPE_Q5_0) {
+        const bo = (<usize>t * <usize>nb5) << 2;
+        store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), dot_q5(wr, act + <usize>t * <usize>cols, ad + bo, 0, nb5, false));
+        continue;
+      }
       const ao = act + <usize>t * <usize>cols, dof = ad + ((<usize>t * <usize>nb) << 2), bsum = asum + ((<usize>t * <usize>nb) << 6);
       const v = type == GGML_TYPE_Q4_K ? dot_q4_k(wr, ao, dof, bsum, nb) : dot_q6_k(wr, ao, dof, bsum, nb);
       store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), v);

@@ -1,9 +1,11 @@
-// The four-row decode layout of Q4_K and Q6_K (assembly/rows4-k.ts) against its TypeScript twin
-// (kernels/ref/rows4-k.ts) for every build and 1 or 2 threads: the in-place re-layout gives the
-// twin's bytes and every row reads back; products equal the twin's bit for bit and the row
-// layout's WebAssembly kernel (dot.ts, same build) bit for bit (same integer sums, same f32
-// order) for decode, prefill tiles and their remainders, any row range (a split need not fall on a
-// group), rows % 4 leftovers, extreme codes and scales; and they agree with the reference kernels.
+// The four-row decode layout of Q4_K, Q6_K and Q5_0 (assembly/rows4-k.ts) against its TypeScript
+// twin (kernels/ref/rows4-k.ts) for every build and 1 or 2 threads: the in-place re-layout gives
+// the twin's bytes and every row reads back; products equal the twin's bit for bit and the row
+// layout's WebAssembly kernel bit for bit (same integer sums, same f32 order: dot.ts's K-quant rows
+// in every build, its Q5_0 rows in the plain build; matmul.ts's SIMD Q5_0 tiles add the same block
+// terms in another f32 order, so there within TOL_ORDER) for decode, prefill tiles and their
+// remainders, any row range (a split need not fall on a group), rows % 4 leftovers, extreme codes
+// and scales; and they agree with the reference kernels.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +21,8 @@ import { randomFloats } from './helpers.js';
 
 /** As kernels-parity's quant class: relative to the largest |reference| value (the reference sums in double). */
 const TOL_QUANT = 1e-4;
+/** Two f32 sums of the same Q5_0 block terms in different orders (at most a few hundred blocks). */
+const TOL_ORDER = 1e-5;
 
 const ref = new RefKernels();
 const pool: WasmKernels[] = [];
@@ -27,8 +31,10 @@ after(() => { for (const k of pool) k.dispose(); });
 const support = await detectWasm();
 const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
 const SHAPES = [[37, 256], [130, 512], [4, 256], [7, 768], [65, 1280]] as const;
+/** Q5_0 rows of any multiple of 32 as well. */
+const SHAPES_32 = [[9, 96], [4, 32], [23, 160]] as const;
 const TOKENS = [1, 2, 3, 4, 5, 9];
-const TYPES = ['Q4_K', 'Q6_K'];
+const TYPES = ['Q4_K', 'Q6_K', 'Q5_0'];
 
 function sameBits(a: Float32Array, b: Float32Array, what: string): void {
   for (let i = 0; i < b.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}: y[${i}] ${a[i]} vs ${b[i]}`);
@@ -48,9 +54,9 @@ function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number): numb
 function matrix(k: WasmKernels, type: string, rows: number, cols: number, seed: number): { w: WeightMatrix; rowLayout: WeightMatrix; orig: Uint8Array } {
   const fmt = quantFormat(ggmlTypeByName(type)!.id);
   const f = randomFloats(rows * cols, seed, 1.5);
-  for (let i = 0; i < 256; i++) { f[i] = i & 1 ? 2 : -2; f[cols + i] = i === 7 ? -40 : 1e-3 * (i % 16); }
-  if (rows > 5) for (let i = 0; i < 256; i++) f[5 * cols + i] = i < 128 ? 3 : -0.01 * i;
-  const rowBytes = (cols / 256) * fmt.typeSize;
+  for (let i = 0; i < Math.min(256, cols); i++) { f[i] = i & 1 ? 2 : -2; f[cols + i] = i === 7 ? -40 : 1e-3 * (i % 16); }
+  if (rows > 5) for (let i = 0; i < Math.min(256, cols); i++) f[5 * cols + i] = i < 128 ? 3 : -0.01 * i;
+  const rowBytes = (cols / fmt.blockSize) * fmt.typeSize;
   const data = k.allocBytes(rows * rowBytes);
   fmt.quantize!(f, 0, data, 0, rows * cols);
   const copy = k.allocBytes(rows * rowBytes);
@@ -63,11 +69,11 @@ test('the engine runs the WebAssembly backend', () => assert.ok(flavors.length >
 
 for (const flavor of flavors) {
   for (const threads of [1, 2]) {
-    test(`${flavor}, ${threads} thread(s): Q4_K and Q6_K in four-row layout equal the twin and the row layout bit for bit, the reference within ${TOL_QUANT}`, async () => {
+    test(`${flavor}, ${threads} thread(s): Q4_K, Q6_K and Q5_0 in four-row layout equal the twin and the row layout bit for bit, the reference within ${TOL_QUANT}`, async () => {
       const k = (await WasmKernels.create({ flavor, threads, matmul: 'dequant' }))!;
       pool.push(k);
       for (const type of TYPES) {
-        for (const [rows, cols] of SHAPES) {
+        for (const [rows, cols] of type === 'Q5_0' ? [...SHAPES, ...SHAPES_32] : SHAPES) {
           const { w, rowLayout, orig } = matrix(k, type, rows, cols, rows * 7 + cols);
           const note = k.prepareWeights([w]);
           assert.ok(k.inRows4(w), `${type} ${rows}x${cols} not re-laid: ${note}`);
@@ -91,7 +97,8 @@ for (const flavor of flavors) {
             rows4kMatmul(w, x, nTok, yTwin);
             ref.matmul(plain, x, nTok, yRef);
             sameBits(y, yTwin, `${type} ${rows}x${cols} x${nTok} vs twin`);
-            sameBits(y, yRows, `${type} ${rows}x${cols} x${nTok} vs row layout`);
+            if (type !== 'Q5_0' || flavor === 'plain') sameBits(y, yRows, `${type} ${rows}x${cols} x${nTok} vs row layout`);
+            else assert.ok(maxRelDiff(y, yRows, rows * nTok) <= TOL_ORDER, `${type} ${rows}x${cols} x${nTok}: vs the row layout's tiles`);
             const d = maxRelDiff(y, yRef, rows * nTok);
             assert.ok(d <= TOL_QUANT, `${type} ${rows}x${cols} x${nTok}: relative diff ${d} to the reference`);
             k.release(x); k.release(y); k.release(yRows);
@@ -115,9 +122,10 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
     x.set(randomFloats(cols * nTok, 9, 1));
     const yTwin = new Float32Array(rows * nTok);
     rows4kMatmul(w, x, nTok, yTwin);
-    // Activations as the backend prepares them (Q8_K), then the export over ranges [r0, r1).
-    const qs = k.allocBytes(cols * nTok), d = k.allocF32(cols * nTok / 256), bs = k.allocF32(cols * nTok / 16);
-    exp.quantize_q8_k(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, bs.byteOffset);
+    // Activations as the backend prepares them (Q8_K, or Q8 blocks of 32 for Q5_0), then the export over ranges [r0, r1).
+    const qs = k.allocBytes(cols * nTok), d = k.allocF32(cols * nTok / 32), bs = k.allocF32(cols * nTok / 16), s = k.allocF32(cols * nTok / 32);
+    if (type === 'Q5_0') exp.quantize_q8(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, s.byteOffset, bs.byteOffset);
+    else exp.quantize_q8_k(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, bs.byteOffset);
     for (const [r0, r1] of [[0, 23], [1, 3], [2, 9], [5, 22], [19, 23], [21, 22]]) {
       const y = k.allocF32(rows * nTok);
       y.fill(-7);

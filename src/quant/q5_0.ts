@@ -10,7 +10,7 @@ function qh32(b: Uint8Array, o: number): number {
 }
 
 export const Q5_0: QuantFormat = {
-  id: 6, name: 'Q5_0', wasmAttention: true, blockSize: 32, typeSize: 22, vecDot: 'q8_0', wasm: { colsAlign: 32 },
+  id: 6, name: 'Q5_0', wasmAttention: true, blockSize: 32, typeSize: 22, vecDot: 'q8_0', wasm: { colsAlign: 32, rows4k: true },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 32; b++) {
       const o = srcOff + b * 22, y = dstOff + b * 32;

@@ -78,8 +78,8 @@ export interface WasmTraits {
    */
   readonly rows4?: boolean;
   /**
-   * The same for K-quant super-blocks of 256 (Q4_K, Q6_K: src/kernels/ref/rows4-k.ts,
-   * assembly/rows4-k.ts).
+   * The same for K-quant super-blocks of 256 and for Q5_0 (Q4_K, Q6_K, Q5_0:
+   * src/kernels/ref/rows4-k.ts, assembly/rows4-k.ts).
    */
   readonly rows4k?: boolean;
 }

@@ -1,4 +1,4 @@
-// The four-row decode layout of Q4_K and Q6_K (assembly/rows4-k.ts's twin): how a matrix is re-laid
+// The four-row decode layout of Q4_K, Q6_K and Q5_0 (assembly/rows4-k.ts's twin): how a matrix is re-laid
 // in place at load, how a row is read back (embedding lookups of a tied table, such as the Q6_K
 // token table of llama.cpp's ternary files), and the product over it with the WebAssembly
 // kernel's integer sums and f32 order, so the two can be compared bit for bit.
@@ -6,6 +6,7 @@
 // Rows go in groups of four, each group in the bytes its rows had, super-block by super-block:
 // Q4_K 576 bytes: [f16 d x4][f16 dmin x4][scale nibbles 16][min nibbles 16][high bits 16][quants 512]
 // Q6_K 840 bytes: [f16 d x4][i8 scales 16 x 4][16 triples of 48: ql part, ql part, qh part]
+// Q5_0 88 bytes per block of 32: [f16 d x4][fifth bits re-packed, 16][4 chunks of nibbles]
 // with every payload in 4-byte chunks, rows 0..3 side by side (assembly/rows4-k.ts details where
 // each scale, min and code goes). The last rows % 4 stay in row layout.
 
@@ -17,11 +18,12 @@ import { unpackScaleMins } from '../../quant/q4_K.js';
 import { newActivationRow, prepareActivation } from './activations.js';
 
 const fr = Math.fround;
-const Q4_K_BYTES = 144, Q6_K_BYTES = 210;
+const Q4_K_BYTES = 144, Q6_K_BYTES = 210, Q5_0_BYTES = 22;
 
 /** Whether a matrix can take the layout: its format declares it, whole super-blocks, one group at least. */
 export function rows4kFits(format: QuantFormat, rows: number, cols: number): boolean {
-  return !!format.wasm?.rows4k && (format.typeSize === Q4_K_BYTES || format.typeSize === Q6_K_BYTES) && cols % 256 === 0 && rows >= 4;
+  const t = format.typeSize;
+  return !!format.wasm?.rows4k && (t === Q4_K_BYTES || t === Q6_K_BYTES || t === Q5_0_BYTES) && cols % format.blockSize === 0 && rows >= 4;
 }
 
 const sc8 = new Uint8Array(8), m8 = new Uint8Array(8);
@@ -41,6 +43,16 @@ function packBlock(blockBytes: number, src: Uint8Array, s: number, dst: Uint8Arr
       dst[pm + 48] |= (m8[j]! >> 4) << (4 + 2 * hm);
     }
     for (let c = 0; c < 32; c++) dst.set(src.subarray(s + 16 + 4 * c, s + 20 + 4 * c), d + 64 + 16 * c + 4 * r);
+    return;
+  }
+  if (blockBytes === Q5_0_BYTES) {
+    dst[d + 2 * r] = src[s]!; dst[d + 2 * r + 1] = src[s + 1]!;
+    const qh = (src[s + 2]! | (src[s + 3]! << 8) | (src[s + 4]! << 16) | (src[s + 5]! << 24)) >>> 0;
+    for (let c = 0; c < 4; c++) {
+      // Byte 4r + i: bit 2c = element 4c + i's fifth bit, bit 2c + 1 = element 16 + 4c + i's.
+      for (let i = 0; i < 4; i++) dst[d + 8 + 4 * r + i] |= (((qh >>> (4 * c + i)) & 1) << (2 * c)) | (((qh >>> (16 + 4 * c + i)) & 1) << (2 * c + 1));
+      dst.set(src.subarray(s + 6 + 4 * c, s + 10 + 4 * c), d + 24 + 16 * c + 4 * r);
+    }
     return;
   }
   dst[d + 2 * r] = src[s + 208]!; dst[d + 2 * r + 1] = src[s + 209]!;
@@ -92,6 +104,19 @@ export function rows4kRow(data: Uint8Array, rowBytes: number, rows: number, bloc
       for (let c = 0; c < 32; c++) out.set(data.subarray(s + 64 + 16 * c + 4 * r, s + 68 + 16 * c + 4 * r), o + 16 + 4 * c);
       continue;
     }
+    if (blockBytes === Q5_0_BYTES) {
+      out[o] = data[s + 2 * r]!; out[o + 1] = data[s + 2 * r + 1]!;
+      let qh = 0;
+      for (let c = 0; c < 4; c++) {
+        for (let i = 0; i < 4; i++) {
+          const h = data[s + 8 + 4 * r + i]!;
+          qh |= (((h >> (2 * c)) & 1) << (4 * c + i)) | (((h >> (2 * c + 1)) & 1) << (16 + 4 * c + i));
+        }
+        out.set(data.subarray(s + 24 + 16 * c + 4 * r, s + 28 + 16 * c + 4 * r), o + 6 + 4 * c);
+      }
+      for (let k = 0; k < 4; k++) out[o + 2 + k] = (qh >>> (8 * k)) & 0xff;
+      continue;
+    }
     out[o + 208] = data[s + 2 * r]!; out[o + 209] = data[s + 2 * r + 1]!;
     for (let j = 0; j < 16; j++) out[o + 192 + j] = data[s + 8 + 4 * j + r]!;
     for (let h = 0; h < 2; h++) {
@@ -107,10 +132,12 @@ export function rows4kRow(data: Uint8Array, rowBytes: number, rows: number, bloc
 
 /**
  * y = W x for a re-laid matrix, summed as the WebAssembly kernels (and dot.ts's row kernels) sum:
- * per (row, token), super-block by super-block in f32, the integer sums exact:
- *   Q4_K: s += (d * yd) * f32(isum) - (dmin * yd) * f32(summs)      Q6_K: s += f32(isum) * (d * yd)
+ * per (row, token), block by block in f32, the integer sums exact:
+ *   Q4_K: s += (d * yd) * f32(isum) - (dmin * yd) * f32(summs)
+ *   Q6_K, Q5_0: s += f32(isum) * (d * yd)
  */
 export function rows4kMatmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
+  if (w.format.typeSize === Q5_0_BYTES) return q50Matmul(w, x, nTok, y);
   const { rows, cols, rowBytes, format } = w;
   const bb = format.typeSize, nb = cols / 256;
   const a = newActivationRow('q8_K', cols * nTok);
@@ -154,6 +181,32 @@ export function rows4kMatmul(w: WeightMatrix, x: Float32Array, nTok: number, y: 
           }
           s = fr(s + fr(fr(isum) * fr(F16_TO_F32[readU16(row, o + 208)]! * yd)));
         }
+      }
+      y[t * rows + r] = s;
+    }
+  }
+}
+
+/** rows4kMatmul for Q5_0: Q8 activations in blocks of 32 (as ggml's x86 path quantizes them). */
+function q50Matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
+  const { rows, cols, rowBytes } = w;
+  const a = newActivationRow('q8_0', cols * nTok);
+  for (let t = 0; t < nTok; t++) prepareActivation(a, x, t * cols, cols, t * cols);
+  const row = new Uint8Array(rowBytes);
+  for (let r = 0; r < rows; r++) {
+    rows4kRow(w.data, rowBytes, rows, Q5_0_BYTES, r, row, 0);
+    for (let t = 0; t < nTok; t++) {
+      let s = 0;
+      for (let b = 0; b < cols / 32; b++) {
+        const o = b * Q5_0_BYTES, xo = t * cols + b * 32;
+        const qh = (row[o + 2]! | (row[o + 3]! << 8) | (row[o + 4]! << 16) | (row[o + 5]! << 24)) >>> 0;
+        let isum = 0;
+        for (let j = 0; j < 16; j++) {
+          const q = row[o + 6 + j]!;
+          isum += (((q & 15) | (((qh >>> j) & 1) << 4)) - 16) * a.qs[xo + j]!;
+          isum += (((q >> 4) | (((qh >>> (j + 16)) & 1) << 4)) - 16) * a.qs[xo + 16 + j]!;
+        }
+        s = fr(s + fr(fr(isum) * fr(F16_TO_F32[readU16(row, o)]! * a.d[xo >>> 5]!)));
       }
       y[t * rows + r] = s;
     }
