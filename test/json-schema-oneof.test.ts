@@ -94,3 +94,13 @@ test('a refused oneOf inside properties names its path', () => {
   assert.throws(() => schemaToGbnf({ type: 'object', properties: { v: { oneOf: [{ type: 'number' }, { type: 'integer' }] } } }),
     (e: unknown) => e instanceof SchemaError && /at #\/properties\/v: 'oneOf' branches 0 and 1/.test(e.message));
 });
+
+test('malformed oneOf branches are SchemaErrors naming the branch, never a crash of the prover', () => {
+  const bad: [object, RegExp][] = [
+    [{ oneOf: [null, 5] }, /#\/oneOf\/0: a schema must be an object or a boolean/],
+    [{ oneOf: [{ type: 'object', properties: 'abc' }, { type: 'string' }] }, /#\/oneOf\/0: 'properties' must be an object/],
+    [{ oneOf: [{ required: 5 }, {}] }, /#\/oneOf\/0: 'required' must be an array of strings/],
+    [{ oneOf: [{ type: 'string' }, { $ref: '#/nope' }] }, /#\/oneOf\/1: \$ref "#\/nope" does not resolve/],
+  ];
+  for (const [schema, re] of bad) assert.throws(() => schemaToGbnf(schema), (e: unknown) => e instanceof SchemaError && re.test(e.message), JSON.stringify(schema));
+});

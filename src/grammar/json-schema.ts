@@ -167,8 +167,10 @@ class Converter {
         const alts = s[kw];
         if (!Array.isArray(alts) || alts.length === 0) this.fail(path, `'${kw}' must be a non-empty array`);
         this.checkOnly(s, [kw, '$defs', 'definitions'], path);
+        // Branches are converted (and so checked) before oneOf's exclusivity is proven on them.
+        const body = alts.map((a, i) => this.visit(a as Schema, `${name}-${i}`, `${path}/${kw}/${i}`)).join(' | ');
         if (kw === 'oneOf') this.checkExclusive(alts as Schema[], path);
-        return this.add(name, alts.map((a, i) => this.visit(a as Schema, `${name}-${i}`, `${path}/${kw}/${i}`)).join(' | '));
+        return this.add(name, body);
       }
     }
     if (s.allOf !== undefined) {
@@ -215,7 +217,14 @@ class Converter {
     const d = new Disjointness((ref) => this.resolveRef(ref, path).schema, (s) => this.mergeAllOf(s, path));
     for (let i = 0; i < alts.length; i++) {
       for (let j = i + 1; j < alts.length; j++) {
-        if (!d.disjoint(alts[i]!, alts[j]!)) {
+        let proven = false;
+        try {
+          proven = d.disjoint(alts[i]!, alts[j]!);
+        } catch (e) {
+          // A shape the prover does not follow is "not proven", never a crash.
+          if (e instanceof SchemaError) throw e;
+        }
+        if (!proven) {
           this.fail(path, `'oneOf' branches ${i} and ${j} may both match one value, and lutra cannot make the output match exactly one `
             + '(it generates oneOf only where its branches provably exclude each other: different types, a required property with different const/enum values, '
             + 'a required property the other branch forbids, disjoint ranges or lengths); use anyOf if matching both is fine');
@@ -293,8 +302,8 @@ class Converter {
     this.useSpace();
     const props = (s.properties ?? {}) as Obj;
     if (typeof props !== 'object' || Array.isArray(props)) this.fail(path, "'properties' must be an object");
+    if (!Array.isArray(s.required ?? []) || ((s.required ?? []) as unknown[]).some((r) => typeof r !== 'string')) this.fail(path, "'required' must be an array of strings");
     const required = new Set((s.required ?? []) as string[]);
-    if (!Array.isArray(s.required ?? [])) this.fail(path, "'required' must be an array");
     const keys = Object.keys(props);
     const ap = s.additionalProperties;
     for (const r of required) {
