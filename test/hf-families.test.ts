@@ -1,5 +1,5 @@
 // Hugging Face export and import of the families beyond the Llama block (qwen2moe, qwen3moe, phi3,
-// gemma3, minicpm3): the tiny random model of each (test/arch-models.ts) exported to a safetensors folder
+// gemma3, minicpm3; bitnet within float32 rounding, its converter re-quantizes the projections): the tiny random model of each (test/arch-models.ts) exported to a safetensors folder
 // loads back with every tensor and hyper-parameter equal and the same logits bit for bit. The
 // folder is what transformers reads: one tensor per expert, Phi-3's fused projections, Gemma's
 // norms stored without their +1, the shared-expert gate as [1, nEmbd].
@@ -89,4 +89,36 @@ test('gemma3 export: norms stored as w (GGUF holds 1 + w), the window and its pa
   // What lutra's gemma3 does not compute is refused when importing.
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, query_pre_attn_scalar: 256 }));
   await assert.rejects(loadHFFolder(dir), /query_pre_attn_scalar 256 differs from head_dim 32/);
+});
+
+test('bitnet: GGUF -> HF folder -> back: ternary projections survive weight_quant, relu2 survives as hidden_act; .scale tensors are refused', async () => {
+  for (const spec of [ARCH_SPECS.bitnet!, { ...ARCH_SPECS.bitnet!, bitnet: { act: 'relu2' as const } }]) {
+    const bytes = archGGUF(spec);
+    const g = parseGGUF(bytes, 'bitnet');
+    const dir = mkdtempSync(join(tmpdir(), 'lutra-hf-bitnet-'));
+    dirs.push(dir);
+    await exportHFFolder(g, dir);
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    assert.deepEqual([cfg.model_type, cfg.hidden_act, cfg.tie_word_embeddings], ['bitnet', spec.bitnet?.act ?? 'silu', true]);
+    const back = await loadHFFolder(dir);
+    for (const [k, v] of g.metadata) {
+      if (k.startsWith('bitnet.') && !/\.(key|value)_length$/.test(k)) assert.deepEqual(back.metadata.get(k), v, k);
+    }
+    assert.equal(back.metadata.get('bitnet.hidden_activation')?.value, spec.bitnet?.act ?? 'silu');
+    // Each projection comes back ternary with its scale to within float32 rounding of the mean.
+    for (const t of g.tensors) {
+      const u = back.tensors.find((x) => x.name === t.name)!;
+      const a = new Float32Array(t.data.slice().buffer), b = new Float32Array(u.data.slice().buffer);
+      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-6 * Math.abs(a[i]!), `${t.name}[${i}]: ${a[i]} vs ${b[i]}`);
+    }
+    const ma = await loadModel(bytes, { backend: 'ref' }), mb = await loadModel(dir, { backend: 'ref' });
+    const toks = [1, 300, 12, 77, 450, 5, 9, 201];
+    const la = ma.createContext({ ctx: 16 }).decode(toks)!, lb = mb.createContext({ ctx: 16 }).decode(toks)!;
+    for (let i = 0; i < la.length; i++) assert.ok(Math.abs(la[i]! - lb[i]!) < 1e-4, `logit ${i}: ${la[i]} vs ${lb[i]}`);
+    ma.dispose(); mb.dispose();
+  }
+  const scaled = parseGGUF(archGGUF(ARCH_SPECS['bitnet-scaled']!), 'bitnet-scaled');
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-hf-bitnet-'));
+  dirs.push(dir);
+  await assert.rejects(exportHFFolder(scaled, dir), /tensor blk\.0\.attn_q\.scale has no Hugging Face name in lutra's bitnet mapping/);
 });

@@ -189,9 +189,10 @@ export const HF_BLOCK_NAMES: ReadonlyArray<readonly [hf: string, gguf: string]> 
 /**
  * Block names that differ by family, over HF_BLOCK_NAMES (an entry here replaces the one of the
  * same GGUF or HF name there): Qwen MoE's router and shared expert, Phi-3's fused projections
- * (stored fused in the checkpoint too), Gemma 3's four norms per layer, MiniCPM3's latent attention.
+ * (stored fused in the checkpoint too), Gemma 3's four norms per layer, MiniCPM3's latent attention,
+ * BitNet's sub-norms (transformers' names; 1bitLLM's inner_attn_ln / ffn_layernorm in HF_BITNET_ALIASES).
  */
-export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3' | 'mla', ReadonlyArray<readonly [hf: string, gguf: string]>>> = {
+export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3' | 'mla' | 'bitnet', ReadonlyArray<readonly [hf: string, gguf: string]>>> = {
   moe: [
     ['mlp.gate.weight', `${BLOCK.ffnGateInp}.weight`],
     ['mlp.shared_expert.gate_proj.weight', `${BLOCK.ffnGateShexp}.weight`],
@@ -203,6 +204,10 @@ export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3' | 
   phi3: [
     ['self_attn.qkv_proj.weight', `${BLOCK.attnQkv}.weight`],
     ['mlp.gate_up_proj.weight', `${BLOCK.ffnUp}.weight`],
+  ],
+  bitnet: [
+    ['self_attn.attn_sub_norm.weight', `${BLOCK.attnSubNorm}.weight`],
+    ['mlp.ffn_sub_norm.weight', `${BLOCK.ffnSubNorm}.weight`],
   ],
   mla: [
     ['self_attn.q_a_proj.weight', `${BLOCK.attnQA}.weight`],
@@ -218,6 +223,12 @@ export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3' | 
     ['post_feedforward_layernorm.weight', `${BLOCK.ffnPostNorm}.weight`],
   ],
 };
+
+/** Older BitNet b1.58 checkpoints (1bitLLM, llama.cpp's tensor_mapping): other names of the sub-norms, read on import. */
+export const HF_BITNET_ALIASES: ReadonlyArray<readonly [hf: string, gguf: string]> = [
+  ['self_attn.inner_attn_ln.weight', `${BLOCK.attnSubNorm}.weight`],
+  ['mlp.ffn_layernorm.weight', `${BLOCK.ffnSubNorm}.weight`],
+];
 
 /**
  * One expert's projection in a checkpoint (`mlp.experts.{e}.` + the HF name) <-> the GGUF tensor

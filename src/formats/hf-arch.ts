@@ -5,11 +5,11 @@
 // Keys and value types follow llama.cpp's convert_hf_to_gguf.py. No file I/O here.
 
 import { ModelError, UnsupportedError } from '../core/errors.js';
-import { BLOCK, HF_BLOCK_NAMES, HF_EXPERT_NAMES, HF_FAMILY_BLOCK_NAMES, HF_GLOBAL_NAMES, blockName, splitBlockName } from './gguf-names.js';
+import { BLOCK, HF_BITNET_ALIASES, HF_BLOCK_NAMES, HF_EXPERT_NAMES, HF_FAMILY_BLOCK_NAMES, HF_GLOBAL_NAMES, blockName, splitBlockName } from './gguf-names.js';
 
 export interface HFArchSpec {
   /** llama.cpp architecture name, the prefix of every hparam key. */
-  arch: 'llama' | 'qwen2' | 'qwen3' | 'minicpm' | 'qwen2moe' | 'qwen3moe' | 'phi3' | 'gemma3' | 'minicpm3';
+  arch: 'llama' | 'qwen2' | 'qwen3' | 'minicpm' | 'qwen2moe' | 'qwen3moe' | 'phi3' | 'gemma3' | 'minicpm3' | 'bitnet';
   modelType: string;
   hfClass: string;
   /** llama.cpp rotates adjacent pairs for this arch, HF rotates halves: q/k rows are permuted. */
@@ -32,6 +32,7 @@ export const HF_ARCHS: readonly HFArchSpec[] = [
   { arch: 'phi3', modelType: 'phi3', hfClass: 'Phi3ForCausalLM', permuteQK: false, family: 'phi3' },
   { arch: 'gemma3', modelType: 'gemma3_text', hfClass: 'Gemma3ForCausalLM', permuteQK: false, family: 'gemma3', normShift: 1 },
   { arch: 'minicpm3', modelType: 'minicpm3', hfClass: 'MiniCPM3ForCausalLM', permuteQK: false, family: 'mla' },
+  { arch: 'bitnet', modelType: 'bitnet', hfClass: 'BitNetForCausalLM', permuteQK: false, family: 'bitnet' },
 ];
 
 const SUPPORTED = HF_ARCHS.map((a) => a.modelType).join(', ');
@@ -45,7 +46,8 @@ export function archFromConfig(cfg: Record<string, unknown>, file: string): HFAr
     if (spec) return spec;
     throw new UnsupportedError(`${file}: model_type ${JSON.stringify(mt)} is not supported (lutra loads ${SUPPORTED})`);
   }
-  const spec = HF_ARCHS.find((a) => a.hfClass === classes[0]);
+  // 1bitLLM's BitNet b1.58 checkpoints spell the class BitnetForCausalLM.
+  const spec = HF_ARCHS.find((a) => a.hfClass === classes[0] || (a.arch === 'bitnet' && classes[0] === 'BitnetForCausalLM'));
   if (spec) return spec;
   throw new UnsupportedError(`${file}: architecture ${JSON.stringify(classes[0] ?? null)} is not supported (no model_type; lutra loads ${SUPPORTED})`);
 }
@@ -65,7 +67,8 @@ const GGUF_TO_HF = new Map(HF_GLOBAL_NAMES.map(([h, g]) => [g, h]));
 function blockTables(family: HFArchSpec['family']): { hf: Map<string, string>; gguf: Map<string, string> } {
   const own = family ? HF_FAMILY_BLOCK_NAMES[family] : [];
   const rows = [...HF_BLOCK_NAMES.filter(([h, g]) => !own.some(([h2, g2]) => h2 === h || g2 === g)), ...own];
-  return { hf: new Map(rows), gguf: new Map(rows.map(([h, g]) => [g, h])) };
+  const aliases = family === 'bitnet' ? HF_BITNET_ALIASES : [];
+  return { hf: new Map([...rows, ...aliases]), gguf: new Map(rows.map(([h, g]) => [g, h])) };
 }
 const BLOCK_TABLES = new Map<HFArchSpec['family'], ReturnType<typeof blockTables>>();
 function tables(spec: Pick<HFArchSpec, 'family'> | undefined) {
@@ -201,4 +204,42 @@ export function shortestF32(x: number): number {
     if (Math.fround(y) === Math.fround(x)) return y;
   }
   return x;
+}
+
+// ---------------------------------------------------------------- BitNet ternary weights
+
+/** BitNet's projections, which its converter stores ternary (weight_quant); the embedding and norms are not. */
+export function isBitnetTernary(ggufName: string): boolean {
+  const rest = splitBlockName(ggufName)?.rest;
+  return rest !== undefined && [BLOCK.attnQ, BLOCK.attnK, BLOCK.attnV, BLOCK.attnOutput, BLOCK.ffnGate, BLOCK.ffnUp, BLOCK.ffnDown].some((b) => rest === `${b}.weight`);
+}
+
+/**
+ * convert_hf_to_gguf's BitnetModel.weight_quant, in place: scale = max(mean |w|, 1e-5), then
+ * round(w / scale) clamped to -1..1, times scale (float32 arithmetic as torch's).
+ */
+export function bitnetWeightQuant(w: Float32Array): void {
+  let sum = 0;
+  for (let i = 0; i < w.length; i++) sum += Math.abs(w[i]!);
+  const scale = Math.fround(Math.max(Math.fround(sum / w.length), 1e-5));
+  const iscale = Math.fround(1 / scale);
+  for (let i = 0; i < w.length; i++) w[i] = Math.fround(Math.max(-1, Math.min(1, roundHalfEven(Math.fround(w[i]! * iscale)))) / iscale);
+}
+
+/** torch.round: halves to the even neighbour. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * The checkpoint weights of a ternary GGUF matrix t * s (t in -1/0/1): t * s / p, p the share of
+ * non-zero entries, so that weight_quant (the converter's, and BitNet's own forward) gives back
+ * t * s: mean |w| is then s, and each +-s/p rounds to +-1.
+ */
+export function bitnetUnquant(w: Float32Array): Float32Array {
+  let nz = 0;
+  for (let i = 0; i < w.length; i++) if (w[i] !== 0) nz++;
+  const p = nz / w.length || 1;
+  return w.map((x) => x / p);
 }

@@ -1,17 +1,17 @@
 // GGUF-style { metadata, tensors } -> a Hugging Face model folder: config.json, model.safetensors,
 // tokenizer_config.json and, for SentencePiece ("llama") vocabularies, tokenizer.json. The exact
 // reverse of hf-folder.ts for llama / qwen2 / qwen3 / minicpm / qwen2moe / qwen3moe / phi3 /
-// gemma3 / minicpm3: names, shapes, q/k row order, experts one tensor each, Gemma's norms without
-// their +1.
+// gemma3 / minicpm3 / bitnet: names, shapes, q/k row order, experts one tensor each, Gemma's norms
+// without their +1, BitNet's ternary projections as weights that quantize back to them.
 // F32/F16/BF16 tensors only; dequantizing is not this file's job.
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelError, UnsupportedError } from '../core/errors.js';
-import { ggmlTypeName } from '../quant/table.js';
+import { ggmlTypeName, quantFormat } from '../quant/table.js';
 import { plainValue, type GGUFTensorInfo, type GGUFValue } from './gguf.js';
 import { BLOCK, GENERAL, TENSOR, blk, hpKey } from './gguf-names.js';
-import { archFromGGUF, ggufExpertHFName, ggufToHFName, isShiftedNorm, llama3RopeFreqs, permuteRows, qkHeads, shortestF32 } from './hf-arch.js';
+import { archFromGGUF, bitnetUnquant, ggufExpertHFName, ggufToHFName, isBitnetTernary, isShiftedNorm, llama3RopeFreqs, permuteRows, qkHeads, shortestF32 } from './hf-arch.js';
 import { writeSafetensors, type SafetensorsTensorToWrite } from './safetensors.js';
 import { spmTokenizerJson } from './hf-tokenizer-json.js';
 
@@ -74,7 +74,7 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
     rms_norm_eps: shortestF32(num(hpKey(a, 'rmsEps'))),
     rope_theta: shortestF32(theta),
     vocab_size: vocabSize,
-    hidden_act: a === 'gemma3' ? 'gelu_pytorch_tanh' : 'silu',
+    hidden_act: a === 'gemma3' ? 'gelu_pytorch_tanh' : a === 'bitnet' ? (raw(hpKey(a, 'hiddenActivation')) ?? 'silu') : 'silu',
     tie_word_embeddings: !byName.has(TENSOR.output),
     torch_dtype: torchDtype,
   };
@@ -145,6 +145,17 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
     const hfName = ggufToHFName(t.name, spec);
     if (!hfName) throw new UnsupportedError(`tensor ${t.name} has no Hugging Face name in lutra's ${a} mapping`);
     if (t.name.endsWith(`${BLOCK.ffnGateInpShexp}.weight`) && shape.length === 1) shape.unshift(1); // HF's [1, nEmbd] gate
+    if (a === 'bitnet' && isBitnetTernary(t.name)) {
+      // Weights whose weight_quant (the converter's, BitNet's forward) gives back the GGUF's ternary ones.
+      const fmt = quantFormat(t.type, t.name);
+      const n = t.data.byteLength / (fmt.typeSize / fmt.blockSize);
+      const v = new Float32Array(n);
+      fmt.dequantize(t.data, 0, v, 0, n);
+      const data = new Uint8Array(t.data.byteLength);
+      fmt.quantize!(bitnetUnquant(v), 0, data, 0, n);
+      out.push({ name: hfName, dtype, shape, data });
+      continue;
+    }
     if (spec.normShift && isShiftedNorm(t.name)) {
       // Gemma's checkpoint stores w where GGUF holds 1 + w (exact for weights within [0.5, 2]).
       const v = f32Values(t).map((x) => x - spec.normShift!);

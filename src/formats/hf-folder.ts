@@ -13,7 +13,7 @@ import type { GGUFTensorInfo, GGUFValue } from './gguf.js';
 import type { ModelSource } from './source.js';
 import { parseSafetensors, type SafetensorsTensor } from './safetensors.js';
 import {
-  archFromConfig, hfExpertName, hfToGGUFName, isIgnoredHFTensor, isShiftedNorm, llama3RopeFreqs, permuteRows, qkHeads, type HFArchSpec,
+  archFromConfig, bitnetWeightQuant, hfExpertName, hfToGGUFName, isBitnetTernary, isIgnoredHFTensor, isShiftedNorm, llama3RopeFreqs, permuteRows, qkHeads, type HFArchSpec,
 } from './hf-arch.js';
 import { BLOCK, TENSOR, f32, hpKey, modelMetadata, str, u32, type GGUFHParams } from './gguf-names.js';
 import { quantFormat } from '../quant/table.js';
@@ -111,6 +111,18 @@ export async function loadHFFolder(dir: string, opts: LoadHFFolderOptions = {}):
       else if (data.byteOffset % ELEMENT_BYTES[type]! !== 0) data = data.slice();
       // llama.cpp's shared-expert gate is a vector; the checkpoint's a [1, nEmbd] matrix.
       if (name.endsWith(`${BLOCK.ffnGateInpShexp}.weight`) && shape.length === 2 && shape[1] === 1) shape = [shape[0]!];
+      if (spec.arch === 'bitnet' && isBitnetTernary(name)) {
+        // BitnetModel.weight_quant: the projections stored ternary times their mean magnitude, in the checkpoint's type.
+        const n = data.byteLength / ELEMENT_BYTES[type]!;
+        const fmt = quantFormat(type, name);
+        const v = new Float32Array(n);
+        fmt.dequantize(data, 0, v, 0, n);
+        bitnetWeightQuant(v);
+        const out = new Uint8Array(data.byteLength);
+        fmt.quantize!(v, 0, out, 0, n);
+        tensors.push({ name, shape, type, offset: 0, nbytes: out.byteLength, data: out });
+        continue;
+      }
       if (spec.normShift && isShiftedNorm(name)) {
         // Gemma's RMSNorm multiplies by (1 + w): GGUF holds 1 + w, as float32 (convert_hf_to_gguf's norm_shift).
         const n = data.byteLength / ELEMENT_BYTES[type]!;
@@ -247,9 +259,17 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
       throw new UnsupportedError(`${file}: rope_scaling type ${JSON.stringify(ropeType)} is not supported (lutra maps linear, yarn, llama3${a === 'minicpm' ? ', longrope' : ''})`);
   }
 
+  // BitnetModel: linear rope scaling of factor 1 stated; the FFN activation as lutra's bitnet reads it.
+  if (a === 'bitnet' && !hp.ropeScaling) hp.ropeScaling = { type: 'linear', factor: 1 };
   if (a === 'minicpm') hp.scales = { emb: num('scale_emb'), residual: num('scale_depth') / Math.sqrt(nLayer), logit: nEmbd / num('dim_model_base') };
   const md = new Map<string, GGUFValue>(modelMetadata(hp, { name }));
   const k = (key: Parameters<typeof hpKey>[1]) => hpKey(a, key);
+  if (a === 'bitnet') {
+    const act = cfg['hidden_act'] ?? 'silu';
+    if (act !== 'silu' && act !== 'relu2') throw new UnsupportedError(`${file}: hidden_act ${JSON.stringify(act)} is not supported for bitnet (silu, relu2)`);
+    // llama.cpp's converter drops hidden_act (its graph runs SiLU); lutra keeps it (see models/bitnet.ts).
+    md.set(k('hiddenActivation'), str(act));
+  }
   if (mla) {
     // MiniCPM3Model; its muP scales are llama.cpp's (and lutra's) constants, so other values are refused.
     md.set(k('qLoraRank'), u32(mla.qLora));
