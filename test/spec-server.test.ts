@@ -102,3 +102,17 @@ test('lutra serve --draft MODEL drafts for /v1/completions and says so; draft fl
     assert.match(bad, /--draft-n, --draft-min, --draft-p-min and --fr-spec need a drafter/, flag);
   }
 });
+
+test('a chat session\'s drafter and context go when the session is disposed, not with the model', async () => {
+  const engine = await createEngine({ model: STORIES_GGUF, ctx: 256, speculative: { draft: Q8, nDraft: 3 } });
+  closers.push(() => engine.dispose());
+  const drafters = () => (engine.model as unknown as { drafters: Map<unknown, unknown> }).drafters.size;
+  const before = drafters();
+  const session = engine.createChatSession({ ctx: 256 });
+  const r = await session.send('Tell me about Lily.', { max_tokens: 16, temperature: 0 });
+  assert.ok(r.timings!.draft_n! > 0);
+  assert.equal(drafters(), before + 1);
+  session.dispose();
+  assert.equal(drafters(), before);
+  await assert.rejects(session.send('again'), /disposed/);
+});

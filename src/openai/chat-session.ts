@@ -120,8 +120,14 @@ export class ChatSession {
       if (!('choices' in r)) return this.releaseWhenDone(r);
       return r;
     } finally {
-      if (!p.stream) this.busy = false;
+      if (!p.stream) this.idle();
     }
+  }
+
+  /** A turn ended: the session may take the next, or, disposed meanwhile, give its context back. */
+  private idle(): void {
+    this.busy = false;
+    if (this.disposed) this.context.dispose();
   }
 
   /** A stream keeps the session busy from its first read until it is finished or abandoned. */
@@ -135,14 +141,16 @@ export class ChatSession {
         try {
           yield* s;
         } finally {
-          session.busy = false;
+          session.idle();
         }
       },
     };
   }
 
+  /** The session's context (and a speculative drafter's, made for it) go back now, or when a running turn ends. */
   dispose(): void {
     this.disposed = true;
+    if (!this.busy) this.context.dispose();
   }
 
   [Symbol.dispose](): void {

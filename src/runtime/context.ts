@@ -86,11 +86,18 @@ export class Context {
   }
 
   private disposed = false;
+  private readonly disposers: (() => void)[] = [];
+
+  /** Run `fn` when this context is disposed (what was made for it, a speculative drafter's own context, goes with it). */
+  onDispose(fn: () => void): void {
+    this.disposers.push(fn);
+  }
 
   /** Give the KV cache and scratch back to the kernels' memory. The context is unusable after. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const fn of this.disposers.splice(0)) fn();
     this.kv.dispose();
     for (const b of this.scratch.buffers()) this.kernels.release?.(b);
   }

@@ -194,6 +194,8 @@ export class Model {
     this.drafters.delete(ctx);
     const drafter = createDrafter(this, ctx, spec);
     this.drafters.set(ctx, { key, drafter });
+    // A drafter holds a context as large as ctx: it goes when ctx does (a chat session's, say), not with the model.
+    if (!got) ctx.onDispose(() => { this.drafters.get(ctx)?.drafter.dispose(); this.drafters.delete(ctx); });
     return drafter;
   }
 
