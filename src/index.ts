@@ -19,7 +19,7 @@ export {
 } from './tokenizer/index.js';
 export {
   createEngine, Engine, ChatSession, InvalidRequestError, QueueFullError, DEFAULT_TEMPERATURE, defaultChatMaxTokens,
-  type EngineOptions, type ChatSessionOptions, type TurnParams, type ChatCompletion, type ChatCompletionChunk,
+  type EngineOptions, type ChatSessionOptions, type TurnParams, type TurnInput, type TurnStructured, type ChatCompletion, type ChatCompletionChunk,
   type ChatCompletionCreateParams, type ChatCompletionMessageParam, type Completion, type CompletionCreateParams,
   type CompletionUsage, type Stream, type RequestOptions, type SamplingParams,
   type ChatCompletionTokenLogprob, type CompletionLogprobs, type EmbeddingCreateParams, type CreateEmbeddingResponse,
