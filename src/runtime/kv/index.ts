@@ -10,10 +10,12 @@ import type { KVShape, KVStore } from '../../models/kv-store.js';
 import { kvCacheFormat, KV_CACHE_TYPES, type KVCacheType } from './cache-types.js';
 import { F16KVStore } from './f16.js';
 import { F32KVStore } from './f32.js';
+import { MiniCacheKVStore, type MiniCacheOptions } from './minicache.js';
 import { PackedKVStore } from './packed.js';
 
 export type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
 export { KV_CACHE_TYPES, type KVCacheType } from './cache-types.js';
+export { MiniCacheKVStore, type MiniCacheOptions } from './minicache.js';
 
 export interface KVCacheOptions {
   /** K cache type (default f16, as llama.cpp). */
@@ -24,6 +26,11 @@ export interface KVCacheOptions {
   rotation?: boolean;
   /** Multi-head latent attention models: cache the compressed latent (see ContextOptions.mlaCache). */
   mla?: 'expanded' | 'latent';
+  /**
+   * MiniCache: merge the KV states of adjacent layer pairs from the middle down (true: the paper's
+   * defaults; see MiniCacheOptions). The merged directions are held in the K/V cache types.
+   */
+  miniCache?: boolean | MiniCacheOptions;
 }
 
 /** A cache type for both K and V, or the full settings. */
@@ -39,6 +46,10 @@ export function normalizeKVCache(spec: KVCacheSpec | undefined): Required<Pick<K
 export function createKVStore(spec: KVCacheSpec, kernels: Kernels, shape: KVShape): KVStore {
   if (spec === null || (typeof spec !== 'string' && typeof spec !== 'object')) throw new ArgumentError(`KV cache settings must be a type name or { k, v, ... }, got ${String(spec)}`);
   const o = normalizeKVCache(spec);
+  if (o.miniCache) {
+    const { miniCache, ...inner } = o;
+    return new MiniCacheKVStore(kernels, shape, (nLayer) => createKVStore(inner, kernels, { ...shape, nLayer }), kvCacheFormat(o.k), kvCacheFormat(o.v), miniCache === true ? {} : miniCache);
+  }
   if (o.k === o.v && o.k === 'f32') return new F32KVStore(kernels, shape);
   if (o.k === o.v && o.k === 'f16') return new F16KVStore(kernels, shape);
   return new PackedKVStore(kernels, shape, kvCacheFormat(o.k), kvCacheFormat(o.v), { rotation: o.rotation });
