@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
-import { createEngine, type Engine, type ResponseTimings } from '../src/openai/index.js';
+import { createEngine, type Completion, type CompletionCreateParams, type Engine, type ResponseTimings } from '../src/openai/index.js';
 import { buildServer } from '../src/server/app.js';
 import { LUTRA_BIN, QUANTIZED, STORIES_GGUF } from './helpers.js';
 import { startServer } from './server-helpers.js';
@@ -115,4 +115,25 @@ test('a chat session\'s drafter and context go when the session is disposed, not
   session.dispose();
   assert.equal(drafters(), before);
   await assert.rejects(session.send('again'), /disposed/);
+});
+
+test('per request: speculative.n_max 0 decodes plainly, n_max and n_min bound the drafts, out of range is refused by name', async () => {
+  const engine = await createEngine({ model: STORIES_GGUF, ctx: 256, speculative: { draft: Q8, nDraft: 8 } });
+  closers.push(() => engine.dispose());
+  const ask = (extra: object): Promise<Completion> => engine.completions.create({ prompt: PROMPT, max_tokens: 40, temperature: 0, ...extra } as CompletionCreateParams & { stream?: false });
+  const plain = await ask({ 'speculative.n_max': 0 });
+  assert.equal(plain.timings!.draft_n, undefined);
+  const two = await ask({ 'speculative.n_max': 2 });
+  assert.equal(two.choices[0]!.text, plain.choices[0]!.text);
+  const t = two.timings!;
+  // At most 2 drafted per verify step, and each step emits at least one token.
+  assert.ok(t.draft_n! > 0 && t.draft_n! <= 2 * t.predicted_n, JSON.stringify(t));
+  const eight = await ask({});
+  assert.equal(eight.choices[0]!.text, plain.choices[0]!.text);
+  assert.ok(eight.timings!.draft_n! > t.draft_n!, `n_max 8 drafts more than n_max 2: ${eight.timings!.draft_n} vs ${t.draft_n}`);
+  // n_min above n_max: no draft is long enough to verify, so every step is a plain one.
+  const none = await ask({ 'speculative.n_max': 2, 'speculative.n_min': 3 });
+  assert.equal(none.choices[0]!.text, plain.choices[0]!.text);
+  assert.equal(none.timings!.draft_n, 0);
+  await assert.rejects(ask({ 'speculative.n_max': -1 }), (e: { param?: string }) => e.param === 'speculative.n_max');
 });

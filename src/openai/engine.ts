@@ -96,6 +96,8 @@ export interface Job {
   tools?: StructuredPlan['tools'];
   /** Give each token's log-probability and this many alternatives (requests' logprobs / top_logprobs). */
   logprobs?: number;
+  /** The request's own speculative settings (speculative.n_max / n_min / p_min); nDraft 0: none. */
+  speculative?: { nDraft?: number; nDraftMin?: number; pMin?: number };
 }
 
 /** What a job yields, in order per choice: text pieces, then its finish; `usage` last. */
@@ -334,6 +336,7 @@ export class Engine {
       maxTokens: maxTokens ?? defaultMax,
       stop: stop.filter((s) => s.length > 0),
       seed: p.seed ?? Math.floor(Math.random() * 2 ** 32),
+      speculative: { nDraft: p['speculative.n_max'], nDraftMin: p['speculative.n_min'], pMin: p['speculative.p_min'] },
       sampling: {
         temperature: p.temperature ?? DEFAULT_TEMPERATURE,
         topP: p.top_p ?? undefined,
@@ -377,7 +380,7 @@ export class Engine {
           if (job.echo) yield* emit({ choice, text: job.echo[p]! });
           const gen = this.model.generate(ids, {
             ...job.sampling, seed: (job.seed + choice) >>> 0, maxTokens: job.maxTokens, stop: job.stop, signal, context: ctx,
-            grammar: job.grammar, special: job.tools ? true : undefined, logprobs: job.logprobs, speculative: this.speculative,
+            grammar: job.grammar, special: job.tools ? true : undefined, logprobs: job.logprobs, speculative: this.speculativeFor(job),
           });
           let last: Extract<GenerateChunk, { done: true }> | undefined;
           for await (const c of gen) {
@@ -398,6 +401,14 @@ export class Engine {
       this.running.delete(state);
       done();
     }
+  }
+
+  /** The engine's speculative options with the request's own on top (none when it asks n_max 0, or the engine has no drafter). */
+  private speculativeFor(job: Job): SpeculativeOptions | undefined {
+    const s = this.speculative, r = job.speculative;
+    if (!s || r?.nDraft === 0) return undefined;
+    if (!r || (r.nDraft === undefined && r.nDraftMin === undefined && r.pMin === undefined)) return s;
+    return { ...s, nDraft: r.nDraft ?? s.nDraft, nDraftMin: r.nDraftMin ?? s.nDraftMin, pMin: r.pMin ?? s.pMin };
   }
 
   /** Resolves when nothing is computing: every job has finished or is parked at a yield (whose next read then throws AbortError). */

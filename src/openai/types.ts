@@ -71,6 +71,14 @@ export interface SamplingParams {
   repeat_penalty?: number;
   /** lutra: how many recent tokens the penalties look at (-1 = the whole context). */
   repeat_last_n?: number;
+  /**
+   * llama-server's per-request speculative settings, for a server started with a drafter (ignored
+   * without one): most tokens drafted per step (0: plain decoding for this request), fewest worth
+   * verifying, and the draft model's confidence below which it stops drafting.
+   */
+  'speculative.n_max'?: number;
+  'speculative.n_min'?: number;
+  'speculative.p_min'?: number;
 }
 
 /** One token's log-probability as chat completions give it: its text, UTF-8 bytes and the most likely alternatives. */
