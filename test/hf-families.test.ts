@@ -122,3 +122,22 @@ test('bitnet: GGUF -> HF folder -> back: ternary projections survive weight_quan
   dirs.push(dir);
   await assert.rejects(exportHFFolder(scaled, dir), /tensor blk\.0\.attn_q\.scale has no Hugging Face name in lutra's bitnet mapping/);
 });
+
+test('phi2: GGUF (fused attn_qkv) -> HF folder (q/k/v apart, PhiForCausalLM) -> back as the converter writes it (attn_q/k/v): the same logits', async () => {
+  const bytes = archGGUF(ARCH_SPECS.phi2!);
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-hf-phi2-'));
+  dirs.push(dir);
+  await exportHFFolder(parseGGUF(bytes, 'phi2'), dir);
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  assert.deepEqual([cfg.model_type, cfg.architectures[0], cfg.partial_rotary_factor, cfg.layer_norm_eps, cfg.hidden_act], ['phi', 'PhiForCausalLM', 0.5, 1e-5, 'gelu_new']);
+  const st = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'model.safetensors'))), 'model.safetensors');
+  for (const n of ['model.layers.1.self_attn.k_proj.bias', 'model.layers.0.self_attn.dense.weight', 'model.layers.0.mlp.fc1.bias', 'model.final_layernorm.bias', 'lm_head.bias']) {
+    assert.ok(st.tensors.some((t) => t.name === n), n);
+  }
+  const back = await loadHFFolder(dir);
+  assert.ok(back.tensors.some((t) => t.name === 'blk.0.attn_q.bias') && !back.tensors.some((t) => t.name.includes('attn_qkv')));
+  const a = await loadModel(bytes, { backend: 'ref' }), b = await loadModel(dir, { backend: 'ref' });
+  const toks = [1, 300, 12, 77, 450, 5, 9, 201];
+  assert.deepEqual(Array.from(b.createContext({ ctx: 16 }).decode(toks)!), Array.from(a.createContext({ ctx: 16 }).decode(toks)!));
+  a.dispose(); b.dispose();
+});

@@ -192,7 +192,7 @@ export const HF_BLOCK_NAMES: ReadonlyArray<readonly [hf: string, gguf: string]> 
  * (stored fused in the checkpoint too), Gemma 3's four norms per layer, MiniCPM3's latent attention,
  * BitNet's sub-norms (transformers' names; 1bitLLM's inner_attn_ln / ffn_layernorm in HF_BITNET_ALIASES).
  */
-export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3' | 'mla' | 'bitnet', ReadonlyArray<readonly [hf: string, gguf: string]>>> = {
+export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi2' | 'phi3' | 'gemma3' | 'mla' | 'bitnet', ReadonlyArray<readonly [hf: string, gguf: string]>>> = {
   moe: [
     ['mlp.gate.weight', `${BLOCK.ffnGateInp}.weight`],
     ['mlp.shared_expert.gate_proj.weight', `${BLOCK.ffnGateShexp}.weight`],
@@ -200,6 +200,17 @@ export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3' | 
     ['mlp.shared_expert.down_proj.weight', `${BLOCK.ffnDownShexp}.weight`],
     // HF [1, nEmbd]; llama.cpp's {nEmbd}
     ['mlp.shared_expert_gate.weight', `${BLOCK.ffnGateInpShexp}.weight`],
+  ],
+  // Phi-2 (PhiForCausalLM): LayerNorms with biases, every projection biased, q/k/v apart as the converter writes them.
+  phi2: [
+    ['input_layernorm.weight', `${BLOCK.attnNorm}.weight`],
+    ['input_layernorm.bias', `${BLOCK.attnNorm}.bias`],
+    ['self_attn.dense.weight', `${BLOCK.attnOutput}.weight`],
+    ['self_attn.dense.bias', `${BLOCK.attnOutput}.bias`],
+    ['mlp.fc1.weight', `${BLOCK.ffnUp}.weight`],
+    ['mlp.fc1.bias', `${BLOCK.ffnUp}.bias`],
+    ['mlp.fc2.weight', `${BLOCK.ffnDown}.weight`],
+    ['mlp.fc2.bias', `${BLOCK.ffnDown}.bias`],
   ],
   phi3: [
     ['self_attn.qkv_proj.weight', `${BLOCK.attnQkv}.weight`],
@@ -223,6 +234,13 @@ export const HF_FAMILY_BLOCK_NAMES: Readonly<Record<'moe' | 'phi3' | 'gemma3' | 
     ['post_feedforward_layernorm.weight', `${BLOCK.ffnPostNorm}.weight`],
   ],
 };
+
+/** Phi-2's whole-model tensors beside HF_GLOBAL_NAMES: its final LayerNorm and the output bias. */
+export const HF_PHI2_GLOBAL_NAMES: ReadonlyArray<readonly [hf: string, gguf: string]> = [
+  ['model.final_layernorm.weight', `${TENSOR.outputNorm}`],
+  ['model.final_layernorm.bias', 'output_norm.bias'],
+  ['lm_head.bias', 'output.bias'],
+];
 
 /** Older BitNet b1.58 checkpoints (1bitLLM, llama.cpp's tensor_mapping): other names of the sub-norms, read on import. */
 export const HF_BITNET_ALIASES: ReadonlyArray<readonly [hf: string, gguf: string]> = [

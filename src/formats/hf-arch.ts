@@ -5,11 +5,11 @@
 // Keys and value types follow llama.cpp's convert_hf_to_gguf.py. No file I/O here.
 
 import { ModelError, UnsupportedError } from '../core/errors.js';
-import { BLOCK, HF_BITNET_ALIASES, HF_BLOCK_NAMES, HF_EXPERT_NAMES, HF_FAMILY_BLOCK_NAMES, HF_GLOBAL_NAMES, blockName, splitBlockName } from './gguf-names.js';
+import { BLOCK, HF_BITNET_ALIASES, HF_BLOCK_NAMES, HF_EXPERT_NAMES, HF_FAMILY_BLOCK_NAMES, HF_GLOBAL_NAMES, HF_PHI2_GLOBAL_NAMES, blockName, splitBlockName } from './gguf-names.js';
 
 export interface HFArchSpec {
   /** llama.cpp architecture name, the prefix of every hparam key. */
-  arch: 'llama' | 'qwen2' | 'qwen3' | 'minicpm' | 'qwen2moe' | 'qwen3moe' | 'phi3' | 'gemma3' | 'minicpm3' | 'bitnet';
+  arch: 'llama' | 'qwen2' | 'qwen3' | 'minicpm' | 'qwen2moe' | 'qwen3moe' | 'phi2' | 'phi3' | 'gemma3' | 'minicpm3' | 'bitnet';
   modelType: string;
   hfClass: string;
   /** llama.cpp rotates adjacent pairs for this arch, HF rotates halves: q/k rows are permuted. */
@@ -29,6 +29,7 @@ export const HF_ARCHS: readonly HFArchSpec[] = [
   { arch: 'minicpm', modelType: 'minicpm', hfClass: 'MiniCPMForCausalLM', permuteQK: true },
   { arch: 'qwen2moe', modelType: 'qwen2_moe', hfClass: 'Qwen2MoeForCausalLM', permuteQK: false, family: 'moe', experts: true },
   { arch: 'qwen3moe', modelType: 'qwen3_moe', hfClass: 'Qwen3MoeForCausalLM', permuteQK: false, family: 'moe', experts: true },
+  { arch: 'phi2', modelType: 'phi', hfClass: 'PhiForCausalLM', permuteQK: false, family: 'phi2' },
   { arch: 'phi3', modelType: 'phi3', hfClass: 'Phi3ForCausalLM', permuteQK: false, family: 'phi3' },
   { arch: 'gemma3', modelType: 'gemma3_text', hfClass: 'Gemma3ForCausalLM', permuteQK: false, family: 'gemma3', normShift: 1 },
   { arch: 'minicpm3', modelType: 'minicpm3', hfClass: 'MiniCPM3ForCausalLM', permuteQK: false, family: 'mla' },
@@ -62,6 +63,8 @@ export function archFromGGUF(arch: string): HFArchSpec {
 
 const HF_TO_GGUF = new Map(HF_GLOBAL_NAMES);
 const GGUF_TO_HF = new Map(HF_GLOBAL_NAMES.map(([h, g]) => [g, h]));
+const PHI2_TO_GGUF = new Map(HF_PHI2_GLOBAL_NAMES);
+const GGUF_TO_PHI2 = new Map(HF_PHI2_GLOBAL_NAMES.map(([h, g]) => [g, h]));
 
 /** Block names of a family: the Llama table with the family's entries in place of the ones they rename. */
 function blockTables(family: HFArchSpec['family']): { hf: Map<string, string>; gguf: Map<string, string> } {
@@ -87,7 +90,7 @@ export function isIgnoredHFTensor(name: string): boolean {
 
 /** The GGUF name of a checkpoint tensor in `spec`'s family (the Llama names without one). */
 export function hfToGGUFName(name: string, spec?: Pick<HFArchSpec, 'family'>): string | undefined {
-  const g = HF_TO_GGUF.get(name);
+  const g = (spec?.family === 'phi2' ? PHI2_TO_GGUF.get(name) : undefined) ?? HF_TO_GGUF.get(name);
   if (g) return g;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
   const suffix = m && tables(spec).hf.get(m[2]!);
@@ -95,7 +98,7 @@ export function hfToGGUFName(name: string, spec?: Pick<HFArchSpec, 'family'>): s
 }
 
 export function ggufToHFName(name: string, spec?: Pick<HFArchSpec, 'family'>): string | undefined {
-  const h = GGUF_TO_HF.get(name);
+  const h = (spec?.family === 'phi2' ? GGUF_TO_PHI2.get(name) : undefined) ?? GGUF_TO_HF.get(name);
   if (h) return h;
   const b = splitBlockName(name);
   const suffix = b && tables(spec).gguf.get(b.rest);

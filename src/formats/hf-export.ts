@@ -1,7 +1,7 @@
 // GGUF-style { metadata, tensors } -> a Hugging Face model folder: config.json, model.safetensors,
 // tokenizer_config.json and, for SentencePiece ("llama") vocabularies, tokenizer.json. The exact
 // reverse of hf-folder.ts for llama / qwen2 / qwen3 / minicpm / qwen2moe / qwen3moe / phi3 /
-// gemma3 / minicpm3 / bitnet: names, shapes, q/k row order, experts one tensor each, Gemma's norms
+// gemma3 / minicpm3 / bitnet / phi2: names, shapes, q/k row order, experts one tensor each, Gemma's norms
 // without their +1, BitNet's ternary projections as weights that quantize back to them.
 // F32/F16/BF16 tensors only; dequantizing is not this file's job.
 
@@ -71,10 +71,10 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
     num_attention_heads: nHead,
     num_key_value_heads: nHeadKv,
     max_position_embeddings: num(hpKey(a, 'contextLength')),
-    rms_norm_eps: shortestF32(num(hpKey(a, 'rmsEps'))),
+    ...(a === 'phi2' ? { layer_norm_eps: shortestF32(num(hpKey(a, 'normEps'))), qk_layernorm: false } : { rms_norm_eps: shortestF32(num(hpKey(a, 'rmsEps'))) }),
     rope_theta: shortestF32(theta),
     vocab_size: vocabSize,
-    hidden_act: a === 'gemma3' ? 'gelu_pytorch_tanh' : a === 'bitnet' ? (raw(hpKey(a, 'hiddenActivation')) ?? 'silu') : 'silu',
+    hidden_act: a === 'gemma3' ? 'gelu_pytorch_tanh' : a === 'phi2' ? 'gelu_new' : a === 'bitnet' ? (raw(hpKey(a, 'hiddenActivation')) ?? 'silu') : 'silu',
     tie_word_embeddings: !byName.has(TENSOR.output),
     torch_dtype: torchDtype,
   };
@@ -140,6 +140,19 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
       const [nExpert, ...one] = shape as [number, number, number];
       const size = t.data.byteLength / nExpert;
       for (let e = 0; e < nExpert; e++) out.push({ name: ggufExpertHFName(t.name, e)!, dtype, shape: one, data: t.data.subarray(e * size, (e + 1) * size) });
+      continue;
+    }
+    const fused = a === 'phi2' ? /^blk\.(\d+)\.attn_qkv\.(weight|bias)$/.exec(t.name) : null;
+    if (fused) {
+      // Phi-2's checkpoint keeps q, k and v apart: the fused rows (q, then k, then v) split back.
+      const rows = [nHead * headDim, nHeadKv * headDim, nHeadKv * headDim];
+      const rowBytes = t.data.byteLength / (rows[0]! + rows[1]! + rows[2]!);
+      let r0 = 0;
+      for (const [i, part] of (['q_proj', 'k_proj', 'v_proj'] as const).entries()) {
+        const data = t.data.subarray(r0 * rowBytes, (r0 + rows[i]!) * rowBytes);
+        r0 += rows[i]!;
+        out.push({ name: `model.layers.${fused[1]}.self_attn.${part}.${fused[2]}`, dtype, shape: fused[2] === 'bias' ? [rows[i]!] : [rows[i]!, shape[1]!], data });
+      }
       continue;
     }
     const hfName = ggufToHFName(t.name, spec);

@@ -204,8 +204,10 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
   const nFF = int('intermediate_size');
   // Gemma 3's converter always states the head size.
   const explicitHeadDim = a === 'gemma3' || !!mla || (cfg['head_dim'] !== undefined && cfg['head_dim'] !== null && headDim !== Math.floor(nEmbd / nHead));
-  const eps = num('rms_norm_eps');
-  if (!(eps > 0)) throw new ModelError(`${file}: rms_norm_eps should be > 0, got ${eps}`);
+  // Phi-2 normalizes with LayerNorm (layer_norm_eps); every other family here with RMSNorm.
+  const epsKey = a === 'phi2' ? 'layer_norm_eps' : 'rms_norm_eps';
+  const eps = num(epsKey);
+  if (!(eps > 0)) throw new ModelError(`${file}: ${epsKey} should be > 0, got ${eps}`);
   const hp: GGUFHParams = {
     arch: a, nCtxTrain, nEmbd, nFF, nLayer, nHead, nHeadKv, headDim: explicitHeadDim ? headDim : undefined,
     nRot: ropeDim, ropeBase: theta, eps, nVocab: int('vocab_size'),
@@ -264,6 +266,12 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
   if (a === 'minicpm') hp.scales = { emb: num('scale_emb'), residual: num('scale_depth') / Math.sqrt(nLayer), logit: nEmbd / num('dim_model_base') };
   const md = new Map<string, GGUFValue>(modelMetadata(hp, { name }));
   const k = (key: Parameters<typeof hpKey>[1]) => hpKey(a, key);
+  if (a === 'phi2') {
+    const act = cfg['hidden_act'] ?? 'gelu_new';
+    if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') throw new UnsupportedError(`${file}: hidden_act ${JSON.stringify(act)} is not supported for phi2 (gelu_new)`);
+    if (cfg['qk_layernorm'] === true) throw new UnsupportedError(`${file}: qk_layernorm is not supported for phi2`);
+    md.set(k('normEps'), f32(eps));
+  }
   if (a === 'bitnet') {
     const act = cfg['hidden_act'] ?? 'silu';
     if (act !== 'silu' && act !== 'relu2') throw new UnsupportedError(`${file}: hidden_act ${JSON.stringify(act)} is not supported for bitnet (silu, relu2)`);

@@ -35,6 +35,19 @@ export function fusedQkv(t: StrictTensorTable, hp: DecoderHParams, l: number): P
   return { wq, wk, wv, bq: b?.subarray(0, q) ?? null, bk: b?.subarray(q, q + k) ?? null, bv: b?.subarray(q + k) ?? null };
 }
 
+/**
+ * Q, K and V as llama.cpp's create_tensor_qkv takes them: the fused attn_qkv where the file has
+ * one, else attn_q / attn_k / attn_v (today's converter writes Phi-2 so), biases where present.
+ */
+export function qkvOf(t: StrictTensorTable, hp: DecoderHParams, l: number): Pick<AttentionWeights, 'wq' | 'wk' | 'wv' | 'bq' | 'bk' | 'bv'> {
+  if (t.has(blk(l, 'attnQkv'))) return fusedQkv(t, hp, l);
+  const e = hp.nEmbd, q = hp.nHead * hp.headDim, k = hp.nHeadKv * hp.headDim, v = hp.nHeadKv * hp.headDimV;
+  return {
+    wq: t.matrix(blk(l, 'attnQ'), e, q), wk: t.matrix(blk(l, 'attnK'), e, k), wv: t.matrix(blk(l, 'attnV'), e, v),
+    bq: t.optionalVector(blk(l, 'attnQ', 'bias'), q), bk: t.optionalVector(blk(l, 'attnK', 'bias'), k), bv: t.optionalVector(blk(l, 'attnV', 'bias'), v),
+  };
+}
+
 export const phi2: Architecture<Phi2Weights> = {
   name: 'phi2',
   load(src, alloc) {
@@ -47,7 +60,7 @@ export const phi2: Architecture<Phi2Weights> = {
     const layers = Array.from({ length: hp.nLayer }, (_, l): Phi2Layer => ({
       norm: t.vector(blk(l, 'attnNorm'), e), normB: t.vector(blk(l, 'attnNorm', 'bias'), e),
       attn: {
-        ...fusedQkv(t, hp, l), wo: t.matrix(blk(l, 'attnOutput'), hp.nHead * hp.headDimV, e), bo: t.vector(blk(l, 'attnOutput', 'bias'), e),
+        ...qkvOf(t, hp, l), wo: t.matrix(blk(l, 'attnOutput'), hp.nHead * hp.headDimV, e), bo: t.vector(blk(l, 'attnOutput', 'bias'), e),
         qNorm: null, kNorm: null,
       },
       up: t.matrix(blk(l, 'ffnUp'), e, hp.nFF), upB: t.vector(blk(l, 'ffnUp', 'bias'), hp.nFF),

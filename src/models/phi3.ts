@@ -10,7 +10,7 @@ import { embedInputs, loadOutput, loadTokenEmbedding, outputHead, type OutputWei
 import { addResidual, preNorm } from './blocks/norm.js';
 import { loadLongRope, longRopeFor, type LongRope } from './blocks/rope.js';
 import { readDecoderHParams } from './decoder.js';
-import { fusedQkv } from './phi2.js';
+import { qkvOf } from './phi2.js';
 import type { Architecture } from './registry.js';
 import { StrictTensorTable } from './strict-tensors.js';
 
@@ -30,9 +30,7 @@ export const phi3: Architecture<Phi3Weights> = {
     const hp = readDecoderHParams(t, 'phi3', { neox: true });
     const e = hp.nEmbd;
     const layers = Array.from({ length: hp.nLayer }, (_, l): Phi3Layer => {
-      const qkv = t.has(blk(l, 'attnQkv'))
-        ? fusedQkv(t, hp, l)
-        : { wq: t.matrix(blk(l, 'attnQ'), e, hp.nHead * hp.headDim), wk: t.matrix(blk(l, 'attnK'), e, hp.nHeadKv * hp.headDim), wv: t.matrix(blk(l, 'attnV'), e, hp.nHeadKv * hp.headDimV), bq: null, bk: null, bv: null };
+      const qkv = qkvOf(t, hp, l);
       const [wGate, wUp] = t.split(blk(l, 'ffnUp'), e, [hp.nFF, hp.nFF]) as [WeightMatrix, WeightMatrix];
       return {
         attnNorm: t.vector(blk(l, 'attnNorm'), e),
