@@ -1,5 +1,6 @@
-// Hugging Face export and import of the families beyond the Llama block (qwen2moe, qwen3moe, phi3,
-// gemma3, minicpm3; bitnet within float32 rounding, its converter re-quantizes the projections): the tiny random model of each (test/arch-models.ts) exported to a safetensors folder
+// Hugging Face export and import of the families beyond the Llama block (qwen2moe, qwen3moe,
+// MiniCPM-MoE, phi3, gemma3, minicpm3; phi2 as the converter splits its q/k/v; bitnet within float32
+// rounding, its converter re-quantizes the projections): the tiny random model of each (test/arch-models.ts) exported to a safetensors folder
 // loads back with every tensor and hyper-parameter equal and the same logits bit for bit. The
 // folder is what transformers reads: one tensor per expert, Phi-3's fused projections, Gemma's
 // norms stored without their +1, the shared-expert gate as [1, nEmbd].
@@ -19,7 +20,7 @@ import { ARCH_SPECS, archGGUF } from './arch-models.js';
 const dirs: string[] = [];
 process.on('exit', () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const FAMILIES = ['qwen2moe', 'qwen3moe', 'phi3', 'gemma3-swa', 'minicpm3'];
+const FAMILIES = ['qwen2moe', 'qwen3moe', 'minicpm-moe', 'phi3', 'gemma3-swa', 'minicpm3'];
 
 for (const fam of FAMILIES) {
   test(`${fam}: GGUF -> HF folder -> back: tensors, hyper-parameters and logits identical`, async () => {

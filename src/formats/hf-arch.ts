@@ -44,7 +44,7 @@ export function archFromConfig(cfg: Record<string, unknown>, file: string): HFAr
   const classes = Array.isArray(cfg['architectures']) ? (cfg['architectures'] as unknown[]) : [];
   if (typeof mt === 'string') {
     const spec = HF_ARCHS.find((a) => a.modelType === mt);
-    if (spec) return spec;
+    if (spec) return withExperts(spec, typeof cfg['num_experts'] === 'number' && cfg['num_experts'] > 0);
     throw new UnsupportedError(`${file}: model_type ${JSON.stringify(mt)} is not supported (lutra loads ${SUPPORTED})`);
   }
   // 1bitLLM's BitNet b1.58 checkpoints spell the class BitnetForCausalLM.
@@ -53,10 +53,16 @@ export function archFromConfig(cfg: Record<string, unknown>, file: string): HFAr
   throw new UnsupportedError(`${file}: architecture ${JSON.stringify(classes[0] ?? null)} is not supported (no model_type; lutra loads ${SUPPORTED})`);
 }
 
-export function archFromGGUF(arch: string): HFArchSpec {
+/** `hasExperts`: the file states experts (hpKey expert_count), for the families that may or may not have them. */
+export function archFromGGUF(arch: string, hasExperts = false): HFArchSpec {
   const spec = HF_ARCHS.find((a) => a.arch === arch);
   if (!spec) throw new UnsupportedError(`general.architecture ${JSON.stringify(arch)} cannot be exported to Hugging Face (lutra exports ${SUPPORTED})`);
-  return spec;
+  return withExperts(spec, hasExperts);
+}
+
+/** MiniCPM-MoE is MiniCPM with a Qwen-MoE-style block (mlp.gate, mlp.experts.{e}.*_proj): the same model_type, experts where the config has them. */
+function withExperts(spec: HFArchSpec, hasExperts: boolean): HFArchSpec {
+  return spec.arch === 'minicpm' && hasExperts ? { ...spec, family: 'moe', experts: true } : spec;
 }
 
 // ---------------------------------------------------------------- tensor names

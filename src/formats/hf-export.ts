@@ -44,7 +44,7 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
   };
   const archName = raw(GENERAL.architecture);
   if (typeof archName !== 'string') throw new ModelError('cannot export: missing metadata key general.architecture');
-  const spec = archFromGGUF(archName);
+  const spec = archFromGGUF(archName, md.has(hpKey(archName, 'expertCount')));
   const a = spec.arch;
   const byName = new Map(src.tensors.map((t) => [t.name, t]));
 
@@ -111,11 +111,13 @@ export async function exportHFFolder(src: { metadata: Map<string, GGUFValue>; te
     config['num_experts_per_tok'] = num(k('expertUsedCount'));
     if (md.has(k('expertFeedForwardLength'))) config['moe_intermediate_size'] = num(k('expertFeedForwardLength'));
     if (md.has(k('expertSharedFeedForwardLength'))) config['shared_expert_intermediate_size'] = num(k('expertSharedFeedForwardLength'));
-    // What lutra's qwen2moe / qwen3moe compute: renormalized top-k for Qwen3-MoE only, experts in every layer.
-    config['norm_topk_prob'] = a === 'qwen3moe';
-    config['decoder_sparse_step'] = 1;
-    config['mlp_only_layers'] = [];
-    if (a === 'qwen2moe') config['qkv_bias'] = true;
+    if (a !== 'minicpm') {
+      // What lutra's qwen2moe / qwen3moe compute: renormalized top-k for Qwen3-MoE only, experts in every layer.
+      config['norm_topk_prob'] = a === 'qwen3moe';
+      config['decoder_sparse_step'] = 1;
+      config['mlp_only_layers'] = [];
+      if (a === 'qwen2moe') config['qkv_bias'] = true;
+    }
   }
   if (a === 'gemma3') {
     config['hidden_activation'] = 'gelu_pytorch_tanh';
