@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ajv2020 as Ajv } from 'ajv/dist/2020.js';
-import { parseGbnf, SchemaError, schemaToGbnf, StackSpace } from '../src/grammar/index.js';
+import { matchesGrammar, parseGbnf, SchemaError, schemaToGbnf, StackSpace } from '../src/grammar/index.js';
 import { Rng } from '../src/runtime/sampler.js';
 
 const ajv = new Ajv({ strict: false, validateFormats: false });
@@ -32,11 +32,25 @@ export const DISJOINT: Record<string, object> = {
   'nullable vs object': { oneOf: [{ type: 'string', maxLength: 3, nullable: true }, obj({ q: { type: 'boolean' } }, ['q'])] },
 };
 
+/**
+ * Overlapping object branches that lutra makes exclusive in the grammar: each branch's output
+ * leaves out a property the other requires. Each with a value valid under both branches (which
+ * the grammar must then never produce).
+ */
+const NARROWED: Record<string, [object, unknown]> = {
+  'open objects with different required properties': [{ oneOf: [obj({ a: { type: 'integer', minimum: 0, maximum: 9 } }, ['a'], {}), obj({ b: { type: 'boolean' } }, ['b'], {})] }, { a: 1, b: true }],
+  'email or phone': [{ oneOf: ['email', 'phone'].map((k) => obj({ email: { type: 'string', maxLength: 8 }, phone: { type: 'string', pattern: '^[0-9]{3}$' } }, [k])) }, { email: 'x', phone: '123' }],
+  'three contact branches, one by $ref': [{
+    $defs: { byId: { type: 'object', properties: { id: { type: 'integer', minimum: 0, maximum: 9 }, mail: { type: 'string', maxLength: 4 } }, required: ['id'] } },
+    oneOf: [{ $ref: '#/$defs/byId' }, obj({ mail: { type: 'string', maxLength: 4 }, tel: { type: 'string', maxLength: 4 } }, ['mail'], {}), obj({ tel: { type: 'string', maxLength: 4 } }, ['tel'], {})],
+  }, { mail: 'a', tel: 'b' }],
+};
+
 /** oneOf schemas lutra refuses: the two branches it names, and a value ajv finds valid under both. */
 const OVERLAPPING: [string, object, [number, number], unknown][] = [
   ['integer within number', { oneOf: [{ type: 'number' }, { type: 'integer' }] }, [0, 1], 3],
   ['same type, no discriminator', { oneOf: [obj({ a: { type: 'integer' } }, []), obj({ b: { type: 'integer' } }, [])] }, [0, 1], {}],
-  ['open object vs required', { oneOf: [obj({ a: { type: 'integer' } }, ['a'], {}), obj({ b: { type: 'integer' } }, ['b'], {})] }, [0, 1], { a: 1, b: 2 }],
+  ['a branch requiring nothing', { oneOf: [obj({ a: { type: 'integer' } }, ['a'], {}), obj({ b: { type: 'integer' } }, [], {})] }, [0, 1], { a: 1 }],
   ['untyped branch', { oneOf: [{ type: 'string' }, { description: 'anything' }] }, [0, 1], 'x'],
   ['overlapping ranges', { oneOf: [{ type: 'integer', minimum: 0, maximum: 10 }, { type: 'integer', minimum: 10, maximum: 20 }] }, [0, 1], 10],
   ['enum value matching the other branch', { oneOf: [{ enum: ['a', 'b'] }, { type: 'string', maxLength: 1 }] }, [0, 1], 'a'],
@@ -74,6 +88,25 @@ test('disjoint oneOf: converts, and 300 random grammar texts each validate with 
       n++;
       const v = JSON.parse(t);
       assert.ok(validate(v), `${name}: ${t} ${JSON.stringify(validate.errors)}`);
+    }
+    assert.ok(n >= 200, `${name}: only ${n} walks finished`);
+  }
+});
+
+test('overlapping object branches made exclusive in the grammar: the outputs validate with ajv, and a value both branches accept is never produced', () => {
+  const rng = new Rng(11);
+  for (const [name, [schema, witness]] of Object.entries(NARROWED)) {
+    const s = schema as { oneOf: object[] };
+    // ajv's own verdict: the witness matches several branches (so the plain union would be inexact).
+    assert.ok(ajv.validate({ ...schema, oneOf: undefined, anyOf: s.oneOf }, witness) && !ajv.validate(schema, witness), `${name}: the witness should match two branches`);
+    assert.ok(!matchesGrammar(parseGbnf(schemaToGbnf(schema)), JSON.stringify(witness)), `${name}: the grammar must not produce ${JSON.stringify(witness)}`);
+    const validate = ajv.compile(schema);
+    let n = 0;
+    for (let i = 0; i < 300; i++) {
+      const t = walk(schema, rng);
+      if (t === undefined) continue;
+      n++;
+      assert.ok(validate(JSON.parse(t)), `${name}: ${t} ${JSON.stringify(validate.errors)}`);
     }
     assert.ok(n >= 200, `${name}: only ${n} walks finished`);
   }

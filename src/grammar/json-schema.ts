@@ -5,7 +5,7 @@
 // the grammar validates. Not a validator (see the tests, which check with ajv).
 
 import { LutraError } from '../core/errors.js';
-import { Disjointness } from './schema-disjoint.js';
+import { Disjointness, HIDDEN_KEYS } from './schema-disjoint.js';
 
 export class SchemaError extends LutraError {
   constructor(message: string) {
@@ -167,9 +167,16 @@ class Converter {
         const alts = s[kw];
         if (!Array.isArray(alts) || alts.length === 0) this.fail(path, `'${kw}' must be a non-empty array`);
         this.checkOnly(s, [kw, '$defs', 'definitions'], path);
-        // Branches are converted (and so checked) before oneOf's exclusivity is proven on them.
-        const body = alts.map((a, i) => this.visit(a as Schema, `${name}-${i}`, `${path}/${kw}/${i}`)).join(' | ');
-        if (kw === 'oneOf') this.checkExclusive(alts as Schema[], path);
+        // oneOf: branches made exclusive where lutra can; a clash is reported after the branches
+        // are converted (and so checked), so a malformed branch is named first.
+        const plan = kw === 'oneOf' ? this.exclusive(alts as Schema[], path) : { alts: alts as Schema[], clash: undefined };
+        const body = plan.alts.map((a, i) => this.visit(a, `${name}-${i}`, `${path}/${kw}/${i}`)).join(' | ');
+        if (plan.clash) {
+          const [i, j] = plan.clash;
+          this.fail(path, `'oneOf' branches ${i} and ${j} may both match one value, and lutra cannot make the output match exactly one `
+            + '(it generates oneOf only where its branches provably exclude each other: different types, a required property with different const/enum values, '
+            + 'a required property the other branch forbids or does not require (object branches then leave it out), disjoint ranges or lengths); use anyOf if matching both is fine');
+        }
         return this.add(name, body);
       }
     }
@@ -210,27 +217,69 @@ class Converter {
 
   /**
    * oneOf is generated as the union of its branches, which is exact only when no value matches two
-   * of them: each pair must be proven disjoint (schema-disjoint.ts), else the schema is refused
-   * naming the pair (a value matching both would fail validation).
+   * of them: each pair must be proven disjoint (schema-disjoint.ts). Where a pair is not, object
+   * branches are made disjoint in the grammar where that is expressible: a property the other
+   * branch requires and this one does not is left out of this branch's output (neither written as
+   * an optional property nor as an additional key), so each branch's output lacks something the
+   * other requires. The outputs are then a subset of each branch's values, all valid. Returns the
+   * branches to generate and the first pair still not proven disjoint.
    */
-  checkExclusive(alts: Schema[], path: string): void {
+  exclusive(alts: Schema[], path: string): { alts: Schema[]; clash?: [number, number] } {
     const d = new Disjointness((ref) => this.resolveRef(ref, path).schema, (s) => this.mergeAllOf(s, path));
-    for (let i = 0; i < alts.length; i++) {
-      for (let j = i + 1; j < alts.length; j++) {
-        let proven = false;
-        try {
-          proven = d.disjoint(alts[i]!, alts[j]!);
-        } catch (e) {
-          // A shape the prover does not follow is "not proven", never a crash.
-          if (e instanceof SchemaError) throw e;
+    const out = alts.slice();
+    const proven = (i: number, j: number) => {
+      try {
+        return d.disjoint(out[i]!, out[j]!);
+      } catch {
+        // A shape the prover does not follow is "not proven", never a crash; a malformed branch
+        // is then reported by its conversion, with its path.
+        return false;
+      }
+    };
+    for (let i = 0; i < out.length; i++) {
+      for (let j = i + 1; j < out.length; j++) {
+        if (proven(i, j)) continue;
+        const a = this.plainObject(out[i]!, path), b = this.plainObject(out[j]!, path);
+        if (a && b && this.hideRequiredOf(a, b) && this.hideRequiredOf(b, a)) {
+          out[i] = a;
+          out[j] = b;
+          if (proven(i, j)) continue;
         }
-        if (!proven) {
-          this.fail(path, `'oneOf' branches ${i} and ${j} may both match one value, and lutra cannot make the output match exactly one `
-            + '(it generates oneOf only where its branches provably exclude each other: different types, a required property with different const/enum values, '
-            + 'a required property the other branch forbids, disjoint ranges or lengths); use anyOf if matching both is fine');
-        }
+        return { alts: out, clash: [i, j] };
       }
     }
+    return { alts: out };
+  }
+
+  /** A copy of an object-only branch (through $refs) that may be narrowed, or undefined. */
+  private plainObject(s0: Schema, path: string): Obj | undefined {
+    let s = s0;
+    for (let n = 0; typeof s === 'object' && s !== null && typeof s.$ref === 'string'; n++) {
+      if (n > 32) return undefined;
+      try { s = this.resolveRef(s.$ref, path).schema; } catch { return undefined; }
+    }
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) return undefined;
+    if (['anyOf', 'oneOf', 'allOf', 'enum', 'const', 'nullable', '$ref'].some((k) => s[k] !== undefined)) return undefined;
+    const objectKw = s.properties !== undefined || s.required !== undefined || s.additionalProperties !== undefined;
+    if (!(s.type === 'object' || (s.type === undefined && objectKw))) return undefined;
+    if (!Array.isArray(s.required ?? []) || (s.properties !== undefined && (typeof s.properties !== 'object' || s.properties === null || Array.isArray(s.properties)))) return undefined;
+    const copy: Obj = { ...s };
+    const hidden = (s as { [HIDDEN_KEYS]?: string[] })[HIDDEN_KEYS];
+    if (hidden) (copy as { [HIDDEN_KEYS]?: string[] })[HIDDEN_KEYS] = [...hidden];
+    return copy;
+  }
+
+  /**
+   * Leave out of x's output a property y requires and x does not (x's schema, as validation reads
+   * it, is unchanged); false when there is none.
+   */
+  private hideRequiredOf(x: Obj, y: Obj): boolean {
+    const xReq = new Set((x.required ?? []) as string[]);
+    const key = ((y.required ?? []) as string[]).find((k) => !xReq.has(k));
+    if (key === undefined) return false;
+    const h = x as { [HIDDEN_KEYS]?: string[] };
+    h[HIDDEN_KEYS] = [...(h[HIDDEN_KEYS] ?? []), key];
+    return true;
   }
 
   useSpace(): string {
@@ -304,7 +353,9 @@ class Converter {
     if (typeof props !== 'object' || Array.isArray(props)) this.fail(path, "'properties' must be an object");
     if (!Array.isArray(s.required ?? []) || ((s.required ?? []) as unknown[]).some((r) => typeof r !== 'string')) this.fail(path, "'required' must be an array of strings");
     const required = new Set((s.required ?? []) as string[]);
-    const keys = Object.keys(props);
+    // Keys left out for oneOf (exclusive) are written neither as properties nor as additional keys.
+    const hidden = (s as { [HIDDEN_KEYS]?: string[] })[HIDDEN_KEYS] ?? [];
+    const keys = Object.keys(props).filter((k) => !hidden.includes(k));
     const ap = s.additionalProperties;
     for (const r of required) {
       if (!keys.includes(r) && ap === false) this.fail(path, `required property '${r}' is not in 'properties' and additionalProperties is false`);
@@ -319,7 +370,7 @@ class Converter {
     let extra: string | undefined;
     if (ap !== false) {
       const valueRule = this.visit((ap ?? true) as Schema, `${name}-additional`, `${path}/additionalProperties`);
-      const keyRule = this.add(`${name}-additional-key`, `"\\"" ${this.notStrings(items.map((it) => it.key), `${name}-additional-key`)} "\\"" space`);
+      const keyRule = this.add(`${name}-additional-key`, `"\\"" ${this.notStrings([...items.map((it) => it.key), ...hidden], `${name}-additional-key`)} "\\"" space`);
       extra = this.add(`${name}-additional-kv`, `${keyRule} ":" space ${valueRule}`);
     }
     // rest(i, first): properties i.. with a comma before each unless nothing came yet.

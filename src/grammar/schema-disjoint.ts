@@ -8,6 +8,12 @@
 // disjoint numeric ranges, string lengths and array lengths; through $ref, allOf, anyOf and oneOf.
 
 type Obj = { [k: string]: unknown };
+
+/**
+ * Keys an object schema's generated output never has (set by the converter when it narrows a
+ * oneOf branch): a symbol, so that it is no JSON Schema keyword and validation ignores it.
+ */
+export const HIDDEN_KEYS = Symbol('keys left out of the generated object');
 type Schema = boolean | Obj;
 
 /** JSON types, with numbers split so that integer-valued numbers are their own type. */
@@ -163,7 +169,8 @@ export class Disjointness {
           if (this.excludes(gs, vs, depth + 1)) return true;
         }
         // A property v requires that the generated object never has.
-        if (g.additionalProperties === false && vReq.some((p) => !(p in gp))) return true;
+        const hidden = (g as { [HIDDEN_KEYS]?: string[] })[HIDDEN_KEYS] ?? [];
+        if (vReq.some((p) => hidden.includes(p) || (!(p in gp) && g.additionalProperties === false))) return true;
         return false;
       }
       default: return false; // null, boolean: only listed values tell them apart
