@@ -10,7 +10,7 @@ import { loadModel, type LoadOptions, type Model } from '../runtime/model.js';
 import type { GenerateOptions } from '../runtime/generate.js';
 import type { EngineSpeculativeOptions } from '../openai/engine.js';
 import type { SpeculativeOptions } from '../runtime/speculative.js';
-import { formatRanking, parseRanking, rankTokens } from '../runtime/spec/fr-spec.js';
+import { formatRanking, frSpecSubset, parseRanking, rankTokens, restrictedHead } from '../runtime/spec/fr-spec.js';
 import { addKernelFlags, float, int, readUtf8File, resolveModel, threadCount } from './common.js';
 
 export interface SpeculativeFlags {
@@ -144,7 +144,10 @@ async function cmdSpecBench(modelPath: string, o: SpeculativeFlags & { prompt: s
     let draftStep = 0;
     if (!spec.lookup) {
       const dm = spec.draft ?? target;
-      const dctx = dm.createContext({ layers: spec.layers });
+      // The draft step as the drafter runs it: with its FR-Spec head when it has one.
+      const rows = spec.frSpec ? frSpecSubset(spec.frSpec, spec.frSpecTokens ?? spec.frSpec.length, dm.tokenizer, dm.hparams.nVocab) : undefined;
+      const head = rows ? { matrix: restrictedHead(dm.kernels, dm.outputMatrix(), rows), ids: rows } : undefined;
+      const dctx = dm.createContext({ layers: spec.layers, head });
       dctx.decode(ids);
       const b = dctx.nPast;
       draftStep = timeIt(() => { dctx.truncate(b); dctx.decode([ids[ids.length - 1]!]); }, 15);
