@@ -77,20 +77,22 @@ function walk(schema: object, rng: Rng, max = 400): string | undefined {
   return undefined;
 }
 
+/** 300 random walks through the schema's grammar: at least 200 finish, and each validates with ajv (exactly one branch). */
+function walksValidate(name: string, schema: object, rng: Rng): void {
+  const validate = ajv.compile(schema);
+  let n = 0;
+  for (let i = 0; i < 300; i++) {
+    const t = walk(schema, rng);
+    if (t === undefined) continue;
+    n++;
+    assert.ok(validate(JSON.parse(t)), `${name}: ${t} ${JSON.stringify(validate.errors)}`);
+  }
+  assert.ok(n >= 200, `${name}: only ${n} walks finished`);
+}
+
 test('disjoint oneOf: converts, and 300 random grammar texts each validate with ajv (exactly one branch)', () => {
   const rng = new Rng(7);
-  for (const [name, schema] of Object.entries(DISJOINT)) {
-    const validate = ajv.compile(schema);
-    let n = 0;
-    for (let i = 0; i < 300; i++) {
-      const t = walk(schema, rng);
-      if (t === undefined) continue;
-      n++;
-      const v = JSON.parse(t);
-      assert.ok(validate(v), `${name}: ${t} ${JSON.stringify(validate.errors)}`);
-    }
-    assert.ok(n >= 200, `${name}: only ${n} walks finished`);
-  }
+  for (const [name, schema] of Object.entries(DISJOINT)) walksValidate(name, schema, rng);
 });
 
 test('overlapping object branches made exclusive in the grammar: the outputs validate with ajv, and a value both branches accept is never produced', () => {
@@ -100,15 +102,7 @@ test('overlapping object branches made exclusive in the grammar: the outputs val
     // ajv's own verdict: the witness matches several branches (so the plain union would be inexact).
     assert.ok(ajv.validate({ ...schema, oneOf: undefined, anyOf: s.oneOf }, witness) && !ajv.validate(schema, witness), `${name}: the witness should match two branches`);
     assert.ok(!matchesGrammar(parseGbnf(schemaToGbnf(schema)), JSON.stringify(witness)), `${name}: the grammar must not produce ${JSON.stringify(witness)}`);
-    const validate = ajv.compile(schema);
-    let n = 0;
-    for (let i = 0; i < 300; i++) {
-      const t = walk(schema, rng);
-      if (t === undefined) continue;
-      n++;
-      assert.ok(validate(JSON.parse(t)), `${name}: ${t} ${JSON.stringify(validate.errors)}`);
-    }
-    assert.ok(n >= 200, `${name}: only ${n} walks finished`);
+    walksValidate(name, schema, rng);
   }
 });
 
