@@ -14,7 +14,7 @@ import { loadModel } from '../src/runtime/model.js';
 import { perplexity } from '../src/eval/perplexity.js';
 import { GGUFType, parseGGUF, concatChunks, writeGGUF } from '../src/formats/gguf.js';
 import { u32 } from '../src/formats/gguf-names.js';
-import { ARCH_SPECS, archGGUF } from './arch-models.js';
+import { ARCH_SPECS, archGGUF, greedyVsLlamaSimple } from './arch-models.js';
 import { DATA, LUTRA_BIN, REPO } from './helpers.js';
 
 const GOLDEN = resolve(REPO, 'test/golden/arch');
@@ -33,21 +33,9 @@ function goldenPpl(fam: string): Map<number, number> {
 for (const [fam, spec] of Object.entries(ARCH_SPECS)) {
   test(`${fam}: greedy 32 tokens equal llama-simple's, byte for byte`, async () => {
     const model = await loadModel(archGGUF(spec), { backend: 'ref' });
-    const golden = readFileSync(resolve(GOLDEN, fam, 'greedy-n32.txt'));
-    const prompt = 'Once upon a time';
-    const at = golden.indexOf(prompt);
-    assert.ok(at >= 0, 'golden holds the prompt');
-    // llama-simple ends its output with one newline of its own.
-    const want = golden.subarray(at + prompt.length, golden.length - 1);
-    const bytes: number[] = [];
-    let n = 0;
-    for await (const c of model.generate(prompt, { temperature: 0, maxTokens: 32 })) {
-      if (c.done) break;
-      n++;
-      bytes.push(...model.tokenizer.tokenBytes(c.token));
-    }
+    const { got, want, n } = await greedyVsLlamaSimple(model, readFileSync(resolve(GOLDEN, fam, 'greedy-n32.txt')));
     assert.equal(n, 32);
-    assert.deepEqual(Buffer.from(bytes).toString('latin1'), Buffer.from(want).toString('latin1'));
+    assert.deepEqual(got, want);
     model.dispose();
   });
 

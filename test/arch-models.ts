@@ -10,6 +10,8 @@ import { TENSOR } from '../src/formats/gguf-names.js';
 import { buildModelGGUF, f32Tensor } from '../src/models/gguf-builder.js';
 import { familyMetadata, familyTensors, type FamilySpec } from '../src/models/family-tensors.js';
 import { STORIES_GGUF, randomFloats } from './helpers.js';
+import type { Context } from '../src/runtime/context.js';
+import type { Model } from '../src/runtime/model.js';
 
 const vocabMeta = (() => {
   const g = parseGGUF(new Uint8Array(readFileSync(STORIES_GGUF)), STORIES_GGUF);
@@ -74,6 +76,27 @@ export function archGGUF(spec: FamilySpec, seed = 7): Uint8Array {
     return f32Tensor(t.name, t.shape, v);
   });
   return concatChunks(buildModelGGUF({ hp, name: 'lutra tiny random', extraMeta: extra, tokenizer: vocabMeta, tensors }));
+}
+
+/**
+ * The 32 greedy tokens after "Once upon a time" as bytes, and llama-simple's (its raw stdout in
+ * `golden`: the prompt, then the continuation and a newline), as latin1 strings to compare.
+ * special: print control tokens as their text, as llama-simple does (<unk>).
+ */
+export async function greedyVsLlamaSimple(model: Model, golden: Uint8Array, opts: { context?: Context; special?: boolean } = {}): Promise<{ got: string; want: string; n: number }> {
+  const prompt = 'Once upon a time';
+  const at = Buffer.from(golden).indexOf(prompt);
+  if (at < 0) throw new Error('the golden does not hold the prompt');
+  // llama-simple ends its output with one newline of its own.
+  const want = golden.subarray(at + prompt.length, golden.length - 1);
+  const bytes: number[] = [];
+  let n = 0;
+  for await (const c of model.generate(prompt, { temperature: 0, maxTokens: 32, ...(opts.context ? { context: opts.context } : {}) })) {
+    if (c.done) break;
+    n++;
+    bytes.push(...model.tokenizer.tokenBytes(c.token, opts.special));
+  }
+  return { got: Buffer.from(bytes).toString('latin1'), want: Buffer.from(want).toString('latin1'), n };
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/.*\/dist\//, 'dist/')) && process.argv[2]) {

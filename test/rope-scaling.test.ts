@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { loadModel } from '../src/runtime/model.js';
 import { perplexity } from '../src/eval/perplexity.js';
 import { ROPE_MODELS } from './rope-models.js';
+import { greedyVsLlamaSimple } from './arch-models.js';
 import { DATA, REPO } from './helpers.js';
 
 const GOLDEN = resolve(REPO, 'test/golden/rope');
@@ -23,19 +24,10 @@ for (const [name, make] of Object.entries(ROPE_MODELS)) {
     const model = await loadModel(make(), { backend: 'ref' });
     try {
       const golden = readFileSync(resolve(GOLDEN, name, 'greedy-n32.txt'));
-      const prompt = 'Once upon a time';
-      const at = golden.indexOf(prompt);
-      assert.ok(at >= 0, 'golden holds the prompt');
-      const want = golden.subarray(at + prompt.length, golden.length - 1);
-      const bytes: number[] = [];
-      let n = 0;
-      for await (const c of model.generate(prompt, { temperature: 0, maxTokens: 32, context: model.createContext({ ctx: GREEDY_CTX }) })) {
-        if (c.done) break;
-        n++;
-        bytes.push(...model.tokenizer.tokenBytes(c.token, true)); // special: as llama-simple prints (<unk> as its text)
-      }
+      // special: control tokens as their text, as llama-simple prints them (<unk>).
+      const { got, want, n } = await greedyVsLlamaSimple(model, golden, { context: model.createContext({ ctx: GREEDY_CTX }), special: true });
       assert.equal(n, 32);
-      assert.equal(Buffer.from(bytes).toString('latin1'), Buffer.from(want).toString('latin1'));
+      assert.equal(got, want);
       const ppl = new Map<number, number>();
       for (const line of readFileSync(resolve(GOLDEN, name, 'ppl-c128.txt'), 'utf8').split('\n')) {
         const m = /^(\d+) ([\d.]+)$/.exec(line);
