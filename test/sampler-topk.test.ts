@@ -30,3 +30,22 @@ test('top-k keeps the k best ids by logit (ties to the lower id) on a 151,936-to
     }
   }
 });
+
+test('greedy without samplers picks the first largest logit, as the chain does with a bias that changes nothing', () => {
+  const logits = Float32Array.from([1, 5, 3, 5, -Infinity, 5]);
+  const plain = new SamplerChain(logits.length, { temperature: 0 });
+  const chained = new SamplerChain(logits.length, { temperature: 0, logitBias: { 2: 0 } });
+  assert.deepEqual(plain.samplers, []);
+  assert.deepEqual(chained.samplers, ['logit-bias']);
+  for (const c of [plain, chained]) {
+    assert.equal(c.sample(logits), 1);
+    assert.equal(c.distribution(logits).ids[0], 1);
+    // A constraint that refuses the argmax: the best allowed one.
+    const only = (ok: number[]) => ({ allows: (id: number) => ok.includes(id), fillMask: (m: Uint8Array) => { for (const id of ok) m[id] = 1; return ok.length; }, accept() {} });
+    assert.equal(c.sample(logits, only([2, 3, 5])), 3);
+    assert.equal(c.distribution(logits, only([0, 2])).ids[0], 2);
+  }
+  const all = new Float32Array(6).fill(-Infinity);
+  assert.equal(plain.sample(all), 0);
+  assert.equal(chained.sample(all), 0);
+});
