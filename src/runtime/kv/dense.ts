@@ -3,18 +3,13 @@
 // attended by Kernels.attention. Subclasses decide the element type and how a value is written.
 
 import { ArgumentError } from '../../core/errors.js';
+import { KVStoreBase } from './base.js';
 import type { AttentionParams, Kernels } from '../../kernels/types.js';
 import type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
 
 type Elements = Float32Array | Uint16Array;
 
-export abstract class DenseKVStore<A extends Elements = Elements> implements KVStore {
-  readonly nLayer: number;
-  readonly nCtx: number;
-  readonly nHeadKv: number;
-  readonly headDim: number;
-  readonly headDimV: number;
-  length = 0;
+export abstract class DenseKVStore<A extends Elements = Elements> extends KVStoreBase implements KVStore {
   private readonly keys: A[] = [];
   private readonly values: A[] = [];
   private readonly kStride: number;
@@ -27,7 +22,7 @@ export abstract class DenseKVStore<A extends Elements = Elements> implements KVS
    * array of n such elements, in the kernels' memory where they have one.
    */
   constructor(private readonly kernels: Kernels, shape: KVShape, private readonly f16: boolean, alloc: (n: number) => A) {
-    ({ nLayer: this.nLayer, nCtx: this.nCtx, nHeadKv: this.nHeadKv, headDim: this.headDim, headDimV: this.headDimV } = shape);
+    super(shape);
     this.kStride = shape.nHeadKv * shape.headDim;
     this.vStride = shape.nHeadKv * shape.headDimV;
     for (let l = 0; l < shape.nLayer; l++) {
@@ -41,8 +36,7 @@ export abstract class DenseKVStore<A extends Elements = Elements> implements KVS
   protected abstract write(dst: A, offset: number, src: Float32Array, n: number): void;
 
   append(layer: number, pos0: number, keys: Float32Array, values: Float32Array, nTok: number): void {
-    if (pos0 + nTok > this.nCtx) throw new ArgumentError(`context full: positions ${pos0}..${pos0 + nTok - 1} exceed the context size ${this.nCtx}`);
-    if (pos0 > this.length) throw new ArgumentError(`KV store: appending at position ${pos0} would leave a hole after position ${this.length - 1}`);
+    this.checkAppend(pos0, nTok);
     this.write(this.keys[layer]!, pos0 * this.kStride, keys, nTok * this.kStride);
     this.write(this.values[layer]!, pos0 * this.vStride, values, nTok * this.vStride);
     if (pos0 + nTok > this.length) this.length = pos0 + nTok;
@@ -71,7 +65,7 @@ export abstract class DenseKVStore<A extends Elements = Elements> implements KVS
   }
 
   truncate(n: number): void {
-    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new ArgumentError(`KV store: cannot truncate to ${n}: it holds ${this.length} positions`);
+    this.checkTruncate(n);
     this.length = n;
   }
 

@@ -12,6 +12,7 @@
 // restoring its keys and values into f32 scratch and running the kernels' f32 attention.
 
 import { ArgumentError } from '../../core/errors.js';
+import { KVStoreBase } from './base.js';
 import { F16_TO_F32, f32ToF16 } from '../../core/f16.js';
 import type { AttentionParams, Kernels } from '../../kernels/types.js';
 import type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
@@ -58,13 +59,7 @@ const EPS_ANGLE = 1e-6;
 const F16_ONE = 0x3c00;
 const ANGLE_BINS = 1024;
 
-export class MiniCacheKVStore implements KVStore {
-  readonly nLayer: number;
-  readonly nCtx: number;
-  readonly nHeadKv: number;
-  readonly headDim: number;
-  readonly headDimV: number;
-  length = 0;
+export class MiniCacheKVStore extends KVStoreBase implements KVStore {
   readonly t: number;
   readonly retain: number;
   readonly method: 'slerp' | 'average';
@@ -92,7 +87,7 @@ export class MiniCacheKVStore implements KVStore {
 
   /** innerStore(n): a store of this shape but n layers, for the layers left unmerged. */
   constructor(private readonly kernels: Kernels, shape: KVShape, innerStore: (nLayer: number) => KVStore, readonly kType: KVCacheFormat, readonly vType: KVCacheFormat, opts: MiniCacheOptions = {}) {
-    ({ nLayer: this.nLayer, nCtx: this.nCtx, nHeadKv: this.nHeadKv, headDim: this.headDim, headDimV: this.headDimV } = shape);
+    super(shape);
     checkHeadSize('K', kType, shape.headDim);
     checkHeadSize('V', vType, shape.headDimV);
     this.t = opts.t ?? 0.6;
@@ -145,8 +140,7 @@ export class MiniCacheKVStore implements KVStore {
   }
 
   append(layer: number, pos0: number, keys: Float32Array, values: Float32Array, nTok: number): void {
-    if (pos0 + nTok > this.nCtx) throw new ArgumentError(`context full: positions ${pos0}..${pos0 + nTok - 1} exceed the context size ${this.nCtx}`);
-    if (pos0 > this.length) throw new ArgumentError(`KV store: appending at position ${pos0} would leave a hole after position ${this.length - 1}`);
+    this.checkAppend(pos0, nTok);
     const pi = this.pairOf[layer]!;
     if (pi < 0) {
       this.inner.append(this.innerIndex[layer]!, pos0, keys, values, nTok);
@@ -283,7 +277,7 @@ export class MiniCacheKVStore implements KVStore {
   }
 
   truncate(n: number): void {
-    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new ArgumentError(`KV store: cannot truncate to ${n}: it holds ${this.length} positions`);
+    this.checkTruncate(n);
     this.inner.truncate(Math.min(n, this.inner.length));
     for (const p of this.pairs) {
       p.pendingFrom = p.pendingTo = Math.min(p.pendingFrom, n);

@@ -6,6 +6,7 @@
 // kRowBytes for K, likewise V.
 
 import { ArgumentError } from '../../core/errors.js';
+import { KVStoreBase } from './base.js';
 import { QuantAttentionRef } from '../../kernels/ref/attention-quant.js';
 import type { Kernels, QuantAttentionParams } from '../../kernels/types.js';
 import type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
@@ -18,13 +19,7 @@ export interface PackedKVOptions {
   rotation?: boolean;
 }
 
-export class PackedKVStore implements KVStore {
-  readonly nLayer: number;
-  readonly nCtx: number;
-  readonly nHeadKv: number;
-  readonly headDim: number;
-  readonly headDimV: number;
-  length = 0;
+export class PackedKVStore extends KVStoreBase implements KVStore {
   /** Whether K (and Q) / V are Hadamard-rotated, and over how many elements. */
   readonly rotK: number;
   readonly rotV: number;
@@ -43,7 +38,7 @@ export class PackedKVStore implements KVStore {
   private readonly windowCount: Int32Array;
 
   constructor(private readonly kernels: Kernels, shape: KVShape, readonly kType: KVCacheFormat, readonly vType: KVCacheFormat, opts: PackedKVOptions = {}) {
-    ({ nLayer: this.nLayer, nCtx: this.nCtx, nHeadKv: this.nHeadKv, headDim: this.headDim, headDimV: this.headDimV } = shape);
+    super(shape);
     checkHeadSize('K', kType, shape.headDim);
     checkHeadSize('V', vType, shape.headDimV);
     const rotation = opts.rotation ?? true;
@@ -85,8 +80,7 @@ export class PackedKVStore implements KVStore {
   }
 
   append(layer: number, pos0: number, keys: Float32Array, values: Float32Array, nTok: number): void {
-    if (pos0 + nTok > this.nCtx) throw new ArgumentError(`context full: positions ${pos0}..${pos0 + nTok - 1} exceed the context size ${this.nCtx}`);
-    if (pos0 > this.length) throw new ArgumentError(`KV store: appending at position ${pos0} would leave a hole after position ${this.length - 1}`);
+    this.checkAppend(pos0, nTok);
     this.writeRows(this.keys[layer]!.data, pos0 * this.kRowBytes, keys, nTok * this.kStride, this.kType, this.rotK);
     this.writeRows(this.values[layer]!.data, pos0 * this.vRowBytes, values, nTok * this.vStride, this.vType, this.rotV);
     if (pos0 + nTok > this.length) this.length = pos0 + nTok;
@@ -152,7 +146,7 @@ export class PackedKVStore implements KVStore {
   }
 
   truncate(n: number): void {
-    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new ArgumentError(`KV store: cannot truncate to ${n}: it holds ${this.length} positions`);
+    this.checkTruncate(n);
     this.length = n;
   }
 
