@@ -4,6 +4,7 @@
 import { Command, Option } from 'commander';
 import { UnsupportedError } from '../core/errors.js';
 import { addKernelFlags, chatTemplateFlag, int, loadProgressBar, resolveModel, threadCount } from './common.js';
+import { addCacheFlags, cacheSpec } from './cache-flags.js';
 import { addSpeculativeFlags, engineSpeculativeFromFlags } from './speculative.js';
 
 /**
@@ -48,9 +49,10 @@ export function registerServe(program: Command): void {
     .option('--request-timeout <s>', 'seconds a client has to send its whole request (headers and body)', int('--request-timeout', 1), 30)
     .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', threadCount)
     .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'));
-  addSpeculativeFlags(addKernelFlags(cmd))
+  addCacheFlags(addSpeculativeFlags(addKernelFlags(cmd)))
     .action(async (model: string | undefined, o) => {
       if (o.chatTemplate !== undefined) o.chatTemplate = await chatTemplateFlag(o.chatTemplate);
+      o.cacheType = cacheSpec(o);
       o.speculative = await engineSpeculativeFromFlags(o);
       const { serve } = await importServer();
       const bar = loadProgressBar(false);

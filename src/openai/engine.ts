@@ -11,6 +11,7 @@ import type { GenerateChunk, StopReason, Timings } from '../runtime/generate.js'
 import { checkSpeculativeFor, type SpeculativeOptions } from '../runtime/speculative.js';
 import type { TokenLogprob } from '../runtime/logprobs.js';
 import type { Context } from '../runtime/context.js';
+import type { KVCacheSpec } from '../runtime/kv/index.js';
 import type { SamplingOptions } from '../runtime/sampler.js';
 import { renderChatTemplate, resolveChatTemplate, type ResolvedChatTemplate } from '../tokenizer/index.js';
 import type { Grammar, LazyGrammar } from '../grammar/index.js';
@@ -49,6 +50,8 @@ export interface EngineOptions {
   signal?: AbortSignal;
   /** Context size of each slot in tokens (default: the model's, at most 4096). */
   ctx?: number;
+  /** KV cache of each slot (the CLI's --cache-type-k/-v, --minicache; default: the model's). */
+  cacheType?: KVCacheSpec;
   /** Sequences generated at once; each gets a context of `ctx` tokens, allocated now (default 1). */
   parallel?: number;
   /** Requests that may wait for a slot before create() throws QueueFullError (default unbounded). */
@@ -749,7 +752,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       speculative = { ...rest, draft: ownedDraft ?? (draft as Model | undefined) };
       checkSpeculativeFor(model, speculative);
     }
-    const contexts = Array.from({ length: parallel }, () => model.createContext({ ctx: opts.ctx }));
+    const contexts = Array.from({ length: parallel }, () => model.createContext({ ctx: opts.ctx, ...(opts.cacheType ? { cacheType: opts.cacheType } : {}) }));
     return new Engine(model, contexts, maxQueue, opts.name, owns, {
       cacheReuse: opts.cacheReuse, maxRequestTokens: opts.maxRequestTokens, chatTemplate: opts.chatTemplate, contextShift: opts.contextShift,
       speculative, ownedDraft,

@@ -7,9 +7,12 @@ import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js'
 import { createEngine, type EngineSpeculativeOptions } from '../openai/engine.js';
 import type { CacheReuse } from '../openai/slots.js';
 import { buildServer, DEFAULT_BODY_LIMIT, type ServerState } from './app.js';
+import type { KVCacheSpec } from '../runtime/kv/index.js';
 
 export interface ServeFlags {
   host: string;
+  /** KV cache settings of every slot (cli/cache-flags.ts). */
+  cacheType?: KVCacheSpec;
   port: number;
   apiKey?: string;
   parallel: number;
@@ -47,6 +50,7 @@ export async function serve(modelPath: string, o: ServeFlags, onProgress?: (p: {
   const engine = await createEngine({
     model: modelPath, ctx: o.ctx, parallel: o.parallel, maxQueue: o.maxQueue, threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables, name: o.name, onProgress,
     cacheReuse: o.cacheReuse, maxRequestTokens: o.maxRequestTokens, chatTemplate: o.chatTemplate, contextShift: o.contextShift, speculative: o.speculative,
+    ...(o.cacheType ? { cacheType: o.cacheType } : {}),
   });
   if (engine.templateSource === 'fallback') process.stderr.write(`lutra serve: ${engine.model.file} has no chat template; chats use chatml (choose one with --chat-template NAME|FILE)\n`);
   if (o.ctx !== undefined && o.ctx > engine.model.hparams.nCtxTrain) {
