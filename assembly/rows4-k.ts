@@ -46,6 +46,7 @@
 // block and add them at the end: the same terms in another f32 order.)
 
 import { f16ToF32, halfx4 } from './f16';
+import { storeRows } from './rows4';
 import { dot_q4_k, dot_q6_k, dot_q5 } from './dot';
 import { GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generated';
 
@@ -148,14 +149,6 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
   return i16x8.extend_low_i8x16_s(v128.load32_splat(a));
 }
 
-@inline function storeRows(y: usize, v: v128, lo: i32, hi: i32): void {
-  if (lo == 0 && hi == 4) { v128.store(y, v); return; }
-  if (lo <= 0 && hi > 0) store<f32>(y, f32x4.extract_lane(v, 0));
-  if (lo <= 1 && hi > 1) store<f32>(y, f32x4.extract_lane(v, 1), 4);
-  if (lo <= 2 && hi > 2) store<f32>(y, f32x4.extract_lane(v, 2), 8);
-  if (lo <= 3 && hi > 3) store<f32>(y, f32x4.extract_lane(v, 3), 12);
-}
-
 // ------------------------------------------------------------------ Q4_K
 
 /**
@@ -256,13 +249,15 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
 
 // ------------------------------------------------------------------ Q6_K
 
-/** The 6-bit codes (u8 lanes, 0..63) of part q (0..3) of triple tr: 4 elements of each row. */
+/**
+ * The 6-bit codes (u8 lanes, 0..63) of part q (0..3, any value: shifts by a variable count keep
+ * one copy of the code) of triple tr: 4 elements of each row. i16 shifts; what they carry across
+ * bytes is masked off.
+ */
 @inline function q6kCodes(tr: usize, q: i32): v128 {
-  const m = i8x16.splat(0x0f), t3 = i8x16.splat(0x30);
   const l = v128.load(tr + (<usize>(q & 1) << 4)), h = v128.load(tr + 32);
-  const lo = q < 2 ? v128.and(l, m) : v128.and(i16x8.shr_u(l, 4), m);
-  const hb = q == 0 ? i16x8.shl(h, 4) : q == 1 ? i16x8.shl(h, 2) : q == 2 ? h : i16x8.shr_u(h, 2);
-  return v128.or(lo, v128.and(hb, t3));
+  const lo = v128.and(i16x8.shr_u(l, (q >> 1) << 2), i8x16.splat(0x0f));
+  return v128.or(lo, v128.and(i16x8.shl(i16x8.shr_u(h, 2 * q), 4), i8x16.splat(0x30)));
 }
 
 /**
@@ -288,6 +283,47 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
   return i32x4.mul(i32x4.add(rowsOf(p01, p23), start), sc);
 }
 
+/** Scales (lane = row) of Q6_K sub-block j of the group super-block at blk. */
+@inline function q6kScale(blk: usize, j: i32): v128 {
+  return i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(blk + 8 + <usize>(4 * j))));
+}
+
+/**
+ * One token (the decode case): the four sub-blocks j = 8h + 2q + kk (q < 4) at once, so each
+ * triple is loaded and split into its four codes once, as q6kSub's sums: sum_q sc_j * (sum(code * a) - 32 * sum(a)).
+ */
+@inline function q6kQuad(blk: usize, x: usize, bs: usize, h: i32, kk: i32): v128 {
+  const m = i8x16.splat(0x0f), t3 = i8x16.splat(0x30), j0 = 8 * h + kk;
+  const s0 = i32x4.splat(-(load<i32>(bs + (<usize>j0 << 2)) << 5)), s1 = i32x4.splat(-(load<i32>(bs + (<usize>(j0 + 2) << 2)) << 5));
+  const s2 = i32x4.splat(-(load<i32>(bs + (<usize>(j0 + 4) << 2)) << 5)), s3 = i32x4.splat(-(load<i32>(bs + (<usize>(j0 + 6) << 2)) << 5));
+  // Relaxed: the starting sums in the row lanes; SIMD128 adds them after pairing its lanes.
+  const z = i32x4.splat(0);
+  let a0 = ASC_FEATURE_RELAXED_SIMD ? s0 : z, a1 = ASC_FEATURE_RELAXED_SIMD ? s1 : z, a2 = ASC_FEATURE_RELAXED_SIMD ? s2 : z, a3 = ASC_FEATURE_RELAXED_SIMD ? s3 : z;
+  let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+  for (let k = 0; k < 4; k++) {
+    const t = blk + 72 + <usize>(48 * (8 * h + 4 * kk + k));
+    const A = v128.load(t), B = v128.load(t, 16), H = v128.load(t, 32);
+    const c0 = v128.or(v128.and(A, m), v128.and(i16x8.shl(H, 4), t3)), c1 = v128.or(v128.and(B, m), v128.and(i16x8.shl(H, 2), t3));
+    const c2 = v128.or(v128.and(i16x8.shr_u(A, 4), m), v128.and(H, t3)), c3 = v128.or(v128.and(i16x8.shr_u(B, 4), m), v128.and(i16x8.shr_u(H, 2), t3));
+    const xk = x + <usize>(128 * h + 16 * kk + 4 * k);
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      a0 = rdot(a0, c0, xk); a1 = rdot(a1, c1, xk + 32); a2 = rdot(a2, c2, xk + 64); a3 = rdot(a3, c3, xk + 96);
+    } else {
+      // Lanes a*: rows 0, 1 (two partial sums each); b*: rows 2, 3.
+      const x0 = act16(xk), x1 = act16(xk + 32), x2 = act16(xk + 64), x3 = act16(xk + 96);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(c0), x0)); b0 = i32x4.add(b0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(c0), x0));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(c1), x1)); b1 = i32x4.add(b1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(c1), x1));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(c2), x2)); b2 = i32x4.add(b2, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(c2), x2));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(c3), x3)); b3 = i32x4.add(b3, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(c3), x3));
+    }
+  }
+  if (!ASC_FEATURE_RELAXED_SIMD) {
+    a0 = i32x4.add(rowsOf(a0, b0), s0); a1 = i32x4.add(rowsOf(a1, b1), s1);
+    a2 = i32x4.add(rowsOf(a2, b2), s2); a3 = i32x4.add(rowsOf(a3, b3), s3);
+  }
+  return i32x4.add(i32x4.add(i32x4.mul(a0, q6kScale(blk, j0)), i32x4.mul(a1, q6kScale(blk, j0 + 2))), i32x4.add(i32x4.mul(a2, q6kScale(blk, j0 + 4)), i32x4.mul(a3, q6kScale(blk, j0 + 6))));
+}
+
 @inline function q6kStep(s: v128, d: v128, yd: f32, isum: v128): v128 {
   return f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(d, f32x4.splat(yd))));
 }
@@ -300,33 +336,16 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     const d = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(blk)));
     const tr = blk + 72, xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6);
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
-    for (let h = 0; h < 2; h++) {
+    if (nt == 1) {
+      for (let h = 0; h < 2; h++) for (let kk = 0; kk < 2; kk++) i0 = i32x4.add(i0, q6kQuad(blk, xb, bb, h, kk));
+    } else for (let h = 0; h < 2; h++) {
       for (let kk = 0; kk < 2; kk++) {
-        // Part q spelled out as a constant, so each code's shifts and nibble fold at compile time.
         for (let q = 0; q < 4; q++) {
-          const j = 8 * h + 2 * q + kk;
-          const sc = i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(blk + 8 + <usize>(4 * j))));
-          if (q == 0) {
-            i0 = i32x4.add(i0, q6kSub(tr, xb, bb, h, 0, kk, sc));
-            if (nt > 1) i1 = i32x4.add(i1, q6kSub(tr, xb + xStep, bb + bStep, h, 0, kk, sc));
-            if (nt > 2) i2 = i32x4.add(i2, q6kSub(tr, xb + 2 * xStep, bb + 2 * bStep, h, 0, kk, sc));
-            if (nt > 3) i3 = i32x4.add(i3, q6kSub(tr, xb + 3 * xStep, bb + 3 * bStep, h, 0, kk, sc));
-          } else if (q == 1) {
-            i0 = i32x4.add(i0, q6kSub(tr, xb, bb, h, 1, kk, sc));
-            if (nt > 1) i1 = i32x4.add(i1, q6kSub(tr, xb + xStep, bb + bStep, h, 1, kk, sc));
-            if (nt > 2) i2 = i32x4.add(i2, q6kSub(tr, xb + 2 * xStep, bb + 2 * bStep, h, 1, kk, sc));
-            if (nt > 3) i3 = i32x4.add(i3, q6kSub(tr, xb + 3 * xStep, bb + 3 * bStep, h, 1, kk, sc));
-          } else if (q == 2) {
-            i0 = i32x4.add(i0, q6kSub(tr, xb, bb, h, 2, kk, sc));
-            if (nt > 1) i1 = i32x4.add(i1, q6kSub(tr, xb + xStep, bb + bStep, h, 2, kk, sc));
-            if (nt > 2) i2 = i32x4.add(i2, q6kSub(tr, xb + 2 * xStep, bb + 2 * bStep, h, 2, kk, sc));
-            if (nt > 3) i3 = i32x4.add(i3, q6kSub(tr, xb + 3 * xStep, bb + 3 * bStep, h, 2, kk, sc));
-          } else {
-            i0 = i32x4.add(i0, q6kSub(tr, xb, bb, h, 3, kk, sc));
-            if (nt > 1) i1 = i32x4.add(i1, q6kSub(tr, xb + xStep, bb + bStep, h, 3, kk, sc));
-            if (nt > 2) i2 = i32x4.add(i2, q6kSub(tr, xb + 2 * xStep, bb + 2 * bStep, h, 3, kk, sc));
-            if (nt > 3) i3 = i32x4.add(i3, q6kSub(tr, xb + 3 * xStep, bb + 3 * bStep, h, 3, kk, sc));
-          }
+          const sc = q6kScale(blk, 8 * h + 2 * q + kk);
+          i0 = i32x4.add(i0, q6kSub(tr, xb, bb, h, q, kk, sc));
+          if (nt > 1) i1 = i32x4.add(i1, q6kSub(tr, xb + xStep, bb + bStep, h, q, kk, sc));
+          if (nt > 2) i2 = i32x4.add(i2, q6kSub(tr, xb + 2 * xStep, bb + 2 * bStep, h, q, kk, sc));
+          if (nt > 3) i3 = i32x4.add(i3, q6kSub(tr, xb + 3 * xStep, bb + 3 * bStep, h, q, kk, sc));
         }
       }
     }

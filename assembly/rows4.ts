@@ -51,7 +51,7 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
   return type == GGML_TYPE_Q4_0 ? 4 : 8;
 }
 
-@inline function storeRows(y: usize, v: v128, lo: i32, hi: i32): void {
+@inline export function storeRows(y: usize, v: v128, lo: i32, hi: i32): void {
   if (lo == 0 && hi == 4) { v128.store(y, v); return; }
   if (lo <= 0 && hi > 0) store<f32>(y, f32x4.extract_lane(v, 0));
   if (lo <= 1 && hi > 1) store<f32>(y, f32x4.extract_lane(v, 1), 4);

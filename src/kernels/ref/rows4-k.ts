@@ -11,7 +11,7 @@
 // each scale, min and code goes). The last rows % 4 stay in row layout.
 
 import type { WeightMatrix } from '../types.js';
-import type { QuantFormat } from '../../quant/types.js';
+import type { ActivationRow, QuantFormat } from '../../quant/types.js';
 import { F16_TO_F32 } from '../../core/f16.js';
 import { readU16 } from '../../quant/views.js';
 import { unpackScaleMins } from '../../quant/q4_K.js';
@@ -132,83 +132,71 @@ export function rows4kRow(data: Uint8Array, rowBytes: number, rows: number, bloc
 
 /**
  * y = W x for a re-laid matrix, summed as the WebAssembly kernels (and dot.ts's row kernels) sum:
- * per (row, token), block by block in f32, the integer sums exact:
- *   Q4_K: s += (d * yd) * f32(isum) - (dmin * yd) * f32(summs)
- *   Q6_K, Q5_0: s += f32(isum) * (d * yd)
+ * per (row, token), block by block in f32 (blockTerm), the integer sums exact.
  */
 export function rows4kMatmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
-  if (w.format.typeSize === Q5_0_BYTES) return q50Matmul(w, x, nTok, y);
   const { rows, cols, rowBytes, format } = w;
-  const bb = format.typeSize, nb = cols / 256;
-  const a = newActivationRow('q8_K', cols * nTok);
+  const bb = format.typeSize, n = format.blockSize;
+  const a = newActivationRow(format.vecDot, cols * nTok);
   for (let t = 0; t < nTok; t++) prepareActivation(a, x, t * cols, cols, t * cols);
   const row = new Uint8Array(rowBytes);
   for (let r = 0; r < rows; r++) {
     rows4kRow(w.data, rowBytes, rows, bb, r, row, 0);
     for (let t = 0; t < nTok; t++) {
       let s = 0;
-      for (let b = 0; b < nb; b++) {
-        const o = b * bb, xo = t * cols + b * 256, yd = a.d[xo >>> 8]!;
-        if (bb === Q4_K_BYTES) {
-          unpackScaleMins(row, o + 4, sc8, m8);
-          let summs = 0, isum = 0;
-          for (let j = 0; j < 16; j++) summs += a.bsums[(xo >>> 4) + j]! * m8[j >> 1]!;
-          for (let c = 0; c < 4; c++) {
-            let lo = 0, hi = 0;
-            for (let l = 0; l < 32; l++) {
-              const v = row[o + 16 + 32 * c + l]!;
-              lo += a.qs[xo + 64 * c + l]! * (v & 15);
-              hi += a.qs[xo + 64 * c + 32 + l]! * (v >> 4);
-            }
-            isum += sc8[2 * c]! * lo + sc8[2 * c + 1]! * hi;
-          }
-          const d = F16_TO_F32[readU16(row, o)]!, dmin = F16_TO_F32[readU16(row, o + 2)]!;
-          s = fr(s + fr(fr(fr(d * yd) * fr(isum)) - fr(fr(dmin * yd) * fr(summs))));
-        } else {
-          let isum = 0;
-          for (let h = 0; h < 2; h++) {
-            for (let q = 0; q < 4; q++) {
-              const ql = o + 64 * h + 32 * (q & 1), qh = o + 128 + 32 * h;
-              for (let half = 0; half < 2; half++) {
-                let sub = 0;
-                for (let l = 16 * half; l < 16 * half + 16; l++) {
-                  const code = ((q < 2 ? row[ql + l]! : row[ql + l]! >> 4) & 15) | (((row[qh + l]! >> (2 * q)) & 3) << 4);
-                  sub += (code - 32) * a.qs[xo + 128 * h + 32 * q + l]!;
-                }
-                isum += ((row[o + 192 + 8 * h + 2 * q + half]! << 24) >> 24) * sub;
-              }
-            }
-          }
-          s = fr(s + fr(fr(isum) * fr(F16_TO_F32[readU16(row, o + 208)]! * yd)));
-        }
-      }
+      for (let b = 0; b < cols / n; b++) s = fr(s + blockTerm(bb, row, b * bb, a, t * cols + b * n));
       y[t * rows + r] = s;
     }
   }
 }
 
-/** rows4kMatmul for Q5_0: Q8 activations in blocks of 32 (as ggml's x86 path quantizes them). */
-function q50Matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
-  const { rows, cols, rowBytes } = w;
-  const a = newActivationRow('q8_0', cols * nTok);
-  for (let t = 0; t < nTok; t++) prepareActivation(a, x, t * cols, cols, t * cols);
-  const row = new Uint8Array(rowBytes);
-  for (let r = 0; r < rows; r++) {
-    rows4kRow(w.data, rowBytes, rows, Q5_0_BYTES, r, row, 0);
-    for (let t = 0; t < nTok; t++) {
-      let s = 0;
-      for (let b = 0; b < cols / 32; b++) {
-        const o = b * Q5_0_BYTES, xo = t * cols + b * 32;
-        const qh = (row[o + 2]! | (row[o + 3]! << 8) | (row[o + 4]! << 16) | (row[o + 5]! << 24)) >>> 0;
-        let isum = 0;
-        for (let j = 0; j < 16; j++) {
-          const q = row[o + 6 + j]!;
-          isum += (((q & 15) | (((qh >>> j) & 1) << 4)) - 16) * a.qs[xo + j]!;
-          isum += (((q >> 4) | (((qh >>> (j + 16)) & 1) << 4)) - 16) * a.qs[xo + 16 + j]!;
-        }
-        s = fr(s + fr(fr(isum) * fr(F16_TO_F32[readU16(row, o)]! * a.d[xo >>> 5]!)));
+/**
+ * The f32 term one block (at byte o of a row in row layout) adds against the activations from
+ * element xo, in the kernels' f32 operations:
+ *   Q4_K: (d * yd) * f32(isum) - (dmin * yd) * f32(summs)      Q6_K, Q5_0: f32(isum) * (d * yd)
+ */
+function blockTerm(bb: number, row: Uint8Array, o: number, a: ActivationRow, xo: number): number {
+  const q8 = a.qs;
+  if (bb === Q5_0_BYTES) {
+    const qh = (row[o + 2]! | (row[o + 3]! << 8) | (row[o + 4]! << 16) | (row[o + 5]! << 24)) >>> 0;
+    let isum = 0;
+    for (let j = 0; j < 16; j++) {
+      const q = row[o + 6 + j]!;
+      isum += (((q & 15) | (((qh >>> j) & 1) << 4)) - 16) * q8[xo + j]!;
+      isum += (((q >> 4) | (((qh >>> (j + 16)) & 1) << 4)) - 16) * q8[xo + 16 + j]!;
+    }
+    return fr(fr(isum) * fr(F16_TO_F32[readU16(row, o)]! * a.d[xo >>> 5]!));
+  }
+  const yd = a.d[xo >>> 8]!;
+  if (bb === Q4_K_BYTES) {
+    unpackScaleMins(row, o + 4, sc8, m8);
+    let summs = 0, isum = 0;
+    for (let j = 0; j < 16; j++) summs += a.bsums[(xo >>> 4) + j]! * m8[j >> 1]!;
+    for (let c = 0; c < 4; c++) {
+      let lo = 0, hi = 0;
+      for (let l = 0; l < 32; l++) {
+        const v = row[o + 16 + 32 * c + l]!;
+        lo += q8[xo + 64 * c + l]! * (v & 15);
+        hi += q8[xo + 64 * c + 32 + l]! * (v >> 4);
       }
-      y[t * rows + r] = s;
+      isum += sc8[2 * c]! * lo + sc8[2 * c + 1]! * hi;
+    }
+    const d = F16_TO_F32[readU16(row, o)]!, dmin = F16_TO_F32[readU16(row, o + 2)]!;
+    return fr(fr(fr(d * yd) * fr(isum)) - fr(fr(dmin * yd) * fr(summs)));
+  }
+  let isum = 0;
+  for (let h = 0; h < 2; h++) {
+    for (let q = 0; q < 4; q++) {
+      const ql = o + 64 * h + 32 * (q & 1), qh = o + 128 + 32 * h;
+      for (let half = 0; half < 2; half++) {
+        let sub = 0;
+        for (let l = 16 * half; l < 16 * half + 16; l++) {
+          const code = ((q < 2 ? row[ql + l]! : row[ql + l]! >> 4) & 15) | (((row[qh + l]! >> (2 * q)) & 3) << 4);
+          sub += (code - 32) * q8[xo + 128 * h + 32 * q + l]!;
+        }
+        isum += ((row[o + 192 + 8 * h + 2 * q + half]! << 24) >> 24) * sub;
+      }
     }
   }
+  return fr(fr(isum) * fr(F16_TO_F32[readU16(row, o + 208)]! * yd));
 }
