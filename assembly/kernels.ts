@@ -12,7 +12,7 @@
 //   dot.ts          one row . one token, per format
 //   matmul.ts       matrix products: the tiled 32-element formats, everything else row by row
 //   rows4.ts        the four-row decode layout built at load (Q4_0, Q8_0) and its products
-//   rows4-k.ts      the same for Q4_K, Q6_K and Q5_0
+//   rows4-k.ts      the same for Q4_K, Q5_K, Q6_K and Q5_0
 //   attention.ts    causal attention over the KV cache
 //   attention-quant.ts  the same over caches in ggml's cache formats (q8_0 .. iq4_nl, bf16)
 //   elementwise.ts  RMS norm, SwiGLU, add_scaled, RoPE

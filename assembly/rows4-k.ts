@@ -1,4 +1,4 @@
-// The four-row decode layout of the K-quants Q4_K and Q6_K (super-blocks of 256) and of Q5_0
+// The four-row decode layout of the K-quants Q4_K, Q5_K and Q6_K (super-blocks of 256) and of Q5_0
 // (the type Q4_K_M files fall back to for rows of 896, whose fifth bits rows4.ts's plain chunking
 // would leave scattered), built once at load, in place, and the matrix products over it. rows4.ts
 // does the same for Q4_0 and Q8_0; matmul.ts keeps the row layout for matrices never re-laid and
@@ -19,6 +19,10 @@
 //   decode all 64, scales as [sub-block][row] bytes (widened to one i32x4 per sub-block: lane =
 //   row) and mins as [row][sub-block] bytes (one i32x4.dot_i16x8_s per row against the sums of
 //   the activations' pairs of 16).
+// Q5_K, 704 bytes per super-block of a group (4 x 176): Q4_K's 64 header bytes, then
+//   [64] 128 bytes of fifth bits: 8 chunks of 16, chunk k = qh bytes 4k .. +3 of rows 0..3 (bit 2c:
+//        the low nibble's element of 64-element chunk c, bit 2c + 1: the high nibble's), then
+//   [192] the quants as Q4_K's
 // Q6_K, 840 bytes per super-block of a group (4 x 210):
 //   [0]  f16 d, rows 0..3            [8]  i8 scales: byte 4j + r = scale j of row r (j < 16)
 //   [72] 16 triples of 48 bytes, triple 8h + k = [ql bytes 64h + 4k | ql bytes 64h + 32 + 4k |
@@ -33,13 +37,13 @@
 //        high nibbles: 16 + 4c + i, as in the row layout)
 //
 // Integer dot products per build: relaxed SIMD i32x4.relaxed_dot_i8x16_i7x16_add_s in its
-// deterministic form, the int8 activations first and the unsigned weights (Q4_K 0..15, Q6_K 0..63,
-// Q5_0 0..31) second; SIMD128 i32x4.dot_i16x8_s on weights widened to i16 against 4 activations splat as i16.
+// deterministic form, the int8 activations first and the unsigned weights (Q4_K 0..15, Q5_K and
+// Q5_0 0..31, Q6_K 0..63) second; SIMD128 i32x4.dot_i16x8_s on weights widened to i16 against 4 activations splat as i16.
 // Lanes are rows, so one splat of 4 activations feeds four rows. The Q4_K mins come off through
 // the activations' sums of 16, the Q6_K -32 as the starting value of each sub-block's sum, the
 // Q5_0 -16 through the block's activation sum. Every build gives the integer sums dot.ts's row
 // kernels give and sums blocks in their (ggml's generic) f32 order:
-//   Q4_K: s += (d * yd) * f32(isum) - (dmin * yd) * f32(summs)
+//   Q4_K, Q5_K: s += (d * yd) * f32(isum) - (dmin * yd) * f32(summs)
 //   Q6_K, Q5_0: s += f32(isum) * (d * yd)
 // so the re-laid matrix, the plain build's row kernels (and for the K-quants every build's) and
 // every build of this layout agree bit for bit. (matmul.ts's SIMD Q5_0 tiles sum four lanes per
@@ -47,16 +51,16 @@
 
 import { f16ToF32, halfx4 } from './f16';
 import { storeRows } from './rows4';
-import { dot_q4_k, dot_q6_k, dot_q5 } from './dot';
-import { GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generated';
+import { dot_q4_k, dot_q5_k, dot_q6_k, dot_q5 } from './dot';
+import { GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generated';
 
 /** Whether rows4k_pack / rows4k_matmul take this type. */
 @inline export function rows4kHas(type: i32): bool {
-  return type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K || type == GGML_TYPE_Q5_0;
+  return type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K || type == GGML_TYPE_Q6_K || type == GGML_TYPE_Q5_0;
 }
 
 @inline function blockBytes(type: i32): usize {
-  return type == GGML_TYPE_Q4_K ? 144 : type == GGML_TYPE_Q6_K ? 210 : 22;
+  return type == GGML_TYPE_Q4_K ? 144 : type == GGML_TYPE_Q5_K ? 176 : type == GGML_TYPE_Q6_K ? 210 : 22;
 }
 
 /** Elements per block: 256, or 32 for Q5_0. */
@@ -74,7 +78,7 @@ import { GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generate
 }
 
 /**
- * Re-lay `rows` rows (rowBytes apart) of a Q4_K, Q6_K or Q5_0 matrix into the four-row layout in place,
+ * Re-lay `rows` rows (rowBytes apart) of a Q4_K, Q5_K, Q6_K or Q5_0 matrix into the four-row layout in place,
  * group by group through `scratch` (4 * rowBytes bytes). The last rows % 4 are left as they are.
  * Returns 1 for another type.
  */
@@ -86,11 +90,11 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     memory.copy(scratch, base, rb << 2);
     for (let b = 0; b < nb; b++) {
       const dst = base + <usize>b * (bb << 2);
-      if (type == GGML_TYPE_Q4_K) memory.fill(dst + 16, 0, 48);
+      if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K) memory.fill(dst + 16, 0, 48);
       if (type == GGML_TYPE_Q5_0) memory.fill(dst + 8, 0, 16);
       for (let r = 0; r < 4; r++) {
         const src = scratch + <usize>r * rb + <usize>b * bb, ru = <usize>r;
-        if (type == GGML_TYPE_Q4_K) {
+        if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K) {
           store<u16>(dst + (ru << 1), load<u16>(src));
           store<u16>(dst + 8 + (ru << 1), load<u16>(src + 2));
           for (let j = 0; j < 8; j++) {
@@ -102,7 +106,10 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
             store<u8>(pm + 32, load<u8>(pm + 32) | <u8>((m & 15) << (4 * hm)));
             store<u8>(pm + 48, load<u8>(pm + 48) | <u8>((m >> 4) << (4 + 2 * hm)));
           }
-          for (let c = 0; c < 32; c++) store<u32>(dst + 64 + (<usize>c << 4) + (ru << 2), load<u32>(src + 16 + (<usize>c << 2)));
+          // Q5_K: the fifth bits (32 bytes at 16), then the quants as Q4_K's.
+          const q5 = type == GGML_TYPE_Q5_K, qsAt: usize = q5 ? 48 : 16, qsTo: usize = q5 ? 192 : 64;
+          if (q5) for (let k = 0; k < 8; k++) store<u32>(dst + 64 + (<usize>k << 4) + (ru << 2), load<u32>(src + 16 + (<usize>k << 2)));
+          for (let c = 0; c < 32; c++) store<u32>(dst + qsTo + (<usize>c << 4) + (ru << 2), load<u32>(src + qsAt + (<usize>c << 2)));
         } else if (type == GGML_TYPE_Q5_0) {
           store<u16>(dst + (ru << 1), load<u16>(src));
           const qh = load<u32>(src + 2);
@@ -175,25 +182,43 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
 }
 
 /**
- * Token t's integer sums (lane = row) over the two sub-blocks of 64-element chunk c of the
- * super-block at q (its quants), activations at x (the super-block's), scaled: lo * s_lo + hi * s_hi.
+ * Bit b (0..7, any value) of each byte of h as 0x10: i16 shifts down by b, up by 4 (what they
+ * carry across bytes is masked off).
  */
-@inline function q4kChunk(q: usize, x: usize, c: i32, slo: v128, shi: v128): v128 {
+@inline function bitTo4(h: v128, b: i32): v128 {
+  return v128.and(i16x8.shl(i16x8.shr_u(h, b), 4), i8x16.splat(0x10));
+}
+
+/**
+ * Token t's integer sums (lane = row) over the two sub-blocks of 64-element chunk c of the
+ * super-block at q (its quants; Q5_K (five): its fifth bits at qh), activations at x (the
+ * super-block's), scaled: lo * s_lo + hi * s_hi.
+ */
+@inline function kChunk(five: bool, q: usize, qh: usize, x: usize, c: i32, slo: v128, shi: v128): v128 {
   const m = i8x16.splat(0x0f);
   const qc = q + <usize>(c << 7), xc = x + <usize>(c << 6);
   if (ASC_FEATURE_RELAXED_SIMD) {
     let lo = i32x4.splat(0), hi = i32x4.splat(0);
     for (let k = 0; k < 8; k++) {
       const w = v128.load(qc + (<usize>k << 4)), xk = xc + (<usize>k << 2);
-      lo = rdot(lo, v128.and(w, m), xk);
-      hi = rdot(hi, v128.and(i16x8.shr_u(w, 4), m), xk + 32);
+      let wl = v128.and(w, m), wh = v128.and(i16x8.shr_u(w, 4), m);
+      if (five) {
+        const h = v128.load(qh + (<usize>k << 4));
+        wl = v128.or(wl, bitTo4(h, 2 * c)); wh = v128.or(wh, bitTo4(h, 2 * c + 1));
+      }
+      lo = rdot(lo, wl, xk);
+      hi = rdot(hi, wh, xk + 32);
     }
     return i32x4.add(i32x4.mul(lo, slo), i32x4.mul(hi, shi));
   }
   let l01 = i32x4.splat(0), l23 = i32x4.splat(0), h01 = i32x4.splat(0), h23 = i32x4.splat(0);
   for (let k = 0; k < 8; k++) {
     const w = v128.load(qc + (<usize>k << 4)), xk = xc + (<usize>k << 2);
-    const wl = v128.and(w, m), wh = v128.and(i16x8.shr_u(w, 4), m);
+    let wl = v128.and(w, m), wh = v128.and(i16x8.shr_u(w, 4), m);
+    if (five) {
+      const h = v128.load(qh + (<usize>k << 4));
+      wl = v128.or(wl, bitTo4(h, 2 * c)); wh = v128.or(wh, bitTo4(h, 2 * c + 1));
+    }
     const al = act16(xk), ah = act16(xk + 32);
     l01 = i32x4.add(l01, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(wl), al));
     l23 = i32x4.add(l23, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(wl), al));
@@ -214,11 +239,11 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  * x + t * xStep, its scales at ad + t * dStep, its sums of 16 at bs + t * bStep; rows lo..hi stored
  * at y + t * yStep. A super-block's scales and mins are decoded once for all tokens.
  */
-@inline function q4kTile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
+@inline function q4kTile(five: bool, nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
   const f = i8x16.splat(0x0f), t3 = i8x16.splat(0x30);
   for (let b = 0; b < nb; b++) {
-    const blk = g + <usize>b * 576;
+    const blk = g + <usize>b * (five ? 704 : 576);
     const dd = v128.load(blk);
     const d = halfx4(i32x4.extend_low_i16x8_u(dd)), dmin = halfx4(i32x4.extend_high_i16x8_u(dd));
     const ns = v128.load(blk + 16), nm = v128.load(blk + 32), hb = v128.load(blk + 48);
@@ -227,14 +252,14 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     const ma = v128.or(v128.and(nm, f), v128.and(hb, t3));
     const mb = v128.or(v128.and(i16x8.shr_u(nm, 4), f), v128.and(i16x8.shr_u(hb, 2), t3));
     const m0 = i16x8.extend_low_i8x16_u(ma), m1 = i16x8.extend_high_i8x16_u(ma), m2 = i16x8.extend_low_i8x16_u(mb), m3 = i16x8.extend_high_i8x16_u(mb);
-    const q = blk + 64, xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6);
+    const qh = blk + 64, q = blk + (five ? 192 : 64), xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6);
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
     for (let c = 0; c < 4; c++) {
       const slo = q4kScale(sa, sb, c, 0), shi = q4kScale(sa, sb, c, 1);
-      i0 = i32x4.add(i0, q4kChunk(q, xb, c, slo, shi));
-      if (nt > 1) i1 = i32x4.add(i1, q4kChunk(q, xb + xStep, c, slo, shi));
-      if (nt > 2) i2 = i32x4.add(i2, q4kChunk(q, xb + 2 * xStep, c, slo, shi));
-      if (nt > 3) i3 = i32x4.add(i3, q4kChunk(q, xb + 3 * xStep, c, slo, shi));
+      i0 = i32x4.add(i0, kChunk(five, q, qh, xb, c, slo, shi));
+      if (nt > 1) i1 = i32x4.add(i1, kChunk(five, q, qh, xb + xStep, c, slo, shi));
+      if (nt > 2) i2 = i32x4.add(i2, kChunk(five, q, qh, xb + 2 * xStep, c, slo, shi));
+      if (nt > 3) i3 = i32x4.add(i3, kChunk(five, q, qh, xb + 3 * xStep, c, slo, shi));
     }
     s0 = q4kStep(s0, d, dmin, load<f32>(db), i0, q4kMins(bb, m0, m1, m2, m3));
     if (nt > 1) s1 = q4kStep(s1, d, dmin, load<f32>(db + dStep), i1, q4kMins(bb + bStep, m0, m1, m2, m3));
@@ -421,7 +446,8 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
 // ------------------------------------------------------------------ products
 
 @inline function tile(type: i32, nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
-  if (type == GGML_TYPE_Q4_K) q4kTile(nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+  if (type == GGML_TYPE_Q4_K) q4kTile(false, nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+  else if (type == GGML_TYPE_Q5_K) q4kTile(true, nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
   else if (type == GGML_TYPE_Q5_0) q50Tile(nt, g, nb, x, xStep, ad, dStep, bs, y, yStep, lo, hi);
   else q6kTile(nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
 }
@@ -491,8 +517,8 @@ function rows4kScalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32
       for (let b = 0; b < nb; b++) {
         const x = act + <usize>t * <usize>cols + (<usize>b << 8), bi = <usize>t * <usize>nb + <usize>b;
         const yd = load<f32>(ad + (bi << 2)), bs = asum + (bi << 6);
-        if (type == GGML_TYPE_Q4_K) {
-          const blk = gw + <usize>b * 576;
+        if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K) {
+          const q5 = type == GGML_TYPE_Q5_K, blk = gw + <usize>b * (q5 ? 704 : 576), qs = blk + (q5 ? 192 : 64);
           let isum = 0, summs = 0;
           for (let j = 0; j < 8; j++) {
             summs += (load<i32>(bs + (<usize>j << 3)) + load<i32>(bs + (<usize>j << 3) + 4)) * q4kRelaidScaleMin(blk, lane, j, 1);
@@ -500,9 +526,10 @@ function rows4kScalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32
           for (let c = 0; c < 4; c++) {
             let lo = 0, hi = 0;
             for (let l = 0; l < 32; l++) {
-              const v = <i32>load<u8>(blk + 64 + <usize>(((8 * c + (l >> 2)) << 4) + (lane << 2) + (l & 3)));
-              lo += <i32>load<i8>(x + <usize>(64 * c + l)) * (v & 15);
-              hi += <i32>load<i8>(x + <usize>(64 * c + 32 + l)) * (v >> 4);
+              const v = <i32>load<u8>(qs + <usize>(((8 * c + (l >> 2)) << 4) + (lane << 2) + (l & 3)));
+              const h = q5 ? <i32>load<u8>(blk + 64 + <usize>(((l >> 2) << 4) + (lane << 2) + (l & 3))) : 0;
+              lo += <i32>load<i8>(x + <usize>(64 * c + l)) * ((v & 15) | (((h >> (2 * c)) & 1) << 4));
+              hi += <i32>load<i8>(x + <usize>(64 * c + 32 + l)) * ((v >> 4) | (((h >> (2 * c + 1)) & 1) << 4));
             }
             isum += q4kRelaidScaleMin(blk, lane, 2 * c, 0) * lo + q4kRelaidScaleMin(blk, lane, 2 * c + 1, 0) * hi;
           }
@@ -530,13 +557,14 @@ function rows4kScalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32
   }
 }
 
-/** Rows r0..r1 of a Q4_K, Q6_K or Q5_0 matrix re-laid by rows4k_pack; returns 1 for other types. */
+/** Rows r0..r1 of a Q4_K, Q5_K, Q6_K or Q5_0 matrix re-laid by rows4k_pack; returns 1 for other types. */
 export function rows4k_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): i32 {
   if (!rows4kHas(type)) return 1;
   const g1 = min(r1, rows & ~3);
   if (r0 < g1) {
     if (ASC_FEATURE_SIMD) {
       if (type == GGML_TYPE_Q4_K) rows4kGroups(GGML_TYPE_Q4_K, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
+      else if (type == GGML_TYPE_Q5_K) rows4kGroups(GGML_TYPE_Q5_K, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
       else if (type == GGML_TYPE_Q5_0) rows4kGroups(GGML_TYPE_Q5_0, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
       else rows4kGroups(GGML_TYPE_Q6_K, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
     } else {
@@ -554,7 +582,7 @@ export function rows4k_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, r
         continue;
       }
       const ao = act + <usize>t * <usize>cols, dof = ad + ((<usize>t * <usize>nb) << 2), bsum = asum + ((<usize>t * <usize>nb) << 6);
-      const v = type == GGML_TYPE_Q4_K ? dot_q4_k(wr, ao, dof, bsum, nb) : dot_q6_k(wr, ao, dof, bsum, nb);
+      const v = type == GGML_TYPE_Q4_K ? dot_q4_k(wr, ao, dof, bsum, nb) : type == GGML_TYPE_Q5_K ? dot_q5_k(wr, ao, dof, bsum, nb) : dot_q6_k(wr, ao, dof, bsum, nb);
       store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), v);
     }
   }

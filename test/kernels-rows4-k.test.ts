@@ -1,4 +1,4 @@
-// The four-row decode layout of Q4_K, Q6_K and Q5_0 (assembly/rows4-k.ts) against its TypeScript
+// The four-row decode layout of Q4_K, Q5_K, Q6_K and Q5_0 (assembly/rows4-k.ts) against its TypeScript
 // twin (kernels/ref/rows4-k.ts) for every build and 1 or 2 threads: the in-place re-layout gives
 // the twin's bytes and every row reads back; products equal the twin's bit for bit and the row
 // layout's WebAssembly kernel bit for bit (same integer sums, same f32 order: dot.ts's K-quant rows
@@ -34,7 +34,7 @@ const SHAPES = [[37, 256], [130, 512], [4, 256], [7, 768], [65, 1280]] as const;
 /** Q5_0 rows of any multiple of 32 as well. */
 const SHAPES_32 = [[9, 96], [4, 32], [23, 160]] as const;
 const TOKENS = [1, 2, 3, 4, 5, 9];
-const TYPES = ['Q4_K', 'Q6_K', 'Q5_0'];
+const TYPES = ['Q4_K', 'Q5_K', 'Q6_K', 'Q5_0'];
 
 function sameBits(a: Float32Array, b: Float32Array, what: string): void {
   for (let i = 0; i < b.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}: y[${i}] ${a[i]} vs ${b[i]}`);
@@ -69,7 +69,7 @@ test('the engine runs the WebAssembly backend', () => assert.ok(flavors.length >
 
 for (const flavor of flavors) {
   for (const threads of [1, 2]) {
-    test(`${flavor}, ${threads} thread(s): Q4_K, Q6_K and Q5_0 in four-row layout equal the twin and the row layout bit for bit, the reference within ${TOL_QUANT}`, async () => {
+    test(`${flavor}, ${threads} thread(s): Q4_K, Q5_K, Q6_K and Q5_0 in four-row layout equal the twin and the row layout bit for bit, the reference within ${TOL_QUANT}`, async () => {
       const k = (await WasmKernels.create({ flavor, threads, matmul: 'dequant' }))!;
       pool.push(k);
       for (const type of TYPES) {

@@ -13,7 +13,7 @@ const L = new Uint8Array(256), scratch = kScratch();
 const sc8 = new Uint8Array(8), m8 = new Uint8Array(8);
 
 export const Q5_K: QuantFormat = {
-  id: 13, name: 'Q5_K', blockSize: 256, typeSize: 176, vecDot: 'q8_K', wasm: { colsAlign: 256 },
+  id: 13, name: 'Q5_K', blockSize: 256, typeSize: 176, vecDot: 'q8_K', wasm: { colsAlign: 256, rows4k: true },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 256; b++) {
       const o = srcOff + b * 176;

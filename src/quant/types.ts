@@ -78,7 +78,7 @@ export interface WasmTraits {
    */
   readonly rows4?: boolean;
   /**
-   * The same for K-quant super-blocks of 256 and for Q5_0 (Q4_K, Q6_K, Q5_0:
+   * The same for K-quant super-blocks of 256 and for Q5_0 (Q4_K, Q5_K, Q6_K, Q5_0:
    * src/kernels/ref/rows4-k.ts, assembly/rows4-k.ts).
    */
   readonly rows4k?: boolean;

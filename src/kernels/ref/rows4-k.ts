@@ -1,10 +1,11 @@
-// The four-row decode layout of Q4_K, Q6_K and Q5_0 (assembly/rows4-k.ts's twin): how a matrix is re-laid
+// The four-row decode layout of Q4_K, Q5_K, Q6_K and Q5_0 (assembly/rows4-k.ts's twin): how a matrix is re-laid
 // in place at load, how a row is read back (embedding lookups of a tied table, such as the Q6_K
 // token table of llama.cpp's ternary files), and the product over it with the WebAssembly
 // kernel's integer sums and f32 order, so the two can be compared bit for bit.
 //
 // Rows go in groups of four, each group in the bytes its rows had, super-block by super-block:
 // Q4_K 576 bytes: [f16 d x4][f16 dmin x4][scale nibbles 16][min nibbles 16][high bits 16][quants 512]
+// Q5_K 704 bytes: Q4_K's 64 header bytes, [fifth bits 128], [quants 512]
 // Q6_K 840 bytes: [f16 d x4][i8 scales 16 x 4][16 triples of 48: ql part, ql part, qh part]
 // Q5_0 88 bytes per block of 32: [f16 d x4][fifth bits re-packed, 16][4 chunks of nibbles]
 // with every payload in 4-byte chunks, rows 0..3 side by side (assembly/rows4-k.ts details where
@@ -18,19 +19,19 @@ import { unpackScaleMins } from '../../quant/q4_K.js';
 import { newActivationRow, prepareActivation } from './activations.js';
 
 const fr = Math.fround;
-const Q4_K_BYTES = 144, Q6_K_BYTES = 210, Q5_0_BYTES = 22;
+const Q4_K_BYTES = 144, Q5_K_BYTES = 176, Q6_K_BYTES = 210, Q5_0_BYTES = 22;
 
 /** Whether a matrix can take the layout: its format declares it, whole super-blocks, one group at least. */
 export function rows4kFits(format: QuantFormat, rows: number, cols: number): boolean {
   const t = format.typeSize;
-  return !!format.wasm?.rows4k && (t === Q4_K_BYTES || t === Q6_K_BYTES || t === Q5_0_BYTES) && cols % format.blockSize === 0 && rows >= 4;
+  return !!format.wasm?.rows4k && (t === Q4_K_BYTES || t === Q5_K_BYTES || t === Q6_K_BYTES || t === Q5_0_BYTES) && cols % format.blockSize === 0 && rows >= 4;
 }
 
 const sc8 = new Uint8Array(8), m8 = new Uint8Array(8);
 
 /** Super-block `src` (one row's, in row layout) as lane r of the group super-block at `dst` (zeroed first for Q4_K's shared bytes). */
 function packBlock(blockBytes: number, src: Uint8Array, s: number, dst: Uint8Array, d: number, r: number): void {
-  if (blockBytes === Q4_K_BYTES) {
+  if (blockBytes === Q4_K_BYTES || blockBytes === Q5_K_BYTES) {
     dst[d + 2 * r] = src[s]!; dst[d + 2 * r + 1] = src[s + 1]!;
     dst[d + 8 + 2 * r] = src[s + 2]!; dst[d + 9 + 2 * r] = src[s + 3]!;
     unpackScaleMins(src, s + 4, sc8, m8);
@@ -42,7 +43,10 @@ function packBlock(blockBytes: number, src: Uint8Array, s: number, dst: Uint8Arr
       dst[pm + 32] |= (m8[j]! & 15) << (4 * hm);
       dst[pm + 48] |= (m8[j]! >> 4) << (4 + 2 * hm);
     }
-    for (let c = 0; c < 32; c++) dst.set(src.subarray(s + 16 + 4 * c, s + 20 + 4 * c), d + 64 + 16 * c + 4 * r);
+    // Q5_K: its fifth bits (32 bytes at 16) in 8 chunks, then the quants as Q4_K's.
+    const q5 = blockBytes === Q5_K_BYTES, qsAt = s + (q5 ? 48 : 16), qsTo = d + (q5 ? 192 : 64);
+    if (q5) for (let k = 0; k < 8; k++) dst.set(src.subarray(s + 16 + 4 * k, s + 20 + 4 * k), d + 64 + 16 * k + 4 * r);
+    for (let c = 0; c < 32; c++) dst.set(src.subarray(qsAt + 4 * c, qsAt + 4 + 4 * c), qsTo + 16 * c + 4 * r);
     return;
   }
   if (blockBytes === Q5_0_BYTES) {
@@ -86,7 +90,7 @@ export function rows4kRow(data: Uint8Array, rowBytes: number, rows: number, bloc
   const nb = rowBytes / blockBytes, r = row & 3, base = (row >> 2) * 4 * rowBytes;
   for (let b = 0; b < nb; b++) {
     const s = base + b * 4 * blockBytes, o = outOff + b * blockBytes;
-    if (blockBytes === Q4_K_BYTES) {
+    if (blockBytes === Q4_K_BYTES || blockBytes === Q5_K_BYTES) {
       out[o] = data[s + 2 * r]!; out[o + 1] = data[s + 2 * r + 1]!;
       out[o + 2] = data[s + 8 + 2 * r]!; out[o + 3] = data[s + 9 + 2 * r]!;
       for (let j = 0; j < 8; j++) {
@@ -101,7 +105,9 @@ export function rows4kRow(data: Uint8Array, rowBytes: number, rows: number, bloc
         out[o + 8 + j] = (m8[j]! & 63) | ((m8[j + 4]! >> 4) << 6);
         out[o + 12 + j] = (sc8[j + 4]! & 15) | ((m8[j + 4]! & 15) << 4);
       }
-      for (let c = 0; c < 32; c++) out.set(data.subarray(s + 64 + 16 * c + 4 * r, s + 68 + 16 * c + 4 * r), o + 16 + 4 * c);
+      const q5 = blockBytes === Q5_K_BYTES, qsFrom = s + (q5 ? 192 : 64), qsTo = o + (q5 ? 48 : 16);
+      if (q5) for (let k = 0; k < 8; k++) out.set(data.subarray(s + 64 + 16 * k + 4 * r, s + 68 + 16 * k + 4 * r), o + 16 + 4 * k);
+      for (let c = 0; c < 32; c++) out.set(data.subarray(qsFrom + 16 * c + 4 * r, qsFrom + 4 + 16 * c + 4 * r), qsTo + 4 * c);
       continue;
     }
     if (blockBytes === Q5_0_BYTES) {
@@ -153,7 +159,7 @@ export function rows4kMatmul(w: WeightMatrix, x: Float32Array, nTok: number, y: 
 /**
  * The f32 term one block (at byte o of a row in row layout) adds against the activations from
  * element xo, in the kernels' f32 operations:
- *   Q4_K: (d * yd) * f32(isum) - (dmin * yd) * f32(summs)      Q6_K, Q5_0: f32(isum) * (d * yd)
+ *   Q4_K, Q5_K: (d * yd) * f32(isum) - (dmin * yd) * f32(summs)      Q6_K, Q5_0: f32(isum) * (d * yd)
  */
 function blockTerm(bb: number, row: Uint8Array, o: number, a: ActivationRow, xo: number): number {
   const q8 = a.qs;
@@ -168,16 +174,17 @@ function blockTerm(bb: number, row: Uint8Array, o: number, a: ActivationRow, xo:
     return fr(fr(isum) * fr(F16_TO_F32[readU16(row, o)]! * a.d[xo >>> 5]!));
   }
   const yd = a.d[xo >>> 8]!;
-  if (bb === Q4_K_BYTES) {
+  if (bb === Q4_K_BYTES || bb === Q5_K_BYTES) {
+    const q5 = bb === Q5_K_BYTES, qs = o + (q5 ? 48 : 16);
     unpackScaleMins(row, o + 4, sc8, m8);
     let summs = 0, isum = 0;
     for (let j = 0; j < 16; j++) summs += a.bsums[(xo >>> 4) + j]! * m8[j >> 1]!;
     for (let c = 0; c < 4; c++) {
       let lo = 0, hi = 0;
       for (let l = 0; l < 32; l++) {
-        const v = row[o + 16 + 32 * c + l]!;
-        lo += q8[xo + 64 * c + l]! * (v & 15);
-        hi += q8[xo + 64 * c + 32 + l]! * (v >> 4);
+        const v = row[qs + 32 * c + l]!, h = q5 ? row[o + 16 + l]! : 0;
+        lo += q8[xo + 64 * c + l]! * ((v & 15) | (((h >> (2 * c)) & 1) << 4));
+        hi += q8[xo + 64 * c + 32 + l]! * ((v >> 4) | (((h >> (2 * c + 1)) & 1) << 4));
       }
       isum += sc8[2 * c]! * lo + sc8[2 * c + 1]! * hi;
     }
