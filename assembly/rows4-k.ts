@@ -445,11 +445,47 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
 
 // ------------------------------------------------------------------ products
 
+// One real function per format and token count (each inlines its tile with nt constant): inlining
+// all sixteen into one caller made one function that Binaryen took ~200 s per build to optimize.
+function q4kTile1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q4kTile(false, 1, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q4kTile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q4kTile(false, 2, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q4kTile3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q4kTile(false, 3, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q4kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q4kTile(false, 4, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q5kTile1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q4kTile(true, 1, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q5kTile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q4kTile(true, 2, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q5kTile3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q4kTile(true, 3, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q5kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q4kTile(true, 4, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q50Tile1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q50Tile(1, g, nb, x, xStep, ad, dStep, bs, y, yStep, lo, hi); }
+function q50Tile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q50Tile(2, g, nb, x, xStep, ad, dStep, bs, y, yStep, lo, hi); }
+function q50Tile3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q50Tile(3, g, nb, x, xStep, ad, dStep, bs, y, yStep, lo, hi); }
+function q50Tile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q50Tile(4, g, nb, x, xStep, ad, dStep, bs, y, yStep, lo, hi); }
+function q6kTile1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q6kTile(1, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q6kTile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q6kTile(2, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q6kTile3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q6kTile(3, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q6kTile(4, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+
 @inline function tile(type: i32, nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
-  if (type == GGML_TYPE_Q4_K) q4kTile(false, nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
-  else if (type == GGML_TYPE_Q5_K) q4kTile(true, nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
-  else if (type == GGML_TYPE_Q5_0) q50Tile(nt, g, nb, x, xStep, ad, dStep, bs, y, yStep, lo, hi);
-  else q6kTile(nt, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+  if (type == GGML_TYPE_Q4_K) {
+    if (nt == 4) q4kTile4(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else if (nt == 3) q4kTile3(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else if (nt == 2) q4kTile2(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else q4kTile1(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+  } else if (type == GGML_TYPE_Q5_K) {
+    if (nt == 4) q5kTile4(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else if (nt == 3) q5kTile3(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else if (nt == 2) q5kTile2(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else q5kTile1(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+  } else if (type == GGML_TYPE_Q5_0) {
+    if (nt == 4) q50Tile4(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else if (nt == 3) q50Tile3(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else if (nt == 2) q50Tile2(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else q50Tile1(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+  } else {
+    if (nt == 4) q6kTile4(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else if (nt == 3) q6kTile3(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else if (nt == 2) q6kTile2(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+    else q6kTile1(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
+  }
 }
 
 /**
