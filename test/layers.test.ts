@@ -1,4 +1,4 @@
-// The import layers of src/ (STYLE.md): core -> formats/quant -> kernels/tokenizer/hub -> models/grammar ->
+// The import layers of src/ (STYLE.md): core -> formats/quant -> kernels/tokenizer/hub -> models/grammar/vision ->
 // runtime -> openai/eval/ptq/train/tools -> cli/server/web/index.ts. Reads every import of
 // src/**/*.ts (static, re-export and dynamic) as text and fails listing each one that goes up a
 // layer, each folder cycle, and any import of quant/ outside core/ (quant/ is codecs only).
@@ -16,7 +16,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['core'],
   ['formats', 'quant'],
   ['kernels', 'tokenizer', 'hub'],
-  ['models', 'grammar'],
+  ['models', 'grammar', 'vision'],
   ['runtime'],
   ['openai', 'eval', 'ptq', 'train', 'tools'],
   ['cli', 'server', 'web', 'index.ts'],
