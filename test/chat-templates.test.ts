@@ -13,7 +13,10 @@ import {
   BUILTIN_CHAT_TEMPLATES, builtinChatTemplate, builtinChatTemplateNames, renderChatTemplate, resolveChatTemplate, type ChatMessage,
 } from '../src/tokenizer/index.js';
 import { createEngine } from '../src/openai/index.js';
+import { familyChatTemplate } from '../src/tokenizer/index.js';
+import { loadModel } from '../src/runtime/model.js';
 import { LUTRA_BIN, STORIES_GGUF } from './helpers.js';
+import { ARCH_SPECS, archGGUF } from './arch-models.js';
 import { CHATML } from './openai-helpers.js';
 
 const CONVERSATION: ChatMessage[] = [
@@ -49,6 +52,9 @@ const EXPECTED: Record<string, string> = {
   'mistral-v3-tekken': '[INST]You are helpful.\n\nHello[/INST] Hi there </s>[INST]How are you?[/INST]',
   'mistral-v7': '[SYSTEM_PROMPT] You are helpful.[/SYSTEM_PROMPT][INST] Hello[/INST]  Hi there </s>[INST] How are you?[/INST]',
   'mistral-v7-tekken': '[SYSTEM_PROMPT]You are helpful.[/SYSTEM_PROMPT][INST]Hello[/INST] Hi there </s>[INST]How are you?[/INST]',
+  // ik_llama.cpp's "bitnet" (the llama.cpp fork that added the name): no separator after the system
+  // text, "Assistant: " after every user turn, replies as they are.
+  'bitnet': 'System: You are helpful.User: Hello<|eot_id|>Assistant:  Hi there User: How are you?<|eot_id|>Assistant: ',
 };
 
 const render = (name: string, messages = CONVERSATION, extra?: Record<string, unknown>) =>
@@ -131,4 +137,59 @@ test('lutra chat / run: the fallback notice, --chat-template NAME|FILE, an unkno
   const tooBig = lutra(['run', STORIES_GGUF, '-p', 'x', '--chat-template', big]);
   assert.equal(tooBig.status, 1);
   assert.match(tooBig.stderr, /over the limit of 1048576 for a chat template/);
+});
+
+/** The built-in each family's files chat with when they carry no template (general.architecture -> name). */
+const FAMILY_EXPECTED: Record<string, string> = {
+  qwen3moe: 'qwen3', qwen2moe: 'chatml', 'minicpm-moe': 'minicpm', minicpm3: 'chatml', phi3: 'phi-3',
+  gemma3: 'gemma', 'gemma3-swa': 'gemma', bitnet: 'bitnet', 'bitnet-scaled': 'bitnet',
+};
+
+test('a file without a template chats with its family\'s built-in (tiny random file per family), else ChatML', async () => {
+  for (const [name, spec] of Object.entries(ARCH_SPECS)) {
+    const model = await loadModel(archGGUF(spec), { backend: 'ref' });
+    try {
+      const t = model.chatTemplate;
+      assert.equal(t.source, 'fallback', name);
+      const want = FAMILY_EXPECTED[name];
+      if (want === undefined) {
+        // phi2 has no chat format of its own.
+        assert.equal(name, 'phi2');
+        assert.equal(t.name, 'chatml');
+        assert.equal(t.family, undefined);
+      } else {
+        assert.equal(t.name, want, name);
+        assert.equal(t.family, spec.arch, name);
+        assert.equal(t.template, builtinChatTemplate(want)!.source, name);
+      }
+    } finally {
+      model.dispose();
+    }
+  }
+  // The families lutra had before: the table by name (qwen2 and qwen3 files without a template are rare but exist).
+  assert.equal(familyChatTemplate('qwen2'), 'chatml');
+  assert.equal(familyChatTemplate('qwen3'), 'qwen3');
+  assert.equal(familyChatTemplate('minicpm'), 'minicpm');
+  assert.equal(familyChatTemplate('phi2'), undefined);
+  assert.equal(familyChatTemplate('no-such-arch'), undefined);
+  // llama is Llama 3 only with Llama 3's header and end-of-turn tokens in the vocabulary; stories260K has neither.
+  assert.equal(familyChatTemplate('llama', () => true), 'llama-3');
+  assert.equal(familyChatTemplate('llama', (t) => t === '<|eot_id|>'), undefined);
+  assert.equal(familyChatTemplate('llama'), undefined);
+  const stories = await loadModel(STORIES_GGUF, { backend: 'ref' });
+  assert.deepEqual([stories.chatTemplate.source, stories.chatTemplate.name, stories.chatTemplate.family], ['fallback', 'chatml', undefined]);
+  stories.dispose();
+  // The model's own template and a chosen one still win over the family's.
+  assert.equal(resolveChatTemplate(CHATML, undefined, { arch: 'gemma3', template: 'gemma' }).source, 'model');
+  assert.equal(resolveChatTemplate(undefined, 'chatml', { arch: 'gemma3', template: 'gemma' }).name, 'chatml');
+});
+
+test('lutra run/chat on a family file without a template: the one-line note names the family\'s built-in', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-fam-'));
+  const file = join(dir, 'bitnet.gguf');
+  writeFileSync(file, archGGUF(ARCH_SPECS.bitnet!));
+  const r = spawnSync(process.execPath, [LUTRA_BIN, 'chat', file, '--ctx', '64', '-n', '2', '--temp', '0'], { encoding: 'utf8', input: 'Hi\n', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /bitnet\.gguf has no chat template; using bitnet, the bitnet family's built-in \(choose one with --chat-template NAME\|FILE\)\n/);
+  assert.equal(r.stderr.match(/no chat template/g)?.length, 1);
 });

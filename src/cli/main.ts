@@ -14,7 +14,7 @@ import { perplexity } from '../eval/perplexity.js';
 import { plainValue } from '../formats/gguf.js';
 import { ggmlTypeName } from '../quant/table.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
-import { renderChatTemplate, resolveChatTemplate } from '../tokenizer/index.js';
+import { fallbackTemplateNote, renderChatTemplate, resolveChatTemplate } from '../tokenizer/index.js';
 import { defaultChatMaxTokens, shiftConversation } from '../openai/context-shift.js';
 import { addCacheFlags, cacheSpec, type CacheFlags } from './cache-flags.js';
 import { addKernelFlags, chatTemplateFlag, collect, ctxOverTrainingWarning, float, int, loadProgressBar, readUtf8File, readUtf8Stdin, resolveModel, threadCount } from './common.js';
@@ -211,8 +211,8 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & Specula
   rl.on('close', () => { closed = true; });
   const prompt = () => { if (!closed) rl.prompt(); };
   try {
-    const tpl = resolveChatTemplate(model.tokenizer.chatTemplate, chosen);
-    if (tpl.source === 'fallback') process.stderr.write(`lutra: ${model.file} has no chat template; using ${tpl.name} (choose one with --chat-template NAME|FILE)\n`);
+    const tpl = chosen === undefined ? model.chatTemplate : resolveChatTemplate(model.tokenizer.chatTemplate, chosen);
+    if (tpl.source === 'fallback') process.stderr.write(`lutra: ${fallbackTemplateNote(model.file, tpl)}\n`);
     const warn = ctxOverTrainingWarning(o.ctx, model.hparams.nCtxTrain);
     if (warn) process.stderr.write(`lutra: ${warn}\n`);
     const ctx = model.createContext({ ctx: o.ctx });

@@ -13,7 +13,7 @@ import type { WeightMatrix } from '../kernels/types.js';
 import { getArchitecture, type Architecture, type DecoderHParams } from '../models/index.js';
 import { ggufTypeName } from '../models/hparams.js';
 import { hasFormat, quantFormat } from '../quant/table.js';
-import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, resolveChatTemplate, type Tokenizer, type EncodeOptions, type ResolvedChatTemplate } from '../tokenizer/index.js';
+import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, resolveChatTemplate, familyChatTemplate, type Tokenizer, type EncodeOptions, type ResolvedChatTemplate } from '../tokenizer/index.js';
 import { CoreTokenizer } from '../tokenizer/vocab.js';
 import { Context, type ContextOptions } from './context.js';
 import { embedTokens, modelPooling, type Pooling } from './embed.js';
@@ -47,7 +47,7 @@ export interface LoadOptions {
   lutTables?: LutTables;
   /**
    * The chat template: a built-in's name (chatml, llama-3, qwen3, ...) or Jinja source; it wins over
-   * the model's own. Default: the model's, else ChatML (then `model.chatTemplate.source` is 'fallback').
+   * the model's own. Default: the model's, else its family's built-in or ChatML (then `model.chatTemplate.source` is 'fallback').
    */
   chatTemplate?: string;
 }
@@ -468,7 +468,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     const arch = getArchitecture(archName.value, src.file);
     const { hp, w } = arch.load(src, kernels.allocF32 ? (n) => kernels.allocF32!(n) : undefined);
     const tok = modelTokenizer(src, hp.nVocab);
-    const chatTemplate = resolveChatTemplate(tok.chatTemplate, opts.chatTemplate);
+    const chatTemplate = resolveChatTemplate(tok.chatTemplate, opts.chatTemplate, { arch: arch.name, template: familyChatTemplate(arch.name, (text) => isControlToken(tok, text)) });
     // Before the kernels re-lay any matrix in place: the scan reads the bytes as the file has them.
     checkFiniteWeights(src);
     const matmulNote = kernels.prepareWeights?.(arch.matmulWeights(w));
@@ -479,6 +479,12 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     kernels.dispose?.();
     throw e;
   }
+}
+
+/** The vocabulary holds `text` as one control token (what a family's built-in template needs of it). */
+function isControlToken(tok: Tokenizer, text: string): boolean {
+  const ids = tok.encode(text, { addSpecial: false, parseSpecial: true });
+  return ids.length === 1 && tok.isControl(ids[0]!);
 }
 
 /**

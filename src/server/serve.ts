@@ -8,6 +8,7 @@ import { createEngine, type EngineSpeculativeOptions } from '../openai/engine.js
 import type { CacheReuse } from '../openai/slots.js';
 import { buildServer, DEFAULT_BODY_LIMIT, type ServerState } from './app.js';
 import type { KVCacheSpec } from '../runtime/kv/index.js';
+import { fallbackTemplateNote } from '../tokenizer/index.js';
 
 export interface ServeFlags {
   host: string;
@@ -52,7 +53,7 @@ export async function serve(modelPath: string, o: ServeFlags, onProgress?: (p: {
     cacheReuse: o.cacheReuse, maxRequestTokens: o.maxRequestTokens, chatTemplate: o.chatTemplate, contextShift: o.contextShift, speculative: o.speculative,
     ...(o.cacheType ? { cacheType: o.cacheType } : {}),
   });
-  if (engine.templateSource === 'fallback') process.stderr.write(`lutra serve: ${engine.model.file} has no chat template; chats use chatml (choose one with --chat-template NAME|FILE)\n`);
+  if (engine.templateSource === 'fallback') process.stderr.write(`lutra serve: ${fallbackTemplateNote(engine.model.file, engine.chatTemplate)}\n`);
   if (o.ctx !== undefined && o.ctx > engine.model.hparams.nCtxTrain) {
     process.stderr.write(`lutra serve: warning: --ctx ${o.ctx} is more than the model's training context (${engine.model.hparams.nCtxTrain} tokens); text past that is likely to degrade\n`);
   }

@@ -162,6 +162,20 @@ const TEMPLATES: BuiltinChatTemplate[] = [
   { name: 'mistral-v3-tekken', aliases: [], about: 'Mistral v3 Tekken: "[INST]...[/INST]"', source: mistralInst('', '', false) },
   { name: 'mistral-v7', aliases: [], about: 'Mistral v7: [SYSTEM_PROMPT] ... [INST] ...[/INST]', source: mistralV7(' ') },
   { name: 'mistral-v7-tekken', aliases: [], about: 'Mistral v7 Tekken: as v7 without the spaces', source: mistralV7('') },
+  {
+    // As llama.cpp's (ik_llama.cpp's llama_chat_apply_template_internal, "bitnet"): the generation
+    // prompt "Assistant: " follows every user turn, add_generation_prompt or not, and replies carry
+    // no end marker of their own.
+    name: 'bitnet', aliases: ['bitnet-b1.58'], about: 'BitNet b1.58 2B4T: "User: ...<|eot_id|>Assistant: " reply, "System: " text unseparated',
+    source: t(
+      "{%- for message in messages -%}",
+      "{%- if message.role == 'system' -%}{{ 'System: ' + message.content }}",
+      "{%- elif message.role == 'user' -%}{{ 'User: ' + message.content + '<|eot_id|>Assistant: ' }}",
+      "{%- else -%}{{ message.content }}",
+      "{%- endif -%}",
+      "{%- endfor -%}",
+    ),
+  },
 ];
 
 const BY_NAME = new Map<string, BuiltinChatTemplate>();
@@ -178,4 +192,24 @@ export function builtinChatTemplate(name: string): BuiltinChatTemplate | undefin
 /** The names `--chat-template` accepts, for error messages. */
 export function builtinChatTemplateNames(): string[] {
   return TEMPLATES.map((b) => b.name);
+}
+
+/**
+ * The built-in a family chats with when its file carries no template (general.architecture ->
+ * built-in name): the format the family's instruct models were trained on. A `llama` file is
+ * Llama 3 only when its vocabulary has Llama 3's header tokens (stories260K, TinyLlama and Llama 2
+ * are llama too); phi2 has no chat format of its own and keeps the ChatML fallback.
+ */
+const FAMILY_TEMPLATES: Readonly<Record<string, string>> = {
+  qwen2: 'chatml', qwen2moe: 'chatml', qwen3: 'qwen3', qwen3moe: 'qwen3',
+  gemma3: 'gemma', phi3: 'phi-3', minicpm: 'minicpm', minicpm3: 'chatml', bitnet: 'bitnet',
+};
+
+/**
+ * The built-in's name for a family's files without a template, or undefined (then ChatML, the
+ * fallback). `isSpecial(text)`: the vocabulary holds `text` as one control token.
+ */
+export function familyChatTemplate(arch: string, isSpecial: (text: string) => boolean = () => false): string | undefined {
+  if (arch === 'llama') return isSpecial('<|start_header_id|>') && isSpecial('<|eot_id|>') ? 'llama-3' : undefined;
+  return FAMILY_TEMPLATES[arch];
 }

@@ -300,7 +300,7 @@ export function requireChatTemplate(template: string | undefined, model: string)
   return template;
 }
 
-/** Where the template a model chats with came from; 'fallback' means the model has none and nobody chose one. */
+/** Where the template a model chats with came from; 'fallback' means the model has none and nobody chose one (its family's built-in or ChatML). */
 export type ChatTemplateSource = 'model' | 'builtin' | 'custom' | 'fallback';
 
 export interface ResolvedChatTemplate {
@@ -309,6 +309,8 @@ export interface ResolvedChatTemplate {
   source: ChatTemplateSource;
   /** For messages: the built-in's name, 'custom', or tokenizer.chat_template. */
   name: string;
+  /** With source 'fallback': the family (general.architecture) whose built-in this is, if not plain ChatML. */
+  family?: string;
 }
 
 /** What a model without a template of its own chats with. */
@@ -321,11 +323,12 @@ export function isChatTemplateSource(s: string): boolean {
 
 /**
  * The template a model chats with. A chosen one (a built-in's name or Jinja source) wins over the
- * model's own, as llama.cpp's --chat-template does; without either, ChatML (source 'fallback', so
- * the caller can say so). An unknown name is refused listing the built-ins; Jinja source is parsed
- * now so that a typo fails before the first message, not during it.
+ * model's own, as llama.cpp's --chat-template does; without either, the family's built-in
+ * (`family`: general.architecture and the built-in familyChatTemplate named for it) or else ChatML,
+ * both with source 'fallback' so the caller can say so. An unknown name is refused listing the
+ * built-ins; Jinja source is parsed now so that a typo fails before the first message, not during it.
  */
-export function resolveChatTemplate(own: string | undefined, chosen?: string): ResolvedChatTemplate {
+export function resolveChatTemplate(own: string | undefined, chosen?: string, family?: { arch: string; template: string | undefined }): ResolvedChatTemplate {
   if (chosen !== undefined) {
     if (isChatTemplateSource(chosen)) {
       try {
@@ -341,5 +344,13 @@ export function resolveChatTemplate(own: string | undefined, chosen?: string): R
     return { template: b.source, source: 'builtin', name: b.name };
   }
   if (own) return { template: own, source: 'model', name: 'tokenizer.chat_template' };
+  const fam = family?.template === undefined ? undefined : builtinChatTemplate(family.template);
+  if (fam) return { template: fam.source, source: 'fallback', name: fam.name, family: family!.arch };
   return { template: builtinChatTemplate(FALLBACK_CHAT_TEMPLATE)!.source, source: 'fallback', name: FALLBACK_CHAT_TEMPLATE };
+}
+
+/** The line a front end prints when a model has no template of its own: what it chats with instead. */
+export function fallbackTemplateNote(file: string, t: ResolvedChatTemplate): string {
+  const why = t.family ? `, the ${t.family} family's built-in` : '';
+  return `${file} has no chat template; using ${t.name}${why} (choose one with --chat-template NAME|FILE)`;
 }

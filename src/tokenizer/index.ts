@@ -6,8 +6,8 @@ export { tokenizerFromGGUF } from './from-gguf.js';
 export { tokenizerFromJSON } from './from-json.js';
 export { StreamDecoder } from './stream.js';
 export {
-  renderChatTemplate, requireChatTemplate, resolveChatTemplate, isChatTemplateSource, FALLBACK_CHAT_TEMPLATE,
+  renderChatTemplate, requireChatTemplate, resolveChatTemplate, isChatTemplateSource, FALLBACK_CHAT_TEMPLATE, fallbackTemplateNote,
   type ChatMessage, type ChatTemplateOptions, type ChatTemplateSource, type ResolvedChatTemplate,
 } from './chat-template.js';
-export { BUILTIN_CHAT_TEMPLATES, builtinChatTemplate, builtinChatTemplateNames, type BuiltinChatTemplate } from './builtin-templates.js';
+export { BUILTIN_CHAT_TEMPLATES, builtinChatTemplate, builtinChatTemplateNames, familyChatTemplate, type BuiltinChatTemplate } from './builtin-templates.js';
 export { knownPreTokenizers } from './gguf-pre.js';
