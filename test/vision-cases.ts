@@ -1,5 +1,5 @@
 // The preprocessing cases test/vision-preprocess.test.ts checks against llama.cpp's own
-// preprocessors (test/golden/vision/make-golden.sh runs them through preproc-harness.cpp): a
+// preprocessors (test/golden/vision/make-preprocess.sh runs them through preproc-harness.cpp): a
 // deterministic RGB pattern per size, the projector settings, and the FNV-1a hash both sides print.
 // Run as a script (`node dist/test/vision-cases.js DIR`) it writes each pattern as DIR/WxH.rgb and
 // the case list as DIR/cases.tsv.

@@ -1,5 +1,5 @@
 // Image preprocessing against llama.cpp's own preprocessors (test/golden/vision/, made by
-// make-golden.sh): for each case of test/vision-cases.ts the slice instructions and every
+// make-preprocess.sh): for each case of test/vision-cases.ts the slice instructions and every
 // normalized float32 image bit for bit (FNV-1a of the bytes); stb_image's decoding of the shared
 // PNG; the token layout per projector and minicpmv_version; geometry of images too large to make.
 

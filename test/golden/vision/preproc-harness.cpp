@@ -2,7 +2,7 @@
 // checkout, never copied here) on raw RGB files and prints what they make, for test/vision-preprocess:
 // the slice instructions and, for each image the encoder gets (overview first), its size and the
 // FNV-1a hash of its normalized float32 HWC pixels. `decode FILE [OUT]` prints stb_image's RGB size and
-// hash of an image file (and writes the pixels). Built and run by make-golden.sh.
+// hash of an image file (and writes the pixels). Built and run by make-preprocess.sh.
 //
 // usage: harness PROJ VERSION IMAGE_SIZE PATCH PREPROC_SIZE N_MERGE FILE.rgb W H
 //        harness decode FILE [OUT.rgb]
