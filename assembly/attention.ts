@@ -1,111 +1,140 @@
-// Causal attention over an f32 or f16 KV cache, one online-softmax pass per (token, head).
+// Causal attention over an f32 or f16 KV cache, grouped by KV head: the query heads that share a KV
+// head (grouped-query attention) take one pass over its keys and values together, each position's
+// K and V row read (and, for f16, widened from halves) once for the whole group instead of once per
+// query head. Each head's arithmetic is the per-head online softmax unchanged (same sums in the same
+// order), so how heads are grouped or split between threads never changes a result.
 
 import { f16ToF32, halfx4, roundF16, roundF16x4 } from './f16';
 import { hsum } from './dot';
 
-/** Four f16 values at p (8 bytes) as f32 lanes. */
-@inline function load4h(p: usize): v128 {
-  return halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(p)));
+/** Floats of scratch one call needs: the queries and accumulators of a group, one K and V row, M and S per head. */
+export function attention_scratch(nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32): i32 {
+  const group = nHead / nHeadKv;
+  return group * (headDim + headDimV + 2) + headDim + headDimV;
+}
+
+/** n halves at src as f32 at dst (exact: every half is an f32). */
+@inline function widen(src: usize, dst: usize, n: i32): void {
+  let d = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; d + 4 <= n; d += 4) v128.store(dst + (<usize>d << 2), halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(src + (<usize>d << 1)))));
+  }
+  for (; d < n; d++) store<f32>(dst + (<usize>d << 2), f16ToF32(load<u16>(src + (<usize>d << 1))));
 }
 
 /**
  * Causal attention for heads h0..h1 (see the TypeScript twin for layouts). f16 = 1: the caches hold
  * f16 halves (2 bytes an element) and the kernel rounds as llama.cpp's flash-attention kernel over
- * an f16 cache does (Q in f16, the V accumulator in f16); f16 = 0: f32 caches.
- * scratch: headDim + headDimV floats per call.
+ * an f16 cache does (Q in f16, the V accumulator in f16); f16 = 0: f32 caches. spans (i32 pairs
+ * [start, end)), when not 0 and nTok = 1: KV head kvh attends spanCount[kvh] pairs from
+ * spans + kvh * spanStride (a sliding window, the sparse attention's selected blocks).
+ * scratch: attention_scratch(...) floats per call.
  */
-export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32, scale: f32, f16: i32, out: usize, h0: i32, h1: i32, scratch: usize): void {
+export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32, scale: f32, f16: i32,
+  spans: usize, spanCount: usize, spanStride: i32, out: usize, h0: i32, h1: i32, scratch: usize): void {
   const group = nHead / nHeadKv;
   const kStride = nHeadKv * headDim, vStride = nHeadKv * headDimV;
-  const qh = scratch, acc = scratch + (<usize>headDim << 2);
+  const eb: usize = f16 ? 1 : 2;
+  const qg = scratch;
+  const accg = qg + (<usize>(group * headDim) << 2);
+  const kf = accg + (<usize>(group * headDimV) << 2);
+  const vf = kf + (<usize>headDim << 2);
+  const Mg = vf + (<usize>headDimV << 2);
+  const Sg = Mg + (<usize>group << 2);
   for (let t = 0; t < nTok; t++) {
     const last = pos0 + t;
-    for (let h = h0; h < h1; h++) {
-      const kvh = h / group;
-      const qo = q + ((<usize>(t * nHead + h) * <usize>headDim) << 2);
-      for (let d = 0; d < headDim; d++) {
-        const val = load<f32>(qo + (<usize>d << 2));
-        store<f32>(qh + (<usize>d << 2), f16 ? roundF16(val) : val);
+    for (let g0 = h0; g0 < h1;) {
+      const kvh = g0 / group;
+      const g1 = min(h1, (kvh + 1) * group);
+      const n = g1 - g0;
+      for (let i = 0; i < n; i++) {
+        const qo = q + ((<usize>(t * nHead + g0 + i) * <usize>headDim) << 2), qh = qg + (<usize>(i * headDim) << 2);
+        for (let d = 0; d < headDim; d++) {
+          const val = load<f32>(qo + (<usize>d << 2));
+          store<f32>(qh + (<usize>d << 2), f16 ? roundF16(val) : val);
+        }
+        store<f32>(Mg + (<usize>i << 2), -Infinity);
+        store<f32>(Sg + (<usize>i << 2), 0);
       }
-      for (let d = 0; d < headDimV; d++) store<f32>(acc + (<usize>d << 2), 0);
-      let M: f32 = -Infinity, S: f32 = 0;
-      for (let j = 0; j <= last; j++) {
-        let dot: f32 = 0;
-        let d = 0;
-        if (f16) {
-          // Halves widen exactly to f32: the same products and sums as over f16-rounded f32 values.
-          const ko = k + ((<usize>(j * kStride + kvh * headDim)) << 1);
-          if (ASC_FEATURE_SIMD) {
-            let a4 = f32x4.splat(0);
-            for (; d + 4 <= headDim; d += 4) a4 = f32x4.add(a4, f32x4.mul(v128.load(qh + (<usize>d << 2)), load4h(ko + (<usize>d << 1))));
-            dot = hsum(a4);
+      memory.fill(accg, 0, <usize>(n * headDimV) << 2);
+      const nSpans = spans ? load<i32>(spanCount + (<usize>kvh << 2)) : 1;
+      const sp0 = spans + ((<usize>(kvh * spanStride)) << 2);
+      for (let sp = 0; sp < nSpans; sp++) {
+        const j0 = spans ? load<i32>(sp0 + (<usize>(2 * sp) << 2)) : 0;
+        const j1 = spans ? min(load<i32>(sp0 + (<usize>(2 * sp + 1) << 2)), last + 1) : last + 1;
+        for (let j = j0; j < j1; j++) {
+          // This position's K and V rows of the group's KV head, as f32 (f16: widened once here).
+          let kp = k + ((<usize>(j * kStride + kvh * headDim)) << eb);
+          let vp = v + ((<usize>(j * vStride + kvh * headDimV)) << eb);
+          if (f16) {
+            widen(kp, kf, headDim); kp = kf;
+            widen(vp, vf, headDimV); vp = vf;
           }
-          for (; d < headDim; d++) dot += load<f32>(qh + (<usize>d << 2)) * f16ToF32(load<u16>(ko + (<usize>d << 1)));
-        } else {
-          const ko = k + ((<usize>(j * kStride + kvh * headDim)) << 2);
-          if (ASC_FEATURE_SIMD) {
-            let a4 = f32x4.splat(0);
-            for (; d + 4 <= headDim; d += 4) a4 = f32x4.add(a4, f32x4.mul(v128.load(qh + (<usize>d << 2)), v128.load(ko + (<usize>d << 2))));
-            dot = hsum(a4);
-          }
-          for (; d < headDim; d++) dot += load<f32>(qh + (<usize>d << 2)) * load<f32>(ko + (<usize>d << 2));
-        }
-        const sc: f32 = dot * scale;
-        let ms: f32 = 1, vs: f32 = 1;
-        if (sc > M) {
-          const old = M;
-          M = sc;
-          ms = <f32>Math.exp(<f64>(old - M));
-          let e = 0;
-          if (ASC_FEATURE_SIMD && f16) {
-            const m4 = f32x4.splat(ms);
-            for (; e + 4 <= headDimV; e += 4) {
-              const p = acc + (<usize>e << 2);
-              v128.store(p, roundF16x4(f32x4.mul(v128.load(p), m4)));
+          for (let i = 0; i < n; i++) {
+            const qh = qg + (<usize>(i * headDim) << 2), acc = accg + (<usize>(i * headDimV) << 2);
+            let dot: f32 = 0;
+            let d = 0;
+            if (ASC_FEATURE_SIMD) {
+              let a4 = f32x4.splat(0);
+              for (; d + 4 <= headDim; d += 4) a4 = f32x4.add(a4, f32x4.mul(v128.load(qh + (<usize>d << 2)), v128.load(kp + (<usize>d << 2))));
+              dot = hsum(a4);
             }
-          }
-          for (; e < headDimV; e++) {
-            const p = acc + (<usize>e << 2);
-            const val = load<f32>(p) * ms;
-            store<f32>(p, f16 ? roundF16(val) : val);
-          }
-        } else {
-          vs = <f32>Math.exp(<f64>(sc - M));
-        }
-        if (f16) {
-          const vo = v + ((<usize>(j * vStride + kvh * headDimV)) << 1);
-          let e = 0;
-          if (ASC_FEATURE_SIMD) {
-            const v4 = f32x4.splat(vs);
-            for (; e + 4 <= headDimV; e += 4) {
-              const p = acc + (<usize>e << 2);
-              v128.store(p, roundF16x4(f32x4.add(v128.load(p), f32x4.mul(load4h(vo + (<usize>e << 1)), v4))));
+            for (; d < headDim; d++) dot += load<f32>(qh + (<usize>d << 2)) * load<f32>(kp + (<usize>d << 2));
+            const sc: f32 = dot * scale;
+            const M = load<f32>(Mg + (<usize>i << 2));
+            let ms: f32 = 1, vs: f32 = 1;
+            if (sc > M) {
+              store<f32>(Mg + (<usize>i << 2), sc);
+              ms = <f32>Math.exp(<f64>(M - sc));
+              let e = 0;
+              if (ASC_FEATURE_SIMD && f16) {
+                const m4 = f32x4.splat(ms);
+                for (; e + 4 <= headDimV; e += 4) {
+                  const p = acc + (<usize>e << 2);
+                  v128.store(p, roundF16x4(f32x4.mul(v128.load(p), m4)));
+                }
+              }
+              for (; e < headDimV; e++) {
+                const p = acc + (<usize>e << 2);
+                const val = load<f32>(p) * ms;
+                store<f32>(p, f16 ? roundF16(val) : val);
+              }
+            } else {
+              vs = <f32>Math.exp(<f64>(sc - M));
             }
-          }
-          for (; e < headDimV; e++) {
-            const p = acc + (<usize>e << 2);
-            store<f32>(p, roundF16(load<f32>(p) + f16ToF32(load<u16>(vo + (<usize>e << 1))) * vs));
-          }
-        } else {
-          const vo = v + ((<usize>(j * vStride + kvh * headDimV)) << 2);
-          let e = 0;
-          if (ASC_FEATURE_SIMD) {
-            const vv = f32x4.splat(vs);
-            for (; e + 4 <= headDimV; e += 4) {
-              const p = acc + (<usize>e << 2);
-              v128.store(p, f32x4.add(v128.load(p), f32x4.mul(v128.load(vo + (<usize>e << 2)), vv)));
+            let e = 0;
+            if (ASC_FEATURE_SIMD) {
+              const v4 = f32x4.splat(vs);
+              if (f16) {
+                for (; e + 4 <= headDimV; e += 4) {
+                  const p = acc + (<usize>e << 2);
+                  v128.store(p, roundF16x4(f32x4.add(v128.load(p), f32x4.mul(v128.load(vp + (<usize>e << 2)), v4))));
+                }
+              } else {
+                for (; e + 4 <= headDimV; e += 4) {
+                  const p = acc + (<usize>e << 2);
+                  v128.store(p, f32x4.add(v128.load(p), f32x4.mul(v128.load(vp + (<usize>e << 2)), v4)));
+                }
+              }
             }
-          }
-          for (; e < headDimV; e++) {
-            const p = acc + (<usize>e << 2);
-            store<f32>(p, load<f32>(p) + load<f32>(vo + (<usize>e << 2)) * vs);
+            for (; e < headDimV; e++) {
+              const p = acc + (<usize>e << 2);
+              const val = load<f32>(p) + load<f32>(vp + (<usize>e << 2)) * vs;
+              store<f32>(p, f16 ? roundF16(val) : val);
+            }
+            const Sp = Sg + (<usize>i << 2);
+            store<f32>(Sp, load<f32>(Sp) * ms + vs);
           }
         }
-        S = S * ms + vs;
       }
-      const inv: f32 = S == 0 ? 0 : <f32>1 / S;
-      const oo = out + ((<usize>(t * nHead + h) * <usize>headDimV) << 2);
-      for (let d = 0; d < headDimV; d++) store<f32>(oo + (<usize>d << 2), load<f32>(acc + (<usize>d << 2)) * inv);
+      for (let i = 0; i < n; i++) {
+        const S = load<f32>(Sg + (<usize>i << 2));
+        const inv: f32 = S == 0 ? 0 : <f32>1 / S;
+        const acc = accg + (<usize>(i * headDimV) << 2);
+        const oo = out + ((<usize>(t * nHead + g0 + i) * <usize>headDimV) << 2);
+        for (let d = 0; d < headDimV; d++) store<f32>(oo + (<usize>d << 2), load<f32>(acc + (<usize>d << 2)) * inv);
+      }
+      g0 = g1;
     }
   }
 }

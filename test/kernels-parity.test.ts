@@ -127,6 +127,45 @@ for (const flavor of flavors) {
       }
     });
 
+    test(`${name}: grouped-query attention (all heads of a KV group in one pass) on odd head sizes, causal and over spans; bit for bit the same heads with their K/V copied per head`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads }))!;
+      pool.push(k);
+      const ints = (vals: number[]) => { const b = k.allocBytes(vals.length * 4); const a = new Int32Array(b.buffer, b.byteOffset, vals.length); a.set(vals); return a; };
+      // [nHead, nHeadKv, headDim, headDimV]: odd sizes (scalar tails), GQA groups of 3 and 7, multi-query.
+      for (const [nHead, nHeadKv, headDim, headDimV] of [[6, 2, 19, 13], [14, 2, 64, 64], [5, 1, 8, 11]] as const) {
+        const nCtx = 300, group = nHead / nHeadKv;
+        const keys = randomFloats(nCtx * nHeadKv * headDim, 41 + nHead, 1), values = randomFloats(nCtx * nHeadKv * headDimV, 42 + nHead, 1);
+        // The same cache with each KV head copied for every query head of its group (nHeadKv = nHead).
+        const wide = (src: Float32Array, dim: number) => {
+          const w = new Float32Array(nCtx * nHead * dim);
+          for (let j = 0; j < nCtx; j++) for (let h = 0; h < nHead; h++) w.set(src.subarray((j * nHeadKv + Math.floor(h / group)) * dim, (j * nHeadKv + Math.floor(h / group) + 1) * dim), (j * nHead + h) * dim);
+          return w;
+        };
+        const wk = wide(keys, headDim), wv = wide(values, headDimV);
+        const q = k.allocF32(3 * nHead * headDim); q.set(randomFloats(q.length, 43, 1));
+        // Spans per KV head (and copied per query head for the wide cache): a window, blocks, an empty one.
+        const spanList = [[0, 4, 100, 164, 250, 1000], [7, 7, 20, 31, 200, 260]];
+        const spans = ints(Array.from({ length: nHeadKv }, (_, h) => spanList[h % 2]!).flat()), spanCount = ints(Array(nHeadKv).fill(3));
+        const wSpans = ints(Array.from({ length: nHead }, (_, h) => spanList[Math.floor(h / group) % 2]!).flat()), wCount = ints(Array(nHead).fill(3));
+        for (const f16 of [false, true]) {
+          const kc = cache(k, keys, f16), vc = cache(k, values, f16), wkc = cache(k, wk, f16), wvc = cache(k, wv, f16);
+          const p = { nHead, nHeadKv, headDim, headDimV, scale: 1 / Math.sqrt(headDim), f16 };
+          for (const [nTok, pos0, sp] of [[3, 37, false], [1, 290, false], [1, 290, true]] as const) {
+            const ps = sp ? { ...p, spans, spanCount, spanStride: 6 } : p;
+            const out = k.allocF32(nTok * nHead * headDimV).fill(NaN), outRef = new Float32Array(out.length), outWide = k.allocF32(out.length).fill(NaN);
+            k.attention(q, kc, vc, nTok, pos0, ps, out);
+            ref.attention(q, kc, vc, nTok, pos0, ps, outRef);
+            const d = maxRelDiff(out, outRef, out.length);
+            const what = `${nHead}/${nHeadKv} heads of ${headDim}/${headDimV}, f16=${f16}, nTok ${nTok} at ${pos0}${sp ? ' over spans' : ''}`;
+            assert.ok(d <= (f16 ? TOL.attentionF16 : TOL.attention), `${what}: relative diff ${d}`);
+            const pw = sp ? { ...p, nHeadKv: nHead, spans: wSpans, spanCount: wCount, spanStride: 6 } : { ...p, nHeadKv: nHead };
+            k.attention(q, wkc, wvc, nTok, pos0, pw, outWide);
+            assert.deepEqual(Array.from(out), Array.from(outWide), `${what}: grouped vs one head per KV head`);
+          }
+        }
+      }
+    });
+
     test(`${name}: attention over every KV cache format pair (K . Q as ggml's flash attention, V dequantized), causal and over spans`, async () => {
       const k = (await WasmKernels.create({ flavor, threads }))!;
       pool.push(k);

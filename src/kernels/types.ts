@@ -53,6 +53,14 @@ export interface AttentionParams {
    * cache, not the model.
    */
   f16: boolean;
+  /**
+   * Only for nTok = 1, set by the KV store: the positions each KV head attends, as [start, end)
+   * pairs, kvh's spanCount[kvh] pairs from spans[kvh * spanStride] (a sliding window, the sparse
+   * attention's selected blocks). Absent or null: every position 0..pos0.
+   */
+  spans?: Int32Array | null;
+  spanCount?: Int32Array | null;
+  spanStride?: number;
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { AttentionParams } from '../kernels/types.js';
 
 /** Attention as the model defines it; how the cached keys and values are held is the store's. */
-export interface AttentionShape extends Omit<AttentionParams, 'f16'> {
+export interface AttentionShape extends Omit<AttentionParams, 'f16' | 'spans' | 'spanCount' | 'spanStride'> {
   /**
    * Sliding-window attention (llama.cpp's standard SWA, Gemma 3's local layers): a query at
    * position p sees keys p-window+1..p only. 0 or absent: every earlier position.

@@ -70,6 +70,7 @@ export class RefKernels implements Kernels {
   }
 
   attention(q: Float32Array, kCache: Float32Array | Uint16Array, vCache: Float32Array | Uint16Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
+    if (p.spans && nTok !== 1) throw new RangeError(`attention over spans takes one query token, got ${nTok}`);
     if (p.f16 !== kCache instanceof Uint16Array || p.f16 !== vCache instanceof Uint16Array) {
       throw new TypeError(`attention: f16 = ${p.f16} takes ${p.f16 ? 'Uint16Array' : 'Float32Array'} caches, got ${kCache.constructor.name}/${vCache.constructor.name}`);
     }
@@ -90,28 +91,35 @@ export class RefKernels implements Kernels {
       for (let h = 0; h < nHead; h++) {
         const kvh = Math.floor(h / group);
         const qo = (t * nHead + h) * headDim;
+        const nSpans = spanCount(p, kvh);
         let max = -Infinity;
-        for (let j = 0; j <= last; j++) {
-          const ko = j * kStride + kvh * headDim;
-          let s = 0;
-          for (let d = 0; d < headDim; d++) s += q[qo + d]! * kCache[ko + d]!;
-          s *= scale;
-          sc[j] = s;
-          if (s > max) max = s;
+        for (let sp = 0; sp < nSpans; sp++) {
+          for (let j = spanStart(p, kvh, sp), j1 = spanEnd(p, kvh, sp, last); j < j1; j++) {
+            const ko = j * kStride + kvh * headDim;
+            let s = 0;
+            for (let d = 0; d < headDim; d++) s += q[qo + d]! * kCache[ko + d]!;
+            s *= scale;
+            sc[j] = s;
+            if (s > max) max = s;
+          }
         }
         let sum = 0;
-        for (let j = 0; j <= last; j++) {
-          const e = Math.exp(sc[j]! - max);
-          sc[j] = e;
-          sum += e;
+        for (let sp = 0; sp < nSpans; sp++) {
+          for (let j = spanStart(p, kvh, sp), j1 = spanEnd(p, kvh, sp, last); j < j1; j++) {
+            const e = Math.exp(sc[j]! - max);
+            sc[j] = e;
+            sum += e;
+          }
         }
-        const inv = 1 / sum;
+        const inv = sum === 0 ? 0 : 1 / sum;
         const oo = (t * nHead + h) * headDimV;
         for (let d = 0; d < headDimV; d++) out[oo + d] = 0;
-        for (let j = 0; j <= last; j++) {
-          const pj = sc[j]! * inv;
-          const vo = j * vStride + kvh * headDimV;
-          for (let d = 0; d < headDimV; d++) out[oo + d] += pj * vCache[vo + d]!;
+        for (let sp = 0; sp < nSpans; sp++) {
+          for (let j = spanStart(p, kvh, sp), j1 = spanEnd(p, kvh, sp, last); j < j1; j++) {
+            const pj = sc[j]! * inv;
+            const vo = j * vStride + kvh * headDimV;
+            for (let d = 0; d < headDimV; d++) out[oo + d] += pj * vCache[vo + d]!;
+          }
         }
       }
     }
@@ -137,7 +145,7 @@ export class RefKernels implements Kernels {
         for (let d = 0; d < headDim; d++) qh[d] = roundF16(q[qo + d]!);
         for (let d = 0; d < headDimV; d++) acc[d] = 0;
         let M = -Infinity, S = 0;
-        for (let j = 0; j <= last; j++) {
+        for (let sp = 0, nSpans = spanCount(p, kvh); sp < nSpans; sp++) for (let j = spanStart(p, kvh, sp), j1 = spanEnd(p, kvh, sp, last); j < j1; j++) {
           const ko = j * kStride + kvh * headDim;
           let dot = 0;
           for (let d = 0; d < headDim; d++) dot += qh[d]! * F16_TO_F32[kCache[ko + d]!]!;
@@ -185,4 +193,18 @@ export class RefKernels implements Kernels {
       table.format.dequantize(table.data, id * table.rowBytes, out, t * table.cols, table.cols);
     }
   }
+}
+
+/** How many [start, end) spans KV head kvh attends (one, 0..last, without spans). */
+function spanCount(p: AttentionParams, kvh: number): number {
+  return p.spans ? p.spanCount![kvh]! : 1;
+}
+
+function spanStart(p: AttentionParams, kvh: number, sp: number): number {
+  return p.spans ? p.spans[kvh * p.spanStride! + 2 * sp]! : 0;
+}
+
+/** A span's end, never past the query's own position. */
+function spanEnd(p: AttentionParams, kvh: number, sp: number, last: number): number {
+  return p.spans ? Math.min(p.spans[kvh * p.spanStride! + 2 * sp + 1]!, last + 1) : last + 1;
 }

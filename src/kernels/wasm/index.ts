@@ -8,7 +8,7 @@
 import { RefKernels } from '../ref/index.js';
 import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParams, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
-import { MAX_GROUP, postAttention, postAttentionQuant, postLutMatmul, postMatmul, postSwiglu, type AttentionQuantJob, type KernelExports } from './protocol.js';
+import { MAX_GROUP, postAttention, postAttentionQuant, postLutMatmul, postMatmul, postSwiglu, type AttentionJob, type AttentionQuantJob, type KernelExports } from './protocol.js';
 import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
@@ -163,7 +163,10 @@ export class WasmKernels implements Kernels {
   private ids: Int32Array | null = null;
   private attnScratch: Float32Array | null = null;
   private attnQScratch: Uint8Array | null = null;
-  /** attentionQuant's job, filled in place per call: the hot loop allocates nothing. */
+  /** attention's and attentionQuant's jobs, filled in place per call: the hot loop allocates nothing. */
+  private readonly attnJob: AttentionJob = {
+    q: 0, k: 0, v: 0, nTok: 0, pos0: 0, nHead: 0, nHeadKv: 0, headDim: 0, headDimV: 0, scale: 0, f16: 0, spans: 0, spanCount: 0, spanStride: 0, out: 0,
+  };
   private readonly attnQJob: AttentionQuantJob = {
     q: 0, k: 0, v: 0, nTok: 0, pos0: 0, nHead: 0, nHeadKv: 0, headDim: 0, headDimV: 0, scale: 0,
     kType: 0, vType: 0, kRowBytes: 0, vRowBytes: 0, spans: 0, spanCount: 0, spanStride: 0, out: 0,
@@ -542,18 +545,29 @@ export class WasmKernels implements Kernels {
   }
 
   attention(q: Float32Array, kCache: Float32Array | Uint16Array, vCache: Float32Array | Uint16Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
-    if (![q, kCache, vCache, out].every((v) => this.arena.owns(v)) || p.f16 !== kCache instanceof Uint16Array || p.f16 !== vCache instanceof Uint16Array) return this.ref.attention(q, kCache, vCache, nTok, pos0, p, out);
-    const parts = this.pool.size + 1;
-    const stride = p.headDim + p.headDimV;
-    if (!this.attnScratch || this.attnScratch.length < stride * parts) {
-      if (this.attnScratch) this.arena.releaseView(this.attnScratch);
-      this.attnScratch = this.arena.f32(stride * parts);
+    const a = this.arena;
+    if (![q, kCache, vCache, out].every((v) => a.owns(v)) || p.f16 !== kCache instanceof Uint16Array || p.f16 !== vCache instanceof Uint16Array
+      || (p.spans && (!a.owns(p.spans) || !p.spanCount || !a.owns(p.spanCount)))) {
+      return this.ref.attention(q, kCache, vCache, nTok, pos0, p, out);
     }
+    if (p.spans && nTok !== 1) throw new RangeError(`attention over spans takes one query token, got ${nTok}`);
+    const parts = this.pool.size + 1;
+    const per = this.k.attention_scratch(p.nHead, p.nHeadKv, p.headDim, p.headDimV);
+    if (!this.attnScratch || this.attnScratch.length < per * parts) {
+      if (this.attnScratch) a.releaseView(this.attnScratch);
+      this.attnScratch = a.f32(per * parts);
+    }
+    const j = this.attnJob;
+    j.q = q.byteOffset; j.k = kCache.byteOffset; j.v = vCache.byteOffset; j.nTok = nTok; j.pos0 = pos0;
+    j.nHead = p.nHead; j.nHeadKv = p.nHeadKv; j.headDim = p.headDim; j.headDimV = p.headDimV; j.scale = p.scale; j.f16 = p.f16 ? 1 : 0;
+    j.spans = p.spans ? p.spans.byteOffset : 0; j.spanCount = p.spans ? p.spanCount!.byteOffset : 0; j.spanStride = p.spanStride ?? 0;
+    j.out = out.byteOffset;
+    const scratch = this.attnScratch.byteOffset;
     if (this.pool.size === 0 || p.nHead < 2 || nTok * (pos0 + nTok) * p.nHead * p.headDim < PARALLEL_MIN_ATTENTION) {
-      this.k.attention(q.byteOffset, kCache.byteOffset, vCache.byteOffset, nTok, pos0, p.nHead, p.nHeadKv, p.headDim, p.headDimV, p.scale, p.f16 ? 1 : 0, out.byteOffset, 0, p.nHead, this.attnScratch.byteOffset);
+      this.k.attention(j.q, j.k, j.v, nTok, pos0, j.nHead, j.nHeadKv, j.headDim, j.headDimV, j.scale, j.f16, j.spans, j.spanCount, j.spanStride, j.out, 0, p.nHead, scratch);
       return;
     }
-    postAttention(this.c, this.f, q.byteOffset, kCache.byteOffset, vCache.byteOffset, nTok, pos0, p.nHead, p.nHeadKv, p.headDim, p.headDimV, p.scale, p.f16 ? 1 : 0, out.byteOffset, this.attnScratch.byteOffset, stride * 4);
+    postAttention(this.c, this.f, j, scratch, per * 4);
     this.runJob();
   }
 

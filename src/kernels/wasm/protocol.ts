@@ -54,7 +54,9 @@ const GROUP_N = ARG;
 
 export interface KernelExports {
   matmul(type: number, w: number, rowBytes: number, cols: number, rows: number, r0: number, r1: number, act: number, ad: number, as: number, asum: number, y: number, nTok: number): number;
-  attention(q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number, f16: number, out: number, h0: number, h1: number, scratch: number): void;
+  attention(q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number, f16: number,
+    spans: number, spanCount: number, spanStride: number, out: number, h0: number, h1: number, scratch: number): void;
+  attention_scratch(nHead: number, nHeadKv: number, headDim: number, headDimV: number): number;
   attention_quant(q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number,
     kType: number, vType: number, kRowBytes: number, vRowBytes: number, spans: number, spanCount: number, spanStride: number, out: number, h0: number, h1: number, scratch: number): void;
   attention_quant_scratch(nKv: number, headDim: number, headDimV: number): number;
@@ -89,11 +91,22 @@ export function postLutMatmul(c: Int32Array, desc: number, tiles: number, tbl: n
   c[ARG] = desc; c[ARG + 1] = tbl; c[ARG + 2] = th; c[ARG + 3] = tA; c[ARG + 4] = y; c[ARG + 5] = nTok;
 }
 
-/** Attention split by heads: attention's arguments less h0, h1; each participant gets scratchBytes of scratch from `scratch` on. */
-export function postAttention(c: Int32Array, f: Float32Array, q: number, k: number, v: number, nTok: number, pos0: number, nHead: number, nHeadKv: number, headDim: number, headDimV: number, scale: number, f16: number, out: number, scratch: number, scratchBytes: number): void {
-  c[2] = OP_ATTENTION; c[ITEMS] = nHead;
-  c[ARG] = q; c[ARG + 1] = k; c[ARG + 2] = v; c[ARG + 3] = nTok; c[ARG + 4] = pos0; c[ARG + 5] = nHead; c[ARG + 6] = nHeadKv;
-  c[ARG + 7] = headDim; c[ARG + 8] = headDimV; f[FARG] = scale; c[ARG + 9] = f16; c[ARG + 10] = out; c[ARG + 11] = scratch; c[ARG + 12] = scratchBytes;
+/** The arguments of attention less h0, h1, in its order, for postAttention. */
+export interface AttentionJob {
+  q: number; k: number; v: number; nTok: number; pos0: number; nHead: number; nHeadKv: number; headDim: number; headDimV: number; scale: number;
+  f16: number; spans: number; spanCount: number; spanStride: number; out: number;
+}
+
+/**
+ * Attention over an f32/f16 cache split by heads in whole KV groups where there are enough of them
+ * (the kernel reads each K/V row once per group it is given); each participant gets scratchBytes of
+ * scratch from `scratch` on.
+ */
+export function postAttention(c: Int32Array, f: Float32Array, j: AttentionJob, scratch: number, scratchBytes: number): void {
+  c[2] = OP_ATTENTION; c[ITEMS] = j.nHead;
+  c[ARG] = j.q; c[ARG + 1] = j.k; c[ARG + 2] = j.v; c[ARG + 3] = j.nTok; c[ARG + 4] = j.pos0; c[ARG + 5] = j.nHead; c[ARG + 6] = j.nHeadKv;
+  c[ARG + 7] = j.headDim; c[ARG + 8] = j.headDimV; f[FARG] = j.scale; c[ARG + 9] = j.f16; c[ARG + 10] = j.spans; c[ARG + 11] = j.spanCount;
+  c[ARG + 12] = j.spanStride; c[ARG + 13] = j.out; c[ARG + 14] = scratch; c[ARG + 15] = scratchBytes;
 }
 
 /** The arguments of attention_quant less h0, h1, in its order, for postAttentionQuant. */
@@ -185,6 +198,15 @@ export function closeJob(c: Int32Array): number {
 }
 
 /**
+ * Heads per share of a grouped attention job: a whole KV group (so its K/V rows are read once), or
+ * a part of one where there are fewer groups than threads (multi-query attention).
+ */
+function attentionAlign(nHead: number, nHeadKv: number, parts: number): number {
+  const group = nHead / nHeadKv;
+  return Math.max(1, Math.min(group, Math.ceil(nHead / parts)));
+}
+
+/**
  * Run chunks of the job described in the control block until none is left; `part` picks this
  * thread's attention scratch. Which thread computes a row or head never changes its result.
  */
@@ -194,7 +216,8 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
   // The split space: rows of products (a group's laid end to end), elements, or heads.
   let total = items, align = GROUP_ALIGN;
   if (op === OP_MATMUL || op === OP_LUT) total = span(op, items);
-  else if (op === OP_ATTENTION || op === OP_ATTENTION_QUANT) align = 1;
+  else if (op === OP_ATTENTION_QUANT) align = 1;
+  else if (op === OP_ATTENTION) align = attentionAlign(a(5), a(6), parts);
   else if (op !== OP_GROUP && op !== OP_SWIGLU) return;
   const chunk = Math.max(1, Math.ceil(total / align / (parts * CHUNKS_PER_PART))) * align;
   for (;;) {
@@ -202,7 +225,7 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
     if (u0 >= total) return;
     const u1 = Math.min(total, u0 + chunk);
     if (op === OP_SWIGLU) k.swiglu(a(0) + u0 * 4, a(1) + u0 * 4, u1 - u0);
-    else if (op === OP_ATTENTION) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), u0, u1, a(11) + part * a(12));
+    else if (op === OP_ATTENTION) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), a(11), a(12), a(13), u0, u1, a(14) + part * a(15));
     else if (op === OP_ATTENTION_QUANT) k.attention_quant(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), a(11), a(12), a(13), a(14), a(15), a(16), u0, u1, a(17) + part * a(18));
     else runUnits(k, c, u0, u1);
   }

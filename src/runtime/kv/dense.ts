@@ -9,6 +9,13 @@ import type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js'
 
 type Elements = Float32Array | Uint16Array;
 
+/** n int32s in the kernels' memory where they have one (span lists the WebAssembly attention reads in place). */
+export function kvInts(kernels: Kernels, n: number): Int32Array {
+  if (!kernels.allocBytes) return new Int32Array(n);
+  const b = kernels.allocBytes(n * 4);
+  return new Int32Array(b.buffer, b.byteOffset, n);
+}
+
 export abstract class DenseKVStore<A extends Elements = Elements> extends KVStoreBase implements KVStore {
   private readonly keys: A[] = [];
   private readonly values: A[] = [];
@@ -16,6 +23,9 @@ export abstract class DenseKVStore<A extends Elements = Elements> extends KVStor
   private readonly vStride: number;
   /** Filled from the shape on each attend(), so the hot loop allocates nothing. */
   private readonly params: AttentionParams;
+  /** One [start, end) span per KV head, for a sliding-window query. */
+  private readonly window: Int32Array;
+  private readonly windowCount: Int32Array;
 
   /**
    * f16: the arrays hold f16 halves (2 bytes an element), else f32; alloc(kernels, n) gives an
@@ -29,7 +39,10 @@ export abstract class DenseKVStore<A extends Elements = Elements> extends KVStor
       this.keys.push(alloc(shape.nCtx * this.kStride));
       this.values.push(alloc(shape.nCtx * this.vStride));
     }
-    this.params = { nHead: 0, nHeadKv: shape.nHeadKv, headDim: shape.headDim, headDimV: shape.headDimV, scale: 1, f16 };
+    this.params = { nHead: 0, nHeadKv: shape.nHeadKv, headDim: shape.headDim, headDimV: shape.headDimV, scale: 1, f16, spans: null, spanCount: null, spanStride: 0 };
+    // In the kernels' memory where they have one, so the WebAssembly attention reads them in place.
+    this.window = kvInts(kernels, 2 * shape.nHeadKv);
+    this.windowCount = kvInts(kernels, shape.nHeadKv).fill(1);
   }
 
   /** dst[offset..offset+n) = src[0..n), as this store holds values. */
@@ -43,25 +56,37 @@ export abstract class DenseKVStore<A extends Elements = Elements> extends KVStor
   }
 
   attend(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array): void {
-    if (pos0 + nTok > this.length) throw new ArgumentError(`KV store: attending to positions up to ${pos0 + nTok - 1}, but it holds ${this.length}`);
-    const p = this.params;
-    p.nHead = shape.nHead;
-    p.scale = shape.scale;
-    if (shape.nHeadKv !== p.nHeadKv || shape.headDim !== p.headDim || shape.headDimV !== p.headDimV) {
-      throw new ArgumentError(`KV store holds ${p.nHeadKv} heads of ${p.headDim}/${p.headDimV}, attention asks for ${shape.nHeadKv} of ${shape.headDim}/${shape.headDimV}`);
-    }
-    const keys = this.keys[layer]!, values = this.values[layer]!;
     const w = shape.window ?? 0;
     // Queries whose window still starts at position 0 attend as plain causal attention.
     const nFull = w ? Math.max(0, Math.min(nTok, w - pos0)) : nTok;
-    if (nFull > 0) this.kernels.attention(q, keys, values, nFull, pos0, p, out);
-    // Past it, one query at a time over a view that starts at its window: the kernel's causal
-    // attention of position window-1 there is the windowed attention here (RoPE is already in K).
+    if (nFull > 0) this.run(layer, q, nFull, pos0, shape, out, null, null, 0);
+    // Past it, one query at a time over one span per KV head: its window.
     const qStride = shape.nHead * shape.headDim, oStride = shape.nHead * shape.headDimV;
     for (let t = nFull; t < nTok; t++) {
-      const start = pos0 + t - w + 1;
-      this.kernels.attention(q.subarray(t * qStride), keys.subarray(start * this.kStride), values.subarray(start * this.vStride), 1, w - 1, p, out.subarray(t * oStride));
+      const pos = pos0 + t;
+      for (let h = 0; h < this.nHeadKv; h++) { this.window[2 * h] = pos - w + 1; this.window[2 * h + 1] = pos + 1; }
+      this.run(layer, q.subarray(t * qStride), 1, pos, shape, out.subarray(t * oStride), this.window, this.windowCount, 2);
     }
+  }
+
+  /**
+   * One query token at pos over only the given positions: kvh attends spanCount[kvh] [start, end)
+   * pairs from spans[kvh * spanStride] (the sparse attention's block selection).
+   */
+  attendSpans(layer: number, q: Float32Array, pos: number, shape: AttentionShape, out: Float32Array, spans: Int32Array, spanCount: Int32Array, spanStride: number): void {
+    this.run(layer, q, 1, pos, shape, out, spans, spanCount, spanStride);
+  }
+
+  private run(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array, spans: Int32Array | null, spanCount: Int32Array | null, spanStride: number): void {
+    if (pos0 + nTok > this.length) throw new ArgumentError(`KV store: attending to positions up to ${pos0 + nTok - 1}, but it holds ${this.length}`);
+    const p = this.params;
+    if (shape.nHeadKv !== p.nHeadKv || shape.headDim !== p.headDim || shape.headDimV !== p.headDimV) {
+      throw new ArgumentError(`KV store holds ${p.nHeadKv} heads of ${p.headDim}/${p.headDimV}, attention asks for ${shape.nHeadKv} of ${shape.headDim}/${shape.headDimV}`);
+    }
+    p.nHead = shape.nHead;
+    p.scale = shape.scale;
+    p.spans = spans; p.spanCount = spanCount; p.spanStride = spanStride;
+    this.kernels.attention(q, this.keys[layer]!, this.values[layer]!, nTok, pos0, p, out);
   }
 
   truncate(n: number): void {
@@ -90,7 +115,7 @@ export abstract class DenseKVStore<A extends Elements = Elements> extends KVStor
   }
 
   dispose(): void {
-    for (const b of [...this.keys, ...this.values]) this.kernels.release?.(b);
+    for (const b of [...this.keys, ...this.values, this.window, this.windowCount]) this.kernels.release?.(b);
     this.keys.length = 0;
     this.values.length = 0;
   }

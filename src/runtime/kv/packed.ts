@@ -12,6 +12,7 @@ import type { Kernels, QuantAttentionParams } from '../../kernels/types.js';
 import type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
 import { weightBytes, type WeightBytes } from '../../quant/types.js';
 import { checkHeadSize, type KVCacheFormat } from './cache-types.js';
+import { kvInts } from './dense.js';
 import { hadamardRows, kRotationSize, rotates, V_ROTATION_SIZE } from './hadamard.js';
 
 export interface PackedKVOptions {
@@ -59,14 +60,8 @@ export class PackedKVStore extends KVStoreBase implements KVStore {
       spans: null, spanCount: null, spanStride: 0,
     };
     this.ref = kernels.attentionQuant ? null : new QuantAttentionRef();
-    // In the kernels' memory where they have one, so the WebAssembly attention reads them in place.
-    const ints = (n: number) => {
-      if (!kernels.allocBytes) return new Int32Array(n);
-      const b = kernels.allocBytes(n * 4);
-      return new Int32Array(b.buffer, b.byteOffset, n);
-    };
-    this.window = ints(2 * shape.nHeadKv);
-    this.windowCount = ints(shape.nHeadKv).fill(1);
+    this.window = kvInts(kernels, 2 * shape.nHeadKv);
+    this.windowCount = kvInts(kernels, shape.nHeadKv).fill(1);
   }
 
   private scratch(n: number): Float32Array {
