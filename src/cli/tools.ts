@@ -7,6 +7,7 @@ import { shardSuffix, splitGGUF } from '../formats/gguf-split.js';
 import { int } from './common.js';
 import { ggmlTypeName } from '../quant/table.js';
 import { FAMILY_PRESETS, PRESETS, synthesize } from '../tools/synth.js';
+import { VISION_PRESETS, synthesizeVision } from '../tools/synth-vision.js';
 import { bench } from '../tools/bench.js';
 import { addCacheFlags, cacheSpec, type CacheFlags } from './cache-flags.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
@@ -29,12 +30,22 @@ function splitSize(v: string): number {
 export function registerTools(program: Command): void {
   program.command('synth')
     .description('write a GGUF with random weights in the real shapes of a known model (for benchmarks)')
-    .requiredOption('--preset <name>', `one of ${[...Object.keys(PRESETS), ...Object.keys(FAMILY_PRESETS)].join(', ')}`)
+    .requiredOption('--preset <name>', `one of ${[...Object.keys(PRESETS), ...Object.keys(FAMILY_PRESETS), ...Object.keys(VISION_PRESETS)].join(', ')}`)
     .requiredOption('--type <T>', 'llama-quantize file type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, TQ1_0, TQ2_0, ...')
     .option('--arch <arch>', 'architecture (must match the preset)')
     .option('--pure', 'every weight matrix in the requested type (llama-quantize --pure), fallbacks aside')
-    .requiredOption('-o, --output <file>', 'output GGUF')
-    .action(async (o: { preset: string; type: string; arch?: string; pure?: boolean; output: string }) => {
+    .requiredOption('-o, --output <file>', 'output GGUF (a vision preset: its LLM; siglip-400m: its projector)')
+    .option('--mmproj <file>', 'a vision preset\'s projector (mmproj) GGUF')
+    .action(async (o: { preset: string; type: string; arch?: string; pure?: boolean; output: string; mmproj?: string }) => {
+      const vp = VISION_PRESETS[o.preset];
+      if (vp) {
+        const t0 = performance.now();
+        const r = await synthesizeVision(o.preset, o.type, vp.llm ? { mmproj: o.mmproj ?? '', llm: o.output } : { mmproj: o.output });
+        process.stdout.write(`${r.mmproj}: ${o.preset} projector (${vp.clip.type}, ${r.matrixType} matrices), ${(r.mmprojBytes / 1e6).toFixed(1)} MB\n`);
+        if (r.llm) process.stdout.write(`${r.llm}: its LLM (${vp.llm!.arch}), ${(r.llmBytes! / 1e6).toFixed(1)} MB\n`);
+        process.stdout.write(`  ${vp.about}; ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+        return;
+      }
       const p = PRESETS[o.preset] ?? FAMILY_PRESETS[o.preset];
       if (p && o.arch && o.arch !== p.arch) throw new ArgumentError(`--arch ${o.arch} does not match preset ${o.preset} (${p.arch})`);
       const t0 = performance.now();

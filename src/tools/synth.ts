@@ -58,11 +58,16 @@ function fill(out: Float32Array, seed: number, scale: number): void {
   }
 }
 
-function vocabulary(n: number): Map<string, GGUFValue> {
-  // <unk>, <s>, </s>, the 256 byte-fallback tokens, then made-up pieces with descending scores.
+/** Tokens a vocabulary must hold beside the made-up pieces: control (chat markers) or user-defined (an image's slice markers). */
+export interface ExtraTokens { control?: string[]; user?: string[] }
+
+function vocabulary(n: number, extra: ExtraTokens = {}): Map<string, GGUFValue> {
+  // <unk>, <s>, </s>, the 256 byte-fallback tokens, the extra tokens, then made-up pieces with descending scores.
   const tokens: string[] = ['<unk>', '<s>', '</s>'];
   const types: number[] = [2, 3, 3];
   for (let b = 0; b < 256; b++) { tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`); types.push(6); }
+  for (const t of extra.control ?? []) { tokens.push(t); types.push(3); }
+  for (const t of extra.user ?? []) { tokens.push(t); types.push(4); }
   const letters = 'abcdefghijklmnopqrstuvwxyz';
   for (let i = 0; tokens.length < n; i++) {
     let s = '', v = i;
@@ -71,7 +76,8 @@ function vocabulary(n: number): Map<string, GGUFValue> {
     types.push(1);
   }
   const scores = new Float32Array(n);
-  for (let i = 0; i < n; i++) scores[i] = i < 259 ? 0 : -(i - 259);
+  const made = 259 + (extra.control?.length ?? 0) + (extra.user?.length ?? 0);
+  for (let i = 0; i < n; i++) scores[i] = i < made ? 0 : -(i - made);
   return new Map<string, GGUFValue>([
     ['tokenizer.ggml.model', { type: GGUFType.STRING, value: 'llama' }],
     ['tokenizer.ggml.tokens', { type: GGUFType.ARRAY, itemType: GGUFType.STRING, value: tokens }],
@@ -83,9 +89,18 @@ function vocabulary(n: number): Map<string, GGUFValue> {
   ]);
 }
 
-export async function synthesize(presetName: string, typeName: string, file: string, opts: { pure?: boolean; onTensor?: (t: PlannedTensor, i: number, n: number) => void } = {}): Promise<SynthResult> {
-  const fam = FAMILY_PRESETS[presetName];
-  const p = PRESETS[presetName] ?? (fam ? { ...fam, arch: fam.arch as Preset['arch'] } : undefined);
+export interface SynthOptions {
+  pure?: boolean;
+  onTensor?: (t: PlannedTensor, i: number, n: number) => void;
+  /** A preset not in the tables (the LLM half of a vision pair), with the tokens its vocabulary needs and a chat template. */
+  preset?: Preset;
+  extraTokens?: ExtraTokens;
+  chatTemplate?: string;
+}
+
+export async function synthesize(presetName: string, typeName: string, file: string, opts: SynthOptions = {}): Promise<SynthResult> {
+  const fam = opts.preset ? undefined : FAMILY_PRESETS[presetName];
+  const p = opts.preset ?? PRESETS[presetName] ?? (fam ? { ...fam, arch: fam.arch as Preset['arch'] } : undefined);
   if (!p) throw new ArgumentError(`unknown preset ${JSON.stringify(presetName)} (known: ${[...Object.keys(PRESETS), ...Object.keys(FAMILY_PRESETS)].join(', ')})`);
   const ftype = fileTypeByName(typeName);
   const famMeta = fam ? familyMetadata(fam) : undefined;
@@ -130,8 +145,10 @@ export async function synthesize(presetName: string, typeName: string, file: str
     tensors.push({ name: t.name, shape: t.shape, type: t.to, data });
     opts.onTensor?.(t, i, plan.length);
   }
+  const tokenizer = vocabulary(p.nVocab, opts.extraTokens);
+  if (opts.chatTemplate) tokenizer.set('tokenizer.chat_template', { type: GGUFType.STRING, value: opts.chatTemplate });
   const chunks = buildModelGGUF({
-    hp, name: `lutra-synth ${presetName} (random weights)`, fileType: ftype.id, quantizationVersion: 2, extraMeta: famMeta?.extra, tokenizer: vocabulary(p.nVocab), tensors,
+    hp, name: `lutra-synth ${presetName} (random weights)`, fileType: ftype.id, quantizationVersion: 2, extraMeta: famMeta?.extra, tokenizer, tensors,
   });
   const fh = await open(file, 'w');
   let bytes = 0;
