@@ -108,6 +108,47 @@ function expertFfn(f: ForwardPass, gate: WeightMatrix | null, up: WeightMatrix, 
   }
 }
 
+/**
+ * Decode's views, made once per scratch buffer (the hot loop allocates nothing): slot j of gate/up
+ * holds the j-th selected expert's nff outputs; `ws` is refilled with the selected matrices per token.
+ */
+interface DecodeSlots { readonly nff: number; readonly k: number; readonly gate: Float32Array[]; readonly ws: WeightMatrix[]; readonly ys: Float32Array[] }
+const decodeSlots = new WeakMap<Float32Array, DecodeSlots>();
+
+function slotsFor(gate: Float32Array, up: Float32Array, k: number, nff: number): DecodeSlots | null {
+  if (k * nff > gate.length || k * nff > up.length) return null;
+  const had = decodeSlots.get(gate);
+  if (had && had.k === k && had.nff === nff) return had;
+  const g = Array.from({ length: k }, (_, j) => gate.subarray(j * nff, (j + 1) * nff));
+  const ys = g.flatMap((gj, j) => [gj, up.subarray(j * nff, (j + 1) * nff)]);
+  const made: DecodeSlots = { nff, k, gate: g, ws: new Array<WeightMatrix>(2 * k), ys };
+  decodeSlots.set(gate, made);
+  return made;
+}
+
+/**
+ * One token through its k experts with gated experts: every selected expert's gate and up as one
+ * grouped job (matmulMany: one barrier for 2k products instead of one per expert), one SwiGLU over
+ * all k, then each expert's down product added in selection order. Each product is computed as
+ * expertFfn computes it, so the sums are the same to the bit. False when the scratch cannot hold
+ * k experts' rows (a context made with a tiny batch): the caller then goes expert by expert.
+ */
+function decodeGated(f: ForwardPass, w: MoeWeights, k: number, acc: Float32Array, y: Float32Array): boolean {
+  const { kernels, s } = f;
+  const gates = w.gate!, nff = w.up[0]!.rows;
+  const v = slotsFor(s.gate, s.up, k, nff);
+  if (!v) return false;
+  const sel = s.extra.moeSel!, wts = s.extra.moeW!;
+  for (let j = 0; j < k; j++) { v.ws[2 * j] = gates[sel[j]!]!; v.ws[2 * j + 1] = w.up[sel[j]!]!; }
+  kernels.matmulMany(v.ws, s.xn, 1, v.ys);
+  kernels.swiglu(s.gate, s.up, k * nff);
+  for (let j = 0; j < k; j++) {
+    kernels.matmul(w.down[sel[j]!]!, v.gate[j]!, 1, y);
+    kernels.addScaled(acc, y, wts[j]!, f.hp.nEmbd);
+  }
+  return true;
+}
+
 /** s.xn -> s.xn. */
 export function moeFfn(f: ForwardPass, w: MoeWeights, m: MoeShape): void {
   const { s, nTok } = f;
@@ -116,10 +157,12 @@ export function moeFfn(f: ForwardPass, w: MoeWeights, m: MoeShape): void {
   const sel = s.extra.moeSel!, wts = s.extra.moeW!, xg = s.extra.moeX!, y = s.extra.moeY!, acc = s.extra.moeAcc!;
   acc.fill(0, 0, nTok * n);
   if (nTok === 1) {
-    for (let j = 0; j < k; j++) {
-      const e = sel[j]!;
-      expertFfn(f, w.gate?.[e] ?? null, w.up[e]!, w.down[e]!, s.xn, 1, y);
-      f.kernels.addScaled(acc, y, wts[j]!, n);
+    if (!(w.gate && decodeGated(f, w, k, acc, y))) {
+      for (let j = 0; j < k; j++) {
+        const e = sel[j]!;
+        expertFfn(f, w.gate?.[e] ?? null, w.up[e]!, w.down[e]!, s.xn, 1, y);
+        f.kernels.addScaled(acc, y, wts[j]!, n);
+      }
     }
   } else {
     // Group the batch by expert: gather its tokens' rows, one product per matrix, scatter back.
