@@ -378,9 +378,9 @@ export function tr_scale(x: usize, y: usize, a: f64, n: i32): void {
   for (let i = 0; i < n; i++) { const p = <usize>i << 2; store<f32>(x + p, <f32>(<f64>load<f32>(y + p) * a)); }
 }
 
-/** The sum of squares of g[0..n) in f64, in order (gradient clipping). */
-export function tr_sumsq(g: usize, n: i32): f64 {
-  let s: f64 = 0;
+/** s0 plus the squares of g[0..n) in f64, in order (gradient clipping's one running sum over every parameter). */
+export function tr_sumsq(g: usize, n: i32, s0: f64): f64 {
+  let s = s0;
   for (let i = 0; i < n; i++) { const v = <f64>load<f32>(g + (<usize>i << 2)); s += v * v; }
   return s;
 }

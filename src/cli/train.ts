@@ -42,7 +42,10 @@ export function registerTrain(program: Command): void {
     .option('--decay-steps <n>', 'with --resume: branch a WSD decay of N steps from the checkpoint', int('--decay-steps', 1))
     .option('--out <dir>', 'override the output folder')
     .option('--steps <n>', 'override train.steps', int('--steps', 1))
-    .action(async (configPath: string, o: { resume?: string; decaySteps?: number; out?: string; steps?: number }) => {
+    .option('--kernels <k>', 'wasm (the WebAssembly kernels) or ref (the TypeScript reference)', 'wasm')
+    .option('--threads <n>', 'threads for the wasm kernels', int('--threads', 1), 1)
+    .action(async (configPath: string, o: { resume?: string; decaySteps?: number; out?: string; steps?: number; kernels: string; threads: number }) => {
+      if (o.kernels !== 'wasm' && o.kernels !== 'ref') throw new Error(`--kernels: expected wasm or ref, got ${o.kernels}`);
       const cfg = parseTrainConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath);
       if (o.steps) cfg.train.steps = o.steps;
       const tty = process.stderr.isTTY;
@@ -56,11 +59,10 @@ export function registerTrain(program: Command): void {
         if (bar) {
           if (!started) { bar.start(p.steps, p.step, payload); started = true; } else bar.update(p.step, payload);
         } else if (p.step % cfg.train.logEvery === 0 || p.val !== undefined || p.step === p.steps) {
-          const eta = ((p.steps - p.step) * (p.tokens / p.step)) / Math.max(1, p.tokensPerSec);
-          process.stderr.write(`step ${p.step}/${p.steps} loss ${payload.loss} val ${val} lr ${payload.lr} ${payload.tps} tok/s eta ${Math.round(eta)} s\n`);
+          process.stderr.write(`step ${p.step}/${p.steps} loss ${payload.loss} val ${val} lr ${payload.lr} ${payload.tps} tok/s eta ${Math.round(p.eta)} s\n`);
         }
       };
-      const r = await train(cfg, { baseDir: dirname(resolve(configPath)), resume: o.resume, decaySteps: o.decaySteps, out: o.out, onProgress, onLog: (l) => process.stderr.write(`lutra: ${l}\n`), signal: ac.signal });
+      const r = await train(cfg, { baseDir: dirname(resolve(configPath)), resume: o.resume, decaySteps: o.decaySteps, out: o.out, kernels: o.kernels, threads: o.threads, onProgress, onLog: (l) => process.stderr.write(`lutra: ${l}\n`), signal: ac.signal });
       bar?.stop();
       process.stdout.write(`${r.model}: ${r.nParams} params, ${r.steps} steps in ${r.seconds.toFixed(0)} s, train loss ${r.trainLoss.toFixed(4)}, held-out loss ${r.valLoss?.toFixed(4) ?? '-'}\n`);
     });

@@ -2,11 +2,14 @@
 // keeps the activations of one sequence, the backward through every op, and export to a GGUF
 // that lutra and llama.cpp load (F32, tied embeddings when asked). MiniCPM's muP scalings
 // (scale_emb, scale_depth/sqrt(L), hidden/dim_model_base) are applied as the inference code does.
+// Every op runs through a TrainOps backend (backend.ts: the TypeScript reference or the wasm
+// kernels), which also allocates every buffer, once.
 
 import type { GGUFValue, GGUFTensorToWrite } from '../formats/gguf.js';
 import { TENSOR, blk, type GGUFHParams } from '../formats/gguf-names.js';
 import { buildModelGGUF } from '../models/gguf-builder.js';
 import * as op from './ops.js';
+import { refOps, type TrainOps } from './backend.js';
 import type { Xorshift128 } from './rng.js';
 
 export interface DecoderShape {
@@ -39,8 +42,11 @@ export class TrainDecoder {
   private hd: number;
   // activations of one sequence, allocated once: (layer, T, width)
   private act: ReturnType<TrainDecoder['allocActivations']>;
+  /** the sequence's input tokens and targets, where the backend's kernels can read them */
+  private ids: Int32Array;
+  private tgt: Int32Array;
 
-  constructor(readonly s: DecoderShape) {
+  constructor(readonly s: DecoderShape, readonly ops: TrainOps = refOps) {
     const { nEmbd: D, nVocab: V, nHead, nHeadKv, nFF } = s;
     this.hd = D / nHead;
     if (!Number.isInteger(this.hd) || this.hd % 2) throw new Error(`embedding ${D} / ${nHead} heads must be an even head size`);
@@ -60,13 +66,18 @@ export class TrainDecoder {
     }
     this.add(TENSOR.outputNorm, [D], 'norm');
     if (!s.tieEmbeddings) this.add(TENSOR.output, [D, V], 'matrix');
-    this.rope = op.ropeTables(s.nCtx, this.hd, s.ropeBase);
+    const rope = op.ropeTables(s.nCtx, this.hd, s.ropeBase);
+    this.rope = { cos: ops.alloc(rope.cos.length), sin: ops.alloc(rope.sin.length) };
+    this.rope.cos.set(rope.cos);
+    this.rope.sin.set(rope.sin);
     this.act = this.allocActivations();
+    this.ids = ops.allocI32(s.nCtx);
+    this.tgt = ops.allocI32(s.nCtx);
   }
 
   private add(name: string, shape: number[], kind: Param['kind']): void {
     const n = shape.reduce((a, b) => a * b, 1);
-    const p: Param = { name, shape, data: new Float32Array(n), grad: new Float32Array(n), kind };
+    const p: Param = { name, shape, data: this.ops.alloc(n), grad: this.ops.alloc(n), kind };
     this.params.push(p);
     this.byName.set(name, p);
   }
@@ -105,16 +116,17 @@ export class TrainDecoder {
   private allocActivations() {
     const { nEmbd: D, nLayer: L, nHead, nHeadKv, nFF, nCtx: T, nVocab: V } = this.s;
     const kDim = nHeadKv * this.hd;
-    const per = (n: number) => Array.from({ length: L }, () => new Float32Array(n));
+    const f = (n: number) => this.ops.alloc(n);
+    const per = (n: number) => Array.from({ length: L }, () => f(n));
     return {
       xIn: per(T * D), xn1: per(T * D), rstd1: per(T), q: per(T * D), k: per(T * kDim), v: per(T * kDim),
       probs: per(nHead * T * T), att: per(T * D), x1: per(T * D), xn2: per(T * D), rstd2: per(T),
       g: per(T * nFF), u: per(T * nFF), h: per(T * nFF),
-      x: new Float32Array(T * D), xf: new Float32Array(T * D), rstdF: new Float32Array(T), logits: new Float32Array(T * V),
-      tmp: new Float32Array(T * D), tmpF: new Float32Array(T * nFF),
+      x: f(T * D), xf: f(T * D), rstdF: f(T), logits: f(T * V),
+      tmp: f(T * D), tmpF: f(T * nFF),
       // backward scratch
-      dx: new Float32Array(T * D), dxn: new Float32Array(T * D), dq: new Float32Array(T * D), dk: new Float32Array(T * kDim), dv: new Float32Array(T * kDim),
-      datt: new Float32Array(T * D), dg: new Float32Array(T * nFF), du: new Float32Array(T * nFF), dh: new Float32Array(T * nFF), dp: new Float32Array(T),
+      dx: f(T * D), dxn: f(T * D), dq: f(T * D), dk: f(T * kDim), dv: f(T * kDim),
+      datt: f(T * D), dg: f(T * nFF), du: f(T * nFF), dh: f(T * nFF), dp: f(T),
     };
   }
 
@@ -124,35 +136,32 @@ export class TrainDecoder {
     const { nEmbd: D, nHead, nHeadKv, nFF, nVocab: V, eps } = s;
     const kDim = nHeadKv * this.hd;
     if (T > s.nCtx) throw new Error(`sequence of ${T} tokens is longer than the context ${s.nCtx}`);
-    const emb = this.p(TENSOR.tokenEmbd).data;
-    const x = a.x;
-    for (let t = 0; t < T; t++) {
-      const id = tokens[t]!;
-      for (let i = 0; i < D; i++) x[t * D + i] = emb[id * D + i]! * sc.emb;
-    }
+    const x = a.x, ops = this.ops;
+    for (let t = 0; t < T; t++) this.ids[t] = tokens[t]!;
+    ops.embed(this.p(TENSOR.tokenEmbd).data, this.ids, T, D, sc.emb, x);
     const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
     for (let l = 0; l < s.nLayer; l++) {
       a.xIn[l]!.set(x.subarray(0, T * D));
-      op.rmsNorm(x, this.p(blk(l, 'attnNorm')).data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
-      op.matmul(this.p(blk(l, 'attnQ')).data, a.xn1[l]!, T, D, D, a.q[l]!);
-      op.matmul(this.p(blk(l, 'attnK')).data, a.xn1[l]!, T, kDim, D, a.k[l]!);
-      op.matmul(this.p(blk(l, 'attnV')).data, a.xn1[l]!, T, kDim, D, a.v[l]!);
-      op.rope(a.q[l]!, T, nHead, this.hd, this.rope.cos, this.rope.sin, false);
-      op.rope(a.k[l]!, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, false);
-      op.attention(a.q[l]!, a.k[l]!, a.v[l]!, shape, a.probs[l]!, a.att[l]!);
-      op.matmul(this.p(blk(l, 'attnOutput')).data, a.att[l]!, T, D, D, a.tmp);
-      for (let i = 0; i < T * D; i++) x[i] += sc.residual * a.tmp[i]!;
+      ops.rmsNorm(x, this.p(blk(l, 'attnNorm')).data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
+      ops.matmul(this.p(blk(l, 'attnQ')).data, a.xn1[l]!, T, D, D, a.q[l]!);
+      ops.matmul(this.p(blk(l, 'attnK')).data, a.xn1[l]!, T, kDim, D, a.k[l]!);
+      ops.matmul(this.p(blk(l, 'attnV')).data, a.xn1[l]!, T, kDim, D, a.v[l]!);
+      ops.rope(a.q[l]!, T, nHead, this.hd, this.rope.cos, this.rope.sin, false);
+      ops.rope(a.k[l]!, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, false);
+      ops.attention(a.q[l]!, a.k[l]!, a.v[l]!, shape, a.probs[l]!, a.att[l]!);
+      ops.matmul(this.p(blk(l, 'attnOutput')).data, a.att[l]!, T, D, D, a.tmp);
+      ops.axpy(x, a.tmp, sc.residual, T * D);
       a.x1[l]!.set(x.subarray(0, T * D));
-      op.rmsNorm(x, this.p(blk(l, 'ffnNorm')).data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
-      op.matmul(this.p(blk(l, 'ffnGate')).data, a.xn2[l]!, T, nFF, D, a.g[l]!);
-      op.matmul(this.p(blk(l, 'ffnUp')).data, a.xn2[l]!, T, nFF, D, a.u[l]!);
-      op.swiglu(a.g[l]!, a.u[l]!, T * nFF, a.h[l]!);
-      op.matmul(this.p(blk(l, 'ffnDown')).data, a.h[l]!, T, D, nFF, a.tmp);
-      for (let i = 0; i < T * D; i++) x[i] += sc.residual * a.tmp[i]!;
+      ops.rmsNorm(x, this.p(blk(l, 'ffnNorm')).data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
+      ops.matmul(this.p(blk(l, 'ffnGate')).data, a.xn2[l]!, T, nFF, D, a.g[l]!);
+      ops.matmul(this.p(blk(l, 'ffnUp')).data, a.xn2[l]!, T, nFF, D, a.u[l]!);
+      ops.swiglu(a.g[l]!, a.u[l]!, T * nFF, a.h[l]!);
+      ops.matmul(this.p(blk(l, 'ffnDown')).data, a.h[l]!, T, D, nFF, a.tmp);
+      ops.axpy(x, a.tmp, sc.residual, T * D);
     }
-    op.rmsNorm(x, this.p(TENSOR.outputNorm).data, eps, D, T, a.xf, a.rstdF);
-    op.matmul(this.outputWeight(), a.xf, T, V, D, a.logits);
-    if (sc.logit !== 1) for (let i = 0; i < T * V; i++) a.logits[i] /= sc.logit;
+    ops.rmsNorm(x, this.p(TENSOR.outputNorm).data, eps, D, T, a.xf, a.rstdF);
+    ops.matmul(this.outputWeight(), a.xf, T, V, D, a.logits);
+    if (sc.logit !== 1) ops.divide(a.logits, sc.logit, T * V);
     return a.logits;
   }
 
@@ -166,71 +175,63 @@ export class TrainDecoder {
    */
   step(tokens: ArrayLike<number>, targets: ArrayLike<number>, T: number, gradScale: number): number {
     const logits = this.forward(tokens, T);
-    const s = this.s, a = this.act, sc = scales(s);
+    const s = this.s, a = this.act, sc = scales(s), ops = this.ops;
     const { nEmbd: D, nHead, nHeadKv, nFF, nVocab: V, eps } = s;
     const kDim = nHeadKv * this.hd;
-    const loss = op.crossEntropy(logits, targets, T, V, gradScale / sc.logit, logits);
+    for (let t = 0; t < T; t++) this.tgt[t] = targets[t]!;
+    const loss = ops.crossEntropy(logits, this.tgt, T, V, gradScale / sc.logit, logits);
     const dlogits = logits;
     const outW = this.s.tieEmbeddings ? this.p(TENSOR.tokenEmbd) : this.p(TENSOR.output);
     const dxf = a.dxn.fill(0, 0, T * D);
-    op.matmulBackward(outW.data, a.xf, dlogits, T, V, D, outW.grad, dxf);
+    ops.matmulBackward(outW.data, a.xf, dlogits, T, V, D, outW.grad, dxf);
     const dx = a.dx.fill(0, 0, T * D);
     // the final norm's input is the last residual stream: x1 + residual * ffn_out of the last layer,
     // which forward left in a.x
     const on = this.p(TENSOR.outputNorm);
-    op.rmsNormBackward(a.x, on.data, a.rstdF, dxf, D, T, dx, on.grad);
+    ops.rmsNormBackward(a.x, on.data, a.rstdF, dxf, D, T, dx, on.grad);
     const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
     for (let l = s.nLayer - 1; l >= 0; l--) {
       // FFN branch: x2 = x1 + r * down(swiglu(gate(xn2), up(xn2)))
       const dbranch = a.tmp;
-      for (let i = 0; i < T * D; i++) dbranch[i] = dx[i]! * sc.residual;
+      ops.scale(dbranch, dx, sc.residual, T * D);
       const wd = this.p(blk(l, 'ffnDown'));
       const dh = a.dh.fill(0, 0, T * nFF);
-      op.matmulBackward(wd.data, a.h[l]!, dbranch, T, D, nFF, wd.grad, dh);
+      ops.matmulBackward(wd.data, a.h[l]!, dbranch, T, D, nFF, wd.grad, dh);
       const dg = a.dg.fill(0, 0, T * nFF), du = a.du.fill(0, 0, T * nFF);
-      op.swigluBackward(a.g[l]!, a.u[l]!, dh, T * nFF, dg, du);
+      ops.swigluBackward(a.g[l]!, a.u[l]!, dh, T * nFF, dg, du);
       const dxn = a.dxn.fill(0, 0, T * D);
       const wg = this.p(blk(l, 'ffnGate')), wu = this.p(blk(l, 'ffnUp'));
-      op.matmulBackward(wg.data, a.xn2[l]!, dg, T, nFF, D, wg.grad, dxn);
-      op.matmulBackward(wu.data, a.xn2[l]!, du, T, nFF, D, wu.grad, dxn);
+      ops.matmulBackward(wg.data, a.xn2[l]!, dg, T, nFF, D, wg.grad, dxn);
+      ops.matmulBackward(wu.data, a.xn2[l]!, du, T, nFF, D, wu.grad, dxn);
       const fn = this.p(blk(l, 'ffnNorm'));
-      op.rmsNormBackward(a.x1[l]!, fn.data, a.rstd2[l]!, dxn, D, T, dx, fn.grad);
+      ops.rmsNormBackward(a.x1[l]!, fn.data, a.rstd2[l]!, dxn, D, T, dx, fn.grad);
       // attention branch: x1 = xIn + r * wo(attn(rope(q), rope(k), v))
-      for (let i = 0; i < T * D; i++) dbranch[i] = dx[i]! * sc.residual;
+      ops.scale(dbranch, dx, sc.residual, T * D);
       const wo = this.p(blk(l, 'attnOutput'));
       const datt = a.datt.fill(0, 0, T * D);
-      op.matmulBackward(wo.data, a.att[l]!, dbranch, T, D, D, wo.grad, datt);
+      ops.matmulBackward(wo.data, a.att[l]!, dbranch, T, D, D, wo.grad, datt);
       const dq = a.dq.fill(0, 0, T * D), dk = a.dk.fill(0, 0, T * kDim), dv = a.dv.fill(0, 0, T * kDim);
-      op.attentionBackward(a.q[l]!, a.k[l]!, a.v[l]!, a.probs[l]!, datt, shape, dq, dk, dv, a.dp);
-      op.rope(dq, T, nHead, this.hd, this.rope.cos, this.rope.sin, true);
-      op.rope(dk, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, true);
+      ops.attentionBackward(a.q[l]!, a.k[l]!, a.v[l]!, a.probs[l]!, datt, shape, dq, dk, dv, a.dp);
+      ops.rope(dq, T, nHead, this.hd, this.rope.cos, this.rope.sin, true);
+      ops.rope(dk, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, true);
       dxn.fill(0, 0, T * D);
       const wq = this.p(blk(l, 'attnQ')), wk = this.p(blk(l, 'attnK')), wv = this.p(blk(l, 'attnV'));
-      op.matmulBackward(wq.data, a.xn1[l]!, dq, T, D, D, wq.grad, dxn);
-      op.matmulBackward(wk.data, a.xn1[l]!, dk, T, kDim, D, wk.grad, dxn);
-      op.matmulBackward(wv.data, a.xn1[l]!, dv, T, kDim, D, wv.grad, dxn);
+      ops.matmulBackward(wq.data, a.xn1[l]!, dq, T, D, D, wq.grad, dxn);
+      ops.matmulBackward(wk.data, a.xn1[l]!, dk, T, kDim, D, wk.grad, dxn);
+      ops.matmulBackward(wv.data, a.xn1[l]!, dv, T, kDim, D, wv.grad, dxn);
       const an = this.p(blk(l, 'attnNorm'));
-      op.rmsNormBackward(a.xIn[l]!, an.data, a.rstd1[l]!, dxn, D, T, dx, an.grad);
+      ops.rmsNormBackward(a.xIn[l]!, an.data, a.rstd1[l]!, dxn, D, T, dx, an.grad);
     }
-    const emb = this.p(TENSOR.tokenEmbd);
-    for (let t = 0; t < T; t++) {
-      const id = tokens[t]!;
-      for (let i = 0; i < D; i++) emb.grad[id * D + i] += dx[t * D + i]! * sc.emb;
-    }
+    ops.embedBackward(this.p(TENSOR.tokenEmbd).grad, this.ids, T, D, sc.emb, dx);
     return loss;
   }
 
   /** Summed NLL without touching gradients. */
   loss(tokens: ArrayLike<number>, targets: ArrayLike<number>, T: number): number {
     const logits = this.forward(tokens, T);
-    let nll = 0;
-    const V = this.s.nVocab;
-    for (let t = 0; t < T; t++) {
-      const o = t * V;
-      const { max, sum } = op.softmaxNorm(logits, o, V);
-      nll += Math.log(sum) + max - logits[o + targets[t]!]!;
-    }
-    return nll;
+    for (let t = 0; t < T; t++) this.tgt[t] = targets[t]!;
+    // the same sum the training step's cross-entropy makes; its (zero) gradient overwrites the logits
+    return this.ops.crossEntropy(logits, this.tgt, T, this.s.nVocab, 0, logits);
   }
 
   /** Hyper-parameters as GGUF metadata states them. */

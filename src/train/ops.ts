@@ -229,3 +229,46 @@ export function crossEntropy(logits: Float32Array, targets: ArrayLike<number>, T
   }
   return loss;
 }
+
+/** x(T, D) = table[ids[t]] * scale (the embedding; MiniCPM's scale_emb) */
+export function embed(table: Float32Array, ids: ArrayLike<number>, T: number, D: number, scale: number, x: Float32Array): void {
+  for (let t = 0; t < T; t++) {
+    const id = ids[t]!;
+    for (let i = 0; i < D; i++) x[t * D + i] = table[id * D + i]! * scale;
+  }
+}
+
+/** dtable[ids[t]] += dx(T, D) * scale */
+export function embedBackward(dtable: Float32Array, ids: ArrayLike<number>, T: number, D: number, scale: number, dx: Float32Array): void {
+  for (let t = 0; t < T; t++) {
+    const id = ids[t]!;
+    for (let i = 0; i < D; i++) dtable[id * D + i] += dx[t * D + i]! * scale;
+  }
+}
+
+/** x[0..n) += a * y[0..n) (residual adds) */
+export function axpy(x: Float32Array, y: Float32Array, a: number, n: number): void {
+  for (let i = 0; i < n; i++) x[i] += a * y[i]!;
+}
+
+/** x[0..n) = y[0..n) * a */
+export function scale(x: Float32Array, y: Float32Array, a: number, n: number): void {
+  for (let i = 0; i < n; i++) x[i] = y[i]! * a;
+}
+
+/** s0 plus the squares of g, in order: clipping sums every parameter's gradient in one running sum. */
+export function sumsq(g: Float32Array, s0: number): number {
+  let s = s0;
+  for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!;
+  return s;
+}
+
+/** One AdamW step over w with moments m, v (c1, c2: the bias corrections 1 / (1 - beta^t); decay: 1 - lr * weightDecay). */
+export function adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, b1: number, b2: number, eps: number, lr: number, decay: number, c1: number, c2: number): void {
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i]!;
+    const mi = (m[i] = b1 * m[i]! + (1 - b1) * gi);
+    const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
+    w[i] = w[i]! * decay - (lr * mi * c1) / (Math.sqrt(vi * c2) + eps);
+  }
+}

@@ -3,6 +3,7 @@
 // and cosine with warmup as the baseline. Under muP, matrices train at lr / (width / dim_model_base).
 
 import type { Param } from './decoder.js';
+import { refOps, type TrainOps } from './backend.js';
 
 export interface AdamWOptions {
   beta1: number; beta2: number; eps: number; weightDecay: number;
@@ -14,9 +15,9 @@ export class AdamW {
   readonly m: Float32Array[];
   readonly v: Float32Array[];
   t = 0;
-  constructor(readonly params: Param[], readonly o: AdamWOptions) {
-    this.m = params.map((p) => new Float32Array(p.data.length));
-    this.v = params.map((p) => new Float32Array(p.data.length));
+  constructor(readonly params: Param[], readonly o: AdamWOptions, readonly ops: TrainOps = refOps) {
+    this.m = params.map((p) => ops.alloc(p.data.length));
+    this.v = params.map((p) => ops.alloc(p.data.length));
   }
 
   step(lr: number): void {
@@ -24,29 +25,23 @@ export class AdamW {
     this.t++;
     const c1 = 1 / (1 - Math.pow(b1, this.t)), c2 = 1 / (1 - Math.pow(b2, this.t));
     for (let k = 0; k < this.params.length; k++) {
-      const p = this.params[k]!, m = this.m[k]!, v = this.v[k]!;
-      const w = p.data, g = p.grad;
+      const p = this.params[k]!;
       const plr = lr * this.o.lrMult(p);
       // decoupled decay on matrices and embeddings, never on norm gains
       const decay = p.kind === 'norm' ? 1 : 1 - plr * weightDecay;
-      for (let i = 0; i < w.length; i++) {
-        const gi = g[i]!;
-        const mi = (m[i] = b1 * m[i]! + (1 - b1) * gi);
-        const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
-        w[i] = w[i]! * decay - (plr * mi * c1) / (Math.sqrt(vi * c2) + eps);
-      }
+      this.ops.adamw(p.data, p.grad, this.m[k]!, this.v[k]!, b1, b2, eps, plr, decay, c1, c2);
     }
   }
 }
 
 /** Scales all gradients so their global L2 norm is at most maxNorm; returns the norm before. */
-export function clipGradNorm(params: Param[], maxNorm: number): number {
+export function clipGradNorm(params: Param[], maxNorm: number, ops: TrainOps = refOps): number {
   let ss = 0;
-  for (const p of params) for (let i = 0; i < p.grad.length; i++) ss += p.grad[i]! * p.grad[i]!;
+  for (const p of params) ss = ops.sumsq(p.grad, ss);
   const norm = Math.sqrt(ss);
   if (maxNorm > 0 && norm > maxNorm) {
     const s = maxNorm / (norm + 1e-6);
-    for (const p of params) for (let i = 0; i < p.grad.length; i++) p.grad[i] *= s;
+    for (const p of params) ops.scale(p.grad, p.grad, s, p.grad.length);
   }
   return norm;
 }

@@ -12,10 +12,14 @@ import { AdamW, clipGradNorm, lrFactor, type Schedule } from './optim.js';
 import { Xorshift128 } from './rng.js';
 import { splitText, tokenizeText, Windows } from './data.js';
 import { lossCurveSVG, type CurvePoint } from './plot.js';
+import { refOps, type TrainOps } from './backend.js';
+import { WasmTrainOps } from './wasm-ops.js';
 
 export interface TrainProgress {
   step: number; steps: number; loss: number; lr: number; gradNorm: number;
   tokens: number; tokensPerSec: number; val?: number; elapsed: number;
+  /** seconds left at this run's rate so far */
+  eta: number;
 }
 
 export interface TrainRunOptions {
@@ -29,6 +33,16 @@ export interface TrainRunOptions {
   onProgress?: (p: TrainProgress) => void;
   onLog?: (line: string) => void;
   signal?: AbortSignal;
+  /** 'wasm' (default: the WebAssembly kernels, falling back to 'ref' where there are none) or 'ref' (the TypeScript reference) */
+  kernels?: 'wasm' | 'ref';
+  /** threads for the wasm kernels (default 1) */
+  threads?: number;
+}
+
+/** The backend a run computes on: the wasm kernels unless 'ref' is asked for or none exist here. */
+export async function trainOps(kernels: 'wasm' | 'ref' = 'wasm', threads = 1): Promise<TrainOps> {
+  if (kernels === 'ref') return refOps;
+  return (await WasmTrainOps.create({ threads })) ?? refOps;
 }
 
 export interface TrainResult { model: string; steps: number; trainLoss: number; valLoss: number | undefined; seconds: number; nParams: number; trainTokens: number; heldOutTokens: number }
@@ -70,13 +84,21 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
   const trainWin = new Windows(trainTok, T, bos);
   const valWin = valTok.length > T ? new Windows(valTok, T, bos) : null;
 
-  const model = new TrainDecoder(decoderShape(cfg, tok.vocabSize));
+  const ops = await trainOps(o.kernels, o.threads);
+  log(`kernels: ${ops.name}`);
+  try {
+    return await run();
+  } finally {
+    ops.dispose();
+  }
+  async function run(): Promise<TrainResult> {
+  const model = new TrainDecoder(decoderShape(cfg, tok.vocabSize), ops);
   const rng = new Xorshift128(cfg.train.seed);
   const mup = cfg.arch === 'minicpm';
   model.init(rng, cfg.train.initStd, mup);
   const widthMult = cfg.model.dim / cfg.mup.dimModelBase;
   const tc = cfg.train;
-  const opt = new AdamW(model.params, { beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weightDecay, lrMult: (p) => (mup && p.kind === 'matrix' ? 1 / widthMult : 1) });
+  const opt = new AdamW(model.params, { beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weightDecay, lrMult: (p) => (mup && p.kind === 'matrix' ? 1 / widthMult : 1) }, ops);
   let step = 0, dataRng = new Xorshift128(cfg.train.seed + 1);
   let steps = tc.steps;
   let sched = buildSchedule(cfg).sch;
@@ -134,8 +156,8 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
       ['lutra.train.config', { type: GGUFType.STRING, value: JSON.stringify(cfg) }],
     ];
     const moments = model.params.flatMap((p, k) => [
-      { name: `adam.m.${p.name}`, shape: p.shape, type: 0, data: new Uint8Array(opt.m[k]!.buffer) },
-      { name: `adam.v.${p.name}`, shape: p.shape, type: 0, data: new Uint8Array(opt.v[k]!.buffer) },
+      { name: `adam.m.${p.name}`, shape: p.shape, type: 0, data: bytesOf(opt.m[k]!) },
+      { name: `adam.v.${p.name}`, shape: p.shape, type: 0, data: bytesOf(opt.v[k]!) },
     ]);
     writeFileSync(file, concatChunks(model.toGGUF(cfg.name, tokMeta, extra, moments)));
   };
@@ -154,7 +176,7 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
       trainWin.sample(dataRng, input, target);
       nll += model.step(input, target, T, scale);
     }
-    const gradNorm = clipGradNorm(model.params, tc.clip);
+    const gradNorm = clipGradNorm(model.params, tc.clip, ops);
     const lr = tc.lr * lrFactor(sched, step);
     opt.step(lr);
     step++;
@@ -162,7 +184,8 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
     let val: number | undefined;
     if (step % tc.evalEvery === 0 || step === steps) { val = evalVal(); lastVal = val; }
     const elapsed = (performance.now() - tStart) / 1000;
-    const p: TrainProgress = { step, steps, loss: lastLoss, lr, gradNorm, tokens: step * tokensPerStep, tokensPerSec: ((step - startStep) * tokensPerStep) / elapsed, val, elapsed };
+    const eta = (elapsed / (step - startStep)) * (steps - step);
+    const p: TrainProgress = { step, steps, loss: lastLoss, lr, gradNorm, tokens: step * tokensPerStep, tokensPerSec: ((step - startStep) * tokensPerStep) / elapsed, val, elapsed, eta };
     curve.push({ step, tokens: p.tokens, loss: lastLoss, lr, val });
     const line = JSON.stringify({ step, tokens: p.tokens, loss: +lastLoss.toFixed(4), lr: +lr.toExponential(3), gnorm: +gradNorm.toFixed(3), val: val === undefined ? undefined : +val.toFixed(4), tps: Math.round(p.tokensPerSec), s: +elapsed.toFixed(1) });
     appendFileSync(logFile, line + '\n');
@@ -179,4 +202,10 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
   writeFileSync(modelFile, concatChunks(model.toGGUF(cfg.name, tokMeta)));
   writeFileSync(resolve(out, 'loss-curve.svg'), lossCurveSVG(title, curve));
   return { model: modelFile, steps: step, trainLoss: lastLoss, valLoss: lastVal, seconds: (performance.now() - t0) / 1000, nParams: model.nParams, trainTokens: trainTok.length, heldOutTokens: valTok.length };
+  }
+}
+
+/** The bytes of a view (a view of the wasm memory has the whole memory as its buffer). */
+function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
