@@ -31,6 +31,12 @@ export interface ContextOptions {
    * cache). Default: cacheType's `mla`, else 'expanded', as llama.cpp. Ignored by models without one.
    */
   mlaCache?: 'expanded' | 'latent';
+  /**
+   * Use this KV store instead of making one (a layer-skip draft reading and writing the target's
+   * cache of the layers they share); it is not disposed with the context. Its shape must be the one
+   * this context would make.
+   */
+  kv?: KVStore;
 }
 
 export interface DecodeOptions {
@@ -76,7 +82,15 @@ export class Context {
     const mla = opts.mlaCache ?? (typeof opts.cacheType === 'object' ? opts.cacheType.mla : undefined) ?? 'expanded';
     if (mla !== 'expanded' && mla !== 'latent') throw new ArgumentError(`mlaCache must be 'expanded' or 'latent', got ${JSON.stringify(mla)}`);
     const latent = mla === 'latent' && hp.latentKV !== undefined;
-    this.kv = createKVStore(opts.cacheType ?? opts.kvType ?? 'f16', this.kernels, { nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV, ...(latent ? hp.latentKV : {}) });
+    const shape = { nLayer, nCtx, nHeadKv: hp.nHeadKv, headDim: hp.headDim, headDimV: hp.headDimV, ...(latent ? hp.latentKV : {}) };
+    if (opts.kv) {
+      const k = opts.kv;
+      if (k.nLayer !== shape.nLayer || k.nCtx !== nCtx || k.nHeadKv !== shape.nHeadKv || k.headDim !== shape.headDim || k.headDimV !== shape.headDimV) {
+        throw new ArgumentError(`kv: a store of ${k.nLayer} layers x ${k.nCtx} positions x ${k.nHeadKv} heads of ${k.headDim}/${k.headDimV} is not the ${shape.nLayer} x ${nCtx} x ${shape.nHeadKv} x ${shape.headDim}/${shape.headDimV} this context needs`);
+      }
+    }
+    this.ownsKV = !opts.kv;
+    this.kv = opts.kv ?? createKVStore(opts.cacheType ?? opts.kvType ?? 'f16', this.kernels, shape);
     this.scratch = new DecoderScratch(hp, this.batch, alloc);
     this.pass = new ForwardPass(this.kernels, hp, this.kv, this.scratch);
     this.pass.nLayer = nLayer;
@@ -85,6 +99,7 @@ export class Context {
     this.pass.headIds = opts.head?.ids ?? null;
   }
 
+  private readonly ownsKV: boolean;
   private disposed = false;
   private readonly disposers: (() => void)[] = [];
 
@@ -98,7 +113,7 @@ export class Context {
     if (this.disposed) return;
     this.disposed = true;
     for (const fn of this.disposers.splice(0)) fn();
-    this.kv.dispose();
+    if (this.ownsKV) this.kv.dispose();
     for (const b of this.scratch.buffers()) this.kernels.release?.(b);
   }
 
@@ -112,6 +127,17 @@ export class Context {
     this.nPast = n;
     this.tokens.length = n;
     this.kv.truncate(n);
+  }
+
+  /**
+   * Take positions nPast..n-1 as computed, holding tokens[nPast..n): another context that shares
+   * this one's KV store (opts.kv) has put their keys and values there.
+   */
+  adopt(tokens: ArrayLike<number>, n: number): void {
+    if (this.ownsKV) throw new ArgumentError('adopt: this context owns its KV store; only one sharing another\'s can take positions computed there');
+    if (!(Number.isInteger(n) && n >= this.nPast && n <= this.kv.length && n <= tokens.length)) throw new ArgumentError(`adopt: cannot take positions up to ${n}: the context holds ${this.nPast}, the store ${this.kv.length}, the tokens ${tokens.length}`);
+    for (let i = this.nPast; i < n; i++) this.tokens.push(tokens[i]!);
+    this.nPast = n;
   }
 
   /**
