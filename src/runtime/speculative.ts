@@ -12,10 +12,11 @@ import type { Tokenizer } from '../tokenizer/index.js';
 import type { Context } from './context.js';
 import { finalChunk, startGeneration, type GenerateChunk, type GenerateOptions, type StopReason } from './generate.js';
 import type { Model } from './model.js';
-import { checkDraftVocab, LookupDrafter, ModelDrafter, type Drafter } from './spec/drafters.js';
+import { checkDraftVocab, LookupDrafter, ModelDrafter, type Draft, type Drafter } from './spec/drafters.js';
 import { frSpecSubset, restrictedHead } from './spec/fr-spec.js';
 import { checkLookup, type LookupOptions } from './spec/lookup.js';
 import { acceptRejectionSampling, type AcceptRule } from './spec/rejection.js';
+import { canShareKV, SharedPrefixKV } from './spec/shared-kv.js';
 import { TokenStepper } from './stepper.js';
 
 export interface SpeculativeOptions {
@@ -25,6 +26,8 @@ export interface SpeculativeOptions {
   layers?: number;
   /** Prompt lookup: draft the continuation of the last n-gram seen earlier (no draft model). */
   lookup?: boolean | LookupOptions;
+  /** Layer skip: read the target's KV cache of the shared layers instead of a copy (default true; false to measure the copy). */
+  shareKV?: boolean;
   /** Most tokens drafted per step (default 8; 10 for lookup). */
   nDraft?: number;
   /** Drafts shorter than this are not verified: a plain step instead (default 0). */
@@ -40,11 +43,13 @@ export interface SpeculativeOptions {
 }
 
 const DEFAULT_N_DRAFT = 8;
+/** An empty draft (a plain step); never written to. */
+const NO_DRAFT: Draft = { tokens: [], q: [] };
 const DEFAULT_N_DRAFT_LOOKUP = 10;
 
 /** Which drafter a set of options makes, so a cached one can be reused for equal options. */
 export function drafterKey(o: SpeculativeOptions): unknown[] {
-  return [o.draft, o.layers, JSON.stringify(o.lookup ?? null), o.frSpec, o.frSpecTokens, o.pMin];
+  return [o.draft, o.layers, JSON.stringify(o.lookup ?? null), o.frSpec, o.frSpecTokens, o.pMin, o.shareKV];
 }
 
 /** Refuse options that name no drafter, or several, or counts out of range. */
@@ -100,9 +105,16 @@ export function createDrafter(target: Model, ctx: Context, o: SpeculativeOptions
     const h = head;
     if (!h.format.lut) release = () => model.kernels.release?.(h.data);
   }
-  const dctx = model.createContext({ ctx: ctx.nCtx, batch: ctx.batch, layers: o.layers, head: head && subset ? { matrix: head, ids: subset } : undefined });
-  const name = o.draft ? `draft ${o.draft.file}` : o.layers !== undefined ? `layers 0..${o.layers - 1}` : 'target';
-  return new ModelDrafter(subset ? `${name}, fr-spec ${subset.length}` : name, dctx, model.tokenizer, { subset, pMin: o.pMin, onDispose: release });
+  // A layer-skip draft reads and writes the target's cache of the layers they share (spec/shared-kv.ts).
+  const kv = !o.draft && o.layers !== undefined && o.shareKV !== false && canShareKV(ctx.kv) && sameHeads(ctx.kv, model.hparams) ? new SharedPrefixKV(ctx.kv, o.layers) : undefined;
+  const dctx = model.createContext({ ctx: ctx.nCtx, batch: ctx.batch, layers: o.layers, head: head && subset ? { matrix: head, ids: subset } : undefined, kv });
+  const name = o.draft ? `draft ${o.draft.file}` : o.layers !== undefined ? `layers 0..${o.layers - 1}${kv ? ', shared KV' : ''}` : 'target';
+  return new ModelDrafter(subset ? `${name}, fr-spec ${subset.length}` : name, dctx, model.tokenizer, { subset, pMin: o.pMin, onDispose: release, shared: kv && { target: ctx, kv } });
+}
+
+/** The target's store has the heads a context of the model makes (not an MLA latent cache, say). */
+function sameHeads(kv: Context['kv'], hp: Model['hparams']): boolean {
+  return kv.nHeadKv === hp.nHeadKv && kv.headDim === hp.headDim && kv.headDimV === hp.headDimV;
 }
 
 export async function* generateSpeculative(
@@ -148,8 +160,10 @@ export async function* generateSpeculative(
   try {
     while (!reason) {
       const room = Math.min(nDraft, maxTokens === -1 ? Infinity : maxTokens - out.length - 1, ctx.nCtx - seq.length - 1);
-      let draft = room > 0 ? await drafter.draft([...seq, last], room) : { tokens: [], q: [] };
-      if (draft.tokens.length < nDraftMin) draft = { tokens: [], q: [] };
+      // `last` joins seq for the drafter's look and leaves again (no copy of the sequence per step).
+      seq.push(last);
+      let draft = room > 0 ? await drafter.draft(seq, room).finally(() => seq.pop()) : (seq.pop(), NO_DRAFT);
+      if (draft.tokens.length < nDraftMin) draft = NO_DRAFT;
       if (signal?.aborted) throw new AbortError();
       batch.length = 0;
       batch.push(last, ...draft.tokens);

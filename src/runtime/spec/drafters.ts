@@ -10,6 +10,7 @@ import { SamplerChain, type SamplingOptions, type TokenConstraint } from '../sam
 import { TokenStepper } from '../stepper.js';
 import { copyDist, drawFrom, probOf, type Dist } from './rejection.js';
 import { lookupDraft } from './lookup.js';
+import type { SharedPrefixKV } from './shared-kv.js';
 
 export interface Draft {
   tokens: number[];
@@ -69,6 +70,11 @@ export interface ModelDrafterOptions {
   pMin?: number;
   /** Called when the drafter is disposed (to free an FR-Spec head, say). */
   onDispose?: () => void;
+  /**
+   * A layer-skip draft whose context's store is a view of the target's (spec/shared-kv.ts): the
+   * positions the target context holds are taken, not run again.
+   */
+  shared?: { target: Context; kv: SharedPrefixKV };
 }
 
 /** Top softmax probability of a logits row: a greedy draft's confidence. */
@@ -113,8 +119,21 @@ export class ModelDrafter implements Drafter {
     const out: Draft = { tokens: [], q: [] };
     if (n <= 0 || seq.length === 0) return out;
     for (; this.seen < seq.length; this.seen++) chain.accept(seq[this.seen]!);
-    const common = this.stepper.reusePrefix(seq);
-    let logits = await this.stepper.decode(seq.slice(common));
+    let from = this.stepper.reusePrefix(seq);
+    const shared = this.opts.shared;
+    if (shared) {
+      // The target holds seq's first t tokens (all but the last, in the speculative loop): their
+      // keys and values of this draft's layers are in the shared store already.
+      const t = Math.min(shared.target.nPast, seq.length - 1);
+      let n = from;
+      while (n < t && shared.target.tokens[n] === seq[n]) n++;
+      if (n > from) {
+        shared.kv.extendTo(n);
+        this.ctx.adopt(seq, n);
+        from = n;
+      }
+    }
+    let logits = await this.stepper.decode(seq.slice(from));
     const one = this.one;
     const cp = chain.checkpoint();
     const cc = this.constraint?.checkpoint();
