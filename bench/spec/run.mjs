@@ -31,6 +31,8 @@ const nPredict = Number(opt('-n', 64)), rounds = Number(opt('-r', 3)), nDraft = 
 const prompt = opt('-p', 'Once upon a time, there was a little girl named Lily. She loved to play outside.');
 const verifySizes = opt('--verify', '1,2,3,5,9').split(',').map(Number);
 const lookup = has('--lookup');
+// --own-kv: a layer-skip draft keeps its own cache (runs the prompt and every verified token again) instead of the target's.
+const ownKV = has('--own-kv');
 const file = args[0];
 if (!file) throw new Error('usage: node bench/spec/run.mjs TARGET [--draft FILE] [--layers L] [--lookup] [--fr-spec K --rank FILE]');
 
@@ -48,27 +50,48 @@ function timeCpu(fn, reps = 9) {
   return t.sort((x, y) => x - y)[reps >> 1];
 }
 
+/** timeCpu for several functions at once, interleaved: sample i times each of them in turn. */
+function timeCpuMany(fns, reps = 15) {
+  const per = fns.map((fn) => { const a = cpuMs(); fn(); fn(); return Math.max(1, Math.ceil(20 / Math.max((cpuMs() - a) / 2, 0.001))); });
+  const t = fns.map(() => []);
+  for (let i = 0; i < reps; i++) {
+    fns.forEach((fn, j) => { const a = cpuMs(); for (let m = 0; m < per[j]; m++) fn(); t[j].push((cpuMs() - a) / per[j]); });
+  }
+  return t.map((xs) => xs.sort((x, y) => x - y)[reps >> 1]);
+}
+
 const ids = target.tokenize(prompt, { addSpecial: true });
 const last = ids[ids.length - 1];
 const out = { model: file, threads: 1, promptTokens: ids.length, nVocab: target.hparams.nVocab, nLayer: target.hparams.nLayer };
 
-// Costs measured apart, on contexts holding the prompt.
-function stepCosts(model, opts = {}) {
-  const ctx = model.createContext({ ctx: 512, ...opts });
-  ctx.decode(ids.slice(0, -1));
-  const base = ctx.nPast;
-  const r = {};
-  for (const k of verifySizes) {
-    const batch = Array(k).fill(last);
-    r[k] = timeCpu(() => { ctx.truncate(base); ctx.decode(batch, k === 1 ? { logits: 'last' } : { onLogits: () => {} }); });
-  }
-  ctx.dispose();
+// Costs measured apart, on contexts holding the prompt and then as many more tokens as half the
+// generation: attention's share of a step grows with the depth, and a verify batch pays it once per
+// row, so costs taken right after the prompt under-predict a long generation's verify steps (on the
+// 279K-parameter pair a 4-token verify is 1.2x a step at depth 13 but 3.4x at depth 110).
+const depth = ids.length - 1 + (nPredict >> 1);
+const filler = Array.from({ length: depth }, (_, i) => (i < ids.length - 1 ? ids[i] : ids[i % ids.length]));
+/**
+ * Step costs of several contexts, all sampled round-robin (a change of load moves every one alike):
+ * each entry is [model, context options, batch sizes, depth]; returns one { size: ms } per entry.
+ */
+function stepCosts(entries, reps = 15) {
+  const ctxs = [], fns = [], slots = [];
+  entries.forEach(([model, opts, sizes, at], e) => {
+    const ctx = model.createContext({ ctx: 512, ...opts });
+    ctx.decode(filler.slice(0, at));
+    const base = ctx.nPast;
+    ctxs.push(ctx);
+    for (const k of sizes) {
+      const batch = Array(k).fill(last);
+      fns.push(() => { ctx.truncate(base); ctx.decode(batch, k === 1 ? { logits: 'last' } : { onLogits: () => {} }); });
+      slots.push([e, k]);
+    }
+  });
+  const r = entries.map(() => ({}));
+  timeCpuMany(fns, reps).forEach((ms, i) => { r[slots[i][0]][slots[i][1]] = ms; });
+  for (const c of ctxs) c.dispose();
   return r;
 }
-const verify = stepCosts(target);
-out.stepMs = verify[1];
-out.verifyMs = verify;
-out.verifyRatio = Object.fromEntries(Object.entries(verify).map(([k, v]) => [k, +(v / verify[1]).toFixed(3)]));
 
 let subset;
 if (frK) {
@@ -82,16 +105,30 @@ if (frK) {
 const dm = draft ?? target;
 const headOf = (m) => (subset ? { matrix: restrictedHead(m.kernels, m.outputMatrix(), subset), ids: subset } : undefined);
 const head = headOf(dm);
+const L = layers === undefined ? undefined : Number(layers);
+const entries = [[target, {}, verifySizes, depth], [target, {}, [1], ids.length - 1]];
 if (!lookup) {
-  const L = layers === undefined ? undefined : Number(layers);
-  out.draftStepMs = { full: stepCosts(dm, { layers: L })[1] };
-  if (head) out.draftStepMs.frSpec = stepCosts(dm, { layers: L, head })[1];
-  if (head && L !== undefined) out.frSpecFullModelStepMs = { full: out.stepMs, frSpec: stepCosts(target, { head })[1] };
+  entries.push([dm, { layers: L }, [1], depth]);
+  if (head) entries.push([dm, { layers: L, head }, [1], depth]);
+  if (head && L !== undefined) entries.push([target, { head }, [1], depth]);
+}
+const costs = stepCosts(entries);
+const verify = costs[0];
+out.costDepth = depth;
+out.stepMsAfterPrompt = costs[1][1];
+out.stepMs = verify[1];
+out.verifyMs = verify;
+out.verifyRatio = Object.fromEntries(Object.entries(verify).map(([k, v]) => [k, +(v / verify[1]).toFixed(3)]));
+if (!lookup) {
+  out.draftStepMs = { full: costs[2][1] };
+  if (head) out.draftStepMs.frSpec = costs[3][1];
+  if (head && L !== undefined) out.frSpecFullModelStepMs = { full: out.stepMs, frSpec: costs[4][1] };
   if (out.draftStepMs.frSpec) out.frSpecDraftRatio = +(out.draftStepMs.frSpec / out.draftStepMs.full).toFixed(3);
+  out.costRatio = +((out.draftStepMs.frSpec ?? out.draftStepMs.full) / out.stepMs).toFixed(3);
 }
 
 // End to end, interleaved: plain, then speculative, `rounds` times; the median CPU ms per token counts.
-const spec = { draft, layers: layers === undefined ? undefined : Number(layers), lookup: lookup || undefined, nDraft, frSpec: subset, frSpecTokens: subset?.length };
+const spec = { draft, layers: L, shareKV: !ownKV, lookup: lookup || undefined, nDraft, frSpec: subset, frSpecTokens: subset?.length };
 const gen = async (s) => {
   const ctx = target.createContext({ ctx: 512 });
   const a = cpuMs();
@@ -102,7 +139,11 @@ const gen = async (s) => {
   return { ms, wallMs: done.timings.generateMs + done.timings.promptMs, tokens: done.tokens, spec: done.timings.speculative };
 };
 const plainRuns = [], specRuns = [];
-for (let r = 0; r < rounds; r++) { plainRuns.push(await gen(undefined)); specRuns.push(await gen(spec)); }
+// Each round also samples the costs (5 samples each), so that its expected speedup comes from costs
+// measured minutes, not an hour, from its own runs: under a changing load the paired ratio
+// measured / expected is steadier than either number.
+const roundCosts = [];
+for (let r = 0; r < rounds; r++) { plainRuns.push(await gen(undefined)); roundCosts.push(stepCosts(entries, 5)); specRuns.push(await gen(spec)); }
 const med = (xs) => xs.map((x) => x.ms).sort((a, b) => a - b)[xs.length >> 1];
 const plainMs = med(plainRuns), specMs = med(specRuns);
 const st = specRuns[0].spec;
@@ -111,7 +152,8 @@ const pctx = target.createContext({ ctx: 512 });
 const prefill = timeCpu(() => { pctx.truncate(0); pctx.decode(ids.slice(0, -1)); }, 3);
 pctx.dispose();
 let draftPrefill = 0;
-if (!lookup) {
+// A layer-skip draft sharing the target's cache runs no prompt of its own: nothing to subtract.
+if (!lookup && (draft || L === undefined || ownKV)) {
   const dctx = dm.createContext({ ctx: 512, layers: spec.layers, head });
   draftPrefill = timeCpu(() => { dctx.truncate(0); dctx.decode(ids); }, 3);
   dctx.dispose();
@@ -121,19 +163,49 @@ const draftStep = lookup ? 0 : out.draftStepMs.frSpec ?? out.draftStepMs.full;
 // Verify cost at the mean batch size, interpolated linearly between the measured sizes.
 const meanBatch = (st.steps + st.drafted) / st.steps;
 const sizes = verifySizes.slice().sort((x, y) => x - y);
-let verifyAt = verify[sizes[sizes.length - 1]] * meanBatch / sizes[sizes.length - 1];
-for (let i = 0; i + 1 < sizes.length; i++) {
-  const [a, b] = [sizes[i], sizes[i + 1]];
-  if (meanBatch >= a && meanBatch <= b) verifyAt = verify[a] + (verify[b] - verify[a]) * (meanBatch - a) / (b - a);
+function costAt(m) {
+  for (let i = 0; i + 1 < sizes.length; i++) {
+    const [a, b] = [sizes[i], sizes[i + 1]];
+    if (m >= a && m <= b) return verify[a] + (verify[b] - verify[a]) * (m - a) / (b - a);
+  }
+  return verify[sizes[sizes.length - 1]] * m / sizes[sizes.length - 1];
+}
+const verifyAt = costAt(meanBatch);
+/** The expected speedup from one set of costs: n steps against the verifies and draft steps the run made. */
+function expected(c) {
+  const v = c[0], d = lookup ? 0 : (head ? c[3][1] : c[2][1]);
+  return (n * v[1]) / (st.steps * costAtOf(v, meanBatch) + st.drafted * d);
+}
+function costAtOf(v, m) {
+  for (let i = 0; i + 1 < sizes.length; i++) {
+    const [a, b] = [sizes[i], sizes[i + 1]];
+    if (m >= a && m <= b) return v[a] + (v[b] - v[a]) * (m - a) / (b - a);
+  }
+  return v[sizes[sizes.length - 1]] * m / sizes[sizes.length - 1];
+}
+const medianOf = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+const paired = plainRuns.map((p, r) => {
+  const measured = (p.ms - prefill) / (specRuns[r].ms - prefill - draftPrefill);
+  const exp = expected(roundCosts[r]);
+  return { measured, expected: exp, ratio: measured / exp };
+});
+function leviathan(a, k, c, v) {
+  const tokens = a >= 1 ? k + 1 : (1 - a ** (k + 1)) / (1 - a);
+  return +(tokens / (v + k * c)).toFixed(3);
 }
 out.endToEnd = {
-  drafter: draftFile ?? (layers !== undefined ? `layers ${layers}` : lookup ? 'lookup' : 'target'), frSpecRows: subset?.length, nDraft,
+  drafter: draftFile ?? (layers !== undefined ? `layers ${layers}${ownKV ? ' (own KV)' : ' (shared KV)'}` : lookup ? 'lookup' : 'target'), frSpecRows: subset?.length, nDraft,
   tokens: n, steps: st.steps, drafted: st.drafted, accepted: st.accepted,
   acceptance: +(st.accepted / Math.max(1, st.drafted)).toFixed(3), acceptedPerStep: +(st.accepted / st.steps).toFixed(2),
   plainCpuMsPerToken: +((plainMs - prefill) / n).toFixed(2), specCpuMsPerToken: +((specMs - prefill - draftPrefill) / n).toFixed(2),
   plainTokPerCpuS: +(1000 * n / (plainMs - prefill)).toFixed(2), specTokPerCpuS: +(1000 * n / (specMs - prefill - draftPrefill)).toFixed(2),
   speedup: +((plainMs - prefill) / (specMs - prefill - draftPrefill)).toFixed(3),
   expectedSpeedup: +((n * verify[1]) / (st.steps * verifyAt + st.drafted * draftStep)).toFixed(3), meanVerifyBatch: +meanBatch.toFixed(2),
+  // Leviathan et al.'s closed form from the acceptance rate a alone (independent positions, every
+  // draft nDraft long): (1 - a^(k+1)) / (1 - a) tokens per (verify of k+1 + k draft steps).
+  expectedLeviathan: leviathan(st.accepted / Math.max(1, st.drafted), nDraft, draftStep / verify[1], costAt(nDraft + 1) / verify[1]),
+  pairedSpeedup: +medianOf(paired.map((x) => x.measured)).toFixed(3), pairedExpected: +medianOf(paired.map((x) => x.expected)).toFixed(3),
+  pairedMeasuredOverExpected: +medianOf(paired.map((x) => x.ratio)).toFixed(3), pairedRounds: paired.map((x) => [+x.measured.toFixed(3), +x.expected.toFixed(3)]),
   greedyIdentical: specRuns.every((r) => r.tokens.length === n && r.tokens.every((t, i) => t === plainRuns[0].tokens[i])),
   wallMsPlain: plainRuns.map((r) => Math.round(r.wallMs)), wallMsSpec: specRuns.map((r) => Math.round(r.wallMs)),
 };
