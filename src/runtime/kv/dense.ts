@@ -4,6 +4,7 @@
 
 import { ArgumentError } from '../../core/errors.js';
 import { KVStoreBase } from './base.js';
+import { F16_TO_F32 } from '../../core/f16.js';
 import type { AttentionParams, Kernels } from '../../kernels/types.js';
 import type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
 
@@ -87,6 +88,13 @@ export abstract class DenseKVStore<A extends Elements = Elements> extends KVStor
     p.scale = shape.scale;
     p.spans = spans; p.spanCount = spanCount; p.spanStride = spanStride;
     this.kernels.attention(q, this.keys[layer]!, this.values[layer]!, nTok, pos0, p, out);
+  }
+
+  /** Keys of positions pos0..pos0+n-1 of one layer as attention reads them (f16: the halves widened). */
+  readKeys(layer: number, pos0: number, n: number, dst: Float32Array): void {
+    const src = this.keys[layer]!, o = pos0 * this.kStride, len = n * this.kStride;
+    if (src instanceof Float32Array) dst.set(src.subarray(o, o + len));
+    else for (let i = 0; i < len; i++) dst[i] = F16_TO_F32[src[o + i]!]!;
   }
 
   truncate(n: number): void {

@@ -10,12 +10,14 @@ import type { KVShape, KVStore } from '../../models/kv-store.js';
 import { kvCacheFormat, KV_CACHE_TYPES, type KVCacheType } from './cache-types.js';
 import { F16KVStore } from './f16.js';
 import { F32KVStore } from './f32.js';
+import { InfLLMv2KVStore, type InfLLMv2Options, type SpanKVStore } from './infllm2.js';
 import { MiniCacheKVStore, type MiniCacheOptions } from './minicache.js';
 import { PackedKVStore } from './packed.js';
 
 export type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
 export { KV_CACHE_TYPES, type KVCacheType } from './cache-types.js';
 export { MiniCacheKVStore, type MiniCacheOptions } from './minicache.js';
+export { InfLLMv2KVStore, INFLLM2_DEFAULTS, type InfLLMv2Options } from './infllm2.js';
 
 export interface KVCacheOptions {
   /** K cache type (default f16, as llama.cpp). */
@@ -31,6 +33,12 @@ export interface KVCacheOptions {
    * defaults; see MiniCacheOptions). The merged directions are held in the K/V cache types.
    */
   miniCache?: boolean | MiniCacheOptions;
+  /**
+   * InfLLM v2 sparse attention (MiniCPM4's): past denseLen keys a query attends the init blocks, its
+   * local window and the top-k blocks by compressed-key score (true: MiniCPM4's sparse_config; see
+   * InfLLMv2Options). An approximation on models not trained for it.
+   */
+  infllm2?: boolean | InfLLMv2Options;
 }
 
 /** A cache type for both K and V, or the full settings. */
@@ -46,6 +54,11 @@ export function normalizeKVCache(spec: KVCacheSpec | undefined): Required<Pick<K
 export function createKVStore(spec: KVCacheSpec, kernels: Kernels, shape: KVShape): KVStore {
   if (spec === null || (typeof spec !== 'string' && typeof spec !== 'object')) throw new ArgumentError(`KV cache settings must be a type name or { k, v, ... }, got ${String(spec)}`);
   const o = normalizeKVCache(spec);
+  if (o.infllm2) {
+    if (o.miniCache) throw new ArgumentError('InfLLM v2 sparse attention and MiniCache do not combine: pick one');
+    const { infllm2, ...inner } = o;
+    return new InfLLMv2KVStore(kernels, shape, createKVStore(inner, kernels, shape) as SpanKVStore, infllm2 === true ? {} : infllm2);
+  }
   if (o.miniCache) {
     const { miniCache, ...inner } = o;
     return new MiniCacheKVStore(kernels, shape, (nLayer) => createKVStore(inner, kernels, { ...shape, nLayer }), kvCacheFormat(o.k), kvCacheFormat(o.v), miniCache === true ? {} : miniCache);

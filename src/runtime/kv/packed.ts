@@ -140,6 +140,12 @@ export class PackedKVStore extends KVStoreBase implements KVStore {
     type.format.dequantize(buf.data, pos0 * rowBytes, dst, 0, n * stride);
   }
 
+  /** Keys of positions pos0..pos0+n-1 of one layer as attention reads them: dequantized, the rotation undone (H*H = I). */
+  readKeys(layer: number, pos0: number, n: number, dst: Float32Array): void {
+    this.readRows(layer, 'k', pos0, n, dst);
+    if (this.rotK) hadamardRows(dst, 0, n * this.kStride, this.rotK);
+  }
+
   truncate(n: number): void {
     this.checkTruncate(n);
     this.length = n;
