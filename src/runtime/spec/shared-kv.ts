@@ -14,6 +14,7 @@
 
 import { ArgumentError } from '../../core/errors.js';
 import type { AttentionShape, KVStore } from '../../models/kv-store.js';
+import { KVStoreBase } from '../kv/base.js';
 import { DenseKVStore } from '../kv/dense.js';
 import { PackedKVStore } from '../kv/packed.js';
 
@@ -27,24 +28,16 @@ export function canShareKV(store: KVStore): boolean {
  * positions. It never shortens `under`, whose length is the target's business (the target cuts
  * its own rejected tail); rows past the target's positions are the draft's scratch.
  */
-export class SharedPrefixKV implements KVStore {
-  readonly nLayer: number;
-  readonly nCtx: number;
-  readonly nHeadKv: number;
-  readonly headDim: number;
-  readonly headDimV: number;
-  length = 0;
-
+export class SharedPrefixKV extends KVStoreBase implements KVStore {
   constructor(private readonly under: KVStore, nLayer: number) {
+    super({ nLayer, nCtx: under.nCtx, nHeadKv: under.nHeadKv, headDim: under.headDim, headDimV: under.headDimV });
     if (!canShareKV(under)) throw new ArgumentError(`a layer-skip draft cannot share a ${under.constructor.name}: only dense and packed stores keep layers apart`);
     if (!(Number.isInteger(nLayer) && nLayer >= 1 && nLayer <= under.nLayer)) throw new ArgumentError(`shared KV: ${nLayer} layers of a store of ${under.nLayer}`);
-    this.nLayer = nLayer;
-    ({ nCtx: this.nCtx, nHeadKv: this.nHeadKv, headDim: this.headDim, headDimV: this.headDimV } = under);
   }
 
   append(layer: number, pos0: number, keys: Float32Array, values: Float32Array, nTok: number): void {
     if (layer >= this.nLayer) throw new ArgumentError(`shared KV: layer ${layer} is past the draft's ${this.nLayer}`);
-    if (pos0 > this.length) throw new ArgumentError(`KV store: appending at position ${pos0} would leave a hole after position ${this.length - 1}`);
+    this.checkAppend(pos0, nTok);
     this.under.append(layer, pos0, keys, values, nTok);
     if (pos0 + nTok > this.length) this.length = pos0 + nTok;
   }
@@ -54,7 +47,7 @@ export class SharedPrefixKV implements KVStore {
   }
 
   truncate(n: number): void {
-    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new ArgumentError(`KV store: cannot truncate to ${n}: it holds ${this.length} positions`);
+    this.checkTruncate(n);
     this.length = n;
   }
 
