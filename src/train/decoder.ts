@@ -30,6 +30,8 @@ export interface Param {
   kind: 'matrix' | 'embedding' | 'norm';
 }
 
+const LAYER_ROLES = ['attnNorm', 'attnQ', 'attnK', 'attnV', 'attnOutput', 'ffnNorm', 'ffnGate', 'ffnUp', 'ffnDown'] as const;
+
 export function scales(s: DecoderShape): { emb: number; residual: number; logit: number } {
   if (s.arch !== 'minicpm') return { emb: 1, residual: 1, logit: 1 };
   return { emb: s.scaleEmb, residual: s.scaleDepth / Math.sqrt(s.nLayer), logit: s.nEmbd / s.dimModelBase };
@@ -42,6 +44,8 @@ export class TrainDecoder {
   private hd: number;
   // activations of one sequence, allocated once: (layer, T, width)
   private act: ReturnType<TrainDecoder['allocActivations']>;
+  /** each layer's parameters by role, looked up once (a step builds no names) */
+  private layer: Record<typeof LAYER_ROLES[number], Param>[] = [];
   /** the sequence's input tokens and targets, where the backend's kernels can read them */
   private ids: Int32Array;
   private tgt: Int32Array;
@@ -66,6 +70,7 @@ export class TrainDecoder {
     }
     this.add(TENSOR.outputNorm, [D], 'norm');
     if (!s.tieEmbeddings) this.add(TENSOR.output, [D, V], 'matrix');
+    for (let l = 0; l < s.nLayer; l++) this.layer.push(Object.fromEntries(LAYER_ROLES.map((r) => [r, this.p(blk(l, r))])) as Record<typeof LAYER_ROLES[number], Param>);
     const rope = op.ropeTables(s.nCtx, this.hd, s.ropeBase);
     this.rope = { cos: ops.alloc(rope.cos.length), sin: ops.alloc(rope.sin.length) };
     this.rope.cos.set(rope.cos);
@@ -142,21 +147,21 @@ export class TrainDecoder {
     const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
     for (let l = 0; l < s.nLayer; l++) {
       a.xIn[l]!.set(x.subarray(0, T * D));
-      ops.rmsNorm(x, this.p(blk(l, 'attnNorm')).data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
-      ops.matmul(this.p(blk(l, 'attnQ')).data, a.xn1[l]!, T, D, D, a.q[l]!);
-      ops.matmul(this.p(blk(l, 'attnK')).data, a.xn1[l]!, T, kDim, D, a.k[l]!);
-      ops.matmul(this.p(blk(l, 'attnV')).data, a.xn1[l]!, T, kDim, D, a.v[l]!);
+      ops.rmsNorm(x, this.layer[l]!.attnNorm.data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
+      ops.matmul(this.layer[l]!.attnQ.data, a.xn1[l]!, T, D, D, a.q[l]!);
+      ops.matmul(this.layer[l]!.attnK.data, a.xn1[l]!, T, kDim, D, a.k[l]!);
+      ops.matmul(this.layer[l]!.attnV.data, a.xn1[l]!, T, kDim, D, a.v[l]!);
       ops.rope(a.q[l]!, T, nHead, this.hd, this.rope.cos, this.rope.sin, false);
       ops.rope(a.k[l]!, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, false);
       ops.attention(a.q[l]!, a.k[l]!, a.v[l]!, shape, a.probs[l]!, a.att[l]!);
-      ops.matmul(this.p(blk(l, 'attnOutput')).data, a.att[l]!, T, D, D, a.tmp);
+      ops.matmul(this.layer[l]!.attnOutput.data, a.att[l]!, T, D, D, a.tmp);
       ops.axpy(x, a.tmp, sc.residual, T * D);
       a.x1[l]!.set(x.subarray(0, T * D));
-      ops.rmsNorm(x, this.p(blk(l, 'ffnNorm')).data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
-      ops.matmul(this.p(blk(l, 'ffnGate')).data, a.xn2[l]!, T, nFF, D, a.g[l]!);
-      ops.matmul(this.p(blk(l, 'ffnUp')).data, a.xn2[l]!, T, nFF, D, a.u[l]!);
+      ops.rmsNorm(x, this.layer[l]!.ffnNorm.data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
+      ops.matmul(this.layer[l]!.ffnGate.data, a.xn2[l]!, T, nFF, D, a.g[l]!);
+      ops.matmul(this.layer[l]!.ffnUp.data, a.xn2[l]!, T, nFF, D, a.u[l]!);
       ops.swiglu(a.g[l]!, a.u[l]!, T * nFF, a.h[l]!);
-      ops.matmul(this.p(blk(l, 'ffnDown')).data, a.h[l]!, T, D, nFF, a.tmp);
+      ops.matmul(this.layer[l]!.ffnDown.data, a.h[l]!, T, D, nFF, a.tmp);
       ops.axpy(x, a.tmp, sc.residual, T * D);
     }
     ops.rmsNorm(x, this.p(TENSOR.outputNorm).data, eps, D, T, a.xf, a.rstdF);
@@ -194,20 +199,20 @@ export class TrainDecoder {
       // FFN branch: x2 = x1 + r * down(swiglu(gate(xn2), up(xn2)))
       const dbranch = a.tmp;
       ops.scale(dbranch, dx, sc.residual, T * D);
-      const wd = this.p(blk(l, 'ffnDown'));
+      const wd = this.layer[l]!.ffnDown;
       const dh = a.dh.fill(0, 0, T * nFF);
       ops.matmulBackward(wd.data, a.h[l]!, dbranch, T, D, nFF, wd.grad, dh);
       const dg = a.dg.fill(0, 0, T * nFF), du = a.du.fill(0, 0, T * nFF);
       ops.swigluBackward(a.g[l]!, a.u[l]!, dh, T * nFF, dg, du);
       const dxn = a.dxn.fill(0, 0, T * D);
-      const wg = this.p(blk(l, 'ffnGate')), wu = this.p(blk(l, 'ffnUp'));
+      const wg = this.layer[l]!.ffnGate, wu = this.layer[l]!.ffnUp;
       ops.matmulBackward(wg.data, a.xn2[l]!, dg, T, nFF, D, wg.grad, dxn);
       ops.matmulBackward(wu.data, a.xn2[l]!, du, T, nFF, D, wu.grad, dxn);
-      const fn = this.p(blk(l, 'ffnNorm'));
+      const fn = this.layer[l]!.ffnNorm;
       ops.rmsNormBackward(a.x1[l]!, fn.data, a.rstd2[l]!, dxn, D, T, dx, fn.grad);
       // attention branch: x1 = xIn + r * wo(attn(rope(q), rope(k), v))
       ops.scale(dbranch, dx, sc.residual, T * D);
-      const wo = this.p(blk(l, 'attnOutput'));
+      const wo = this.layer[l]!.attnOutput;
       const datt = a.datt.fill(0, 0, T * D);
       ops.matmulBackward(wo.data, a.att[l]!, dbranch, T, D, D, wo.grad, datt);
       const dq = a.dq.fill(0, 0, T * D), dk = a.dk.fill(0, 0, T * kDim), dv = a.dv.fill(0, 0, T * kDim);
@@ -215,11 +220,11 @@ export class TrainDecoder {
       ops.rope(dq, T, nHead, this.hd, this.rope.cos, this.rope.sin, true);
       ops.rope(dk, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, true);
       dxn.fill(0, 0, T * D);
-      const wq = this.p(blk(l, 'attnQ')), wk = this.p(blk(l, 'attnK')), wv = this.p(blk(l, 'attnV'));
+      const wq = this.layer[l]!.attnQ, wk = this.layer[l]!.attnK, wv = this.layer[l]!.attnV;
       ops.matmulBackward(wq.data, a.xn1[l]!, dq, T, D, D, wq.grad, dxn);
       ops.matmulBackward(wk.data, a.xn1[l]!, dk, T, kDim, D, wk.grad, dxn);
       ops.matmulBackward(wv.data, a.xn1[l]!, dv, T, kDim, D, wv.grad, dxn);
-      const an = this.p(blk(l, 'attnNorm'));
+      const an = this.layer[l]!.attnNorm;
       ops.rmsNormBackward(a.xIn[l]!, an.data, a.rstd1[l]!, dxn, D, T, dx, an.grad);
     }
     ops.embedBackward(this.p(TENSOR.tokenEmbd).grad, this.ids, T, D, sc.emb, dx);

@@ -165,8 +165,11 @@ export class WasmTrainOps implements TrainOps {
     if (c[ERR]) { const part = c[ERR]; c[ERR] = 0; throw new Error(`training worker ${part} failed`); }
   }
 
-  private args(...xs: number[]): void {
-    for (let i = 0; i < xs.length; i++) this.c[ARG + i] = xs[i]!;
+  /** The op's integer arguments in its export's order (fixed parameters: a rest array would allocate per op). */
+  private args(a0: number, a1: number, a2: number, a3: number, a4: number, a5: number, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0, a12 = 0): void {
+    const c = this.c;
+    c[ARG] = a0; c[ARG + 1] = a1; c[ARG + 2] = a2; c[ARG + 3] = a3; c[ARG + 4] = a4; c[ARG + 5] = a5; c[ARG + 6] = a6;
+    c[ARG + 7] = a7; c[ARG + 8] = a8; c[ARG + 9] = a9; c[ARG + 10] = a10; c[ARG + 11] = a11; c[ARG + 12] = a12;
   }
 
   matmul(w: Float32Array, x: Float32Array, T: number, rows: number, cols: number, y: Float32Array): void {
@@ -208,12 +211,12 @@ export class WasmTrainOps implements TrainOps {
   }
 
   swiglu(g: Float32Array, u: Float32Array, n: number, h: Float32Array): void {
-    this.args(this.p(g), this.p(u), this.p(h));
+    this.args(this.p(g), this.p(u), this.p(h), 0, 0, 0);
     this.run(OP_SWIGLU, n, 4, n * 16);
   }
 
   swigluBackward(g: Float32Array, u: Float32Array, dh: Float32Array, n: number, dg: Float32Array, du: Float32Array): void {
-    this.args(this.p(g), this.p(u), this.p(dh), this.p(dg), this.p(du));
+    this.args(this.p(g), this.p(u), this.p(dh), this.p(dg), this.p(du), 0);
     this.run(OP_SWIGLU_BWD, n, 4, n * 16);
   }
 
@@ -222,7 +225,7 @@ export class WasmTrainOps implements TrainOps {
       const b = this.arena.bytes(T * 8);
       this.lossBuf = new Float64Array(b.buffer, b.byteOffset, T);
     }
-    this.args(this.p(logits), this.p(targets), V, this.p(dlogits), this.lossBuf.byteOffset);
+    this.args(this.p(logits), this.p(targets), V, this.p(dlogits), this.lossBuf.byteOffset, 0);
     this.f[FARG_BYTE / 8] = gradScale;
     this.run(OP_CE, T, 1, T * V * 8);
     // summed here in token order, so the total does not depend on the split
