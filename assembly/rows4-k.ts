@@ -50,7 +50,7 @@
 // block and add them at the end: the same terms in another f32 order.)
 
 import { f16ToF32, halfx4 } from './f16';
-import { storeRows } from './rows4';
+import { storeRows, q4Chunk, tokenBlock } from './rows4';
 import { dot_q4_k, dot_q5_k, dot_q6_k, dot_q5 } from './dot';
 import { GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generated';
 
@@ -241,7 +241,8 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  */
 @inline function q4kTile(five: bool, nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-  const f = i8x16.splat(0x0f), t3 = i8x16.splat(0x30);
+  // From a run-time value: V8 keeps them in registers instead of rebuilding them at every use.
+  const one = <i32>(nb >= 0), f = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one)), t1 = i8x16.splat(<i8>(0x10 * one));
   for (let b = 0; b < nb; b++) {
     const blk = g + <usize>b * (five ? 704 : 576);
     const dd = v128.load(blk);
@@ -254,7 +255,30 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     const m0 = i16x8.extend_low_i8x16_u(ma), m1 = i16x8.extend_high_i8x16_u(ma), m2 = i16x8.extend_low_i8x16_u(mb), m3 = i16x8.extend_high_i8x16_u(mb);
     const qh = blk + 64, q = blk + (five ? 192 : 64), xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6);
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
-    for (let c = 0; c < 4; c++) {
+    if (ASC_FEATURE_RELAXED_SIMD && nt > 1) {
+      // Chunk by chunk, each 16-byte load of quants split into nibbles once for every token.
+      for (let c = 0; c < 4; c++) {
+        const qc = q + <usize>(c << 7), xc = xb + <usize>(c << 6);
+        let l0 = i32x4.splat(0), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+        for (let k = 0; k < 8; k++) {
+          const w = v128.load(qc + (<usize>k << 4)), xk = xc + (<usize>k << 2);
+          let wl = v128.and(w, f), wh = v128.and(i16x8.shr_u(w, 4), f);
+          if (five) {
+            const hh = v128.load(qh + (<usize>k << 4));
+            wl = v128.or(wl, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c), 4), t1)); wh = v128.or(wh, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c + 1), 4), t1));
+          }
+          l0 = rdot(l0, wl, xk); h0 = rdot(h0, wh, xk + 32);
+          if (nt > 1) { l1 = rdot(l1, wl, xk + xStep); h1 = rdot(h1, wh, xk + xStep + 32); }
+          if (nt > 2) { l2 = rdot(l2, wl, xk + 2 * xStep); h2 = rdot(h2, wh, xk + 2 * xStep + 32); }
+          if (nt > 3) { l3 = rdot(l3, wl, xk + 3 * xStep); h3 = rdot(h3, wh, xk + 3 * xStep + 32); }
+        }
+        const slo = q4kScale(sa, sb, c, 0), shi = q4kScale(sa, sb, c, 1);
+        i0 = i32x4.add(i0, i32x4.add(i32x4.mul(l0, slo), i32x4.mul(h0, shi)));
+        if (nt > 1) i1 = i32x4.add(i1, i32x4.add(i32x4.mul(l1, slo), i32x4.mul(h1, shi)));
+        if (nt > 2) i2 = i32x4.add(i2, i32x4.add(i32x4.mul(l2, slo), i32x4.mul(h2, shi)));
+        if (nt > 3) i3 = i32x4.add(i3, i32x4.add(i32x4.mul(l3, slo), i32x4.mul(h3, shi)));
+      }
+    } else for (let c = 0; c < 4; c++) {
       const slo = q4kScale(sa, sb, c, 0), shi = q4kScale(sa, sb, c, 1);
       i0 = i32x4.add(i0, kChunk(five, q, qh, xb, c, slo, shi));
       if (nt > 1) i1 = i32x4.add(i1, kChunk(five, q, qh, xb + xStep, c, slo, shi));
@@ -283,6 +307,12 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
   const l = v128.load(tr + (<usize>(q & 1) << 4)), h = v128.load(tr + 32);
   const lo = v128.and(i16x8.shr_u(l, (q >> 1) << 2), i8x16.splat(0x0f));
   return v128.or(lo, v128.and(i16x8.shl(i16x8.shr_u(h, 2 * q), 4), i8x16.splat(0x30)));
+}
+
+/** q6kCodes with the masks 0x0f (m) and 0x30 (t3) given. */
+@inline function q6kCodesM(tr: usize, q: i32, m: v128, t3: v128): v128 {
+  const l = v128.load(tr + (<usize>(q & 1) << 4)), h = v128.load(tr + 32);
+  return v128.or(v128.and(i16x8.shr_u(l, (q >> 1) << 2), m), v128.and(i16x8.shl(i16x8.shr_u(h, 2 * q), 4), t3));
 }
 
 /**
@@ -363,6 +393,32 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
     if (nt == 1) {
       for (let h = 0; h < 2; h++) for (let kk = 0; kk < 2; kk++) i0 = i32x4.add(i0, q6kQuad(blk, xb, bb, h, kk));
+    } else if (ASC_FEATURE_RELAXED_SIMD) {
+      // Sub-block by sub-block, each 4-element code vector made once for every token.
+      const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one));
+      for (let h = 0; h < 2; h++) {
+        for (let kk = 0; kk < 2; kk++) {
+          for (let q = 0; q < 4; q++) {
+            const j = 8 * h + 2 * q + kk, sc = q6kScale(blk, j), jb = <usize>j << 2;
+            const t0 = tr + <usize>(48 * (8 * h + 4 * kk)), x0 = xb + <usize>(128 * h + 32 * q + 16 * kk);
+            let a0 = i32x4.splat(-(load<i32>(bb + jb) << 5)), a1 = a0, a2 = a0, a3 = a0;
+            if (nt > 1) a1 = i32x4.splat(-(load<i32>(bb + bStep + jb) << 5));
+            if (nt > 2) a2 = i32x4.splat(-(load<i32>(bb + 2 * bStep + jb) << 5));
+            if (nt > 3) a3 = i32x4.splat(-(load<i32>(bb + 3 * bStep + jb) << 5));
+            for (let k = 0; k < 4; k++) {
+              const code = q6kCodesM(t0 + <usize>(48 * k), q, m, t3), xk = x0 + (<usize>k << 2);
+              a0 = rdot(a0, code, xk);
+              if (nt > 1) a1 = rdot(a1, code, xk + xStep);
+              if (nt > 2) a2 = rdot(a2, code, xk + 2 * xStep);
+              if (nt > 3) a3 = rdot(a3, code, xk + 3 * xStep);
+            }
+            i0 = i32x4.add(i0, i32x4.mul(a0, sc));
+            if (nt > 1) i1 = i32x4.add(i1, i32x4.mul(a1, sc));
+            if (nt > 2) i2 = i32x4.add(i2, i32x4.mul(a2, sc));
+            if (nt > 3) i3 = i32x4.add(i3, i32x4.mul(a3, sc));
+          }
+        }
+      }
     } else for (let h = 0; h < 2; h++) {
       for (let kk = 0; kk < 2; kk++) {
         for (let q = 0; q < 4; q++) {
@@ -400,6 +456,13 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
   return v128.or(hi ? v128.and(i16x8.shr_u(w, 4), m) : v128.and(w, m), q50High(h, c, hi));
 }
 
+/** q50Codes with the masks 0x0f (m) and 0x10 (t) given. */
+@inline function q50CodesM(blk: usize, h: v128, c: i32, hi: i32, m: v128, t: v128): v128 {
+  const w = v128.load(blk + 24 + (<usize>c << 4)), b = 2 * c + hi;
+  const top = v128.and(b < 4 ? i16x8.shl(h, 4 - b) : b == 4 ? h : i16x8.shr_u(h, b - 4), t);
+  return v128.or(hi ? v128.and(i16x8.shr_u(w, 4), m) : v128.and(w, m), top);
+}
+
 /** acc + chunk c's (a constant) sums, lane = row, against the block's 32 activations at x. */
 @inline function q50Chunk(acc: v128, blk: usize, h: v128, x: usize, c: i32): v128 {
   const lo = q50Codes(blk, h, c, 0), hi = q50Codes(blk, h, c, 1);
@@ -428,7 +491,33 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  */
 @inline function q50Tile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
+  if (ASC_FEATURE_RELAXED_SIMD && nt > 1) {
+    // Chunk by chunk, each chunk's codes made once for every token (as rows4.ts's q4Tile): per
+    // token they cost four times the dot products. The masks are made from a run-time value, so
+    // that V8 keeps them in registers instead of rebuilding each v128 constant at every use.
+    const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one));
+    for (let b = 0; b < nb; b++) {
+      const blk = g + <usize>b * 88, h = v128.load(blk + 8);
+      const x0 = x + (<usize>b << 5), x1 = x0 + xStep, x2 = x1 + xStep, x3 = x2 + xStep, bi = bs + (<usize>b << 2);
+      let a0 = i32x4.splat(-(load<i32>(bi) << 4)), a1 = a0, a2 = a0, a3 = a0;
+      if (nt > 1) a1 = i32x4.splat(-(load<i32>(bi + dStep) << 4));
+      if (nt > 2) a2 = i32x4.splat(-(load<i32>(bi + 2 * dStep) << 4));
+      if (nt > 3) a3 = i32x4.splat(-(load<i32>(bi + 3 * dStep) << 4));
+      let l = q50CodesM(blk, h, 0, 0, m, t), u = q50CodesM(blk, h, 0, 1, m, t);
+      a0 = q4Chunk(a0, x0, 0, l, u); if (nt > 1) a1 = q4Chunk(a1, x1, 0, l, u); if (nt > 2) a2 = q4Chunk(a2, x2, 0, l, u); if (nt > 3) a3 = q4Chunk(a3, x3, 0, l, u);
+      l = q50CodesM(blk, h, 1, 0, m, t); u = q50CodesM(blk, h, 1, 1, m, t);
+      a0 = q4Chunk(a0, x0, 1, l, u); if (nt > 1) a1 = q4Chunk(a1, x1, 1, l, u); if (nt > 2) a2 = q4Chunk(a2, x2, 1, l, u); if (nt > 3) a3 = q4Chunk(a3, x3, 1, l, u);
+      l = q50CodesM(blk, h, 2, 0, m, t); u = q50CodesM(blk, h, 2, 1, m, t);
+      a0 = q4Chunk(a0, x0, 2, l, u); if (nt > 1) a1 = q4Chunk(a1, x1, 2, l, u); if (nt > 2) a2 = q4Chunk(a2, x2, 2, l, u); if (nt > 3) a3 = q4Chunk(a3, x3, 2, l, u);
+      l = q50CodesM(blk, h, 3, 0, m, t); u = q50CodesM(blk, h, 3, 1, m, t);
+      a0 = q4Chunk(a0, x0, 3, l, u); if (nt > 1) a1 = q4Chunk(a1, x1, 3, l, u); if (nt > 2) a2 = q4Chunk(a2, x2, 3, l, u); if (nt > 3) a3 = q4Chunk(a3, x3, 3, l, u);
+      const d = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(blk))), di = ad + (<usize>b << 2);
+      s0 = q6kStep(s0, d, load<f32>(di), a0);
+      if (nt > 1) s1 = q6kStep(s1, d, load<f32>(di + dStep), a1);
+      if (nt > 2) s2 = q6kStep(s2, d, load<f32>(di + 2 * dStep), a2);
+      if (nt > 3) s3 = q6kStep(s3, d, load<f32>(di + 3 * dStep), a3);
+    }
+  } else for (let b = 0; b < nb; b++) {
     const blk = g + <usize>b * 88;
     const d = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(blk)));
     const xb = x + (<usize>b << 5), bi = <usize>b << 2;
@@ -599,10 +688,18 @@ export function rows4k_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, r
   const g1 = min(r1, rows & ~3);
   if (r0 < g1) {
     if (ASC_FEATURE_SIMD) {
-      if (type == GGML_TYPE_Q4_K) rows4kGroups(GGML_TYPE_Q4_K, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
-      else if (type == GGML_TYPE_Q5_K) rows4kGroups(GGML_TYPE_Q5_K, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
-      else if (type == GGML_TYPE_Q5_0) rows4kGroups(GGML_TYPE_Q5_0, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
-      else rows4kGroups(GGML_TYPE_Q6_K, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
+      // Token passes (rows4.ts tokenBlock): per token, a scale per block and Q8_K sums per 16
+      // elements, or Q8 sums per block (Q5_0).
+      const nbk = cols / blockElems(type), dStep = <usize>nbk << 2, bStep = type == GGML_TYPE_Q5_0 ? dStep : <usize>nbk << 6;
+      const tb = tokenBlock(cols);
+      for (let t0 = 0; t0 < nTok; t0 += tb) {
+        const n = min(tb, nTok - t0), tu = <usize>t0;
+        const xt = act + tu * <usize>cols, adt = ad + tu * dStep, bt = asum + tu * bStep, yt = y + ((tu * <usize>rows) << 2);
+        if (type == GGML_TYPE_Q4_K) rows4kGroups(GGML_TYPE_Q4_K, w, rowBytes, cols, rows, r0, g1, xt, adt, bt, yt, n);
+        else if (type == GGML_TYPE_Q5_K) rows4kGroups(GGML_TYPE_Q5_K, w, rowBytes, cols, rows, r0, g1, xt, adt, bt, yt, n);
+        else if (type == GGML_TYPE_Q5_0) rows4kGroups(GGML_TYPE_Q5_0, w, rowBytes, cols, rows, r0, g1, xt, adt, bt, yt, n);
+        else rows4kGroups(GGML_TYPE_Q6_K, w, rowBytes, cols, rows, r0, g1, xt, adt, bt, yt, n);
+      }
     } else {
       rows4kScalar(type, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
     }

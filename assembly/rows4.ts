@@ -135,7 +135,7 @@ function q4Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize
 }
 
 /** acc + the dot of chunk c's nibbles (lo: k = 4c.., hi: k = 16 + 4c..) with one token's activations at x. */
-@inline function q4Chunk(acc: v128, x: usize, c: i32, lo: v128, hi: v128): v128 {
+@inline export function q4Chunk(acc: v128, x: usize, c: i32, lo: v128, hi: v128): v128 {
   if (c == 0) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 16), hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 0), lo, acc));
   if (c == 1) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 20), hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), lo, acc));
   if (c == 2) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 24), hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 8), lo, acc));
@@ -656,6 +656,16 @@ function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32,
   }
 }
 
+/**
+ * Tokens per pass over a thread's rows in a long batch: the passes' activations (actBytes a token)
+ * stay within ~512 KiB of the 2 MiB L2, where every row group streams them; without it a 512-token
+ * prefill of a 4864-column product re-read 2.5 MB of activations from L3 for each group of four rows.
+ * A multiple of 4 (the tiles' token count).
+ */
+@inline export function tokenBlock(actBytes: i32): i32 {
+  return max(4, ((1 << 19) / max(actBytes, 1)) & ~3);
+}
+
 /** Rows r0..r1 of a Q4_0 or Q8_0 matrix re-laid by rows4_pack; returns 1 for other types. */
 export function rows4_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): i32 {
   if (type != GGML_TYPE_Q4_0 && type != GGML_TYPE_Q8_0) return 1;
@@ -663,8 +673,16 @@ export function rows4_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, ro
   if (ASC_FEATURE_SIMD) {
     const g1 = min(r1, rows & ~3);
     if (r0 < g1) {
-      if (type == GGML_TYPE_Q4_0) rows4Matmul(GGML_TYPE_Q4_0, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
-      else rows4Matmul(GGML_TYPE_Q8_0, w, rowBytes, cols, rows, r0, g1, act, ad, asum, y, nTok);
+      // Token passes (tokenBlock): each token's activations, scales and sums, and outputs, move by
+      // their strides; the relaxed build's Q8_0 activations come split, 2 bytes an element.
+      const xStep = <usize>cols << <usize>(ASC_FEATURE_RELAXED_SIMD && type == GGML_TYPE_Q8_0 ? 1 : 0), aStep = <usize>(cols >> 5) << 2;
+      const tb = tokenBlock(<i32>xStep);
+      for (let t0 = 0; t0 < nTok; t0 += tb) {
+        const n = min(tb, nTok - t0), tu = <usize>t0;
+        const xt = act + tu * xStep, adt = ad + tu * aStep, ast = asum + tu * aStep, yt = y + ((tu * <usize>rows) << 2);
+        if (type == GGML_TYPE_Q4_0) rows4Matmul(GGML_TYPE_Q4_0, w, rowBytes, cols, rows, r0, g1, xt, adt, ast, yt, n);
+        else rows4Matmul(GGML_TYPE_Q8_0, w, rowBytes, cols, rows, r0, g1, xt, adt, ast, yt, n);
+      }
       s = g1;
     }
   }

@@ -4,7 +4,7 @@
 // buffer of the same size. Rounds visit every case in turn (machine drift hits all alike); each
 // figure is the median over rounds, of wall time and of the process's CPU time (on a machine
 // shared with other work, CPU time is the closer estimate of what one free core does).
-//   node bench/kernels/gemv.mjs [--shapes 4864x896,8960x1536] [--types Q4_0,Q8_0] [--tokens 1,4] [--reps 15] [--json]
+//   node bench/kernels/gemv.mjs [--shapes 4864x896,8960x1536] [--types Q4_0,Q8_0] [--tokens 1,4] [--reps 15] [--layouts four-row,row layout,lut,read loop] [--json]
 import { WasmKernels } from '../../dist/src/kernels/wasm/index.js';
 import { quantFormat, ggmlTypeByName } from '../../dist/src/quant/table.js';
 import { weightBytes } from '../../dist/src/quant/types.js';
@@ -16,7 +16,8 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 
-const { values: a } = parseArgs({ options: { shapes: { type: 'string', default: '4864x896,8960x1536' }, types: { type: 'string', default: 'Q4_0,Q8_0' }, tokens: { type: 'string', default: '1,4' }, reps: { type: 'string', default: '15' }, json: { type: 'boolean', default: false }, flavor: { type: 'string' } } });
+const { values: a } = parseArgs({ options: { shapes: { type: 'string', default: '4864x896,8960x1536' }, types: { type: 'string', default: 'Q4_0,Q8_0' }, tokens: { type: 'string', default: '1,4' }, reps: { type: 'string', default: '15' }, json: { type: 'boolean', default: false }, flavor: { type: 'string' }, layouts: { type: 'string', default: 'four-row,row layout,lut,read loop' } } });
+const wanted = new Set(a.layouts.split(','));
 const reps = Number(a.reps), tokens = a.tokens.split(',').map(Number);
 
 let seed = 12345;
@@ -57,7 +58,7 @@ for (const shape of a.shapes.split(',')) {
       if (layout !== 'row layout') kk.prepareWeights([w]);
       return w;
     };
-    const layouts = [['four-row', k], ['row layout', k], ...(fmt.lut ? [['lut', lutK]] : [])];
+    const layouts = [['four-row', k], ['row layout', k], ...(fmt.lut ? [['lut', lutK]] : [])].filter(([l]) => wanted.has(l));
     for (const [layout, kk] of layouts) {
       const w = make(kk, layout);
       for (const nTok of tokens) {
@@ -71,7 +72,7 @@ for (const shape of a.shapes.split(',')) {
     if (bwMem.buffer.byteLength < need) bwMem.grow(Math.ceil((need - bwMem.buffer.byteLength) / 65536));
     // Written, so that the pages are real memory and not the shared zero page.
     new Uint8Array(bwMem.buffer).fill(1);
-    cases.push({ shape, type, layout: 'read loop', nTok: 0, N, K, bytes: N * rowBytes, run: () => bw.read(65536, N * rowBytes & ~63), t: [], cpu: [] });
+    if (wanted.has('read loop')) cases.push({ shape, type, layout: 'read loop', nTok: 0, N, K, bytes: N * rowBytes, run: () => bw.read(65536, N * rowBytes & ~63), t: [], cpu: [] });
   }
 }
 for (const c of cases) for (const t0 = performance.now(); performance.now() - t0 < 200;) c.run();

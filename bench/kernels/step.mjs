@@ -58,8 +58,9 @@ const profiles = [];
 if (a.profile) {
   for (const c of cases) {
     const ms = {};
-    const ctx = c.v.model.createContext({ ctx: 512, batch: c.n, kernels: profiled(c.v.model.kernels, ms) });
-    const reps = 5, toks = new Int32Array(c.n).fill(11);
+    const reps = 5;
+    const ctx = c.v.model.createContext({ ctx: Math.max(512, 16 + reps * c.n), batch: c.n, kernels: profiled(c.v.model.kernels, ms) });
+    const toks = new Int32Array(c.n).fill(11);
     ctx.decode(new Int32Array(16).fill(7), { logits: 'last' });
     for (const k of Object.keys(ms)) delete ms[k];
     const u0 = process.cpuUsage();
