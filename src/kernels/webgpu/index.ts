@@ -1,0 +1,9 @@
+// The WebGPU backend: device setup (device.ts), weights in adapter-sized shards (weights.ts), the
+// per-format matrix-vector shaders (formats.ts) and the other ops (wgsl.ts), dispatched by ops.ts.
+// Unlike the Kernels interface it is asynchronous: a model's GPU forward (models/gpu-llama.ts)
+// records a whole step and reads back only the logits it needs.
+
+export { GpuError, openGpu, probeGpu, type Gpu, type GpuOptions } from './device.js';
+export { GpuOps, ropeTable } from './ops.js';
+export { gpuFormat, gpuMatrixRefusal, type GpuActKind } from './formats.js';
+export { uploadMatrix, destroyMatrix, shardRows, type GpuMatrix, type GpuShard } from './weights.js';

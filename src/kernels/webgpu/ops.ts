@@ -1,0 +1,268 @@
+// The WebGPU backend's dispatcher: compiled pipelines (one per shader, made on first use), storage
+// buffers, and the encoding of each op into one compute pass per step. Parameters go into a
+// uniform arena (one 256-byte slot per dispatch) written once before the submit. Reads back only
+// what the caller asks (a logits row, an argmax index) and never waits on a lost device: every
+// wait races the device's loss. The forward that strings these ops together is the model's.
+/// <reference types="@webgpu/types" />
+
+import type { QuantFormat } from '../../quant/types.js';
+import { ropeTheta, type RopeParams } from '../types.js';
+import { GpuError, type Gpu } from './device.js';
+import { actWgsl, gpuFormat, matvecWgsl, type GpuActKind } from './formats.js';
+import { ADD_WGSL, ARGMAX_WGSL, ATTN_ACC_WGSL, ATTN_SCORES_WGSL, KV_WRITE_WGSL, ROPE_WGSL, SWIGLU_WGSL, rmsNormWgsl } from './wgsl.js';
+import type { GpuMatrix } from './weights.js';
+
+// GPUBufferUsage / GPUMapMode values (spec constants), so nothing here needs those globals.
+const STORAGE = 0x80, COPY_DST = 0x08, COPY_SRC = 0x04, UNIFORM = 0x40, MAP_READ = 0x01;
+const SLOT = 256, SLOTS = 1024;
+const WG = 64;
+/** Largest workgroup count along one dimension (the spec's default limit). */
+const MAX_DIM = 65535;
+
+export class GpuOps {
+  readonly device: GPUDevice;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly arena: GPUBuffer;
+  private readonly arenaU32 = new Uint32Array(SLOTS * SLOT / 4);
+  private readonly arenaF32 = new Float32Array(this.arenaU32.buffer);
+  private slot = 0;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private readonly staging = new Map<number, GPUBuffer>();
+  /** Dispatches and submits since creation (tests check the per-token counts). */
+  dispatches = 0;
+  submits = 0;
+
+  constructor(readonly gpu: Gpu) {
+    this.device = gpu.device;
+    this.arena = this.device.createBuffer({ size: SLOTS * SLOT, usage: UNIFORM | COPY_DST, label: 'lutra params' });
+  }
+
+  private check(): void {
+    if (this.gpu.lostReason) throw new GpuError(this.gpu.lostReason);
+  }
+
+  /** A storage buffer of `bytes` (at least 4), zeroed. */
+  buffer(bytes: number, label: string): GPUBuffer {
+    this.check();
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    if (size > this.gpu.deviceBinding) throw new GpuError(`${label}: ${size} bytes exceed the adapter's storage binding limit of ${this.gpu.deviceBinding} bytes (maxStorageBufferBindingSize/maxBufferSize)`);
+    return this.device.createBuffer({ size, usage: STORAGE | COPY_DST | COPY_SRC, label });
+  }
+
+  /** A storage buffer holding `data`. */
+  upload(data: Float32Array, label: string): GPUBuffer {
+    const b = this.buffer(data.byteLength, label);
+    this.write(b, data);
+    return b;
+  }
+
+  write(b: GPUBuffer, data: Float32Array | Uint32Array, offsetBytes = 0): void {
+    this.check();
+    // WebAssembly's shared memory (norms, biases) is a SharedArrayBuffer, which writeBuffer refuses.
+    const src = data.buffer instanceof ArrayBuffer ? data : data.slice();
+    this.device.queue.writeBuffer(b, offsetBytes, src.buffer, src.byteOffset, src.byteLength);
+  }
+
+  private pipeline(key: string, code: () => string): GPUComputePipeline {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const module = this.device.createShaderModule({ code: code(), label: key });
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /** Compile every shader now and report WGSL errors by name (device creation succeeded but a shader did not). */
+  async compileAll(formats: readonly QuantFormat[]): Promise<void> {
+    this.device.pushErrorScope('validation');
+    for (const [k, c] of Object.entries(STATIC)) this.pipeline(k, () => c);
+    this.pipeline('rmsnorm', () => rmsNormWgsl(false));
+    this.pipeline('rmsnorm-inplace', () => rmsNormWgsl(true));
+    for (const k of ['f16', 'q8_0', 'q8_1'] as const) this.pipeline(`act-${k}`, () => actWgsl(k));
+    for (const f of formats) if (gpuFormat(f)) this.pipeline(`matvec-${f.name}`, () => matvecWgsl(f));
+    const err = await this.device.popErrorScope();
+    if (err) throw new GpuError(`a WebGPU shader did not compile: ${err.message}`);
+  }
+
+  /** Start recording a step. */
+  begin(): void {
+    this.check();
+    if (this.encoder) throw new Error('GpuOps.begin: a step is already being recorded');
+    this.encoder = this.device.createCommandEncoder({ label: 'lutra step' });
+    this.pass = null;
+    this.slot = 0;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    if (!this.encoder) this.begin();
+    this.pass ??= this.encoder!.beginComputePass();
+    return this.pass;
+  }
+
+  private dispatch(key: string, code: () => string, u: readonly number[], f: readonly number[], buffers: readonly GPUBuffer[], x: number, y = 1, z = 1): void {
+    if (this.slot === SLOTS) this.flush();
+    const s = this.slot++;
+    const o = (s * SLOT) / 4;
+    for (let i = 0; i < 8; i++) this.arenaU32[o + i] = u[i] ?? 0;
+    for (let i = 0; i < 4; i++) this.arenaF32[o + 8 + i] = f[i] ?? 0;
+    const pipe = this.pipeline(key, code);
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.arena, offset: s * SLOT, size: 48 } }];
+    buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b } }));
+    const bg = this.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
+    const pass = this.computePass();
+    pass.setPipeline(pipe);
+    pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(x, y, z);
+    this.dispatches++;
+  }
+
+  /** Workgroups for n invocations of 64, as (x, y) within the per-dimension limit. */
+  private grid(n: number): [number, number] {
+    const g = Math.max(1, Math.ceil(n / WG));
+    return g <= MAX_DIM ? [g, 1] : [MAX_DIM, Math.ceil(g / MAX_DIM)];
+  }
+
+  /** Submit what is recorded (the params arena first). */
+  flush(): void {
+    if (!this.encoder) return;
+    this.check();
+    this.pass?.end();
+    this.pass = null;
+    if (this.slot) this.device.queue.writeBuffer(this.arena, 0, this.arenaU32.buffer, 0, this.slot * SLOT);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.submits++;
+    this.encoder = null;
+    this.slot = 0;
+  }
+
+  /** Copy `bytes` of src (from byte srcOff) to dst within the step. */
+  copy(src: GPUBuffer, srcOff: number, dst: GPUBuffer, dstOff: number, bytes: number): void {
+    if (!this.encoder) this.begin();
+    this.pass?.end();
+    this.pass = null;
+    this.encoder!.copyBufferToBuffer(src, srcOff, dst, dstOff, bytes);
+  }
+
+  /** Submit the step and read back `bytes` of src from byte `offset`; rejects (never hangs) if the device is lost. */
+  async read(src: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    let st = this.staging.get(size);
+    if (!st) {
+      st = this.device.createBuffer({ size, usage: MAP_READ | COPY_DST, label: 'lutra readback' });
+      this.staging.set(size, st);
+    }
+    this.copy(src, offset, st, 0, size);
+    this.flush();
+    const lost = this.gpu.lost.then((r) => { throw new GpuError(r); });
+    try {
+      await Promise.race([st.mapAsync(MAP_READ), lost]);
+    } catch (e) {
+      throw e instanceof GpuError ? e : new GpuError(this.gpu.lostReason ?? `WebGPU readback failed: ${(e as Error).message}`, { cause: e });
+    }
+    this.check();
+    const out = st.getMappedRange().slice(0, bytes);
+    st.unmap();
+    return out;
+  }
+
+  async readF32(src: GPUBuffer, offsetFloats: number, n: number): Promise<Float32Array> {
+    return new Float32Array(await this.read(src, offsetFloats * 4, n * 4));
+  }
+
+  // --- ops ---
+
+  /** Activations x (nTok rows of cols) in the form `kind` wants into q (and block scales/sums into d). */
+  prepareActivations(kind: GpuActKind, x: GPUBuffer, n: number, q: GPUBuffer, d: GPUBuffer): void {
+    if (kind === 'f32') return;
+    if (kind === 'q8_K') throw new GpuError('q8_K activations have no WebGPU kernel yet');
+    const nb = Math.ceil(n / 32);
+    const [gx, gy] = this.grid(kind === 'f16' ? n : nb);
+    this.dispatch(`act-${kind}`, () => actWgsl(kind), [n, nb], [], [x, q, d], gx, gy);
+  }
+
+  /**
+   * y[t, :] = W x[t] for nTok tokens; x is already in the format's activation form (xq, xd; x itself
+   * for f32). One dispatch per shard.
+   */
+  matvec(w: GpuMatrix, xq: GPUBuffer, xd: GPUBuffer, nTok: number, y: GPUBuffer): void {
+    const f = w.format;
+    const nbTot = Math.ceil((nTok * w.cols) / 32);
+    for (const s of w.shards) {
+      const nx = Math.min(s.rows, MAX_DIM), ny = Math.ceil(s.rows / nx);
+      this.dispatch(`matvec-${f.name}`, () => matvecWgsl(f), [s.rows, w.cols, s.row0, w.rows, w.rowBytes, nx, nbTot], [], [s.buffer, xq, xd, y], nx, ny, nTok);
+    }
+  }
+
+  rmsNorm(x: GPUBuffer, weight: GPUBuffer, eps: number, n: number, rows: number, out: GPUBuffer | null): void {
+    const gx = Math.min(rows, MAX_DIM), gy = Math.ceil(rows / MAX_DIM);
+    if (out) this.dispatch('rmsnorm', () => rmsNormWgsl(false), [n, rows], [eps], [x, weight, out], gx, gy);
+    else this.dispatch('rmsnorm-inplace', () => rmsNormWgsl(true), [n, rows], [eps], [x, weight], gx, gy);
+  }
+
+  /** cs: (cos, sin) * mscale per token and pair (nTok * half * 2 floats). */
+  rope(x: GPUBuffer, cs: GPUBuffer, nTok: number, nHead: number, headDim: number, half: number, neox: boolean): void {
+    const [gx, gy] = this.grid(nTok * nHead * half);
+    this.dispatch('rope', () => ROPE_WGSL, [nTok, nHead, headDim, half, neox ? 1 : 0], [], [x, cs], gx, gy);
+  }
+
+  /** Rows of `width` values for positions pos0..pos0+nTok-1 into an f16 cache. */
+  kvWrite(x: GPUBuffer, cache: GPUBuffer, width: number, pos0: number, nTok: number): void {
+    if (width % 2) throw new GpuError(`the f16 KV cache holds rows of an even number of values, got ${width}`);
+    const [gx, gy] = this.grid((width * nTok) / 2);
+    this.dispatch('kv-write', () => KV_WRITE_WGSL, [width, pos0, nTok], [], [x, cache], gx, gy);
+  }
+
+  /** Causal attention of nTok queries at pos0.. over f16 caches; scores needs nTok * nHead * stride floats. */
+  attention(q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, scores: GPUBuffer, stride: number, nTok: number, pos0: number, p: { nHead: number; nHeadKv: number; headDim: number; headDimV: number; scale: number }, out: GPUBuffer): void {
+    if (pos0 + nTok > stride) throw new GpuError(`attention over ${pos0 + nTok} positions exceeds the score rows of ${stride}`);
+    if (p.headDim % 2) throw new GpuError(`WebGPU attention needs an even head size, got ${p.headDim}`);
+    const groups = nTok * p.nHead;
+    this.dispatch('attn-scores', () => ATTN_SCORES_WGSL, [p.nHead, p.nHeadKv, p.headDim, pos0, stride], [p.scale], [q, k, scores], groups);
+    this.dispatch('attn-acc', () => ATTN_ACC_WGSL, [p.nHead, p.nHeadKv, p.headDimV, pos0, stride], [], [scores, v, out], groups);
+  }
+
+  swiglu(gate: GPUBuffer, up: GPUBuffer, n: number): void {
+    const [gx, gy] = this.grid(n);
+    this.dispatch('swiglu', () => SWIGLU_WGSL, [n], [], [gate, up], gx, gy);
+  }
+
+  /** x[i] += y[i % period] * scale for i < n (period = n: a residual; the bias length: a bias). */
+  add(x: GPUBuffer, y: GPUBuffer, n: number, period = n, scale = 1): void {
+    const [gx, gy] = this.grid(n);
+    this.dispatch('add', () => ADD_WGSL, [n, period], [scale], [x, y], gx, gy);
+  }
+
+  /** The index of the largest of x[0..n) into r[0]. */
+  argmax(x: GPUBuffer, n: number, r: GPUBuffer): void {
+    this.dispatch('argmax', () => ARGMAX_WGSL, [n], [], [x, r], 1);
+  }
+
+  destroy(): void {
+    for (const b of this.staging.values()) b.destroy();
+    this.staging.clear();
+    this.arena.destroy();
+  }
+}
+
+/**
+ * The RoPE shader's table for positions pos0..pos0+nTok-1: (cos, sin) * mscale of every pair, from
+ * ropeTheta in double precision as the reference computes them. out holds nTok * nRot floats.
+ */
+export function ropeTable(p: RopeParams, pos0: number, nTok: number, out: Float32Array): Float32Array {
+  const half = p.nRot >> 1;
+  for (let t = 0; t < nTok; t++) {
+    for (let i = 0; i < half; i++) {
+      const theta = ropeTheta(p, pos0 + t, i);
+      out[(t * half + i) * 2] = Math.cos(theta) * p.mscale;
+      out[(t * half + i) * 2 + 1] = Math.sin(theta) * p.mscale;
+    }
+  }
+  return out.subarray(0, nTok * half * 2);
+}
+
+const STATIC: Readonly<Record<string, string>> = {
+  rope: ROPE_WGSL, 'kv-write': KV_WRITE_WGSL, 'attn-scores': ATTN_SCORES_WGSL, 'attn-acc': ATTN_ACC_WGSL,
+  swiglu: SWIGLU_WGSL, add: ADD_WGSL, argmax: ARGMAX_WGSL,
+};

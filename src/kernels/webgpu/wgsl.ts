@@ -1,0 +1,243 @@
+// WGSL sources of the WebGPU backend's ops other than the matrix products (formats.ts): RMSNorm,
+// RoPE from a host-computed cos/sin table, the f16 KV-cache write, attention over that cache,
+// SwiGLU, residual and bias adds, and argmax. Each op is the twin of a kernel in kernels/ref/ and
+// rounds as it does (f16 with round-half-even, done in integer arithmetic, not by pack2x16float,
+// whose rounding WGSL leaves to the implementation). f32 arithmetic only: no `enable f16`.
+
+/** Every shader's parameters: eight u32 then four f32 (48 bytes), one 256-byte arena slot per dispatch. */
+export const PARAMS_WGSL = /* wgsl */ `
+struct P { n0: u32, n1: u32, n2: u32, n3: u32, n4: u32, n5: u32, n6: u32, n7: u32, f0: f32, f1: f32, f2: f32, f3: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+`;
+
+/** f16 helpers: bits -> f32 (exact), f32 -> nearest f16 value (ties to even), f16 value -> bits. */
+export const F16_WGSL = /* wgsl */ `
+fn h2f(h: u32) -> f32 {
+  let s = h & 0x8000u;
+  let e = (h >> 10u) & 0x1fu;
+  let m = h & 0x3ffu;
+  if (e == 0u) { let v = f32(m) * 5.9604644775390625e-8; return select(v, -v, s != 0u); }
+  if (e == 31u) { return bitcast<f32>((s << 16u) | 0x7f800000u | (m << 13u)); }
+  return bitcast<f32>((s << 16u) | ((e + 112u) << 23u) | (m << 13u));
+}
+fn f16r(x: f32) -> f32 {
+  let b = bitcast<u32>(x);
+  let s = b & 0x80000000u;
+  let a = b & 0x7fffffffu;
+  if (a > 0x7f800000u) { return x; }
+  if (a >= 0x477ff000u) { return bitcast<f32>(s | 0x7f800000u); }
+  if (a < 0x38800000u) {
+    let r = round(bitcast<f32>(a) * 16777216.0) * 5.9604644775390625e-8;
+    return bitcast<f32>(s | bitcast<u32>(r));
+  }
+  let r = (a + 0xfffu + ((a >> 13u) & 1u)) & 0xffffe000u;
+  return bitcast<f32>(s | r);
+}
+fn f2h(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  let s = (b >> 16u) & 0x8000u;
+  let a = b & 0x7fffffffu;
+  if (a >= 0x7f800000u) { return s | 0x7c00u | select(0u, 0x200u, a > 0x7f800000u); }
+  if (a < 0x38800000u) { return s | u32(round(bitcast<f32>(a) * 16777216.0)); }
+  return s | (((a >> 23u) - 112u) << 10u) | ((a >> 13u) & 0x3ffu);
+}
+`;
+
+/** The lowest finite f32: WGSL rejects an infinite constant. */
+const NEG_INF = '-3.40282346638528859812e38';
+
+/** out[t] = x[t] / rms(x[t]) * w; n0 = n, n1 = rows; f0 = eps. One workgroup of 64 per row. */
+export function rmsNormWgsl(inPlace: boolean): string {
+  return PARAMS_WGSL + (inPlace
+    ? `@group(0) @binding(1) var<storage, read_write> X: array<f32>;\n`
+    : `@group(0) @binding(1) var<storage, read> X: array<f32>;\n@group(0) @binding(3) var<storage, read_write> O: array<f32>;\n`) + /* wgsl */ `
+@group(0) @binding(2) var<storage, read> Wt: array<f32>;
+var<workgroup> red: array<f32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wg.x + wg.y * 65535u;
+  if (row >= p.n1) { return; }
+  let n = p.n0;
+  let o = row * n;
+  var ss = 0.0;
+  for (var i = lid; i < n; i += 64u) { let v = X[o + i]; ss += v * v; }
+  red[lid] = ss;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let scale = 1.0 / sqrt(red[0] / f32(n) + p.f0);
+  for (var i = lid; i < n; i += 64u) { ${inPlace ? 'X' : 'O'}[o + i] = (X[o + i] * scale) * Wt[i]; }
+}`;
+}
+
+/**
+ * RoPE in place from a table of (cos, sin) * mscale per token and pair, computed on the host in
+ * double precision by ropeTheta (every scaling: linear, YaRN, LongRoPE factors).
+ * n0 = nTok, n1 = nHead, n2 = headDim, n3 = half (nRot / 2), n4 = neox.
+ */
+export const ROPE_WGSL = PARAMS_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read> CS: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let half = p.n3;
+  let id = g.x + g.y * 65535u * 64u;
+  if (id >= p.n0 * p.n1 * half) { return; }
+  let i = id % half;
+  let th = id / half;
+  let h = th % p.n1;
+  let t = th / p.n1;
+  let base = (t * p.n1 + h) * p.n2;
+  var i0 = base + 2u * i;
+  var i1 = i0 + 1u;
+  if (p.n4 != 0u) { i0 = base + i; i1 = base + i + half; }
+  let c = CS[(t * half + i) * 2u];
+  let s = CS[(t * half + i) * 2u + 1u];
+  let a = X[i0];
+  let b = X[i1];
+  X[i0] = a * c - b * s;
+  X[i1] = a * s + b * c;
+}`;
+
+/** Keys or values of nTok positions (f32, rows of n0 values) into the f16 cache at row n1 (pos0). n2 = nTok. */
+export const KV_WRITE_WGSL = PARAMS_WGSL + F16_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let pairs = p.n0 * p.n2 / 2u;
+  let i = g.x + g.y * 65535u * 64u;
+  if (i >= pairs) { return; }
+  let lo = f2h(f16r(X[2u * i]));
+  let hi = f2h(f16r(X[2u * i + 1u]));
+  C[(p.n1 * p.n0) / 2u + i] = lo | (hi << 16u);
+}`;
+
+/**
+ * Attention scores K.Q of one (token, head) per workgroup over positions 0..pos0+t, as the f16
+ * reference rounds them: Q to f16, the dot in f32 (the reference sums in double), times the scale.
+ * n0 = nHead, n1 = nHeadKv, n2 = headDim, n3 = pos0, n4 = score row stride; f0 = scale.
+ */
+export const ATTN_SCORES_WGSL = PARAMS_WGSL + F16_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> Q: array<f32>;
+@group(0) @binding(2) var<storage, read> K: array<u32>;
+@group(0) @binding(3) var<storage, read_write> S: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let th = wg.x;
+  let h = th % p.n0;
+  let t = th / p.n0;
+  let kvh = h / (p.n0 / p.n1);
+  let hd = p.n2;
+  let kStride = p.n1 * hd;
+  let qo = th * hd;
+  let last = p.n3 + t;
+  for (var j = lid; j <= last; j += 64u) {
+    let ko = j * kStride + kvh * hd;
+    var dot = 0.0;
+    for (var d = 0u; d < hd; d += 2u) {
+      let w = K[(ko + d) >> 1u];
+      dot += f16r(Q[qo + d]) * h2f(w & 0xffffu) + f16r(Q[qo + d + 1u]) * h2f(w >> 16u);
+    }
+    S[th * p.n4 + j] = dot * p.f0;
+  }
+}`;
+
+/**
+ * The softmax-weighted sum of V rows for one (token, head) per workgroup, one output element per
+ * thread, in the reference's order: online softmax over positions, the accumulator rounded to f16
+ * after every update (llama.cpp's CPU flash attention). n0 = nHead, n1 = nHeadKv, n2 = headDimV,
+ * n3 = pos0, n4 = score row stride.
+ */
+export const ATTN_ACC_WGSL = PARAMS_WGSL + F16_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> S: array<f32>;
+@group(0) @binding(2) var<storage, read> V: array<u32>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let th = wg.x;
+  let h = th % p.n0;
+  let t = th / p.n0;
+  let kvh = h / (p.n0 / p.n1);
+  let hdv = p.n2;
+  let vStride = p.n1 * hdv;
+  let last = p.n3 + t;
+  for (var d = lid; d < hdv; d += 64u) {
+    var M = ${NEG_INF};
+    var Ssum = 0.0;
+    var acc = 0.0;
+    for (var j = 0u; j <= last; j++) {
+      let s = S[th * p.n4 + j];
+      var ms = 1.0;
+      var vs = 1.0;
+      if (s > M) {
+        let first = j == 0u;
+        let old = M;
+        M = s;
+        ms = select(exp(old - M), 0.0, first);
+        acc = f16r(acc * ms);
+      } else {
+        vs = exp(s - M);
+      }
+      let vi = j * vStride + kvh * hdv + d;
+      let w = V[vi >> 1u];
+      let v = h2f(select(w & 0xffffu, w >> 16u, (vi & 1u) != 0u));
+      acc = f16r(acc + v * vs);
+      Ssum = Ssum * ms + vs;
+    }
+    O[th * hdv + d] = acc * select(1.0 / Ssum, 0.0, Ssum == 0.0);
+  }
+}`;
+
+/** gate[i] = silu(gate[i]) * up[i]; n0 = n. */
+export const SWIGLU_WGSL = PARAMS_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read_write> G: array<f32>;
+@group(0) @binding(2) var<storage, read> U: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g3: vec3<u32>) {
+  let i = g3.x + g3.y * 65535u * 64u;
+  if (i >= p.n0) { return; }
+  let g = G[i];
+  G[i] = (g / (1.0 + exp(-g))) * U[i];
+}`;
+
+/** x[i] += y[i % n1] * f0 over n0 elements: the residual add (n1 = n0) and the bias add (n1 = bias length, f0 = 1). */
+export const ADD_WGSL = PARAMS_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let i = g.x + g.y * 65535u * 64u;
+  if (i >= p.n0) { return; }
+  X[i] += Y[i % p.n1] * p.f0;
+}`;
+
+/** The index of the largest of n0 values (the first on ties) into R[0]: greedy sampling reads back 4 bytes. */
+export const ARGMAX_WGSL = PARAMS_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> R: array<u32>;
+var<workgroup> bv: array<f32, 256>;
+var<workgroup> bi: array<u32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  var v = ${NEG_INF};
+  var k = 0xffffffffu;
+  for (var i = lid; i < p.n0; i += 256u) {
+    let x = X[i];
+    if (x > v || k == 0xffffffffu) { v = x; k = i; }
+  }
+  bv[lid] = v;
+  bi[lid] = k;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      let ov = bv[lid + s];
+      let oi = bi[lid + s];
+      if (oi != 0xffffffffu && (bi[lid] == 0xffffffffu || ov > bv[lid] || (ov == bv[lid] && oi < bi[lid]))) { bv[lid] = ov; bi[lid] = oi; }
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { R[0] = bi[0]; }
+}`;

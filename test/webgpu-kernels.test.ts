@@ -1,0 +1,224 @@
+// Every WebGPU shader against its TypeScript reference twin (kernels/ref/), on Dawn in Node (the
+// SwiftShader Vulkan driver where there is no GPU): matrix-vector products of each format the GPU
+// reads (raw GGUF blocks, odd row counts, several tokens, weights split into shards under a forced
+// small binding limit), the activation quantizers, RMSNorm, RoPE in every layout, attention over an
+// f16 cache, SwiGLU, adds, argmax; and a destroyed device ending a read with an error, not a hang.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RefKernels } from '../src/kernels/ref/index.js';
+import { newActivationRow, prepareActivation } from '../src/kernels/ref/activations.js';
+import { GpuError, GpuOps, gpuFormat, ropeTable, shardRows, uploadMatrix, type Gpu } from '../src/kernels/webgpu/index.js';
+import type { RopeParams } from '../src/kernels/types.js';
+import { f32ToF16 } from '../src/core/f16.js';
+import { randomFloats } from './helpers.js';
+import { randomMatrix } from './kernel-helpers.js';
+import { gpuUnavailable, testGpu } from './webgpu-helpers.js';
+
+const SKIP = await gpuUnavailable();
+const ref = new RefKernels();
+
+/**
+ * Products: |gpu - ref| <= ATOL + RTOL * sum |w x| per output. The GPU sums in f32 in another order
+ * than the reference's double; quantized activations are the same integers, so the error is the
+ * f32 summation's.
+ */
+const MATVEC_RTOL = 2e-6, MATVEC_ATOL = 1e-6;
+/** Elementwise ops in f32 (RMSNorm's sum of squares, RoPE's products): relative to the value. */
+const ELEM_RTOL = 2e-6, ELEM_ATOL = 1e-6;
+/** Attention: scores summed in f32 (the reference in double) before exp; the f16 accumulator rounds. */
+const ATTN_ATOL = 2e-3;
+
+function close(got: Float32Array, want: Float32Array, tol: (i: number) => number, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i]! - want[i]!);
+    if (!(d <= tol(i))) assert.fail(`${what}: element ${i}: gpu ${got[i]} vs ref ${want[i]} (|diff| ${d} > ${tol(i)})`);
+  }
+}
+
+async function withOps<T>(fn: (ops: GpuOps, gpu: Gpu) => Promise<T>, opts?: Parameters<typeof testGpu>[0]): Promise<T> {
+  const gpu = await testGpu(opts);
+  const ops = new GpuOps(gpu);
+  try {
+    return await fn(ops, gpu);
+  } finally {
+    ops.destroy();
+    gpu.destroy();
+  }
+}
+
+/** The product on the GPU: activations prepared there, then the matvec, read back. */
+async function gpuMatvec(ops: GpuOps, gpu: Gpu, type: string, rows: number, cols: number, nTok: number, seed: number) {
+  const w = randomMatrix(null, type, rows, cols, seed);
+  const x = randomFloats(nTok * cols, seed + 7, 2);
+  const g = await uploadMatrix(gpu, w);
+  const kind = gpuFormat(w.format)!.act;
+  const xb = ops.upload(x, 'x');
+  const xq = ops.buffer(x.byteLength, 'xq'), xd = ops.buffer(8 * Math.ceil(x.length / 32) + 8, 'xd');
+  const y = ops.buffer(nTok * rows * 4, 'y');
+  ops.begin();
+  ops.prepareActivations(kind, xb, x.length, xq, xd);
+  ops.matvec(g, kind === 'f32' ? xb : xq, xd, nTok, y);
+  const got = await ops.readF32(y, 0, nTok * rows);
+  const want = new Float32Array(nTok * rows);
+  ref.matmul(w, x, nTok, want);
+  // sum |w x| per output, from the dequantized rows.
+  const deq = new Float32Array(rows * cols);
+  w.format.dequantize(w.data, 0, deq, 0, rows * cols);
+  const mag = new Float32Array(nTok * rows);
+  for (let t = 0; t < nTok; t++) for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let k = 0; k < cols; k++) m += Math.abs(deq[r * cols + k]! * x[t * cols + k]!);
+    mag[t * rows + r] = m;
+  }
+  for (const s of g.shards) s.buffer.destroy();
+  return { got, want, mag, shards: g.shards.length };
+}
+
+const TYPES = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0'];
+const SHAPES: [rows: number, cols: number, nTok: number][] = [[1, 32, 1], [3, 96, 1], [67, 160, 3], [5, 2080, 2]];
+
+for (const type of TYPES) {
+  test(`webgpu matvec ${type}: equals the reference matmul within ${MATVEC_RTOL} x sum|wx| (rows 1..67, odd block counts, 1-3 tokens)`, { skip: SKIP ?? false }, async () => {
+    await withOps(async (ops, gpu) => {
+      for (const [rows, cols, nTok] of SHAPES) {
+        const { got, want, mag } = await gpuMatvec(ops, gpu, type, rows, cols, nTok, rows * 31 + cols);
+        close(got, want, (i) => MATVEC_ATOL + MATVEC_RTOL * mag[i]!, `${type} ${rows}x${cols} nTok ${nTok}`);
+      }
+    });
+  });
+}
+
+test('webgpu matvec: a forced small binding limit splits weights into row shards with the same results; a row above the limit is refused naming the tensor', { skip: SKIP ?? false }, async () => {
+  const whole = await withOps((ops, gpu) => gpuMatvec(ops, gpu, 'Q4_0', 67, 160, 1, 5));
+  // 160 Q4_0 columns are 90 bytes a row: 1000 bytes hold 11 rows, so 67 rows take 7 shards.
+  const split = await withOps((ops, gpu) => gpuMatvec(ops, gpu, 'Q4_0', 67, 160, 1, 5), { maxBindingBytes: 1000 });
+  assert.equal(whole.shards, 1);
+  assert.equal(split.shards, 7);
+  assert.deepEqual(split.got, whole.got);
+  assert.throws(() => shardRows({ name: 'blk.0.ffn_down.weight', rows: 4, rowBytes: 4096 }, 1000), (e: Error) => e instanceof GpuError && /blk\.0\.ffn_down\.weight.*4096 bytes.*1000 bytes.*maxStorageBufferBindingSize/.test(e.message));
+});
+
+test('webgpu activations: Q8_0 / Q8_1 blocks and f16 rounding equal kernels/ref/activations.ts exactly', { skip: SKIP ?? false }, async () => {
+  await withOps(async (ops) => {
+    const n = 32 * 37;
+    const x = randomFloats(n, 3, 4);
+    x[5] = 0; x.fill(0, 64, 96); // an all-zero block: scale 0
+    x[100] = 1e-6; x[101] = 65519; x[102] = -3.0517578125e-5; // f16 subnormal and rounding edges
+    const xb = ops.upload(x, 'x');
+    for (const kind of ['q8_0', 'q8_1', 'f16'] as const) {
+      const q = ops.buffer(n * 4, 'q'), d = ops.buffer(8 * (n / 32), 'd');
+      ops.begin();
+      ops.prepareActivations(kind, xb, n, q, d);
+      const gq = await ops.readF32(q, 0, n), gd = await ops.readF32(d, 0, 2 * (n / 32));
+      const a = newActivationRow(kind, n);
+      prepareActivation(a, x, 0, n, 0);
+      if (kind === 'f16') assert.deepEqual(gq, a.f, 'f16-rounded values');
+      else {
+        assert.deepEqual(Array.from(gq, (v) => v + 0), Array.from(a.qs), `${kind} quants`); // + 0: -0 is 0
+        assert.deepEqual(gd.subarray(0, n / 32), a.d, `${kind} scales`);
+        if (kind === 'q8_1') assert.deepEqual(gd.subarray(n / 32), a.s, 'q8_1 sums');
+      }
+    }
+  });
+});
+
+test(`webgpu rmsNorm (out of place and in place): within ${ELEM_RTOL} relative of the reference`, { skip: SKIP ?? false }, async () => {
+  await withOps(async (ops) => {
+    for (const [n, rows] of [[64, 3], [896, 2], [100, 5]] as const) {
+      const x = randomFloats(n * rows, n, 3), w = randomFloats(n, n + 1, 1);
+      const want = new Float32Array(n * rows);
+      ref.rmsNorm(x, w, 1e-6, n, rows, want);
+      const xb = ops.upload(x, 'x'), wb = ops.upload(w, 'w'), o = ops.buffer(x.byteLength, 'o');
+      ops.begin();
+      ops.rmsNorm(xb, wb, 1e-6, n, rows, o);
+      ops.rmsNorm(xb, wb, 1e-6, n, rows, null);
+      const tol = (i: number) => ELEM_ATOL + ELEM_RTOL * Math.abs(want[i]!);
+      close(await ops.readF32(o, 0, n * rows), want, tol, `rmsNorm ${n}x${rows}`);
+      close(await ops.readF32(xb, 0, n * rows), want, tol, `rmsNorm in place ${n}x${rows}`);
+    }
+  });
+});
+
+function ropeParams(nRot: number, neox: boolean, yarn: boolean): RopeParams {
+  const half = nRot / 2;
+  const invFreq = Float64Array.from({ length: half }, (_, i) => Math.pow(10000, (-2 * i) / nRot));
+  return { nRot, neox, invFreq, rampMix: yarn ? Float64Array.from({ length: half }, (_, i) => Math.min(1, i / half)) : null, freqScale: yarn ? 0.25 : 1, mscale: yarn ? 1.1386 : 1 };
+}
+
+test(`webgpu rope: NeoX and interleaved pairs, partial rotation, YaRN scaling, positions into the thousands, within ${ELEM_RTOL} relative`, { skip: SKIP ?? false }, async () => {
+  await withOps(async (ops) => {
+    for (const [neox, nRot, yarn] of [[false, 64, false], [true, 64, false], [true, 32, false], [false, 48, true], [true, 64, true]] as const) {
+      const nTok = 3, nHead = 4, headDim = 64, pos0 = 3000;
+      const p = ropeParams(nRot, neox, yarn);
+      const x = randomFloats(nTok * nHead * headDim, nRot, 2);
+      const want = x.slice();
+      ref.rope(want, nTok, nHead, headDim, pos0, p);
+      const xb = ops.upload(x, 'x'), cs = ops.upload(ropeTable(p, pos0, nTok, new Float32Array(nTok * nRot)), 'cs');
+      ops.begin();
+      ops.rope(xb, cs, nTok, nHead, headDim, nRot / 2, neox);
+      close(await ops.readF32(xb, 0, x.length), want, (i) => ELEM_ATOL * 4 + ELEM_RTOL * Math.abs(want[i]!), `rope neox=${neox} nRot=${nRot} yarn=${yarn}`);
+    }
+  });
+});
+
+test(`webgpu attention over an f16 cache (GQA, several queries at pos0 > 0): within ${ATTN_ATOL} of the reference's f16 kernel`, { skip: SKIP ?? false }, async () => {
+  await withOps(async (ops) => {
+    for (const [nHead, nHeadKv, headDim, pos0, nTok] of [[4, 2, 16, 0, 1], [8, 2, 32, 37, 3], [2, 2, 64, 130, 1]] as const) {
+      const nKv = pos0 + nTok, kvDim = nHeadKv * headDim;
+      const k = randomFloats(nKv * kvDim, 11 + pos0, 1), v = randomFloats(nKv * kvDim, 12 + pos0, 1), q = randomFloats(nTok * nHead * headDim, 13, 1);
+      const kh = Uint16Array.from(k, f32ToF16), vh = Uint16Array.from(v, f32ToF16);
+      const p = { nHead, nHeadKv, headDim, headDimV: headDim, scale: 1 / Math.sqrt(headDim), f16: true };
+      const want = new Float32Array(nTok * nHead * headDim);
+      ref.attention(q, kh, vh, nTok, pos0, p, want);
+      // The cache written on the GPU from f32 rows (the kv-write shader rounds to f16), as a context does.
+      const kc = ops.buffer(nKv * kvDim * 2, 'k cache'), vc = ops.buffer(nKv * kvDim * 2, 'v cache');
+      const kb = ops.upload(k, 'k'), vb = ops.upload(v, 'v'), qb = ops.upload(q, 'q');
+      const stride = nKv + 5, scores = ops.buffer(nTok * nHead * stride * 4, 'scores'), out = ops.buffer(want.byteLength, 'out');
+      ops.begin();
+      ops.kvWrite(kb, kc, kvDim, 0, nKv);
+      ops.kvWrite(vb, vc, kvDim, 0, nKv);
+      ops.attention(qb, kc, vc, scores, stride, nTok, pos0, p, out);
+      const cache = new Uint16Array(await ops.read(kc, 0, kh.byteLength));
+      assert.deepEqual(cache, kh, 'the f16 cache holds exactly the reference rounding');
+      close(await ops.readF32(out, 0, want.length), want, () => ATTN_ATOL, `attention ${nHead}/${nHeadKv} heads of ${headDim}, pos0 ${pos0}, ${nTok} queries`);
+    }
+  });
+});
+
+test('webgpu swiglu, residual and bias adds, argmax (first index on ties): equal the reference', { skip: SKIP ?? false }, async () => {
+  await withOps(async (ops) => {
+    const n = 1000;
+    const g = randomFloats(n, 1, 6), u = randomFloats(n, 2, 2), b = randomFloats(10, 3, 1);
+    const want = g.slice();
+    ref.swiglu(want, u, n);
+    const gb = ops.upload(g, 'g'), ub = ops.upload(u, 'u'), bb = ops.upload(b, 'b');
+    ops.begin();
+    ops.swiglu(gb, ub, n);
+    close(await ops.readF32(gb, 0, n), want, (i) => ELEM_ATOL + 4 * ELEM_RTOL * Math.abs(want[i]!), 'swiglu');
+    ops.begin();
+    ops.add(gb, ub, n, n, 0.5);
+    ops.add(gb, bb, n, 10);
+    for (let i = 0; i < n; i++) want[i] = Math.fround(Math.fround(want[i]! + Math.fround(u[i]! * 0.5)) + b[i % 10]!);
+    close(await ops.readF32(gb, 0, n), want, (i) => ELEM_ATOL + ELEM_RTOL * Math.abs(want[i]!), 'adds');
+    const logits = randomFloats(50000, 9, 1);
+    logits[31337] = 5; logits[40000] = 5;
+    const lb = ops.upload(logits, 'logits'), r = ops.buffer(4, 'argmax');
+    ops.begin();
+    ops.argmax(lb, logits.length, r);
+    assert.equal(new Uint32Array(await ops.read(r, 0, 4))[0], 31337);
+  });
+});
+
+test('webgpu: a device destroyed before a read ends it with a GpuError naming the loss, never a hang', { skip: SKIP ?? false }, async () => {
+  const gpu = await testGpu();
+  const ops = new GpuOps(gpu);
+  const b = ops.upload(new Float32Array(16), 'x');
+  ops.begin();
+  ops.swiglu(b, ops.upload(new Float32Array(16), 'u'), 16);
+  const reading = ops.readF32(b, 0, 16);
+  gpu.destroy();
+  await assert.rejects(reading, (e: Error) => e instanceof GpuError && /destroyed|lost/.test(e.message));
+  assert.throws(() => ops.begin(), (e: Error) => e instanceof GpuError && /destroyed|lost/.test(e.message));
+});
