@@ -51,7 +51,7 @@ function addSamplingFlags(cmd: Command): Command {
     .option('-s, --seed <n>', 'random seed for repeatable sampling', int('--seed', 0))
     .option('-c, --ctx <n>', 'context size in tokens', int('--ctx', 1))
     .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', threadCount)
-    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
+    .addOption(new Option('--backend <name>', 'kernel backend (webgpu: the forward on the GPU; auto takes it where a hardware adapter exists and the model fits)').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain', 'webgpu']).default('auto'))
     .option('--grammar-file <file>', 'constrain the output to a GBNF grammar (llama.cpp\'s format)')
     .option('--grammar <gbnf>', 'constrain the output to this GBNF text')
     .option('--json-schema <file>', 'constrain the output to JSON valid under this JSON Schema')
@@ -459,7 +459,7 @@ export function buildProgram(): Command {
     .option('--chunks <n>', 'evaluate only the first N windows', int('--chunks', 1))
     .option('--json', 'print a last line {"ppl":…,"tokens":…,"seconds":…}')
     .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', threadCount)
-    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
+    .addOption(new Option('--backend <name>', 'kernel backend (webgpu: the forward on the GPU; auto takes it where a hardware adapter exists and the model fits)').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain', 'webgpu']).default('auto'))
     .option('-v, --verbose', 'print details and stack traces')
     .action((model, o) => cmdPpl(model, o));
 

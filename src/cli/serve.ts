@@ -48,7 +48,7 @@ export function registerServe(program: Command): void {
     .option('--headers-timeout <s>', 'seconds a client has to send its request headers', int('--headers-timeout', 1), 10)
     .option('--request-timeout <s>', 'seconds a client has to send its whole request (headers and body)', int('--request-timeout', 1), 30)
     .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', threadCount)
-    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'));
+    .addOption(new Option('--backend <name>', 'kernel backend (webgpu: the forward on the GPU; auto takes it where a hardware adapter exists and the model fits)').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain', 'webgpu']).default('auto'));
   addCacheFlags(addSpeculativeFlags(addKernelFlags(cmd)))
     .action(async (model: string | undefined, o) => {
       if (o.chatTemplate !== undefined) o.chatTemplate = await chatTemplateFlag(o.chatTemplate);

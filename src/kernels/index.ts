@@ -9,7 +9,8 @@ import { ArgumentError } from '../core/errors.js';
 
 export type { Kernels, WeightMatrix, RopeParams, AttentionParams, MatmulKernels, LutTables } from './types.js';
 
-export type BackendName = 'auto' | 'ref' | 'wasm' | 'wasm-relaxed' | 'wasm-simd' | 'wasm-plain';
+/** 'webgpu': the model's forward on the GPU (runtime/gpu-backend.ts), these kernels for what it leaves to the CPU. */
+export type BackendName = 'auto' | 'ref' | 'wasm' | 'wasm-relaxed' | 'wasm-simd' | 'wasm-plain' | 'webgpu';
 
 export interface KernelOptions {
   backend?: BackendName;
@@ -26,7 +27,8 @@ export interface KernelOptions {
 }
 
 export async function createKernels(opts: KernelOptions = {}): Promise<{ kernels: Kernels; note: string }> {
-  const backend = opts.backend ?? 'auto';
+  // webgpu: the CPU kernels beside the GPU forward (its fallback) are auto's.
+  const backend = opts.backend === 'webgpu' ? 'auto' : opts.backend ?? 'auto';
   if (opts.matmul !== undefined && !['auto', 'lut', 'dequant'].includes(opts.matmul)) throw new ArgumentError(`unknown matmul kernels ${JSON.stringify(opts.matmul)} (auto, lut, dequant)`);
   if (opts.lutTables !== undefined && !['int8', 'exact'].includes(opts.lutTables)) throw new ArgumentError(`unknown LUT tables ${JSON.stringify(opts.lutTables)} (int8, exact)`);
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) {
@@ -34,7 +36,7 @@ export async function createKernels(opts: KernelOptions = {}): Promise<{ kernels
   }
   if (backend === 'ref') return { kernels: new RefKernels(), note: 'kernels: TypeScript reference (asked for)' };
   const flavor = backend.startsWith('wasm-') ? (backend.slice(5) as WasmFlavor) : undefined;
-  if (backend !== 'auto' && backend !== 'wasm' && !flavor) throw new ArgumentError(`unknown backend ${JSON.stringify(backend)} (auto, ref, wasm, wasm-relaxed, wasm-simd, wasm-plain)`);
+  if (backend !== 'auto' && backend !== 'wasm' && !flavor) throw new ArgumentError(`unknown backend ${JSON.stringify(backend)} (auto, ref, wasm, wasm-relaxed, wasm-simd, wasm-plain, webgpu)`);
   const wasm = await WasmKernels.create({ threads: opts.threads, flavor, shared: opts.shared, memoryBytes: opts.memoryBytes, matmul: opts.matmul, lutTables: opts.lutTables });
   if (wasm) return { kernels: wasm, note: `kernels: WebAssembly ${wasm.flavor === 'relaxed' ? 'SIMD128 + relaxed SIMD' : wasm.flavor === 'simd' ? 'SIMD128' : 'without SIMD'}, ${wasm.threads} thread${wasm.threads > 1 ? 's' : ''}${wasm.arena.fixed ? ' (no SharedArrayBuffer: one thread, memory sized at load)' : ''}` };
   if (backend !== 'auto') throw new ArgumentError(`backend ${backend} is not available here`);

@@ -16,6 +16,10 @@ import { hasFormat, quantFormat } from '../quant/table.js';
 import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, resolveChatTemplate, familyChatTemplate, type Tokenizer, type EncodeOptions, type ResolvedChatTemplate } from '../tokenizer/index.js';
 import { CoreTokenizer } from '../tokenizer/vocab.js';
 import { Context, type ContextOptions } from './context.js';
+import { chooseGpu } from './gpu-backend.js';
+import { GpuContext } from './gpu-context.js';
+import type { GpuLlama } from '../models/gpu-llama.js';
+import type { GpuOptions } from '../kernels/webgpu/index.js';
 import { embedTokens, modelPooling, type Pooling } from './embed.js';
 import { generateTokens, type GenerateChunk, type GenerateOptions } from './generate.js';
 import { createDrafter, drafterKey, generateSpeculative, type SpeculativeOptions } from './speculative.js';
@@ -30,8 +34,13 @@ export interface LoadProgress {
 export interface LoadOptions {
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
-  /** Kernel backend (default auto: WebAssembly SIMD when available). */
+  /**
+   * Kernel backend (default auto: WebGPU where a hardware adapter exists and the model fits it,
+   * else WebAssembly SIMD when available). 'webgpu' insists on the GPU.
+   */
   backend?: BackendName;
+  /** WebGPU device options (a smaller binding limit, no shader-f16). */
+  gpu?: GpuOptions;
   /** Threads for the WebAssembly backend (default: the number of cores). */
   threads?: number;
   /**
@@ -93,8 +102,12 @@ export class Model {
     if (this.disposed) throw new LutraError('E_DISPOSED', `model ${this.file} has been disposed`);
   }
 
+  /** The forward on the GPU when the backend is WebGPU (contexts made without their own kernels use it). */
+  gpuForward: GpuLlama | null = null;
+
   createContext(opts: ContextOptions = {}): Context {
     this.check();
+    if (this.gpuForward && !opts.kernels && !opts.layers && !opts.head) return new GpuContext(this.kernels, this.architecture, this.hparams, this.weights, { ...this.contextDefaults, ...opts }, this.gpuForward);
     return new Context(this.kernels, this.architecture, this.hparams, this.weights, { ...this.contextDefaults, ...opts });
   }
 
@@ -213,6 +226,8 @@ export class Model {
     this.drafters.clear();
     this.defaultContext?.dispose();
     this.defaultContext = undefined;
+    this.gpuForward?.dispose();
+    this.gpuForward = null;
     this.kernels.dispose?.();
   }
 
@@ -471,10 +486,14 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     const chatTemplate = resolveChatTemplate(tok.chatTemplate, opts.chatTemplate, { arch: arch.name, template: familyChatTemplate(arch.name, (text) => isControlToken(tok, text)) });
     // Before the kernels re-lay any matrix in place: the scan reads the bytes as the file has them.
     checkFiniteWeights(src);
-    const matmulNote = kernels.prepareWeights?.(arch.matmulWeights(w));
+    // WebGPU reads the matrices as the file has them: the CPU kernels then keep them unchanged too.
+    const gpu = opts.backend === 'webgpu' || opts.backend === 'auto' || opts.backend === undefined ? await chooseGpu(opts.backend ?? 'auto', arch, hp, w, kernels, { gpu: opts.gpu }) : null;
+    const matmulNote = gpu?.gpu ? undefined : kernels.prepareWeights?.(arch.matmulWeights(w));
     opts.onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
-    if (opts.signal?.aborted) throw new AbortError();
-    return new Model(src.file, src, arch.name, hp, arch, w, tok, kernels, opts.context, matmulNote ? `${note}; ${matmulNote}` : note, chatTemplate);
+    if (opts.signal?.aborted) { gpu?.gpu?.dispose(); throw new AbortError(); }
+    const m = new Model(src.file, src, arch.name, hp, arch, w, tok, kernels, opts.context, [note, matmulNote, gpu?.note].filter(Boolean).join('; '), chatTemplate);
+    m.gpuForward = gpu?.gpu ?? null;
+    return m;
   } catch (e) {
     kernels.dispose?.();
     throw e;

@@ -4,6 +4,7 @@
 
 import { AbortError } from '../core/errors.js';
 import type { Context } from './context.js';
+import { GpuContext } from './gpu-context.js';
 
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
@@ -37,9 +38,9 @@ export class TokenStepper {
       if (this.signal?.aborted) throw new AbortError();
       const part = i === 0 && tokens.length <= ctx.batch ? tokens : Array.prototype.slice.call(tokens, i, i + ctx.batch);
       const last = i + ctx.batch >= tokens.length;
-      logits = onLogits
-        ? ctx.decode(part, { onLogits: (j, row) => onLogits(i + j, row) })
-        : ctx.decode(part, { logits: last ? 'last' : 'none' });
+      const opts = onLogits ? { onLogits: (j: number, row: Float32Array) => onLogits(i + j, row) } : { logits: last ? 'last' as const : 'none' as const };
+      // A WebGPU context (runtime/gpu-context.ts) decodes asynchronously.
+      logits = ctx instanceof GpuContext ? await ctx.decodeAsync(part, opts) : ctx.decode(part, opts);
       await yieldToEventLoop();
     }
     return logits!;

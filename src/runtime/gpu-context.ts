@@ -1,0 +1,92 @@
+// A context whose forward runs on the WebGPU backend (models/gpu-llama.ts): the KV cache lives on the
+// GPU, the token stepper calls decodeAsync, and only the logits rows asked for come back. When the
+// device is lost (destroyed, reset, the adapter gone) or a synchronous caller needs the CPU's cache
+// (embeddings, speculative drafting), the context moves to the WebAssembly kernels for good: it
+// replays its cached tokens through the CPU forward first, so generation goes on where it was.
+
+import { GpuError } from '../kernels/webgpu/index.js';
+import type { Kernels } from '../kernels/types.js';
+import type { GpuLlama, GpuLlamaContext } from '../models/gpu-llama.js';
+import type { Architecture, DecoderHParams } from '../models/index.js';
+import { Context, type ContextOptions, type DecodeOptions } from './context.js';
+
+export class GpuContext extends Context {
+  private gpuCtx: GpuLlamaContext | null;
+  /** Why the context left the GPU (null while on it). */
+  cpuReason: string | null = null;
+
+  constructor(kernels: Kernels, arch: Architecture, hp: DecoderHParams, w: unknown, opts: ContextOptions, private readonly gpu: GpuLlama, private readonly onNote?: (line: string) => void) {
+    super(kernels, arch, hp, w, opts);
+    this.gpuCtx = gpu.createContext(this.nCtx, this.batch);
+  }
+
+  get onGpu(): boolean {
+    return this.gpuCtx !== null;
+  }
+
+  /** Leave the GPU: free its cache and rebuild the CPU's from the tokens held so far. */
+  toCpu(reason: string): void {
+    if (!this.gpuCtx) return;
+    try { this.gpuCtx.dispose(); } catch { /* a lost device has nothing left to free */ }
+    this.gpuCtx = null;
+    this.cpuReason = reason;
+    this.onNote?.(`backend: WebAssembly from here on (${reason})`);
+    const held = this.tokens.slice();
+    super.truncate(0);
+    if (held.length) super.decode(held, { logits: 'none' });
+  }
+
+  /** Synchronous decoding reads the CPU's cache: move there first. */
+  override decode(tokens: ArrayLike<number>, opts: DecodeOptions = {}): Float32Array | undefined {
+    this.toCpu('a synchronous decode (embeddings, speculative drafting) needs the CPU cache');
+    return super.decode(tokens, opts);
+  }
+
+  override truncate(n = 0): void {
+    if (!this.gpuCtx) return super.truncate(n);
+    if (n < 0 || n > this.nPast) super.truncate(n); // the base class names the error
+    this.nPast = n;
+    this.tokens.length = n;
+  }
+
+  /**
+   * decode() on the GPU for the stepper: the last token's logits (a fresh array), or with onLogits
+   * every token's row. Falls back to the CPU (see toCpu) on a GpuError.
+   */
+  async decodeAsync(tokens: ArrayLike<number>, opts: DecodeOptions = {}): Promise<Float32Array | undefined> {
+    if (!this.gpuCtx || opts.onHidden || opts.embeddings?.length) {
+      if (this.gpuCtx) this.toCpu('embeddings and hidden states are computed on the CPU');
+      return super.decode(tokens, opts);
+    }
+    const n = tokens.length;
+    if (n === 0 || this.nPast + n > this.nCtx) return super.decode(tokens, opts); // the base class names the error
+    let out: Float32Array | undefined;
+    let i = 0;
+    try {
+      for (; i < n; i += this.batch) {
+        const m = Math.min(this.batch, n - i);
+        const chunk = Array.prototype.slice.call(tokens, i, i + m) as number[];
+        const isLast = i + m === n;
+        const mode = opts.onLogits ? 'all' : isLast && opts.logits !== 'none' ? 'last' : 'none';
+        const rows = await this.gpuCtx.decode(chunk, this.nPast, mode);
+        this.nPast += m;
+        for (const t of chunk) this.tokens.push(t);
+        if (rows && opts.onLogits) for (let t = 0; t < m; t++) opts.onLogits(i + t, rows.subarray(t * this.nLogits, (t + 1) * this.nLogits));
+        if (rows && isLast) out = rows.subarray(rows.length - this.nLogits);
+      }
+      return out;
+    } catch (e) {
+      if (!(e instanceof GpuError)) throw e;
+      // Chunks before i are in this.tokens: the CPU replays them, then runs the rest.
+      this.toCpu(e.message);
+      const onLogits = opts.onLogits, at = i;
+      return super.decode(Array.prototype.slice.call(tokens, i), { ...opts, onLogits: onLogits && ((j, row) => onLogits(at + j, row)) });
+    }
+  }
+
+  override dispose(): void {
+    try { this.gpuCtx?.dispose(); } catch { /* lost */ }
+    this.gpuCtx = null;
+    super.dispose();
+  }
+}

@@ -1,0 +1,84 @@
+// The WebGPU backend end to end in Node (Dawn on SwiftShader where there is no GPU): stories260K F32
+// and its quantized files give llama.cpp's greedy text, as the WebAssembly backend does; weights
+// split into shards give the same text; a device destroyed mid-generation moves the context to
+// WebAssembly and the text goes on unchanged; auto's choice comes with its reason.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadModel } from '../src/runtime/model.js';
+import { GpuContext } from '../src/runtime/gpu-context.js';
+import { STORIES, STORIES_GGUF, QUANTIZED } from './helpers.js';
+import { gpuUnavailable } from './webgpu-helpers.js';
+
+const SKIP = await gpuUnavailable();
+const CASES = [{ q: 'f32', file: STORIES_GGUF }, ...QUANTIZED];
+const golden = (q: string) => readFileSync(resolve(STORIES, `golden/greedy-n64-stories260K${q === 'f32' ? '' : `-${q}-mix`}.txt`), 'utf8');
+
+// SwiftShader runs a step in tens of milliseconds of dispatch overhead: F32 gets llama.cpp's whole
+// 64-token text, the quantized files its first 24 tokens.
+for (const { q, file } of CASES) {
+  const n = q === 'f32' ? 64 - 5 : 24;
+  test(`webgpu ${q}: greedy ${n} tokens equal llama.cpp's golden text`, { skip: SKIP ?? false }, async () => {
+    const model = await loadModel(file, { backend: 'webgpu' });
+    try {
+      assert.match(model.kernelNote, /WebGPU/);
+      assert.ok(model.gpuForward, 'the forward runs on the GPU');
+      let text = ' Once upon a time';
+      for await (const c of model.generate('Once upon a time', { temperature: 0, maxTokens: n })) text += c.text;
+      const want = golden(q);
+      assert.ok(want.startsWith(text) || text.startsWith(want), `webgpu:\n${text}\nllama.cpp:\n${want}`);
+      assert.ok(text.length >= (q === 'f32' ? want.length * 0.9 : 60), `${text.length} characters`);
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
+test('webgpu: weights split into shards by a 4 KiB binding limit give the same greedy text', { skip: SKIP ?? false }, async () => {
+  const model = await loadModel(QUANTIZED[2]!.file, { backend: 'webgpu', gpu: { maxBindingBytes: 4096 } });
+  try {
+    // The 64x512 Q8_0 output matrix is 68 bytes a row: 60 rows a shard, 9 shards.
+    assert.equal(model.gpuForward!.maxShards, 9);
+    let text = ' Once upon a time';
+    for await (const c of model.generate('Once upon a time', { temperature: 0, maxTokens: 16 })) text += c.text;
+    const want = golden('q4_0');
+    assert.ok(want.startsWith(text) || text.startsWith(want), `webgpu sharded:\n${text}\nllama.cpp:\n${want}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('webgpu: the device destroyed mid-generation moves the context to WebAssembly; the greedy text goes on unchanged, no hang', { skip: SKIP ?? false }, async () => {
+  const model = await loadModel(STORIES_GGUF, { backend: 'webgpu' });
+  try {
+    const ctx = model.createContext();
+    assert.ok(ctx instanceof GpuContext && ctx.onGpu);
+    let text = ' Once upon a time', n = 0;
+    for await (const c of model.generate('Once upon a time', { temperature: 0, maxTokens: 59, context: ctx })) {
+      text += c.text;
+      if (++n === 10) model.gpuForward!.gpu.destroy();
+    }
+    assert.equal(ctx.onGpu, false);
+    assert.match(ctx.cpuReason ?? '', /destroyed|lost/);
+    const want = golden('f32');
+    assert.ok(want.startsWith(text) || text.startsWith(want), `after the loss:\n${text}\nllama.cpp:\n${want}`);
+    ctx.dispose();
+  } finally {
+    model.dispose();
+  }
+});
+
+test('webgpu: auto leaves a CPU-emulated adapter to WebAssembly and says why', { skip: SKIP ?? false }, async () => {
+  const prev = process.env.LUTRA_WEBGPU;
+  process.env.LUTRA_WEBGPU = 'auto';
+  try {
+    const model = await loadModel(STORIES_GGUF, { backend: 'auto' });
+    assert.equal(model.gpuForward, null);
+    assert.match(model.kernelNote, /backend auto: WebAssembly \(.*(CPU emulation|no WebGPU adapter)/);
+    model.dispose();
+  } finally {
+    if (prev === undefined) delete process.env.LUTRA_WEBGPU; else process.env.LUTRA_WEBGPU = prev;
+  }
+});
