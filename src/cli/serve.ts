@@ -43,6 +43,8 @@ export function registerServe(program: Command): void {
     .option('--no-model-download', 'do not serve the model file at /model.gguf (the page then cannot load the server\'s model in the browser)')
     .addOption(new Option('--cache-reuse <mode>', 'which requests may reuse a cached prompt prefix: client (same address, key and user field), shared (all: one trusted user), off').choices(['client', 'shared', 'off']).default('client'))
     .option('--chat-template <name|file>', 'chat template: a built-in (chatml, llama-3, qwen3, gemma, ...) or a Jinja file; default: the model\'s own, else chatml')
+    .option('--mmproj <file>', 'a projector (mmproj) GGUF for the model: chats may then send image_url parts (data: URLs)')
+    .option('--allow-image-urls', 'with --mmproj, also fetch http(s) image URLs (20 MiB, 10 s each); off by default: the server would fetch any URL a client names')
     .option('--context-shift', 'a chat that outgrows the context drops its oldest turns (the system message stays) instead of failing with context_length_exceeded')
     .option('--max-request-tokens <n>', 'most tokens one request may cost: prompts plus n x max_tokens (default: 16 contexts)', int('--max-request-tokens', 1))
     .option('--headers-timeout <s>', 'seconds a client has to send its request headers', int('--headers-timeout', 1), 10)

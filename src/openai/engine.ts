@@ -7,7 +7,7 @@
 import { AbortError, LutraError } from '../core/errors.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import { loadModel, Model, type LoadOptions, type LoadProgress, type ModelInput } from '../runtime/model.js';
-import type { GenerateChunk, StopReason, Timings } from '../runtime/generate.js';
+import type { GenerateChunk, GenerateOptions, StopReason, Timings } from '../runtime/generate.js';
 import { checkSpeculativeFor, type SpeculativeOptions } from '../runtime/speculative.js';
 import type { TokenLogprob } from '../runtime/logprobs.js';
 import type { Context } from '../runtime/context.js';
@@ -22,6 +22,8 @@ import { InvalidRequestError, parseChatRequest, parseCompletionRequest, parseEmb
 import { embedTokens } from '../runtime/embed.js';
 import { CACHE_REUSE_MODES, SlotPool, type CacheReuse } from './slots.js';
 import { MAX_CHOICES } from './schema.js';
+import { EngineVision, encodeImageChat, hasImageParts, MEDIA_MARKER, type EngineImageOptions } from './vision-chat.js';
+import { generateWithImages, type EncodedPrompt } from '../runtime/vision.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatCompletionMessageParam, Completion,
   CompletionCreateParams, CompletionUsage, FinishReason, ModelObject, RequestOptions, SamplingParams, Stream, ChatTool, ChatCompletionMessageToolCall,
@@ -78,6 +80,10 @@ export interface EngineOptions {
   contextShift?: boolean;
   /** Speculative decoding for every request (greedy output unchanged, sampled output distributed as without it). */
   speculative?: EngineSpeculativeOptions;
+  /** A projector (mmproj) GGUF: chats may then carry `image_url` parts. */
+  mmproj?: string | Uint8Array;
+  /** Limits on those images (data URLs only unless allowRemote; bytes, fetch deadline, images kept). */
+  images?: EngineImageOptions;
 }
 
 /** Temperature when a request sets none: the CLI's, the chat page's and llama.cpp's 0.8 (OpenAI's API says 1). */
@@ -101,6 +107,8 @@ export interface Job {
   logprobs?: number;
   /** The request's own speculative settings (speculative.n_max / n_min / p_min); nDraft 0: none. */
   speculative?: { nDraft?: number; nDraftMin?: number; pMin?: number };
+  /** A chat with images: prompts[0] with the images' rows (decoded in place of its placeholder ids). */
+  images?: EncodedPrompt;
 }
 
 /** What a job yields, in order per choice: text pieces, then its finish; `usage` last. */
@@ -140,7 +148,7 @@ function newId(prefix: string): string {
 function contentText(m: ChatCompletionMessageParam): string {
   if (m.content == null) return '';
   if (typeof m.content === 'string') return m.content;
-  return m.content.map((p) => p.text).join('');
+  return m.content.map((p) => (p.type === 'text' ? p.text : MEDIA_MARKER)).join('');
 }
 
 /** Wrap a generator factory as a single-use Stream with its own AbortController. */
@@ -203,10 +211,13 @@ export class Engine {
   readonly speculative: SpeculativeOptions | undefined;
   /** A draft model the engine loaded, disposed with it. */
   private readonly ownedDraft: Model | undefined;
+  /** The projector and image cache (EngineOptions.mmproj), disposed with the engine. */
+  readonly vision: EngineVision | undefined;
 
   constructor(readonly model: Model, contexts: Context[], maxQueue: number, name: string | undefined, private readonly ownsModel: boolean,
-    limits: { cacheReuse?: CacheReuse; maxRequestTokens?: number; chatTemplate?: string; contextShift?: boolean; speculative?: SpeculativeOptions; ownedDraft?: Model } = {}) {
+    limits: { cacheReuse?: CacheReuse; maxRequestTokens?: number; chatTemplate?: string; contextShift?: boolean; speculative?: SpeculativeOptions; ownedDraft?: Model; vision?: EngineVision } = {}) {
     this.speculative = limits.speculative;
+    this.vision = limits.vision;
     this.ownedDraft = limits.ownedDraft;
     this.id = name ?? (model.file.split(/[\\/]/).pop() || 'model').replace(/\.gguf$/i, '');
     this.pool = new SlotPool(contexts, maxQueue, limits.cacheReuse ?? 'client');
@@ -267,18 +278,24 @@ export class Engine {
 
   /** Render chat messages with the engine's template (or `template`) and tokenize them. */
   chatPromptTokens(messages: ChatCompletionMessageParam[], template: ResolvedChatTemplate = this.chatTemplate, nCtx = this.nCtx, tools?: ChatTool[]): number[] {
+    if (hasImageParts(messages)) throw new InvalidRequestError('messages', 'image_url parts are taken by chat.completions.create only (not by chat sessions)');
+    const text = this.chatPromptText(messages, template, nCtx, tools);
+    // Templates that write bos_token themselves must not get a second one from the tokenizer.
+    const bos = this.model.tokenizer.bosText;
+    return this.model.tokenize(text, { addSpecial: !(bos && text.startsWith(bos)), parseSpecial: true });
+  }
+
+  /** The rendered chat (image parts as MEDIA_MARKER). */
+  chatPromptText(messages: ChatCompletionMessageParam[], template: ResolvedChatTemplate = this.chatTemplate, nCtx = this.nCtx, tools?: ChatTool[]): string {
     this.checkTextFits(messages.reduce((n, m) => n + contentText(m).length, 0), 'messages', nCtx);
     const tok = this.model.tokenizer;
     // Tool calls and results go back in the fields templates read; the tools as `tools` (or a system prompt).
     const t = withTools(templateMessages(messages, template.template, contentText), template.template, tools);
-    const text = renderChatTemplate(
+    return renderChatTemplate(
       template.template,
       t.messages,
       { addGenerationPrompt: true, bosToken: tok.bosText, eosToken: tok.eosText, name: template.name, extra: t.extra },
     );
-    // Templates that write bos_token themselves must not get a second one from the tokenizer.
-    const bos = this.model.tokenizer.bosText;
-    return this.model.tokenize(text, { addSpecial: !(bos && text.startsWith(bos)), parseSpecial: true });
   }
 
   /**
@@ -381,10 +398,11 @@ export class Engine {
           await yieldToEventLoop();
           if (signal.aborted) throw new AbortError();
           if (job.echo) yield* emit({ choice, text: job.echo[p]! });
-          const gen = this.model.generate(ids, {
+          const genOpts: GenerateOptions & { context?: Context } = {
             ...job.sampling, seed: (job.seed + choice) >>> 0, maxTokens: job.maxTokens, stop: job.stop, signal, context: ctx,
             grammar: job.grammar, special: job.tools ? true : undefined, logprobs: job.logprobs, speculative: this.speculativeFor(job),
-          });
+          };
+          const gen = job.images ? generateWithImages(this.model, ctx, job.images, genOpts) : this.model.generate(ids, genOpts);
           let last: Extract<GenerateChunk, { done: true }> | undefined;
           for await (const c of gen) {
             if (c.done) { last = c; if (c.text) yield* emit({ choice, text: c.text }); } else if (c.text || c.logprob) yield* emit({ choice, text: c.text, ...(c.logprob ? { logprob: c.logprob } : {}) });
@@ -400,6 +418,9 @@ export class Engine {
         timings: responseTimings(timings),
       });
     } finally {
+      // Image rows sit under placeholder ids: keep no cache past the first, or a later prompt with
+      // the same ids would reuse another picture's rows.
+      if (job.images?.embeddings[0]) ctx.truncate(Math.min(ctx.nPast, job.images.embeddings[0].start));
       slot?.release();
       this.running.delete(state);
       done();
@@ -433,6 +454,14 @@ export class Engine {
     const p = parseChatRequest(body);
     const plan = this.planStructured(p);
     const maxTokens = p.max_completion_tokens ?? p.max_tokens ?? defaultChatMaxTokens(this.nCtx);
+    if (hasImageParts(p.messages)) {
+      // No context shift with images: dropping turns would drop pictures the reply may be about.
+      const text = this.chatPromptText(p.messages, this.chatTemplate, this.nCtx, plan.templateTools);
+      const images = await encodeImageChat(this.model, this.vision, p.messages, text, opts?.signal);
+      const job = this.makeJob(p, [images.ids], -1, 'messages');
+      Object.assign(job, { grammar: plan.grammar, tools: plan.tools, images });
+      return this.chatResult(job, p, opts);
+    }
     const tokens = this.contextShift ? this.fitChat(p.messages, maxTokens, this.nCtx, this.chatTemplate, plan.templateTools).tokens : this.chatPromptTokens(p.messages, this.chatTemplate, this.nCtx, plan.templateTools);
     const job = this.makeJob(p, [tokens], -1, 'messages');
     job.grammar = plan.grammar;
@@ -664,6 +693,7 @@ export class Engine {
     await this.quiesce();
     if (this.ownsModel) this.model.dispose();
     this.ownedDraft?.dispose();
+    this.vision?.dispose();
   }
 
   /** Wait up to `ms` for in-flight requests to finish, then dispose (cancelling the rest): the server's graceful shutdown. */
@@ -742,6 +772,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     model = await loadModel(opts.model, load);
   }
   let ownedDraft: Model | undefined;
+  let vision: EngineVision | undefined;
   try {
     let speculative: SpeculativeOptions | undefined;
     if (opts.speculative) {
@@ -752,12 +783,14 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       speculative = { ...rest, draft: ownedDraft ?? (draft as Model | undefined) };
       checkSpeculativeFor(model, speculative);
     }
+    if (opts.mmproj !== undefined) vision = await EngineVision.load(opts.mmproj, model, opts.images);
     const contexts = Array.from({ length: parallel }, () => model.createContext({ ctx: opts.ctx, ...(opts.cacheType ? { cacheType: opts.cacheType } : {}) }));
     return new Engine(model, contexts, maxQueue, opts.name, owns, {
       cacheReuse: opts.cacheReuse, maxRequestTokens: opts.maxRequestTokens, chatTemplate: opts.chatTemplate, contextShift: opts.contextShift,
-      speculative, ownedDraft,
+      speculative, ownedDraft, vision,
     });
   } catch (e) {
+    vision?.dispose();
     ownedDraft?.dispose();
     if (owns) model.dispose();
     throw e;

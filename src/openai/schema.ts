@@ -54,7 +54,10 @@ const sampling = {
   model: z.string().optional(),
 };
 
-const textPart = z.object({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() });
+const contentPart = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text'), text: z.string() }),
+  z.object({ type: z.literal('image_url'), image_url: z.object({ url: z.string(), detail: z.enum(['auto', 'low', 'high']).optional() }) }),
+], { error: "expected a content part {type: 'text', text} or {type: 'image_url', image_url: {url}}" });
 
 /** Most tools one request may declare, and the longest GBNF text accepted. */
 export const MAX_TOOLS = 128;
@@ -82,7 +85,7 @@ const toolCall = z.object({
 // Content is required, as OpenAI requires it, except on an assistant turn that carries tool_calls.
 const message = z.object({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-  content: z.union([z.string(), z.array(textPart)], { error: 'expected a string or an array of text parts' }).nullish(),
+  content: z.union([z.string(), z.array(contentPart)], { error: 'expected a string or an array of content parts' }).nullish(),
   name: z.string().optional(),
   tool_calls: z.array(toolCall).nullish(),
   tool_call_id: z.string().optional(),

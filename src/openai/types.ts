@@ -6,14 +6,19 @@ export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
 export interface ChatCompletionMessageParam {
   role: Role;
-  /** A string, or OpenAI's array of content parts (only `text` parts are supported). */
-  content?: string | { type: 'text'; text: string }[] | null;
+  /** A string, or OpenAI's array of content parts: text, and images where the engine has a projector (EngineOptions.mmproj). */
+  content?: string | ChatContentPart[] | null;
   name?: string;
   /** An assistant turn's calls, given back with the tools' results. */
   tool_calls?: ChatCompletionMessageToolCall[] | null;
   /** A `tool` turn: the call it answers. */
   tool_call_id?: string;
 }
+
+/** One content part: text, or an image as a data: URL or an http(s) URL (`detail` is accepted and ignored). */
+export type ChatContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' } };
 
 /** A function the model may call; `parameters` is a JSON Schema. */
 export interface ChatTool {

@@ -38,6 +38,9 @@ export interface ServeFlags {
   contextShift?: boolean;
   /** Speculative decoding for every request (the CLI's --draft, --draft-layers, --lookup, --fr-spec ...). */
   speculative?: EngineSpeculativeOptions;
+  /** Projector GGUF: chats may carry image_url parts; http(s) image URLs only with allowImageUrls. */
+  mmproj?: string;
+  allowImageUrls?: boolean;
 }
 
 export const SERVE_DEFAULTS = { host: '127.0.0.1', port: 8080, parallel: 1, maxQueue: 16, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeout: 10 };
@@ -51,6 +54,7 @@ export async function serve(modelPath: string, o: ServeFlags, onProgress?: (p: {
   const engine = await createEngine({
     model: modelPath, ctx: o.ctx, parallel: o.parallel, maxQueue: o.maxQueue, threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables, name: o.name, onProgress,
     cacheReuse: o.cacheReuse, maxRequestTokens: o.maxRequestTokens, chatTemplate: o.chatTemplate, contextShift: o.contextShift, speculative: o.speculative,
+    ...(o.mmproj ? { mmproj: o.mmproj, images: { allowRemote: o.allowImageUrls ?? false } } : {}),
     ...(o.cacheType ? { cacheType: o.cacheType } : {}),
   });
   if (engine.templateSource === 'fallback') process.stderr.write(`lutra serve: ${fallbackTemplateNote(engine.model.file, engine.chatTemplate)}\n`);
