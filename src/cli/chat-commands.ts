@@ -13,6 +13,7 @@ export const CHAT_HELP = [
   '  /system TEXT   set the system message (/system alone shows it)',
   '  /save FILE     write the conversation as JSON messages',
   '  /load FILE     continue a conversation written by /save',
+  '  /image FILE    attach a PNG or JPEG to the next message (lutra chat --mmproj P)',
   '  /exit          quit (also Ctrl-D, or Ctrl-C at the prompt twice)',
   '  //TEXT         send /TEXT as a message',
   'Ctrl-C stops a reply and keeps the chat.',
@@ -23,7 +24,7 @@ export type ChatLine =
   | { kind: 'message'; text: string }
   | { kind: 'help' | 'reset' | 'exit' }
   | { kind: 'system'; text: string }
-  | { kind: 'save' | 'load'; file: string }
+  | { kind: 'save' | 'load' | 'image'; file: string }
   | { kind: 'unknown'; command: string; why: string };
 
 /** A typed line as a slash command, or the message to send ("//x" sends "/x"). */
@@ -38,7 +39,7 @@ export function parseChatLine(line: string): ChatLine {
     case 'reset': case 'clear': return { kind: 'reset' };
     case 'exit': case 'quit': return { kind: 'exit' };
     case 'system': return { kind: 'system', text: arg };
-    case 'save': case 'load':
+    case 'save': case 'load': case 'image':
       return arg ? { kind: command, file: arg } : { kind: 'unknown', command: `/${command}`, why: `/${command} needs a FILE` };
     default: return { kind: 'unknown', command: `/${command}`, why: `unknown command /${command}` };
   }

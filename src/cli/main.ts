@@ -19,6 +19,7 @@ import { defaultChatMaxTokens, shiftConversation } from '../openai/context-shift
 import { addCacheFlags, cacheSpec, type CacheFlags } from './cache-flags.js';
 import { addKernelFlags, chatTemplateFlag, collect, ctxOverTrainingWarning, float, int, loadProgressBar, readUtf8File, readUtf8Stdin, resolveModel, threadCount } from './common.js';
 import { CHAT_HELP, loadConversation, parseChatLine, saveConversation } from './chat-commands.js';
+import { ChatImages } from './chat-images.js';
 import { registerServe } from './serve.js';
 import { registerTools } from './tools.js';
 import { registerQuantize } from './quantize.js';
@@ -183,12 +184,13 @@ async function cmdRun(modelPath: string | undefined, dash: string | undefined, o
   }
 }
 
-async function cmdChat(modelPath: string | undefined, o: SamplingFlags & SpeculativeFlags & { system?: string; chatTemplate?: string; contextShift: boolean }): Promise<void> {
+async function cmdChat(modelPath: string | undefined, o: SamplingFlags & SpeculativeFlags & { system?: string; chatTemplate?: string; contextShift: boolean; mmproj?: string }): Promise<void> {
   const opts = checkedGenerateOptions(o);
   opts.grammar = await grammarFlag(o);
   const chosen = o.chatTemplate === undefined ? undefined : await chatTemplateFlag(o.chatTemplate);
   const model = await openModel(modelPath, o);
   const sp = await speculativeFromFlags(o, model, { threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables }).catch((e) => { model.dispose(); throw e; });
+  const vis = o.mmproj === undefined ? undefined : await ChatImages.load(o.mmproj, model, o.verbose).catch((e) => { sp.dispose(); model.dispose(); throw e; });
   const interactive = process.stdin.isTTY === true;
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: interactive, prompt: '> ' });
   // Ctrl-C: stops a reply; at the prompt, the first one after a line says how to quit, the next quits; two within a second always quit.
@@ -219,8 +221,9 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & Specula
     // Room a prompt must leave for the reply: -n, but at most the default a chat session uses.
     const reserve = Math.min(o.nPredict === -1 ? Infinity : o.nPredict, defaultChatMaxTokens(ctx.nCtx));
     const bos = model.tokenizer.bosText;
+    const renderText = (m: ChatMessage[]) => renderChatTemplate(tpl.template, m, { addGenerationPrompt: true, bosToken: bos, eosToken: model.tokenizer.eosText, name: tpl.name });
     const render = (m: ChatMessage[]) => {
-      const text = renderChatTemplate(tpl.template, m, { addGenerationPrompt: true, bosToken: bos, eosToken: model.tokenizer.eosText, name: tpl.name });
+      const text = renderText(m);
       return model.tokenize(text, { addSpecial: !(bos && text.startsWith(bos)), parseSpecial: true });
     };
     const fits = (ids: number[]) => ids.length < ctx.nCtx && ids.length + reserve <= ctx.nCtx;
@@ -237,7 +240,14 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & Specula
           case 'help': process.stderr.write(CHAT_HELP + '\n'); break;
           case 'unknown': process.stderr.write(`${cmd.why}\n${CHAT_HELP}\n`); break;
           case 'exit': quitting = true; rl.close(); break;
+          case 'image': {
+            if (!vis) { process.stderr.write('lutra: /image needs a projector: start lutra chat with --mmproj FILE\n'); break; }
+            const n = await vis.attach(cmd.file);
+            process.stderr.write(`(${cmd.file}: ${n} slice${n === 1 ? '' : 's'}, goes with your next message)\n`);
+            break;
+          }
           case 'reset':
+            vis?.reset();
             messages = messages.filter((m, i) => i === 0 && m.role === 'system');
             process.stderr.write('(conversation cleared)\n');
             break;
@@ -253,11 +263,13 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & Specula
             break;
           case 'load':
             messages = await loadConversation(cmd.file);
+            vis?.reset();
             process.stderr.write(`(loaded ${messages.length} messages from ${cmd.file})\n`);
             break;
           case 'message': {
-            const turn = [...messages, { role: 'user', content: cmd.text }];
-            const shifted = o.contextShift ? shiftConversation(turn, render, fits) : { messages: turn, tokens: render(turn), dropped: 0 };
+            const turn = [...messages, { role: 'user', content: vis ? vis.message(cmd.text) : cmd.text }];
+            // Dropping turns would drop pictures: no context shift once the chat has one.
+            const shifted = o.contextShift && (vis?.empty ?? true) ? shiftConversation(turn, render, fits) : { messages: turn, tokens: render(turn), dropped: 0 };
             const ids = shifted.tokens ?? render(shifted.messages);
             if (!fits(ids)) {
               process.stderr.write(`lutra: the conversation is ${ids.length} tokens; with ${reserve} for the reply it does not fit the context of ${ctx.nCtx}${o.contextShift ? '' : ' (/reset, or leave out --no-context-shift)'}\n`);
@@ -271,7 +283,10 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & Specula
             reply = new AbortController();
             let text = '';
             try {
-              for await (const c of model.generate(ids, { ...opts, context: ctx, signal: reply.signal, speculative: sp.spec })) {
+              const gen = vis && !vis.empty
+                ? vis.generate(model, ctx, renderText(shifted.messages), { ...opts, signal: reply.signal })
+                : model.generate(ids, { ...opts, context: ctx, signal: reply.signal, speculative: sp.spec });
+              for await (const c of gen) {
                 text += c.text;
                 process.stdout.write(c.text);
                 if (c.done && o.verbose) process.stderr.write(`\n[${c.timings.cachedTokens} cached, ${c.timings.promptTokens - c.timings.cachedTokens} new prompt tokens, ${c.timings.tokensPerSecond.toFixed(1)} tokens/s, stop: ${c.stopReason}]`);
@@ -299,6 +314,7 @@ async function cmdChat(modelPath: string | undefined, o: SamplingFlags & Specula
     process.off('SIGINT', onInt);
     rl.close();
     sp.dispose();
+    vis?.dispose();
     model.dispose();
   }
 }
@@ -428,7 +444,8 @@ export function buildProgram(): Command {
       .argument('[model]', 'GGUF file or Hugging Face folder')
       .option('--system <text>', 'system message')
       .option('--chat-template <name|file>', 'chat template: a built-in (chatml, llama-3, llama-2, qwen2, qwen3, minicpm, phi-3, gemma, mistral, ...) or a Jinja file; default: the model\'s own, else chatml')
-      .option('--no-context-shift', 'when the conversation outgrows the context, refuse the message instead of dropping the oldest turns'),
+      .option('--no-context-shift', 'when the conversation outgrows the context, refuse the message instead of dropping the oldest turns')
+      .option('--mmproj <file>', 'a projector (mmproj) GGUF for the model: /image FILE then attaches a picture to the next message'),
   )).action((model, o) => cmdChat(model, o));
 
   program.command('tokenize')
