@@ -26,6 +26,7 @@ import { registerQuantize } from './quantize.js';
 import { registerTrain } from './train.js';
 import { registerHub } from './hub.js';
 import { addSpeculativeFlags, registerSpeculative, speculativeFromFlags, type SpeculativeFlags } from './speculative.js';
+import { runWithImages, type ImageRunFlags } from './run-image.js';
 
 interface KernelFlags extends CacheFlags { threads?: number; backend?: BackendName; kernels?: MatmulKernels; lutTables?: LutTables }
 
@@ -134,7 +135,7 @@ async function openModel(path: string | undefined, o: KernelFlags & { ctx?: numb
   }
 }
 
-async function cmdRun(modelPath: string | undefined, dash: string | undefined, o: SamplingFlags & SpeculativeFlags & { prompt?: string; file?: string; displayPrompt: boolean; chatTemplate?: string }): Promise<void> {
+async function cmdRun(modelPath: string | undefined, dash: string | undefined, o: SamplingFlags & SpeculativeFlags & ImageRunFlags & { prompt?: string; file?: string; displayPrompt: boolean; chatTemplate?: string }): Promise<void> {
   // `lutra run - < prompt.txt` (the bundled model) or `lutra run MODEL -`: the prompt from stdin, as `-f -` does.
   if (modelPath === '-' && dash === undefined) [modelPath, dash] = [undefined, '-'];
   if (dash !== undefined && dash !== '-') throw new ArgumentError(`run takes [MODEL] and then only '-' (the prompt from stdin), got ${JSON.stringify(dash)}; give a prompt with -p TEXT`);
@@ -149,6 +150,10 @@ async function cmdRun(modelPath: string | undefined, dash: string | undefined, o
   const chosen = o.chatTemplate === undefined ? undefined : await chatTemplateFlag(o.chatTemplate);
   const ac = sigintController();
   const model = await openModel(modelPath, o, ac.signal);
+  if (o.mmproj !== undefined || o.image !== undefined) {
+    if (o.displayPrompt) process.stdout.write(prompt);
+    return runWithImages(model, prompt, o, chosen, { ...opts, signal: ac.signal }, (s) => process.stdout.write(s)).finally(() => model.dispose());
+  }
   const sp = await speculativeFromFlags(o, model, { threads: o.threads, backend: o.backend, kernels: o.kernels, lutTables: o.lutTables }).catch((e) => { model.dispose(); throw e; });
   const warn = ctxOverTrainingWarning(o.ctx, model.hparams.nCtxTrain);
   if (warn) process.stderr.write(`lutra: ${warn}\n`);
@@ -435,7 +440,9 @@ export function buildProgram(): Command {
       .option('-p, --prompt <text>', 'prompt text')
       .option('-f, --file <path>', 'read the prompt from a file (- for stdin)')
       .option('--chat-template <name|file>', 'send the prompt as one user message in this chat template (a built-in name or a Jinja file)')
-      .option('--no-display-prompt', 'do not echo the prompt before the generated text'),
+      .option('--no-display-prompt', 'do not echo the prompt before the generated text')
+      .option('--mmproj <file>', 'the projector (mmproj) GGUF for --image')
+      .option('--image <file>', 'a PNG or JPEG in front of the prompt (repeatable; place them with <__media__> in the text)', collect),
   )).action((model, dash, o) => cmdRun(model, dash, o));
 
   addSpeculativeFlags(addSamplingFlags(

@@ -6,7 +6,8 @@
 //     OUT.f32:   int32 nTokens, int32 nEmbd, then the embeddings, row-major.
 //   mtmd-dump mtmd MODEL MMPROJ IMAGE PROMPT OUTPREFIX [threads]
 //     mtmd's own pipeline (decode, resize, slice, layout): prints each chunk (text tokens, image
-//     nx x ny and token count) on stdout and writes each image chunk's embeddings to OUTPREFIX.N.f32.
+//     nx x ny and token count) on stdout and writes each image chunk's embeddings to OUTPREFIX.N.f32;
+//     then the 16 greedy token ids after the prompt ("greedy ..."), flash attention off.
 
 #include "clip.h"
 #include "clip-impl.h"
@@ -54,15 +55,16 @@ static int cmd_encode(int argc, char ** argv) {
         for (int x = 0; x < W; x++)
             for (int c = 0; c < 3; c++) hwc[3 * ((size_t) y * W + x) + c] = planes[(size_t) c * W * H + (size_t) y * W + x];
     img.cpy_buf(hwc);
-    std::vector<float> out;
+    const int n_embd = clip_n_mmproj_embd(r.ctx_v);
+    const int n_tok = clip_n_output_tokens(r.ctx_v, &img);
+    std::vector<float> out((size_t) n_tok * n_embd);  // clip_image_encode fills a vector of this size
     for (int i = 0; i < repeat; i++) {
         const auto t0 = std::chrono::steady_clock::now();
         if (!clip_image_encode(r.ctx_v, threads, &img, out)) { fprintf(stderr, "encode failed\n"); return 1; }
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         printf("encode %dx%d threads %d: %.1f ms\n", W, H, threads, ms);
     }
-    const int n_embd = clip_n_mmproj_embd(r.ctx_v);
-    write_embd(argv[6], out.data(), (int32_t) (out.size() / n_embd), n_embd);
+    write_embd(argv[6], out.data(), n_tok, n_embd);
     clip_free(r.ctx_v);
     return 0;
 }
@@ -109,6 +111,24 @@ static int cmd_mtmd(int argc, char ** argv) {
             printf("image %zu\n", n_tok);
         }
     }
+    // Greedy tokens after the prompt (flash attention off, one sequence), one id per line after "greedy".
+    llama_context_params lp = llama_context_default_params();
+    lp.n_ctx = 2048; lp.n_batch = 512; lp.n_threads = threads; lp.n_threads_batch = threads;
+    lp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    llama_context * lctx = llama_init_from_model(model, lp);
+    llama_pos n_past = 0;
+    if (mtmd_helper_eval_chunks(ctx, lctx, chunks, 0, 0, 512, true, &n_past) != 0) { fprintf(stderr, "eval failed\n"); return 1; }
+    llama_sampler * smpl = llama_sampler_init_greedy();
+    printf("greedy");
+    for (int i = 0; i < 16; i++) {
+        llama_token t = llama_sampler_sample(smpl, lctx, -1);
+        printf(" %d", t);
+        llama_batch b = llama_batch_get_one(&t, 1);
+        if (llama_decode(lctx, b) != 0) { fprintf(stderr, "decode failed\n"); return 1; }
+    }
+    printf("\n");
+    llama_sampler_free(smpl);
+    llama_free(lctx);
     (void) vocab;
     mtmd_input_chunks_free(chunks);
     mtmd_bitmap_free(bw.bitmap);

@@ -1,0 +1,125 @@
+// Images into a model's prompt, as llama.cpp's mtmd puts them: a projector file loaded onto the
+// model's kernels (its width checked against the LLM's), each image's slices encoded, and a prompt
+// of text and images turned into token ids with the slices' embeddings in place of placeholder
+// rows at their positions (the InputEmbeddings seam of Context.decode). Generation then continues
+// from that prefilled context. Not here: decoding and slicing pictures (vision/image.ts,
+// vision/slicing.ts), the CLI and server surfaces.
+
+import { ArgumentError, ModelError } from '../core/errors.js';
+import { parseGGUF } from '../formats/gguf.js';
+import type { Kernels } from '../kernels/types.js';
+import type { InputEmbeddings } from '../models/index.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+import { checkProjectorFits, Projector } from '../vision/projector.js';
+import type { PreparedImage } from '../vision/types.js';
+import type { Context } from './context.js';
+import type { GenerateChunk, GenerateOptions } from './generate.js';
+import type { Model } from './model.js';
+
+export { Projector } from '../vision/projector.js';
+
+/**
+ * A projector (mmproj) GGUF from a path (Node.js) or its bytes, computing on `kernels` (pass the
+ * LLM's: the same WebAssembly memory and threads). With `model`, its output width must be the model's.
+ */
+export async function loadProjector(input: string | Uint8Array, opts: { kernels: Kernels; model?: Model }): Promise<Projector> {
+  const k = opts.kernels;
+  let bytes: Uint8Array, name: string;
+  if (typeof input === 'string') {
+    const io = await import('./node-io.js');
+    name = input;
+    bytes = await io.readFileWithProgress(input, { alloc: k.allocBytes ? (n) => k.allocBytes!(n) : undefined });
+  } else {
+    name = '<bytes>';
+    bytes = k.allocBytes ? k.allocBytes(input.byteLength) : input.slice();
+    if (k.allocBytes) bytes.set(input);
+  }
+  const g = parseGGUF(bytes, name);
+  const proj = Projector.fromSource({ file: name, metadata: g.metadata, tensors: g.tensors }, k);
+  if (opts.model) checkProjectorFits(proj, opts.model.file, opts.model.hparams.nEmbd);
+  return proj;
+}
+
+/** A prompt of text and images, in order. */
+export type PromptPart = string | { image: PreparedImage };
+
+export interface EncodedPrompt {
+  ids: number[];
+  embeddings: InputEmbeddings[];
+  /** Per image: slices encoded and the milliseconds it took. */
+  images: { slices: number; tokens: number; ms: number }[];
+}
+
+const pieceIds = new WeakMap<Tokenizer, Map<string, number>>();
+
+/** The id whose piece (special tokens included) is exactly `text`, as mtmd's lookup_token finds it. */
+export function lookupToken(tok: Tokenizer, text: string): number {
+  let m = pieceIds.get(tok);
+  if (!m) {
+    m = new Map();
+    const dec = new TextDecoder();
+    for (let id = 0; id < tok.vocabSize; id++) {
+      const piece = dec.decode(tok.tokenBytes(id, true));
+      if (!m.has(piece)) m.set(piece, id);
+    }
+    pieceIds.set(tok, m);
+  }
+  const id = m.get(text);
+  if (id === undefined) throw new ModelError(`the model's vocabulary has no token ${JSON.stringify(text)}, which this projector's image layout needs`);
+  return id;
+}
+
+/**
+ * Token ids for the parts with each image's layout tokens and placeholder rows, and the slices'
+ * embeddings at those rows. As mtmd_tokenize: every text part tokenized with special tokens parsed
+ * and without BOS/EOS, then BOS in front and EOS at the end where addSpecial and the vocabulary say so.
+ */
+export function encodePrompt(model: Model, projector: Projector, parts: PromptPart[], opts: { addSpecial?: boolean } = {}): EncodedPrompt {
+  checkProjectorFits(projector, model.file, model.hparams.nEmbd);
+  const tok = model.tokenizer, special = opts.addSpecial ?? true;
+  const ids: number[] = special && tok.addBos && tok.bos !== undefined ? [tok.bos] : [];
+  const embeddings: InputEmbeddings[] = [], images: EncodedPrompt['images'] = [];
+  for (const part of parts) {
+    if (typeof part === 'string') {
+      if (part) ids.push(...tok.encode(part, { addSpecial: false, parseSpecial: true }));
+      continue;
+    }
+    const { slices, layout } = part.image;
+    const t0 = performance.now();
+    let n = 0;
+    for (const item of layout.items) {
+      if (item.kind === 'token') ids.push(lookupToken(tok, item.text));
+      else if (item.kind === 'text') ids.push(...tok.encode(item.text, { addSpecial: false, parseSpecial: true }));
+      else {
+        const slice = slices[item.index];
+        if (!slice) throw new ArgumentError(`image layout names slice ${item.index} of ${slices.length}`);
+        const data = projector.encode(slice);
+        const rows = data.length / projector.hparams.nEmbdOut;
+        embeddings.push({ start: ids.length, data });
+        // Placeholder ids (any id will do: their rows are replaced before the first layer).
+        for (let r = 0; r < rows; r++) ids.push(0);
+        n += rows;
+      }
+    }
+    images.push({ slices: slices.length, tokens: n, ms: performance.now() - t0 });
+  }
+  if (special && tok.addEos && tok.eos !== undefined) ids.push(tok.eos);
+  return { ids, embeddings, images };
+}
+
+/**
+ * Decode an encoded prompt into `ctx` (from position 0) and stream the completion. The prefix is
+ * decoded here with the image rows in place; generate() then finds all but the last prompt token
+ * cached and goes on from there.
+ */
+export async function* generateWithImages(model: Model, ctx: Context, prompt: EncodedPrompt, opts: GenerateOptions = {}): AsyncGenerator<GenerateChunk> {
+  const { ids, embeddings } = prompt;
+  if (ids.length < 2) throw new ArgumentError('an image prompt needs at least two tokens');
+  if (ids.length > ctx.nCtx) throw new ArgumentError(`the prompt with its images is ${ids.length} tokens, more than the context size ${ctx.nCtx}`);
+  ctx.truncate(0);
+  const prefix = ids.slice(0, -1);
+  const inPrefix = embeddings.filter((e) => e.start + e.data.length / model.hparams.nEmbd <= prefix.length);
+  if (inPrefix.length !== embeddings.length) throw new ArgumentError('an image cannot end the prompt: add text after it');
+  ctx.decode(prefix, { embeddings: inPrefix, logits: 'none' });
+  yield* model.generate(ids, { ...opts, context: ctx });
+}
