@@ -21,11 +21,14 @@ test('headless chromium, backend webgpu: stories260K F32 and Q4_0 greedy texts e
     const url = req.url ?? '';
     if (url === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>webgpu</title>'); return; }
     if (files[url]) { res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(files[url]!)); return; }
+    let body: Buffer;
     try {
-      res.writeHead(200, { 'content-type': 'text/javascript' }).end(readFileSync(join(staticDir, url.replace(/^\/web\//, ''))));
+      body = readFileSync(join(staticDir, url.replace(/^\/web\//, '')));
     } catch {
       res.writeHead(404).end();
+      return;
     }
+    res.writeHead(200, { 'content-type': 'text/javascript' }).end(body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });

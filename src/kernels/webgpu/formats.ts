@@ -20,6 +20,19 @@ interface GpuFormat {
 /** Signed byte k (0..3) of word q. */
 const SB = 'fn sb(q: u32, k: u32) -> f32 { return f32(i32((q >> (8u * k)) & 0xffu) - (i32(((q >> (8u * k)) & 0x80u)) << 1u)); }';
 
+/** Integer sum of 16 bytes of 4-bit pairs at byte o (low nibbles elements 0..15, high 16..31) minus zero, times the q8 activations at x. */
+const NIBBLES = `fn nibbles(o: u32, x: u32, zero: i32) -> f32 {
+  var isum = 0.0;
+  for (var j = 0u; j < 16u; j += 4u) {
+    let q = rw(o + j);
+    for (var k = 0u; k < 4u; k++) {
+      let b = (q >> (8u * k)) & 0xffu;
+      isum += f32(i32(b & 15u) - zero) * X[x + j + k] + f32(i32(b >> 4u) - zero) * X[x + j + k + 16u];
+    }
+  }
+  return isum;
+}`;
+
 const TABLE: Readonly<Record<string, GpuFormat>> = {
   F32: { block: 1, act: 'f32', body: 'return bitcast<f32>(W[o >> 2u]) * X[x];' },
   F16: { block: 2, act: 'f16', body: 'let w = rw(o); return h2f(w & 0xffffu) * X[x] + h2f(w >> 16u) * X[x + 1u];' },
@@ -32,30 +45,8 @@ const TABLE: Readonly<Record<string, GpuFormat>> = {
   }
   return isum * (rh(o) * XD[x >> 5u]);`,
   },
-  Q4_0: {
-    block: 32, act: 'q8_0', body: `
-  var isum = 0.0;
-  for (var j = 0u; j < 16u; j += 4u) {
-    let q = rw(o + 2u + j);
-    for (var k = 0u; k < 4u; k++) {
-      let b = (q >> (8u * k)) & 0xffu;
-      isum += f32(i32(b & 15u) - 8) * X[x + j + k] + f32(i32(b >> 4u) - 8) * X[x + j + k + 16u];
-    }
-  }
-  return isum * (rh(o) * XD[x >> 5u]);`,
-  },
-  Q4_1: {
-    block: 32, act: 'q8_1', body: `
-  var isum = 0.0;
-  for (var j = 0u; j < 16u; j += 4u) {
-    let q = rw(o + 4u + j);
-    for (var k = 0u; k < 4u; k++) {
-      let b = (q >> (8u * k)) & 0xffu;
-      isum += f32(b & 15u) * X[x + j + k] + f32(b >> 4u) * X[x + j + k + 16u];
-    }
-  }
-  return isum * (rh(o) * XD[x >> 5u]) + rh(o + 2u) * XD[p.n6 + (x >> 5u)];`,
-  },
+  Q4_0: { block: 32, act: 'q8_0', body: 'return nibbles(o + 2u, x, 8) * (rh(o) * XD[x >> 5u]);' },
+  Q4_1: { block: 32, act: 'q8_1', body: 'return nibbles(o + 4u, x, 0) * (rh(o) * XD[x >> 5u]) + rh(o + 2u) * XD[p.n6 + (x >> 5u)];' },
   Q5_0: {
     block: 32, act: 'q8_0', body: `
   let qh = rw(o + 2u);
@@ -110,6 +101,7 @@ fn rw(o: u32) -> u32 {
   return (lo >> s) | (W[(o >> 2u) + 1u] << (32u - s));
 }
 ${SB}
+${NIBBLES}
 fn blk(o: u32, x: u32) -> f32 {${g.body}
 }
 @compute @workgroup_size(64)

@@ -44,6 +44,14 @@ fn f2h(x: f32) -> u32 {
 `;
 
 /** The lowest finite f32: WGSL rejects an infinite constant. */
+/** The attention shaders' entry: one workgroup per (token t, head h), its KV head kvh (grouped-query). */
+const ATTN_MAIN = `@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let th = wg.x;
+  let h = th % p.n0;
+  let t = th / p.n0;
+  let kvh = h / (p.n0 / p.n1);`;
+
 const NEG_INF = '-3.40282346638528859812e38';
 
 /** out[t] = x[t] / rms(x[t]) * w; n0 = n, n1 = rows; f0 = eps. One workgroup of 64 per row. */
@@ -124,12 +132,7 @@ export const ATTN_SCORES_WGSL = PARAMS_WGSL + F16_WGSL + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
 @group(0) @binding(2) var<storage, read> K: array<u32>;
 @group(0) @binding(3) var<storage, read_write> S: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let th = wg.x;
-  let h = th % p.n0;
-  let t = th / p.n0;
-  let kvh = h / (p.n0 / p.n1);
+${ATTN_MAIN}
   let hd = p.n2;
   let kStride = p.n1 * hd;
   let qo = th * hd;
@@ -155,12 +158,7 @@ export const ATTN_ACC_WGSL = PARAMS_WGSL + F16_WGSL + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> S: array<f32>;
 @group(0) @binding(2) var<storage, read> V: array<u32>;
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let th = wg.x;
-  let h = th % p.n0;
-  let t = th / p.n0;
-  let kvh = h / (p.n0 / p.n1);
+${ATTN_MAIN}
   let hdv = p.n2;
   let vStride = p.n1 * hdv;
   let last = p.n3 + t;
