@@ -162,7 +162,7 @@ test('lutra inspect names what sets each family apart: experts, MLA ranks, the s
   assert.match(run('minicpm3'), /\n {2}multi-head latent attention: q_lora_rank 48, kv_lora_rank 32, key 24 \(8 rotated\), value 16 per head\n/);
   const g = run('gemma3-swa');
   assert.match(g, /\n {2}sliding window: 16 positions on 2 of 3 layers \(1 in 3 global\), local RoPE base 10000\n/);
-  assert.match(g, /\n {2}chat template: none in the file/);
+  assert.match(g, /\n {2}chat template: none in the file \(chat uses gemma, the gemma3 family's built-in, unless/);
   assert.match(run('bitnet-relu2', { ...ARCH_SPECS.bitnet!, bitnet: { act: 'relu2' } }), /\n {2}FFN activation: relu2\n/);
   const j = JSON.parse(run('gemma3', ARCH_SPECS.gemma3!, true)) as { architecture: { slidingWindow: { window: number; localLayers: number } } };
   assert.deepEqual([j.architecture.slidingWindow.window, j.architecture.slidingWindow.localLayers], [512, 2]);

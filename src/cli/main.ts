@@ -362,7 +362,8 @@ async function cmdInspect(modelPath: string, o: { json?: boolean; all?: boolean 
   const tensors = src.tensors.map((t) => ({ name: t.name, type: ggmlTypeName(t.type), shape: t.shape }));
   const summary = archSummary(src.metadata, modelPath);
   const ownTemplate = src.metadata.get('tokenizer.chat_template')?.value;
-  const chatTemplate = typeof ownTemplate === 'string' ? `the file's own (tokenizer.chat_template, ${ownTemplate.length} characters)` : 'none in the file (chat uses chatml unless --chat-template names one)';
+  const fallback = model?.chatTemplate.source === 'fallback' ? `${model.chatTemplate.name}${model.chatTemplate.family ? `, the ${model.chatTemplate.family} family's built-in` : ''}` : 'chatml';
+  const chatTemplate = typeof ownTemplate === 'string' ? `the file's own (tokenizer.chat_template, ${ownTemplate.length} characters)` : `none in the file (chat uses ${fallback}, unless --chat-template names one)`;
   if (o.json) {
     const m: Record<string, unknown> = {};
     for (const [k, v] of metadata) m[k] = jsonable(v, o.all ? Infinity : 16);
