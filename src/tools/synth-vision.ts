@@ -3,13 +3,12 @@
 // the image / slice tokens its layout needs and a ChatML template. Tiny pairs are for parity with
 // llama-mtmd-cli; 'siglip-400m' is MiniCPM-V 4.0's encoder shape, for the speed bench.
 
-import { open } from 'node:fs/promises';
 import { ArgumentError } from '../core/errors.js';
 import { GGUFType, writeGGUF, type GGUFTensorToWrite, type GGUFValue } from '../formats/gguf.js';
 import { quantFormat, ggmlTypeName } from '../quant/table.js';
 import { CLIP, MT, VT } from '../vision/names.js';
 import type { ProjectorType } from '../vision/types.js';
-import { synthesize, type ExtraTokens, type Preset } from './synth.js';
+import { synthesize, writeChunks, type ExtraTokens, type Preset } from './synth.js';
 
 interface ClipSpec {
   type: ProjectorType;
@@ -148,17 +147,6 @@ export function projectorGGUF(c: ClipSpec, type: number, name: string): Uint8Arr
     meta.set(CLIP.preprocImageSize, { type: GGUFType.UINT32, value: c.preprocImageSize! });
   }
   return writeGGUF(meta, tensors);
-}
-
-async function writeChunks(file: string, chunks: Uint8Array[]): Promise<number> {
-  const fh = await open(file, 'w');
-  let bytes = 0;
-  try {
-    for (const c of chunks) { await fh.write(c); bytes += c.byteLength; }
-  } finally {
-    await fh.close();
-  }
-  return bytes;
 }
 
 export interface VisionSynthResult { mmproj: string; mmprojBytes: number; llm?: string; llmBytes?: number; matrixType: string }

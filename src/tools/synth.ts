@@ -150,6 +150,11 @@ export async function synthesize(presetName: string, typeName: string, file: str
   const chunks = buildModelGGUF({
     hp, name: `lutra-synth ${presetName} (random weights)`, fileType: ftype.id, quantizationVersion: 2, extraMeta: famMeta?.extra, tokenizer, tensors,
   });
+  return { file, bytes: await writeChunks(file, chunks), tensors: plan };
+}
+
+/** Write a GGUF's chunks to a file; returns the bytes written. */
+export async function writeChunks(file: string, chunks: Uint8Array[]): Promise<number> {
   const fh = await open(file, 'w');
   let bytes = 0;
   try {
@@ -157,5 +162,5 @@ export async function synthesize(presetName: string, typeName: string, file: str
   } finally {
     await fh.close();
   }
-  return { file, bytes, tensors: plan };
+  return bytes;
 }
