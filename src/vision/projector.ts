@@ -96,6 +96,33 @@ class Scratch {
   }
 }
 
+/** The wasm kernels take rows whose length is a multiple of this (F16's SIMD step; Q formats' block). */
+const COLS_ALIGN = 32;
+
+/**
+ * An FFN whose width is not a multiple of COLS_ALIGN (SigLIP's 4304) would leave ffn_down to the
+ * TypeScript reference: widen it with zeros instead. up (and gate) gain zero rows and zero biases,
+ * so the extra activations are act(0) = 0, and down gains zero columns; the sums are unchanged.
+ */
+function padFfn(b: Block, kernels: Kernels): Block {
+  const n = b.up.w.rows, wide = Math.ceil(n / COLS_ALIGN) * COLS_ALIGN;
+  const d = b.down.w;
+  if (wide === n || d.format.blockSize !== 1) return b;
+  const alloc = (len: number) => (kernels.allocBytes ? kernels.allocBytes(len) : new Uint8Array(len));
+  const moreRows = (l: Linear): Linear => {
+    const data = alloc(wide * l.w.rowBytes);
+    data.fill(0); data.set(l.w.data.subarray(0, n * l.w.rowBytes));
+    const bias = new Float32Array(wide);
+    if (l.b) bias.set(l.b);
+    return { w: { ...l.w, rows: wide, ...weightBytes(data) }, b: bias };
+  };
+  const es = d.format.typeSize, rowBytes = wide * es;
+  const data = alloc(d.rows * rowBytes);
+  data.fill(0);
+  for (let r = 0; r < d.rows; r++) data.set(d.data.subarray(r * d.rowBytes, (r + 1) * d.rowBytes), r * rowBytes);
+  return { ...b, up: moreRows(b.up), gate: b.gate ? moreRows(b.gate) : null, down: { w: { ...d, cols: wide, rowBytes, ...weightBytes(data) }, b: b.down.b } };
+}
+
 function f32Matrix(name: string, bytes: Uint8Array, rows: number, cols: number): WeightMatrix {
   const data = bytes.subarray(0, rows * cols * 4);
   return { name, format: quantFormat(0, name), rows, cols, rowBytes: cols * 4, ...weightBytes(data) };
@@ -191,7 +218,7 @@ export class Projector {
       // Old conversions wrote ffn_up and ffn_down swapped; mtmd swaps them back by shape, so do we.
       const swapped = t.shapeOf(VT.blk(l, 'ffn_down', 'weight'))[0] === nEmbd && nFf !== nEmbd;
       const upName = swapped ? 'ffn_down' : 'ffn_up', downName = swapped ? 'ffn_up' : 'ffn_down';
-      blocks.push({
+      blocks.push(padFfn({
         ln1: norm(VT.blk(l, 'ln1', 'weight'), VT.blk(l, 'ln1', 'bias'), nEmbd),
         q: lin(VT.blk(l, 'attn_q', 'weight'), VT.blk(l, 'attn_q', 'bias'), nEmbd, nEmbd),
         k: lin(VT.blk(l, 'attn_k', 'weight'), VT.blk(l, 'attn_k', 'bias'), nEmbd, nEmbd),
@@ -201,7 +228,7 @@ export class Projector {
         up: lin(VT.blk(l, upName, 'weight'), VT.blk(l, upName, 'bias'), nEmbd, nFf),
         gate: t.has(VT.blk(l, 'ffn_gate', 'weight')) ? lin(VT.blk(l, 'ffn_gate', 'weight'), VT.blk(l, 'ffn_gate', 'bias'), nEmbd, nFf) : null,
         down: lin(VT.blk(l, downName, 'weight'), VT.blk(l, downName, 'bias'), nFf, nEmbd),
-      });
+      }, kernels));
     }
 
     let head: Head, nEmbdOut: number;
@@ -330,7 +357,7 @@ export class Projector {
     const widest = Math.max(hp.nEmbd, D, h.kind === 'idefics3' ? hp.nEmbd * hp.scaleFactor ** 2 : 0, h.kind === 'mlp' ? h.mm0.w.rows : 0, hp.nEmbdOut);
     const nQ = h.kind === 'resampler' ? hp.queryNum : 0;
     const dHead = Math.max(hp.nEmbd / hp.nHead, D ? RESAMPLER_HEAD_DIM : 0);
-    this.scratch = new Scratch(nPos, widest, hp.nFf, this.blocks.some((b) => b.gate), 3 * hp.patchSize ** 2, nQ, dHead, this.kernels);
+    this.scratch = new Scratch(nPos, widest, this.blocks[0]?.up.w.rows ?? hp.nFf, this.blocks.some((b) => b.gate), 3 * hp.patchSize ** 2, nQ, dHead, this.kernels);
     return this.scratch;
   }
 
@@ -349,7 +376,8 @@ export class Projector {
 
   /** One pre-norm block: x += attn(ln1(x)); x += ffn(ln2(x)). */
   private block(b: Block, s: Scratch, nPos: number): void {
-    const { nEmbd: n, nHead, eps, nFf, ffnOp } = this.hparams, k = this.kernels;
+    const { nEmbd: n, nHead, eps, ffnOp } = this.hparams, k = this.kernels;
+    const nFf = b.up.w.rows;
     const dHead = n / nHead;
     layerNorm(s.x, b.ln1.w, b.ln1.b, eps, n, nPos, s.xn);
     k.matmulMany([b.q.w, b.k.w, b.v.w], s.xn, nPos, [s.q, s.k, s.v]);
