@@ -3,7 +3,7 @@
 // attended by Kernels.attention. Subclasses decide the element type and how a value is written.
 
 import { ArgumentError } from '../../core/errors.js';
-import { KVStoreBase } from './base.js';
+import { SpanKVStoreBase } from './base.js';
 import { F16_TO_F32 } from '../../core/f16.js';
 import type { AttentionParams, Kernels } from '../../kernels/types.js';
 import type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
@@ -17,7 +17,7 @@ export function kvInts(kernels: Kernels, n: number): Int32Array {
   return new Int32Array(b.buffer, b.byteOffset, n);
 }
 
-export abstract class DenseKVStore<A extends Elements = Elements> extends KVStoreBase implements KVStore {
+export abstract class DenseKVStore<A extends Elements = Elements> extends SpanKVStoreBase implements KVStore {
   private readonly keys: A[] = [];
   private readonly values: A[] = [];
   private readonly kStride: number;
@@ -25,8 +25,8 @@ export abstract class DenseKVStore<A extends Elements = Elements> extends KVStor
   /** Filled from the shape on each attend(), so the hot loop allocates nothing. */
   private readonly params: AttentionParams;
   /** One [start, end) span per KV head, for a sliding-window query. */
-  private readonly window: Int32Array;
-  private readonly windowCount: Int32Array;
+  protected readonly window: Int32Array;
+  protected readonly windowCount: Int32Array;
 
   /**
    * f16: the arrays hold f16 halves (2 bytes an element), else f32; alloc(kernels, n) gives an
@@ -56,29 +56,7 @@ export abstract class DenseKVStore<A extends Elements = Elements> extends KVStor
     if (pos0 + nTok > this.length) this.length = pos0 + nTok;
   }
 
-  attend(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array): void {
-    const w = shape.window ?? 0;
-    // Queries whose window still starts at position 0 attend as plain causal attention.
-    const nFull = w ? Math.max(0, Math.min(nTok, w - pos0)) : nTok;
-    if (nFull > 0) this.run(layer, q, nFull, pos0, shape, out, null, null, 0);
-    // Past it, one query at a time over one span per KV head: its window.
-    const qStride = shape.nHead * shape.headDim, oStride = shape.nHead * shape.headDimV;
-    for (let t = nFull; t < nTok; t++) {
-      const pos = pos0 + t;
-      for (let h = 0; h < this.nHeadKv; h++) { this.window[2 * h] = pos - w + 1; this.window[2 * h + 1] = pos + 1; }
-      this.run(layer, q.subarray(t * qStride), 1, pos, shape, out.subarray(t * oStride), this.window, this.windowCount, 2);
-    }
-  }
-
-  /**
-   * One query token at pos over only the given positions: kvh attends spanCount[kvh] [start, end)
-   * pairs from spans[kvh * spanStride] (the sparse attention's block selection).
-   */
-  attendSpans(layer: number, q: Float32Array, pos: number, shape: AttentionShape, out: Float32Array, spans: Int32Array, spanCount: Int32Array, spanStride: number): void {
-    this.run(layer, q, 1, pos, shape, out, spans, spanCount, spanStride);
-  }
-
-  private run(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array, spans: Int32Array | null, spanCount: Int32Array | null, spanStride: number): void {
+  protected run(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array, spans: Int32Array | null, spanCount: Int32Array | null, spanStride: number): void {
     if (pos0 + nTok > this.length) throw new ArgumentError(`KV store: attending to positions up to ${pos0 + nTok - 1}, but it holds ${this.length}`);
     const p = this.params;
     if (shape.nHeadKv !== p.nHeadKv || shape.headDim !== p.headDim || shape.headDimV !== p.headDimV) {

@@ -6,7 +6,7 @@
 // kRowBytes for K, likewise V.
 
 import { ArgumentError } from '../../core/errors.js';
-import { KVStoreBase } from './base.js';
+import { SpanKVStoreBase } from './base.js';
 import { QuantAttentionRef } from '../../kernels/ref/attention-quant.js';
 import type { Kernels, QuantAttentionParams } from '../../kernels/types.js';
 import type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
@@ -20,7 +20,7 @@ export interface PackedKVOptions {
   rotation?: boolean;
 }
 
-export class PackedKVStore extends KVStoreBase implements KVStore {
+export class PackedKVStore extends SpanKVStoreBase implements KVStore {
   /** Whether K (and Q) / V are Hadamard-rotated, and over how many elements. */
   readonly rotK: number;
   readonly rotV: number;
@@ -35,8 +35,8 @@ export class PackedKVStore extends KVStoreBase implements KVStore {
   private qTmp: Float32Array = new Float32Array(0);
   private readonly ref: QuantAttentionRef | null;
   /** One [start, end) span per KV head, for a sliding-window query. */
-  private readonly window: Int32Array;
-  private readonly windowCount: Int32Array;
+  protected readonly window: Int32Array;
+  protected readonly windowCount: Int32Array;
 
   constructor(private readonly kernels: Kernels, shape: KVShape, readonly kType: KVCacheFormat, readonly vType: KVCacheFormat, opts: PackedKVOptions = {}) {
     super(shape);
@@ -91,29 +91,7 @@ export class PackedKVStore extends KVStoreBase implements KVStore {
     type.write(src, 0, dst, dstOff, n);
   }
 
-  attend(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array): void {
-    const w = shape.window ?? 0;
-    // Queries whose window still starts at position 0 attend as plain causal attention.
-    const nFull = w ? Math.max(0, Math.min(nTok, w - pos0)) : nTok;
-    if (nFull > 0) this.run(layer, q, nFull, pos0, shape, out, null, null, 0);
-    // Past it, one query at a time over one span per KV head: its window.
-    const qStride = shape.nHead * shape.headDim, oStride = shape.nHead * shape.headDimV;
-    for (let t = nFull; t < nTok; t++) {
-      const pos = pos0 + t;
-      for (let h = 0; h < this.nHeadKv; h++) { this.window[2 * h] = pos - w + 1; this.window[2 * h + 1] = pos + 1; }
-      this.run(layer, q.subarray(t * qStride), 1, pos, shape, out.subarray(t * oStride), this.window, this.windowCount, 2);
-    }
-  }
-
-  /**
-   * One query token at pos over only the given positions: kvh attends spanCount[kvh] [start, end)
-   * pairs from spans[kvh * spanStride] (the sparse attention's block selection).
-   */
-  attendSpans(layer: number, q: Float32Array, pos: number, shape: AttentionShape, out: Float32Array, spans: Int32Array, spanCount: Int32Array, spanStride: number): void {
-    this.run(layer, q, 1, pos, shape, out, spans, spanCount, spanStride);
-  }
-
-  private run(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array, spans: Int32Array | null, spanCount: Int32Array | null, spanStride: number): void {
+  protected run(layer: number, q: Float32Array, nTok: number, pos0: number, shape: AttentionShape, out: Float32Array, spans: Int32Array | null, spanCount: Int32Array | null, spanStride: number): void {
     if (pos0 + nTok > this.length) throw new ArgumentError(`KV store: attending to positions up to ${pos0 + nTok - 1}, but it holds ${this.length}`);
     const p = this.params;
     if (shape.nHeadKv !== p.nHeadKv || shape.headDim !== p.headDim || shape.headDimV !== p.headDimV) {
