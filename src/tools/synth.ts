@@ -145,7 +145,9 @@ export async function synthesize(presetName: string, typeName: string, file: str
     tensors.push({ name: t.name, shape: t.shape, type: t.to, data });
     opts.onTensor?.(t, i, plan.length);
   }
-  const tokenizer = vocabulary(p.nVocab, opts.extraTokens);
+  // llama.cpp sets attributes on Phi-3's own control tokens by name when general.name says phi-3 and
+  // fails to load a vocabulary without them, so a phi3 preset carries them as the real file does.
+  const tokenizer = vocabulary(p.nVocab, opts.extraTokens ?? (fam?.arch === 'phi3' ? { control: ['<|endoftext|>', '<|assistant|>', '<|system|>', '<|end|>', '<|user|>'] } : undefined));
   if (opts.chatTemplate) tokenizer.set('tokenizer.chat_template', { type: GGUFType.STRING, value: opts.chatTemplate });
   const chunks = buildModelGGUF({
     hp, name: `lutra-synth ${presetName} (random weights)`, fileType: ftype.id, quantizationVersion: 2, extraMeta: famMeta?.extra, tokenizer, tensors,
