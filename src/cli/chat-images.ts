@@ -9,9 +9,8 @@ import type { GenerateChunk, GenerateOptions } from '../runtime/generate.js';
 import type { Context } from '../runtime/context.js';
 import { ImageCache } from '../runtime/image-cache.js';
 import type { Model } from '../runtime/model.js';
-import { encodePrompt, generateWithImages, loadProjector, type PromptPart } from '../runtime/vision.js';
+import { encodeMarkedPrompt, generateWithImages, loadProjector, MEDIA_MARKER } from '../runtime/vision.js';
 import type { PreparedImage } from '../vision/types.js';
-import { MEDIA_MARKER } from '../openai/vision-chat.js';
 
 export class ChatImages {
   /** The conversation's pictures, in the order of their markers. */
@@ -57,15 +56,8 @@ export class ChatImages {
 
   /** The reply to the rendered conversation `text`, its images decoded in place. */
   generate(model: Model, ctx: Context, text: string, opts: GenerateOptions): AsyncGenerator<GenerateChunk> {
-    const pieces = text.split(MEDIA_MARKER);
-    if (pieces.length - 1 !== this.images.length) {
-      throw new ArgumentError(`the conversation has ${pieces.length - 1} picture places for ${this.images.length} pictures (were turns dropped? /reset starts over)`);
-    }
-    const parts: PromptPart[] = [];
-    pieces.forEach((p, i) => { parts.push(p); if (i < this.images.length) parts.push({ image: this.images[i]! }); });
-    const bos = model.tokenizer.bosText;
     const { encoded, reused } = this.cache.stats;
-    const prompt = encodePrompt(model, this.cache.projector, parts, { addSpecial: !(bos && text.startsWith(bos)) });
+    const prompt = encodeMarkedPrompt(model, this.cache.projector, text, this.images, (found) => new ArgumentError(`the conversation has ${found} picture places for ${this.images.length} pictures (were turns dropped? /reset starts over)`));
     if (this.verbose) {
       const ms = prompt.images.reduce((a, b) => a + b.ms, 0);
       process.stderr.write(`[images: ${this.cache.stats.encoded - encoded} slices encoded, ${this.cache.stats.reused - reused} reused, ${ms.toFixed(0)} ms]\n`);

@@ -5,10 +5,10 @@
 
 import { readFile } from 'node:fs/promises';
 import { ArgumentError, FileError } from '../core/errors.js';
-import { MEDIA_MARKER } from '../openai/vision-chat.js';
 import type { GenerateOptions } from '../runtime/generate.js';
 import type { Model } from '../runtime/model.js';
-import { encodePrompt, generateWithImages, loadProjector, type PromptPart } from '../runtime/vision.js';
+import { encodeMarkedPrompt, generateWithImages, loadProjector, MEDIA_MARKER } from '../runtime/vision.js';
+import type { PreparedImage } from '../vision/types.js';
 import { renderChatTemplate, resolveChatTemplate, type ResolvedChatTemplate } from '../tokenizer/index.js';
 import { decodeImage } from '../vision/image.js';
 import { preprocessImage } from '../vision/slicing.js';
@@ -38,19 +38,13 @@ export async function runWithImages(model: Model, prompt: string, o: ImageRunFla
     if (pieces.length - 1 !== images.length) throw new ArgumentError(`the prompt has ${pieces.length - 1} ${MEDIA_MARKER} markers for ${images.length} images`);
     const tpl: ResolvedChatTemplate = chosenTemplate === undefined ? model.chatTemplate : resolveChatTemplate(model.tokenizer.chatTemplate, chosenTemplate);
     const text = renderChatTemplate(tpl.template, [{ role: 'user', content: marked }], { addGenerationPrompt: true, bosToken: model.tokenizer.bosText, eosToken: model.tokenizer.eosText, name: tpl.name });
-    const textParts = text.split(MEDIA_MARKER);
-    const parts: PromptPart[] = [];
-    for (let i = 0; i < textParts.length; i++) {
-      parts.push(textParts[i]!);
-      if (i < images.length) {
-        const file = images[i]!;
-        let bytes: Uint8Array;
-        try { bytes = new Uint8Array(await readFile(file)); } catch (e) { throw new FileError(file, (e as Error).message); }
-        parts.push({ image: preprocessImage(decodeImage(bytes, file), projector.hparams) });
-      }
+    const prepared: PreparedImage[] = [];
+    for (const file of images) {
+      let bytes: Uint8Array;
+      try { bytes = new Uint8Array(await readFile(file)); } catch (e) { throw new FileError(file, (e as Error).message); }
+      prepared.push(preprocessImage(decodeImage(bytes, file), projector.hparams));
     }
-    const bos = model.tokenizer.bosText;
-    const encoded = encodePrompt(model, projector, parts, { addSpecial: !(bos && text.startsWith(bos)) });
+    const encoded = encodeMarkedPrompt(model, projector, text, prepared, (found) => new ArgumentError(`the chat template's text has ${found} ${MEDIA_MARKER} markers for ${images.length} images`));
     if (o.verbose) {
       encoded.images.forEach((im, i) => process.stderr.write(`lutra: image ${images[i]}: ${im.slices} slice${im.slices === 1 ? '' : 's'}, ${im.tokens} embeddings, encoded in ${im.ms.toFixed(0)} ms (${(im.ms / im.slices).toFixed(0)} ms per slice)\n`));
     }

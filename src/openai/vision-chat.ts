@@ -7,14 +7,15 @@
 import { ArgumentError } from '../core/errors.js';
 import { ImageCache } from '../runtime/image-cache.js';
 import type { Model } from '../runtime/model.js';
-import { encodePrompt, loadProjector, type EncodedPrompt, type PromptPart } from '../runtime/vision.js';
+import { encodeMarkedPrompt, loadProjector, MEDIA_MARKER, type EncodedPrompt } from '../runtime/vision.js';
+import type { PreparedImage } from '../vision/types.js';
 import { LutraError } from '../core/errors.js';
 import { fetchImageBytes, type ImageFetchOptions } from './image-input.js';
 import { InvalidRequestError } from './schema.js';
 import type { ChatCompletionMessageParam } from './types.js';
 
 /** Where an image part was in the rendered chat: mtmd's default media marker. */
-export const MEDIA_MARKER = '<__media__>';
+export { MEDIA_MARKER };
 
 export interface EngineImageOptions extends ImageFetchOptions {
   /** Images kept decoded and encoded for reuse (default 8). */
@@ -49,27 +50,22 @@ export async function encodeImageChat(model: Model, vision: EngineVision | undef
     if (Array.isArray(m.content)) m.content.forEach((p, j) => { if (p.type === 'image_url') urls.push({ url: p.image_url.url, param: `messages[${i}].content[${j}].image_url` }); });
   });
   if (!vision) throw new InvalidRequestError(urls[0]?.param ?? 'messages', 'this model takes no images: load it with a projector (--mmproj FILE)');
-  const pieces = text.split(MEDIA_MARKER);
-  if (pieces.length - 1 !== urls.length) {
-    throw new InvalidRequestError('messages', `the rendered chat has ${pieces.length - 1} image places for ${urls.length} image parts (is "${MEDIA_MARKER}" in a text part, or does the template drop a message?)`);
-  }
-  const parts: PromptPart[] = [];
-  for (let i = 0; i < pieces.length; i++) {
-    parts.push(pieces[i]!);
-    if (i === urls.length) break;
-    const { url, param } = urls[i]!;
+  const mismatch = (found: number) => new InvalidRequestError('messages', `the rendered chat has ${found} image places for ${urls.length} image parts (is "${MEDIA_MARKER}" in a text part, or does the template drop a message?)`);
+  const found = text.split(MEDIA_MARKER).length - 1;
+  if (found !== urls.length) throw mismatch(found);
+  const images: PreparedImage[] = [];
+  for (const { url, param } of urls) {
     const bytes = await fetchImageBytes(url, param, { ...vision.images, signal });
     try {
-      parts.push({ image: await vision.cache.prepare(bytes, param) });
+      images.push(await vision.cache.prepare(bytes, param));
     } catch (e) {
       // Decoding errors name the part; a client sent them, so they are its 400s.
       if (e instanceof LutraError && !(e instanceof InvalidRequestError)) throw new InvalidRequestError(param, e.message.replace(`${param}: `, ''), e.code === 'E_IMAGE_TOO_LARGE' ? 'image_too_large' : 'invalid_image');
       throw e;
     }
   }
-  const bos = model.tokenizer.bosText;
   try {
-    return encodePrompt(model, vision.cache.projector, parts, { addSpecial: !(bos && text.startsWith(bos)) });
+    return encodeMarkedPrompt(model, vision.cache.projector, text, images, mismatch);
   } catch (e) {
     if (e instanceof ArgumentError) throw new InvalidRequestError('messages', e.message);
     throw e;

@@ -43,6 +43,23 @@ export async function loadProjector(input: string | Uint8Array, opts: { kernels:
 /** A prompt of text and images, in order. */
 export type PromptPart = string | { image: PreparedImage };
 
+/** Where an image goes in a prompt's text: llama.cpp's mtmd default media marker. */
+export const MEDIA_MARKER = '<__media__>';
+
+/**
+ * The rendered prompt `text`, one MEDIA_MARKER per image, with images[i] after the i-th piece and
+ * encoded (encodePrompt); BOS in front unless the rendered text already starts with it. A count that
+ * does not match is the caller's error: mismatch(markers found).
+ */
+export function encodeMarkedPrompt(model: Model, projector: Projector, text: string, images: PreparedImage[], mismatch: (found: number) => Error): EncodedPrompt {
+  const pieces = text.split(MEDIA_MARKER);
+  if (pieces.length - 1 !== images.length) throw mismatch(pieces.length - 1);
+  const parts: PromptPart[] = [];
+  pieces.forEach((piece, i) => { parts.push(piece); if (i < images.length) parts.push({ image: images[i]! }); });
+  const bos = model.tokenizer.bosText;
+  return encodePrompt(model, projector, parts, { addSpecial: !(bos && text.startsWith(bos)) });
+}
+
 export interface EncodedPrompt {
   ids: number[];
   embeddings: InputEmbeddings[];
