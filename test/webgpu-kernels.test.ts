@@ -1,14 +1,15 @@
 // Every WebGPU shader against its TypeScript reference twin (kernels/ref/), on Dawn in Node (the
 // SwiftShader Vulkan driver where there is no GPU): matrix-vector products of each format the GPU
 // reads (raw GGUF blocks, odd row counts, several tokens, weights split into shards under a forced
-// small binding limit), the activation quantizers, RMSNorm, RoPE in every layout, attention over an
+// small binding limit; F32 .. Q5_0 and the 256-element Q4_K, Q5_K, Q6_K, TQ2_0 on Q8_K activations),
+// the tiled matrix-matrix (prefill) product of each, the activation quantizers, RMSNorm, RoPE in every layout, attention over an
 // f16 cache, SwiGLU, adds, argmax; and a destroyed device ending a read with an error, not a hang.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { newActivationRow, prepareActivation } from '../src/kernels/ref/activations.js';
-import { GpuError, GpuOps, gpuFormat, ropeTable, shardRows, uploadMatrix, type Gpu } from '../src/kernels/webgpu/index.js';
+import { GpuError, GpuOps, activationScaleFloats, gpuFormat, ropeTable, shardRows, uploadMatrix, type Gpu } from '../src/kernels/webgpu/index.js';
 import type { RopeParams } from '../src/kernels/types.js';
 import { f32ToF16 } from '../src/core/f16.js';
 import { randomFloats } from './helpers.js';
@@ -49,17 +50,17 @@ async function withOps<T>(fn: (ops: GpuOps, gpu: Gpu) => Promise<T>, opts?: Para
 }
 
 /** The product on the GPU: activations prepared there, then the matvec, read back. */
-async function gpuMatvec(ops: GpuOps, gpu: Gpu, type: string, rows: number, cols: number, nTok: number, seed: number) {
+async function gpuMatvec(ops: GpuOps, gpu: Gpu, type: string, rows: number, cols: number, nTok: number, seed: number, tiled?: boolean) {
   const w = randomMatrix(null, type, rows, cols, seed);
   const x = randomFloats(nTok * cols, seed + 7, 2);
   const g = await uploadMatrix(gpu, w);
   const kind = gpuFormat(w.format)!.act;
   const xb = ops.upload(x, 'x');
-  const xq = ops.buffer(x.byteLength, 'xq'), xd = ops.buffer(8 * Math.ceil(x.length / 32) + 8, 'xd');
+  const xq = ops.buffer(x.byteLength, 'xq'), xd = ops.buffer(4 * activationScaleFloats(x.length), 'xd');
   const y = ops.buffer(nTok * rows * 4, 'y');
   ops.begin();
   ops.prepareActivations(kind, xb, x.length, xq, xd);
-  ops.matvec(g, kind === 'f32' ? xb : xq, xd, nTok, y);
+  ops.matvec(g, kind === 'f32' ? xb : xq, xd, nTok, y, tiled);
   const got = await ops.readF32(y, 0, nTok * rows);
   const want = new Float32Array(nTok * rows);
   ref.matmul(w, x, nTok, want);
@@ -78,17 +79,39 @@ async function gpuMatvec(ops: GpuOps, gpu: Gpu, type: string, rows: number, cols
 
 const TYPES = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0'];
 const SHAPES: [rows: number, cols: number, nTok: number][] = [[1, 32, 1], [3, 96, 1], [67, 160, 3], [5, 2080, 2]];
+/** The 256-element formats (Q8_K activations): whole super-blocks, odd counts of them (Q6_K's 210 and TQ2_0's 66 bytes leave every other block unaligned). */
+const K_TYPES = ['Q4_K', 'Q5_K', 'Q6_K', 'TQ2_0'];
+const K_SHAPES: [rows: number, cols: number, nTok: number][] = [[1, 256, 1], [3, 768, 2], [67, 512, 3]];
 
-for (const type of TYPES) {
-  test(`webgpu matvec ${type}: equals the reference matmul within ${MATVEC_RTOL} x sum|wx| (rows 1..67, odd block counts, 1-3 tokens)`, { skip: SKIP ?? false }, async () => {
+for (const type of [...TYPES, ...K_TYPES]) {
+  const shapes = K_TYPES.includes(type) ? K_SHAPES : SHAPES;
+  test(`webgpu matvec ${type}: equals the reference matmul within ${MATVEC_RTOL} x sum|wx| (odd row and block counts, 1-3 tokens)`, { skip: SKIP ?? false }, async () => {
     await withOps(async (ops, gpu) => {
-      for (const [rows, cols, nTok] of SHAPES) {
-        const { got, want, mag } = await gpuMatvec(ops, gpu, type, rows, cols, nTok, rows * 31 + cols);
+      for (const [rows, cols, nTok] of shapes) {
+        const { got, want, mag } = await gpuMatvec(ops, gpu, type, rows, cols, nTok, rows * 31 + cols, false);
         close(got, want, (i) => MATVEC_ATOL + MATVEC_RTOL * mag[i]!, `${type} ${rows}x${cols} nTok ${nTok}`);
       }
     });
   });
 }
+
+/** Tiled products: rows past one 64-row tile, token counts past one 8-token tile and not a multiple of it, columns past one 256-column step and not a multiple of it. */
+const GEMM_SHAPES: [rows: number, cols: number, nTok: number][] = [[70, 96, 4], [130, 288, 11], [3, 32, 17]];
+const GEMM_K_SHAPES: [rows: number, cols: number, nTok: number][] = [[70, 512, 9], [5, 256, 4]];
+
+test(`webgpu tiled matrix-matrix product (prefill), every GPU format: equals the reference matmul within ${MATVEC_RTOL} x sum|wx|; the decode shader's results for the same tokens`, { skip: SKIP ?? false }, async () => {
+  await withOps(async (ops, gpu) => {
+    for (const type of [...TYPES, ...K_TYPES]) {
+      for (const [rows, cols, nTok] of K_TYPES.includes(type) ? GEMM_K_SHAPES : GEMM_SHAPES) {
+        const seed = rows * 17 + cols + nTok;
+        const { got, want, mag } = await gpuMatvec(ops, gpu, type, rows, cols, nTok, seed, true);
+        close(got, want, (i) => MATVEC_ATOL + MATVEC_RTOL * mag[i]!, `tiled ${type} ${rows}x${cols} nTok ${nTok}`);
+        const one = await gpuMatvec(ops, gpu, type, rows, cols, nTok, seed, false);
+        close(got, one.got, (i) => MATVEC_ATOL + MATVEC_RTOL * mag[i]!, `tiled vs matvec ${type} ${rows}x${cols} nTok ${nTok}`);
+      }
+    }
+  });
+});
 
 test('webgpu matvec: a forced small binding limit splits weights into row shards with the same results; a row above the limit is refused naming the tensor', { skip: SKIP ?? false }, async () => {
   const whole = await withOps((ops, gpu) => gpuMatvec(ops, gpu, 'Q4_0', 67, 160, 1, 5));
@@ -100,25 +123,27 @@ test('webgpu matvec: a forced small binding limit splits weights into row shards
   assert.throws(() => shardRows({ name: 'blk.0.ffn_down.weight', rows: 4, rowBytes: 4096 }, 1000), (e: Error) => e instanceof GpuError && /blk\.0\.ffn_down\.weight.*4096 bytes.*1000 bytes.*maxStorageBufferBindingSize/.test(e.message));
 });
 
-test('webgpu activations: Q8_0 / Q8_1 blocks and f16 rounding equal kernels/ref/activations.ts exactly', { skip: SKIP ?? false }, async () => {
+test('webgpu activations: Q8_0 / Q8_1 / Q8_K blocks and f16 rounding equal kernels/ref/activations.ts exactly', { skip: SKIP ?? false }, async () => {
   await withOps(async (ops) => {
-    const n = 32 * 37;
+    const n = 256 * 5;
     const x = randomFloats(n, 3, 4);
     x[5] = 0; x.fill(0, 64, 96); // an all-zero block: scale 0
     x[100] = 1e-6; x[101] = 65519; x[102] = -3.0517578125e-5; // f16 subnormal and rounding edges
+    x.fill(0, 512, 768); // an all-zero Q8_K super-block
     const xb = ops.upload(x, 'x');
-    for (const kind of ['q8_0', 'q8_1', 'f16'] as const) {
-      const q = ops.buffer(n * 4, 'q'), d = ops.buffer(8 * (n / 32), 'd');
+    for (const kind of ['q8_0', 'q8_1', 'q8_K', 'f16'] as const) {
+      const q = ops.buffer(n * 4, 'q'), d = ops.buffer(4 * activationScaleFloats(n), 'd');
       ops.begin();
       ops.prepareActivations(kind, xb, n, q, d);
-      const gq = await ops.readF32(q, 0, n), gd = await ops.readF32(d, 0, 2 * (n / 32));
+      const gq = await ops.readF32(q, 0, n), gd = await ops.readF32(d, 0, n / 32 + n / 16);
       const a = newActivationRow(kind, n);
       prepareActivation(a, x, 0, n, 0);
       if (kind === 'f16') assert.deepEqual(gq, a.f, 'f16-rounded values');
       else {
         assert.deepEqual(Array.from(gq, (v) => v + 0), Array.from(a.qs), `${kind} quants`); // + 0: -0 is 0
-        assert.deepEqual(gd.subarray(0, n / 32), a.d, `${kind} scales`);
-        if (kind === 'q8_1') assert.deepEqual(gd.subarray(n / 32), a.s, 'q8_1 sums');
+        assert.deepEqual(gd.subarray(0, a.d.length), a.d, `${kind} scales`);
+        if (kind === 'q8_1') assert.deepEqual(gd.subarray(n / 32, n / 16), a.s, 'q8_1 sums');
+        if (kind === 'q8_K') assert.deepEqual(Array.from(gd.subarray(n / 32, n / 32 + n / 16)), Array.from(a.bsums), 'q8_K sums of 16');
       }
     }
   });

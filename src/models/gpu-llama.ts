@@ -6,7 +6,7 @@
 /// <reference types="@webgpu/types" />
 
 import type { Kernels, WeightMatrix } from '../kernels/types.js';
-import { GpuError, GpuOps, destroyMatrix, gpuFormat, gpuMatrixRefusal, ropeTable, uploadMatrix, type Gpu, type GpuActKind, type GpuMatrix } from '../kernels/webgpu/index.js';
+import { GpuError, GpuOps, activationScaleFloats, destroyMatrix, gpuFormat, gpuMatrixRefusal, ropeTable, uploadMatrix, type Gpu, type GpuActKind, type GpuMatrix } from '../kernels/webgpu/index.js';
 import type { DecoderHParams } from './decoder.js';
 import { llama, type LlamaWeights } from './llama.js';
 import type { Architecture } from './registry.js';
@@ -129,7 +129,7 @@ export class GpuLlamaContext {
       x: f(batch * hp.nEmbd, 'x'), xn: f(batch * hp.nEmbd, 'xn'), q: f(batch * hp.nHead * hp.headDim, 'q'),
       k: f(batch * kvDim, 'k'), v: f(batch * kvDimV, 'v'), att: f(batch * hp.nHead * hp.headDimV, 'att'),
       gate: f(batch * hp.nFF, 'gate'), up: f(batch * hp.nFF, 'up'),
-      xq: f(batch * maxCols, 'activation quants'), xd: f(2 * Math.ceil((batch * maxCols) / 32) + 2, 'activation scales'),
+      xq: f(batch * maxCols, 'activation quants'), xd: f(activationScaleFloats(batch * maxCols), 'activation scales'),
       scores: f(batch * hp.nHead * nCtx, 'attention scores'), cs: f(batch * hp.rope.nRot, 'rope table'),
       logits: f(batch * m.hp.nVocab, 'logits'), argmax: f(1, 'argmax'),
     };

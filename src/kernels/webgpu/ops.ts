@@ -8,7 +8,7 @@
 import type { QuantFormat } from '../../quant/types.js';
 import { ropeTheta, type RopeParams } from '../types.js';
 import { GpuError, type Gpu } from './device.js';
-import { actWgsl, gpuFormat, matvecWgsl, type GpuActKind } from './formats.js';
+import { GEMM_ROWS, GEMM_TOKENS, actWgsl, gemmWgsl, gpuFormat, matvecWgsl, type GpuActKind } from './formats.js';
 import { ADD_WGSL, ARGMAX_WGSL, ATTN_ACC_WGSL, ATTN_SCORES_WGSL, KV_WRITE_WGSL, ROPE_WGSL, SWIGLU_WGSL, rmsNormWgsl } from './wgsl.js';
 import type { GpuMatrix } from './weights.js';
 
@@ -18,6 +18,13 @@ const SLOT = 256, SLOTS = 1024;
 const WG = 64;
 /** Largest workgroup count along one dimension (the spec's default limit). */
 const MAX_DIM = 65535;
+/** From this many tokens a product runs the tiled matrix-matrix shader (llama.cpp's WebGPU cut-off, 4, too). */
+export const TILED_MIN_TOKENS = 4;
+
+/** Floats the activation-scale buffer needs for n prepared values: q8 scales per 32 (or 256), then q8_1 sums per 32 or q8_K sums per 16. */
+export function activationScaleFloats(n: number): number {
+  return Math.ceil(n / 32) + Math.ceil(n / 16) + 2;
+}
 
 export class GpuOps {
   readonly device: GPUDevice;
@@ -80,8 +87,12 @@ export class GpuOps {
     for (const [k, c] of Object.entries(STATIC)) this.pipeline(k, () => c);
     this.pipeline('rmsnorm', () => rmsNormWgsl(false));
     this.pipeline('rmsnorm-inplace', () => rmsNormWgsl(true));
-    for (const k of ['f16', 'q8_0', 'q8_1'] as const) this.pipeline(`act-${k}`, () => actWgsl(k));
-    for (const f of formats) if (gpuFormat(f)) this.pipeline(`matvec-${f.name}`, () => matvecWgsl(f));
+    for (const k of ['f16', 'q8_0', 'q8_1', 'q8_K'] as const) this.pipeline(`act-${k}`, () => actWgsl(k));
+    for (const f of formats) {
+      if (!gpuFormat(f)) continue;
+      this.pipeline(`matvec-${f.name}`, () => matvecWgsl(f));
+      this.pipeline(`gemm-${f.name}`, () => gemmWgsl(f));
+    }
     const err = await this.device.popErrorScope();
     if (err) throw new GpuError(`a WebGPU shader did not compile: ${err.message}`);
   }
@@ -176,22 +187,36 @@ export class GpuOps {
   /** Activations x (nTok rows of cols) in the form `kind` wants into q (and block scales/sums into d). */
   prepareActivations(kind: GpuActKind, x: GPUBuffer, n: number, q: GPUBuffer, d: GPUBuffer): void {
     if (kind === 'f32') return;
-    if (kind === 'q8_K') throw new GpuError('q8_K activations have no WebGPU kernel yet');
     const nb = Math.ceil(n / 32);
+    if (kind === 'q8_K') {
+      if (n % 256) throw new GpuError(`q8_K activations come in blocks of 256, got ${n} values`);
+      const [gx, gy] = this.grid(n / 256);
+      this.dispatch('act-q8_K', () => actWgsl(kind), [n, n / 256, nb], [], [x, q, d], gx, gy);
+      return;
+    }
     const [gx, gy] = this.grid(kind === 'f16' ? n : nb);
     this.dispatch(`act-${kind}`, () => actWgsl(kind), [n, nb], [], [x, q, d], gx, gy);
   }
 
   /**
    * y[t, :] = W x[t] for nTok tokens; x is already in the format's activation form (xq, xd; x itself
-   * for f32). One dispatch per shard.
+   * for f32), xd big enough for activationScaleFloats(nTok * cols). One dispatch per shard: the
+   * matrix-vector shader for a few tokens, the tiled matrix-matrix one from TILED_MIN_TOKENS on
+   * (`tiled` forces either, for tests).
    */
-  matvec(w: GpuMatrix, xq: GPUBuffer, xd: GPUBuffer, nTok: number, y: GPUBuffer): void {
+  matvec(w: GpuMatrix, xq: GPUBuffer, xd: GPUBuffer, nTok: number, y: GPUBuffer, tiled = nTok >= TILED_MIN_TOKENS): void {
     const f = w.format;
     const nbTot = Math.ceil((nTok * w.cols) / 32);
     for (const s of w.shards) {
-      const nx = Math.min(s.rows, MAX_DIM), ny = Math.ceil(s.rows / nx);
-      this.dispatch(`matvec-${f.name}`, () => matvecWgsl(f), [s.rows, w.cols, s.row0, w.rows, w.rowBytes, nx, nbTot], [], [s.buffer, xq, xd, y], nx, ny, nTok);
+      const u = [s.rows, w.cols, s.row0, w.rows, w.rowBytes, 0, nbTot];
+      if (tiled) {
+        u[5] = nTok;
+        this.dispatch(`gemm-${f.name}`, () => gemmWgsl(f), u, [], [s.buffer, xq, xd, y], Math.ceil(s.rows / GEMM_ROWS), Math.ceil(nTok / GEMM_TOKENS));
+      } else {
+        const nx = Math.min(s.rows, MAX_DIM), ny = Math.ceil(s.rows / nx);
+        u[5] = nx;
+        this.dispatch(`matvec-${f.name}`, () => matvecWgsl(f), u, [], [s.buffer, xq, xd, y], nx, ny, nTok);
+      }
     }
   }
 
