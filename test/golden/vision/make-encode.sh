@@ -6,8 +6,8 @@
 # Writes test/golden/vision/encode/<preset>-<W>x<H>.f32 (int32 nTokens, int32 nEmbd, f32 rows:
 # mtmd-dump.cpp's encode of test/vision-models.ts's slicePattern), mtmd/<preset>-chelsea.txt (mtmd's
 # chunks for the photo, then its 16 greedy token ids) with mtmd/<preset>-chelsea.N.f32 (each image
-# chunk's embeddings), and, where llama-mtmd-cli is built, greedy/<preset>-chelsea.txt (its stdout);
-# each command in README.txt beside them.
+# chunk's embeddings); each command in README.txt beside them. llama-mtmd-cli's greedy text is
+# make-greedy.sh's (greedy/).
 set -e
 LLAMA=${LLAMA:-../llama.cpp}
 BIN=$LLAMA/build/bin
@@ -20,7 +20,7 @@ DUMP=${MTMD_DUMP:-$TMP/mtmd-dump}   # MTMD_DUMP: an mtmd-dump already built from
   -I"$LLAMA/tools/mtmd" -I"$LLAMA/include" -I"$LLAMA/ggml/include" \
   -L"$BIN" -lmtmd -lllama -lggml -lggml-base -Wl,-rpath,"$(cd "$BIN" && pwd)"
 node dist/test/vision-models.js "$TMP"
-mkdir -p "$OUT/encode" "$OUT/mtmd" "$OUT/greedy"
+mkdir -p "$OUT/encode" "$OUT/mtmd"
 LLAMA_COMMIT=$(git -C "$LLAMA" rev-parse HEAD 2>/dev/null || echo unknown)
 {
   echo "llama.cpp $LLAMA_COMMIT, CPU, flash attention off; models: node dist/test/vision-models.js DIR (F16)"
@@ -29,7 +29,6 @@ LLAMA_COMMIT=$(git -C "$LLAMA" rev-parse HEAD 2>/dev/null || echo unknown)
   done
   echo "encode/P-WxH.f32: mtmd-dump encode P.mmproj.gguf slice-WxH.f32 W H OUT 1"
   echo "mtmd/P-chelsea.*: mtmd-dump mtmd P.gguf P.mmproj.gguf $IMG \"$PROMPT\" OUT 1"
-  echo "greedy/P-chelsea.txt: llama-mtmd-cli -m P.gguf --mmproj P.mmproj.gguf --image $IMG -p \"$PROMPT\" -n 24 --temp 0 -fa off -t 1 --seed 1 (stdout)"
 } > "$OUT/README.txt"
 for p in tiny-minicpmv tiny-llava tiny-smolvlm; do
   for s in "$TMP"/slice-*.f32; do
@@ -38,6 +37,5 @@ for p in tiny-minicpmv tiny-llava tiny-smolvlm; do
     "$DUMP" encode "$TMP/$p.mmproj.gguf" "$s" "$w" "$h" "$OUT/encode/$p-$wh.f32" 1 2>/dev/null >/dev/null
   done
   "$DUMP" mtmd "$TMP/$p.gguf" "$TMP/$p.mmproj.gguf" "$IMG" "$PROMPT" "$OUT/mtmd/$p-chelsea" 1 2>/dev/null > "$OUT/mtmd/$p-chelsea.txt"
-  [ -x "$BIN/llama-mtmd-cli" ] && "$BIN/llama-mtmd-cli" -m "$TMP/$p.gguf" --mmproj "$TMP/$p.mmproj.gguf" --image "$IMG" -p "$PROMPT" -n 24 --temp 0 -fa off -t 1 --seed 1 2>/dev/null > "$OUT/greedy/$p-chelsea.txt"
 done
 rm -rf "$TMP"
