@@ -6,11 +6,15 @@
 
 import { f16ToF32, halfx4, roundF16, roundF16x4 } from './f16';
 import { hsum } from './dot';
+import { attention_tiled, attention_tiled_scratch, TILED_MIN_TOKENS } from './attention-tiled';
 
-/** Floats of scratch one call needs: the queries and accumulators of a group, one K and V row, M and S per head. */
+/**
+ * Floats of scratch one call needs: the queries and accumulators of a group, one K and V row, M and
+ * S per head; or, for long batches, attention-tiled.ts's blocks and tiles.
+ */
 export function attention_scratch(nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32): i32 {
   const group = nHead / nHeadKv;
-  return group * (headDim + headDimV + 2) + headDim + headDimV;
+  return max(group * (headDim + headDimV + 2) + headDim + headDimV, attention_tiled_scratch(nHead, nHeadKv, headDim, headDimV));
 }
 
 /** n halves at src as f32 at dst (exact: every half is an f32). */
@@ -32,6 +36,11 @@ export function attention_scratch(nHead: i32, nHeadKv: i32, headDim: i32, headDi
  */
 export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32, scale: f32, f16: i32,
   spans: usize, spanCount: usize, spanStride: i32, out: usize, h0: i32, h1: i32, scratch: usize): void {
+  // Long batches (prefill): in tiles of keys, as llama.cpp's CPU flash attention takes them.
+  if (!spans && nTok >= TILED_MIN_TOKENS) {
+    attention_tiled(q, k, v, nTok, pos0, nHead, nHeadKv, headDim, headDimV, scale, f16, out, h0, h1, scratch);
+    return;
+  }
   const group = nHead / nHeadKv;
   const kStride = nHeadKv * headDim, vStride = nHeadKv * headDimV;
   const eb: usize = f16 ? 1 : 2;

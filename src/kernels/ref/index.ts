@@ -5,6 +5,7 @@
 import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParams, type RopeParams, type WeightMatrix } from '../types.js';
 import type { ActivationRow, WeightBytes } from '../../quant/types.js';
 import { QuantAttentionRef } from './attention-quant.js';
+import { TILED_MIN_TOKENS, TiledAttentionRef } from './attention-tiled.js';
 import { newActivationRow, prepareActivation } from './activations.js';
 import { F16_TO_F32, roundF16 } from '../../core/f16.js';
 
@@ -15,6 +16,7 @@ export class RefKernels implements Kernels {
   private qh = new Float32Array(0);
   private acc = new Float32Array(0);
   private quantAttn = new QuantAttentionRef();
+  private tiledAttn = new TiledAttentionRef();
 
   private activation(kind: ActivationRow['kind'], n: number): ActivationRow {
     let a = this.acts.get(kind);
@@ -74,7 +76,9 @@ export class RefKernels implements Kernels {
     if (p.f16 !== kCache instanceof Uint16Array || p.f16 !== vCache instanceof Uint16Array) {
       throw new TypeError(`attention: f16 = ${p.f16} takes ${p.f16 ? 'Uint16Array' : 'Float32Array'} caches, got ${kCache.constructor.name}/${vCache.constructor.name}`);
     }
-    if (p.f16) this.attentionF16(q, kCache as Uint16Array, vCache as Uint16Array, nTok, pos0, p, out);
+    // Long batches (prefill) in tiles of keys, as llama.cpp's CPU flash attention takes them.
+    if (!p.spans && nTok >= TILED_MIN_TOKENS) this.tiledAttn.attention(q, kCache, vCache, nTok, pos0, p, out);
+    else if (p.f16) this.attentionF16(q, kCache as Uint16Array, vCache as Uint16Array, nTok, pos0, p, out);
     else this.attentionF32(q, kCache as Float32Array, vCache as Float32Array, nTok, pos0, p, out);
   }
 

@@ -1,0 +1,319 @@
+// Causal attention for long query batches (prefill), in tiles as llama.cpp's CPU flash attention
+// does once a batch has 64 or more queries (ggml's flash_attn_ext_tiled): Q in f32, keys in tiles
+// of 64, each tile's scores one small matrix product, a softmax update per tile (one max, one
+// rescale), the V update a second product, all in f32. Not the decode path (attention.ts): a
+// query row's result here depends only on its own scores and the fixed tiles of 64 keys from
+// position 0, never on which rows, heads or threads share a block. Twin: kernels/ref/attention-tiled.ts.
+
+import { halfx4, f16ToF32 } from './f16';
+
+/** Keys per tile (ggml's GGML_FA_TILE_KV). */
+const KT: i32 = 64;
+/** Query batches of at least this many tokens take this path (ggml's GGML_FA_TILE_Q). */
+export const TILED_MIN_TOKENS: i32 = 64;
+/** Rows (token x query head of one KV head) a block aims at: its K/V tile is widened once for all. */
+const ROWS: i32 = 64;
+
+/** Tokens per block for a group of query heads sharing one KV head. */
+@inline function blockTokens(group: i32): i32 {
+  return max(1, ROWS / group);
+}
+
+/** Floats of scratch one participant needs (rows of Q, scores, accumulators, M, S; K and V tiles). */
+export function attention_tiled_scratch(nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32): i32 {
+  const group = nHead / nHeadKv;
+  const rows = blockTokens(group) * group;
+  return rows * (headDim + KT + headDimV + 2) + headDim * KT + KT * headDimV;
+}
+
+// exp for the softmax: 2^n * e^b with n = round(x / ln 2) and a degree-7 polynomial on
+// |b| <= ln2/2 (Cephes expf's coefficients), only mul/add (no fused ops: the twin rounds each op as
+// here); x < -86 gives 0 (e^-86 is below every term a row's sum holds, and 2^n must stay normal).
+const LOG2E: f32 = 1.44269504088896341;
+const MAGIC: f32 = 12582912.0; // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
+const LN2_HI: f32 = 0.693359375;
+const LN2_LO: f32 = -2.12194440e-4;
+const P0: f32 = 1.9875691500e-4;
+const P1: f32 = 1.3981999507e-3;
+const P2: f32 = 8.3334519073e-3;
+const P3: f32 = 4.1665795894e-2;
+const P4: f32 = 1.6666665459e-1;
+const P5: f32 = 5.0000001201e-1;
+const EXP_MIN: f32 = -86;
+
+@inline function expTile(x: f32): f32 {
+  if (!(x >= EXP_MIN)) return 0;
+  const z: f32 = x * LOG2E + MAGIC;
+  const n: f32 = z - MAGIC;
+  const b: f32 = (x - n * LN2_HI) - n * LN2_LO;
+  const p: f32 = ((((P0 * b + P1) * b + P2) * b + P3) * b + P4) * b + P5;
+  const r: f32 = ((b * b) * p + b) + 1;
+  return reinterpret<f32>(reinterpret<i32>(r) + ((reinterpret<i32>(z) - reinterpret<i32>(MAGIC)) << 23));
+}
+
+@inline function expTilex4(x: v128): v128 {
+  const z = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(MAGIC));
+  const n = f32x4.sub(z, f32x4.splat(MAGIC));
+  const b = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
+  let p = f32x4.add(f32x4.mul(f32x4.splat(P0), b), f32x4.splat(P1));
+  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P2));
+  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P3));
+  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P4));
+  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P5));
+  const r = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(b, b), p), b), f32x4.splat(1));
+  const e = i32x4.add(r, i32x4.shl(i32x4.sub(z, i32x4.splat(reinterpret<i32>(MAGIC))), 23));
+  return v128.and(e, f32x4.ge(x, f32x4.splat(EXP_MIN)));
+}
+
+/**
+ * Scores of rows r0..r1 against the tile's keys 0..kn16 (a multiple of 16): sc[r][k] =
+ * sum over d in order of q[r][d] * Kt[d][k] (f32, each product and sum rounded).
+ */
+function tileScores(qs: usize, kt: usize, sc: usize, rows: i32, headDim: i32, kn16: i32): void {
+  const qRow = <usize>headDim << 2;
+  let r = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; r + 2 <= rows; r += 2) {
+      const q0 = qs + <usize>r * qRow, q1 = q0 + qRow;
+      const s0 = sc + (<usize>(r * KT) << 2), s1 = s0 + (<usize>KT << 2);
+      for (let kb = 0; kb < kn16; kb += 16) {
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+        let kp = kt + (<usize>kb << 2);
+        for (let d = 0; d < headDim; d++) {
+          const k0 = v128.load(kp), k1 = v128.load(kp, 16), k2 = v128.load(kp, 32), k3 = v128.load(kp, 48);
+          const x0 = v128.load32_splat(q0 + (<usize>d << 2)), x1 = v128.load32_splat(q1 + (<usize>d << 2));
+          a0 = f32x4.add(a0, f32x4.mul(x0, k0)); a1 = f32x4.add(a1, f32x4.mul(x0, k1));
+          a2 = f32x4.add(a2, f32x4.mul(x0, k2)); a3 = f32x4.add(a3, f32x4.mul(x0, k3));
+          b0 = f32x4.add(b0, f32x4.mul(x1, k0)); b1 = f32x4.add(b1, f32x4.mul(x1, k1));
+          b2 = f32x4.add(b2, f32x4.mul(x1, k2)); b3 = f32x4.add(b3, f32x4.mul(x1, k3));
+          kp += <usize>KT << 2;
+        }
+        const o0 = s0 + (<usize>kb << 2), o1 = s1 + (<usize>kb << 2);
+        v128.store(o0, a0); v128.store(o0, a1, 16); v128.store(o0, a2, 32); v128.store(o0, a3, 48);
+        v128.store(o1, b0); v128.store(o1, b1, 16); v128.store(o1, b2, 32); v128.store(o1, b3, 48);
+      }
+    }
+    for (; r < rows; r++) {
+      const q0 = qs + <usize>r * qRow, s0 = sc + (<usize>(r * KT) << 2);
+      for (let kb = 0; kb < kn16; kb += 16) {
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        let kp = kt + (<usize>kb << 2);
+        for (let d = 0; d < headDim; d++) {
+          const x0 = v128.load32_splat(q0 + (<usize>d << 2));
+          a0 = f32x4.add(a0, f32x4.mul(x0, v128.load(kp))); a1 = f32x4.add(a1, f32x4.mul(x0, v128.load(kp, 16)));
+          a2 = f32x4.add(a2, f32x4.mul(x0, v128.load(kp, 32))); a3 = f32x4.add(a3, f32x4.mul(x0, v128.load(kp, 48)));
+          kp += <usize>KT << 2;
+        }
+        const o0 = s0 + (<usize>kb << 2);
+        v128.store(o0, a0); v128.store(o0, a1, 16); v128.store(o0, a2, 32); v128.store(o0, a3, 48);
+      }
+    }
+    return;
+  }
+  for (; r < rows; r++) {
+    const q0 = qs + <usize>r * qRow, s0 = sc + (<usize>(r * KT) << 2);
+    for (let k = 0; k < kn16; k++) {
+      let a: f32 = 0;
+      for (let d = 0; d < headDim; d++) a += load<f32>(q0 + (<usize>d << 2)) * load<f32>(kt + (<usize>(d * KT + k) << 2));
+      store<f32>(s0 + (<usize>k << 2), a);
+    }
+  }
+}
+
+/** acc[r][e] += sum over k < kn in order of p[r][k] * V[k][e] for rows 0..rows (f32, each op rounded). */
+function tileValues(pr: usize, vt: usize, acc: usize, rows: i32, headDimV: i32, kn: i32): void {
+  const aRow = <usize>headDimV << 2, pRow = <usize>KT << 2;
+  let r = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; r + 2 <= rows; r += 2) {
+      const c0 = acc + <usize>r * aRow, c1 = c0 + aRow;
+      const p0 = pr + <usize>r * pRow, p1 = p0 + pRow;
+      let e = 0;
+      for (; e + 16 <= headDimV; e += 16) {
+        const o0 = c0 + (<usize>e << 2), o1 = c1 + (<usize>e << 2);
+        let a0 = v128.load(o0), a1 = v128.load(o0, 16), a2 = v128.load(o0, 32), a3 = v128.load(o0, 48);
+        let b0 = v128.load(o1), b1 = v128.load(o1, 16), b2 = v128.load(o1, 32), b3 = v128.load(o1, 48);
+        let vp = vt + (<usize>e << 2);
+        for (let k = 0; k < kn; k++) {
+          const v0 = v128.load(vp), v1 = v128.load(vp, 16), v2 = v128.load(vp, 32), v3 = v128.load(vp, 48);
+          const x0 = v128.load32_splat(p0 + (<usize>k << 2)), x1 = v128.load32_splat(p1 + (<usize>k << 2));
+          a0 = f32x4.add(a0, f32x4.mul(x0, v0)); a1 = f32x4.add(a1, f32x4.mul(x0, v1));
+          a2 = f32x4.add(a2, f32x4.mul(x0, v2)); a3 = f32x4.add(a3, f32x4.mul(x0, v3));
+          b0 = f32x4.add(b0, f32x4.mul(x1, v0)); b1 = f32x4.add(b1, f32x4.mul(x1, v1));
+          b2 = f32x4.add(b2, f32x4.mul(x1, v2)); b3 = f32x4.add(b3, f32x4.mul(x1, v3));
+          vp += aRow;
+        }
+        v128.store(o0, a0); v128.store(o0, a1, 16); v128.store(o0, a2, 32); v128.store(o0, a3, 48);
+        v128.store(o1, b0); v128.store(o1, b1, 16); v128.store(o1, b2, 32); v128.store(o1, b3, 48);
+      }
+      for (; e + 4 <= headDimV; e += 4) {
+        const o0 = c0 + (<usize>e << 2), o1 = c1 + (<usize>e << 2);
+        let a0 = v128.load(o0), b0 = v128.load(o1);
+        let vp = vt + (<usize>e << 2);
+        for (let k = 0; k < kn; k++) {
+          const v0 = v128.load(vp);
+          a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(p0 + (<usize>k << 2)), v0));
+          b0 = f32x4.add(b0, f32x4.mul(v128.load32_splat(p1 + (<usize>k << 2)), v0));
+          vp += aRow;
+        }
+        v128.store(o0, a0); v128.store(o1, b0);
+      }
+      for (; e < headDimV; e++) {
+        let a0 = load<f32>(c0 + (<usize>e << 2)), b0 = load<f32>(c1 + (<usize>e << 2));
+        for (let k = 0; k < kn; k++) {
+          const v = load<f32>(vt + <usize>k * aRow + (<usize>e << 2));
+          a0 += load<f32>(p0 + (<usize>k << 2)) * v;
+          b0 += load<f32>(p1 + (<usize>k << 2)) * v;
+        }
+        store<f32>(c0 + (<usize>e << 2), a0); store<f32>(c1 + (<usize>e << 2), b0);
+      }
+    }
+  }
+  for (; r < rows; r++) {
+    const c0 = acc + <usize>r * aRow, p0 = pr + <usize>r * pRow;
+    for (let e = 0; e < headDimV; e++) {
+      let a0 = load<f32>(c0 + (<usize>e << 2));
+      for (let k = 0; k < kn; k++) a0 += load<f32>(p0 + (<usize>k << 2)) * load<f32>(vt + <usize>k * aRow + (<usize>e << 2));
+      store<f32>(c0 + (<usize>e << 2), a0);
+    }
+  }
+}
+
+/**
+ * One row's softmax update for a tile: scores sc[0..kn4) (scaled here), the first `valid` of them
+ * seen by the row; M/S the row's running max and sum, acc its accumulator. Leaves p (over sc) with
+ * exp(s - M) for valid keys and 0 for the rest up to kn4. The tile's sum is four lanes of keys
+ * k = lane mod 4, added ((l0 + l1) + l2) + l3.
+ */
+function rowSoftmax(s: usize, kn4: i32, valid: i32, scale: f32, mp: usize, sp: usize, acc: usize, headDimV: i32): void {
+  if (valid <= 0) { memory.fill(s, 0, <usize>kn4 << 2); return; }
+  let m: f32 = -Infinity;
+  let k = 0;
+  if (ASC_FEATURE_SIMD) {
+    let m4 = f32x4.splat(-Infinity);
+    const sc4 = f32x4.splat(scale);
+    for (; k + 4 <= valid; k += 4) m4 = f32x4.max(m4, f32x4.mul(v128.load(s + (<usize>k << 2)), sc4));
+    m = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+  }
+  for (; k < valid; k++) m = max(m, load<f32>(s + (<usize>k << 2)) * scale);
+  const mOld = load<f32>(mp);
+  const mNew = max(mOld, m);
+  let S = load<f32>(sp);
+  if (mNew > mOld) {
+    const ms = expTile(mOld - mNew);
+    let e = 0;
+    if (ASC_FEATURE_SIMD) {
+      const ms4 = f32x4.splat(ms);
+      for (; e + 4 <= headDimV; e += 4) v128.store(acc + (<usize>e << 2), f32x4.mul(v128.load(acc + (<usize>e << 2)), ms4));
+    }
+    for (; e < headDimV; e++) store<f32>(acc + (<usize>e << 2), load<f32>(acc + (<usize>e << 2)) * ms);
+    S *= ms;
+    store<f32>(mp, mNew);
+  }
+  let l0: f32 = 0, l1: f32 = 0, l2: f32 = 0, l3: f32 = 0;
+  if (ASC_FEATURE_SIMD) {
+    let sum4 = f32x4.splat(0);
+    const sc4 = f32x4.splat(scale), m4 = f32x4.splat(mNew), v4 = i32x4.splat(valid);
+    let lane = i32x4(0, 1, 2, 3);
+    for (let j = 0; j < kn4; j += 4) {
+      const p = s + (<usize>j << 2);
+      const e4 = v128.and(expTilex4(f32x4.sub(f32x4.mul(v128.load(p), sc4), m4)), i32x4.lt_s(lane, v4));
+      v128.store(p, e4);
+      sum4 = f32x4.add(sum4, e4);
+      lane = i32x4.add(lane, i32x4.splat(4));
+    }
+    l0 = f32x4.extract_lane(sum4, 0); l1 = f32x4.extract_lane(sum4, 1); l2 = f32x4.extract_lane(sum4, 2); l3 = f32x4.extract_lane(sum4, 3);
+  } else {
+    for (let j = 0; j < kn4; j += 4) {
+      const p = s + (<usize>j << 2);
+      const e0: f32 = j < valid ? expTile(load<f32>(p) * scale - mNew) : 0;
+      const e1: f32 = j + 1 < valid ? expTile(load<f32>(p, 4) * scale - mNew) : 0;
+      const e2: f32 = j + 2 < valid ? expTile(load<f32>(p, 8) * scale - mNew) : 0;
+      const e3: f32 = j + 3 < valid ? expTile(load<f32>(p, 12) * scale - mNew) : 0;
+      store<f32>(p, e0); store<f32>(p, e1, 4); store<f32>(p, e2, 8); store<f32>(p, e3, 12);
+      l0 += e0; l1 += e1; l2 += e2; l3 += e3;
+    }
+  }
+  store<f32>(sp, S + (((l0 + l1) + l2) + l3));
+}
+
+/**
+ * Attention of nTok query tokens at positions pos0.. (no spans) for query heads h0..h1, tiled.
+ * Layouts and arguments as attention.ts's `attention`; scratch: attention_tiled_scratch floats.
+ */
+export function attention_tiled(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32, scale: f32, f16: i32,
+  out: usize, h0: i32, h1: i32, scratch: usize): void {
+  const group = nHead / nHeadKv;
+  const bt = blockTokens(group);
+  const kStride = nHeadKv * headDim, vStride = nHeadKv * headDimV;
+  const maxRows = bt * group;
+  const qs = scratch;
+  const sc = qs + (<usize>(maxRows * headDim) << 2);
+  const acc = sc + (<usize>(maxRows * KT) << 2);
+  const Mr = acc + (<usize>(maxRows * headDimV) << 2);
+  const Sr = Mr + (<usize>maxRows << 2);
+  const kt = Sr + (<usize>maxRows << 2);
+  const vt = kt + (<usize>(headDim * KT) << 2);
+  for (let g0 = h0; g0 < h1;) {
+    const kvh = g0 / group;
+    const g1 = min(h1, (kvh + 1) * group);
+    const n = g1 - g0;
+    for (let t0 = 0; t0 < nTok; t0 += bt) {
+      const nt = min(bt, nTok - t0);
+      const rows = nt * n;
+      // Rows in [token][head] order: Q copied in, M = -inf, S = 0, acc = 0.
+      for (let tt = 0; tt < nt; tt++) {
+        for (let i = 0; i < n; i++) {
+          const r = tt * n + i;
+          memory.copy(qs + (<usize>(r * headDim) << 2), q + (<usize>((t0 + tt) * nHead + g0 + i) * <usize>headDim << 2), <usize>headDim << 2);
+          store<f32>(Mr + (<usize>r << 2), -Infinity);
+          store<f32>(Sr + (<usize>r << 2), 0);
+        }
+      }
+      memory.fill(acc, 0, <usize>(rows * headDimV) << 2);
+      const lastPos = pos0 + t0 + nt - 1;
+      for (let j0 = 0; j0 <= lastPos; j0 += KT) {
+        const kn = min(KT, lastPos + 1 - j0);
+        const kn4 = (kn + 3) & ~3, kn16 = (kn + 15) & ~15;
+        // K tile transposed (keys as lanes), zero past kn; V tile as rows of f32.
+        for (let j = 0; j < kn; j++) {
+          const kp = k + (<usize>((j0 + j) * kStride + kvh * headDim) << (f16 ? 1 : 2));
+          for (let d = 0; d < headDim; d++) {
+            const x: f32 = f16 ? f16ToF32(load<u16>(kp + (<usize>d << 1))) : load<f32>(kp + (<usize>d << 2));
+            store<f32>(kt + (<usize>(d * KT + j) << 2), x);
+          }
+          const vp = v + (<usize>((j0 + j) * vStride + kvh * headDimV) << (f16 ? 1 : 2));
+          const vo = vt + (<usize>(j * headDimV) << 2);
+          if (f16) {
+            let e = 0;
+            if (ASC_FEATURE_SIMD) {
+              for (; e + 4 <= headDimV; e += 4) v128.store(vo + (<usize>e << 2), halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(vp + (<usize>e << 1)))));
+            }
+            for (; e < headDimV; e++) store<f32>(vo + (<usize>e << 2), f16ToF32(load<u16>(vp + (<usize>e << 1))));
+          } else {
+            memory.copy(vo, vp, <usize>headDimV << 2);
+          }
+        }
+        for (let j = kn; j < kn16; j++) {
+          for (let d = 0; d < headDim; d++) store<f32>(kt + (<usize>(d * KT + j) << 2), 0);
+        }
+        tileScores(qs, kt, sc, rows, headDim, kn16);
+        for (let r = 0; r < rows; r++) {
+          const pos = pos0 + t0 + r / n;
+          rowSoftmax(sc + (<usize>(r * KT) << 2), kn4, min(kn, pos + 1 - j0), scale, Mr + (<usize>r << 2), Sr + (<usize>r << 2),
+            acc + (<usize>(r * headDimV) << 2), headDimV);
+        }
+        tileValues(sc, vt, acc, rows, headDimV, kn);
+      }
+      for (let r = 0; r < rows; r++) {
+        const S = load<f32>(Sr + (<usize>r << 2));
+        const inv: f32 = S == 0 ? 0 : <f32>1 / S;
+        const a = acc + (<usize>(r * headDimV) << 2);
+        const oo = out + (<usize>((t0 + r / n) * nHead + g0 + r % n) * <usize>headDimV << 2);
+        for (let e = 0; e < headDimV; e++) store<f32>(oo + (<usize>e << 2), load<f32>(a + (<usize>e << 2)) * inv);
+      }
+    }
+    g0 = g1;
+  }
+}
