@@ -33,7 +33,17 @@ export const TrainConfigSchema = z.object({
     beta1: z.number().default(0.9), beta2: z.number().default(0.95), eps: z.number().default(1e-8), clip: z.number().min(0).default(1),
     seed: z.number().int().default(1), evalEvery: z.number().int().positive().default(100), evalWindows: z.number().int().positive().default(32),
     checkpointEvery: z.number().int().min(0).default(0), logEvery: z.number().int().positive().default(10),
+    /** bf16 weights and matmul inputs, f32 master weights and accumulation */ bf16: z.boolean().default(false),
+    /** gradient checkpointing: recompute each layer's activations in the backward */ checkpointing: z.boolean().default(false),
   }).strict(),
+  /** a GGUF (a `lutra train` model or checkpoint) whose weights start the run instead of the random init: BitCPM's QAT continues a float model */
+  init: z.string().optional(),
+  /** BitCPM ternary QAT: the blocks' matrices are absmean-ternary in the forward (straight-through backward); the model is also exported as these GGUF types */
+  ternary: z.object({
+    /** elements per scale along a row; 0 = one per tensor (BitNet b1.58). TQ1_0 / TQ2_0 keep one per 256, so groups must tile 256 to export exactly */
+    group: z.number().int().min(0).default(256),
+    export: z.array(z.enum(['TQ1_0', 'TQ2_0'])).default(['TQ2_0', 'TQ1_0']),
+  }).strict().optional(),
   schedule,
   /** output folder for the model, checkpoints, log and plot */
   out: z.string(),

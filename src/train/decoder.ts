@@ -4,10 +4,15 @@
 // (scale_emb, scale_depth/sqrt(L), hidden/dim_model_base) are applied as the inference code does.
 // Every op runs through a TrainOps backend (backend.ts: the TypeScript reference or the wasm
 // kernels), which also allocates every buffer, once.
+// Options (DecoderOptions): BitCPM ternary QAT (absmean ternary forward weights, straight-through
+// gradients into f32 master weights), bf16 mixed precision (weights and matmul inputs rounded to
+// bf16, f32 master weights and accumulation) and gradient checkpointing (one layer's activations
+// kept, recomputed from each layer's input in the backward).
 
 import type { GGUFValue, GGUFTensorToWrite } from '../formats/gguf.js';
 import { TENSOR, blk, type GGUFHParams } from '../formats/gguf-names.js';
 import { buildModelGGUF } from '../models/gguf-builder.js';
+import { quantFormat, tensorBytes } from '../quant/table.js';
 import * as op from './ops.js';
 import { refOps, type TrainOps } from './backend.js';
 import type { Xorshift128 } from './rng.js';
@@ -26,8 +31,23 @@ export interface Param {
   shape: number[];
   data: Float32Array;
   grad: Float32Array;
+  /**
+   * The weights the forward multiplies by: `data` itself, or (ternary / bf16) a buffer that
+   * syncWeights() derives from it. Gradients taken through it land in `grad` unchanged: the
+   * straight-through estimator.
+   */
+  fw: Float32Array;
   /** 'matrix' params get weight decay and (under muP) the width-scaled learning rate. */
   kind: 'matrix' | 'embedding' | 'norm';
+}
+
+export interface DecoderOptions {
+  /** BitCPM QAT: the blocks' matrices ternarized per `group` elements of a row (0: per tensor) in the forward. */
+  ternary?: { group: number };
+  /** bf16 weights and matmul inputs (f32 master weights, f32 accumulation and gradients). */
+  bf16?: boolean;
+  /** Gradient checkpointing: keep each layer's input only and recompute its activations in the backward. */
+  checkpoint?: boolean;
 }
 
 const LAYER_ROLES = ['attnNorm', 'attnQ', 'attnK', 'attnV', 'attnOutput', 'ffnNorm', 'ffnGate', 'ffnUp', 'ffnDown'] as const;
@@ -49,13 +69,19 @@ export class TrainDecoder {
   /** the sequence's input tokens and targets, where the backend's kernels can read them */
   private ids: Int32Array;
   private tgt: Int32Array;
+  /** the forward weights lag the master weights (set by weightsChanged, cleared by syncWeights) */
+  private stale = true;
+  /** bytes of the activation buffers (with checkpointing: every layer's input plus one layer's set) */
+  readonly activationBytes: number;
 
-  constructor(readonly s: DecoderShape, readonly ops: TrainOps = refOps) {
+  constructor(readonly s: DecoderShape, readonly ops: TrainOps = refOps, readonly opt: DecoderOptions = {}) {
     const { nEmbd: D, nVocab: V, nHead, nHeadKv, nFF } = s;
     this.hd = D / nHead;
     if (!Number.isInteger(this.hd) || this.hd % 2) throw new Error(`embedding ${D} / ${nHead} heads must be an even head size`);
     if (nHead % nHeadKv) throw new Error(`heads ${nHead} must be a multiple of kv heads ${nHeadKv}`);
     const kDim = nHeadKv * this.hd;
+    const g = opt.ternary?.group ?? 0;
+    if (opt.ternary && g > 0 && (D % g || nFF % g)) throw new Error(`ternary group ${g} must divide the rows the blocks' matrices have (embedding ${D}, ffn ${nFF})`);
     this.add(TENSOR.tokenEmbd, [D, V], 'embedding');
     for (let l = 0; l < s.nLayer; l++) {
       this.add(blk(l, 'attnNorm'), [D], 'norm');
@@ -76,13 +102,18 @@ export class TrainDecoder {
     this.rope.cos.set(rope.cos);
     this.rope.sin.set(rope.sin);
     this.act = this.allocActivations();
+    const seen = new Set<Float32Array>();
+    for (const v of Object.values(this.act)) for (const b of Array.isArray(v) ? v : [v]) seen.add(b);
+    this.activationBytes = [...seen].reduce((n, b) => n + b.byteLength, 0);
     this.ids = ops.allocI32(s.nCtx);
     this.tgt = ops.allocI32(s.nCtx);
   }
 
   private add(name: string, shape: number[], kind: Param['kind']): void {
     const n = shape.reduce((a, b) => a * b, 1);
-    const p: Param = { name, shape, data: this.ops.alloc(n), grad: this.ops.alloc(n), kind };
+    const data = this.ops.alloc(n);
+    const derived = (this.opt.bf16 && kind !== 'norm') || (this.opt.ternary && /^blk\./.test(name) && kind === 'matrix');
+    const p: Param = { name, shape, data, grad: this.ops.alloc(n), fw: derived ? this.ops.alloc(n) : data, kind };
     this.params.push(p);
     this.byName.set(name, p);
   }
@@ -112,6 +143,24 @@ export class TrainDecoder {
       if (!mup && /attn_output|ffn_down/.test(p.name)) std /= Math.sqrt(2 * s.nLayer);
       for (let i = 0; i < p.data.length; i++) p.data[i] = rng.normal() * std;
     }
+    this.stale = true;
+  }
+
+  /** The master weights changed (optimizer step, init, load): the forward weights follow before the next forward. */
+  weightsChanged(): void {
+    this.stale = true;
+  }
+
+  /** Derive the forward weights from the masters: ternarize the blocks' matrices, round to bf16. */
+  syncWeights(): void {
+    const g = this.opt.ternary?.group ?? 0;
+    for (const p of this.params) {
+      if (p.fw === p.data) continue;
+      let src = p.data;
+      if (this.opt.ternary && p.kind === 'matrix' && /^blk\./.test(p.name)) { op.ternarize(p.data, p.shape[1] ?? 1, p.shape[0]!, g, p.fw); src = p.fw; }
+      if (this.opt.bf16) op.roundBf16(src, src.length, p.fw);
+    }
+    this.stale = false;
   }
 
   zeroGrad(): void {
@@ -123,10 +172,10 @@ export class TrainDecoder {
     const kDim = nHeadKv * this.hd;
     const f = (n: number) => this.ops.alloc(n);
     const per = (n: number) => Array.from({ length: L }, () => f(n));
+    // with checkpointing every layer shares one set: the backward recomputes layer l into it
+    const one = (n: number) => { if (!this.opt.checkpoint) return per(n); const b = f(n); return Array.from({ length: L }, () => b); };
     return {
-      xIn: per(T * D), xn1: per(T * D), rstd1: per(T), q: per(T * D), k: per(T * kDim), v: per(T * kDim),
-      probs: per(nHead * T * T), att: per(T * D), x1: per(T * D), xn2: per(T * D), rstd2: per(T),
-      g: per(T * nFF), u: per(T * nFF), h: per(T * nFF),
+      xIn: per(T * D), ...this.layerActivations(one, T, D, kDim, nHead, nFF),
       x: f(T * D), xf: f(T * D), rstdF: f(T), logits: f(T * V),
       tmp: f(T * D), tmpF: f(T * nFF),
       // backward scratch
@@ -135,43 +184,71 @@ export class TrainDecoder {
     };
   }
 
+  private layerActivations(per: (n: number) => Float32Array[], T: number, D: number, kDim: number, nHead: number, nFF: number) {
+    return {
+      xn1: per(T * D), rstd1: per(T), q: per(T * D), k: per(T * kDim), v: per(T * kDim),
+      probs: per(nHead * T * T), att: per(T * D), x1: per(T * D), xn2: per(T * D), rstd2: per(T),
+      g: per(T * nFF), u: per(T * nFF), h: per(T * nFF),
+    };
+  }
   /** Logits (T, V) for tokens[0..T); activations are kept for `backward`. */
   forward(tokens: ArrayLike<number>, T: number): Float32Array {
     const s = this.s, a = this.act, sc = scales(s);
-    const { nEmbd: D, nHead, nHeadKv, nFF, nVocab: V, eps } = s;
-    const kDim = nHeadKv * this.hd;
+    const { nEmbd: D, nVocab: V, eps } = s;
     if (T > s.nCtx) throw new Error(`sequence of ${T} tokens is longer than the context ${s.nCtx}`);
     const x = a.x, ops = this.ops;
     for (let t = 0; t < T; t++) this.ids[t] = tokens[t]!;
-    ops.embed(this.p(TENSOR.tokenEmbd).data, this.ids, T, D, sc.emb, x);
-    const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
+    if (this.stale) this.syncWeights();
+    ops.embed(this.p(TENSOR.tokenEmbd).fw, this.ids, T, D, sc.emb, x);
     for (let l = 0; l < s.nLayer; l++) {
       a.xIn[l]!.set(x.subarray(0, T * D));
-      ops.rmsNorm(x, this.layer[l]!.attnNorm.data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
-      ops.matmul(this.layer[l]!.attnQ.data, a.xn1[l]!, T, D, D, a.q[l]!);
-      ops.matmul(this.layer[l]!.attnK.data, a.xn1[l]!, T, kDim, D, a.k[l]!);
-      ops.matmul(this.layer[l]!.attnV.data, a.xn1[l]!, T, kDim, D, a.v[l]!);
-      ops.rope(a.q[l]!, T, nHead, this.hd, this.rope.cos, this.rope.sin, false);
-      ops.rope(a.k[l]!, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, false);
-      ops.attention(a.q[l]!, a.k[l]!, a.v[l]!, shape, a.probs[l]!, a.att[l]!);
-      ops.matmul(this.layer[l]!.attnOutput.data, a.att[l]!, T, D, D, a.tmp);
-      ops.axpy(x, a.tmp, sc.residual, T * D);
-      a.x1[l]!.set(x.subarray(0, T * D));
-      ops.rmsNorm(x, this.layer[l]!.ffnNorm.data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
-      ops.matmul(this.layer[l]!.ffnGate.data, a.xn2[l]!, T, nFF, D, a.g[l]!);
-      ops.matmul(this.layer[l]!.ffnUp.data, a.xn2[l]!, T, nFF, D, a.u[l]!);
-      ops.swiglu(a.g[l]!, a.u[l]!, T * nFF, a.h[l]!);
-      ops.matmul(this.layer[l]!.ffnDown.data, a.h[l]!, T, D, nFF, a.tmp);
-      ops.axpy(x, a.tmp, sc.residual, T * D);
+      this.layerForward(l, x, T);
     }
     ops.rmsNorm(x, this.p(TENSOR.outputNorm).data, eps, D, T, a.xf, a.rstdF);
+    this.bf16(a.xf, T * D);
     ops.matmul(this.outputWeight(), a.xf, T, V, D, a.logits);
     if (sc.logit !== 1) ops.divide(a.logits, sc.logit, T * V);
     return a.logits;
   }
 
+  /**
+   * Layer l on the residual stream x(T, D), in place, keeping its activations for the backward
+   * (with checkpointing, in the one shared set: the backward calls this again from xIn[l]).
+   */
+  private layerForward(l: number, x: Float32Array, T: number): void {
+    const s = this.s, a = this.act, sc = scales(s), ops = this.ops, w = this.layer[l]!;
+    const { nEmbd: D, nHead, nHeadKv, nFF, eps } = s;
+    const kDim = nHeadKv * this.hd;
+    const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
+    ops.rmsNorm(x, w.attnNorm.data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
+    this.bf16(a.xn1[l]!, T * D);
+    ops.matmul(w.attnQ.fw, a.xn1[l]!, T, D, D, a.q[l]!);
+    ops.matmul(w.attnK.fw, a.xn1[l]!, T, kDim, D, a.k[l]!);
+    ops.matmul(w.attnV.fw, a.xn1[l]!, T, kDim, D, a.v[l]!);
+    ops.rope(a.q[l]!, T, nHead, this.hd, this.rope.cos, this.rope.sin, false);
+    ops.rope(a.k[l]!, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, false);
+    ops.attention(a.q[l]!, a.k[l]!, a.v[l]!, shape, a.probs[l]!, a.att[l]!);
+    this.bf16(a.att[l]!, T * D);
+    ops.matmul(w.attnOutput.fw, a.att[l]!, T, D, D, a.tmp);
+    ops.axpy(x, a.tmp, sc.residual, T * D);
+    a.x1[l]!.set(x.subarray(0, T * D));
+    ops.rmsNorm(x, w.ffnNorm.data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
+    this.bf16(a.xn2[l]!, T * D);
+    ops.matmul(w.ffnGate.fw, a.xn2[l]!, T, nFF, D, a.g[l]!);
+    ops.matmul(w.ffnUp.fw, a.xn2[l]!, T, nFF, D, a.u[l]!);
+    ops.swiglu(a.g[l]!, a.u[l]!, T * nFF, a.h[l]!);
+    this.bf16(a.h[l]!, T * nFF);
+    ops.matmul(w.ffnDown.fw, a.h[l]!, T, D, nFF, a.tmp);
+    ops.axpy(x, a.tmp, sc.residual, T * D);
+  }
+
+  /** bf16 mode: a matmul input is stored at bf16 precision (in place). */
+  private bf16(x: Float32Array, n: number): void {
+    if (this.opt.bf16) op.roundBf16(x, n, x);
+  }
+
   private outputWeight(): Float32Array {
-    return (this.s.tieEmbeddings ? this.p(TENSOR.tokenEmbd) : this.p(TENSOR.output)).data;
+    return (this.s.tieEmbeddings ? this.p(TENSOR.tokenEmbd) : this.p(TENSOR.output)).fw;
   }
 
   /**
@@ -188,7 +265,7 @@ export class TrainDecoder {
     const dlogits = logits;
     const outW = this.s.tieEmbeddings ? this.p(TENSOR.tokenEmbd) : this.p(TENSOR.output);
     const dxf = a.dxn.fill(0, 0, T * D);
-    ops.matmulBackward(outW.data, a.xf, dlogits, T, V, D, outW.grad, dxf);
+    ops.matmulBackward(outW.fw, a.xf, dlogits, T, V, D, outW.grad, dxf);
     const dx = a.dx.fill(0, 0, T * D);
     // the final norm's input is the last residual stream: x1 + residual * ffn_out of the last layer,
     // which forward left in a.x
@@ -196,34 +273,39 @@ export class TrainDecoder {
     ops.rmsNormBackward(a.x, on.data, a.rstdF, dxf, D, T, dx, on.grad);
     const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
     for (let l = s.nLayer - 1; l >= 0; l--) {
+      if (this.opt.checkpoint) {
+        // a.x is free once the final norm's backward has read it: recompute layer l there
+        a.x.set(a.xIn[l]!.subarray(0, T * D));
+        this.layerForward(l, a.x, T);
+      }
       // FFN branch: x2 = x1 + r * down(swiglu(gate(xn2), up(xn2)))
       const dbranch = a.tmp;
       ops.scale(dbranch, dx, sc.residual, T * D);
       const wd = this.layer[l]!.ffnDown;
       const dh = a.dh.fill(0, 0, T * nFF);
-      ops.matmulBackward(wd.data, a.h[l]!, dbranch, T, D, nFF, wd.grad, dh);
+      ops.matmulBackward(wd.fw, a.h[l]!, dbranch, T, D, nFF, wd.grad, dh);
       const dg = a.dg.fill(0, 0, T * nFF), du = a.du.fill(0, 0, T * nFF);
       ops.swigluBackward(a.g[l]!, a.u[l]!, dh, T * nFF, dg, du);
       const dxn = a.dxn.fill(0, 0, T * D);
       const wg = this.layer[l]!.ffnGate, wu = this.layer[l]!.ffnUp;
-      ops.matmulBackward(wg.data, a.xn2[l]!, dg, T, nFF, D, wg.grad, dxn);
-      ops.matmulBackward(wu.data, a.xn2[l]!, du, T, nFF, D, wu.grad, dxn);
+      ops.matmulBackward(wg.fw, a.xn2[l]!, dg, T, nFF, D, wg.grad, dxn);
+      ops.matmulBackward(wu.fw, a.xn2[l]!, du, T, nFF, D, wu.grad, dxn);
       const fn = this.layer[l]!.ffnNorm;
       ops.rmsNormBackward(a.x1[l]!, fn.data, a.rstd2[l]!, dxn, D, T, dx, fn.grad);
       // attention branch: x1 = xIn + r * wo(attn(rope(q), rope(k), v))
       ops.scale(dbranch, dx, sc.residual, T * D);
       const wo = this.layer[l]!.attnOutput;
       const datt = a.datt.fill(0, 0, T * D);
-      ops.matmulBackward(wo.data, a.att[l]!, dbranch, T, D, D, wo.grad, datt);
+      ops.matmulBackward(wo.fw, a.att[l]!, dbranch, T, D, D, wo.grad, datt);
       const dq = a.dq.fill(0, 0, T * D), dk = a.dk.fill(0, 0, T * kDim), dv = a.dv.fill(0, 0, T * kDim);
       ops.attentionBackward(a.q[l]!, a.k[l]!, a.v[l]!, a.probs[l]!, datt, shape, dq, dk, dv, a.dp);
       ops.rope(dq, T, nHead, this.hd, this.rope.cos, this.rope.sin, true);
       ops.rope(dk, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, true);
       dxn.fill(0, 0, T * D);
       const wq = this.layer[l]!.attnQ, wk = this.layer[l]!.attnK, wv = this.layer[l]!.attnV;
-      ops.matmulBackward(wq.data, a.xn1[l]!, dq, T, D, D, wq.grad, dxn);
-      ops.matmulBackward(wk.data, a.xn1[l]!, dk, T, kDim, D, wk.grad, dxn);
-      ops.matmulBackward(wv.data, a.xn1[l]!, dv, T, kDim, D, wv.grad, dxn);
+      ops.matmulBackward(wq.fw, a.xn1[l]!, dq, T, D, D, wq.grad, dxn);
+      ops.matmulBackward(wk.fw, a.xn1[l]!, dk, T, kDim, D, wk.grad, dxn);
+      ops.matmulBackward(wv.fw, a.xn1[l]!, dv, T, kDim, D, wv.grad, dxn);
       const an = this.layer[l]!.attnNorm;
       ops.rmsNormBackward(a.xIn[l]!, an.data, a.rstd1[l]!, dxn, D, T, dx, an.grad);
     }
@@ -249,12 +331,36 @@ export class TrainDecoder {
     };
   }
 
+  /** The master weights, F32 (what a checkpoint keeps). */
   tensors(): GGUFTensorToWrite[] {
-    return this.params.map((p) => ({ name: p.name, shape: p.shape, type: 0, data: new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength) }));
+    return this.params.map((p) => ({ name: p.name, shape: p.shape, type: 0, data: bytesOf(p.data) }));
   }
 
-  /** The model as GGUF chunks: F32 weights plus the given tokenizer metadata. */
+  /** The model as GGUF chunks: F32 master weights plus the given tokenizer metadata. */
   toGGUF(name: string, tokenizerMeta: [string, GGUFValue][], extraMeta: [string, GGUFValue][] = [], extraTensors: GGUFTensorToWrite[] = []): Uint8Array[] {
     return buildModelGGUF({ hp: this.hparams(), name, fileType: 0, extraMeta, tokenizer: tokenizerMeta, tensors: [...this.tensors(), ...extraTensors] });
   }
+
+  /**
+   * The model as its forward computes it (ternary QAT: the ternarized matrices), for inference:
+   * `ternaryType` 0 writes them as F32 values, TQ1_0 / TQ2_0 packs them (exactly, when the groups
+   * tile the 256-element blocks: each block's amax is then its group scale, already f16).
+   */
+  exportGGUF(name: string, tokenizerMeta: [string, GGUFValue][], ternaryType = 0, fileType = 0): Uint8Array[] {
+    if (this.stale) this.syncWeights();
+    const tensors = this.params.map((p): GGUFTensorToWrite => {
+      const ternary = this.opt.ternary && p.fw !== p.data && p.kind === 'matrix' && /^blk\./.test(p.name);
+      if (!ternary) return { name: p.name, shape: p.shape, type: 0, data: bytesOf(p.data) };
+      if (!ternaryType) return { name: p.name, shape: p.shape, type: 0, data: bytesOf(p.fw) };
+      const dst = new Uint8Array(tensorBytes(ternaryType, p.fw.length));
+      quantFormat(ternaryType, p.name).quantize!(p.fw, 0, dst, 0, p.fw.length);
+      return { name: p.name, shape: p.shape, type: ternaryType, data: dst };
+    });
+    return buildModelGGUF({ hp: this.hparams(), name, fileType, quantizationVersion: ternaryType ? 2 : undefined, tokenizer: tokenizerMeta, tensors });
+  }
+}
+
+/** The bytes of a view (a view of the wasm memory has the whole memory as its buffer). */
+function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }

@@ -3,6 +3,8 @@
 // the loops; shapes in comments. These are the reference set a WebAssembly backend would replace
 // op by op (same signatures), checked by finite differences in test/train-grad.test.ts.
 
+import { bf16ToF32, f32ToBf16, roundF16 } from '../core/f16.js';
+
 /** y(T, rows) = x(T, cols) · W(rows, cols)ᵀ */
 export function matmul(w: Float32Array, x: Float32Array, T: number, rows: number, cols: number, y: Float32Array): void {
   // two tokens by two rows per pass: each loaded element feeds two multiply-adds
@@ -271,4 +273,31 @@ export function adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Floa
     const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
     w[i] = w[i]! * decay - (lr * mi * c1) / (Math.sqrt(vi * c2) + eps);
   }
+}
+
+/**
+ * BitCPM / BitNet b1.58 absmean ternarization of W(rows, cols) into q: per group of `group`
+ * consecutive elements of a row (0: the whole tensor), s = max(mean|W|, eps) rounded to f16, and
+ * q = clamp(round(W / s), -1, 1) * s. The scale is snapped to f16 because that is what a TQ1_0 /
+ * TQ2_0 block stores: with groups that tile its 256-element blocks, the export is then exact.
+ */
+export function ternarize(w: Float32Array, rows: number, cols: number, group: number, q: Float32Array): void {
+  const n = rows * cols, g = group > 0 ? group : n;
+  for (let o = 0; o < n; o += g) {
+    let sa = 0;
+    for (let i = 0; i < g; i++) sa += Math.abs(w[o + i]!);
+    const s = roundF16(Math.max(sa / g, TERNARY_EPS));
+    const inv = 1 / s;
+    for (let i = 0; i < g; i++) {
+      const t = Math.round(w[o + i]! * inv);
+      q[o + i] = t >= 1 ? s : t <= -1 ? -s : 0;
+    }
+  }
+}
+/** the floor of a ternary group's scale (BitCPM's eps): an all-zero group stays zero */
+export const TERNARY_EPS = 1e-5;
+
+/** q[0..n) = x[0..n) rounded to bfloat16 (nearest even): bf16 storage, kept in f32 lanes. */
+export function roundBf16(x: Float32Array, n: number, q: Float32Array): void {
+  for (let i = 0; i < n; i++) q[i] = bf16ToF32(f32ToBf16(x[i]!));
 }

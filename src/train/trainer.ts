@@ -84,6 +84,7 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
   const trainWin = new Windows(trainTok, T, bos);
   const valWin = valTok.length > T ? new Windows(valTok, T, bos) : null;
 
+  if (cfg.ternary?.export.length && cfg.ternary.group % 256) throw new Error(`ternary.group ${cfg.ternary.group}: TQ1_0 / TQ2_0 keep one scale per 256 weights, so an exact export needs groups of 0 (per tensor) or a multiple of 256 (or ternary.export: [])`);
   const ops = await trainOps(o.kernels, o.threads);
   log(`kernels: ${ops.name}`);
   try {
@@ -92,10 +93,17 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
     ops.dispose();
   }
   async function run(): Promise<TrainResult> {
-  const model = new TrainDecoder(decoderShape(cfg, tok.vocabSize), ops);
+  const model = new TrainDecoder(decoderShape(cfg, tok.vocabSize), ops, { ternary: cfg.ternary, bf16: cfg.train.bf16, checkpoint: cfg.train.checkpointing });
   const rng = new Xorshift128(cfg.train.seed);
   const mup = cfg.arch === 'minicpm';
   model.init(rng, cfg.train.initStd, mup);
+  if (cfg.ternary || cfg.train.bf16 || cfg.train.checkpointing) log(`options:${cfg.ternary ? ` ternary QAT (group ${cfg.ternary.group || 'tensor'})` : ''}${cfg.train.bf16 ? ' bf16' : ''}${cfg.train.checkpointing ? ` gradient checkpointing` : ''}; activations ${(model.activationBytes / 2 ** 20).toFixed(1)} MiB`);
+  if (cfg.init && !o.resume) {
+    const file = resolve(o.baseDir, cfg.init);
+    loadF32(file, parseGGUF(new Uint8Array(readFileSync(file)), file).tensors, model.params.map((p) => [p.name, p.data]));
+    model.weightsChanged();
+    log(`weights from ${file}`);
+  }
   const widthMult = cfg.model.dim / cfg.mup.dimModelBase;
   const tc = cfg.train;
   const opt = new AdamW(model.params, { beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weightDecay, lrMult: (p) => (mup && p.kind === 'matrix' ? 1 / widthMult : 1) }, ops);
@@ -104,13 +112,8 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
   let sched = buildSchedule(cfg).sch;
   if (o.resume) {
     const ck = parseGGUF(new Uint8Array(readFileSync(o.resume)), o.resume);
-    const byName = new Map(ck.tensors.map((t) => [t.name, t]));
-    const f32 = (name: string, dst: Float32Array) => {
-      const t = byName.get(name);
-      if (!t || t.type !== 0 || t.nbytes !== dst.byteLength) throw new Error(`${o.resume}: checkpoint tensor ${name} is missing or has another shape`);
-      dst.set(new Float32Array(t.data.slice().buffer));
-    };
-    model.params.forEach((p, k) => { f32(p.name, p.data); f32(`adam.m.${p.name}`, opt.m[k]!); f32(`adam.v.${p.name}`, opt.v[k]!); });
+    loadF32(o.resume, ck.tensors, model.params.flatMap((p, k) => [[p.name, p.data], [`adam.m.${p.name}`, opt.m[k]!], [`adam.v.${p.name}`, opt.v[k]!]] as [string, Float32Array][]));
+    model.weightsChanged();
     const meta = (k: string) => plainValue(ck.metadata.get(k) ?? { type: GGUFType.STRING, value: '' });
     step = Number(meta('lutra.train.step'));
     opt.t = step;
@@ -179,6 +182,7 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
     const gradNorm = clipGradNorm(model.params, tc.clip, ops);
     const lr = tc.lr * lrFactor(sched, step);
     opt.step(lr);
+    model.weightsChanged();
     step++;
     lastLoss = nll / tokensPerStep;
     let val: number | undefined;
@@ -199,9 +203,28 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
   saveCheckpoint(resolve(out, 'ckpt-last.gguf'));
   const modelFile = resolve(out, `${cfg.name}.gguf`);
   mkdirSync(dirname(modelFile), { recursive: true });
-  writeFileSync(modelFile, concatChunks(model.toGGUF(cfg.name, tokMeta)));
+  // the model as its forward computes it (ternary: the ternarized matrices, as F32 and packed)
+  writeFileSync(modelFile, concatChunks(model.exportGGUF(cfg.name, tokMeta)));
+  for (const t of cfg.ternary?.export ?? []) {
+    const f = resolve(out, `${cfg.name}-${t}.gguf`);
+    writeFileSync(f, concatChunks(model.exportGGUF(cfg.name, tokMeta, TERNARY_TYPES[t].type, TERNARY_TYPES[t].fileType)));
+    log(`wrote ${f}`);
+  }
   writeFileSync(resolve(out, 'loss-curve.svg'), lossCurveSVG(title, curve));
   return { model: modelFile, steps: step, trainLoss: lastLoss, valLoss: lastVal, seconds: (performance.now() - t0) / 1000, nParams: model.nParams, trainTokens: trainTok.length, heldOutTokens: valTok.length };
+  }
+}
+
+/** ggml type and llama.cpp file type of each ternary export */
+const TERNARY_TYPES = { TQ1_0: { type: 34, fileType: 36 }, TQ2_0: { type: 35, fileType: 37 } } as const;
+
+/** Copy F32 tensors by name from a GGUF's tensors into the given buffers (same sizes), naming what is missing. */
+function loadF32(file: string, tensors: { name: string; type: number; nbytes: number; data: Uint8Array }[], want: [string, Float32Array][]): void {
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  for (const [name, dst] of want) {
+    const t = byName.get(name);
+    if (!t || t.type !== 0 || t.nbytes !== dst.byteLength) throw new Error(`${file}: tensor ${name} is missing, not F32 or not ${dst.length} elements`);
+    dst.set(new Float32Array(t.data.slice().buffer));
   }
 }
 
