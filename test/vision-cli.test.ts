@@ -42,6 +42,11 @@ test('lutra chat --mmproj: /image FILE goes with the next message; the chat answ
   assert.equal((r.stderr.match(/\[\d+ cached, /g) ?? []).length, 2, 'two replies');
   const images = [...r.stderr.matchAll(/\[images: (\d+) slices encoded, (\d+) reused/g)].map((m) => [Number(m[1]), Number(m[2])]);
   assert.deepEqual(images, [[3, 0], [0, 3]], 'the follow-up question reuses the three slices');
+  assert.match(r.stderr, /\[images: 3 slices encoded, 0 reused, \d+ ms; image 1: 3 slices, 12 embeddings, \d+ ms\]/, 'per-image encode time');
+  // The follow-up decodes only its new turn: the first turn's prompt and its picture's rows stay cached.
+  const cached = [...r.stderr.matchAll(/\[(\d+) cached, (\d+) new prompt tokens/g)].map((m) => [Number(m[1]), Number(m[2])]);
+  assert.equal(cached[0]![0], 0);
+  assert.ok(cached[1]![0] >= cached[0]![1], `second turn: ${cached[1]} (first: ${cached[0]})`);
 });
 
 test('bad pictures are one-line errors naming the file and the chat goes on; /image without --mmproj says what is missing', () => {

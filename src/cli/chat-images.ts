@@ -60,7 +60,8 @@ export class ChatImages {
     const prompt = encodeMarkedPrompt(model, this.cache.projector, text, this.images, (found) => new ArgumentError(`the conversation has ${found} picture places for ${this.images.length} pictures (were turns dropped? /reset starts over)`));
     if (this.verbose) {
       const ms = prompt.images.reduce((a, b) => a + b.ms, 0);
-      process.stderr.write(`[images: ${this.cache.stats.encoded - encoded} slices encoded, ${this.cache.stats.reused - reused} reused, ${ms.toFixed(0)} ms]\n`);
+      const each = prompt.images.map((im, i) => `image ${i + 1}: ${im.slices} slices, ${im.tokens} embeddings, ${im.ms.toFixed(0)} ms`).join('; ');
+      process.stderr.write(`[images: ${this.cache.stats.encoded - encoded} slices encoded, ${this.cache.stats.reused - reused} reused, ${ms.toFixed(0)} ms; ${each}]\n`);
     }
     return generateWithImages(model, ctx, prompt, opts);
   }

@@ -3,14 +3,19 @@
 // are OpenAI chat completions (or streams of chunks) whose usage says how many prompt tokens came
 // from the cache. A conversation that outgrows the context drops its oldest turns (context shift,
 // on by default); a turn without max_tokens gets defaultChatMaxTokens. One turn at a time; not
-// part of the engine's slot pool.
+// part of the engine's slot pool. With an engine projector, messages may carry image_url parts:
+// each picture is encoded once for the session (its own image cache) and its rows stay in the
+// context, so a follow-up question decodes only the new turn (runtime/vision.ts generateWithImages);
+// a conversation with pictures is not shifted (dropping turns would drop pictures).
 
 import { ArgumentError, LutraError } from '../core/errors.js';
 import type { Context } from '../runtime/context.js';
+import type { EncodedPrompt } from '../runtime/vision.js';
 import { resolveChatTemplate, type ResolvedChatTemplate } from '../tokenizer/index.js';
 import { defaultChatMaxTokens } from './context-shift.js';
 import type { Engine } from './engine.js';
-import { parseChatRequest } from './schema.js';
+import { InvalidRequestError, parseChatRequest } from './schema.js';
+import { encodeImageChat, hasImageParts, type EngineVision } from './vision-chat.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, ChatCompletionMessageParam, CompletionUsage, RequestOptions, SamplingParams, Stream, StructuredParams,
 } from './types.js';
@@ -38,6 +43,8 @@ export interface ChatSessionOptions {
    * turn throws context_length_exceeded instead. Default true.
    */
   contextShift?: boolean;
+  /** Pictures this session keeps encoded (default: the engine's images.maxImages, else 8). */
+  maxImages?: number;
 }
 
 export type TurnParams = Omit<SamplingParams, 'n'> & TurnStructured & { stream?: boolean | null; stream_options?: { include_usage?: boolean } | null; max_completion_tokens?: number | null };
@@ -54,12 +61,15 @@ export class ChatSession {
   /** The template this session renders with; source 'fallback' when the model has none (ChatML). */
   readonly chatTemplate: ResolvedChatTemplate;
   private readonly context: Context;
+  /** The engine's projector with this session's own image cache (undefined: the engine takes no images). */
+  private readonly vision: EngineVision | undefined;
   private busy = false;
   private disposed = false;
 
   constructor(private readonly engine: Engine, private readonly opts: ChatSessionOptions = {}) {
     this.chatTemplate = opts.chatTemplate === undefined ? engine.chatTemplate : resolveChatTemplate(engine.model.tokenizer.chatTemplate, opts.chatTemplate);
     this.context = engine.model.createContext({ ctx: opts.ctx ?? engine.nCtx });
+    this.vision = engine.vision?.withOwnCache(opts.maxImages);
     this.reset();
   }
 
@@ -99,12 +109,20 @@ export class ChatSession {
     const chosen = p.max_completion_tokens ?? p.max_tokens ?? null;
     const budget = chosen ?? this.defaultMaxTokens;
     let kept = messages, dropped = 0, tokens: number[];
-    if (this.opts.contextShift ?? true) ({ messages: kept, dropped, tokens } = this.engine.fitChat(messages, budget, nCtx, this.chatTemplate, plan.templateTools));
+    let images: EncodedPrompt | undefined;
+    if (hasImageParts(messages)) {
+      // Fetching and encoding take turns of the event loop: the session is busy meanwhile.
+      this.busy = true;
+      try { images = await this.encodeImages(messages, plan.templateTools, opts?.signal); } finally { this.idle(); }
+      if (this.disposed) throw new LutraError('E_DISPOSED', 'chat session has been disposed');
+      tokens = images.ids;
+    } else if (this.opts.contextShift ?? true) ({ messages: kept, dropped, tokens } = this.engine.fitChat(messages, budget, nCtx, this.chatTemplate, plan.templateTools));
     else tokens = this.engine.chatPromptTokens(messages, this.chatTemplate, nCtx, plan.templateTools);
     // The default budget gives way to a prompt that fits only without all of it; a chosen one is checked as asked.
     const job = this.engine.makeJob(chosen !== null ? p : { ...p, max_tokens: Math.max(1, Math.min(budget, nCtx - tokens.length)) }, [tokens], -1, 'messages', nCtx);
     job.grammar = plan.grammar;
     job.tools = plan.tools;
+    job.images = images;
     this.lastDropped = dropped;
     if (!p.stream) this.busy = true;
     const onDone = (r: ChatCompletion) => {
@@ -122,6 +140,15 @@ export class ChatSession {
     } finally {
       if (!p.stream) this.idle();
     }
+  }
+
+  /** The conversation with its pictures as prompt ids and image rows (each picture encoded once for the session). */
+  private async encodeImages(messages: ChatCompletionMessageParam[], tools: Parameters<Engine['chatPromptText']>[3], signal?: AbortSignal): Promise<EncodedPrompt> {
+    if (!this.vision) {
+      throw new InvalidRequestError('messages', 'this model takes no images: create the engine with a projector (mmproj)');
+    }
+    const text = this.engine.chatPromptText(messages, this.chatTemplate, this.context.nCtx, tools);
+    return encodeImageChat(this.engine.model, this.vision, messages, text, signal);
   }
 
   /** A turn ended: the session may take the next, or, disposed meanwhile, give its context back. */

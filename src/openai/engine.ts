@@ -131,6 +131,11 @@ export function responseTimings(list: readonly Timings[]): ResponseTimings {
   };
 }
 
+/** The images' encode times on a response's timings (each image once, on the first choice's). */
+function imageTimings(t: ResponseTimings, images: EncodedPrompt | undefined): ResponseTimings {
+  return images?.images.length ? { ...t, images: images.images.map((im) => ({ slices: im.slices, tokens: im.tokens, encode_ms: im.ms })) } : t;
+}
+
 interface RunningJob { parked: boolean; settled: Promise<void> }
 
 const utf8 = new TextDecoder();
@@ -278,7 +283,7 @@ export class Engine {
 
   /** Render chat messages with the engine's template (or `template`) and tokenize them. */
   chatPromptTokens(messages: ChatCompletionMessageParam[], template: ResolvedChatTemplate = this.chatTemplate, nCtx = this.nCtx, tools?: ChatTool[]): number[] {
-    if (hasImageParts(messages)) throw new InvalidRequestError('messages', 'image_url parts are taken by chat.completions.create only (not by chat sessions)');
+    if (hasImageParts(messages)) throw new InvalidRequestError('messages', 'image_url parts need the image path (chat.completions.create or a chat session), not prompt tokens');
     const text = this.chatPromptText(messages, template, nCtx, tools);
     // Templates that write bos_token themselves must not get a second one from the tokenizer.
     const bos = this.model.tokenizer.bosText;
@@ -410,17 +415,14 @@ export class Engine {
           if (j === 0) cached += last!.timings.cachedTokens;
           completionTokens += last!.tokens.length;
           timings.push(last!.timings);
-          yield* emit({ choice, finish: finishReason(last!.stopReason), timings: responseTimings([last!.timings]) });
+          yield* emit({ choice, finish: finishReason(last!.stopReason), timings: imageTimings(responseTimings([last!.timings]), choice === 0 ? job.images : undefined) });
         }
       }
       yield* emit({
         usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens, prompt_tokens_details: { cached_tokens: cached } },
-        timings: responseTimings(timings),
+        timings: imageTimings(responseTimings(timings), job.images),
       });
     } finally {
-      // Image rows sit under placeholder ids: keep no cache past the first, or a later prompt with
-      // the same ids would reuse another picture's rows.
-      if (job.images?.embeddings[0]) ctx.truncate(Math.min(ctx.nPast, job.images.embeddings[0].start));
       slot?.release();
       this.running.delete(state);
       done();

@@ -193,6 +193,11 @@ export interface ResponseTimings {
   predicted_per_second: number;
   draft_n?: number;
   draft_n_accepted?: number;
+  /**
+   * A chat with images: per image in prompt order, its slices, the embeddings it put in the prompt
+   * and the milliseconds its encoding took (near 0 when its slices came from the image cache).
+   */
+  images?: { slices: number; tokens: number; encode_ms: number }[];
 }
 
 export interface ChatCompletion {

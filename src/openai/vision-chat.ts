@@ -32,6 +32,14 @@ export class EngineVision {
     return new EngineVision(typeof mmproj === 'string' ? mmproj : '<bytes>', new ImageCache(projector, { maxImages: images.maxImages }), images);
   }
 
+  /**
+   * The same projector with an image cache of its own (a chat session's: its pictures stay encoded
+   * whatever other requests bring). Disposing the engine's disposes the projector; not this one's.
+   */
+  withOwnCache(maxImages = this.images.maxImages): EngineVision {
+    return new EngineVision(this.file, new ImageCache(this.cache.base, { maxImages }), this.images);
+  }
+
   dispose(): void { this.cache.base.dispose(); }
 }
 

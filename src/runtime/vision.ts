@@ -125,18 +125,79 @@ export function encodePrompt(model: Model, projector: Projector, parts: PromptPa
 }
 
 /**
- * Decode an encoded prompt into `ctx` (from position 0) and stream the completion. The prefix is
- * decoded here with the image rows in place; generate() then finds all but the last prompt token
- * cached and goes on from there.
+ * Context positions that hold an image's rows: Context.tokens says IMAGE_ROW there between runs (no
+ * token id equals it, so a text prompt's reused prefix ends before the first picture), and
+ * `heldImages` keeps which rows they are, so an image prompt with the same pictures at the same
+ * places reuses them.
+ */
+export const IMAGE_ROW = -1;
+const heldImages = new WeakMap<Context, InputEmbeddings[]>();
+
+/** Same rows: the same cached array (ImageCache hands back one per slice) or equal values. */
+function sameRows(a: Float32Array, b: Float32Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * How much of `prefix` (with `embeddings` at their starts) `ctx` already holds: equal text tokens,
+ * and at each picture the same rows at the same place. Rows of a picture are never matched in part.
+ */
+function heldPrefix(ctx: Context, prefix: number[], embeddings: InputEmbeddings[], nEmbd: number): number {
+  const held = heldImages.get(ctx) ?? [];
+  const mine = new Map(embeddings.map((e) => [e.start, e]));
+  const limit = Math.min(ctx.nPast, prefix.length);
+  let n = 0;
+  while (n < limit) {
+    const want = mine.get(n);
+    if (ctx.tokens[n] === IMAGE_ROW) {
+      const had = held.find((h) => h.start === n);
+      const rows = want ? want.data.length / nEmbd : 0;
+      if (!want || !had || n + rows > limit || !sameRows(had.data, want.data)) break;
+      n += rows;
+      continue;
+    }
+    if (want || ctx.tokens[n] !== prefix[n]) break;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Decode an encoded prompt into `ctx` and stream the completion. The prefix is decoded here with
+ * the image rows in place, from where the context stops holding the same text and pictures (a
+ * follow-up question about a picture decodes only the new turn); generate() then finds all but the
+ * last prompt token cached and goes on from there.
  */
 export async function* generateWithImages(model: Model, ctx: Context, prompt: EncodedPrompt, opts: GenerateOptions = {}): AsyncGenerator<GenerateChunk> {
   const { ids, embeddings } = prompt;
+  const nEmbd = model.hparams.nEmbd;
   if (ids.length < 2) throw new ArgumentError('an image prompt needs at least two tokens');
   if (ids.length > ctx.nCtx) throw new ArgumentError(`the prompt with its images is ${ids.length} tokens, more than the context size ${ctx.nCtx}`);
-  ctx.truncate(0);
   const prefix = ids.slice(0, -1);
-  const inPrefix = embeddings.filter((e) => e.start + e.data.length / model.hparams.nEmbd <= prefix.length);
+  const inPrefix = embeddings.filter((e) => e.start + e.data.length / nEmbd <= prefix.length);
   if (inPrefix.length !== embeddings.length) throw new ArgumentError('an image cannot end the prompt: add text after it');
-  ctx.decode(prefix, { embeddings: inPrefix, logits: 'none' });
-  yield* model.generate(ids, { ...opts, context: ctx });
+  const common = heldPrefix(ctx, prefix, inPrefix, nEmbd);
+  ctx.truncate(common);
+  const kept = (heldImages.get(ctx) ?? []).filter((h) => h.start + h.data.length / nEmbd <= common);
+  const fresh = inPrefix.filter((e) => e.start >= common);
+  heldImages.set(ctx, [...kept, ...fresh]);
+  const t0 = performance.now();
+  if (common < prefix.length) ctx.decode(prefix.slice(common), { embeddings: fresh.map((e) => ({ start: e.start - common, data: e.data })), logits: 'none' });
+  const prefillMs = performance.now() - t0;
+  // generate() compares ids: the rows carry the prompt's placeholder ids while it runs, IMAGE_ROW after.
+  const rows = inPrefix.flatMap((e) => Array.from({ length: e.data.length / nEmbd }, (_, r) => e.start + r));
+  for (const r of rows) ctx.tokens[r] = ids[r]!;
+  try {
+    for await (const c of model.generate(ids, { ...opts, context: ctx })) {
+      if (!c.done) { yield c; continue; }
+      // generate() found the prefix decoded above in the cache: its timings count it as decoded here.
+      const promptMs = c.timings.promptMs + prefillMs;
+      yield { ...c, timings: { ...c.timings, cachedTokens: common, promptMs, promptTokensPerSecond: (ids.length - common) / Math.max(promptMs / 1000, 1e-9) } };
+    }
+  } finally {
+    for (const r of rows) if (r < ctx.nPast) ctx.tokens[r] = IMAGE_ROW;
+  }
 }
