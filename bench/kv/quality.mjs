@@ -3,7 +3,10 @@
 // MODEL --cache-type-k T [--minicache]` runs it), KV bytes per token after one full window, on trained models: stories260K (head size 8: the 32-element quantized
 // caches are refused, as llama.cpp refuses them) and lutra's bundled model (head size 32: every type;
 // no Hadamard rotation, which needs a multiple of 64).
-//   node bench/kv/quality.mjs [--chunks N]     (after `npm run build`; prints a markdown table)
+// MiniCache rows are measured twice: windows as llama-perplexity runs them (the first half prefilled in
+// one batch, which attends exactly, then the scored half in one batch reading the merged first half) and
+// with every token decoded alone (--batch 1 in `lutra eval`), as generation reads a merged cache.
+//   node bench/kv/quality.mjs [--chunks N] [--only-minicache]   (after `npm run build`; prints a markdown table)
 
 import { readFileSync } from 'node:fs';
 import { resolve, dirname } from 'node:path';
@@ -20,16 +23,17 @@ const models = [
   { name: 'lutra-default', file: resolve(REPO, 'models/lutra-default.gguf'), ctx: 128 },
 ];
 const MC = { miniCache: true }, MC_AVG = { miniCache: { method: 'average' } }, MC_ALL = { miniCache: { retain: 0 } };
-const settings = [['f32', 'f32'], ['f16', 'f16'], ['bf16', 'bf16'], ['q8_0', 'q8_0'], ['q8_0', 'f16'], ['f16', 'q8_0'], ['q5_1', 'q5_1'], ['q5_0', 'q5_0'], ['q4_1', 'q4_1'], ['q4_0', 'q4_0'], ['iq4_nl', 'iq4_nl'],
-  ['f16', 'f16', MC], ['f16', 'f16', MC_ALL], ['f16', 'f16', MC_AVG], ['q8_0', 'q8_0', MC], ['q4_0', 'q4_0', MC]];
-const label = (mc) => !mc ? '' : mc.miniCache === true ? ' + MiniCache (SLERP, t 0.6, retain 5%)' : mc.miniCache.method === 'average' ? ' + MiniCache averaging (baseline)' : ' + MiniCache (SLERP, retain 0)';
+const plain = [['f32', 'f32'], ['f16', 'f16'], ['bf16', 'bf16'], ['q8_0', 'q8_0'], ['q8_0', 'f16'], ['f16', 'q8_0'], ['q5_1', 'q5_1'], ['q5_0', 'q5_0'], ['q4_1', 'q4_1'], ['q4_0', 'q4_0'], ['iq4_nl', 'iq4_nl']];
+const merged = [['f16', 'f16', MC], ['f16', 'f16', MC_ALL], ['f16', 'f16', MC_AVG], ['q8_0', 'q8_0', MC], ['q4_0', 'q4_0', MC]];
+const settings = [...(process.argv.includes('--only-minicache') ? [] : plain), ...merged, ...merged.map(([k, v, mc]) => [k, v, mc, 1])];
+const label = (mc, batch) => (!mc ? '' : mc.miniCache === true ? ' + MiniCache (SLERP, t 0.6, retain 5%)' : mc.miniCache.method === 'average' ? ' + MiniCache averaging (baseline)' : ' + MiniCache (SLERP, retain 0)') + (batch ? ', every token decoded alone' : '');
 
 console.log(`| model | K / V cache | KV bytes per token | PPL | ΔPPL vs f32 | mean KLD vs f32 | 99% KLD | same top token |`);
 console.log(`| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |`);
 for (const m of models) {
   const model = await loadModel(m.file);
   const window = model.tokenize(text.slice(0, 20000)).slice(0, m.ctx);
-  for (const [k, v, extra] of settings) {
+  for (const [k, v, extra, batch] of settings) {
     const cacheType = { k, v, ...extra };
     let bytes;
     try {
@@ -38,12 +42,12 @@ for (const m of models) {
       bytes = c.kv.bytesUsed() / m.ctx;
       c.dispose();
     } catch (e) {
-      console.log(`| ${m.name} | ${k} / ${v}${label(extra)} | - | refused (${/head size \d+/.exec(e.message)?.[0] ?? e.message} is not a multiple of the block size 32; llama.cpp refuses it too) | | | | |`);
+      console.log(`| ${m.name} | ${k} / ${v}${label(extra, batch)} | - | refused (${/head size \d+/.exec(e.message)?.[0] ?? e.message} is not a multiple of the block size 32; llama.cpp refuses it too) | | | | |`);
       continue;
     }
-    const r = await kldEval(model, model, text, { ctx: m.ctx, chunks, baseCache: 'f32', quantCache: cacheType });
+    const r = await kldEval(model, model, text, { ctx: m.ctx, chunks, batch, baseCache: 'f32', quantCache: cacheType });
     const d = (r.pplQuant - r.pplBase) / r.pplBase;
-    console.log(`| ${m.name} | ${k} / ${v}${label(extra)} | ${+bytes.toFixed(1)} | ${r.pplQuant.toFixed(4)} | ${(100 * d).toFixed(3)}% | ${r.kld.toExponential(2)} ± ${r.kldError.toExponential(1)} | ${r.kld99.toExponential(2)} | ${(100 * r.top1).toFixed(2)}% |`);
+    console.log(`| ${m.name} | ${k} / ${v}${label(extra, batch)} | ${+bytes.toFixed(1)} | ${r.pplQuant.toFixed(4)} | ${(100 * d).toFixed(3)}% | ${r.kld.toExponential(2)} ± ${r.kldError.toExponential(1)} | ${r.kld99.toExponential(2)} | ${(100 * r.top1).toFixed(2)}% |`);
   }
   model.dispose();
 }

@@ -403,7 +403,7 @@ function show(v: unknown, max: number): string {
   return String(v);
 }
 
-async function cmdPpl(modelPath: string, o: KernelFlags & { file: string; ctx: number; chunks?: number; json?: boolean; verbose?: boolean }): Promise<void> {
+async function cmdPpl(modelPath: string, o: KernelFlags & { file: string; ctx: number; chunks?: number; batch?: number; json?: boolean; verbose?: boolean }): Promise<void> {
   const text = await readUtf8File(o.file);
   const ac = sigintController();
   const model = await openModel(modelPath, o, ac.signal);
@@ -412,7 +412,7 @@ async function cmdPpl(modelPath: string, o: KernelFlags & { file: string; ctx: n
     : undefined;
   let started = false;
   const r = await perplexity(model, text, {
-    ctx: o.ctx, chunks: o.chunks, signal: ac.signal,
+    ctx: o.ctx, chunks: o.chunks, batch: o.batch, signal: ac.signal,
     onChunk: ({ chunk, chunks, ppl }) => {
       if (bar) {
         if (!started) { bar.start(chunks, 0, { ppl: '-' }); started = true; }
@@ -482,6 +482,7 @@ export function buildProgram(): Command {
     .requiredOption('--file <path>', 'text file to evaluate on')
     .addOption(new Option('-c, --ctx <n>', 'window size in tokens').argParser(int('--ctx', 4)).default(512))
     .option('--chunks <n>', 'evaluate only the first N windows', int('--chunks', 1))
+    .option('-b, --batch <n>', 'tokens per decode step (default: min(ctx, 128)); 1 decodes every token alone, as generation does, so a merged cache (--minicache) is read by every scored token', int('--batch', 1))
     .option('--json', 'print a last line {"ppl":…,"tokens":…,"seconds":…}')
     .option('-t, --threads <n>', 'kernel threads (default: the number of cores)', threadCount)
     .addOption(new Option('--backend <name>', 'kernel backend (webgpu: the forward on the GPU; auto takes it where a hardware adapter exists and the model fits)').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain', 'webgpu']).default('auto'))

@@ -170,14 +170,15 @@ export function registerQuantize(program: Command): void {
     .requiredOption('--file <path>', 'text to evaluate on')
     .option('-c, --ctx <n>', 'window size in tokens', int('--ctx', 4), 512)
     .option('--chunks <n>', 'evaluate only the first N windows', int('--chunks', 1))
+    .option('-b, --batch <n>', 'tokens per decode step (default: min(ctx, 128)); 1 decodes every token alone, as generation does', int('--batch', 1))
     .addOption(new Option('--base-cache-type <type>', 'KV cache type (K and V) of the base side (default: f32 with one model, else f16)').choices(KV_CACHE_TYPES))
     .option('--json', 'print the result as JSON')
-    .action(async (base: string, quant: string | undefined, o: CacheFlags & { file: string; ctx: number; chunks?: number; json?: boolean; baseCacheType?: KVCacheType }) => {
+    .action(async (base: string, quant: string | undefined, o: CacheFlags & { file: string; ctx: number; chunks?: number; batch?: number; json?: boolean; baseCacheType?: KVCacheType }) => {
       const text = await readFile(o.file, 'utf8').catch(() => { throw new ArgumentError(`${o.file}: cannot read file`); });
       const mb = await loadModel(base);
       const mq = quant === undefined ? mb : await loadModel(quant);
       try {
-        const r = await kldEval(mb, mq, text, { ctx: o.ctx, chunks: o.chunks, baseCache: o.baseCacheType ?? (quant === undefined ? 'f32' : undefined), quantCache: cacheSpec(o) });
+        const r = await kldEval(mb, mq, text, { ctx: o.ctx, chunks: o.chunks, batch: o.batch, baseCache: o.baseCacheType ?? (quant === undefined ? 'f32' : undefined), quantCache: cacheSpec(o) });
         if (o.json) { process.stdout.write(JSON.stringify(r) + '\n'); return; }
         process.stdout.write([
           `Mean KLD: ${r.kld.toFixed(6)} +/- ${r.kldError.toFixed(6)}  (median ${r.kldMedian.toFixed(6)}, 99% ${r.kld99.toFixed(6)}, max ${r.kldMax.toFixed(6)})`,

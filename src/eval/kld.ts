@@ -12,6 +12,8 @@ import { scoreWindow } from './perplexity.js';
 export interface KldOptions {
   ctx?: number;
   chunks?: number;
+  /** Tokens per decode step on both sides (default min(ctx, 128)); 1: every token alone, as generation. */
+  batch?: number;
   signal?: AbortSignal;
   /** Run the quantized model on other kernels (activation quantization, say). */
   quantKernels?: Kernels;
@@ -61,8 +63,8 @@ export async function kldEval(base: Model, quant: Model, text: string, o: KldOpt
   if (available === 0) throw new ArgumentError(`the text has ${tokens.length} tokens, fewer than one window of ${nCtx}`);
   const nChunks = o.chunks ? Math.min(o.chunks, available) : available;
   const bos = base.tokenizer.bos, addBos = base.tokenizer.addBos && bos !== undefined;
-  const cb = base.createContext({ ctx: nCtx, batch: Math.min(nCtx, 128), ...(o.baseCache ? { cacheType: o.baseCache } : {}) });
-  const cq = quant.createContext({ ctx: nCtx, batch: Math.min(nCtx, 128), kernels: o.quantKernels, ...(o.quantCache ? { cacheType: o.quantCache } : {}) });
+  const cb = base.createContext({ ctx: nCtx, batch: o.batch ?? Math.min(nCtx, 128), ...(o.baseCache ? { cacheType: o.baseCache } : {}) });
+  const cq = quant.createContext({ ctx: nCtx, batch: o.batch ?? Math.min(nCtx, 128), kernels: o.quantKernels, ...(o.quantCache ? { cacheType: o.quantCache } : {}) });
   const nV = base.hparams.nVocab, first = nCtx >> 1;
   const lpB = new Float64Array(nV), lpQ = new Float64Array(nV);
   const baseLogits: Float32Array[] = [];

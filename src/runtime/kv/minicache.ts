@@ -3,13 +3,17 @@
 //   Ω = arccos(x_a·x_b / (|x_a| |x_b|)),  e = sin((1-t)Ω)/sinΩ · x_a/|x_a| + sin(tΩ)/sinΩ · x_b/|x_b|
 // (a plain lerp of the directions where Ω ≈ 0); the store keeps e once (in the cache's K/V format)
 // and both magnitudes, and restores x̂_l = |x_l| e. Highly distinct tokens (the share `retain` with
-// the largest Ω) are kept unmerged. 'average' is the paper's baseline: both layers read (x_a + x_b) / 2.
+// the largest Ω) are kept unmerged: the paper thresholds the angular distance Ω/π between its min and
+// max by γ, which read literally keeps almost every token of these small models (and xKV's reference
+// applies it inverted), so γ here is the retained share itself. 'average' is the paper's baseline: both layers read (x_a + x_b) / 2.
 // Layers outside the pairs live in an ordinary store of the chosen cache type.
 //
-// Order: layer a appends a token before layer b has computed it, so layer a's new tokens wait raw
-// (pending) until layer b appends the same positions, when the pair is merged; layer a's attention in
-// between sees its own raw vectors for them, as the paper's decode does. A merged layer attends by
-// restoring its keys and values into f32 scratch and running the kernels' f32 attention.
+// Order, as the paper's algorithm figure has it: a batch's queries attend to the merged states of
+// earlier positions (rescaled, retained tokens recovered) concatenated with their own batch's raw
+// keys and values; the batch is merged once both layers have computed it. So prefill attention is
+// exact and the merge is what later tokens read. Each layer of a pair therefore keeps its last
+// batch raw (layer a's also waits there until layer b appends the same positions). A merged layer
+// attends by restoring its keys and values into f32 scratch and running the kernels' f32 attention.
 
 import { ArgumentError } from '../../core/errors.js';
 import { KVStoreBase } from './base.js';
@@ -48,11 +52,13 @@ interface Pair {
   /** Angles seen so far, in ANGLE_BINS bins over [0, π]: the retention threshold is their quantile. */
   hist: Float64Array;
   seen: number;
-  /** Layer a's raw keys and values of positions pendingFrom.. (not merged yet). */
-  pendK: Float32Array;
-  pendV: Float32Array;
-  pendingFrom: number;
-  pendingTo: number;
+  /** Each layer's (a, b) last batch, raw: positions rawFrom[i]..rawTo[i]-1. */
+  rawK: [Float32Array, Float32Array];
+  rawV: [Float32Array, Float32Array];
+  rawFrom: Int32Array;
+  rawTo: Int32Array;
+  /** Positions 0..mergedTo-1 are merged. */
+  mergedTo: number;
 }
 
 const EPS_ANGLE = 1e-6;
@@ -130,7 +136,8 @@ export class MiniCacheKVStore extends KVStoreBase implements KVStore {
       normK: new Uint16Array(shape.nCtx * 2 * shape.nHeadKv), normV: new Uint16Array(shape.nCtx * 2 * shape.nHeadKv),
       slot: new Int32Array(shape.nCtx * shape.nHeadKv).fill(-1), kept: new Uint8Array(0), nKept: 0,
       hist: new Float64Array(ANGLE_BINS), seen: 0,
-      pendK: new Float32Array(0), pendV: new Float32Array(0), pendingFrom: 0, pendingTo: 0,
+      rawK: [new Float32Array(0), new Float32Array(0)], rawV: [new Float32Array(0), new Float32Array(0)],
+      rawFrom: new Int32Array(2), rawTo: new Int32Array(2), mergedTo: 0,
     };
   }
 
@@ -144,26 +151,30 @@ export class MiniCacheKVStore extends KVStoreBase implements KVStore {
     const pi = this.pairOf[layer]!;
     if (pi < 0) {
       this.inner.append(this.innerIndex[layer]!, pos0, keys, values, nTok);
-    } else if (this.pairOf[layer - 1] !== pi) {
-      // The pair's first layer: hold its vectors until the second layer's arrive.
-      const p = this.pairs[pi]!;
-      if (p.pendK.length < nTok * this.kStride) { p.pendK = new Float32Array(nTok * this.kStride); p.pendV = new Float32Array(nTok * this.vStride); }
-      p.pendK.set(keys.subarray(0, nTok * this.kStride));
-      p.pendV.set(values.subarray(0, nTok * this.vStride));
-      p.pendingFrom = pos0; p.pendingTo = pos0 + nTok;
     } else {
-      const p = this.pairs[pi]!;
-      if (p.pendingFrom !== pos0 || p.pendingTo !== pos0 + nTok) {
-        throw new ArgumentError(`MiniCache: layer ${layer} appends positions ${pos0}..${pos0 + nTok - 1}, but layer ${layer - 1} appended ${p.pendingFrom}..${p.pendingTo - 1}`);
+      const p = this.pairs[pi]!, which = this.pairOf[layer - 1] === pi ? 1 : 0;
+      this.holdRaw(p, which, pos0, keys, values, nTok);
+      if (which === 1) {
+        if (p.rawFrom[0] !== pos0 || p.rawTo[0] !== pos0 + nTok) {
+          throw new ArgumentError(`MiniCache: layer ${layer} appends positions ${pos0}..${pos0 + nTok - 1}, but layer ${layer - 1} appended ${p.rawFrom[0]}..${p.rawTo[0]! - 1}`);
+        }
+        const H = this.nHeadKv, kA = p.rawK[0], vA = p.rawV[0];
+        if (this.angles.length < nTok * H) this.angles = new Float64Array(nTok * H);
+        for (let t = 0; t < nTok; t++) this.merge(p, pos0 + t, kA, vA, keys, values, t);
+        const threshold = this.threshold(p, nTok * H);
+        for (let t = 0; t < nTok; t++) for (let h = 0; h < H; h++) this.keep(p, pos0 + t, h, this.angles[t * H + h]! >= threshold, kA, vA, keys, values, t);
+        p.mergedTo = pos0 + nTok;
       }
-      const H = this.nHeadKv;
-      if (this.angles.length < nTok * H) this.angles = new Float64Array(nTok * H);
-      for (let t = 0; t < nTok; t++) this.merge(p, pos0 + t, p.pendK, p.pendV, keys, values, t);
-      const threshold = this.threshold(p, nTok * H);
-      for (let t = 0; t < nTok; t++) for (let h = 0; h < H; h++) this.keep(p, pos0 + t, h, this.angles[t * H + h]! >= threshold, p.pendK, p.pendV, keys, values, t);
-      p.pendingTo = p.pendingFrom;
     }
     if (pos0 + nTok > this.length) this.length = pos0 + nTok;
+  }
+
+  /** Keep layer `which`'s batch raw: its own queries attend to it unmerged. */
+  private holdRaw(p: Pair, which: number, pos0: number, keys: Float32Array, values: Float32Array, nTok: number): void {
+    if (p.rawK[which]!.length < nTok * this.kStride) { p.rawK[which] = new Float32Array(nTok * this.kStride); p.rawV[which] = new Float32Array(nTok * this.vStride); }
+    p.rawK[which]!.set(keys.subarray(0, nTok * this.kStride));
+    p.rawV[which]!.set(values.subarray(0, nTok * this.vStride));
+    p.rawFrom[which] = pos0; p.rawTo[which] = pos0 + nTok;
   }
 
   /** Merge one position's vectors of the pair's two layers (token t of each batch). */
@@ -241,16 +252,22 @@ export class MiniCacheKVStore extends KVStoreBase implements KVStore {
     if (n > this.length) throw new ArgumentError(`KV store: attending to positions up to ${n - 1}, but it holds ${this.length}`);
     const p = this.pairs[pi]!;
     const second = this.pairOf[layer - 1] === pi ? 1 : 0;
-    this.restore(p, second, n);
+    this.restore(p, second, pos0, n);
     const pr = this.params;
     pr.nHead = shape.nHead; pr.scale = shape.scale;
     this.kernels.attention(q, this.resK, this.resV, nTok, pos0, pr, out);
   }
 
-  /** Keys and values of positions 0..n-1 of the pair's layer `which` (0: a, 1: b) into resK/resV. */
-  private restore(p: Pair, which: number, n: number): void {
+  /**
+   * Keys and values of positions 0..n-1 of the pair's layer `which` (0: a, 1: b) into resK/resV: the
+   * merged states restored before pos0 (where merged), the layer's own raw batch from there on.
+   */
+  private restore(p: Pair, which: number, pos0: number, n: number): void {
     const H = this.nHeadKv, dk = this.headDim, dv = this.headDimV;
-    const merged = which === 0 ? Math.min(n, p.pendingTo > p.pendingFrom ? p.pendingFrom : n) : n;
+    const from = p.rawFrom[which]!, to = p.rawTo[which]!, merged = Math.min(pos0, p.mergedTo);
+    if (from > merged || n > to) {
+      throw new ArgumentError(`MiniCache: attending positions up to ${n - 1} from ${pos0}, but ${p.mergedTo} are merged and ${from}..${to - 1} held raw`);
+    }
     this.kType.format.dequantize(p.eK, 0, this.resK, 0, merged * this.kStride);
     this.vType.format.dequantize(p.eV, 0, this.resV, 0, merged * this.vStride);
     for (let pos = 0; pos < merged; pos++) {
@@ -268,19 +285,17 @@ export class MiniCacheKVStore extends KVStoreBase implements KVStore {
         if (nv !== 1) for (let i = 0; i < dv; i++) this.resV[vo + i] = this.resV[vo + i]! * nv;
       }
     }
-    // Layer a's own positions that layer b has not reached yet: its raw vectors.
-    for (let pos = merged; pos < n; pos++) {
-      const t = pos - p.pendingFrom;
-      this.resK.set(p.pendK.subarray(t * this.kStride, (t + 1) * this.kStride), pos * this.kStride);
-      this.resV.set(p.pendV.subarray(t * this.vStride, (t + 1) * this.vStride), pos * this.vStride);
-    }
+    // The batch itself (and, for layer a, positions layer b has not merged yet): raw.
+    this.resK.set(p.rawK[which]!.subarray((merged - from) * this.kStride, (n - from) * this.kStride), merged * this.kStride);
+    this.resV.set(p.rawV[which]!.subarray((merged - from) * this.vStride, (n - from) * this.vStride), merged * this.vStride);
   }
 
   truncate(n: number): void {
     this.checkTruncate(n);
     this.inner.truncate(Math.min(n, this.inner.length));
     for (const p of this.pairs) {
-      p.pendingFrom = p.pendingTo = Math.min(p.pendingFrom, n);
+      for (let i = 0; i < 2; i++) { p.rawTo[i] = Math.min(p.rawTo[i]!, n); p.rawFrom[i] = Math.min(p.rawFrom[i]!, p.rawTo[i]!); }
+      p.mergedTo = Math.min(p.mergedTo, n);
       // Retained slots past n are forgotten; their storage is reused from the first one past n.
       let keep = 0;
       for (let i = 0; i < n * this.nHeadKv; i++) if (p.slot[i]! >= 0) keep = Math.max(keep, p.slot[i]! + 1);
@@ -302,7 +317,7 @@ export class MiniCacheKVStore extends KVStoreBase implements KVStore {
       p.slot.set(f.slot.subarray(0, n * this.nHeadKv));
       p.kept = Uint8Array.from(f.kept); p.nKept = f.nKept;
       p.hist.set(f.hist); p.seen = f.seen;
-      p.pendingFrom = p.pendingTo = n;
+      p.rawFrom.fill(n); p.rawTo.fill(n); p.mergedTo = n;
     });
     this.truncate(n);
   }
