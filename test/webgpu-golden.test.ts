@@ -68,6 +68,31 @@ test('webgpu: the device destroyed mid-generation moves the context to WebAssemb
   }
 });
 
+test('webgpu sampling on the device: greedy and seeded top-k read back k (value, id) pairs, not the logits row, and pick the tokens the full row gives', { skip: SKIP ?? false }, async () => {
+  const model = await loadModel(QUANTIZED[2]!.file, { backend: 'webgpu' });
+  try {
+    const ops = model.gpuForward!.ops;
+    const nVocab = model.hparams.nVocab;
+    const run = async (opts: Record<string, unknown>) => {
+      const before = ops.bytesRead;
+      const ids: number[] = [];
+      for await (const c of model.generate('Once upon a time', { maxTokens: 12, ...opts })) if (!c.done) ids.push(c.token);
+      return { ids, perToken: (ops.bytesRead - before) / ids.length };
+    };
+    for (const opts of [{ temperature: 0 }, { temperature: 1.5, topK: 20, topP: 1, minP: 0, seed: 7 }]) {
+      const k = opts.temperature ? 20 : 1;
+      const device = await run(opts);
+      // logprobs need the whole row: the same chain then samples from the full logits.
+      const full = await run({ ...opts, logprobs: 0 });
+      assert.deepEqual(device.ids, full.ids, `${JSON.stringify(opts)}: the same tokens`);
+      assert.ok(device.perToken <= 8 * k + 8, `${JSON.stringify(opts)}: ${device.perToken} bytes read a token, want ${8 * k}`);
+      assert.ok(full.perToken >= 4 * nVocab, `full rows: ${full.perToken} bytes a token`);
+    }
+  } finally {
+    model.dispose();
+  }
+});
+
 test('webgpu: auto leaves a CPU-emulated adapter to WebAssembly and says why', { skip: SKIP ?? false }, async () => {
   const prev = process.env.LUTRA_WEBGPU;
   process.env.LUTRA_WEBGPU = 'auto';

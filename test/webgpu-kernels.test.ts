@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { newActivationRow, prepareActivation } from '../src/kernels/ref/activations.js';
-import { GpuError, GpuOps, activationScaleFloats, gpuFormat, ropeTable, shardRows, uploadMatrix, type Gpu } from '../src/kernels/webgpu/index.js';
+import { GpuError, GpuOps, TOPK_MAX, activationScaleFloats, gpuFormat, topKCandidateWords, ropeTable, shardRows, uploadMatrix, type Gpu } from '../src/kernels/webgpu/index.js';
 import type { RopeParams } from '../src/kernels/types.js';
 import { f32ToF16 } from '../src/core/f16.js';
 import { randomFloats } from './helpers.js';
@@ -233,6 +233,30 @@ test('webgpu swiglu, residual and bias adds, argmax (first index on ties): equal
     ops.begin();
     ops.argmax(lb, logits.length, r);
     assert.equal(new Uint32Array(await ops.read(r, 0, 4))[0], 31337);
+  });
+});
+
+test(`webgpu top-k (k 1..${TOPK_MAX}): the k largest logits in descending order, ties to the smaller index, as a stable sort of the row gives them`, { skip: SKIP ?? false }, async () => {
+  await withOps(async (ops) => {
+    const n = 40000;
+    const x = randomFloats(n, 21, 4);
+    // Ties across the first pass's threads and within one, a NaN, an -Infinity: a stable sort's order.
+    for (const i of [7, 519, 30000, n - 1]) x[i] = 9;
+    x[3] = NaN; x[4] = -Infinity; x[1024] = 8.5; x[1536] = 8.5;
+    const xb = ops.upload(x, 'logits');
+    const order = Array.from(x.keys()).filter((i) => !Number.isNaN(x[i]!)).sort((a, b) => x[b]! - x[a]! || a - b);
+    for (const k of [1, 5, 40, TOPK_MAX]) {
+      const cand = ops.buffer(4 * topKCandidateWords(k), 'candidates'), out = ops.buffer(8 * k, 'top-k');
+      ops.begin();
+      ops.topK(xb, n, k, cand, out);
+      const r = new Uint32Array(await ops.read(out, 0, 8 * k));
+      const f = new Float32Array(r.buffer);
+      const ids = Array.from({ length: k }, (_, j) => r[2 * j + 1]!);
+      assert.deepEqual(ids, order.slice(0, k), `top-${k} ids`);
+      assert.deepEqual(Array.from({ length: k }, (_, j) => f[2 * j]!), ids.map((i) => x[i]!), `top-${k} values`);
+      cand.destroy(); out.destroy();
+    }
+    assert.throws(() => ops.topK(xb, n, TOPK_MAX + 1, xb, xb), (e: Error) => e instanceof GpuError && /top-k takes k in 1\.\.64/.test(e.message));
   });
 });
 

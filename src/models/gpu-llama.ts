@@ -6,7 +6,7 @@
 /// <reference types="@webgpu/types" />
 
 import type { Kernels, WeightMatrix } from '../kernels/types.js';
-import { GpuError, GpuOps, activationScaleFloats, destroyMatrix, gpuFormat, gpuMatrixRefusal, ropeTable, uploadMatrix, type Gpu, type GpuActKind, type GpuMatrix } from '../kernels/webgpu/index.js';
+import { GpuError, GpuOps, TOPK_MAX, activationScaleFloats, destroyMatrix, topKCandidateWords, gpuFormat, gpuMatrixRefusal, ropeTable, uploadMatrix, type Gpu, type GpuActKind, type GpuMatrix } from '../kernels/webgpu/index.js';
 import type { DecoderHParams } from './decoder.js';
 import { llama, type LlamaWeights } from './llama.js';
 import type { Architecture } from './registry.js';
@@ -109,7 +109,7 @@ export class GpuLlama {
 export class GpuLlamaContext {
   private readonly kc: GPUBuffer[] = [];
   private readonly vc: GPUBuffer[] = [];
-  private readonly b: Record<'x' | 'xn' | 'q' | 'k' | 'v' | 'att' | 'gate' | 'up' | 'xq' | 'xd' | 'scores' | 'cs' | 'logits' | 'argmax', GPUBuffer>;
+  private readonly b: Record<'x' | 'xn' | 'q' | 'k' | 'v' | 'att' | 'gate' | 'up' | 'xq' | 'xd' | 'scores' | 'cs' | 'logits' | 'topCand' | 'top', GPUBuffer>;
   private readonly xHost: Float32Array;
   private readonly csHost: Float32Array;
   private yHost = new Float32Array(0);
@@ -131,7 +131,7 @@ export class GpuLlamaContext {
       gate: f(batch * hp.nFF, 'gate'), up: f(batch * hp.nFF, 'up'),
       xq: f(batch * maxCols, 'activation quants'), xd: f(activationScaleFloats(batch * maxCols), 'activation scales'),
       scores: f(batch * hp.nHead * nCtx, 'attention scores'), cs: f(batch * hp.rope.nRot, 'rope table'),
-      logits: f(batch * m.hp.nVocab, 'logits'), argmax: f(1, 'argmax'),
+      logits: f(batch * m.hp.nVocab, 'logits'), topCand: f(topKCandidateWords(TOPK_MAX), 'top-k candidates'), top: f(2 * TOPK_MAX, 'top-k'),
     };
     this.xHost = new Float32Array(batch * Math.max(hp.nEmbd, maxCols));
     this.csHost = new Float32Array(batch * hp.rope.nRot);
@@ -163,10 +163,11 @@ export class GpuLlamaContext {
 
   /**
    * Run nTok tokens at positions pos0.. and return the logits rows asked for: the last token's
-   * ('last', one row), every token's ('all'), or none. `greedy`: only the argmax of the last row
-   * comes back (4 bytes), as the index.
+   * ('last', one row), every token's ('all'), or none. With topK (1..TOPK_MAX, mode 'last') the k
+   * largest logits are selected on the GPU and only they come back (8k bytes): the row returned
+   * holds them and -Infinity elsewhere (argmax for k = 1).
    */
-  async decode(tokens: ArrayLike<number>, pos0: number, mode: 'last' | 'all' | 'none'): Promise<Float32Array | null> {
+  async decode(tokens: ArrayLike<number>, pos0: number, mode: 'last' | 'all' | 'none', topK = 0): Promise<Float32Array | null> {
     const { hp, ops } = this.m;
     const { w, layers, outNorm, output, cpu } = this.m.parts;
     const b = this.b;
@@ -216,6 +217,14 @@ export class GpuLlamaContext {
     if (mode === 'last') ops.copy(b.x, (nTok - 1) * nEmbd * 4, b.xn, 0, nEmbd * 4);
     ops.rmsNorm(mode === 'last' ? b.xn : b.x, outNorm, eps, nEmbd, rows, mode === 'last' ? null : b.xn); this.touched(b.xn);
     await this.product(output, b.xn, nEmbd, rows, b.logits, hp.nVocab);
+    if (mode === 'last' && topK > 0) {
+      ops.topK(b.logits, hp.nVocab, topK, b.topCand, b.top);
+      const pairs = new Uint32Array(await ops.read(b.top, 0, 8 * topK));
+      const vals = new Float32Array(pairs.buffer);
+      const row = new Float32Array(hp.nVocab).fill(-Infinity);
+      for (let j = 0; j < topK; j++) if (pairs[2 * j + 1]! < hp.nVocab) row[pairs[2 * j + 1]!] = vals[2 * j]!;
+      return row;
+    }
     return ops.readF32(b.logits, 0, rows * hp.nVocab);
   }
 

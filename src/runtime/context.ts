@@ -45,6 +45,12 @@ export interface DecodeOptions {
   /** Instead of logits: each token's final-normed hidden state (nEmbd values, a view the next batch overwrites). */
   onHidden?: (index: number, hidden: Float32Array) => void;
   embeddings?: readonly InputEmbeddings[];
+  /**
+   * The caller reads only the k largest logits of the last row (1: its argmax; SamplerChain.deviceTopK):
+   * a backend may leave the others -Infinity. The WebGPU context selects them on the device and reads
+   * back k (value, id) pairs instead of the row; the CPU ignores it.
+   */
+  topK?: number;
 }
 
 const NO_EMBEDDINGS: readonly InputEmbeddings[] = [];

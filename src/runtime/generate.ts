@@ -73,10 +73,12 @@ export async function* generateTokens(
   const common = stepper.reusePrefix(ids);
   for (const id of ids) sampler.accept(id);
   const t0 = performance.now();
-  let logits = await stepper.decode(ids.slice(common));
+  const nTop = opts.logprobs;
+  // Logprobs and a grammar read the whole row; otherwise the chain may need only its top k.
+  const topK = nTop === undefined && !constraint ? sampler.deviceTopK : 0;
+  let logits = await stepper.decode(ids.slice(common), undefined, topK);
   const t1 = performance.now();
 
-  const nTop = opts.logprobs;
   if (nTop !== undefined && !(Number.isInteger(nTop) && nTop >= 0 && nTop <= MAX_TOP_LOGPROBS)) throw new ArgumentError(`logprobs must be an integer 0..${MAX_TOP_LOGPROBS}, got ${nTop}`);
   const bias = nTop === undefined ? undefined : opts.logitBias instanceof Map ? opts.logitBias : new Map(Object.entries(opts.logitBias ?? {}).map(([k, v]) => [Number(k), v]));
 
@@ -100,7 +102,7 @@ export async function* generateTokens(
     if (signal?.aborted) throw new AbortError();
     if (constraint?.finished) { reason = 'eos'; break; }
     reason = full(out.length);
-    if (!reason) logits = await stepper.step(id);
+    if (!reason) logits = await stepper.step(id, topK);
   }
   yield finalChunk(text, reason, out, ids.length, common, t0, t1);
 }

@@ -4,7 +4,7 @@
 // (embeddings, speculative drafting), the context moves to the WebAssembly kernels for good: it
 // replays its cached tokens through the CPU forward first, so generation goes on where it was.
 
-import { GpuError } from '../kernels/webgpu/index.js';
+import { GpuError, TOPK_MAX } from '../kernels/webgpu/index.js';
 import type { Kernels } from '../kernels/types.js';
 import type { GpuLlama, GpuLlamaContext } from '../models/gpu-llama.js';
 import type { Architecture, DecoderHParams } from '../models/index.js';
@@ -50,8 +50,8 @@ export class GpuContext extends Context {
   }
 
   /**
-   * decode() on the GPU for the stepper: the last token's logits (a fresh array), or with onLogits
-   * every token's row. Falls back to the CPU (see toCpu) on a GpuError.
+   * decode() on the GPU for the stepper: the last token's logits (a fresh array; with opts.topK only
+   * the k largest, the rest -Infinity), or with onLogits every token's row. Falls back to the CPU (see toCpu) on a GpuError.
    */
   async decodeAsync(tokens: ArrayLike<number>, opts: DecodeOptions = {}): Promise<Float32Array | undefined> {
     if (!this.gpuCtx || opts.onHidden || opts.embeddings?.length) {
@@ -68,7 +68,9 @@ export class GpuContext extends Context {
         const chunk = Array.prototype.slice.call(tokens, i, i + m) as number[];
         const isLast = i + m === n;
         const mode = opts.onLogits ? 'all' : isLast && opts.logits !== 'none' ? 'last' : 'none';
-        const rows = await this.gpuCtx.decode(chunk, this.nPast, mode);
+        // Only the sampler's top k come back when that is all it reads (DecodeOptions.topK).
+        const k = mode === 'last' && opts.topK && opts.topK <= TOPK_MAX ? opts.topK : 0;
+        const rows = await this.gpuCtx.decode(chunk, this.nPast, mode, k);
         this.nPast += m;
         for (const t of chunk) this.tokens.push(t);
         if (rows && opts.onLogits) for (let t = 0; t < m; t++) opts.onLogits(i + t, rows.subarray(t * this.nLogits, (t + 1) * this.nLogits));

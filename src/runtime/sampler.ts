@@ -267,6 +267,11 @@ export class SamplerChain {
   private readonly chain: Sampler[] = [];
   private readonly greedy: boolean;
   private readonly rng: Rng;
+  /**
+   * How many of the largest raw logits decide the pick (1: greedy; top-k with nothing before it in
+   * the chain), so a device can select them and leave the rest -Infinity; 0: the whole row.
+   */
+  readonly deviceTopK: number;
 
   constructor(nVocab: number, opts: SamplingOptions = {}) {
     validateSampling(opts);
@@ -285,6 +290,8 @@ export class SamplerChain {
       this.chain.push(minPSampler(opts.minP ?? 0.05));
       this.chain.push(temperatureSampler(temp));
     }
+    const k = this.greedy ? 1 : opts.topK ?? 40;
+    this.deviceTopK = this.chain[0]?.name === 'top-k' || this.chain.length === 0 ? k : 0;
   }
 
   get samplers(): readonly string[] {

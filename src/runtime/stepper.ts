@@ -31,14 +31,14 @@ export class TokenStepper {
    * before and yielding to the event loop after each. Returns the last token's logits (a view the
    * next decode overwrites); with `onLogits`, each token's row as it is computed.
    */
-  async decode(tokens: ArrayLike<number>, onLogits?: (index: number, logits: Float32Array) => void): Promise<Float32Array> {
+  async decode(tokens: ArrayLike<number>, onLogits?: (index: number, logits: Float32Array) => void, topK?: number): Promise<Float32Array> {
     const { ctx } = this;
     let logits: Float32Array | undefined;
     for (let i = 0; i < tokens.length; i += ctx.batch) {
       if (this.signal?.aborted) throw new AbortError();
       const part = i === 0 && tokens.length <= ctx.batch ? tokens : Array.prototype.slice.call(tokens, i, i + ctx.batch);
       const last = i + ctx.batch >= tokens.length;
-      const opts = onLogits ? { onLogits: (j: number, row: Float32Array) => onLogits(i + j, row) } : { logits: last ? 'last' as const : 'none' as const };
+      const opts = onLogits ? { onLogits: (j: number, row: Float32Array) => onLogits(i + j, row) } : { logits: last ? 'last' as const : 'none' as const, topK };
       // A WebGPU context (runtime/gpu-context.ts) decodes asynchronously.
       logits = ctx instanceof GpuContext ? await ctx.decodeAsync(part, opts) : ctx.decode(part, opts);
       await yieldToEventLoop();
@@ -46,9 +46,9 @@ export class TokenStepper {
     return logits!;
   }
 
-  /** decode([token]). */
-  step(token: number): Promise<Float32Array> {
+  /** decode([token]); topK as DecodeOptions.topK. */
+  step(token: number, topK?: number): Promise<Float32Array> {
     this.one[0] = token;
-    return this.decode(this.one);
+    return this.decode(this.one, undefined, topK);
   }
 }

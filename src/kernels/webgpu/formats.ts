@@ -237,12 +237,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }`;
 }
 
-/** The matrix-matrix tile: rows per workgroup (one a thread), tokens per workgroup, columns staged per step. */
-export const GEMM_ROWS = 64, GEMM_TOKENS = 8, GEMM_K = 256;
+/** The matrix-matrix tile: rows per workgroup (one a thread), columns staged per step. */
+export const GEMM_ROWS = 64, GEMM_K = 256;
+
+/**
+ * Tokens per tile: the staged activations are packed into 512 words whatever their kind (q8 quants
+ * four to a word, f16 values two, f32 one), because workgroup memory is zero-initialised by the
+ * shader's prologue and its size, not the product, dominated compile time on SwiftShader (2048 words:
+ * about 4 s a pipeline, 512: about 1 s).
+ */
+export function gemmTokens(f: QuantFormat): number {
+  const act = table(f, 'gemmTokens').act;
+  return act === 'f32' ? 2 : act === 'f16' ? 4 : 8;
+}
 
 /**
  * Y[t, rowOff + r] = W[r] . x[t] for many tokens at once (prefill): a workgroup owns a tile of
- * GEMM_ROWS rows x GEMM_TOKENS tokens; per step of GEMM_K columns it stages the tokens' prepared
+ * GEMM_ROWS rows x gemmTokens(f) tokens; per step of GEMM_K columns it stages the tokens' prepared
  * activations (values, block scales, sums) in workgroup memory, then each thread runs its row's
  * blocks against all the tile's tokens, so a weight block is fetched once per tile of tokens (not
  * once per token as repeated matrix-vector products would) and the activations once per 64 rows.
@@ -251,36 +262,58 @@ export const GEMM_ROWS = 64, GEMM_TOKENS = 8, GEMM_K = 256;
  */
 export function gemmWgsl(f: QuantFormat): string {
   const g = table(f, 'gemmWgsl');
-  const T = GEMM_TOKENS, K = GEMM_K, sh = scaleShift(g);
+  const T = gemmTokens(f), K = GEMM_K, sh = scaleShift(g);
+  const q8 = g.act !== 'f32' && g.act !== 'f16';
+  const per = q8 ? 4 : g.act === 'f16' ? 2 : 1; // values a word of XS holds
+  const words = (T * K) / per;
+  const sumShift = g.act === 'q8_1' ? 5 : 4;
+  // How a staged word is made from the values k0 + k*per .. of token tt, and read back as value i.
+  const stage = q8
+    ? `var w = 0u;
+      for (var e = 0u; e < 4u; e++) { w |= (bitcast<u32>(i32(ld(tt, k + e))) & 0xffu) << (8u * e); }
+      XS[i] = w;`
+    : g.act === 'f16' ? 'XS[i] = f2h(ld(tt, k)) | (f2h(ld(tt, k + 1u)) << 16u);' : 'XS[i] = bitcast<u32>(ld(tt, k));';
+  const read = q8
+    ? 'f32(bitcast<i32>(XS[i >> 2u] << (24u - 8u * (i & 3u))) >> 24u)'
+    : g.act === 'f16' ? 'h2f((XS[i >> 1u] >> (16u * (i & 1u))) & 0xffffu)' : 'bitcast<f32>(XS[i])';
   return PARAMS_WGSL + F16_WGSL + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> W: array<u32>;
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read> XD: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
-var<workgroup> XS: array<f32, ${T * K}>;
-var<workgroup> XDS: array<f32, ${T * K / 32}>;
-var<workgroup> XSS: array<f32, ${T * K / 16}>;
-fn xv(i: u32) -> f32 { return XS[i]; }
-fn xd(i: u32) -> f32 { return XDS[i >> ${sh}u]; }
-fn xs(i: u32) -> f32 { return XSS[i >> 5u]; }
-fn xb(i: u32) -> i32 { return i32(XSS[i >> 4u]); }
+var<workgroup> XS: array<u32, ${words}>;${q8 ? `
+var<workgroup> XDS: array<f32, ${(T * K) >> sh}>;` : ''}${g.act === 'q8_1' || g.act === 'q8_K' ? `
+var<workgroup> XSS: array<f32, ${(T * K) >> sumShift}>;` : ''}
+fn xv(i: u32) -> f32 { return ${read}; }
+fn xd(i: u32) -> f32 { return ${q8 ? `XDS[i >> ${sh}u]` : '0.0'}; }
+fn xs(i: u32) -> f32 { return ${g.act === 'q8_1' ? 'XSS[i >> 5u]' : '0.0'}; }
+fn xb(i: u32) -> i32 { return ${g.act === 'q8_K' ? 'i32(XSS[i >> 4u])' : '0'}; }
 ${blockFns(f, g)}
+var<private> t0: u32;
+var<private> nt: u32;
+var<private> k0: u32;
+var<private> kn: u32;
+/** Value k (of this step's columns) of the tile's token tt; 0 past the tokens or the columns. */
+fn ld(tt: u32, k: u32) -> f32 {
+  if (tt >= nt || k >= kn) { return 0.0; }
+  return X[(t0 + tt) * p.n1 + k0 + k];
+}
 @compute @workgroup_size(${GEMM_ROWS})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   _ = arrayLength(&XD);
   let r = wg.x * ${GEMM_ROWS}u + lid;
-  let t0 = wg.y * ${T}u;
-  let nt = min(${T}u, p.n5 - t0);
+  t0 = wg.y * ${T}u;
+  nt = min(${T}u, p.n5 - t0);
   var acc: array<f32, ${T}>;
-  for (var k0 = 0u; k0 < p.n1; k0 += ${K}u) {
-    let kn = min(${K}u, p.n1 - k0);
-    for (var i = lid; i < ${T * K}u; i += ${GEMM_ROWS}u) {
-      let tt = i / ${K}u;
-      let k = i % ${K}u;
-      var v = 0.0;
-      if (tt < nt && k < kn) { v = X[(t0 + tt) * p.n1 + k0 + k]; }
-      XS[i] = v;
-    }${g.act === 'f32' || g.act === 'f16' ? '' : `
+  // The step loop's own variable keeps the barriers in uniform control flow (a private variable does not).
+  for (var ks = 0u; ks < p.n1; ks += ${K}u) {
+    k0 = ks;
+    kn = min(${K}u, p.n1 - ks);
+    for (var i = lid; i < ${words}u; i += ${GEMM_ROWS}u) {
+      let tt = i / ${K / per}u;
+      let k = (i % ${K / per}u) * ${per}u;
+      ${stage}
+    }${q8 ? `
     // Block scales of the staged columns (their blocks start on multiples of ${1 << sh} here and in X).
     for (var i = lid; i < ${(T * K) >> sh}u; i += ${GEMM_ROWS}u) {
       let tt = i / ${K >> sh}u;
@@ -288,20 +321,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       var v = 0.0;
       if (tt < nt && k < kn) { v = XD[((t0 + tt) * p.n1 + k0 + k) >> ${sh}u]; }
       XDS[i] = v;
-    }`}${g.act === 'q8_1' || g.act === 'q8_K' ? `
+    }` : ''}${g.act === 'q8_1' || g.act === 'q8_K' ? `
     // ${g.act === 'q8_1' ? 'q8_1 d * sum per 32' : 'q8_K sums per 16'}.
-    for (var i = lid; i < ${g.act === 'q8_1' ? T * K / 32 : T * K / 16}u; i += ${GEMM_ROWS}u) {
-      let per = ${g.act === 'q8_1' ? K / 32 : K / 16}u;
-      let tt = i / per;
-      let k = (i % per) * ${g.act === 'q8_1' ? 32 : 16}u;
+    for (var i = lid; i < ${(T * K) >> sumShift}u; i += ${GEMM_ROWS}u) {
+      let tt = i / ${K >> sumShift}u;
+      let k = (i % ${K >> sumShift}u) << ${sumShift}u;
       var v = 0.0;
-      if (tt < nt && k < kn) { v = XD[p.n6 + (((t0 + tt) * p.n1 + k0 + k) >> ${g.act === 'q8_1' ? 5 : 4}u)]; }
+      if (tt < nt && k < kn) { v = XD[p.n6 + (((t0 + tt) * p.n1 + k0 + k) >> ${sumShift}u)]; }
       XSS[i] = v;
     }` : ''}
     workgroupBarrier();
     if (r < p.n0) {
       for (var kb = 0u; kb < kn; kb += ${g.block}u) {
-        let o = r * p.n4 + ((k0 + kb) / ${g.block}u) * NB_BYTES;
+        let o = r * p.n4 + ((ks + kb) / ${g.block}u) * NB_BYTES;
         for (var tt = 0u; tt < nt; tt++) { acc[tt] += blk(o, tt * ${K}u + kb); }
       }
     }

@@ -4,6 +4,7 @@
 // records a whole step and reads back only the logits it needs.
 
 export { GpuError, openGpu, probeGpu, type Gpu, type GpuOptions } from './device.js';
-export { GpuOps, ropeTable, activationScaleFloats, TILED_MIN_TOKENS } from './ops.js';
+export { GpuOps, ropeTable, activationScaleFloats, topKCandidateWords, TILED_MIN_TOKENS } from './ops.js';
+export { TOPK_MAX } from './wgsl.js';
 export { gpuFormat, gpuMatrixRefusal, type GpuActKind } from './formats.js';
 export { uploadMatrix, destroyMatrix, shardRows, type GpuMatrix, type GpuShard } from './weights.js';

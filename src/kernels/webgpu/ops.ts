@@ -8,8 +8,8 @@
 import type { QuantFormat } from '../../quant/types.js';
 import { ropeTheta, type RopeParams } from '../types.js';
 import { GpuError, type Gpu } from './device.js';
-import { GEMM_ROWS, GEMM_TOKENS, actWgsl, gemmWgsl, gpuFormat, matvecWgsl, type GpuActKind } from './formats.js';
-import { ADD_WGSL, ARGMAX_WGSL, ATTN_ACC_WGSL, ATTN_SCORES_WGSL, KV_WRITE_WGSL, ROPE_WGSL, SWIGLU_WGSL, rmsNormWgsl } from './wgsl.js';
+import { GEMM_ROWS, actWgsl, gemmTokens, gemmWgsl, gpuFormat, matvecWgsl, type GpuActKind } from './formats.js';
+import { ADD_WGSL, ARGMAX_WGSL, TOPK_MAX, TOPK_MERGE_WGSL, TOPK_SCAN_WGSL, TOPK_THREADS, ATTN_ACC_WGSL, ATTN_SCORES_WGSL, KV_WRITE_WGSL, ROPE_WGSL, SWIGLU_WGSL, rmsNormWgsl } from './wgsl.js';
 import type { GpuMatrix } from './weights.js';
 
 // GPUBufferUsage / GPUMapMode values (spec constants), so nothing here needs those globals.
@@ -39,6 +39,8 @@ export class GpuOps {
   /** Dispatches and submits since creation (tests check the per-token counts). */
   dispatches = 0;
   submits = 0;
+  /** Bytes read back from the device (tests check that sampling reads k pairs, not the logits row). */
+  bytesRead = 0;
 
   constructor(readonly gpu: Gpu) {
     this.device = gpu.device;
@@ -166,6 +168,7 @@ export class GpuOps {
     }
     this.copy(src, offset, st, 0, size);
     this.flush();
+    this.bytesRead += size;
     const lost = this.gpu.lost.then((r) => { throw new GpuError(r); });
     try {
       await Promise.race([st.mapAsync(MAP_READ), lost]);
@@ -211,7 +214,7 @@ export class GpuOps {
       const u = [s.rows, w.cols, s.row0, w.rows, w.rowBytes, 0, nbTot];
       if (tiled) {
         u[5] = nTok;
-        this.dispatch(`gemm-${f.name}`, () => gemmWgsl(f), u, [], [s.buffer, xq, xd, y], Math.ceil(s.rows / GEMM_ROWS), Math.ceil(nTok / GEMM_TOKENS));
+        this.dispatch(`gemm-${f.name}`, () => gemmWgsl(f), u, [], [s.buffer, xq, xd, y], Math.ceil(s.rows / GEMM_ROWS), Math.ceil(nTok / gemmTokens(f)));
       } else {
         const nx = Math.min(s.rows, MAX_DIM), ny = Math.ceil(s.rows / nx);
         u[5] = nx;
@@ -264,6 +267,17 @@ export class GpuOps {
     this.dispatch('argmax', () => ARGMAX_WGSL, [n], [], [x, r], 1);
   }
 
+  /**
+   * The k largest of x[0..n) (ties: the smaller index first) as (value bits, index) u32 pairs into
+   * out[0..2k), descending: top-k sampling reads back 8k bytes instead of the logits row.
+   * cand holds topKCandidateWords(k) u32.
+   */
+  topK(x: GPUBuffer, n: number, k: number, cand: GPUBuffer, out: GPUBuffer): void {
+    if (!(Number.isInteger(k) && k >= 1 && k <= TOPK_MAX)) throw new GpuError(`GPU top-k takes k in 1..${TOPK_MAX}, got ${k}`);
+    this.dispatch('topk-scan', () => TOPK_SCAN_WGSL, [n, k], [], [x, cand], TOPK_THREADS / WG);
+    this.dispatch('topk-merge', () => TOPK_MERGE_WGSL, [n, k, TOPK_THREADS * k], [], [cand, out], 1);
+  }
+
   destroy(): void {
     for (const b of this.staging.values()) b.destroy();
     this.staging.clear();
@@ -289,5 +303,8 @@ export function ropeTable(p: RopeParams, pos0: number, nTok: number, out: Float3
 
 const STATIC: Readonly<Record<string, string>> = {
   rope: ROPE_WGSL, 'kv-write': KV_WRITE_WGSL, 'attn-scores': ATTN_SCORES_WGSL, 'attn-acc': ATTN_ACC_WGSL,
-  swiglu: SWIGLU_WGSL, add: ADD_WGSL, argmax: ARGMAX_WGSL,
+  swiglu: SWIGLU_WGSL, add: ADD_WGSL, argmax: ARGMAX_WGSL, 'topk-scan': TOPK_SCAN_WGSL, 'topk-merge': TOPK_MERGE_WGSL,
 };
+
+/** u32 words of the top-k candidate buffer. */
+export const topKCandidateWords = (k: number) => 2 * TOPK_THREADS * k;

@@ -239,3 +239,93 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   }
   if (lid == 0u) { R[0] = bi[0]; }
 }`;
+
+/** The largest k the GPU top-k takes (a thread keeps its k best in registers); threads of its first pass. */
+export const TOPK_MAX = 64, TOPK_THREADS = 512;
+
+/** Does (v, i) come before (bv, bi): the larger value, the smaller index on ties (a stable descending sort). */
+const TOPK_BEFORE = `fn before(v: f32, i: u32, bv: f32, bi: u32) -> bool { return v > bv || (v == bv && i < bi); }`;
+
+/**
+ * Top-k, pass 1: each of TOPK_THREADS threads keeps the k best of the logits i = thread, thread +
+ * TOPK_THREADS, ... (sorted, by insertion) and writes them to C as (value bits, index) pairs, unused
+ * slots as index 0xffffffff. n0 = n, n1 = k. NaN logits are skipped.
+ */
+export const TOPK_SCAN_WGSL = PARAMS_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<u32>;
+${TOPK_BEFORE}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let th = g.x;
+  let k = p.n1;
+  var bv: array<f32, ${TOPK_MAX}>;
+  var bi: array<u32, ${TOPK_MAX}>;
+  var n = 0u;
+  for (var i = th; i < p.n0; i += ${TOPK_THREADS}u) {
+    let v = X[i];
+    if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { continue; } // NaN: by its bits, since v != v may be optimised away
+    if (n == k && !before(v, i, bv[k - 1u], bi[k - 1u])) { continue; }
+    var j = min(n, k - 1u);
+    while (j > 0u && before(v, i, bv[j - 1u], bi[j - 1u])) {
+      bv[j] = bv[j - 1u];
+      bi[j] = bi[j - 1u];
+      j--;
+    }
+    bv[j] = v;
+    bi[j] = i;
+    n = min(n + 1u, k);
+  }
+  for (var j = 0u; j < k; j++) {
+    C[2u * (th * k + j)] = bitcast<u32>(bv[j]);
+    C[2u * (th * k + j) + 1u] = select(0xffffffffu, bi[j], j < n);
+  }
+}`;
+
+/**
+ * Top-k, pass 2: one workgroup takes the best remaining candidate k times (a tree reduction each
+ * round) and writes (value bits, index) pairs to R in descending order. n1 = k, n2 = candidates.
+ */
+export const TOPK_MERGE_WGSL = PARAMS_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read_write> C: array<u32>;
+@group(0) @binding(2) var<storage, read_write> R: array<u32>;
+${TOPK_BEFORE}
+var<workgroup> rv: array<f32, 256>;
+var<workgroup> ri: array<u32, 256>;
+var<workgroup> rs: array<u32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  for (var r = 0u; r < p.n1; r++) {
+    var v = 0.0;
+    var id = 0xffffffffu;
+    var slot = 0xffffffffu;
+    for (var s = lid; s < p.n2; s += 256u) {
+      let ci = C[2u * s + 1u];
+      if (ci == 0xffffffffu) { continue; }
+      let cv = bitcast<f32>(C[2u * s]);
+      if (id == 0xffffffffu || before(cv, ci, v, id)) { v = cv; id = ci; slot = s; }
+    }
+    rv[lid] = v;
+    ri[lid] = id;
+    rs[lid] = slot;
+    workgroupBarrier();
+    for (var w = 128u; w > 0u; w >>= 1u) {
+      if (lid < w) {
+        let oi = ri[lid + w];
+        if (oi != 0xffffffffu && (ri[lid] == 0xffffffffu || before(rv[lid + w], oi, rv[lid], ri[lid]))) {
+          rv[lid] = rv[lid + w];
+          ri[lid] = oi;
+          rs[lid] = rs[lid + w];
+        }
+      }
+      workgroupBarrier();
+    }
+    if (lid == 0u) {
+      R[2u * r] = bitcast<u32>(rv[0]);
+      R[2u * r + 1u] = ri[0];
+      if (rs[0] != 0xffffffffu) { C[2u * rs[0] + 1u] = 0xffffffffu; }
+    }
+    workgroupBarrier();
+    storageBarrier();
+  }
+}`;
