@@ -6,6 +6,7 @@
 // position 0, never on which rows, heads or threads share a block. Twin: kernels/ref/attention-tiled.ts.
 
 import { halfx4, f16ToF32 } from './f16';
+import { expF32, expF32x4 } from './exp';
 
 /** Keys per tile (ggml's GGML_FA_TILE_KV). */
 const KT: i32 = 64;
@@ -24,45 +25,6 @@ export function attention_tiled_scratch(nHead: i32, nHeadKv: i32, headDim: i32, 
   const group = nHead / nHeadKv;
   const rows = blockTokens(group) * group;
   return rows * (headDim + KT + headDimV + 2) + headDim * KT + KT * headDimV;
-}
-
-// exp for the softmax: 2^n * e^b with n = round(x / ln 2) and a degree-7 polynomial on
-// |b| <= ln2/2 (Cephes expf's coefficients), only mul/add (no fused ops: the twin rounds each op as
-// here); x < -86 gives 0 (e^-86 is below every term a row's sum holds, and 2^n must stay normal).
-const LOG2E: f32 = 1.44269504088896341;
-const MAGIC: f32 = 12582912.0; // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
-const LN2_HI: f32 = 0.693359375;
-const LN2_LO: f32 = -2.12194440e-4;
-const P0: f32 = 1.9875691500e-4;
-const P1: f32 = 1.3981999507e-3;
-const P2: f32 = 8.3334519073e-3;
-const P3: f32 = 4.1665795894e-2;
-const P4: f32 = 1.6666665459e-1;
-const P5: f32 = 5.0000001201e-1;
-const EXP_MIN: f32 = -86;
-
-@inline function expTile(x: f32): f32 {
-  if (!(x >= EXP_MIN)) return 0;
-  const z: f32 = x * LOG2E + MAGIC;
-  const n: f32 = z - MAGIC;
-  const b: f32 = (x - n * LN2_HI) - n * LN2_LO;
-  const p: f32 = ((((P0 * b + P1) * b + P2) * b + P3) * b + P4) * b + P5;
-  const r: f32 = ((b * b) * p + b) + 1;
-  return reinterpret<f32>(reinterpret<i32>(r) + ((reinterpret<i32>(z) - reinterpret<i32>(MAGIC)) << 23));
-}
-
-@inline function expTilex4(x: v128): v128 {
-  const z = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(MAGIC));
-  const n = f32x4.sub(z, f32x4.splat(MAGIC));
-  const b = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
-  let p = f32x4.add(f32x4.mul(f32x4.splat(P0), b), f32x4.splat(P1));
-  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P2));
-  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P3));
-  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P4));
-  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P5));
-  const r = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(b, b), p), b), f32x4.splat(1));
-  const e = i32x4.add(r, i32x4.shl(i32x4.sub(z, i32x4.splat(reinterpret<i32>(MAGIC))), 23));
-  return v128.and(e, f32x4.ge(x, f32x4.splat(EXP_MIN)));
 }
 
 /**
@@ -201,7 +163,7 @@ function rowSoftmax(s: usize, kn4: i32, valid: i32, scale: f32, mp: usize, sp: u
   const mNew = max(mOld, m);
   let S = load<f32>(sp);
   if (mNew > mOld) {
-    const ms = expTile(mOld - mNew);
+    const ms = expF32(mOld - mNew);
     let e = 0;
     if (ASC_FEATURE_SIMD) {
       const ms4 = f32x4.splat(ms);
@@ -218,7 +180,7 @@ function rowSoftmax(s: usize, kn4: i32, valid: i32, scale: f32, mp: usize, sp: u
     let lane = i32x4(0, 1, 2, 3);
     for (let j = 0; j < kn4; j += 4) {
       const p = s + (<usize>j << 2);
-      const e4 = v128.and(expTilex4(f32x4.sub(f32x4.mul(v128.load(p), sc4), m4)), i32x4.lt_s(lane, v4));
+      const e4 = v128.and(expF32x4(f32x4.sub(f32x4.mul(v128.load(p), sc4), m4)), i32x4.lt_s(lane, v4));
       v128.store(p, e4);
       sum4 = f32x4.add(sum4, e4);
       lane = i32x4.add(lane, i32x4.splat(4));
@@ -227,10 +189,10 @@ function rowSoftmax(s: usize, kn4: i32, valid: i32, scale: f32, mp: usize, sp: u
   } else {
     for (let j = 0; j < kn4; j += 4) {
       const p = s + (<usize>j << 2);
-      const e0: f32 = j < valid ? expTile(load<f32>(p) * scale - mNew) : 0;
-      const e1: f32 = j + 1 < valid ? expTile(load<f32>(p, 4) * scale - mNew) : 0;
-      const e2: f32 = j + 2 < valid ? expTile(load<f32>(p, 8) * scale - mNew) : 0;
-      const e3: f32 = j + 3 < valid ? expTile(load<f32>(p, 12) * scale - mNew) : 0;
+      const e0: f32 = j < valid ? expF32(load<f32>(p) * scale - mNew) : 0;
+      const e1: f32 = j + 1 < valid ? expF32(load<f32>(p, 4) * scale - mNew) : 0;
+      const e2: f32 = j + 2 < valid ? expF32(load<f32>(p, 8) * scale - mNew) : 0;
+      const e3: f32 = j + 3 < valid ? expF32(load<f32>(p, 12) * scale - mNew) : 0;
       store<f32>(p, e0); store<f32>(p, e1, 4); store<f32>(p, e2, 8); store<f32>(p, e3, 12);
       l0 += e0; l1 += e1; l2 += e2; l3 += e3;
     }

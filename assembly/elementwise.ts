@@ -1,5 +1,7 @@
 // Elementwise ops and normalization: RMS norm, SwiGLU, x += y * s, RoPE.
 
+import { EXP_MAX, expF32, expF32x4 } from './exp';
+
 export function rms_norm(x: usize, wt: usize, eps: f32, n: i32, nTok: i32, out: usize): void {
   for (let t = 0; t < nTok; t++) {
     const xo = x + ((<usize>t * <usize>n) << 2), oo = out + ((<usize>t * <usize>n) << 2);
@@ -10,11 +12,25 @@ export function rms_norm(x: usize, wt: usize, eps: f32, n: i32, nTok: i32, out: 
   }
 }
 
+/**
+ * SiLU(g) * u in place of g, in f32 with exp.ts's polynomial e^x (as ggml's vectorized SiLU: a
+ * polynomial exp and one division), four lanes at a time; the tail takes the same steps.
+ */
 export function swiglu(g: usize, u: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const one = f32x4.splat(1), lim = f32x4.splat(EXP_MAX);
+    for (; i + 4 <= n; i += 4) {
+      const p = <usize>i << 2;
+      const v = v128.load(g + p);
+      const e = expF32x4(f32x4.min(f32x4.neg(v), lim));
+      v128.store(g + p, f32x4.mul(f32x4.div(v, f32x4.add(one, e)), v128.load(u + p)));
+    }
+  }
+  for (; i < n; i++) {
     const p = <usize>i << 2;
     const v = load<f32>(g + p);
-    store<f32>(g + p, <f32>(<f64>v / (1 + Math.exp(-<f64>v))) * load<f32>(u + p));
+    store<f32>(g + p, v / (<f32>1 + expF32(min(-v, EXP_MAX))) * load<f32>(u + p));
   }
 }
 

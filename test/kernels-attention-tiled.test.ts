@@ -1,38 +1,23 @@
 // Prefill attention in tiles of keys (assembly/attention-tiled.ts) against its TypeScript twin,
 // bit for bit, for every build and 1 or 2 threads, on GQA and odd head sizes, f16 and f32 caches,
-// batches that start mid-tile; the twin against plain per-token softmax attention within a
-// tolerance; and the softmax's exp against Math.exp.
+// batches that start mid-tile; and the twin against plain per-token softmax attention within a
+// tolerance. Its exp: test/kernels-exp.test.ts.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
-import { TILED_MIN_TOKENS, expTile } from '../src/kernels/ref/attention-tiled.js';
+import { TILED_MIN_TOKENS } from '../src/kernels/ref/attention-tiled.js';
 import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
 import type { AttentionParams } from '../src/kernels/types.js';
 import { f32ToF16 } from '../src/core/f16.js';
 import { randomFloats } from './helpers.js';
 
-/** expTile's error against e^x, relative (a few f32 ulps: the polynomial and its rounded steps). */
-const EXP_RTOL = 5e-7;
 /** Tiled (f32 sums, tiles of 64) against per-token two-pass softmax in f64 over the same f32 cache. */
 const TILED_VS_PLAIN = 2e-5;
 
 const ref = new RefKernels();
 const pool: WasmKernels[] = [];
 after(() => { for (const k of pool) k.dispose(); });
-
-test('expTile is within a few ulps of e^x on [-86, 0] and 0 below', () => {
-  let worst = 0;
-  for (let i = 0; i <= 200000; i++) {
-    const x = Math.fround(-86 * i / 200000);
-    const e = Math.exp(x);
-    worst = Math.max(worst, Math.abs(expTile(x) - e) / e);
-  }
-  assert.ok(worst <= EXP_RTOL, `worst relative error ${worst}`);
-  assert.equal(expTile(0), 1);
-  assert.equal(expTile(-86.5), 0);
-  assert.equal(expTile(-Infinity), 0);
-});
 
 type Shape = { nHead: number; nHeadKv: number; headDim: number; headDimV: number; pos0: number; nTok: number };
 const shapes: Shape[] = [

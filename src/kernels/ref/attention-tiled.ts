@@ -6,6 +6,7 @@
 
 import type { AttentionParams } from '../types.js';
 import { F16_TO_F32 } from '../../core/f16.js';
+import { expF32 } from './exp.js';
 
 /** Query batches of at least this many tokens take the tiled path (ggml's GGML_FA_TILE_Q). */
 export const TILED_MIN_TOKENS = 64;
@@ -13,35 +14,6 @@ export const TILED_MIN_TOKENS = 64;
 const KT = 64;
 
 const f = Math.fround;
-const LOG2E = f(1.44269504088896341);
-const MAGIC = f(12582912.0);
-const LN2_HI = f(0.693359375);
-const LN2_LO = f(-2.12194440e-4);
-const P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1].map(f) as [number, number, number, number, number, number];
-const EXP_MIN = -86;
-const bitsF = new Float32Array(1), bitsI = new Int32Array(bitsF.buffer);
-
-function bitsOf(x: number): number { bitsF[0] = x; return bitsI[0]!; }
-function fromBits(i: number): number { bitsI[0] = i; return bitsF[0]!; }
-const MAGIC_BITS = bitsOf(MAGIC);
-
-/**
- * The softmax's exp, as the kernel computes it: 2^n * e^b, n = round(x / ln 2), a polynomial on
- * |b| <= ln2/2 (Cephes expf's), each op rounded to f32; 0 below -86. Within ~2 ulp of e^x.
- */
-export function expTile(x: number): number {
-  if (!(x >= EXP_MIN)) return 0;
-  const z = f(f(x * LOG2E) + MAGIC);
-  const n = f(z - MAGIC);
-  const b = f(f(x - f(n * LN2_HI)) - f(n * LN2_LO));
-  let p = f(f(P[0] * b) + P[1]);
-  p = f(f(p * b) + P[2]);
-  p = f(f(p * b) + P[3]);
-  p = f(f(p * b) + P[4]);
-  p = f(f(p * b) + P[5]);
-  const r = f(f(f(f(b * b) * p) + b) + 1);
-  return fromBits((bitsOf(r) + ((bitsOf(z) - MAGIC_BITS) << 23)) | 0);
-}
 
 /** Scratch one call needs: one key's scores and one row's accumulator. */
 export class TiledAttentionRef {
@@ -76,14 +48,14 @@ export class TiledAttentionRef {
           }
           const mNew = Math.max(M, m);
           if (mNew > M) {
-            const ms = expTile(f(M - mNew));
+            const ms = expF32(f(M - mNew));
             for (let e = 0; e < headDimV; e++) acc[e] = f(acc[e]! * ms);
             S = f(S * ms);
             M = mNew;
           }
           lanes.fill(0);
           for (let k = 0; k < valid; k++) {
-            const e = expTile(f(sc[k]! - mNew));
+            const e = expF32(f(sc[k]! - mNew));
             sc[k] = e;
             lanes[k & 3] = f(lanes[k & 3]! + e);
           }

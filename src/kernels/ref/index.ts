@@ -6,6 +6,7 @@ import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParam
 import type { ActivationRow, WeightBytes } from '../../quant/types.js';
 import { QuantAttentionRef } from './attention-quant.js';
 import { TILED_MIN_TOKENS, TiledAttentionRef } from './attention-tiled.js';
+import { EXP_MAX, expF32 } from './exp.js';
 import { newActivationRow, prepareActivation } from './activations.js';
 import { F16_TO_F32, roundF16 } from '../../core/f16.js';
 
@@ -179,9 +180,10 @@ export class RefKernels implements Kernels {
   }
 
   swiglu(gate: Float32Array, up: Float32Array, n: number): void {
+    // f32 with the kernels' polynomial exp (kernels/ref/exp.ts), each step rounded as assembly/elementwise.ts does.
     for (let i = 0; i < n; i++) {
       const g = gate[i]!;
-      gate[i] = (g / (1 + Math.exp(-g))) * up[i]!;
+      gate[i] = Math.fround(Math.fround(g / Math.fround(1 + expF32(Math.min(-g, EXP_MAX)))) * up[i]!);
     }
   }
 
