@@ -49,4 +49,5 @@ async function bench(name, kind) {
   return { config: name, params: m.nParams, kernels: ops.name, batch: c.batch, seq: T, steps, wallMs: +wall.toFixed(1), cpuMs: +cpu.toFixed(1), tokPerSecWall: Math.round(tok / wall * 1000), tokPerSecCpu: Math.round(tok / cpu * 1000) };
 }
 
-for (const name of only) for (const kind of kinds) console.log(JSON.stringify(await bench(name, kind)));
+// run when executed, not when bench/train/memory.mjs imports CONFIGS
+if (import.meta.url === `file://${process.argv[1]}`) for (const name of only) for (const kind of kinds) console.log(JSON.stringify(await bench(name, kind)));
