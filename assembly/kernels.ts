@@ -18,12 +18,14 @@
 //   elementwise.ts  RMS norm, SwiGLU, add_scaled, RoPE
 //   get-rows.ts     embedding lookup
 //   lut.ts          table-lookup (T-MAC) kernels and the re-layout of weights for them
+//   ternary.ts      TQ2_0 (and TQ1_0 re-coded at load) as direct int8 dot products, four rows at once
 
 export { round_f16 } from './f16';
 export { quantize_q8, quantize_q8_k } from './act-quant';
 export { matmul } from './matmul';
 export { rows4_pack, rows4_split_q8 } from './rows4';
 export { rows4k_pack } from './rows4-k';
+export { tq1_recode } from './ternary';
 export { attention, attention_scratch } from './attention';
 export { attention_quant, attention_quant_scratch } from './attention-quant';
 export { rms_norm, swiglu, add_scaled, rope } from './elementwise';

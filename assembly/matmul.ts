@@ -14,6 +14,7 @@ import {
 } from './types.generated';
 import { ROWS4_FLAG, rows4_matmul } from './rows4';
 import { rows4kHas, rows4k_matmul } from './rows4-k';
+import { tq2_matmul } from './ternary';
 
 // ------------------------------------------------------------------ tiled block kernels
 // A block kernel is three @inline pieces, `type` a constant at every call site so each tile is
@@ -178,6 +179,7 @@ export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32,
     if (type == GGML_TYPE_Q4_0) { matmul_q4_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }
     if (type == GGML_TYPE_Q5_0) { matmul_q5_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }
     if (type == GGML_TYPE_Q8_0) { matmul_q8_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }
+    if (type == GGML_TYPE_TQ2_0) { tq2_matmul(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }
   }
   const nb = cols >> 5;
   if (type == GGML_TYPE_Q2_K || type == GGML_TYPE_Q3_K || type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K || type == GGML_TYPE_Q6_K || type == GGML_TYPE_TQ1_0 || type == GGML_TYPE_TQ2_0) {

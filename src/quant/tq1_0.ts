@@ -16,7 +16,7 @@ function trit(byte: number, n: number): number {
 }
 
 export const TQ1_0: QuantFormat = {
-  id: 34, name: 'TQ1_0', blockSize: 256, typeSize: 54, vecDot: 'q8_K', wasm: { colsAlign: 256 },
+  id: 34, name: 'TQ1_0', blockSize: 256, typeSize: 54, vecDot: 'q8_K', wasm: { colsAlign: 256, ternary: 'recode' },
   // Base-3 packing has no bit planes: the LUT kernels unpack trits to 2-bit codes (0, 1, 2).
   lut: {
     bits: 2, group: 256, offset: 'none', zero: 1, wasm: { kind: LUT_PACK.TQ1_0, codeOff: 0 },

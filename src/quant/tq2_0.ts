@@ -9,7 +9,7 @@ import { readU16, writeU16 } from './views.js';
 const fr = Math.fround;
 
 export const TQ2_0: QuantFormat = {
-  id: 35, name: 'TQ2_0', blockSize: 256, typeSize: 66, vecDot: 'q8_K', wasm: { colsAlign: 256 },
+  id: 35, name: 'TQ2_0', blockSize: 256, typeSize: 66, vecDot: 'q8_K', wasm: { colsAlign: 256, ternary: 'direct' },
   lut: {
     bits: 2, group: 256, offset: 'none', zero: 1, wasm: { kind: LUT_PACK.TQ2_0, codeOff: 0 },
     unpack(src, rowOff, g, codes) {

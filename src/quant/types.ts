@@ -82,6 +82,12 @@ export interface WasmTraits {
    * src/kernels/ref/rows4-k.ts, assembly/rows4-k.ts).
    */
   readonly rows4k?: boolean;
+  /**
+   * Ternary codes the direct int8 kernels take (assembly/ternary.ts): 'direct', the stored 2-bit
+   * layout (TQ2_0); 'recode', re-coded to TQ2_0's layout once at load (TQ1_0's base-3 bytes,
+   * src/kernels/ref/ternary.ts), for 66 bytes per 256 weights instead of 54.
+   */
+  readonly ternary?: 'direct' | 'recode';
 }
 
 /**

@@ -13,8 +13,10 @@ import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
 import { rows4kFits, rows4kRow } from '../ref/rows4-k.js';
-import type { QuantFormat, WeightBytes } from '../../quant/types.js';
+import { tq1Recode, tq1RecodedRowBytes } from '../ref/ternary.js';
+import { weightBytes, type QuantFormat, type WeightBytes } from '../../quant/types.js';
 import { Q4_0 } from '../../quant/q4_0.js';
+import { TQ2_0 } from '../../quant/tq2_0.js';
 import * as binaries from './binaries.generated.js';
 
 export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
@@ -36,6 +38,9 @@ export const AUTO_LUT_MAX_BITS = 4;
 /** Whether `auto` puts a format on the table-lookup kernels in a build of this flavor. */
 export function lutPreferred(format: QuantFormat, sh: LutShape, flavor: WasmFlavor = 'relaxed'): boolean {
   if (!format.wasm) return true;
+  // Ternary formats: the direct int8 kernels (assembly/ternary.ts) where relaxed SIMD's dot product
+  // exists; on SIMD128 their i16 products lose to the tables (bench/results/2026-12-03-xeon-2c-ternary.md).
+  if (format.wasm.ternary && flavor === 'relaxed') return false;
   return sh.bits <= AUTO_LUT_MAX_BITS && !(format.wasm.rows4 && flavor === 'relaxed');
 }
 
@@ -175,6 +180,8 @@ export class WasmKernels implements Kernels {
   private readonly luts = new Map<WeightMatrix, LutEntry>();
   /** Matrices re-laid at load in four-row groups (ref/rows4.ts), for the dequantize kernels. */
   private readonly rows4 = new Set<WeightMatrix>();
+  /** TQ1_0 matrices re-coded at load as TQ2_0 matrices (ref/ternary.ts), which the products read instead. */
+  private readonly recoded = new Map<WeightMatrix, WeightMatrix>();
   private lutTbl: Uint8Array | null = null;
   private lutTh: Float32Array | null = null;
   private lutA: Float32Array | null = null;
@@ -327,12 +334,13 @@ export class WasmKernels implements Kernels {
    */
   prepareWeights(ws: WeightMatrix[]): string {
     const onLut = new Map<string, number>();
-    let others = 0, relaid = 0;
+    let others = 0, relaid = 0, recoded = 0;
     for (const w of new Set(ws)) {
-      if (this.luts.has(w) || this.rows4.has(w)) continue;
+      if (this.luts.has(w) || this.rows4.has(w) || this.recoded.has(w)) continue;
       const sh = this.matmulKernels === 'dequant' ? null : lutShape(w.format, w.rows, w.cols, w.rowBytes);
       if (!sh || (this.matmulKernels === 'auto' && !lutPreferred(w.format, sh, this.flavor))) {
-        if (this.packRows4(w)) relaid++;
+        if (this.recodeTernary(w)) recoded++;
+        else if (this.packRows4(w)) relaid++;
         else others++;
         continue;
       }
@@ -352,11 +360,34 @@ export class WasmKernels implements Kernels {
       this.luts.set(w, { shape: sh, desc, main, tail });
       onLut.set(w.format.name, (onLut.get(w.format.name) ?? 0) + 1);
     }
-    const r4 = relaid ? `${relaid} in four-row layout` : '';
+    const r4 = [relaid ? `${relaid} in four-row layout` : '', recoded ? `${recoded} re-coded to ${TQ2_0.name}` : ''].filter(Boolean).join(', ');
     if (this.matmulKernels === 'dequant') return `matmul: dequantize kernels (asked for${r4 ? `; ${r4}` : ''})`;
     const lut = [...onLut].map(([n, c]) => `${c} ${n}`).join(', ');
-    const deq = others + relaid ? `, dequantize for ${others + relaid}${r4 ? ` (${r4})` : ''}` : '';
+    const deq = others + relaid + recoded ? `, dequantize for ${others + relaid + recoded}${r4 ? ` (${r4})` : ''}` : '';
     return `matmul: ${lut ? `table lookup for ${lut} (${this.lutTables} tables)` : 'no table-lookup tensors'}${deq}${this.matmulKernels === 'lut' ? ' (lut asked for)' : ''}`;
+  }
+
+  /**
+   * Re-code a TQ1_0 matrix as TQ2_0 (tq1_recode) for the direct ternary kernels under SIMD: into a
+   * new buffer, the old bytes freed, as the LUT packer does with TQ1_0.
+   */
+  private recodeTernary(w: WeightMatrix): boolean {
+    if (w.format.wasm?.ternary !== 'recode' || this.flavor === 'plain' || w.cols % TQ2_0.blockSize !== 0) return false;
+    const rowBytes = tq1RecodedRowBytes(w.rowBytes), nBlocks = (w.rows * w.rowBytes) / w.format.typeSize;
+    const data = this.arena.bytes(w.rows * rowBytes);
+    if (this.arena.owns(w.data)) {
+      this.k.tq1_recode(w.data.byteOffset, data.byteOffset, nBlocks);
+      this.arena.releaseRange(w.data.byteOffset, w.data.byteLength);
+    } else {
+      tq1Recode(w.data, 0, data, 0, nBlocks);
+    }
+    this.recoded.set(w, { name: w.name, format: TQ2_0, rows: w.rows, cols: w.cols, rowBytes, ...weightBytes(data) });
+    return true;
+  }
+
+  /** A TQ1_0 matrix's TQ2_0 re-coding, when prepareWeights made one (tests and `lutra bench`). */
+  recodedOf(w: WeightMatrix): WeightMatrix | undefined {
+    return this.recoded.get(w);
   }
 
   /** Re-lay a matrix in four-row groups, in place (rows4_pack, rows4k_pack), when its format has the layout. */
@@ -470,6 +501,8 @@ export class WasmKernels implements Kernels {
   matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
     const lut = this.luts.get(w);
     if (lut) return this.lutMatmul(lut, x, nTok, y);
+    const rec = this.recoded.get(w);
+    if (rec) return this.matmul(rec, x, nTok, y);
     const relaid = this.rows4.has(w);
     const type = w.format.id | (relaid ? ROWS4_FLAG : 0), traits = w.format.wasm;
     if (!traits || w.cols % traits.colsAlign !== 0 || !this.arena.owns(x) || !this.arena.owns(y)) {
@@ -613,6 +646,8 @@ export class WasmKernels implements Kernels {
   }
 
   embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void {
+    const rec = this.recoded.get(table);
+    if (rec) return this.embed(rec, ids, nTok, out);
     const lut = this.luts.get(table), relaid = this.rows4.has(table);
     if (lut || relaid) {
       // A tied table re-laid for the matmul kernels: its rows are read back from the new layout.

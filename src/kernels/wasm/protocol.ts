@@ -63,6 +63,7 @@ export interface KernelExports {
   quantize_q8(x: number, n: number, nTok: number, qs: number, d: number, s: number, isum: number): void;
   rows4_pack(w: number, rowBytes: number, rows: number, blockBytes: number, scratch: number): void;
   rows4k_pack(type: number, w: number, rowBytes: number, rows: number, scratch: number): number;
+  tq1_recode(src: number, dst: number, nBlocks: number): void;
   rows4_split_q8(act: number, n: number, pn: number): void;
   round_f16(x: number, n: number): void;
   get_rows(type: number, table: number, rowBytes: number, cols: number, ids: number, nTok: number, out: number): number;

@@ -1,0 +1,145 @@
+// Ternary weights (TQ2_0, and TQ1_0 re-coded to TQ2_0 at load) times Q8_K activations as direct
+// int8 dot products: the 2-bit codes {0, 1, 2} are unpacked with a 16-bit shift and a mask and
+// dotted against the int8 activations, and the -1 offset comes off once per super-block through
+// the activations' sum, as ggml_vec_dot_tq2_0_q8_K does. Not the table-lookup kernels (lut.ts),
+// which stay behind `--kernels lut`.
+//
+// Decode reads four rows at once in their stored (row) layout: each activation vector is loaded
+// once and dotted against the codes of all four rows. Relaxed SIMD uses
+// i32x4.relaxed_dot_i8x16_i7x16_add_s with the activations first and the codes (0..2, 7-bit) second,
+// its deterministic form; SIMD128 multiplies to i16 (|code * a| <= 254, 32 of them per lane and
+// super-block: no overflow) and widens once per super-block. Integer sums are exact in every
+// build, and each row sums its super-blocks in dot.ts's dot_tq2_0 order
+//   s += f32(isum - sum(a)) * (d * ad)
+// so the result equals the row kernel (and the TypeScript twin, TQ2_0.dot) bit for bit.
+//
+// TQ1_0 (base-3, 54 bytes per 256) decodes five trits per byte with three multiplies per trit; at
+// load tq1_recode writes each block as TQ2_0's 66 bytes instead (the same trits and f16 scale), so
+// TQ1_0 matrices run on this kernel for 22% more weight bytes (src/kernels/ref/ternary.ts is the twin).
+
+import { f16ToF32, halfx4 } from './f16';
+import { dot_tq2_0, trit } from './dot';
+
+const TQ2_BYTES: usize = 66;
+const TQ1_BYTES: usize = 54;
+
+/** The sum of the 16 Q8_K block sums (i32) of one super-block: the activations' sum, for the -1. */
+@inline function blockSum(bs: usize): i32 {
+  const v = i32x4.add(i32x4.add(v128.load(bs), v128.load(bs, 16)), i32x4.add(v128.load(bs, 32), v128.load(bs, 48)));
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+/** Codes of plane l (bits 2l..2l+1 of each byte): a 16-bit shift (one instruction on x86) and the mask m (3 per byte). */
+@inline function plane(q: v128, l: i32, m: v128): v128 {
+  return l == 0 ? v128.and(q, m) : v128.and(i16x8.shr_u(q, <u32>(2 * l)), m);
+}
+
+/** acc += codes . a, 16 products: i32x4 lanes under relaxed SIMD, i16x8 lanes under SIMD128. */
+@inline function dotAcc(acc: v128, a: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_dot_i8x16_i7x16_add_s(a, c, acc);
+  return i16x8.add(acc, i16x8.add(i16x8.extmul_low_i8x16_s(c, a), i16x8.extmul_high_i8x16_s(c, a)));
+}
+
+/** An accumulator as i32x4 lanes. */
+@inline function widen(acc: v128): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? acc : i32x4.extadd_pairwise_i16x8_s(acc);
+}
+
+/** Lane r = the sum of pr's four lanes. */
+@inline function rowSums(p0: v128, p1: v128, p2: v128, p3: v128): v128 {
+  const a = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 1, 4, 5), v128.shuffle<i32>(p0, p1, 2, 3, 6, 7));
+  const b = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 1, 4, 5), v128.shuffle<i32>(p2, p3, 2, 3, 6, 7));
+  return i32x4.add(v128.shuffle<i32>(a, b, 0, 2, 4, 6), v128.shuffle<i32>(a, b, 1, 3, 5, 7));
+}
+
+/**
+ * Rows w, w + rb, w + 2rb, w + 3rb (nb super-blocks each) against one token's Q8_K activations
+ * (quants x, scales ad, sums of 16 bs): the four dot products as f32x4 lanes.
+ */
+@inline function rows4(w: usize, rb: usize, nb: i32, x: usize, ad: usize, bs: usize, m: v128): v128 {
+  let s = f32x4.splat(0);
+  const w1 = w + rb, w2 = w1 + rb, w3 = w2 + rb;
+  for (let b = 0; b < nb; b++) {
+    const bo = <usize>b * TQ2_BYTES, xb = x + (<usize>b << 8);
+    let p0 = i32x4.splat(0), p1 = i32x4.splat(0), p2 = i32x4.splat(0), p3 = i32x4.splat(0);
+    // Byte 32j + m holds element 128j + 32l + m at bits 2l: 16 bytes at 32j + 16i give the 16
+    // elements from 128j + 32l + 16i for each l.
+    for (let k = 0; k < 4; k++) {
+      const off = <usize>((k >> 1) << 5) + <usize>((k & 1) << 4);
+      const q0 = v128.load(w + bo + off), q1 = v128.load(w1 + bo + off), q2 = v128.load(w2 + bo + off), q3 = v128.load(w3 + bo + off);
+      const xa = xb + <usize>((k >> 1) << 7) + <usize>((k & 1) << 4);
+      let a = v128.load(xa);
+      p0 = dotAcc(p0, a, plane(q0, 0, m)); p1 = dotAcc(p1, a, plane(q1, 0, m)); p2 = dotAcc(p2, a, plane(q2, 0, m)); p3 = dotAcc(p3, a, plane(q3, 0, m));
+      a = v128.load(xa, 32);
+      p0 = dotAcc(p0, a, plane(q0, 1, m)); p1 = dotAcc(p1, a, plane(q1, 1, m)); p2 = dotAcc(p2, a, plane(q2, 1, m)); p3 = dotAcc(p3, a, plane(q3, 1, m));
+      a = v128.load(xa, 64);
+      p0 = dotAcc(p0, a, plane(q0, 2, m)); p1 = dotAcc(p1, a, plane(q1, 2, m)); p2 = dotAcc(p2, a, plane(q2, 2, m)); p3 = dotAcc(p3, a, plane(q3, 2, m));
+      a = v128.load(xa, 96);
+      p0 = dotAcc(p0, a, plane(q0, 3, m)); p1 = dotAcc(p1, a, plane(q1, 3, m)); p2 = dotAcc(p2, a, plane(q2, 3, m)); p3 = dotAcc(p3, a, plane(q3, 3, m));
+    }
+    const isum = i32x4.sub(rowSums(widen(p0), widen(p1), widen(p2), widen(p3)), i32x4.splat(blockSum(bs + (<usize>b << 6))));
+    // The four rows' f16 scales, as lanes, times the token's scale: dot_tq2_0's (d * ad).
+    let h = i32x4.splat(<i32>load<u16>(w + bo + 64));
+    h = i32x4.replace_lane(h, 1, <i32>load<u16>(w1 + bo + 64));
+    h = i32x4.replace_lane(h, 2, <i32>load<u16>(w2 + bo + 64));
+    h = i32x4.replace_lane(h, 3, <i32>load<u16>(w3 + bo + 64));
+    const scale = f32x4.mul(halfx4(h), f32x4.splat(load<f32>(ad + (<usize>b << 2))));
+    s = f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(isum), scale));
+  }
+  return s;
+}
+
+/**
+ * y[t * rows + r] = W[r] . act[t] for a TQ2_0 matrix in row layout, rows r0..r1, tokens 0..nTok:
+ * groups of four rows under SIMD, the rest (and the plain build) through dot_tq2_0. Q8_K
+ * activations as matmul.ts takes them: quants (stride cols), scales ad and i32 sums of 16 asum.
+ */
+export function tq2_matmul(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 8;
+  let r = r0;
+  if (ASC_FEATURE_SIMD) {
+    // The mask as a value the compiler cannot fold (cols >= 0): V8 re-materializes a v128 constant
+    // at every use (three instructions), a value in a register costs nothing.
+    const m = i8x16.splat(<i8>(3 + (<u32>cols >> 31)));
+    for (; r + 4 <= r1; r += 4) {
+      const wr = w + <usize>r * rowBytes;
+      for (let t = 0; t < nTok; t++) {
+        const tu = <usize>t;
+        v128.store(y + ((tu * <usize>rows + <usize>r) << 2), rows4(wr, rowBytes, nb, act + tu * <usize>cols, ad + ((tu * <usize>nb) << 2), asum + ((tu * <usize>nb) << 6), m));
+      }
+    }
+  }
+  for (; r < r1; r++) {
+    const wr = w + <usize>r * rowBytes;
+    for (let t = 0; t < nTok; t++) {
+      const tu = <usize>t;
+      store<f32>(y + ((tu * <usize>rows + <usize>r) << 2), dot_tq2_0(wr, act + tu * <usize>cols, ad + ((tu * <usize>nb) << 2), asum + ((tu * <usize>nb) << 6), nb));
+    }
+  }
+}
+
+/** Element e (0..255) of a TQ1_0 block at o as its code 0..2 (quant/tq1_0.ts's order). */
+@inline function tq1Code(o: usize, e: i32): i32 {
+  if (e < 160) return trit(<i32>load<u8>(o + <usize>(e & 31)), pow3(e >> 5));
+  if (e < 240) return trit(<i32>load<u8>(o + 32 + <usize>((e - 160) & 15)), pow3((e - 160) >> 4));
+  return trit(<i32>load<u8>(o + 48 + <usize>((e - 240) & 3)), pow3((e - 240) >> 2));
+}
+
+@inline function pow3(n: i32): i32 {
+  return n == 0 ? 1 : n == 1 ? 3 : n == 2 ? 9 : n == 3 ? 27 : 81;
+}
+
+/**
+ * Re-code nBlocks TQ1_0 blocks at src as TQ2_0 blocks at dst (66 bytes each, not overlapping src):
+ * element 128j + 32l + m's code at bits 2l of byte 32j + m, the f16 scale at 64.
+ */
+export function tq1_recode(src: usize, dst: usize, nBlocks: i32): void {
+  for (let b = 0; b < nBlocks; b++) {
+    const o = src + <usize>b * TQ1_BYTES, d = dst + <usize>b * TQ2_BYTES;
+    for (let i = 0; i < 64; i++) {
+      const j = i >> 5, m = i & 31, e = (j << 7) + m;
+      store<u8>(d + <usize>i, <u8>(tq1Code(o, e) | (tq1Code(o, e + 32) << 2) | (tq1Code(o, e + 64) << 4) | (tq1Code(o, e + 96) << 6)));
+    }
+    store<u16>(d + 64, load<u16>(o + 52));
+  }
+}
