@@ -2,14 +2,21 @@
 // attention bit for bit; with top-k covering every block it is dense attention; with real sparsity
 // its block choice equals a brute-force reading of the algorithm and its output the reference
 // attention over those blocks; compressed keys kept incrementally over 1,000 decode steps (and a
-// truncation) equal those of one bulk append.
+// truncation) equal those of one bulk append; a model's declared sparse_config sets the defaults.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmKernels } from '../src/kernels/wasm/index.js';
 import type { Kernels } from '../src/kernels/types.js';
-import { createKVStore, InfLLMv2KVStore, type InfLLMv2Options, type KVCacheType } from '../src/runtime/kv/index.js';
+import { createKVStore, InfLLMv2KVStore, INFLLM2_DEFAULTS, infllm2FromMetadata, type InfLLMv2Options, type KVCacheType } from '../src/runtime/kv/index.js';
+import { configToMetadata } from '../src/formats/hf-folder.js';
+import { archFromConfig } from '../src/formats/hf-arch.js';
+import { hpKey, u32, type HParamKey } from '../src/formats/gguf-names.js';
+import type { GGUFValue } from '../src/formats/gguf.js';
+import { loadModel } from '../src/runtime/model.js';
+import { synthGGUF } from './synth.js';
+import { KV_PARITY_SHAPE, kvParityModel } from './kv-parity-model.js';
 import { f32ToF16, roundF16 } from '../src/core/f16.js';
 import { randomFloats } from './helpers.js';
 
@@ -137,4 +144,37 @@ test('InfLLM v2 options are checked by name', () => {
   assert.throws(() => createKVStore({ k: 'f32', infllm2: { blockSize: 24 } }, k, sh), /block size 24 must be a multiple of the kernel stride 16/);
   assert.throws(() => createKVStore({ k: 'f32', infllm2: { topk: 0 } }, k, sh), /topk must be a positive integer/);
   assert.throws(() => createKVStore({ k: 'f32', infllm2: true, miniCache: true }, k, sh), /do not combine/);
+});
+
+test('a model declaring sparse_config: config.json becomes GGUF keys, and infllm2 takes them as its defaults (given settings win)', async () => {
+  const cfg = {
+    model_type: 'minicpm', architectures: ['MiniCPMForCausalLM'], hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
+    max_position_embeddings: 32768, intermediate_size: 128, rms_norm_eps: 1e-5, vocab_size: 512, scale_emb: 12, scale_depth: 1.4, dim_model_base: 256,
+    sparse_config: { kernel_size: 32, kernel_stride: 16, init_blocks: 1, block_size: 64, window_size: 2048, topk: 64, use_nope: false, dense_len: 8192 },
+  };
+  const { metadata } = configToMetadata(cfg, archFromConfig(cfg, 'config.json'), 'config.json');
+  assert.deepEqual(infllm2FromMetadata(metadata, 'minicpm'), { blockSize: 64, kernelSize: 32, kernelStride: 16, initBlocks: 1, topk: 64, windowSize: 2048, denseLen: 8192 });
+  assert.throws(() => configToMetadata({ ...cfg, sparse_config: { ...cfg.sparse_config, use_nope: true } }, archFromConfig(cfg, 'config.json'), 'config.json'), /use_nope/);
+  assert.throws(() => configToMetadata({ ...cfg, sparse_config: { topk: -1 } }, archFromConfig(cfg, 'config.json'), 'config.json'), /sparse_config\.topk/);
+  assert.equal(infllm2FromMetadata(new Map(), 'llama'), undefined);
+
+  // A model file with the keys: `infllm2: true` takes them, given settings override them one by one.
+  const declared = { blockSize: 16, kernelSize: 8, kernelStride: 4, initBlocks: 2, topk: 7, windowSize: 32, denseLen: 96 };
+  const extraMeta: [string, GGUFValue][] = [['sparseBlockSize', 16], ['sparseKernelSize', 8], ['sparseKernelStride', 4], ['sparseInitBlocks', 2], ['sparseTopk', 7], ['sparseWindowSize', 32], ['sparseDenseLen', 96]]
+    .map(([k, v]) => [hpKey('llama', k as HParamKey), u32(v as number)]);
+  const model = await loadModel(synthGGUF({ arch: 'llama', shape: KV_PARITY_SHAPE, seed: 3, extraMeta }));
+  try {
+    const store = (infllm2: boolean | InfLLMv2Options) => model.createContext({ ctx: 64, cacheType: { k: 'f32', infllm2 } }).kv as InfLLMv2KVStore;
+    assert.deepEqual({ ...store(true).o }, declared);
+    assert.deepEqual({ ...store({ topk: 3 }).o }, { ...declared, topk: 3 });
+  } finally {
+    model.dispose();
+  }
+  const plain = await loadModel(kvParityModel());
+  try {
+    const kv = plain.createContext({ ctx: 64, cacheType: { k: 'f32', infllm2: true } }).kv as InfLLMv2KVStore;
+    assert.equal(kv.o.topk, INFLLM2_DEFAULTS.topk, 'a model without sparse_config: MiniCPM4\'s defaults');
+  } finally {
+    plain.dispose();
+  }
 });

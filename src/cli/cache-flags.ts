@@ -41,7 +41,7 @@ export function addCacheFlags(cmd: Command): Command {
     .option('--no-kv-rotation', 'do not Hadamard-rotate Q/K/V around a quantized cache (llama.cpp\'s LLAMA_ATTN_ROT_DISABLE=1)')
     .addOption(new Option('--mla-cache <kind>', 'multi-head latent attention models (MiniCPM3): cache every head\'s K/V as llama.cpp (expanded) or the compressed latent').choices(['expanded', 'latent']))
     .option('--minicache', 'MiniCache: merge the KV states of adjacent layer pairs in the deeper half (SLERP, t 0.6, 5% of tokens kept unmerged)')
-    .addOption(new Option('--sparse-attn <spec>', `InfLLM v2 sparse attention: infllm2[:topk=N,window=N,block=N,kernel=N,stride=N,init=N,dense=N] (defaults MiniCPM4's: ${Object.entries(SPARSE_KEYS).map(([k, o]) => `${k} ${INFLLM2_DEFAULTS[o]}`).join(', ')}); an approximation on models not trained for it`).argParser(parseSparseAttn));
+    .addOption(new Option('--sparse-attn <spec>', `InfLLM v2 sparse attention: infllm2[:topk=N,window=N,block=N,kernel=N,stride=N,init=N,dense=N] (defaults: the model's sparse_config where it declares one, else MiniCPM4's: ${Object.entries(SPARSE_KEYS).map(([k, o]) => `${k} ${INFLLM2_DEFAULTS[o]}`).join(', ')}); an approximation on models not trained for it`).argParser(parseSparseAttn));
 }
 
 /** The cache settings the flags ask for, or undefined when none was given (the model's default). */

@@ -63,6 +63,17 @@ export const HPARAM = {
   hiddenActivation: 'hidden_activation',
   /** How embeddings pool token states: llama.cpp's enum (0 none, 1 mean, 2 cls, 3 last, 4 rank). */
   poolingType: 'pooling_type',
+  /**
+   * InfLLM v2 sparse attention (MiniCPM4's config.json sparse_config): lutra's own keys, llama.cpp
+   * has none (it runs MiniCPM4 dense).
+   */
+  sparseBlockSize: 'attention.sparse.block_size',
+  sparseKernelSize: 'attention.sparse.kernel_size',
+  sparseKernelStride: 'attention.sparse.kernel_stride',
+  sparseInitBlocks: 'attention.sparse.init_blocks',
+  sparseTopk: 'attention.sparse.topk',
+  sparseWindowSize: 'attention.sparse.window_size',
+  sparseDenseLen: 'attention.sparse.dense_len',
 } as const;
 
 export type HParamKey = keyof typeof HPARAM;

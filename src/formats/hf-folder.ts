@@ -266,6 +266,18 @@ export function configToMetadata(cfg: Json, spec: HFArchSpec, file: string, dir 
   if (a === 'minicpm') hp.scales = { emb: num('scale_emb'), residual: num('scale_depth') / Math.sqrt(nLayer), logit: nEmbd / num('dim_model_base') };
   const md = new Map<string, GGUFValue>(modelMetadata(hp, { name }));
   const k = (key: Parameters<typeof hpKey>[1]) => hpKey(a, key);
+  if (isObject(cfg['sparse_config'])) {
+    // MiniCPM4's InfLLM v2 settings, kept as lutra's GGUF keys: the defaults of --sparse-attn infllm2.
+    const sc = cfg['sparse_config'] as Json;
+    if (sc['use_nope'] === true) throw new UnsupportedError(`${file}: sparse_config.use_nope true (compressed keys without RoPE) is not supported; lutra scores the cached (rotated) keys`);
+    for (const [key, hk] of [['block_size', 'sparseBlockSize'], ['kernel_size', 'sparseKernelSize'], ['kernel_stride', 'sparseKernelStride'], ['init_blocks', 'sparseInitBlocks'],
+      ['topk', 'sparseTopk'], ['window_size', 'sparseWindowSize'], ['dense_len', 'sparseDenseLen']] as const) {
+      const v = sc[key];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ModelError(`${file}: sparse_config.${key} should be a non-negative integer, got ${JSON.stringify(v)}`);
+      md.set(k(hk), u32(v));
+    }
+  }
   if (a === 'phi2') {
     const act = cfg['hidden_act'] ?? 'gelu_new';
     if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') throw new UnsupportedError(`${file}: hidden_act ${JSON.stringify(act)} is not supported for phi2 (gelu_new)`);

@@ -16,6 +16,7 @@ import { hasFormat, quantFormat } from '../quant/table.js';
 import { tokenizerFromGGUF, tokenizerFromJSON, renderChatTemplate, resolveChatTemplate, familyChatTemplate, type Tokenizer, type EncodeOptions, type ResolvedChatTemplate } from '../tokenizer/index.js';
 import { CoreTokenizer } from '../tokenizer/vocab.js';
 import { Context, type ContextOptions } from './context.js';
+import { infllm2FromMetadata } from './kv/index.js';
 import { chooseGpu } from './gpu-backend.js';
 import { GpuContext } from './gpu-context.js';
 import type { GpuLlama } from '../models/gpu-llama.js';
@@ -107,8 +108,17 @@ export class Model {
 
   createContext(opts: ContextOptions = {}): Context {
     this.check();
-    if (this.gpuForward && !opts.kernels && !opts.layers && !opts.head) return new GpuContext(this.kernels, this.architecture, this.hparams, this.weights, { ...this.contextDefaults, ...opts }, this.gpuForward);
-    return new Context(this.kernels, this.architecture, this.hparams, this.weights, { ...this.contextDefaults, ...opts });
+    const o = this.withDeclaredSparseConfig({ ...this.contextDefaults, ...opts });
+    if (this.gpuForward && !opts.kernels && !opts.layers && !opts.head) return new GpuContext(this.kernels, this.architecture, this.hparams, this.weights, o, this.gpuForward);
+    return new Context(this.kernels, this.architecture, this.hparams, this.weights, o);
+  }
+
+  /** InfLLM v2 asked for (`infllm2: true` or some settings): the model's declared sparse_config fills in the rest. */
+  private withDeclaredSparseConfig(o: ContextOptions): ContextOptions {
+    const c = o.cacheType;
+    if (typeof c !== 'object' || !c.infllm2) return o;
+    const declared = infllm2FromMetadata(this.source.metadata, this.arch);
+    return declared ? { ...o, cacheType: { ...c, infllm2: { ...declared, ...(c.infllm2 === true ? {} : c.infllm2) } } } : o;
   }
 
   /** The output projection (the token embedding when tied), for draft heads over part of the vocabulary. */

@@ -17,7 +17,7 @@ import { PackedKVStore } from './packed.js';
 export type { AttentionShape, KVShape, KVStore } from '../../models/kv-store.js';
 export { KV_CACHE_TYPES, type KVCacheType } from './cache-types.js';
 export { MiniCacheKVStore, type MiniCacheOptions } from './minicache.js';
-export { InfLLMv2KVStore, INFLLM2_DEFAULTS, type InfLLMv2Options } from './infllm2.js';
+export { InfLLMv2KVStore, INFLLM2_DEFAULTS, infllm2FromMetadata, type InfLLMv2Options } from './infllm2.js';
 
 export interface KVCacheOptions {
   /** K cache type (default f16, as llama.cpp). */
@@ -36,7 +36,8 @@ export interface KVCacheOptions {
   /**
    * InfLLM v2 sparse attention (MiniCPM4's): past denseLen keys a query attends the init blocks, its
    * local window and the top-k blocks by compressed-key score (true: MiniCPM4's sparse_config; see
-   * InfLLMv2Options). An approximation on models not trained for it.
+   * InfLLMv2Options; a model's declared sparse_config, when it has one, under the given settings).
+   * An approximation on models not trained for it.
    */
   infllm2?: boolean | InfLLMv2Options;
 }

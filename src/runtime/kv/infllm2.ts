@@ -15,6 +15,8 @@
 // max-pool's exclusion range, so no block is half covered.
 
 import { ArgumentError } from '../../core/errors.js';
+import type { GGUFValue } from '../../formats/gguf.js';
+import { hpKey, type HParamKey } from '../../formats/gguf-names.js';
 import { F32 } from '../../quant/float.js';
 import { weightBytes } from '../../quant/types.js';
 import type { Kernels, WeightMatrix } from '../../kernels/types.js';
@@ -41,6 +43,22 @@ export interface InfLLMv2Options {
 export const INFLLM2_DEFAULTS: Readonly<Required<InfLLMv2Options>> = {
   blockSize: 64, kernelSize: 32, kernelStride: 16, initBlocks: 1, topk: 64, windowSize: 2048, denseLen: 8192,
 };
+
+/** lutra's GGUF keys for a model's sparse_config (formats/hf-folder.ts writes them from config.json). */
+const META_KEYS: ReadonlyArray<[HParamKey, keyof InfLLMv2Options]> = [
+  ['sparseBlockSize', 'blockSize'], ['sparseKernelSize', 'kernelSize'], ['sparseKernelStride', 'kernelStride'], ['sparseInitBlocks', 'initBlocks'],
+  ['sparseTopk', 'topk'], ['sparseWindowSize', 'windowSize'], ['sparseDenseLen', 'denseLen'],
+];
+
+/** The InfLLM v2 settings a model declares in its metadata (undefined: none declared). */
+export function infllm2FromMetadata(md: ReadonlyMap<string, GGUFValue>, arch: string): InfLLMv2Options | undefined {
+  let o: InfLLMv2Options | undefined;
+  for (const [key, opt] of META_KEYS) {
+    const v = md.get(hpKey(arch, key));
+    if (v !== undefined) (o ??= {})[opt] = Number(v.value);
+  }
+  return o;
+}
 
 /** A store whose attention can be limited to spans of positions and whose keys can be read back. */
 export interface SpanKVStore extends KVStore {
