@@ -26,7 +26,7 @@ export {
 } from './openai/index.js';
 export type { TokenLogprob, TopLogprob } from './runtime/logprobs.js';
 export type { Pooling } from './runtime/embed.js';
-export { decodeImage, readImageHeader, DEFAULT_IMAGE_LIMITS, ImageTooLargeError, type RgbImage, type ImageLimits } from './vision/image.js';
+export { decodeImage, readImageHeader, checkImageSize, DEFAULT_IMAGE_LIMITS, ImageTooLargeError, type RgbImage, type ImageLimits } from './vision/image.js';
 export { preprocessImage, sliceInstructions, imageLayout } from './vision/slicing.js';
 export type { ClipHparams, PreparedImage, PreparedSlice, ImageLayout, LayoutItem } from './vision/types.js';
-export { ImageCache } from './runtime/image-cache.js';
+export { ImageCache, type ImageDecoder } from './runtime/image-cache.js';

@@ -5,7 +5,7 @@
 // (Job.images) and runJob decodes them in place. Not here: the encoder, the layout.
 
 import { ArgumentError } from '../core/errors.js';
-import { ImageCache } from '../runtime/image-cache.js';
+import { ImageCache, type ImageDecoder } from '../runtime/image-cache.js';
 import type { Model } from '../runtime/model.js';
 import { encodeMarkedPrompt, loadProjector, MEDIA_MARKER, type EncodedPrompt } from '../runtime/vision.js';
 import type { PreparedImage } from '../vision/types.js';
@@ -20,6 +20,8 @@ export { MEDIA_MARKER };
 export interface EngineImageOptions extends ImageFetchOptions {
   /** Images kept decoded and encoded for reuse (default 8). */
   maxImages?: number;
+  /** Bytes to RGB (default: vision/image.ts, pure JavaScript; the chat page's worker decodes with createImageBitmap). */
+  decode?: ImageDecoder;
 }
 
 /** A loaded projector and the images the engine has already encoded. */
@@ -29,7 +31,7 @@ export class EngineVision {
 
   static async load(mmproj: string | Uint8Array, model: Model, images: EngineImageOptions = {}): Promise<EngineVision> {
     const projector = await loadProjector(mmproj, { kernels: model.kernels, model });
-    return new EngineVision(typeof mmproj === 'string' ? mmproj : '<bytes>', new ImageCache(projector, { maxImages: images.maxImages }), images);
+    return new EngineVision(typeof mmproj === 'string' ? mmproj : '<bytes>', new ImageCache(projector, { maxImages: images.maxImages, decode: images.decode }), images);
   }
 
   /**
@@ -37,7 +39,7 @@ export class EngineVision {
    * whatever other requests bring). Disposing the engine's disposes the projector; not this one's.
    */
   withOwnCache(maxImages = this.images.maxImages): EngineVision {
-    return new EngineVision(this.file, new ImageCache(this.cache.base, { maxImages }), this.images);
+    return new EngineVision(this.file, new ImageCache(this.cache.base, { maxImages, decode: this.images.decode }), this.images);
   }
 
   dispose(): void { this.cache.base.dispose(); }

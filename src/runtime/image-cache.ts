@@ -5,7 +5,7 @@
 // Least recently used images are dropped past `maxImages`. Not here: where bytes come from.
 
 import type { Projector } from '../vision/projector.js';
-import { decodeImage, DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../vision/image.js';
+import { decodeImage, DEFAULT_IMAGE_LIMITS, type ImageLimits, type RgbImage } from '../vision/image.js';
 import { preprocessImage } from '../vision/slicing.js';
 import type { PreparedImage, PreparedSlice } from '../vision/types.js';
 
@@ -21,6 +21,12 @@ async function sha256(bytes: Uint8Array): Promise<string> {
   return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/**
+ * Bytes to RGB: vision/image.ts's decodeImage by default; a page may pass one on createImageBitmap
+ * (it must check the header against `limits` before it allocates pixels, as decodeImage does).
+ */
+export type ImageDecoder = (bytes: Uint8Array, name: string, limits: ImageLimits) => RgbImage | Promise<RgbImage>;
+
 export class ImageCache {
   private readonly images = new Map<string, PreparedImage>();
   private readonly embeddings = new WeakMap<PreparedSlice, Float32Array>();
@@ -28,7 +34,7 @@ export class ImageCache {
   /** The projector with encode() answered from the cache for slices it has encoded before. */
   readonly projector: Projector;
 
-  constructor(readonly base: Projector, private readonly opts: { maxImages?: number; limits?: ImageLimits } = {}) {
+  constructor(readonly base: Projector, private readonly opts: { maxImages?: number; limits?: ImageLimits; decode?: ImageDecoder } = {}) {
     const cache = this;
     this.projector = new Proxy(base, {
       get(target, prop) {
@@ -48,7 +54,8 @@ export class ImageCache {
       this.images.set(key, hit);
       return hit;
     }
-    const prepared = preprocessImage(decodeImage(bytes, name, this.opts.limits ?? DEFAULT_IMAGE_LIMITS), this.base.hparams);
+    const rgb = await (this.opts.decode ?? decodeImage)(bytes, name, this.opts.limits ?? DEFAULT_IMAGE_LIMITS);
+    const prepared = preprocessImage(rgb, this.base.hparams);
     this.images.set(key, prepared);
     this.stats.images++;
     const max = this.opts.maxImages ?? 8;

@@ -212,6 +212,7 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
       status: state.shuttingDown ? 'shutting_down' : 'ok',
       model: engine.id,
       chat_template: engine.templateSource !== 'fallback',
+      vision: engine.vision !== undefined,
       slots_idle: s.slots - s.busy,
       slots_processing: s.busy,
       queued: s.queued,
@@ -320,6 +321,9 @@ export function buildServer(engine: Engine, opts: ServerOptions = {}, state: Ser
   if (split) {
     splitShardNames(modelFile!, split).forEach((file, i) => route('GET', `/model${shardSuffix(i, split.count)}`, { config: { access: 'key' } }, sendModel(file)));
   }
+  // The projector beside it (lutra serve --mmproj), so the page's own engine can take pictures too.
+  const mmprojFile = modelFile && engine.vision && existsSync(engine.vision.file) ? engine.vision.file : undefined;
+  if (mmprojFile) route('GET', '/mmproj.gguf', { config: { access: 'key' } }, sendModel(mmprojFile));
 
   // Browsers ask before a cross-origin POST with a JSON body or a key; only --cors origins get a yes.
   app.route({

@@ -1,9 +1,14 @@
 // The chat page's engine, in a module worker so generation never blocks the page. Loads a model
-// (URL or hf: reference through the OPFS cache, split GGUFs shard by shard, or local Files), then
-// serves OpenAI-shaped requests streamed back as chunk messages. It imports the engine from ./lutra.js, the same bundle a web page would use.
+// (URL or hf: reference through the OPFS cache, split GGUFs shard by shard, or local Files) and
+// optionally its projector (pictures, decoded here with createImageBitmap), then serves
+// OpenAI-shaped requests streamed back as chunk messages. It imports the engine from ./lutra.js, the same bundle a web page would use.
 
-import { accessHint, createEngine, fetchModelCached, hubModelUrls, HUB_ENDPOINT, shardUrls, tokenHeaders, type Engine } from './lutra.js';
-import type { FromWorker, LoadSource, ToWorker } from './protocol.js';
+import {
+  accessHint, checkImageSize, createEngine, fetchModelCached, FormatError, hubModelUrls, HUB_ENDPOINT, readImageHeader, shardUrls, tokenHeaders,
+  type Engine, type ImageLimits, type RgbImage,
+} from './lutra.js';
+import { BITMAP_OPTIONS, bitmapToRgb } from './image-bitmap.js';
+import type { FromWorker, LoadSource, ProjectorSource, ToWorker } from './protocol.js';
 
 const port = self as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
 let engine: Engine | undefined;
@@ -46,6 +51,38 @@ async function download(source: Extract<LoadSource, { url: string }>, cache: boo
   return { files: urls.map((u) => got.get(u)!), fromCache };
 }
 
+/** The projector's bytes: a picked file, or a URL through the OPFS cache (the page's key to its own origin only). */
+async function projectorBytes(src: ProjectorSource, cache: boolean): Promise<Uint8Array> {
+  if ('file' in src) return new Uint8Array(await src.file.arrayBuffer());
+  const r = await fetchModelCached(src.url, {
+    cache, headers: sameOrigin(src.url) ? src.headers : {},
+    onProgress: (p) => port.postMessage({ type: 'progress', ...p, phase: `projector: ${p.phase}` }),
+  });
+  return new Uint8Array(await r.file.arrayBuffer());
+}
+
+/**
+ * Pictures decoded by the browser (the engine's ImageDecoder): the header is read and checked
+ * against the limits first, so a 20000x20000 header is refused before a pixel is allocated.
+ */
+async function decodeInBrowser(bytes: Uint8Array, name: string, limits: ImageLimits): Promise<RgbImage> {
+  const header = readImageHeader(bytes, name);
+  checkImageSize(header, name, limits);
+  const what = `${header.format.toUpperCase()} ${header.width}x${header.height}`;
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: `image/${header.format}` }), BITMAP_OPTIONS);
+  } catch (e) {
+    throw new FormatError(name, `${what} is truncated or corrupt: the browser could not decode it (${(e as Error).message})`);
+  }
+  try {
+    if (bitmap.width !== header.width || bitmap.height !== header.height) throw new FormatError(name, `${what} decoded as ${bitmap.width}x${bitmap.height}`);
+    return bitmapToRgb(bitmap);
+  } finally {
+    bitmap.close();
+  }
+}
+
 async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   const t0 = performance.now();
   await engine?.dispose();
@@ -55,13 +92,19 @@ async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   if ('file' in m.source) files = [m.source.file];
   else if ('files' in m.source) files = m.source.files;
   else ({ files, fromCache } = await download(m.source, m.cache));
-  engine = await createEngine({ model: files.length === 1 ? files[0]! : files, ctx: m.ctx, name: m.name, onProgress: (p) => port.postMessage({ type: 'progress', ...p }) });
+  const mmproj = m.mmproj ? await projectorBytes(m.mmproj, m.cache) : undefined;
+  engine = await createEngine({
+    model: files.length === 1 ? files[0]! : files, ctx: m.ctx, name: m.name, onProgress: (p) => port.postMessage({ type: 'progress', ...p }),
+    ...(mmproj ? { mmproj, images: { decode: decodeInBrowser } } : {}),
+  });
+  const hp = engine.vision?.cache.base.hparams;
   port.postMessage({
     type: 'loaded',
     info: {
       id: engine.id, arch: engine.model.arch, kernels: engine.model.kernels.name, nCtx: engine.nCtx,
       chatTemplate: engine.templateSource !== 'fallback', fromCache, crossOriginIsolated: globalThis.crossOriginIsolated === true,
       loadMs: performance.now() - t0, files: files.length,
+      vision: hp ? `${hp.projectorType}, ${hp.imageSize}-pixel slices` : undefined,
     },
   });
 }

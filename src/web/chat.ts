@@ -3,16 +3,25 @@
 // Chat mode uses the model's template; Complete mode sends raw text (models without a template).
 // Structured output: a response_format (any JSON object, or JSON matching a schema) on both modes,
 // and tools with a tool_choice in chat mode; calls are shown in the reply, and the next message
-// after a reply with calls is sent as the calls' result (`tool` messages).
+// after a reply with calls is sent as the calls' result (`tool` messages). Pictures (attached,
+// pasted or dropped; decoded by the browser with createImageBitmap for the thumbnail and the checks)
+// go with the next chat message as OpenAI image_url data URLs, to the server or to the page's engine
+// (which needs a projector loaded beside the model).
 
-import type { FromWorker, ModelInfo, ToWorker } from './protocol.js';
+import { checkImageSize, readImageHeader, sniffImageFormat } from '../vision/image.js';
+import { base64, BITMAP_OPTIONS, thumbnail } from './image-bitmap.js';
+import type { FromWorker, ModelInfo, ProjectorSource, ToWorker } from './protocol.js';
 
 type Mode = 'chat' | 'text';
 type Backend = 'server' | 'page';
 interface ToolCall { id: string; type: 'function'; function: { name: string; arguments: string } }
-interface Message { role: 'system' | 'user' | 'assistant' | 'tool'; content: string; tool_calls?: ToolCall[]; tool_call_id?: string }
+type Part = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
+interface Message { role: 'system' | 'user' | 'assistant' | 'tool'; content: string | Part[]; tool_calls?: ToolCall[]; tool_call_id?: string }
+/** A picture waiting for the next message: the data URL sent, and the thumbnail shown. */
+interface Attachment { name: string; url: string; width: number; height: number; thumb: HTMLCanvasElement; note: string }
+interface ImageTiming { slices: number; tokens: number; encode_ms: number }
 interface ToolCallDelta { index: number; id?: string; function: { name?: string; arguments: string } }
-interface Chunk { choices: { text?: string; delta?: { content?: string | null; tool_calls?: ToolCallDelta[] }; finish_reason: string | null }[] }
+interface Chunk { choices: { text?: string; delta?: { content?: string | null; tool_calls?: ToolCallDelta[] }; finish_reason: string | null }[]; timings?: { images?: ImageTiming[] } }
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $('status');
@@ -28,7 +37,8 @@ let mode: Mode = 'chat';
 let messages: Message[] = [];
 let worker: Worker | undefined;
 let pageModel: ModelInfo | undefined;
-let serverModel: { id: string; chatTemplate: boolean } | undefined;
+let serverModel: { id: string; chatTemplate: boolean; vision: boolean } | undefined;
+let pending: Attachment[] = [];
 let stopCurrent: (() => void) | undefined;
 let nextId = 1;
 
@@ -79,9 +89,12 @@ function progressText(phase: string, loaded: number, total: number, t0: number):
 
 async function loadServerInfo(): Promise<void> {
   try {
-    const h = await (await fetch('/health')).json() as { model: string; chat_template: boolean; slots_idle: number; slots_processing: number };
-    serverModel = { id: h.model, chatTemplate: h.chat_template };
-    $('server-info').textContent = `${h.model} · ${h.chat_template ? 'chat template' : 'no chat template: Complete mode'}\n${h.slots_idle + h.slots_processing} slot(s)`;
+    const h = await (await fetch('/health')).json() as { model: string; chat_template: boolean; vision?: boolean; slots_idle: number; slots_processing: number };
+    serverModel = { id: h.model, chatTemplate: h.chat_template, vision: h.vision === true };
+    $('server-info').textContent = `${h.model} · ${h.chat_template ? 'chat template' : 'no chat template: Complete mode'}${h.vision ? ' · pictures' : ''}\n${h.slots_idle + h.slots_processing} slot(s)`;
+    // The server's projector is at /mmproj.gguf: the page's own engine can load it beside /model.gguf.
+    const mm = $<HTMLInputElement>('mmproj-url');
+    if (h.vision && !mm.value) mm.value = '/mmproj.gguf';
     syncMode();
   } catch {
     $('server-info').textContent = 'no lutra server answering at this address';
@@ -179,9 +192,89 @@ function bubble(cls: string, html?: string): HTMLDivElement {
   return d;
 }
 
+/** lutra serve takes 4 MiB bodies by default and base64 adds a third: larger pictures are re-encoded smaller. */
+const SEND_LIMIT = 2.5 * 2 ** 20;
+/** Longest side of a re-encoded large picture (past what any projector looks at: MiniCPM-V's 9 slices are 1344 a side). */
+const SEND_SIDE = 2048;
+
+async function blobUrl(b: Blob): Promise<string> {
+  return `data:${b.type};base64,${base64(new Uint8Array(await b.arrayBuffer()))}`;
+}
+
+/** A picture the server does not take as it is (not PNG/JPEG, or too large) as PNG, or as a JPEG at most SEND_SIDE a side. */
+async function reencode(bitmap: ImageBitmap): Promise<{ url: string; note: string }> {
+  const draw = (w: number, h: number) => {
+    const c = new OffscreenCanvas(w, h);
+    c.getContext('2d')!.drawImage(bitmap, 0, 0, w, h);
+    return c;
+  };
+  const png = await draw(bitmap.width, bitmap.height).convertToBlob({ type: 'image/png' });
+  if (png.size <= SEND_LIMIT) return { url: await blobUrl(png), note: ' · sent as PNG' };
+  const s = Math.min(1, SEND_SIDE / Math.max(bitmap.width, bitmap.height));
+  const w = Math.max(1, Math.round(bitmap.width * s)), h = Math.max(1, Math.round(bitmap.height * s));
+  return { url: await blobUrl(await draw(w, h).convertToBlob({ type: 'image/jpeg', quality: 0.92 })), note: ` · sent as a ${w}x${h} JPEG` };
+}
+
+/** Why a picture cannot go with the next message right now, or undefined. */
+function pictureRefusal(): string | undefined {
+  if (mode !== 'chat') return 'pictures go with chat messages: switch to Chat mode';
+  if (backend === 'server' && serverModel && !serverModel.vision) return 'the server\'s model takes no pictures: start lutra serve with --mmproj FILE (its projector)';
+  if (backend === 'page' && pageModel && pageModel.vision === undefined) return 'the model in this page has no projector: load it again with a projector (mmproj) to send pictures';
+  return undefined;
+}
+
+/** Decode a picture with the browser (header checked first), keep it for the next message and show its thumbnail. */
+async function attach(file: Blob, name: string): Promise<void> {
+  try {
+    const refusal = pictureRefusal();
+    if (refusal) throw new Error(refusal);
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const format = sniffImageFormat(bytes);
+    if (format) checkImageSize(readImageHeader(bytes, name), name);
+    let bitmap: ImageBitmap;
+    try {
+      bitmap = await createImageBitmap(file, BITMAP_OPTIONS);
+    } catch {
+      throw new Error(`${name}: ${format ? `${format.toUpperCase()} is truncated or corrupt (the browser could not decode it)` : 'not a picture this browser can decode'}`);
+    }
+    try {
+      const sent = format && bytes.length <= SEND_LIMIT ? { url: `data:image/${format};base64,${base64(bytes)}`, note: '' } : await reencode(bitmap);
+      pending.push({ name, ...sent, width: bitmap.width, height: bitmap.height, thumb: thumbnail(bitmap) });
+    } finally {
+      bitmap.close();
+    }
+    renderPending();
+  } catch (e) {
+    bubble('error', (e as Error).message);
+    setStatus('error', 'error');
+  }
+}
+
+async function attachAll(files: Iterable<File>): Promise<void> {
+  for (const f of files) await attach(f, f.name || 'pasted picture');
+}
+
+function renderPending(): void {
+  $('attachments').replaceChildren(...pending.map((a, i) => {
+    const d = document.createElement('div');
+    d.className = 'pending';
+    d.dataset.testid = 'pending-image';
+    d.title = `${a.name} · ${a.width}x${a.height}${a.note}`;
+    const x = Object.assign(document.createElement('button'), { type: 'button', textContent: '×', title: `remove ${a.name}` });
+    x.addEventListener('click', () => { pending.splice(i, 1); renderPending(); });
+    d.append(a.thumb, x);
+    return d;
+  }));
+}
+
 async function send(): Promise<void> {
   const text = promptBox.value;
-  if (!text.trim() || stopCurrent) return;
+  if ((!text.trim() && pending.length === 0) || stopCurrent) return;
+  if (pending.length && mode !== 'chat') {
+    bubble('error', pictureRefusal()!);
+    setStatus('error', 'error');
+    return;
+  }
   let extra: Record<string, unknown>;
   try {
     extra = structuredFields(mode);
@@ -200,13 +293,24 @@ async function send(): Promise<void> {
   let out: HTMLElement;
   let body: object;
   let sent = 0;
+  let images: Attachment[] = [];
   if (mode === 'chat') {
-    // After a reply with tool calls, the message is the calls' result.
+    // After a reply with tool calls, the message is the calls' result (pictures wait for a user message).
     const calls = messages.at(-1)?.tool_calls;
-    const turn: Message[] = calls?.length ? calls.map((c) => ({ role: 'tool', tool_call_id: c.id, content: text })) : [{ role: 'user', content: text }];
+    if (!calls?.length) [images, pending] = [pending, []];
+    const content: Message['content'] = images.length ? [...images.map((a): Part => ({ type: 'image_url', image_url: { url: a.url } })), { type: 'text', text }] : text;
+    const turn: Message[] = calls?.length ? calls.map((c) => ({ role: 'tool', tool_call_id: c.id, content: text })) : [{ role: 'user', content }];
     messages.push(...turn);
     sent = turn.length;
-    bubble(calls?.length ? 'user tool-result' : 'user', text);
+    const b = bubble(calls?.length ? 'user tool-result' : 'user', images.length ? undefined : text);
+    if (images.length) {
+      const thumbs = document.createElement('div');
+      thumbs.className = 'thumbs';
+      thumbs.dataset.testid = 'sent-images';
+      thumbs.append(...images.map((a) => { a.thumb.title = `${a.name} · ${a.width}x${a.height}${a.note}`; return a.thumb; }));
+      b.append(thumbs, document.createTextNode(text));
+    }
+    renderPending();
     const system = $<HTMLTextAreaElement>('system').value.trim();
     body = { messages: system ? [{ role: 'system', content: system }, ...messages] : messages, temperature, max_tokens: maxTokens, ...extra };
     out = bubble('assistant');
@@ -225,6 +329,7 @@ async function send(): Promise<void> {
   let pieces = 0;
   let reply = '';
   let finish: string | null = null;
+  let imageTimings: ImageTiming[] | undefined;
   const calls: ToolCall[] = [];
   const callViews: HTMLElement[] = [];
   const text0 = document.createElement('span');
@@ -246,12 +351,15 @@ async function send(): Promise<void> {
         view.textContent = `→ ${call.function.name}(${call.function.arguments})`;
       }
       finish = choice.finish_reason ?? finish;
+      imageTimings = c.timings?.images ?? imageTimings;
     }
     if (mode === 'chat') messages.push({ role: 'assistant', content: reply, ...(calls.length ? { tool_calls: calls } : {}) });
     const s = (performance.now() - t0) / 1000;
     const meta = document.createElement('span');
     meta.className = 'meta';
-    meta.textContent = `${pieces} tokens · ${(pieces / s).toFixed(1)} tokens/s · ${finish ?? 'stopped'} · ${backend === 'server' ? 'server' : `in page (${pageModel!.kernels})`}`;
+    const pictures = imageTimings?.map((im) => `picture: ${im.slices} slice${im.slices === 1 ? '' : 's'} encoded in ${im.encode_ms.toFixed(0)} ms`).join(' · ');
+    meta.dataset.testid = 'meta';
+    meta.textContent = `${pieces} tokens · ${(pieces / s).toFixed(1)} tokens/s · ${finish ?? 'stopped'} · ${backend === 'server' ? 'server' : `in page (${pageModel!.kernels})`}${pictures ? ` · ${pictures}` : ''}`;
     out.parentElement!.appendChild(meta);
     setStatus('done', 'done');
   } catch (e) {
@@ -260,6 +368,8 @@ async function send(): Promise<void> {
       setStatus('done', 'stopped');
     } else {
       if (mode === 'chat') messages.splice(messages.length - sent, sent);
+      // The pictures wait for the next try.
+      if (images.length) { pending = [...images, ...pending]; renderPending(); }
       bubble('error', (e as Error).message);
       setStatus('error', 'error');
     }
@@ -287,12 +397,16 @@ function loadInPage(): void {
   const url = $<HTMLInputElement>('model-url').value.trim();
   const isServerModel = !file && new URL(url, location.href).pathname === '/model.gguf';
   const hub = { endpoint: $<HTMLInputElement>('hub-endpoint').value.trim() || undefined, token: hubToken.value.trim() || undefined };
+  const mmprojFile = $<HTMLInputElement>('mmproj-file').files?.[0];
+  const mmprojUrl = $<HTMLInputElement>('mmproj-url').value.trim();
+  const mmproj: ProjectorSource | undefined = mmprojFile ? { file: mmprojFile } : mmprojUrl ? { url: mmprojUrl, headers: authHeaders() } : undefined;
   const msg: ToWorker = {
     type: 'load',
     // The server's API key goes only to this page's own origin (the worker checks each URL).
     source: files.length > 1 ? { files } : file ? { file } : { url, headers: authHeaders(), hub },
     cache: $<HTMLInputElement>('use-cache').checked,
     name: isServerModel ? serverModel?.id : undefined,
+    mmproj,
   };
   pageModel = undefined;
   progress.hidden = false;
@@ -318,7 +432,8 @@ function loadInPage(): void {
       pageInfo.dataset.files = String(m.info.files);
       pageInfo.textContent = `${m.info.id} · ${m.info.arch} · context ${m.info.nCtx}${m.info.files > 1 ? ` · ${m.info.files} shards` : ''}\nkernels: ${m.info.kernels}\n` +
         `${m.info.fromCache ? 'from the OPFS cache' : 'downloaded'} in ${Math.round(m.info.loadMs)} ms\n` +
-        `cross-origin isolated: ${m.info.crossOriginIsolated ? 'yes (threads)' : 'no (one thread)'}`;
+        `cross-origin isolated: ${m.info.crossOriginIsolated ? 'yes (threads)' : 'no (one thread)'}\n` +
+        `pictures: ${m.info.vision ?? 'no (no projector loaded)'}`;
       setStatus('ready', `${m.info.id} ready in this page`);
       syncMode();
     } else if (m.type === 'load-error') {
@@ -349,7 +464,26 @@ $('clear-cache').addEventListener('click', async () => {
   await root.removeEntry('lutra-models', { recursive: true }).catch(() => {});
   pageInfo.textContent = 'cache cleared';
 });
-$('new-chat').addEventListener('click', () => { messages = []; log.textContent = ''; });
+$('new-chat').addEventListener('click', () => { messages = []; log.textContent = ''; pending = []; renderPending(); });
+$('attach').addEventListener('click', () => $<HTMLInputElement>('image-file').click());
+$('image-file').addEventListener('change', () => {
+  const input = $<HTMLInputElement>('image-file');
+  void attachAll(Array.from(input.files ?? [])).then(() => { input.value = ''; });
+});
+// A picture pasted anywhere on the page, or dropped on the conversation, goes with the next message.
+document.addEventListener('paste', (e) => {
+  const files = Array.from(e.clipboardData?.files ?? []).filter((f) => f.type.startsWith('image/'));
+  if (files.length) { e.preventDefault(); void attachAll(files); }
+});
+const convo = log.parentElement!;
+convo.addEventListener('dragover', (e) => { if (e.dataTransfer?.types.includes('Files')) { e.preventDefault(); convo.classList.add('dragging'); } });
+convo.addEventListener('dragleave', () => convo.classList.remove('dragging'));
+convo.addEventListener('drop', (e) => {
+  convo.classList.remove('dragging');
+  if (!e.dataTransfer?.files.length) return;
+  e.preventDefault();
+  void attachAll(Array.from(e.dataTransfer.files));
+});
 $('output-format').addEventListener('change', () => { $('schema-panel').hidden = $<HTMLSelectElement>('output-format').value !== 'json_schema'; });
 $('composer').addEventListener('submit', (e) => { e.preventDefault(); void send(); });
 promptBox.addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); void send(); } });

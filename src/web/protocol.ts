@@ -9,8 +9,11 @@ export type LoadSource =
   | { file: File }
   | { files: File[] };
 
+/** A projector (mmproj) GGUF for pictures: a URL (through the OPFS cache) or a local file. */
+export type ProjectorSource = { url: string; headers?: Record<string, string> } | { file: File };
+
 export type ToWorker =
-  | { type: 'load'; source: LoadSource; cache: boolean; ctx?: number; name?: string }
+  | { type: 'load'; source: LoadSource; cache: boolean; ctx?: number; name?: string; mmproj?: ProjectorSource }
   | { type: 'request'; id: number; kind: 'chat' | 'text'; body: Record<string, unknown> }
   | { type: 'abort'; id: number };
 
@@ -25,6 +28,8 @@ export interface ModelInfo {
   loadMs: number;
   /** Files the model came in (the shards of a split GGUF). */
   files: number;
+  /** The projector loaded with it ("resampler, 448-pixel slices"), or undefined: the model takes no pictures. */
+  vision?: string;
 }
 
 export type FromWorker =
