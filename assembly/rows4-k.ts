@@ -532,6 +532,36 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
   if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
 }
 
+/**
+ * Decode (relaxed, one token): two Q5_0 row groups at g and h (far apart: two weight streams, as
+ * rows4.ts's q4Decode2) against the token's quants at x, block scales at ad, block sums at bs;
+ * sums stored at yg and yh. Low and high nibbles in separate dependency chains (four in flight:
+ * one chain of eight dependent dot products per block was the limit); integer sums are exact, so
+ * the f32 steps (q6kStep) see what q50Tile's do.
+ */
+function q50Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, bs: usize, yg: usize, yh: usize): void {
+  const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one)), z = i32x4.splat(0);
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const bg = g + <usize>b * 88, bh = h + <usize>b * 88, hg = v128.load(bg + 8), hh = v128.load(bh + 8);
+    const xb = x + (<usize>b << 5), st = i32x4.splat(-(load<i32>(bs + (<usize>b << 2)) << 4));
+    let l0 = st, u0 = z, l1 = st, u1 = z;
+    l0 = rdot(l0, q50CodesM(bg, hg, 0, 0, m, t), xb); u0 = rdot(u0, q50CodesM(bg, hg, 0, 1, m, t), xb + 16);
+    l1 = rdot(l1, q50CodesM(bh, hh, 0, 0, m, t), xb); u1 = rdot(u1, q50CodesM(bh, hh, 0, 1, m, t), xb + 16);
+    l0 = rdot(l0, q50CodesM(bg, hg, 1, 0, m, t), xb + 4); u0 = rdot(u0, q50CodesM(bg, hg, 1, 1, m, t), xb + 20);
+    l1 = rdot(l1, q50CodesM(bh, hh, 1, 0, m, t), xb + 4); u1 = rdot(u1, q50CodesM(bh, hh, 1, 1, m, t), xb + 20);
+    l0 = rdot(l0, q50CodesM(bg, hg, 2, 0, m, t), xb + 8); u0 = rdot(u0, q50CodesM(bg, hg, 2, 1, m, t), xb + 24);
+    l1 = rdot(l1, q50CodesM(bh, hh, 2, 0, m, t), xb + 8); u1 = rdot(u1, q50CodesM(bh, hh, 2, 1, m, t), xb + 24);
+    l0 = rdot(l0, q50CodesM(bg, hg, 3, 0, m, t), xb + 12); u0 = rdot(u0, q50CodesM(bg, hg, 3, 1, m, t), xb + 28);
+    l1 = rdot(l1, q50CodesM(bh, hh, 3, 0, m, t), xb + 12); u1 = rdot(u1, q50CodesM(bh, hh, 3, 1, m, t), xb + 28);
+    const yd = load<f32>(ad + (<usize>b << 2));
+    s0 = q6kStep(s0, halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bg))), yd, i32x4.add(l0, u0));
+    s1 = q6kStep(s1, halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bh))), yd, i32x4.add(l1, u1));
+  }
+  v128.store(yg, s0);
+  v128.store(yh, s1);
+}
+
 // ------------------------------------------------------------------ products
 
 // One real function per format and token count (each inlines its tile with nt constant): inlining
@@ -585,7 +615,17 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
   const nb = cols / blockElems(type);
   // Per token: a scale per block; Q8_K sums per 16 elements, Q8 sums per block.
   const xStep = <usize>cols, dStep = <usize>nb << 2, bStep = type == GGML_TYPE_Q5_0 ? dStep : <usize>nb << 6, yStep = <usize>rows << 2;
+  // Decode: whole groups in pairs half the range apart (two weight streams), as rows4.ts's q4Rows.
+  let pa = 0, pd = 0;
+  if (ASC_FEATURE_RELAXED_SIMD && nTok == 1 && type == GGML_TYPE_Q5_0) {
+    pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> 1;
+    for (let i = 0; i < pd; i++) {
+      const g0 = pa + i, g1 = g0 + pd;
+      q50Decode2(w + <usize>g0 * (rowBytes << 2), w + <usize>g1 * (rowBytes << 2), nb, act, ad, asum, y + (<usize>g0 << 4), y + (<usize>g1 << 4));
+    }
+  }
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
+    if (g >= pa && g < pa + 2 * pd) continue;
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;
