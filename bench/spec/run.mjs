@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const { loadModel } = await import(join(REPO, 'dist/src/runtime/model.js'));
 const { parseRanking, restrictedHead, frSpecSubset } = await import(join(REPO, 'dist/src/runtime/spec/fr-spec.js'));
+const { Context } = await import(join(REPO, 'dist/src/runtime/context.js'));
 
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args.splice(i, 2)[1] : def; };
@@ -129,14 +130,30 @@ if (!lookup) {
 
 // End to end, interleaved: plain, then speculative, `rounds` times; the median CPU ms per token counts.
 const spec = { draft, layers: L, shareKV: !ownKV, lookup: lookup || undefined, nDraft, frSpec: subset, frSpecTokens: subset?.length };
+// In-loop accounting: CPU ms inside the target's and the draft's Context.decode during each run,
+// by batch size, and what is left (sampling, the drafter's bookkeeping, truncation, async turns).
+// The costs above are measured in isolation (one decode repeated until 20 ms); these are the same
+// decodes as the loop interleaves them, which is what the prediction must match.
+const decode = Context.prototype.decode;
+let loopAcc = null;
+Context.prototype.decode = function (tokens, o) {
+  if (!loopAcc) return decode.call(this, tokens, o);
+  const a = cpuMs(), r = decode.call(this, tokens, o), key = `${this === loopAcc.target ? 'target' : 'draft'}${tokens.length}`;
+  const e = (loopAcc.by[key] ??= { n: 0, ms: 0 });
+  e.n++; e.ms += cpuMs() - a;
+  return r;
+};
 const gen = async (s) => {
   const ctx = target.createContext({ ctx: 512 });
+  loopAcc = { target: ctx, by: {} };
   const a = cpuMs();
   let done;
   for await (const c of target.generate(ids, { context: ctx, maxTokens: nPredict, temperature: 0, stopAtEog: false, speculative: s })) if (c.done) done = c;
   const ms = cpuMs() - a - 0;
+  const by = loopAcc.by;
+  loopAcc = null;
   ctx.dispose();
-  return { ms, wallMs: done.timings.generateMs + done.timings.promptMs, tokens: done.tokens, spec: done.timings.speculative };
+  return { ms, wallMs: done.timings.generateMs + done.timings.promptMs, tokens: done.tokens, spec: done.timings.speculative, by };
 };
 const plainRuns = [], specRuns = [];
 // Each round also samples the costs (5 samples each), so that its expected speedup comes from costs
@@ -209,6 +226,29 @@ out.endToEnd = {
   greedyIdentical: specRuns.every((r) => r.tokens.length === n && r.tokens.every((t, i) => t === plainRuns[0].tokens[i])),
   wallMsPlain: plainRuns.map((r) => Math.round(r.wallMs)), wallMsSpec: specRuns.map((r) => Math.round(r.wallMs)),
 };
+// The loop's own costs (medians over rounds): the step and verify as interleaved with the draft,
+// the draft's decodes (drafted tokens and the catch-up of the token the target emitted), and the
+// rest of the loop per step; the speedup those predict (prompt decodes left out on both sides).
+{
+  const med2 = (xs) => medianOf(xs);
+  const sum = (by, pred) => Object.entries(by).filter(([k]) => pred(k)).reduce((a, [, e]) => a + e.ms, 0);
+  const cnt = (by, pred) => Object.entries(by).filter(([k]) => pred(k)).reduce((a, [, e]) => a + e.n, 0);
+  const promptLen = ids.length - 1;
+  const isPrompt = (k) => k === `target${promptLen}` || k === `draft${ids.length}`;
+  const plainStep = med2(plainRuns.map((r) => sum(r.by, (k) => k === 'target1') / Math.max(1, cnt(r.by, (k) => k === 'target1'))));
+  const verifyMs = med2(specRuns.map((r) => sum(r.by, (k) => k.startsWith('target') && !isPrompt(k)) / r.spec.steps));
+  const draftMs = med2(specRuns.map((r) => sum(r.by, (k) => k.startsWith('draft') && !isPrompt(k)) / r.spec.steps));
+  const plainOther = med2(plainRuns.map((r) => (r.ms - sum(r.by, () => true)) / n));
+  const specOther = med2(specRuns.map((r) => (r.ms - sum(r.by, () => true)) / r.spec.steps));
+  out.inLoop = {
+    plainStepMs: +plainStep.toFixed(3), plainOtherMsPerToken: +plainOther.toFixed(3),
+    verifyMsPerStep: +verifyMs.toFixed(3), verifyOverStep: +(verifyMs / plainStep).toFixed(3), isolatedVerifyOverStep: +(costAt(meanBatch) / verify[1]).toFixed(3),
+    draftMsPerStep: +draftMs.toFixed(3), isolatedDraftMsPerStep: +((st.drafted / st.steps) * draftStep).toFixed(3),
+    specOtherMsPerStep: +specOther.toFixed(3),
+    draftDecodes: Object.fromEntries(Object.entries(specRuns[0].by).filter(([k]) => k.startsWith('draft')).map(([k, e]) => [k, e.n])),
+    expectedSpeedup: +((n * (plainStep + plainOther)) / (st.steps * (verifyMs + draftMs + specOther))).toFixed(3),
+  };
+}
 process.stdout.write(JSON.stringify(out) + '\n');
 target.dispose();
 draft?.dispose();
