@@ -13,6 +13,8 @@
 //   matmul.ts       matrix products: the tiled 32-element formats, everything else row by row
 //   rows4.ts        the four-row decode layout built at load (Q4_0, Q8_0) and its products
 //   rows4-k.ts      the same for Q4_K, Q5_K, Q6_K and Q5_0
+//   gemm.ts         F16/F32 products over many tokens (tiled GEMM)
+//   encoder.ts      non-causal encoder ops: layer norm, softmax rows, f16-table activations, strided copies
 //   attention.ts    causal attention over the KV cache
 //   attention-quant.ts  the same over caches in ggml's cache formats (q8_0 .. iq4_nl, bf16)
 //   elementwise.ts  RMS norm, SwiGLU, add_scaled, RoPE
@@ -23,6 +25,8 @@
 export { round_f16 } from './f16';
 export { quantize_q8, quantize_q8_k } from './act-quant';
 export { matmul } from './matmul';
+export { gemm_pack_x } from './gemm';
+export { layer_norm, softmax_rows, map_half, add_rows, copy_rows } from './encoder';
 export { rows4_pack, rows4_split_q8 } from './rows4';
 export { rows4k_pack } from './rows4-k';
 export { tq1_recode } from './ternary';

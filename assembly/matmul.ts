@@ -14,6 +14,7 @@ import {
 } from './types.generated';
 import { ROWS4_FLAG, rows4_matmul } from './rows4';
 import { rows4kHas, rows4k_matmul } from './rows4-k';
+import { GEMM_FLAG, gemm_f } from './gemm';
 import { tq2_matmul } from './ternary';
 
 // ------------------------------------------------------------------ tiled block kernels
@@ -172,6 +173,8 @@ function matmul_q8_0(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r
  * format this build does not handle.
  */
 export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, as: usize, asum: usize, y: usize, nTok: i32): i32 {
+  // F16/F32 over many tokens: act packed by gemm_pack_x, ad the panels' scratch (gemm.ts).
+  if (type & GEMM_FLAG) { gemm_f(type & ~GEMM_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, y, nTok); return 0; }
   // Re-laid at load (rows4.ts, rows4-k.ts): the first rows & ~3 in groups of four, the rest still rows.
   if ((type & ROWS4_FLAG) && rows4kHas(type & ~ROWS4_FLAG)) return rows4k_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if (type & ROWS4_FLAG) return rows4_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);

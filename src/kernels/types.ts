@@ -120,6 +120,20 @@ export interface Kernels {
    * to the reference twin (kernels/ref/attention-quant.ts) where a backend lacks it.
    */
   attentionQuant?(q: Float32Array, k: WeightBytes, v: WeightBytes, nTok: number, pos0: number, p: QuantAttentionParams, out: Float32Array): void;
+  /**
+   * Non-causal attention of an encoder (the vision tower): nQ queries over nK keys, every head, no
+   * cache and no mask. scores = K_h Q_h, softmax(scores * scale), out_h = V_h^T P, as ggml's
+   * mul_mat / soft_max_ext / mul_mat without flash attention. q is (nQ, nHead * dHead), k and v
+   * (nK, nHead * dHead), out (nQ, nHead * dHead). Optional, like the three below: callers fall back
+   * to the twins (kernels/ref/encoder.ts; layerNorm: models/blocks/act.ts).
+   */
+  encoderAttention?(q: Float32Array, k: Float32Array, v: Float32Array, nQ: number, nK: number, nHead: number, dHead: number, scale: number, out: Float32Array): void;
+  /** out[t] = (x[t] - mean) / sqrt(var + eps) * weight + bias, rows of n; out may alias x. */
+  layerNorm?(x: Float32Array, weight: Float32Array, bias: Float32Array | null, eps: number, n: number, nTok: number, out: Float32Array): void;
+  /** y[t * n + i] += b[i] for t < nTok (a bias on every row). */
+  addRows?(y: Float32Array, b: Float32Array, n: number, nTok: number): void;
+  /** x[i] = table[f16 bits of x[i]] (ggml's f16 GELU tables); with `clamp`, x <= -10 gives 0 and x >= 10 stays x. */
+  mapHalf?(x: Float32Array, n: number, table: Float32Array, clamp: boolean): void;
   /** gate[i] = silu(gate[i]) * up[i]. */
   swiglu(gate: Float32Array, up: Float32Array, n: number): void;
   /** x[i] += y[i] * scale. */

@@ -14,7 +14,7 @@ function checkAligned(w: Uint8Array, off: number, size: number, name: string): v
 }
 
 export const F32: QuantFormat = {
-  id: 0, name: 'F32', wasmAttention: true, blockSize: 1, typeSize: 4, vecDot: 'f32', wasm: { colsAlign: 1 },
+  id: 0, name: 'F32', wasmAttention: true, blockSize: 1, typeSize: 4, vecDot: 'f32', wasm: { colsAlign: 1, gemm: true },
   dequantize(src, srcOff, dst, dstOff, n) {
     checkAligned(src, srcOff, 4, 'F32');
     const v = f32View(src), base = (src.byteOffset + srcOff) >>> 2;
@@ -33,7 +33,7 @@ export const F32: QuantFormat = {
 };
 
 export const F16: QuantFormat = {
-  id: 1, name: 'F16', wasmAttention: true, blockSize: 1, typeSize: 2, vecDot: 'f16', wasm: { colsAlign: 32 },
+  id: 1, name: 'F16', wasmAttention: true, blockSize: 1, typeSize: 2, vecDot: 'f16', wasm: { colsAlign: 32, gemm: true },
   dequantize(src, srcOff, dst, dstOff, n) {
     checkAligned(src, srcOff, 2, 'F16');
     const v = u16View(src), base = (src.byteOffset + srcOff) >>> 1;

@@ -82,6 +82,8 @@ export interface WasmTraits {
    * src/kernels/ref/rows4-k.ts, assembly/rows4-k.ts).
    */
   readonly rows4k?: boolean;
+  /** Over many tokens the tiled GEMM (assembly/gemm.ts) takes this format: F16 and F32 rows. */
+  readonly gemm?: boolean;
   /**
    * Ternary codes the direct int8 kernels take (assembly/ternary.ts): 'direct', the stored 2-bit
    * layout (TQ2_0); 'recode', re-coded to TQ2_0's layout once at load (TQ1_0's base-3 bytes,

@@ -2,15 +2,17 @@
 // embedding, learned position embeddings, pre-norm blocks, layer norms) and one of three heads,
 // MiniCPM-V's resampler, LLaVA's MLP or idefics3's pixel shuffle + linear, each turning one
 // prepared slice into [nTokens x nEmbdOut] embeddings for the LLM. Matrix products (weights and
-// the attention's per-head products) go through the kernels, so they run on the wasm threads;
-// the element-wise steps are plain loops with ggml's rounding (f16 GELU tables, f32 layer norm).
+// the attention's per-head products, inside Kernels.encoderAttention) run on the kernels' threads;
+// layer norms, biases, residuals and the f16 GELU tables on the kernels too where they have them
+// (ggml's rounding; the twins in kernels/ref/encoder.ts otherwise).
 // Not here: decoding, resizing and slicing images (image.ts / slicing.ts), the prompt layout.
 
 import { ModelError, UnsupportedError } from '../core/errors.js';
 import { F16_TO_F32, f32ToF16 } from '../core/f16.js';
 import type { ModelSource } from '../formats/source.js';
 import type { Kernels, WeightMatrix } from '../kernels/types.js';
-import { geluScalar, layerNorm } from '../models/blocks/act.js';
+import { geluScalar } from '../models/blocks/act.js';
+import { addRows, encoderAttentionRef, layerNorm, mapHalf } from '../kernels/ref/encoder.js';
 import { TensorTable } from '../models/tensors.js';
 import { quantFormat } from '../quant/table.js';
 import { weightBytes } from '../quant/types.js';
@@ -56,21 +58,56 @@ function tables(): [Float32Array, Float32Array] {
   return [geluTable, geluQuickTable];
 }
 
-function activate(op: ClipHparams['ffnOp'], x: Float32Array, n: number): void {
-  const [g, gq] = tables();
-  if (op === 'gelu') {
-    // ggml passes |x| >= 10 through the tanh form's limits rather than the table.
-    for (let i = 0; i < n; i++) { const v = x[i]!; x[i] = v <= -10 ? 0 : v >= 10 ? v : g[f32ToF16(v)]!; }
-  } else if (op === 'gelu_quick') {
-    for (let i = 0; i < n; i++) x[i] = gq[f32ToF16(x[i]!)]!;
-  } else {
-    for (let i = 0; i < n; i++) { const v = x[i]!; x[i] = Math.fround(v / Math.fround(1 + Math.fround(Math.exp(-v)))); }
-  }
-}
+/**
+ * The element-wise ops on the kernels where they have them, else their twins: GELU through ggml's f16
+ * tables (copied where the kernels compute), biases, layer norms, residuals.
+ */
+class Ops {
+  private gelu: Float32Array | null = null;
+  private geluQuick: Float32Array | null = null;
+  constructor(private readonly k: Kernels) {}
 
-function addBias(y: Float32Array, b: Float32Array | null, n: number, rows: number): void {
-  if (!b) return;
-  for (let t = 0; t < rows; t++) for (let i = 0, o = t * n; i < n; i++) y[o + i] += b[i]!;
+  private table(quick: boolean): Float32Array {
+    const have = quick ? this.geluQuick : this.gelu;
+    if (have) return have;
+    const src = tables()[quick ? 1 : 0];
+    const t = this.k.allocF32 ? this.k.allocF32(src.length) : new Float32Array(src.length);
+    t.set(src);
+    if (quick) this.geluQuick = t; else this.gelu = t;
+    return t;
+  }
+
+  activate(op: ClipHparams['ffnOp'], x: Float32Array, n: number): void {
+    if (op === 'gelu' || op === 'gelu_quick') {
+      // ggml passes |x| >= 10 through the tanh form's limits rather than the table (GELU only).
+      const t = this.table(op === 'gelu_quick'), clamp = op === 'gelu';
+      if (this.k.mapHalf) this.k.mapHalf(x, n, t, clamp);
+      else mapHalf(x, n, t, clamp, f32ToF16);
+    } else {
+      for (let i = 0; i < n; i++) { const v = x[i]!; x[i] = Math.fround(v / Math.fround(1 + Math.fround(Math.exp(-v)))); }
+    }
+  }
+
+  addBias(y: Float32Array, b: Float32Array | null, n: number, rows: number): void {
+    if (!b) return;
+    if (this.k.addRows) this.k.addRows(y, b, n, rows);
+    else addRows(y, b, n, rows);
+  }
+
+  norm(x: Float32Array, w: Norm, eps: number, n: number, rows: number, out: Float32Array): void {
+    if (this.k.layerNorm) this.k.layerNorm(x, w.w, w.b, eps, n, rows, out);
+    else layerNorm(x, w.w, w.b, eps, n, rows, out);
+  }
+
+  /** x += y over n values. */
+  residual(x: Float32Array, y: Float32Array, n: number): void {
+    this.k.addScaled(x, y, 1, n);
+  }
+
+  dispose(): void {
+    for (const t of [this.gelu, this.geluQuick]) if (t) this.k.release?.(t);
+    this.gelu = this.geluQuick = null;
+  }
 }
 
 /**
@@ -80,19 +117,21 @@ function addBias(y: Float32Array, b: Float32Array | null, n: number, rows: numbe
 class Scratch {
   readonly x: Float32Array; readonly xn: Float32Array; readonly q: Float32Array; readonly k: Float32Array; readonly v: Float32Array;
   readonly att: Float32Array; readonly ff: Float32Array; readonly ff2: Float32Array | null; readonly patches: Float32Array;
-  /** Per-head products: K rows and V columns as F32 "weight" matrices, Q rows, scores, outputs. */
-  readonly kh: Uint8Array; readonly vt: Uint8Array; readonly qh: Float32Array; readonly sc: Float32Array; readonly oh: Float32Array;
-  constructor(readonly nPos: number, widest: number, nFf: number, gate: boolean, patchCols: number, nQ: number, dHeadMax: number, private readonly k_: Kernels) {
+  /** The attention's scores (rows x nPos) where the kernels lack encoderAttention (they keep their own). */
+  readonly sc: Float32Array | null;
+  /** The resampler keys' 2D sin-cos position embedding for slices `posWidth` patches wide, (nPos, D). */
+  posWidth = -1;
+  readonly pos: Float32Array | null;
+  constructor(readonly nPos: number, widest: number, nFf: number, gate: boolean, patchCols: number, nQ: number, resamplerWidth: number, private readonly k_: Kernels) {
     const f = (n: number) => (k_.allocF32 ? k_.allocF32(Math.max(n, 1)) : new Float32Array(Math.max(n, 1)));
-    const b = (n: number) => (k_.allocBytes ? k_.allocBytes(Math.max(n, 4)) : new Uint8Array(Math.max(n, 4)));
     const rows = Math.max(nPos, nQ);
     this.x = f(rows * widest); this.xn = f(rows * widest); this.q = f(rows * widest); this.k = f(rows * widest); this.v = f(rows * widest);
     this.att = f(rows * widest); this.ff = f(nPos * nFf); this.ff2 = gate ? f(nPos * nFf) : null; this.patches = f(nPos * patchCols);
-    this.kh = b(nPos * dHeadMax * 4); this.vt = b(nPos * dHeadMax * 4);
-    this.qh = f(rows * dHeadMax); this.sc = f(rows * nPos); this.oh = f(rows * dHeadMax);
+    this.sc = k_.encoderAttention ? null : new Float32Array(rows * nPos);
+    this.pos = resamplerWidth ? new Float32Array(nPos * resamplerWidth) : null;
   }
   dispose(): void {
-    for (const v of [this.x, this.xn, this.q, this.k, this.v, this.att, this.ff, this.ff2, this.patches, this.kh, this.vt, this.qh, this.sc, this.oh]) if (v) this.k_.release?.(v);
+    for (const v of [this.x, this.xn, this.q, this.k, this.v, this.att, this.ff, this.ff2, this.patches]) if (v) this.k_.release?.(v);
   }
 }
 
@@ -128,41 +167,15 @@ function f32Matrix(name: string, bytes: Uint8Array, rows: number, cols: number):
   return { name, format: quantFormat(0, name), rows, cols, rowBytes: cols * 4, ...weightBytes(data) };
 }
 
-/**
- * Non-causal attention of nQ queries over nK keys, head by head, as ggml's mul_mat / soft_max_ext /
- * mul_mat does it without flash attention: scores = K_h Q_h (f32), softmax of scores * scale (the
- * sum in double), out_h = V_h^T P. q is (nQ, width), k and v (nK, width), out (nQ, width).
- */
+/** Non-causal attention of nQ queries over nK keys (q (nQ, width), k and v (nK, width), out (nQ, width)). */
 function attention(kern: Kernels, s: Scratch, q: Float32Array, k: Float32Array, v: Float32Array, nQ: number, nK: number, nHead: number, dHead: number, scale: number, out: Float32Array): void {
-  const width = nHead * dHead;
-  const kf = new Float32Array(s.kh.buffer, s.kh.byteOffset, nK * dHead);
-  const vf = new Float32Array(s.vt.buffer, s.vt.byteOffset, nK * dHead);
-  const kw = f32Matrix('attn.k', s.kh, nK, dHead), vw = f32Matrix('attn.v^T', s.vt, dHead, nK);
-  const { qh, sc, oh } = s;
-  for (let h = 0; h < nHead; h++) {
-    const c0 = h * dHead;
-    for (let j = 0; j < nK; j++) {
-      const o = j * width + c0;
-      for (let d = 0; d < dHead; d++) { kf[j * dHead + d] = k[o + d]!; vf[d * nK + j] = v[o + d]!; }
-    }
-    for (let i = 0; i < nQ; i++) for (let d = 0; d < dHead; d++) qh[i * dHead + d] = q[i * width + c0 + d]!;
-    kern.matmul(kw, qh, nQ, sc);
-    for (let i = 0; i < nQ; i++) {
-      const o = i * nK;
-      let max = -Infinity;
-      for (let j = 0; j < nK; j++) { const t = Math.fround(sc[o + j]! * scale); sc[o + j] = t; if (t > max) max = t; }
-      let sum = 0;
-      for (let j = 0; j < nK; j++) { const e = Math.fround(Math.exp(sc[o + j]! - max)); sc[o + j] = e; sum += e; }
-      const inv = Math.fround(1 / sum);
-      for (let j = 0; j < nK; j++) sc[o + j] *= inv;
-    }
-    kern.matmul(vw, sc, nQ, oh);
-    for (let i = 0; i < nQ; i++) for (let d = 0; d < dHead; d++) out[i * width + c0 + d] = oh[i * dHead + d]!;
-  }
+  if (kern.encoderAttention) kern.encoderAttention(q, k, v, nQ, nK, nHead, dHead, scale, out);
+  else encoderAttentionRef(q, k, v, nQ, nK, nHead, dHead, scale, out, s.sc!);
 }
 
 export class Projector {
   private scratch: Scratch | null = null;
+  private readonly ops: Ops;
   /** Milliseconds the last encode() took. */
   lastEncodeMs = 0;
 
@@ -178,7 +191,9 @@ export class Projector {
     private readonly postLn: Norm | null,
     private readonly blocks: Block[],
     private readonly head: Head,
-  ) {}
+  ) {
+    this.ops = new Ops(kernels);
+  }
 
   /** Load from a parsed GGUF (metadata and tensor views), computing on `kernels` (share the LLM's). */
   static fromSource(src: ModelSource, kernels: Kernels): Projector {
@@ -327,14 +342,14 @@ export class Projector {
     if (this.patch.f16Input) for (let i = 0; i < nPatch * pcols; i++) px[i] = F16_TO_F32[f32ToF16(px[i]!)]!;
     const x = s.x;
     k.matmul(this.patch.w, px, nPatch, x);
-    addBias(x, this.patch.b, nEmbd, nPatch);
+    this.ops.addBias(x, this.patch.b, nEmbd, nPatch);
     if (h.kind === 'mlp' && h.classEmbd) x.set(h.classEmbd, nPatch * nEmbd);
     this.addPositions(x, pw, ph, nPos);
-    if (this.preLn) layerNorm(x, this.preLn.w, this.preLn.b, hp.eps, nEmbd, nPos, x);
+    if (this.preLn) this.ops.norm(x, this.preLn, hp.eps, nEmbd, nPos, x);
 
     const nRun = h.kind === 'mlp' ? h.nLayerRun : this.blocks.length;
     for (let l = 0; l < nRun; l++) this.block(this.blocks[l]!, s, nPos);
-    if (this.postLn) layerNorm(x, this.postLn.w, this.postLn.b, hp.eps, nEmbd, nPos, x);
+    if (this.postLn) this.ops.norm(x, this.postLn, hp.eps, nEmbd, nPos, x);
 
     const out = new Float32Array(this.nTokens(slice) * hp.nEmbdOut);
     if (h.kind === 'resampler') this.resample(h, s, nPos, pw, out);
@@ -347,6 +362,7 @@ export class Projector {
   dispose(): void {
     this.scratch?.dispose();
     this.scratch = null;
+    this.ops.dispose();
   }
 
   private scratchFor(nPos: number): Scratch {
@@ -356,8 +372,7 @@ export class Projector {
     const D = h.kind === 'resampler' ? h.kv.rows : 0;
     const widest = Math.max(hp.nEmbd, D, h.kind === 'idefics3' ? hp.nEmbd * hp.scaleFactor ** 2 : 0, h.kind === 'mlp' ? h.mm0.w.rows : 0, hp.nEmbdOut);
     const nQ = h.kind === 'resampler' ? hp.queryNum : 0;
-    const dHead = Math.max(hp.nEmbd / hp.nHead, D ? RESAMPLER_HEAD_DIM : 0);
-    this.scratch = new Scratch(nPos, widest, this.blocks[0]?.up.w.rows ?? hp.nFf, this.blocks.some((b) => b.gate), 3 * hp.patchSize ** 2, nQ, dHead, this.kernels);
+    this.scratch = new Scratch(nPos, widest, this.blocks[0]?.up.w.rows ?? hp.nFf, this.blocks.some((b) => b.gate), 3 * hp.patchSize ** 2, nQ, D, this.kernels);
     return this.scratch;
   }
 
@@ -376,55 +391,59 @@ export class Projector {
 
   /** One pre-norm block: x += attn(ln1(x)); x += ffn(ln2(x)). */
   private block(b: Block, s: Scratch, nPos: number): void {
-    const { nEmbd: n, nHead, eps, ffnOp } = this.hparams, k = this.kernels;
+    const { nEmbd: n, nHead, eps, ffnOp } = this.hparams, k = this.kernels, o = this.ops;
     const nFf = b.up.w.rows;
     const dHead = n / nHead;
-    layerNorm(s.x, b.ln1.w, b.ln1.b, eps, n, nPos, s.xn);
+    o.norm(s.x, b.ln1, eps, n, nPos, s.xn);
     k.matmulMany([b.q.w, b.k.w, b.v.w], s.xn, nPos, [s.q, s.k, s.v]);
-    addBias(s.q, b.q.b, n, nPos); addBias(s.k, b.k.b, n, nPos); addBias(s.v, b.v.b, n, nPos);
+    o.addBias(s.q, b.q.b, n, nPos); o.addBias(s.k, b.k.b, n, nPos); o.addBias(s.v, b.v.b, n, nPos);
     attention(k, s, s.q, s.k, s.v, nPos, nPos, nHead, dHead, 1 / Math.sqrt(dHead), s.att);
     k.matmul(b.o.w, s.att, nPos, s.xn);
-    addBias(s.xn, b.o.b, n, nPos);
-    for (let i = 0; i < nPos * n; i++) s.x[i] += s.xn[i]!;
-    layerNorm(s.x, b.ln2.w, b.ln2.b, eps, n, nPos, s.xn);
+    o.addBias(s.xn, b.o.b, n, nPos);
+    o.residual(s.x, s.xn, nPos * n);
+    o.norm(s.x, b.ln2, eps, n, nPos, s.xn);
     if (b.gate) {
       k.matmulMany([b.up.w, b.gate.w], s.xn, nPos, [s.ff, s.ff2!]);
-      addBias(s.ff, b.up.b, nFf, nPos); addBias(s.ff2!, b.gate.b, nFf, nPos);
-      activate(ffnOp, s.ff2!, nPos * nFf);
+      o.addBias(s.ff, b.up.b, nFf, nPos); o.addBias(s.ff2!, b.gate.b, nFf, nPos);
+      o.activate(ffnOp, s.ff2!, nPos * nFf);
       for (let i = 0; i < nPos * nFf; i++) s.ff[i] = s.ff2![i]! * s.ff[i]!;
     } else {
       k.matmul(b.up.w, s.xn, nPos, s.ff);
-      addBias(s.ff, b.up.b, nFf, nPos);
-      activate(ffnOp, s.ff, nPos * nFf);
+      o.addBias(s.ff, b.up.b, nFf, nPos);
+      o.activate(ffnOp, s.ff, nPos * nFf);
     }
     k.matmul(b.down.w, s.ff, nPos, s.xn);
-    addBias(s.xn, b.down.b, n, nPos);
-    for (let i = 0; i < nPos * n; i++) s.x[i] += s.xn[i]!;
+    o.addBias(s.xn, b.down.b, n, nPos);
+    o.residual(s.x, s.xn, nPos * n);
   }
 
   /** MiniCPM-V's resampler: the queries attend over the slice's features plus a 2D sin-cos position of each. */
   private resample(h: ResamplerWeights, s: Scratch, nPos: number, pw: number, out: Float32Array): void {
-    const k = this.kernels, eps = this.hparams.eps, D = h.kv.rows, nQ = this.hparams.queryNum, q4 = D / 4;
+    const k = this.kernels, o = this.ops, eps = this.hparams.eps, D = h.kv.rows, nQ = this.hparams.queryNum, q4 = D / 4;
     // v = ln_kv(kv(x)); keys = v + pos; x's rows (the encoder output) are no longer needed after kv.
     k.matmul(h.kv, s.x, nPos, s.xn);
-    layerNorm(s.xn, h.lnKv.w, h.lnKv.b, eps, D, nPos, s.v);
-    for (let i = 0; i < nPos; i++) {
-      const px = i % pw, py = Math.floor(i / pw), o = i * D;
-      for (let j = 0; j < q4; j++) {
-        const tx = Math.fround(h.omega[j]! * px), ty = Math.fround(h.omega[j]! * py);
-        s.k[o + j] = s.v[o + j]! + Math.fround(Math.sin(tx));
-        s.k[o + q4 + j] = s.v[o + q4 + j]! + Math.fround(Math.cos(tx));
-        s.k[o + 2 * q4 + j] = s.v[o + 2 * q4 + j]! + Math.fround(Math.sin(ty));
-        s.k[o + 3 * q4 + j] = s.v[o + 3 * q4 + j]! + Math.fround(Math.cos(ty));
+    o.norm(s.xn, h.lnKv, eps, D, nPos, s.v);
+    const pos = s.pos!;
+    if (s.posWidth !== pw) {
+      // Depends only on the slice's width in patches: computed once per scratch and width.
+      for (let i = 0; i < nPos; i++) {
+        const px = i % pw, py = Math.floor(i / pw), r = i * D;
+        for (let j = 0; j < q4; j++) {
+          const tx = Math.fround(h.omega[j]! * px), ty = Math.fround(h.omega[j]! * py);
+          pos[r + j] = Math.sin(tx); pos[r + q4 + j] = Math.cos(tx);
+          pos[r + 2 * q4 + j] = Math.sin(ty); pos[r + 3 * q4 + j] = Math.cos(ty);
+        }
       }
+      s.posWidth = pw;
     }
+    for (let i = 0; i < nPos * D; i++) s.k[i] = s.v[i]! + pos[i]!;
     s.xn.set(h.qNormed);
-    k.matmul(h.q.w, s.xn, nQ, s.q); addBias(s.q, h.q.b, D, nQ);
-    k.matmul(h.k.w, s.k, nPos, s.x); addBias(s.x, h.k.b, D, nPos);
-    k.matmul(h.v.w, s.v, nPos, s.xn); addBias(s.xn, h.v.b, D, nPos);
+    k.matmul(h.q.w, s.xn, nQ, s.q); o.addBias(s.q, h.q.b, D, nQ);
+    k.matmul(h.k.w, s.k, nPos, s.x); o.addBias(s.x, h.k.b, D, nPos);
+    k.matmul(h.v.w, s.v, nPos, s.xn); o.addBias(s.xn, h.v.b, D, nPos);
     attention(k, s, s.q, s.x, s.xn, nQ, nPos, D / RESAMPLER_HEAD_DIM, RESAMPLER_HEAD_DIM, 1 / Math.sqrt(RESAMPLER_HEAD_DIM), s.att);
-    k.matmul(h.o.w, s.att, nQ, s.q); addBias(s.q, h.o.b, D, nQ);
-    layerNorm(s.q, h.lnPost.w, h.lnPost.b, eps, D, nQ, s.att);
+    k.matmul(h.o.w, s.att, nQ, s.q); o.addBias(s.q, h.o.b, D, nQ);
+    o.norm(s.q, h.lnPost, eps, D, nQ, s.att);
     this.product(h.proj, s.att, nQ, s.q, out);
   }
 
@@ -437,10 +456,10 @@ export class Projector {
     const off = h.classEmbd ? 1 : 0, nOut = nPos - off;
     if (off) s.x.copyWithin(0, n, nPos * n);
     k.matmul(h.mm0.w, s.x, nOut, s.att);
-    addBias(s.att, h.mm0.b, hidden, nOut);
-    activate('gelu', s.att, nOut * hidden);
+    this.ops.addBias(s.att, h.mm0.b, hidden, nOut);
+    this.ops.activate('gelu', s.att, nOut * hidden);
     this.product(h.mm2.w, s.att, nOut, s.q, out);
-    addBias(out, h.mm2.b, h.mm2.w.rows, nOut);
+    if (h.mm2.b) addRows(out, h.mm2.b, h.mm2.w.rows, nOut);
   }
 
   /** idefics3: each s x s block of patches concatenated (row by row), then one linear map. */

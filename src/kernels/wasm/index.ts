@@ -14,9 +14,14 @@ import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lu
 import { ROWS4_FLAG, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
 import { rows4kFits, rows4kRow } from '../ref/rows4-k.js';
 import { tq1Recode, tq1RecodedRowBytes } from '../ref/ternary.js';
+import { GEMM_FLAG, GEMM_MIN_TOK, GEMM_WT, gemmPackedFloats, gemmScratchBytes } from '../ref/gemm.js';
+import { addRows, encoderAttentionRef, layerNorm, mapHalf } from '../ref/encoder.js';
+import { f32ToF16 } from '../../core/f16.js';
+
 import { weightBytes, type QuantFormat, type WeightBytes } from '../../quant/types.js';
 import { Q4_0 } from '../../quant/q4_0.js';
 import { TQ2_0 } from '../../quant/tq2_0.js';
+import { F32 } from '../../quant/float.js';
 import * as binaries from './binaries.generated.js';
 
 export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
@@ -155,7 +160,14 @@ export class WasmKernels implements Kernels {
   private readonly c: Int32Array;
   private readonly f: Float32Array;
   /** Inside matmulMany: which activation preparation each scratch area holds (its products share x). */
-  private readonly prepared = new Map<'act' | 'lut' | 'split', string>();
+  private readonly prepared = new Map<'act' | 'lut' | 'split' | 'gemm', string>();
+  /** The tiled GEMM's packed activations (gemm_pack_x), and its weight panels: one slot per product of a group. */
+  private gemmX: Float32Array | null = null;
+  private gemmW: Uint8Array | null = null;
+  private gemmWUsed = 0;
+  /** encoderAttention's scores (nQ x nK) and one head's output. */
+  private encScores: Float32Array | null = null;
+  private encOut: Float32Array | null = null;
   // Activation scratch in wasm memory, grown on demand.
   private actBytes: Uint8Array | null = null;
   private actD: Float32Array | null = null;
@@ -247,7 +259,7 @@ export class WasmKernels implements Kernels {
    * inside matmulMany when an earlier product of the group already wrote the same there. When one
    * wrote another preparation, the group so far runs first, since its products read that scratch.
    */
-  private mustPrepare(scratch: 'act' | 'lut' | 'split', key: string): boolean {
+  private mustPrepare(scratch: 'act' | 'lut' | 'split' | 'gemm', key: string): boolean {
     if (!this.pool.grouping) return true;
     const had = this.prepared.get(scratch);
     if (had === key) return false;
@@ -273,6 +285,11 @@ export class WasmKernels implements Kernels {
       return;
     }
     for (let i0 = 0; i0 < ws.length; i0 += MAX_GROUP) {
+      // The GEMM's weight panels for the whole group, reserved before any product is posted.
+      let panels = 0;
+      for (let i = i0; i < Math.min(ws.length, i0 + MAX_GROUP); i++) if (this.takesGemm(ws[i]!, nTok)) panels += gemmScratchBytes(ws[i]!.rows);
+      this.ensureGemmPanels(panels);
+      this.gemmWUsed = 0;
       this.pool.begin();
       try {
         for (let i = i0; i < Math.min(ws.length, i0 + MAX_GROUP); i++) this.matmul(ws[i]!, x, nTok, ys[i]!);
@@ -498,6 +515,54 @@ export class WasmKernels implements Kernels {
     this.runJob();
   }
 
+  /** Whether a product goes to the tiled GEMM: a format with the trait, enough tokens, rows as the file has them. */
+  private takesGemm(w: WeightMatrix, nTok: number): boolean {
+    return !!w.format.wasm?.gemm && nTok >= GEMM_MIN_TOK && !this.luts.has(w) && !this.rows4.has(w);
+  }
+
+  private ensureGemmPanels(bytes: number): void {
+    if (this.gemmW && this.gemmW.length >= bytes) return;
+    if (this.gemmW) this.arena.releaseView(this.gemmW);
+    this.gemmW = this.arena.bytes(Math.max(bytes, 1 << 16));
+  }
+
+  /** gemm_pack_x of nTok rows of cols (xStride apart) at byte offset x into the packed scratch. */
+  private gemmPack(x: number, cols: number, xStride: number, nTok: number, round: boolean): number {
+    const n = gemmPackedFloats(cols, nTok);
+    if (!this.gemmX || this.gemmX.length < n) {
+      if (this.gemmX) this.arena.releaseView(this.gemmX);
+      this.gemmX = this.arena.f32(Math.max(n, (this.gemmX?.length ?? 0) * 2));
+    }
+    this.k.gemm_pack_x(x, cols, xStride, nTok, this.gemmX.byteOffset, round ? 1 : 0);
+    return this.gemmX.byteOffset;
+  }
+
+  /** One GEMM job (matmul's export with GEMM_FLAG): on this thread when small, else split by rows. */
+  private gemmRun(type: number, w: number, rowBytes: number, cols: number, rows: number, xq: number, panels: number, y: number, nTok: number): void {
+    if (this.alone(rows * cols * nTok)) {
+      this.k.matmul(type, w, rowBytes, cols, rows, 0, rows, xq, panels, 0, 0, y, nTok);
+      return;
+    }
+    postMatmul(this.c, type, w, rowBytes, cols, rows, xq, panels, 0, 0, y, nTok);
+    this.runJob();
+  }
+
+  /** y = W x through the tiled GEMM (assembly/gemm.ts): activations packed once per group, panels per product. */
+  private gemmMatmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
+    const f16 = w.format.vecDot === 'f16';
+    if (this.mustPrepare('gemm', f16 ? 'f16' : 'f32')) this.gemmPack(x.byteOffset, w.cols, w.cols, nTok, f16);
+    const bytes = gemmScratchBytes(w.rows);
+    let off = 0;
+    if (this.pool.grouping) {
+      off = this.gemmWUsed;
+      this.gemmWUsed += bytes;
+      if (!this.gemmW || this.gemmW.length < this.gemmWUsed) throw new Error(`wasm gemm: panels of ${w.name} were not reserved for its group`);
+    } else {
+      this.ensureGemmPanels(bytes);
+    }
+    this.gemmRun(w.format.id | GEMM_FLAG, this.weightPtr(w), w.rowBytes, w.cols, w.rows, this.gemmX!.byteOffset, this.gemmW!.byteOffset + off, y.byteOffset, nTok);
+  }
+
   matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
     const lut = this.luts.get(w);
     if (lut) return this.lutMatmul(lut, x, nTok, y);
@@ -510,6 +575,7 @@ export class WasmKernels implements Kernels {
       this.ref.matmul(w, x, nTok, y);
       return;
     }
+    if (this.takesGemm(w, nTok)) return this.gemmMatmul(w, x, nTok, y);
     const cols = w.cols;
     this.ensureAct(cols, nTok);
     let act = x.byteOffset, ad = 0, as = 0, asum = 0;
@@ -631,6 +697,50 @@ export class WasmKernels implements Kernels {
     }
     postAttentionQuant(this.c, this.f, j, scratch, per);
     this.runJob();
+  }
+
+  encoderAttention(q: Float32Array, k: Float32Array, v: Float32Array, nQ: number, nK: number, nHead: number, dHead: number, scale: number, out: Float32Array): void {
+    const a = this.arena;
+    if (![q, k, v, out].every((t) => a.owns(t))) {
+      return encoderAttentionRef(q, k, v, nQ, nK, nHead, dHead, scale, out, new Float32Array(nQ * nK));
+    }
+    if (!this.encScores || this.encScores.length < nQ * nK) {
+      if (this.encScores) a.releaseView(this.encScores);
+      this.encScores = a.f32(nQ * nK);
+    }
+    if (!this.encOut || this.encOut.length < nQ * dHead) {
+      if (this.encOut) a.releaseView(this.encOut);
+      this.encOut = a.f32(nQ * dHead);
+    }
+    this.ensureGemmPanels(gemmScratchBytes(Math.max(nK, dHead)));
+    const width = nHead * dHead, rb = width * 4, sc = this.encScores.byteOffset, oh = this.encOut.byteOffset, panels = this.gemmW!.byteOffset;
+    for (let h = 0; h < nHead; h++) {
+      const c0 = h * dHead * 4;
+      // scores (nQ, nK) = K_h Q_h: K_h's rows are k's rows from column h * dHead on, width floats apart.
+      let xq = this.gemmPack(q.byteOffset + c0, dHead, width, nQ, false);
+      this.gemmRun(F32.id | GEMM_FLAG, k.byteOffset + c0, rb, dHead, nK, xq, panels, sc, nQ);
+      this.k.softmax_rows(sc, nK, nQ, scale);
+      // out_h (nQ, dHead) = V_h^T P, V read in place as the transposed matrix (GEMM_WT).
+      xq = this.gemmPack(sc, nK, nK, nQ, false);
+      this.gemmRun(F32.id | GEMM_FLAG | GEMM_WT, v.byteOffset + c0, rb, nK, dHead, xq, panels, oh, nQ);
+      this.k.copy_rows(oh, dHead, out.byteOffset + c0, width, nQ, dHead);
+    }
+  }
+
+  layerNorm(x: Float32Array, weight: Float32Array, bias: Float32Array | null, eps: number, n: number, nTok: number, out: Float32Array): void {
+    const a = this.arena;
+    if (!a.owns(x) || !a.owns(out) || !a.owns(weight) || (bias && !a.owns(bias))) return layerNorm(x, weight, bias, eps, n, nTok, out);
+    this.k.layer_norm(x.byteOffset, weight.byteOffset, bias ? bias.byteOffset : 0, eps, n, nTok, out.byteOffset);
+  }
+
+  addRows(y: Float32Array, b: Float32Array, n: number, nTok: number): void {
+    if (!this.arena.owns(y) || !this.arena.owns(b)) return addRows(y, b, n, nTok);
+    this.k.add_rows(y.byteOffset, b.byteOffset, n, nTok);
+  }
+
+  mapHalf(x: Float32Array, n: number, table: Float32Array, clamp: boolean): void {
+    if (!this.arena.owns(x) || !this.arena.owns(table)) return mapHalf(x, n, table, clamp, f32ToF16);
+    this.k.map_half(x.byteOffset, n, table.byteOffset, clamp ? 1 : 0);
   }
 
   swiglu(gate: Float32Array, up: Float32Array, n: number): void {

@@ -66,6 +66,12 @@ export interface KernelExports {
   tq1_recode(src: number, dst: number, nBlocks: number): void;
   rows4_split_q8(act: number, n: number, pn: number): void;
   round_f16(x: number, n: number): void;
+  gemm_pack_x(x: number, cols: number, xStride: number, nTok: number, dst: number, round: number): void;
+  layer_norm(x: number, w: number, b: number, eps: number, n: number, nTok: number, out: number): void;
+  softmax_rows(x: number, n: number, rows: number, scale: number): void;
+  map_half(x: number, n: number, table: number, clamp: number): void;
+  add_rows(y: number, b: number, n: number, rows: number): void;
+  copy_rows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number): void;
   get_rows(type: number, table: number, rowBytes: number, cols: number, ids: number, nTok: number, out: number): number;
   quantize_q8_k(x: number, n: number, nTok: number, qs: number, d: number, bsums: number): void;
   rms_norm(x: number, w: number, eps: number, n: number, nTok: number, out: number): void;

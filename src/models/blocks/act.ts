@@ -36,23 +36,8 @@ export function reluSqrGlu(gate: Float32Array, up: Float32Array, n: number): voi
   }
 }
 
-/** out[t] = (x[t] - mean) / sqrt(var + eps) * weight + bias, rows of n (ggml_norm then mul, add). */
-export function layerNorm(x: Float32Array, weight: Float32Array, bias: Float32Array | null, eps: number, n: number, nTok: number, out: Float32Array): void {
-  for (let t = 0; t < nTok; t++) {
-    const o = t * n;
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += x[o + i]!;
-    const mean = Math.fround(sum / n);
-    let ss = 0;
-    for (let i = 0; i < n; i++) {
-      const d = Math.fround(x[o + i]! - mean);
-      out[o + i] = d;
-      ss += d * d;
-    }
-    const scale = Math.fround(1 / Math.sqrt(Math.fround(ss / n + eps)));
-    for (let i = 0; i < n; i++) out[o + i] = Math.fround(out[o + i]! * scale) * weight[i]! + (bias ? bias[i]! : 0);
-  }
-}
+/** Layer norm (kernels/ref/encoder.ts: the twin of the wasm kernel, shared with the blocks here). */
+export { layerNorm } from '../../kernels/ref/encoder.js';
 
 /** x[i] = cap * tanh(x[i] / cap) (Gemma's logit soft-capping). */
 export function softcap(x: Float32Array, cap: number, n: number): void {

@@ -1,0 +1,148 @@
+// Element-wise ops of non-causal encoders (the vision tower), over many tokens at once: layer norm,
+// softmax of attention rows, activations read from an f16-indexed table (ggml's GELU tables), bias
+// rows and strided copies. Twins: src/kernels/ref/encoder.ts (layerNorm is models/blocks/act.ts's).
+
+import { f32ToF16, roundF16x4 } from './f16';
+import { expF32, expF32x4 } from './exp';
+
+/**
+ * out[t] = (x[t] - mean) / sqrt(var + eps) * w + b (b = 0: none), rows of n; out may alias x. Sums
+ * in f64 in order, as the TypeScript layerNorm (and ggml's ggml_float) does, so the two agree bit
+ * for bit.
+ */
+export function layer_norm(x: usize, w: usize, b: usize, eps: f64, n: i32, nTok: i32, out: usize): void {
+  for (let t = 0; t < nTok; t++) {
+    const xo = x + ((<usize>t * <usize>n) << 2), oo = out + ((<usize>t * <usize>n) << 2);
+    let sum: f64 = 0;
+    for (let i = 0; i < n; i++) sum += <f64>load<f32>(xo + (<usize>i << 2));
+    const mean = <f32>(sum / n);
+    let ss: f64 = 0;
+    for (let i = 0; i < n; i++) {
+      const d = load<f32>(xo + (<usize>i << 2)) - mean;
+      store<f32>(oo + (<usize>i << 2), d);
+      ss += <f64>d * <f64>d;
+    }
+    const scale = <f32>(1 / Math.sqrt(<f64><f32>(ss / n + eps)));
+    for (let i = 0; i < n; i++) {
+      const p = <usize>i << 2;
+      const v = <f64>(load<f32>(oo + p) * scale) * <f64>load<f32>(w + p) + (b ? <f64>load<f32>(b + p) : 0);
+      store<f32>(oo + p, <f32>v);
+    }
+  }
+}
+
+/**
+ * Each of `rows` rows of n at x: t = x * scale, then softmax(t), in place (ggml_soft_max_ext without
+ * a mask). The exponentials are summed in f64 in four running sums (element i into sum i % 4, the
+ * last n % 4 into the first in order), combined as (s0 + s1) + (s2 + s3) before the tail.
+ */
+export function softmax_rows(x: usize, n: i32, rows: i32, scale: f32): void {
+  for (let r = 0; r < rows; r++) {
+    const row = x + ((<usize>r * <usize>n) << 2);
+    let mx: f32 = -Infinity;
+    let i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const sc = f32x4.splat(scale);
+      let m = f32x4.splat(-Infinity);
+      for (; i + 4 <= n; i += 4) {
+        const p = row + (<usize>i << 2);
+        const t = f32x4.mul(v128.load(p), sc);
+        v128.store(p, t);
+        m = f32x4.max(m, t);
+      }
+      mx = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    }
+    for (; i < n; i++) {
+      const p = row + (<usize>i << 2);
+      const t = load<f32>(p) * scale;
+      store<f32>(p, t);
+      mx = max(mx, t);
+    }
+    let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
+    i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const mv = f32x4.splat(mx);
+      let a = f64x2.splat(0), b = f64x2.splat(0);
+      for (; i + 4 <= n; i += 4) {
+        const p = row + (<usize>i << 2);
+        const e = expF32x4(f32x4.sub(v128.load(p), mv));
+        v128.store(p, e);
+        a = f64x2.add(a, f64x2.promote_low_f32x4(e));
+        b = f64x2.add(b, f64x2.promote_low_f32x4(v128.shuffle<i32>(e, e, 2, 3, 0, 1)));
+      }
+      s0 = f64x2.extract_lane(a, 0); s1 = f64x2.extract_lane(a, 1); s2 = f64x2.extract_lane(b, 0); s3 = f64x2.extract_lane(b, 1);
+    } else {
+      for (; i + 4 <= n; i += 4) {
+        const p = row + (<usize>i << 2);
+        const e0 = expF32(load<f32>(p) - mx), e1 = expF32(load<f32>(p, 4) - mx), e2 = expF32(load<f32>(p, 8) - mx), e3 = expF32(load<f32>(p, 12) - mx);
+        store<f32>(p, e0); store<f32>(p, e1, 4); store<f32>(p, e2, 8); store<f32>(p, e3, 12);
+        s0 += e0; s1 += e1; s2 += e2; s3 += e3;
+      }
+    }
+    let sum = (s0 + s1) + (s2 + s3);
+    for (; i < n; i++) {
+      const p = row + (<usize>i << 2);
+      const e = expF32(load<f32>(p) - mx);
+      store<f32>(p, e);
+      sum += e;
+    }
+    const inv = <f32>(1 / sum);
+    i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const iv = f32x4.splat(inv);
+      for (; i + 4 <= n; i += 4) { const p = row + (<usize>i << 2); v128.store(p, f32x4.mul(v128.load(p), iv)); }
+    }
+    for (; i < n; i++) { const p = row + (<usize>i << 2); store<f32>(p, load<f32>(p) * inv); }
+  }
+}
+
+/**
+ * x[i] = table[f16(x[i])] (ggml's f16 GELU tables), n values; with `clamp` (GELU) x <= -10 gives 0
+ * and x >= 10 stays x, as ggml_vec_gelu_f32 does.
+ */
+export function map_half(x: usize, n: i32, table: usize, clamp: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Four at a time where all four are normal halves below 10 in magnitude: the f16 bits from the
+    // rounded f32 (sign, exponent rebias, mantissa), then four table reads. Others one by one below.
+    const lo = i32x4.splat(0x38800000), span = i32x4.splat(0x41200000 - 0x38800000), absMask = i32x4.splat(0x7fffffff);
+    const rebias = i32x4.splat(112 << 10), signMask = i32x4.splat(0x8000);
+    for (; i + 4 <= n; i += 4) {
+      const p = x + (<usize>i << 2);
+      const v = v128.load(p);
+      if (!i32x4.all_true(i32x4.lt_u(i32x4.sub(v128.and(v, absMask), lo), span))) { mapHalf4(p, table, clamp); continue; }
+      const r = roundF16x4(v);
+      const h = v128.or(i32x4.sub(i32x4.shr_u(v128.and(r, absMask), 13), rebias), v128.and(i32x4.shr_u(r, 16), signMask));
+      store<f32>(p, load<f32>(table + (<usize>i32x4.extract_lane(h, 0) << 2)));
+      store<f32>(p, load<f32>(table + (<usize>i32x4.extract_lane(h, 1) << 2)), 4);
+      store<f32>(p, load<f32>(table + (<usize>i32x4.extract_lane(h, 2) << 2)), 8);
+      store<f32>(p, load<f32>(table + (<usize>i32x4.extract_lane(h, 3) << 2)), 12);
+    }
+  }
+  for (; i < n; i++) mapHalf1(x + (<usize>i << 2), table, clamp);
+}
+
+@inline function mapHalf1(p: usize, table: usize, clamp: i32): void {
+  const v = load<f32>(p);
+  if (clamp && v <= -10) store<f32>(p, 0);
+  else if (!(clamp && v >= 10)) store<f32>(p, load<f32>(table + (<usize>f32ToF16(v) << 2)));
+}
+
+function mapHalf4(p: usize, table: usize, clamp: i32): void {
+  mapHalf1(p, table, clamp); mapHalf1(p + 4, table, clamp); mapHalf1(p + 8, table, clamp); mapHalf1(p + 12, table, clamp);
+}
+
+/** y[t * n + i] += b[i] for rows t < rows. */
+export function add_rows(y: usize, b: usize, n: i32, rows: i32): void {
+  for (let t = 0; t < rows; t++) {
+    const yo = y + ((<usize>t * <usize>n) << 2);
+    let i = 0;
+    if (ASC_FEATURE_SIMD) for (; i + 4 <= n; i += 4) { const p = <usize>i << 2; v128.store(yo + p, f32x4.add(v128.load(yo + p), v128.load(b + p))); }
+    for (; i < n; i++) { const p = <usize>i << 2; store<f32>(yo + p, load<f32>(yo + p) + load<f32>(b + p)); }
+  }
+}
+
+/** dst[r * dstStride + c] = src[r * srcStride + c] for r < rows, c < cols (floats; strides in floats). */
+export function copy_rows(src: usize, srcStride: i32, dst: usize, dstStride: i32, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) memory.copy(dst + ((<usize>r * <usize>dstStride) << 2), src + ((<usize>r * <usize>srcStride) << 2), <usize>cols << 2);
+}
