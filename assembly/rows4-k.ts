@@ -255,8 +255,9 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     const m0 = i16x8.extend_low_i8x16_u(ma), m1 = i16x8.extend_high_i8x16_u(ma), m2 = i16x8.extend_low_i8x16_u(mb), m3 = i16x8.extend_high_i8x16_u(mb);
     const qh = blk + 64, q = blk + (five ? 192 : 64), xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6);
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
-    if (ASC_FEATURE_RELAXED_SIMD && nt > 1) {
-      // Chunk by chunk, each 16-byte load of quants split into nibbles once for every token.
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      // Chunk by chunk, each 16-byte load of quants split into nibbles once for every token. One
+      // token (decode) puts odd k in the second token's sums, four chains in flight instead of two.
       for (let c = 0; c < 4; c++) {
         const qc = q + <usize>(c << 7), xc = xb + <usize>(c << 6);
         let l0 = i32x4.splat(0), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
@@ -267,12 +268,13 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
             const hh = v128.load(qh + (<usize>k << 4));
             wl = v128.or(wl, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c), 4), t1)); wh = v128.or(wh, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c + 1), 4), t1));
           }
-          l0 = rdot(l0, wl, xk); h0 = rdot(h0, wh, xk + 32);
+          if (nt == 1 && (k & 1)) { l1 = rdot(l1, wl, xk); h1 = rdot(h1, wh, xk + 32); } else { l0 = rdot(l0, wl, xk); h0 = rdot(h0, wh, xk + 32); }
           if (nt > 1) { l1 = rdot(l1, wl, xk + xStep); h1 = rdot(h1, wh, xk + xStep + 32); }
           if (nt > 2) { l2 = rdot(l2, wl, xk + 2 * xStep); h2 = rdot(h2, wh, xk + 2 * xStep + 32); }
           if (nt > 3) { l3 = rdot(l3, wl, xk + 3 * xStep); h3 = rdot(h3, wh, xk + 3 * xStep + 32); }
         }
         const slo = q4kScale(sa, sb, c, 0), shi = q4kScale(sa, sb, c, 1);
+        if (nt == 1) { l0 = i32x4.add(l0, l1); h0 = i32x4.add(h0, h1); }
         i0 = i32x4.add(i0, i32x4.add(i32x4.mul(l0, slo), i32x4.mul(h0, shi)));
         if (nt > 1) i1 = i32x4.add(i1, i32x4.add(i32x4.mul(l1, slo), i32x4.mul(h1, shi)));
         if (nt > 2) i2 = i32x4.add(i2, i32x4.add(i32x4.mul(l2, slo), i32x4.mul(h2, shi)));
@@ -347,8 +349,8 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  * One token (the decode case): the four sub-blocks j = 8h + 2q + kk (q < 4) at once, so each
  * triple is loaded and split into its four codes once, as q6kSub's sums: sum_q sc_j * (sum(code * a) - 32 * sum(a)).
  */
-@inline function q6kQuad(blk: usize, x: usize, bs: usize, h: i32, kk: i32): v128 {
-  const m = i8x16.splat(0x0f), t3 = i8x16.splat(0x30), j0 = 8 * h + kk;
+@inline function q6kQuad(blk: usize, x: usize, bs: usize, h: i32, kk: i32, m: v128, t3: v128): v128 {
+  const j0 = 8 * h + kk;
   const s0 = i32x4.splat(-(load<i32>(bs + (<usize>j0 << 2)) << 5)), s1 = i32x4.splat(-(load<i32>(bs + (<usize>(j0 + 2) << 2)) << 5));
   const s2 = i32x4.splat(-(load<i32>(bs + (<usize>(j0 + 4) << 2)) << 5)), s3 = i32x4.splat(-(load<i32>(bs + (<usize>(j0 + 6) << 2)) << 5));
   // Relaxed: the starting sums in the row lanes; SIMD128 adds them after pairing its lanes.
@@ -386,16 +388,17 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
 /** One Q6_K row group against nt tokens, as q4kTile. */
 @inline function q6kTile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  // From a run-time value: V8 keeps them in registers instead of rebuilding them at every use.
+  const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one));
   for (let b = 0; b < nb; b++) {
     const blk = g + <usize>b * 840;
     const d = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(blk)));
     const tr = blk + 72, xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6);
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
     if (nt == 1) {
-      for (let h = 0; h < 2; h++) for (let kk = 0; kk < 2; kk++) i0 = i32x4.add(i0, q6kQuad(blk, xb, bb, h, kk));
+      for (let h = 0; h < 2; h++) for (let kk = 0; kk < 2; kk++) i0 = i32x4.add(i0, q6kQuad(blk, xb, bb, h, kk, m, t3));
     } else if (ASC_FEATURE_RELAXED_SIMD) {
       // Sub-block by sub-block, each 4-element code vector made once for every token.
-      const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one));
       for (let h = 0; h < 2; h++) {
         for (let kk = 0; kk < 2; kk++) {
           for (let q = 0; q < 4; q++) {
