@@ -87,6 +87,7 @@ export function registerTools(program: Command): void {
   addCacheFlags(program.command('bench'))
     .description('prompt processing and generation speed, as llama-bench (mean ± sd over repetitions)')
     .option('-d, --n-depth <list>', 'tokens already in the KV cache when each test starts (llama-bench -d)', intList('--n-depth'), [0])
+    .addOption(new Option('--depth-fill <how>', 'prefill: the model runs the depth tokens (as llama-bench); synthetic: random keys and values appended to the cache (same length, type and bytes; no forward pass)').choices(['prefill', 'synthetic']).default('prefill'))
     .argument('<model>', 'GGUF file or Hugging Face folder')
     .option('-p, --n-prompt <list>', 'prompt lengths (ppN tests)', intList('--n-prompt'), [128, 512])
     .option('-n, --n-gen <list>', 'generation lengths (tgN tests)', intList('--n-gen'), [64, 128])
@@ -101,14 +102,14 @@ export function registerTools(program: Command): void {
     .addOption(new Option('--lut-tables <kind>', 'table-lookup tables: int8 or exact').choices(['int8', 'exact']).default('int8'))
     .option('--json', 'one JSON object per result line')
     .option('--no-profile', 'skip the per-op breakdown')
-    .action(async (model: string, o: CacheFlags & { nDepth: number[]; nPrompt: number[]; nGen: number[]; repetitions: number; threads?: number[]; batch: number; backend: BackendName; kernels: MatmulKernels[]; lutTables: LutTables; json?: boolean; profile: boolean }) => {
+    .action(async (model: string, o: CacheFlags & { nDepth: number[]; depthFill: 'prefill' | 'synthetic'; nPrompt: number[]; nGen: number[]; repetitions: number; threads?: number[]; batch: number; backend: BackendName; kernels: MatmulKernels[]; lutTables: LutTables; json?: boolean; profile: boolean }) => {
       const os = await import('node:os');
       const threads = o.threads ?? [os.availableParallelism?.() ?? os.cpus().length];
       if (threads.some((t) => t < 1)) throw new ArgumentError('--threads values must be >= 1');
       if (!o.json) process.stdout.write(`| model | backend | kernels | threads | test | t/s | KV MiB |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n`);
       const name = model.split('/').pop();
       const { profiles } = await bench(model, {
-        pp: o.nPrompt.filter((n) => n > 0), tg: o.nGen.filter((n) => n > 0), reps: o.repetitions, threads, backend: o.backend, batch: o.batch, kernels: o.kernels, lutTables: o.lutTables, depth: o.nDepth, cacheType: cacheSpec(o),
+        pp: o.nPrompt.filter((n) => n > 0), tg: o.nGen.filter((n) => n > 0), reps: o.repetitions, threads, backend: o.backend, batch: o.batch, kernels: o.kernels, lutTables: o.lutTables, depth: o.nDepth, depthFill: o.depthFill, cacheType: cacheSpec(o),
         onResult: (r) => {
           if (o.json) process.stdout.write(JSON.stringify({ test: r.test, threads: r.threads, tps: r.tps, tps_sd: r.tps_sd, tps_median: r.tps_median, backend: r.backend, kernels: r.kernels, matmul: r.matmul, model: name, depth: r.depth, kv_bytes: r.kvBytes }) + '\n');
           else process.stdout.write(`| ${name} | ${r.backend} | ${r.kernels}: ${r.matmul} | ${r.threads} | ${r.test} | ${r.tps.toFixed(2)} ± ${r.tps_sd.toFixed(2)} | ${(r.kvBytes / 2 ** 20).toFixed(2)} |\n`);

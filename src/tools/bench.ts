@@ -7,6 +7,7 @@ import { loadModel, type Model } from '../runtime/model.js';
 import type { Kernels } from '../kernels/types.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import type { KVCacheSpec } from '../runtime/kv/index.js';
+import type { Context } from '../runtime/context.js';
 
 export interface BenchOptions {
   pp: number[];
@@ -21,6 +22,12 @@ export interface BenchOptions {
   batch?: number;
   /** Tokens already in the cache when each test starts (llama-bench -d; default [0]), prefilled untimed. */
   depth?: number[];
+  /**
+   * How the depth gets into the cache: 'prefill' (default, as llama-bench: the model runs the tokens)
+   * or 'synthetic' (random keys and values appended to every layer's store, no forward pass: the
+   * same cache length, type and bytes, so dense attention costs the same, minutes of prefill sooner).
+   */
+  depthFill?: 'prefill' | 'synthetic';
   /** KV cache settings of the contexts (default f16). */
   cacheType?: KVCacheSpec;
   onResult?: (r: BenchResult) => void;
@@ -62,11 +69,31 @@ function tokensFor(model: Model, n: number, seed: number): Int32Array {
   return out;
 }
 
-function runOnce(model: Model, test: 'pp' | 'tg', n: number, batch: number, depth = 0, cacheType?: KVCacheSpec, kv?: { bytes: number }): number {
-  const ctx = model.createContext({ ctx: depth + n + 8, batch: Math.min(batch, Math.max(n, depth)), cacheType });
+/** depth random keys and values (xorshift, in [-1, 1)) into every layer of ctx's store; ctx takes them as computed. */
+function fillSynthetic(model: Model, owner: Context, depth: number, batch: number): Context {
+  const s = owner.kv, chunk = Math.min(depth, 512);
+  const keys = new Float32Array(chunk * s.nHeadKv * s.headDim), values = new Float32Array(chunk * s.nHeadKv * s.headDimV);
+  let x = 12345;
+  const rnd = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 2 ** 31 - 1; };
+  for (let p = 0; p < depth; p += chunk) {
+    const m = Math.min(chunk, depth - p);
+    for (let l = 0; l < s.nLayer; l++) {
+      for (let i = 0; i < keys.length; i++) keys[i] = rnd();
+      for (let i = 0; i < values.length; i++) values[i] = rnd();
+      s.append(l, p, keys, values, m);
+    }
+  }
+  const ctx = model.createContext({ ctx: owner.nCtx, batch, kv: s });
+  ctx.adopt(tokensFor(model, depth, 7), depth);
+  return ctx;
+}
+
+function runOnce(model: Model, test: 'pp' | 'tg', n: number, batch: number, depth = 0, cacheType?: KVCacheSpec, kv?: { bytes: number }, depthFill: 'prefill' | 'synthetic' = 'prefill'): number {
+  const owner = model.createContext({ ctx: depth + n + 8, batch: Math.min(batch, Math.max(n, depth)), cacheType });
+  const ctx = depth > 0 && depthFill === 'synthetic' ? fillSynthetic(model, owner, depth, Math.min(batch, Math.max(n, depth))) : owner;
   try {
     const toks = tokensFor(model, n, n + 17);
-    if (depth > 0) ctx.decode(tokensFor(model, depth, 7), { logits: 'none' });
+    if (depth > 0 && depthFill === 'prefill') ctx.decode(tokensFor(model, depth, 7), { logits: 'none' });
     const t0 = performance.now();
     if (test === 'pp') ctx.decode(toks, { logits: 'last' });
     else for (let i = 0; i < n; i++) ctx.decode(toks.subarray(i, i + 1), { logits: 'last' });
@@ -74,7 +101,8 @@ function runOnce(model: Model, test: 'pp' | 'tg', n: number, batch: number, dept
     if (kv) kv.bytes = ctx.kv.bytesUsed();
     return tps;
   } finally {
-    ctx.dispose();
+    if (ctx !== owner) ctx.dispose();
+    owner.dispose();
   }
 }
 
@@ -105,7 +133,7 @@ export async function bench(file: string, o: BenchOptions): Promise<{ results: B
       for (const depth of o.depth ?? [0]) for (const [test, n] of tests) {
         runOnce(model, test, Math.min(n, 16), batch, 0, o.cacheType); // warm-up: compile paths, fault in pages
         const runs: number[] = [], kv = { bytes: 0 };
-        for (let r = 0; r < o.reps; r++) runs.push(runOnce(model, test, n, batch, depth, o.cacheType, kv));
+        for (let r = 0; r < o.reps; r++) runs.push(runOnce(model, test, n, batch, depth, o.cacheType, kv, o.depthFill));
         const res: BenchResult = { test: depth ? `${test}${n} @ d${depth}` : `${test}${n}`, threads, tps: mean(runs), tps_sd: sd(runs), tps_median: median(runs), runs, backend: model.kernels.name, kernels, matmul, depth, kvBytes: kv.bytes };
         results.push(res);
         o.onResult?.(res);
