@@ -3,7 +3,8 @@
 // attached with the file input, pasted and dropped is decoded by the browser (thumbnail), sent as
 // an image_url data URL, and the greedy reply equals `lutra run --mmproj --image`'s, from the server and from the page's own engine (which
 // loads /mmproj.gguf beside /model.gguf and decodes pictures with createImageBitmap). Bad pictures
-// (truncated, a 20000x20000 header) and a model without a projector are errors that say so.
+// (truncated, a 20000x20000 header), in the page and in its engine worker, and a model without a
+// projector are errors that say so.
 // Skipped (with the reason) where no chromium is installed.
 
 import { test } from 'node:test';
@@ -116,6 +117,35 @@ test('chat page pictures: attach, paste and drop; server and in-page replies equ
     const inPage = await ask(page);
     assert.equal(inPage.reply, cli);
     assert.match(inPage.meta, /in page \(.*\) · picture: \d+ slices encoded in \d+ ms/);
+
+    // The worker's own decoder (createImageBitmap) names the part for what the page would not send.
+    const dataUrl = (b: Uint8Array, type = 'image/png') => `data:${type};base64,${Buffer.from(b).toString('base64')}`;
+    const worker = await page.evaluate(async (urls) => {
+      const w = new Worker('/web/chat-worker.js', { type: 'module' });
+      const next = (pred: (m: { type: string; id?: number }) => boolean) => new Promise<Record<string, unknown>>((r) => {
+        const f = (e: MessageEvent) => { if (pred(e.data)) { w.removeEventListener('message', f); r(e.data); } };
+        w.addEventListener('message', f);
+      });
+      w.postMessage({ type: 'load', source: { url: '/model.gguf' }, cache: true, mmproj: { url: '/mmproj.gguf' } });
+      const loaded = await next((m) => m.type === 'loaded' || m.type === 'load-error');
+      const out: Record<string, unknown>[] = [];
+      for (const [i, url] of urls.entries()) {
+        const chunks: string[] = [];
+        const onChunk = (e: MessageEvent) => { if (e.data.id === i && e.data.type === 'chunk') chunks.push(e.data.chunk.choices[0]?.delta?.content ?? ''); };
+        w.addEventListener('message', onChunk);
+        w.postMessage({ type: 'request', id: i, kind: 'chat', body: { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'What is in the picture?' }] }], max_tokens: 8, temperature: 0 } });
+        const end = await next((m) => m.id === i && (m.type === 'error' || m.type === 'done'));
+        w.removeEventListener('message', onChunk);
+        out.push({ ...end, text: chunks.join('') });
+      }
+      w.terminate();
+      return { loaded: loaded.type, out };
+    }, [dataUrl(picBytes.subarray(0, 3000)), dataUrl(huge), dataUrl(readFileSync(join(DATA, 'images/rocket.jpg')), 'image/jpeg')]);
+    assert.equal(worker.loaded, 'loaded');
+    assert.match(String(worker.out[0]!.message), /messages\[0\]\.content\[0\]\.image_url: PNG 451x300 is truncated or corrupt: the browser could not decode it/);
+    assert.match(String(worker.out[1]!.message), /messages\[0\]\.content\[0\]\.image_url: image is 20000x20000/);
+    // A JPEG decoded by the browser (not jpeg-js, so not bit for bit) still gets the CLI's reply.
+    assert.deepEqual([worker.out[2]!.type, worker.out[2]!.text], ['done', run(join(DATA, 'images/rocket.jpg'))]);
 
     // The page's engine without a projector refuses pictures, saying what is missing.
     await page.fill('[data-testid=mmproj-url]', '');

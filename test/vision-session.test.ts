@@ -126,6 +126,26 @@ test('bad pictures in a session are errors naming the part; the session goes on'
   }
 });
 
+test('lutra run --image: a truncated JPEG, a 20000x20000 PNG header and a 1x1 picture', () => {
+  const jpeg = new Uint8Array(readFileSync(resolve(DATA, 'images/rocket.jpg')));
+  writeFileSync(join(dir, 'cut.jpg'), jpeg.subarray(0, 2000));
+  const huge = png(4, 4);
+  new DataView(huge.buffer, huge.byteOffset).setUint32(16, 20000);
+  new DataView(huge.buffer, huge.byteOffset).setUint32(20, 20000);
+  writeFileSync(join(dir, 'huge.png'), huge);
+  writeFileSync(join(dir, 'dot.png'), png(1, 1));
+  const run = (image: string) => spawnSync(process.execPath, [LUTRA_BIN, 'run', llm, '--mmproj', mmproj, '--image', join(dir, image), '-p', 'Hi', '-n', '2', '--temp', '0', '--verbose'], { encoding: 'utf8' });
+  const cut = run('cut.jpg');
+  assert.equal(cut.status, 1);
+  assert.match(cut.stderr, /^lutra: .*cut\.jpg: JPEG \d+x\d+ is truncated or corrupt/m);
+  const big = run('huge.png');
+  assert.equal(big.status, 1);
+  assert.match(big.stderr, /^lutra: .*huge\.png: image is 20000x20000 \(400\.0 Mpx\); the limit is/m);
+  const dot = run('dot.png');
+  assert.equal(dot.status, 0, dot.stderr);
+  assert.match(dot.stderr, /image .*dot\.png: 1 slice, \d+ embeddings, encoded in \d+ ms/);
+});
+
 test('a projector of another width than the LLM is refused naming both files (engine and lutra run)', async () => {
   // stories260K is 64 wide; the tiny pair's projector emits 128-wide rows.
   await assert.rejects(createEngine({ model: STORIES_GGUF, mmproj, ctx: 256 }).then(async (e) => { await e.dispose(); }),
