@@ -204,10 +204,12 @@ export class GpuOps {
   /**
    * y[t, :] = W x[t] for nTok tokens; x is already in the format's activation form (xq, xd; x itself
    * for f32), xd big enough for activationScaleFloats(nTok * cols). One dispatch per shard: the
-   * matrix-vector shader for a few tokens, the tiled matrix-matrix one from TILED_MIN_TOKENS on
-   * (`tiled` forces either, for tests).
+   * matrix-vector shader for a few tokens, the tiled matrix-matrix one from TILED_MIN_TOKENS on, and
+   * always on a CPU emulation (SwiftShader runs a workgroup's barriers as coroutine switches: the
+   * matrix-vector shader's workgroup per row made a 151936-row head take a minute, the tiled one's
+   * thread per row a quarter of that). `tiled` forces either, for tests.
    */
-  matvec(w: GpuMatrix, xq: GPUBuffer, xd: GPUBuffer, nTok: number, y: GPUBuffer, tiled = nTok >= TILED_MIN_TOKENS): void {
+  matvec(w: GpuMatrix, xq: GPUBuffer, xd: GPUBuffer, nTok: number, y: GPUBuffer, tiled = nTok >= TILED_MIN_TOKENS || this.gpu.software): void {
     const f = w.format;
     const nbTot = Math.ceil((nTok * w.cols) / 32);
     for (const s of w.shards) {
