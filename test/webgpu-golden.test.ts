@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadModel } from '../src/runtime/model.js';
 import { GpuContext } from '../src/runtime/gpu-context.js';
+import { bench } from '../src/tools/bench.js';
 import { STORIES, STORIES_GGUF, QUANTIZED } from './helpers.js';
 import { gpuUnavailable } from './webgpu-helpers.js';
 
@@ -91,6 +92,16 @@ test('webgpu sampling on the device: greedy and seeded top-k read back k (value,
   } finally {
     model.dispose();
   }
+});
+
+test('lutra bench --backend webgpu: pp and tg run on the GPU forward (tokens/s reported, the adapter named, software flagged)', { skip: SKIP ?? false }, async () => {
+  const { results, profiles } = await bench(QUANTIZED[2]!.file, { pp: [8], tg: [4], reps: 1, threads: [1], backend: 'webgpu' });
+  assert.deepEqual(results.map((r) => [r.test, r.backend]), [['pp8', 'webgpu'], ['tg4', 'webgpu']]);
+  for (const r of results) {
+    assert.ok(r.tps > 0 && Number.isFinite(r.tps), `${r.test}: ${r.tps} t/s`);
+    assert.match(r.gpu ?? '', /^WebGPU .*binding \d+ MiB/);
+  }
+  assert.equal(profiles.length, 0, 'no CPU-kernel profile of a GPU step');
 });
 
 test('webgpu: auto leaves a CPU-emulated adapter to WebAssembly and says why', { skip: SKIP ?? false }, async () => {

@@ -94,7 +94,7 @@ export function registerTools(program: Command): void {
     .option('-r, --repetitions <n>', 'runs per test', (v) => intList('--repetitions')(v)[0]!, 3)
     .option('-t, --threads <list>', 'thread counts', intList('--threads'))
     .option('-b, --batch <n>', 'prompt batch size', (v) => intList('--batch')(v)[0]!, 512)
-    .addOption(new Option('--backend <name>', 'kernel backend').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain']).default('auto'))
+    .addOption(new Option('--backend <name>', 'kernel backend (webgpu: the GPU forward; on a CPU emulation such as SwiftShader its t/s are no GPU speed)').choices(['auto', 'ref', 'wasm', 'wasm-relaxed', 'wasm-simd', 'wasm-plain', 'webgpu']).default('auto'))
     .option('--kernels <list>', 'matrix kernels for 1-4-bit formats, compared in turn: lut, dequant, auto', (v) => v.split(',').map((k) => {
       if (!['lut', 'dequant', 'auto'].includes(k.trim())) throw new ArgumentError(`--kernels: unknown kernels ${JSON.stringify(k)} (lut, dequant, auto)`);
       return k.trim() as MatmulKernels;
@@ -108,10 +108,15 @@ export function registerTools(program: Command): void {
       if (threads.some((t) => t < 1)) throw new ArgumentError('--threads values must be >= 1');
       if (!o.json) process.stdout.write(`| model | backend | kernels | threads | test | t/s | KV MiB |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n`);
       const name = model.split('/').pop();
+      let gpuNoted = false;
       const { profiles } = await bench(model, {
         pp: o.nPrompt.filter((n) => n > 0), tg: o.nGen.filter((n) => n > 0), reps: o.repetitions, threads, backend: o.backend, batch: o.batch, kernels: o.kernels, lutTables: o.lutTables, depth: o.nDepth, depthFill: o.depthFill, cacheType: cacheSpec(o),
         onResult: (r) => {
-          if (o.json) process.stdout.write(JSON.stringify({ test: r.test, threads: r.threads, tps: r.tps, tps_sd: r.tps_sd, tps_median: r.tps_median, backend: r.backend, kernels: r.kernels, matmul: r.matmul, model: name, depth: r.depth, kv_bytes: r.kvBytes }) + '\n');
+          if (r.gpu && !gpuNoted) {
+            gpuNoted = true;
+            process.stderr.write(`${r.gpu}${/\(software\)/.test(r.gpu) ? '\nnote: this adapter is a CPU emulation (SwiftShader or the like): its tokens/s measure the emulation, not a GPU; they say nothing about WebGPU speed on hardware' : ''}\n`);
+          }
+          if (o.json) process.stdout.write(JSON.stringify({ test: r.test, threads: r.threads, tps: r.tps, tps_sd: r.tps_sd, tps_median: r.tps_median, backend: r.backend, kernels: r.kernels, matmul: r.matmul, model: name, depth: r.depth, kv_bytes: r.kvBytes, ...(r.gpu ? { gpu: r.gpu } : {}) }) + '\n');
           else process.stdout.write(`| ${name} | ${r.backend} | ${r.kernels}: ${r.matmul} | ${r.threads} | ${r.test} | ${r.tps.toFixed(2)} ± ${r.tps_sd.toFixed(2)} | ${(r.kvBytes / 2 ** 20).toFixed(2)} |\n`);
         },
       });

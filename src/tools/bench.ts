@@ -7,7 +7,9 @@ import { loadModel, type Model } from '../runtime/model.js';
 import type { Kernels } from '../kernels/types.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 import type { KVCacheSpec } from '../runtime/kv/index.js';
-import type { Context } from '../runtime/context.js';
+import type { Context, DecodeOptions } from '../runtime/context.js';
+import { GpuContext } from '../runtime/gpu-context.js';
+import { ArgumentError } from '../core/errors.js';
 
 export interface BenchOptions {
   pp: number[];
@@ -47,6 +49,8 @@ export interface BenchResult {
   /** Tokens in the cache before the test (llama-bench's depth), and the cache's bytes at the end of a run. */
   depth: number;
   kvBytes: number;
+  /** backend webgpu: the adapter's one-line note (it says "(software)" for a CPU emulation such as SwiftShader, whose t/s say nothing of a GPU's). */
+  gpu?: string;
 }
 
 export interface OpProfile {
@@ -88,15 +92,22 @@ function fillSynthetic(model: Model, owner: Context, depth: number, batch: numbe
   return ctx;
 }
 
-function runOnce(model: Model, test: 'pp' | 'tg', n: number, batch: number, depth = 0, cacheType?: KVCacheSpec, kv?: { bytes: number }, depthFill: 'prefill' | 'synthetic' = 'prefill'): number {
+/** A context's decode, awaited on the GPU (a WebGPU context's synchronous decode would move it to the CPU). */
+async function decode(ctx: Context, t: ArrayLike<number>, o: DecodeOptions): Promise<void> {
+  if (ctx instanceof GpuContext) await ctx.decodeAsync(t, o);
+  else ctx.decode(t, o);
+}
+
+async function runOnce(model: Model, test: 'pp' | 'tg', n: number, batch: number, depth = 0, cacheType?: KVCacheSpec, kv?: { bytes: number }, depthFill: 'prefill' | 'synthetic' = 'prefill'): Promise<number> {
+  if (model.gpuForward && depth > 0 && depthFill === 'synthetic') throw new ArgumentError('--depth-fill synthetic writes the CPU cache; backend webgpu keeps its cache on the GPU (use --depth-fill prefill)');
   const owner = model.createContext({ ctx: depth + n + 8, batch: Math.min(batch, Math.max(n, depth)), cacheType });
   const ctx = depth > 0 && depthFill === 'synthetic' ? fillSynthetic(model, owner, depth, Math.min(batch, Math.max(n, depth))) : owner;
   try {
     const toks = tokensFor(model, n, n + 17);
-    if (depth > 0 && depthFill === 'prefill') ctx.decode(tokensFor(model, depth, 7), { logits: 'none' });
+    if (depth > 0 && depthFill === 'prefill') await decode(ctx, tokensFor(model, depth, 7), { logits: 'none' });
     const t0 = performance.now();
-    if (test === 'pp') ctx.decode(toks, { logits: 'last' });
-    else for (let i = 0; i < n; i++) ctx.decode(toks.subarray(i, i + 1), { logits: 'last' });
+    if (test === 'pp') await decode(ctx, toks, { logits: 'last' });
+    else for (let i = 0; i < n; i++) await decode(ctx, toks.subarray(i, i + 1), { logits: 'last' });
     const tps = n / ((performance.now() - t0) / 1000);
     if (kv) kv.bytes = ctx.kv.bytesUsed();
     return tps;
@@ -131,16 +142,18 @@ export async function bench(file: string, o: BenchOptions): Promise<{ results: B
     try {
       const tests: ['pp' | 'tg', number][] = [...o.pp.map((n) => ['pp', n] as ['pp', number]), ...o.tg.map((n) => ['tg', n] as ['tg', number])];
       for (const depth of o.depth ?? [0]) for (const [test, n] of tests) {
-        runOnce(model, test, Math.min(n, 16), batch, 0, o.cacheType); // warm-up: compile paths, fault in pages
+        await runOnce(model, test, Math.min(n, 16), batch, 0, o.cacheType); // warm-up: compile paths, fault in pages
         const runs: number[] = [], kv = { bytes: 0 };
-        for (let r = 0; r < o.reps; r++) runs.push(runOnce(model, test, n, batch, depth, o.cacheType, kv, o.depthFill));
-        const res: BenchResult = { test: depth ? `${test}${n} @ d${depth}` : `${test}${n}`, threads, tps: mean(runs), tps_sd: sd(runs), tps_median: median(runs), runs, backend: model.kernels.name, kernels, matmul, depth, kvBytes: kv.bytes };
+        for (let r = 0; r < o.reps; r++) runs.push(await runOnce(model, test, n, batch, depth, o.cacheType, kv, o.depthFill));
+        const gpu = model.gpuForward;
+        const res: BenchResult = { test: depth ? `${test}${n} @ d${depth}` : `${test}${n}`, threads, tps: mean(runs), tps_sd: sd(runs), tps_median: median(runs), runs, backend: gpu ? 'webgpu' : model.kernels.name, kernels, matmul, depth, kvBytes: gpu ? 0 : kv.bytes, ...(gpu ? { gpu: gpu.gpu.note } : {}) };
         results.push(res);
         o.onResult?.(res);
       }
       // Per-op breakdown: one extra run of the first pp and tg test through a timing wrapper.
       for (const [test, n] of [['pp', o.pp[0]], ['tg', o.tg[0]]] as ['pp' | 'tg', number | undefined][]) {
-        if (!n) continue;
+        // The wrapper times the CPU kernels; a WebGPU step is one submitted pass.
+        if (!n || model.gpuForward) continue;
         const ms: Record<string, number> = {};
         const ctx = model.createContext({ ctx: n + 8, batch: Math.min(batch, n), kernels: profiled(model.kernels, ms), cacheType: o.cacheType });
         const toks = tokensFor(model, n, 5);
