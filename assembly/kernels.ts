@@ -29,7 +29,7 @@ export { gemm_pack_x } from './gemm';
 export { layer_norm, softmax_rows, map_half, add_rows, copy_rows } from './encoder';
 export { rows4_pack, rows4_split_q8 } from './rows4';
 export { rows4k_pack } from './rows4-k';
-export { tq1_recode } from './ternary';
+export { tq1_recode, tq2_pack4 } from './ternary';
 export { attention, attention_scratch } from './attention';
 export { attention_quant, attention_quant_scratch } from './attention-quant';
 export { rms_norm, swiglu, add_scaled, rope } from './elementwise';

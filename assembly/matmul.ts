@@ -15,7 +15,7 @@ import {
 import { ROWS4_FLAG, rows4_matmul } from './rows4';
 import { rows4kHas, rows4k_matmul } from './rows4-k';
 import { GEMM_FLAG, gemm_f } from './gemm';
-import { tq2_matmul } from './ternary';
+import { tq2_matmul, tq2_matmul4 } from './ternary';
 
 // ------------------------------------------------------------------ tiled block kernels
 // A block kernel is three @inline pieces, `type` a constant at every call site so each tile is
@@ -176,6 +176,7 @@ export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32,
   // F16/F32 over many tokens: act packed by gemm_pack_x, ad the panels' scratch (gemm.ts).
   if (type & GEMM_FLAG) { gemm_f(type & ~GEMM_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, y, nTok); return 0; }
   // Re-laid at load (rows4.ts, rows4-k.ts): the first rows & ~3 in groups of four, the rest still rows.
+  if (type == (GGML_TYPE_TQ2_0 | ROWS4_FLAG)) return tq2_matmul4(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if ((type & ROWS4_FLAG) && rows4kHas(type & ~ROWS4_FLAG)) return rows4k_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if (type & ROWS4_FLAG) return rows4_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if (ASC_FEATURE_SIMD) {

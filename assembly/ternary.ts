@@ -53,20 +53,52 @@ const TQ1_BYTES: usize = 54;
 }
 
 /**
- * Rows w, w + rb, w + 2rb, w + 3rb (nb super-blocks each) against one token's Q8_K activations
- * (quants x, scales ad, sums of 16 bs): the four dot products as f32x4 lanes.
+ * Four rows against one token's Q8_K activations (quants x, scales ad, sums of 16 bs), nb
+ * super-blocks: row r's codes at c_r + b * bStep + k * 16-byte chunk k * kStep (k < 4), its f16
+ * scale at d_r + b * bStep. Row layout: c_r = row + 0, kStep 16, d_r = row + 64, bStep 66; the
+ * four-row layout: c_r = group + 8 + 16r, kStep 64, d_r = group + 2r, bStep 264. The four dot
+ * products as f32x4 lanes.
  */
-@inline function rows4(w: usize, rb: usize, nb: i32, x: usize, ad: usize, bs: usize, m: v128): v128 {
+@inline function rows4(c0: usize, c1: usize, c2: usize, c3: usize, d0: usize, d1: usize, d2: usize, d3: usize, bStep: usize, kStep: usize, nb: i32, x: usize, ad: usize, bs: usize, m: v128): v128 {
   let s = f32x4.splat(0);
-  const w1 = w + rb, w2 = w1 + rb, w3 = w2 + rb;
+  const m4 = i16x8.shl(m, 2);
   for (let b = 0; b < nb; b++) {
-    const bo = <usize>b * TQ2_BYTES, xb = x + (<usize>b << 8);
+    const bo = <usize>b * bStep, xb = x + (<usize>b << 8);
     let p0 = i32x4.splat(0), p1 = i32x4.splat(0), p2 = i32x4.splat(0), p3 = i32x4.splat(0);
-    // Byte 32j + m holds element 128j + 32l + m at bits 2l: 16 bytes at 32j + 16i give the 16
-    // elements from 128j + 32l + 16i for each l.
-    for (let k = 0; k < 4; k++) {
-      const off = <usize>((k >> 1) << 5) + <usize>((k & 1) << 4);
-      const q0 = v128.load(w + bo + off), q1 = v128.load(w1 + bo + off), q2 = v128.load(w2 + bo + off), q3 = v128.load(w3 + bo + off);
+    // Chunk k (bytes 16k.. of a row's block; byte 32j + i holds element 128j + 32l + i at bits 2l)
+    // holds the 16 elements from 128(k >> 1) + 32l + 16(k & 1) for each plane l.
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      // Planes 1 and 3 stay at bits 2..3 (of the byte, and of the byte shifted by 4): codes times 4
+      // (<= 8, still 7-bit), so four planes cost one shift and four masks; their sums (every lane a
+      // sum of multiples of 4) come back exactly with an arithmetic shift by 2.
+      let t0 = i32x4.splat(0), t1 = i32x4.splat(0), t2 = i32x4.splat(0), t3 = i32x4.splat(0);
+      for (let k = 0; k < 4; k++) {
+        const off = bo + <usize>k * kStep;
+        const xa = xb + <usize>((k >> 1) << 7) + <usize>((k & 1) << 4);
+        let a = v128.load(xa), a4 = v128.load(xa, 32);
+        let q = v128.load(c0 + off);
+        p0 = dotAcc(p0, a, v128.and(q, m)); t0 = dotAcc(t0, a4, v128.and(q, m4));
+        q = v128.load(c1 + off);
+        p1 = dotAcc(p1, a, v128.and(q, m)); t1 = dotAcc(t1, a4, v128.and(q, m4));
+        q = v128.load(c2 + off);
+        p2 = dotAcc(p2, a, v128.and(q, m)); t2 = dotAcc(t2, a4, v128.and(q, m4));
+        q = v128.load(c3 + off);
+        p3 = dotAcc(p3, a, v128.and(q, m)); t3 = dotAcc(t3, a4, v128.and(q, m4));
+        a = v128.load(xa, 64); a4 = v128.load(xa, 96);
+        q = i16x8.shr_u(v128.load(c0 + off), 4);
+        p0 = dotAcc(p0, a, v128.and(q, m)); t0 = dotAcc(t0, a4, v128.and(q, m4));
+        q = i16x8.shr_u(v128.load(c1 + off), 4);
+        p1 = dotAcc(p1, a, v128.and(q, m)); t1 = dotAcc(t1, a4, v128.and(q, m4));
+        q = i16x8.shr_u(v128.load(c2 + off), 4);
+        p2 = dotAcc(p2, a, v128.and(q, m)); t2 = dotAcc(t2, a4, v128.and(q, m4));
+        q = i16x8.shr_u(v128.load(c3 + off), 4);
+        p3 = dotAcc(p3, a, v128.and(q, m)); t3 = dotAcc(t3, a4, v128.and(q, m4));
+      }
+      p0 = i32x4.add(p0, i32x4.shr_s(t0, 2)); p1 = i32x4.add(p1, i32x4.shr_s(t1, 2));
+      p2 = i32x4.add(p2, i32x4.shr_s(t2, 2)); p3 = i32x4.add(p3, i32x4.shr_s(t3, 2));
+    } else for (let k = 0; k < 4; k++) {
+      const off = bo + <usize>k * kStep;
+      const q0 = v128.load(c0 + off), q1 = v128.load(c1 + off), q2 = v128.load(c2 + off), q3 = v128.load(c3 + off);
       const xa = xb + <usize>((k >> 1) << 7) + <usize>((k & 1) << 4);
       let a = v128.load(xa);
       p0 = dotAcc(p0, a, plane(q0, 0, m)); p1 = dotAcc(p1, a, plane(q1, 0, m)); p2 = dotAcc(p2, a, plane(q2, 0, m)); p3 = dotAcc(p3, a, plane(q3, 0, m));
@@ -79,14 +111,31 @@ const TQ1_BYTES: usize = 54;
     }
     const isum = i32x4.sub(rowSums(widen(p0), widen(p1), widen(p2), widen(p3)), i32x4.splat(blockSum(bs + (<usize>b << 6))));
     // The four rows' f16 scales, as lanes, times the token's scale: dot_tq2_0's (d * ad).
-    let h = i32x4.splat(<i32>load<u16>(w + bo + 64));
-    h = i32x4.replace_lane(h, 1, <i32>load<u16>(w1 + bo + 64));
-    h = i32x4.replace_lane(h, 2, <i32>load<u16>(w2 + bo + 64));
-    h = i32x4.replace_lane(h, 3, <i32>load<u16>(w3 + bo + 64));
+    let h = i32x4.splat(<i32>load<u16>(d0 + bo));
+    h = i32x4.replace_lane(h, 1, <i32>load<u16>(d1 + bo));
+    h = i32x4.replace_lane(h, 2, <i32>load<u16>(d2 + bo));
+    h = i32x4.replace_lane(h, 3, <i32>load<u16>(d3 + bo));
     const scale = f32x4.mul(halfx4(h), f32x4.splat(load<f32>(ad + (<usize>b << 2))));
     s = f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(isum), scale));
   }
   return s;
+}
+
+/** The mask of 3 per byte as a value the compiler cannot fold (cols >= 0): V8 re-materializes a v128 constant at every use (three instructions); a value in a register costs nothing. */
+@inline function mask3(cols: i32): v128 {
+  return i8x16.splat(<i8>(3 + (<u32>cols >> 31)));
+}
+
+/** Rows r0..r1 not in four-row groups, in row layout: dot_tq2_0. */
+@inline function rowsOneByOne(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 8;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * rowBytes;
+    for (let t = 0; t < nTok; t++) {
+      const tu = <usize>t;
+      store<f32>(y + ((tu * <usize>rows + <usize>r) << 2), dot_tq2_0(wr, act + tu * <usize>cols, ad + ((tu * <usize>nb) << 2), asum + ((tu * <usize>nb) << 6), nb));
+    }
+  }
 }
 
 /**
@@ -98,24 +147,70 @@ export function tq2_matmul(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: 
   const nb = cols >> 8;
   let r = r0;
   if (ASC_FEATURE_SIMD) {
-    // The mask as a value the compiler cannot fold (cols >= 0): V8 re-materializes a v128 constant
-    // at every use (three instructions), a value in a register costs nothing.
-    const m = i8x16.splat(<i8>(3 + (<u32>cols >> 31)));
+    const m = mask3(cols);
     for (; r + 4 <= r1; r += 4) {
-      const wr = w + <usize>r * rowBytes;
+      const w0 = w + <usize>r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
       for (let t = 0; t < nTok; t++) {
         const tu = <usize>t;
-        v128.store(y + ((tu * <usize>rows + <usize>r) << 2), rows4(wr, rowBytes, nb, act + tu * <usize>cols, ad + ((tu * <usize>nb) << 2), asum + ((tu * <usize>nb) << 6), m));
+        v128.store(y + ((tu * <usize>rows + <usize>r) << 2), rows4(w0, w1, w2, w3, w0 + 64, w1 + 64, w2 + 64, w3 + 64, TQ2_BYTES, 16, nb,
+          act + tu * <usize>cols, ad + ((tu * <usize>nb) << 2), asum + ((tu * <usize>nb) << 6), m));
       }
     }
   }
-  for (; r < r1; r++) {
-    const wr = w + <usize>r * rowBytes;
-    for (let t = 0; t < nTok; t++) {
-      const tu = <usize>t;
-      store<f32>(y + ((tu * <usize>rows + <usize>r) << 2), dot_tq2_0(wr, act + tu * <usize>cols, ad + ((tu * <usize>nb) << 2), asum + ((tu * <usize>nb) << 6), nb));
+  rowsOneByOne(w, rowBytes, cols, rows, r, r1, act, ad, asum, y, nTok);
+}
+
+// ------------------------------------------------------------------ the four-row layout
+
+/**
+ * Re-lay the first rows & ~3 rows of a TQ2_0 matrix in place, four rows at a time through
+ * `scratch` (4 * rowBytes bytes): a group keeps its four rows' bytes, super-block by super-block
+ * (264 bytes = 4 x 66): [f16 d of rows 0..3][chunk k = bytes 16k..16k+15 of rows 0..3, k < 4].
+ * So the products read one sequential stream instead of four (the hardware prefetcher's case),
+ * with the same loads. The last rows % 4 stay in row layout.
+ */
+export function tq2_pack4(w: usize, rowBytes: i32, rows: i32, scratch: usize): void {
+  const rb = <usize>rowBytes, nb = rowBytes / <i32>TQ2_BYTES;
+  for (let g = 0; g < (rows >> 2); g++) {
+    const base = w + <usize>g * (rb << 2);
+    memory.copy(scratch, base, rb << 2);
+    for (let b = 0; b < nb; b++) {
+      const dst = base + <usize>b * (TQ2_BYTES << 2);
+      for (let r = 0; r < 4; r++) {
+        const src = scratch + <usize>r * rb + <usize>b * TQ2_BYTES, ru = <usize>r;
+        store<u16>(dst + (ru << 1), load<u16>(src + 64));
+        for (let k = 0; k < 4; k++) memory.copy(dst + 8 + (<usize>k << 6) + (ru << 4), src + (<usize>k << 4), 16);
+      }
     }
   }
+}
+
+/**
+ * tq2_matmul over a matrix tq2_pack4 re-laid: any row range (a share need not start on a group).
+ * Returns 1 on the plain build, which never re-lays.
+ */
+export function tq2_matmul4(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): i32 {
+  const nb = cols >> 8, g1 = min(r1, rows & ~3);
+  if (!ASC_FEATURE_SIMD) return 1;
+  {
+    const m = mask3(cols);
+    for (let g0 = r0 & ~3; g0 < g1; g0 += 4) {
+      const g = w + <usize>g0 * rowBytes;
+      for (let t = 0; t < nTok; t++) {
+        const tu = <usize>t;
+        const v = rows4(g + 8, g + 24, g + 40, g + 56, g, g + 2, g + 4, g + 6, TQ2_BYTES << 2, 64, nb,
+          act + tu * <usize>cols, ad + ((tu * <usize>nb) << 2), asum + ((tu * <usize>nb) << 6), m);
+        const yo = y + ((tu * <usize>rows + <usize>g0) << 2);
+        if (g0 >= r0 && g0 + 4 <= r1) { v128.store(yo, v); continue; }
+        if (g0 >= r0) store<f32>(yo, f32x4.extract_lane(v, 0));
+        if (g0 + 1 >= r0 && g0 + 1 < r1) store<f32>(yo, f32x4.extract_lane(v, 1), 4);
+        if (g0 + 2 >= r0 && g0 + 2 < r1) store<f32>(yo, f32x4.extract_lane(v, 2), 8);
+        if (g0 + 3 < r1) store<f32>(yo, f32x4.extract_lane(v, 3), 12);
+      }
+    }
+  }
+  rowsOneByOne(w, rowBytes, cols, rows, max(r0, rows & ~3), r1, act, ad, asum, y, nTok);
+  return 0;
 }
 
 /** Element e (0..255) of a TQ1_0 block at o as its code 0..2 (quant/tq1_0.ts's order). */

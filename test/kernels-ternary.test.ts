@@ -4,14 +4,16 @@
 // weights; products over TQ2_0 as stored and over re-coded TQ1_0 equal the twin bit for bit and
 // the unprepared matrices bit for bit (dot_tq1_0; dot_tq2_0 on the plain build), for
 // decode and several tokens, any row range (a thread's share need not fall on four rows), rows % 4
-// leftovers and extreme codes; they agree with the reference kernels (which sum in double), which
-// also take products whose arrays lie outside wasm memory.
+// leftovers and extreme codes; they agree with the reference kernels (which sum in double). Under
+// SIMD prepared matrices are re-laid in four-row groups (tq2_pack4), bytes equal to the twin's
+// (tq2Pack4), every row read back (embedding lookups).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmKernels, detectWasm, lutPreferred, type WasmFlavor } from '../src/kernels/wasm/index.js';
-import { ternaryMatmul, tq1Recode, tq1RecodedRowBytes } from '../src/kernels/ref/ternary.js';
+import { ternaryMatmul, tq1Recode, tq1RecodedRowBytes, tq2Pack4, tq2Rows4Row } from '../src/kernels/ref/ternary.js';
+import { ROWS4_FLAG } from '../src/kernels/ref/rows4.js';
 import { lutShape } from '../src/kernels/lut-layout.js';
 import type { WeightMatrix } from '../src/kernels/types.js';
 import type { KernelExports } from '../src/kernels/wasm/protocol.js';
@@ -29,7 +31,7 @@ after(() => { for (const k of pool) k.dispose(); });
 
 const support = await detectWasm();
 const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
-const SHAPES = [[37, 256], [130, 512], [4, 256], [7, 768], [65, 2560]] as const;
+const SHAPES = [[37, 256], [130, 512], [4, 256], [3, 512], [7, 768], [65, 2560]] as const;
 const TOKENS = [1, 2, 3, 5];
 const FORMATS: QuantFormat[] = [TQ2_0, TQ1_0];
 
@@ -104,7 +106,23 @@ for (const flavor of flavors) {
           const { w, rowLayout, orig } = matrix(k, fmt, rows, cols, rows * 7 + cols);
           const note = k.prepareWeights([w]);
           assert.equal(k.kernelOf(w), 'dequant', `${fmt.name} ${rows}x${cols}: ${note}`);
-          assert.equal(!!k.recodedOf(w), fmt === TQ1_0 && flavor !== 'plain', `${fmt.name} ${rows}x${cols} re-coded on ${flavor}: ${note}`);
+          // Re-coded (TQ1_0) and re-laid in four-row groups under SIMD when there is a group.
+          const relaid = flavor !== 'plain' && rows >= 4;
+          assert.equal(!!k.recodedOf(w), fmt === TQ1_0 && relaid, `${fmt.name} ${rows}x${cols} re-coded on ${flavor}: ${note}`);
+          const run = k.recodedOf(w) ?? w;
+          assert.equal(k.inRows4(run), relaid, `${fmt.name} ${rows}x${cols} four-row layout on ${flavor}: ${note}`);
+          if (relaid) {
+            const twin = new Uint8Array(rows * run.rowBytes);
+            if (fmt === TQ1_0) tq1Recode(orig, 0, twin, 0, (rows * w.rowBytes) / 54); else twin.set(orig);
+            const rowBytes = twin.slice();
+            tq2Pack4(twin, 0, run.rowBytes, rows);
+            assert.deepEqual(run.data, twin, `${fmt.name} ${rows}x${cols}: re-laid bytes differ from the twin's`);
+            const row = new Uint8Array(run.rowBytes);
+            for (let r = 0; r < rows; r++) {
+              tq2Rows4Row(run.data, run.rowBytes, rows, 66, r, row, 0);
+              assert.deepEqual(row, rowBytes.subarray(r * run.rowBytes, (r + 1) * run.rowBytes), `${fmt.name} row ${r} reads back`);
+            }
+          }
           const plain: WeightMatrix = { ...w, ...weightBytes(orig) };
           for (const nTok of TOKENS) {
             const x = k.allocF32(cols * nTok);
@@ -137,6 +155,7 @@ test('row ranges that split a group of four, arrays outside wasm memory, and emb
     const { w, orig } = matrix(k, fmt, rows, cols, 5);
     k.prepareWeights([w]);
     const run = k.recodedOf(w) ?? w;
+    assert.ok(k.inRows4(run));
     const x = k.allocF32(cols * nTok);
     x.set(randomFloats(cols * nTok, 9, 1));
     const yTwin = new Float32Array(rows * nTok);
@@ -146,7 +165,7 @@ test('row ranges that split a group of four, arrays outside wasm memory, and emb
     for (const [r0, r1] of [[0, 23], [1, 3], [2, 9], [5, 22], [19, 23], [21, 22]]) {
       const y = k.allocF32(rows * nTok);
       y.fill(-7);
-      assert.equal(exp.matmul(TQ2_0.id, run.data.byteOffset, run.rowBytes, cols, rows, r0!, r1!, qs.byteOffset, d.byteOffset, 0, bs.byteOffset, y.byteOffset, nTok), 0);
+      assert.equal(exp.matmul(TQ2_0.id | (k.inRows4(run) ? ROWS4_FLAG : 0), run.data.byteOffset, run.rowBytes, cols, rows, r0!, r1!, qs.byteOffset, d.byteOffset, 0, bs.byteOffset, y.byteOffset, nTok), 0);
       for (let t = 0; t < nTok; t++) {
         for (let r = 0; r < rows; r++) {
           const want = r >= r0! && r < r1! ? yTwin[t * rows + r]! : -7;
@@ -156,8 +175,8 @@ test('row ranges that split a group of four, arrays outside wasm memory, and emb
     }
     const yStaged = new Float32Array(rows * nTok);
     k.matmul(w, Float32Array.from(x), nTok, yStaged);
-    // Outside wasm memory the product goes to the reference (sums in double), re-coded or not.
-    assert.ok(maxRelDiff(yStaged, yTwin, rows * nTok) <= TOL_QUANT, `${fmt.name} outside wasm memory`);
+    // Outside wasm memory: copied in for the re-laid matrix, so the same bits.
+    sameBits(yStaged, yTwin, `${fmt.name} staged`);
     const ids = [0, 3, 4, 21, 22];
     const e = new Float32Array(ids.length * cols), eRef = new Float32Array(ids.length * cols);
     k.embed(w, ids, ids.length, e);

@@ -56,3 +56,35 @@ export function ternaryMatmul(w: WeightMatrix, x: Float32Array, nTok: number, y:
     }
   }
 }
+
+/**
+ * The four-row layout (assembly/ternary.ts tq2_pack4) of a TQ2_0 matrix's first rows & ~3 rows,
+ * in place: per group of four rows and super-block, 264 bytes = [f16 d of rows 0..3][chunk k =
+ * bytes 16k..16k+15 of rows 0..3, k < 4]. The last rows % 4 stay in row layout.
+ */
+export function tq2Pack4(data: Uint8Array, off: number, rowBytes: number, rows: number): void {
+  const tmp = new Uint8Array(4 * rowBytes), nb = rowBytes / TQ2_BYTES;
+  for (let g = 0; g < rows >> 2; g++) {
+    const base = off + g * 4 * rowBytes;
+    tmp.set(data.subarray(base, base + 4 * rowBytes));
+    for (let b = 0; b < nb; b++) {
+      const dst = base + b * 4 * TQ2_BYTES;
+      for (let r = 0; r < 4; r++) {
+        const src = r * rowBytes + b * TQ2_BYTES;
+        data[dst + 2 * r] = tmp[src + 64]!; data[dst + 2 * r + 1] = tmp[src + 65]!;
+        for (let k = 0; k < 4; k++) data.set(tmp.subarray(src + 16 * k, src + 16 * k + 16), dst + 8 + 64 * k + 16 * r);
+      }
+    }
+  }
+}
+
+/** Row `row` of a matrix tq2Pack4 re-laid (data from byte 0) as its TQ2_0 bytes, into out[outOff..+rowBytes). */
+export function tq2Rows4Row(data: Uint8Array, rowBytes: number, rows: number, _blockBytes: number, row: number, out: Uint8Array, outOff: number): void {
+  if (row >= (rows & ~3)) { out.set(data.subarray(row * rowBytes, (row + 1) * rowBytes), outOff); return; }
+  const nb = rowBytes / TQ2_BYTES, r = row & 3, base = (row >> 2) * 4 * rowBytes;
+  for (let b = 0; b < nb; b++) {
+    const s = base + b * 4 * TQ2_BYTES, o = outOff + b * TQ2_BYTES;
+    for (let k = 0; k < 4; k++) out.set(data.subarray(s + 8 + 64 * k + 16 * r, s + 8 + 64 * k + 16 * r + 16), o + 16 * k);
+    out[o + 64] = data[s + 2 * r]!; out[o + 65] = data[s + 2 * r + 1]!;
+  }
+}

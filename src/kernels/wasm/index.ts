@@ -13,7 +13,7 @@ import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
 import { rows4kFits, rows4kRow } from '../ref/rows4-k.js';
-import { tq1Recode, tq1RecodedRowBytes } from '../ref/ternary.js';
+import { tq1RecodedRowBytes, tq2Rows4Row } from '../ref/ternary.js';
 import { GEMM_FLAG, GEMM_MIN_TOK, GEMM_WT, gemmPackedFloats, gemmScratchBytes } from '../ref/gemm.js';
 import { addRows, encoderAttentionRef, layerNorm, mapHalf } from '../ref/encoder.js';
 import { f32ToF16 } from '../../core/f16.js';
@@ -351,12 +351,12 @@ export class WasmKernels implements Kernels {
    */
   prepareWeights(ws: WeightMatrix[]): string {
     const onLut = new Map<string, number>();
-    let others = 0, relaid = 0, recoded = 0;
+    let others = 0, relaid = 0, ternary = 0;
     for (const w of new Set(ws)) {
       if (this.luts.has(w) || this.rows4.has(w) || this.recoded.has(w)) continue;
       const sh = this.matmulKernels === 'dequant' ? null : lutShape(w.format, w.rows, w.cols, w.rowBytes);
       if (!sh || (this.matmulKernels === 'auto' && !lutPreferred(w.format, sh, this.flavor))) {
-        if (this.recodeTernary(w)) recoded++;
+        if (this.prepareTernary(w)) ternary++;
         else if (this.packRows4(w)) relaid++;
         else others++;
         continue;
@@ -377,28 +377,33 @@ export class WasmKernels implements Kernels {
       this.luts.set(w, { shape: sh, desc, main, tail });
       onLut.set(w.format.name, (onLut.get(w.format.name) ?? 0) + 1);
     }
-    const r4 = [relaid ? `${relaid} in four-row layout` : '', recoded ? `${recoded} re-coded to ${TQ2_0.name}` : ''].filter(Boolean).join(', ');
+    const r4 = [relaid ? `${relaid} in four-row layout` : '', ternary ? `${ternary} ternary in four-row layout` : ''].filter(Boolean).join(', ');
     if (this.matmulKernels === 'dequant') return `matmul: dequantize kernels (asked for${r4 ? `; ${r4}` : ''})`;
     const lut = [...onLut].map(([n, c]) => `${c} ${n}`).join(', ');
-    const deq = others + relaid + recoded ? `, dequantize for ${others + relaid + recoded}${r4 ? ` (${r4})` : ''}` : '';
+    const deq = others + relaid + ternary ? `, dequantize for ${others + relaid + ternary}${r4 ? ` (${r4})` : ''}` : '';
     return `matmul: ${lut ? `table lookup for ${lut} (${this.lutTables} tables)` : 'no table-lookup tensors'}${deq}${this.matmulKernels === 'lut' ? ' (lut asked for)' : ''}`;
   }
 
   /**
-   * Re-code a TQ1_0 matrix as TQ2_0 (tq1_recode) for the direct ternary kernels under SIMD: into a
-   * new buffer, the old bytes freed, as the LUT packer does with TQ1_0.
+   * Ternary matrices for the direct kernels under SIMD (assembly/ternary.ts): TQ1_0 re-coded as
+   * TQ2_0 (tq1_recode: into a new buffer, the old bytes freed, as the LUT packer does with TQ1_0),
+   * then re-laid in four-row groups in place (tq2_pack4), so the products read one stream.
    */
-  private recodeTernary(w: WeightMatrix): boolean {
-    if (w.format.wasm?.ternary !== 'recode' || this.flavor === 'plain' || w.cols % TQ2_0.blockSize !== 0) return false;
-    const rowBytes = tq1RecodedRowBytes(w.rowBytes), nBlocks = (w.rows * w.rowBytes) / w.format.typeSize;
-    const data = this.arena.bytes(w.rows * rowBytes);
-    if (this.arena.owns(w.data)) {
-      this.k.tq1_recode(w.data.byteOffset, data.byteOffset, nBlocks);
+  private prepareTernary(w: WeightMatrix): boolean {
+    const kind = w.format.wasm?.ternary;
+    if (!kind || this.flavor === 'plain' || w.cols % TQ2_0.blockSize !== 0 || !this.arena.owns(w.data) || w.rows < 4) return false;
+    let m = w;
+    if (kind === 'recode') {
+      const rowBytes = tq1RecodedRowBytes(w.rowBytes), data = this.arena.bytes(w.rows * rowBytes);
+      this.k.tq1_recode(w.data.byteOffset, data.byteOffset, (w.rows * w.rowBytes) / w.format.typeSize);
       this.arena.releaseRange(w.data.byteOffset, w.data.byteLength);
-    } else {
-      tq1Recode(w.data, 0, data, 0, nBlocks);
+      m = { name: w.name, format: TQ2_0, rows: w.rows, cols: w.cols, rowBytes, ...weightBytes(data) };
+      this.recoded.set(w, m);
     }
-    this.recoded.set(w, { name: w.name, format: TQ2_0, rows: w.rows, cols: w.cols, rowBytes, ...weightBytes(data) });
+    const scratch = this.arena.bytes(4 * m.rowBytes);
+    this.k.tq2_pack4(m.data.byteOffset, m.rowBytes, m.rows, scratch.byteOffset);
+    this.arena.releaseView(scratch);
+    this.rows4.add(m);
     return true;
   }
 
@@ -767,7 +772,7 @@ export class WasmKernels implements Kernels {
         if (!(Number.isInteger(id) && id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
         if (lut) lutDequantRow(lut, id, out, t * table.cols);
         else {
-          (table.format.wasm?.rows4k ? rows4kRow : rows4Row)(table.data, table.rowBytes, table.rows, table.format.typeSize, id, row!, 0);
+          (table.format.wasm?.ternary ? tq2Rows4Row : table.format.wasm?.rows4k ? rows4kRow : rows4Row)(table.data, table.rowBytes, table.rows, table.format.typeSize, id, row!, 0);
           table.format.dequantize(row!, 0, out, t * table.cols, table.cols);
         }
       }

@@ -64,6 +64,7 @@ export interface KernelExports {
   rows4_pack(w: number, rowBytes: number, rows: number, blockBytes: number, scratch: number): void;
   rows4k_pack(type: number, w: number, rowBytes: number, rows: number, scratch: number): number;
   tq1_recode(src: number, dst: number, nBlocks: number): void;
+  tq2_pack4(w: number, rowBytes: number, rows: number, scratch: number): void;
   rows4_split_q8(act: number, n: number, pn: number): void;
   round_f16(x: number, n: number): void;
   gemm_pack_x(x: number, cols: number, xStride: number, nTok: number, dst: number, round: number): void;
