@@ -1,6 +1,7 @@
 // Images in chat sessions (createChatSession) on a tiny synthetic MiniCPM-V pair: a picture is
 // encoded once for the session, a follow-up question decodes only its new turn (the picture's rows
-// stay in the context) and answers as a fresh prefill of the whole conversation does, the
+// stay in the context; in a server slot too, for the same client) and answers as a fresh prefill
+// of the whole conversation does, the
 // response timings carry each image's encode time; odd pictures (1x1, 4000x50) are answered and
 // bad ones (truncated PNG and JPEG, no projector, a projector of another width) are errors naming
 // the part or the files.
@@ -68,6 +69,21 @@ test('a chat session takes images: the follow-up reuses the picture\'s rows and 
     const text = await s.send('What is in the picture?', GREEDY);
     const freshText = await engine.chat.completions.create({ model: 'x', ...GREEDY, messages: [{ role: 'user', content: 'What is in the picture?' }] });
     assert.equal(text.choices[0]!.message.content, freshText.choices[0]!.message.content);
+  } finally {
+    s.dispose();
+  }
+});
+
+test('chat.completions: the same client asking again about a picture reuses its rows in the slot', async () => {
+  const url = dataUrl(png(90, 60));
+  const first = await engine.chat.completions.create({ model: 'x', ...GREEDY, messages: [withImage(url, 'What is in the picture?')] });
+  const messages: ChatCompletionMessageParam[] = [withImage(url, 'What is in the picture?'), { role: 'assistant', content: first.choices[0]!.message.content }, { role: 'user', content: 'And the colours?' }];
+  const second = await engine.chat.completions.create({ model: 'x', ...GREEDY, messages });
+  assert.ok(second.usage!.prompt_tokens_details.cached_tokens >= first.usage!.prompt_tokens, `${second.usage!.prompt_tokens_details.cached_tokens} cached of ${second.usage!.prompt_tokens}; the first prompt was ${first.usage!.prompt_tokens}`);
+  // And the answer is a fresh prefill's: a session of its own decodes it all.
+  const s = engine.createChatSession({ messages: messages.slice(0, 2) });
+  try {
+    assert.equal((await s.send('And the colours?', GREEDY)).choices[0]!.message.content, second.choices[0]!.message.content);
   } finally {
     s.dispose();
   }
