@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { createKernels } from '../src/kernels/index.js';
 import { createKVStore, MiniCacheKVStore } from '../src/runtime/kv/index.js';
 import { loadModel } from '../src/runtime/model.js';
+import type { Context } from '../src/runtime/context.js';
 import { kldEval } from '../src/eval/kld.js';
 import { ArgumentError } from '../src/core/errors.js';
 import { DATA, REPO, randomFloats } from './helpers.js';
@@ -40,35 +41,30 @@ test('identical layers: the merged pair restores the stored vectors and their no
   assert.throws(() => createKVStore({ k: 'f32', miniCache: { retain: 2 } }, kernels, shape), ArgumentError);
 });
 
-test('retain 1 (every token kept): logits equal the f32 cache bit for bit, prefill and decode', async () => {
+/** A MiniCache context and a plain f32 one on the bundled model, side by side over the same tokens. */
+async function beside(miniCache: object, fn: (a: Context, b: Context, toks: number[]) => void): Promise<void> {
   const model = await loadModel(MODEL);
+  const a = model.createContext({ ctx: 64, cacheType: { k: 'f32', miniCache } }), b = model.createContext({ ctx: 64, cacheType: 'f32' });
   try {
-    const toks = model.tokenize(text.slice(0, 3000)).slice(0, 40);
-    const a = model.createContext({ ctx: 64, cacheType: { k: 'f32', miniCache: { retain: 1 } } }), b = model.createContext({ ctx: 64, cacheType: 'f32' });
-    assert.deepEqual(Array.from(a.decode(toks.slice(0, 30))!), Array.from(b.decode(toks.slice(0, 30))!));
-    for (const t of toks.slice(30)) assert.deepEqual(Array.from(a.decode([t])!), Array.from(b.decode([t])!));
-    a.dispose(); b.dispose();
+    fn(a, b, model.tokenize(text.slice(0, 3000)).slice(0, 41));
   } finally {
-    model.dispose();
+    a.dispose(); b.dispose(); model.dispose();
   }
-});
+}
 
-test('a batch attends to its own keys and values unmerged; the next batch reads the merged states', async () => {
-  const model = await loadModel(MODEL);
-  try {
-    const toks = model.tokenize(text.slice(0, 3000)).slice(0, 41);
-    const a = model.createContext({ ctx: 64, cacheType: { k: 'f32', miniCache: { retain: 0 } } }), b = model.createContext({ ctx: 64, cacheType: 'f32' });
-    assert.deepEqual(Array.from(a.decode(toks.slice(0, 40))!), Array.from(b.decode(toks.slice(0, 40))!));
-    const la = a.decode(toks.slice(40))!, lb = b.decode(toks.slice(40))!;
-    let diff = 0;
-    for (let i = 0; i < la.length; i++) diff = Math.max(diff, Math.abs(la[i]! - lb[i]!));
-    assert.ok(diff > 1e-3, `the token after the prefill reads merged states: max logit difference ${diff}`);
-    assert.equal((a.kv as MiniCacheKVStore).retained(), 0);
-    a.dispose(); b.dispose();
-  } finally {
-    model.dispose();
-  }
-});
+test('retain 1 (every token kept): logits equal the f32 cache bit for bit, prefill and decode', () => beside({ retain: 1 }, (a, b, toks) => {
+  assert.deepEqual(Array.from(a.decode(toks.slice(0, 30))!), Array.from(b.decode(toks.slice(0, 30))!));
+  for (const t of toks.slice(30)) assert.deepEqual(Array.from(a.decode([t])!), Array.from(b.decode([t])!));
+}));
+
+test('a batch attends to its own keys and values unmerged; the next batch reads the merged states', () => beside({ retain: 0 }, (a, b, toks) => {
+  assert.deepEqual(Array.from(a.decode(toks.slice(0, 40))!), Array.from(b.decode(toks.slice(0, 40))!));
+  const la = a.decode(toks.slice(40))!, lb = b.decode(toks.slice(40))!;
+  let diff = 0;
+  for (let i = 0; i < la.length; i++) diff = Math.max(diff, Math.abs(la[i]! - lb[i]!));
+  assert.ok(diff > 1e-3, `the token after the prefill reads merged states: max logit difference ${diff}`);
+  assert.equal((a.kv as MiniCacheKVStore).retained(), 0);
+}));
 
 test('bundled model: SLERP costs less perplexity than averaging; fewer bytes than the unmerged cache of the same type', async () => {
   const model = await loadModel(MODEL);
