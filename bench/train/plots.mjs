@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lineChart } from '../../dist/src/train/plot.js';
+import { tunnelSVG } from '../../dist/src/train/tunnel.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const log = (dir) => readFileSync(join(REPO, 'build', dir, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -54,5 +55,22 @@ function ternary() {
   }
 }
 
+/** The wind tunnel's grid and its extension (more learning rates, same runs otherwise) as one plot and table. */
+function tunnel() {
+  const files = ['tunnel', 'tunnel-ext'].map((d) => join(REPO, 'build', d, 'tunnel.json')).filter(existsSync);
+  if (!files.length) return;
+  const results = files.flatMap((f) => JSON.parse(readFileSync(f, 'utf8'))).map((r) => ({ ...r, loss: r.loss ?? NaN }));
+  writeFileSync(join(REPO, 'docs/mup-tunnel.svg'), tunnelSVG(results, 60));
+  const widths = [...new Set(results.map((r) => r.width))].sort((a, b) => a - b);
+  const lrs = [...new Set(results.map((r) => r.lr))].sort((a, b) => a - b);
+  for (const param of ['standard', 'muP']) {
+    console.log(`\n${param}: held-out loss after 60 steps\n| lr | ${widths.map((w) => `width ${w}`).join(' | ')} |\n| ---: | ${widths.map(() => '---:').join(' | ')} |`);
+    for (const lr of lrs) console.log(`| ${lr} | ${widths.map((w) => { const r = results.find((x) => x.param === param && x.width === w && x.lr === lr); return r ? (Number.isFinite(r.loss) ? r.loss.toFixed(4) : 'diverged') : '-'; }).join(' | ')} |`);
+    const best = widths.map((w) => results.filter((r) => r.param === param && r.width === w && Number.isFinite(r.loss)).reduce((a, b) => (b.loss < a.loss ? b : a)));
+    console.log(`| best lr | ${best.map((b) => `**${b.lr}** (${b.loss.toFixed(4)})`).join(' | ')} |`);
+  }
+}
+
 schedules();
 ternary();
+tunnel();

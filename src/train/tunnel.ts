@@ -39,14 +39,19 @@ export async function tunnel(base: TrainConfig, o: TunnelOptions): Promise<{ res
       }
     }
   }
+  return { results, svg: tunnelSVG(results, o.steps) };
+}
+
+/** Held-out loss against learning rate, one curve per width: standard on the left, muP on the right. */
+export function tunnelSVG(results: TunnelResult[], steps: number): string {
+  const widths = [...new Set(results.map((r) => r.width))].sort((a, b) => a - b);
   const panel = (param: TunnelResult['param']) => {
-    const series: Series[] = o.widths.map((w, i) => ({
+    const series: Series[] = widths.map((w, i) => ({
       name: `width ${w}`, color: PALETTE[i % PALETTE.length]!, dots: true,
-      points: results.filter((r) => r.param === param && r.width === w).map((r) => [r.lr, r.loss] as [number, number]),
+      points: results.filter((r) => r.param === param && r.width === w).sort((a, b) => a.lr - b.lr).map((r) => [r.lr, r.loss] as [number, number]),
     }));
-    return lineChart(`${param === 'muP' ? 'muP (MiniCPM)' : 'standard (llama)'}: held-out loss after ${o.steps} steps`, 'peak learning rate (log)', 'held-out loss', series, { logX: true });
+    return lineChart(`${param === 'muP' ? 'muP (MiniCPM)' : 'standard (llama)'}: held-out loss after ${steps} steps`, 'peak learning rate (log)', 'held-out loss', series, { logX: true });
   };
   const strip = (s: string) => s.replace(/^<svg[^>]*>/, '').replace(/<\/svg>\n?$/, '');
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="1440" height="420">\n<g>${strip(panel('standard'))}</g>\n<g transform="translate(720 0)">${strip(panel('muP'))}</g>\n</svg>\n`;
-  return { results, svg };
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="1440" height="420">\n<g>${strip(panel('standard'))}</g>\n<g transform="translate(720 0)">${strip(panel('muP'))}</g>\n</svg>\n`;
 }
