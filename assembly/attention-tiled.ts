@@ -28,116 +28,64 @@ export function attention_tiled_scratch(nHead: i32, nHeadKv: i32, headDim: i32, 
 }
 
 /**
- * Scores of rows r0..r1 against the tile's keys 0..kn16 (a multiple of 16): sc[r][k] =
- * sum over d in order of q[r][d] * Kt[d][k] (f32, each product and sum rounded).
+ * c[r][j] += sum over k < n, in order, of a[r][k] * b[k][j] for rows 0..rows and columns 0..cols
+ * (row strides in bytes; f32, each product and sum rounded): the scores (Q against the transposed
+ * K tile, c zeroed first) and the V update (probabilities against the V tile). Two rows by 16
+ * columns in registers, then 4 columns, then single columns; every element's sum runs over k in
+ * the same order whatever block it falls in, so the twin walks it one element at a time.
  */
-function tileScores(qs: usize, kt: usize, sc: usize, rows: i32, headDim: i32, kn16: i32): void {
-  const qRow = <usize>headDim << 2;
+function gemmAcc(a: usize, aRow: usize, b: usize, bRow: usize, c: usize, cRow: usize, rows: i32, cols: i32, n: i32): void {
   let r = 0;
   if (ASC_FEATURE_SIMD) {
     for (; r + 2 <= rows; r += 2) {
-      const q0 = qs + <usize>r * qRow, q1 = q0 + qRow;
-      const s0 = sc + (<usize>(r * KT) << 2), s1 = s0 + (<usize>KT << 2);
-      for (let kb = 0; kb < kn16; kb += 16) {
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-        let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-        let kp = kt + (<usize>kb << 2);
-        for (let d = 0; d < headDim; d++) {
-          const k0 = v128.load(kp), k1 = v128.load(kp, 16), k2 = v128.load(kp, 32), k3 = v128.load(kp, 48);
-          const x0 = v128.load32_splat(q0 + (<usize>d << 2)), x1 = v128.load32_splat(q1 + (<usize>d << 2));
-          a0 = f32x4.add(a0, f32x4.mul(x0, k0)); a1 = f32x4.add(a1, f32x4.mul(x0, k1));
-          a2 = f32x4.add(a2, f32x4.mul(x0, k2)); a3 = f32x4.add(a3, f32x4.mul(x0, k3));
-          b0 = f32x4.add(b0, f32x4.mul(x1, k0)); b1 = f32x4.add(b1, f32x4.mul(x1, k1));
-          b2 = f32x4.add(b2, f32x4.mul(x1, k2)); b3 = f32x4.add(b3, f32x4.mul(x1, k3));
-          kp += <usize>KT << 2;
+      const a0 = a + <usize>r * aRow, a1 = a0 + aRow, c0 = c + <usize>r * cRow, c1 = c0 + cRow;
+      let j = 0;
+      for (; j + 16 <= cols; j += 16) {
+        const o0 = c0 + (<usize>j << 2), o1 = c1 + (<usize>j << 2);
+        let p0 = v128.load(o0), p1 = v128.load(o0, 16), p2 = v128.load(o0, 32), p3 = v128.load(o0, 48);
+        let q0 = v128.load(o1), q1 = v128.load(o1, 16), q2 = v128.load(o1, 32), q3 = v128.load(o1, 48);
+        let bp = b + (<usize>j << 2);
+        for (let k = 0; k < n; k++) {
+          const v0 = v128.load(bp), v1 = v128.load(bp, 16), v2 = v128.load(bp, 32), v3 = v128.load(bp, 48);
+          const x0 = v128.load32_splat(a0 + (<usize>k << 2)), x1 = v128.load32_splat(a1 + (<usize>k << 2));
+          p0 = f32x4.add(p0, f32x4.mul(x0, v0)); p1 = f32x4.add(p1, f32x4.mul(x0, v1));
+          p2 = f32x4.add(p2, f32x4.mul(x0, v2)); p3 = f32x4.add(p3, f32x4.mul(x0, v3));
+          q0 = f32x4.add(q0, f32x4.mul(x1, v0)); q1 = f32x4.add(q1, f32x4.mul(x1, v1));
+          q2 = f32x4.add(q2, f32x4.mul(x1, v2)); q3 = f32x4.add(q3, f32x4.mul(x1, v3));
+          bp += bRow;
         }
-        const o0 = s0 + (<usize>kb << 2), o1 = s1 + (<usize>kb << 2);
-        v128.store(o0, a0); v128.store(o0, a1, 16); v128.store(o0, a2, 32); v128.store(o0, a3, 48);
-        v128.store(o1, b0); v128.store(o1, b1, 16); v128.store(o1, b2, 32); v128.store(o1, b3, 48);
+        v128.store(o0, p0); v128.store(o0, p1, 16); v128.store(o0, p2, 32); v128.store(o0, p3, 48);
+        v128.store(o1, q0); v128.store(o1, q1, 16); v128.store(o1, q2, 32); v128.store(o1, q3, 48);
       }
-    }
-    for (; r < rows; r++) {
-      const q0 = qs + <usize>r * qRow, s0 = sc + (<usize>(r * KT) << 2);
-      for (let kb = 0; kb < kn16; kb += 16) {
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-        let kp = kt + (<usize>kb << 2);
-        for (let d = 0; d < headDim; d++) {
-          const x0 = v128.load32_splat(q0 + (<usize>d << 2));
-          a0 = f32x4.add(a0, f32x4.mul(x0, v128.load(kp))); a1 = f32x4.add(a1, f32x4.mul(x0, v128.load(kp, 16)));
-          a2 = f32x4.add(a2, f32x4.mul(x0, v128.load(kp, 32))); a3 = f32x4.add(a3, f32x4.mul(x0, v128.load(kp, 48)));
-          kp += <usize>KT << 2;
+      for (; j + 4 <= cols; j += 4) {
+        const o0 = c0 + (<usize>j << 2), o1 = c1 + (<usize>j << 2);
+        let p0 = v128.load(o0), q0 = v128.load(o1);
+        let bp = b + (<usize>j << 2);
+        for (let k = 0; k < n; k++) {
+          const v0 = v128.load(bp);
+          p0 = f32x4.add(p0, f32x4.mul(v128.load32_splat(a0 + (<usize>k << 2)), v0));
+          q0 = f32x4.add(q0, f32x4.mul(v128.load32_splat(a1 + (<usize>k << 2)), v0));
+          bp += bRow;
         }
-        const o0 = s0 + (<usize>kb << 2);
-        v128.store(o0, a0); v128.store(o0, a1, 16); v128.store(o0, a2, 32); v128.store(o0, a3, 48);
+        v128.store(o0, p0); v128.store(o1, q0);
       }
-    }
-    return;
-  }
-  for (; r < rows; r++) {
-    const q0 = qs + <usize>r * qRow, s0 = sc + (<usize>(r * KT) << 2);
-    for (let k = 0; k < kn16; k++) {
-      let a: f32 = 0;
-      for (let d = 0; d < headDim; d++) a += load<f32>(q0 + (<usize>d << 2)) * load<f32>(kt + (<usize>(d * KT + k) << 2));
-      store<f32>(s0 + (<usize>k << 2), a);
-    }
-  }
-}
-
-/** acc[r][e] += sum over k < kn in order of p[r][k] * V[k][e] for rows 0..rows (f32, each op rounded). */
-function tileValues(pr: usize, vt: usize, acc: usize, rows: i32, headDimV: i32, kn: i32): void {
-  const aRow = <usize>headDimV << 2, pRow = <usize>KT << 2;
-  let r = 0;
-  if (ASC_FEATURE_SIMD) {
-    for (; r + 2 <= rows; r += 2) {
-      const c0 = acc + <usize>r * aRow, c1 = c0 + aRow;
-      const p0 = pr + <usize>r * pRow, p1 = p0 + pRow;
-      let e = 0;
-      for (; e + 16 <= headDimV; e += 16) {
-        const o0 = c0 + (<usize>e << 2), o1 = c1 + (<usize>e << 2);
-        let a0 = v128.load(o0), a1 = v128.load(o0, 16), a2 = v128.load(o0, 32), a3 = v128.load(o0, 48);
-        let b0 = v128.load(o1), b1 = v128.load(o1, 16), b2 = v128.load(o1, 32), b3 = v128.load(o1, 48);
-        let vp = vt + (<usize>e << 2);
-        for (let k = 0; k < kn; k++) {
-          const v0 = v128.load(vp), v1 = v128.load(vp, 16), v2 = v128.load(vp, 32), v3 = v128.load(vp, 48);
-          const x0 = v128.load32_splat(p0 + (<usize>k << 2)), x1 = v128.load32_splat(p1 + (<usize>k << 2));
-          a0 = f32x4.add(a0, f32x4.mul(x0, v0)); a1 = f32x4.add(a1, f32x4.mul(x0, v1));
-          a2 = f32x4.add(a2, f32x4.mul(x0, v2)); a3 = f32x4.add(a3, f32x4.mul(x0, v3));
-          b0 = f32x4.add(b0, f32x4.mul(x1, v0)); b1 = f32x4.add(b1, f32x4.mul(x1, v1));
-          b2 = f32x4.add(b2, f32x4.mul(x1, v2)); b3 = f32x4.add(b3, f32x4.mul(x1, v3));
-          vp += aRow;
+      for (; j < cols; j++) {
+        let p0 = load<f32>(c0 + (<usize>j << 2)), q0 = load<f32>(c1 + (<usize>j << 2));
+        for (let k = 0; k < n; k++) {
+          const v = load<f32>(b + <usize>k * bRow + (<usize>j << 2));
+          p0 += load<f32>(a0 + (<usize>k << 2)) * v;
+          q0 += load<f32>(a1 + (<usize>k << 2)) * v;
         }
-        v128.store(o0, a0); v128.store(o0, a1, 16); v128.store(o0, a2, 32); v128.store(o0, a3, 48);
-        v128.store(o1, b0); v128.store(o1, b1, 16); v128.store(o1, b2, 32); v128.store(o1, b3, 48);
-      }
-      for (; e + 4 <= headDimV; e += 4) {
-        const o0 = c0 + (<usize>e << 2), o1 = c1 + (<usize>e << 2);
-        let a0 = v128.load(o0), b0 = v128.load(o1);
-        let vp = vt + (<usize>e << 2);
-        for (let k = 0; k < kn; k++) {
-          const v0 = v128.load(vp);
-          a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(p0 + (<usize>k << 2)), v0));
-          b0 = f32x4.add(b0, f32x4.mul(v128.load32_splat(p1 + (<usize>k << 2)), v0));
-          vp += aRow;
-        }
-        v128.store(o0, a0); v128.store(o1, b0);
-      }
-      for (; e < headDimV; e++) {
-        let a0 = load<f32>(c0 + (<usize>e << 2)), b0 = load<f32>(c1 + (<usize>e << 2));
-        for (let k = 0; k < kn; k++) {
-          const v = load<f32>(vt + <usize>k * aRow + (<usize>e << 2));
-          a0 += load<f32>(p0 + (<usize>k << 2)) * v;
-          b0 += load<f32>(p1 + (<usize>k << 2)) * v;
-        }
-        store<f32>(c0 + (<usize>e << 2), a0); store<f32>(c1 + (<usize>e << 2), b0);
+        store<f32>(c0 + (<usize>j << 2), p0); store<f32>(c1 + (<usize>j << 2), q0);
       }
     }
   }
   for (; r < rows; r++) {
-    const c0 = acc + <usize>r * aRow, p0 = pr + <usize>r * pRow;
-    for (let e = 0; e < headDimV; e++) {
-      let a0 = load<f32>(c0 + (<usize>e << 2));
-      for (let k = 0; k < kn; k++) a0 += load<f32>(p0 + (<usize>k << 2)) * load<f32>(vt + <usize>k * aRow + (<usize>e << 2));
-      store<f32>(c0 + (<usize>e << 2), a0);
+    const a0 = a + <usize>r * aRow, c0 = c + <usize>r * cRow;
+    for (let j = 0; j < cols; j++) {
+      let p0 = load<f32>(c0 + (<usize>j << 2));
+      for (let k = 0; k < n; k++) p0 += load<f32>(a0 + (<usize>k << 2)) * load<f32>(b + <usize>k * bRow + (<usize>j << 2));
+      store<f32>(c0 + (<usize>j << 2), p0);
     }
   }
 }
@@ -260,13 +208,14 @@ export function attention_tiled(q: usize, k: usize, v: usize, nTok: i32, pos0: i
         for (let j = kn; j < kn16; j++) {
           for (let d = 0; d < headDim; d++) store<f32>(kt + (<usize>(d * KT + j) << 2), 0);
         }
-        tileScores(qs, kt, sc, rows, headDim, kn16);
+        memory.fill(sc, 0, <usize>(rows * KT) << 2);
+        gemmAcc(qs, <usize>headDim << 2, kt, <usize>KT << 2, sc, <usize>KT << 2, rows, kn16, headDim);
         for (let r = 0; r < rows; r++) {
           const pos = pos0 + t0 + r / n;
           rowSoftmax(sc + (<usize>(r * KT) << 2), kn4, min(kn, pos + 1 - j0), scale, Mr + (<usize>r << 2), Sr + (<usize>r << 2),
             acc + (<usize>(r * headDimV) << 2), headDimV);
         }
-        tileValues(sc, vt, acc, rows, headDimV, kn);
+        gemmAcc(sc, <usize>KT << 2, vt, <usize>headDimV << 2, acc, <usize>headDimV << 2, rows, headDimV, kn);
       }
       for (let r = 0; r < rows; r++) {
         const S = load<f32>(Sr + (<usize>r << 2));
