@@ -1,9 +1,12 @@
-// Element-wise ops of non-causal encoders (the vision tower), over many tokens at once: layer norm,
-// softmax of attention rows, activations read from an f16-indexed table (ggml's GELU tables), bias
-// rows and strided copies. Twins: src/kernels/ref/encoder.ts (layerNorm is models/blocks/act.ts's).
+// Ops of non-causal encoders (the vision tower) over many tokens at once: layer norm, softmax of
+// attention rows, activations read from an f16-indexed table (ggml's GELU tables), bias rows,
+// strided copies, and the attention of all heads built from them and the GEMM (gemm.ts). Twins:
+// src/kernels/ref/encoder.ts.
 
 import { f32ToF16, roundF16x4 } from './f16';
 import { expF32, expF32x4 } from './exp';
+import { GEMM_WT, gemm_f, gemm_pack_x, gemmPackedBytes, gemmPanelBytes } from './gemm';
+import { GGML_TYPE_F32 } from './types.generated';
 
 /**
  * out[t] = (x[t] - mean) / sqrt(var + eps) * w + b (b = 0: none), rows of n; out may alias x. Sums
@@ -33,8 +36,8 @@ export function layer_norm(x: usize, w: usize, b: usize, eps: f64, n: i32, nTok:
 
 /**
  * Each of `rows` rows of n at x: t = x * scale, then softmax(t), in place (ggml_soft_max_ext without
- * a mask). The exponentials are summed in f64 in four running sums (element i into sum i % 4, the
- * last n % 4 into the first in order), combined as (s0 + s1) + (s2 + s3) before the tail.
+ * a mask). The exponentials are summed in f64 in four running sums (element i into sum i % 4 over
+ * whole groups of four), combined as (s0 + s1) + (s2 + s3), then the last n % 4 added in order.
  */
 export function softmax_rows(x: usize, n: i32, rows: i32, scale: f32): void {
   for (let r = 0; r < rows; r++) {
@@ -145,4 +148,32 @@ export function add_rows(y: usize, b: usize, n: i32, rows: i32): void {
 /** dst[r * dstStride + c] = src[r * srcStride + c] for r < rows, c < cols (floats; strides in floats). */
 export function copy_rows(src: usize, srcStride: i32, dst: usize, dstStride: i32, rows: i32, cols: i32): void {
   for (let r = 0; r < rows; r++) memory.copy(dst + ((<usize>r * <usize>dstStride) << 2), src + ((<usize>r * <usize>srcStride) << 2), <usize>cols << 2);
+}
+
+/** Scratch bytes one participant of encoder_attention needs (its packed queries and probabilities, scores, weight panels, one head's output). */
+export function encoder_attention_scratch(nQ: i32, nK: i32, dHead: i32): i32 {
+  return gemmPackedBytes(nK > dHead ? nK : dHead, nQ) + (nQ * nK << 2) + gemmPanelBytes(nK > dHead ? nK : dHead) + (nQ * dHead << 2) + 256;
+}
+
+/**
+ * Non-causal attention of heads h0..h1 (Kernels.encoderAttention): per head scores = K_h Q_h through
+ * the GEMM (K read in place, width floats apart), softmax_rows, out_h = V_h^T P through the GEMM (V
+ * read in place as the transposed matrix), copied into out's columns. q (nQ, width), k and v
+ * (nK, width), out (nQ, width); `scratch` is encoder_attention_scratch bytes of this thread's own.
+ */
+export function encoder_attention(q: usize, k: usize, v: usize, nQ: i32, nK: i32, nHead: i32, dHead: i32, scale: f32, out: usize, h0: i32, h1: i32, scratch: usize): void {
+  const width = nHead * dHead, rb = <usize>width << 2;
+  const xq = (scratch + 63) & ~<usize>63;
+  const sc = xq + <usize>gemmPackedBytes(nK > dHead ? nK : dHead, nQ);
+  const panels = sc + (<usize>(nQ * nK) << 2);
+  const oh = panels + <usize>gemmPanelBytes(nK > dHead ? nK : dHead);
+  for (let h = h0; h < h1; h++) {
+    const c0 = <usize>(h * dHead) << 2;
+    gemm_pack_x(q + c0, dHead, width, nQ, xq, 0);
+    gemm_f(GGML_TYPE_F32, k + c0, rb, dHead, nK, 0, nK, xq, panels, sc, nQ);
+    softmax_rows(sc, nK, nQ, scale);
+    gemm_pack_x(sc, nK, nK, nQ, xq, 0);
+    gemm_f(GGML_TYPE_F32 | GEMM_WT, v + c0, rb, nK, dHead, 0, dHead, xq, panels, oh, nQ);
+    copy_rows(oh, dHead, out + c0, width, nQ, dHead);
+  }
 }

@@ -17,9 +17,8 @@ export const GEMM_NR = 4;
  * dot products (each weight read once) win. Measured with bench/vision/gemm.mjs (bench/vision/README.md).
  */
 export const GEMM_MIN_TOK = 16;
-/** matmul's type flags (assembly/gemm.ts): act packed, ad the scratch; with GEMM_WT, F32 stored transposed. */
+/** matmul's type flag (assembly/gemm.ts): act in gemm_pack_x's layout, ad the weight panels' scratch. */
 export const GEMM_FLAG = 0x20000;
-export const GEMM_WT = 0x40000;
 /** Bound on the relaxed build's fused multiply-adds against the twin, relative to sum |w x|. */
 export const GEMM_FMA_RTOL = 1e-6;
 

@@ -8,20 +8,19 @@
 import { RefKernels } from '../ref/index.js';
 import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParams, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
 import { WasmArena } from './arena.js';
-import { MAX_GROUP, postAttention, postAttentionQuant, postLutMatmul, postMatmul, postSwiglu, type AttentionJob, type AttentionQuantJob, type KernelExports } from './protocol.js';
+import { MAX_GROUP, postAttention, postAttentionQuant, postEncoderAttention, postLutMatmul, postMatmul, postSwiglu, type AttentionJob, type AttentionQuantJob, type KernelExports } from './protocol.js';
 import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
 import { rows4kFits, rows4kRow } from '../ref/rows4-k.js';
 import { tq1RecodedRowBytes, tq2Rows4Row } from '../ref/ternary.js';
-import { GEMM_FLAG, GEMM_MIN_TOK, GEMM_WT, gemmPackedFloats, gemmScratchBytes } from '../ref/gemm.js';
+import { GEMM_FLAG, GEMM_MIN_TOK, gemmPackedFloats, gemmScratchBytes } from '../ref/gemm.js';
 import { addRows, encoderAttentionRef, layerNorm, mapHalf } from '../ref/encoder.js';
 import { f32ToF16 } from '../../core/f16.js';
 
 import { weightBytes, type QuantFormat, type WeightBytes } from '../../quant/types.js';
 import { Q4_0 } from '../../quant/q4_0.js';
 import { TQ2_0 } from '../../quant/tq2_0.js';
-import { F32 } from '../../quant/float.js';
 import * as binaries from './binaries.generated.js';
 
 export type WasmFlavor = 'relaxed' | 'simd' | 'plain';
@@ -165,9 +164,8 @@ export class WasmKernels implements Kernels {
   private gemmX: Float32Array | null = null;
   private gemmW: Uint8Array | null = null;
   private gemmWUsed = 0;
-  /** encoderAttention's scores (nQ x nK) and one head's output. */
-  private encScores: Float32Array | null = null;
-  private encOut: Float32Array | null = null;
+  /** encoderAttention's scratch, encoder_attention_scratch bytes per thread. */
+  private encScratch: Uint8Array | null = null;
   // Activation scratch in wasm memory, grown on demand.
   private actBytes: Uint8Array | null = null;
   private actD: Float32Array | null = null;
@@ -709,27 +707,19 @@ export class WasmKernels implements Kernels {
     if (![q, k, v, out].every((t) => a.owns(t))) {
       return encoderAttentionRef(q, k, v, nQ, nK, nHead, dHead, scale, out, new Float32Array(nQ * nK));
     }
-    if (!this.encScores || this.encScores.length < nQ * nK) {
-      if (this.encScores) a.releaseView(this.encScores);
-      this.encScores = a.f32(nQ * nK);
+    // One job split by heads: each thread packs, multiplies and normalizes whole heads in its own scratch.
+    const parts = this.pool.size + 1, per = this.k.encoder_attention_scratch(nQ, nK, dHead);
+    if (!this.encScratch || this.encScratch.length < per * parts) {
+      if (this.encScratch) a.releaseView(this.encScratch);
+      this.encScratch = a.bytes(per * parts);
     }
-    if (!this.encOut || this.encOut.length < nQ * dHead) {
-      if (this.encOut) a.releaseView(this.encOut);
-      this.encOut = a.f32(nQ * dHead);
+    const sc = this.encScratch.byteOffset;
+    if (this.pool.size === 0 || nHead < 2) {
+      this.k.encoder_attention(q.byteOffset, k.byteOffset, v.byteOffset, nQ, nK, nHead, dHead, scale, out.byteOffset, 0, nHead, sc);
+      return;
     }
-    this.ensureGemmPanels(gemmScratchBytes(Math.max(nK, dHead)));
-    const width = nHead * dHead, rb = width * 4, sc = this.encScores.byteOffset, oh = this.encOut.byteOffset, panels = this.gemmW!.byteOffset;
-    for (let h = 0; h < nHead; h++) {
-      const c0 = h * dHead * 4;
-      // scores (nQ, nK) = K_h Q_h: K_h's rows are k's rows from column h * dHead on, width floats apart.
-      let xq = this.gemmPack(q.byteOffset + c0, dHead, width, nQ, false);
-      this.gemmRun(F32.id | GEMM_FLAG, k.byteOffset + c0, rb, dHead, nK, xq, panels, sc, nQ);
-      this.k.softmax_rows(sc, nK, nQ, scale);
-      // out_h (nQ, dHead) = V_h^T P, V read in place as the transposed matrix (GEMM_WT).
-      xq = this.gemmPack(sc, nK, nK, nQ, false);
-      this.gemmRun(F32.id | GEMM_FLAG | GEMM_WT, v.byteOffset + c0, rb, nK, dHead, xq, panels, oh, nQ);
-      this.k.copy_rows(oh, dHead, out.byteOffset + c0, width, nQ, dHead);
-    }
+    postEncoderAttention(this.c, this.f, q.byteOffset, k.byteOffset, v.byteOffset, nQ, nK, nHead, dHead, scale, out.byteOffset, sc, per);
+    this.runJob();
   }
 
   layerNorm(x: Float32Array, weight: Float32Array, bias: Float32Array | null, eps: number, n: number, nTok: number, out: Float32Array): void {

@@ -19,6 +19,8 @@ export const OP_GROUP = 4;
 export const OP_NOP = 5;
 export const OP_SWIGLU = 6;
 export const OP_ATTENTION_QUANT = 7;
+/** An encoder's non-causal attention (Kernels.encoderAttention), split by heads. */
+export const OP_ENCODER_ATTENTION = 8;
 export const OP_EXIT = 99;
 /** Set to a worker's index when its share threw. */
 export const ERR = 47;
@@ -73,6 +75,8 @@ export interface KernelExports {
   map_half(x: number, n: number, table: number, clamp: number): void;
   add_rows(y: number, b: number, n: number, rows: number): void;
   copy_rows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number): void;
+  encoder_attention(q: number, k: number, v: number, nQ: number, nK: number, nHead: number, dHead: number, scale: number, out: number, h0: number, h1: number, scratch: number): void;
+  encoder_attention_scratch(nQ: number, nK: number, dHead: number): number;
   get_rows(type: number, table: number, rowBytes: number, cols: number, ids: number, nTok: number, out: number): number;
   quantize_q8_k(x: number, n: number, nTok: number, qs: number, d: number, bsums: number): void;
   rms_norm(x: number, w: number, eps: number, n: number, nTok: number, out: number): void;
@@ -130,6 +134,13 @@ export function postAttentionQuant(c: Int32Array, f: Float32Array, j: AttentionQ
   c[ARG + 7] = j.headDim; c[ARG + 8] = j.headDimV; f[FARG] = j.scale; c[ARG + 9] = j.kType; c[ARG + 10] = j.vType;
   c[ARG + 11] = j.kRowBytes; c[ARG + 12] = j.vRowBytes; c[ARG + 13] = j.spans; c[ARG + 14] = j.spanCount; c[ARG + 15] = j.spanStride;
   c[ARG + 16] = j.out; c[ARG + 17] = scratch; c[ARG + 18] = scratchBytes;
+}
+
+/** encoder_attention's arguments less h0, h1, split by heads; each participant gets scratchBytes from `scratch` on. */
+export function postEncoderAttention(c: Int32Array, f: Float32Array, q: number, k: number, v: number, nQ: number, nK: number, nHead: number, dHead: number, scale: number, out: number, scratch: number, scratchBytes: number): void {
+  c[2] = OP_ENCODER_ATTENTION; c[ITEMS] = nHead;
+  c[ARG] = q; c[ARG + 1] = k; c[ARG + 2] = v; c[ARG + 3] = nQ; c[ARG + 4] = nK; c[ARG + 5] = nHead; c[ARG + 6] = dHead; f[FARG] = scale;
+  c[ARG + 7] = out; c[ARG + 8] = scratch; c[ARG + 9] = scratchBytes;
 }
 
 /** Rows of the split space a sub-job spans: its rows (or tiles of LUT_TILE rows), padded to GROUP_ALIGN. */
@@ -224,7 +235,7 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
   // The split space: rows of products (a group's laid end to end), elements, or heads.
   let total = items, align = GROUP_ALIGN;
   if (op === OP_MATMUL || op === OP_LUT) total = span(op, items);
-  else if (op === OP_ATTENTION_QUANT) align = 1;
+  else if (op === OP_ATTENTION_QUANT || op === OP_ENCODER_ATTENTION) align = 1;
   else if (op === OP_ATTENTION) align = attentionAlign(a(5), a(6), parts);
   else if (op !== OP_GROUP && op !== OP_SWIGLU) return;
   const chunk = Math.max(1, Math.ceil(total / align / (parts * CHUNKS_PER_PART))) * align;
@@ -234,6 +245,7 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
     const u1 = Math.min(total, u0 + chunk);
     if (op === OP_SWIGLU) k.swiglu(a(0) + u0 * 4, a(1) + u0 * 4, u1 - u0);
     else if (op === OP_ATTENTION) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), a(11), a(12), a(13), u0, u1, a(14) + part * a(15));
+    else if (op === OP_ENCODER_ATTENTION) k.encoder_attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), f[FARG]!, a(7), u0, u1, a(8) + part * a(9));
     else if (op === OP_ATTENTION_QUANT) k.attention_quant(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), a(11), a(12), a(13), a(14), a(15), a(16), u0, u1, a(17) + part * a(18));
     else runUnits(k, c, u0, u1);
   }
