@@ -2,6 +2,7 @@
 // a backend's memory (WebAssembly) or a plain array.
 
 import type { WeightMatrix } from '../src/kernels/types.js';
+import type { WasmFlavor } from '../src/kernels/wasm/index.js';
 import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
 import { weightBytes } from '../src/quant/types.js';
 import { randomFloats } from './helpers.js';
@@ -13,4 +14,21 @@ export function randomMatrix(k: { allocBytes(n: number): Uint8Array } | null, ty
   const data = k ? k.allocBytes(rows * rowBytes) : new Uint8Array(rows * rowBytes);
   fmt.quantize!(w, 0, data, 0, rows * cols);
   return { name: `test.${type}.${rows}x${cols}`, format: fmt, rows, cols, rowBytes, ...weightBytes(data) };
+}
+
+/** Every element of a equals b's, bit for bit (NaN and -0 included). */
+export function sameBits(a: Float32Array, b: Float32Array, what: string): void {
+  for (let i = 0; i < b.length; i++) if (!Object.is(a[i], b[i])) throw new Error(`${what}: y[${i}] ${a[i]} vs ${b[i]}`);
+}
+
+/** The largest |a - b| over the first n elements, relative to the largest |b|. */
+export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number): number {
+  let d = 0, m = 0;
+  for (let i = 0; i < n; i++) { d = Math.max(d, Math.abs(a[i]! - b[i]!)); m = Math.max(m, Math.abs(b[i]!)); }
+  return d / Math.max(m, 1e-30);
+}
+
+/** The WebAssembly builds this engine runs, best first: the kernel tests go through each. */
+export function testFlavors(best: WasmFlavor | null): WasmFlavor[] {
+  return best === 'relaxed' ? ['relaxed', 'simd', 'plain'] : best === 'simd' ? ['simd', 'plain'] : best ? ['plain'] : [];
 }

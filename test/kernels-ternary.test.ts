@@ -11,7 +11,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
-import { WasmKernels, detectWasm, lutPreferred, type WasmFlavor } from '../src/kernels/wasm/index.js';
+import { WasmKernels, detectWasm, lutPreferred } from '../src/kernels/wasm/index.js';
 import { ternaryMatmul, tq1Recode, tq1RecodedRowBytes, tq2Pack4, tq2Rows4Row } from '../src/kernels/ref/ternary.js';
 import { ROWS4_FLAG } from '../src/kernels/ref/rows4.js';
 import { lutShape } from '../src/kernels/lut-layout.js';
@@ -21,6 +21,7 @@ import { TQ1_0 } from '../src/quant/tq1_0.js';
 import { TQ2_0 } from '../src/quant/tq2_0.js';
 import { weightBytes, type QuantFormat } from '../src/quant/types.js';
 import { randomFloats } from './helpers.js';
+import { maxRelDiff, sameBits, testFlavors } from './kernel-helpers.js';
 
 /** As kernels-parity's quant class: relative to the largest |reference| value (the reference sums in double). */
 const TOL_QUANT = 1e-4;
@@ -30,20 +31,10 @@ const pool: WasmKernels[] = [];
 after(() => { for (const k of pool) k.dispose(); });
 
 const support = await detectWasm();
-const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
+const flavors = testFlavors(support.flavor);
 const SHAPES = [[37, 256], [130, 512], [4, 256], [3, 512], [7, 768], [65, 2560]] as const;
 const TOKENS = [1, 2, 3, 5];
 const FORMATS: QuantFormat[] = [TQ2_0, TQ1_0];
-
-function sameBits(a: Float32Array, b: Float32Array, what: string): void {
-  for (let i = 0; i < b.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}: y[${i}] ${a[i]} vs ${b[i]}`);
-}
-
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number): number {
-  let d = 0, m = 0;
-  for (let i = 0; i < n; i++) { d = Math.max(d, Math.abs(a[i]! - b[i]!)); m = Math.max(m, Math.abs(b[i]!)); }
-  return d / Math.max(m, 1e-30);
-}
 
 /**
  * A matrix quantized into k's memory with extreme rows (all -1, all +1, one outlier that leaves
