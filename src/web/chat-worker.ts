@@ -94,14 +94,14 @@ async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   else ({ files, fromCache } = await download(m.source, m.cache));
   const mmproj = m.mmproj ? await projectorBytes(m.mmproj, m.cache) : undefined;
   engine = await createEngine({
-    model: files.length === 1 ? files[0]! : files, ctx: m.ctx, name: m.name, onProgress: (p) => port.postMessage({ type: 'progress', ...p }),
+    model: files.length === 1 ? files[0]! : files, ctx: m.ctx, name: m.name, backend: m.backend ?? 'auto', onProgress: (p) => port.postMessage({ type: 'progress', ...p }),
     ...(mmproj ? { mmproj, images: { decode: decodeInBrowser } } : {}),
   });
   const hp = engine.vision?.cache.base.hparams;
   port.postMessage({
     type: 'loaded',
     info: {
-      id: engine.id, arch: engine.model.arch, kernels: engine.model.kernels.name, nCtx: engine.nCtx,
+      id: engine.id, arch: engine.model.arch, kernels: engine.model.gpuForward ? 'webgpu' : engine.model.kernels.name, backendNote: engine.model.kernelNote, nCtx: engine.nCtx,
       chatTemplate: engine.templateSource !== 'fallback', fromCache, crossOriginIsolated: globalThis.crossOriginIsolated === true,
       loadMs: performance.now() - t0, files: files.length,
       vision: hp ? `${hp.projectorType}, ${hp.imageSize}-pixel slices` : undefined,

@@ -407,6 +407,7 @@ function loadInPage(): void {
     cache: $<HTMLInputElement>('use-cache').checked,
     name: isServerModel ? serverModel?.id : undefined,
     mmproj,
+    backend: $<HTMLSelectElement>('page-backend').value as 'auto' | 'wasm' | 'webgpu',
   };
   pageModel = undefined;
   progress.hidden = false;
@@ -430,7 +431,7 @@ function loadInPage(): void {
       $<HTMLButtonElement>('load').disabled = false;
       pageInfo.dataset.fromCache = String(m.info.fromCache);
       pageInfo.dataset.files = String(m.info.files);
-      pageInfo.textContent = `${m.info.id} · ${m.info.arch} · context ${m.info.nCtx}${m.info.files > 1 ? ` · ${m.info.files} shards` : ''}\nkernels: ${m.info.kernels}\n` +
+      pageInfo.textContent = `${m.info.id} · ${m.info.arch} · context ${m.info.nCtx}${m.info.files > 1 ? ` · ${m.info.files} shards` : ''}\nkernels: ${m.info.kernels}\nbackend: ${m.info.backendNote}\n` +
         `${m.info.fromCache ? 'from the OPFS cache' : 'downloaded'} in ${Math.round(m.info.loadMs)} ms\n` +
         `cross-origin isolated: ${m.info.crossOriginIsolated ? 'yes (threads)' : 'no (one thread)'}\n` +
         `pictures: ${m.info.vision ?? 'no (no projector loaded)'}`;

@@ -13,7 +13,7 @@ export type LoadSource =
 export type ProjectorSource = { url: string; headers?: Record<string, string> } | { file: File };
 
 export type ToWorker =
-  | { type: 'load'; source: LoadSource; cache: boolean; ctx?: number; name?: string; mmproj?: ProjectorSource }
+  | { type: 'load'; source: LoadSource; cache: boolean; ctx?: number; name?: string; mmproj?: ProjectorSource; backend?: 'auto' | 'wasm' | 'webgpu' }
   | { type: 'request'; id: number; kind: 'chat' | 'text'; body: Record<string, unknown> }
   | { type: 'abort'; id: number };
 
@@ -21,6 +21,8 @@ export interface ModelInfo {
   id: string;
   arch: string;
   kernels: string;
+  /** The load's one line on the backend: which (WebGPU or WebAssembly) and, for auto, why. */
+  backendNote: string;
   nCtx: number;
   chatTemplate: boolean;
   fromCache: boolean;
