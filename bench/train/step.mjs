@@ -2,7 +2,7 @@
 // on the TypeScript reference and the wasm kernels at 1 and 2 threads, for the bundled model's
 // configuration and a ~5M-parameter one. Medians of wall and process CPU time per step (the machine
 // is shared: CPU time is the steadier number at 1 thread; at 2 threads it sums both threads).
-//   node bench/train/step.mjs [--steps N] [--only bundled|5m] [--kernels ref,wasm1,wasm2]
+//   node bench/train/step.mjs [--steps N] [--only bundled|5m] [--kernels ref,wasm1,wasm2] [--options bf16,checkpoint,ternary]
 import { TrainDecoder } from '../../dist/src/train/decoder.js';
 import { AdamW, clipGradNorm } from '../../dist/src/train/optim.js';
 import { refOps } from '../../dist/src/train/backend.js';
@@ -13,6 +13,10 @@ const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? proces
 const STEPS = Number(arg('--steps', 6));
 const only = arg('--only', 'bundled,5m').split(',');
 const kinds = arg('--kernels', 'ref,wasm1,wasm2').split(',');
+// training options (DecoderOptions): any of bf16, checkpoint, ternary (per-tensor scale, so any width)
+const optNames = arg('--options', '').split(',').filter(Boolean);
+const OPTIONS = { bf16: { bf16: true }, checkpoint: { checkpoint: true }, ternary: { ternary: { group: 0 } } };
+const options = Object.assign({}, ...optNames.map((k) => { if (!OPTIONS[k]) throw new Error(`--options: unknown ${k} (bf16, checkpoint, ternary)`); return OPTIONS[k]; }));
 
 /** models/lutra-default.json, and a ~5M-parameter llama on the same vocabulary, context and batch */
 export const CONFIGS = {
@@ -25,7 +29,7 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.lengt
 async function bench(name, kind) {
   const c = CONFIGS[name];
   const ops = kind === 'ref' ? refOps : await WasmTrainOps.create({ threads: kind === 'wasm2' ? 2 : 1 });
-  const m = new TrainDecoder({ arch: 'llama', ropeBase: 10000, eps: 1e-5, tieEmbeddings: true, scaleEmb: 12, scaleDepth: 1.4, dimModelBase: 256, ...c }, ops);
+  const m = new TrainDecoder({ arch: 'llama', ropeBase: 10000, eps: 1e-5, tieEmbeddings: true, scaleEmb: 12, scaleDepth: 1.4, dimModelBase: 256, ...c }, ops, options);
   m.init(new Xorshift128(1), 0.02, false);
   const opt = new AdamW(m.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, lrMult: () => 1 }, ops);
   const rng = new Xorshift128(2), T = c.nCtx;
@@ -41,12 +45,13 @@ async function bench(name, kind) {
     }
     clipGradNorm(m.params, 1, ops);
     opt.step(1e-3);
+    m.weightsChanged();
     const cu = process.cpuUsage(c0);
     if (s > 0) { walls.push(performance.now() - w0); cpus.push((cu.user + cu.system) / 1000); }
   }
   ops.dispose();
   const tok = T * c.batch, wall = median(walls), cpu = median(cpus);
-  return { config: name, params: m.nParams, kernels: ops.name, batch: c.batch, seq: T, steps, wallMs: +wall.toFixed(1), cpuMs: +cpu.toFixed(1), tokPerSecWall: Math.round(tok / wall * 1000), tokPerSecCpu: Math.round(tok / cpu * 1000) };
+  return { config: name, params: m.nParams, kernels: ops.name, options: optNames.join('+') || 'f32', batch: c.batch, seq: T, steps, wallMs: +wall.toFixed(1), cpuMs: +cpu.toFixed(1), tokPerSecWall: Math.round(tok / wall * 1000), tokPerSecCpu: Math.round(tok / cpu * 1000) };
 }
 
 // run when executed, not when bench/train/memory.mjs imports CONFIGS
