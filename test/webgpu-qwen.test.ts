@@ -2,7 +2,8 @@
 // with q/k/v biases, FFN 4864, a tied head), two layers of it and a vocabulary of 8192 (the real one
 // is 151936: on SwiftShader its head alone took 15 s a token) to keep SwiftShader's time bounded, against the WebAssembly backend's logits: a 7-token prefill (the tiled product) and
 // two decode steps (the matrix-vector one), in Q4_0 and in Q4_K_M (Q4_K/Q6_K/Q5_0/Q8_0 rows on the
-// GPU). And a model that does not fit the adapter's limits ends in an error naming the limit.
+// GPU). A model that does not fit the adapter's limits ends in an error naming the limit; a context
+// with a q8_0 KV cache runs on WebAssembly and says why.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,4 +85,22 @@ test('webgpu: a model whose rows exceed the adapter\'s binding limit is refused 
   // 896 Q4_0 columns are 504 bytes a row: a 400-byte binding cannot hold one.
   await assert.rejects(loadModel(file, { backend: 'webgpu', gpu: { maxBindingBytes: 400 } }),
     (e: Error) => e instanceof GpuError && /tensor \S+: one row is 504 bytes, more than the adapter's storage binding limit of 400 bytes \(maxStorageBufferBindingSize/.test(e.message));
+});
+
+test('webgpu: a context with a quantized (q8_0) KV cache runs on WebAssembly, saying why; an f16 one stays on the GPU', { skip: SKIP ?? false }, async () => {
+  const model = await loadModel(await qwenFile('Q4_0'), { backend: 'webgpu' });
+  try {
+    const q8 = model.createContext({ kvType: 'q8_0' });
+    assert.ok(q8 instanceof GpuContext && !q8.onGpu);
+    assert.match(q8.cpuReason ?? '', /KV cache q8_0\/q8_0 has no WebGPU attention yet.*runs on WebAssembly/);
+    const ids: number[] = [];
+    for await (const c of model.generate(PROMPT, { temperature: 0, maxTokens: 8, context: q8 })) if (!c.done) ids.push(c.token);
+    assert.equal(ids.length, 8);
+    q8.dispose();
+    const f16 = model.createContext({ cacheType: { k: 'f16', v: 'f16' } });
+    assert.ok(f16 instanceof GpuContext && f16.onGpu && f16.cpuReason === null);
+    f16.dispose();
+  } finally {
+    model.dispose();
+  }
 });

@@ -9,6 +9,21 @@ import type { Kernels } from '../kernels/types.js';
 import type { GpuLlama, GpuLlamaContext } from '../models/gpu-llama.js';
 import type { Architecture, DecoderHParams } from '../models/index.js';
 import { Context, type ContextOptions, type DecodeOptions } from './context.js';
+import { normalizeKVCache } from './kv/index.js';
+
+/**
+ * Why a context's KV cache cannot live on the GPU (null: it can). The GPU holds an f16 cache only;
+ * quantized caches (q8_0, q4_0, ...), merged or sparse ones and a caller's own store run on the CPU,
+ * whose attention reads them: a by-op fallback, named in the context's cpuReason.
+ */
+export function gpuCacheRefusal(opts: ContextOptions): string | null {
+  if (opts.kv) return 'a caller-supplied KV store lives on the CPU';
+  const o = normalizeKVCache(opts.cacheType ?? opts.kvType ?? 'f16');
+  const extra = Object.keys(o).filter((k) => k !== 'k' && k !== 'v' && (o as unknown as Record<string, unknown>)[k] !== undefined);
+  if (o.k !== 'f16' || o.v !== 'f16') return `KV cache ${o.k}/${o.v} has no WebGPU attention yet (the GPU keeps an f16 cache): this context runs on WebAssembly`;
+  if (extra.length) return `KV cache settings ${extra.join(', ')} have no WebGPU path yet: this context runs on WebAssembly`;
+  return null;
+}
 
 export class GpuContext extends Context {
   private gpuCtx: GpuLlamaContext | null;
@@ -17,7 +32,12 @@ export class GpuContext extends Context {
 
   constructor(kernels: Kernels, arch: Architecture, hp: DecoderHParams, w: unknown, opts: ContextOptions, private readonly gpu: GpuLlama, private readonly onNote?: (line: string) => void) {
     super(kernels, arch, hp, w, opts);
-    this.gpuCtx = gpu.createContext(this.nCtx, this.batch);
+    const refusal = gpuCacheRefusal(opts);
+    this.gpuCtx = refusal ? null : gpu.createContext(this.nCtx, this.batch);
+    if (refusal) {
+      this.cpuReason = refusal;
+      onNote?.(`backend: WebAssembly for this context (${refusal})`);
+    }
   }
 
   get onGpu(): boolean {
