@@ -565,6 +565,32 @@ function q50Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, bs: usize,
   v128.store(yh, s1);
 }
 
+/**
+ * Decode (relaxed, one token): two Q6_K row groups at g and h (far apart: two weight streams, as
+ * q50Decode2) against the token's Q8_K quants at x, scales at ad, sums of 16 at bs; sums stored at
+ * yg and yh. Each group's super-block is q6kTile's one-token sum (q6kQuad, same order), so the
+ * outputs are q6kTile's.
+ */
+function q6kDecode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, bs: usize, yg: usize, yh: usize): void {
+  const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one));
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const bg = g + <usize>b * 840, bh = h + <usize>b * 840, xb = x + (<usize>b << 8), bb = bs + (<usize>b << 6);
+    let i0 = i32x4.splat(0), i1 = i32x4.splat(0);
+    for (let hh = 0; hh < 2; hh++) {
+      for (let kk = 0; kk < 2; kk++) {
+        i0 = i32x4.add(i0, q6kQuad(bg, xb, bb, hh, kk, m, t3));
+        i1 = i32x4.add(i1, q6kQuad(bh, xb, bb, hh, kk, m, t3));
+      }
+    }
+    const yd = load<f32>(ad + (<usize>b << 2));
+    s0 = q6kStep(s0, halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bg))), yd, i0);
+    s1 = q6kStep(s1, halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bh))), yd, i1);
+  }
+  v128.store(yg, s0);
+  v128.store(yh, s1);
+}
+
 // ------------------------------------------------------------------ products
 
 // One real function per format and token count (each inlines its tile with nt constant): inlining
@@ -620,11 +646,12 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
   const xStep = <usize>cols, dStep = <usize>nb << 2, bStep = type == GGML_TYPE_Q5_0 ? dStep : <usize>nb << 6, yStep = <usize>rows << 2;
   // Decode: whole groups in pairs half the range apart (two weight streams), as rows4.ts's q4Rows.
   let pa = 0, pd = 0;
-  if (ASC_FEATURE_RELAXED_SIMD && nTok == 1 && type == GGML_TYPE_Q5_0) {
+  if (ASC_FEATURE_RELAXED_SIMD && nTok == 1 && (type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q6_K)) {
     pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> 1;
     for (let i = 0; i < pd; i++) {
-      const g0 = pa + i, g1 = g0 + pd;
-      q50Decode2(w + <usize>g0 * (rowBytes << 2), w + <usize>g1 * (rowBytes << 2), nb, act, ad, asum, y + (<usize>g0 << 4), y + (<usize>g1 << 4));
+      const g0 = pa + i, g1 = g0 + pd, wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2);
+      if (type == GGML_TYPE_Q5_0) q50Decode2(wg, wh, nb, act, ad, asum, y + (<usize>g0 << 4), y + (<usize>g1 << 4));
+      else q6kDecode2(wg, wh, nb, act, ad, asum, y + (<usize>g0 << 4), y + (<usize>g1 << 4));
     }
   }
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
