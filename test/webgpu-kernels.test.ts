@@ -3,7 +3,7 @@
 // reads (raw GGUF blocks, odd row counts, several tokens, weights split into shards under a forced
 // small binding limit; F32 .. Q5_0 and the 256-element Q4_K, Q5_K, Q6_K, TQ2_0 on Q8_K activations),
 // the tiled matrix-matrix (prefill) product of each, the activation quantizers, RMSNorm, RoPE in every layout, attention over an
-// f16 cache, SwiGLU, adds, argmax; and a destroyed device ending a read with an error, not a hang.
+// f16 cache, SwiGLU, adds, top-k (argmax at k = 1); and a destroyed device ending a read with an error, not a hang.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -212,7 +212,7 @@ test(`webgpu attention over an f16 cache (GQA, several queries at pos0 > 0): wit
   });
 });
 
-test('webgpu swiglu, residual and bias adds, argmax (first index on ties): equal the reference', { skip: SKIP ?? false }, async () => {
+test('webgpu swiglu, residual and bias adds: equal the reference', { skip: SKIP ?? false }, async () => {
   await withOps(async (ops) => {
     const n = 1000;
     const g = randomFloats(n, 1, 6), u = randomFloats(n, 2, 2), b = randomFloats(10, 3, 1);
@@ -227,12 +227,6 @@ test('webgpu swiglu, residual and bias adds, argmax (first index on ties): equal
     ops.add(gb, bb, n, 10);
     for (let i = 0; i < n; i++) want[i] = Math.fround(Math.fround(want[i]! + Math.fround(u[i]! * 0.5)) + b[i % 10]!);
     close(await ops.readF32(gb, 0, n), want, (i) => ELEM_ATOL + ELEM_RTOL * Math.abs(want[i]!), 'adds');
-    const logits = randomFloats(50000, 9, 1);
-    logits[31337] = 5; logits[40000] = 5;
-    const lb = ops.upload(logits, 'logits'), r = ops.buffer(4, 'argmax');
-    ops.begin();
-    ops.argmax(lb, logits.length, r);
-    assert.equal(new Uint32Array(await ops.read(r, 0, 4))[0], 31337);
   });
 });
 

@@ -345,6 +345,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }`;
 }
 
+/** The activation quantizers' entry: one thread per block b of p.n1. */
+const PER_BLOCK_MAIN = `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let b = g.x + g.y * 65535u * 64u;
+  if (b >= p.n1) { return; }`;
+
 /**
  * Activations in a format's vecDot kind, as kernels/ref/activations.ts prepares them: f16-rounded
  * values, or Q8_0/Q8_1 blocks of 32 (round half to even at 127/amax, an f16-rounded scale, and for
@@ -366,10 +372,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (i == 0u) { D[0] = 0.0; }
 }`;
   return head + /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3<u32>) {
-  let b = g.x + g.y * 65535u * 64u;
-  if (b >= p.n1) { return; }
+${PER_BLOCK_MAIN}
   let o = b * 32u;
   var amax = 0.0;
   for (var j = 0u; j < 32u; j++) { amax = max(amax, abs(X[o + j])); }
@@ -392,10 +395,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
  * scale 1/iscale at D[b] and the sums of 16 at D[n2 + 16 b + j]. n1 = blocks of 256, n2 = where the sums start.
  */
 const Q8K_WGSL = /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3<u32>) {
-  let b = g.x + g.y * 65535u * 64u;
-  if (b >= p.n1) { return; }
+${PER_BLOCK_MAIN}
   let o = b * 256u;
   var amax = 0.0;
   var mx = 0.0;

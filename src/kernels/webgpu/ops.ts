@@ -1,7 +1,7 @@
 // The WebGPU backend's dispatcher: compiled pipelines (one per shader, made on first use), storage
 // buffers, and the encoding of each op into one compute pass per step. Parameters go into a
 // uniform arena (one 256-byte slot per dispatch) written once before the submit. Reads back only
-// what the caller asks (a logits row, an argmax index) and never waits on a lost device: every
+// what the caller asks (a logits row, the top k (value, id) pairs) and never waits on a lost device: every
 // wait races the device's loss. The forward that strings these ops together is the model's.
 /// <reference types="@webgpu/types" />
 
@@ -9,7 +9,7 @@ import type { QuantFormat } from '../../quant/types.js';
 import { ropeTheta, type RopeParams } from '../types.js';
 import { GpuError, type Gpu } from './device.js';
 import { GEMM_ROWS, actWgsl, gemmTokens, gemmWgsl, gpuFormat, matvecWgsl, type GpuActKind } from './formats.js';
-import { ADD_WGSL, ARGMAX_WGSL, TOPK_MAX, TOPK_MERGE_WGSL, TOPK_SCAN_WGSL, TOPK_THREADS, ATTN_ACC_WGSL, ATTN_SCORES_WGSL, KV_WRITE_WGSL, ROPE_WGSL, SWIGLU_WGSL, rmsNormWgsl } from './wgsl.js';
+import { ADD_WGSL, TOPK_MAX, TOPK_MERGE_WGSL, TOPK_SCAN_WGSL, TOPK_THREADS, ATTN_ACC_WGSL, ATTN_SCORES_WGSL, KV_WRITE_WGSL, ROPE_WGSL, SWIGLU_WGSL, rmsNormWgsl } from './wgsl.js';
 import type { GpuMatrix } from './weights.js';
 
 // GPUBufferUsage / GPUMapMode values (spec constants), so nothing here needs those globals.
@@ -264,11 +264,6 @@ export class GpuOps {
     this.dispatch('add', () => ADD_WGSL, [n, period], [scale], [x, y], gx, gy);
   }
 
-  /** The index of the largest of x[0..n) into r[0]. */
-  argmax(x: GPUBuffer, n: number, r: GPUBuffer): void {
-    this.dispatch('argmax', () => ARGMAX_WGSL, [n], [], [x, r], 1);
-  }
-
   /**
    * The k largest of x[0..n) (ties: the smaller index first) as (value bits, index) u32 pairs into
    * out[0..2k), descending: top-k sampling reads back 8k bytes instead of the logits row.
@@ -305,7 +300,7 @@ export function ropeTable(p: RopeParams, pos0: number, nTok: number, out: Float3
 
 const STATIC: Readonly<Record<string, string>> = {
   rope: ROPE_WGSL, 'kv-write': KV_WRITE_WGSL, 'attn-scores': ATTN_SCORES_WGSL, 'attn-acc': ATTN_ACC_WGSL,
-  swiglu: SWIGLU_WGSL, add: ADD_WGSL, argmax: ARGMAX_WGSL, 'topk-scan': TOPK_SCAN_WGSL, 'topk-merge': TOPK_MERGE_WGSL,
+  swiglu: SWIGLU_WGSL, add: ADD_WGSL, 'topk-scan': TOPK_SCAN_WGSL, 'topk-merge': TOPK_MERGE_WGSL,
 };
 
 /** u32 words of the top-k candidate buffer. */

@@ -1,6 +1,6 @@
 // WGSL sources of the WebGPU backend's ops other than the matrix products (formats.ts): RMSNorm,
 // RoPE from a host-computed cos/sin table, the f16 KV-cache write, attention over that cache,
-// SwiGLU, residual and bias adds, and argmax. Each op is the twin of a kernel in kernels/ref/ and
+// SwiGLU, residual and bias adds, and top-k (argmax at k = 1). Each op is the twin of a kernel in kernels/ref/ and
 // rounds as it does (f16 with round-half-even, done in integer arithmetic, not by pack2x16float,
 // whose rounding WGSL leaves to the implementation). f32 arithmetic only: no `enable f16`.
 
@@ -210,34 +210,6 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let i = g.x + g.y * 65535u * 64u;
   if (i >= p.n0) { return; }
   X[i] += Y[i % p.n1] * p.f0;
-}`;
-
-/** The index of the largest of n0 values (the first on ties) into R[0]: greedy sampling reads back 4 bytes. */
-export const ARGMAX_WGSL = PARAMS_WGSL + /* wgsl */ `
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> R: array<u32>;
-var<workgroup> bv: array<f32, 256>;
-var<workgroup> bi: array<u32, 256>;
-@compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32) {
-  var v = ${NEG_INF};
-  var k = 0xffffffffu;
-  for (var i = lid; i < p.n0; i += 256u) {
-    let x = X[i];
-    if (x > v || k == 0xffffffffu) { v = x; k = i; }
-  }
-  bv[lid] = v;
-  bi[lid] = k;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      let ov = bv[lid + s];
-      let oi = bi[lid + s];
-      if (oi != 0xffffffffu && (bi[lid] == 0xffffffffu || ov > bv[lid] || (ov == bv[lid] && oi < bi[lid]))) { bv[lid] = ov; bi[lid] = oi; }
-    }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { R[0] = bi[0]; }
 }`;
 
 /** The largest k the GPU top-k takes (a thread keeps its k best in registers); threads of its first pass. */
