@@ -7,10 +7,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { TILED_MIN_TOKENS } from '../src/kernels/ref/attention-tiled.js';
-import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
+import { WasmKernels, detectWasm } from '../src/kernels/wasm/index.js';
 import type { AttentionParams } from '../src/kernels/types.js';
 import { f32ToF16 } from '../src/core/f16.js';
 import { randomFloats } from './helpers.js';
+import { maxRelDiff, sameBits, testFlavors } from './kernel-helpers.js';
 
 /** Tiled (f32 sums, tiles of 64) against per-token two-pass softmax in f64 over the same f32 cache. */
 const TILED_VS_PLAIN = 2e-5;
@@ -43,14 +44,13 @@ test('the tiled twin agrees with per-token softmax attention (f32 cache)', () =>
     for (let t = 0; t < s.nTok; t++) {
       ref.attention(q.subarray(t * s.nHead * s.headDim), kc, vc, 1, s.pos0 + t, p, plain.subarray(t * s.nHead * s.headDimV));
     }
-    let d = 0, m = 0;
-    for (let i = 0; i < tiled.length; i++) { d = Math.max(d, Math.abs(tiled[i]! - plain[i]!)); m = Math.max(m, Math.abs(plain[i]!)); }
-    assert.ok(d / m <= TILED_VS_PLAIN, `${JSON.stringify(s)}: relative diff ${d / m}`);
+    const d = maxRelDiff(tiled, plain, tiled.length);
+    assert.ok(d <= TILED_VS_PLAIN, `${JSON.stringify(s)}: relative diff ${d}`);
   }
 });
 
 const support = await detectWasm();
-const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
+const flavors = testFlavors(support.flavor);
 
 for (const flavor of flavors) {
   for (const threads of [1, 2]) {
@@ -68,9 +68,7 @@ for (const flavor of flavors) {
           const out = k.allocF32(s.nTok * s.nHead * s.headDimV), outRef = new Float32Array(out.length);
           k.attention(q, kc, vc, s.nTok, s.pos0, p, out);
           ref.attention(q, kc, vc, s.nTok, s.pos0, p, outRef);
-          for (let i = 0; i < out.length; i++) {
-            if (!Object.is(out[i], outRef[i])) assert.fail(`${JSON.stringify(s)} f16=${f16}: element ${i} is ${out[i]}, twin ${outRef[i]}`);
-          }
+          sameBits(out, outRef, `${JSON.stringify(s)} f16=${f16}`);
         }
       }
     });

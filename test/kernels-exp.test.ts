@@ -6,8 +6,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { EXP_MAX, expF32 } from '../src/kernels/ref/exp.js';
-import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
+import { WasmKernels, detectWasm } from '../src/kernels/wasm/index.js';
 import { randomFloats } from './helpers.js';
+import { sameBits, testFlavors } from './kernel-helpers.js';
 
 /** expF32's error against e^x, relative (a few f32 ulps: the polynomial and its rounded steps). */
 const EXP_RTOL = 5e-7;
@@ -38,7 +39,7 @@ test('reference swiglu is SiLU(g) * u within f32 rounding', () => {
 });
 
 const support = await detectWasm();
-const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
+const flavors = testFlavors(support.flavor);
 
 for (const flavor of flavors) {
   for (const threads of [1, 2]) {
@@ -53,7 +54,7 @@ for (const flavor of flavors) {
         const gr = Float32Array.from(gSrc);
         k.swiglu(g, u, n);
         ref.swiglu(gr, uSrc, n);
-        for (let i = 0; i < n; i++) if (!Object.is(g[i], gr[i])) assert.fail(`n ${n}: element ${i} is ${g[i]}, twin ${gr[i]}`);
+        sameBits(g, gr, `swiglu n ${n}`);
       }
     });
   }
