@@ -19,13 +19,16 @@ import { gpuUnavailable } from './webgpu-helpers.js';
 const SKIP = await gpuUnavailable();
 
 /**
- * |gpu - wasm| <= LOGIT_ATOL + LOGIT_RTOL * max|wasm| over a row. Both quantize activations to the
- * same q8 blocks, but sum in other orders (f32 on the GPU, the wasm kernels' own blocking), and an
- * activation that lands on a rounding edge may take the neighbouring q8 value on one side. Measured
- * here (max|logit| about 2): Q4_0 GPU = wasm exactly; Q4_K_M prefill GPU vs the TypeScript reference
- * 7.9e-3 (wasm = reference), decode GPU = reference and wasm vs reference 1.9e-2.
+ * |gpu - other| <= LOGIT_ATOL + LOGIT_RTOL * max|other| over a row, other the TypeScript reference
+ * (the shaders' twin) or the WebAssembly backend. All quantize activations to q8 blocks but sum in
+ * other orders (f32 on the GPU, double in the reference, the wasm build's own blocking), and an
+ * activation on a rounding edge takes the neighbouring q8 value on one side; through two layers of
+ * random weights (max|logit| about 1.5-2) that moved logits by 1-1.5% of the row's largest between
+ * any two of the three here: Q4_0 GPU = relaxed-SIMD wasm exactly, vs the reference 1.0-1.5e-2, vs
+ * Node 20's SIMD128 wasm 2.1e-2; Q4_K_M up to 2.0e-2. A wrong block layout or scale moves them by the
+ * row's size; the shaders themselves are held to 2e-6 x sum|wx| in webgpu-kernels.
  */
-const LOGIT_ATOL = 2e-3, LOGIT_RTOL = 1e-2;
+const LOGIT_ATOL = 2e-3, LOGIT_RTOL = 2.5e-2;
 const QWEN_VOCAB = 8192;
 const PROMPT = [9707 % QWEN_VOCAB, 11, 1879, 0, 358, 1079, 264];
 
@@ -44,7 +47,7 @@ async function synth(type: string): Promise<string> {
   return file;
 }
 
-function compare(gpu: Float32Array, cpu: Float32Array, what: string): number {
+function compare(gpu: Float32Array, cpu: Float32Array, what: string, rtol: number): number {
   assert.equal(gpu.length, cpu.length, `${what}: row length`);
   let amax = 0, dmax = 0, argG = 0, argC = 0;
   for (let i = 0; i < cpu.length; i++) {
@@ -53,29 +56,35 @@ function compare(gpu: Float32Array, cpu: Float32Array, what: string): number {
     if (gpu[i]! > gpu[argG]!) argG = i;
     if (cpu[i]! > cpu[argC]!) argC = i;
   }
-  const tol = LOGIT_ATOL + LOGIT_RTOL * amax;
+  const tol = LOGIT_ATOL + rtol * amax;
   assert.ok(dmax <= tol, `${what}: max |gpu - wasm| ${dmax} > ${tol} (max |logit| ${amax})`);
   assert.ok(argG === argC || Math.abs(cpu[argG]! - cpu[argC]!) <= tol, `${what}: argmax ${argG} vs ${argC}`);
   return dmax;
 }
 
 for (const type of ['Q4_0', 'Q4_K_M']) {
-  test(`webgpu qwen2.5-0.5b shape (2 layers) ${type}: prefill and decode logits equal the WebAssembly backend's within ${LOGIT_ATOL} + ${LOGIT_RTOL} x max|logit|`, { skip: SKIP ?? false }, async () => {
+  test(`webgpu qwen2.5-0.5b shape (2 layers) ${type}: prefill and decode logits equal the TypeScript reference's and the WebAssembly backend's within ${LOGIT_ATOL} + ${LOGIT_RTOL} x max|logit|`, { skip: SKIP ?? false }, async () => {
     const file = await qwenFile(type);
-    const cpu = await loadModel(file, { backend: 'wasm', threads: 1 });
+    const cpus = { ref: await loadModel(file, { backend: 'ref' }), wasm: await loadModel(file, { backend: 'wasm', threads: 1 }) };
     const gpu = await loadModel(file, { backend: 'webgpu' });
     try {
       assert.ok(gpu.gpuForward, 'the forward runs on the GPU');
       assert.deepEqual(gpu.gpuForward!.cpuMatrices, [], 'every matrix on the GPU');
-      const c = cpu.createContext({ ctx: 64 }), g = gpu.createContext({ ctx: 64 });
+      const g = gpu.createContext({ ctx: 64 });
       assert.ok(g instanceof GpuContext && g.onGpu);
-      const diffs = [compare((await g.decodeAsync(PROMPT))!.slice(), c.decode(PROMPT)!.slice(), `${type} prefill of ${PROMPT.length}`)];
-      for (const t of [1000, QWEN_VOCAB - 1]) diffs.push(compare((await g.decodeAsync([t]))!.slice(), c.decode([t])!.slice(), `${type} decode at ${c.nPast}`));
+      const cs = { ref: cpus.ref.createContext({ ctx: 64 }), wasm: cpus.wasm.createContext({ ctx: 64 }) };
+      const diffs: Record<string, number[]> = { ref: [], wasm: [] };
+      const step = async (ids: number[], what: string) => {
+        const row = (await g.decodeAsync(ids))!.slice();
+        for (const k of ['ref', 'wasm'] as const) diffs[k]!.push(compare(row, cs[k].decode(ids)!.slice(), `${type} ${what} vs ${k}`, LOGIT_RTOL));
+      };
+      await step(PROMPT, `prefill of ${PROMPT.length}`);
+      for (const t of [1000, QWEN_VOCAB - 1]) await step([t], `decode at ${g.nPast}`);
       assert.ok(g.onGpu, 'still on the GPU');
-      process.stdout.write(`# ${type}: max |gpu - wasm| per step ${diffs.map((d) => d.toExponential(2)).join(', ')}\n`);
-      c.dispose(); g.dispose();
+      for (const k of ['ref', 'wasm']) process.stdout.write(`# ${type}: max |gpu - ${k}| per step ${diffs[k]!.map((d) => d.toExponential(2)).join(', ')}\n`);
+      g.dispose(); cs.ref.dispose(); cs.wasm.dispose();
     } finally {
-      cpu.dispose(); gpu.dispose();
+      cpus.ref.dispose(); cpus.wasm.dispose(); gpu.dispose();
     }
   });
 }
