@@ -45,6 +45,16 @@ export function gemmPanelBytes(rows: i32): i32 {
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
+/** The 4x4 transpose of rows a, b, c, e: column j (lane j of each) as four floats at d + j * step. */
+@inline function storeT(d: usize, step: usize, a: v128, b: v128, c: v128, e: v128): void {
+  const t0 = v128.shuffle<i32>(a, b, 0, 4, 1, 5), t1 = v128.shuffle<i32>(c, e, 0, 4, 1, 5);
+  const t2 = v128.shuffle<i32>(a, b, 2, 6, 3, 7), t3 = v128.shuffle<i32>(c, e, 2, 6, 3, 7);
+  v128.store(d, v128.shuffle<i64>(t0, t1, 0, 2));
+  v128.store(d + step, v128.shuffle<i64>(t0, t1, 1, 3));
+  v128.store(d + 2 * step, v128.shuffle<i64>(t2, t3, 0, 2));
+  v128.store(d + 3 * step, v128.shuffle<i64>(t2, t3, 1, 3));
+}
+
 /** Four floats rounded to f16 as roundF16 rounds them: vector where all four are normal halves, else one by one. */
 @inline function round4(v: v128, lo: v128, span: v128): v128 {
   // |v| in [2^-14, 65520): roundF16x4 is exact there; below (f16 subnormals, zero) or above (inf) go scalar.
@@ -72,13 +82,7 @@ export function gemm_pack_x(x: usize, cols: i32, xStride: i32, nTok: i32, dst: u
         const o = <usize>k << 2;
         let a = v128.load(s0 + o), b = v128.load(s1 + o), c = v128.load(s2 + o), e = v128.load(s3 + o);
         if (round) { a = round4(a, lo, span); b = round4(b, lo, span); c = round4(c, lo, span); e = round4(e, lo, span); }
-        const t0 = v128.shuffle<i32>(a, b, 0, 4, 1, 5), t1 = v128.shuffle<i32>(c, e, 0, 4, 1, 5);
-        const t2 = v128.shuffle<i32>(a, b, 2, 6, 3, 7), t3 = v128.shuffle<i32>(c, e, 2, 6, 3, 7);
-        const d = base + (<usize>k << 4);
-        v128.store(d, v128.shuffle<i64>(t0, t1, 0, 2));
-        v128.store(d, v128.shuffle<i64>(t0, t1, 1, 3), 16);
-        v128.store(d, v128.shuffle<i64>(t2, t3, 0, 2), 32);
-        v128.store(d, v128.shuffle<i64>(t2, t3, 1, 3), 48);
+        storeT(base + (<usize>k << 4), 16, a, b, c, e);
       }
     }
     for (let j = 0; j < 4; j++) {
@@ -117,13 +121,7 @@ function packW(f16: bool, w: usize, rowBytes: usize, m: i32, nr: i32, k0: i32, k
         const b = f16 ? half4(r + rowBytes) : v128.load(r + rowBytes);
         const c = f16 ? half4(r + 2 * rowBytes) : v128.load(r + 2 * rowBytes);
         const e = f16 ? half4(r + 3 * rowBytes) : v128.load(r + 3 * rowBytes);
-        const t0 = v128.shuffle<i32>(a, b, 0, 4, 1, 5), t1 = v128.shuffle<i32>(c, e, 0, 4, 1, 5);
-        const t2 = v128.shuffle<i32>(a, b, 2, 6, 3, 7), t3 = v128.shuffle<i32>(c, e, 2, 6, 3, 7);
-        const o = d + (<usize>h << 4);
-        v128.store(o, v128.shuffle<i64>(t0, t1, 0, 2));
-        v128.store(o, v128.shuffle<i64>(t0, t1, 1, 3), 32);
-        v128.store(o, v128.shuffle<i64>(t2, t3, 0, 2), 64);
-        v128.store(o, v128.shuffle<i64>(t2, t3, 1, 3), 96);
+        storeT(d + (<usize>h << 4), 32, a, b, c, e);
       }
     }
   }

@@ -2,10 +2,12 @@
 // MiniCPM-V 4.0's encoder and resampler), lutra vs llama.cpp's mtmd (test/golden/vision/mtmd-dump.cpp
 // built against ../llama.cpp), F16 and Q8_0 matrices, 1 and 2 threads. Prints a markdown table.
 //   node bench/vision/encode.mjs [--types F16,Q8_0] [--threads 1,2] [--runs 2] [--mtmd PATH]
-// Wall and CPU time per encode; the median of --runs after one warm-up (lutra) / as mtmd-dump prints.
+// Wall and CPU time per encode; the median of --runs after one warm-up (lutra) / as mtmd-dump prints
+// (its CPU time: the child's total over its encodes and loading, per encode). Ratios > 1: lutra faster.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKernels } from '../../dist/src/kernels/index.js';
@@ -22,6 +24,13 @@ const dir = mkdtempSync(join(tmpdir(), 'lutra-vbench-'));
 const S = 448;
 const slice = slicePattern(S, S);
 writeFileSync(join(dir, 'slice.f32'), new Uint8Array(slice.buffer));
+/** CPU ms of the children this process has waited for (/proc/self/stat cutime + cstime; Linux). */
+function childCpuMs() {
+  try {
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(f[13]) + Number(f[14])) * 10;
+  } catch { return NaN; }
+}
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor((s.length - 1) / 2)]; };
 const rows = [];
 for (const type of types) {
@@ -39,17 +48,23 @@ for (const type of types) {
       process.stderr.write(`lutra ${type} x${threads} run ${r}: ${t.toFixed(0)} ms wall\n`);
     }
     p.dispose(); kernels.dispose?.();
-    let ref = NaN;
+    let ref = NaN, refCpu = NaN;
     if (mtmd && existsSync(mtmd)) {
+      const c0 = childCpuMs();
       const out = execFileSync(mtmd, ['encode', file, join(dir, 'slice.f32'), String(S), String(S), join(dir, 'out.f32'), String(threads), String(runs + 1)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      // The child's CPU time over all its encodes and its loading: an upper bound per encode.
+      refCpu = (childCpuMs() - c0) / (runs + 1);
       const ms = [...out.matchAll(/: ([\d.]+) ms/g)].map((m) => Number(m[1])).slice(1);
       ref = median(ms);
-      process.stderr.write(`mtmd ${type} x${threads}: ${ms.join(', ')} ms\n`);
+      process.stderr.write(`mtmd ${type} x${threads}: ${ms.join(', ')} ms wall, ${refCpu.toFixed(0)} ms CPU per encode (with loading)\n`);
     }
-    rows.push({ type, threads, wall: median(wall), cpu: median(cpu), ref, note });
+    rows.push({ type, threads, wall: median(wall), cpu: median(cpu), ref, refCpu, note, load: loadavg()[0] });
   }
 }
-console.log('| matrices | threads | lutra wall ms | lutra CPU ms | mtmd wall ms | lutra / mtmd speed |');
-console.log('|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.type} | ${r.threads} | ${r.wall.toFixed(0)} | ${r.cpu.toFixed(0)} | ${Number.isNaN(r.ref) ? '-' : r.ref.toFixed(0)} | ${Number.isNaN(r.ref) ? '-' : (r.ref / r.wall).toFixed(2) + 'x'} |`);
-console.log(`\nkernels: ${rows[0]?.note}`);
+const na = (v, f) => (Number.isNaN(v) ? '-' : f(v));
+console.log('| matrices | threads | lutra wall ms | lutra CPU ms | mtmd wall ms | mtmd CPU ms (incl. load) | speed by wall | speed by CPU | load avg |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(`| ${r.type} | ${r.threads} | ${r.wall.toFixed(0)} | ${r.cpu.toFixed(0)} | ${na(r.ref, (v) => v.toFixed(0))} | ${na(r.refCpu, (v) => v.toFixed(0))} | ${na(r.ref, (v) => (v / r.wall).toFixed(2) + 'x')} | ${na(r.refCpu, (v) => (v / r.cpu).toFixed(2) + 'x')} | ${r.load.toFixed(1)} |`);
+}
+console.log(`\n${rows[0]?.note}`);

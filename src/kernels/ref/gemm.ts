@@ -13,8 +13,12 @@ export const GEMM_MR = 8;
 /** Tokens per group of the packed activations (gemm_pack_x). */
 export const GEMM_NR = 4;
 /**
- * Tokens from which the wasm backend takes the GEMM for formats with the `gemm` trait: below it the
- * dot products (each weight read once) win. Measured with bench/vision/gemm.mjs (bench/vision/README.md).
+ * Tokens from which the wasm backend takes the GEMM for formats with the `gemm` trait. Speed alone
+ * would say 3 (bench/vision/gemm.mjs --crossover, F16 1152x1152, 1 thread, relaxed SIMD, CPU ms dot
+ * products / GEMM: 1 token 0.83 / 1.15, 2: 1.17 / 1.36, 3: 2.33 / 0.87, 16: 9.37 / 1.62;
+ * bench/results/2026-12-03-xeon-2c-vision-gemm.md), but the GEMM's sums (in order along k within a
+ * block) stray further from ggml's than the dot products' do: at 3, tiny-minicpmv's resampler (a few
+ * queries) ends 1.06e-3 from mtmd's embeddings, over test/vision-projector's 1e-3. At 16 it passes.
  */
 export const GEMM_MIN_TOK = 16;
 /** matmul's type flag (assembly/gemm.ts): act in gemm_pack_x's layout, ad the weight panels' scratch. */

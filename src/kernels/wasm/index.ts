@@ -159,9 +159,12 @@ export class WasmKernels implements Kernels {
   private readonly c: Int32Array;
   private readonly f: Float32Array;
   /** Inside matmulMany: which activation preparation each scratch area holds (its products share x). */
-  private readonly prepared = new Map<'act' | 'lut' | 'split' | 'gemm', string>();
-  /** The tiled GEMM's packed activations (gemm_pack_x), and its weight panels: one slot per product of a group. */
-  private gemmX: Float32Array | null = null;
+  private readonly prepared = new Map<'act' | 'lut' | 'split' | 'gemm16' | 'gemm32', string>();
+  /**
+   * The tiled GEMM's packed activations (gemm_pack_x), rounded to f16 for F16 weights and not for
+   * F32 (so a group of both packs each once), and its weight panels: one slot per product of a group.
+   */
+  private readonly gemmX = new Map<'gemm16' | 'gemm32', Float32Array>();
   private gemmW: Uint8Array | null = null;
   private gemmWUsed = 0;
   /** encoderAttention's scratch, encoder_attention_scratch bytes per thread. */
@@ -257,7 +260,7 @@ export class WasmKernels implements Kernels {
    * inside matmulMany when an earlier product of the group already wrote the same there. When one
    * wrote another preparation, the group so far runs first, since its products read that scratch.
    */
-  private mustPrepare(scratch: 'act' | 'lut' | 'split' | 'gemm', key: string): boolean {
+  private mustPrepare(scratch: 'act' | 'lut' | 'split' | 'gemm16' | 'gemm32', key: string): boolean {
     if (!this.pool.grouping) return true;
     const had = this.prepared.get(scratch);
     if (had === key) return false;
@@ -529,15 +532,15 @@ export class WasmKernels implements Kernels {
     this.gemmW = this.arena.bytes(Math.max(bytes, 1 << 16));
   }
 
-  /** gemm_pack_x of nTok rows of cols (xStride apart) at byte offset x into the packed scratch. */
-  private gemmPack(x: number, cols: number, xStride: number, nTok: number, round: boolean): number {
-    const n = gemmPackedFloats(cols, nTok);
-    if (!this.gemmX || this.gemmX.length < n) {
-      if (this.gemmX) this.arena.releaseView(this.gemmX);
-      this.gemmX = this.arena.f32(Math.max(n, (this.gemmX?.length ?? 0) * 2));
+  /** The packed activations of one kind (F16-rounded or not), grown to n floats. */
+  private gemmPacked(kind: 'gemm16' | 'gemm32', n: number): Float32Array {
+    let v = this.gemmX.get(kind);
+    if (!v || v.length < n) {
+      if (v) this.arena.releaseView(v);
+      v = this.arena.f32(Math.max(n, (v?.length ?? 0) * 2));
+      this.gemmX.set(kind, v);
     }
-    this.k.gemm_pack_x(x, cols, xStride, nTok, this.gemmX.byteOffset, round ? 1 : 0);
-    return this.gemmX.byteOffset;
+    return v;
   }
 
   /** One GEMM job (matmul's export with GEMM_FLAG): on this thread when small, else split by rows. */
@@ -552,8 +555,11 @@ export class WasmKernels implements Kernels {
 
   /** y = W x through the tiled GEMM (assembly/gemm.ts): activations packed once per group, panels per product. */
   private gemmMatmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
-    const f16 = w.format.vecDot === 'f16';
-    if (this.mustPrepare('gemm', f16 ? 'f16' : 'f32')) this.gemmPack(x.byteOffset, w.cols, w.cols, nTok, f16);
+    const f16 = w.format.vecDot === 'f16', kind = f16 ? 'gemm16' : 'gemm32';
+    if (this.mustPrepare(kind, 'x')) {
+      const xq = this.gemmPacked(kind, gemmPackedFloats(w.cols, nTok));
+      this.k.gemm_pack_x(x.byteOffset, w.cols, w.cols, nTok, xq.byteOffset, f16 ? 1 : 0);
+    }
     const bytes = gemmScratchBytes(w.rows);
     let off = 0;
     if (this.pool.grouping) {
@@ -563,7 +569,7 @@ export class WasmKernels implements Kernels {
     } else {
       this.ensureGemmPanels(bytes);
     }
-    this.gemmRun(w.format.id | GEMM_FLAG, this.weightPtr(w), w.rowBytes, w.cols, w.rows, this.gemmX!.byteOffset, this.gemmW!.byteOffset + off, y.byteOffset, nTok);
+    this.gemmRun(w.format.id | GEMM_FLAG, this.weightPtr(w), w.rowBytes, w.cols, w.rows, this.gemmX.get(kind)!.byteOffset, this.gemmW!.byteOffset + off, y.byteOffset, nTok);
   }
 
   matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
