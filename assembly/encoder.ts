@@ -4,18 +4,42 @@
 // src/kernels/ref/encoder.ts.
 
 import { f32ToF16, roundF16x4 } from './f16';
-import { expF32, expF32x4 } from './exp';
-import { GEMM_WT, gemm_f, gemm_pack_x, gemmPackedBytes, gemmPanelBytes } from './gemm';
+import { expConst, expF32, expF32x4k } from './exp';
+import { GEMM_WT, gemm_f, gemm_pack_x, gemmPackedBytes, gemmPanelBytes, storeT } from './gemm';
 import { GGML_TYPE_F32 } from './types.generated';
 
 /**
  * out[t] = (x[t] - mean) / sqrt(var + eps) * w + b (b = 0: none), rows of n; out may alias x. Sums
  * in f64 in order, as the TypeScript layerNorm (and ggml's ggml_float) does, so the two agree bit
- * for bit.
+ * for bit. Four rows at a time: their sums are four independent chains (each still in order), so
+ * the adds' latency overlaps; the scaling pass in f64 pairs, the same roundings as one by one.
  */
 export function layer_norm(x: usize, w: usize, b: usize, eps: f64, n: i32, nTok: i32, out: usize): void {
-  for (let t = 0; t < nTok; t++) {
-    const xo = x + ((<usize>t * <usize>n) << 2), oo = out + ((<usize>t * <usize>n) << 2);
+  const rb = <usize>n << 2;
+  let t = 0;
+  for (; t + 4 <= nTok; t += 4) {
+    const x0 = x + <usize>t * rb, x1 = x0 + rb, x2 = x1 + rb, x3 = x2 + rb;
+    const o0 = out + <usize>t * rb, o1 = o0 + rb, o2 = o1 + rb, o3 = o2 + rb;
+    let a0: f64 = 0, a1: f64 = 0, a2: f64 = 0, a3: f64 = 0;
+    for (let i = 0; i < n; i++) {
+      const p = <usize>i << 2;
+      a0 += <f64>load<f32>(x0 + p); a1 += <f64>load<f32>(x1 + p); a2 += <f64>load<f32>(x2 + p); a3 += <f64>load<f32>(x3 + p);
+    }
+    const m0 = <f32>(a0 / n), m1 = <f32>(a1 / n), m2 = <f32>(a2 / n), m3 = <f32>(a3 / n);
+    a0 = 0; a1 = 0; a2 = 0; a3 = 0;
+    for (let i = 0; i < n; i++) {
+      const p = <usize>i << 2;
+      const d0 = load<f32>(x0 + p) - m0, d1 = load<f32>(x1 + p) - m1, d2 = load<f32>(x2 + p) - m2, d3 = load<f32>(x3 + p) - m3;
+      store<f32>(o0 + p, d0); store<f32>(o1 + p, d1); store<f32>(o2 + p, d2); store<f32>(o3 + p, d3);
+      a0 += <f64>d0 * <f64>d0; a1 += <f64>d1 * <f64>d1; a2 += <f64>d2 * <f64>d2; a3 += <f64>d3 * <f64>d3;
+    }
+    normScale(o0, w, b, n, <f32>(1 / Math.sqrt(<f64><f32>(a0 / n + eps))));
+    normScale(o1, w, b, n, <f32>(1 / Math.sqrt(<f64><f32>(a1 / n + eps))));
+    normScale(o2, w, b, n, <f32>(1 / Math.sqrt(<f64><f32>(a2 / n + eps))));
+    normScale(o3, w, b, n, <f32>(1 / Math.sqrt(<f64><f32>(a3 / n + eps))));
+  }
+  for (; t < nTok; t++) {
+    const xo = x + <usize>t * rb, oo = out + <usize>t * rb;
     let sum: f64 = 0;
     for (let i = 0; i < n; i++) sum += <f64>load<f32>(xo + (<usize>i << 2));
     const mean = <f32>(sum / n);
@@ -25,12 +49,34 @@ export function layer_norm(x: usize, w: usize, b: usize, eps: f64, n: i32, nTok:
       store<f32>(oo + (<usize>i << 2), d);
       ss += <f64>d * <f64>d;
     }
-    const scale = <f32>(1 / Math.sqrt(<f64><f32>(ss / n + eps)));
-    for (let i = 0; i < n; i++) {
+    normScale(oo, w, b, n, <f32>(1 / Math.sqrt(<f64><f32>(ss / n + eps))));
+  }
+}
+
+/** o[i] = f32(f64(f32(o[i] * scale)) * w[i] + b[i]) (b = 0: + 0, as the twin adds), n of them. */
+function normScale(o: usize, w: usize, b: usize, n: i32, scale: f32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const sv = f32x4.splat(scale), zero = f64x2.splat(0);
+    for (; i + 4 <= n; i += 4) {
       const p = <usize>i << 2;
-      const v = <f64>(load<f32>(oo + p) * scale) * <f64>load<f32>(w + p) + (b ? <f64>load<f32>(b + p) : 0);
-      store<f32>(oo + p, <f32>v);
+      const m = f32x4.mul(v128.load(o + p), sv), wv = v128.load(w + p);
+      let lo = f64x2.mul(f64x2.promote_low_f32x4(m), f64x2.promote_low_f32x4(wv));
+      let hi = f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<i32>(m, m, 2, 3, 0, 1)), f64x2.promote_low_f32x4(v128.shuffle<i32>(wv, wv, 2, 3, 0, 1)));
+      if (b) {
+        const bv = v128.load(b + p);
+        lo = f64x2.add(lo, f64x2.promote_low_f32x4(bv));
+        hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<i32>(bv, bv, 2, 3, 0, 1)));
+      } else {
+        lo = f64x2.add(lo, zero); hi = f64x2.add(hi, zero);
+      }
+      v128.store(o + p, v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
     }
+  }
+  for (; i < n; i++) {
+    const p = <usize>i << 2;
+    const v = <f64>(load<f32>(o + p) * scale) * <f64>load<f32>(w + p) + (b ? <f64>load<f32>(b + p) : 0);
+    store<f32>(o + p, <f32>v);
   }
 }
 
@@ -42,61 +88,105 @@ export function layer_norm(x: usize, w: usize, b: usize, eps: f64, n: i32, nTok:
 export function softmax_rows(x: usize, n: i32, rows: i32, scale: f32): void {
   for (let r = 0; r < rows; r++) {
     const row = x + ((<usize>r * <usize>n) << 2);
-    let mx: f32 = -Infinity;
+    const inv = softmaxExp(row, n, scale);
     let i = 0;
-    if (ASC_FEATURE_SIMD) {
-      const sc = f32x4.splat(scale);
-      let m = f32x4.splat(-Infinity);
-      for (; i + 4 <= n; i += 4) {
-        const p = row + (<usize>i << 2);
-        const t = f32x4.mul(v128.load(p), sc);
-        v128.store(p, t);
-        m = f32x4.max(m, t);
-      }
-      mx = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-    }
-    for (; i < n; i++) {
-      const p = row + (<usize>i << 2);
-      const t = load<f32>(p) * scale;
-      store<f32>(p, t);
-      mx = max(mx, t);
-    }
-    let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
-    i = 0;
-    if (ASC_FEATURE_SIMD) {
-      const mv = f32x4.splat(mx);
-      let a = f64x2.splat(0), b = f64x2.splat(0);
-      for (; i + 4 <= n; i += 4) {
-        const p = row + (<usize>i << 2);
-        const e = expF32x4(f32x4.sub(v128.load(p), mv));
-        v128.store(p, e);
-        a = f64x2.add(a, f64x2.promote_low_f32x4(e));
-        b = f64x2.add(b, f64x2.promote_low_f32x4(v128.shuffle<i32>(e, e, 2, 3, 0, 1)));
-      }
-      s0 = f64x2.extract_lane(a, 0); s1 = f64x2.extract_lane(a, 1); s2 = f64x2.extract_lane(b, 0); s3 = f64x2.extract_lane(b, 1);
-    } else {
-      for (; i + 4 <= n; i += 4) {
-        const p = row + (<usize>i << 2);
-        const e0 = expF32(load<f32>(p) - mx), e1 = expF32(load<f32>(p, 4) - mx), e2 = expF32(load<f32>(p, 8) - mx), e3 = expF32(load<f32>(p, 12) - mx);
-        store<f32>(p, e0); store<f32>(p, e1, 4); store<f32>(p, e2, 8); store<f32>(p, e3, 12);
-        s0 += e0; s1 += e1; s2 += e2; s3 += e3;
-      }
-    }
-    let sum = (s0 + s1) + (s2 + s3);
-    for (; i < n; i++) {
-      const p = row + (<usize>i << 2);
-      const e = expF32(load<f32>(p) - mx);
-      store<f32>(p, e);
-      sum += e;
-    }
-    const inv = <f32>(1 / sum);
-    i = 0;
     if (ASC_FEATURE_SIMD) {
       const iv = f32x4.splat(inv);
       for (; i + 4 <= n; i += 4) { const p = row + (<usize>i << 2); v128.store(p, f32x4.mul(v128.load(p), iv)); }
     }
     for (; i < n; i++) { const p = row + (<usize>i << 2); store<f32>(p, load<f32>(p) * inv); }
   }
+}
+
+/**
+ * softmax_rows of rows x (rows of n at x) written into gemm_pack_x's layout at dst (rows in groups of
+ * four, [group][n][4], the last group padded with zeros) instead of in place: the same arithmetic
+ * as softmax_rows then gemm_pack_x(round 0), so bit for bit the twin's softmaxRows packed. The
+ * scaled scores are not stored (the exponentials' pass scales again, the same rounding); x keeps the
+ * unnormalized exponentials. Saves the attention a store pass, a normalize pass and a packing pass.
+ */
+export function softmax_pack(x: usize, n: i32, rows: i32, scale: f32, dst: usize): void {
+  const rb = <usize>n << 2;
+  for (let r0 = 0; r0 < rows; r0 += 4) {
+    const base = dst + <usize>(r0 >> 2) * (rb << 2);
+    const nr = min(4, rows - r0);
+    let inv0: f32 = 0, inv1: f32 = 0, inv2: f32 = 0, inv3: f32 = 0;
+    for (let j = 0; j < nr; j++) {
+      const inv = softmaxExp(x + <usize>(r0 + j) * rb, n, scale);
+      if (j == 0) inv0 = inv; else if (j == 1) inv1 = inv; else if (j == 2) inv2 = inv; else inv3 = inv;
+    }
+    const s0 = x + <usize>r0 * rb, s1 = s0 + rb, s2 = s1 + rb, s3 = s2 + rb;
+    let k = 0;
+    if (ASC_FEATURE_SIMD && nr == 4) {
+      const i0 = f32x4.splat(inv0), i1 = f32x4.splat(inv1), i2 = f32x4.splat(inv2), i3 = f32x4.splat(inv3);
+      for (; k + 4 <= n; k += 4) {
+        const o = <usize>k << 2;
+        storeT(base + (<usize>k << 4), 16, f32x4.mul(v128.load(s0 + o), i0), f32x4.mul(v128.load(s1 + o), i1), f32x4.mul(v128.load(s2 + o), i2), f32x4.mul(v128.load(s3 + o), i3));
+      }
+    }
+    for (; k < n; k++) {
+      const o = <usize>k << 2, d = base + (<usize>k << 4);
+      store<f32>(d, load<f32>(s0 + o) * inv0);
+      store<f32>(d, nr > 1 ? load<f32>(s1 + o) * inv1 : 0, 4);
+      store<f32>(d, nr > 2 ? load<f32>(s2 + o) * inv2 : 0, 8);
+      store<f32>(d, nr > 3 ? load<f32>(s3 + o) * inv3 : 0, 12);
+    }
+  }
+}
+
+/**
+ * One row of softmax_rows up to the normalization: e = exp(x * scale - max) stored in place, summed
+ * in f64 in softmax_rows' order; returns 1 / sum.
+ */
+@inline function softmaxExp(row: usize, n: i32, scale: f32): f32 {
+  let mx: f32 = -Infinity;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Two running maxima (max is exact, so their order cannot change the result).
+    const sc = f32x4.splat(scale);
+    let m0 = f32x4.splat(-Infinity), m1 = m0;
+    for (; i + 8 <= n; i += 8) {
+      const p = row + (<usize>i << 2);
+      m0 = f32x4.max(m0, f32x4.mul(v128.load(p), sc));
+      m1 = f32x4.max(m1, f32x4.mul(v128.load(p, 16), sc));
+    }
+    if (i + 4 <= n) { m0 = f32x4.max(m0, f32x4.mul(v128.load(row + (<usize>i << 2)), sc)); i += 4; }
+    const m = f32x4.max(m0, m1);
+    mx = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  }
+  for (; i < n; i++) mx = max(mx, load<f32>(row + (<usize>i << 2)) * scale);
+  let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
+  i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const sc = f32x4.splat(scale), mv = f32x4.splat(mx);
+    const c0 = expConst(0), c1 = expConst(1), c2 = expConst(2), c3 = expConst(3), c4 = expConst(4), c5 = expConst(5);
+    const c6 = expConst(6), c7 = expConst(7), c8 = expConst(8), c9 = expConst(9), c10 = expConst(10), c11 = expConst(11);
+    let a = f64x2.splat(0), b = f64x2.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      const p = row + (<usize>i << 2);
+      const e = expF32x4k(f32x4.sub(f32x4.mul(v128.load(p), sc), mv), c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
+      v128.store(p, e);
+      a = f64x2.add(a, f64x2.promote_low_f32x4(e));
+      b = f64x2.add(b, f64x2.promote_low_f32x4(v128.shuffle<i32>(e, e, 2, 3, 0, 1)));
+    }
+    s0 = f64x2.extract_lane(a, 0); s1 = f64x2.extract_lane(a, 1); s2 = f64x2.extract_lane(b, 0); s3 = f64x2.extract_lane(b, 1);
+  } else {
+    for (; i + 4 <= n; i += 4) {
+      const p = row + (<usize>i << 2);
+      const e0 = expF32(load<f32>(p) * scale - mx), e1 = expF32(load<f32>(p, 4) * scale - mx);
+      const e2 = expF32(load<f32>(p, 8) * scale - mx), e3 = expF32(load<f32>(p, 12) * scale - mx);
+      store<f32>(p, e0); store<f32>(p, e1, 4); store<f32>(p, e2, 8); store<f32>(p, e3, 12);
+      s0 += e0; s1 += e1; s2 += e2; s3 += e3;
+    }
+  }
+  let sum = (s0 + s1) + (s2 + s3);
+  for (; i < n; i++) {
+    const p = row + (<usize>i << 2);
+    const e = expF32(load<f32>(p) * scale - mx);
+    store<f32>(p, e);
+    sum += e;
+  }
+  return <f32>(1 / sum);
 }
 
 /**
@@ -171,8 +261,7 @@ export function encoder_attention(q: usize, k: usize, v: usize, nQ: i32, nK: i32
     const c0 = <usize>(h * dHead) << 2;
     gemm_pack_x(q + c0, dHead, width, nQ, xq, 0);
     gemm_f(GGML_TYPE_F32, k + c0, rb, dHead, nK, 0, nK, xq, panels, sc, nQ);
-    softmax_rows(sc, nK, nQ, scale);
-    gemm_pack_x(sc, nK, nK, nQ, xq, 0);
+    softmax_pack(sc, nK, nQ, scale, xq);
     gemm_f(GGML_TYPE_F32 | GEMM_WT, v + c0, rb, nK, dHead, 0, dHead, xq, panels, oh, nQ);
     copy_rows(oh, dHead, out + c0, width, nQ, dHead);
   }

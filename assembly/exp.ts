@@ -29,15 +29,29 @@ export const EXP_MAX: f32 = 88;
 }
 
 @inline export function expF32x4(x: v128): v128 {
-  const z = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(MAGIC));
-  const n = f32x4.sub(z, f32x4.splat(MAGIC));
-  const b = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
-  let p = f32x4.add(f32x4.mul(f32x4.splat(P0), b), f32x4.splat(P1));
-  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P2));
-  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P3));
-  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P4));
-  p = f32x4.add(f32x4.mul(p, b), f32x4.splat(P5));
-  const r = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(b, b), p), b), f32x4.splat(1));
-  const e = i32x4.add(r, i32x4.shl(i32x4.sub(z, i32x4.splat(reinterpret<i32>(MAGIC))), 23));
-  return v128.and(e, f32x4.ge(x, f32x4.splat(EXP_MIN)));
+  return expF32x4k(x, f32x4.splat(LOG2E), f32x4.splat(MAGIC), f32x4.splat(LN2_HI), f32x4.splat(LN2_LO), f32x4.splat(P0), f32x4.splat(P1),
+    f32x4.splat(P2), f32x4.splat(P3), f32x4.splat(P4), f32x4.splat(P5), f32x4.splat(1), f32x4.splat(EXP_MIN));
+}
+
+/** expF32x4's constants, for loops that load them once (expConst) rather than rebuild them per call. */
+const EXP_CONSTS = memory.data<f32>([LOG2E, MAGIC, LN2_HI, LN2_LO, P0, P1, P2, P3, P4, P5, 1, EXP_MIN]);
+
+/** Constant i of expF32x4k's list, loaded (the optimizer cannot fold a load back into a per-use constant). */
+@inline export function expConst(i: i32): v128 {
+  return v128.load32_splat(EXP_CONSTS + (<usize>i << 2));
+}
+
+/** expF32x4 with its constants passed in (c0..c11: expConst(0..11)): the same steps and bits. */
+@inline export function expF32x4k(x: v128, c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, c5: v128, c6: v128, c7: v128, c8: v128, c9: v128, c10: v128, c11: v128): v128 {
+  const z = f32x4.add(f32x4.mul(x, c0), c1);
+  const n = f32x4.sub(z, c1);
+  const b = f32x4.sub(f32x4.sub(x, f32x4.mul(n, c2)), f32x4.mul(n, c3));
+  let p = f32x4.add(f32x4.mul(c4, b), c5);
+  p = f32x4.add(f32x4.mul(p, b), c6);
+  p = f32x4.add(f32x4.mul(p, b), c7);
+  p = f32x4.add(f32x4.mul(p, b), c8);
+  p = f32x4.add(f32x4.mul(p, b), c9);
+  const r = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(b, b), p), b), c10);
+  const e = i32x4.add(r, i32x4.shl(i32x4.sub(z, c1), 23));
+  return v128.and(e, f32x4.ge(x, c11));
 }

@@ -46,7 +46,7 @@ export function gemmPanelBytes(rows: i32): i32 {
 }
 
 /** The 4x4 transpose of rows a, b, c, e: column j (lane j of each) as four floats at d + j * step. */
-@inline function storeT(d: usize, step: usize, a: v128, b: v128, c: v128, e: v128): void {
+@inline export function storeT(d: usize, step: usize, a: v128, b: v128, c: v128, e: v128): void {
   const t0 = v128.shuffle<i32>(a, b, 0, 4, 1, 5), t1 = v128.shuffle<i32>(c, e, 0, 4, 1, 5);
   const t2 = v128.shuffle<i32>(a, b, 2, 6, 3, 7), t3 = v128.shuffle<i32>(c, e, 2, 6, 3, 7);
   v128.store(d, v128.shuffle<i64>(t0, t1, 0, 2));

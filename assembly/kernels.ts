@@ -26,7 +26,7 @@ export { round_f16 } from './f16';
 export { quantize_q8, quantize_q8_k } from './act-quant';
 export { matmul } from './matmul';
 export { gemm_pack_x } from './gemm';
-export { layer_norm, softmax_rows, map_half, add_rows, copy_rows, encoder_attention, encoder_attention_scratch } from './encoder';
+export { layer_norm, softmax_rows, softmax_pack, map_half, add_rows, copy_rows, encoder_attention, encoder_attention_scratch } from './encoder';
 export { rows4_pack, rows4_split_q8 } from './rows4';
 export { rows4k_pack } from './rows4-k';
 export { tq1_recode, tq2_pack4 } from './ternary';

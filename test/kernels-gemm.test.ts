@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
 import { GEMM_FMA_RTOL, GEMM_MIN_TOK, gemmRef } from '../src/kernels/ref/gemm.js';
-import { addRows, encoderAttentionRef, layerNorm, mapHalf, softmaxRows } from '../src/kernels/ref/encoder.js';
+import { addRows, encoderAttentionRef, layerNorm, mapHalf, softmaxPack, softmaxRows } from '../src/kernels/ref/encoder.js';
 import { F16_TO_F32, f32ToF16 } from '../src/core/f16.js';
 import type { KernelExports } from '../src/kernels/wasm/protocol.js';
 import { randomMatrix } from './kernel-helpers.js';
@@ -118,6 +118,13 @@ for (const flavor of flavors) {
       (k as unknown as { k: KernelExports }).k.softmax_rows(s.byteOffset, len, rows, 0.125);
       softmaxRows(twin, len, rows, 0.125);
       sameBits(s, twin, twin.length, `softmax rows of ${len}`);
+      // Straight into the GEMM's packed layout: 5 rows leave a group of one and three zero lanes.
+      const packed = k.allocF32(Math.ceil(rows / 4) * 4 * len), packedTwin = new Float32Array(packed.length);
+      packed.fill(Number.NaN);
+      s.set(src); twin.set(src);
+      (k as unknown as { k: KernelExports }).k.softmax_pack(s.byteOffset, len, rows, 0.125, packed.byteOffset);
+      softmaxPack(twin, len, rows, 0.125, packedTwin);
+      sameBits(packed, packedTwin, packedTwin.length, `softmax rows of ${len}, packed`);
     }
     const table = k.allocF32(65536);
     for (let h = 0; h < 65536; h++) table[h] = Math.fround(F16_TO_F32[h]! * 0.75 + 1);

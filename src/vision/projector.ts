@@ -151,7 +151,9 @@ function padFfn(b: Block, kernels: Kernels): Block {
   const moreRows = (l: Linear): Linear => {
     const data = alloc(wide * l.w.rowBytes);
     data.fill(0); data.set(l.w.data.subarray(0, n * l.w.rowBytes));
-    const bias = new Float32Array(wide);
+    // Where the kernels compute, so the bias rows run there rather than in the TypeScript twin.
+    const bias = kernels.allocF32 ? kernels.allocF32(wide) : new Float32Array(wide);
+    bias.fill(0);
     if (l.b) bias.set(l.b);
     return { w: { ...l.w, rows: wide, ...weightBytes(data) }, b: bias };
   };

@@ -28,6 +28,20 @@ export function softmaxRows(x: Float32Array, n: number, rows: number, scale: num
   }
 }
 
+/**
+ * softmaxRows of x's rows written into the GEMM's packed activations (gemm_pack_x's layout: rows in
+ * groups of four, [group][n][4], the last group padded with zeros) at dst; x is left unspecified
+ * (the kernel leaves the unnormalized exponentials there). The twin of softmax_pack.
+ */
+export function softmaxPack(x: Float32Array, n: number, rows: number, scale: number, dst: Float32Array): void {
+  softmaxRows(x, n, rows, scale);
+  for (let g = 0; g < rows; g += 4) {
+    for (let k = 0; k < n; k++) {
+      for (let j = 0; j < 4; j++) dst[g * n + k * 4 + j] = g + j < rows ? x[(g + j) * n + k]! : 0;
+    }
+  }
+}
+
 /** x[i] = table[f16 bits of x[i]]; with `clamp` (GELU) x <= -10 gives 0 and x >= 10 stays x. */
 export function mapHalf(x: Float32Array, n: number, table: Float32Array, clamp: boolean, toHalf: (v: number) => number): void {
   for (let i = 0; i < n; i++) {

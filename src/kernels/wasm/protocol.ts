@@ -72,6 +72,7 @@ export interface KernelExports {
   gemm_pack_x(x: number, cols: number, xStride: number, nTok: number, dst: number, round: number): void;
   layer_norm(x: number, w: number, b: number, eps: number, n: number, nTok: number, out: number): void;
   softmax_rows(x: number, n: number, rows: number, scale: number): void;
+  softmax_pack(x: number, n: number, rows: number, scale: number, dst: number): void;
   map_half(x: number, n: number, table: number, clamp: number): void;
   add_rows(y: number, b: number, n: number, rows: number): void;
   copy_rows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number): void;
