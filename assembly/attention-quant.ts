@@ -5,12 +5,13 @@
 // accumulator (an f16 one for f16 values). The TypeScript twin is kernels/ref/attention-quant.ts.
 //
 // The K cache of one KV head is a matrix whose rows are positions (row stride: all heads' bytes),
-// so a query's scores over a run of positions are one matrix-vector product: matmul's tiled
-// kernels (four positions per tile) for the formats it has, a loop here for bf16 and iq4_nl.
+// so the scores of the query heads sharing it over a run of positions are one matrix product with
+// those heads as its tokens (matmul's kernels), a loop per head here for bf16 and iq4_nl.
 
 import { f16ToF32, halfx4, roundF16, roundF16x4 } from './f16';
 import { dot32_i8, isum4, spreadBits } from './dot';
 import { matmul } from './matmul';
+import { widen } from './attention';
 import { quantize_q8 } from './act-quant';
 import {
   GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1,
@@ -33,10 +34,14 @@ const IQ4_HI: i64 = 0x7159453526190d01;
   return reinterpret<f32>(h << 16);
 }
 
-/** Bytes of scratch one call needs: scores for nKv positions, the query in its forms, two V rows. */
+/**
+ * Bytes of scratch per query head of a group (a call needs this times nHead / nHeadKv): scores for
+ * nKv positions, the query in its forms, its accumulator and a share of the group's V row, its
+ * running max and sum.
+ */
 export function attention_quant_scratch(nKv: i32, headDim: i32, headDimV: i32): i32 {
   const nb = (headDim + 31) >> 5;
-  return (((nKv + headDim + 2 * headDimV + 3 * nb) << 2) + headDim + 15) & ~15;
+  return (((nKv + headDim + 2 * headDimV + 3 * nb + 2) << 2) + headDim + 15) & ~15;
 }
 
 /** 16 signed codes (i8 lanes) as f32 at y: code * d (+ m where withMin), as the scalar loop rounds. */
@@ -142,8 +147,8 @@ function dequantRow(type: i32, src: usize, dst: usize, n: i32): void {
   }
 }
 
-/** K rows j0..j1 (stride rowBytes from kh) . the prepared query, times nothing yet, into sc[j]. */
-function scores(type: i32, kh: usize, rowBytes: i32, headDim: i32, j0: i32, j1: i32, qf: usize, qs: usize, ad: usize, as: usize, asum: usize, sc: usize): void {
+/** bf16 or iq4_nl K rows j0..j1 (stride rowBytes from kh) . one prepared query, unscaled, into sc[j] (matmul has no such rows). */
+function scores(type: i32, kh: usize, rowBytes: i32, headDim: i32, j0: i32, j1: i32, qf: usize, qs: usize, ad: usize, sc: usize): void {
   if (type == GGML_TYPE_BF16) {
     for (let j = j0; j < j1; j++) {
       const ko = kh + <usize>j * <usize>rowBytes;
@@ -185,119 +190,143 @@ function scores(type: i32, kh: usize, rowBytes: i32, headDim: i32, j0: i32, j1: 
       }
       store<f32>(sc + (<usize>j << 2), s);
     }
-    return;
   }
-  const act = type == GGML_TYPE_F32 || type == GGML_TYPE_F16 ? qf : qs;
-  // One token: y[r] for rows r0..r1 of a matrix starting at kh (rows is only a stride for nTok > 1).
-  matmul(type, kh, rowBytes, headDim, j1, j0, j1, act, ad, as, asum, sc, 1);
 }
 
 /**
  * Causal attention of nTok queries at positions pos0.. for heads h0..h1 over caches of types
  * kType/vType with kRowBytes/vRowBytes per position (all KV heads). spans (i32 pairs [start, end)),
  * when not 0 and nTok = 1: KV head kvh attends spanCount[kvh] pairs from spans + kvh * spanStride.
- * scratch: attention_quant_scratch(pos0 + nTok, headDim, headDimV) bytes.
+ * The query heads of one KV head (nHead / nHeadKv of them) go together, as attention.ts's grouped
+ * kernel does: each V row is dequantized once for the group, not once per head. Every head keeps
+ * its own sums in its own order, so grouping and the split between threads change no bit.
+ * scratch: attention_quant_scratch(pos0 + nTok, headDim, headDimV) * (nHead / nHeadKv) bytes.
  */
 export function attention_quant(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32, scale: f32,
   kType: i32, vType: i32, kRowBytes: i32, vRowBytes: i32, spans: usize, spanCount: usize, spanStride: i32, out: usize, h0: i32, h1: i32, scratch: usize): void {
   const group = nHead / nHeadKv;
   const kHeadBytes = <usize>(kRowBytes / nHeadKv), vHeadBytes = <usize>(vRowBytes / nHeadKv);
   const nKv = pos0 + nTok, nb = (headDim + 31) >> 5;
+  // Per head i of the group: scores sc + i * nKv, query qf / qs + i * headDim, accumulator
+  // accg + i * headDimV, Q8 scales and sums + i * nb, running max and sum Mg[i], Sg[i].
   const sc = scratch;
-  const qf = sc + (<usize>nKv << 2);
-  const acc = qf + (<usize>headDim << 2);
-  const v32 = acc + (<usize>headDimV << 2);
+  const qf = sc + (<usize>(group * nKv) << 2);
+  const accg = qf + (<usize>(group * headDim) << 2);
+  const v32 = accg + (<usize>(group * headDimV) << 2);
   const ad = v32 + (<usize>headDimV << 2);
-  const as = ad + (<usize>nb << 2);
-  const asum = as + (<usize>nb << 2);
-  const qs = asum + (<usize>nb << 2);
+  const as = ad + (<usize>(group * nb) << 2);
+  const asum = as + (<usize>(group * nb) << 2);
+  const Mg = asum + (<usize>(group * nb) << 2);
+  const Sg = Mg + (<usize>group << 2);
+  const qs = Sg + (<usize>group << 2);
   const f16V = vType == GGML_TYPE_F16;
   const floatK = kType == GGML_TYPE_F32 || kType == GGML_TYPE_F16 || kType == GGML_TYPE_BF16;
   for (let t = 0; t < nTok; t++) {
     const last = pos0 + t;
-    for (let h = h0; h < h1; h++) {
-      const kvh = h / group;
-      const qo = q + ((<usize>(t * nHead + h) * <usize>headDim) << 2);
+    for (let g0 = h0; g0 < h1;) {
+      const kvh = g0 / group;
+      const g1 = min(h1, (kvh + 1) * group);
+      const n = g1 - g0;
+      const kh = k + <usize>kvh * kHeadBytes, vh = v + <usize>kvh * vHeadBytes;
+      const nSpans = spans ? load<i32>(spanCount + (<usize>kvh << 2)) : 1;
+      const sp0 = spans + ((<usize>(kvh * spanStride)) << 2);
+      const qo = q + ((<usize>(t * nHead + g0) * <usize>headDim) << 2);
       if (floatK) {
-        for (let d = 0; d < headDim; d++) {
+        for (let d = 0; d < n * headDim; d++) {
           const x = load<f32>(qo + (<usize>d << 2));
           store<f32>(qf + (<usize>d << 2), kType == GGML_TYPE_F16 ? roundF16(x) : kType == GGML_TYPE_BF16 ? bf16Round(x) : x);
         }
       } else {
-        quantize_q8(qo, headDim, 1, qs, ad, as, asum);
+        // The group's heads are adjacent in q: one call quantizes them all, head i at qs + i * headDim.
+        quantize_q8(qo, headDim, n, qs, ad, as, asum);
       }
-      const kh = k + <usize>kvh * kHeadBytes, vh = v + <usize>kvh * vHeadBytes;
-      const nSpans = spans ? load<i32>(spanCount + (<usize>kvh << 2)) : 1;
-      const sp0 = spans + ((<usize>(kvh * spanStride)) << 2);
+      // Scores of head i at sc + i * nKv. matmul takes the group's queries as its tokens, each K row
+      // read once for them (the same per-row, per-query sums as one query at a time).
+      const oneMatmul = kType != GGML_TYPE_BF16 && kType != GGML_TYPE_IQ4_NL;
       for (let sp = 0; sp < nSpans; sp++) {
         const j0 = spans ? load<i32>(sp0 + (<usize>(2 * sp) << 2)) : 0;
         const j1 = spans ? min(load<i32>(sp0 + (<usize>(2 * sp + 1) << 2)), last + 1) : last + 1;
-        if (j0 < j1) scores(kType, kh, kRowBytes, headDim, j0, j1, qf, qs, ad, as, asum, sc);
+        if (j0 >= j1) continue;
+        if (oneMatmul) {
+          matmul(kType, kh, kRowBytes, headDim, nKv, j0, j1, floatK ? qf : qs, ad, as, asum, sc, n);
+        } else {
+          for (let i = 0; i < n; i++) {
+            const bo = <usize>(i * nb) << 2;
+            scores(kType, kh, kRowBytes, headDim, j0, j1, qf + (<usize>(i * headDim) << 2), qs + <usize>(i * headDim), ad + bo, sc + (<usize>(i * nKv) << 2));
+          }
+        }
       }
-      for (let e = 0; e < headDimV; e++) store<f32>(acc + (<usize>e << 2), 0);
-      let M: f32 = -Infinity, S: f32 = 0;
+      for (let i = 0; i < n; i++) {
+        store<f32>(Mg + (<usize>i << 2), -Infinity);
+        store<f32>(Sg + (<usize>i << 2), 0);
+      }
+      memory.fill(accg, 0, <usize>(n * headDimV) << 2);
       for (let sp = 0; sp < nSpans; sp++) {
         const j0 = spans ? load<i32>(sp0 + (<usize>(2 * sp) << 2)) : 0;
         const j1 = spans ? min(load<i32>(sp0 + (<usize>(2 * sp + 1) << 2)), last + 1) : last + 1;
         for (let j = j0; j < j1; j++) {
-          const s: f32 = load<f32>(sc + (<usize>j << 2)) * scale;
-          let ms: f32 = 1, vs: f32 = 1;
-          if (s > M) {
-            const old = M;
-            M = s;
-            ms = <f32>Math.exp(<f64>(old - M));
+          // This position's V row as f32, once for the group (f16: halves widened, exact).
+          const vo = vh + <usize>j * <usize>vRowBytes;
+          if (f16V) widen(vo, v32, headDimV);
+          else dequantRow(vType, vo, v32, headDimV);
+          for (let i = 0; i < n; i++) {
+            const acc = accg + (<usize>(i * headDimV) << 2);
+            const s: f32 = load<f32>(sc + (<usize>(i * nKv + j) << 2)) * scale;
+            const M = load<f32>(Mg + (<usize>i << 2));
+            let ms: f32 = 1, vs: f32 = 1;
+            if (s > M) {
+              store<f32>(Mg + (<usize>i << 2), s);
+              ms = <f32>Math.exp(<f64>(M - s));
+              let e = 0;
+              if (ASC_FEATURE_SIMD) {
+                const m4 = f32x4.splat(ms);
+                for (; e + 4 <= headDimV; e += 4) {
+                  const p = acc + (<usize>e << 2);
+                  const x = f32x4.mul(v128.load(p), m4);
+                  v128.store(p, f16V ? roundF16x4(x) : x);
+                }
+              }
+              for (; e < headDimV; e++) {
+                const p = acc + (<usize>e << 2);
+                const x = load<f32>(p) * ms;
+                store<f32>(p, f16V ? roundF16(x) : x);
+              }
+            } else {
+              vs = <f32>Math.exp(<f64>(s - M));
+            }
             let e = 0;
             if (ASC_FEATURE_SIMD) {
-              const m4 = f32x4.splat(ms);
-              for (; e + 4 <= headDimV; e += 4) {
-                const p = acc + (<usize>e << 2);
-                const x = f32x4.mul(v128.load(p), m4);
-                v128.store(p, f16V ? roundF16x4(x) : x);
+              const v4 = f32x4.splat(vs);
+              if (f16V) {
+                for (; e + 4 <= headDimV; e += 4) {
+                  const p = acc + (<usize>e << 2);
+                  v128.store(p, roundF16x4(f32x4.add(v128.load(p), f32x4.mul(v128.load(v32 + (<usize>e << 2)), v4))));
+                }
+              } else {
+                for (; e + 4 <= headDimV; e += 4) {
+                  const p = acc + (<usize>e << 2);
+                  v128.store(p, f32x4.add(v128.load(p), f32x4.mul(v128.load(v32 + (<usize>e << 2)), v4)));
+                }
               }
             }
             for (; e < headDimV; e++) {
               const p = acc + (<usize>e << 2);
-              const x = load<f32>(p) * ms;
+              const x = load<f32>(p) + load<f32>(v32 + (<usize>e << 2)) * vs;
               store<f32>(p, f16V ? roundF16(x) : x);
             }
-          } else {
-            vs = <f32>Math.exp(<f64>(s - M));
+            const Sp = Sg + (<usize>i << 2);
+            store<f32>(Sp, load<f32>(Sp) * ms + vs);
           }
-          const vo = vh + <usize>j * <usize>vRowBytes;
-          let e = 0;
-          if (f16V) {
-            if (ASC_FEATURE_SIMD) {
-              const v4 = f32x4.splat(vs);
-              for (; e + 4 <= headDimV; e += 4) {
-                const p = acc + (<usize>e << 2);
-                const hv = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(vo + (<usize>e << 1))));
-                v128.store(p, roundF16x4(f32x4.add(v128.load(p), f32x4.mul(hv, v4))));
-              }
-            }
-            for (; e < headDimV; e++) {
-              const p = acc + (<usize>e << 2);
-              store<f32>(p, roundF16(load<f32>(p) + f16ToF32(load<u16>(vo + (<usize>e << 1))) * vs));
-            }
-          } else {
-            dequantRow(vType, vo, v32, headDimV);
-            if (ASC_FEATURE_SIMD) {
-              const v4 = f32x4.splat(vs);
-              for (; e + 4 <= headDimV; e += 4) {
-                const p = acc + (<usize>e << 2);
-                v128.store(p, f32x4.add(v128.load(p), f32x4.mul(v128.load(v32 + (<usize>e << 2)), v4)));
-              }
-            }
-            for (; e < headDimV; e++) {
-              const p = acc + (<usize>e << 2);
-              store<f32>(p, load<f32>(p) + load<f32>(v32 + (<usize>e << 2)) * vs);
-            }
-          }
-          S = S * ms + vs;
         }
       }
-      const inv: f32 = S == 0 ? 0 : <f32>1 / S;
-      const oo = out + ((<usize>(t * nHead + h) * <usize>headDimV) << 2);
-      for (let e = 0; e < headDimV; e++) store<f32>(oo + (<usize>e << 2), load<f32>(acc + (<usize>e << 2)) * inv);
+      for (let i = 0; i < n; i++) {
+        const S = load<f32>(Sg + (<usize>i << 2));
+        const inv: f32 = S == 0 ? 0 : <f32>1 / S;
+        const acc = accg + (<usize>(i * headDimV) << 2);
+        const oo = out + ((<usize>(t * nHead + g0 + i) * <usize>headDimV) << 2);
+        for (let e = 0; e < headDimV; e++) store<f32>(oo + (<usize>e << 2), load<f32>(acc + (<usize>e << 2)) * inv);
+      }
+      g0 = g1;
     }
   }
 }

@@ -18,7 +18,7 @@ export function attention_scratch(nHead: i32, nHeadKv: i32, headDim: i32, headDi
 }
 
 /** n halves at src as f32 at dst (exact: every half is an f32). */
-@inline function widen(src: usize, dst: usize, n: i32): void {
+@inline export function widen(src: usize, dst: usize, n: i32): void {
   let d = 0;
   if (ASC_FEATURE_SIMD) {
     for (; d + 4 <= n; d += 4) v128.store(dst + (<usize>d << 2), halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(src + (<usize>d << 1)))));

@@ -169,11 +169,13 @@ for (const flavor of flavors) {
     test(`${name}: attention over every KV cache format pair (K . Q as ggml's flash attention, V dequantized), causal and over spans`, async () => {
       const k = (await WasmKernels.create({ flavor, threads }))!;
       pool.push(k);
-      const nHead = 8, nHeadKv = 2, headDim = 64, headDimV = 64, nCtx = 80;
+      // Groups of 5 query heads (the kernel takes a group together: matmul's tiles of 4 and a
+      // leftover); two threads split the 15 heads inside a group.
+      const nHead = 15, nHeadKv = 3, headDim = 64, headDimV = 64, nCtx = 80;
       const q = k.allocF32(3 * nHead * headDim); q.set(randomFloats(q.length, 31, 1));
-      const spanBytes = k.allocBytes(2 * 8 * 4), countBytes = k.allocBytes(2 * 4);
-      const spans = new Int32Array(spanBytes.buffer, spanBytes.byteOffset, 16), spanCount = new Int32Array(countBytes.buffer, countBytes.byteOffset, 2);
-      spans.set([0, 5, 20, 30, 0, 0, 0, 0, 3, 9, 40, 200]); spanCount.set([2, 2]);
+      const spanBytes = k.allocBytes(3 * 8 * 4), countBytes = k.allocBytes(3 * 4);
+      const spans = new Int32Array(spanBytes.buffer, spanBytes.byteOffset, 24), spanCount = new Int32Array(countBytes.buffer, countBytes.byteOffset, 3);
+      spans.set([0, 5, 20, 30, 0, 0, 0, 0, 3, 9, 40, 200, 0, 0, 0, 0, 10, 11, 50, 79]); spanCount.set([2, 2, 2]);
       const rows = (f: KVCacheFormat, dim: number, seed: number) => {
         const rowBytes = (nHeadKv * dim / f.format.blockSize) * f.format.typeSize;
         const b = weightBytes(k.allocBytes(nCtx * rowBytes));

@@ -687,11 +687,13 @@ export class WasmKernels implements Kernels {
     }
     if (p.spans && nTok !== 1) throw new RangeError(`attention over spans takes one query token, got ${nTok}`);
     const parts = this.pool.size + 1;
-    const per = this.k.attention_quant_scratch(pos0 + nTok, p.headDim, p.headDimV);
+    // Per participant: the kernel takes the query heads of a KV head together, with scratch per head.
+    const group = p.nHead / p.nHeadKv;
+    const per = this.k.attention_quant_scratch(pos0 + nTok, p.headDim, p.headDimV) * group;
     if (!this.attnQScratch || this.attnQScratch.length < per * parts) {
       if (this.attnQScratch) a.releaseView(this.attnQScratch);
       // Room for twice the positions, so a growing context reallocates now and then, not every step.
-      this.attnQScratch = a.bytes(this.k.attention_quant_scratch(2 * (pos0 + nTok), p.headDim, p.headDimV) * parts);
+      this.attnQScratch = a.bytes(this.k.attention_quant_scratch(2 * (pos0 + nTok), p.headDim, p.headDimV) * group * parts);
     }
     const j = this.attnQJob;
     j.q = q.byteOffset; j.k = k.data.byteOffset; j.v = v.data.byteOffset; j.nTok = nTok; j.pos0 = pos0;
