@@ -50,6 +50,7 @@ for (const flavor of flavors) {
       for (const type of ['F16', 'F32']) {
         for (const [rows, cols] of SHAPES) {
           const w = randomMatrix(k, type, rows, cols, seed++);
+          k.prepareWeights([w], { gemm: true });
           for (const nTok of TOKENS) {
             const x = k.allocF32(nTok * cols);
             x.set(randomFloats(nTok * cols, seed++, 2));
@@ -71,6 +72,7 @@ for (const flavor of flavors) {
       const k = (await WasmKernels.create({ flavor, threads }))!;
       pool.push(k);
       const ws = [randomMatrix(k, 'F16', 200, 128, 3), randomMatrix(k, 'F16', 72, 128, 4), randomMatrix(k, 'F32', 96, 128, 5)];
+      k.prepareWeights(ws, { gemm: true });
       const nTok = 40, x = k.allocF32(nTok * 128);
       x.set(randomFloats(nTok * 128, 6, 1));
       const ys = ws.map((w) => k.allocF32(nTok * w.rows));
@@ -80,6 +82,24 @@ for (const flavor of flavors) {
         k.matmul(w, x, nTok, one);
         sameBits(ys[i]!, one, one.length, `product ${i}`);
       });
+    });
+
+    test(`${flavor}, ${threads} thread(s): without the gemm option a batch of F16/F32 products equals its tokens one at a time, bit for bit`, async () => {
+      // A language model's prefill must give the logits a token-by-token decode gives (prefix reuse,
+      // speculative verification, streamed and whole answers), so its matrices never take the GEMM.
+      const k = (await WasmKernels.create({ flavor, threads }))!;
+      pool.push(k);
+      for (const type of ['F16', 'F32']) {
+        const w = randomMatrix(k, type, 96, 256, 31);
+        k.prepareWeights([w]);
+        const nTok = 40, x = k.allocF32(nTok * 256), y = k.allocF32(nTok * 96), one = k.allocF32(96);
+        x.set(randomFloats(nTok * 256, 32, 1));
+        k.matmul(w, x, nTok, y);
+        for (let t = 0; t < nTok; t++) {
+          k.matmul(w, x.subarray(t * 256, (t + 1) * 256), 1, one);
+          sameBits(y.subarray(t * 96, (t + 1) * 96), one, 96, `${type} token ${t}`);
+        }
+      }
     });
 
     test(`${flavor}, ${threads} thread(s): encoder attention within ${TOL_FLOAT} of its twin`, async () => {

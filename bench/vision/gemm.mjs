@@ -46,7 +46,7 @@ const row = (name, macs, t) => console.log(`| ${name} | ${nTok} | ${t.wall.toFix
 for (const type of types) {
   for (const [rows, cols] of [[1152, 1152], [4320, 1152], [1152, 4320]]) {
     const w = randomMatrix(k, type, rows, cols, 7);
-    k.prepareWeights([w]);
+    k.prepareWeights([w], { gemm: true });
     const x = k.allocF32(nTok * cols), y = k.allocF32(nTok * rows);
     x.set(randomFloats(nTok * cols, 8, 1));
     row(`${type} ${rows}x${cols}${k.inRows4(w) ? ' (four-row)' : ''}`, rows * cols * nTok, time(() => k.matmul(w, x, nTok, y)));

@@ -7,6 +7,18 @@
 
 import type { QuantFormat, WeightBytes } from '../quant/types.js';
 
+/** How prepareWeights may treat a group of matrices. */
+export interface PrepareWeightsOptions {
+  /**
+   * Products over many tokens may take a tiled GEMM whose sums run in blocks along k: a token's
+   * result then depends on how many tokens share the call. Only for callers that never hold a batch
+   * against its tokens one at a time (the vision encoder). A language model's products stay
+   * batch-invariant: a reused prompt prefix, a speculative verify and a streamed answer must see the
+   * logits a whole prefill gives, bit for bit.
+   */
+  gemm?: boolean;
+}
+
 export interface WeightMatrix extends WeightBytes {
   readonly name: string;
   readonly format: QuantFormat;
@@ -145,7 +157,7 @@ export interface Kernels {
    * bit formats). Afterwards their bytes belong to the backend: only its matmul reads them.
    * Returns a line describing which kernels the matrices got.
    */
-  prepareWeights?(ws: WeightMatrix[]): string;
+  prepareWeights?(ws: WeightMatrix[], opts?: PrepareWeightsOptions): string;
   /**
    * Buffers the backend computes on directly (WebAssembly memory). Callers allocate scratch, KV
    * cache and weight bytes through these when present; any plain array still works, just slower.

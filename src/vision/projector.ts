@@ -294,7 +294,8 @@ export class Projector {
     const post = optNorm(VT.postLn('weight'), VT.postLn('bias'), nEmbd);
     const proj = new Projector(file, hp, kernels, patch, posEmbd, posRows, pre, post, blocks, head);
     const mats = blocks.flatMap((b) => [b.q.w, b.k.w, b.v.w, b.o.w, b.up.w, b.down.w, ...(b.gate ? [b.gate.w] : [])]);
-    kernels.prepareWeights?.(mats.concat(proj.headMatrices()));
+    // The encoder never compares a batch with its tokens one by one: its products may take the GEMM.
+    kernels.prepareWeights?.(mats.concat(proj.headMatrices()), { gemm: true });
     return proj;
   }
 

@@ -6,7 +6,7 @@
 // formats get_rows lacks) go to the reference backend.
 
 import { RefKernels } from '../ref/index.js';
-import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParams, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix } from '../types.js';
+import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParams, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix, type PrepareWeightsOptions } from '../types.js';
 import { WasmArena } from './arena.js';
 import { MAX_GROUP, postAttention, postAttentionQuant, postEncoderAttention, postLutMatmul, postMatmul, postSwiglu, type AttentionJob, type AttentionQuantJob, type KernelExports } from './protocol.js';
 import { KernelPool } from './pool.js';
@@ -193,6 +193,8 @@ export class WasmKernels implements Kernels {
   private readonly luts = new Map<WeightMatrix, LutEntry>();
   /** Matrices re-laid at load in four-row groups (ref/rows4.ts), for the dequantize kernels. */
   private readonly rows4 = new Set<WeightMatrix>();
+  /** Matrices whose owner accepted the tiled GEMM's order (prepareWeights' gemm option). */
+  private readonly gemmOk = new Set<WeightMatrix>();
   /** TQ1_0 matrices re-coded at load as TQ2_0 matrices (ref/ternary.ts), which the products read instead. */
   private readonly recoded = new Map<WeightMatrix, WeightMatrix>();
   private lutTbl: Uint8Array | null = null;
@@ -350,7 +352,8 @@ export class WasmKernels implements Kernels {
    * are the size of its rows (Q4_0, Q4_1, TQ2_0, INTn), else into a new buffer, freeing the old
    * bytes (TQ1_0). One tensor at a time, so the weights are never held twice.
    */
-  prepareWeights(ws: WeightMatrix[]): string {
+  prepareWeights(ws: WeightMatrix[], opts: PrepareWeightsOptions = {}): string {
+    if (opts.gemm) for (const w of ws) this.gemmOk.add(w);
     const onLut = new Map<string, number>();
     let others = 0, relaid = 0, ternary = 0;
     for (const w of new Set(ws)) {
@@ -521,9 +524,9 @@ export class WasmKernels implements Kernels {
     this.runJob();
   }
 
-  /** Whether a product goes to the tiled GEMM: a format with the trait, enough tokens, rows as the file has them. */
+  /** Whether a product goes to the tiled GEMM: its owner accepted it, a format with the trait, enough tokens, rows as the file has them. */
   private takesGemm(w: WeightMatrix, nTok: number): boolean {
-    return !!w.format.wasm?.gemm && nTok >= GEMM_MIN_TOK && !this.luts.has(w) && !this.rows4.has(w);
+    return this.gemmOk.has(w) && !!w.format.wasm?.gemm && nTok >= GEMM_MIN_TOK && !this.luts.has(w) && !this.rows4.has(w);
   }
 
   private ensureGemmPanels(bytes: number): void {
