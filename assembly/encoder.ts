@@ -247,8 +247,9 @@ export function encoder_attention_scratch(nQ: i32, nK: i32, dHead: i32): i32 {
 
 /**
  * Non-causal attention of heads h0..h1 (Kernels.encoderAttention): per head scores = K_h Q_h through
- * the GEMM (K read in place, width floats apart), softmax_rows, out_h = V_h^T P through the GEMM (V
- * read in place as the transposed matrix), copied into out's columns. q (nQ, width), k and v
+ * the GEMM (K read in place, width floats apart), softmax_pack (the probabilities straight into the
+ * packed layout), out_h = V_h^T P through the GEMM (V read in place as the transposed matrix),
+ * copied into out's columns. q (nQ, width), k and v
  * (nK, width), out (nQ, width); `scratch` is encoder_attention_scratch bytes of this thread's own.
  */
 export function encoder_attention(q: usize, k: usize, v: usize, nQ: i32, nK: i32, nHead: i32, dHead: i32, scale: f32, out: usize, h0: i32, h1: i32, scratch: usize): void {
