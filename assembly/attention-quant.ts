@@ -11,7 +11,7 @@
 import { f16ToF32, halfx4, roundF16, roundF16x4 } from './f16';
 import { dot32_i8, isum4, spreadBits } from './dot';
 import { matmul } from './matmul';
-import { widen } from './attention';
+import { finishGroup, onlineStep, widen } from './attention';
 import { quantize_q8 } from './act-quant';
 import {
   GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1,
@@ -272,60 +272,11 @@ export function attention_quant(q: usize, k: usize, v: usize, nTok: i32, pos0: i
           for (let i = 0; i < n; i++) {
             const acc = accg + (<usize>(i * headDimV) << 2);
             const s: f32 = load<f32>(sc + (<usize>(i * nKv + j) << 2)) * scale;
-            const M = load<f32>(Mg + (<usize>i << 2));
-            let ms: f32 = 1, vs: f32 = 1;
-            if (s > M) {
-              store<f32>(Mg + (<usize>i << 2), s);
-              ms = <f32>Math.exp(<f64>(M - s));
-              let e = 0;
-              if (ASC_FEATURE_SIMD) {
-                const m4 = f32x4.splat(ms);
-                for (; e + 4 <= headDimV; e += 4) {
-                  const p = acc + (<usize>e << 2);
-                  const x = f32x4.mul(v128.load(p), m4);
-                  v128.store(p, f16V ? roundF16x4(x) : x);
-                }
-              }
-              for (; e < headDimV; e++) {
-                const p = acc + (<usize>e << 2);
-                const x = load<f32>(p) * ms;
-                store<f32>(p, f16V ? roundF16(x) : x);
-              }
-            } else {
-              vs = <f32>Math.exp(<f64>(s - M));
-            }
-            let e = 0;
-            if (ASC_FEATURE_SIMD) {
-              const v4 = f32x4.splat(vs);
-              if (f16V) {
-                for (; e + 4 <= headDimV; e += 4) {
-                  const p = acc + (<usize>e << 2);
-                  v128.store(p, roundF16x4(f32x4.add(v128.load(p), f32x4.mul(v128.load(v32 + (<usize>e << 2)), v4))));
-                }
-              } else {
-                for (; e + 4 <= headDimV; e += 4) {
-                  const p = acc + (<usize>e << 2);
-                  v128.store(p, f32x4.add(v128.load(p), f32x4.mul(v128.load(v32 + (<usize>e << 2)), v4)));
-                }
-              }
-            }
-            for (; e < headDimV; e++) {
-              const p = acc + (<usize>e << 2);
-              const x = load<f32>(p) + load<f32>(v32 + (<usize>e << 2)) * vs;
-              store<f32>(p, f16V ? roundF16(x) : x);
-            }
-            const Sp = Sg + (<usize>i << 2);
-            store<f32>(Sp, load<f32>(Sp) * ms + vs);
+            onlineStep(s, Mg + (<usize>i << 2), Sg + (<usize>i << 2), acc, v32, headDimV, f16V);
           }
         }
       }
-      for (let i = 0; i < n; i++) {
-        const S = load<f32>(Sg + (<usize>i << 2));
-        const inv: f32 = S == 0 ? 0 : <f32>1 / S;
-        const acc = accg + (<usize>(i * headDimV) << 2);
-        const oo = out + ((<usize>(t * nHead + g0 + i) * <usize>headDimV) << 2);
-        for (let e = 0; e < headDimV; e++) store<f32>(oo + (<usize>e << 2), load<f32>(acc + (<usize>e << 2)) * inv);
-      }
+      finishGroup(accg, Sg, out + ((<usize>(t * nHead + g0) * <usize>headDimV) << 2), n, headDimV);
       g0 = g1;
     }
   }

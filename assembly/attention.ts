@@ -27,6 +27,67 @@ export function attention_scratch(nHead: i32, nHeadKv: i32, headDim: i32, headDi
 }
 
 /**
+ * One position of one head's online softmax (ggml's flash-attention step): score s against the
+ * running max at Mp and sum at Sp, the f32 V row at vp accumulated into acc (f16: each step rounded
+ * to f16, as ggml's f16 accumulator). Shared by attention.ts and attention-quant.ts.
+ */
+@inline export function onlineStep(s: f32, Mp: usize, Sp: usize, acc: usize, vp: usize, headDimV: i32, f16: bool): void {
+  const M = load<f32>(Mp);
+  let ms: f32 = 1, vs: f32 = 1;
+  if (s > M) {
+    store<f32>(Mp, s);
+    ms = <f32>Math.exp(<f64>(M - s));
+    let e = 0;
+    if (ASC_FEATURE_SIMD) {
+      const m4 = f32x4.splat(ms);
+      for (; e + 4 <= headDimV; e += 4) {
+        const p = acc + (<usize>e << 2);
+        const x = f32x4.mul(v128.load(p), m4);
+        v128.store(p, f16 ? roundF16x4(x) : x);
+      }
+    }
+    for (; e < headDimV; e++) {
+      const p = acc + (<usize>e << 2);
+      const x = load<f32>(p) * ms;
+      store<f32>(p, f16 ? roundF16(x) : x);
+    }
+  } else {
+    vs = <f32>Math.exp(<f64>(s - M));
+  }
+  let e = 0;
+  if (ASC_FEATURE_SIMD) {
+    const v4 = f32x4.splat(vs);
+    if (f16) {
+      for (; e + 4 <= headDimV; e += 4) {
+        const p = acc + (<usize>e << 2);
+        v128.store(p, roundF16x4(f32x4.add(v128.load(p), f32x4.mul(v128.load(vp + (<usize>e << 2)), v4))));
+      }
+    } else {
+      for (; e + 4 <= headDimV; e += 4) {
+        const p = acc + (<usize>e << 2);
+        v128.store(p, f32x4.add(v128.load(p), f32x4.mul(v128.load(vp + (<usize>e << 2)), v4)));
+      }
+    }
+  }
+  for (; e < headDimV; e++) {
+    const p = acc + (<usize>e << 2);
+    const x = load<f32>(p) + load<f32>(vp + (<usize>e << 2)) * vs;
+    store<f32>(p, f16 ? roundF16(x) : x);
+  }
+  store<f32>(Sp, load<f32>(Sp) * ms + vs);
+}
+
+/** n heads' outputs from their accumulators (accg + i * headDimV) and sums Sg[i], to out + i * headDimV. */
+@inline export function finishGroup(accg: usize, Sg: usize, out: usize, n: i32, headDimV: i32): void {
+  for (let i = 0; i < n; i++) {
+    const S = load<f32>(Sg + (<usize>i << 2));
+    const inv: f32 = S == 0 ? 0 : <f32>1 / S;
+    const acc = accg + (<usize>(i * headDimV) << 2), oo = out + (<usize>(i * headDimV) << 2);
+    for (let d = 0; d < headDimV; d++) store<f32>(oo + (<usize>d << 2), load<f32>(acc + (<usize>d << 2)) * inv);
+  }
+}
+
+/**
  * Causal attention for heads h0..h1 (see the TypeScript twin for layouts). f16 = 1: the caches hold
  * f16 halves (2 bytes an element) and the kernel rounds as llama.cpp's flash-attention kernel over
  * an f16 cache does (Q in f16, the V accumulator in f16); f16 = 0: f32 caches. spans (i32 pairs
@@ -90,59 +151,11 @@ export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nH
             }
             for (; d < headDim; d++) dot += load<f32>(qh + (<usize>d << 2)) * load<f32>(kp + (<usize>d << 2));
             const sc: f32 = dot * scale;
-            const M = load<f32>(Mg + (<usize>i << 2));
-            let ms: f32 = 1, vs: f32 = 1;
-            if (sc > M) {
-              store<f32>(Mg + (<usize>i << 2), sc);
-              ms = <f32>Math.exp(<f64>(M - sc));
-              let e = 0;
-              if (ASC_FEATURE_SIMD && f16) {
-                const m4 = f32x4.splat(ms);
-                for (; e + 4 <= headDimV; e += 4) {
-                  const p = acc + (<usize>e << 2);
-                  v128.store(p, roundF16x4(f32x4.mul(v128.load(p), m4)));
-                }
-              }
-              for (; e < headDimV; e++) {
-                const p = acc + (<usize>e << 2);
-                const val = load<f32>(p) * ms;
-                store<f32>(p, f16 ? roundF16(val) : val);
-              }
-            } else {
-              vs = <f32>Math.exp(<f64>(sc - M));
-            }
-            let e = 0;
-            if (ASC_FEATURE_SIMD) {
-              const v4 = f32x4.splat(vs);
-              if (f16) {
-                for (; e + 4 <= headDimV; e += 4) {
-                  const p = acc + (<usize>e << 2);
-                  v128.store(p, roundF16x4(f32x4.add(v128.load(p), f32x4.mul(v128.load(vp + (<usize>e << 2)), v4))));
-                }
-              } else {
-                for (; e + 4 <= headDimV; e += 4) {
-                  const p = acc + (<usize>e << 2);
-                  v128.store(p, f32x4.add(v128.load(p), f32x4.mul(v128.load(vp + (<usize>e << 2)), v4)));
-                }
-              }
-            }
-            for (; e < headDimV; e++) {
-              const p = acc + (<usize>e << 2);
-              const val = load<f32>(p) + load<f32>(vp + (<usize>e << 2)) * vs;
-              store<f32>(p, f16 ? roundF16(val) : val);
-            }
-            const Sp = Sg + (<usize>i << 2);
-            store<f32>(Sp, load<f32>(Sp) * ms + vs);
+            onlineStep(sc, Mg + (<usize>i << 2), Sg + (<usize>i << 2), acc, vp, headDimV, f16 != 0);
           }
         }
       }
-      for (let i = 0; i < n; i++) {
-        const S = load<f32>(Sg + (<usize>i << 2));
-        const inv: f32 = S == 0 ? 0 : <f32>1 / S;
-        const acc = accg + (<usize>(i * headDimV) << 2);
-        const oo = out + ((<usize>(t * nHead + g0 + i) * <usize>headDimV) << 2);
-        for (let d = 0; d < headDimV; d++) store<f32>(oo + (<usize>d << 2), load<f32>(acc + (<usize>d << 2)) * inv);
-      }
+      finishGroup(accg, Sg, out + ((<usize>(t * nHead + g0) * <usize>headDimV) << 2), n, headDimV);
       g0 = g1;
     }
   }
