@@ -7,6 +7,18 @@ import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
 import { weightBytes } from '../src/quant/types.js';
 import { randomFloats } from './helpers.js';
 
+/**
+ * nTok tokens of activations in a backend's memory, seeded by nTok, with the cases that stress an
+ * activation quantizer: token 0 all zero when nTok is 2, one outlier (-300) in token 1 when nTok is 3.
+ */
+export function edgeActivations(k: { allocF32(n: number): Float32Array }, cols: number, nTok: number): Float32Array {
+  const x = k.allocF32(cols * nTok);
+  x.set(randomFloats(cols * nTok, 3 + nTok, 2));
+  if (nTok === 2) x.fill(0, 0, cols);
+  if (nTok === 3) x[cols + 5] = -300;
+  return x;
+}
+
 export function randomMatrix(k: { allocBytes(n: number): Uint8Array } | null, type: string, rows: number, cols: number, seed: number): WeightMatrix {
   const fmt = quantFormat(ggmlTypeByName(type)!.id);
   const w = randomFloats(rows * cols, seed, 1.5);

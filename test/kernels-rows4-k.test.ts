@@ -18,6 +18,7 @@ import type { KernelExports } from '../src/kernels/wasm/protocol.js';
 import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
 import { weightBytes } from '../src/quant/types.js';
 import { randomFloats } from './helpers.js';
+import { edgeActivations } from './kernel-helpers.js';
 
 /** As kernels-parity's quant class: relative to the largest |reference| value (the reference sums in double). */
 const TOL_QUANT = 1e-4;
@@ -87,10 +88,7 @@ for (const flavor of flavors) {
           }
           const plain: WeightMatrix = { ...w, ...weightBytes(orig) };
           for (const nTok of TOKENS) {
-            const x = k.allocF32(cols * nTok);
-            x.set(randomFloats(cols * nTok, 3 + nTok, 2));
-            if (nTok === 2) x.fill(0, 0, cols); // an all-zero token
-            if (nTok === 3) x[cols + 5] = -300; // one outlier: the rest quantize to small values
+            const x = edgeActivations(k, cols, nTok);
             const y = k.allocF32(rows * nTok), yRows = k.allocF32(rows * nTok), yTwin = new Float32Array(rows * nTok), yRef = new Float32Array(rows * nTok);
             k.matmul(w, x, nTok, y);
             k.matmul(rowLayout, x, nTok, yRows);
