@@ -1,7 +1,7 @@
 // Inputs of the kernel tests: weight matrices of seeded random values quantized to any format, in
 // a backend's memory (WebAssembly) or a plain array.
 
-import type { WeightMatrix } from '../src/kernels/types.js';
+import type { Kernels, WeightMatrix } from '../src/kernels/types.js';
 import type { WasmFlavor } from '../src/kernels/wasm/index.js';
 import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
 import { weightBytes } from '../src/quant/types.js';
@@ -17,6 +17,24 @@ export function edgeActivations(k: { allocF32(n: number): Float32Array }, cols: 
   if (nTok === 2) x.fill(0, 0, cols);
   if (nTok === 3) x[cols + 5] = -300;
   return x;
+}
+
+type Product = (x: Float32Array, nTok: number, y: Float32Array) => void;
+
+/**
+ * One input through a re-laid matrix's kernel, the same bytes in the row layout, the kernel's
+ * TypeScript twin and the reference backend: the four outputs a layout test compares. The two wasm
+ * outputs live in k's memory; the caller releases them.
+ */
+export function layoutProducts(k: Required<Pick<Kernels, 'allocF32'>> & Kernels, relaid: WeightMatrix, rowLayout: WeightMatrix,
+  twin: Product, ref: Product, x: Float32Array, nTok: number): { y: Float32Array; yRows: Float32Array; yTwin: Float32Array; yRef: Float32Array } {
+  const n = relaid.rows * nTok;
+  const y = k.allocF32(n), yRows = k.allocF32(n), yTwin = new Float32Array(n), yRef = new Float32Array(n);
+  k.matmul(relaid, x, nTok, y);
+  k.matmul(rowLayout, x, nTok, yRows);
+  twin(x, nTok, yTwin);
+  ref(x, nTok, yRef);
+  return { y, yRows, yTwin, yRef };
 }
 
 export function randomMatrix(k: { allocBytes(n: number): Uint8Array } | null, type: string, rows: number, cols: number, seed: number): WeightMatrix {

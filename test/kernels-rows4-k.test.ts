@@ -18,7 +18,7 @@ import type { KernelExports } from '../src/kernels/wasm/protocol.js';
 import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
 import { weightBytes } from '../src/quant/types.js';
 import { randomFloats } from './helpers.js';
-import { edgeActivations } from './kernel-helpers.js';
+import { edgeActivations, layoutProducts } from './kernel-helpers.js';
 
 /** As kernels-parity's quant class: relative to the largest |reference| value (the reference sums in double). */
 const TOL_QUANT = 1e-4;
@@ -89,11 +89,7 @@ for (const flavor of flavors) {
           const plain: WeightMatrix = { ...w, ...weightBytes(orig) };
           for (const nTok of TOKENS) {
             const x = edgeActivations(k, cols, nTok);
-            const y = k.allocF32(rows * nTok), yRows = k.allocF32(rows * nTok), yTwin = new Float32Array(rows * nTok), yRef = new Float32Array(rows * nTok);
-            k.matmul(w, x, nTok, y);
-            k.matmul(rowLayout, x, nTok, yRows);
-            rows4kMatmul(w, x, nTok, yTwin);
-            ref.matmul(plain, x, nTok, yRef);
+            const { y, yRows, yTwin, yRef } = layoutProducts(k, w, rowLayout, (xs, n, ys) => rows4kMatmul(w, xs, n, ys), (xs, n, ys) => ref.matmul(plain, xs, n, ys), x, nTok);
             sameBits(y, yTwin, `${type} ${rows}x${cols} x${nTok} vs twin`);
             if (type !== 'Q5_0' || flavor === 'plain') sameBits(y, yRows, `${type} ${rows}x${cols} x${nTok} vs row layout`);
             else assert.ok(maxRelDiff(y, yRows, rows * nTok) <= TOL_ORDER, `${type} ${rows}x${cols} x${nTok}: vs the row layout's tiles`);

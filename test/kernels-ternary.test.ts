@@ -21,7 +21,7 @@ import { TQ1_0 } from '../src/quant/tq1_0.js';
 import { TQ2_0 } from '../src/quant/tq2_0.js';
 import { weightBytes, type QuantFormat } from '../src/quant/types.js';
 import { randomFloats } from './helpers.js';
-import { edgeActivations, maxRelDiff, sameBits, testFlavors } from './kernel-helpers.js';
+import { edgeActivations, layoutProducts, maxRelDiff, sameBits, testFlavors } from './kernel-helpers.js';
 
 /** As kernels-parity's quant class: relative to the largest |reference| value (the reference sums in double). */
 const TOL_QUANT = 1e-4;
@@ -117,11 +117,7 @@ for (const flavor of flavors) {
           const plain: WeightMatrix = { ...w, ...weightBytes(orig) };
           for (const nTok of TOKENS) {
             const x = edgeActivations(k, cols, nTok);
-            const y = k.allocF32(rows * nTok), yRows = k.allocF32(rows * nTok), yTwin = new Float32Array(rows * nTok), yRef = new Float32Array(rows * nTok);
-            k.matmul(w, x, nTok, y);
-            k.matmul(rowLayout, x, nTok, yRows);
-            ternaryMatmul(plain, x, nTok, yTwin);
-            ref.matmul(plain, x, nTok, yRef);
+            const { y, yRows, yTwin, yRef } = layoutProducts(k, w, rowLayout, (xs, n, ys) => ternaryMatmul(plain, xs, n, ys), (xs, n, ys) => ref.matmul(plain, xs, n, ys), x, nTok);
             sameBits(y, yTwin, `${fmt.name} ${rows}x${cols} x${nTok} vs twin`);
             sameBits(yRows, yTwin, `${fmt.name} ${rows}x${cols} x${nTok}: row kernel vs twin`);
             const d = maxRelDiff(y, yRef, rows * nTok);
