@@ -1,10 +1,13 @@
 // Training kernels: forward and backward of the decoder's ops over f32 row-major buffers, and the
 // AdamW step. Twins: src/train/ops.ts (one function each, same meaning); held together by
-// test/train-wasm.test.ts. Products and attention dot products sum in f32 lanes (SIMD), so they
-// differ from the twins' float64 sums in the last bits; the elementwise ops, RMS norm, RoPE and
-// AdamW compute in f64 exactly as the twins do. Every output element is summed by one thread in one
-// order whatever the split, so results do not depend on the thread count. Each kernel is its own
-// (non-inline) function: Binaryen's time grows badly with big inlined bodies.
+// test/train-wasm.test.ts. Products and attention dot products sum in f32 lanes (SIMD), and the
+// softmaxes, SiLU and cross-entropy take exp.ts's f32 polynomial e^x four lanes at a time, so they
+// differ from the twins' float64 in the last bits; RMS norm, RoPE, embedding and AdamW compute in
+// f64 exactly as the twins do. Every output element is summed by one thread in one order whatever
+// the split, so results do not depend on the thread count. Each kernel is its own (non-inline)
+// function: Binaryen's time grows badly with big inlined bodies.
+
+import { EXP_MAX, expConst, expF32, expF32x4k } from './exp';
 
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
@@ -245,11 +248,159 @@ export function tr_rope(x: usize, T: i32, nHead: i32, headDim: i32, cos: usize, 
   }
 }
 
+/** Floats of per-thread scratch the attention kernels need for T tokens of head size hd. */
+export function tr_attention_scratch(T: i32, hd: i32): i32 {
+  const tp = keyPad(T);
+  return hd * tp + T * tp + tp;
+}
+
+/**
+ * Row length of the transposed heads and score rows: T rounded up to 32, so the scores of a query
+ * run in blocks of 32 keys (eight independent lane sums; the keys past the query are computed and
+ * ignored, those past T read the zero padding).
+ */
+@inline function keyPad(T: i32): i32 {
+  return (T + 31) & ~31;
+}
+
+/** kt(hd, tp) = the head's keys (or values) transposed: column j is token j's vector (the dot products then run four tokens per lane). */
+function transposeHead(k: usize, T: i32, ks: i32, kh: i32, hd: i32, kt: usize, tp: i32): void {
+  for (let j = 0; j < T; j++) {
+    const src = k + (<usize>(j * ks + kh) << 2);
+    for (let d = 0; d < hd; d++) store<f32>(kt + (<usize>(d * tp + j) << 2), load<f32>(src + (<usize>d << 2)));
+  }
+  // the lanes past T: zero, so a four-token group that runs past the last token reads no garbage
+  for (let d = 0; d < hd; d++) for (let j = T; j < tp; j++) store<f32>(kt + (<usize>(d * tp + j) << 2), 0);
+}
+
+/** s[j] = a . column j of kt for j in [0, n rounded up to 32): 32 keys a pass in eight lane sums. */
+function dotsT(a: usize, kt: usize, tp: i32, hd: i32, n: i32, s: usize): void {
+  const rb = <usize>tp << 2;
+  for (let j = 0; j < n; j += 32) {
+    let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    let kp = kt + (<usize>j << 2);
+    for (let d = 0; d < hd; d++) {
+      const x = v128.load32_splat(a + (<usize>d << 2));
+      a0 = madd(v128.load(kp), x, a0); a1 = madd(v128.load(kp, 16), x, a1); a2 = madd(v128.load(kp, 32), x, a2); a3 = madd(v128.load(kp, 48), x, a3);
+      a4 = madd(v128.load(kp, 64), x, a4); a5 = madd(v128.load(kp, 80), x, a5); a6 = madd(v128.load(kp, 96), x, a6); a7 = madd(v128.load(kp, 112), x, a7);
+      kp += rb;
+    }
+    const o = s + (<usize>j << 2);
+    v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+    v128.store(o, a4, 64); v128.store(o, a5, 80); v128.store(o, a6, 96); v128.store(o, a7, 112);
+  }
+}
+
+/**
+ * out[0..hd) += sum over t in [t0, t1) of c[t * cs] * row t of x (stride xs floats): 32, then 16,
+ * then 4 floats of the head at a time in registers. With cs = 1 the weights are a row (attention's
+ * P.V, dS.K); with cs = T a column of a (T, T) matrix (dV = P^T.dout, dK = dS^T.q).
+ */
+function columnRows(c: usize, cs: i32, x: usize, xs: i32, t0: i32, t1: i32, hd: i32, out: usize): void {
+  const xb = <usize>xs << 2, cb = <usize>cs << 2;
+  let ch = 0;
+  for (; ch + 32 <= hd; ch += 32) {
+    const o = out + (<usize>ch << 2);
+    let a0 = v128.load(o), a1 = v128.load(o, 16), a2 = v128.load(o, 32), a3 = v128.load(o, 48);
+    let a4 = v128.load(o, 64), a5 = v128.load(o, 80), a6 = v128.load(o, 96), a7 = v128.load(o, 112);
+    let xp = x + <usize>t0 * xb + (<usize>ch << 2), cp = c + <usize>t0 * cb;
+    for (let t = t0; t < t1; t++) {
+      const w = v128.load32_splat(cp);
+      a0 = madd(v128.load(xp), w, a0); a1 = madd(v128.load(xp, 16), w, a1); a2 = madd(v128.load(xp, 32), w, a2); a3 = madd(v128.load(xp, 48), w, a3);
+      a4 = madd(v128.load(xp, 64), w, a4); a5 = madd(v128.load(xp, 80), w, a5); a6 = madd(v128.load(xp, 96), w, a6); a7 = madd(v128.load(xp, 112), w, a7);
+      xp += xb; cp += cb;
+    }
+    v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+    v128.store(o, a4, 64); v128.store(o, a5, 80); v128.store(o, a6, 96); v128.store(o, a7, 112);
+  }
+  for (; ch + 16 <= hd; ch += 16) {
+    const o = out + (<usize>ch << 2);
+    let a0 = v128.load(o), a1 = v128.load(o, 16), a2 = v128.load(o, 32), a3 = v128.load(o, 48);
+    let xp = x + <usize>t0 * xb + (<usize>ch << 2), cp = c + <usize>t0 * cb;
+    for (let t = t0; t < t1; t++) {
+      const w = v128.load32_splat(cp);
+      a0 = madd(v128.load(xp), w, a0); a1 = madd(v128.load(xp, 16), w, a1); a2 = madd(v128.load(xp, 32), w, a2); a3 = madd(v128.load(xp, 48), w, a3);
+      xp += xb; cp += cb;
+    }
+    v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+  }
+  for (; ch < hd; ch += 4) {
+    const o = out + (<usize>ch << 2);
+    let a0 = v128.load(o);
+    let xp = x + <usize>t0 * xb + (<usize>ch << 2), cp = c + <usize>t0 * cb;
+    for (let t = t0; t < t1; t++) { a0 = madd(v128.load(xp), v128.load32_splat(cp), a0); xp += xb; cp += cb; }
+    v128.store(o, a0);
+  }
+}
+
+/** max of s[0..n) */
+function rowMax(s: usize, n: i32): f32 {
+  let j = 0, m: f32 = -Infinity;
+  if (ASC_FEATURE_SIMD && n >= 4) {
+    let mv = v128.load(s);
+    for (j = 4; j + 4 <= n; j += 4) mv = f32x4.max(mv, v128.load(s + (<usize>j << 2)));
+    m = Mathf.max(Mathf.max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), Mathf.max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  }
+  for (; j < n; j++) m = Mathf.max(m, load<f32>(s + (<usize>j << 2)));
+  return m;
+}
+
+/** s[j] = e^(s[j] - max) for j < n with exp.ts's polynomial (four lanes, the tail the same steps); returns their sum (f64 over f32 lanes). */
+function expRow(s: usize, n: i32, max: f32): f64 {
+  let j = 0;
+  const mv = f32x4.splat(max);
+  let acc = f32x4.splat(0);
+  const c0 = expConst(0), c1 = expConst(1), c2 = expConst(2), c3 = expConst(3), c4 = expConst(4), c5 = expConst(5);
+  const c6 = expConst(6), c7 = expConst(7), c8 = expConst(8), c9 = expConst(9), c10 = expConst(10), c11 = expConst(11);
+  for (; j + 4 <= n; j += 4) {
+    const p = s + (<usize>j << 2);
+    const e = expF32x4k(f32x4.sub(v128.load(p), mv), c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
+    v128.store(p, e);
+    acc = f32x4.add(acc, e);
+  }
+  let sum = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
+  for (; j < n; j++) { const p = s + (<usize>j << 2); const e = expF32(load<f32>(p) - max); store<f32>(p, e); sum += <f64>e; }
+  return sum;
+}
+
 /**
  * Causal GQA attention for KV heads kv0..kv1 (and their query heads): q(T, nHead*hd), k/v(T,
- * nHeadKv*hd) -> out(T, nHead*hd), probs(nHead, T, T).
+ * nHeadKv*hd) -> out(T, nHead*hd), probs(nHead, T, T) (entries past each query's position left
+ * alone). With SIMD and hd % 4 == 0: a query's scores four keys per lane against the head's keys
+ * transposed into scratch (tr_attention_scratch floats), the softmax with the f32 polynomial e^x,
+ * the weighted sum of values in registers; otherwise one dot product per key (attentionScalar).
  */
-export function tr_attention(q: usize, k: usize, v: usize, T: i32, nHead: i32, nHeadKv: i32, hd: i32, probs: usize, out: usize, kv0: i32, kv1: i32): void {
+export function tr_attention(q: usize, k: usize, v: usize, T: i32, nHead: i32, nHeadKv: i32, hd: i32, probs: usize, out: usize, scratch: usize, kv0: i32, kv1: i32): void {
+  if (!ASC_FEATURE_SIMD || (hd & 3) != 0) { attentionScalar(q, k, v, T, nHead, nHeadKv, hd, probs, out, kv0, kv1); return; }
+  const group = nHead / nHeadKv;
+  const scale: f32 = <f32>(1 / Math.sqrt(<f64>hd));
+  const qs = nHead * hd, ks = nHeadKv * hd, tp = keyPad(T);
+  const kt = scratch, srow = scratch + (<usize>(hd * tp) << 2);
+  for (let kvh = kv0; kvh < kv1; kvh++) {
+    const kh = kvh * hd;
+    transposeHead(k, T, ks, kh, hd, kt, tp);
+    for (let h = kvh * group; h < (kvh + 1) * group; h++) {
+      for (let t = 0; t < T; t++) {
+        const n = t + 1;
+        const qo = q + (<usize>(t * qs + h * hd) << 2), po = probs + (<usize>((h * T + t) * T) << 2);
+        dotsT(qo, kt, tp, hd, n, srow);
+        const sv = f32x4.splat(scale);
+        for (let j = 0; j < n; j += 4) { const p = srow + (<usize>j << 2); v128.store(p, f32x4.mul(v128.load(p), sv)); }
+        const max = rowMax(srow, n);
+        const inv = <f32>(1 / expRow(srow, n, max));
+        const iv = f32x4.splat(inv);
+        let j = 0;
+        for (; j + 4 <= n; j += 4) { const p = <usize>j << 2; const x = f32x4.mul(v128.load(srow + p), iv); v128.store(srow + p, x); v128.store(po + p, x); }
+        for (; j < n; j++) { const p = <usize>j << 2; const x = load<f32>(srow + p) * inv; store<f32>(srow + p, x); store<f32>(po + p, x); }
+        const oo = out + (<usize>(t * qs + h * hd) << 2);
+        memory.fill(oo, 0, <usize>hd << 2);
+        columnRows(srow, 1, v + (<usize>kh << 2), ks, 0, n, hd, oo);
+      }
+    }
+  }
+}
+
+function attentionScalar(q: usize, k: usize, v: usize, T: i32, nHead: i32, nHeadKv: i32, hd: i32, probs: usize, out: usize, kv0: i32, kv1: i32): void {
   const group = nHead / nHeadKv;
   const scale: f32 = <f32>(1 / Math.sqrt(<f64>hd));
   const qs = nHead * hd, ks = nHeadKv * hd;
@@ -281,8 +432,51 @@ export function tr_attention(q: usize, k: usize, v: usize, T: i32, nHead: i32, n
   }
 }
 
-/** Accumulates dq, dk, dv from dout for KV heads kv0..kv1; dp is T floats of scratch. */
+/**
+ * Accumulates dq, dk, dv from dout for KV heads kv0..kv1; scratch: tr_attention_scratch floats.
+ * With SIMD and hd % 4 == 0, per query head: first per query t, dP against the values transposed
+ * (four keys per lane), dS = P (dP - P.dP) / sqrt(hd) kept as a (T, T) matrix and dq_t = dS_t . K
+ * in registers; then per key j, dv_j += P[:, j] . dout and dk_j += dS[:, j] . q in registers.
+ */
 export function tr_attention_bwd(q: usize, k: usize, v: usize, probs: usize, dout: usize, T: i32, nHead: i32, nHeadKv: i32, hd: i32,
+  dq: usize, dk: usize, dv: usize, scratch: usize, kv0: i32, kv1: i32): void {
+  if (!ASC_FEATURE_SIMD || (hd & 3) != 0) { attentionBwdScalar(q, k, v, probs, dout, T, nHead, nHeadKv, hd, dq, dk, dv, scratch, kv0, kv1); return; }
+  const group = nHead / nHeadKv;
+  const scale: f32 = <f32>(1 / Math.sqrt(<f64>hd));
+  const qs = nHead * hd, ks = nHeadKv * hd, tp = keyPad(T);
+  const vt = scratch, ds = scratch + (<usize>(hd * tp) << 2);
+  for (let kvh = kv0; kvh < kv1; kvh++) {
+    const kh = kvh * hd;
+    transposeHead(v, T, ks, kh, hd, vt, tp);
+    for (let h = kvh * group; h < (kvh + 1) * group; h++) {
+      for (let t = 0; t < T; t++) {
+        const n = t + 1;
+        const qo = <usize>(t * qs + h * hd) << 2, po = probs + (<usize>((h * T + t) * T) << 2), dso = ds + (<usize>(t * tp) << 2);
+        dotsT(dout + qo, vt, tp, hd, n, dso);
+        let j = 0;
+        let dv4 = f32x4.splat(0);
+        for (; j + 4 <= n; j += 4) dv4 = madd(v128.load(po + (<usize>j << 2)), v128.load(dso + (<usize>j << 2)), dv4);
+        let dot = hsum4(dv4);
+        for (; j < n; j++) dot += load<f32>(po + (<usize>j << 2)) * load<f32>(dso + (<usize>j << 2));
+        const dotv = f32x4.splat(dot), sv = f32x4.splat(scale);
+        for (j = 0; j + 4 <= n; j += 4) {
+          const p = <usize>j << 2;
+          v128.store(dso + p, f32x4.mul(f32x4.mul(v128.load(po + p), f32x4.sub(v128.load(dso + p), dotv)), sv));
+        }
+        for (; j < n; j++) { const p = <usize>j << 2; store<f32>(dso + p, load<f32>(po + p) * (load<f32>(dso + p) - dot) * scale); }
+        columnRows(dso, 1, k + (<usize>kh << 2), ks, 0, n, hd, dq + qo);
+      }
+      // per key j: the columns of P and dS below the diagonal, with dout and q rows
+      for (let j = 0; j < T; j++) {
+        const ko = <usize>(j * ks + kh) << 2;
+        columnRows(probs + (<usize>(h * T * T + j) << 2), T, dout + (<usize>(h * hd) << 2), qs, j, T, hd, dv + ko);
+        columnRows(ds + (<usize>j << 2), tp, q + (<usize>(h * hd) << 2), qs, j, T, hd, dk + ko);
+      }
+    }
+  }
+}
+
+function attentionBwdScalar(q: usize, k: usize, v: usize, probs: usize, dout: usize, T: i32, nHead: i32, nHeadKv: i32, hd: i32,
   dq: usize, dk: usize, dv: usize, dp: usize, kv0: i32, kv1: i32): void {
   const group = nHead / nHeadKv;
   const scale: f32 = <f32>(1 / Math.sqrt(<f64>hd));
@@ -310,44 +504,91 @@ export function tr_attention_bwd(q: usize, k: usize, v: usize, probs: usize, dou
   }
 }
 
-/** h = silu(g) * u over elements i0..i1 (f64 as the twin). */
+/**
+ * h = silu(g) * u over elements i0..i1, in f32 with exp.ts's polynomial e^x four lanes at a time
+ * (the tail the same steps); the twin computes in f64 (held within the f32 tolerance).
+ */
 export function tr_swiglu(g: usize, u: usize, h: usize, i0: i32, i1: i32): void {
-  for (let i = i0; i < i1; i++) {
+  let i = i0;
+  if (ASC_FEATURE_SIMD) {
+    const one = f32x4.splat(1), lim = f32x4.splat(EXP_MAX);
+    const c0 = expConst(0), c1 = expConst(1), c2 = expConst(2), c3 = expConst(3), c4 = expConst(4), c5 = expConst(5);
+    const c6 = expConst(6), c7 = expConst(7), c8 = expConst(8), c9 = expConst(9), c10 = expConst(10), c11 = expConst(11);
+    for (; i + 4 <= i1; i += 4) {
+      const p = <usize>i << 2;
+      const x = v128.load(g + p);
+      const e = expF32x4k(f32x4.min(f32x4.neg(x), lim), c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
+      v128.store(h + p, f32x4.mul(f32x4.div(x, f32x4.add(one, e)), v128.load(u + p)));
+    }
+  }
+  for (; i < i1; i++) {
     const p = <usize>i << 2;
-    const x = <f64>load<f32>(g + p);
-    store<f32>(h + p, <f32>((x / (1 + Math.exp(-x))) * <f64>load<f32>(u + p)));
+    const x = load<f32>(g + p);
+    store<f32>(h + p, x / (<f32>1 + expF32(Mathf.min(-x, EXP_MAX))) * load<f32>(u + p));
   }
 }
 
+/** du += dh * x * sig(x), dg += dh * u * sig * (1 + x (1 - sig)) over i0..i1, f32 as tr_swiglu. */
 export function tr_swiglu_bwd(g: usize, u: usize, dh: usize, dg: usize, du: usize, i0: i32, i1: i32): void {
-  for (let i = i0; i < i1; i++) {
+  let i = i0;
+  if (ASC_FEATURE_SIMD) {
+    const one = f32x4.splat(1), lim = f32x4.splat(EXP_MAX);
+    const c0 = expConst(0), c1 = expConst(1), c2 = expConst(2), c3 = expConst(3), c4 = expConst(4), c5 = expConst(5);
+    const c6 = expConst(6), c7 = expConst(7), c8 = expConst(8), c9 = expConst(9), c10 = expConst(10), c11 = expConst(11);
+    for (; i + 4 <= i1; i += 4) {
+      const p = <usize>i << 2;
+      const x = v128.load(g + p), d = v128.load(dh + p);
+      const sig = f32x4.div(one, f32x4.add(one, expF32x4k(f32x4.min(f32x4.neg(x), lim), c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11)));
+      v128.store(du + p, f32x4.add(v128.load(du + p), f32x4.mul(f32x4.mul(d, x), sig)));
+      const t = f32x4.add(one, f32x4.mul(x, f32x4.sub(one, sig)));
+      v128.store(dg + p, f32x4.add(v128.load(dg + p), f32x4.mul(f32x4.mul(f32x4.mul(d, v128.load(u + p)), sig), t)));
+    }
+  }
+  for (; i < i1; i++) {
     const p = <usize>i << 2;
-    const x = <f64>load<f32>(g + p), sig = 1 / (1 + Math.exp(-x)), d = <f64>load<f32>(dh + p);
-    store<f32>(du + p, <f32>(<f64>load<f32>(du + p) + d * x * sig));
-    store<f32>(dg + p, <f32>(<f64>load<f32>(dg + p) + d * <f64>load<f32>(u + p) * sig * (1 + x * (1 - sig))));
+    const x = load<f32>(g + p), d = load<f32>(dh + p);
+    const sig = <f32>1 / (<f32>1 + expF32(Mathf.min(-x, EXP_MAX)));
+    store<f32>(du + p, load<f32>(du + p) + (d * x) * sig);
+    store<f32>(dg + p, load<f32>(dg + p) + ((d * load<f32>(u + p)) * sig) * (<f32>1 + x * (<f32>1 - sig)));
   }
 }
 
 /**
  * Softmax cross-entropy for tokens t0..t1 of logits(T, V) against targets(T, i32): loss[t] (f64)
  * = log-sum-exp - logit[target]; dlogits = (softmax - onehot) * gradScale (may be the logits).
+ * e^x with exp.ts's f32 polynomial four lanes at a time, its sum in f64; the twin is all f64.
  */
 export function tr_cross_entropy(logits: usize, targets: usize, V: i32, gradScale: f64, dlogits: usize, loss: usize, t0: i32, t1: i32): void {
   for (let t = t0; t < t1; t++) {
     const o = logits + ((<usize>t * <usize>V) << 2), d = dlogits + ((<usize>t * <usize>V) << 2);
     const tgt = load<i32>(targets + (<usize>t << 2));
     const lt = <f64>load<f32>(o + (<usize>tgt << 2));
-    let max: f32 = -Infinity;
-    for (let i = 0; i < V; i++) max = Mathf.max(max, load<f32>(o + (<usize>i << 2)));
+    const max = rowMax(o, V);
+    let i = 0;
     let sum: f64 = 0;
-    for (let i = 0; i < V; i++) {
-      const e = Math.exp(<f64>load<f32>(o + (<usize>i << 2)) - <f64>max);
-      sum += e;
-      store<f32>(d + (<usize>i << 2), <f32>e);
+    if (ASC_FEATURE_SIMD) {
+      const mv = f32x4.splat(max);
+      let s0 = f64x2.splat(0), s1 = s0;
+      const c0 = expConst(0), c1 = expConst(1), c2 = expConst(2), c3 = expConst(3), c4 = expConst(4), c5 = expConst(5);
+      const c6 = expConst(6), c7 = expConst(7), c8 = expConst(8), c9 = expConst(9), c10 = expConst(10), c11 = expConst(11);
+      for (; i + 4 <= V; i += 4) {
+        const p = <usize>i << 2;
+        const e = expF32x4k(f32x4.sub(v128.load(o + p), mv), c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
+        v128.store(d + p, e);
+        s0 = f64x2.add(s0, f64x2.promote_low_f32x4(e));
+        s1 = f64x2.add(s1, f64x2.promote_low_f32x4(v128.shuffle<i32>(e, e, 2, 3, 0, 1)));
+      }
+      sum = (f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s0, 1)) + (f64x2.extract_lane(s1, 0) + f64x2.extract_lane(s1, 1));
     }
+    for (; i < V; i++) { const p = <usize>i << 2; const e = expF32(load<f32>(o + p) - max); store<f32>(d + p, e); sum += <f64>e; }
     store<f64>(loss + (<usize>t << 3), Math.log(sum) + <f64>max - lt);
-    const s = (1 / sum) * gradScale;
-    for (let i = 0; i < V; i++) store<f32>(d + (<usize>i << 2), <f32>(<f64>load<f32>(d + (<usize>i << 2)) * s));
+    const s = <f32>((1 / sum) * gradScale);
+    i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const sv = f32x4.splat(s);
+      for (; i + 4 <= V; i += 4) { const p = d + (<usize>i << 2); v128.store(p, f32x4.mul(v128.load(p), sv)); }
+    }
+    for (; i < V; i++) { const p = d + (<usize>i << 2); store<f32>(p, load<f32>(p) * s); }
     store<f32>(d + (<usize>tgt << 2), <f32>(<f64>load<f32>(d + (<usize>tgt << 2)) - gradScale));
   }
 }

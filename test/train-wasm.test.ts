@@ -79,6 +79,8 @@ for (const b of backends) {
       const qn = s.T * s.nHead * s.headDim, kn = s.T * s.nHeadKv * s.headDim;
       const q = rand(b, qn, rng), k = rand(b, kn, rng), v = rand(b, kn, rng), dout = rand(b, qn, rng);
       const probs = b.alloc(s.nHead * s.T * s.T), out = b.alloc(qn), probsR = new Float32Array(probs.length), outR = new Float32Array(qn);
+      // the kernels leave the entries past each query's position alone; the arena may hand back used memory
+      probs.fill(0);
       b.attention(q, k, v, s, probs, out);
       op.attention(q, k, v, s, probsR, outR);
       close('probs', probs, probsR); close('out', out, outR);

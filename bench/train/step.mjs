@@ -15,7 +15,7 @@ const only = arg('--only', 'bundled,5m').split(',');
 const kinds = arg('--kernels', 'ref,wasm1,wasm2').split(',');
 // training options (DecoderOptions): any of bf16, checkpoint, ternary (per-tensor scale, so any width)
 const optNames = arg('--options', '').split(',').filter(Boolean);
-const OPTIONS = { bf16: { bf16: true }, checkpoint: { checkpoint: true }, ternary: { ternary: { group: 0 } } };
+export const OPTIONS = { bf16: { bf16: true }, checkpoint: { checkpoint: true }, ternary: { ternary: { group: 0 } } };
 const options = Object.assign({}, ...optNames.map((k) => { if (!OPTIONS[k]) throw new Error(`--options: unknown ${k} (bf16, checkpoint, ternary)`); return OPTIONS[k]; }));
 
 /** models/lutra-default.json, and a ~5M-parameter llama on the same vocabulary, context and batch */

@@ -17,8 +17,9 @@ export interface TrainExports {
   tr_rms_norm(x: number, w: number, eps: number, n: number, T: number, out: number, rstd: number): void;
   tr_rms_norm_bwd(x: number, w: number, rstd: number, dout: number, n: number, T: number, dx: number, dw: number): void;
   tr_rope(x: number, T: number, nHead: number, headDim: number, cos: number, sin: number, inverse: number): void;
-  tr_attention(q: number, k: number, v: number, T: number, nHead: number, nHeadKv: number, hd: number, probs: number, out: number, kv0: number, kv1: number): void;
-  tr_attention_bwd(q: number, k: number, v: number, probs: number, dout: number, T: number, nHead: number, nHeadKv: number, hd: number, dq: number, dk: number, dv: number, dp: number, kv0: number, kv1: number): void;
+  tr_attention(q: number, k: number, v: number, T: number, nHead: number, nHeadKv: number, hd: number, probs: number, out: number, scratch: number, kv0: number, kv1: number): void;
+  tr_attention_bwd(q: number, k: number, v: number, probs: number, dout: number, T: number, nHead: number, nHeadKv: number, hd: number, dq: number, dk: number, dv: number, scratch: number, kv0: number, kv1: number): void;
+  tr_attention_scratch(T: number, hd: number): number;
   tr_swiglu(g: number, u: number, h: number, i0: number, i1: number): void;
   tr_swiglu_bwd(g: number, u: number, dh: number, dg: number, du: number, i0: number, i1: number): void;
   tr_cross_entropy(logits: number, targets: number, V: number, gradScale: number, dlogits: number, loss: number, t0: number, t1: number): void;
@@ -56,8 +57,8 @@ export function runTrainShare(k: TrainExports, c: Int32Array, f: Float64Array, p
       case OP_MATMUL: k.tr_matmul(a(0), a(1), a(2), a(3), a(4), a(5), u0, u1); break;
       case OP_DW: k.tr_matmul_dw(a(0), a(1), a(2), a(3), a(4), a(5), u0, u1); break;
       case OP_DX: k.tr_matmul_dx(a(0), a(1), a(2), a(3), a(4), a(5), u0, u1); break;
-      case OP_ATTN: k.tr_attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), u0, u1); break;
-      case OP_ATTN_BWD: k.tr_attention_bwd(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), a(12) + part * a(5) * 4, u0, u1); break;
+      case OP_ATTN: k.tr_attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9) + part * a(10), u0, u1); break;
+      case OP_ATTN_BWD: k.tr_attention_bwd(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), a(12) + part * a(13), u0, u1); break;
       case OP_CE: k.tr_cross_entropy(a(0), a(1), a(2), f[FARG_BYTE / 8]!, a(3), a(4), u0, u1); break;
       case OP_SWIGLU: k.tr_swiglu(a(0), a(1), a(2), u0, u1); break;
       case OP_SWIGLU_BWD: k.tr_swiglu_bwd(a(0), a(1), a(2), a(3), a(4), u0, u1); break;
@@ -96,7 +97,8 @@ export class WasmTrainOps implements TrainOps {
   private readonly f = new Float64Array(this.ctrl);
   private workers: { terminate(): unknown }[] = [];
   private lossBuf: Float64Array | null = null;
-  private dpBuf: Float32Array | null = null;
+  /** the attention kernels' per-thread scratch (tr_attention_scratch floats each), grown on demand */
+  private attnScratch: Float32Array | null = null;
   /** Jobs that woke the workers. */
   barriers = 0;
 
@@ -166,8 +168,9 @@ export class WasmTrainOps implements TrainOps {
   }
 
   /** The op's integer arguments in its export's order (fixed parameters: a rest array would allocate per op). */
-  private args(a0: number, a1: number, a2: number, a3: number, a4: number, a5: number, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0, a12 = 0): void {
+  private args(a0: number, a1: number, a2: number, a3: number, a4: number, a5: number, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0): void {
     const c = this.c;
+    c[ARG + 13] = a13;
     c[ARG] = a0; c[ARG + 1] = a1; c[ARG + 2] = a2; c[ARG + 3] = a3; c[ARG + 4] = a4; c[ARG + 5] = a5; c[ARG + 6] = a6;
     c[ARG + 7] = a7; c[ARG + 8] = a8; c[ARG + 9] = a9; c[ARG + 10] = a10; c[ARG + 11] = a11; c[ARG + 12] = a12;
   }
@@ -197,16 +200,22 @@ export class WasmTrainOps implements TrainOps {
     this.k.tr_rope(this.p(x), T, nHead, headDim, this.p(cos), this.p(sin), inverse ? 1 : 0);
   }
 
+  /** Base of the per-thread attention scratch and each thread's share in bytes (allocated once per shape, not per step). */
+  private scratchFor(T: number, hd: number): [number, number] {
+    const per = this.k.tr_attention_scratch(T, hd), need = per * (this.workers.length + 1);
+    if (!this.attnScratch || this.attnScratch.length < need) { if (this.attnScratch) this.arena.releaseView(this.attnScratch); this.attnScratch = this.alloc(need); }
+    return [this.attnScratch.byteOffset, per * 4];
+  }
+
   attention(q: Float32Array, k: Float32Array, v: Float32Array, s: AttnShape, probs: Float32Array, out: Float32Array): void {
-    this.args(this.p(q), this.p(k), this.p(v), s.T, s.nHead, s.nHeadKv, s.headDim, this.p(probs), this.p(out));
+    const [sc, stride] = this.scratchFor(s.T, s.headDim);
+    this.args(this.p(q), this.p(k), this.p(v), s.T, s.nHead, s.nHeadKv, s.headDim, this.p(probs), this.p(out), sc, stride);
     this.run(OP_ATTN, s.nHeadKv, 1, s.T * s.T * s.nHead * s.headDim);
   }
 
   attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dout: Float32Array, s: AttnShape, dq: Float32Array, dk: Float32Array, dv: Float32Array, _dp: Float32Array): void {
-    // each thread its own T floats of dp scratch
-    const need = s.T * (this.workers.length + 1);
-    if (!this.dpBuf || this.dpBuf.length < need) { if (this.dpBuf) this.arena.releaseView(this.dpBuf); this.dpBuf = this.alloc(need); }
-    this.args(this.p(q), this.p(k), this.p(v), this.p(probs), this.p(dout), s.T, s.nHead, s.nHeadKv, s.headDim, this.p(dq), this.p(dk), this.p(dv), this.dpBuf.byteOffset);
+    const [sc, stride] = this.scratchFor(s.T, s.headDim);
+    this.args(this.p(q), this.p(k), this.p(v), this.p(probs), this.p(dout), s.T, s.nHead, s.nHeadKv, s.headDim, this.p(dq), this.p(dk), this.p(dv), sc, stride);
     this.run(OP_ATTN_BWD, s.nHeadKv, 1, 2 * s.T * s.T * s.nHead * s.headDim);
   }
 
