@@ -8,8 +8,8 @@
 // thread then takes its rows in panels of GEMM_PANEL: per block of GEMM_KC columns it converts
 // the panel's weights to f32 once, laid k-major by eight rows ([k][8 rows], two f32x4), into the
 // scratch at row r0 * GEMM_KC (rows never overlap between threads, so one scratch serves all), and
-// runs every token group of four against every eight rows: eight f32x4 accumulators, per k two
-// weight loads and four splats feeding eight multiply-adds.
+// runs the tokens against every eight rows six at a time (micro8x6: twelve f32x4 accumulators, per
+// k two weight loads and six splats feeding twelve multiply-adds), the last groups four at a time.
 //
 // Order of the sums (the twin, src/kernels/ref/gemm.ts, repeats it): for each (row, token), per
 // block of GEMM_KC columns a sum s over k in order, s = s + w * x (one fused multiply-add under
@@ -193,6 +193,40 @@ function micro8x4(p: usize, xq: usize, kc: i32, y: usize, yStride: usize, nr: i3
   accumulate(y, a3, lo, first); accumulate(y + 16, b3, hi, first);
 }
 
+/**
+ * Eight packed rows (p: [k][8]) against six tokens: four at xa (a whole packed group) and two at xb
+ * (half of one: its first or last two), over kc columns; adds the block's sums into the y rows of
+ * the four at ya and of the two at yb, nr valid rows (8 at most). Twelve accumulators: with the two
+ * weight vectors and one splat, 15 of x64's 16 xmm registers (V8 keeps one as scratch), so none
+ * spills; micro8x4's eight leave the multiply-adds waiting on their 4-cycle latency.
+ */
+function micro8x6(p: usize, xa: usize, xb: usize, kc: i32, ya: usize, yb: usize, yStride: usize, nr: i32, first: bool): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
+  for (let k = 0; k < kc; k++) {
+    const w0 = v128.load(p), w1 = v128.load(p, 16);
+    let s = v128.load32_splat(xa);
+    a0 = madd(w0, s, a0); b0 = madd(w1, s, b0);
+    s = v128.load32_splat(xa, 4);
+    a1 = madd(w0, s, a1); b1 = madd(w1, s, b1);
+    s = v128.load32_splat(xa, 8);
+    a2 = madd(w0, s, a2); b2 = madd(w1, s, b2);
+    s = v128.load32_splat(xa, 12);
+    a3 = madd(w0, s, a3); b3 = madd(w1, s, b3);
+    s = v128.load32_splat(xb);
+    a4 = madd(w0, s, a4); b4 = madd(w1, s, b4);
+    s = v128.load32_splat(xb, 4);
+    a5 = madd(w0, s, a5); b5 = madd(w1, s, b5);
+    p += 32; xa += 16; xb += 16;
+  }
+  const lo = nr < 4 ? nr : 4, hi = nr - 4;
+  accumulate(ya, a0, lo, first); accumulate(ya + 16, b0, hi, first); ya += yStride;
+  accumulate(ya, a1, lo, first); accumulate(ya + 16, b1, hi, first); ya += yStride;
+  accumulate(ya, a2, lo, first); accumulate(ya + 16, b2, hi, first); ya += yStride;
+  accumulate(ya, a3, lo, first); accumulate(ya + 16, b3, hi, first);
+  accumulate(yb, a4, lo, first); accumulate(yb + 16, b4, hi, first); yb += yStride;
+  accumulate(yb, a5, lo, first); accumulate(yb + 16, b5, hi, first);
+}
+
 /** micro8x4 without SIMD: the same sums in the same order, one (row, token) at a time. */
 function micro8x4Scalar(p: usize, xq: usize, kc: i32, y: usize, yStride: usize, nr: i32, nt: i32, first: bool): void {
   for (let j = 0; j < nt; j++) {
@@ -221,7 +255,18 @@ export function gemm_f(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i3
         if (wt) packWT(w, rowBytes, m, min(8, p1 - m), k0, kc, dst);
         else packW(f16, w, rowBytes, m, min(8, p1 - m), k0, kc, dst);
       }
-      for (let g = 0; g < groups; g++) {
+      let g = 0;
+      // Whole groups three at a time (twelve tokens) as two six-token tiles: the first four of group
+      // g with the first two of g + 1, then g + 2 with the last two of g + 1; the rest by micro8x4.
+      if (ASC_FEATURE_SIMD) for (; (g + 3) << 2 <= nTok; g += 3) {
+        const xg = xq + <usize>g * gStride + (<usize>k0 << 4), yg = y + <usize>(g << 2) * yStride;
+        for (let m = p0; m < p1; m += 8) {
+          const pm = scratch + <usize>m * (<usize>KC << 2), ym = yg + (<usize>m << 2), nr = min(8, p1 - m);
+          micro8x6(pm, xg, xg + gStride, kc, ym, ym + 4 * yStride, yStride, nr, first);
+          micro8x6(pm, xg + 2 * gStride, xg + gStride + 8, kc, ym + 8 * yStride, ym + 6 * yStride, yStride, nr, first);
+        }
+      }
+      for (; g < groups; g++) {
         const xg = xq + <usize>g * gStride + (<usize>k0 << 4), nt = min(4, nTok - (g << 2));
         const yg = y + <usize>(g << 2) * yStride;
         for (let m = p0; m < p1; m += 8) {
