@@ -11,7 +11,8 @@
 //   act-quant.ts    activations to Q8 blocks of 32 and Q8_K super-blocks
 //   dot.ts          one row . one token, per format
 //   matmul.ts       matrix products: the tiled 32-element formats, everything else row by row
-//   rows4.ts        the four-row decode layout built at load (Q4_0, Q8_0) and its products
+//   rows4.ts        the four-row decode layout built at load (Q4_0, Q4_1, Q8_0) and its products
+//   rows4-f16.ts    the same layout for F16 rows: products in one float order for any batch
 //   rows4-k.ts      the same for Q4_K, Q5_K, Q6_K and Q5_0
 //   gemm.ts         F16/F32 products over many tokens (tiled GEMM)
 //   encoder.ts      non-causal encoder ops: layer norm, softmax rows, f16-table activations, strided copies
@@ -35,4 +36,4 @@ export { attention_quant, attention_quant_scratch } from './attention-quant';
 export { rms_norm, swiglu, add_scaled, rope } from './elementwise';
 export { get_rows } from './get-rows';
 export { lut_tables, lut_quantize_acts, lut_tables_exact, lut_matmul, lut_pack_tile } from './lut';
-export { tr_matmul, tr_matmul_dx, tr_matmul_dw, tr_rms_norm, tr_rms_norm_bwd, tr_rope, tr_attention, tr_attention_bwd, tr_attention_scratch, tr_swiglu, tr_swiglu_bwd, tr_cross_entropy, tr_embed, tr_embed_bwd, tr_axpy, tr_scale, tr_sumsq, tr_adamw } from './train';
+export { tr_matmul, tr_matmul_dx, tr_matmul_dw, tr_rms_norm, tr_rms_norm_bwd, tr_rope, tr_attention, tr_attention_bwd, tr_attention_scratch, tr_swiglu, tr_swiglu_bwd, tr_cross_entropy, tr_embed, tr_embed_bwd, tr_axpy, tr_scale, tr_act_quant8, tr_sumsq, tr_adamw } from './train';

@@ -13,6 +13,7 @@ import {
   GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_TQ1_0, GGML_TYPE_TQ2_0,
 } from './types.generated';
 import { ROWS4_FLAG, rows4_matmul } from './rows4';
+import { f16r4_matmul } from './rows4-f16';
 import { rows4kHas, rows4k_matmul } from './rows4-k';
 import { GEMM_FLAG, gemm_f } from './gemm';
 import { tq2_matmul, tq2_matmul4 } from './ternary';
@@ -178,7 +179,8 @@ export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32,
   // Re-laid at load (rows4.ts, rows4-k.ts): the first rows & ~3 in groups of four, the rest still rows.
   if (type == (GGML_TYPE_TQ2_0 | ROWS4_FLAG)) return tq2_matmul4(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if ((type & ROWS4_FLAG) && rows4kHas(type & ~ROWS4_FLAG)) return rows4k_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
-  if (type & ROWS4_FLAG) return rows4_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
+  if (type == (GGML_TYPE_F16 | ROWS4_FLAG)) return f16r4_matmul(w, <usize>rowBytes, cols, rows, r0, r1, act, y, nTok);
+  if (type & ROWS4_FLAG) return rows4_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, as, asum, y, nTok);
   if (ASC_FEATURE_SIMD) {
     if (type == GGML_TYPE_Q4_0) { matmul_q4_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }
     if (type == GGML_TYPE_Q5_0) { matmul_q5_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }

@@ -1,16 +1,18 @@
-// The four-row decode layout of 32-element block formats (Q4_0, Q8_0), built once at load, in
-// place, and the matrix products over it. Not the row layout: matmul.ts keeps that for matrices
+// The four-row decode layout of 32-element block formats (Q4_0, Q4_1, Q8_0), built once at load,
+// in place, and the matrix products over it (F16 rows take the same layout: rows4-f16.ts). Not the row layout: matmul.ts keeps that for matrices
 // that were never re-laid and for the last rows % 4 of every matrix, which stay as they were.
 //
 // Layout (src/kernels/ref/rows4.ts is its TypeScript twin): rows in groups of four; a group keeps
 // the bytes its four rows had, now block by block along K. Per block of the group:
 //   [4 x f16 scale, rows 0..3][payload in 4-byte chunks: chunk c = row 0's bytes 4c..4c+3 | row 1 | row 2 | row 3]
+// Q4_1 blocks open with two f16 (scale d, minimum m): [4 x d][4 x m][chunks], 80 bytes.
 // So one 16-byte load holds 4 bytes of each of 4 rows: a lane is a row, one splat of 4 activations
 // feeds all four rows, the four scales convert in one vector op, and four outputs are one store.
 //
 // Integer dot products per build: relaxed SIMD i32x4.relaxed_dot_i8x16_i7x16_add_s in its
 // deterministic form (second operand 0..127 on every engine): Q4_0 nibbles 0..15 unsigned with the
-// -8 taken off through the block's activation sum; Q8_0 activations split as a = p - n with
+// -8 taken off through the block's activation sum (Q4_1: the minimum's m * d_a * sum(q_a) added per
+// block from the Q8_1 activation's d * sum, as ggml does); Q8_0 activations split as a = p - n with
 // p = max(a, 0), n = max(-a, 0) (|a| <= 127) once per product (rows4_split_q8: the relaxed build's
 // Q8_0 `act` argument is that split), the signed weights in the first operand. SIMD128:
 // i32x4.dot_i16x8_s on weights widened to i16 against the 4 activations splat as i16.
@@ -19,18 +21,20 @@
 // and the builds agree bit for bit.
 
 import { f16ToF32 } from './f16';
-import { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0 } from './types.generated';
+import { GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0 } from './types.generated';
 
 /** Set in matmul's type argument when the matrix is in this layout. */
 export const ROWS4_FLAG: i32 = 0x10000;
 
 /**
- * Re-lay `rows` rows (rowBytes apart, blocks of blockBytes whose first 2 bytes are the f16 scale)
- * into the four-row layout in place, group by group through `scratch` (4 * rowBytes bytes). The
- * last rows % 4 are left as they are.
+ * Re-lay `rows` rows (rowBytes apart, blocks of blockBytes that open with `fields` f16 values: 1
+ * for Q4_0/Q8_0's scale, 2 for Q4_1's scale and minimum, 0 for F16 rows, one block a row) into the
+ * four-row layout in place, group by group through `scratch` (4 * rowBytes bytes). The last
+ * rows % 4 are left as they are.
  */
-export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, scratch: usize): void {
-  const rb = <usize>rowBytes, bb = <usize>blockBytes, nb = rowBytes / blockBytes, chunks = (blockBytes - 2) >> 2;
+export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, fields: i32, scratch: usize): void {
+  const rb = <usize>rowBytes, bb = <usize>blockBytes, nb = rowBytes / blockBytes, chunks = (blockBytes - 2 * fields) >> 2;
+  const head = <usize>fields << 1, payload = <usize>fields << 3;
   for (let g = 0; g < (rows >> 2); g++) {
     const base = w + <usize>g * (rb << 2);
     memory.copy(scratch, base, rb << 2);
@@ -38,8 +42,8 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
       const dst = base + <usize>b * (bb << 2);
       for (let r = 0; r < 4; r++) {
         const src = scratch + <usize>r * rb + <usize>b * bb;
-        store<u16>(dst + (<usize>r << 1), load<u16>(src));
-        for (let c = 0; c < chunks; c++) store<u32>(dst + 8 + (<usize>c << 4) + (<usize>r << 2), load<u32>(src + 2 + (<usize>c << 2)));
+        for (let f = 0; f < fields; f++) store<u16>(dst + (<usize>f << 3) + (<usize>r << 1), load<u16>(src + (<usize>f << 1)));
+        for (let c = 0; c < chunks; c++) store<u32>(dst + payload + (<usize>c << 4) + (<usize>r << 2), load<u32>(src + head + (<usize>c << 2)));
       }
     }
   }
@@ -48,7 +52,12 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
 // ------------------------------------------------------------------ one block of one row group
 
 @inline function nChunks(type: i32): i32 {
-  return type == GGML_TYPE_Q4_0 ? 4 : 8;
+  return type == GGML_TYPE_Q8_0 ? 8 : 4;
+}
+
+/** f16 values that open a block: Q4_1 has its minimum after the scale. */
+@inline function nFields(type: i32): i32 {
+  return type == GGML_TYPE_Q4_1 ? 2 : 1;
 }
 
 @inline export function storeRows(y: usize, v: v128, lo: i32, hi: i32): void {
@@ -85,17 +94,38 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
   return i32x4.add(lo, hi);
 }
 
-/** One group of Q4_0 rows (at g, nb blocks) against one token: the four rows' sums. */
-function q4Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128): v128 {
+/**
+ * s + one block's sum for one token of a group at g (scales dw): Q4_0 f32(isum - 8 sum(a)) *
+ * (dw * da); Q4_1 (q41) f32(isum) * (dw * da) + m * (d * sum)_a, the minimums at g + 8 and the
+ * Q8_1 activation's d * sum where Q4_0 has the integer sum (asum), as dot_q4_1 sums.
+ */
+@inline function blockEnd(q41: bool, s: v128, acc: v128, g: usize, dw: v128, ad: usize, asum: usize, keep: v128, rebias: v128): v128 {
+  if (!q41) return blockSum4(true, s, acc, dw, ad, asum);
+  const p = f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.mul(dw, v128.load32_splat(ad)));
+  return f32x4.add(s, f32x4.add(p, f32x4.mul(scales4(g + 8, keep, rebias), v128.load32_splat(asum))));
+}
+
+/** Bytes of a group's block: four Q4_0 blocks (72) or four Q4_1 blocks (80, payload 8 bytes later). */
+@inline function q4Step(q41: bool): usize {
+  return q41 ? 80 : 72;
+}
+
+/** One group of Q4_0 or Q4_1 rows (at g, nb blocks) against one token: the four rows' sums. */
+@inline function q4DecodeT(q41: bool, g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128): v128 {
   const zero = i32x4.splat(0);
   let s = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const dw = scales4(g, keep, rebias);
-    const isum = i32x4.sub(q4DotR(g, x, m, zero), i32x4.shl(v128.load32_splat(asum), 3));
-    s = f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, v128.load32_splat(ad))));
-    g += 72; x += 32; ad += 4; asum += 4;
+    s = blockEnd(q41, s, q4DotR(q41 ? g + 8 : g, x, m, zero), g, dw, ad, asum, keep, rebias);
+    g += q4Step(q41); x += 32; ad += 4; asum += 4;
   }
   return s;
+}
+function q4Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128): v128 {
+  return q4DecodeT(false, g, nb, x, ad, asum, m, keep, rebias);
+}
+function q41Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128): v128 {
+  return q4DecodeT(true, g, nb, x, ad, asum, m, keep, rebias);
 }
 
 /**
@@ -105,8 +135,11 @@ function q4Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, 
  * every 4 KiB page); two streams in different pages read ~30% faster from DRAM (0.5B output head,
  * 151936x896: 5.9 -> 7.7 GB/s, load 9) and 6% faster from L2. Adjacent groups gained nothing.
  */
-function q4Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize): void {
+@inline function q4Decode2T(q41: bool, g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize): void {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+  // Q4_1's payload starts 8 bytes later (its minimums): the loads below take g/h + q41 * 8.
+  const pre: usize = q41 ? 8 : 0;
+  g += pre; h += pre;
   for (let b = 0; b < nb; b++) {
     let lo0 = i32x4.splat(0), hi0 = i32x4.splat(0), lo1 = i32x4.splat(0), hi1 = i32x4.splat(0);
     { const a = v128.load32_splat(x, 0), b = v128.load32_splat(x, 16);
@@ -125,13 +158,24 @@ function q4Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize
       const v = v128.load(g, 56), u = v128.load(h, 56);
       lo0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), lo0); hi0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), hi0);
       lo1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(u, m), lo1); hi1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(u, 4), m), hi1); }
-    const off = i32x4.shl(v128.load32_splat(asum), 3), da = v128.load32_splat(ad);
-    s0 = f32x4.add(s0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(lo0, hi0), off)), f32x4.mul(scales4(g, keep, rebias), da)));
-    s1 = f32x4.add(s1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(lo1, hi1), off)), f32x4.mul(scales4(h, keep, rebias), da)));
-    g += 72; h += 72; x += 32; ad += 4; asum += 4;
+    if (q41) {
+      s0 = blockEnd(true, s0, i32x4.add(lo0, hi0), g - 8, scales4(g - 8, keep, rebias), ad, asum, keep, rebias);
+      s1 = blockEnd(true, s1, i32x4.add(lo1, hi1), h - 8, scales4(h - 8, keep, rebias), ad, asum, keep, rebias);
+    } else {
+      const off = i32x4.shl(v128.load32_splat(asum), 3), da = v128.load32_splat(ad);
+      s0 = f32x4.add(s0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(lo0, hi0), off)), f32x4.mul(scales4(g, keep, rebias), da)));
+      s1 = f32x4.add(s1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(lo1, hi1), off)), f32x4.mul(scales4(h, keep, rebias), da)));
+    }
+    g += q4Step(q41); h += q4Step(q41); x += 32; ad += 4; asum += 4;
   }
   v128.store(yg, s0);
   v128.store(yh, s1);
+}
+function q4Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize): void {
+  q4Decode2T(false, g, h, nb, x, ad, asum, m, keep, rebias, yg, yh);
+}
+function q41Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize): void {
+  q4Decode2T(true, g, h, nb, x, ad, asum, m, keep, rebias, yg, yh);
 }
 
 /** acc + the dot of chunk c's nibbles (lo: k = 4c.., hi: k = 16 + 4c..) with one token's activations at x. */
@@ -153,8 +197,10 @@ function q4Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize
  * of weights is split into nibbles once and feeds every token (token t's activations at
  * x + t * xStep, scales and sums at ad/asum + t * aStep); rows lo..hi stored at y + t * yStep.
  */
-@inline function q4Tile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+@inline function q4Tile(q41: bool, nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  const pre: usize = q41 ? 8 : 0;
+  g += pre;
   for (let b = 0; b < nb; b++) {
     const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
@@ -178,12 +224,12 @@ function q4Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize
     if (nt > 1) a1 = q4Chunk(a1, x1, 3, l, h);
     if (nt > 2) a2 = q4Chunk(a2, x2, 3, l, h);
     if (nt > 3) a3 = q4Chunk(a3, x3, 3, l, h);
-    const dw = scales4(g, keep, rebias);
-    s0 = blockSum4(true, s0, a0, dw, ad, asum);
-    if (nt > 1) s1 = blockSum4(true, s1, a1, dw, ad + aStep, asum + aStep);
-    if (nt > 2) s2 = blockSum4(true, s2, a2, dw, ad + 2 * aStep, asum + 2 * aStep);
-    if (nt > 3) s3 = blockSum4(true, s3, a3, dw, ad + 3 * aStep, asum + 3 * aStep);
-    g += 72; x += 32; ad += 4; asum += 4;
+    const gb = g - pre, dw = scales4(gb, keep, rebias);
+    s0 = blockEnd(q41, s0, a0, gb, dw, ad, asum, keep, rebias);
+    if (nt > 1) s1 = blockEnd(q41, s1, a1, gb, dw, ad + aStep, asum + aStep, keep, rebias);
+    if (nt > 2) s2 = blockEnd(q41, s2, a2, gb, dw, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
+    if (nt > 3) s3 = blockEnd(q41, s3, a3, gb, dw, ad + 3 * aStep, asum + 3 * aStep, keep, rebias);
+    g += q4Step(q41); x += 32; ad += 4; asum += 4;
   }
   storeRows(y, s0, lo, hi);
   if (nt > 1) storeRows(y + yStep, s1, lo, hi);
@@ -192,17 +238,29 @@ function q4Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize
 }
 
 function q4Tile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
-  q4Tile(2, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+  q4Tile(false, 2, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q41Tile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4Tile(true, 2, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
 }
 function q4Tile3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
-  q4Tile(3, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+  q4Tile(false, 3, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q41Tile3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4Tile(true, 3, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
 }
 function q4Tile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
-  q4Tile(4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+  q4Tile(false, 4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q41Tile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4Tile(true, 4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
 }
 
-/** Relaxed Q4_0: rows r0..r1 (grouped) for nTok tokens, group by group, tokens four at a time while the group is in L1. */
-function q4Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+/**
+ * Relaxed Q4_0 or Q4_1 (q41): rows r0..r1 (grouped) for nTok tokens, group by group, tokens four
+ * at a time while the group is in L1. `asum`: Q4_0's integer activation sums, Q4_1's d * sum.
+ */
+@inline function q4RowsT(q41: bool, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
   const nb = cols >> 5;
   const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
   // Made from a run-time value so that V8 keeps them in registers instead of rebuilding them per use.
@@ -213,11 +271,15 @@ function q4Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
     const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = (gb - ga) >> 1;
     for (let i = 0; i < d; i++) {
       const g0 = ga + i, g1 = g0 + d;
-      q4Decode2(w + <usize>g0 * (rowBytes << 2), w + <usize>g1 * (rowBytes << 2), nb, act, ad, asum, m, keep, rebias, y + (<usize>g0 << 4), y + (<usize>g1 << 4));
+      const wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2), yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
+      if (q41) q41Decode2(wg, wh, nb, act, ad, asum, m, keep, rebias, yg, yh);
+      else q4Decode2(wg, wh, nb, act, ad, asum, m, keep, rebias, yg, yh);
     }
     for (let g = r0 >> 2; (g << 2) < r1; g++) {
       if (g >= ga && g < ga + 2 * d) continue;
-      storeRows(y + (<usize>g << 4), q4Decode(w + <usize>g * (rowBytes << 2), nb, act, ad, asum, m, keep, rebias), max(r0 - (g << 2), 0), min(r1 - (g << 2), 4));
+      const wg = w + <usize>g * (rowBytes << 2);
+      const v = q41 ? q41Decode(wg, nb, act, ad, asum, m, keep, rebias) : q4Decode(wg, nb, act, ad, asum, m, keep, rebias);
+      storeRows(y + (<usize>g << 4), v, max(r0 - (g << 2), 0), min(r1 - (g << 2), 4));
     }
     return;
   }
@@ -225,11 +287,15 @@ function q4Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;
-    for (; t + 4 <= nTok; t += 4) q4Tile4(gw, nb, act + <usize>t * xStep, xStep, ad + <usize>t * aStep, asum + <usize>t * aStep, aStep, yg + <usize>t * yStep, yStep, lo, hi, m, keep, rebias);
+    for (; t + 4 <= nTok; t += 4) {
+      const xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, yt = yg + <usize>t * yStep;
+      if (q41) q41Tile4(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+      else q4Tile4(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+    }
     const left = nTok - t, xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, yt = yg + <usize>t * yStep;
-    if (left == 1) storeRows(yt, q4Decode(gw, nb, xt, adt, ast, m, keep, rebias), lo, hi);
-    else if (left == 2) q4Tile2(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
-    else if (left == 3) q4Tile3(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+    if (left == 1) storeRows(yt, q41 ? q41Decode(gw, nb, xt, adt, ast, m, keep, rebias) : q4Decode(gw, nb, xt, adt, ast, m, keep, rebias), lo, hi);
+    else if (left == 2) { if (q41) q41Tile2(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias); else q4Tile2(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias); }
+    else if (left == 3) { if (q41) q41Tile3(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias); else q4Tile3(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias); }
   }
 }
 
@@ -428,9 +494,11 @@ function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
   return i32x4.add(i32x4.shuffle(p, q, 0, 2, 4, 6), i32x4.shuffle(p, q, 1, 3, 5, 7));
 }
 
-/** One group of Q4_0 rows (SIMD128) against nt (1..4, a constant) tokens, as q4Tile. */
-@inline function q4TileS(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+/** One group of Q4_0 or Q4_1 (q41) rows (SIMD128) against nt (1..4, a constant) tokens, as q4Tile. */
+@inline function q4TileS(q41: bool, nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  const pre: usize = q41 ? 8 : 0;
+  g += pre;
   for (let b = 0; b < nb; b++) {
     const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
     let p0 = i32x4.splat(0), p1 = i32x4.splat(0), p2 = i32x4.splat(0), p3 = i32x4.splat(0);
@@ -475,12 +543,12 @@ function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
       p2 = i32x4.add(p2, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q2 = i32x4.add(q2, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
     if (nt > 3) { const al = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 12)), ah = i16x8.extend_low_i8x16_s(v128.load32_splat(x3, 28));
       p3 = i32x4.add(p3, i32x4.add(i32x4.dot_i16x8_s(l01, al), i32x4.dot_i16x8_s(h01, ah))); q3 = i32x4.add(q3, i32x4.add(i32x4.dot_i16x8_s(l23, al), i32x4.dot_i16x8_s(h23, ah))); }
-    const dw = scales4(g, keep, rebias);
-    s0 = blockSum4(true, s0, pairs4(p0, q0), dw, ad, asum);
-    if (nt > 1) s1 = blockSum4(true, s1, pairs4(p1, q1), dw, ad + aStep, asum + aStep);
-    if (nt > 2) s2 = blockSum4(true, s2, pairs4(p2, q2), dw, ad + 2 * aStep, asum + 2 * aStep);
-    if (nt > 3) s3 = blockSum4(true, s3, pairs4(p3, q3), dw, ad + 3 * aStep, asum + 3 * aStep);
-    g += 72; x += 32; ad += 4; asum += 4;
+    const gb = g - pre, dw = scales4(gb, keep, rebias);
+    s0 = blockEnd(q41, s0, pairs4(p0, q0), gb, dw, ad, asum, keep, rebias);
+    if (nt > 1) s1 = blockEnd(q41, s1, pairs4(p1, q1), gb, dw, ad + aStep, asum + aStep, keep, rebias);
+    if (nt > 2) s2 = blockEnd(q41, s2, pairs4(p2, q2), gb, dw, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
+    if (nt > 3) s3 = blockEnd(q41, s3, pairs4(p3, q3), gb, dw, ad + 3 * aStep, asum + 3 * aStep, keep, rebias);
+    g += q4Step(q41); x += 32; ad += 4; asum += 4;
   }
   storeRows(y, s0, lo, hi);
   if (nt > 1) storeRows(y + yStep, s1, lo, hi);
@@ -549,23 +617,35 @@ function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
 }
 
 function q4TileS1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
-  q4TileS(1, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+  q4TileS(false, 1, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q41TileS1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4TileS(true, 1, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
 }
 function q4TileS2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
-  q4TileS(2, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+  q4TileS(false, 2, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q41TileS2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4TileS(true, 2, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
 }
 function q4TileS3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
-  q4TileS(3, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+  q4TileS(false, 3, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q41TileS3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4TileS(true, 3, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
 }
 function q4TileS4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
-  q4TileS(4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+  q4TileS(false, 4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
+}
+function q41TileS4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
+  q4TileS(true, 4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
 }
 function q8TileS1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, m: v128, keep: v128, rebias: v128): void {
   q8TileS(1, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
 }
 
-/** SIMD128 Q4_0: rows r0..r1 (grouped) for nTok tokens, as q4Rows. */
-function q4RowsS(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+/** SIMD128 Q4_0 or Q4_1 (q41): rows r0..r1 (grouped) for nTok tokens, as q4RowsT. */
+@inline function q4RowsST(q41: bool, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
   const nb = cols >> 5;
   const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
   const one = <i32>(nb >= 0);
@@ -574,11 +654,21 @@ function q4RowsS(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;
-    for (; t + 4 <= nTok; t += 4) q4TileS4(gw, nb, act + <usize>t * xStep, xStep, ad + <usize>t * aStep, asum + <usize>t * aStep, aStep, yg + <usize>t * yStep, yStep, lo, hi, m, keep, rebias);
+    for (; t + 4 <= nTok; t += 4) {
+      const xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, yt = yg + <usize>t * yStep;
+      if (q41) q41TileS4(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+      else q4TileS4(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+    }
     const left = nTok - t, xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, yt = yg + <usize>t * yStep;
-    if (left == 1) q4TileS1(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
-    else if (left == 2) q4TileS2(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
-    else if (left == 3) q4TileS3(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+    if (q41) {
+      if (left == 1) q41TileS1(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+      else if (left == 2) q41TileS2(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+      else if (left == 3) q41TileS3(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+    } else {
+      if (left == 1) q4TileS1(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+      else if (left == 2) q4TileS2(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+      else if (left == 3) q4TileS3(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, m, keep, rebias);
+    }
   }
 }
 
@@ -603,25 +693,28 @@ function q8RowsS(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i
  * Rows r0..r1 (of the first rows & ~3, the grouped ones) for nTok tokens: group by group, tokens
  * four at a time, so a group's weights stay in L1 while every token passes over them.
  */
+function q4Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  if (ASC_FEATURE_RELAXED_SIMD) q4RowsT(false, w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
+  else q4RowsST(false, w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
+}
+function q41Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, as: usize, y: usize, nTok: i32): void {
+  if (ASC_FEATURE_RELAXED_SIMD) q4RowsT(true, w, rowBytes, cols, rows, r0, r1, act, ad, as, y, nTok);
+  else q4RowsST(true, w, rowBytes, cols, rows, r0, r1, act, ad, as, y, nTok);
+}
+
 @inline function rows4Matmul(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
-  if (ASC_FEATURE_RELAXED_SIMD && type == GGML_TYPE_Q4_0) {
-    q4Rows(w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
-    return;
-  }
-  if (ASC_FEATURE_RELAXED_SIMD && type == GGML_TYPE_Q8_0) {
-    q8Rows(w, rowBytes, cols, rows, r0, r1, act, ad, y, nTok);
-    return;
-  }
-  if (type == GGML_TYPE_Q4_0) q4RowsS(w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
+  if (type == GGML_TYPE_Q4_0) q4Rows(w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
+  else if (type == GGML_TYPE_Q4_1) q41Rows(w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
+  else if (ASC_FEATURE_RELAXED_SIMD) q8Rows(w, rowBytes, cols, rows, r0, r1, act, ad, y, nTok);
   else q8RowsS(w, rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
 }
 
 /**
  * Rows r0..r1 one at a time in the same sums and order: the plain build, and the last rows % 4
- * (still in row layout) of every build.
+ * (still in row layout) of every build. asum: Q4_0's integer activation sums, Q4_1's d * sum.
  */
 function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
-  const nb = cols >> 5, bb: usize = (nChunks(type) << 2) + 2;
+  const nb = cols >> 5, head: usize = <usize>nFields(type) << 1, bb: usize = (<usize>nChunks(type) << 2) + head;
   // The relaxed build's Q8_0 activations come split (rows4_split_q8): a = p - n, 64 bytes a block.
   const split = ASC_FEATURE_RELAXED_SIMD && type == GGML_TYPE_Q8_0;
   for (let r = r0; r < r1; r++) {
@@ -629,7 +722,8 @@ function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32,
     const grouped = r < (rows & ~3), lane = <usize>(r & 3);
     const base = grouped ? w + <usize>(r >> 2) * (rowBytes << 2) : w + <usize>r * rowBytes;
     const blockStep: usize = grouped ? bb << 2 : bb, chunkStep: usize = grouped ? 16 : 4;
-    const scaleAt: usize = grouped ? lane << 1 : 0, payloadAt: usize = grouped ? 8 + (lane << 2) : 2;
+    const scaleAt: usize = grouped ? lane << 1 : 0, payloadAt: usize = grouped ? (head << 2) + (lane << 2) : head;
+    const minAt: usize = grouped ? 8 + (lane << 1) : 2;
     for (let t = 0; t < nTok; t++) {
       let sum: f32 = 0;
       for (let b = 0; b < nb; b++) {
@@ -640,7 +734,7 @@ function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32,
         for (let c = 0; c < nChunks(type); c++) {
           for (let i = 0; i < 4; i++) {
             const k = (c << 2) + i, qo = q + <usize>c * chunkStep + <usize>i;
-            if (type == GGML_TYPE_Q4_0) {
+            if (type != GGML_TYPE_Q8_0) {
               const v = <i32>load<u8>(qo);
               isum += (v & 15) * <i32>load<i8>(x + k) + (v >> 4) * <i32>load<i8>(x + 16 + k);
             } else {
@@ -649,7 +743,8 @@ function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32,
           }
         }
         if (type == GGML_TYPE_Q4_0) isum -= load<i32>(asum + ab) << 3;
-        sum += <f32>isum * (f16ToF32(load<u16>(blk + scaleAt)) * load<f32>(ad + ab));
+        if (type == GGML_TYPE_Q4_1) sum += <f32>isum * (f16ToF32(load<u16>(blk + scaleAt)) * load<f32>(ad + ab)) + f16ToF32(load<u16>(blk + minAt)) * load<f32>(asum + ab);
+        else sum += <f32>isum * (f16ToF32(load<u16>(blk + scaleAt)) * load<f32>(ad + ab));
       }
       store<f32>(y + ((<usize>t * <usize>rows + <usize>r) << 2), sum);
     }
@@ -666,9 +761,13 @@ function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32,
   return max(4, ((1 << 19) / max(actBytes, 1)) & ~3);
 }
 
-/** Rows r0..r1 of a Q4_0 or Q8_0 matrix re-laid by rows4_pack; returns 1 for other types. */
-export function rows4_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): i32 {
-  if (type != GGML_TYPE_Q4_0 && type != GGML_TYPE_Q8_0) return 1;
+/**
+ * Rows r0..r1 of a Q4_0, Q4_1 or Q8_0 matrix re-laid by rows4_pack; returns 1 for other types.
+ * Activations as matmul's (Q4_1 reads the Q8_1 d * sum, `as`, where Q4_0 reads the sums `asum`).
+ */
+export function rows4_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, as: usize, asum: usize, y: usize, nTok: i32): i32 {
+  if (type != GGML_TYPE_Q4_0 && type != GGML_TYPE_Q4_1 && type != GGML_TYPE_Q8_0) return 1;
+  if (type == GGML_TYPE_Q4_1) asum = as;
   let s = r0;
   if (ASC_FEATURE_SIMD) {
     const g1 = min(r1, rows & ~3);
@@ -681,6 +780,7 @@ export function rows4_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, ro
         const n = min(tb, nTok - t0), tu = <usize>t0;
         const xt = act + tu * xStep, adt = ad + tu * aStep, ast = asum + tu * aStep, yt = y + ((tu * <usize>rows) << 2);
         if (type == GGML_TYPE_Q4_0) rows4Matmul(GGML_TYPE_Q4_0, w, rowBytes, cols, rows, r0, g1, xt, adt, ast, yt, n);
+        else if (type == GGML_TYPE_Q4_1) rows4Matmul(GGML_TYPE_Q4_1, w, rowBytes, cols, rows, r0, g1, xt, adt, ast, yt, n);
         else rows4Matmul(GGML_TYPE_Q8_0, w, rowBytes, cols, rows, r0, g1, xt, adt, ast, yt, n);
       }
       s = g1;
@@ -688,6 +788,7 @@ export function rows4_matmul(type: i32, w: usize, rowBytes: usize, cols: i32, ro
   }
   if (s >= r1) return 0;
   if (type == GGML_TYPE_Q4_0) rows4Scalar(GGML_TYPE_Q4_0, w, rowBytes, cols, rows, s, r1, act, ad, asum, y, nTok);
+  else if (type == GGML_TYPE_Q4_1) rows4Scalar(GGML_TYPE_Q4_1, w, rowBytes, cols, rows, s, r1, act, ad, asum, y, nTok);
   else rows4Scalar(GGML_TYPE_Q8_0, w, rowBytes, cols, rows, s, r1, act, ad, asum, y, nTok);
   return 0;
 }

@@ -1,8 +1,9 @@
-// Long batches over the four-row layouts (assembly/rows4.ts, rows4-k.ts) run in token passes
-// (rows4.ts tokenBlock: ~512 KiB of activations a pass, so 4864 columns make passes of 104 tokens,
-// 52 for the relaxed build's split Q8_0): every format, every build, 1 and 2 threads, a batch that
-// spans several passes and ends in a partial tile, with rows % 4 leftovers; equal to the twins bit
-// for bit (a pass moves every per-token pointer by its stride; nothing else changes).
+// Long batches over the four-row layouts (assembly/rows4.ts, rows4-f16.ts, rows4-k.ts) run in
+// token passes (rows4.ts tokenBlock: ~512 KiB of activations a pass, so 4864 columns make passes of
+// 104 tokens, 52 for the relaxed build's split Q8_0, 24 for F16's f32 activations): every format,
+// every build, 1 and 2 threads, a batch that spans several passes and ends in a partial tile, with
+// rows % 4 leftovers; equal to the twins bit for bit (a pass moves every per-token pointer by its
+// stride; nothing else changes).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +31,7 @@ for (const flavor of flavors) {
       const x = k.allocF32(COLS * TOKENS);
       x.set(randomFloats(COLS * TOKENS, 17, 2));
       x.fill(0, 50 * COLS, 51 * COLS); // an all-zero token in the second pass
-      for (const type of ['Q4_0', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K', 'Q5_0']) {
+      for (const type of ['Q4_0', 'Q4_1', 'Q8_0', 'F16', 'Q4_K', 'Q5_K', 'Q6_K', 'Q5_0']) {
         const fmt = quantFormat(ggmlTypeByName(type)!.id);
         const rowBytes = (COLS / fmt.blockSize) * fmt.typeSize;
         const data = k.allocBytes(ROWS * rowBytes);

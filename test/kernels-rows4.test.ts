@@ -1,8 +1,9 @@
-// The four-row decode layout (assembly/rows4.ts) against its TypeScript twin (kernels/ref/rows4.ts)
-// for every build and 1 or 2 threads: the in-place re-layout gives the twin's bytes and every row
-// reads back; products equal the twin's bit for bit (same integer sums, same f32 order) for decode,
-// prefill tiles and their remainders, any row range (a split need not fall on a group), rows % 4
-// leftovers; and they agree with the reference kernels as the other formats do.
+// The four-row decode layout (assembly/rows4.ts, rows4-f16.ts) against its TypeScript twin
+// (kernels/ref/rows4.ts) for every build and 1 or 2 threads, Q4_0, Q4_1, Q8_0 and F16: the in-place
+// re-layout gives the twin's bytes and every row reads back; products equal the twin's bit for bit
+// (same integer sums, same f32 order) for decode, prefill tiles and their remainders, any row range
+// (a split need not fall on a group), rows % 4 leftovers; a token's outputs are the same bits alone
+// or inside any batch; and they agree with the reference kernels as the other formats do.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +25,8 @@ after(() => { for (const k of pool) k.dispose(); });
 
 const support = await detectWasm();
 const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
-const SHAPES = [[37, 96], [129, 160], [300, 512], [1031, 256], [4, 32], [7, 64]] as const;
+const SHAPES = [[37, 96], [129, 160], [300, 512], [1031, 256], [4, 32], [7, 64], [70, 64]] as const;
+const TYPES = ['Q4_0', 'Q4_1', 'Q8_0', 'F16'];
 // Tiles of four tokens and every remainder (1-3) after them.
 const TOKENS = [1, 2, 3, 4, 5, 6, 7, 9];
 
@@ -38,12 +40,16 @@ function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number): numb
   return d / Math.max(m, 1e-30);
 }
 
-/** A matrix quantized into k's memory (weights with a few extreme blocks: nibbles 0/15, |q| = 127). */
+/**
+ * A matrix quantized into k's memory (weights with a few extreme blocks: nibbles 0/15, |q| = 127;
+ * for F16 also subnormal halves, zeros of both signs and 65504).
+ */
 function matrix(k: WasmKernels, type: string, rows: number, cols: number, seed: number): { w: WeightMatrix; orig: Uint8Array } {
   const fmt = quantFormat(ggmlTypeByName(type)!.id);
   const f = randomFloats(rows * cols, seed, 1.5);
   for (let i = 0; i < 32 && i < cols; i++) { f[i] = i & 1 ? 2 : -2; f[cols + i] = -1e-3 * i; }
-  const rowBytes = (cols / 32) * fmt.typeSize;
+  if (type === 'F16') [3e-7, -5.9e-8, 0, -0, 65504, -6e-5].forEach((v, i) => { f[2 * cols + i] = v; f[3 * cols + 7 + i] = v; });
+  const rowBytes = (cols / fmt.blockSize) * fmt.typeSize;
   const data = k.allocBytes(rows * rowBytes);
   fmt.quantize!(f, 0, data, 0, rows * cols);
   return { w: { name: `t.${type}`, format: fmt, rows, cols, rowBytes, ...weightBytes(data) }, orig: data.slice() };
@@ -53,10 +59,10 @@ test('the engine runs the WebAssembly backend', () => assert.ok(flavors.length >
 
 for (const flavor of flavors) {
   for (const threads of [1, 2]) {
-    test(`${flavor}, ${threads} thread(s): Q4_0 and Q8_0 in four-row layout equal the twin bit for bit and the reference within ${TOL_QUANT}`, async () => {
+    test(`${flavor}, ${threads} thread(s): ${TYPES.join(', ')} in four-row layout equal the twin bit for bit and the reference within ${TOL_QUANT}; a token alone = inside a batch`, async () => {
       const k = (await WasmKernels.create({ flavor, threads, matmul: 'dequant' }))!;
       pool.push(k);
-      for (const type of ['Q4_0', 'Q8_0']) {
+      for (const type of TYPES) {
         for (const [rows, cols] of SHAPES) {
           const { w, orig } = matrix(k, type, rows, cols, rows * 7 + cols);
           const note = k.prepareWeights([w]);
@@ -81,6 +87,14 @@ for (const flavor of flavors) {
             sameBits(y, yTwin, `${type} ${rows}x${cols} x${nTok}`);
             const d = maxRelDiff(y, yRef, rows * nTok);
             assert.ok(d <= TOL_QUANT, `${type} ${rows}x${cols} x${nTok}: relative diff ${d} to the reference`);
+            // Batch invariance: each token of the batch alone gives the batch's bits for it.
+            const x1 = k.allocF32(cols), y1 = k.allocF32(rows);
+            for (let t = 0; t < nTok; t++) {
+              x1.set(x.subarray(t * cols, (t + 1) * cols));
+              k.matmul(w, x1, 1, y1);
+              sameBits(y1, y.subarray(t * rows, (t + 1) * rows), `${type} ${rows}x${cols} token ${t} alone vs in a batch of ${nTok}`);
+            }
+            k.release(x1); k.release(y1);
             k.release(x); k.release(y);
           }
         }
@@ -93,7 +107,7 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
   const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
   pool.push(k);
   const exp = (k as unknown as { k: KernelExports }).k;
-  for (const type of ['Q4_0', 'Q8_0']) {
+  for (const type of TYPES) {
     const rows = 23, cols = 128, nTok = 3;
     const { w, orig } = matrix(k, type, rows, cols, 5);
     k.prepareWeights([w]);
@@ -104,14 +118,20 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
     // Activations as the backend prepares them, then the export over ranges [r0, r1).
     const qs = k.allocBytes(cols * nTok), d = k.allocF32(cols * nTok / 32), s = k.allocF32(cols * nTok / 32), isum = k.allocF32(cols * nTok / 32);
     exp.quantize_q8(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, s.byteOffset, isum.byteOffset);
-    // The relaxed Q8_0 kernel reads the activations split (rows4_split_q8), as the backend passes them.
+    // The relaxed Q8_0 kernel reads the activations split (rows4_split_q8), as the backend passes them; F16 f16-rounded floats.
     let act = qs.byteOffset;
+    if (type === 'F16') {
+      const xr = k.allocF32(cols * nTok);
+      xr.set(x);
+      exp.round_f16(xr.byteOffset, cols * nTok);
+      act = xr.byteOffset;
+    }
     if (k.flavor === 'relaxed' && rows4SplitsActs(w.format)) {
       const pn = k.allocBytes(2 * cols * nTok);
       exp.rows4_split_q8(qs.byteOffset, cols * nTok, pn.byteOffset);
       act = pn.byteOffset;
     }
-    for (const [r0, r1] of [[0, 23], [1, 3], [2, 9], [5, 22], [19, 23], [21, 22]]) {
+    for (const [r0, r1] of [[0, 23], [1, 3], [2, 9], [5, 22], [19, 23], [21, 22], [4, 6], [0, 3], [3, 21], [0, 20], [8, 17]]) {
       const y = k.allocF32(rows * nTok);
       y.fill(-7);
       assert.equal(exp.matmul(w.format.id | ROWS4_FLAG, w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, act, d.byteOffset, s.byteOffset, isum.byteOffset, y.byteOffset, nTok), 0);

@@ -33,7 +33,7 @@ export const F32: QuantFormat = {
 };
 
 export const F16: QuantFormat = {
-  id: 1, name: 'F16', wasmAttention: true, blockSize: 1, typeSize: 2, vecDot: 'f16', wasm: { colsAlign: 32, gemm: true },
+  id: 1, name: 'F16', wasmAttention: true, blockSize: 1, typeSize: 2, vecDot: 'f16', wasm: { colsAlign: 32, gemm: true, rows4: true },
   dequantize(src, srcOff, dst, dstOff, n) {
     checkAligned(src, srcOff, 2, 'F16');
     const v = u16View(src), base = (src.byteOffset + srcOff) >>> 1;

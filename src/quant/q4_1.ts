@@ -5,7 +5,7 @@ import { F16_TO_F32, f32ToF16 } from '../core/f16.js';
 import { readU16, writeU16 } from './views.js';
 
 export const Q4_1: QuantFormat = {
-  id: 3, name: 'Q4_1', wasmAttention: true, blockSize: 32, typeSize: 20, vecDot: 'q8_1', wasm: { colsAlign: 32 },
+  id: 3, name: 'Q4_1', wasmAttention: true, blockSize: 32, typeSize: 20, vecDot: 'q8_1', wasm: { colsAlign: 32, rows4: true },
   lut: {
     bits: 4, group: 32, offset: 'f16', zero: 0, wasm: { kind: LUT_PACK.Q4_1, codeOff: 0 },
     unpack(src, rowOff, g, codes, meta) {

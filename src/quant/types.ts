@@ -74,7 +74,8 @@ export interface WasmTraits {
   readonly colsAlign: number;
   /**
    * The kernel has the four-row decode layout for this format, built in place at load
-   * (src/kernels/ref/rows4.ts): 32-element blocks that open with their f16 scale.
+   * (src/kernels/ref/rows4.ts): 32-element blocks that open with their f16 scale (and Q4_1's
+   * minimum), and F16 rows.
    */
   readonly rows4?: boolean;
   /**

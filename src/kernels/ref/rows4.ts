@@ -1,23 +1,39 @@
-// The four-row decode layout (assembly/rows4.ts's twin): how a matrix of a 32-element block format
-// whose block opens with its f16 scale (Q4_0, Q8_0) is re-laid in place at load, how a row is read
-// back (embedding lookups of a tied table), and the product over it with the WebAssembly kernel's
-// float order, so the two can be compared bit for bit.
+// The four-row decode layout (assembly/rows4.ts's and rows4-f16.ts's twin): how a matrix of a
+// 32-element block format whose block opens with its f16 scale (Q4_0, Q8_0) or scale and minimum
+// (Q4_1), or an F16 matrix, is re-laid in place at load, how a row is read back (embedding lookups
+// of a tied table), and the product over it with the WebAssembly kernel's float order, so the two
+// can be compared bit for bit.
 //
 // Rows go in groups of four, each group in the bytes its rows had; per block of a group:
-//   [4 x f16 scale, rows 0..3][payload in 4-byte chunks: chunk c = rows 0..3's bytes 4c..4c+3]
+//   [4 x f16 scale, rows 0..3]([4 x f16 minimum] for Q4_1)[payload in 4-byte chunks: chunk c = rows 0..3's bytes 4c..4c+3]
+// F16 rows are one block without header: chunk c holds each row's columns 2c and 2c + 1.
 // The last rows % 4 stay in row layout.
 
 import type { WeightMatrix } from '../types.js';
 import type { QuantFormat } from '../../quant/types.js';
 import { weightBytes } from '../../quant/types.js';
 import { newActivationRow, prepareActivation } from './activations.js';
+import { F16_TO_F32 } from '../../core/f16.js';
 
 /** Set in the wasm matmul's type argument for a matrix in this layout (assembly/rows4.ts ROWS4_FLAG). */
 export const ROWS4_FLAG = 0x10000;
 
+/**
+ * A layout block of one row and the f16 values that open it (rows4_pack's `fields`), by the
+ * format's block bytes: F16 (2 bytes an element) re-lays whole rows with no header; Q4_1 (20) has
+ * its scale and minimum; Q4_0 and Q8_0 their scale.
+ */
+export function rows4Block(typeSize: number, rowBytes: number): { blockBytes: number; fields: number } {
+  if (typeSize === 2) return { blockBytes: rowBytes, fields: 0 };
+  return { blockBytes: typeSize, fields: typeSize === 20 ? 2 : 1 };
+}
+
 /** Whether a matrix can take the layout: its format declares it and whole 4-byte payload chunks. */
 export function rows4Fits(format: QuantFormat, rows: number, cols: number): boolean {
-  return !!format.wasm?.rows4 && format.blockSize === 32 && (format.typeSize - 2) % 4 === 0 && cols % 32 === 0 && rows >= 4;
+  // Rows the matmul export takes (colsAlign; else the reference computes them, from the row layout).
+  if (!format.wasm?.rows4 || rows < 4 || cols % format.wasm.colsAlign !== 0) return false;
+  if (format.blockSize === 1) return format.typeSize === 2 && cols % 2 === 0;
+  return format.blockSize === 32 && (format.typeSize - 2 * rows4Block(format.typeSize, 0).fields) % 4 === 0 && cols % 32 === 0;
 }
 
 /**
@@ -41,9 +57,10 @@ export function rows4SplitQ8(act: Int8Array, n: number, out: Uint8Array): void {
   }
 }
 
-/** Re-lay rows (rowBytes apart from byte `off` of data) in place; the last rows % 4 stay. */
-export function rows4Pack(data: Uint8Array, off: number, rowBytes: number, rows: number, blockBytes: number): void {
-  const tmp = new Uint8Array(4 * rowBytes), chunks = (blockBytes - 2) >> 2, nb = rowBytes / blockBytes;
+/** Re-lay rows (rowBytes apart from byte `off` of data, blocks of typeSize: rows4Block) in place; the last rows % 4 stay. */
+export function rows4Pack(data: Uint8Array, off: number, rowBytes: number, rows: number, typeSize: number): void {
+  const { blockBytes, fields } = rows4Block(typeSize, rowBytes);
+  const tmp = new Uint8Array(4 * rowBytes), chunks = (blockBytes - 2 * fields) >> 2, nb = rowBytes / blockBytes;
   for (let g = 0; g < rows >> 2; g++) {
     const base = off + g * 4 * rowBytes;
     tmp.set(data.subarray(base, base + 4 * rowBytes));
@@ -51,39 +68,55 @@ export function rows4Pack(data: Uint8Array, off: number, rowBytes: number, rows:
       const dst = base + b * 4 * blockBytes;
       for (let r = 0; r < 4; r++) {
         const src = r * rowBytes + b * blockBytes;
-        data[dst + 2 * r] = tmp[src]!; data[dst + 2 * r + 1] = tmp[src + 1]!;
-        for (let c = 0; c < chunks; c++) data.set(tmp.subarray(src + 2 + 4 * c, src + 6 + 4 * c), dst + 8 + 16 * c + 4 * r);
+        for (let f = 0; f < fields; f++) { data[dst + 8 * f + 2 * r] = tmp[src + 2 * f]!; data[dst + 8 * f + 2 * r + 1] = tmp[src + 2 * f + 1]!; }
+        for (let c = 0; c < chunks; c++) data.set(tmp.subarray(src + 2 * fields + 4 * c, src + 2 * fields + 4 + 4 * c), dst + 8 * fields + 16 * c + 4 * r);
       }
     }
   }
 }
 
 /** Row `row` of a re-laid matrix (data from byte 0) as its original bytes, into out[outOff..+rowBytes). */
-export function rows4Row(data: Uint8Array, rowBytes: number, rows: number, blockBytes: number, row: number, out: Uint8Array, outOff: number): void {
+export function rows4Row(data: Uint8Array, rowBytes: number, rows: number, typeSize: number, row: number, out: Uint8Array, outOff: number): void {
   if (row >= (rows & ~3)) { out.set(data.subarray(row * rowBytes, (row + 1) * rowBytes), outOff); return; }
-  const chunks = (blockBytes - 2) >> 2, nb = rowBytes / blockBytes, r = row & 3, base = (row >> 2) * 4 * rowBytes;
+  const { blockBytes, fields } = rows4Block(typeSize, rowBytes);
+  const chunks = (blockBytes - 2 * fields) >> 2, nb = rowBytes / blockBytes, r = row & 3, base = (row >> 2) * 4 * rowBytes;
   for (let b = 0; b < nb; b++) {
     const src = base + b * 4 * blockBytes, dst = outOff + b * blockBytes;
-    out[dst] = data[src + 2 * r]!; out[dst + 1] = data[src + 2 * r + 1]!;
-    for (let c = 0; c < chunks; c++) out.set(data.subarray(src + 8 + 16 * c + 4 * r, src + 12 + 16 * c + 4 * r), dst + 2 + 4 * c);
+    for (let f = 0; f < fields; f++) { out[dst + 2 * f] = data[src + 8 * f + 2 * r]!; out[dst + 2 * f + 1] = data[src + 8 * f + 2 * r + 1]!; }
+    for (let c = 0; c < chunks; c++) out.set(data.subarray(src + 8 * fields + 16 * c + 4 * r, src + 8 * fields + 4 + 16 * c + 4 * r), dst + 2 * fields + 4 * c);
   }
 }
 
 /**
  * y = W x for a re-laid matrix, summed as the WebAssembly kernels sum: per (row, token), block by
  * block in f32, sum += f32(isum * f32(dw * da)). The format's own dot over one block gives exactly
- * isum * f32(dw * da) (an integer times an f32 is exact in a double).
+ * isum * f32(dw * da) (an integer times an f32 is exact in a double). Q4_1 adds its minimum's term
+ * in f32 as dot_q4_1 does: sum += f32(f32(isum * f32(dw * da)) + f32(m * (d * sum)_a)). F16: column
+ * by column, sum = f32(sum + f32(w * x)) with x rounded to f16.
  */
 export function rows4Matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
   const { rows, cols, rowBytes, format } = w;
   const a = newActivationRow(format.vecDot, cols * nTok);
   for (let t = 0; t < nTok; t++) prepareActivation(a, x, t * cols, cols, t * cols);
   const row = weightBytes(new Uint8Array(rowBytes));
+  const f = Math.fround;
   for (let r = 0; r < rows; r++) {
     rows4Row(w.data, rowBytes, rows, format.typeSize, r, row.data, 0);
     for (let t = 0; t < nTok; t++) {
       let s = 0;
-      for (let b = 0; b < cols / 32; b++) s = Math.fround(s + Math.fround(format.dot(row, b * format.typeSize, a, t * cols + b * 32, 32)));
+      if (format.vecDot === 'f16') {
+        for (let k = 0; k < cols; k++) s = f(s + f(F16_TO_F32[row.data[2 * k]! | (row.data[2 * k + 1]! << 8)]! * a.f[t * cols + k]!));
+      } else if (format.vecDot === 'q8_1') {
+        for (let b = 0; b < cols / 32; b++) {
+          const o = b * format.typeSize, xo = t * cols + b * 32, blk = xo >> 5;
+          let isum = 0;
+          for (let j = 0; j < 16; j++) { const q = row.data[o + 4 + j]!; isum += (q & 15) * a.qs[xo + j]! + (q >> 4) * a.qs[xo + 16 + j]!; }
+          const dw = F16_TO_F32[row.data[o]! | (row.data[o + 1]! << 8)]!, mw = F16_TO_F32[row.data[o + 2]! | (row.data[o + 3]! << 8)]!;
+          s = f(s + f(f(isum * f(dw * a.d[blk]!)) + f(mw * a.s[blk]!)));
+        }
+      } else {
+        for (let b = 0; b < cols / 32; b++) s = f(s + f(format.dot(row, b * format.typeSize, a, t * cols + b * 32, 32)));
+      }
       y[t * rows + r] = s;
     }
   }

@@ -11,7 +11,7 @@ import { WasmArena } from './arena.js';
 import { MAX_GROUP, postAttention, postAttentionQuant, postEncoderAttention, postLutMatmul, postMatmul, postSwiglu, type AttentionJob, type AttentionQuantJob, type KernelExports } from './protocol.js';
 import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
-import { ROWS4_FLAG, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
+import { ROWS4_FLAG, rows4Block, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
 import { rows4kFits, rows4kRow } from '../ref/rows4-k.js';
 import { tq1RecodedRowBytes, tq2Rows4Row } from '../ref/ternary.js';
 import { GEMM_FLAG, GEMM_MIN_TOK, gemmPackedFloats, gemmScratchBytes } from '../ref/gemm.js';
@@ -420,9 +420,14 @@ export class WasmKernels implements Kernels {
   private packRows4(w: WeightMatrix): boolean {
     const k = rows4kFits(w.format, w.rows, w.cols);
     if (!(k || rows4Fits(w.format, w.rows, w.cols)) || !this.arena.owns(w.data)) return false;
+    // An owner that opted into the tiled GEMM (F16 rows) keeps the row layout the GEMM reads.
+    if (w.format.wasm?.gemm && this.gemmOk.has(w)) return false;
     const scratch = this.arena.bytes(4 * w.rowBytes);
     if (k) this.k.rows4k_pack(w.format.id, w.data.byteOffset, w.rowBytes, w.rows, scratch.byteOffset);
-    else this.k.rows4_pack(w.data.byteOffset, w.rowBytes, w.rows, w.format.typeSize, scratch.byteOffset);
+    else {
+      const { blockBytes, fields } = rows4Block(w.format.typeSize, w.rowBytes);
+      this.k.rows4_pack(w.data.byteOffset, w.rowBytes, w.rows, blockBytes, fields, scratch.byteOffset);
+    }
     this.arena.releaseView(scratch);
     this.rows4.add(w);
     return true;

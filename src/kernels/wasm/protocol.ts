@@ -63,7 +63,7 @@ export interface KernelExports {
     kType: number, vType: number, kRowBytes: number, vRowBytes: number, spans: number, spanCount: number, spanStride: number, out: number, h0: number, h1: number, scratch: number): void;
   attention_quant_scratch(nKv: number, headDim: number, headDimV: number): number;
   quantize_q8(x: number, n: number, nTok: number, qs: number, d: number, s: number, isum: number): void;
-  rows4_pack(w: number, rowBytes: number, rows: number, blockBytes: number, scratch: number): void;
+  rows4_pack(w: number, rowBytes: number, rows: number, blockBytes: number, fields: number, scratch: number): void;
   rows4k_pack(type: number, w: number, rowBytes: number, rows: number, scratch: number): number;
   tq1_recode(src: number, dst: number, nBlocks: number): void;
   tq2_pack4(w: number, rowBytes: number, rows: number, scratch: number): void;
