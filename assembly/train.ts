@@ -619,6 +619,18 @@ export function tr_scale(x: usize, y: usize, a: f64, n: i32): void {
   for (let i = 0; i < n; i++) { const p = <usize>i << 2; store<f32>(x + p, <f32>(<f64>load<f32>(y + p) * a)); }
 }
 
+/** BitNet's int8 per-token absmax activations in place on x(T, n), in f64 as the twin (ops.quantAct8): bit for bit. */
+export function tr_act_quant8(x: usize, T: i32, n: i32): void {
+  for (let t = 0; t < T; t++) {
+    const o = x + ((<usize>t * <usize>n) << 2);
+    let amax: f64 = 0;
+    for (let i = 0; i < n; i++) amax = Math.max(amax, Math.abs(<f64>load<f32>(o + (<usize>i << 2))));
+    if (amax == 0) continue;
+    const s = 127 / amax, inv = amax / 127;
+    for (let i = 0; i < n; i++) { const p = o + (<usize>i << 2); store<f32>(p, <f32>(nearest<f64>(<f64>load<f32>(p) * s) * inv)); }
+  }
+}
+
 /** s0 plus the squares of g[0..n) in f64, in order (gradient clipping's one running sum over every parameter). */
 export function tr_sumsq(g: usize, n: i32, s0: f64): f64 {
   let s = s0;

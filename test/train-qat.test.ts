@@ -116,3 +116,105 @@ for (const ops of backends) {
     }
   });
 }
+
+test('int8 activations (BitNet b1.58): per token absmax to [-127, 127], halves to even, zero tokens stay zero; the wasm kernel bit for bit', () => {
+  const rng = new Xorshift128(21), T = 5, n = 37;
+  const x = new Float32Array(T * n);
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal() * (1 + (i % 7));
+  x.fill(0, 2 * n, 3 * n); // an all-zero token
+  x[4 * n] = 127; x[4 * n + 1] = 2.5; x[4 * n + 2] = -2.5; x[4 * n + 3] = 3.5; // amax 127: the scale is 1, and exact halves
+  const q = x.slice();
+  op.quantAct8(q, T, n);
+  for (let t = 0; t < T; t++) {
+    let amax = 0;
+    for (let i = 0; i < n; i++) amax = Math.max(amax, Math.abs(x[t * n + i]!));
+    for (let i = 0; i < n; i++) {
+      const k = amax ? Math.round(q[t * n + i]! * 127 / amax) : 0;
+      assert.ok(Math.abs(k) <= 127 && Math.abs(q[t * n + i]! - Math.fround(k * amax / 127)) <= 1e-6 * amax, `token ${t}, ${i}: ${q[t * n + i]} is not an int8 step of ${amax}/127`);
+      assert.ok(Math.abs(q[t * n + i]! - x[t * n + i]!) <= amax / 254 * (1 + 1e-6), `token ${t}, ${i}: rounded more than half a step`);
+    }
+  }
+  assert.ok(q.subarray(2 * n, 3 * n).every((v) => v === 0), 'a zero token stays zero');
+  assert.deepEqual(Array.from(q.subarray(4 * n, 4 * n + 4)), [127, 2, -2, 4], 'halves round to even');
+  if (wasm) {
+    const w = wasm.alloc(x.length);
+    w.set(x);
+    wasm.quantAct8(w, T, n);
+    assert.deepEqual(Array.from(w), Array.from(q), 'wasm = twin');
+  }
+});
+
+/**
+ * The straight-through estimator's gradient is the gradient of the loss with each quantizer's
+ * offset Q(x) - x frozen at its value for the current weights (x + const is smooth). This backend
+ * records those offsets during one forward, then adds them instead of quantizing: finite
+ * differences of that loss are what the act8 backward must give.
+ */
+function frozenAct8(): TrainOps & { freeze(): void } {
+  const offsets: Float32Array[] = [];
+  let frozen = false, k = 0;
+  return {
+    ...refOps,
+    quantAct8(x: Float32Array, T: number, n: number): void {
+      if (!frozen) {
+        const before = x.slice(0, T * n);
+        op.quantAct8(x, T, n);
+        offsets.push(Float32Array.from(before, (v, i) => x[i]! - v));
+        return;
+      }
+      const c = offsets[k++ % offsets.length]!;
+      for (let i = 0; i < T * n; i++) x[i] += c[i]!;
+    },
+    freeze(): void { frozen = true; k = 0; },
+  };
+}
+
+test('int8 activations: the backward is the straight-through estimator (finite differences of the loss with the quantizers frozen), and quantizing changes the gradients', () => {
+  const shape: DecoderShape = { arch: 'llama', nVocab: 13, nEmbd: 16, nLayer: 2, nHead: 2, nHeadKv: 1, nFF: 24, nCtx: 6, ropeBase: 10000, eps: 1e-5, tieEmbeddings: false, scaleEmb: 12, scaleDepth: 1.4, dimModelBase: 8 };
+  const tokens = [1, 5, 7, 2, 12, 5], targets = [5, 7, 2, 12, 5, 0];
+  const EPS = 1e-2, FD_RTOL = 3e-2, FD_ATOL = 2e-3;
+  const ops = frozenAct8();
+  const m = new TrainDecoder(shape, ops, { act8: true });
+  m.init(new Xorshift128(7), 0.3, false);
+  m.zeroGrad();
+  const loss = m.step(tokens, targets, 6, 1);
+  ops.freeze();
+  assert.ok(Math.abs(m.loss(tokens, targets, 6) - loss) < 1e-4 * loss, 'the frozen forward is the quantized one');
+  let checked = 0;
+  for (const p of m.params) {
+    const rng = new Xorshift128(99);
+    for (let j = 0; j < 3; j++) {
+      const i = rng.int(p.data.length), old = p.data[i]!;
+      p.data[i] = old + EPS; const fp = m.loss(tokens, targets, 6);
+      p.data[i] = old - EPS; const fm = m.loss(tokens, targets, 6);
+      p.data[i] = old;
+      const num = (fp - fm) / (2 * EPS);
+      assert.ok(Math.abs(num - p.grad[i]!) <= FD_ATOL + FD_RTOL * Math.abs(num), `${p.name}[${i}]: finite difference ${num}, backward ${p.grad[i]}`);
+      checked++;
+    }
+  }
+  assert.ok(checked >= 3 * 20);
+  // the same weights without int8 activations: another loss and other gradients
+  const f = new TrainDecoder(shape, refOps, {});
+  for (const [k, p] of f.params.entries()) p.data.set(m.params[k]!.data);
+  f.weightsChanged();
+  f.zeroGrad();
+  const fl = f.step(tokens, targets, 6, 1);
+  assert.notEqual(fl, loss);
+  assert.notDeepEqual(Array.from(f.p('blk.0.attn_q.weight').grad), Array.from(m.p('blk.0.attn_q.weight').grad));
+});
+
+for (const ops of backends) {
+  test(`ternary QAT with int8 activations (${ops.name}): wasm and reference agree; the TQ2_0 export still holds exactly the forward's weights`, () => {
+    const r = grads(refOps, { ternary: { group: 256 }, act8: true }), a = grads(ops, { ternary: { group: 256 }, act8: true });
+    const f = grads(ops, { ternary: { group: 256 } });
+    assert.ok(relErr(a.g, r.g) < 1e-3, `wasm vs reference: ${relErr(a.g, r.g)}`);
+    assert.ok(relErr(a.g, f.g) > 1e-4, 'int8 activations changed the gradients');
+    const g = parseGGUF(concatChunks(a.m.exportGGUF('t', [], 35, 37)), 'TQ2_0');
+    for (const p of a.m.params.filter((p) => p.fw !== p.data)) {
+      const back = new Float32Array(p.fw.length);
+      quantFormat(35).dequantize(g.tensors.find((x) => x.name === p.name)!.data, 0, back, 0, back.length);
+      assert.deepEqual(Array.from(back), Array.from(p.fw), p.name);
+    }
+  });
+}

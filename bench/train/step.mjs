@@ -13,10 +13,10 @@ const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? proces
 const STEPS = Number(arg('--steps', 6));
 const only = arg('--only', 'bundled,5m').split(',');
 const kinds = arg('--kernels', 'ref,wasm1,wasm2').split(',');
-// training options (DecoderOptions): any of bf16, checkpoint, ternary (per-tensor scale, so any width)
+// training options (DecoderOptions): any of bf16, checkpoint, ternary (per-tensor scale, so any width), act8 (ternary with int8 activations)
 const optNames = arg('--options', '').split(',').filter(Boolean);
-export const OPTIONS = { bf16: { bf16: true }, checkpoint: { checkpoint: true }, ternary: { ternary: { group: 0 } } };
-const options = Object.assign({}, ...optNames.map((k) => { if (!OPTIONS[k]) throw new Error(`--options: unknown ${k} (bf16, checkpoint, ternary)`); return OPTIONS[k]; }));
+export const OPTIONS = { bf16: { bf16: true }, checkpoint: { checkpoint: true }, ternary: { ternary: { group: 0 } }, act8: { ternary: { group: 0 }, act8: true } };
+const options = Object.assign({}, ...optNames.map((k) => { if (!OPTIONS[k]) throw new Error(`--options: unknown ${k} (bf16, checkpoint, ternary, act8)`); return OPTIONS[k]; }));
 
 /** models/lutra-default.json, and a ~5M-parameter llama on the same vocabulary, context and batch */
 export const CONFIGS = {

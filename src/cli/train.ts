@@ -46,12 +46,17 @@ export function registerTrain(program: Command): void {
     .option('--threads <n>', 'threads for the wasm kernels', int('--threads', 1), 1)
     .option('--bf16', 'bf16 weights and matmul inputs, f32 master weights (train.bf16)')
     .option('--checkpointing', 'gradient checkpointing: recompute layer activations in the backward (train.checkpointing)')
-    .action(async (configPath: string, o: { resume?: string; decaySteps?: number; out?: string; steps?: number; kernels: string; threads: number; bf16?: boolean; checkpointing?: boolean }) => {
+    .option('--act8', 'with ternary QAT: int8 per-token absmax inputs to the ternary matrices, as BitNet b1.58 (ternary.activations: "int8")')
+    .action(async (configPath: string, o: { resume?: string; decaySteps?: number; out?: string; steps?: number; kernels: string; threads: number; bf16?: boolean; checkpointing?: boolean; act8?: boolean }) => {
       if (o.kernels !== 'wasm' && o.kernels !== 'ref') throw new Error(`--kernels: expected wasm or ref, got ${o.kernels}`);
       const cfg = parseTrainConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath);
       if (o.steps) cfg.train.steps = o.steps;
       if (o.bf16) cfg.train.bf16 = true;
       if (o.checkpointing) cfg.train.checkpointing = true;
+      if (o.act8) {
+        if (!cfg.ternary) throw new Error(`--act8: ${configPath} has no ternary section (int8 activations are part of ternary QAT)`);
+        cfg.ternary.activations = 'int8';
+      }
       const tty = process.stderr.isTTY;
       const bar = tty ? new cliProgress.SingleBar({ stream: process.stderr, format: 'train [{bar}] {value}/{total} | loss {loss} | val {val} | lr {lr} | {tps} tok/s | eta {eta_formatted}', hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic) : null;
       let started = false, val = '-';

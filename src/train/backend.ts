@@ -26,6 +26,8 @@ export interface TrainOps {
   scale(x: Float32Array, y: Float32Array, a: number, n: number): void;
   /** x[0..n) /= d (MiniCPM's logit scale) */
   divide(x: Float32Array, d: number, n: number): void;
+  /** BitNet's int8 per-token absmax activations, in place on x(T, n) (ops.quantAct8) */
+  quantAct8(x: Float32Array, T: number, n: number): void;
   sumsq(g: Float32Array, s0: number): number;
   adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, b1: number, b2: number, eps: number, lr: number, decay: number, c1: number, c2: number): void;
   dispose(): void;
@@ -51,6 +53,7 @@ export const refOps: TrainOps = {
   axpy: op.axpy,
   scale: op.scale,
   divide: (x, d, n) => { for (let i = 0; i < n; i++) x[i] /= d; },
+  quantAct8: op.quantAct8,
   sumsq: op.sumsq,
   adamw: op.adamw,
   dispose: () => {},

@@ -43,6 +43,8 @@ export const TrainConfigSchema = z.object({
     /** elements per scale along a row; 0 = one per tensor (BitNet b1.58). TQ1_0 / TQ2_0 keep one per 256, so groups must tile 256 to export exactly */
     group: z.number().int().min(0).default(256),
     export: z.array(z.enum(['TQ1_0', 'TQ2_0'])).default(['TQ2_0', 'TQ1_0']),
+    /** 'int8': BitNet b1.58's per-token absmax int8 inputs to the ternary matrices in the forward (straight-through backward) */
+    activations: z.enum(['float', 'int8']).default('float'),
   }).strict().optional(),
   schedule,
   /** output folder for the model, checkpoints, log and plot */

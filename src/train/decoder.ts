@@ -48,6 +48,11 @@ export interface DecoderOptions {
   bf16?: boolean;
   /** Gradient checkpointing: keep each layer's input only and recompute its activations in the backward. */
   checkpoint?: boolean;
+  /**
+   * BitNet b1.58's int8 activations: the inputs of the blocks' matrices quantized per token
+   * (absmax to [-127, 127]) in the forward, gradients straight through (ops.quantAct8).
+   */
+  act8?: boolean;
 }
 
 const LAYER_ROLES = ['attnNorm', 'attnQ', 'attnK', 'attnV', 'attnOutput', 'ffnNorm', 'ffnGate', 'ffnUp', 'ffnDown'] as const;
@@ -221,25 +226,35 @@ export class TrainDecoder {
     const kDim = nHeadKv * this.hd;
     const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
     ops.rmsNorm(x, w.attnNorm.data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
-    this.bf16(a.xn1[l]!, T * D);
+    this.matmulInput(a.xn1[l]!, T, D);
     ops.matmul(w.attnQ.fw, a.xn1[l]!, T, D, D, a.q[l]!);
     ops.matmul(w.attnK.fw, a.xn1[l]!, T, kDim, D, a.k[l]!);
     ops.matmul(w.attnV.fw, a.xn1[l]!, T, kDim, D, a.v[l]!);
     ops.rope(a.q[l]!, T, nHead, this.hd, this.rope.cos, this.rope.sin, false);
     ops.rope(a.k[l]!, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, false);
     ops.attention(a.q[l]!, a.k[l]!, a.v[l]!, shape, a.probs[l]!, a.att[l]!);
-    this.bf16(a.att[l]!, T * D);
+    this.matmulInput(a.att[l]!, T, D);
     ops.matmul(w.attnOutput.fw, a.att[l]!, T, D, D, a.tmp);
     ops.axpy(x, a.tmp, sc.residual, T * D);
     a.x1[l]!.set(x.subarray(0, T * D));
     ops.rmsNorm(x, w.ffnNorm.data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
-    this.bf16(a.xn2[l]!, T * D);
+    this.matmulInput(a.xn2[l]!, T, D);
     ops.matmul(w.ffnGate.fw, a.xn2[l]!, T, nFF, D, a.g[l]!);
     ops.matmul(w.ffnUp.fw, a.xn2[l]!, T, nFF, D, a.u[l]!);
     ops.swiglu(a.g[l]!, a.u[l]!, T * nFF, a.h[l]!);
-    this.bf16(a.h[l]!, T * nFF);
+    this.matmulInput(a.h[l]!, T, nFF);
     ops.matmul(w.ffnDown.fw, a.h[l]!, T, D, nFF, a.tmp);
     ops.axpy(x, a.tmp, sc.residual, T * D);
+  }
+
+  /**
+   * The input x(T, n) of a block's matrix, in place: int8 per token (act8), then bf16. Every
+   * consumer of these buffers is a product (the backward reads norms, attention and SwiGLU from
+   * their own inputs), so quantizing in place is the straight-through estimator.
+   */
+  private matmulInput(x: Float32Array, T: number, n: number): void {
+    if (this.opt.act8) this.ops.quantAct8(x, T, n);
+    this.bf16(x, T * n);
   }
 
   /** bf16 mode: a matmul input is stored at bf16 precision (in place). */

@@ -3,7 +3,7 @@
 // the loops; shapes in comments. These are the reference set a WebAssembly backend would replace
 // op by op (same signatures), checked by finite differences in test/train-grad.test.ts.
 
-import { bf16ToF32, f32ToBf16, roundF16 } from '../core/f16.js';
+import { bf16ToF32, f32ToBf16, roundEven, roundF16 } from '../core/f16.js';
 
 /** y(T, rows) = x(T, cols) · W(rows, cols)ᵀ */
 export function matmul(w: Float32Array, x: Float32Array, T: number, rows: number, cols: number, y: Float32Array): void {
@@ -296,6 +296,23 @@ export function ternarize(w: Float32Array, rows: number, cols: number, group: nu
 }
 /** the floor of a ternary group's scale (BitCPM's eps): an all-zero group stays zero */
 export const TERNARY_EPS = 1e-5;
+
+/**
+ * BitNet b1.58's activation quantization, in place on x(T, n): per token, absmax int8 fake-quant,
+ * x = roundEven(x * 127 / amax) * amax / 127 in f64 (torch.round's halves to even; |x| <= amax
+ * keeps every value in [-127, 127]; an all-zero token stays zero). The backward passes the
+ * gradient straight through (the decoder quantizes its matmul inputs in place, so nothing to do).
+ */
+export function quantAct8(x: Float32Array, T: number, n: number): void {
+  for (let t = 0; t < T; t++) {
+    const o = t * n;
+    let amax = 0;
+    for (let i = 0; i < n; i++) amax = Math.max(amax, Math.abs(x[o + i]!));
+    if (amax === 0) continue;
+    const s = 127 / amax, inv = amax / 127;
+    for (let i = 0; i < n; i++) x[o + i] = roundEven(x[o + i]! * s) * inv;
+  }
+}
 
 /** q[0..n) = x[0..n) rounded to bfloat16 (nearest even): bf16 storage, kept in f32 lanes. */
 export function roundBf16(x: Float32Array, n: number, q: Float32Array): void {

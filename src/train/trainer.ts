@@ -93,11 +93,11 @@ export async function train(cfg: TrainConfig, o: TrainRunOptions): Promise<Train
     ops.dispose();
   }
   async function run(): Promise<TrainResult> {
-  const model = new TrainDecoder(decoderShape(cfg, tok.vocabSize), ops, { ternary: cfg.ternary, bf16: cfg.train.bf16, checkpoint: cfg.train.checkpointing });
+  const model = new TrainDecoder(decoderShape(cfg, tok.vocabSize), ops, { ternary: cfg.ternary, act8: cfg.ternary?.activations === 'int8', bf16: cfg.train.bf16, checkpoint: cfg.train.checkpointing });
   const rng = new Xorshift128(cfg.train.seed);
   const mup = cfg.arch === 'minicpm';
   model.init(rng, cfg.train.initStd, mup);
-  if (cfg.ternary || cfg.train.bf16 || cfg.train.checkpointing) log(`options:${cfg.ternary ? ` ternary QAT (group ${cfg.ternary.group || 'tensor'})` : ''}${cfg.train.bf16 ? ' bf16' : ''}${cfg.train.checkpointing ? ` gradient checkpointing` : ''}; activations ${(model.activationBytes / 2 ** 20).toFixed(1)} MiB`);
+  if (cfg.ternary || cfg.train.bf16 || cfg.train.checkpointing) log(`options:${cfg.ternary ? ` ternary QAT (group ${cfg.ternary.group || 'tensor'}${cfg.ternary.activations === 'int8' ? ', int8 activations' : ''})` : ''}${cfg.train.bf16 ? ' bf16' : ''}${cfg.train.checkpointing ? ` gradient checkpointing` : ''}; activations ${(model.activationBytes / 2 ** 20).toFixed(1)} MiB`);
   if (cfg.init && !o.resume) {
     const file = resolve(o.baseDir, cfg.init);
     loadF32(file, parseGGUF(new Uint8Array(readFileSync(file)), file).tensors, model.params.map((p) => [p.name, p.data]));

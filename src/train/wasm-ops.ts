@@ -27,6 +27,7 @@ export interface TrainExports {
   tr_embed_bwd(dtable: number, ids: number, T: number, D: number, scale: number, dx: number): void;
   tr_axpy(x: number, y: number, a: number, n: number): void;
   tr_scale(x: number, y: number, a: number, n: number): void;
+  tr_act_quant8(x: number, T: number, n: number): void;
   tr_sumsq(g: number, n: number, s0: number): number;
   tr_adamw(w: number, g: number, m: number, v: number, n: number, b1: number, b2: number, eps: number, lr: number, decay: number, c1: number, c2: number): void;
 }
@@ -261,6 +262,10 @@ export class WasmTrainOps implements TrainOps {
 
   divide(x: Float32Array, d: number, n: number): void {
     this.k.tr_scale(this.p(x), this.p(x), 1 / d, n);
+  }
+
+  quantAct8(x: Float32Array, T: number, n: number): void {
+    this.k.tr_act_quant8(this.p(x), T, n);
   }
 
   sumsq(g: Float32Array, s0: number): number {
