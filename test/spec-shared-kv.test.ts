@@ -1,8 +1,10 @@
 // A layer-skip draft shares the target's KV cache of its layers (spec/shared-kv.ts): it runs no
-// prompt and no verified token a second time (only the token after each verify, whose hidden state
-// it needs), proposes the same tokens as a draft with a cache of its own (the same K/V rows, read
-// from the target's store), and greedy output stays plain decoding's, token for token, at every
-// depth and across generations reusing one context. MiniCache's merged layer pairs are not shared.
+// prompt and no verified token a second time, proposes the same tokens as a draft with a cache of
+// its own (the same K/V rows, read from the target's store), and greedy output stays plain
+// decoding's, token for token, at every depth and across generations reusing one context. With its
+// hidden states kept (the default), the target's verify starts at the draft's last layer: after the
+// prompt the target runs no token through layers 0..k-1 that the draft ran. MiniCache's merged
+// layer pairs are not shared.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,16 +28,23 @@ async function run(m: Model, ctx: Context, spec: SpeculativeOptions, maxTokens: 
   const drafter = createDrafter(m, ctx, spec);
   assert.ok(drafter instanceof ModelDrafter);
   const dctx = drafter.ctx;
-  let ran = 0;
+  // The draft's tokens run, its draft() calls, and the target's tokens by the layer they start at.
+  let ran = 0, calls = 0;
+  const target = new Map<number, number>();
   const decode = dctx.decode.bind(dctx);
   dctx.decode = (t, o) => { ran += t.length; return decode(t, o); };
+  const tdecode = ctx.decode.bind(ctx);
+  ctx.decode = (t, o) => { const l = o?.from?.layer ?? 0; target.set(l, (target.get(l) ?? 0) + t.length); return tdecode(t, o); };
+  const draft = drafter.draft.bind(drafter);
+  drafter.draft = (seq, n) => { calls++; return draft(seq, n); };
   let done;
   try {
     for await (const c of generateSpeculative(ctx, m.tokenizer, prompt, { maxTokens, temperature: 0, stopAtEog: false, speculative: spec }, drafter)) if (c.done) done = c;
   } finally {
     drafter.dispose();
+    ctx.decode = tdecode;
   }
-  return { done: done!, ran, name: drafter.name, shared: dctx.kv instanceof SharedPrefixKV };
+  return { done: done!, ran, calls, target, name: drafter.name, shared: dctx.kv instanceof SharedPrefixKV };
 }
 
 test('a layer-skip draft reads the target\'s cache: same drafts, no prompt or verified token run twice, greedy output unchanged', async () => {
@@ -48,19 +57,32 @@ test('a layer-skip draft reads the target\'s cache: same drafts, no prompt or ve
 
   for (const nDraft of [2, 4]) {
     const own = await run(m, m.createContext({ ctx: 256 }), { layers: 2, nDraft, shareKV: false }, N);
-    const shared = await run(m, m.createContext({ ctx: 256 }), { layers: 2, nDraft }, N);
-    assert.ok(shared.shared && !own.shared, `${shared.name} / ${own.name}`);
-    assert.match(shared.name, /shared KV/);
-    assert.deepEqual(own.done.tokens, plain!.tokens, 'own cache: plain greedy text');
-    assert.deepEqual(shared.done.tokens, plain!.tokens, 'shared cache: plain greedy text');
-    const s = shared.done.timings.speculative!, o = own.done.timings.speculative!;
-    assert.deepEqual({ drafted: s.drafted, accepted: s.accepted, steps: s.steps }, { drafted: o.drafted, accepted: o.accepted, steps: o.steps }, 'the same drafts from the same K/V rows');
+    const recompute = await run(m, m.createContext({ ctx: 256 }), { layers: 2, nDraft, keepHidden: false }, N);
+    const kept = await run(m, m.createContext({ ctx: 256 }), { layers: 2, nDraft }, N);
+    assert.ok(kept.shared && recompute.shared && !own.shared, `${kept.name} / ${own.name}`);
+    assert.match(kept.name, /shared KV, kept hidden/);
+    assert.doesNotMatch(recompute.name, /kept hidden/);
+    for (const r of [own, recompute, kept]) assert.deepEqual(r.done.tokens, plain!.tokens, `${r.name}: plain greedy text`);
+    const o = own.done.timings.speculative!;
+    for (const r of [recompute, kept]) {
+      const s = r.done.timings.speculative!;
+      assert.deepEqual({ drafted: s.drafted, accepted: s.accepted, steps: s.steps }, { drafted: o.drafted, accepted: o.accepted, steps: o.steps }, `${r.name}: the same drafts from the same K/V rows`);
+    }
+    const s = kept.done.timings.speculative!;
     assert.ok(s.drafted > 0 && s.accepted > 0, JSON.stringify(s));
-    // Per verify the shared draft runs the token after it and then each drafted token but the last:
-    // steps + drafted - steps; the own-cache draft also runs the prompt (but its last token), and
-    // the last drafted token again whenever all of a draft was kept.
-    assert.equal(shared.ran, s.drafted, `nDraft ${nDraft}: the shared draft ran ${shared.ran} tokens`);
-    assert.ok(own.ran >= shared.ran + promptLen - 1, `own ${own.ran} vs shared ${shared.ran} + prompt ${promptLen - 1}`);
+    // Without kept states, per verify the shared draft runs the token after it and each drafted
+    // token but the last (drafted in all); the own-cache draft also runs the prompt (but its last
+    // token), and the last drafted token again whenever all of a draft was kept.
+    assert.equal(recompute.ran, s.drafted, `nDraft ${nDraft}: the recomputing draft ran ${recompute.ran} tokens`);
+    assert.ok(own.ran >= recompute.ran + promptLen - 1, `own ${own.ran} vs shared ${recompute.ran} + prompt ${promptLen - 1}`);
+    // Kept: each draft() also runs its last drafted token (no head) so the verify can start past
+    // its layers; every target token after the prompt starts at layer 2 except in the steps with no
+    // draft() call (the last, with no room to draft), which start at the embedding.
+    assert.equal(kept.ran, kept.calls + s.drafted, `nDraft ${nDraft}: the kept-hidden draft ran ${kept.ran} tokens in ${kept.calls} calls`);
+    assert.deepEqual([...kept.target.keys()].sort(), [0, 2]);
+    assert.equal(kept.target.get(2), kept.calls + s.drafted, 'verified tokens continued from layer 2');
+    assert.equal(kept.target.get(0), promptLen - 1 + s.steps - kept.calls, 'tokens the target ran from the embedding: the prompt and the draftless steps');
+    assert.equal(recompute.target.get(0), promptLen - 1 + s.steps + s.drafted, 'recomputing: every verified token from the embedding');
   }
 
   // Two generations on one context: the second reuses the first's prompt prefix; still exact.

@@ -66,7 +66,7 @@ export const bitnet: Architecture<BitnetWeights> = {
     const { hp, s, nTok, kernels } = f;
     const nE = nTok * hp.nEmbd, nF = nTok * hp.nFF;
     embedInputs(f, w.tokEmbd);
-    for (let l = 0; l < f.nLayer; l++) {
+    for (let l = f.layer0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       preNorm(f, L.attnNorm);
       attendHeads(f, l, L.attn);

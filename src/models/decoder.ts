@@ -167,7 +167,13 @@ export class ForwardPass {
   /** Extra input embeddings of the whole decode() call; `offset` is the index of tokens[0] in it. */
   embeddings: readonly InputEmbeddings[] = [];
   offset = 0;
-  /** Layers run: all of them, or the first few (a layer-skip draft of the same model). */
+  /**
+   * The first layer run. Above 0, s.x rows 0..nTok already hold the residual stream after layer
+   * layer0-1 (hidden states another pass kept: a layer-skip draft's, which the target's verify
+   * continues from) and the embedding is skipped (embedInputs).
+   */
+  layer0 = 0;
+  /** Layers run end before this one: all of them, or the first few (a layer-skip draft of the same model). After the forward, s.x holds the residual stream after layer nLayer-1. */
   nLayer: number;
   /** An output projection over part of the vocabulary (a draft's FR-Spec head): logits rows have head.rows values. */
   head: WeightMatrix | null = null;

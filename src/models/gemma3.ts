@@ -83,9 +83,8 @@ export const gemma3: Architecture<Gemma3Weights> = {
   forward(f, w) {
     const { hp, s, nTok } = f;
     const local = localShape(f, w.window);
-    embedInputs(f, w.tokEmbd);
-    scale(s.x, Math.fround(Math.sqrt(hp.nEmbd)), nTok * hp.nEmbd);
-    for (let l = 0; l < f.nLayer; l++) {
+    embedInputs(f, w.tokEmbd, Math.fround(Math.sqrt(hp.nEmbd)));
+    for (let l = f.layer0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       preNorm(f, L.attnNorm);
       if (L.local) selfAttention(f, l, L.attn, w.ropeLocal, local); else selfAttention(f, l, L.attn);

@@ -59,7 +59,7 @@ export const llama: Architecture<LlamaWeights> = {
   output: (w) => w.head.output,
   forward(f, w) {
     embedInputs(f, w.tokEmbd);
-    for (let l = 0; l < f.nLayer; l++) llamaLayer(f, l, w.layers[l]!);
+    for (let l = f.layer0; l < f.nLayer; l++) llamaLayer(f, l, w.layers[l]!);
     return outputHead(f, w.head);
   },
 };

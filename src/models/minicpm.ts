@@ -19,10 +19,10 @@ type MiniCPMWeights = ({ moe?: undefined } & LlamaWeights) | MoeDecoderWeights;
 function layers(f: ForwardPass, w: MiniCPMWeights): void {
   const r = f.hp.residualScale;
   if (!w.moe) {
-    for (let l = 0; l < f.nLayer; l++) llamaLayer(f, l, w.layers[l]!, r);
+    for (let l = f.layer0; l < f.nLayer; l++) llamaLayer(f, l, w.layers[l]!, r);
     return;
   }
-  for (let l = 0; l < f.nLayer; l++) {
+  for (let l = f.layer0; l < f.nLayer; l++) {
     const L = w.layers[l]!;
     preNorm(f, L.attnNorm); selfAttention(f, l, L.attn); addResidual(f, r);
     preNorm(f, L.ffnNorm); moeFfn(f, L.moe, w.moe); addResidual(f, r);
@@ -38,8 +38,7 @@ export const minicpm: Architecture<MiniCPMWeights> = {
   output: (w) => w.head.output,
   forward(f, w) {
     const { hp, s } = f;
-    embedInputs(f, w.tokEmbd);
-    scale(s.x, hp.embScale, f.nTok * hp.nEmbd);
+    embedInputs(f, w.tokEmbd, hp.embScale);
     layers(f, w);
     const rows = outputHead(f, w.head);
     scale(s.logits, 1 / hp.logitScale, rows * logitsPerRow(f));

@@ -56,11 +56,10 @@ export const minicpm3: Architecture<MiniCPM3Weights> = {
   forward(f, w) {
     const { hp, s } = f;
     const rope = longRopeFor(w.rope, f.kv.nCtx, hp.rope);
-    embedInputs(f, w.tokEmbd);
-    scale(s.x, hp.embScale, f.nTok * hp.nEmbd);
+    embedInputs(f, w.tokEmbd, hp.embScale);
     const alloc = (n: number) => f.kernels.allocF32?.(n) ?? new Float32Array(n);
     if (f.latentKV) w.absorbed ??= w.layers.map((L) => mlaAbsorbed(L.attn.kvB, hp, w.mla, alloc));
-    for (let l = 0; l < f.nLayer; l++) {
+    for (let l = f.layer0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       preNorm(f, L.attnNorm);
       if (f.latentKV) mlaAttentionLatent(f, l, L.attn, w.absorbed![l]!, w.mla, rope); else mlaAttention(f, l, L.attn, w.mla, rope);

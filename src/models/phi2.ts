@@ -82,7 +82,7 @@ export const phi2: Architecture<Phi2Weights> = {
     const { hp, s, nTok } = f;
     const n = hp.nEmbd, normed = s.extra.normed!;
     embedInputs(f, w.tokEmbd);
-    for (let l = 0; l < f.nLayer; l++) {
+    for (let l = f.layer0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       layerNorm(s.x, L.norm, L.normB, hp.eps, n, nTok, s.xn);
       normed.set(s.xn.subarray(0, nTok * n));

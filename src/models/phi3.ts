@@ -49,7 +49,7 @@ export const phi3: Architecture<Phi3Weights> = {
   forward(f, w) {
     const rope = longRopeFor(w.rope, f.kv.nCtx, f.hp.rope);
     embedInputs(f, w.tokEmbd);
-    for (let l = 0; l < f.nLayer; l++) {
+    for (let l = f.layer0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       preNorm(f, L.attnNorm); selfAttention(f, l, L.attn, rope); addResidual(f);
       preNorm(f, L.ffnNorm); denseFfn(f, L.ffn); addResidual(f);

@@ -84,7 +84,7 @@ export const qwen3moe: Architecture<MoeDecoderWeights> = {
   output: (w) => w.head.output,
   forward(f, w) {
     embedInputs(f, w.tokEmbd);
-    for (let l = 0; l < f.nLayer; l++) {
+    for (let l = f.layer0; l < f.nLayer; l++) {
       const L = w.layers[l]!;
       preNorm(f, L.attnNorm); selfAttention(f, l, L.attn); addResidual(f);
       preNorm(f, L.ffnNorm); moeFfn(f, L.moe, w.moe); addResidual(f);

@@ -51,6 +51,22 @@ export interface DecodeOptions {
    * back k (value, id) pairs instead of the row; the CPU ignores it.
    */
   topK?: number;
+  /**
+   * Continue a forward instead of starting one: `hidden` holds, for each token, the residual stream
+   * after layer `layer`-1 (nEmbd values a token), and only layers layer.. run; the cache must
+   * already hold layers 0..layer-1 at these positions. A layer-skip draft that shares this
+   * context's cache kept both (runtime/spec/shared-kv.ts), so the target's verify does not run its
+   * first layers again.
+   */
+  from?: HiddenStart;
+  /** Copy the last token's residual stream after this context's last layer here (nEmbd values): what `from` continues. */
+  residual?: Float32Array;
+}
+
+/** Hidden states to continue a forward from: see DecodeOptions.from. */
+export interface HiddenStart {
+  layer: number;
+  hidden: Float32Array;
 }
 
 const NO_EMBEDDINGS: readonly InputEmbeddings[] = [];
@@ -166,6 +182,14 @@ export class Context {
       }
     }
     if (opts.onHidden && opts.onLogits) throw new ArgumentError('decode: onHidden and onLogits cannot be asked together');
+    const from = opts.from, d = this.hp.nEmbd;
+    if (from) {
+      if (!(Number.isInteger(from.layer) && from.layer >= 1 && from.layer <= this.pass.nLayer)) throw new ArgumentError(`decode: cannot start at layer ${from.layer} of a context running layers 0..${this.pass.nLayer - 1}`);
+      if (from.hidden.length < n * d) throw new ArgumentError(`decode: ${from.hidden.length} hidden values do not cover ${n} tokens of ${d}`);
+      if (embeddings.length) throw new ArgumentError('decode: input embeddings and hidden states cannot be given together (hidden states start past the embedding)');
+      if (this.kv.length < this.nPast + n) throw new ArgumentError(`decode: continuing from layer ${from.layer} needs the cache's first layers at positions up to ${this.nPast + n - 1}; it holds ${this.kv.length}`);
+    }
+    if (opts.residual && opts.residual.length < d) throw new ArgumentError(`decode: a residual buffer of ${opts.residual.length} values cannot hold ${d}`);
     let out: Float32Array | undefined;
     for (let i = 0; i < n; i += this.batch) {
       const m = Math.min(this.batch, n - i);
@@ -174,14 +198,16 @@ export class Context {
       const mode = opts.onHidden ? 'hidden' : opts.onLogits ? 'all' : isLast && opts.logits !== 'none' ? 'last' : 'none';
       const f = this.pass;
       f.tokens = chunk; f.nTok = m; f.pos0 = this.nPast; f.logits = mode; f.offset = i; f.embeddings = embeddings;
+      f.layer0 = from ? from.layer : 0;
+      if (from) this.scratch.x.set(from.hidden.subarray(i * d, (i + m) * d));
       this.arch.forward(f, this.w);
+      if (isLast && opts.residual) opts.residual.set(this.scratch.x.subarray((m - 1) * d, m * d));
       this.nPast += m;
       for (let t = 0; t < m; t++) this.tokens.push(chunk[t]!);
       if (opts.onLogits) {
         for (let t = 0; t < m; t++) opts.onLogits(i + t, this.scratch.logits.subarray(t * nVocab, (t + 1) * nVocab));
       }
       if (opts.onHidden) {
-        const d = this.hp.nEmbd;
         for (let t = 0; t < m; t++) opts.onHidden(i + t, this.scratch.xn.subarray(t * d, (t + 1) * d));
       }
       if (isLast && (mode === 'all' || mode === 'last')) {

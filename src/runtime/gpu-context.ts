@@ -74,7 +74,7 @@ export class GpuContext extends Context {
    * the k largest, the rest -Infinity), or with onLogits every token's row. Falls back to the CPU (see toCpu) on a GpuError.
    */
   async decodeAsync(tokens: ArrayLike<number>, opts: DecodeOptions = {}): Promise<Float32Array | undefined> {
-    if (!this.gpuCtx || opts.onHidden || opts.embeddings?.length) {
+    if (!this.gpuCtx || opts.onHidden || opts.from || opts.residual || opts.embeddings?.length) {
       if (this.gpuCtx) this.toCpu('embeddings and hidden states are computed on the CPU');
       return super.decode(tokens, opts);
     }

@@ -308,11 +308,17 @@ export class SamplerChain {
     return state as unknown as SamplerCheckpoint;
   }
 
-  /** Restore the state of a checkpoint() of this chain: the next samples repeat those after it. */
-  rollback(checkpoint: SamplerCheckpoint): void {
+  /**
+   * Restore the state of a checkpoint() of this chain: the next samples repeat those after it.
+   * `keepRng`: restore the penalty history only and leave the RNG where it is (a speculative draft
+   * takes back the tokens it proposed, but must not draw the next round's from the same uniforms:
+   * a token drawn again from a uniform whose first token the target judged would depend on that
+   * judgement, and sampled output would leave the target's distribution).
+   */
+  rollback(checkpoint: SamplerCheckpoint, keepRng = false): void {
     const state = checkpoint as unknown as { rng: Uint32Array; samplers: unknown[] };
     if (state.samplers?.length !== this.chain.length) throw new ArgumentError('rollback: the checkpoint is not from this sampler chain');
-    this.rng.state = state.rng;
+    if (!keepRng) this.rng.state = state.rng;
     this.chain.forEach((s, i) => s.rollback?.(state.samplers[i]));
   }
 

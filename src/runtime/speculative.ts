@@ -17,7 +17,8 @@ import { frSpecSubset, restrictedHead } from './spec/fr-spec.js';
 import { checkLookup, type LookupOptions } from './spec/lookup.js';
 import { acceptRejectionSampling, type AcceptRule } from './spec/rejection.js';
 import { canShareKV, SharedPrefixKV } from './spec/shared-kv.js';
-import { TokenStepper } from './stepper.js';
+import { GpuContext } from './gpu-context.js';
+import { TokenStepper, type HiddenOptions } from './stepper.js';
 
 export interface SpeculativeOptions {
   /** A draft model with the target's vocabulary (token texts are compared). */
@@ -28,6 +29,12 @@ export interface SpeculativeOptions {
   lookup?: boolean | LookupOptions;
   /** Layer skip: read the target's KV cache of the shared layers instead of a copy (default true; false to measure the copy). */
   shareKV?: boolean;
+  /**
+   * Layer skip with a shared cache: the verify continues from the draft's kept hidden states after
+   * its layers instead of running the drafted tokens through those layers again (default true;
+   * false to measure the recomputing path).
+   */
+  keepHidden?: boolean;
   /** Most tokens drafted per step (default 8; 10 for lookup). */
   nDraft?: number;
   /** Drafts shorter than this are not verified: a plain step instead (default 0). */
@@ -49,7 +56,7 @@ const DEFAULT_N_DRAFT_LOOKUP = 10;
 
 /** Which drafter a set of options makes, so a cached one can be reused for equal options. */
 export function drafterKey(o: SpeculativeOptions): unknown[] {
-  return [o.draft, o.layers, JSON.stringify(o.lookup ?? null), o.frSpec, o.frSpecTokens, o.pMin, o.shareKV];
+  return [o.draft, o.layers, JSON.stringify(o.lookup ?? null), o.frSpec, o.frSpecTokens, o.pMin, o.shareKV, o.keepHidden];
 }
 
 /** Refuse options that name no drafter, or several, or counts out of range. */
@@ -108,8 +115,10 @@ export function createDrafter(target: Model, ctx: Context, o: SpeculativeOptions
   // A layer-skip draft reads and writes the target's cache of the layers they share (spec/shared-kv.ts).
   const kv = !o.draft && o.layers !== undefined && o.shareKV !== false && canShareKV(ctx.kv) && sameHeads(ctx.kv, model.hparams) ? new SharedPrefixKV(ctx.kv, o.layers) : undefined;
   const dctx = model.createContext({ ctx: ctx.nCtx, batch: ctx.batch, layers: o.layers, head: head && subset ? { matrix: head, ids: subset } : undefined, kv });
-  const name = o.draft ? `draft ${o.draft.file}` : o.layers !== undefined ? `layers 0..${o.layers - 1}${kv ? ', shared KV' : ''}` : 'target';
-  return new ModelDrafter(subset ? `${name}, fr-spec ${subset.length}` : name, dctx, model.tokenizer, { subset, pMin: o.pMin, onDispose: release, shared: kv && { target: ctx, kv } });
+  // Its hidden states after those layers are kept for the verify (a CPU target: the GPU forward starts at the embedding).
+  const keepHidden = kv !== undefined && o.keepHidden !== false && !(ctx instanceof GpuContext);
+  const name = o.draft ? `draft ${o.draft.file}` : o.layers !== undefined ? `layers 0..${o.layers - 1}${kv ? ', shared KV' : ''}${keepHidden ? ', kept hidden' : ''}` : 'target';
+  return new ModelDrafter(subset ? `${name}, fr-spec ${subset.length}` : name, dctx, model.tokenizer, { subset, pMin: o.pMin, onDispose: release, shared: kv && { target: ctx, kv, keepHidden } });
 }
 
 /** The target's store has the heads a context of the model makes (not an MLA latent cache, say). */
@@ -153,6 +162,8 @@ export async function* generateSpeculative(
     views[i] = dst;
   };
   const batch: number[] = [];
+  /** Where the verify starts: a layer-skip draft's kept hidden states, or (none) the embedding. */
+  const from: HiddenOptions = {};
   const out: number[] = [];
   let drafted = 0, accepted = 0, steps = 0;
   const full = (n: number): StopReason | undefined => (maxTokens !== -1 && n >= maxTokens ? 'length' : seq.length >= ctx.nCtx ? 'context' : undefined);
@@ -163,11 +174,13 @@ export async function* generateSpeculative(
       // `last` joins seq for the drafter's look and leaves again (no copy of the sequence per step).
       seq.push(last);
       let draft = room > 0 ? await drafter.draft(seq, room).finally(() => seq.pop()) : (seq.pop(), NO_DRAFT);
+      // A layer-skip draft's kept rows cover `last` even when its tokens are dropped here.
+      from.from = draft.hidden;
       if (draft.tokens.length < nDraftMin) draft = NO_DRAFT;
       if (signal?.aborted) throw new AbortError();
       batch.length = 0;
       batch.push(last, ...draft.tokens);
-      await stepper.decode(batch, batch.length <= ctx.batch ? keepView : keepCopy);
+      await stepper.decode(batch, batch.length <= ctx.batch ? keepView : keepCopy, undefined, from);
       seq.push(last);
       steps++;
       drafted += draft.tokens.length;

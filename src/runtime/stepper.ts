@@ -3,10 +3,16 @@
 // whole prompt). What to do with the logits (sampling, verifying a draft) is the caller's.
 
 import { AbortError } from '../core/errors.js';
-import type { Context } from './context.js';
+import type { Context, DecodeOptions, HiddenStart } from './context.js';
 import { GpuContext } from './gpu-context.js';
 
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/** DecodeOptions.from and .residual, split over the micro-batches. */
+export interface HiddenOptions {
+  from?: HiddenStart;
+  residual?: Float32Array;
+}
 
 export class TokenStepper {
   /** One-token input, reused so that stepping a token allocates nothing here. */
@@ -31,14 +37,18 @@ export class TokenStepper {
    * before and yielding to the event loop after each. Returns the last token's logits (a view the
    * next decode overwrites); with `onLogits`, each token's row as it is computed.
    */
-  async decode(tokens: ArrayLike<number>, onLogits?: (index: number, logits: Float32Array) => void, topK?: number): Promise<Float32Array> {
+  async decode(tokens: ArrayLike<number>, onLogits?: (index: number, logits: Float32Array) => void, topK?: number, hidden: HiddenOptions = {}): Promise<Float32Array> {
     const { ctx } = this;
+    const d = ctx.hp.nEmbd;
     let logits: Float32Array | undefined;
     for (let i = 0; i < tokens.length; i += ctx.batch) {
       if (this.signal?.aborted) throw new AbortError();
-      const part = i === 0 && tokens.length <= ctx.batch ? tokens : Array.prototype.slice.call(tokens, i, i + ctx.batch);
+      const whole = i === 0 && tokens.length <= ctx.batch;
+      const part = whole ? tokens : Array.prototype.slice.call(tokens, i, i + ctx.batch);
       const last = i + ctx.batch >= tokens.length;
-      const opts = onLogits ? { onLogits: (j: number, row: Float32Array) => onLogits(i + j, row) } : { logits: last ? 'last' as const : 'none' as const, topK };
+      const opts: DecodeOptions = onLogits ? { onLogits: (j: number, row: Float32Array) => onLogits(i + j, row) } : { logits: last ? 'last' as const : 'none' as const, topK };
+      if (hidden.from) opts.from = whole ? hidden.from : { layer: hidden.from.layer, hidden: hidden.from.hidden.subarray(i * d) };
+      if (last && hidden.residual) opts.residual = hidden.residual;
       // A WebGPU context (runtime/gpu-context.ts) decodes asynchronously.
       logits = ctx instanceof GpuContext ? await ctx.decodeAsync(part, opts) : ctx.decode(part, opts);
       await yieldToEventLoop();

@@ -30,8 +30,13 @@ export function loadOutput(t: TensorTable, hp: DecoderHParams, tokEmbd: WeightMa
   };
 }
 
-/** s.x = the embeddings of f.tokens, rows of f.embeddings in place of the tokens they cover. */
-export function embedInputs(f: ForwardPass, tokEmbd: WeightMatrix): void {
+/**
+ * s.x = the embeddings of f.tokens times `factor` (Gemma's sqrt(width), MiniCPM's scale_emb), rows of
+ * f.embeddings in place of the tokens they cover. Nothing when the pass starts past layer 0 (f.layer0):
+ * s.x holds kept hidden states then, so every architecture can continue a forward from a layer.
+ */
+export function embedInputs(f: ForwardPass, tokEmbd: WeightMatrix, factor = 1): void {
+  if (f.layer0 > 0) return;
   const { s, nTok } = f;
   const n = f.hp.nEmbd;
   f.kernels.embed(tokEmbd, f.tokens, nTok, s.x);
@@ -40,6 +45,7 @@ export function embedInputs(f: ForwardPass, tokEmbd: WeightMatrix): void {
     const from = Math.max(start, f.offset), to = Math.min(start + data.length / n, f.offset + nTok);
     if (from < to) s.x.set(data.subarray((from - start) * n, (to - start) * n), (from - f.offset) * n);
   }
+  scale(s.x, factor, nTok * n);
 }
 
 /** x[0..n) *= scale. */

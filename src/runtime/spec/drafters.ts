@@ -5,7 +5,7 @@
 
 import { ArgumentError } from '../../core/errors.js';
 import type { Tokenizer } from '../../tokenizer/index.js';
-import type { Context } from '../context.js';
+import type { Context, HiddenStart } from '../context.js';
 import { SamplerChain, type SamplingOptions, type TokenConstraint } from '../sampler.js';
 import { TokenStepper } from '../stepper.js';
 import { copyDist, drawFrom, probOf, type Dist } from './rejection.js';
@@ -16,6 +16,13 @@ export interface Draft {
   tokens: number[];
   /** The distribution tokens[i] was drawn from; null: a point mass (a lookup or greedy draft). */
   q: (Dist | null)[];
+  /**
+   * A layer-skip draft sharing the target's cache: the residual stream after its last layer for the
+   * sequence's last token and each drafted token (rows 0..tokens.length), their first layers' keys
+   * and values already in the target's cache; the verify continues from there (DecodeOptions.from).
+   * Valid until the next draft().
+   */
+  hidden?: HiddenStart;
 }
 
 /** A constraint the draft may advance and take back (src/grammar's TokenMatcher is one). */
@@ -74,7 +81,7 @@ export interface ModelDrafterOptions {
    * A layer-skip draft whose context's store is a view of the target's (spec/shared-kv.ts): the
    * positions the target context holds are taken, not run again.
    */
-  shared?: { target: Context; kv: SharedPrefixKV };
+  shared?: { target: Context; kv: SharedPrefixKV; keepHidden?: boolean };
 }
 
 /** Top softmax probability of a logits row: a greedy draft's confidence. */
@@ -95,6 +102,9 @@ export class ModelDrafter implements Drafter {
   private readonly subset: Int32Array | undefined;
   private readonly pMin: number;
   private readonly one = new Int32Array(1);
+  /** With shared.keepHidden: the kept residual rows (Draft.hidden) and a view of each, grown to the longest draft. */
+  private kept: HiddenStart | undefined;
+  private keptRows: Float32Array[] = [];
 
   constructor(readonly name: string, readonly ctx: Context, private readonly tok: Tokenizer, private readonly opts: ModelDrafterOptions = {}) {
     this.stepper = new TokenStepper(ctx);
@@ -133,7 +143,8 @@ export class ModelDrafter implements Drafter {
         from = n;
       }
     }
-    let logits = await this.stepper.decode(seq.slice(from));
+    const keep = shared?.keepHidden ? this.keepRows(n + 1, shared.kv.nLayer) : undefined;
+    let logits = await this.stepper.decode(seq.slice(from), undefined, undefined, keep ? { residual: keep[0] } : NO_HIDDEN);
     const one = this.one;
     const cp = chain.checkpoint();
     const cc = this.constraint?.checkpoint();
@@ -161,13 +172,31 @@ export class ModelDrafter implements Drafter {
         // after the catch-up decode above and after the verify batch; a turn per drafted token cost
         // more than a small draft's step.
         one[0] = x;
-        logits = this.ctx.decode(one, { logits: 'last' })!;
+        logits = this.ctx.decode(one, keep ? { logits: 'last', residual: keep[i + 1] } : LAST)!;
       }
+      // The last drafted token through the draft's layers too (no head): the verify starts past them.
+      const m = out.tokens.length;
+      if (keep && m > 0) {
+        one[0] = out.tokens[m - 1]!;
+        this.ctx.decode(one, { logits: 'none', residual: keep[m] });
+      }
+      if (keep) out.hidden = this.kept;
     } finally {
-      chain.rollback(cp);
+      chain.rollback(cp, true); // fresh uniforms next round (SamplerChain.rollback)
       if (this.constraint) this.constraint.rollback(cc);
     }
     return out;
+  }
+
+  /** Views of at least `rows` kept residual rows (Draft.hidden), grown when a draft is longer than any before. */
+  private keepRows(rows: number, layer: number): Float32Array[] {
+    if (this.keptRows.length < rows) {
+      const d = this.ctx.hp.nEmbd;
+      const hidden = new Float32Array(rows * d);
+      this.kept = { layer, hidden };
+      this.keptRows = Array.from({ length: rows }, (_, r) => hidden.subarray(r * d, (r + 1) * d));
+    }
+    return this.keptRows;
   }
 
   dispose(): void {
@@ -175,3 +204,6 @@ export class ModelDrafter implements Drafter {
     this.opts.onDispose?.();
   }
 }
+
+const NO_HIDDEN = {};
+const LAST = { logits: 'last' } as const;

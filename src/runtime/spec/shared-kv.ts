@@ -7,10 +7,12 @@
 // target's next verify batch writes its own rows (all layers) before it attends, so the target never
 // reads a row the draft wrote and greedy output stays exactly plain decoding's.
 //
-// What is not shared: the draft still runs the token after each verify (the catch-up step) through
-// its L layers, since its logits need that token's hidden state after layer L-1, which the target
-// computed during the verify but does not keep (a forward has no hook between layers that every
-// architecture calls; see bench/results/2026-12-03-*-spec.md for what that step costs).
+// Kept hidden states (speculative.keepHidden, the default): the draft also keeps the residual stream
+// after its layer L-1 for the token after each verify and for every drafted token (running its last
+// drafted token through its layers too, without a head), and the target's verify continues the
+// forward from layer L with those rows (DecodeOptions.from; every architecture's forward starts at
+// ForwardPass.layer0): layers 0..L-1 run once per token, in the draft, and their keys and values
+// are the ones the draft wrote here. The target then writes only layers L.. for those positions.
 
 import { ArgumentError } from '../../core/errors.js';
 import type { AttentionShape, KVStore } from '../../models/kv-store.js';
