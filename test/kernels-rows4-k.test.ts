@@ -108,7 +108,7 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
   pool.push(k);
   const exp = (k as unknown as { k: KernelExports }).k;
   for (const type of TYPES) {
-    const rows = 23, cols = 512, nTok = 3;
+    const rows = 45, cols = 512, nTok = 3;
     const { w, orig } = matrix(k, type, rows, cols, 5);
     k.prepareWeights([w]);
     assert.ok(k.inRows4(w));
@@ -129,6 +129,16 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
           const want = r >= r0! && r < r1! ? yTwin[t * rows + r]! : -7;
           assert.ok(Object.is(y[t * rows + r], want), `${type} rows [${r0}, ${r1}) token ${t} row ${r}: ${y[t * rows + r]} vs ${want}`);
         }
+      }
+    }
+    // One token (decode: groups taken in several weight streams), ranges on and off group bounds.
+    for (const [r0, r1] of [[0, 45], [1, 41], [3, 45], [2, 19], [16, 36], [5, 22]]) {
+      const y = k.allocF32(rows);
+      y.fill(-7);
+      assert.equal(exp.matmul(w.format.id | ROWS4_FLAG, w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, qs.byteOffset, d.byteOffset, 0, bs.byteOffset, y.byteOffset, 1), 0);
+      for (let r = 0; r < rows; r++) {
+        const want = r >= r0! && r < r1! ? yTwin[r]! : -7;
+        assert.ok(Object.is(y[r], want), `${type} decode rows [${r0}, ${r1}) row ${r}: ${y[r]} vs ${want}`);
       }
     }
     const yPlain = new Float32Array(rows * nTok);

@@ -134,7 +134,7 @@ test('row ranges that split a group of four, arrays outside wasm memory, and emb
   const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
   pool.push(k);
   const exp = (k as unknown as { k: KernelExports }).k;
-  const rows = 23, cols = 512, nTok = 3;
+  const rows = 45, cols = 512, nTok = 3;
   for (const fmt of FORMATS) {
     const { w, orig } = matrix(k, fmt, rows, cols, 5);
     k.prepareWeights([w]);
@@ -155,6 +155,16 @@ test('row ranges that split a group of four, arrays outside wasm memory, and emb
           const want = r >= r0! && r < r1! ? yTwin[t * rows + r]! : -7;
           assert.ok(Object.is(y[t * rows + r], want), `${fmt.name} rows [${r0}, ${r1}) token ${t} row ${r}: ${y[t * rows + r]} vs ${want}`);
         }
+      }
+    }
+    // One token (decode: groups taken in several weight streams), ranges on and off group bounds.
+    for (const [r0, r1] of [[0, 45], [1, 41], [3, 45], [2, 19], [16, 36], [5, 22]]) {
+      const y = k.allocF32(rows);
+      y.fill(-7);
+      assert.equal(exp.matmul(TQ2_0.id | (k.inRows4(run) ? ROWS4_FLAG : 0), run.data.byteOffset, run.rowBytes, cols, rows, r0!, r1!, qs.byteOffset, d.byteOffset, 0, bs.byteOffset, y.byteOffset, 1), 0);
+      for (let r = 0; r < rows; r++) {
+        const want = r >= r0! && r < r1! ? yTwin[r]! : -7;
+        assert.ok(Object.is(y[r], want), `${fmt.name} decode rows [${r0}, ${r1}) row ${r}: ${y[r]} vs ${want}`);
       }
     }
     const yStaged = new Float32Array(rows * nTok);
