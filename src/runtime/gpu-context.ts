@@ -44,7 +44,13 @@ export class GpuContext extends Context {
     return this.gpuCtx !== null;
   }
 
-  /** Leave the GPU: free its cache and rebuild the CPU's from the tokens held so far. */
+  /**
+   * Leave the GPU: free its cache and rebuild the CPU's from the tokens held so far. Only token ids
+   * can be replayed: rows that came in as input embeddings (an image's, held as a negative id,
+   * runtime/vision.ts IMAGE_ROW) cannot. The GPU never takes them (decode and decodeAsync with
+   * embeddings leave it first), but should it hold one, the CPU keeps the tokens before it and the
+   * caller gets an error saying so rather than a cache that silently lacks the picture.
+   */
   toCpu(reason: string): void {
     if (!this.gpuCtx) return;
     try { this.gpuCtx.dispose(); } catch { /* a lost device has nothing left to free */ }
@@ -52,8 +58,15 @@ export class GpuContext extends Context {
     this.cpuReason = reason;
     this.onNote?.(`backend: WebAssembly from here on (${reason})`);
     const held = this.tokens.slice();
+    const first = held.findIndex((t) => t < 0);
     super.truncate(0);
-    if (held.length) super.decode(held, { logits: 'none' });
+    const replay = first < 0 ? held : held.slice(0, first);
+    if (replay.length) super.decode(replay, { logits: 'none' });
+    if (first >= 0) {
+      let last = first;
+      while (last + 1 < held.length && held[last + 1]! < 0) last++;
+      throw new GpuError(`the context left the GPU (${reason}) holding input-embedding rows (an image's) at positions ${first}..${last}, which the WebAssembly replay cannot rebuild from token ids: it now holds the ${first} tokens before them; send the image again`);
+    }
   }
 
   /** Synchronous decoding reads the CPU's cache: move there first. */
