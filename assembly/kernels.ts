@@ -36,4 +36,4 @@ export { attention_quant, attention_quant_scratch } from './attention-quant';
 export { rms_norm, swiglu, add_scaled, rope } from './elementwise';
 export { get_rows } from './get-rows';
 export { lut_tables, lut_quantize_acts, lut_tables_exact, lut_matmul, lut_pack_tile } from './lut';
-export { tr_matmul, tr_matmul_dx, tr_matmul_dw, tr_rms_norm, tr_rms_norm_bwd, tr_rope, tr_attention, tr_attention_bwd, tr_attention_scratch, tr_swiglu, tr_swiglu_bwd, tr_cross_entropy, tr_embed, tr_embed_bwd, tr_axpy, tr_scale, tr_act_quant8, tr_sumsq, tr_adamw } from './train';
+export { tr_matmul, tr_matmul_dx, tr_matmul_dw, tr_rms_norm, tr_rms_norm_bwd, tr_rope, tr_attention, tr_attention_bwd, tr_attention_scratch, tr_swiglu, tr_swiglu_bwd, tr_cross_entropy, tr_embed, tr_embed_bwd, tr_axpy, tr_scale, tr_act_quant8, tr_pack_bf16, tr_unpack_bf16, tr_sumsq, tr_adamw } from './train';

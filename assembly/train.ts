@@ -631,6 +631,28 @@ export function tr_act_quant8(x: usize, T: i32, n: i32): void {
   }
 }
 
+/** out[0..n) = f32 x[0..n) as bf16 bits, nearest even, NaN kept quiet (ops.packBf16, f32ToBf16): bit for bit. */
+export function tr_pack_bf16(x: usize, n: i32, out: usize): void {
+  for (let i = 0; i < n; i++) {
+    const b = load<u32>(x + (<usize>i << 2));
+    const r = (b & 0x7fffffff) > 0x7f800000 ? (b >> 16) | 64 : (b + (0x7fff + ((b >> 16) & 1))) >> 16;
+    store<u16>(out + (<usize>i << 1), <u16>r);
+  }
+}
+
+/** out[0..n) = bf16 bits x[0..n) widened to f32 (exact), eight at a time. */
+export function tr_unpack_bf16(x: usize, n: i32, out: usize): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 8 <= n; i += 8) {
+      const v = v128.load(x + (<usize>i << 1)), o = out + (<usize>i << 2);
+      v128.store(o, i32x4.shl(i32x4.extend_low_i16x8_u(v), 16));
+      v128.store(o, i32x4.shl(i32x4.extend_high_i16x8_u(v), 16), 16);
+    }
+  }
+  for (; i < n; i++) store<u32>(out + (<usize>i << 2), <u32>load<u16>(x + (<usize>i << 1)) << 16);
+}
+
 /** s0 plus the squares of g[0..n) in f64, in order (gradient clipping's one running sum over every parameter). */
 export function tr_sumsq(g: usize, n: i32, s0: f64): f64 {
   let s = s0;

@@ -1,7 +1,9 @@
 // The decoder's training options (src/train/decoder.ts DecoderOptions): BitCPM ternary QAT (absmean
 // ternary forward weights with straight-through gradients, exported exactly to TQ1_0 / TQ2_0),
-// bf16 mixed precision (gradients within a named tolerance of f32's) and gradient checkpointing
-// (recomputed activations give the same gradients bit for bit, in less activation memory).
+// bf16 mixed precision (gradients within a named tolerance of f32's, forward weights and kept
+// matmul inputs stored as bf16 bits) and gradient checkpointing (recomputed activations give the
+// same gradients bit for bit, in less activation memory; with bf16 this is also the check that the
+// bf16 storage of the kept activations is lossless).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -102,9 +104,16 @@ for (const ops of backends) {
     assert.ok(e < BF16_GRAD_RTOL, `relative gradient error ${e}`);
     assert.ok(e > 1e-4, `bf16 changed nothing (relative error ${e})`);
     assert.ok(Math.abs(b.loss - f.loss) <= BF16_LOSS_RTOL * f.loss, `loss ${b.loss} vs ${f.loss}`);
-    const wq = b.m.p('blk.1.ffn_up.weight').fw;
+    const wq = b.m.forwardWeight(b.m.p('blk.1.ffn_up.weight'));
     assert.ok(Array.from(wq).every((v) => (new Uint32Array(Float32Array.of(v).buffer)[0]! & 0xffff) === 0), 'forward weights are bf16 values');
     assert.equal(b.m.p('blk.1.ffn_up.weight').data.some((v) => (new Uint32Array(Float32Array.of(v).buffer)[0]! & 0xffff) !== 0), true, 'master weights stay f32');
+    // stored as bf16 bits: half an f32 copy per forward weight (plus one f32 scratch), and the kept matmul inputs
+    const f32Copies = b.m.params.filter((p) => p.fw16).reduce((n, p) => n + p.data.byteLength, 0);
+    assert.ok(b.m.forwardWeightBytes < 0.65 * f32Copies, `forward weights ${b.m.forwardWeightBytes} bytes vs ${f32Copies} as f32`);
+    // per layer 4 f32 matmul inputs become 4 bf16 ones plus one f32 set shared by the layers: less from 3 layers on
+    const deep = { ...SHAPE, nLayer: 4 };
+    const a16 = new TrainDecoder(deep, ops, { bf16: true }).activationBytes, a32 = new TrainDecoder(deep, ops, {}).activationBytes;
+    assert.ok(a16 < a32, `activations ${a16} vs ${a32} bytes`);
   });
 
   test(`gradient checkpointing (${ops.name}): recomputed activations give the same gradients bit for bit, in less memory`, () => {

@@ -9,6 +9,7 @@ export interface TrainOps {
   readonly name: string;
   alloc(n: number): Float32Array;
   allocI32(n: number): Int32Array;
+  allocU16(n: number): Uint16Array;
   matmul(w: Float32Array, x: Float32Array, T: number, rows: number, cols: number, y: Float32Array): void;
   matmulBackward(w: Float32Array, x: Float32Array, dy: Float32Array, T: number, rows: number, cols: number, dw: Float32Array, dx: Float32Array | null): void;
   rmsNorm(x: Float32Array, weight: Float32Array, eps: number, n: number, T: number, out: Float32Array, rstd: Float32Array): void;
@@ -28,6 +29,9 @@ export interface TrainOps {
   divide(x: Float32Array, d: number, n: number): void;
   /** BitNet's int8 per-token absmax activations, in place on x(T, n) (ops.quantAct8) */
   quantAct8(x: Float32Array, T: number, n: number): void;
+  /** bf16 storage: out = x as bf16 bits (nearest even), and back (ops.packBf16 / unpackBf16) */
+  packBf16(x: Float32Array, n: number, out: Uint16Array): void;
+  unpackBf16(x: Uint16Array, n: number, out: Float32Array): void;
   sumsq(g: Float32Array, s0: number): number;
   adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, b1: number, b2: number, eps: number, lr: number, decay: number, c1: number, c2: number): void;
   dispose(): void;
@@ -38,6 +42,7 @@ export const refOps: TrainOps = {
   name: 'ref (TypeScript)',
   alloc: (n) => new Float32Array(n),
   allocI32: (n) => new Int32Array(n),
+  allocU16: (n) => new Uint16Array(n),
   matmul: op.matmul,
   matmulBackward: op.matmulBackward,
   rmsNorm: op.rmsNorm,
@@ -54,6 +59,8 @@ export const refOps: TrainOps = {
   scale: op.scale,
   divide: (x, d, n) => { for (let i = 0; i < n; i++) x[i] /= d; },
   quantAct8: op.quantAct8,
+  packBf16: op.packBf16,
+  unpackBf16: op.unpackBf16,
   sumsq: op.sumsq,
   adamw: op.adamw,
   dispose: () => {},

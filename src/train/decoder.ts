@@ -5,9 +5,11 @@
 // Every op runs through a TrainOps backend (backend.ts: the TypeScript reference or the wasm
 // kernels), which also allocates every buffer, once.
 // Options (DecoderOptions): BitCPM ternary QAT (absmean ternary forward weights, straight-through
-// gradients into f32 master weights), bf16 mixed precision (weights and matmul inputs rounded to
-// bf16, f32 master weights and accumulation) and gradient checkpointing (one layer's activations
-// kept, recomputed from each layer's input in the backward).
+// gradients into f32 master weights), BitNet's int8 activations, bf16 mixed precision (weights and
+// matmul inputs rounded to bf16, f32 master weights and accumulation; the forward weights and the
+// kept matmul inputs stored as bf16 bits, widened into one f32 scratch when a product needs them)
+// and gradient checkpointing (one layer's activations kept, recomputed from each layer's input in
+// the backward).
 
 import type { GGUFValue, GGUFTensorToWrite } from '../formats/gguf.js';
 import { TENSOR, blk, type GGUFHParams } from '../formats/gguf-names.js';
@@ -34,9 +36,12 @@ export interface Param {
   /**
    * The weights the forward multiplies by: `data` itself, or (ternary / bf16) a buffer that
    * syncWeights() derives from it. Gradients taken through it land in `grad` unchanged: the
-   * straight-through estimator.
+   * straight-through estimator. Under bf16 this is the decoder's one weight scratch (the weights
+   * live in `fw16`): read it through TrainDecoder.forwardWeight().
    */
   fw: Float32Array;
+  /** bf16: the forward weights as bf16 bits (half the bytes of an f32 copy) */
+  fw16?: Uint16Array;
   /** 'matrix' params get weight decay and (under muP) the width-scaled learning rate. */
   kind: 'matrix' | 'embedding' | 'norm';
 }
@@ -76,8 +81,12 @@ export class TrainDecoder {
   private tgt: Int32Array;
   /** the forward weights lag the master weights (set by weightsChanged, cleared by syncWeights) */
   private stale = true;
-  /** bytes of the activation buffers (with checkpointing: every layer's input plus one layer's set) */
+  /** bytes of the activation buffers (with checkpointing: every layer's input plus one layer's set; bf16: the kept matmul inputs as bf16) */
   readonly activationBytes: number;
+  /** bytes of the forward weights beside the masters (ternary / bf16 copies; bf16: the bf16 bits plus one f32 scratch) */
+  readonly forwardWeightBytes: number;
+  /** bf16 without checkpointing: each layer's matmul inputs kept as bf16 bits, widened into the one f32 set for the backward */
+  private kept: Record<'xn1' | 'att' | 'xn2' | 'h', Uint16Array[]> | null = null;
 
   constructor(readonly s: DecoderShape, readonly ops: TrainOps = refOps, readonly opt: DecoderOptions = {}) {
     const { nEmbd: D, nVocab: V, nHead, nHeadKv, nFF } = s;
@@ -102,13 +111,21 @@ export class TrainDecoder {
     this.add(TENSOR.outputNorm, [D], 'norm');
     if (!s.tieEmbeddings) this.add(TENSOR.output, [D, V], 'matrix');
     for (let l = 0; l < s.nLayer; l++) this.layer.push(Object.fromEntries(LAYER_ROLES.map((r) => [r, this.p(blk(l, r))])) as Record<typeof LAYER_ROLES[number], Param>);
+    if (opt.bf16) {
+      // one f32 scratch, as large as the largest matrix, that every bf16 weight is widened into when used
+      const scratch = ops.alloc(Math.max(...this.params.filter((p) => p.fw16).map((p) => p.data.length)));
+      for (const p of this.params) if (p.fw16) p.fw = scratch;
+    }
+    const fwSeen = new Set<ArrayBufferView>();
+    for (const p of this.params) { if (p.fw !== p.data) fwSeen.add(p.fw); if (p.fw16) fwSeen.add(p.fw16); }
+    this.forwardWeightBytes = [...fwSeen].reduce((n, b) => n + b.byteLength, 0);
     const rope = op.ropeTables(s.nCtx, this.hd, s.ropeBase);
     this.rope = { cos: ops.alloc(rope.cos.length), sin: ops.alloc(rope.sin.length) };
     this.rope.cos.set(rope.cos);
     this.rope.sin.set(rope.sin);
     this.act = this.allocActivations();
-    const seen = new Set<Float32Array>();
-    for (const v of Object.values(this.act)) for (const b of Array.isArray(v) ? v : [v]) seen.add(b);
+    const seen = new Set<ArrayBufferView>();
+    for (const v of [...Object.values(this.act), ...Object.values(this.kept ?? {})]) for (const b of Array.isArray(v) ? v : [v]) seen.add(b);
     this.activationBytes = [...seen].reduce((n, b) => n + b.byteLength, 0);
     this.ids = ops.allocI32(s.nCtx);
     this.tgt = ops.allocI32(s.nCtx);
@@ -117,8 +134,10 @@ export class TrainDecoder {
   private add(name: string, shape: number[], kind: Param['kind']): void {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = this.ops.alloc(n);
-    const derived = (this.opt.bf16 && kind !== 'norm') || (this.opt.ternary && /^blk\./.test(name) && kind === 'matrix');
-    const p: Param = { name, shape, data, grad: this.ops.alloc(n), fw: derived ? this.ops.alloc(n) : data, kind };
+    const bf16 = !!this.opt.bf16 && kind !== 'norm';
+    const derived = bf16 || (this.opt.ternary && /^blk\./.test(name) && kind === 'matrix');
+    // bf16: fw is set to the shared scratch once every parameter is known
+    const p: Param = { name, shape, data, grad: this.ops.alloc(n), fw: derived && !bf16 ? this.ops.alloc(n) : data, kind, fw16: bf16 ? this.ops.allocU16(n) : undefined };
     this.params.push(p);
     this.byName.set(name, p);
   }
@@ -156,16 +175,26 @@ export class TrainDecoder {
     this.stale = true;
   }
 
-  /** Derive the forward weights from the masters: ternarize the blocks' matrices, round to bf16. */
+  /** Derive the forward weights from the masters: ternarize the blocks' matrices, round to bf16 (stored as bf16 bits). */
   syncWeights(): void {
     const g = this.opt.ternary?.group ?? 0;
     for (const p of this.params) {
       if (p.fw === p.data) continue;
       let src = p.data;
       if (this.opt.ternary && p.kind === 'matrix' && /^blk\./.test(p.name)) { op.ternarize(p.data, p.shape[1] ?? 1, p.shape[0]!, g, p.fw); src = p.fw; }
-      if (this.opt.bf16) op.roundBf16(src, src.length, p.fw);
+      if (p.fw16) this.ops.packBf16(src, src.length, p.fw16);
     }
     this.stale = false;
+  }
+
+  /**
+   * The weights the forward multiplies p by (f32): p.fw, or under bf16 its bf16 bits widened into
+   * the shared scratch, valid until the next call.
+   */
+  forwardWeight(p: Param): Float32Array {
+    if (this.stale) this.syncWeights();
+    if (p.fw16) this.ops.unpackBf16(p.fw16, p.fw16.length, p.fw);
+    return p.fw;
   }
 
   zeroGrad(): void {
@@ -178,9 +207,17 @@ export class TrainDecoder {
     const f = (n: number) => this.ops.alloc(n);
     const per = (n: number) => Array.from({ length: L }, () => f(n));
     // with checkpointing every layer shares one set: the backward recomputes layer l into it
-    const one = (n: number) => { if (!this.opt.checkpoint) return per(n); const b = f(n); return Array.from({ length: L }, () => b); };
+    const shared = (n: number) => { const b = f(n); return Array.from({ length: L }, () => b); };
+    const one = (n: number) => (this.opt.checkpoint ? shared(n) : per(n));
+    const layer = this.layerActivations(one, T, D, kDim, nHead, nFF);
+    if (this.opt.bf16 && !this.opt.checkpoint) {
+      // the matmul inputs hold bf16 values already: keep them as bf16 bits, one f32 set to compute in
+      const u16 = (n: number) => Array.from({ length: L }, () => this.ops.allocU16(n));
+      this.kept = { xn1: u16(T * D), att: u16(T * D), xn2: u16(T * D), h: u16(T * nFF) };
+      Object.assign(layer, { xn1: shared(T * D), att: shared(T * D), xn2: shared(T * D), h: shared(T * nFF) });
+    }
     return {
-      xIn: per(T * D), ...this.layerActivations(one, T, D, kDim, nHead, nFF),
+      xIn: per(T * D), ...layer,
       x: f(T * D), xf: f(T * D), rstdF: f(T), logits: f(T * V),
       tmp: f(T * D), tmpF: f(T * nFF),
       // backward scratch
@@ -204,14 +241,14 @@ export class TrainDecoder {
     const x = a.x, ops = this.ops;
     for (let t = 0; t < T; t++) this.ids[t] = tokens[t]!;
     if (this.stale) this.syncWeights();
-    ops.embed(this.p(TENSOR.tokenEmbd).fw, this.ids, T, D, sc.emb, x);
+    ops.embed(this.forwardWeight(this.p(TENSOR.tokenEmbd)), this.ids, T, D, sc.emb, x);
     for (let l = 0; l < s.nLayer; l++) {
       a.xIn[l]!.set(x.subarray(0, T * D));
       this.layerForward(l, x, T);
     }
     ops.rmsNorm(x, this.p(TENSOR.outputNorm).data, eps, D, T, a.xf, a.rstdF);
     this.bf16(a.xf, T * D);
-    ops.matmul(this.outputWeight(), a.xf, T, V, D, a.logits);
+    ops.matmul(this.forwardWeight(this.outputParam()), a.xf, T, V, D, a.logits);
     if (sc.logit !== 1) ops.divide(a.logits, sc.logit, T * V);
     return a.logits;
   }
@@ -226,35 +263,37 @@ export class TrainDecoder {
     const kDim = nHeadKv * this.hd;
     const shape: op.AttnShape = { T, nHead, nHeadKv, headDim: this.hd };
     ops.rmsNorm(x, w.attnNorm.data, eps, D, T, a.xn1[l]!, a.rstd1[l]!);
-    this.matmulInput(a.xn1[l]!, T, D);
-    ops.matmul(w.attnQ.fw, a.xn1[l]!, T, D, D, a.q[l]!);
-    ops.matmul(w.attnK.fw, a.xn1[l]!, T, kDim, D, a.k[l]!);
-    ops.matmul(w.attnV.fw, a.xn1[l]!, T, kDim, D, a.v[l]!);
+    this.matmulInput(a.xn1[l]!, T, D, l, 'xn1');
+    ops.matmul(this.forwardWeight(w.attnQ), a.xn1[l]!, T, D, D, a.q[l]!);
+    ops.matmul(this.forwardWeight(w.attnK), a.xn1[l]!, T, kDim, D, a.k[l]!);
+    ops.matmul(this.forwardWeight(w.attnV), a.xn1[l]!, T, kDim, D, a.v[l]!);
     ops.rope(a.q[l]!, T, nHead, this.hd, this.rope.cos, this.rope.sin, false);
     ops.rope(a.k[l]!, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, false);
     ops.attention(a.q[l]!, a.k[l]!, a.v[l]!, shape, a.probs[l]!, a.att[l]!);
-    this.matmulInput(a.att[l]!, T, D);
-    ops.matmul(w.attnOutput.fw, a.att[l]!, T, D, D, a.tmp);
+    this.matmulInput(a.att[l]!, T, D, l, 'att');
+    ops.matmul(this.forwardWeight(w.attnOutput), a.att[l]!, T, D, D, a.tmp);
     ops.axpy(x, a.tmp, sc.residual, T * D);
     a.x1[l]!.set(x.subarray(0, T * D));
     ops.rmsNorm(x, w.ffnNorm.data, eps, D, T, a.xn2[l]!, a.rstd2[l]!);
-    this.matmulInput(a.xn2[l]!, T, D);
-    ops.matmul(w.ffnGate.fw, a.xn2[l]!, T, nFF, D, a.g[l]!);
-    ops.matmul(w.ffnUp.fw, a.xn2[l]!, T, nFF, D, a.u[l]!);
+    this.matmulInput(a.xn2[l]!, T, D, l, 'xn2');
+    ops.matmul(this.forwardWeight(w.ffnGate), a.xn2[l]!, T, nFF, D, a.g[l]!);
+    ops.matmul(this.forwardWeight(w.ffnUp), a.xn2[l]!, T, nFF, D, a.u[l]!);
     ops.swiglu(a.g[l]!, a.u[l]!, T * nFF, a.h[l]!);
-    this.matmulInput(a.h[l]!, T, nFF);
-    ops.matmul(w.ffnDown.fw, a.h[l]!, T, D, nFF, a.tmp);
+    this.matmulInput(a.h[l]!, T, nFF, l, 'h');
+    ops.matmul(this.forwardWeight(w.ffnDown), a.h[l]!, T, D, nFF, a.tmp);
     ops.axpy(x, a.tmp, sc.residual, T * D);
   }
 
   /**
    * The input x(T, n) of a block's matrix, in place: int8 per token (act8), then bf16. Every
    * consumer of these buffers is a product (the backward reads norms, attention and SwiGLU from
-   * their own inputs), so quantizing in place is the straight-through estimator.
+   * their own inputs), so quantizing in place is the straight-through estimator. bf16 without
+   * checkpointing keeps it as layer l's bf16 bits for the backward.
    */
-  private matmulInput(x: Float32Array, T: number, n: number): void {
+  private matmulInput(x: Float32Array, T: number, n: number, l: number, which: 'xn1' | 'att' | 'xn2' | 'h'): void {
     if (this.opt.act8) this.ops.quantAct8(x, T, n);
     this.bf16(x, T * n);
+    if (this.kept) this.ops.packBf16(x, T * n, this.kept[which][l]!);
   }
 
   /** bf16 mode: a matmul input is stored at bf16 precision (in place). */
@@ -262,8 +301,8 @@ export class TrainDecoder {
     if (this.opt.bf16) op.roundBf16(x, n, x);
   }
 
-  private outputWeight(): Float32Array {
-    return (this.s.tieEmbeddings ? this.p(TENSOR.tokenEmbd) : this.p(TENSOR.output)).fw;
+  private outputParam(): Param {
+    return this.s.tieEmbeddings ? this.p(TENSOR.tokenEmbd) : this.p(TENSOR.output);
   }
 
   /**
@@ -278,9 +317,9 @@ export class TrainDecoder {
     for (let t = 0; t < T; t++) this.tgt[t] = targets[t]!;
     const loss = ops.crossEntropy(logits, this.tgt, T, V, gradScale / sc.logit, logits);
     const dlogits = logits;
-    const outW = this.s.tieEmbeddings ? this.p(TENSOR.tokenEmbd) : this.p(TENSOR.output);
+    const outW = this.outputParam();
     const dxf = a.dxn.fill(0, 0, T * D);
-    ops.matmulBackward(outW.fw, a.xf, dlogits, T, V, D, outW.grad, dxf);
+    ops.matmulBackward(this.forwardWeight(outW), a.xf, dlogits, T, V, D, outW.grad, dxf);
     const dx = a.dx.fill(0, 0, T * D);
     // the final norm's input is the last residual stream: x1 + residual * ffn_out of the last layer,
     // which forward left in a.x
@@ -292,35 +331,41 @@ export class TrainDecoder {
         // a.x is free once the final norm's backward has read it: recompute layer l there
         a.x.set(a.xIn[l]!.subarray(0, T * D));
         this.layerForward(l, a.x, T);
+      } else if (this.kept) {
+        // bf16: widen layer l's kept matmul inputs into the one f32 set
+        ops.unpackBf16(this.kept.xn1[l]!, T * D, a.xn1[l]!);
+        ops.unpackBf16(this.kept.att[l]!, T * D, a.att[l]!);
+        ops.unpackBf16(this.kept.xn2[l]!, T * D, a.xn2[l]!);
+        ops.unpackBf16(this.kept.h[l]!, T * nFF, a.h[l]!);
       }
       // FFN branch: x2 = x1 + r * down(swiglu(gate(xn2), up(xn2)))
       const dbranch = a.tmp;
       ops.scale(dbranch, dx, sc.residual, T * D);
       const wd = this.layer[l]!.ffnDown;
       const dh = a.dh.fill(0, 0, T * nFF);
-      ops.matmulBackward(wd.fw, a.h[l]!, dbranch, T, D, nFF, wd.grad, dh);
+      ops.matmulBackward(this.forwardWeight(wd), a.h[l]!, dbranch, T, D, nFF, wd.grad, dh);
       const dg = a.dg.fill(0, 0, T * nFF), du = a.du.fill(0, 0, T * nFF);
       ops.swigluBackward(a.g[l]!, a.u[l]!, dh, T * nFF, dg, du);
       const dxn = a.dxn.fill(0, 0, T * D);
       const wg = this.layer[l]!.ffnGate, wu = this.layer[l]!.ffnUp;
-      ops.matmulBackward(wg.fw, a.xn2[l]!, dg, T, nFF, D, wg.grad, dxn);
-      ops.matmulBackward(wu.fw, a.xn2[l]!, du, T, nFF, D, wu.grad, dxn);
+      ops.matmulBackward(this.forwardWeight(wg), a.xn2[l]!, dg, T, nFF, D, wg.grad, dxn);
+      ops.matmulBackward(this.forwardWeight(wu), a.xn2[l]!, du, T, nFF, D, wu.grad, dxn);
       const fn = this.layer[l]!.ffnNorm;
       ops.rmsNormBackward(a.x1[l]!, fn.data, a.rstd2[l]!, dxn, D, T, dx, fn.grad);
       // attention branch: x1 = xIn + r * wo(attn(rope(q), rope(k), v))
       ops.scale(dbranch, dx, sc.residual, T * D);
       const wo = this.layer[l]!.attnOutput;
       const datt = a.datt.fill(0, 0, T * D);
-      ops.matmulBackward(wo.fw, a.att[l]!, dbranch, T, D, D, wo.grad, datt);
+      ops.matmulBackward(this.forwardWeight(wo), a.att[l]!, dbranch, T, D, D, wo.grad, datt);
       const dq = a.dq.fill(0, 0, T * D), dk = a.dk.fill(0, 0, T * kDim), dv = a.dv.fill(0, 0, T * kDim);
       ops.attentionBackward(a.q[l]!, a.k[l]!, a.v[l]!, a.probs[l]!, datt, shape, dq, dk, dv, a.dp);
       ops.rope(dq, T, nHead, this.hd, this.rope.cos, this.rope.sin, true);
       ops.rope(dk, T, nHeadKv, this.hd, this.rope.cos, this.rope.sin, true);
       dxn.fill(0, 0, T * D);
       const wq = this.layer[l]!.attnQ, wk = this.layer[l]!.attnK, wv = this.layer[l]!.attnV;
-      ops.matmulBackward(wq.fw, a.xn1[l]!, dq, T, D, D, wq.grad, dxn);
-      ops.matmulBackward(wk.fw, a.xn1[l]!, dk, T, kDim, D, wk.grad, dxn);
-      ops.matmulBackward(wv.fw, a.xn1[l]!, dv, T, kDim, D, wv.grad, dxn);
+      ops.matmulBackward(this.forwardWeight(wq), a.xn1[l]!, dq, T, D, D, wq.grad, dxn);
+      ops.matmulBackward(this.forwardWeight(wk), a.xn1[l]!, dk, T, kDim, D, wk.grad, dxn);
+      ops.matmulBackward(this.forwardWeight(wv), a.xn1[l]!, dv, T, kDim, D, wv.grad, dxn);
       const an = this.layer[l]!.attnNorm;
       ops.rmsNormBackward(a.xIn[l]!, an.data, a.rstd1[l]!, dxn, D, T, dx, an.grad);
     }
@@ -366,9 +411,11 @@ export class TrainDecoder {
     const tensors = this.params.map((p): GGUFTensorToWrite => {
       const ternary = this.opt.ternary && p.fw !== p.data && p.kind === 'matrix' && /^blk\./.test(p.name);
       if (!ternary) return { name: p.name, shape: p.shape, type: 0, data: bytesOf(p.data) };
-      if (!ternaryType) return { name: p.name, shape: p.shape, type: 0, data: bytesOf(p.fw) };
-      const dst = new Uint8Array(tensorBytes(ternaryType, p.fw.length));
-      quantFormat(ternaryType, p.name).quantize!(p.fw, 0, dst, 0, p.fw.length);
+      // a copy: under bf16 the forward weight is the shared scratch
+      const fw = this.forwardWeight(p).slice();
+      if (!ternaryType) return { name: p.name, shape: p.shape, type: 0, data: bytesOf(fw) };
+      const dst = new Uint8Array(tensorBytes(ternaryType, fw.length));
+      quantFormat(ternaryType, p.name).quantize!(fw, 0, dst, 0, fw.length);
       return { name: p.name, shape: p.shape, type: ternaryType, data: dst };
     });
     return buildModelGGUF({ hp: this.hparams(), name, fileType, quantizationVersion: ternaryType ? 2 : undefined, tokenizer: tokenizerMeta, tensors });

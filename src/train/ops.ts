@@ -314,6 +314,16 @@ export function quantAct8(x: Float32Array, T: number, n: number): void {
   }
 }
 
+/** out[0..n) = x[0..n) as bfloat16 bits, nearest even (the storage of roundBf16's values: lossless for them). */
+export function packBf16(x: Float32Array, n: number, out: Uint16Array): void {
+  for (let i = 0; i < n; i++) out[i] = f32ToBf16(x[i]!);
+}
+
+/** out[0..n) = the bfloat16 bits x[0..n) widened to f32 (exact). */
+export function unpackBf16(x: Uint16Array, n: number, out: Float32Array): void {
+  for (let i = 0; i < n; i++) out[i] = bf16ToF32(x[i]!);
+}
+
 /** q[0..n) = x[0..n) rounded to bfloat16 (nearest even): bf16 storage, kept in f32 lanes. */
 export function roundBf16(x: Float32Array, n: number, q: Float32Array): void {
   for (let i = 0; i < n; i++) q[i] = bf16ToF32(f32ToBf16(x[i]!));

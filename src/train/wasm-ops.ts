@@ -28,6 +28,8 @@ export interface TrainExports {
   tr_axpy(x: number, y: number, a: number, n: number): void;
   tr_scale(x: number, y: number, a: number, n: number): void;
   tr_act_quant8(x: number, T: number, n: number): void;
+  tr_pack_bf16(x: number, n: number, out: number): void;
+  tr_unpack_bf16(x: number, n: number, out: number): void;
   tr_sumsq(g: number, n: number, s0: number): number;
   tr_adamw(w: number, g: number, m: number, v: number, n: number, b1: number, b2: number, eps: number, lr: number, decay: number, c1: number, c2: number): void;
 }
@@ -135,6 +137,11 @@ export class WasmTrainOps implements TrainOps {
   allocI32(n: number): Int32Array {
     const b = this.arena.bytes(n * 4);
     return new Int32Array(b.buffer, b.byteOffset, n);
+  }
+
+  allocU16(n: number): Uint16Array {
+    const b = this.arena.bytes(n * 2);
+    return new Uint16Array(b.buffer, b.byteOffset, n);
   }
 
   private p(a: ArrayBufferView): number {
@@ -266,6 +273,14 @@ export class WasmTrainOps implements TrainOps {
 
   quantAct8(x: Float32Array, T: number, n: number): void {
     this.k.tr_act_quant8(this.p(x), T, n);
+  }
+
+  packBf16(x: Float32Array, n: number, out: Uint16Array): void {
+    this.k.tr_pack_bf16(this.p(x), n, this.p(out));
+  }
+
+  unpackBf16(x: Uint16Array, n: number, out: Float32Array): void {
+    this.k.tr_unpack_bf16(this.p(x), n, this.p(out));
   }
 
   sumsq(g: Float32Array, s0: number): number {
