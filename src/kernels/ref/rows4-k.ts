@@ -6,7 +6,8 @@
 // Rows go in groups of four, each group in the bytes its rows had, super-block by super-block:
 // Q4_K 576 bytes: [f16 d x4][f16 dmin x4][scale nibbles 16][min nibbles 16][high bits 16][quants 512]
 // Q5_K 704 bytes: Q4_K's 64 header bytes, [fifth bits 128], [quants 512]
-// Q6_K 840 bytes: [f16 d x4][i8 scales 16 x 4][16 triples of 48: ql part, ql part, qh part]
+// Q6_K 840 bytes: [f16 d x4][i8 scales 16 x 4][16 triples of 48: three parts, each byte a whole 6-bit
+//                 code in its low bits and two bits of the triple's fourth code on top]
 // Q5_0 88 bytes per block of 32: [f16 d x4][fifth bits re-packed, 16][4 chunks of nibbles]
 // with every payload in 4-byte chunks, rows 0..3 side by side (assembly/rows4-k.ts details where
 // each scale, min and code goes). The last rows % 4 stay in row layout.
@@ -62,13 +63,18 @@ function packBlock(blockBytes: number, src: Uint8Array, s: number, dst: Uint8Arr
   dst[d + 2 * r] = src[s + 208]!; dst[d + 2 * r + 1] = src[s + 209]!;
   for (let j = 0; j < 16; j++) dst[d + 8 + 4 * j + r] = src[s + 192 + j]!;
   for (let h = 0; h < 2; h++) {
-    for (let k = 0; k < 8; k++) {
-      const t = d + 72 + 48 * (8 * h + k) + 4 * r;
-      dst.set(src.subarray(s + 64 * h + 4 * k, s + 64 * h + 4 * k + 4), t);
-      dst.set(src.subarray(s + 64 * h + 32 + 4 * k, s + 64 * h + 36 + 4 * k), t + 16);
-      dst.set(src.subarray(s + 128 + 32 * h + 4 * k, s + 132 + 32 * h + 4 * k), t + 32);
+    for (let l = 0; l < 32; l++) {
+      // Element 128h + 32p + l's code in part p's low six bits (p < 3), 128h + 96 + l's bits 2p, 2p + 1 on top.
+      const t = d + 72 + 48 * (8 * h + (l >> 2)) + 4 * r + (l & 3), c3 = q6kCode(src, s, h, 3, l);
+      for (let p = 0; p < 3; p++) dst[t + 16 * p] = q6kCode(src, s, h, p, l) | (((c3 >> (2 * p)) & 3) << 6);
     }
   }
+}
+
+/** The 6-bit code of element 128h + 32q + l of the Q6_K block at byte s (row layout: ggml's ql and qh). */
+function q6kCode(src: Uint8Array, s: number, h: number, q: number, l: number): number {
+  const lb = src[s + 64 * h + 32 * (q & 1) + l]!, hb = src[s + 128 + 32 * h + l]!;
+  return ((q < 2 ? lb : lb >> 4) & 15) | (((hb >> (2 * q)) & 3) << 4);
 }
 
 /** Re-lay rows (rowBytes apart from byte `off` of data) in place; the last rows % 4 stay. */
@@ -126,11 +132,12 @@ export function rows4kRow(data: Uint8Array, rowBytes: number, rows: number, bloc
     out[o + 208] = data[s + 2 * r]!; out[o + 209] = data[s + 2 * r + 1]!;
     for (let j = 0; j < 16; j++) out[o + 192 + j] = data[s + 8 + 4 * j + r]!;
     for (let h = 0; h < 2; h++) {
-      for (let k = 0; k < 8; k++) {
-        const t = s + 72 + 48 * (8 * h + k) + 4 * r;
-        out.set(data.subarray(t, t + 4), o + 64 * h + 4 * k);
-        out.set(data.subarray(t + 16, t + 20), o + 64 * h + 32 + 4 * k);
-        out.set(data.subarray(t + 32, t + 36), o + 128 + 32 * h + 4 * k);
+      for (let l = 0; l < 32; l++) {
+        const t = s + 72 + 48 * (8 * h + (l >> 2)) + 4 * r + (l & 3), x0 = data[t]!, x1 = data[t + 16]!, x2 = data[t + 32]!;
+        const c0 = x0 & 63, c1 = x1 & 63, c2 = x2 & 63, c3 = (x0 >> 6) | ((x1 >> 6) << 2) | ((x2 >> 6) << 4);
+        out[o + 64 * h + l] = (c0 & 15) | ((c2 & 15) << 4);
+        out[o + 64 * h + 32 + l] = (c1 & 15) | ((c3 & 15) << 4);
+        out[o + 128 + 32 * h + l] = (c0 >> 4) | ((c1 >> 4) << 2) | ((c2 >> 4) << 4) | ((c3 >> 4) << 6);
       }
     }
   }
