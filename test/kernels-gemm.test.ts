@@ -26,7 +26,8 @@ after(() => { for (const k of pool) k.dispose(); });
 const support = await detectWasm();
 const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
 // rows % 8 leftovers, more than one panel (64 rows) and more than one block of columns (256), F16's 32-column step.
-const SHAPES = [[37, 96], [130, 288], [8, 544], [67, 32]] as const;
+// [8, 2048] x 70 tokens passes PARALLEL_MIN_ROWWISE: at 2 threads the activations are packed by the workers.
+const SHAPES = [[37, 96], [130, 288], [8, 544], [67, 32], [8, 2048]] as const;
 const TOKENS = [GEMM_MIN_TOK, GEMM_MIN_TOK + 1, 23, 70];
 
 function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number): number {
@@ -118,18 +119,22 @@ for (const flavor of flavors) {
     });
   }
 
-  test(`${flavor}: layer norm, softmax rows, f16-table GELU and bias rows equal their twins bit for bit`, async () => {
-    const k = (await WasmKernels.create({ flavor, threads: 1 }))!;
+  // 120 rows of 1155 pass PARALLEL_MIN_ROWWISE: at 2 threads layer norm, bias rows, the GELU table
+  // and the residual run split over the workers, still bit for bit.
+  for (const [threads, rows] of [[1, 5], [2, 120]] as const) test(`${flavor}, ${threads} thread(s): layer norm, softmax rows, f16-table GELU, bias rows and residual adds equal their twins bit for bit`, async () => {
+    const k = (await WasmKernels.create({ flavor, threads }))!;
     pool.push(k);
-    const n = 1155, rows = 5;
+    const n = 1155;
     const x = k.allocF32(n * rows), w = k.allocF32(n), b = k.allocF32(n);
     x.set(randomFloats(n * rows, 31, 3)); w.set(randomFloats(n, 32, 1)); b.set(randomFloats(n, 33, 1));
+    const barriers = k.pool.barriers;
     for (const bias of [b, null]) {
       const out = k.allocF32(n * rows), twin = new Float32Array(n * rows);
-      k.layerNorm(x, w, bias, 1e-6, n, rows, out);
-      layerNorm(x, w, bias, 1e-6, n, rows, twin);
+      k.layerNorm(x, w, bias, Math.fround(1e-6), n, rows, out);
+      layerNorm(x, w, bias, Math.fround(1e-6), n, rows, twin);
       sameBits(out, twin, twin.length, `layer norm${bias ? '' : ' without bias'}`);
     }
+    assert.equal(k.pool.barriers - barriers, threads === 2 ? 2 : 0, 'layer norms split over the workers at 2 threads');
     for (const len of [1024, 1023, 3]) {
       const s = k.allocF32(len * rows);
       const src = randomFloats(len * rows, 34 + len, 30);
@@ -148,18 +153,21 @@ for (const flavor of flavors) {
     }
     const table = k.allocF32(65536);
     for (let h = 0; h < 65536; h++) table[h] = Math.fround(F16_TO_F32[h]! * 0.75 + 1);
-    const g = k.allocF32(n), gt = new Float32Array(n);
-    const src = randomFloats(n, 35, 14);
+    const g = k.allocF32(n * rows), gt = new Float32Array(n * rows);
+    const src = randomFloats(n * rows, 35, 14);
     for (const clamp of [true, false]) {
       g.set(src); gt.set(src);
-      k.mapHalf(g, n, table, clamp);
-      mapHalf(gt, n, table, clamp, f32ToF16);
-      sameBits(g, gt, n, `f16 table, clamp ${clamp}`);
+      k.mapHalf(g, n * rows, table, clamp);
+      mapHalf(gt, n * rows, table, clamp, f32ToF16);
+      sameBits(g, gt, n * rows, `f16 table, clamp ${clamp}`);
     }
     const y = k.allocF32(n * rows), yt = new Float32Array(n * rows);
     y.set(x); yt.set(x);
     k.addRows(y, b, n, rows);
     addRows(yt, b, n, rows);
     sameBits(y, yt, yt.length, 'bias rows');
+    k.addScaled(y, g, 1, n * rows);
+    for (let i = 0; i < yt.length; i++) yt[i] = Math.fround(yt[i]! + gt[i]!);
+    sameBits(y, yt, yt.length, 'residual add');
   });
 }

@@ -8,7 +8,7 @@
 import { RefKernels } from '../ref/index.js';
 import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParams, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix, type PrepareWeightsOptions } from '../types.js';
 import { WasmArena } from './arena.js';
-import { MAX_GROUP, postAttention, postAttentionQuant, postEncoderAttention, postLutMatmul, postMatmul, postSwiglu, type AttentionJob, type AttentionQuantJob, type KernelExports } from './protocol.js';
+import { MAX_GROUP, postAddRows, postAddScaled, postAttention, postAttentionQuant, postEncoderAttention, postLayerNorm, postLutMatmul, postMapHalf, postMatmul, postPackX, postSwiglu, type AttentionJob, type AttentionQuantJob, type KernelExports } from './protocol.js';
 import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, rows4Block, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
@@ -64,6 +64,12 @@ const PARALLEL_MIN_WORK = 1 << 17;
  */
 const PARALLEL_MIN_ATTENTION = 1 << 13;
 const PARALLEL_MIN_SWIGLU = 1 << 11;
+/**
+ * Elements from which the encoder's row-wise ops (layer norm, bias rows, GELU table, residual) and
+ * the GEMM's activation packing are split over the threads: the vision tower's run over 1024 x
+ * 1152..4320 values, ~3% of a one-thread encode, which would stay serial at two threads.
+ */
+const PARALLEL_MIN_ROWWISE = 1 << 17;
 
 function decodeBase64(s: string): Uint8Array {
   if (typeof Buffer !== 'undefined') return new Uint8Array(Buffer.from(s, 'base64'));
@@ -255,6 +261,11 @@ export class WasmKernels implements Kernels {
    */
   private alone(work: number): boolean {
     return this.pool.size === 0 || (!this.pool.grouping && work < PARALLEL_MIN_WORK);
+  }
+
+  /** Whether a row-wise op over n values runs on this thread alone: no workers, too small, or inside a group. */
+  private rowwiseAlone(n: number): boolean {
+    return this.pool.size === 0 || this.pool.grouping || n < PARALLEL_MIN_ROWWISE;
   }
 
   /**
@@ -566,7 +577,12 @@ export class WasmKernels implements Kernels {
     const f16 = w.format.vecDot === 'f16', kind = f16 ? 'gemm16' : 'gemm32';
     if (this.mustPrepare(kind, 'x')) {
       const xq = this.gemmPacked(kind, gemmPackedFloats(w.cols, nTok));
-      this.k.gemm_pack_x(x.byteOffset, w.cols, w.cols, nTok, xq.byteOffset, f16 ? 1 : 0);
+      // Inside a matmulMany group no other job may run: the packing stays on this thread there.
+      if (this.rowwiseAlone(w.cols * nTok)) this.k.gemm_pack_x(x.byteOffset, w.cols, w.cols, nTok, xq.byteOffset, f16 ? 1 : 0);
+      else {
+        postPackX(this.c, x.byteOffset, w.cols, w.cols, nTok, xq.byteOffset, f16 ? 1 : 0);
+        this.runJob();
+      }
     }
     const bytes = gemmScratchBytes(w.rows);
     let off = 0;
@@ -741,17 +757,24 @@ export class WasmKernels implements Kernels {
   layerNorm(x: Float32Array, weight: Float32Array, bias: Float32Array | null, eps: number, n: number, nTok: number, out: Float32Array): void {
     const a = this.arena;
     if (!a.owns(x) || !a.owns(out) || !a.owns(weight) || (bias && !a.owns(bias))) return layerNorm(x, weight, bias, eps, n, nTok, out);
-    this.k.layer_norm(x.byteOffset, weight.byteOffset, bias ? bias.byteOffset : 0, eps, n, nTok, out.byteOffset);
+    // eps travels to the workers as an f32: a file's is one (GGUF stores it so); another stays here.
+    if (this.rowwiseAlone(n * nTok) || Math.fround(eps) !== eps) return this.k.layer_norm(x.byteOffset, weight.byteOffset, bias ? bias.byteOffset : 0, eps, n, nTok, out.byteOffset);
+    postLayerNorm(this.c, this.f, x.byteOffset, weight.byteOffset, bias ? bias.byteOffset : 0, eps, n, nTok, out.byteOffset);
+    this.runJob();
   }
 
   addRows(y: Float32Array, b: Float32Array, n: number, nTok: number): void {
     if (!this.arena.owns(y) || !this.arena.owns(b)) return addRows(y, b, n, nTok);
-    this.k.add_rows(y.byteOffset, b.byteOffset, n, nTok);
+    if (this.rowwiseAlone(n * nTok)) return this.k.add_rows(y.byteOffset, b.byteOffset, n, nTok);
+    postAddRows(this.c, y.byteOffset, b.byteOffset, n, nTok);
+    this.runJob();
   }
 
   mapHalf(x: Float32Array, n: number, table: Float32Array, clamp: boolean): void {
     if (!this.arena.owns(x) || !this.arena.owns(table)) return mapHalf(x, n, table, clamp, f32ToF16);
-    this.k.map_half(x.byteOffset, n, table.byteOffset, clamp ? 1 : 0);
+    if (this.rowwiseAlone(n)) return this.k.map_half(x.byteOffset, n, table.byteOffset, clamp ? 1 : 0);
+    postMapHalf(this.c, x.byteOffset, n, table.byteOffset, clamp ? 1 : 0);
+    this.runJob();
   }
 
   swiglu(gate: Float32Array, up: Float32Array, n: number): void {
@@ -763,7 +786,9 @@ export class WasmKernels implements Kernels {
 
   addScaled(x: Float32Array, y: Float32Array, scale: number, n: number): void {
     if (!this.arena.owns(x) || !this.arena.owns(y)) return this.ref.addScaled(x, y, scale, n);
-    this.k.add_scaled(x.byteOffset, y.byteOffset, scale, n);
+    if (this.rowwiseAlone(n) || Math.fround(scale) !== scale) return this.k.add_scaled(x.byteOffset, y.byteOffset, scale, n);
+    postAddScaled(this.c, this.f, x.byteOffset, y.byteOffset, scale, n);
+    this.runJob();
   }
 
   embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void {

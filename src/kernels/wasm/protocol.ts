@@ -21,6 +21,16 @@ export const OP_SWIGLU = 6;
 export const OP_ATTENTION_QUANT = 7;
 /** An encoder's non-causal attention (Kernels.encoderAttention), split by heads. */
 export const OP_ENCODER_ATTENTION = 8;
+/**
+ * An encoder's row-wise ops (the vision tower's layer norms, bias rows, f16-table GELU, residuals)
+ * and the GEMM's activation packing, split by rows, elements or token groups: each row or element
+ * is computed as on one thread, so the split never changes a bit.
+ */
+export const OP_LAYER_NORM = 9;
+export const OP_ADD_ROWS = 10;
+export const OP_MAP_HALF = 11;
+export const OP_PACK_X = 12;
+export const OP_ADD_SCALED = 13;
 export const OP_EXIT = 99;
 /** Set to a worker's index when its share threw. */
 export const ERR = 47;
@@ -179,6 +189,36 @@ function runRange(k: KernelExports, c: Int32Array, op: number, arg: number, r0: 
   else k.lut_matmul(a(0), r0, r1, a(1), a(2), a(3), a(4), a(5));
 }
 
+/** layer_norm over nTok rows of n, split by rows; eps must be an f32 (it travels in the float slot). */
+export function postLayerNorm(c: Int32Array, f: Float32Array, x: number, w: number, b: number, eps: number, n: number, nTok: number, out: number): void {
+  c[2] = OP_LAYER_NORM; c[ITEMS] = nTok;
+  c[ARG] = x; c[ARG + 1] = w; c[ARG + 2] = b; c[ARG + 3] = n; c[ARG + 4] = out; f[FARG] = eps;
+}
+
+/** add_rows (y's rows of n += b), split by rows. */
+export function postAddRows(c: Int32Array, y: number, b: number, n: number, rows: number): void {
+  c[2] = OP_ADD_ROWS; c[ITEMS] = rows;
+  c[ARG] = y; c[ARG + 1] = b; c[ARG + 2] = n;
+}
+
+/** map_half over n elements, split by elements. */
+export function postMapHalf(c: Int32Array, x: number, n: number, table: number, clamp: number): void {
+  c[2] = OP_MAP_HALF; c[ITEMS] = n;
+  c[ARG] = x; c[ARG + 1] = table; c[ARG + 2] = clamp;
+}
+
+/** gemm_pack_x of nTok tokens, split by groups of four tokens (the packed layout's unit). */
+export function postPackX(c: Int32Array, x: number, cols: number, xStride: number, nTok: number, dst: number, round: number): void {
+  c[2] = OP_PACK_X; c[ITEMS] = Math.ceil(nTok / 4);
+  c[ARG] = x; c[ARG + 1] = cols; c[ARG + 2] = xStride; c[ARG + 3] = nTok; c[ARG + 4] = dst; c[ARG + 5] = round;
+}
+
+/** add_scaled (x += y * scale) over n elements, split by elements. */
+export function postAddScaled(c: Int32Array, f: Float32Array, x: number, y: number, scale: number, n: number): void {
+  c[2] = OP_ADD_SCALED; c[ITEMS] = n;
+  c[ARG] = x; c[ARG + 1] = y; f[FARG] = scale;
+}
+
 /** gate = silu(gate) * up over n elements, split by elements: swiglu's arguments. */
 export function postSwiglu(c: Int32Array, g: number, u: number, n: number): void {
   c[2] = OP_SWIGLU; c[ITEMS] = n;
@@ -236,9 +276,9 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
   // The split space: rows of products (a group's laid end to end), elements, or heads.
   let total = items, align = GROUP_ALIGN;
   if (op === OP_MATMUL || op === OP_LUT) total = span(op, items);
-  else if (op === OP_ATTENTION_QUANT || op === OP_ENCODER_ATTENTION) align = 1;
+  else if (op === OP_ATTENTION_QUANT || op === OP_ENCODER_ATTENTION || op === OP_LAYER_NORM || op === OP_ADD_ROWS || op === OP_PACK_X) align = 1;
   else if (op === OP_ATTENTION) align = attentionAlign(a(5), a(6), parts);
-  else if (op !== OP_GROUP && op !== OP_SWIGLU) return;
+  else if (op !== OP_GROUP && op !== OP_SWIGLU && op !== OP_MAP_HALF && op !== OP_ADD_SCALED) return;
   const chunk = Math.max(1, Math.ceil(total / align / (parts * CHUNKS_PER_PART))) * align;
   for (;;) {
     const u0 = Atomics.add(c, NEXT, 1) * chunk;
@@ -247,6 +287,11 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
     if (op === OP_SWIGLU) k.swiglu(a(0) + u0 * 4, a(1) + u0 * 4, u1 - u0);
     else if (op === OP_ATTENTION) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), a(11), a(12), a(13), u0, u1, a(14) + part * a(15));
     else if (op === OP_ENCODER_ATTENTION) k.encoder_attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), f[FARG]!, a(7), u0, u1, a(8) + part * a(9));
+    else if (op === OP_LAYER_NORM) k.layer_norm(a(0) + u0 * a(3) * 4, a(1), a(2), f[FARG]!, a(3), u1 - u0, a(4) + u0 * a(3) * 4);
+    else if (op === OP_ADD_ROWS) k.add_rows(a(0) + u0 * a(2) * 4, a(1), a(2), u1 - u0);
+    else if (op === OP_MAP_HALF) k.map_half(a(0) + u0 * 4, u1 - u0, a(1), a(2));
+    else if (op === OP_PACK_X) k.gemm_pack_x(a(0) + u0 * 16 * a(2), a(1), a(2), Math.min(a(3) - 4 * u0, 4 * (u1 - u0)), a(4) + u0 * 16 * a(1), a(5));
+    else if (op === OP_ADD_SCALED) k.add_scaled(a(0) + u0 * 4, a(1) + u0 * 4, f[FARG]!, u1 - u0);
     else if (op === OP_ATTENTION_QUANT) k.attention_quant(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), a(11), a(12), a(13), a(14), a(15), a(16), u0, u1, a(17) + part * a(18));
     else runUnits(k, c, u0, u1);
   }
