@@ -111,6 +111,7 @@ export function registerTools(program: Command): void {
       let gpuNoted = false;
       const { profiles } = await bench(model, {
         pp: o.nPrompt.filter((n) => n > 0), tg: o.nGen.filter((n) => n > 0), reps: o.repetitions, threads, backend: o.backend, batch: o.batch, kernels: o.kernels, lutTables: o.lutTables, depth: o.nDepth, depthFill: o.depthFill, cacheType: cacheSpec(o),
+        profile: o.profile && !o.json,
         onResult: (r) => {
           if (r.gpu && !gpuNoted) {
             gpuNoted = true;

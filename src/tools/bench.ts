@@ -32,6 +32,11 @@ export interface BenchOptions {
   depthFill?: 'prefill' | 'synthetic';
   /** KV cache settings of the contexts (default f16). */
   cacheType?: KVCacheSpec;
+  /**
+   * The per-op breakdown's extra run of the first pp and tg test (default true). Off, the process
+   * runs only the timed tests: CPU-time comparisons (bench/families/cpu-per-token.sh) count on it.
+   */
+  profile?: boolean;
   onResult?: (r: BenchResult) => void;
 }
 
@@ -153,7 +158,7 @@ export async function bench(file: string, o: BenchOptions): Promise<{ results: B
       // Per-op breakdown: one extra run of the first pp and tg test through a timing wrapper.
       for (const [test, n] of [['pp', o.pp[0]], ['tg', o.tg[0]]] as ['pp' | 'tg', number | undefined][]) {
         // The wrapper times the CPU kernels; a WebGPU step is one submitted pass.
-        if (!n || model.gpuForward) continue;
+        if (!n || model.gpuForward || o.profile === false) continue;
         const ms: Record<string, number> = {};
         const ctx = model.createContext({ ctx: n + 8, batch: Math.min(batch, n), kernels: profiled(model.kernels, ms), cacheType: o.cacheType });
         const toks = tokensFor(model, n, 5);
