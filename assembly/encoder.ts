@@ -240,30 +240,42 @@ export function copy_rows(src: usize, srcStride: i32, dst: usize, dstStride: i32
   for (let r = 0; r < rows; r++) memory.copy(dst + ((<usize>r * <usize>dstStride) << 2), src + ((<usize>r * <usize>srcStride) << 2), <usize>cols << 2);
 }
 
-/** Scratch bytes one participant of encoder_attention needs (its packed queries and probabilities, scores, weight panels, one head's output). */
+/**
+ * Queries per block of encoder_attention: a block's scores and packed probabilities (2 x 192 x 1024
+ * floats at 1024 keys, 1.5 MiB) stay in L2 from the first product through the softmax to the
+ * second, where a whole head's (8 MiB) went out to L3 and back three times. A multiple of 12, the
+ * GEMM's token tile. Each query's row is computed as without blocks (the twin has none).
+ */
+const QBLOCK: i32 = 192;
+
+/** Scratch bytes one participant of encoder_attention needs (a block's packed queries and probabilities, scores, weight panels, output). */
 export function encoder_attention_scratch(nQ: i32, nK: i32, dHead: i32): i32 {
-  return gemmPackedBytes(nK > dHead ? nK : dHead, nQ) + (nQ * nK << 2) + gemmPanelBytes(nK > dHead ? nK : dHead) + (nQ * dHead << 2) + 256;
+  const qb = min(nQ, QBLOCK);
+  return gemmPackedBytes(nK > dHead ? nK : dHead, qb) + (qb * nK << 2) + gemmPanelBytes(nK > dHead ? nK : dHead) + (qb * dHead << 2) + 256;
 }
 
 /**
- * Non-causal attention of heads h0..h1 (Kernels.encoderAttention): per head scores = K_h Q_h through
- * the GEMM (K read in place, width floats apart), softmax_pack (the probabilities straight into the
- * packed layout), out_h = V_h^T P through the GEMM (V read in place as the transposed matrix),
- * copied into out's columns. q (nQ, width), k and v
- * (nK, width), out (nQ, width); `scratch` is encoder_attention_scratch bytes of this thread's own.
+ * Non-causal attention of heads h0..h1 (Kernels.encoderAttention): per head and block of QBLOCK
+ * queries, scores = K_h Q_h through the GEMM (K read in place, width floats apart), softmax_pack
+ * (the probabilities straight into the packed layout), out_h = V_h^T P through the GEMM (V read in
+ * place as the transposed matrix), copied into out's columns. q (nQ, width), k and v (nK, width),
+ * out (nQ, width); `scratch` is encoder_attention_scratch bytes of this thread's own.
  */
 export function encoder_attention(q: usize, k: usize, v: usize, nQ: i32, nK: i32, nHead: i32, dHead: i32, scale: f32, out: usize, h0: i32, h1: i32, scratch: usize): void {
-  const width = nHead * dHead, rb = <usize>width << 2;
+  const width = nHead * dHead, rb = <usize>width << 2, qb = min(nQ, QBLOCK);
   const xq = (scratch + 63) & ~<usize>63;
-  const sc = xq + <usize>gemmPackedBytes(nK > dHead ? nK : dHead, nQ);
-  const panels = sc + (<usize>(nQ * nK) << 2);
+  const sc = xq + <usize>gemmPackedBytes(nK > dHead ? nK : dHead, qb);
+  const panels = sc + (<usize>(qb * nK) << 2);
   const oh = panels + <usize>gemmPanelBytes(nK > dHead ? nK : dHead);
   for (let h = h0; h < h1; h++) {
     const c0 = <usize>(h * dHead) << 2;
-    gemm_pack_x(q + c0, dHead, width, nQ, xq, 0);
-    gemm_f(GGML_TYPE_F32, k + c0, rb, dHead, nK, 0, nK, xq, panels, sc, nQ);
-    softmax_pack(sc, nK, nQ, scale, xq);
-    gemm_f(GGML_TYPE_F32 | GEMM_WT, v + c0, rb, nK, dHead, 0, dHead, xq, panels, oh, nQ);
-    copy_rows(oh, dHead, out + c0, width, nQ, dHead);
+    for (let i0 = 0; i0 < nQ; i0 += qb) {
+      const m = min(qb, nQ - i0), qo = <usize>i0 * rb + c0;
+      gemm_pack_x(q + qo, dHead, width, m, xq, 0);
+      gemm_f(GGML_TYPE_F32, k + c0, rb, dHead, nK, 0, nK, xq, panels, sc, m);
+      softmax_pack(sc, nK, m, scale, xq);
+      gemm_f(GGML_TYPE_F32 | GEMM_WT, v + c0, rb, nK, dHead, 0, dHead, xq, panels, oh, m);
+      copy_rows(oh, dHead, out + qo, width, m, dHead);
+    }
   }
 }

@@ -106,8 +106,9 @@ for (const flavor of flavors) {
     test(`${flavor}, ${threads} thread(s): encoder attention within ${TOL_FLOAT} of its twin`, async () => {
       const k = (await WasmKernels.create({ flavor, threads }))!;
       pool.push(k);
-      // The ViT's self-attention (nQ = nK) and the resampler's few queries over many keys; odd widths.
-      for (const [nQ, nK, nHead, dHead] of [[70, 70, 3, 24], [9, 133, 2, 12], [20, 300, 4, 72]] as const) {
+      // The ViT's self-attention (nQ = nK) and the resampler's few queries over many keys; odd widths;
+      // 400 queries: two whole blocks of the kernel's 192 and a tail.
+      for (const [nQ, nK, nHead, dHead] of [[70, 70, 3, 24], [9, 133, 2, 12], [20, 300, 4, 72], [400, 50, 2, 16]] as const) {
         const width = nHead * dHead;
         const q = k.allocF32(nQ * width), kk = k.allocF32(nK * width), v = k.allocF32(nK * width), out = k.allocF32(nQ * width);
         q.set(randomFloats(nQ * width, 21, 2)); kk.set(randomFloats(nK * width, 22, 2)); v.set(randomFloats(nK * width, 23, 1));
