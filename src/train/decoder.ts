@@ -292,8 +292,10 @@ export class TrainDecoder {
    */
   private matmulInput(x: Float32Array, T: number, n: number, l: number, which: 'xn1' | 'att' | 'xn2' | 'h'): void {
     if (this.opt.act8) this.ops.quantAct8(x, T, n);
-    this.bf16(x, T * n);
-    if (this.kept) this.ops.packBf16(x, T * n, this.kept[which][l]!);
+    if (!this.kept) { this.bf16(x, T * n); return; }
+    // packing rounds to bf16 (nearest even, as roundBf16); widening back gives x its bf16 values
+    this.ops.packBf16(x, T * n, this.kept[which][l]!);
+    this.ops.unpackBf16(this.kept[which][l]!, T * n, x);
   }
 
   /** bf16 mode: a matmul input is stored at bf16 precision (in place). */
