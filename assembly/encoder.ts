@@ -161,11 +161,16 @@ export function softmax_pack(x: usize, n: i32, rows: i32, scale: f32, dst: usize
     const sc = f32x4.splat(scale), mv = f32x4.splat(mx);
     const c0 = expConst(0), c1 = expConst(1), c2 = expConst(2), c3 = expConst(3), c4 = expConst(4), c5 = expConst(5);
     const c6 = expConst(6), c7 = expConst(7), c8 = expConst(8), c9 = expConst(9), c10 = expConst(10), c11 = expConst(11);
-    let a = f64x2.splat(0), b = f64x2.splat(0);
+    // The exponentials, then their sums in a second pass over the row (in L1): with the f64 sums in
+    // the same loop, the exp's twelve constants left V8 too few registers and a sum went through
+    // the stack every iteration.
     for (; i + 4 <= n; i += 4) {
       const p = row + (<usize>i << 2);
-      const e = expF32x4k(f32x4.sub(f32x4.mul(v128.load(p), sc), mv), c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
-      v128.store(p, e);
+      v128.store(p, expF32x4k(f32x4.sub(f32x4.mul(v128.load(p), sc), mv), c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11));
+    }
+    let a = f64x2.splat(0), b = f64x2.splat(0);
+    for (let j = 0; j < i; j += 4) {
+      const e = v128.load(row + (<usize>j << 2));
       a = f64x2.add(a, f64x2.promote_low_f32x4(e));
       b = f64x2.add(b, f64x2.promote_low_f32x4(v128.shuffle<i32>(e, e, 2, 3, 0, 1)));
     }
