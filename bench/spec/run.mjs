@@ -5,11 +5,27 @@
 //   - draft steps: the model's first L layers, with the full head and with an FR-Spec head of K rows;
 //     the full model with an FR-Spec head;
 //   - end to end: CPU ms per generated token, plain and speculative, interleaved round by round,
-//     with acceptance, accepted tokens per step, the measured speedup and the one the measured costs
-//     predict (steps x verify + drafted x draft step, against tokens x step).
+//     with acceptance, accepted tokens per step, the measured speedup and the expected one.
+//
+// The expected speedup (endToEnd.expectedSpeedup) is computed from the measured acceptance rate and
+// cost ratios, with the costs measured the way the loop incurs them (CPU time inside each
+// Context.decode during the runs, and the rest of each loop), in units of u = one plain generated
+// token's in-loop cost (its decode step plus the plain loop's sampling and text work):
+//
+//     S = (1 + a * k) / (v + k * c + o)
+//
+//   a = accepted / drafted (acceptance rate), k = drafted / steps (mean draft length),
+//   v = the verify batch's in-loop CPU ms per step / u,
+//   c = the drafter's in-loop CPU ms per drafted token / u (its catch-up decodes and, for a layer-skip
+//       draft with kept hidden states, its last drafted token's run through its layers included),
+//   o = the speculative loop's other CPU ms per step / u (sampling every row, truncation, async turns).
+//
+// 1 + a*k is the tokens one step emits. expectedIsolated is the older prediction from costs measured
+// apart (one decode repeated until 20 ms: caches hot, no catch-up, no loop overhead), kept to show
+// how far that is off.
 //
 //   npm run build
-//   node bench/spec/run.mjs TARGET [--draft FILE] [--layers L] [--lookup] [--fr-spec K] [--rank FILE]
+//   node bench/spec/run.mjs TARGET [--draft FILE] [--layers L [--own-kv|--recompute]] [--lookup] [--fr-spec K] [--rank FILE]
 //        [-n 64] [-r 3] [-k 4] [-p PROMPT] [--verify 1,2,3,5,9]
 //
 // --rank: a `lutra fr-spec` ranking file; ids not in it follow in id order, so K rows are kept even
@@ -34,6 +50,8 @@ const verifySizes = opt('--verify', '1,2,3,5,9').split(',').map(Number);
 const lookup = has('--lookup');
 // --own-kv: a layer-skip draft keeps its own cache (runs the prompt and every verified token again) instead of the target's.
 const ownKV = has('--own-kv');
+// --recompute: a layer-skip draft sharing the cache does not keep its hidden states; the verify runs the drafted tokens through every layer.
+const recompute = has('--recompute');
 const file = args[0];
 if (!file) throw new Error('usage: node bench/spec/run.mjs TARGET [--draft FILE] [--layers L] [--lookup] [--fr-spec K --rank FILE]');
 
@@ -129,7 +147,7 @@ if (!lookup) {
 }
 
 // End to end, interleaved: plain, then speculative, `rounds` times; the median CPU ms per token counts.
-const spec = { draft, layers: L, shareKV: !ownKV, lookup: lookup || undefined, nDraft, frSpec: subset, frSpecTokens: subset?.length };
+const spec = { draft, layers: L, shareKV: !ownKV, keepHidden: !recompute, lookup: lookup || undefined, nDraft, frSpec: subset, frSpecTokens: subset?.length };
 // In-loop accounting: CPU ms inside the target's and the draft's Context.decode during each run,
 // by batch size, and what is left (sampling, the drafter's bookkeeping, truncation, async turns).
 // The costs above are measured in isolation (one decode repeated until 20 ms); these are the same
@@ -211,13 +229,13 @@ function leviathan(a, k, c, v) {
   return +(tokens / (v + k * c)).toFixed(3);
 }
 out.endToEnd = {
-  drafter: draftFile ?? (layers !== undefined ? `layers ${layers}${ownKV ? ' (own KV)' : ' (shared KV)'}` : lookup ? 'lookup' : 'target'), frSpecRows: subset?.length, nDraft,
+  drafter: draftFile ?? (layers !== undefined ? `layers ${layers}${ownKV ? ' (own KV)' : recompute ? ' (shared KV, recomputed)' : ' (shared KV, kept hidden)'}` : lookup ? 'lookup' : 'target'), frSpecRows: subset?.length, nDraft,
   tokens: n, steps: st.steps, drafted: st.drafted, accepted: st.accepted,
   acceptance: +(st.accepted / Math.max(1, st.drafted)).toFixed(3), acceptedPerStep: +(st.accepted / st.steps).toFixed(2),
   plainCpuMsPerToken: +((plainMs - prefill) / n).toFixed(2), specCpuMsPerToken: +((specMs - prefill - draftPrefill) / n).toFixed(2),
   plainTokPerCpuS: +(1000 * n / (plainMs - prefill)).toFixed(2), specTokPerCpuS: +(1000 * n / (specMs - prefill - draftPrefill)).toFixed(2),
   speedup: +((plainMs - prefill) / (specMs - prefill - draftPrefill)).toFixed(3),
-  expectedSpeedup: +((n * verify[1]) / (st.steps * verifyAt + st.drafted * draftStep)).toFixed(3), meanVerifyBatch: +meanBatch.toFixed(2),
+  expectedIsolated: +((n * verify[1]) / (st.steps * verifyAt + st.drafted * draftStep)).toFixed(3), meanVerifyBatch: +meanBatch.toFixed(2),
   // Leviathan et al.'s closed form from the acceptance rate a alone (independent positions, every
   // draft nDraft long): (1 - a^(k+1)) / (1 - a) tokens per (verify of k+1 + k draft steps).
   expectedLeviathan: leviathan(st.accepted / Math.max(1, st.drafted), nDraft, draftStep / verify[1], costAt(nDraft + 1) / verify[1]),
@@ -246,8 +264,15 @@ out.endToEnd = {
     draftMsPerStep: +draftMs.toFixed(3), isolatedDraftMsPerStep: +((st.drafted / st.steps) * draftStep).toFixed(3),
     specOtherMsPerStep: +specOther.toFixed(3),
     draftDecodes: Object.fromEntries(Object.entries(specRuns[0].by).filter(([k]) => k.startsWith('draft')).map(([k, e]) => [k, e.n])),
-    expectedSpeedup: +((n * (plainStep + plainOther)) / (st.steps * (verifyMs + draftMs + specOther))).toFixed(3),
   };
+  // The formula (header): a, k from the counts; v, c, o in units of a plain token's in-loop cost.
+  const u = plainStep + plainOther;
+  const a = st.accepted / Math.max(1, st.drafted), k = st.drafted / st.steps;
+  const v = verifyMs / u, c = st.drafted ? (draftMs * st.steps) / st.drafted / u : 0, o = specOther / u;
+  const S = (1 + a * k) / (v + k * c + o);
+  out.endToEnd.expectedSpeedup = +S.toFixed(3);
+  out.endToEnd.formula = { a: +a.toFixed(3), k: +k.toFixed(3), v: +v.toFixed(3), c: +c.toFixed(4), o: +o.toFixed(3), uMs: +u.toFixed(3) };
+  out.endToEnd.measuredOverExpected = +(out.endToEnd.speedup / S).toFixed(3);
 }
 process.stdout.write(JSON.stringify(out) + '\n');
 target.dispose();
