@@ -25,7 +25,7 @@
 // how far that is off.
 //
 //   npm run build
-//   node bench/spec/run.mjs TARGET [--draft FILE] [--layers L [--own-kv|--recompute]] [--lookup] [--fr-spec K] [--rank FILE]
+//   node bench/spec/run.mjs TARGET [--draft FILE] [--layers L [--own-kv|--recompute]] [--p-min P] [--lookup] [--fr-spec K] [--rank FILE]
 //        [-n 64] [-r 3] [-k 4] [-p PROMPT] [--verify 1,2,3,5,9]
 //
 // --rank: a `lutra fr-spec` ranking file; ids not in it follow in id order, so K rows are kept even
@@ -44,6 +44,8 @@ const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args.splice(i, 2)[1] : def; };
 const has = (name) => { const i = args.indexOf(name); if (i >= 0) args.splice(i, 1); return i >= 0; };
 const draftFile = opt('--draft'), layers = opt('--layers'), frK = opt('--fr-spec'), rankFile = opt('--rank');
+// --p-min P: a draft stops when its top probability is below P (speculative.pMin; llama.cpp's --draft-p-min).
+const pMinArg = opt('--p-min'), pMin = pMinArg === undefined ? undefined : Number(pMinArg);
 const nPredict = Number(opt('-n', 64)), rounds = Number(opt('-r', 3)), nDraft = Number(opt('-k', 4));
 const prompt = opt('-p', 'Once upon a time, there was a little girl named Lily. She loved to play outside.');
 const verifySizes = opt('--verify', '1,2,3,5,9').split(',').map(Number);
@@ -147,7 +149,7 @@ if (!lookup) {
 }
 
 // End to end, interleaved: plain, then speculative, `rounds` times; the median CPU ms per token counts.
-const spec = { draft, layers: L, shareKV: !ownKV, keepHidden: !recompute, lookup: lookup || undefined, nDraft, frSpec: subset, frSpecTokens: subset?.length };
+const spec = { draft, layers: L, shareKV: !ownKV, keepHidden: !recompute, pMin, lookup: lookup || undefined, nDraft, frSpec: subset, frSpecTokens: subset?.length };
 // In-loop accounting: CPU ms inside the target's and the draft's Context.decode during each run,
 // by batch size, and what is left (sampling, the drafter's bookkeeping, truncation, async turns).
 // The costs above are measured in isolation (one decode repeated until 20 ms); these are the same
@@ -230,7 +232,7 @@ function leviathan(a, k, c, v) {
 }
 out.endToEnd = {
   drafter: draftFile ?? (layers !== undefined ? `layers ${layers}${ownKV ? ' (own KV)' : recompute ? ' (shared KV, recomputed)' : ' (shared KV, kept hidden)'}` : lookup ? 'lookup' : 'target'), frSpecRows: subset?.length, nDraft,
-  tokens: n, steps: st.steps, drafted: st.drafted, accepted: st.accepted,
+  pMin, tokens: n, steps: st.steps, drafted: st.drafted, accepted: st.accepted,
   acceptance: +(st.accepted / Math.max(1, st.drafted)).toFixed(3), acceptedPerStep: +(st.accepted / st.steps).toFixed(2),
   plainCpuMsPerToken: +((plainMs - prefill) / n).toFixed(2), specCpuMsPerToken: +((specMs - prefill - draftPrefill) / n).toFixed(2),
   plainTokPerCpuS: +(1000 * n / (plainMs - prefill)).toFixed(2), specTokPerCpuS: +(1000 * n / (specMs - prefill - draftPrefill)).toFixed(2),
