@@ -186,6 +186,20 @@ function q41Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usiz
   return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 28), hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 12), lo, acc));
 }
 
+/** acc + the dot of chunk c's low (k = 4c..) or high (k = 16 + 4c..) nibbles v with one token's activations at x. */
+@inline function q4Half(acc: v128, x: usize, c: i32, high: bool, v: v128): v128 {
+  if (high) {
+    if (c == 0) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 16), v, acc);
+    if (c == 1) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 20), v, acc);
+    if (c == 2) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 24), v, acc);
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 28), v, acc);
+  }
+  if (c == 0) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 0), v, acc);
+  if (c == 1) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), v, acc);
+  if (c == 2) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 8), v, acc);
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 12), v, acc);
+}
+
 /** s + f32(isum) * (dw * da) for one token, isum less 8 * its block sum (Q4_0's offset) when q4. */
 @inline function blockSum4(q4: bool, s: v128, acc: v128, dw: v128, ad: usize, asum: usize): v128 {
   const isum = q4 ? i32x4.sub(acc, i32x4.shl(v128.load32_splat(asum), 3)) : acc;
@@ -203,32 +217,38 @@ function q41Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usiz
   g += pre;
   for (let b = 0; b < nb; b++) {
     const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
+    // Integer sums in several chains per token (they add exactly in any order): the dot's latency
+    // (5 cycles, vpdpbusd) held one chain of eight dots per block to ~38 GMAC/s from cache. Low and
+    // high nibbles apart (a, b); with two tokens or fewer also odd chunks apart (c, d): 8 chains.
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+    let c0 = i32x4.splat(0), c1 = i32x4.splat(0), d0 = i32x4.splat(0), d1 = i32x4.splat(0);
     let w = v128.load(g, 8); let l = v128.and(w, m), h = v128.and(i16x8.shr_u(w, 4), m);
-    a0 = q4Chunk(a0, x, 0, l, h);
-    if (nt > 1) a1 = q4Chunk(a1, x1, 0, l, h);
-    if (nt > 2) a2 = q4Chunk(a2, x2, 0, l, h);
-    if (nt > 3) a3 = q4Chunk(a3, x3, 0, l, h);
+    a0 = q4Half(a0, x, 0, false, l); b0 = q4Half(b0, x, 0, true, h);
+    if (nt > 1) { a1 = q4Half(a1, x1, 0, false, l); b1 = q4Half(b1, x1, 0, true, h); }
+    if (nt > 2) { a2 = q4Half(a2, x2, 0, false, l); b2 = q4Half(b2, x2, 0, true, h); }
+    if (nt > 3) { a3 = q4Half(a3, x3, 0, false, l); b3 = q4Half(b3, x3, 0, true, h); }
     w = v128.load(g, 24); l = v128.and(w, m); h = v128.and(i16x8.shr_u(w, 4), m);
-    a0 = q4Chunk(a0, x, 1, l, h);
-    if (nt > 1) a1 = q4Chunk(a1, x1, 1, l, h);
-    if (nt > 2) a2 = q4Chunk(a2, x2, 1, l, h);
-    if (nt > 3) a3 = q4Chunk(a3, x3, 1, l, h);
+    if (nt <= 2) { c0 = q4Half(c0, x, 1, false, l); d0 = q4Half(d0, x, 1, true, h); } else { a0 = q4Half(a0, x, 1, false, l); b0 = q4Half(b0, x, 1, true, h); }
+    if (nt > 1) { if (nt <= 2) { c1 = q4Half(c1, x1, 1, false, l); d1 = q4Half(d1, x1, 1, true, h); } else { a1 = q4Half(a1, x1, 1, false, l); b1 = q4Half(b1, x1, 1, true, h); } }
+    if (nt > 2) { a2 = q4Half(a2, x2, 1, false, l); b2 = q4Half(b2, x2, 1, true, h); }
+    if (nt > 3) { a3 = q4Half(a3, x3, 1, false, l); b3 = q4Half(b3, x3, 1, true, h); }
     w = v128.load(g, 40); l = v128.and(w, m); h = v128.and(i16x8.shr_u(w, 4), m);
-    a0 = q4Chunk(a0, x, 2, l, h);
-    if (nt > 1) a1 = q4Chunk(a1, x1, 2, l, h);
-    if (nt > 2) a2 = q4Chunk(a2, x2, 2, l, h);
-    if (nt > 3) a3 = q4Chunk(a3, x3, 2, l, h);
+    a0 = q4Half(a0, x, 2, false, l); b0 = q4Half(b0, x, 2, true, h);
+    if (nt > 1) { a1 = q4Half(a1, x1, 2, false, l); b1 = q4Half(b1, x1, 2, true, h); }
+    if (nt > 2) { a2 = q4Half(a2, x2, 2, false, l); b2 = q4Half(b2, x2, 2, true, h); }
+    if (nt > 3) { a3 = q4Half(a3, x3, 2, false, l); b3 = q4Half(b3, x3, 2, true, h); }
     w = v128.load(g, 56); l = v128.and(w, m); h = v128.and(i16x8.shr_u(w, 4), m);
-    a0 = q4Chunk(a0, x, 3, l, h);
-    if (nt > 1) a1 = q4Chunk(a1, x1, 3, l, h);
-    if (nt > 2) a2 = q4Chunk(a2, x2, 3, l, h);
-    if (nt > 3) a3 = q4Chunk(a3, x3, 3, l, h);
+    if (nt <= 2) { c0 = q4Half(c0, x, 3, false, l); d0 = q4Half(d0, x, 3, true, h); } else { a0 = q4Half(a0, x, 3, false, l); b0 = q4Half(b0, x, 3, true, h); }
+    if (nt > 1) { if (nt <= 2) { c1 = q4Half(c1, x1, 3, false, l); d1 = q4Half(d1, x1, 3, true, h); } else { a1 = q4Half(a1, x1, 3, false, l); b1 = q4Half(b1, x1, 3, true, h); } }
+    if (nt > 2) { a2 = q4Half(a2, x2, 3, false, l); b2 = q4Half(b2, x2, 3, true, h); }
+    if (nt > 3) { a3 = q4Half(a3, x3, 3, false, l); b3 = q4Half(b3, x3, 3, true, h); }
+    if (nt <= 2) { a0 = i32x4.add(a0, c0); b0 = i32x4.add(b0, d0); a1 = i32x4.add(a1, c1); b1 = i32x4.add(b1, d1); }
     const gb = g - pre, dw = scales4(gb, keep, rebias);
-    s0 = blockEnd(q41, s0, a0, gb, dw, ad, asum, keep, rebias);
-    if (nt > 1) s1 = blockEnd(q41, s1, a1, gb, dw, ad + aStep, asum + aStep, keep, rebias);
-    if (nt > 2) s2 = blockEnd(q41, s2, a2, gb, dw, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
-    if (nt > 3) s3 = blockEnd(q41, s3, a3, gb, dw, ad + 3 * aStep, asum + 3 * aStep, keep, rebias);
+    s0 = blockEnd(q41, s0, i32x4.add(a0, b0), gb, dw, ad, asum, keep, rebias);
+    if (nt > 1) s1 = blockEnd(q41, s1, i32x4.add(a1, b1), gb, dw, ad + aStep, asum + aStep, keep, rebias);
+    if (nt > 2) s2 = blockEnd(q41, s2, i32x4.add(a2, b2), gb, dw, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
+    if (nt > 3) s3 = blockEnd(q41, s3, i32x4.add(a3, b3), gb, dw, ad + 3 * aStep, asum + 3 * aStep, keep, rebias);
     g += q4Step(q41); x += 32; ad += 4; asum += 4;
   }
   storeRows(y, s0, lo, hi);
@@ -387,16 +407,19 @@ function q8Decode2(g: usize, h: usize, nb: i32, pn: usize, ad: usize, keep: v128
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const pn1 = pn + pStep, pn2 = pn1 + pStep, pn3 = pn2 + pStep;
+    // With two tokens or fewer the odd chunks go to their own sums (e, f): eight chains of four
+    // dots instead of four of eight (the dot's 5-cycle latency bounds a chain; integers add exactly).
     let p0 = i32x4.splat(0), p1 = i32x4.splat(0), p2 = i32x4.splat(0), p3 = i32x4.splat(0);
     let n0 = i32x4.splat(0), n1 = i32x4.splat(0), n2 = i32x4.splat(0), n3 = i32x4.splat(0);
+    let e0 = i32x4.splat(0), e1 = i32x4.splat(0), f0 = i32x4.splat(0), f1 = i32x4.splat(0);
     let w = v128.load(g, 8);
     p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 0), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 32), n0);
     if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 0), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 32), n1); }
     if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 0), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 32), n2); }
     if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 0), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 32), n3); }
     w = v128.load(g, 24);
-    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 4), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 36), n0);
-    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 4), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 36), n1); }
+    if (nt <= 2) { e0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 4), e0); f0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 36), f0); } else { p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 4), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 36), n0); }
+    if (nt > 1) { if (nt <= 2) { e1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 4), e1); f1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 36), f1); } else { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 4), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 36), n1); } }
     if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 4), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 36), n2); }
     if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 4), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 36), n3); }
     w = v128.load(g, 40);
@@ -405,8 +428,8 @@ function q8Decode2(g: usize, h: usize, nb: i32, pn: usize, ad: usize, keep: v128
     if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 8), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 40), n2); }
     if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 8), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 40), n3); }
     w = v128.load(g, 56);
-    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 12), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 44), n0);
-    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 12), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 44), n1); }
+    if (nt <= 2) { e0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 12), e0); f0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 44), f0); } else { p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 12), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 44), n0); }
+    if (nt > 1) { if (nt <= 2) { e1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 12), e1); f1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 44), f1); } else { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 12), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 44), n1); } }
     if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 12), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 44), n2); }
     if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 12), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 44), n3); }
     w = v128.load(g, 72);
@@ -415,8 +438,8 @@ function q8Decode2(g: usize, h: usize, nb: i32, pn: usize, ad: usize, keep: v128
     if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 16), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 48), n2); }
     if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 16), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 48), n3); }
     w = v128.load(g, 88);
-    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 20), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 52), n0);
-    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 20), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 52), n1); }
+    if (nt <= 2) { e0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 20), e0); f0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 52), f0); } else { p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 20), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 52), n0); }
+    if (nt > 1) { if (nt <= 2) { e1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 20), e1); f1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 52), f1); } else { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 20), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 52), n1); } }
     if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 20), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 52), n2); }
     if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 20), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 52), n3); }
     w = v128.load(g, 104);
@@ -425,10 +448,11 @@ function q8Decode2(g: usize, h: usize, nb: i32, pn: usize, ad: usize, keep: v128
     if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 24), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 56), n2); }
     if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 24), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 56), n3); }
     w = v128.load(g, 120);
-    p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 28), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 60), n0);
-    if (nt > 1) { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 28), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 60), n1); }
+    if (nt <= 2) { e0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 28), e0); f0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 60), f0); } else { p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 28), p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn, 60), n0); }
+    if (nt > 1) { if (nt <= 2) { e1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 28), e1); f1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 60), f1); } else { p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 28), p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn1, 60), n1); } }
     if (nt > 2) { p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 28), p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn2, 60), n2); }
     if (nt > 3) { p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 28), p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(w, v128.load32_splat(pn3, 60), n3); }
+    if (nt <= 2) { p0 = i32x4.add(p0, e0); n0 = i32x4.add(n0, f0); p1 = i32x4.add(p1, e1); n1 = i32x4.add(n1, f1); }
     const dw = scales4(g, keep, rebias);
     s0 = blockSum4(false, s0, i32x4.sub(p0, n0), dw, ad, 0);
     if (nt > 1) s1 = blockSum4(false, s1, i32x4.sub(p1, n1), dw, ad + aStep, 0);
