@@ -580,7 +580,7 @@ function q50Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, bs: usize,
  * quarter of the row range apart, as ternary.ts's tq2Decode4) against the token's Q8_K quants at x,
  * scales at ad, sums of 16 at bs; group i's sums stored at y + i * yStride. Each group's
  * super-block is q6kTile's one-token sum (q6kQuad, same order), so the outputs are q6kTile's. Four
- * streams instead of two: 16384x2560 x8 (344 MB), 1 thread, CPU time 9.88 -> 10.64 GMAC/s.
+ * streams instead of two: 16384x2560 x8 (275 MB), 1 thread, CPU time 9.88 -> 10.64 GMAC/s.
  */
 function q6kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize): void {
   const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x3f * one)), m3 = i8x16.splat(<i8>(0x03 * one)), m12 = i8x16.splat(<i8>(0x0c * one)), m48 = i8x16.splat(<i8>(0x30 * one));

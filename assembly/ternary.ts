@@ -131,7 +131,7 @@ const TQ1_BYTES: usize = 54;
  * (four weight streams a quarter of the row range apart) against the token's Q8_K quants x,
  * scales ad and sums of 16 bs, super-block by super-block in turn, so the four streams' loads are
  * in flight together; each group's f32 sums (rows4's, same order) stored at y + i * yStride.
- * One stream left the loads waiting on memory: 6912x2560 x60 matrices (265 MB), 1 thread, CPU
+ * One stream left the loads waiting on memory: 6912x2560 x60 matrices (274 MB), 1 thread, CPU
  * time, relaxed: 19.2 GMAC/s with one stream, 24.4 with two, 30.0 with four, 33.6 with eight
  * (the same products from cache: 47); the registers hold one group at a time, so each stream
  * costs no spills.

@@ -1,6 +1,6 @@
 // A/B of decode kernels from several assembly/ folders in one process over ONE shared memory, so
 // every build reads the same weight bytes at the same addresses. Why: with a memory (and a copy of
-// the weights) per build, two instances of the SAME build differed by 13% (CPU time, 265 MB of
+// the weights) per build, two instances of the SAME build differed by 13% (CPU time, 274 MB of
 // TQ2_0, 1 thread), steadily, by which copy they read; over one memory an A/A pair agrees within
 // 1%. Each folder (e.g. `git archive COMMIT assembly | tar -x -C bm/a` plus assembly/types.generated.ts)
 // is compiled to a relaxed-SIMD module exporting quantize_q8_k, matmul, rows4k_pack and tq2_pack4,
