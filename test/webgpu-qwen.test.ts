@@ -96,12 +96,12 @@ test('webgpu: a model whose rows exceed the adapter\'s binding limit is refused 
     (e: Error) => e instanceof GpuError && /tensor \S+: one row is 504 bytes, more than the adapter's storage binding limit of 400 bytes \(maxStorageBufferBindingSize/.test(e.message));
 });
 
-test('webgpu: a context with a quantized (q8_0) KV cache runs on WebAssembly, saying why; an f16 one stays on the GPU', { skip: SKIP ?? false }, async () => {
+test('webgpu: a context with a KV cache type the GPU lacks (q5_1) runs on WebAssembly, saying why; f16 and q8_0 ones stay on the GPU', { skip: SKIP ?? false }, async () => {
   const model = await loadModel(await qwenFile('Q4_0'), { backend: 'webgpu' });
   try {
-    const q8 = model.createContext({ kvType: 'q8_0' });
+    const q8 = model.createContext({ kvType: 'q5_1' });
     assert.ok(q8 instanceof GpuContext && !q8.onGpu);
-    assert.match(q8.cpuReason ?? '', /KV cache q8_0\/q8_0 has no WebGPU attention yet.*runs on WebAssembly/);
+    assert.match(q8.cpuReason ?? '', /KV cache type q5_1 \(K\) has no WebGPU attention yet.*runs on WebAssembly/);
     const ids: number[] = [];
     for await (const c of model.generate(PROMPT, { temperature: 0, maxTokens: 8, context: q8 })) if (!c.done) ids.push(c.token);
     assert.equal(ids.length, 8);
@@ -109,6 +109,9 @@ test('webgpu: a context with a quantized (q8_0) KV cache runs on WebAssembly, sa
     const f16 = model.createContext({ cacheType: { k: 'f16', v: 'f16' } });
     assert.ok(f16 instanceof GpuContext && f16.onGpu && f16.cpuReason === null);
     f16.dispose();
+    const gq8 = model.createContext({ kvType: 'q8_0' });
+    assert.ok(gq8 instanceof GpuContext && gq8.onGpu && gq8.cpuReason === null);
+    gq8.dispose();
   } finally {
     model.dispose();
   }

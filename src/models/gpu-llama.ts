@@ -6,7 +6,7 @@
 /// <reference types="@webgpu/types" />
 
 import type { Kernels, WeightMatrix } from '../kernels/types.js';
-import { GpuError, GpuOps, TOPK_MAX, activationScaleFloats, destroyMatrix, topKCandidateWords, gpuFormat, gpuMatrixRefusal, ropeTable, uploadMatrix, type Gpu, type GpuActKind, type GpuMatrix } from '../kernels/webgpu/index.js';
+import { GpuError, GpuOps, TOPK_MAX, KV_BLOCK_BYTES, KV_QUANT_FORMAT, type GpuKVQuant, activationScaleFloats, destroyMatrix, topKCandidateWords, gpuFormat, gpuMatrixRefusal, ropeTable, uploadMatrix, type Gpu, type GpuActKind, type GpuMatrix } from '../kernels/webgpu/index.js';
 import type { DecoderHParams } from './decoder.js';
 import { llama, type LlamaWeights } from './llama.js';
 import type { Architecture } from './registry.js';
@@ -90,8 +90,8 @@ export class GpuLlama {
     return Math.max(this.output.gpu?.shards.length ?? 1, ...this.layers.flatMap((L) => [L.wq, L.wk, L.wv, L.wo, L.wGate, L.wUp, L.wDown].map((m) => m.gpu?.shards.length ?? 1)));
   }
 
-  createContext(nCtx: number, batch: number): GpuLlamaContext {
-    return new GpuLlamaContext(this, nCtx, batch);
+  createContext(nCtx: number, batch: number, cache: GpuKVCache = F16_CACHE): GpuLlamaContext {
+    return new GpuLlamaContext(this, nCtx, batch, cache);
   }
 
   /** @internal the context's view of the weights. */
@@ -105,7 +105,14 @@ export class GpuLlama {
   }
 }
 
-/** One sequence's f16 KV cache and scratch on the GPU, allocated once. */
+/**
+ * A GPU KV cache's types and rotations: f16 or a GpuKVQuant per side; rotK/rotV the Hadamard row
+ * sizes (0: none) as runtime/kv/packed.ts chooses them, so the blocks are the CPU store's.
+ */
+export interface GpuKVCache { k: GpuKVQuant | 'f16'; v: GpuKVQuant | 'f16'; rotK: number; rotV: number }
+const F16_CACHE: GpuKVCache = { k: 'f16', v: 'f16', rotK: 0, rotV: 0 };
+
+/** One sequence's KV cache (f16 or quantized) and scratch on the GPU, allocated once. */
 export class GpuLlamaContext {
   private readonly kc: GPUBuffer[] = [];
   private readonly vc: GPUBuffer[] = [];
@@ -116,12 +123,18 @@ export class GpuLlamaContext {
   /** The buffer and kind the activation buffers hold, so q/k/v (and gate/up) prepare theirs once. */
   private prepared: { src: GPUBuffer; kind: GpuActKind } | null = null;
 
-  constructor(private readonly m: GpuLlama, readonly nCtx: number, readonly batch: number) {
+  private readonly kRowBytes: number;
+  private readonly vRowBytes: number;
+
+  constructor(private readonly m: GpuLlama, readonly nCtx: number, readonly batch: number, readonly cache: GpuKVCache) {
     const { hp, ops } = m;
     const kvDim = hp.nHeadKv * hp.headDim, kvDimV = hp.nHeadKv * hp.headDimV;
+    const rowBytes = (t: GpuKVCache['k'], n: number) => (t === 'f16' ? 2 * n : (n / 32) * KV_BLOCK_BYTES[t]);
+    this.kRowBytes = rowBytes(cache.k, kvDim);
+    this.vRowBytes = rowBytes(cache.v, kvDimV);
     for (let l = 0; l < hp.nLayer; l++) {
-      this.kc.push(ops.buffer(nCtx * kvDim * 2, `blk.${l} K cache (${nCtx} positions)`));
-      this.vc.push(ops.buffer(nCtx * kvDimV * 2, `blk.${l} V cache (${nCtx} positions)`));
+      this.kc.push(ops.buffer(nCtx * this.kRowBytes, `blk.${l} ${cache.k} K cache (${nCtx} positions)`));
+      this.vc.push(ops.buffer(nCtx * this.vRowBytes, `blk.${l} ${cache.v} V cache (${nCtx} positions)`));
     }
     const maxCols = Math.max(hp.nEmbd, hp.nFF, hp.nHead * hp.headDimV);
     const f = (n: number, name: string) => ops.buffer(n * 4, name);
@@ -196,9 +209,7 @@ export class GpuLlamaContext {
       if (L.kNorm) ops.rmsNorm(b.k, L.kNorm, eps, headDim, nTok * nHeadKv, null);
       ops.rope(b.q, b.cs, nTok, nHead, headDim, half, hp.rope.neox);
       ops.rope(b.k, b.cs, nTok, nHeadKv, headDim, half, hp.rope.neox);
-      ops.kvWrite(b.k, this.kc[l]!, kvDim, pos0, nTok);
-      ops.kvWrite(b.v, this.vc[l]!, kvDimV, pos0, nTok);
-      ops.attention(b.q, this.kc[l]!, this.vc[l]!, b.scores, this.nCtx, nTok, pos0, att, b.att); this.touched(b.att);
+      this.attend(l, nTok, pos0, att);
       await this.product(L.wo, b.att, nHead * headDimV, nTok, b.xn, nEmbd); this.touched(b.xn);
       if (L.bo) ops.add(b.xn, L.bo, nTok * nEmbd, nEmbd);
       ops.add(b.x, b.xn, nTok * nEmbd);
@@ -226,6 +237,33 @@ export class GpuLlamaContext {
       return row;
     }
     return ops.readF32(b.logits, 0, rows * hp.nVocab);
+  }
+
+  /** Layer l's K/V rows into its cache and attention over it (b.q, b.k, b.v are spent: rotated in place). */
+  private attend(l: number, nTok: number, pos0: number, att: { nHead: number; nHeadKv: number; headDim: number; headDimV: number; scale: number }): void {
+    const { ops, hp } = this.m;
+    const b = this.b, c = this.cache;
+    const kvDim = hp.nHeadKv * hp.headDim, kvDimV = hp.nHeadKv * hp.headDimV;
+    if (c.k === 'f16' && c.v === 'f16') {
+      ops.kvWrite(b.k, this.kc[l]!, kvDim, pos0, nTok);
+      ops.kvWrite(b.v, this.vc[l]!, kvDimV, pos0, nTok);
+      ops.attention(b.q, this.kc[l]!, this.vc[l]!, b.scores, this.nCtx, nTok, pos0, att, b.att);
+      this.touched(b.att);
+      return;
+    }
+    if (c.rotK) {
+      ops.hadamard(b.k, nTok * kvDim, c.rotK);
+      ops.hadamard(b.q, nTok * hp.nHead * hp.headDim, c.rotK);
+    }
+    if (c.rotV) ops.hadamard(b.v, nTok * kvDimV, c.rotV);
+    if (c.k === 'f16') ops.kvWrite(b.k, this.kc[l]!, kvDim, pos0, nTok);
+    else ops.kvQuantWrite(c.k, b.k, this.kc[l]!, kvDim, pos0, nTok);
+    if (c.v === 'f16') ops.kvWrite(b.v, this.vc[l]!, kvDimV, pos0, nTok);
+    else ops.kvQuantWrite(c.v, b.v, this.vc[l]!, kvDimV, pos0, nTok);
+    const kFormat = c.k === 'f16' ? null : KV_QUANT_FORMAT[c.k];
+    ops.attentionQuant(b.q, b.xq, b.xd, this.kc[l]!, this.vc[l]!, b.scores, this.nCtx, nTok, pos0, { ...att, kFormat, vType: c.v, kRowBytes: this.kRowBytes, vRowBytes: this.vRowBytes }, b.att);
+    this.prepared = null; // Q's quants now hold xq/xd
+    if (c.rotV) ops.hadamard(b.att, nTok * hp.nHead * hp.headDimV, c.rotV);
   }
 
   dispose(): void {

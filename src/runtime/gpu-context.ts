@@ -4,25 +4,39 @@
 // (embeddings, speculative drafting), the context moves to the WebAssembly kernels for good: it
 // replays its cached tokens through the CPU forward first, so generation goes on where it was.
 
-import { GpuError, TOPK_MAX } from '../kernels/webgpu/index.js';
+import { GPU_KV_QUANT, GpuError, TOPK_MAX, isGpuKVQuant, type GpuKVQuant } from '../kernels/webgpu/index.js';
 import type { Kernels } from '../kernels/types.js';
-import type { GpuLlama, GpuLlamaContext } from '../models/gpu-llama.js';
+import type { GpuKVCache, GpuLlama, GpuLlamaContext } from '../models/gpu-llama.js';
 import type { Architecture, DecoderHParams } from '../models/index.js';
 import { Context, type ContextOptions, type DecodeOptions } from './context.js';
 import { normalizeKVCache } from './kv/index.js';
+import { kRotationSize, rotates, V_ROTATION_SIZE } from './kv/hadamard.js';
 
 /**
- * Why a context's KV cache cannot live on the GPU (null: it can). The GPU holds an f16 cache only;
- * quantized caches (q8_0, q4_0, ...), merged or sparse ones and a caller's own store run on the CPU,
- * whose attention reads them: a by-op fallback, named in the context's cpuReason.
+ * The GPU cache of a context (f16, q8_0 or q4_0 per side, rotated as the CPU store would be), or
+ * why its KV cache cannot live on the GPU: other cache types (named), merged or sparse ones and a
+ * caller's own store run on the CPU, whose attention reads them: a by-op fallback, named in the
+ * context's cpuReason.
  */
-export function gpuCacheRefusal(opts: ContextOptions): string | null {
+export function gpuCache(opts: ContextOptions, hp: DecoderHParams): GpuKVCache | string {
   if (opts.kv) return 'a caller-supplied KV store lives on the CPU';
   const o = normalizeKVCache(opts.cacheType ?? opts.kvType ?? 'f16');
-  const extra = Object.keys(o).filter((k) => k !== 'k' && k !== 'v' && (o as unknown as Record<string, unknown>)[k] !== undefined);
-  if (o.k !== 'f16' || o.v !== 'f16') return `KV cache ${o.k}/${o.v} has no WebGPU attention yet (the GPU keeps an f16 cache): this context runs on WebAssembly`;
+  const extra = Object.keys(o).filter((k) => k !== 'k' && k !== 'v' && k !== 'rotation' && (o as unknown as Record<string, unknown>)[k] !== undefined);
+  const onGpu = (t: string): t is GpuKVQuant | 'f16' => t === 'f16' || isGpuKVQuant(t);
+  for (const [side, t] of [['K', o.k], ['V', o.v]] as const) {
+    if (!onGpu(t)) return `KV cache type ${t} (${side}) has no WebGPU attention yet (the GPU keeps f16, ${GPU_KV_QUANT.join(', ')}): this context runs on WebAssembly`;
+  }
   if (extra.length) return `KV cache settings ${extra.join(', ')} have no WebGPU path yet: this context runs on WebAssembly`;
-  return null;
+  const k = o.k as GpuKVQuant | 'f16', v = o.v as GpuKVQuant | 'f16';
+  for (const [side, t, n] of [['K', k, hp.nHeadKv * hp.headDim], ['V', v, hp.nHeadKv * hp.headDimV]] as const) {
+    if (t !== 'f16' && n % 64) return `a ${t} ${side} cache row of ${n} values is not whole block pairs (64) as the GPU quantizer writes them: this context runs on WebAssembly`;
+  }
+  const rotation = o.rotation ?? true;
+  return {
+    k, v,
+    rotK: rotation && k !== 'f16' && rotates(hp.headDim) ? kRotationSize(hp.headDim) : 0,
+    rotV: rotation && v !== 'f16' && rotates(hp.headDimV) ? V_ROTATION_SIZE : 0,
+  };
 }
 
 export class GpuContext extends Context {
@@ -32,8 +46,9 @@ export class GpuContext extends Context {
 
   constructor(kernels: Kernels, arch: Architecture, hp: DecoderHParams, w: unknown, opts: ContextOptions, private readonly gpu: GpuLlama, private readonly onNote?: (line: string) => void) {
     super(kernels, arch, hp, w, opts);
-    const refusal = gpuCacheRefusal(opts);
-    this.gpuCtx = refusal ? null : gpu.createContext(this.nCtx, this.batch);
+    const cache = gpuCache(opts, hp);
+    const refusal = typeof cache === 'string' ? cache : null;
+    this.gpuCtx = typeof cache === 'string' ? null : gpu.createContext(this.nCtx, this.batch, cache);
     if (refusal) {
       this.cpuReason = refusal;
       onNote?.(`backend: WebAssembly for this context (${refusal})`);

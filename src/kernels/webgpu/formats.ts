@@ -9,7 +9,7 @@ import { F16_WGSL, PARAMS_WGSL } from './wgsl.js';
 
 export type GpuActKind = 'f32' | 'f16' | 'q8_0' | 'q8_1' | 'q8_K';
 
-interface GpuFormat {
+export interface GpuFormat {
   /** Elements per block as the shader walks them (2 for F16: one word). */
   block: number;
   act: GpuActKind;
@@ -180,7 +180,7 @@ fn rw(o: u32) -> u32 {
 }`;
 
 /** The shader text shared by both products: params, f16 helpers, W reads, byte helpers, the format's block. */
-function blockFns(f: QuantFormat, g: GpuFormat): string {
+export function blockFns(f: QuantFormat, g: GpuFormat): string {
   return `${W_READS}
 ${BYTES}
 ${NIBBLES}

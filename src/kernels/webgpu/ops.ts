@@ -11,6 +11,7 @@ import { GpuError, type Gpu } from './device.js';
 import { GEMM_ROWS, actWgsl, gemmTokens, gemmWgsl, gpuFormat, matvecWgsl, type GpuActKind } from './formats.js';
 import { ADD_WGSL, TOPK_MAX, TOPK_MERGE_WGSL, TOPK_SCAN_WGSL, TOPK_THREADS, ATTN_ACC_WGSL, ATTN_SCORES_WGSL, KV_WRITE_WGSL, ROPE_WGSL, SWIGLU_WGSL, rmsNormWgsl } from './wgsl.js';
 import type { GpuMatrix } from './weights.js';
+import { HADAMARD_WGSL, attnAccWgsl, attnScoresQuantWgsl, kvQuantWriteWgsl, type GpuKVQuant } from './kv-quant.js';
 
 // GPUBufferUsage / GPUMapMode values (spec constants), so nothing here needs those globals.
 const STORAGE = 0x80, COPY_DST = 0x08, COPY_SRC = 0x04, UNIFORM = 0x40, MAP_READ = 0x01;
@@ -251,6 +252,40 @@ export class GpuOps {
     const groups = nTok * p.nHead;
     this.dispatch('attn-scores', () => ATTN_SCORES_WGSL, [p.nHead, p.nHeadKv, p.headDim, pos0, stride], [p.scale], [q, k, scores], groups);
     this.dispatch('attn-acc', () => ATTN_ACC_WGSL, [p.nHead, p.nHeadKv, p.headDimV, pos0, stride], [], [scores, v, out], groups);
+  }
+
+  /** Rotate n values in place as consecutive Walsh-Hadamard rows of `size` (a power of two dividing n). */
+  hadamard(x: GPUBuffer, n: number, size: number): void {
+    if (n % size || size & (size - 1)) throw new GpuError(`Hadamard rows of ${size} do not tile ${n} values`);
+    const [gx, gy] = this.grid(n / size);
+    this.dispatch('hadamard', () => HADAMARD_WGSL, [n, size], [Math.fround(1 / Math.fround(Math.sqrt(size)))], [x], gx, gy);
+  }
+
+  /** Rows of `width` values for positions pos0..pos0+nTok-1 into a quantized cache of `type` blocks. */
+  kvQuantWrite(type: GpuKVQuant, x: GPUBuffer, cache: GPUBuffer, width: number, pos0: number, nTok: number): void {
+    if (width % 64) throw new GpuError(`a ${type} KV cache on the GPU holds rows of whole block pairs (64 values), got ${width}`);
+    const [gx, gy] = this.grid((width * nTok) / 64);
+    this.dispatch(`kvq-write-${type}`, () => kvQuantWriteWgsl(type), [width, pos0, nTok], [], [x, cache], gx, gy);
+  }
+
+  /**
+   * Causal attention of nTok queries at pos0.. over caches of kType/vType (f16 or a GpuKVQuant).
+   * A quantized K takes Q prepared as kFormat's activation kind in xq/xd (prepareActivations);
+   * kRowBytes/vRowBytes are the caches' row sizes. Same scores buffer as attention().
+   */
+  attentionQuant(q: GPUBuffer, xq: GPUBuffer, xd: GPUBuffer, k: GPUBuffer, v: GPUBuffer, scores: GPUBuffer, stride: number, nTok: number, pos0: number,
+    p: { nHead: number; nHeadKv: number; headDim: number; headDimV: number; scale: number; kFormat: QuantFormat | null; vType: GpuKVQuant | 'f16'; kRowBytes: number; vRowBytes: number }, out: GPUBuffer): void {
+    if (pos0 + nTok > stride) throw new GpuError(`attention over ${pos0 + nTok} positions exceeds the score rows of ${stride}`);
+    const groups = nTok * p.nHead;
+    if (p.kFormat) {
+      const kf = p.kFormat, act = gpuFormat(kf)!.act as 'q8_0' | 'q8_1';
+      const n = nTok * p.nHead * p.headDim;
+      this.prepareActivations(act, q, n, xq, xd);
+      this.dispatch(`attn-scores-${kf.name}`, () => attnScoresQuantWgsl(kf), [p.nHead, p.nHeadKv, p.headDim, pos0, stride, p.kRowBytes, n / 32], [p.scale], [k, xq, xd, scores], groups);
+    } else {
+      this.dispatch('attn-scores', () => ATTN_SCORES_WGSL, [p.nHead, p.nHeadKv, p.headDim, pos0, stride], [p.scale], [q, k, scores], groups);
+    }
+    this.dispatch(`attn-acc-${p.vType}`, () => attnAccWgsl(p.vType), [p.nHead, p.nHeadKv, p.headDimV, pos0, stride, p.vRowBytes], [], [scores, v, out], groups);
   }
 
   swiglu(gate: GPUBuffer, up: GPUBuffer, n: number): void {

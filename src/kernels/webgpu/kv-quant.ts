@@ -1,0 +1,209 @@
+// WGSL of the WebGPU backend's quantized KV caches (runtime/kv/packed.ts on the CPU): the Hadamard
+// rotation, the cache-row quantizers and attention over such a cache. Rows are quantized on the GPU,
+// where K and V are computed (reading them back each step to quantize on the CPU would cost a
+// round trip per layer), with ggml's CPU from_float arithmetic, so the blocks are the bytes the CPU
+// store writes (runtime/kv/cache-types.ts). Attention is ggml's CPU flash attention
+// (kernels/ref/attention-quant.ts): Q in the K format's vecDot kind (the activation quantizer of
+// formats.ts), K.Q as the format's block dot (formats.ts's block bodies), online softmax, quantized V
+// dequantized and accumulated in f32, an f16 V accumulated in f16.
+
+import { Q4_0 } from '../../quant/q4_0.js';
+import { Q8_0 } from '../../quant/q8_0.js';
+import type { QuantFormat } from '../../quant/types.js';
+import { blockFns, gpuFormat } from './formats.js';
+import { F16_WGSL, PARAMS_WGSL } from './wgsl.js';
+
+/** Cache formats the GPU quantizes and attends over (others run the context on WebAssembly). */
+export const GPU_KV_QUANT = ['q8_0', 'q4_0'] as const;
+export type GpuKVQuant = (typeof GPU_KV_QUANT)[number];
+
+export function isGpuKVQuant(name: string): name is GpuKVQuant {
+  return (GPU_KV_QUANT as readonly string[]).includes(name);
+}
+
+/** The quant format of each (its block dot reads the cache's K). */
+export const KV_QUANT_FORMAT: Readonly<Record<GpuKVQuant, QuantFormat>> = { q8_0: Q8_0, q4_0: Q4_0 };
+
+/** Bytes of a block of 32. */
+export const KV_BLOCK_BYTES: Readonly<Record<GpuKVQuant, number>> = { q8_0: 34, q4_0: 18 };
+
+/**
+ * In-place Walsh-Hadamard rotation of consecutive rows of n1 values (n0 values in all), as
+ * runtime/kv/hadamard.ts hadamardRows (ggml's fwht: scale by f0 = 1/sqrt(n) first, then butterflies
+ * in f32): one thread per row.
+ */
+export const HADAMARD_WGSL = PARAMS_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read_write> X: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let row = g.x + g.y * 65535u * 64u;
+  let n = p.n1;
+  if (row * n >= p.n0) { return; }
+  let r = row * n;
+  for (var j = 0u; j < n; j++) { X[r + j] = X[r + j] * p.f0; }
+  for (var h = 1u; h < n; h <<= 1u) {
+    for (var i = 0u; i < n; i += 2u * h) {
+      for (var j = i; j < i + h; j++) {
+        let u = X[r + j];
+        let v = X[r + j + h];
+        X[r + j] = u + v;
+        X[r + j + h] = u - v;
+      }
+    }
+  }
+}`;
+
+/** Per format: the WGSL that fills `bytes` (private, one u32 per byte) with block b (values at X[x..x+32)). */
+const QUANTIZE: Readonly<Record<GpuKVQuant, string>> = {
+  // quantizeQ8_0Simd (ggml's x86 quantize_row_q8_0): id = 127/amax, round half to even, d = f16(amax/127).
+  q8_0: `
+  var amax = 0.0;
+  for (var j = 0u; j < 32u; j++) { amax = max(amax, abs(X[x + j])); }
+  let id = select(0.0, 127.0 / amax, amax != 0.0);
+  let d = f2h(f16r(amax / 127.0));
+  put(o, d & 0xffu); put(o + 1u, d >> 8u);
+  for (var j = 0u; j < 32u; j++) { put(o + 2u + j, bitcast<u32>(i32(round(X[x + j] * id))) & 0xffu); }`,
+  // quantize_row_q4_0_ref: the value of largest magnitude (first of ties), d = max / -8, id = 1/d,
+  // nibble min(15, trunc(x * id + 8.5)).
+  q4_0: `
+  var amax = 0.0;
+  var mx = 0.0;
+  for (var j = 0u; j < 32u; j++) {
+    let v = X[x + j];
+    if (amax < abs(v)) { amax = abs(v); mx = v; }
+  }
+  let df = mx / -8.0;
+  let id = select(0.0, 1.0 / df, df != 0.0);
+  let d = f2h(f16r(df));
+  put(o, d & 0xffu); put(o + 1u, d >> 8u);
+  for (var j = 0u; j < 16u; j++) {
+    let a = min(15u, u32(X[x + j] * id + 8.5));
+    let b = min(15u, u32(X[x + 16u + j] * id + 8.5));
+    put(o + 2u + j, a | (b << 4u));
+  }`,
+};
+
+/**
+ * Rows of f32 values (n0 = values per row, n2 = rows) into a cache of `type` blocks from row n1
+ * (pos0). One thread per pair of blocks, so each writes whole words (a pair of 34- or 18-byte
+ * blocks is 68 or 36 bytes); rows hold an even number of blocks (GpuKVQuant users check).
+ */
+export function kvQuantWriteWgsl(type: GpuKVQuant): string {
+  const bb = KV_BLOCK_BYTES[type];
+  const words = bb / 2;
+  return PARAMS_WGSL + F16_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<u32>;
+var<private> w: array<u32, ${words}>;
+fn put(i: u32, b: u32) { w[i >> 2u] |= b << (8u * (i & 3u)); }
+fn quant(x: u32, o: u32) {${QUANTIZE[type]}
+}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let pr = g.x + g.y * 65535u * 64u;
+  if (pr * 64u >= p.n0 * p.n2) { return; }
+  for (var i = 0u; i < ${words}u; i++) { w[i] = 0u; }
+  quant(pr * 64u, 0u);
+  quant(pr * 64u + 32u, ${bb}u);
+  let base = ((p.n1 * p.n0) / 64u + pr) * ${words}u;
+  for (var i = 0u; i < ${words}u; i++) { C[base + i] = w[i]; }
+}`;
+}
+
+/** The attention shaders' entry: one workgroup per (token t, head h), its KV head kvh (grouped-query). */
+const ATTN_MAIN = `@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let th = wg.x;
+  let h = th % p.n0;
+  let t = th / p.n0;
+  let kvh = h / (p.n0 / p.n1);`;
+
+/**
+ * Scores over a quantized K cache: Q already prepared as the format's vecDot kind (X quants, XD
+ * scales per 32, q8_1 sums from XD[n6]); K.Q = the sum over the head's blocks of the format's block
+ * dot (the reference sums them in double, here f32), times the scale. n0 = nHead, n1 = nHeadKv,
+ * n2 = headDim, n3 = pos0, n4 = score row stride, n5 = K row bytes, n6 = q8_1 sums start; f0 = scale.
+ */
+export function attnScoresQuantWgsl(f: QuantFormat): string {
+  const g = gpuFormat(f);
+  if (!g || g.block !== 32) throw new Error(`attnScoresQuantWgsl: no WebGPU block dot for ${f.name}`);
+  return PARAMS_WGSL + F16_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> W: array<u32>;
+@group(0) @binding(2) var<storage, read> X: array<f32>;
+@group(0) @binding(3) var<storage, read> XD: array<f32>;
+@group(0) @binding(4) var<storage, read_write> S: array<f32>;
+fn xv(i: u32) -> f32 { return X[i]; }
+fn xd(i: u32) -> f32 { return XD[i >> 5u]; }
+fn xs(i: u32) -> f32 { return XD[p.n6 + (i >> 5u)]; }
+fn xb(i: u32) -> i32 { return 0; }
+${blockFns(f, g)}
+${ATTN_MAIN}
+  let hd = p.n2;
+  let nb = hd / 32u;
+  let qo = th * hd;
+  let last = p.n3 + t;
+  for (var j = lid; j <= last; j += 64u) {
+    let ko = j * p.n5 + kvh * nb * NB_BYTES;
+    var dot = 0.0;
+    for (var b = 0u; b < nb; b++) { dot += blk(ko + b * NB_BYTES, qo + 32u * b); }
+    S[th * p.n4 + j] = dot * p.f0;
+  }
+}`;
+}
+
+/** Value i (0..31) of the block at byte o of W, dequantized as the format's `dequantize` (exact in f32). */
+const DEQUANT: Readonly<Record<GpuKVQuant | 'f16', string>> = {
+  f16: 'return h2f((W[(o + 2u * i) >> 2u] >> (((o + 2u * i) & 2u) * 8u)) & 0xffffu);',
+  q8_0: 'return f32(sbi(o + 2u + i)) * rh(o);',
+  q4_0: 'let b = rb(o + 2u + (i & 15u)); return (f32(select(b & 15u, b >> 4u, i >= 16u)) - 8.0) * rh(o);',
+};
+
+/**
+ * The softmax-weighted sum of V rows for one (token, head) per workgroup, one output element per
+ * thread, online softmax as the reference: an f16 V's accumulator rounded to f16 after every update
+ * (vType 'f16', its rows of 2-byte values), a quantized V's kept in f32. n0 = nHead, n1 = nHeadKv,
+ * n2 = headDimV, n3 = pos0, n4 = score row stride, n5 = V row bytes.
+ */
+export function attnAccWgsl(vType: GpuKVQuant | 'f16'): string {
+  const f16 = vType === 'f16';
+  const bb = f16 ? 64 : KV_BLOCK_BYTES[vType];
+  const r = (e: string) => (f16 ? `f16r(${e})` : e);
+  return PARAMS_WGSL + F16_WGSL + /* wgsl */ `
+@group(0) @binding(1) var<storage, read> S: array<f32>;
+@group(0) @binding(2) var<storage, read> W: array<u32>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+fn rh(o: u32) -> f32 { return h2f((W[o >> 2u] >> ((o & 2u) * 8u)) & 0xffffu); }
+fn rb(o: u32) -> u32 { return (W[o >> 2u] >> ((o & 3u) * 8u)) & 0xffu; }
+fn sbi(o: u32) -> i32 { return bitcast<i32>(rb(o) << 24u) >> 24u; }
+fn dq(o: u32, i: u32) -> f32 { ${DEQUANT[vType]} }
+${ATTN_MAIN}
+  let hdv = p.n2;
+  let last = p.n3 + t;
+  for (var d = lid; d < hdv; d += 64u) {
+    var M = -3.40282346638528859812e38;
+    var Ssum = 0.0;
+    var acc = 0.0;
+    // Element d of the head: block (kvh * hdv + d) / 32 of the row, value d % 32 of it.
+    let e = kvh * hdv + d;
+    let bo = (e / 32u) * ${bb}u;
+    for (var j = 0u; j <= last; j++) {
+      let s = S[th * p.n4 + j];
+      var ms = 1.0;
+      var vs = 1.0;
+      if (s > M) {
+        let first = j == 0u;
+        let old = M;
+        M = s;
+        ms = select(exp(old - M), 0.0, first);
+        acc = ${r('acc * ms')};
+      } else {
+        vs = exp(s - M);
+      }
+      let v = dq(j * p.n5 + bo, e % 32u);
+      acc = ${r('acc + v * vs')};
+      Ssum = Ssum * ms + vs;
+    }
+    O[th * hdv + d] = acc * select(1.0 / Ssum, 0.0, Ssum == 0.0);
+  }
+}`;
+}
