@@ -277,6 +277,53 @@ function q41Tile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
 }
 
 /**
+ * Two groups (g, h: half the range apart, as q4Decode2) against two tokens (x, x + xStep), stored
+ * at yg / yh (+ yStep for the second token): small batches read two weight streams as decoding
+ * does. One stream held the multi-token tiles to ~4 GB/s of weights from memory where decoding's
+ * two get ~7.8 (bench/results/2026-12-03-xeon-2c-rows4-q4_1-f16-batch.md). Same sums as q4Tile.
+ */
+@inline function q4PairT(q41: bool, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128): void {
+  let sg0 = f32x4.splat(0), sg1 = f32x4.splat(0), sh0 = f32x4.splat(0), sh1 = f32x4.splat(0);
+  const pre: usize = q41 ? 8 : 0;
+  g += pre; h += pre;
+  for (let b = 0; b < nb; b++) {
+    const x1 = x + xStep;
+    let ga0 = i32x4.splat(0), gb0 = i32x4.splat(0), ga1 = i32x4.splat(0), gb1 = i32x4.splat(0);
+    let ha0 = i32x4.splat(0), hb0 = i32x4.splat(0), ha1 = i32x4.splat(0), hb1 = i32x4.splat(0);
+    { const v = v128.load(g, 8), u = v128.load(h, 8);
+      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
+      ga0 = q4Half(ga0, x, 0, false, vl); gb0 = q4Half(gb0, x, 0, true, vh); ga1 = q4Half(ga1, x1, 0, false, vl); gb1 = q4Half(gb1, x1, 0, true, vh);
+      ha0 = q4Half(ha0, x, 0, false, ul); hb0 = q4Half(hb0, x, 0, true, uh); ha1 = q4Half(ha1, x1, 0, false, ul); hb1 = q4Half(hb1, x1, 0, true, uh); }
+    { const v = v128.load(g, 24), u = v128.load(h, 24);
+      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
+      ga0 = q4Half(ga0, x, 1, false, vl); gb0 = q4Half(gb0, x, 1, true, vh); ga1 = q4Half(ga1, x1, 1, false, vl); gb1 = q4Half(gb1, x1, 1, true, vh);
+      ha0 = q4Half(ha0, x, 1, false, ul); hb0 = q4Half(hb0, x, 1, true, uh); ha1 = q4Half(ha1, x1, 1, false, ul); hb1 = q4Half(hb1, x1, 1, true, uh); }
+    { const v = v128.load(g, 40), u = v128.load(h, 40);
+      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
+      ga0 = q4Half(ga0, x, 2, false, vl); gb0 = q4Half(gb0, x, 2, true, vh); ga1 = q4Half(ga1, x1, 2, false, vl); gb1 = q4Half(gb1, x1, 2, true, vh);
+      ha0 = q4Half(ha0, x, 2, false, ul); hb0 = q4Half(hb0, x, 2, true, uh); ha1 = q4Half(ha1, x1, 2, false, ul); hb1 = q4Half(hb1, x1, 2, true, uh); }
+    { const v = v128.load(g, 56), u = v128.load(h, 56);
+      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
+      ga0 = q4Half(ga0, x, 3, false, vl); gb0 = q4Half(gb0, x, 3, true, vh); ga1 = q4Half(ga1, x1, 3, false, vl); gb1 = q4Half(gb1, x1, 3, true, vh);
+      ha0 = q4Half(ha0, x, 3, false, ul); hb0 = q4Half(hb0, x, 3, true, uh); ha1 = q4Half(ha1, x1, 3, false, ul); hb1 = q4Half(hb1, x1, 3, true, uh); }
+    const gB = g - pre, hB = h - pre, dg = scales4(gB, keep, rebias), dh = scales4(hB, keep, rebias);
+    sg0 = blockEnd(q41, sg0, i32x4.add(ga0, gb0), gB, dg, ad, asum, keep, rebias);
+    sg1 = blockEnd(q41, sg1, i32x4.add(ga1, gb1), gB, dg, ad + aStep, asum + aStep, keep, rebias);
+    sh0 = blockEnd(q41, sh0, i32x4.add(ha0, hb0), hB, dh, ad, asum, keep, rebias);
+    sh1 = blockEnd(q41, sh1, i32x4.add(ha1, hb1), hB, dh, ad + aStep, asum + aStep, keep, rebias);
+    g += q4Step(q41); h += q4Step(q41); x += 32; ad += 4; asum += 4;
+  }
+  v128.store(yg, sg0); v128.store(yg + yStep, sg1);
+  v128.store(yh, sh0); v128.store(yh + yStep, sh1);
+}
+function q4Pair(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128): void {
+  q4PairT(false, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
+}
+function q41Pair(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128): void {
+  q4PairT(true, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
+}
+
+/**
  * Relaxed Q4_0 or Q4_1 (q41): rows r0..r1 (grouped) for nTok tokens, group by group, tokens four
  * at a time while the group is in L1. `asum`: Q4_0's integer activation sums, Q4_1's d * sum.
  */
@@ -303,7 +350,26 @@ function q41Tile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
     }
     return;
   }
+  // Up to four tokens: whole groups in far pairs, two tokens a pass (q4PairT; the second pass reads
+  // the pair from L1), a last odd token as decoding does; the other groups below.
+  const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = nTok <= 4 ? (gb - ga) >> 1 : 0;
+  for (let i = 0; i < d; i++) {
+    const g0 = ga + i, g1 = g0 + d;
+    const wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2), yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
+    let t = 0;
+    for (; t + 2 <= nTok; t += 2) {
+      const xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, ot = <usize>t * yStep;
+      if (q41) q41Pair(wg, wh, nb, xt, xStep, adt, ast, aStep, yg + ot, yh + ot, yStep, m, keep, rebias);
+      else q4Pair(wg, wh, nb, xt, xStep, adt, ast, aStep, yg + ot, yh + ot, yStep, m, keep, rebias);
+    }
+    if (t < nTok) {
+      const xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, ot = <usize>t * yStep;
+      if (q41) q41Decode2(wg, wh, nb, xt, adt, ast, m, keep, rebias, yg + ot, yh + ot);
+      else q4Decode2(wg, wh, nb, xt, adt, ast, m, keep, rebias, yg + ot, yh + ot);
+    }
+  }
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
+    if (g >= ga && g < ga + 2 * d) continue;
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;
@@ -476,6 +542,80 @@ function q8Tile4(g: usize, nb: i32, pn: usize, pStep: usize, ad: usize, aStep: u
   q8Tile(4, g, nb, pn, pStep, ad, aStep, y, yStep, lo, hi, keep, rebias);
 }
 
+/** Two groups (g, h far apart) against two tokens (split activations at pn, pn + pStep), as q4PairT: two weight streams. Same sums as q8Tile. */
+function q8Pair(g: usize, h: usize, nb: i32, pn: usize, pStep: usize, ad: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
+  let sg0 = f32x4.splat(0), sg1 = f32x4.splat(0), sh0 = f32x4.splat(0), sh1 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const pn1 = pn + pStep;
+    let gp0 = i32x4.splat(0), gn0 = i32x4.splat(0), gp1 = i32x4.splat(0), gn1 = i32x4.splat(0);
+    let hp0 = i32x4.splat(0), hn0 = i32x4.splat(0), hp1 = i32x4.splat(0), hn1 = i32x4.splat(0);
+    { const v = v128.load(g, 8), u = v128.load(h, 8);
+      { const p = v128.load32_splat(pn, 0), n = v128.load32_splat(pn, 32);
+        gp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp0); gn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn0);
+        hp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp0); hn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn0); }
+      { const p = v128.load32_splat(pn1, 0), n = v128.load32_splat(pn1, 32);
+        gp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp1); gn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn1);
+        hp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp1); hn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn1); } }
+    { const v = v128.load(g, 24), u = v128.load(h, 24);
+      { const p = v128.load32_splat(pn, 4), n = v128.load32_splat(pn, 36);
+        gp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp0); gn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn0);
+        hp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp0); hn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn0); }
+      { const p = v128.load32_splat(pn1, 4), n = v128.load32_splat(pn1, 36);
+        gp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp1); gn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn1);
+        hp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp1); hn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn1); } }
+    { const v = v128.load(g, 40), u = v128.load(h, 40);
+      { const p = v128.load32_splat(pn, 8), n = v128.load32_splat(pn, 40);
+        gp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp0); gn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn0);
+        hp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp0); hn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn0); }
+      { const p = v128.load32_splat(pn1, 8), n = v128.load32_splat(pn1, 40);
+        gp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp1); gn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn1);
+        hp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp1); hn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn1); } }
+    { const v = v128.load(g, 56), u = v128.load(h, 56);
+      { const p = v128.load32_splat(pn, 12), n = v128.load32_splat(pn, 44);
+        gp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp0); gn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn0);
+        hp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp0); hn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn0); }
+      { const p = v128.load32_splat(pn1, 12), n = v128.load32_splat(pn1, 44);
+        gp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp1); gn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn1);
+        hp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp1); hn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn1); } }
+    { const v = v128.load(g, 72), u = v128.load(h, 72);
+      { const p = v128.load32_splat(pn, 16), n = v128.load32_splat(pn, 48);
+        gp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp0); gn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn0);
+        hp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp0); hn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn0); }
+      { const p = v128.load32_splat(pn1, 16), n = v128.load32_splat(pn1, 48);
+        gp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp1); gn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn1);
+        hp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp1); hn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn1); } }
+    { const v = v128.load(g, 88), u = v128.load(h, 88);
+      { const p = v128.load32_splat(pn, 20), n = v128.load32_splat(pn, 52);
+        gp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp0); gn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn0);
+        hp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp0); hn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn0); }
+      { const p = v128.load32_splat(pn1, 20), n = v128.load32_splat(pn1, 52);
+        gp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp1); gn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn1);
+        hp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp1); hn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn1); } }
+    { const v = v128.load(g, 104), u = v128.load(h, 104);
+      { const p = v128.load32_splat(pn, 24), n = v128.load32_splat(pn, 56);
+        gp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp0); gn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn0);
+        hp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp0); hn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn0); }
+      { const p = v128.load32_splat(pn1, 24), n = v128.load32_splat(pn1, 56);
+        gp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp1); gn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn1);
+        hp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp1); hn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn1); } }
+    { const v = v128.load(g, 120), u = v128.load(h, 120);
+      { const p = v128.load32_splat(pn, 28), n = v128.load32_splat(pn, 60);
+        gp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp0); gn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn0);
+        hp0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp0); hn0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn0); }
+      { const p = v128.load32_splat(pn1, 28), n = v128.load32_splat(pn1, 60);
+        gp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, gp1); gn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, gn1);
+        hp1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, p, hp1); hn1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, n, hn1); } }
+    const dg = scales4(g, keep, rebias), dh = scales4(h, keep, rebias);
+    sg0 = blockSum4(false, sg0, i32x4.sub(gp0, gn0), dg, ad, 0);
+    sg1 = blockSum4(false, sg1, i32x4.sub(gp1, gn1), dg, ad + aStep, 0);
+    sh0 = blockSum4(false, sh0, i32x4.sub(hp0, hn0), dh, ad, 0);
+    sh1 = blockSum4(false, sh1, i32x4.sub(hp1, hn1), dh, ad + aStep, 0);
+    g += 136; h += 136; pn += 64; ad += 4;
+  }
+  v128.store(yg, sg0); v128.store(yg + yStep, sg1);
+  v128.store(yh, sh0); v128.store(yh + yStep, sh1);
+}
+
 /** Relaxed Q8_0: rows r0..r1 (grouped) for nTok tokens, as q4Rows. */
 function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, pn: usize, ad: usize, y: usize, nTok: i32): void {
   const nb = cols >> 5;
@@ -495,7 +635,17 @@ function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
     }
     return;
   }
+  // Up to four tokens: whole groups in far pairs, two tokens a pass (q8Pair), as q4RowsT.
+  const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = nTok <= 4 ? (gb - ga) >> 1 : 0;
+  for (let i = 0; i < d; i++) {
+    const g0 = ga + i, g1 = g0 + d;
+    const wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2), yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
+    let t = 0;
+    for (; t + 2 <= nTok; t += 2) q8Pair(wg, wh, nb, pn + <usize>t * pStep, pStep, ad + <usize>t * aStep, aStep, yg + <usize>t * yStep, yh + <usize>t * yStep, yStep, keep, rebias);
+    if (t < nTok) q8Decode2(wg, wh, nb, pn + <usize>t * pStep, ad + <usize>t * aStep, keep, rebias, yg + <usize>t * yStep, yh + <usize>t * yStep);
+  }
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
+    if (g >= ga && g < ga + 2 * d) continue;
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;
