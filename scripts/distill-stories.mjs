@@ -13,8 +13,8 @@
 // fills the teacher's 512-token context is cut after its last complete paragraph (or dropped if it
 // has none).
 //
-//   node scripts/distill-stories.mjs --stories 40000 --seed 1 --out ../build/distill/stories.txt
-//   node scripts/distill-stories.mjs --assemble ../build/distill/stories.txt --out ../build/distill/train.txt
+//   node scripts/distill-stories.mjs --stories 5000 --seed 1 --out build/distill/stories.txt
+//   node scripts/distill-stories.mjs --assemble build/distill/stories.txt --out build/distill/train.txt
 //
 // The second form writes the training file: the stories, then tinystories_val.txt's training part,
 // then its held-out part, and prints the heldOutFraction that makes `splitText` cut exactly at the
