@@ -1,16 +1,16 @@
 // Quantized KV caches on the WebGPU backend (kernels/webgpu/kv-quant.ts) against their TypeScript
-// twins, on Dawn in Node (SwiftShader where there is no GPU): the Hadamard rotation and the q8_0 /
-// q4_0 cache-row quantizers bit for bit (runtime/kv/hadamard.ts, runtime/kv/cache-types.ts: the CPU
+// twins, on Dawn in Node (SwiftShader where there is no GPU): the Hadamard rotation and the
+// cache-row quantizers of every GPU_KV_QUANT type bit for bit (runtime/kv/hadamard.ts, runtime/kv/cache-types.ts: the CPU
 // store's bytes), attention over such caches within named tolerances of ggml's CPU flash attention
 // twin (kernels/ref/attention-quant.ts), and end to end the random-weight head-size-64 model of the
-// KV parity goldens giving llama.cpp's greedy text with q8_0, q4_0 and mixed caches, rotation on and
+// KV parity goldens giving llama.cpp's greedy text with q8_0, q4_0, q4_1, q5_0 and mixed caches, rotation on and
 // off, as the WebAssembly backend does; other cache types stay on WebAssembly, naming the type.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { GpuOps, KV_BLOCK_BYTES, KV_QUANT_FORMAT, type GpuKVQuant } from '../src/kernels/webgpu/index.js';
+import { GPU_KV_QUANT, GpuOps, KV_BLOCK_BYTES, KV_QUANT_FORMAT, type GpuKVQuant } from '../src/kernels/webgpu/index.js';
 import { QuantAttentionRef } from '../src/kernels/ref/attention-quant.js';
 import { kvCacheFormat } from '../src/runtime/kv/cache-types.js';
 import { hadamardRows } from '../src/runtime/kv/hadamard.js';
@@ -53,7 +53,7 @@ function kvRows(n: number, seed: number): Float32Array {
   return x;
 }
 
-for (const type of ['q8_0', 'q4_0'] as const) {
+for (const type of GPU_KV_QUANT) {
   test(`webgpu ${type} cache rows (rotated and not) are the CPU store's bytes`, { skip: SKIP ?? false }, async () => {
     await withOps(async (ops) => {
       const width = 128, nTok = 5, pos0 = 3, n = width * nTok;
@@ -76,7 +76,7 @@ for (const type of ['q8_0', 'q4_0'] as const) {
   });
 }
 
-const COMBOS: Array<[GpuKVQuant | 'f16', GpuKVQuant | 'f16']> = [['q8_0', 'q8_0'], ['q4_0', 'q4_0'], ['q8_0', 'f16'], ['f16', 'q4_0']];
+const COMBOS: Array<[GpuKVQuant | 'f16', GpuKVQuant | 'f16']> = [['q8_0', 'q8_0'], ['q4_0', 'q4_0'], ['q4_1', 'q4_1'], ['q5_0', 'q5_0'], ['q8_0', 'f16'], ['f16', 'q4_0']];
 
 for (const [kt, vt] of COMBOS) {
   test(`webgpu attention over a ${kt}/${vt} cache (GQA, several queries at pos0 > 0): within ${vt === 'f16' ? 'ATTN_F16V_ATOL' : 'ATTN_Q_ATOL'} of ggml's CPU flash attention twin`, { skip: SKIP ?? false }, async () => {
@@ -115,30 +115,82 @@ for (const [kt, vt] of COMBOS) {
 }
 
 const PARITY = resolve(REPO, 'test/golden/kv/parity');
+/**
+ * q4_1 with rotation: the GPU's K/V inputs differ from the CPU's by the f32 products' summation
+ * order (~1e-5 of the logits), enough to move a value across a 4-bit rounding boundary now and then
+ * (measured: logits then differ by up to 0.43 for a step, and at token 20 the top two are 0.013
+ * apart, so the GPU picks the other one). There the check is teacher-forced on the WebAssembly
+ * backend's greedy tokens: the GPU's argmax equals it at every step whose top-two margin exceeds
+ * GREEDY_MARGIN (and the wasm text is llama.cpp's, as for every setting).
+ */
+const GREEDY_MARGIN = 0.05;
+const NEAR_TIES = new Set(['q4_1/q4_1 rot1']);
 
-test('webgpu q8_0, q4_0 and mixed KV caches, rotation on and off: greedy text of the head-size-64 parity model equals llama.cpp\'s and the WebAssembly backend\'s', { skip: SKIP ?? false }, async () => {
+async function generate(bytes: Uint8Array, backend: 'webgpu' | 'wasm', cacheType: { k: string; v: string; rotation: boolean }): Promise<string> {
+  const model = await loadModel(bytes, { backend, context: { cacheType: cacheType as never } });
+  try {
+    const ctx = model.createContext({ ctx: 256 });
+    const what = `${cacheType.k}/${cacheType.v} rot${cacheType.rotation ? 1 : 0}`;
+    if (backend === 'webgpu') assert.ok(ctx instanceof GpuContext && ctx.onGpu, `${what}: the context is on the GPU (${ctx instanceof GpuContext ? ctx.cpuReason : 'not a GPU context'})`);
+    let got = '';
+    for await (const c of model.generate('Once upon a time', { maxTokens: 32, temperature: 0, context: ctx })) got += c.text;
+    if (backend === 'webgpu') assert.ok((ctx as GpuContext).onGpu, `${what}: the context stayed on the GPU (${(ctx as GpuContext).cpuReason})`);
+    ctx.dispose();
+    return got;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Teacher-forced on the wasm backend's greedy tokens: the steps where the GPU's argmax differs, with wasm's top-two margin there. */
+async function forcedFlips(bytes: Uint8Array, cacheType: { k: string; v: string; rotation: boolean }): Promise<Array<{ step: number; margin: number }>> {
+  const mw = await loadModel(bytes, { backend: 'wasm', context: { cacheType: cacheType as never } });
+  const mg = await loadModel(bytes, { backend: 'webgpu', context: { cacheType: cacheType as never } });
+  try {
+    const cw = mw.createContext({ ctx: 256 }), cg = mg.createContext({ ctx: 256 }) as GpuContext;
+    const top2 = (l: Float32Array): [number, number] => {
+      let a = 0, b = 1;
+      if (l[b]! > l[a]!) [a, b] = [b, a];
+      for (let i = 2; i < l.length; i++) { if (l[i]! > l[a]!) { b = a; a = i; } else if (l[i]! > l[b]!) b = i; }
+      return [a, l[a]! - l[b]!];
+    };
+    const prompt = mw.tokenizer.encode('Once upon a time');
+    let lw = cw.decode(prompt)!;
+    let lg = (await cg.decodeAsync(prompt))!;
+    const flips: Array<{ step: number; margin: number }> = [];
+    for (let step = 0; step < 32; step++) {
+      const [aw, margin] = top2(lw), [ag] = top2(lg);
+      if (aw !== ag) flips.push({ step, margin });
+      lw = cw.decode([aw])!;
+      lg = (await cg.decodeAsync([aw]))!;
+    }
+    assert.ok(cg.onGpu, 'the forced run stayed on the GPU');
+    return flips;
+  } finally {
+    mw.dispose();
+    mg.dispose();
+  }
+}
+
+test(`webgpu q8_0, q4_0, q4_1, q5_0 and mixed KV caches, rotation on and off: greedy text of the head-size-64 parity model equals llama.cpp's and the WebAssembly backend's (q4_1 rot1: teacher-forced, GREEDY_MARGIN ${GREEDY_MARGIN})`, { skip: SKIP ?? false }, async () => {
   const bytes = kvParityModel();
   for (const [k, v] of COMBOS) {
     for (const rot of [1, 0]) {
+      const what = `${k}/${v} rot${rot}`;
+      const cacheType = { k, v, rotation: rot === 1 };
       const want = readFileSync(resolve(PARITY, `gen-${k}-${v}-rot${rot}.txt`), 'utf8').replace(/\n+$/, '').replace(/ \[end of text\]$/, '');
-      const texts: string[] = [];
-      for (const backend of ['webgpu', 'wasm'] as const) {
-        const model = await loadModel(bytes, { backend, context: { cacheType: { k, v, rotation: rot === 1 } } });
-        try {
-          const ctx = model.createContext({ ctx: 256 });
-          if (backend === 'webgpu') assert.ok(ctx instanceof GpuContext && ctx.onGpu, `${k}/${v} rot${rot}: the context is on the GPU (${ctx instanceof GpuContext ? ctx.cpuReason : 'not a GPU context'})`);
-          let got = '';
-          for await (const c of model.generate('Once upon a time', { maxTokens: 32, temperature: 0, context: ctx })) got += c.text;
-          texts.push(got);
-          if (backend === 'webgpu') assert.ok((ctx as GpuContext).onGpu, `${k}/${v} rot${rot}: the context stayed on the GPU (${(ctx as GpuContext).cpuReason})`);
-          ctx.dispose();
-        } finally {
-          model.dispose();
-        }
+      assert.ok(want.length >= 24, `expected text for ${what} is too short`);
+      const wasm = await generate(bytes, 'wasm', cacheType);
+      assert.ok(wasm.startsWith(want), `${what}: the wasm backend's text is llama.cpp's`);
+      if (NEAR_TIES.has(what)) {
+        const flips = await forcedFlips(bytes, cacheType);
+        for (const f of flips) assert.ok(f.margin < GREEDY_MARGIN, `${what}: step ${f.step}: the GPU's argmax differs where the top two are ${f.margin} apart`);
+        process.stdout.write(`# ${what}: teacher-forced argmax flips ${JSON.stringify(flips)}\n`);
+        continue;
       }
-      assert.ok(want.length >= 24, `expected text for ${k}/${v} rot${rot} is too short`);
-      assert.equal(texts[0], texts[1], `${k}/${v} rot${rot}: webgpu vs wasm`);
-      assert.ok(texts[0]!.startsWith(want), `${k}/${v} rot${rot}:\n webgpu ${JSON.stringify(texts[0])}\n llama  ${JSON.stringify(want)}`);
+      const gpu = await generate(bytes, 'webgpu', cacheType);
+      assert.equal(gpu, wasm, `${what}: webgpu vs wasm`);
+      assert.ok(gpu.startsWith(want), `${what}:\n webgpu ${JSON.stringify(gpu)}\n llama  ${JSON.stringify(want)}`);
     }
   }
 });

@@ -136,7 +136,7 @@ export class GpuLlamaContext {
       this.kc.push(ops.buffer(nCtx * this.kRowBytes, `blk.${l} ${cache.k} K cache (${nCtx} positions)`));
       this.vc.push(ops.buffer(nCtx * this.vRowBytes, `blk.${l} ${cache.v} V cache (${nCtx} positions)`));
     }
-    const maxCols = Math.max(hp.nEmbd, hp.nFF, hp.nHead * hp.headDimV);
+    const maxCols = Math.max(hp.nEmbd, hp.nFF, hp.nHead * hp.headDimV, hp.nHead * hp.headDim); // the last: Q quantized for a quantized K
     const f = (n: number, name: string) => ops.buffer(n * 4, name);
     this.b = {
       x: f(batch * hp.nEmbd, 'x'), xn: f(batch * hp.nEmbd, 'xn'), q: f(batch * hp.nHead * hp.headDim, 'q'),

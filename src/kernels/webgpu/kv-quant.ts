@@ -8,13 +8,15 @@
 // dequantized and accumulated in f32, an f16 V accumulated in f16.
 
 import { Q4_0 } from '../../quant/q4_0.js';
+import { Q4_1 } from '../../quant/q4_1.js';
+import { Q5_0 } from '../../quant/q5_0.js';
 import { Q8_0 } from '../../quant/q8_0.js';
 import type { QuantFormat } from '../../quant/types.js';
 import { blockFns, gpuFormat } from './formats.js';
 import { F16_WGSL, PARAMS_WGSL } from './wgsl.js';
 
 /** Cache formats the GPU quantizes and attends over (others run the context on WebAssembly). */
-export const GPU_KV_QUANT = ['q8_0', 'q4_0'] as const;
+export const GPU_KV_QUANT = ['q8_0', 'q4_0', 'q4_1', 'q5_0'] as const;
 export type GpuKVQuant = (typeof GPU_KV_QUANT)[number];
 
 export function isGpuKVQuant(name: string): name is GpuKVQuant {
@@ -22,10 +24,10 @@ export function isGpuKVQuant(name: string): name is GpuKVQuant {
 }
 
 /** The quant format of each (its block dot reads the cache's K). */
-export const KV_QUANT_FORMAT: Readonly<Record<GpuKVQuant, QuantFormat>> = { q8_0: Q8_0, q4_0: Q4_0 };
+export const KV_QUANT_FORMAT: Readonly<Record<GpuKVQuant, QuantFormat>> = { q8_0: Q8_0, q4_0: Q4_0, q4_1: Q4_1, q5_0: Q5_0 };
 
 /** Bytes of a block of 32. */
-export const KV_BLOCK_BYTES: Readonly<Record<GpuKVQuant, number>> = { q8_0: 34, q4_0: 18 };
+export const KV_BLOCK_BYTES: Readonly<Record<GpuKVQuant, number>> = { q8_0: 34, q4_0: 18, q4_1: 20, q5_0: 22 };
 
 /**
  * In-place Walsh-Hadamard rotation of consecutive rows of n1 values (n0 values in all), as
@@ -81,6 +83,41 @@ const QUANTIZE: Readonly<Record<GpuKVQuant, string>> = {
     let b = min(15u, u32(X[x + 16u + j] * id + 8.5));
     put(o + 2u + j, a | (b << 4u));
   }`,
+  // quantize_row_q4_1_ref: d = (max - min) / 15, m = min, nibble min(15, trunc((x - min) * id + 0.5)).
+  q4_1: `
+  var mn = X[x];
+  var mx = X[x];
+  for (var j = 1u; j < 32u; j++) { mn = min(mn, X[x + j]); mx = max(mx, X[x + j]); }
+  let df = (mx - mn) / 15.0;
+  let id = select(0.0, 1.0 / df, df != 0.0);
+  let d = f2h(f16r(df));
+  let m = f2h(f16r(mn));
+  put(o, d & 0xffu); put(o + 1u, d >> 8u); put(o + 2u, m & 0xffu); put(o + 3u, m >> 8u);
+  for (var j = 0u; j < 16u; j++) {
+    let a = min(15u, u32((X[x + j] - mn) * id + 0.5));
+    let b = min(15u, u32((X[x + 16u + j] - mn) * id + 0.5));
+    put(o + 4u + j, a | (b << 4u));
+  }`,
+  // quantize_row_q5_0_ref: as q4_0 with d = max / -16, 5-bit codes min(31, trunc(x * id + 16.5)), fifth bits in qh.
+  q5_0: `
+  var amax = 0.0;
+  var mx = 0.0;
+  for (var j = 0u; j < 32u; j++) {
+    let v = X[x + j];
+    if (amax < abs(v)) { amax = abs(v); mx = v; }
+  }
+  let df = mx / -16.0;
+  let id = select(0.0, 1.0 / df, df != 0.0);
+  let d = f2h(f16r(df));
+  put(o, d & 0xffu); put(o + 1u, d >> 8u);
+  var qh = 0u;
+  for (var j = 0u; j < 16u; j++) {
+    let a = min(31u, u32(X[x + j] * id + 16.5));
+    let b = min(31u, u32(X[x + 16u + j] * id + 16.5));
+    put(o + 6u + j, (a & 15u) | ((b & 15u) << 4u));
+    qh |= ((a >> 4u) << j) | ((b >> 4u) << (j + 16u));
+  }
+  for (var k = 0u; k < 4u; k++) { put(o + 2u + k, (qh >> (8u * k)) & 0xffu); }`,
 };
 
 /**
@@ -156,6 +193,10 @@ const DEQUANT: Readonly<Record<GpuKVQuant | 'f16', string>> = {
   f16: 'return h2f((W[(o + 2u * i) >> 2u] >> (((o + 2u * i) & 2u) * 8u)) & 0xffffu);',
   q8_0: 'return f32(sbi(o + 2u + i)) * rh(o);',
   q4_0: 'let b = rb(o + 2u + (i & 15u)); return (f32(select(b & 15u, b >> 4u, i >= 16u)) - 8.0) * rh(o);',
+  q4_1: 'let b = rb(o + 4u + (i & 15u)); return f32(select(b & 15u, b >> 4u, i >= 16u)) * rh(o) + rh(o + 2u);',
+  q5_0: `let b = rb(o + 6u + (i & 15u));
+  let qh = rb(o + 2u) | (rb(o + 3u) << 8u) | (rb(o + 4u) << 16u) | (rb(o + 5u) << 24u);
+  return f32(i32(select(b & 15u, b >> 4u, i >= 16u) | (((qh >> i) & 1u) << 4u)) - 16) * rh(o);`,
 };
 
 /**
