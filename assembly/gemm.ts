@@ -9,7 +9,7 @@
 // the panel's weights to f32 once, laid k-major by eight rows ([k][8 rows], two f32x4), into the
 // scratch at row r0 * GEMM_KC (rows never overlap between threads, so one scratch serves all), and
 // runs the tokens against every eight rows six at a time (micro8x6: twelve f32x4 accumulators, per
-// k two weight loads and six splats feeding twelve multiply-adds), the last groups four at a time.
+// k two weight loads and six splats feeding twelve multiply-adds), the last groups one at a time.
 //
 // Order of the sums (the twin, src/kernels/ref/gemm.ts, repeats it): for each (row, token), per
 // block of GEMM_KC columns a sum s over k in order, s = s + w * x (one fused multiply-add under
@@ -163,44 +163,14 @@ function packWT(w: usize, rowBytes: usize, m: i32, nr: i32, k0: i32, kc: i32, ds
 }
 
 /**
- * Eight packed rows (p: [k][8]) against four packed tokens (xq: [k][4]) over kc columns; adds the
- * block's sums into y for the nr valid rows (8 at most) and nt valid tokens (4 at most).
- */
-function micro8x4(p: usize, xq: usize, kc: i32, y: usize, yStride: usize, nr: i32, nt: i32, first: bool): void {
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-  for (let k = 0; k < kc; k++) {
-    const w0 = v128.load(p), w1 = v128.load(p, 16);
-    let s = v128.load32_splat(xq);
-    a0 = madd(w0, s, a0); b0 = madd(w1, s, b0);
-    s = v128.load32_splat(xq, 4);
-    a1 = madd(w0, s, a1); b1 = madd(w1, s, b1);
-    s = v128.load32_splat(xq, 8);
-    a2 = madd(w0, s, a2); b2 = madd(w1, s, b2);
-    s = v128.load32_splat(xq, 12);
-    a3 = madd(w0, s, a3); b3 = madd(w1, s, b3);
-    p += 32; xq += 16;
-  }
-  const lo = nr < 4 ? nr : 4, hi = nr - 4;
-  accumulate(y, a0, lo, first); accumulate(y + 16, b0, hi, first);
-  if (nt < 2) return;
-  y += yStride;
-  accumulate(y, a1, lo, first); accumulate(y + 16, b1, hi, first);
-  if (nt < 3) return;
-  y += yStride;
-  accumulate(y, a2, lo, first); accumulate(y + 16, b2, hi, first);
-  if (nt < 4) return;
-  y += yStride;
-  accumulate(y, a3, lo, first); accumulate(y + 16, b3, hi, first);
-}
-
-/**
  * Eight packed rows (p: [k][8]) against six tokens: four at xa (a whole packed group) and two at xb
  * (half of one: its first or last two), over kc columns; adds the block's sums into the y rows of
- * the four at ya and of the two at yb, nr valid rows (8 at most). Twelve accumulators: with the two
- * weight vectors and one splat, 15 of x64's 16 xmm registers (V8 keeps one as scratch), so none
- * spills; micro8x4's eight leave the multiply-adds waiting on their 4-cycle latency.
+ * the first na (4 at most) of the four at ya and the first nb (2 at most) of the two at yb, nr
+ * valid rows (8 at most). Twelve accumulators: with the two weight vectors and one splat, 15 of
+ * x64's 16 xmm registers (V8 keeps one as scratch), so none spills; eight (8 rows x 4 tokens) left
+ * the multiply-adds waiting on their 4-cycle latency.
  */
-function micro8x6(p: usize, xa: usize, xb: usize, kc: i32, ya: usize, yb: usize, yStride: usize, nr: i32, first: bool): void {
+function micro8x6(p: usize, xa: usize, xb: usize, kc: i32, ya: usize, yb: usize, yStride: usize, nr: i32, na: i32, nb: i32, first: bool): void {
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
   for (let k = 0; k < kc; k++) {
     const w0 = v128.load(p), w1 = v128.load(p, 16);
@@ -219,15 +189,15 @@ function micro8x6(p: usize, xa: usize, xb: usize, kc: i32, ya: usize, yb: usize,
     p += 32; xa += 16; xb += 16;
   }
   const lo = nr < 4 ? nr : 4, hi = nr - 4;
-  accumulate(ya, a0, lo, first); accumulate(ya + 16, b0, hi, first); ya += yStride;
-  accumulate(ya, a1, lo, first); accumulate(ya + 16, b1, hi, first); ya += yStride;
-  accumulate(ya, a2, lo, first); accumulate(ya + 16, b2, hi, first); ya += yStride;
-  accumulate(ya, a3, lo, first); accumulate(ya + 16, b3, hi, first);
-  accumulate(yb, a4, lo, first); accumulate(yb + 16, b4, hi, first); yb += yStride;
-  accumulate(yb, a5, lo, first); accumulate(yb + 16, b5, hi, first);
+  if (na > 0) { accumulate(ya, a0, lo, first); accumulate(ya + 16, b0, hi, first); }
+  if (na > 1) { ya += yStride; accumulate(ya, a1, lo, first); accumulate(ya + 16, b1, hi, first); }
+  if (na > 2) { ya += yStride; accumulate(ya, a2, lo, first); accumulate(ya + 16, b2, hi, first); }
+  if (na > 3) { ya += yStride; accumulate(ya, a3, lo, first); accumulate(ya + 16, b3, hi, first); }
+  if (nb > 0) { accumulate(yb, a4, lo, first); accumulate(yb + 16, b4, hi, first); }
+  if (nb > 1) { yb += yStride; accumulate(yb, a5, lo, first); accumulate(yb + 16, b5, hi, first); }
 }
 
-/** micro8x4 without SIMD: the same sums in the same order, one (row, token) at a time. */
+/** Eight rows against one group of four tokens without SIMD: micro8x6's sums in the same order, one (row, token) at a time. */
 function micro8x4Scalar(p: usize, xq: usize, kc: i32, y: usize, yStride: usize, nr: i32, nt: i32, first: bool): void {
   for (let j = 0; j < nt; j++) {
     for (let i = 0; i < nr; i++) {
@@ -257,13 +227,13 @@ export function gemm_f(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i3
       }
       let g = 0;
       // Whole groups three at a time (twelve tokens) as two six-token tiles: the first four of group
-      // g with the first two of g + 1, then g + 2 with the last two of g + 1; the rest by micro8x4.
+      // g with the first two of g + 1, then g + 2 with the last two of g + 1; the rest one group at a time.
       if (ASC_FEATURE_SIMD) for (; (g + 3) << 2 <= nTok; g += 3) {
         const xg = xq + <usize>g * gStride + (<usize>k0 << 4), yg = y + <usize>(g << 2) * yStride;
         for (let m = p0; m < p1; m += 8) {
           const pm = scratch + <usize>m * (<usize>KC << 2), ym = yg + (<usize>m << 2), nr = min(8, p1 - m);
-          micro8x6(pm, xg, xg + gStride, kc, ym, ym + 4 * yStride, yStride, nr, first);
-          micro8x6(pm, xg + 2 * gStride, xg + gStride + 8, kc, ym + 8 * yStride, ym + 6 * yStride, yStride, nr, first);
+          micro8x6(pm, xg, xg + gStride, kc, ym, ym + 4 * yStride, yStride, nr, 4, 2, first);
+          micro8x6(pm, xg + 2 * gStride, xg + gStride + 8, kc, ym + 8 * yStride, ym + 6 * yStride, yStride, nr, 4, 2, first);
         }
       }
       for (; g < groups; g++) {
@@ -271,7 +241,8 @@ export function gemm_f(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i3
         const yg = y + <usize>(g << 2) * yStride;
         for (let m = p0; m < p1; m += 8) {
           const pm = scratch + <usize>m * (<usize>KC << 2), ym = yg + (<usize>m << 2);
-          if (ASC_FEATURE_SIMD) micro8x4(pm, xg, kc, ym, yStride, min(8, p1 - m), nt, first);
+          // A group alone (the last ones): the tile's two extra tokens read it again and are dropped.
+          if (ASC_FEATURE_SIMD) micro8x6(pm, xg, xg, kc, ym, ym, yStride, min(8, p1 - m), nt, 0, first);
           else micro8x4Scalar(pm, xg, kc, ym, yStride, min(8, p1 - m), nt, first);
         }
       }
