@@ -58,7 +58,10 @@ export class GpuLlama {
       uploaded.set(m, got);
       return got;
     };
-    const vec = (v: Float32Array | null, name: string) => (v ? ops.upload(v, name) : null);
+    // Norms and biases, so a failed upload frees them too (the device may live on: a caller's, or auto's probe).
+    const small: GPUBuffer[] = [];
+    const up = (v: Float32Array, name: string) => { const b = ops.upload(v, name); small.push(b); return b; };
+    const vec = (v: Float32Array | null, name: string) => (v ? up(v, name) : null);
     try {
       await ops.compileAll(mats.map((m) => m.format));
       const layers: GpuLayer[] = [];
@@ -66,7 +69,7 @@ export class GpuLlama {
         const L = w.layers[l]!, a = L.attn;
         if (a.qkvScale) throw new GpuError(`layer ${l}: per-tensor q/k/v scales have no WebGPU path`);
         layers.push({
-          attnNorm: ops.upload(L.attnNorm, `blk.${l}.attn_norm`), ffnNorm: ops.upload(L.ffnNorm, `blk.${l}.ffn_norm`),
+          attnNorm: up(L.attnNorm, `blk.${l}.attn_norm`), ffnNorm: up(L.ffnNorm, `blk.${l}.ffn_norm`),
           wq: await mat(a.wq), wk: await mat(a.wk), wv: await mat(a.wv), wo: await mat(a.wo),
           wGate: await mat(L.ffn.wGate), wUp: await mat(L.ffn.wUp), wDown: await mat(L.ffn.wDown),
           bq: vec(a.bq, `blk.${l}.bq`), bk: vec(a.bk, `blk.${l}.bk`), bv: vec(a.bv, `blk.${l}.bv`), bo: vec(a.bo, `blk.${l}.bo`),
@@ -76,10 +79,11 @@ export class GpuLlama {
       if (w.head.normBias || w.head.outputBias) throw new GpuError('an output LayerNorm or bias has no WebGPU path');
       const out = await mat(w.head.output);
       // Everything written so far must have landed: an out-of-memory shows here, not mid-generation.
-      await ops.read(layers[0]?.attnNorm ?? ops.upload(new Float32Array(1), 'probe'), 0, 4);
-      return new GpuLlama(gpu, ops, hp, w, cpu, layers, ops.upload(w.head.norm, 'output_norm'), out, cpuMatrices);
+      await ops.read(layers[0]?.attnNorm ?? up(new Float32Array(1), 'probe'), 0, 4);
+      return new GpuLlama(gpu, ops, hp, w, cpu, layers, up(w.head.norm, 'output_norm'), out, cpuMatrices);
     } catch (e) {
       for (const m of uploaded.values()) if (m.gpu) destroyMatrix(m.gpu);
+      for (const b of small) b.destroy();
       ops.destroy();
       throw e;
     }
