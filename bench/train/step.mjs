@@ -2,7 +2,7 @@
 // on the TypeScript reference and the wasm kernels at 1 and 2 threads, for the bundled model's
 // configuration and a ~5M-parameter one. Medians of wall and process CPU time per step (the machine
 // is shared: CPU time is the steadier number at 1 thread; at 2 threads it sums both threads).
-//   node bench/train/step.mjs [--steps N] [--only bundled|5m] [--kernels ref,wasm1,wasm2] [--options bf16,checkpoint,ternary]
+//   node bench/train/step.mjs [--steps N] [--only bundled|first|5m] [--kernels ref,wasm1,wasm2] [--options bf16,checkpoint,ternary]
 import { TrainDecoder } from '../../dist/src/train/decoder.js';
 import { AdamW, clipGradNorm } from '../../dist/src/train/optim.js';
 import { refOps } from '../../dist/src/train/backend.js';
@@ -18,9 +18,13 @@ const optNames = arg('--options', '').split(',').filter(Boolean);
 export const OPTIONS = { bf16: { bf16: true }, checkpoint: { checkpoint: true }, ternary: { ternary: { group: 0 } }, act8: { ternary: { group: 0 }, act8: true } };
 const options = Object.assign({}, ...optNames.map((k) => { if (!OPTIONS[k]) throw new Error(`--options: unknown ${k} (bf16, checkpoint, ternary, act8)`); return OPTIONS[k]; }));
 
-/** models/lutra-default.json, and a ~5M-parameter llama on the same vocabulary, context and batch */
+/**
+ * models/lutra-default.json (the distilled 984K model, batch 16), the first bundled model (279K,
+ * 8d12ead, now models/lutra-spec-draft.gguf) and a ~5M-parameter llama on the same vocabulary and context
+ */
 export const CONFIGS = {
-  bundled: { nVocab: 1024, nEmbd: 64, nLayer: 4, nHead: 2, nHeadKv: 2, nFF: 192, nCtx: 128, batch: 8 },
+  bundled: { nVocab: 1024, nEmbd: 128, nLayer: 4, nHead: 4, nHeadKv: 4, nFF: 384, nCtx: 128, batch: 16 },
+  first: { nVocab: 1024, nEmbd: 64, nLayer: 4, nHead: 2, nHeadKv: 2, nFF: 192, nCtx: 128, batch: 8 },
   '5m': { nVocab: 1024, nEmbd: 256, nLayer: 6, nHead: 4, nHeadKv: 4, nFF: 704, nCtx: 128, batch: 8 },
 };
 

@@ -1,14 +1,15 @@
 # The same training step as bench/train/step.mjs in PyTorch on the CPU (float32): a llama decoder
 # (RMSNorm, adjacent-pair RoPE, causal attention, SwiGLU, tied embeddings), cross-entropy over the
-# vocabulary, gradient clipping at 1 and AdamW, batch 8 x 128 tokens, at the given thread count.
+# vocabulary, gradient clipping at 1 and AdamW, the config's batch x 128 tokens, at the given thread count.
 # Medians of wall and process CPU time per step.
-#   python3 bench/train/torch_step.py --config bundled|5m --threads 1 [--steps N]
+#   python3 bench/train/torch_step.py --config bundled|first|5m --threads 1 [--steps N]
 import argparse, json, math, time, torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 CONFIGS = {
-    'bundled': dict(V=1024, D=64, L=4, H=2, FF=192, T=128, B=8),
+    'bundled': dict(V=1024, D=128, L=4, H=4, FF=384, T=128, B=16),
+    'first': dict(V=1024, D=64, L=4, H=2, FF=192, T=128, B=8),
     '5m': dict(V=1024, D=256, L=6, H=4, FF=704, T=128, B=8),
 }
 
