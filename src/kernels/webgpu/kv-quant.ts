@@ -13,7 +13,7 @@ import { Q5_0 } from '../../quant/q5_0.js';
 import { Q8_0 } from '../../quant/q8_0.js';
 import type { QuantFormat } from '../../quant/types.js';
 import { blockFns, gpuFormat } from './formats.js';
-import { F16_WGSL, PARAMS_WGSL } from './wgsl.js';
+import { ATTN_MAIN, F16_WGSL, NEG_INF, PARAMS_WGSL } from './wgsl.js';
 
 /** Cache formats the GPU quantizes and attends over (others run the context on WebAssembly). */
 export const GPU_KV_QUANT = ['q8_0', 'q4_0', 'q4_1', 'q5_0'] as const;
@@ -147,14 +147,6 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 }`;
 }
 
-/** The attention shaders' entry: one workgroup per (token t, head h), its KV head kvh (grouped-query). */
-const ATTN_MAIN = `@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let th = wg.x;
-  let h = th % p.n0;
-  let t = th / p.n0;
-  let kvh = h / (p.n0 / p.n1);`;
-
 /**
  * Scores over a quantized K cache: Q already prepared as the format's vecDot kind (X quants, XD
  * scales per 32, q8_1 sums from XD[n6]); K.Q = the sum over the head's blocks of the format's block
@@ -221,7 +213,7 @@ ${ATTN_MAIN}
   let hdv = p.n2;
   let last = p.n3 + t;
   for (var d = lid; d < hdv; d += 64u) {
-    var M = -3.40282346638528859812e38;
+    var M = ${NEG_INF};
     var Ssum = 0.0;
     var acc = 0.0;
     // Element d of the head: block (kvh * hdv + d) / 32 of the row, value d % 32 of it.

@@ -9,7 +9,7 @@ import type { QuantFormat } from '../../quant/types.js';
 import { ropeTheta, type RopeParams } from '../types.js';
 import { GpuError, type Gpu } from './device.js';
 import { GEMM_ROWS, actWgsl, gemmTokens, gemmWgsl, gpuFormat, matvecWgsl, type GpuActKind } from './formats.js';
-import { ADD_WGSL, TOPK_MAX, TOPK_MERGE_WGSL, TOPK_SCAN_WGSL, TOPK_THREADS, ATTN_ACC_WGSL, ATTN_SCORES_WGSL, KV_WRITE_WGSL, ROPE_WGSL, SWIGLU_WGSL, rmsNormWgsl } from './wgsl.js';
+import { ADD_WGSL, TOPK_MAX, TOPK_MERGE_WGSL, TOPK_SCAN_WGSL, TOPK_THREADS, ATTN_SCORES_WGSL, KV_WRITE_WGSL, ROPE_WGSL, SWIGLU_WGSL, rmsNormWgsl } from './wgsl.js';
 import type { GpuMatrix } from './weights.js';
 import { HADAMARD_WGSL, attnAccWgsl, attnScoresQuantWgsl, kvQuantWriteWgsl, type GpuKVQuant } from './kv-quant.js';
 
@@ -251,7 +251,7 @@ export class GpuOps {
     if (p.headDim % 2) throw new GpuError(`WebGPU attention needs an even head size, got ${p.headDim}`);
     const groups = nTok * p.nHead;
     this.dispatch('attn-scores', () => ATTN_SCORES_WGSL, [p.nHead, p.nHeadKv, p.headDim, pos0, stride], [p.scale], [q, k, scores], groups);
-    this.dispatch('attn-acc', () => ATTN_ACC_WGSL, [p.nHead, p.nHeadKv, p.headDimV, pos0, stride], [], [scores, v, out], groups);
+    this.dispatch('attn-acc-f16', () => attnAccWgsl('f16'), [p.nHead, p.nHeadKv, p.headDimV, pos0, stride, 2 * p.nHeadKv * p.headDimV], [], [scores, v, out], groups);
   }
 
   /** Rotate n values in place as consecutive Walsh-Hadamard rows of `size` (a power of two dividing n). */
@@ -334,7 +334,7 @@ export function ropeTable(p: RopeParams, pos0: number, nTok: number, out: Float3
 }
 
 const STATIC: Readonly<Record<string, string>> = {
-  rope: ROPE_WGSL, 'kv-write': KV_WRITE_WGSL, 'attn-scores': ATTN_SCORES_WGSL, 'attn-acc': ATTN_ACC_WGSL,
+  rope: ROPE_WGSL, 'kv-write': KV_WRITE_WGSL, 'attn-scores': ATTN_SCORES_WGSL, 'attn-acc-f16': attnAccWgsl('f16'),
   swiglu: SWIGLU_WGSL, add: ADD_WGSL, 'topk-scan': TOPK_SCAN_WGSL, 'topk-merge': TOPK_MERGE_WGSL,
 };
 

@@ -43,16 +43,16 @@ fn f2h(x: f32) -> u32 {
 }
 `;
 
-/** The lowest finite f32: WGSL rejects an infinite constant. */
 /** The attention shaders' entry: one workgroup per (token t, head h), its KV head kvh (grouped-query). */
-const ATTN_MAIN = `@compute @workgroup_size(64)
+export const ATTN_MAIN = `@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let th = wg.x;
   let h = th % p.n0;
   let t = th / p.n0;
   let kvh = h / (p.n0 / p.n1);`;
 
-const NEG_INF = '-3.40282346638528859812e38';
+/** The lowest finite f32: WGSL rejects an infinite constant. */
+export const NEG_INF = '-3.40282346638528859812e38';
 
 /** out[t] = x[t] / rms(x[t]) * w; n0 = n, n1 = rows; f0 = eps. One workgroup of 64 per row. */
 export function rmsNormWgsl(inPlace: boolean): string {
@@ -148,46 +148,7 @@ ${ATTN_MAIN}
   }
 }`;
 
-/**
- * The softmax-weighted sum of V rows for one (token, head) per workgroup, one output element per
- * thread, in the reference's order: online softmax over positions, the accumulator rounded to f16
- * after every update (llama.cpp's CPU flash attention). n0 = nHead, n1 = nHeadKv, n2 = headDimV,
- * n3 = pos0, n4 = score row stride.
- */
-export const ATTN_ACC_WGSL = PARAMS_WGSL + F16_WGSL + /* wgsl */ `
-@group(0) @binding(1) var<storage, read> S: array<f32>;
-@group(0) @binding(2) var<storage, read> V: array<u32>;
-@group(0) @binding(3) var<storage, read_write> O: array<f32>;
-${ATTN_MAIN}
-  let hdv = p.n2;
-  let vStride = p.n1 * hdv;
-  let last = p.n3 + t;
-  for (var d = lid; d < hdv; d += 64u) {
-    var M = ${NEG_INF};
-    var Ssum = 0.0;
-    var acc = 0.0;
-    for (var j = 0u; j <= last; j++) {
-      let s = S[th * p.n4 + j];
-      var ms = 1.0;
-      var vs = 1.0;
-      if (s > M) {
-        let first = j == 0u;
-        let old = M;
-        M = s;
-        ms = select(exp(old - M), 0.0, first);
-        acc = f16r(acc * ms);
-      } else {
-        vs = exp(s - M);
-      }
-      let vi = j * vStride + kvh * hdv + d;
-      let w = V[vi >> 1u];
-      let v = h2f(select(w & 0xffffu, w >> 16u, (vi & 1u) != 0u));
-      acc = f16r(acc + v * vs);
-      Ssum = Ssum * ms + vs;
-    }
-    O[th * hdv + d] = acc * select(1.0 / Ssum, 0.0, Ssum == 0.0);
-  }
-}`;
+// The weighted sum of V rows over the f16 cache: kv-quant.ts attnAccWgsl('f16'), one shader for every V type.
 
 /** gate[i] = silu(gate[i]) * up[i]; n0 = n. */
 export const SWIGLU_WGSL = PARAMS_WGSL + /* wgsl */ `
