@@ -68,13 +68,7 @@ const QUANTIZE: Readonly<Record<GpuKVQuant, string>> = {
   // quantize_row_q4_0_ref: the value of largest magnitude (first of ties), d = max / -8, id = 1/d,
   // nibble min(15, trunc(x * id + 8.5)).
   q4_0: `
-  var amax = 0.0;
-  var mx = 0.0;
-  for (var j = 0u; j < 32u; j++) {
-    let v = X[x + j];
-    if (amax < abs(v)) { amax = abs(v); mx = v; }
-  }
-  let df = mx / -8.0;
+  let df = smax(x) / -8.0;
   let id = select(0.0, 1.0 / df, df != 0.0);
   let d = f2h(f16r(df));
   put(o, d & 0xffu); put(o + 1u, d >> 8u);
@@ -100,13 +94,7 @@ const QUANTIZE: Readonly<Record<GpuKVQuant, string>> = {
   }`,
   // quantize_row_q5_0_ref: as q4_0 with d = max / -16, 5-bit codes min(31, trunc(x * id + 16.5)), fifth bits in qh.
   q5_0: `
-  var amax = 0.0;
-  var mx = 0.0;
-  for (var j = 0u; j < 32u; j++) {
-    let v = X[x + j];
-    if (amax < abs(v)) { amax = abs(v); mx = v; }
-  }
-  let df = mx / -16.0;
+  let df = smax(x) / -16.0;
   let id = select(0.0, 1.0 / df, df != 0.0);
   let d = f2h(f16r(df));
   put(o, d & 0xffu); put(o + 1u, d >> 8u);
@@ -133,6 +121,16 @@ export function kvQuantWriteWgsl(type: GpuKVQuant): string {
 @group(0) @binding(2) var<storage, read_write> C: array<u32>;
 var<private> w: array<u32, ${words}>;
 fn put(i: u32, b: u32) { w[i >> 2u] |= b << (8u * (i & 3u)); }
+/** The value of largest magnitude of the block at x, the first of ties (q4_0/q5_0's max). */
+fn smax(x: u32) -> f32 {
+  var amax = 0.0;
+  var mx = 0.0;
+  for (var j = 0u; j < 32u; j++) {
+    let v = X[x + j];
+    if (amax < abs(v)) { amax = abs(v); mx = v; }
+  }
+  return mx;
+}
 fn quant(x: u32, o: u32) {${QUANTIZE[type]}
 }
 @compute @workgroup_size(64)
