@@ -15,6 +15,7 @@ import {
 import { ROWS4_FLAG, rows4_matmul } from './rows4';
 import { f16r4_matmul } from './rows4-f16';
 import { rows4kHas, rows4k_matmul } from './rows4-k';
+import { rows4loHas, rows4lo_matmul } from './rows4-lowbit';
 import { GEMM_FLAG, gemm_f } from './gemm';
 import { tq2_matmul, tq2_matmul4 } from './ternary';
 
@@ -178,6 +179,7 @@ export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32,
   if (type & GEMM_FLAG) { gemm_f(type & ~GEMM_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, y, nTok); return 0; }
   // Re-laid at load (rows4.ts, rows4-k.ts): the first rows & ~3 in groups of four, the rest still rows.
   if (type == (GGML_TYPE_TQ2_0 | ROWS4_FLAG)) return tq2_matmul4(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
+  if ((type & ROWS4_FLAG) && rows4loHas(type & ~ROWS4_FLAG)) return rows4lo_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if ((type & ROWS4_FLAG) && rows4kHas(type & ~ROWS4_FLAG)) return rows4k_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if (type == (GGML_TYPE_F16 | ROWS4_FLAG)) return f16r4_matmul(w, <usize>rowBytes, cols, rows, r0, r1, act, y, nTok);
   if (type & ROWS4_FLAG) return rows4_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, as, asum, y, nTok);

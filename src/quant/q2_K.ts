@@ -13,7 +13,7 @@ const L = new Uint8Array(256), Laux = new Uint8Array(16), weights = new Float32A
 const mins = new Float32Array(16), scales = new Float32Array(16);
 
 export const Q2_K: QuantFormat = {
-  id: 10, name: 'Q2_K', blockSize: 256, typeSize: 84, vecDot: 'q8_K', wasm: { colsAlign: 256 },
+  id: 10, name: 'Q2_K', blockSize: 256, typeSize: 84, vecDot: 'q8_K', wasm: { colsAlign: 256, rows4lo: true },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 256; b++) {
       const o = srcOff + b * 84;

@@ -20,7 +20,7 @@ function unpackScales(b: Uint8Array, o: number, out: Int8Array): void {
 }
 
 export const Q3_K: QuantFormat = {
-  id: 11, name: 'Q3_K', blockSize: 256, typeSize: 110, vecDot: 'q8_K', wasm: { colsAlign: 256 },
+  id: 11, name: 'Q3_K', blockSize: 256, typeSize: 110, vecDot: 'q8_K', wasm: { colsAlign: 256, rows4lo: true },
   dequantize(src, srcOff, dst, dstOff, n) {
     for (let b = 0; b < n / 256; b++) {
       const o = srcOff + b * 110;

@@ -83,6 +83,8 @@ export interface WasmTraits {
    * src/kernels/ref/rows4-k.ts, assembly/rows4-k.ts).
    */
   readonly rows4k?: boolean;
+  /** The same for the low-bit K-quants Q2_K and Q3_K (src/kernels/ref/rows4-lowbit.ts, assembly/rows4-lowbit.ts). */
+  readonly rows4lo?: boolean;
   /** Over many tokens the tiled GEMM (assembly/gemm.ts) takes this format: F16 and F32 rows. */
   readonly gemm?: boolean;
   /**

@@ -13,6 +13,7 @@ import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, rows4Block, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
 import { rows4kFits, rows4kRow } from '../ref/rows4-k.js';
+import { rows4loFits, rows4loRow } from '../ref/rows4-lowbit.js';
 import { tq1RecodedRowBytes, tq2Rows4Row } from '../ref/ternary.js';
 import { GEMM_FLAG, GEMM_MIN_TOK, gemmPackedFloats, gemmScratchBytes } from '../ref/gemm.js';
 import { addRows, encoderAttentionRef, layerNorm, mapHalf } from '../ref/encoder.js';
@@ -427,14 +428,15 @@ export class WasmKernels implements Kernels {
     return this.recoded.get(w);
   }
 
-  /** Re-lay a matrix in four-row groups, in place (rows4_pack, rows4k_pack), when its format has the layout. */
+  /** Re-lay a matrix in four-row groups, in place (rows4_pack, rows4k_pack, rows4lo_pack), when its format has the layout. */
   private packRows4(w: WeightMatrix): boolean {
-    const k = rows4kFits(w.format, w.rows, w.cols);
-    if (!(k || rows4Fits(w.format, w.rows, w.cols)) || !this.arena.owns(w.data)) return false;
+    const k = rows4kFits(w.format, w.rows, w.cols), lo = rows4loFits(w.format, w.rows, w.cols);
+    if (!(k || lo || rows4Fits(w.format, w.rows, w.cols)) || !this.arena.owns(w.data)) return false;
     // An owner that opted into the tiled GEMM (F16 rows) keeps the row layout the GEMM reads.
     if (w.format.wasm?.gemm && this.gemmOk.has(w)) return false;
     const scratch = this.arena.bytes(4 * w.rowBytes);
     if (k) this.k.rows4k_pack(w.format.id, w.data.byteOffset, w.rowBytes, w.rows, scratch.byteOffset);
+    else if (lo) this.k.rows4lo_pack(w.format.id, w.data.byteOffset, w.rowBytes, w.rows, scratch.byteOffset);
     else {
       const { blockBytes, fields } = rows4Block(w.format.typeSize, w.rowBytes);
       this.k.rows4_pack(w.data.byteOffset, w.rowBytes, w.rows, blockBytes, fields, scratch.byteOffset);
@@ -803,7 +805,7 @@ export class WasmKernels implements Kernels {
         if (!(Number.isInteger(id) && id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
         if (lut) lutDequantRow(lut, id, out, t * table.cols);
         else {
-          (table.format.wasm?.ternary ? tq2Rows4Row : table.format.wasm?.rows4k ? rows4kRow : rows4Row)(table.data, table.rowBytes, table.rows, table.format.typeSize, id, row!, 0);
+          (table.format.wasm?.ternary ? tq2Rows4Row : table.format.wasm?.rows4k ? rows4kRow : table.format.wasm?.rows4lo ? rows4loRow : rows4Row)(table.data, table.rowBytes, table.rows, table.format.typeSize, id, row!, 0);
           table.format.dequantize(row!, 0, out, t * table.cols, table.cols);
         }
       }

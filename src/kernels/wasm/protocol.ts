@@ -75,6 +75,7 @@ export interface KernelExports {
   quantize_q8(x: number, n: number, nTok: number, qs: number, d: number, s: number, isum: number): void;
   rows4_pack(w: number, rowBytes: number, rows: number, blockBytes: number, fields: number, scratch: number): void;
   rows4k_pack(type: number, w: number, rowBytes: number, rows: number, scratch: number): number;
+  rows4lo_pack(type: number, w: number, rowBytes: number, rows: number, scratch: number): number;
   tq1_recode(src: number, dst: number, nBlocks: number): void;
   tq2_pack4(w: number, rowBytes: number, rows: number, scratch: number): void;
   rows4_split_q8(act: number, n: number, pn: number): void;
