@@ -1,7 +1,7 @@
 // Every WebGPU shader against its TypeScript reference twin (kernels/ref/), on Dawn in Node (the
 // SwiftShader Vulkan driver where there is no GPU): matrix-vector products of each format the GPU
 // reads (raw GGUF blocks, odd row counts, several tokens, weights split into shards under a forced
-// small binding limit; F32 .. Q5_0 and the 256-element Q4_K, Q5_K, Q6_K, TQ2_0 on Q8_K activations),
+// small binding limit; F32 .. Q5_1, IQ4_NL and the 256-element Q4_K, Q5_K, Q6_K, TQ2_0 on Q8_K activations),
 // the tiled matrix-matrix (prefill) product of each, the activation quantizers, RMSNorm, RoPE in every layout, attention over an
 // f16 cache, SwiGLU, adds, top-k (argmax at k = 1); and a destroyed device ending a read with an error, not a hang.
 
@@ -14,6 +14,13 @@ import type { RopeParams } from '../src/kernels/types.js';
 import { f32ToF16 } from '../src/core/f16.js';
 import { randomFloats } from './helpers.js';
 import { randomMatrix } from './kernel-helpers.js';
+import { IQ4_NL, quantizeIq4NlRef } from '../src/quant/iq4_nl.js';
+import { ggmlTypeByName, quantFormat } from '../src/quant/table.js';
+import { actWgsl, gemmWgsl, matvecWgsl } from '../src/kernels/webgpu/formats.js';
+import { ADD_WGSL, ROPE_WGSL, SWIGLU_WGSL, TOPK_MERGE_WGSL, TOPK_SCAN_WGSL, attnScoresHalfWgsl, kvWriteWgsl, rmsNormWgsl } from '../src/kernels/webgpu/wgsl.js';
+import { GPU_KV_QUANT, HADAMARD_WGSL, KV_QUANT_FORMAT, attnAccWgsl, attnScoresQuantWgsl, kvBlockQuant, kvQuantWriteWgsl } from '../src/kernels/webgpu/kv-quant.js';
+import { weightBytes } from '../src/quant/types.js';
+import type { WeightMatrix } from '../src/kernels/types.js';
 import { gpuUnavailable, testGpu } from './webgpu-helpers.js';
 
 const SKIP = await gpuUnavailable();
@@ -49,9 +56,17 @@ async function withOps<T>(fn: (ops: GpuOps, gpu: Gpu) => Promise<T>, opts?: Para
   }
 }
 
+/** randomMatrix, with IQ4_NL rows written by ggml's reference quantizer (the format has no `quantize` of its own). */
+function testMatrix(type: string, rows: number, cols: number, seed: number): WeightMatrix {
+  if (type !== 'IQ4_NL') return randomMatrix(null, type, rows, cols, seed);
+  const rowBytes = (cols / 32) * IQ4_NL.typeSize, data = new Uint8Array(rows * rowBytes);
+  quantizeIq4NlRef(randomFloats(rows * cols, seed, 1.5), 0, data, 0, rows * cols);
+  return { name: `test.IQ4_NL.${rows}x${cols}`, format: IQ4_NL, rows, cols, rowBytes, ...weightBytes(data) };
+}
+
 /** The product on the GPU: activations prepared there, then the matvec, read back. */
 async function gpuMatvec(ops: GpuOps, gpu: Gpu, type: string, rows: number, cols: number, nTok: number, seed: number, tiled?: boolean) {
-  const w = randomMatrix(null, type, rows, cols, seed);
+  const w = testMatrix(type, rows, cols, seed);
   const x = randomFloats(nTok * cols, seed + 7, 2);
   const g = await uploadMatrix(gpu, w);
   const kind = gpuFormat(w.format)!.act;
@@ -77,7 +92,7 @@ async function gpuMatvec(ops: GpuOps, gpu: Gpu, type: string, rows: number, cols
   return { got, want, mag, shards: g.shards.length };
 }
 
-const TYPES = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0'];
+const TYPES = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL'];
 const SHAPES: [rows: number, cols: number, nTok: number][] = [[1, 32, 1], [3, 96, 1], [67, 160, 3], [5, 2080, 2]];
 /** The 256-element formats (Q8_K activations): whole super-blocks, odd counts of them (Q6_K's 210 and TQ2_0's 66 bytes leave every other block unaligned). */
 const K_TYPES = ['Q4_K', 'Q5_K', 'Q6_K', 'TQ2_0'];
@@ -252,6 +267,37 @@ test(`webgpu top-k (k 1..${TOPK_MAX}): the k largest logits in descending order,
     }
     assert.throws(() => ops.topK(xb, n, TOPK_MAX + 1, xb, xb), (e: Error) => e instanceof GpuError && /top-k takes k in 1\.\.64/.test(e.message));
   });
+});
+
+/** Every shader the backend compiles: each GPU format's two products, the activation quantizers, every op and KV cache type's. */
+function allShaders(): string[] {
+  const formats = [...TYPES, ...K_TYPES].map((t) => quantFormat(ggmlTypeByName(t)!.id));
+  return [
+    ...formats.flatMap((f) => [matvecWgsl(f), gemmWgsl(f)]),
+    ...(['f16', 'q8_0', 'q8_1', 'q8_K'] as const).map(actWgsl),
+    rmsNormWgsl(false), rmsNormWgsl(true), ROPE_WGSL, SWIGLU_WGSL, ADD_WGSL, TOPK_SCAN_WGSL, TOPK_MERGE_WGSL, HADAMARD_WGSL,
+    ...(['f16', 'bf16'] as const).flatMap((t) => [kvWriteWgsl(t), attnScoresHalfWgsl(t)]),
+    attnAccWgsl('f16'),
+    ...GPU_KV_QUANT.flatMap((t) => [attnAccWgsl(t), ...(kvBlockQuant(t) ? [kvQuantWriteWgsl(t), attnScoresQuantWgsl(KV_QUANT_FORMAT[t])] : [])]),
+  ];
+}
+
+test('webgpu shader-f16: no shader enables or computes in f16 (f16/bf16 values are decoded and rounded with integer operations); a device refused the feature says so, and gives the default device\'s bits (where the adapter offers shader-f16: SwiftShader does not)', { skip: SKIP ?? false }, async () => {
+  const shaders = allShaders();
+  assert.ok(shaders.length > 50, `${shaders.length} shaders`);
+  for (const code of shaders) assert.doesNotMatch(code, /\benable\s+f16\b|[<:]\s*f16\b|\bf16\s*\(|\b\d+(\.\d*)?h\b/, 'a shader uses the f16 type');
+  // Products on an f16 and a q8 format, the f16 cache's attention: the same bits on both devices.
+  const run = (opts: { f16?: boolean }) => withOps(async (ops, gpu) => {
+    const a = await gpuMatvec(ops, gpu, 'F16', 67, 160, 5, 3, true);
+    const b = await gpuMatvec(ops, gpu, 'Q8_0', 67, 160, 1, 4, false);
+    return { f16: gpu.f16, note: gpu.note, rows: [a.got, b.got] };
+  }, opts);
+  const dflt = await run({}), off = await run({ f16: false });
+  assert.equal(off.f16, false);
+  assert.match(off.note, /f32 shaders \(no shader-f16\)/);
+  assert.match(dflt.note, dflt.f16 ? /shader-f16 \(unused: f32 shaders\)/ : /f32 shaders \(no shader-f16\)/);
+  assert.deepEqual(dflt.rows, off.rows);
+  process.stdout.write(`# adapter shader-f16: ${dflt.f16 ? 'offered (the default device took it)' : 'not offered (both devices lack it)'}\n`);
 });
 
 test('webgpu: a device destroyed before a read ends it with a GpuError naming the loss, never a hang', { skip: SKIP ?? false }, async () => {

@@ -1,10 +1,11 @@
-// Quantized KV caches on the WebGPU backend (kernels/webgpu/kv-quant.ts) against their TypeScript
-// twins, on Dawn in Node (SwiftShader where there is no GPU): the Hadamard rotation and the
-// cache-row quantizers of every GPU_KV_QUANT type bit for bit (runtime/kv/hadamard.ts, runtime/kv/cache-types.ts: the CPU
-// store's bytes), attention over such caches within named tolerances of ggml's CPU flash attention
-// twin (kernels/ref/attention-quant.ts), and end to end the random-weight head-size-64 model of the
-// KV parity goldens giving llama.cpp's greedy text with q8_0, q4_0, q4_1, q5_0 and mixed caches, rotation on and
-// off, as the WebAssembly backend does; other cache types stay on WebAssembly, naming the type.
+// KV caches other than f16 on the WebGPU backend (kernels/webgpu/kv-quant.ts) against their
+// TypeScript twins, on Dawn in Node (SwiftShader where there is no GPU): the Hadamard rotation and
+// the cache-row writers of every GPU_KV_QUANT type (q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, bf16) bit
+// for bit (runtime/kv/hadamard.ts, runtime/kv/cache-types.ts: the CPU store's bytes), attention over
+// such caches within named tolerances of ggml's CPU flash attention twin
+// (kernels/ref/attention-quant.ts), and end to end the random-weight head-size-64 model of the KV
+// parity goldens giving llama.cpp's greedy text with each type and mixed caches, rotation on and
+// off, as the WebAssembly backend does; f32 caches stay on WebAssembly, naming the type.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +18,9 @@ import { hadamardRows } from '../src/runtime/kv/hadamard.js';
 import { F16 } from '../src/quant/float.js';
 import { weightBytes } from '../src/quant/types.js';
 import { loadModel } from '../src/runtime/model.js';
-import { GpuContext } from '../src/runtime/gpu-context.js';
+import { GpuContext, gpuCache } from '../src/runtime/gpu-context.js';
+import { kRotationSize } from '../src/runtime/kv/hadamard.js';
+import type { DecoderHParams } from '../src/models/index.js';
 import { randomFloats, REPO } from './helpers.js';
 import { kvParityModel } from './kv-parity-model.js';
 import { gpuUnavailable, testGpu } from './webgpu-helpers.js';
@@ -44,10 +47,16 @@ async function withOps<T>(fn: (ops: GpuOps) => Promise<T>): Promise<T> {
   }
 }
 
-/** Rows with the quantizers' edge cases: a zero block, ties at .5 after scaling, the largest magnitude negative and repeated. */
+/**
+ * Rows with the quantizers' edge cases: zero blocks (second of a thread's pair, first of one, two in
+ * a row: iq4_nl writes the indices of the last non-zero block before them), ties at .5 after
+ * scaling, the largest magnitude negative and repeated.
+ */
 function kvRows(n: number, seed: number): Float32Array {
   const x = randomFloats(n, seed, 3);
   x.fill(0, 32, 64);
+  x.fill(0, 256, 288);
+  x.fill(0, 384, 448);
   for (let j = 0; j < 32; j++) x[64 + j] = j === 0 ? 127 : (j % 5) - 2.5 + (j & 1) * 0.5; // q8_0: id = 1, x.5 ties
   for (let j = 0; j < 32; j++) x[96 + j] = j % 7 === 0 ? -8 : 8 - j * 0.5; // q4_0: -8 and 8 tie in magnitude, the first wins
   return x;
@@ -76,9 +85,14 @@ for (const type of GPU_KV_QUANT) {
   });
 }
 
-const COMBOS: Array<[GpuKVQuant | 'f16', GpuKVQuant | 'f16']> = [['q8_0', 'q8_0'], ['q4_0', 'q4_0'], ['q4_1', 'q4_1'], ['q5_0', 'q5_0'], ['q8_0', 'f16'], ['f16', 'q4_0']];
+/** The settings with llama.cpp greedy texts in test/golden/kv/parity (make-expected.sh). */
+const COMBOS: Array<[GpuKVQuant | 'f16', GpuKVQuant | 'f16']> = [
+  ['q8_0', 'q8_0'], ['q4_0', 'q4_0'], ['q4_1', 'q4_1'], ['q5_0', 'q5_0'], ['q5_1', 'q5_1'], ['iq4_nl', 'iq4_nl'], ['bf16', 'bf16'], ['q8_0', 'f16'], ['f16', 'q4_0'],
+];
+/** Mixed pairs for attention only: a bf16 K with a quantized V, a quantized K with a bf16 V. */
+const ATTN_COMBOS: Array<[GpuKVQuant | 'f16', GpuKVQuant | 'f16']> = [...COMBOS, ['bf16', 'q5_1'], ['iq4_nl', 'bf16']];
 
-for (const [kt, vt] of COMBOS) {
+for (const [kt, vt] of ATTN_COMBOS) {
   test(`webgpu attention over a ${kt}/${vt} cache (GQA, several queries at pos0 > 0): within ${vt === 'f16' ? 'ATTN_F16V_ATOL' : 'ATTN_Q_ATOL'} of ggml's CPU flash attention twin`, { skip: SKIP ?? false }, async () => {
     const ref = new QuantAttentionRef();
     const kf = kt === 'f16' ? F16 : KV_QUANT_FORMAT[kt], vf = vt === 'f16' ? F16 : KV_QUANT_FORMAT[vt];
@@ -172,7 +186,7 @@ async function forcedFlips(bytes: Uint8Array, cacheType: { k: string; v: string;
   }
 }
 
-test(`webgpu q8_0, q4_0, q4_1, q5_0 and mixed KV caches, rotation on and off: greedy text of the head-size-64 parity model equals llama.cpp's and the WebAssembly backend's (q4_1 rot1: teacher-forced, GREEDY_MARGIN ${GREEDY_MARGIN})`, { skip: SKIP ?? false }, async () => {
+test(`webgpu q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, bf16 and mixed KV caches, rotation on and off: greedy text of the head-size-64 parity model equals llama.cpp's and the WebAssembly backend's (q4_1 rot1: teacher-forced, GREEDY_MARGIN ${GREEDY_MARGIN})`, { skip: SKIP ?? false }, async () => {
   const bytes = kvParityModel();
   for (const [k, v] of COMBOS) {
     for (const rot of [1, 0]) {
@@ -195,16 +209,26 @@ test(`webgpu q8_0, q4_0, q4_1, q5_0 and mixed KV caches, rotation on and off: gr
   }
 });
 
-test('webgpu: cache types without a GPU path (q5_1, iq4_nl) run the context on WebAssembly, naming the type', { skip: SKIP ?? false }, async () => {
+test('webgpu: an f32 cache (K or V side) has no GPU path: the context runs on WebAssembly, naming the type', { skip: SKIP ?? false }, async () => {
   const model = await loadModel(kvParityModel(), { backend: 'webgpu' });
   try {
-    for (const [k, v, name] of [['q5_1', 'q5_1', 'q5_1'], ['q8_0', 'iq4_nl', 'iq4_nl']] as const) {
+    for (const [k, v, side] of [['f32', 'f32', 'K'], ['q8_0', 'f32', 'V']] as const) {
       const ctx = model.createContext({ ctx: 64, cacheType: { k, v } });
       assert.ok(ctx instanceof GpuContext && !ctx.onGpu);
-      assert.match(ctx.cpuReason ?? '', new RegExp(`KV cache type ${name} \\(${k === name ? 'K' : 'V'}\\) has no WebGPU attention yet.*runs on WebAssembly`));
+      assert.match(ctx.cpuReason ?? '', new RegExp(`KV cache type f32 \\(${side}\\) has no WebGPU attention yet \\(the GPU keeps f16, ${GPU_KV_QUANT.join(', ')}\\).*runs on WebAssembly`));
       ctx.dispose();
     }
   } finally {
     model.dispose();
   }
+});
+
+test('gpuCache: quantized sides are Hadamard-rotated as the CPU store rotates them, bf16 ones are not (ggml rotates quantized types only); a bf16 row need not be whole block pairs', () => {
+  const hp = { nHeadKv: 2, headDim: 64, headDimV: 64 } as DecoderHParams;
+  assert.deepEqual(gpuCache({ cacheType: { k: 'bf16', v: 'q5_1' } }, hp), { k: 'bf16', v: 'q5_1', rotK: 0, rotV: 64 });
+  assert.deepEqual(gpuCache({ cacheType: { k: 'iq4_nl', v: 'bf16' } }, hp), { k: 'iq4_nl', v: 'bf16', rotK: kRotationSize(64), rotV: 0 });
+  assert.deepEqual(gpuCache({ cacheType: { k: 'iq4_nl', v: 'iq4_nl', rotation: false } }, hp), { k: 'iq4_nl', v: 'iq4_nl', rotK: 0, rotV: 0 });
+  const narrow = { nHeadKv: 1, headDim: 32, headDimV: 32 } as DecoderHParams;
+  assert.deepEqual(gpuCache({ cacheType: { k: 'bf16', v: 'bf16' } }, narrow), { k: 'bf16', v: 'bf16', rotK: 0, rotV: 0 });
+  assert.match(String(gpuCache({ cacheType: { k: 'q5_1', v: 'bf16' } }, narrow)), /a q5_1 K cache row of 32 values is not whole block pairs/);
 });

@@ -4,19 +4,20 @@
 // (embeddings, speculative drafting), the context moves to the WebAssembly kernels for good: it
 // replays its cached tokens through the CPU forward first, so generation goes on where it was.
 
-import { GPU_KV_QUANT, GpuError, TOPK_MAX, isGpuKVQuant, type GpuKVQuant } from '../kernels/webgpu/index.js';
+import { GPU_KV_QUANT, GpuError, TOPK_MAX, isGpuKVQuant, kvBlockQuant, type GpuKVQuant } from '../kernels/webgpu/index.js';
 import type { Kernels } from '../kernels/types.js';
 import type { GpuKVCache, GpuLlama, GpuLlamaContext } from '../models/gpu-llama.js';
 import type { Architecture, DecoderHParams } from '../models/index.js';
 import { Context, type ContextOptions, type DecodeOptions } from './context.js';
 import { normalizeKVCache } from './kv/index.js';
+import { kvCacheFormat } from './kv/cache-types.js';
 import { kRotationSize, rotates, V_ROTATION_SIZE } from './kv/hadamard.js';
 
 /**
- * The GPU cache of a context (f16, q8_0 or q4_0 per side, rotated as the CPU store would be), or
- * why its KV cache cannot live on the GPU: other cache types (named), merged or sparse ones and a
- * caller's own store run on the CPU, whose attention reads them: a by-op fallback, named in the
- * context's cpuReason.
+ * The GPU cache of a context (f16 or a GpuKVQuant per side, rotated as the CPU store would be), or
+ * why its KV cache cannot live on the GPU: f32 caches (named), merged or sparse ones and a caller's
+ * own store run on the CPU, whose attention reads them: a by-op fallback, named in the context's
+ * cpuReason.
  */
 export function gpuCache(opts: ContextOptions, hp: DecoderHParams): GpuKVCache | string {
   if (opts.kv) return 'a caller-supplied KV store lives on the CPU';
@@ -29,13 +30,14 @@ export function gpuCache(opts: ContextOptions, hp: DecoderHParams): GpuKVCache |
   if (extra.length) return `KV cache settings ${extra.join(', ')} have no WebGPU path yet: this context runs on WebAssembly`;
   const k = o.k as GpuKVQuant | 'f16', v = o.v as GpuKVQuant | 'f16';
   for (const [side, t, n] of [['K', k, hp.nHeadKv * hp.headDim], ['V', v, hp.nHeadKv * hp.headDimV]] as const) {
-    if (t !== 'f16' && n % 64) return `a ${t} ${side} cache row of ${n} values is not whole block pairs (64) as the GPU quantizer writes them: this context runs on WebAssembly`;
+    if (t !== 'f16' && kvBlockQuant(t) && n % 64) return `a ${t} ${side} cache row of ${n} values is not whole block pairs (64) as the GPU quantizer writes them: this context runs on WebAssembly`;
   }
   const rotation = o.rotation ?? true;
   return {
     k, v,
-    rotK: rotation && k !== 'f16' && rotates(hp.headDim) ? kRotationSize(hp.headDim) : 0,
-    rotV: rotation && v !== 'f16' && rotates(hp.headDimV) ? V_ROTATION_SIZE : 0,
+    // Only ggml's quantized types are rotated (bf16 is not: runtime/kv/packed.ts).
+    rotK: rotation && kvCacheFormat(k).quantized && rotates(hp.headDim) ? kRotationSize(hp.headDim) : 0,
+    rotV: rotation && kvCacheFormat(v).quantized && rotates(hp.headDimV) ? V_ROTATION_SIZE : 0,
   };
 }
 

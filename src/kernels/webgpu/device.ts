@@ -19,7 +19,11 @@ export interface GpuOptions {
    * limit): for tests of tensor splitting. Scratch and KV buffers keep the device's limit.
    */
   maxBindingBytes?: number;
-  /** false: f32 shader arithmetic even where the adapter has shader-f16 (the tested base path). */
+  /**
+   * false: do not request shader-f16 even where the adapter has it. No shader uses f16 arithmetic
+   * (all are f32, f16 values decoded and rounded with integer operations: wgsl.ts F16_WGSL), so
+   * the results are the same bits either way (test/webgpu-kernels checks it).
+   */
   f16?: boolean;
 }
 
@@ -29,7 +33,7 @@ export interface Gpu {
   readonly maxBinding: number;
   /** Bytes any other storage buffer may span: min(maxStorageBufferBindingSize, maxBufferSize). */
   readonly deviceBinding: number;
-  /** The adapter has shader-f16 and it was not refused (GpuOptions.f16). */
+  /** The device was given shader-f16 (the adapter has it, GpuOptions.f16 did not refuse it); no shader uses it yet. */
   readonly f16: boolean;
   /** The adapter is a CPU emulation (SwiftShader, llvmpipe/lavapipe, a fallback adapter): WebAssembly is faster there. */
   readonly software: boolean;
@@ -108,7 +112,7 @@ export async function openGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const deviceBinding = Math.min(dl.maxStorageBufferBindingSize, dl.maxBufferSize);
   const maxBinding = Math.min(deviceBinding, opts.maxBindingBytes ?? Infinity);
   const name = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'unnamed adapter';
-  const note = `WebGPU ${name}${software ? ' (software)' : ''}: binding ${(dl.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, buffer ${(dl.maxBufferSize / 2 ** 20).toFixed(0)} MiB${f16 ? ', shader-f16' : ', f32 shaders (no shader-f16)'}`;
+  const note = `WebGPU ${name}${software ? ' (software)' : ''}: binding ${(dl.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, buffer ${(dl.maxBufferSize / 2 ** 20).toFixed(0)} MiB${f16 ? ', shader-f16 (unused: f32 shaders)' : ', f32 shaders (no shader-f16)'}`;
   const gpu: Gpu = {
     device, maxBinding, deviceBinding, f16, software, note, lostReason: null,
     lost: device.lost.then((i) => {

@@ -4,6 +4,7 @@
 // exact integers in f32). A format missing here runs its products on the CPU kernels, per matrix.
 // Keyed by format name as ggml's per-backend tables are; quant/ stays codecs only.
 
+import { IQ4_NL_VALUES } from '../../quant/iq4_nl.js';
 import type { QuantFormat } from '../../quant/types.js';
 import { F16_WGSL, PARAMS_WGSL } from './wgsl.js';
 
@@ -15,7 +16,15 @@ export interface GpuFormat {
   act: GpuActKind;
   /** WGSL body of `fn blk(o: u32, x: u32) -> f32`: o is the block's byte offset in W, x its first element in X. */
   body: string;
+  /** Module-scope WGSL the body needs (IQ4_NL's value table). */
+  decls?: string;
 }
+
+/**
+ * ggml's kvalues_iq4nl as a private array (indexed at run time; a private copy per invocation is
+ * what WGSL guarantees to allow, where dynamic indexing of a const array is left to the compiler).
+ */
+export const IQ4NL_WGSL = `var<private> IQ4NL: array<i32, 16> = array<i32, 16>(${Array.from(IQ4_NL_VALUES).join(', ')});`;
 
 /** Byte k (0..3) of word q, signed; a byte of W at byte offset o; a signed byte of W. */
 const BYTES = `fn sb(q: u32, k: u32) -> f32 { return f32(i32((q >> (8u * k)) & 0xffu) - (i32(((q >> (8u * k)) & 0x80u)) << 1u)); }
@@ -110,6 +119,36 @@ const TABLE: Readonly<Record<string, GpuFormat>> = {
   }
   return isum * (rh(o) * xd(x));`,
   },
+  // { f16 d; f16 m; u8 qh[4]; u8 qs[16] }: 24 bytes, word-aligned; Q4_1's sums term, Q5_0's fifth bits.
+  Q5_1: {
+    block: 32, act: 'q8_1', body: `
+  let qh = rw(o + 4u);
+  var isum = 0.0;
+  for (var j = 0u; j < 16u; j += 4u) {
+    let q = rw(o + 8u + j);
+    for (var k = 0u; k < 4u; k++) {
+      let b = (q >> (8u * k)) & 0xffu;
+      let jj = j + k;
+      let lo = (b & 15u) | (((qh >> jj) << 4u) & 16u);
+      let hi = (b >> 4u) | ((qh >> (jj + 12u)) & 16u);
+      isum += f32(lo) * xv(x + jj) + f32(hi) * xv(x + jj + 16u);
+    }
+  }
+  return isum * (rh(o) * xd(x)) + rh(o + 2u) * xs(x);`,
+  },
+  // { f16 d; u8 qs[16] }: Q4_0's layout, each nibble an index into the non-linear table.
+  IQ4_NL: {
+    block: 32, act: 'q8_0', decls: IQ4NL_WGSL, body: `
+  var isum = 0.0;
+  for (var j = 0u; j < 16u; j += 4u) {
+    let q = rw(o + 2u + j);
+    for (var k = 0u; k < 4u; k++) {
+      let b = (q >> (8u * k)) & 0xffu;
+      isum += f32(IQ4NL[b & 15u]) * xv(x + j + k) + f32(IQ4NL[b >> 4u]) * xv(x + j + k + 16u);
+    }
+  }
+  return isum * (rh(o) * xd(x));`,
+  },
   // { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] }
   Q4_K: { block: 256, act: 'q8_K', body: kScaleMinBody(16, false) },
   // { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] }
@@ -182,6 +221,7 @@ fn rw(o: u32) -> u32 {
 /** The shader text shared by both products: params, f16 helpers, W reads, byte helpers, the format's block. */
 export function blockFns(f: QuantFormat, g: GpuFormat): string {
   return `${W_READS}
+${g.decls ?? ''}
 ${BYTES}
 ${NIBBLES}
 ${SCALE_MIN}

@@ -8,4 +8,4 @@ export { GpuOps, ropeTable, activationScaleFloats, topKCandidateWords, TILED_MIN
 export { TOPK_MAX } from './wgsl.js';
 export { gpuFormat, gpuMatrixRefusal, type GpuActKind } from './formats.js';
 export { uploadMatrix, destroyMatrix, shardRows, type GpuMatrix, type GpuShard } from './weights.js';
-export { GPU_KV_QUANT, KV_BLOCK_BYTES, KV_QUANT_FORMAT, isGpuKVQuant, type GpuKVQuant } from './kv-quant.js';
+export { GPU_KV_QUANT, KV_BLOCK_BYTES, KV_QUANT_FORMAT, isGpuKVQuant, kvBlockQuant, type GpuKVQuant } from './kv-quant.js';

@@ -9,9 +9,9 @@ import type { QuantFormat } from '../../quant/types.js';
 import { ropeTheta, type RopeParams } from '../types.js';
 import { GpuError, type Gpu } from './device.js';
 import { GEMM_ROWS, actWgsl, gemmTokens, gemmWgsl, gpuFormat, matvecWgsl, type GpuActKind } from './formats.js';
-import { ADD_WGSL, TOPK_MAX, TOPK_MERGE_WGSL, TOPK_SCAN_WGSL, TOPK_THREADS, ATTN_SCORES_WGSL, KV_WRITE_WGSL, ROPE_WGSL, SWIGLU_WGSL, rmsNormWgsl } from './wgsl.js';
+import { ADD_WGSL, TOPK_MAX, TOPK_MERGE_WGSL, TOPK_SCAN_WGSL, TOPK_THREADS, ROPE_WGSL, SWIGLU_WGSL, attnScoresHalfWgsl, kvWriteWgsl, rmsNormWgsl, type HalfType } from './wgsl.js';
 import type { GpuMatrix } from './weights.js';
-import { HADAMARD_WGSL, attnAccWgsl, attnScoresQuantWgsl, kvQuantWriteWgsl, type GpuKVQuant } from './kv-quant.js';
+import { HADAMARD_WGSL, attnAccWgsl, attnScoresQuantWgsl, kvBlockQuant, kvQuantWriteWgsl, type GpuKVQuant } from './kv-quant.js';
 
 // GPUBufferUsage / GPUMapMode values (spec constants), so nothing here needs those globals.
 const STORAGE = 0x80, COPY_DST = 0x08, COPY_SRC = 0x04, UNIFORM = 0x40, MAP_READ = 0x01;
@@ -238,11 +238,11 @@ export class GpuOps {
     this.dispatch('rope', () => ROPE_WGSL, [nTok, nHead, headDim, half, neox ? 1 : 0], [], [x, cs], gx, gy);
   }
 
-  /** Rows of `width` values for positions pos0..pos0+nTok-1 into an f16 cache. */
-  kvWrite(x: GPUBuffer, cache: GPUBuffer, width: number, pos0: number, nTok: number): void {
-    if (width % 2) throw new GpuError(`the f16 KV cache holds rows of an even number of values, got ${width}`);
+  /** Rows of `width` values for positions pos0..pos0+nTok-1 into an f16 (or bf16) cache. */
+  kvWrite(x: GPUBuffer, cache: GPUBuffer, width: number, pos0: number, nTok: number, type: HalfType = 'f16'): void {
+    if (width % 2) throw new GpuError(`the ${type} KV cache holds rows of an even number of values, got ${width}`);
     const [gx, gy] = this.grid((width * nTok) / 2);
-    this.dispatch('kv-write', () => KV_WRITE_WGSL, [width, pos0, nTok], [], [x, cache], gx, gy);
+    this.dispatch(`kv-write-${type}`, () => kvWriteWgsl(type), [width, pos0, nTok], [], [x, cache], gx, gy);
   }
 
   /** Causal attention of nTok queries at pos0.. over f16 caches; scores needs nTok * nHead * stride floats. */
@@ -250,7 +250,7 @@ export class GpuOps {
     if (pos0 + nTok > stride) throw new GpuError(`attention over ${pos0 + nTok} positions exceeds the score rows of ${stride}`);
     if (p.headDim % 2) throw new GpuError(`WebGPU attention needs an even head size, got ${p.headDim}`);
     const groups = nTok * p.nHead;
-    this.dispatch('attn-scores', () => ATTN_SCORES_WGSL, [p.nHead, p.nHeadKv, p.headDim, pos0, stride], [p.scale], [q, k, scores], groups);
+    this.dispatch('attn-scores-f16', () => attnScoresHalfWgsl('f16'), [p.nHead, p.nHeadKv, p.headDim, pos0, stride], [p.scale], [q, k, scores], groups);
     this.dispatch('attn-acc-f16', () => attnAccWgsl('f16'), [p.nHead, p.nHeadKv, p.headDimV, pos0, stride, 2 * p.nHeadKv * p.headDimV], [], [scores, v, out], groups);
   }
 
@@ -261,8 +261,9 @@ export class GpuOps {
     this.dispatch('hadamard', () => HADAMARD_WGSL, [n, size], [Math.fround(1 / Math.fround(Math.sqrt(size)))], [x], gx, gy);
   }
 
-  /** Rows of `width` values for positions pos0..pos0+nTok-1 into a quantized cache of `type` blocks. */
+  /** Rows of `width` values for positions pos0..pos0+nTok-1 into a quantized cache of `type` blocks (or a bf16 one). */
   kvQuantWrite(type: GpuKVQuant, x: GPUBuffer, cache: GPUBuffer, width: number, pos0: number, nTok: number): void {
+    if (!kvBlockQuant(type)) return this.kvWrite(x, cache, width, pos0, nTok, type);
     if (width % 64) throw new GpuError(`a ${type} KV cache on the GPU holds rows of whole block pairs (64 values), got ${width}`);
     const [gx, gy] = this.grid((width * nTok) / 64);
     this.dispatch(`kvq-write-${type}`, () => kvQuantWriteWgsl(type), [width, pos0, nTok], [], [x, cache], gx, gy);
@@ -270,20 +271,26 @@ export class GpuOps {
 
   /**
    * Causal attention of nTok queries at pos0.. over caches of kType/vType (f16 or a GpuKVQuant).
-   * A quantized K takes Q prepared as kFormat's activation kind in xq/xd (prepareActivations);
-   * kRowBytes/vRowBytes are the caches' row sizes. Same scores buffer as attention().
+   * K is read as kFormat's vecDot kind says: null or F16 an f16 cache and BF16 a bf16 one (Q rounded
+   * to the cache's type, ggml's vec_dot_type for them), a 32-element format by its block dot with Q
+   * prepared as its activation kind in xq/xd (prepareActivations). kRowBytes/vRowBytes are the
+   * caches' row sizes. Same scores buffer as attention().
    */
   attentionQuant(q: GPUBuffer, xq: GPUBuffer, xd: GPUBuffer, k: GPUBuffer, v: GPUBuffer, scores: GPUBuffer, stride: number, nTok: number, pos0: number,
     p: { nHead: number; nHeadKv: number; headDim: number; headDimV: number; scale: number; kFormat: QuantFormat | null; vType: GpuKVQuant | 'f16'; kRowBytes: number; vRowBytes: number }, out: GPUBuffer): void {
     if (pos0 + nTok > stride) throw new GpuError(`attention over ${pos0 + nTok} positions exceeds the score rows of ${stride}`);
     const groups = nTok * p.nHead;
-    if (p.kFormat) {
-      const kf = p.kFormat, act = gpuFormat(kf)!.act as 'q8_0' | 'q8_1';
+    const kf = p.kFormat, half = !kf || kf.vecDot === 'f16' ? 'f16' : kf.vecDot === 'bf16' ? 'bf16' : null;
+    if (half) {
+      if (p.headDim % 2) throw new GpuError(`WebGPU attention over a ${half} K cache needs an even head size, got ${p.headDim}`);
+      this.dispatch(`attn-scores-${half}`, () => attnScoresHalfWgsl(half), [p.nHead, p.nHeadKv, p.headDim, pos0, stride], [p.scale], [q, k, scores], groups);
+    } else {
+      const g = gpuFormat(kf!);
+      if (!g || g.block !== 32) throw new GpuError(`a ${kf!.name} K cache has no WebGPU attention (no block dot of 32)`);
+      const act = g.act as 'q8_0' | 'q8_1';
       const n = nTok * p.nHead * p.headDim;
       this.prepareActivations(act, q, n, xq, xd);
-      this.dispatch(`attn-scores-${kf.name}`, () => attnScoresQuantWgsl(kf), [p.nHead, p.nHeadKv, p.headDim, pos0, stride, p.kRowBytes, n / 32], [p.scale], [k, xq, xd, scores], groups);
-    } else {
-      this.dispatch('attn-scores', () => ATTN_SCORES_WGSL, [p.nHead, p.nHeadKv, p.headDim, pos0, stride], [p.scale], [q, k, scores], groups);
+      this.dispatch(`attn-scores-${kf!.name}`, () => attnScoresQuantWgsl(kf!), [p.nHead, p.nHeadKv, p.headDim, pos0, stride, p.kRowBytes, n / 32], [p.scale], [k, xq, xd, scores], groups);
     }
     this.dispatch(`attn-acc-${p.vType}`, () => attnAccWgsl(p.vType), [p.nHead, p.nHeadKv, p.headDimV, pos0, stride, p.vRowBytes], [], [scores, v, out], groups);
   }
@@ -334,7 +341,7 @@ export function ropeTable(p: RopeParams, pos0: number, nTok: number, out: Float3
 }
 
 const STATIC: Readonly<Record<string, string>> = {
-  rope: ROPE_WGSL, 'kv-write': KV_WRITE_WGSL, 'attn-scores': ATTN_SCORES_WGSL, 'attn-acc-f16': attnAccWgsl('f16'),
+  rope: ROPE_WGSL, 'kv-write-f16': kvWriteWgsl('f16'), 'attn-scores-f16': attnScoresHalfWgsl('f16'), 'attn-acc-f16': attnAccWgsl('f16'),
   swiglu: SWIGLU_WGSL, add: ADD_WGSL, 'topk-scan': TOPK_SCAN_WGSL, 'topk-merge': TOPK_MERGE_WGSL,
 };
 

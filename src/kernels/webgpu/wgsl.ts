@@ -1,5 +1,5 @@
 // WGSL sources of the WebGPU backend's ops other than the matrix products (formats.ts): RMSNorm,
-// RoPE from a host-computed cos/sin table, the f16 KV-cache write, attention over that cache,
+// RoPE from a host-computed cos/sin table, the f16/bf16 KV-cache write, attention scores over it,
 // SwiGLU, residual and bias adds, and top-k (argmax at k = 1). Each op is the twin of a kernel in kernels/ref/ and
 // rounds as it does (f16 with round-half-even, done in integer arithmetic, not by pack2x16float,
 // whose rounding WGSL leaves to the implementation). f32 arithmetic only: no `enable f16`.
@@ -42,6 +42,27 @@ fn f2h(x: f32) -> u32 {
   return s | (((a >> 23u) - 112u) << 10u) | ((a >> 13u) & 0x3ffu);
 }
 `;
+
+/**
+ * bf16 helpers: bits -> f32 (exact), f32 -> bits with round-half-even and NaN kept quiet (core/f16.ts
+ * f32ToBf16, ggml's GGML_FP32_TO_BF16), f32 -> nearest bf16 value.
+ */
+export const BF16_WGSL = /* wgsl */ `
+fn b2f(h: u32) -> f32 { return bitcast<f32>(h << 16u); }
+fn f2b(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  if ((b & 0x7fffffffu) > 0x7f800000u) { return ((b >> 16u) | 64u) & 0xffffu; }
+  return ((b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u) & 0xffffu;
+}
+fn bf16r(x: f32) -> f32 { return b2f(f2b(x)); }
+`;
+
+/** The 2-byte cache types and how a value is rounded to one (WGSL), read from its bits and packed. */
+export type HalfType = 'f16' | 'bf16';
+const HALF: Readonly<Record<HalfType, { lib: string; round: string; read: string; bits: string }>> = {
+  f16: { lib: F16_WGSL, round: 'f16r', read: 'h2f', bits: 'f2h(f16r(X))' },
+  bf16: { lib: F16_WGSL + BF16_WGSL, round: 'bf16r', read: 'b2f', bits: 'f2b(X)' },
+};
 
 /** The attention shaders' entry: one workgroup per (token t, head h), its KV head kvh (grouped-query). */
 export const ATTN_MAIN = `@compute @workgroup_size(64)
@@ -109,8 +130,10 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   X[i1] = a * s + b * c;
 }`;
 
-/** Keys or values of nTok positions (f32, rows of n0 values) into the f16 cache at row n1 (pos0). n2 = nTok. */
-export const KV_WRITE_WGSL = PARAMS_WGSL + F16_WGSL + /* wgsl */ `
+/** Keys or values of nTok positions (f32, rows of n0 values) into an f16 or bf16 cache at row n1 (pos0). n2 = nTok. */
+export function kvWriteWgsl(t: HalfType): string {
+  const h = HALF[t];
+  return PARAMS_WGSL + h.lib + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> C: array<u32>;
 @compute @workgroup_size(64)
@@ -118,17 +141,21 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let pairs = p.n0 * p.n2 / 2u;
   let i = g.x + g.y * 65535u * 64u;
   if (i >= pairs) { return; }
-  let lo = f2h(f16r(X[2u * i]));
-  let hi = f2h(f16r(X[2u * i + 1u]));
+  let lo = ${h.bits.replace('X', 'X[2u * i]')};
+  let hi = ${h.bits.replace('X', 'X[2u * i + 1u]')};
   C[(p.n1 * p.n0) / 2u + i] = lo | (hi << 16u);
 }`;
+}
 
 /**
- * Attention scores K.Q of one (token, head) per workgroup over positions 0..pos0+t, as the f16
- * reference rounds them: Q to f16, the dot in f32 (the reference sums in double), times the scale.
+ * Attention scores K.Q of one (token, head) per workgroup over positions 0..pos0+t over an f16 or
+ * bf16 cache, as the reference rounds them: Q to the cache's type (ggml's vec_dot_type for F16 and
+ * BF16), the dot in f32 (the reference sums in double), times the scale.
  * n0 = nHead, n1 = nHeadKv, n2 = headDim, n3 = pos0, n4 = score row stride; f0 = scale.
  */
-export const ATTN_SCORES_WGSL = PARAMS_WGSL + F16_WGSL + /* wgsl */ `
+export function attnScoresHalfWgsl(t: HalfType): string {
+  const h = HALF[t];
+  return PARAMS_WGSL + h.lib + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
 @group(0) @binding(2) var<storage, read> K: array<u32>;
 @group(0) @binding(3) var<storage, read_write> S: array<f32>;
@@ -142,11 +169,12 @@ ${ATTN_MAIN}
     var dot = 0.0;
     for (var d = 0u; d < hd; d += 2u) {
       let w = K[(ko + d) >> 1u];
-      dot += f16r(Q[qo + d]) * h2f(w & 0xffffu) + f16r(Q[qo + d + 1u]) * h2f(w >> 16u);
+      dot += ${h.round}(Q[qo + d]) * ${h.read}(w & 0xffffu) + ${h.round}(Q[qo + d + 1u]) * ${h.read}(w >> 16u);
     }
     S[th * p.n4 + j] = dot * p.f0;
   }
 }`;
+}
 
 // The weighted sum of V rows over the f16 cache: kv-quant.ts attnAccWgsl('f16'), one shader for every V type.
 
