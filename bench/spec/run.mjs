@@ -20,9 +20,16 @@
 //       draft with kept hidden states, its last drafted token's run through its layers included),
 //   o = the speculative loop's other CPU ms per step / u (sampling every row, truncation, async turns).
 //
-// 1 + a*k is the tokens one step emits. expectedIsolated is the older prediction from costs measured
-// apart (one decode repeated until 20 ms: caches hot, no catch-up, no loop overhead), kept to show
-// how far that is off.
+// 1 + a*k is the tokens one step emits. That formula takes its costs from the run it predicts, so it
+// nearly restates the measurement. `predicted` is the prediction from costs measured apart from the
+// speculative run, in the same process and round by round: every decode timed alone in the order
+// the loops run them (loopCosts), the loops' own work timed alone (overheadCosts), and Leviathan et
+// al.'s expected tokens per round from the run's per-position acceptance (formula at `predicted`).
+// expectedIsolated is the oldest prediction (one decode repeated until 20 ms: caches hot, no
+// catch-up, no loop overhead), kept to show how far that is off.
+//
+// --clock process|thread: whose CPU time (default the process's); --cycles N:
+// samples of each decode per round for `predicted` (default 60).
 //
 //   npm run build
 //   node bench/spec/run.mjs TARGET [--draft FILE] [--layers L [--own-kv|--recompute]] [--p-min P] [--lookup] [--fr-spec K] [--rank FILE]
@@ -39,6 +46,12 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const { loadModel } = await import(join(REPO, 'dist/src/runtime/model.js'));
 const { parseRanking, restrictedHead, frSpecSubset } = await import(join(REPO, 'dist/src/runtime/spec/fr-spec.js'));
 const { Context } = await import(join(REPO, 'dist/src/runtime/context.js'));
+const { SamplerChain } = await import(join(REPO, 'dist/src/runtime/sampler.js'));
+const { TextStream } = await import(join(REPO, 'dist/src/runtime/text-stream.js'));
+const { lookupDraft } = await import(join(REPO, 'dist/src/runtime/spec/lookup.js'));
+const { generateTokens } = await import(join(REPO, 'dist/src/runtime/generate.js'));
+const { generateSpeculative } = await import(join(REPO, 'dist/src/runtime/speculative.js'));
+const { ModelDrafter, LookupDrafter } = await import(join(REPO, 'dist/src/runtime/spec/drafters.js'));
 
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args.splice(i, 2)[1] : def; };
@@ -50,6 +63,9 @@ const nPredict = Number(opt('-n', 64)), rounds = Number(opt('-r', 3)), nDraft = 
 const prompt = opt('-p', 'Once upon a time, there was a little girl named Lily. She loved to play outside.');
 const verifySizes = opt('--verify', '1,2,3,5,9').split(',').map(Number);
 const lookup = has('--lookup');
+const clock = opt('--clock', 'process');
+// --cycles N: samples of each cost in a round's loop-shaped isolated measurement (predicted, below).
+const cycles = Number(opt('--cycles', 60));
 // --own-kv: a layer-skip draft keeps its own cache (runs the prompt and every verified token again) instead of the target's.
 const ownKV = has('--own-kv');
 // --recompute: a layer-skip draft sharing the cache does not keep its hidden states; the verify runs the drafted tokens through every layer.
@@ -60,7 +76,16 @@ if (!file) throw new Error('usage: node bench/spec/run.mjs TARGET [--draft FILE]
 const load = { threads: 1 };
 const target = await loadModel(file, load);
 const draft = draftFile ? await loadModel(draftFile, load) : undefined;
-const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+// --clock process (default): the whole process's CPU time, which reads to the microsecond here.
+// --clock thread (Node 23.9+, process.threadCpuUsage): the main thread's, where every kernel runs at
+// 1 kernel thread, without V8's background threads; on this machine's kernel it advances in uneven
+// steps of 6-300 us (read back to back), too coarse for one draft step.
+if (clock !== 'thread' && clock !== 'process') throw new Error(`--clock must be thread or process, got ${clock}`);
+if (clock === 'thread' && !process.threadCpuUsage) throw new Error('--clock thread needs Node 23.9+ (process.threadCpuUsage)');
+const medianOf = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+const cpuMs = clock === 'thread'
+  ? () => { const u = process.threadCpuUsage(); return (u.user + u.system) / 1000; }
+  : () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 /** Median CPU ms of fn over reps samples after one warm-up; a sample repeats fn until it spans 20 ms (tiny models). */
 function timeCpu(fn, reps = 9) {
   let a = cpuMs();
@@ -154,33 +179,147 @@ const spec = { draft, layers: L, shareKV: !ownKV, keepHidden: !recompute, pMin, 
 // by batch size, and what is left (sampling, the drafter's bookkeeping, truncation, async turns).
 // The costs above are measured in isolation (one decode repeated until 20 ms); these are the same
 // decodes as the loop interleaves them, which is what the prediction must match.
-const decode = Context.prototype.decode;
+const decode = Context.prototype.decode, truncate = Context.prototype.truncate;
 let loopAcc = null;
 Context.prototype.decode = function (tokens, o) {
   if (!loopAcc) return decode.call(this, tokens, o);
-  const a = cpuMs(), r = decode.call(this, tokens, o), key = `${this === loopAcc.target ? 'target' : 'draft'}${tokens.length}`;
+  const isTarget = this === loopAcc.target;
+  if (isTarget) loopAcc.verify = { p: this.nPast, m: tokens.length };
+  const a = cpuMs(), r = decode.call(this, tokens, o), key = `${isTarget ? 'target' : 'draft'}${tokens.length}`;
   const e = (loopAcc.by[key] ??= { n: 0, ms: 0 });
   e.n++; e.ms += cpuMs() - a;
   return r;
 };
-const gen = async (s) => {
+// Each round's outcome, read off the target's cache: a verify of m tokens from position p, then a
+// truncate to n keeps n - p - 1 of its m - 1 drafted tokens ([drafted, kept] per round).
+Context.prototype.truncate = function (n) {
+  const v = loopAcc?.verify;
+  if (v && this === loopAcc.target) { loopAcc.rounds.push([v.m - 1, n - v.p - 1]); loopAcc.verify = null; }
+  return truncate.call(this, n);
+};
+/** One generation; `account`: time every decode and record each round (costs a clock read per decode). */
+const gen = async (s, account = false) => {
   const ctx = target.createContext({ ctx: 512 });
-  loopAcc = { target: ctx, by: {} };
+  const acc = { target: ctx, by: {}, rounds: [], verify: null };
+  if (account) loopAcc = acc;
   const a = cpuMs();
   let done;
   for await (const c of target.generate(ids, { context: ctx, maxTokens: nPredict, temperature: 0, stopAtEog: false, speculative: s })) if (c.done) done = c;
-  const ms = cpuMs() - a - 0;
-  const by = loopAcc.by;
+  const ms = cpuMs() - a;
   loopAcc = null;
   ctx.dispose();
-  return { ms, wallMs: done.timings.generateMs + done.timings.promptMs, tokens: done.tokens, spec: done.timings.speculative, by };
+  return { ms, wallMs: done.timings.generateMs + done.timings.promptMs, tokens: done.tokens, spec: done.timings.speculative, by: acc.by, rounds: acc.rounds };
 };
-const plainRuns = [], specRuns = [];
+
+// The prediction from costs measured apart from the speculative run (predicted, below).
+const LAST = { logits: 'last' }, ALL = { onLogits: () => {} };
+const modelDrafter = !lookup && L === undefined;
+/**
+ * Every decode the loops run, each timed alone (one call) but in the order the loops run them, so
+ * that each finds the caches as it does there: two plain target steps back to back (the plain
+ * loop), then a round: the draft's catch-up decode (1 token, or 2 after a fully kept draft: every
+ * other cycle), nDraft - 1 draft steps, the verify of nDraft + 1 tokens; then a draft step and a
+ * verify of another size (the c_v(n) curve). Means over the cycles: a clock that ticks coarsely still
+ * sums right over many calls; medians beside them.
+ */
+function loopCosts(nCycles) {
+  const tP = target.createContext({ ctx: 512 }), tV = target.createContext({ ctx: 512 });
+  tP.decode(filler.slice(0, depth)); tV.decode(filler.slice(0, depth));
+  const dctx = modelDrafter ? dm.createContext({ ctx: 512, head }) : undefined;
+  dctx?.decode(filler.slice(0, depth));
+  const tok = (i) => filler[(depth + i) % filler.length];
+  const one = Int32Array.of(tok(0)), two = Int32Array.of(tok(1), tok(2));
+  const batches = new Map([...new Set([...verifySizes, nDraft + 1])].map((n) => [n, Int32Array.from({ length: n }, (_, i) => tok(i))]));
+  const lookSeq = [...ids, ...filler.slice(0, nPredict >> 1)];
+  const t = {};
+  const timed = (k, fn) => { const a = cpuMs(); fn(); (t[k] ??= []).push(cpuMs() - a); };
+  for (let c = 0; c < nCycles; c++) {
+    tP.truncate(depth);
+    timed('step', () => tP.decode(one, LAST));
+    timed('step', () => tP.decode(one, LAST));
+    if (dctx) {
+      dctx.truncate(depth);
+      if (c & 1) timed('d2', () => dctx.decode(two, LAST)); else timed('d1', () => dctx.decode(one, LAST));
+      for (let i = 0; i < nDraft - 1; i++) timed('d1', () => dctx.decode(one, LAST));
+    } else if (lookup) timed('lookup', () => lookupDraft(lookSeq, nDraft));
+    tV.truncate(depth);
+    timed(`v${nDraft + 1}`, () => tV.decode(batches.get(nDraft + 1), ALL));
+    const n = verifySizes[c % verifySizes.length];
+    if (dctx) { dctx.truncate(depth); dctx.decode(one, LAST); }
+    tV.truncate(depth);
+    timed(`v${n}`, () => tV.decode(batches.get(n), ALL));
+  }
+  tP.dispose(); tV.dispose(); dctx?.dispose();
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return Object.fromEntries(Object.entries(t).map(([k, xs]) => [k, { mean: mean(xs), median: medianOf(xs), n: xs.length }]));
+}
+
+/**
+ * A context whose decode costs nothing: it keeps the positions and hands back a fixed logits row
+ * (rowFor(i, tokens): row i of a batch). Run through the real loops (generateTokens,
+ * generateSpeculative with a real drafter on another), it times the loops' own work alone: sampling,
+ * the drafter's bookkeeping, the text stream, truncation, the stepper and its event-loop turns, the
+ * async generator.
+ */
+class NullContext {
+  constructor(hp, rowFor) { this.hp = hp; this.nCtx = 512; this.batch = 64; this.nLogits = hp.nVocab; this.nPast = 0; this.tokens = []; this.rowFor = rowFor; }
+  truncate(n = 0) { this.nPast = n; this.tokens.length = n; }
+  decode(tokens, o = {}) {
+    const n = tokens.length;
+    for (let i = 0; i < n; i++) this.tokens.push(tokens[i]);
+    this.nPast += n;
+    if (o.onLogits) for (let i = 0; i < n; i++) o.onLogits(i, this.rowFor(i, tokens));
+    return o.logits === 'none' ? undefined : this.rowFor(n - 1, tokens);
+  }
+}
+/**
+ * The loops' own CPU ms (no decode: NullContext) for the run's outcome: the plain loop per token; the
+ * speculative loop per round, its target keeping, round by round, as many drafted tokens as the
+ * measured run kept (`kept`), of drafts the drafter makes as it did (a draft model's chain over a
+ * row, or lookup's search of the real sequence).
+ */
+async function loopWork(kept, tokens, reps = 5) {
+  const nV = target.hparams.nVocab, hp = target.hparams;
+  // Two ordinary tokens of the run: a draft model always proposes A; the target agrees with
+  // kept[r] drafted tokens of round r, then says another.
+  const A = tokens.find((t) => !target.tokenizer.isEog(t)), B = tokens.find((t) => t !== A && !target.tokenizer.isEog(t));
+  const rows = new Map();
+  const rowOf = (id) => { let x = rows.get(id); if (!x) { x = new Float32Array(nV); x[id] = 10; rows.set(id, x); } return x; };
+  const opts = { maxTokens: nPredict, temperature: 0, stopAtEog: false };
+  const xs = { plain: [], spec: [] };
+  for (let s = 0; s < reps; s++) {
+    let a = cpuMs(), n = 0;
+    for await (const c of generateTokens(new NullContext(hp, () => rowOf(A)), target.tokenizer, ids, opts)) if (!c.done) n++;
+    xs.plain.push((cpuMs() - a) / n);
+    let r = 0, steps = 0;
+    const tctx = new NullContext(hp, (i, t) => {
+      const next = i + 1 < t.length ? t[i + 1] : -1;
+      return next >= 0 && i < kept[Math.min(r, kept.length - 1)] ? rowOf(next) : rowOf(next === B ? A : B);
+    });
+    const stepped = tctx.decode.bind(tctx);
+    tctx.decode = (t, o) => { const out = stepped(t, o); if (o?.onLogits) r++; return out; };
+    const drafter = lookup ? new LookupDrafter(2, 4) : new ModelDrafter('null', new NullContext(hp, () => rowOf(A)), target.tokenizer);
+    a = cpuMs();
+    for await (const c of generateSpeculative(tctx, target.tokenizer, ids, { ...opts, speculative: spec }, drafter)) if (c.done) steps = c.timings.speculative.steps;
+    xs.spec.push((cpuMs() - a) / steps);
+  }
+  return { plainPerToken: medianOf(xs.plain), specPerRound: medianOf(xs.spec) };
+}
+
+const plainRuns = [], specRuns = [], plainAcc = [], specAcc = [];
 // Each round also samples the costs (5 samples each), so that its expected speedup comes from costs
 // measured minutes, not an hour, from its own runs: under a changing load the paired ratio
-// measured / expected is steadier than either number.
-const roundCosts = [];
-for (let r = 0; r < rounds; r++) { plainRuns.push(await gen(undefined)); roundCosts.push(stepCosts(entries, 5)); specRuns.push(await gen(spec)); }
+// measured / expected is steadier than either number. The timed runs carry no accounting; a second
+// pair of runs per round does (its clock reads cost CPU of their own).
+const roundCosts = [], roundLoop = [], roundOver = [];
+for (let r = 0; r < rounds; r++) {
+  plainRuns.push(await gen(undefined));
+  roundCosts.push(stepCosts(entries, 5));
+  specRuns.push(await gen(spec));
+  plainAcc.push(await gen(undefined, true));
+  specAcc.push(await gen(spec, true));
+  if (modelDrafter || lookup) { roundLoop.push(loopCosts(cycles)); roundOver.push(await loopWork(specAcc[0].rounds.map(([, j]) => j), plainRuns[0].tokens)); }
+}
 const med = (xs) => xs.map((x) => x.ms).sort((a, b) => a - b)[xs.length >> 1];
 const plainMs = med(plainRuns), specMs = med(specRuns);
 const st = specRuns[0].spec;
@@ -200,27 +339,21 @@ const draftStep = lookup ? 0 : out.draftStepMs.frSpec ?? out.draftStepMs.full;
 // Verify cost at the mean batch size, interpolated linearly between the measured sizes.
 const meanBatch = (st.steps + st.drafted) / st.steps;
 const sizes = verifySizes.slice().sort((x, y) => x - y);
-function costAt(m) {
-  for (let i = 0; i + 1 < sizes.length; i++) {
-    const [a, b] = [sizes[i], sizes[i + 1]];
-    if (m >= a && m <= b) return verify[a] + (verify[b] - verify[a]) * (m - a) / (b - a);
+/** The cost of a batch of m tokens from costs at the sizes `have` (ascending): linear between them, proportional past the largest. */
+function interpolate(get, have, m) {
+  for (let i = 0; i + 1 < have.length; i++) {
+    const [a, b] = [have[i], have[i + 1]];
+    if (m >= a && m <= b) return get(a) + (get(b) - get(a)) * (m - a) / (b - a);
   }
-  return verify[sizes[sizes.length - 1]] * m / sizes[sizes.length - 1];
+  return get(have[have.length - 1]) * m / have[have.length - 1];
 }
+const costAt = (m) => interpolate((k) => verify[k], sizes, m);
 const verifyAt = costAt(meanBatch);
 /** The expected speedup from one set of costs: n steps against the verifies and draft steps the run made. */
 function expected(c) {
   const v = c[0], d = lookup ? 0 : (head ? c[3][1] : c[2][1]);
-  return (n * v[1]) / (st.steps * costAtOf(v, meanBatch) + st.drafted * d);
+  return (n * v[1]) / (st.steps * interpolate((k) => v[k], sizes, meanBatch) + st.drafted * d);
 }
-function costAtOf(v, m) {
-  for (let i = 0; i + 1 < sizes.length; i++) {
-    const [a, b] = [sizes[i], sizes[i + 1]];
-    if (m >= a && m <= b) return v[a] + (v[b] - v[a]) * (m - a) / (b - a);
-  }
-  return v[sizes[sizes.length - 1]] * m / sizes[sizes.length - 1];
-}
-const medianOf = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
 const paired = plainRuns.map((p, r) => {
   const measured = (p.ms - prefill) / (specRuns[r].ms - prefill - draftPrefill);
   const exp = expected(roundCosts[r]);
@@ -246,7 +379,7 @@ out.endToEnd = {
   greedyIdentical: specRuns.every((r) => r.tokens.length === n && r.tokens.every((t, i) => t === plainRuns[0].tokens[i])),
   wallMsPlain: plainRuns.map((r) => Math.round(r.wallMs)), wallMsSpec: specRuns.map((r) => Math.round(r.wallMs)),
 };
-// The loop's own costs (medians over rounds): the step and verify as interleaved with the draft,
+// The loop's own costs (medians over rounds, from the accounted runs): the step and verify as interleaved with the draft,
 // the draft's decodes (drafted tokens and the catch-up of the token the target emitted), and the
 // rest of the loop per step; the speedup those predict (prompt decodes left out on both sides).
 {
@@ -255,17 +388,17 @@ out.endToEnd = {
   const cnt = (by, pred) => Object.entries(by).filter(([k]) => pred(k)).reduce((a, [, e]) => a + e.n, 0);
   const promptLen = ids.length - 1;
   const isPrompt = (k) => k === `target${promptLen}` || k === `draft${ids.length}`;
-  const plainStep = med2(plainRuns.map((r) => sum(r.by, (k) => k === 'target1') / Math.max(1, cnt(r.by, (k) => k === 'target1'))));
-  const verifyMs = med2(specRuns.map((r) => sum(r.by, (k) => k.startsWith('target') && !isPrompt(k)) / r.spec.steps));
-  const draftMs = med2(specRuns.map((r) => sum(r.by, (k) => k.startsWith('draft') && !isPrompt(k)) / r.spec.steps));
-  const plainOther = med2(plainRuns.map((r) => (r.ms - sum(r.by, () => true)) / n));
-  const specOther = med2(specRuns.map((r) => (r.ms - sum(r.by, () => true)) / r.spec.steps));
+  const plainStep = med2(plainAcc.map((r) => sum(r.by, (k) => k === 'target1') / Math.max(1, cnt(r.by, (k) => k === 'target1'))));
+  const verifyMs = med2(specAcc.map((r) => sum(r.by, (k) => k.startsWith('target') && !isPrompt(k)) / r.spec.steps));
+  const draftMs = med2(specAcc.map((r) => sum(r.by, (k) => k.startsWith('draft') && !isPrompt(k)) / r.spec.steps));
+  const plainOther = med2(plainAcc.map((r) => (r.ms - sum(r.by, () => true)) / n));
+  const specOther = med2(specAcc.map((r) => (r.ms - sum(r.by, () => true)) / r.spec.steps));
   out.inLoop = {
     plainStepMs: +plainStep.toFixed(3), plainOtherMsPerToken: +plainOther.toFixed(3),
     verifyMsPerStep: +verifyMs.toFixed(3), verifyOverStep: +(verifyMs / plainStep).toFixed(3), isolatedVerifyOverStep: +(costAt(meanBatch) / verify[1]).toFixed(3),
     draftMsPerStep: +draftMs.toFixed(3), isolatedDraftMsPerStep: +((st.drafted / st.steps) * draftStep).toFixed(3),
     specOtherMsPerStep: +specOther.toFixed(3),
-    draftDecodes: Object.fromEntries(Object.entries(specRuns[0].by).filter(([k]) => k.startsWith('draft')).map(([k, e]) => [k, e.n])),
+    draftDecodes: Object.fromEntries(Object.entries(specAcc[0].by).filter(([k]) => k.startsWith('draft')).map(([k, e]) => [k, e.n])),
   };
   // The formula (header): a, k from the counts; v, c, o in units of a plain token's in-loop cost.
   const u = plainStep + plainOther;
@@ -275,6 +408,74 @@ out.endToEnd = {
   out.endToEnd.expectedSpeedup = +S.toFixed(3);
   out.endToEnd.formula = { a: +a.toFixed(3), k: +k.toFixed(3), v: +v.toFixed(3), c: +c.toFixed(4), o: +o.toFixed(3), uMs: +u.toFixed(3) };
   out.endToEnd.measuredOverExpected = +(out.endToEnd.speedup / S).toFixed(3);
+}
+// The prediction from costs measured apart (loopCosts, overheadCosts), with Leviathan et al.'s
+// expected tokens per round from the per-position acceptance of the run's rounds:
+//
+//   E = 1 + sum_{i=1..k} prod_{j<=i} alpha_j     alpha_j = P(drafted token j kept | tokens 1..j-1 kept)
+//   plain token = c_step + w_plain
+//   round       = draft + c_v(k+1) + w_round
+//   draft       = P_all * c_d(2) + (1 - P_all) * c_d(1) + (k - 1) * c_d(1)   (a draft model; lookup: its search)
+//   S = E * plain token / round
+//
+// c_step, c_v(n), c_d(n): loopCosts; w_plain (per token) and w_round (per round): loopWork, the
+// loops' own work with decodes that cost nothing.
+//
+// k = nDraft; P_all = prod alpha_j, the rounds that keep every drafted token, after which the draft
+// catches up 2 tokens. `decodesOnly` leaves the loops' own work out (plain token = c_step, round =
+// draft + c_v(k+1)): the gap between it and S is what that work costs.
+if (roundLoop.length) {
+  const rs = specAcc[0].rounds.slice(0, -1); // the last round may stop early (maxTokens)
+  const alpha = [];
+  for (let i = 1; i <= nDraft; i++) {
+    const tried = rs.filter(([d, j]) => d >= i && j >= i - 1).length, kept = rs.filter(([d, j]) => d >= i && j >= i).length;
+    alpha.push(tried ? kept / tried : 0);
+  }
+  let E = 1, pAll = 1;
+  for (const a of alpha) { pAll *= a; E += pAll; }
+  const kMean = rs.reduce((x, [d]) => x + d, 0) / Math.max(1, rs.length);
+  const fullDrafts = rs.filter(([d]) => d === nDraft).length;
+  const hist = Array.from({ length: nDraft + 1 }, (_, j) => rs.filter(([d, jj]) => d === nDraft && jj === j).length);
+  // The geometric-model alpha (Leviathan's constant rate): kept / (kept + rejections) over full drafts.
+  const keptAll = rs.filter(([d]) => d === nDraft).reduce((x, [, j]) => x + j, 0), rejections = rs.filter(([d, j]) => d === nDraft && j < d).length;
+  const alphaConst = keptAll / Math.max(1, keptAll + rejections);
+  const eConst = alphaConst >= 1 ? nDraft + 1 : (1 - alphaConst ** (nDraft + 1)) / (1 - alphaConst);
+  // Lookup drafts 0..nDraft tokens a round: E and the verify's cost are averaged over its rounds.
+  const eRounds = rs.reduce((x, [, j]) => x + j + 1, 0) / Math.max(1, rs.length);
+  const eUse = modelDrafter ? E : eRounds;
+  const predict = (lc, ov, stat) => {
+    const c = (k) => lc[k]?.[stat] ?? NaN;
+    const have = Object.keys(lc).filter((k) => k[0] === 'v').map((k) => Number(k.slice(1))).sort((a, b) => a - b);
+    const cv = (m) => interpolate((k) => c(`v${k}`), have, m);
+    const verifyCost = modelDrafter ? cv(nDraft + 1) : rs.reduce((x, [d]) => x + cv(d + 1), 0) / Math.max(1, rs.length);
+    const draftCost = modelDrafter ? pAll * c('d2') + (1 - pAll) * c('d1') + (nDraft - 1) * c('d1') : c('lookup');
+    const plainTok = c('step') + ov.plainPerToken;
+    const round = draftCost + verifyCost + ov.specPerRound;
+    return { S: eUse * plainTok / round, Sconst: eConst * plainTok / round, decodesOnly: eUse * c('step') / (draftCost + verifyCost), plainTok, round, draftCost, verifyCost };
+  };
+  const perRound = roundLoop.map((lc, r) => {
+    const measured = (plainRuns[r].ms - prefill) / (specRuns[r].ms - prefill - draftPrefill);
+    const p = predict(lc, roundOver[r], 'mean');
+    return { measured, ...p, ratio: measured / p.S };
+  });
+  const m = (f) => +medianOf(perRound.map(f)).toFixed(4);
+  const costMed = (k, stat = 'mean') => +medianOf(roundLoop.map((lc) => lc[k]?.[stat] ?? NaN)).toFixed(4);
+  const keys = Object.keys(roundLoop[0]).sort();
+  const medOver = (k) => +medianOf(roundOver.map((o) => o[k])).toFixed(4);
+  const stepMean = costMed('step');
+  out.predicted = {
+    nDraft, rounds: rs.length, fullDrafts, keptHistogram: hist, alpha: alpha.map((a) => +a.toFixed(3)), alphaConst: +alphaConst.toFixed(3),
+    E: +eUse.toFixed(3), Eleviathan: +E.toFixed(3), Econst: +eConst.toFixed(3), Emeasured: +(1 + st.accepted / st.steps).toFixed(3), meanDraft: +kMean.toFixed(2), pAll: +pAll.toFixed(3),
+    costsMs: Object.fromEntries(keys.map((k) => [k, { mean: costMed(k), median: costMed(k, 'median'), n: roundLoop[0][k].n }])),
+    verifyOverStep: Object.fromEntries(keys.filter((k) => k[0] === 'v').map((k) => [k.slice(1), +(costMed(k) / stepMean).toFixed(3)])),
+    draftOverStep: modelDrafter ? +(costMed('d1') / stepMean).toFixed(4) : undefined,
+    loopWorkMs: { plainPerToken: medOver('plainPerToken'), specPerRound: medOver('specPerRound') },
+    plainTokMs: m((x) => x.plainTok), roundMs: m((x) => x.round), draftMsPerRound: m((x) => x.draftCost), verifyMsPerRound: m((x) => x.verifyCost),
+    measured: m((x) => x.measured), expected: m((x) => x.S), expectedConstAlpha: m((x) => x.Sconst), expectedDecodesOnly: m((x) => x.decodesOnly),
+    measuredOverExpected: m((x) => x.ratio), within15: Math.abs(m((x) => x.ratio) - 1) <= 0.15,
+    perRound: perRound.map((x) => [+x.measured.toFixed(3), +x.S.toFixed(3)]),
+    clock, cycles,
+  };
 }
 process.stdout.write(JSON.stringify(out) + '\n');
 target.dispose();

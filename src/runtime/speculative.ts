@@ -172,14 +172,18 @@ export async function* generateSpeculative(
     while (!reason) {
       const room = Math.min(nDraft, maxTokens === -1 ? Infinity : maxTokens - out.length - 1, ctx.nCtx - seq.length - 1);
       // `last` joins seq for the drafter's look and leaves again (no copy of the sequence per step).
-      seq.push(last);
-      let draft = room > 0 ? await drafter.draft(seq, room).finally(() => seq.pop()) : (seq.pop(), NO_DRAFT);
+      let draft = NO_DRAFT;
+      if (room > 0) {
+        seq.push(last);
+        try { draft = await drafter.draft(seq, room); } finally { seq.pop(); }
+      }
       // A layer-skip draft's kept rows cover `last` even when its tokens are dropped here.
       from.from = draft.hidden;
       if (draft.tokens.length < nDraftMin) draft = NO_DRAFT;
       if (signal?.aborted) throw new AbortError();
       batch.length = 0;
-      batch.push(last, ...draft.tokens);
+      batch.push(last);
+      for (const t of draft.tokens) batch.push(t);
       await stepper.decode(batch, batch.length <= ctx.batch ? keepView : keepCopy, undefined, from);
       seq.push(last);
       steps++;

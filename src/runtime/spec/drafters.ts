@@ -7,6 +7,7 @@ import { ArgumentError } from '../../core/errors.js';
 import type { Tokenizer } from '../../tokenizer/index.js';
 import type { Context, HiddenStart } from '../context.js';
 import { SamplerChain, type SamplingOptions, type TokenConstraint } from '../sampler.js';
+import { GpuContext } from '../gpu-context.js';
 import { TokenStepper } from '../stepper.js';
 import { copyDist, drawFrom, probOf, type Dist } from './rejection.js';
 import { lookupDraft } from './lookup.js';
@@ -35,7 +36,10 @@ export interface Drafter {
   readonly name: string;
   /** Called once per generation with its sampling options and constraint. */
   begin(opts: SamplingOptions, constraint?: TokenConstraint): void;
-  /** Up to n tokens that may follow `seq` (the whole sequence: prompt and generated tokens). */
+  /**
+   * Up to n tokens that may follow `seq` (the whole sequence: prompt and generated tokens). The
+   * Draft may be the drafter's own object, refilled by the next call: read it before calling again.
+   */
   draft(seq: readonly number[], n: number): Promise<Draft>;
   dispose(): void;
 }
@@ -44,10 +48,14 @@ export interface Drafter {
 export class LookupDrafter implements Drafter {
   readonly name = 'lookup';
   constructor(private readonly ngramMin: number, private readonly ngramMax: number) {}
+  private readonly out: Draft = { tokens: [], q: [] };
   begin(): void {}
   async draft(seq: readonly number[], n: number): Promise<Draft> {
-    const tokens = lookupDraft(seq, n, this.ngramMin, this.ngramMax);
-    return { tokens, q: tokens.map(() => null) };
+    const out = this.out;
+    out.tokens = lookupDraft(seq, n, this.ngramMin, this.ngramMax);
+    out.q.length = 0;
+    for (let i = 0; i < out.tokens.length; i++) out.q.push(null);
+    return out;
   }
   dispose(): void {}
 }
@@ -102,6 +110,8 @@ export class ModelDrafter implements Drafter {
   private readonly subset: Int32Array | undefined;
   private readonly pMin: number;
   private readonly one = new Int32Array(1);
+  private readonly two = new Int32Array(CATCH_UP_MAX);
+  private readonly out: Draft = { tokens: [], q: [] };
   /** With shared.keepHidden: the kept residual rows (Draft.hidden) and a view of each, grown to the longest draft. */
   private kept: HiddenStart | undefined;
   private keptRows: Float32Array[] = [];
@@ -126,7 +136,11 @@ export class ModelDrafter implements Drafter {
   async draft(seq: readonly number[], n: number): Promise<Draft> {
     const chain = this.chain;
     if (!chain) throw new ArgumentError('draft: begin() was not called');
-    const out: Draft = { tokens: [], q: [] };
+    // One Draft object, refilled each round: the loop reads it before asking for the next.
+    const out = this.out;
+    out.tokens.length = 0;
+    out.q.length = 0;
+    out.hidden = undefined;
     if (n <= 0 || seq.length === 0) return out;
     for (; this.seen < seq.length; this.seen++) chain.accept(seq[this.seen]!);
     let from = this.stepper.reusePrefix(seq);
@@ -144,8 +158,18 @@ export class ModelDrafter implements Drafter {
       }
     }
     const keep = shared?.keepHidden ? this.keepRows(n + 1, shared.kv.nLayer) : undefined;
-    let logits = await this.stepper.decode(seq.slice(from), undefined, undefined, keep ? { residual: keep[0] } : NO_HIDDEN);
     const one = this.one;
+    let logits: Float32Array;
+    if (seq.length - from <= CATCH_UP_MAX && !(this.ctx instanceof GpuContext)) {
+      // The usual round: the target's new token, or the last drafted one and it. Decoded here, with
+      // no event-loop turn (the verify batch gives one a round) and no copy of the sequence's tail.
+      const tail = seq.length - from === 1 ? one : this.two;
+      for (let i = from; i < seq.length; i++) tail[i - from] = seq[i]!;
+      logits = this.ctx.decode(tail, keep ? { logits: 'last', residual: keep[0] } : LAST)!;
+    } else {
+      // A prompt: in micro-batches, giving the event loop its turns.
+      logits = await this.stepper.decode(seq.slice(from), undefined, undefined, keep ? { residual: keep[0] } : NO_HIDDEN);
+    }
     const cp = chain.checkpoint();
     const cc = this.constraint?.checkpoint();
     try {
@@ -206,4 +230,9 @@ export class ModelDrafter implements Drafter {
 }
 
 const NO_HIDDEN = {};
+/**
+ * The most tokens a round's catch-up decode runs: the target's token after a rejection (1), or the
+ * last drafted token and the target's extra one after a fully kept draft (2).
+ */
+const CATCH_UP_MAX = 2;
 const LAST = { logits: 'last' } as const;
