@@ -1,23 +1,30 @@
 // The WebGPU backend in headless chromium (Debian's, SwiftShader's adapter: --enable-unsafe-webgpu
 // --enable-unsafe-swiftshader --use-webgpu-adapter=swiftshader): the bundle's createEngine with
-// backend 'webgpu' gives stories260K's golden greedy text through navigator.gpu, the same code path
-// as Node's Dawn; and the chat page with its backend control set to WebGPU. Skipped (with the reason) where no chromium is installed or it offers no adapter.
+// backend 'webgpu' gives stories260K's golden greedy texts (F32 and its quantized files) through
+// navigator.gpu, the same code path as Node's Dawn; the bundle's loadModel on the two-layer
+// Qwen2.5-0.5B-shape files gives the WebAssembly backend's logits (computed in Node); the KV parity
+// model with quantized and bf16 caches on the GPU gives llama.cpp's greedy texts; and the chat page
+// with its backend control set to WebGPU. Skipped (with the reason) where no chromium is installed or it offers no adapter.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
+import { loadModel } from '../src/runtime/model.js';
 import { REPO, STORIES, STORIES_GGUF, QUANTIZED } from './helpers.js';
+import { kvParityModel } from './kv-parity-model.js';
 import { startServer } from './server-helpers.js';
+import { LOGIT_ATOL, LOGIT_RTOL, QWEN_PROMPT, QWEN_VOCAB, compareLogits, synthQwen } from './webgpu-helpers.js';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => !!p && existsSync(p));
 const FLAGS = ['--no-sandbox', '--no-first-run', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-webgpu-adapter=swiftshader'];
 
-test('headless chromium, backend webgpu: stories260K F32 and Q4_0 greedy texts equal llama.cpp\'s golden ones', { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)' }, async (t) => {
+/** A page on a local server that serves the bundle under /web/ and `files` by URL, in headless chromium with SwiftShader's WebGPU; skips if it offers no adapter. */
+async function withPage(t: TestContext, files: Record<string, string>, fn: (page: Page) => Promise<void>): Promise<void> {
   const staticDir = resolve(REPO, 'dist/src/web/static');
-  const files: Record<string, string> = { '/f32.gguf': STORIES_GGUF, '/q4_0.gguf': QUANTIZED[2]!.file };
   const server = createServer((req, res) => {
     const url = req.url ?? '';
     if (url === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>webgpu</title>'); return; }
@@ -38,7 +45,18 @@ test('headless chromium, backend webgpu: stories260K F32 and Q4_0 greedy texts e
     await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
     const adapter = await page.evaluate(async () => !!(await (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu?.requestAdapter()));
     if (!adapter) { t.skip('chromium offers no WebGPU adapter here'); return; }
-    for (const q of ['f32', 'q4_0']) {
+    await fn(page);
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+const STORIES_FILES = [{ q: 'f32', file: STORIES_GGUF }, ...QUANTIZED];
+
+test(`headless chromium, backend webgpu: stories260K ${STORIES_FILES.map((c) => c.q).join(', ')} greedy texts equal llama.cpp's golden ones`, { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)' }, async (t) => {
+  await withPage(t, Object.fromEntries(STORIES_FILES.map((c) => [`/${c.q}.gguf`, c.file])), async (page) => {
+    for (const { q } of STORIES_FILES) {
       const got = await page.evaluate(async (url) => {
         const m = await import('/web/lutra.js' as string);
         const engine = await m.createEngine({ model: url, backend: 'webgpu' });
@@ -52,9 +70,91 @@ test('headless chromium, backend webgpu: stories260K F32 and Q4_0 greedy texts e
       const text = ' Once upon a time' + got.text;
       assert.ok(want.startsWith(text) || text.startsWith(want), `chromium webgpu ${q}:\n${text}\nllama.cpp:\n${want}`);
     }
+  });
+});
+
+const QWEN_TYPES = ['Q4_0', 'Q4_K_M'];
+
+test(`headless chromium, backend webgpu: the Qwen2.5-0.5B-shape ${QWEN_TYPES.join(' and ')} files (2 layers, vocabulary ${QWEN_VOCAB}) give the WebAssembly backend's prefill and decode logits within ${LOGIT_ATOL} + ${LOGIT_RTOL} x max|logit|`, { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-webgpu-browser-'));
+  try {
+    const steps = [QWEN_PROMPT, [1000], [QWEN_VOCAB - 1]];
+    const files: Record<string, string> = {};
+    const want: Record<string, Float32Array[]> = {};
+    for (const type of QWEN_TYPES) {
+      const file = (files[`/${type}.gguf`] = await synthQwen(dir, type));
+      // The WebAssembly backend's rows, in Node.
+      const wasm = await loadModel(file, { backend: 'wasm', threads: 1 });
+      try {
+        const c = wasm.createContext({ ctx: 64 });
+        want[type] = steps.map((ids) => c.decode(ids)!.slice());
+        c.dispose();
+      } finally {
+        wasm.dispose();
+      }
+    }
+    await withPage(t, files, async (page) => {
+      for (const type of QWEN_TYPES) {
+        const got = await page.evaluate(async ({ url, steps }) => {
+          const m = await import('/web/lutra.js' as string);
+          const model = await m.loadModel(new URL(url, location.href), { backend: 'webgpu' });
+          try {
+            const ctx = model.createContext({ ctx: 64 });
+            const rows: number[][] = [];
+            for (const ids of steps) rows.push(Array.from((await ctx.decodeAsync(ids)) as Float32Array));
+            const onGpu = ctx.onGpu as boolean;
+            ctx.dispose();
+            return { note: model.kernelNote as string, onGpu, cpu: model.gpuForward.cpuMatrices.length as number, rows };
+          } finally {
+            model.dispose();
+          }
+        }, { url: `/${type}.gguf`, steps });
+        assert.match(got.note, /WebGPU/);
+        assert.equal(got.cpu, 0, `${type}: every matrix on the GPU`);
+        assert.ok(got.onGpu, `${type}: the context stayed on the GPU`);
+        const diffs = got.rows.map((row, i) => compareLogits(row, want[type]![i]!, `chromium ${type} step ${i} (${steps[i]!.length} tokens)`));
+        process.stdout.write(`# chromium qwen ${type}: max |gpu - wasm| per step ${diffs.map((d) => d.toExponential(2)).join(', ')}\n`);
+      }
+    });
   } finally {
-    await browser.close();
-    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** KV cache types in the page: each side's own shaders (rotated quantized, bf16, mixed with f16). */
+const PAGE_KV: Array<[string, string]> = [['q8_0', 'q8_0'], ['iq4_nl', 'iq4_nl'], ['q5_1', 'q5_1'], ['bf16', 'bf16'], ['f16', 'q4_0']];
+
+test(`headless chromium, backend webgpu: the KV parity model with ${PAGE_KV.map(([k, v]) => `${k}/${v}`).join(', ')} caches on the GPU gives llama.cpp's greedy texts`, { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-webgpu-browser-kv-'));
+  try {
+    const file = join(dir, 'kv-parity.gguf');
+    writeFileSync(file, kvParityModel());
+    await withPage(t, { '/kv.gguf': file }, async (page) => {
+      const got = await page.evaluate(async (combos) => {
+        const m = await import('/web/lutra.js' as string);
+        const model = await m.loadModel(new URL('/kv.gguf', location.href), { backend: 'webgpu' });
+        try {
+          const out: Array<{ text: string; onGpu: boolean; reason: string | null }> = [];
+          for (const [k, v] of combos) {
+            const ctx = model.createContext({ ctx: 256, cacheType: { k, v } });
+            let text = '';
+            for await (const c of model.generate('Once upon a time', { maxTokens: 32, temperature: 0, context: ctx })) text += c.text;
+            out.push({ text, onGpu: ctx.onGpu, reason: ctx.cpuReason });
+            ctx.dispose();
+          }
+          return out;
+        } finally {
+          model.dispose();
+        }
+      }, PAGE_KV);
+      PAGE_KV.forEach(([k, v], i) => {
+        const want = readFileSync(resolve(REPO, `test/golden/kv/parity/gen-${k}-${v}-rot1.txt`), 'utf8').replace(/\n+$/, '').replace(/ \[end of text\]$/, '');
+        assert.ok(got[i]!.onGpu, `${k}/${v}: on the GPU (${got[i]!.reason})`);
+        assert.ok(got[i]!.text.startsWith(want), `chromium ${k}/${v}:\n webgpu ${JSON.stringify(got[i]!.text)}\n llama  ${JSON.stringify(want)}`);
+      });
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
