@@ -46,6 +46,23 @@ const NIBBLES = `fn nibbles(o: u32, x: u32, zero: i32) -> f32 {
   return isum;
 }`;
 
+/** As nibbles for Q5_0/Q5_1: 4 bytes of fifth bits at byte o, then the 16 bytes of nibbles. */
+const NIBBLES5 = `fn nibbles5(o: u32, x: u32, zero: i32) -> f32 {
+  let qh = rw(o);
+  var isum = 0.0;
+  for (var j = 0u; j < 16u; j += 4u) {
+    let q = rw(o + 4u + j);
+    for (var k = 0u; k < 4u; k++) {
+      let b = (q >> (8u * k)) & 0xffu;
+      let jj = j + k;
+      let lo = i32((b & 15u) | (((qh >> jj) << 4u) & 16u)) - zero;
+      let hi = i32((b >> 4u) | ((qh >> (jj + 12u)) & 16u)) - zero;
+      isum += f32(lo) * xv(x + jj) + f32(hi) * xv(x + jj + 16u);
+    }
+  }
+  return isum;
+}`;
+
 /** The 6-bit (scale, min) pair j of a Q4_K/Q5_K block whose 12 scale bytes start at o (quant/k-common.ts scaleMinK4). */
 const SCALE_MIN = `fn scmin(o: u32, j: u32) -> vec2<i32> {
   if (j < 4u) { return vec2<i32>(i32(rb(o + j) & 63u), i32(rb(o + j + 4u) & 63u)); }
@@ -103,39 +120,9 @@ const TABLE: Readonly<Record<string, GpuFormat>> = {
   },
   Q4_0: { block: 32, act: 'q8_0', body: 'return nibbles(o + 2u, x, 8) * (rh(o) * xd(x));' },
   Q4_1: { block: 32, act: 'q8_1', body: 'return nibbles(o + 4u, x, 0) * (rh(o) * xd(x)) + rh(o + 2u) * xs(x);' },
-  Q5_0: {
-    block: 32, act: 'q8_0', body: `
-  let qh = rw(o + 2u);
-  var isum = 0.0;
-  for (var j = 0u; j < 16u; j += 4u) {
-    let q = rw(o + 6u + j);
-    for (var k = 0u; k < 4u; k++) {
-      let b = (q >> (8u * k)) & 0xffu;
-      let jj = j + k;
-      let lo = i32((b & 15u) | (((qh >> jj) << 4u) & 16u)) - 16;
-      let hi = i32((b >> 4u) | ((qh >> (jj + 12u)) & 16u)) - 16;
-      isum += f32(lo) * xv(x + jj) + f32(hi) * xv(x + jj + 16u);
-    }
-  }
-  return isum * (rh(o) * xd(x));`,
-  },
+  Q5_0: { block: 32, act: 'q8_0', body: 'return nibbles5(o + 2u, x, 16) * (rh(o) * xd(x));' },
   // { f16 d; f16 m; u8 qh[4]; u8 qs[16] }: 24 bytes, word-aligned; Q4_1's sums term, Q5_0's fifth bits.
-  Q5_1: {
-    block: 32, act: 'q8_1', body: `
-  let qh = rw(o + 4u);
-  var isum = 0.0;
-  for (var j = 0u; j < 16u; j += 4u) {
-    let q = rw(o + 8u + j);
-    for (var k = 0u; k < 4u; k++) {
-      let b = (q >> (8u * k)) & 0xffu;
-      let jj = j + k;
-      let lo = (b & 15u) | (((qh >> jj) << 4u) & 16u);
-      let hi = (b >> 4u) | ((qh >> (jj + 12u)) & 16u);
-      isum += f32(lo) * xv(x + jj) + f32(hi) * xv(x + jj + 16u);
-    }
-  }
-  return isum * (rh(o) * xd(x)) + rh(o + 2u) * xs(x);`,
-  },
+  Q5_1: { block: 32, act: 'q8_1', body: 'return nibbles5(o + 4u, x, 0) * (rh(o) * xd(x)) + rh(o + 2u) * xs(x);' },
   // { f16 d; u8 qs[16] }: Q4_0's layout, each nibble an index into the non-linear table.
   IQ4_NL: {
     block: 32, act: 'q8_0', decls: IQ4NL_WGSL, body: `
@@ -224,6 +211,7 @@ export function blockFns(f: QuantFormat, g: GpuFormat): string {
 ${g.decls ?? ''}
 ${BYTES}
 ${NIBBLES}
+${NIBBLES5}
 ${SCALE_MIN}
 fn blk(o: u32, x: u32) -> f32 {${g.body}
 }

@@ -87,14 +87,9 @@ const QUANTIZE: Readonly<Record<Exclude<GpuKVQuant, 'bf16'>, string>> = {
   }`,
   // quantize_row_q4_1_ref: d = (max - min) / 15, m = min, nibble min(15, trunc((x - min) * id + 0.5)).
   q4_1: `
-  var mn = X[x];
-  var mx = X[x];
-  for (var j = 1u; j < 32u; j++) { mn = min(mn, X[x + j]); mx = max(mx, X[x + j]); }
-  let df = (mx - mn) / 15.0;
-  let id = select(0.0, 1.0 / df, df != 0.0);
-  let d = f2h(f16r(df));
-  let m = f2h(f16r(mn));
-  put(o, d & 0xffu); put(o + 1u, d >> 8u); put(o + 2u, m & 0xffu); put(o + 3u, m >> 8u);
+  let mi = minScale(x, o, 15.0);
+  let mn = mi.x;
+  let id = mi.y;
   for (var j = 0u; j < 16u; j++) {
     let a = min(15u, u32((X[x + j] - mn) * id + 0.5));
     let b = min(15u, u32((X[x + 16u + j] - mn) * id + 0.5));
@@ -117,14 +112,9 @@ const QUANTIZE: Readonly<Record<Exclude<GpuKVQuant, 'bf16'>, string>> = {
   // quantize_row_q5_1_ref: as q4_1 with d = (max - min) / 31 and 5-bit codes trunc((x - min) * id + 0.5)
   // (no clamp: they stay below 32), fifth bits in qh.
   q5_1: `
-  var mn = X[x];
-  var mx = X[x];
-  for (var j = 1u; j < 32u; j++) { mn = min(mn, X[x + j]); mx = max(mx, X[x + j]); }
-  let df = (mx - mn) / 31.0;
-  let id = select(0.0, 1.0 / df, df != 0.0);
-  let d = f2h(f16r(df));
-  let m = f2h(f16r(mn));
-  put(o, d & 0xffu); put(o + 1u, d >> 8u); put(o + 2u, m & 0xffu); put(o + 3u, m >> 8u);
+  let mi = minScale(x, o, 31.0);
+  let mn = mi.x;
+  let id = mi.y;
   var qh = 0u;
   for (var j = 0u; j < 16u; j++) {
     let a = u32((X[x + j] - mn) * id + 0.5) & 0xffu;
@@ -216,6 +206,17 @@ fn smax(x: u32) -> f32 {
     if (amax < abs(v)) { amax = abs(v); mx = v; }
   }
   return mx;
+}
+/** q4_1/q5_1: d = (max - min) / levels and m = min as the block's first 4 bytes at o; returns (min, 1/d). */
+fn minScale(x: u32, o: u32, levels: f32) -> vec2<f32> {
+  var mn = X[x];
+  var mx = X[x];
+  for (var j = 1u; j < 32u; j++) { mn = min(mn, X[x + j]); mx = max(mx, X[x + j]); }
+  let df = (mx - mn) / levels;
+  let d = f2h(f16r(df));
+  let m = f2h(f16r(mn));
+  put(o, d & 0xffu); put(o + 1u, d >> 8u); put(o + 2u, m & 0xffu); put(o + 3u, m >> 8u);
+  return vec2<f32>(mn, select(0.0, 1.0 / df, df != 0.0));
 }${type === 'iq4_nl' ? IQ4_INDEX_WGSL : ''}
 fn quant(x: u32, o: u32) {${QUANTIZE[type]}
 }
