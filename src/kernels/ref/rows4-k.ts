@@ -79,13 +79,22 @@ function q6kCode(src: Uint8Array, s: number, h: number, q: number, l: number): n
 
 /** Re-lay rows (rowBytes apart from byte `off` of data) in place; the last rows % 4 stay. */
 export function rows4kPack(data: Uint8Array, off: number, rowBytes: number, rows: number, blockBytes: number): void {
+  packGroups(data, off, rowBytes, rows, blockBytes, packBlock);
+}
+
+/**
+ * The group loop of a re-layout (rows4-k's, rows4-lowbit's): each group of four rows copied aside and
+ * zeroed, then `pack` writes each row's block b (at s of the copy) as lane r of group block b (at d).
+ */
+export function packGroups(data: Uint8Array, off: number, rowBytes: number, rows: number, blockBytes: number,
+  pack: (blockBytes: number, src: Uint8Array, s: number, dst: Uint8Array, d: number, r: number) => void): void {
   const tmp = new Uint8Array(4 * rowBytes), nb = rowBytes / blockBytes;
   for (let g = 0; g < rows >> 2; g++) {
     const base = off + g * 4 * rowBytes;
     tmp.set(data.subarray(base, base + 4 * rowBytes));
     data.fill(0, base, base + 4 * rowBytes);
     for (let b = 0; b < nb; b++) {
-      for (let r = 0; r < 4; r++) packBlock(blockBytes, tmp, r * rowBytes + b * blockBytes, data, base + b * 4 * blockBytes, r);
+      for (let r = 0; r < 4; r++) pack(blockBytes, tmp, r * rowBytes + b * blockBytes, data, base + b * 4 * blockBytes, r);
     }
   }
 }

@@ -14,6 +14,7 @@ import type { ActivationRow, QuantFormat } from '../../quant/types.js';
 import { F16_TO_F32 } from '../../core/f16.js';
 import { readU16 } from '../../quant/views.js';
 import { newActivationRow, prepareActivation } from './activations.js';
+import { packGroups } from './rows4-k.js';
 
 const fr = Math.fround;
 const Q2_K_BYTES = 84, Q3_K_BYTES = 110;
@@ -90,15 +91,7 @@ function packBlock(bb: number, src: Uint8Array, s: number, dst: Uint8Array, d: n
 
 /** Re-lay rows (rowBytes apart from byte `off` of data) in place; the last rows % 4 stay. */
 export function rows4loPack(data: Uint8Array, off: number, rowBytes: number, rows: number, blockBytes: number): void {
-  const tmp = new Uint8Array(4 * rowBytes), nb = rowBytes / blockBytes;
-  for (let g = 0; g < rows >> 2; g++) {
-    const base = off + g * 4 * rowBytes;
-    tmp.set(data.subarray(base, base + 4 * rowBytes));
-    data.fill(0, base, base + 4 * rowBytes);
-    for (let b = 0; b < nb; b++) {
-      for (let r = 0; r < 4; r++) packBlock(blockBytes, tmp, r * rowBytes + b * blockBytes, data, base + b * 4 * blockBytes, r);
-    }
-  }
+  packGroups(data, off, rowBytes, rows, blockBytes, packBlock);
 }
 
 /** Row `row` of a re-laid matrix (data from byte 0) as its original bytes, into out[outOff..+rowBytes). */
