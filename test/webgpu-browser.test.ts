@@ -73,9 +73,10 @@ test(`headless chromium, backend webgpu: stories260K ${STORIES_FILES.map((c) => 
   });
 });
 
-const QWEN_TYPES = ['Q4_0', 'Q4_K_M'];
+/** Q4_0 (q8_0 activations), Q4_K_M (Q4_K, Q6_K, q8_K), Q5_1 (q8_1 activations), Q5_K_M (Q5_K): every block-dot family of the GPU. */
+const QWEN_TYPES = ['Q4_0', 'Q4_K_M', 'Q5_1', 'Q5_K_M'];
 
-test(`headless chromium, backend webgpu: the Qwen2.5-0.5B-shape ${QWEN_TYPES.join(' and ')} files (2 layers, vocabulary ${QWEN_VOCAB}) give the WebAssembly backend's prefill and decode logits within ${LOGIT_ATOL} + ${LOGIT_RTOL} x max|logit|`, { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)' }, async (t) => {
+test(`headless chromium, backend webgpu: the Qwen2.5-0.5B-shape ${QWEN_TYPES.join(', ')} files (2 layers, vocabulary ${QWEN_VOCAB}) give the WebAssembly backend's prefill and decode logits within ${LOGIT_ATOL} + ${LOGIT_RTOL} x max|logit|`, { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lutra-webgpu-browser-'));
   try {
     const steps = [QWEN_PROMPT, [1000], [QWEN_VOCAB - 1]];
@@ -121,10 +122,15 @@ test(`headless chromium, backend webgpu: the Qwen2.5-0.5B-shape ${QWEN_TYPES.joi
   }
 });
 
-/** KV cache types in the page: each side's own shaders (rotated quantized, bf16, mixed with f16). */
-const PAGE_KV: Array<[string, string]> = [['q8_0', 'q8_0'], ['iq4_nl', 'iq4_nl'], ['q5_1', 'q5_1'], ['bf16', 'bf16'], ['f16', 'q4_0']];
+/**
+ * KV cache types in the page: every GPU type's shaders (rotated quantized, bf16, mixed with f16).
+ * q4_1 without rotation: rotated, its GPU text takes the other of a near tie (webgpu-kv-quant's NEAR_TIES).
+ */
+const PAGE_KV: Array<[string, string, number]> = [
+  ['q8_0', 'q8_0', 1], ['q4_0', 'q4_0', 1], ['q4_1', 'q4_1', 0], ['q5_0', 'q5_0', 1], ['q5_1', 'q5_1', 1], ['iq4_nl', 'iq4_nl', 1], ['bf16', 'bf16', 1], ['f16', 'q4_0', 1],
+];
 
-test(`headless chromium, backend webgpu: the KV parity model with ${PAGE_KV.map(([k, v]) => `${k}/${v}`).join(', ')} caches on the GPU gives llama.cpp's greedy texts`, { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)' }, async (t) => {
+test(`headless chromium, backend webgpu: the KV parity model with ${PAGE_KV.map(([k, v, r]) => `${k}/${v} rot${r}`).join(', ')} caches on the GPU gives llama.cpp's greedy texts`, { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lutra-webgpu-browser-kv-'));
   try {
     const file = join(dir, 'kv-parity.gguf');
@@ -135,8 +141,8 @@ test(`headless chromium, backend webgpu: the KV parity model with ${PAGE_KV.map(
         const model = await m.loadModel(new URL('/kv.gguf', location.href), { backend: 'webgpu' });
         try {
           const out: Array<{ text: string; onGpu: boolean; reason: string | null }> = [];
-          for (const [k, v] of combos) {
-            const ctx = model.createContext({ ctx: 256, cacheType: { k, v } });
+          for (const [k, v, rot] of combos) {
+            const ctx = model.createContext({ ctx: 256, cacheType: { k, v, rotation: rot === 1 } });
             let text = '';
             for await (const c of model.generate('Once upon a time', { maxTokens: 32, temperature: 0, context: ctx })) text += c.text;
             out.push({ text, onGpu: ctx.onGpu, reason: ctx.cpuReason });
@@ -147,8 +153,8 @@ test(`headless chromium, backend webgpu: the KV parity model with ${PAGE_KV.map(
           model.dispose();
         }
       }, PAGE_KV);
-      PAGE_KV.forEach(([k, v], i) => {
-        const want = readFileSync(resolve(REPO, `test/golden/kv/parity/gen-${k}-${v}-rot1.txt`), 'utf8').replace(/\n+$/, '').replace(/ \[end of text\]$/, '');
+      PAGE_KV.forEach(([k, v, rot], i) => {
+        const want = readFileSync(resolve(REPO, `test/golden/kv/parity/gen-${k}-${v}-rot${rot}.txt`), 'utf8').replace(/\n+$/, '').replace(/ \[end of text\]$/, '');
         assert.ok(got[i]!.onGpu, `${k}/${v}: on the GPU (${got[i]!.reason})`);
         assert.ok(got[i]!.text.startsWith(want), `chromium ${k}/${v}:\n webgpu ${JSON.stringify(got[i]!.text)}\n llama  ${JSON.stringify(want)}`);
       });
