@@ -23,6 +23,36 @@
 import { f16ToF32 } from './f16';
 import { GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0 } from './types.generated';
 
+/**
+ * Small batches (2-4 tokens) do several times decoding's work per weight byte, so the out-of-order
+ * window holds fewer of their demand misses: measured, their weights arrived at ~5 GB/s where
+ * decoding's get ~8. Wasm has no prefetch; the tiles load nine lines of each stream TOUCH bytes
+ * ahead in one burst every ~576 bytes (touch9), so those misses go out together and the demand
+ * loads find the lines in cache. Matrices under TOUCH_MIN bytes are not touched (and a touch never
+ * reads past the grouped rows: touchLimit).
+ */
+export const TOUCH: usize = 4096;
+const TOUCH_MIN: usize = 8192;
+
+/** The last address a burst may start at for grouped bytes at w..w + bytes, or 0: no touching. */
+@inline export function touchLimit(w: usize, bytes: usize): usize {
+  return bytes >= TOUCH_MIN ? w + bytes - 576 : 0;
+}
+
+/** sink | nine 16-byte loads 64 bytes apart at p and at q (576 bytes of two streams), issued together. */
+@inline export function touch9(sink: v128, p: usize, q: usize): v128 {
+  sink = v128.or(sink, v128.or(v128.or(v128.load(p), v128.load(q)), v128.or(v128.load(p, 64), v128.load(q, 64))));
+  sink = v128.or(sink, v128.or(v128.or(v128.load(p, 128), v128.load(q, 128)), v128.or(v128.load(p, 192), v128.load(q, 192))));
+  sink = v128.or(sink, v128.or(v128.or(v128.load(p, 256), v128.load(q, 256)), v128.or(v128.load(p, 320), v128.load(q, 320))));
+  sink = v128.or(sink, v128.or(v128.or(v128.load(p, 384), v128.load(q, 384)), v128.or(v128.load(p, 448), v128.load(q, 448))));
+  return v128.or(sink, v128.or(v128.load(p, 512), v128.load(q, 512)));
+}
+
+/** s itself: the touched bytes (sink) ANDed with a zero the compiler cannot see, so the loads stay. */
+@inline export function sunk(s: v128, sink: v128, nb: i32): v128 {
+  return v128.or(s, v128.and(sink, i32x4.splat(<i32>(nb < 0))));
+}
+
 /** Set in matmul's type argument when the matrix is in this layout. */
 export const ROWS4_FLAG: i32 = 0x10000;
 
@@ -324,6 +354,103 @@ function q41Pair(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize,
 }
 
 /**
+ * Two groups (g, h: half the range apart, as q4PairT) against nt (3 or 4, a constant) tokens in one
+ * pass: each weight load is split into nibbles once for every token, where q4PairT's two passes
+ * split it twice and load it twice; each token's splat of activations feeds both groups. One
+ * integer chain per (group, token) with both nibbles in it: 2 x 4 x 2 chains would not fit 16
+ * registers, and the chains restart every block, so consecutive blocks overlap. Both streams are
+ * touched TOUCH bytes ahead (touch9; lim 0: not). Same sums as q4Tile.
+ */
+@inline function q4PairNT(q41: bool, nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
+  let sg0 = f32x4.splat(0), sg1 = f32x4.splat(0), sg2 = f32x4.splat(0), sg3 = f32x4.splat(0);
+  let sh0 = f32x4.splat(0), sh1 = f32x4.splat(0), sh2 = f32x4.splat(0), sh3 = f32x4.splat(0);
+  const pre: usize = q41 ? 8 : 0;
+  g += pre; h += pre;
+  let sink = i32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    if (lim != 0 && b % (q41 ? 7 : 8) == 0) sink = touch9(sink, min(g + TOUCH, lim), min(h + TOUCH, lim));
+    const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
+    let g0 = i32x4.splat(0), g1 = i32x4.splat(0), g2 = i32x4.splat(0), g3 = i32x4.splat(0);
+    let h0 = i32x4.splat(0), h1 = i32x4.splat(0), h2 = i32x4.splat(0), h3 = i32x4.splat(0);
+    { const v = v128.load(g, 8), u = v128.load(h, 8);
+      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
+      { const a = v128.load32_splat(x, 0), c = v128.load32_splat(x, 16); g0 = dotLH(g0, a, c, vl, vh); h0 = dotLH(h0, a, c, ul, uh); }
+      { const a = v128.load32_splat(x1, 0), c = v128.load32_splat(x1, 16); g1 = dotLH(g1, a, c, vl, vh); h1 = dotLH(h1, a, c, ul, uh); }
+      { const a = v128.load32_splat(x2, 0), c = v128.load32_splat(x2, 16); g2 = dotLH(g2, a, c, vl, vh); h2 = dotLH(h2, a, c, ul, uh); }
+      if (nt > 3) { const a = v128.load32_splat(x3, 0), c = v128.load32_splat(x3, 16); g3 = dotLH(g3, a, c, vl, vh); h3 = dotLH(h3, a, c, ul, uh); } }
+    { const v = v128.load(g, 24), u = v128.load(h, 24);
+      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
+      { const a = v128.load32_splat(x, 4), c = v128.load32_splat(x, 20); g0 = dotLH(g0, a, c, vl, vh); h0 = dotLH(h0, a, c, ul, uh); }
+      { const a = v128.load32_splat(x1, 4), c = v128.load32_splat(x1, 20); g1 = dotLH(g1, a, c, vl, vh); h1 = dotLH(h1, a, c, ul, uh); }
+      { const a = v128.load32_splat(x2, 4), c = v128.load32_splat(x2, 20); g2 = dotLH(g2, a, c, vl, vh); h2 = dotLH(h2, a, c, ul, uh); }
+      if (nt > 3) { const a = v128.load32_splat(x3, 4), c = v128.load32_splat(x3, 20); g3 = dotLH(g3, a, c, vl, vh); h3 = dotLH(h3, a, c, ul, uh); } }
+    { const v = v128.load(g, 40), u = v128.load(h, 40);
+      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
+      { const a = v128.load32_splat(x, 8), c = v128.load32_splat(x, 24); g0 = dotLH(g0, a, c, vl, vh); h0 = dotLH(h0, a, c, ul, uh); }
+      { const a = v128.load32_splat(x1, 8), c = v128.load32_splat(x1, 24); g1 = dotLH(g1, a, c, vl, vh); h1 = dotLH(h1, a, c, ul, uh); }
+      { const a = v128.load32_splat(x2, 8), c = v128.load32_splat(x2, 24); g2 = dotLH(g2, a, c, vl, vh); h2 = dotLH(h2, a, c, ul, uh); }
+      if (nt > 3) { const a = v128.load32_splat(x3, 8), c = v128.load32_splat(x3, 24); g3 = dotLH(g3, a, c, vl, vh); h3 = dotLH(h3, a, c, ul, uh); } }
+    { const v = v128.load(g, 56), u = v128.load(h, 56);
+      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
+      { const a = v128.load32_splat(x, 12), c = v128.load32_splat(x, 28); g0 = dotLH(g0, a, c, vl, vh); h0 = dotLH(h0, a, c, ul, uh); }
+      { const a = v128.load32_splat(x1, 12), c = v128.load32_splat(x1, 28); g1 = dotLH(g1, a, c, vl, vh); h1 = dotLH(h1, a, c, ul, uh); }
+      { const a = v128.load32_splat(x2, 12), c = v128.load32_splat(x2, 28); g2 = dotLH(g2, a, c, vl, vh); h2 = dotLH(h2, a, c, ul, uh); }
+      if (nt > 3) { const a = v128.load32_splat(x3, 12), c = v128.load32_splat(x3, 28); g3 = dotLH(g3, a, c, vl, vh); h3 = dotLH(h3, a, c, ul, uh); } }
+    const gB = g - pre, hB = h - pre, dg = scales4(gB, keep, rebias), dh = scales4(hB, keep, rebias);
+    if (q41) {
+      sg0 = blockEnd(true, sg0, g0, gB, dg, ad, asum, keep, rebias);
+      sh0 = blockEnd(true, sh0, h0, hB, dh, ad, asum, keep, rebias);
+      sg1 = blockEnd(true, sg1, g1, gB, dg, ad + aStep, asum + aStep, keep, rebias);
+      sh1 = blockEnd(true, sh1, h1, hB, dh, ad + aStep, asum + aStep, keep, rebias);
+      sg2 = blockEnd(true, sg2, g2, gB, dg, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
+      sh2 = blockEnd(true, sh2, h2, hB, dh, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
+      if (nt > 3) {
+        sg3 = blockEnd(true, sg3, g3, gB, dg, ad + 3 * aStep, asum + 3 * aStep, keep, rebias);
+        sh3 = blockEnd(true, sh3, h3, hB, dh, ad + 3 * aStep, asum + 3 * aStep, keep, rebias);
+      }
+    } else {
+      // Q4_0: each token's offset (8 * its block sum) and scale made once for both groups (blockSum4's sums).
+      { const off = i32x4.shl(v128.load32_splat(asum), 3), da = v128.load32_splat(ad);
+        sg0 = pairSum(sg0, g0, off, dg, da); sh0 = pairSum(sh0, h0, off, dh, da); }
+      { const off = i32x4.shl(v128.load32_splat(asum + aStep), 3), da = v128.load32_splat(ad + aStep);
+        sg1 = pairSum(sg1, g1, off, dg, da); sh1 = pairSum(sh1, h1, off, dh, da); }
+      { const off = i32x4.shl(v128.load32_splat(asum + 2 * aStep), 3), da = v128.load32_splat(ad + 2 * aStep);
+        sg2 = pairSum(sg2, g2, off, dg, da); sh2 = pairSum(sh2, h2, off, dh, da); }
+      if (nt > 3) {
+        const off = i32x4.shl(v128.load32_splat(asum + 3 * aStep), 3), da = v128.load32_splat(ad + 3 * aStep);
+        sg3 = pairSum(sg3, g3, off, dg, da); sh3 = pairSum(sh3, h3, off, dh, da);
+      }
+    }
+    g += q4Step(q41); h += q4Step(q41); x += 32; ad += 4; asum += 4;
+  }
+  v128.store(yg, sunk(sg0, sink, nb)); v128.store(yg + yStep, sg1); v128.store(yg + 2 * yStep, sg2);
+  v128.store(yh, sh0); v128.store(yh + yStep, sh1); v128.store(yh + 2 * yStep, sh2);
+  if (nt > 3) { v128.store(yg + 3 * yStep, sg3); v128.store(yh + 3 * yStep, sh3); }
+}
+
+/** s + f32(acc - off) * (dw * da): blockSum4's Q4_0 sum with the token's offset and scale given. */
+@inline function pairSum(s: v128, acc: v128, off: v128, dw: v128, da: v128): v128 {
+  return f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(acc, off)), f32x4.mul(dw, da)));
+}
+
+/** acc + one chunk's low nibbles l against activations a and high nibbles u against c. */
+@inline export function dotLH(acc: v128, a: v128, c: v128, l: v128, u: v128): v128 {
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(c, u, i32x4.relaxed_dot_i8x16_i7x16_add_s(a, l, acc));
+}
+function q4Pair3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
+  q4PairNT(false, 3, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
+}
+function q41Pair3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
+  q4PairNT(true, 3, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
+}
+function q4Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
+  q4PairNT(false, 4, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
+}
+function q41Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
+  q4PairNT(true, 4, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
+}
+
+/**
  * Relaxed Q4_0 or Q4_1 (q41): rows r0..r1 (grouped) for nTok tokens, group by group, tokens four
  * at a time while the group is in L1. `asum`: Q4_0's integer activation sums, Q4_1's d * sum.
  */
@@ -350,23 +477,16 @@ function q41Pair(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize,
     }
     return;
   }
-  // Up to four tokens: whole groups in far pairs, two tokens a pass (q4PairT; the second pass reads
-  // the pair from L1), a last odd token as decoding does; the other groups below.
-  const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = nTok <= 4 ? (gb - ga) >> 1 : 0;
+  // Up to four tokens: whole groups in far pairs, two tokens in q4PairT, three or four in one pass
+  // (q4PairNT); the other groups below.
+  const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = nTok <= 4 ? (gb - ga) >> 1 : 0, lim = touchLimit(w, <usize>(gb << 2) * rowBytes);
   for (let i = 0; i < d; i++) {
     const g0 = ga + i, g1 = g0 + d;
     const wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2), yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
-    let t = 0;
-    for (; t + 2 <= nTok; t += 2) {
-      const xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, ot = <usize>t * yStep;
-      if (q41) q41Pair(wg, wh, nb, xt, xStep, adt, ast, aStep, yg + ot, yh + ot, yStep, m, keep, rebias);
-      else q4Pair(wg, wh, nb, xt, xStep, adt, ast, aStep, yg + ot, yh + ot, yStep, m, keep, rebias);
-    }
-    if (t < nTok) {
-      const xt = act + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, ot = <usize>t * yStep;
-      if (q41) q41Decode2(wg, wh, nb, xt, adt, ast, m, keep, rebias, yg + ot, yh + ot);
-      else q4Decode2(wg, wh, nb, xt, adt, ast, m, keep, rebias, yg + ot, yh + ot);
-    }
+    if (nTok == 4) { if (q41) q41Pair4(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); else q4Pair4(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); }
+    else if (nTok == 3) { if (q41) q41Pair3(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); else q4Pair3(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); }
+    else if (q41) q41Pair(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
+    else q4Pair(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
   }
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
     if (g >= ga && g < ga + 2 * d) continue;

@@ -107,8 +107,9 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
   const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
   pool.push(k);
   const exp = (k as unknown as { k: KernelExports }).k;
-  for (const type of TYPES) {
-    const rows = 23, cols = 128, nTok = 3;
+  // Three and four tokens: the relaxed build's one-pass tiles over two far groups (q4PairNT).
+  for (const type of TYPES) for (const nTok of [3, 4]) {
+    const rows = 23, cols = 128;
     const { w, orig } = matrix(k, type, rows, cols, 5);
     k.prepareWeights([w]);
     const x = k.allocF32(cols * nTok);
@@ -138,7 +139,7 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
       for (let t = 0; t < nTok; t++) {
         for (let r = 0; r < rows; r++) {
           const want = r >= r0! && r < r1! ? yTwin[t * rows + r]! : -7;
-          assert.ok(Object.is(y[t * rows + r], want), `${type} rows [${r0}, ${r1}) token ${t} row ${r}: ${y[t * rows + r]} vs ${want}`);
+          assert.ok(Object.is(y[t * rows + r], want), `${type} x${nTok} rows [${r0}, ${r1}) token ${t} row ${r}: ${y[t * rows + r]} vs ${want}`);
         }
       }
     }

@@ -6,12 +6,14 @@
 // decode step's: what speculative verification or a short chat turn costs against one token.
 // --profile: after the rounds, one more pass per case through a wrapper that sums the process's
 // CPU time per kernel op (1 thread: what each op costs a free core).
-//   node bench/kernels/step.mjs MODEL [--kernels dequant,lut,auto] [--threads 1] [--batches 1,2,4,8] [--rounds 7] [--profile] [--json]
+// --logits all: every token's logits (what verifying a speculative draft needs); default last, as llama-bench's ppN.
+//   node bench/kernels/step.mjs MODEL [--kernels dequant,lut,auto] [--threads 1] [--batches 1,2,4,8] [--rounds 7] [--profile] [--logits last|all] [--json]
 import { loadModel } from '../../dist/src/runtime/model.js';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 
-const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { kernels: { type: 'string', default: 'dequant,lut' }, threads: { type: 'string', default: '1' }, batches: { type: 'string', default: '1,2,4,8' }, rounds: { type: 'string', default: '7' }, json: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false } } });
+const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { kernels: { type: 'string', default: 'dequant,lut' }, threads: { type: 'string', default: '1' }, batches: { type: 'string', default: '1,2,4,8' }, rounds: { type: 'string', default: '7' }, json: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, logits: { type: 'string', default: 'last' } } });
+if (a.logits !== 'last' && a.logits !== 'all') throw new Error(`--logits must be last or all, got ${a.logits}`);
 const file = positionals[0];
 if (!file) throw new Error('usage: node bench/kernels/step.mjs MODEL [--kernels dequant,lut] [--threads 1] [--batches 1,2,4,8] [--rounds 7]');
 const batches = a.batches.split(',').map(Number), rounds = Number(a.rounds);
@@ -29,7 +31,7 @@ const tok = (m) => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % m.h
 function step(v, n) {
   const toks = new Int32Array(n);
   for (let i = 0; i < n; i++) toks[i] = tok(v.model);
-  v.ctx.decode(toks, { logits: 'last' });
+  v.ctx.decode(toks, { logits: a.logits });
   v.pos += n;
 }
 // Warm-up: compile every path, fault in every page; a few positions of context.
@@ -64,7 +66,7 @@ if (a.profile) {
     ctx.decode(new Int32Array(16).fill(7), { logits: 'last' });
     for (const k of Object.keys(ms)) delete ms[k];
     const u0 = process.cpuUsage();
-    for (let i = 0; i < reps; i++) ctx.decode(toks, { logits: 'last' });
+    for (let i = 0; i < reps; i++) ctx.decode(toks, { logits: a.logits });
     const u = process.cpuUsage(u0);
     ctx.dispose();
     const total = (u.user + u.system) / 1000 / reps;
@@ -79,7 +81,7 @@ for (const v of variants) { v.ctx.dispose(); v.model.dispose(); }
 const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
 if (a.json) console.log(JSON.stringify({ file, node: process.version, cpu: os.cpus()[0]?.model, load, rounds, rows, profiles }, null, 2));
 else {
-  console.log(`${file}: whole-model steps, median of ${rounds} interleaved rounds of 3 calls; ${os.cpus()[0]?.model}, Node ${process.version}, load ${load} on ${os.cpus().length} cores`);
+  console.log(`${file}: whole-model steps (logits ${a.logits}), median of ${rounds} interleaved rounds of 3 calls; ${os.cpus()[0]?.model}, Node ${process.version}, load ${load} on ${os.cpus().length} cores`);
   console.log('| kernels | threads | tokens per call | wall ms | CPU ms | x one step (wall) | x one step (CPU) | tokens/s (wall) |\n|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.kernels} (${r.note}) | ${r.threads} | ${r.tokens} | ${r.wallMs.toFixed(2)} | ${r.cpuMs.toFixed(2)} | ${r.ratioWall?.toFixed(2) ?? '-'} | ${r.ratioCpu?.toFixed(2) ?? '-'} | ${(r.tokens / r.wallMs * 1000).toFixed(2)} |`);
   for (const p of profiles) console.log(`\nCPU ms per call, ${p.kernels}, ${p.tokens} token(s): total ${p.totalMs.toFixed(2)}; ${Object.entries(p.ms).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
