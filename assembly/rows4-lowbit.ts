@@ -131,18 +131,19 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
 }
 
 /**
- * start + the sums (lane = row) of the code vectors c0..c3 against 16 activations at x + o (o a
- * constant): c_k takes activations x + o + 4k .. +3.
+ * start + the sums (lane = row) of the code vectors c0..c3 against 16 activations at x: c_k takes
+ * activations x + 4k .. +3. Literal offsets: V8 folds them into the loads, where each computed
+ * address would cost integer operations (wasm addresses wrap at 32 bits).
  */
-@inline function dot16(start: v128, c0: v128, c1: v128, c2: v128, c3: v128, x: usize, o: usize): v128 {
+@inline function dot16(start: v128, c0: v128, c1: v128, c2: v128, c3: v128, x: usize): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    // Two chains of two: the four dot products of one chain would wait on each other.
-    const u = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x + o), c0, start);
-    const v = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x + o + 4), c1, i32x4.splat(0));
-    return i32x4.add(i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x + o + 8), c2, u), i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x + o + 12), c3, v));
+    // One chain: the tiles keep four or more of them in flight (one per sub-block).
+    const u = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x), c0, start);
+    const v = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), c1, u);
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 12), c3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 8), c2, v));
   }
-  const a0 = i16x8.extend_low_i8x16_s(v128.load32_splat(x + o)), a1 = i16x8.extend_low_i8x16_s(v128.load32_splat(x + o + 4));
-  const a2 = i16x8.extend_low_i8x16_s(v128.load32_splat(x + o + 8)), a3 = i16x8.extend_low_i8x16_s(v128.load32_splat(x + o + 12));
+  const a0 = i16x8.extend_low_i8x16_s(v128.load32_splat(x)), a1 = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 4));
+  const a2 = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 8)), a3 = i16x8.extend_low_i8x16_s(v128.load32_splat(x, 12));
   const z = i32x4.splat(0);
   const p01 = dotPair(dotPair(dotPair(dotPair(z, c0, a0, false), c1, a1, false), c2, a2, false), c3, a3, false);
   const p23 = dotPair(dotPair(dotPair(dotPair(z, c0, a0, true), c1, a1, true), c2, a2, true), c3, a3, true);
@@ -163,9 +164,19 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
 
 // ------------------------------------------------------------------ Q2_K
 
-/** The 2-bit codes j (a constant) of a chunk w (m3: 0x03 in every byte). */
-@inline function q2kCodes(w: v128, j: i32, m3: v128): v128 {
-  return v128.and(j == 0 ? w : i16x8.shr_u(w, 2 * j), m3);
+/**
+ * The 2-bit codes j (a constant) of a chunk w, in place where one AND takes them: times 1 (j = 0,
+ * mask m3 = 0x03), 4 (j = 1, m12 = 0x0c), 16 (j = 2, m48 = 0x30; j = 3 shifted down by 2 first).
+ * q2kScaled puts the factors into the scales, so the sums come out 16 times the true ones.
+ */
+@inline function q2kCodes(w: v128, j: i32, m3: v128, m12: v128, m48: v128): v128 {
+  return j == 0 ? v128.and(w, m3) : j == 1 ? v128.and(w, m12) : j == 2 ? v128.and(w, m48) : v128.and(i16x8.shr_u(w, 2), m48);
+}
+
+/** Scales of codes j (quarterU of the pass's scale bytes) times 16 / q2kCodes' factor: 16, 4, 1, 1. */
+@inline function q2kScaled(sv: v128, j: i32): v128 {
+  const s = quarterU(sv, j);
+  return j == 0 ? i32x4.shl(s, 4) : j == 1 ? i32x4.shl(s, 2) : s;
 }
 
 /**
@@ -197,6 +208,7 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
   let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
   // From a run-time value: V8 keeps them in registers instead of rebuilding them at every use.
   const one = <i32>(nb >= 0), f = i8x16.splat(<i8>(0x0f * one)), m3 = i8x16.splat(<i8>(0x03 * one));
+  const m12 = i8x16.splat(<i8>(0x0c * one)), m48 = i8x16.splat(<i8>(0x30 * one));
   for (let b = 0; b < nb; b++) {
     const blk = g + <usize>b * 336, xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6);
     const dd = v128.load(blk);
@@ -221,47 +233,48 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
       const w0 = v128.load(q), w1 = v128.load(q, 16), w2 = v128.load(q, 32), w3 = v128.load(q, 48);
       const sv = v128.and(i16x8.shr_u(v128.load(blk + 16 + (<usize>(u & 1) << 4)), (u >> 1) << 2), f);
       {
-        const c0 = q2kCodes(w0, 0, m3), c1 = q2kCodes(w1, 0, m3), c2 = q2kCodes(w2, 0, m3), c3 = q2kCodes(w3, 0, m3), sc = quarterU(sv, 0);
-        i0 = i32x4.add(i0, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu, 0), sc));
-        if (nt > 1) i1 = i32x4.add(i1, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + xStep, 0), sc));
+        const c0 = q2kCodes(w0, 0, m3, m12, m48), c1 = q2kCodes(w1, 0, m3, m12, m48), c2 = q2kCodes(w2, 0, m3, m12, m48), c3 = q2kCodes(w3, 0, m3, m12, m48), sc = q2kScaled(sv, 0);
+        i0 = i32x4.add(i0, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu), sc));
+        if (nt > 1) i1 = i32x4.add(i1, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + xStep), sc));
         if (nt > 2) {
-          i2 = i32x4.add(i2, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 2 * xStep, 0), sc));
-          i3 = i32x4.add(i3, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 3 * xStep, 0), sc));
+          i2 = i32x4.add(i2, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 2 * xStep), sc));
+          i3 = i32x4.add(i3, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 3 * xStep), sc));
         }
       }
       {
-        const c0 = q2kCodes(w0, 1, m3), c1 = q2kCodes(w1, 1, m3), c2 = q2kCodes(w2, 1, m3), c3 = q2kCodes(w3, 1, m3), sc = quarterU(sv, 1);
-        i0 = i32x4.add(i0, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu, 32), sc));
-        if (nt > 1) i1 = i32x4.add(i1, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + xStep, 32), sc));
+        const c0 = q2kCodes(w0, 1, m3, m12, m48), c1 = q2kCodes(w1, 1, m3, m12, m48), c2 = q2kCodes(w2, 1, m3, m12, m48), c3 = q2kCodes(w3, 1, m3, m12, m48), sc = q2kScaled(sv, 1);
+        i0 = i32x4.add(i0, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 32), sc));
+        if (nt > 1) i1 = i32x4.add(i1, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + xStep + 32), sc));
         if (nt > 2) {
-          i2 = i32x4.add(i2, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 2 * xStep, 32), sc));
-          i3 = i32x4.add(i3, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 3 * xStep, 32), sc));
+          i2 = i32x4.add(i2, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 2 * xStep + 32), sc));
+          i3 = i32x4.add(i3, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 3 * xStep + 32), sc));
         }
       }
       {
-        const c0 = q2kCodes(w0, 2, m3), c1 = q2kCodes(w1, 2, m3), c2 = q2kCodes(w2, 2, m3), c3 = q2kCodes(w3, 2, m3), sc = quarterU(sv, 2);
-        i0 = i32x4.add(i0, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu, 64), sc));
-        if (nt > 1) i1 = i32x4.add(i1, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + xStep, 64), sc));
+        const c0 = q2kCodes(w0, 2, m3, m12, m48), c1 = q2kCodes(w1, 2, m3, m12, m48), c2 = q2kCodes(w2, 2, m3, m12, m48), c3 = q2kCodes(w3, 2, m3, m12, m48), sc = q2kScaled(sv, 2);
+        i0 = i32x4.add(i0, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 64), sc));
+        if (nt > 1) i1 = i32x4.add(i1, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + xStep + 64), sc));
         if (nt > 2) {
-          i2 = i32x4.add(i2, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 2 * xStep, 64), sc));
-          i3 = i32x4.add(i3, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 3 * xStep, 64), sc));
+          i2 = i32x4.add(i2, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 2 * xStep + 64), sc));
+          i3 = i32x4.add(i3, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 3 * xStep + 64), sc));
         }
       }
       {
-        const c0 = q2kCodes(w0, 3, m3), c1 = q2kCodes(w1, 3, m3), c2 = q2kCodes(w2, 3, m3), c3 = q2kCodes(w3, 3, m3), sc = quarterU(sv, 3);
-        i0 = i32x4.add(i0, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu, 96), sc));
-        if (nt > 1) i1 = i32x4.add(i1, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + xStep, 96), sc));
+        const c0 = q2kCodes(w0, 3, m3, m12, m48), c1 = q2kCodes(w1, 3, m3, m12, m48), c2 = q2kCodes(w2, 3, m3, m12, m48), c3 = q2kCodes(w3, 3, m3, m12, m48), sc = q2kScaled(sv, 3);
+        i0 = i32x4.add(i0, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 96), sc));
+        if (nt > 1) i1 = i32x4.add(i1, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + xStep + 96), sc));
         if (nt > 2) {
-          i2 = i32x4.add(i2, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 2 * xStep, 96), sc));
-          i3 = i32x4.add(i3, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 3 * xStep, 96), sc));
+          i2 = i32x4.add(i2, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 2 * xStep + 96), sc));
+          i3 = i32x4.add(i3, i32x4.mul(dot16(zero, c0, c1, c2, c3, xu + 3 * xStep + 96), sc));
         }
       }
     }
-    s0 = q2kStep(s0, d, dmin, load<f32>(db), i0, z0);
-    if (nt > 1) s1 = q2kStep(s1, d, dmin, load<f32>(db + dStep), i1, z1);
+    // The sums are 16 times isum (q2kCodes): exact, as |16 isum| < 2^31.
+    s0 = q2kStep(s0, d, dmin, load<f32>(db), i32x4.shr_s(i0, 4), z0);
+    if (nt > 1) s1 = q2kStep(s1, d, dmin, load<f32>(db + dStep), i32x4.shr_s(i1, 4), z1);
     if (nt > 2) {
-      s2 = q2kStep(s2, d, dmin, load<f32>(db + 2 * dStep), i2, z2);
-      s3 = q2kStep(s3, d, dmin, load<f32>(db + 3 * dStep), i3, z3);
+      s2 = q2kStep(s2, d, dmin, load<f32>(db + 2 * dStep), i32x4.shr_s(i2, 4), z2);
+      s3 = q2kStep(s3, d, dmin, load<f32>(db + 3 * dStep), i32x4.shr_s(i3, 4), z3);
     }
   }
   storeRows(y, s0, lo, hi);
@@ -274,9 +287,17 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
 
 // ------------------------------------------------------------------ Q3_K
 
-/** i32 splat of -4 * the Q8_K sum of 16 at p: each Q3_K sub-block's sum starts there (codes are q + 4). */
-@inline function q3kStart(p: usize): v128 {
-  return i32x4.splat(-(load<i32>(p) << 2));
+/**
+ * -4 * the Q8_K sums of 16 of sub-blocks 4p .. 4p + 3 at p (one vector per pass): each Q3_K
+ * sub-block's sum starts at its lane q, splat (codes are q + 4).
+ */
+@inline function q3kStarts(p: usize): v128 {
+  return i32x4.neg(i32x4.shl(v128.load(p), 2));
+}
+
+@inline function splatLane(v: v128, q: i32): v128 {
+  // Lane indices must be literals; q is a constant at every call, so the branches fold away.
+  return q == 0 ? i32x4.shuffle(v, v, 0, 0, 0, 0) : q == 1 ? i32x4.shuffle(v, v, 1, 1, 1, 1) : q == 2 ? i32x4.shuffle(v, v, 2, 2, 2, 2) : i32x4.shuffle(v, v, 3, 3, 3, 3);
 }
 
 @inline function q3kStep(s: v128, d: v128, yd: f32, isum: v128): v128 {
@@ -302,6 +323,8 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
       const ns = v128.and(i16x8.shr_u(v128.load(blk + 8 + (<usize>(p & 1) << 4)), (p >> 1) << 2), f);
       const sv = i8x16.sub(v128.or(ns, v128.and(i16x8.shl(i16x8.shr_u(hb, p << 1), 4), t3)), bias);
       const tr = blk + 56 + <usize>(96 * p), xp = xb + (<usize>p << 6), bp = bb + (<usize>p << 4);
+      const st0 = q3kStarts(bp), st1 = nt > 1 ? q3kStarts(bp + bStep) : st0;
+      const st2 = nt > 2 ? q3kStarts(bp + 2 * bStep) : st0, st3 = nt > 2 ? q3kStarts(bp + 3 * bStep) : st0;
       {
         const x0 = v128.load(tr), x1 = v128.load(tr, 16), x2 = v128.load(tr, 32);
         const c0 = v128.and(x0, m7), c1 = v128.and(i16x8.shr_u(x0, 3), m7), c2 = v128.and(x1, m7), c3 = v128.and(i16x8.shr_u(x1, 3), m7);
@@ -309,11 +332,11 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
         const c6 = v128.or(v128.and(i16x8.shr_u(x0, 6), m3), v128.and(i16x8.shr_u(x2, 4), m4));
         const c7 = v128.or(v128.and(i16x8.shr_u(x1, 6), m3), v128.and(i16x8.shr_u(x2, 5), m4));
         const sa = quarterS(sv, 0), sb = quarterS(sv, 1);
-        i0 = i32x4.add(i0, i32x4.add(i32x4.mul(dot16(q3kStart(bp), c0, c1, c2, c3, xp, 0), sa), i32x4.mul(dot16(q3kStart(bp + 4), c4, c5, c6, c7, xp, 16), sb)));
-        if (nt > 1) i1 = i32x4.add(i1, i32x4.add(i32x4.mul(dot16(q3kStart(bp + bStep), c0, c1, c2, c3, xp + xStep, 0), sa), i32x4.mul(dot16(q3kStart(bp + bStep + 4), c4, c5, c6, c7, xp + xStep, 16), sb)));
+        i0 = i32x4.add(i0, i32x4.add(i32x4.mul(dot16(splatLane(st0, 0), c0, c1, c2, c3, xp), sa), i32x4.mul(dot16(splatLane(st0, 1), c4, c5, c6, c7, xp + 16), sb)));
+        if (nt > 1) i1 = i32x4.add(i1, i32x4.add(i32x4.mul(dot16(splatLane(st1, 0), c0, c1, c2, c3, xp + xStep), sa), i32x4.mul(dot16(splatLane(st1, 1), c4, c5, c6, c7, xp + xStep + 16), sb)));
         if (nt > 2) {
-          i2 = i32x4.add(i2, i32x4.add(i32x4.mul(dot16(q3kStart(bp + 2 * bStep), c0, c1, c2, c3, xp + 2 * xStep, 0), sa), i32x4.mul(dot16(q3kStart(bp + 2 * bStep + 4), c4, c5, c6, c7, xp + 2 * xStep, 16), sb)));
-          i3 = i32x4.add(i3, i32x4.add(i32x4.mul(dot16(q3kStart(bp + 3 * bStep), c0, c1, c2, c3, xp + 3 * xStep, 0), sa), i32x4.mul(dot16(q3kStart(bp + 3 * bStep + 4), c4, c5, c6, c7, xp + 3 * xStep, 16), sb)));
+          i2 = i32x4.add(i2, i32x4.add(i32x4.mul(dot16(splatLane(st2, 0), c0, c1, c2, c3, xp + 2 * xStep), sa), i32x4.mul(dot16(splatLane(st2, 1), c4, c5, c6, c7, xp + 2 * xStep + 16), sb)));
+          i3 = i32x4.add(i3, i32x4.add(i32x4.mul(dot16(splatLane(st3, 0), c0, c1, c2, c3, xp + 3 * xStep), sa), i32x4.mul(dot16(splatLane(st3, 1), c4, c5, c6, c7, xp + 3 * xStep + 16), sb)));
         }
       }
       {
@@ -323,11 +346,11 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
         const c6 = v128.or(v128.and(i16x8.shr_u(x0, 6), m3), v128.and(i16x8.shr_u(x2, 4), m4));
         const c7 = v128.or(v128.and(i16x8.shr_u(x1, 6), m3), v128.and(i16x8.shr_u(x2, 5), m4));
         const sa = quarterS(sv, 2), sb = quarterS(sv, 3);
-        i0 = i32x4.add(i0, i32x4.add(i32x4.mul(dot16(q3kStart(bp + 8), c0, c1, c2, c3, xp, 32), sa), i32x4.mul(dot16(q3kStart(bp + 12), c4, c5, c6, c7, xp, 48), sb)));
-        if (nt > 1) i1 = i32x4.add(i1, i32x4.add(i32x4.mul(dot16(q3kStart(bp + bStep + 8), c0, c1, c2, c3, xp + xStep, 32), sa), i32x4.mul(dot16(q3kStart(bp + bStep + 12), c4, c5, c6, c7, xp + xStep, 48), sb)));
+        i0 = i32x4.add(i0, i32x4.add(i32x4.mul(dot16(splatLane(st0, 2), c0, c1, c2, c3, xp + 32), sa), i32x4.mul(dot16(splatLane(st0, 3), c4, c5, c6, c7, xp + 48), sb)));
+        if (nt > 1) i1 = i32x4.add(i1, i32x4.add(i32x4.mul(dot16(splatLane(st1, 2), c0, c1, c2, c3, xp + xStep + 32), sa), i32x4.mul(dot16(splatLane(st1, 3), c4, c5, c6, c7, xp + xStep + 48), sb)));
         if (nt > 2) {
-          i2 = i32x4.add(i2, i32x4.add(i32x4.mul(dot16(q3kStart(bp + 2 * bStep + 8), c0, c1, c2, c3, xp + 2 * xStep, 32), sa), i32x4.mul(dot16(q3kStart(bp + 2 * bStep + 12), c4, c5, c6, c7, xp + 2 * xStep, 48), sb)));
-          i3 = i32x4.add(i3, i32x4.add(i32x4.mul(dot16(q3kStart(bp + 3 * bStep + 8), c0, c1, c2, c3, xp + 3 * xStep, 32), sa), i32x4.mul(dot16(q3kStart(bp + 3 * bStep + 12), c4, c5, c6, c7, xp + 3 * xStep, 48), sb)));
+          i2 = i32x4.add(i2, i32x4.add(i32x4.mul(dot16(splatLane(st2, 2), c0, c1, c2, c3, xp + 2 * xStep + 32), sa), i32x4.mul(dot16(splatLane(st2, 3), c4, c5, c6, c7, xp + 2 * xStep + 48), sb)));
+          i3 = i32x4.add(i3, i32x4.add(i32x4.mul(dot16(splatLane(st3, 2), c0, c1, c2, c3, xp + 3 * xStep + 32), sa), i32x4.mul(dot16(splatLane(st3, 3), c4, c5, c6, c7, xp + 3 * xStep + 48), sb)));
         }
       }
     }
