@@ -216,8 +216,8 @@ const LAST = { logits: 'last' }, ALL = { onLogits: () => {} };
 const modelDrafter = !lookup && L === undefined;
 /**
  * Every decode the loops run, each timed alone (one call) but in the order the loops run them, so
- * that each finds the caches as it does there: two plain target steps back to back (the plain
- * loop), then a round: the draft's catch-up decode (1 token, or 2 after a fully kept draft: every
+ * that each finds the caches as it does there: three plain target steps back to back, the last two
+ * timed (the plain loop), then a round: the draft's catch-up decode (1 token, or 2 after a fully kept draft: every
  * other cycle), nDraft - 1 draft steps, the verify of nDraft + 1 tokens; then a draft step and a
  * verify of another size (the c_v(n) curve). Means over the cycles: a clock that ticks coarsely still
  * sums right over many calls; medians beside them.
@@ -235,6 +235,7 @@ function loopCosts(nCycles) {
   const timed = (k, fn) => { const a = cpuMs(); fn(); (t[k] ??= []).push(cpuMs() - a); };
   for (let c = 0; c < nCycles; c++) {
     tP.truncate(depth);
+    tP.decode(one, LAST); // the plain loop's step follows a step of the same context, not the round's decodes
     timed('step', () => tP.decode(one, LAST));
     timed('step', () => tP.decode(one, LAST));
     if (dctx) {
