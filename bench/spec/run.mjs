@@ -313,6 +313,9 @@ const plainRuns = [], specRuns = [], plainAcc = [], specAcc = [];
 // measured / expected is steadier than either number. The timed runs carry no accounting; a second
 // pair of runs per round does (its clock reads cost CPU of their own).
 const roundCosts = [], roundLoop = [], roundOver = [];
+// One untimed generation of each first: the first run of a loop pays for compiling its JavaScript.
+await gen(undefined);
+await gen(spec);
 for (let r = 0; r < rounds; r++) {
   plainRuns.push(await gen(undefined));
   roundCosts.push(stepCosts(entries, 5));
