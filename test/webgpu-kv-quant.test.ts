@@ -3,7 +3,8 @@
 // the cache-row writers of every GPU_KV_QUANT type (q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, bf16) bit
 // for bit (runtime/kv/hadamard.ts, runtime/kv/cache-types.ts: the CPU store's bytes), attention over
 // such caches within named tolerances of ggml's CPU flash attention twin
-// (kernels/ref/attention-quant.ts), and end to end the random-weight head-size-64 model of the KV
+// (kernels/ref/attention-quant.ts): the 'kv-quant' cases of webgpu-parity.ts, also run in headless
+// chromium from webgpu-browser; and end to end the random-weight head-size-64 model of the KV
 // parity goldens giving llama.cpp's greedy text with each type and mixed caches, rotation on and
 // off, as the WebAssembly backend does; f32 caches stay on WebAssembly, naming the type.
 
@@ -11,121 +12,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { GPU_KV_QUANT, GpuOps, KV_BLOCK_BYTES, KV_QUANT_FORMAT, type GpuKVQuant } from '../src/kernels/webgpu/index.js';
-import { QuantAttentionRef } from '../src/kernels/ref/attention-quant.js';
-import { kvCacheFormat } from '../src/runtime/kv/cache-types.js';
-import { hadamardRows } from '../src/runtime/kv/hadamard.js';
-import { F16 } from '../src/quant/float.js';
-import { weightBytes } from '../src/quant/types.js';
+import { GPU_KV_QUANT } from '../src/kernels/webgpu/index.js';
 import { loadModel } from '../src/runtime/model.js';
 import { GpuContext, gpuCache } from '../src/runtime/gpu-context.js';
 import { kRotationSize } from '../src/runtime/kv/hadamard.js';
 import type { DecoderHParams } from '../src/models/index.js';
-import { randomFloats, REPO } from './helpers.js';
+import { REPO } from './helpers.js';
 import { kvParityModel } from './kv-parity-model.js';
+import { KV_COMBOS, parityCases } from './webgpu-parity.js';
 import { gpuUnavailable, testGpu } from './webgpu-helpers.js';
 
 const SKIP = await gpuUnavailable();
 
-/**
- * Attention with a quantized V: scores summed over the head's blocks in f32 (the twin in double),
- * exp in WGSL's precision, V's accumulator a*b + c in two f32 roundings (the twin one): absolute,
- * outputs are O(1).
- */
-const ATTN_Q_ATOL = 1e-6;
-/** With an f16 V the accumulator is rounded to f16 after every position, both sides: a flipped rounding is an f16 ulp. */
-const ATTN_F16V_ATOL = 2e-3;
-
-async function withOps<T>(fn: (ops: GpuOps) => Promise<T>): Promise<T> {
-  const gpu = await testGpu();
-  const ops = new GpuOps(gpu);
-  try {
-    return await fn(ops);
-  } finally {
-    ops.destroy();
-    gpu.destroy();
-  }
-}
-
-/**
- * Rows with the quantizers' edge cases: zero blocks (second of a thread's pair, first of one, two in
- * a row: iq4_nl writes the indices of the last non-zero block before them), ties at .5 after
- * scaling, the largest magnitude negative and repeated.
- */
-function kvRows(n: number, seed: number): Float32Array {
-  const x = randomFloats(n, seed, 3);
-  x.fill(0, 32, 64);
-  x.fill(0, 256, 288);
-  x.fill(0, 384, 448);
-  for (let j = 0; j < 32; j++) x[64 + j] = j === 0 ? 127 : (j % 5) - 2.5 + (j & 1) * 0.5; // q8_0: id = 1, x.5 ties
-  for (let j = 0; j < 32; j++) x[96 + j] = j % 7 === 0 ? -8 : 8 - j * 0.5; // q4_0: -8 and 8 tie in magnitude, the first wins
-  return x;
-}
-
-for (const type of GPU_KV_QUANT) {
-  test(`webgpu ${type} cache rows (rotated and not) are the CPU store's bytes`, { skip: SKIP ?? false }, async () => {
-    await withOps(async (ops) => {
-      const width = 128, nTok = 5, pos0 = 3, n = width * nTok;
-      const rowBytes = (width / 32) * KV_BLOCK_BYTES[type];
-      for (const rot of [0, 64, 128]) {
-        const x = kvRows(n, 31 + rot);
-        const want = new Uint8Array((pos0 + nTok) * rowBytes);
-        const xr = x.slice();
-        if (rot) hadamardRows(xr, 0, n, rot);
-        kvCacheFormat(type).write(xr, 0, want, pos0 * rowBytes, n);
-        const xb = ops.upload(x, 'x'), cache = ops.buffer(want.length, 'cache');
-        ops.begin();
-        if (rot) ops.hadamard(xb, n, rot);
-        ops.kvQuantWrite(type, xb, cache, width, pos0, nTok);
-        if (rot) assert.deepEqual(await ops.readF32(xb, 0, n), xr, `rotation by ${rot}: the CPU's floats bit for bit`);
-        const got = new Uint8Array(await ops.read(cache, 0, want.length));
-        for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) assert.fail(`${type} rot ${rot}: byte ${i} (row ${Math.floor(i / rowBytes)}) gpu ${got[i]} vs CPU ${want[i]}`);
-      }
-    });
-  });
-}
-
-/** The settings with llama.cpp greedy texts in test/golden/kv/parity (make-expected.sh). */
-const COMBOS: Array<[GpuKVQuant | 'f16', GpuKVQuant | 'f16']> = [
-  ['q8_0', 'q8_0'], ['q4_0', 'q4_0'], ['q4_1', 'q4_1'], ['q5_0', 'q5_0'], ['q5_1', 'q5_1'], ['iq4_nl', 'iq4_nl'], ['bf16', 'bf16'], ['q8_0', 'f16'], ['f16', 'q4_0'],
-];
-/** Mixed pairs for attention only: a bf16 K with a quantized V, a quantized K with a bf16 V. */
-const ATTN_COMBOS: Array<[GpuKVQuant | 'f16', GpuKVQuant | 'f16']> = [...COMBOS, ['bf16', 'q5_1'], ['iq4_nl', 'bf16']];
-
-for (const [kt, vt] of ATTN_COMBOS) {
-  test(`webgpu attention over a ${kt}/${vt} cache (GQA, several queries at pos0 > 0): within ${vt === 'f16' ? 'ATTN_F16V_ATOL' : 'ATTN_Q_ATOL'} of ggml's CPU flash attention twin`, { skip: SKIP ?? false }, async () => {
-    const ref = new QuantAttentionRef();
-    const kf = kt === 'f16' ? F16 : KV_QUANT_FORMAT[kt], vf = vt === 'f16' ? F16 : KV_QUANT_FORMAT[vt];
-    const tol = vt === 'f16' ? ATTN_F16V_ATOL : ATTN_Q_ATOL;
-    let worst = 0;
-    await withOps(async (ops) => {
-      for (const [nHead, nHeadKv, headDim, pos0, nTok] of [[4, 2, 64, 0, 1], [8, 2, 64, 37, 3], [2, 1, 128, 70, 2]] as const) {
-        const nKv = pos0 + nTok, kvDim = nHeadKv * headDim;
-        const kRowBytes = (kvDim / kf.blockSize) * kf.typeSize, vRowBytes = (kvDim / vf.blockSize) * vf.typeSize;
-        const k = randomFloats(nKv * kvDim, 11 + pos0, 1), v = randomFloats(nKv * kvDim, 12 + pos0, 1), q = randomFloats(nTok * nHead * headDim, 13, 1);
-        // The caches as the CPU store writes them (the write test above: the GPU writes the same bytes).
-        const kc = new Uint8Array(nKv * kRowBytes), vc = new Uint8Array(nKv * vRowBytes);
-        kvCacheFormat(kt).write(k, 0, kc, 0, k.length);
-        kvCacheFormat(vt).write(v, 0, vc, 0, v.length);
-        const want = new Float32Array(nTok * nHead * headDim);
-        const p = { nHead, nHeadKv, headDim, headDimV: headDim, scale: 1 / Math.sqrt(headDim), kFormat: kf, vFormat: vf, kRowBytes, vRowBytes, spans: null, spanCount: null, spanStride: 0 };
-        ref.attention(q, weightBytes(kc), weightBytes(vc), nTok, pos0, p, want);
-        const up = (b: Uint8Array, name: string) => { const g = ops.buffer(b.length, name); ops.write(g, new Uint32Array(b.buffer, 0, b.length / 4)); return g; };
-        const kb = up(kc, 'k cache'), vb = up(vc, 'v cache'), qb = ops.upload(q, 'q');
-        const xq = ops.buffer(q.byteLength, 'xq'), xd = ops.buffer(q.byteLength, 'xd');
-        const stride = nKv + 5, scores = ops.buffer(nTok * nHead * stride * 4, 'scores'), out = ops.buffer(want.byteLength, 'out');
-        ops.begin();
-        ops.attentionQuant(qb, xq, xd, kb, vb, scores, stride, nTok, pos0, { ...p, kFormat: kt === 'f16' ? null : kf, vType: vt }, out);
-        const got = await ops.readF32(out, 0, want.length);
-        for (let i = 0; i < want.length; i++) {
-          const d = Math.abs(got[i]! - want[i]!);
-          worst = Math.max(worst, d);
-          if (!(d <= tol)) assert.fail(`${kt}/${vt} ${nHead}/${nHeadKv} heads of ${headDim}, pos0 ${pos0}, ${nTok} queries: element ${i}: gpu ${got[i]} vs ref ${want[i]}`);
-        }
-      }
-    });
-    process.stdout.write(`# ${kt}/${vt}: max |gpu - ref| ${worst.toExponential(2)}\n`);
-  });
+for (const c of parityCases(testGpu, assert).filter((c) => c.group === 'kv-quant')) {
+  test(c.name, { skip: SKIP ?? false }, () => c.run((line) => process.stdout.write(`# ${line}\n`)));
 }
 
 const PARITY = resolve(REPO, 'test/golden/kv/parity');
@@ -188,7 +88,7 @@ async function forcedFlips(bytes: Uint8Array, cacheType: { k: string; v: string;
 
 test(`webgpu q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, bf16 and mixed KV caches, rotation on and off: greedy text of the head-size-64 parity model equals llama.cpp's and the WebAssembly backend's (q4_1 rot1: teacher-forced, GREEDY_MARGIN ${GREEDY_MARGIN})`, { skip: SKIP ?? false }, async () => {
   const bytes = kvParityModel();
-  for (const [k, v] of COMBOS) {
+  for (const [k, v] of KV_COMBOS) {
     for (const rot of [1, 0]) {
       const what = `${k}/${v} rot${rot}`;
       const cacheType = { k, v, rotation: rot === 1 };
