@@ -110,7 +110,15 @@ function timeIt(fn: () => void, reps: number): number {
   return t.sort((a, b) => a - b)[reps >> 1]! / 1000;
 }
 
-async function cmdSpecBench(modelPath: string, o: SpeculativeFlags & { prompt: string; nPredict: number; temp: number; seed: number; reps: number; json?: boolean; threads?: number; ctx?: number }): Promise<void> {
+/** Options of the speculative benchmark (`lutra spec-bench`, or `lutra bench` given a drafter). */
+export type SpecBenchOptions = SpeculativeFlags & { prompt: string; nPredict: number; temp: number; seed: number; reps: number; json?: boolean; threads?: number; ctx?: number; backend?: LoadOptions['backend']; kernels?: LoadOptions['kernels']; lutTables?: LoadOptions['lutTables'] };
+
+/** Whether the flags name a drafter (refusing draft options without one and two drafters at once). */
+export function wantsSpeculation(o: SpeculativeFlags): boolean {
+  return hasDrafter(o);
+}
+
+export async function cmdSpecBench(modelPath: string, o: SpecBenchOptions): Promise<void> {
   const load = cliLoad(o);
   const target = await loadModel(resolveModel(modelPath), load);
   const { spec, dispose } = await speculativeFromFlags(o, target, load);

@@ -10,6 +10,7 @@ import { FAMILY_PRESETS, PRESETS, synthesize } from '../tools/synth.js';
 import { VISION_PRESETS, synthesizeVision } from '../tools/synth-vision.js';
 import { bench } from '../tools/bench.js';
 import { addCacheFlags, cacheSpec, type CacheFlags } from './cache-flags.js';
+import { addSpeculativeFlags, cmdSpecBench, wantsSpeculation, type SpecBenchOptions, type SpeculativeFlags } from './speculative.js';
 import type { BackendName, LutTables, MatmulKernels } from '../kernels/index.js';
 
 function intList(name: string) {
@@ -84,8 +85,9 @@ export function registerTools(program: Command): void {
       }
     });
 
-  addCacheFlags(program.command('bench'))
-    .description('prompt processing and generation speed, as llama-bench (mean ± sd over repetitions)')
+  addSpeculativeFlags(addCacheFlags(program.command('bench')))
+    .description('prompt processing and generation speed, as llama-bench (mean ± sd over repetitions); with a drafter (--draft MODEL, --draft-layers N or --lookup), speculative decoding against plain decoding instead: acceptance rate, accepted tokens per step, speedup and the speedup the measured costs predict (as lutra spec-bench)')
+    .option('--spec-prompt <text>', 'with a drafter: the prompt to continue', 'Once upon a time')
     .option('-d, --n-depth <list>', 'tokens already in the KV cache when each test starts (llama-bench -d)', intList('--n-depth'), [0])
     .addOption(new Option('--depth-fill <how>', 'prefill: the model runs the depth tokens (as llama-bench); synthetic: random keys and values appended to the cache (same length, type and bytes; no forward pass)').choices(['prefill', 'synthetic']).default('prefill'))
     .argument('<model>', 'GGUF file or Hugging Face folder')
@@ -102,7 +104,16 @@ export function registerTools(program: Command): void {
     .addOption(new Option('--lut-tables <kind>', 'table-lookup tables: int8 or exact').choices(['int8', 'exact']).default('int8'))
     .option('--json', 'one JSON object per result line')
     .option('--no-profile', 'skip the per-op breakdown')
-    .action(async (model: string, o: CacheFlags & { nDepth: number[]; depthFill: 'prefill' | 'synthetic'; nPrompt: number[]; nGen: number[]; repetitions: number; threads?: number[]; batch: number; backend: BackendName; kernels: MatmulKernels[]; lutTables: LutTables; json?: boolean; profile: boolean }) => {
+    .action(async (model: string, o: CacheFlags & { nDepth: number[]; depthFill: 'prefill' | 'synthetic'; nPrompt: number[]; nGen: number[]; repetitions: number; threads?: number[]; batch: number; backend: BackendName; kernels: MatmulKernels[]; lutTables: LutTables; json?: boolean; profile: boolean } & SpeculativeFlags & { specPrompt: string }) => {
+      if (wantsSpeculation(o)) {
+        // One setting per run here: the speculative benchmark compares two generations of -n tokens.
+        if ((o.threads?.length ?? 1) > 1 || o.kernels.length > 1 || o.nGen.length > 1) throw new ArgumentError('bench with a drafter takes one --threads, one --kernels and one -n value');
+        await cmdSpecBench(model, {
+          ...o, prompt: o.specPrompt, nPredict: o.nGen[0] ?? 128, temp: 0, seed: 1, reps: o.repetitions, threads: o.threads?.[0],
+          backend: o.backend === 'auto' ? undefined : o.backend as SpecBenchOptions['backend'], kernels: o.kernels[0], lutTables: o.lutTables,
+        });
+        return;
+      }
       const os = await import('node:os');
       const threads = o.threads ?? [os.availableParallelism?.() ?? os.cpus().length];
       if (threads.some((t) => t < 1)) throw new ArgumentError('--threads values must be >= 1');
