@@ -1,8 +1,11 @@
 // Inputs of the kernel tests: weight matrices of seeded random values quantized to any format, in
 // a backend's memory (WebAssembly) or a plain array.
 
+import assert from 'node:assert/strict';
 import type { Kernels, WeightMatrix } from '../src/kernels/types.js';
-import type { WasmFlavor } from '../src/kernels/wasm/index.js';
+import type { WasmFlavor, WasmKernels } from '../src/kernels/wasm/index.js';
+import type { KernelExports } from '../src/kernels/wasm/protocol.js';
+import { ROWS4_FLAG } from '../src/kernels/ref/rows4.js';
 import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
 import { weightBytes } from '../src/quant/types.js';
 import { randomFloats } from './helpers.js';
@@ -61,4 +64,46 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, n: number
 /** The WebAssembly builds this engine runs, best first: the kernel tests go through each. */
 export function testFlavors(best: WasmFlavor | null): WasmFlavor[] {
   return best === 'relaxed' ? ['relaxed', 'simd', 'plain'] : best === 'simd' ? ['simd', 'plain'] : best ? ['plain'] : [];
+}
+
+/**
+ * A matrix that k re-laid at load (its original bytes: orig) through the wasm matmul export over
+ * row ranges that split groups, for nTok tokens and for one (decode), each against its TypeScript
+ * twin's products, rows outside the range untouched; then through k.matmul from arrays outside wasm
+ * memory (staged), and its embedding rows against the reference's from the original bytes.
+ * Activations as the backend prepares them: Q8 blocks of 32 (vecDot q8_0) or Q8_K. The ranges are
+ * chosen for 45 rows (11 groups and one row left in row layout).
+ */
+export function checkRelaidRanges(k: WasmKernels, w: WeightMatrix, orig: Uint8Array, nTok: number, twin: Product, ref: Kernels): void {
+  const exp = (k as unknown as { k: KernelExports }).k, { rows, cols } = w, type = w.format.name;
+  assert.equal(rows, 45, 'checkRelaidRanges: its row ranges are for 45 rows');
+  const x = k.allocF32(cols * nTok);
+  x.set(randomFloats(cols * nTok, 9, 1));
+  const yTwin = new Float32Array(rows * nTok);
+  twin(x, nTok, yTwin);
+  const qs = k.allocBytes(cols * nTok), d = k.allocF32(cols * nTok / 32), bs = k.allocF32(cols * nTok / 16), s = k.allocF32(cols * nTok / 32);
+  if (w.format.vecDot === 'q8_0') exp.quantize_q8(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, s.byteOffset, bs.byteOffset);
+  else exp.quantize_q8_k(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, bs.byteOffset);
+  const ranges = (n: number) => n > 1 ? [[0, 23], [1, 3], [2, 9], [5, 22], [19, 23], [21, 22]] : [[0, 45], [1, 41], [3, 45], [2, 19], [16, 36], [5, 22]];
+  for (const n of [nTok, 1]) {
+    for (const [r0, r1] of ranges(n)) {
+      const y = k.allocF32(rows * n);
+      y.fill(-7);
+      assert.equal(exp.matmul(w.format.id | ROWS4_FLAG, w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, qs.byteOffset, d.byteOffset, 0, bs.byteOffset, y.byteOffset, n), 0);
+      for (let t = 0; t < n; t++) {
+        for (let r = 0; r < rows; r++) {
+          const want = r >= r0! && r < r1! ? yTwin[t * rows + r]! : -7;
+          assert.ok(Object.is(y[t * rows + r], want), `${type} x${n} rows [${r0}, ${r1}) token ${t} row ${r}: ${y[t * rows + r]} vs ${want}`);
+        }
+      }
+    }
+  }
+  const yPlain = new Float32Array(rows * nTok);
+  k.matmul(w, Float32Array.from(x), nTok, yPlain);
+  sameBits(yPlain, yTwin, `${type} staged`);
+  const ids = [0, 3, 4, 21, 22];
+  const e = new Float32Array(ids.length * cols), eRef = new Float32Array(ids.length * cols);
+  k.embed(w, ids, ids.length, e);
+  ref.embed({ ...w, ...weightBytes(orig) }, ids, ids.length, eRef);
+  assert.deepEqual(e, eRef, `${type} embedding rows`);
 }

@@ -12,13 +12,11 @@ import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
 import { rows4kMatmul, rows4kPack, rows4kRow } from '../src/kernels/ref/rows4-k.js';
-import { ROWS4_FLAG } from '../src/kernels/ref/rows4.js';
 import type { WeightMatrix } from '../src/kernels/types.js';
-import type { KernelExports } from '../src/kernels/wasm/protocol.js';
 import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
 import { weightBytes } from '../src/quant/types.js';
 import { randomFloats } from './helpers.js';
-import { edgeActivations, layoutProducts } from './kernel-helpers.js';
+import { checkRelaidRanges, edgeActivations, layoutProducts } from './kernel-helpers.js';
 
 /** As kernels-parity's quant class: relative to the largest |reference| value (the reference sums in double). */
 const TOL_QUANT = 1e-4;
@@ -106,49 +104,12 @@ for (const flavor of flavors) {
 test('row ranges that split a group, arrays outside wasm memory, and embedding rows of a re-laid table', async () => {
   const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
   pool.push(k);
-  const exp = (k as unknown as { k: KernelExports }).k;
   // Two to four tokens: the relaxed build's Q5_0 takes them in one pass over two far groups (q50PairT).
   for (const type of TYPES) for (const nTok of [2, 3, 4]) {
     const rows = 45, cols = 512;
     const { w, orig } = matrix(k, type, rows, cols, 5);
     k.prepareWeights([w]);
     assert.ok(k.inRows4(w));
-    const x = k.allocF32(cols * nTok);
-    x.set(randomFloats(cols * nTok, 9, 1));
-    const yTwin = new Float32Array(rows * nTok);
-    rows4kMatmul(w, x, nTok, yTwin);
-    // Activations as the backend prepares them (Q8_K, or Q8 blocks of 32 for Q5_0), then the export over ranges [r0, r1).
-    const qs = k.allocBytes(cols * nTok), d = k.allocF32(cols * nTok / 32), bs = k.allocF32(cols * nTok / 16), s = k.allocF32(cols * nTok / 32);
-    if (type === 'Q5_0') exp.quantize_q8(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, s.byteOffset, bs.byteOffset);
-    else exp.quantize_q8_k(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, bs.byteOffset);
-    for (const [r0, r1] of [[0, 23], [1, 3], [2, 9], [5, 22], [19, 23], [21, 22]]) {
-      const y = k.allocF32(rows * nTok);
-      y.fill(-7);
-      assert.equal(exp.matmul(w.format.id | ROWS4_FLAG, w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, qs.byteOffset, d.byteOffset, 0, bs.byteOffset, y.byteOffset, nTok), 0);
-      for (let t = 0; t < nTok; t++) {
-        for (let r = 0; r < rows; r++) {
-          const want = r >= r0! && r < r1! ? yTwin[t * rows + r]! : -7;
-          assert.ok(Object.is(y[t * rows + r], want), `${type} x${nTok} rows [${r0}, ${r1}) token ${t} row ${r}: ${y[t * rows + r]} vs ${want}`);
-        }
-      }
-    }
-    // One token (decode: groups taken in several weight streams), ranges on and off group bounds.
-    for (const [r0, r1] of [[0, 45], [1, 41], [3, 45], [2, 19], [16, 36], [5, 22]]) {
-      const y = k.allocF32(rows);
-      y.fill(-7);
-      assert.equal(exp.matmul(w.format.id | ROWS4_FLAG, w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, qs.byteOffset, d.byteOffset, 0, bs.byteOffset, y.byteOffset, 1), 0);
-      for (let r = 0; r < rows; r++) {
-        const want = r >= r0! && r < r1! ? yTwin[r]! : -7;
-        assert.ok(Object.is(y[r], want), `${type} decode rows [${r0}, ${r1}) row ${r}: ${y[r]} vs ${want}`);
-      }
-    }
-    const yPlain = new Float32Array(rows * nTok);
-    k.matmul(w, Float32Array.from(x), nTok, yPlain);
-    sameBits(yPlain, yTwin, `${type} staged`);
-    const ids = [0, 3, 4, 21, 22];
-    const e = new Float32Array(ids.length * cols), eRef = new Float32Array(ids.length * cols);
-    k.embed(w, ids, ids.length, e);
-    ref.embed({ ...w, ...weightBytes(orig) }, ids, ids.length, eRef);
-    assert.deepEqual(e, eRef, `${type} embedding rows`);
+    checkRelaidRanges(k, w, orig, nTok, (xs, n, ys) => rows4kMatmul(w, xs, n, ys), ref);
   }
 });
