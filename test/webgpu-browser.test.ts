@@ -4,7 +4,9 @@
 // navigator.gpu, the same code path as Node's Dawn; the bundle's loadModel on the two-layer
 // Qwen2.5-0.5B-shape files gives the WebAssembly backend's logits (computed in Node); the KV parity
 // model with quantized and bf16 caches on the GPU gives llama.cpp's greedy texts; and the chat page
-// with its backend control set to WebGPU. Skipped (with the reason) where no chromium is installed or it offers no adapter.
+// with its backend control set to WebGPU; and every per-shader parity case of webgpu-parity.ts (the
+// ones webgpu-kernels and webgpu-kv-quant run in Node), bundled with esbuild into the page and run
+// on navigator.gpu, each reported as its own subtest. Skipped (with the reason) where no chromium is installed or it offers no adapter.
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,11 +15,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
+import { build, type Plugin } from 'esbuild';
 import { loadModel } from '../src/runtime/model.js';
 import { REPO, STORIES, STORIES_GGUF, QUANTIZED } from './helpers.js';
 import { kvParityModel } from './kv-parity-model.js';
 import { startServer } from './server-helpers.js';
-import { LOGIT_ATOL, LOGIT_RTOL, QWEN_PROMPT, QWEN_VOCAB, compareLogits, synthQwen } from './webgpu-helpers.js';
+import { LOGIT_ATOL, LOGIT_RTOL, QWEN_PROMPT, QWEN_VOCAB, compareLogits, synthQwen, testGpu } from './webgpu-helpers.js';
+import { parityCases } from './webgpu-parity.js';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => !!p && existsSync(p));
 const FLAGS = ['--no-sandbox', '--no-first-run', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-webgpu-adapter=swiftshader'];
@@ -28,7 +32,7 @@ async function withPage(t: TestContext, files: Record<string, string>, fn: (page
   const server = createServer((req, res) => {
     const url = req.url ?? '';
     if (url === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>webgpu</title>'); return; }
-    if (files[url]) { res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(files[url]!)); return; }
+    if (files[url]) { res.writeHead(200, { 'content-type': url.endsWith('.js') ? 'text/javascript' : 'application/octet-stream' }).end(readFileSync(files[url]!)); return; }
     let body: Buffer;
     try {
       body = readFileSync(join(staticDir, url.replace(/^\/web\//, '')));
@@ -195,5 +199,63 @@ test('chat page, backend control set to WebGPU: the in-page engine (a worker) lo
   } finally {
     await browser.close();
     await server.stop();
+  }
+});
+
+/**
+ * Node built-ins in the parity bundle: test/helpers.ts computes its file paths when loaded, so each
+ * is an ES module with the real one's export names, every export a function returning '' (inert,
+ * unlike the web build's throwing stubs); the cases call no Node API.
+ */
+const inertNode: Plugin = {
+  name: 'inert-node',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, namespace: 'inert-node' }));
+    b.onLoad({ filter: /.*/, namespace: 'inert-node' }, async (a) => {
+      const names = Object.keys((await import(a.path)) as object).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k));
+      return { contents: `const f = () => '';\nexport default {};\n${names.map((k) => `export const ${k} = f;`).join('\n')}`, loader: 'js' };
+    });
+  },
+};
+
+test('headless chromium, backend webgpu: every per-shader parity case of webgpu-parity.ts (webgpu-kernels, webgpu-kv-quant) on navigator.gpu, same tolerances as in Node', { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-webgpu-browser-parity-'));
+  try {
+    const bundle = join(dir, 'parity.js');
+    // The compiled cases (dist/test) with the engine sources they import, and the page's opener.
+    await build({
+      stdin: { contents: "export { parityCases, pageAssert } from './webgpu-parity.js'; export { openGpu } from '../src/kernels/webgpu/index.js';", resolveDir: resolve(REPO, 'dist/test'), loader: 'js' },
+      bundle: true, format: 'esm', platform: 'browser', target: ['chrome111'], outfile: bundle, logLevel: 'warning', plugins: [inertNode],
+    });
+    let results: Array<{ name: string; error: string | null; log: string[]; ms: number }> = [];
+    await withPage(t, { '/parity.js': bundle }, async (page) => {
+      results = await page.evaluate(async () => {
+        const m = await import('/parity.js' as string);
+        const out: Array<{ name: string; error: string | null; log: string[]; ms: number }> = [];
+        for (const c of m.parityCases(m.openGpu, m.pageAssert) as Array<{ name: string; run(log: (l: string) => void): Promise<void> }>) {
+          const log: string[] = [], t0 = performance.now();
+          let error: string | null = null;
+          try {
+            await c.run((l) => log.push(l));
+          } catch (e) {
+            error = (e as Error).stack ?? String(e);
+          }
+          out.push({ name: c.name, error, log, ms: performance.now() - t0 });
+        }
+        return out;
+      });
+    });
+    if (results.length === 0) return; // withPage skipped: no adapter
+    assert.deepEqual(results.map((r) => r.name), parityCases(testGpu, assert).map((c) => c.name), 'the page ran every case Node runs');
+    const slowest = results.reduce((a, b) => (b.ms > a.ms ? b : a));
+    process.stdout.write(`# chromium parity: ${results.length} cases in ${(results.reduce((s, r) => s + r.ms, 0) / 1e3).toFixed(1)} s in the page, slowest ${slowest.ms.toFixed(0)} ms (${slowest.name.slice(0, 60)})\n`);
+    for (const r of results) {
+      await t.test(`chromium: ${r.name}`, () => {
+        for (const l of r.log) process.stdout.write(`# chromium ${l}\n`);
+        if (r.error) assert.fail(r.error);
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -453,7 +453,8 @@ function firstDifference(a: unknown, b: unknown, at: string): string | null {
     }
     return null;
   }
-  return Object.is(a, b) ? null : `${at}: ${String(a)} vs ${String(b)}`;
+  const show = (v: unknown) => (Object.is(v, -0) ? '-0' : String(v));
+  return Object.is(a, b) ? null : `${at}: ${show(a)} vs ${show(b)}`;
 }
 
 /** The assert for a page, where node:assert is not. */
