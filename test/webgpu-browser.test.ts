@@ -2,7 +2,8 @@
 // --enable-unsafe-swiftshader --use-webgpu-adapter=swiftshader): the bundle's createEngine with
 // backend 'webgpu' gives stories260K's golden greedy texts (F32 and its quantized files) through
 // navigator.gpu, the same code path as Node's Dawn; the bundle's loadModel on the two-layer
-// Qwen2.5-0.5B-shape files gives the WebAssembly backend's logits (computed in Node); the KV parity
+// Qwen2.5-0.5B-shape files, and the whole shape in Q4_0 (24 layers, the 151,936-row head, one
+// 4-token prefill), give the WebAssembly backend's logits (computed in Node); the KV parity
 // model with quantized and bf16 caches on the GPU gives llama.cpp's greedy texts; and the chat page
 // with its backend control set to WebGPU; and every per-shader parity case of webgpu-parity.ts (the
 // ones webgpu-kernels and webgpu-kv-quant run in Node), bundled with esbuild into the page and run
@@ -17,10 +18,11 @@ import { join, resolve } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { build, type Plugin } from 'esbuild';
 import { loadModel } from '../src/runtime/model.js';
+import { PRESETS } from '../src/tools/synth.js';
 import { REPO, STORIES, STORIES_GGUF, QUANTIZED } from './helpers.js';
 import { kvParityModel } from './kv-parity-model.js';
 import { startServer } from './server-helpers.js';
-import { LOGIT_ATOL, LOGIT_RTOL, QWEN_PROMPT, QWEN_VOCAB, compareLogits, synthQwen, testGpu } from './webgpu-helpers.js';
+import { LOGIT_ATOL, LOGIT_RTOL, QWEN_FULL_PROMPT, QWEN_PROMPT, QWEN_VOCAB, compareLogits, synthQwen, synthQwenFull, testGpu } from './webgpu-helpers.js';
 import { parityCases } from './webgpu-parity.js';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => !!p && existsSync(p));
@@ -120,6 +122,51 @@ test(`headless chromium, backend webgpu: the Qwen2.5-0.5B-shape ${QWEN_TYPES.joi
         const diffs = got.rows.map((row, i) => compareLogits(row, want[type]![i]!, `chromium ${type} step ${i} (${steps[i]!.length} tokens)`));
         process.stdout.write(`# chromium qwen ${type}: max |gpu - wasm| per step ${diffs.map((d) => d.toExponential(2)).join(', ')}\n`);
       }
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test(`headless chromium, backend webgpu: the whole Qwen2.5-0.5B shape (${PRESETS['qwen2.5-0.5b']!.nLayer} layers, the ${PRESETS['qwen2.5-0.5b']!.nVocab}-row head) in Q4_0, a ${QWEN_FULL_PROMPT.length}-token prefill's last logits equal the WebAssembly backend's within ${LOGIT_ATOL} + ${LOGIT_RTOL} x max|logit|`, { skip: CHROMIUM ? false : 'no chromium (apt-get install -y chromium)', timeout: 400_000 }, async (t) => {
+  // webgpu-qwen-full's check in the page: the file written once, served to the page, the WebAssembly row computed in Node.
+  const dir = mkdtempSync(join(tmpdir(), 'lutra-webgpu-browser-full-'));
+  try {
+    const t0 = performance.now();
+    const file = await synthQwenFull(dir);
+    const t1 = performance.now();
+    const wasm = await loadModel(file, { backend: 'wasm' });
+    let want: Float32Array;
+    try {
+      const c = wasm.createContext({ ctx: 16 });
+      want = c.decode(QWEN_FULL_PROMPT)!.slice();
+      c.dispose();
+    } finally {
+      wasm.dispose();
+    }
+    const t2 = performance.now();
+    await withPage(t, { '/full.gguf': file }, async (page) => {
+      const got = await page.evaluate(async (prompt) => {
+        const m = await import('/web/lutra.js' as string);
+        const t0 = performance.now();
+        const model = await m.loadModel(new URL('/full.gguf', location.href), { backend: 'webgpu' });
+        try {
+          const ctx = model.createContext({ ctx: 16 });
+          const t1 = performance.now();
+          const row = Array.from((await ctx.decodeAsync(prompt)) as Float32Array);
+          const t2 = performance.now();
+          const onGpu = ctx.onGpu as boolean;
+          ctx.dispose();
+          return { note: model.kernelNote as string, onGpu, cpu: model.gpuForward.cpuMatrices.length as number, row, loadS: (t1 - t0) / 1e3, prefillS: (t2 - t1) / 1e3 };
+        } finally {
+          model.dispose();
+        }
+      }, QWEN_FULL_PROMPT);
+      assert.match(got.note, /WebGPU/);
+      assert.equal(got.cpu, 0, 'every matrix on the GPU');
+      assert.ok(got.onGpu, 'the context stayed on the GPU');
+      const d = compareLogits(got.row, want, `chromium full 0.5B shape Q4_0 prefill of ${QWEN_FULL_PROMPT.length}`);
+      process.stdout.write(`# chromium qwen full shape Q4_0: max |gpu - wasm| ${d.toExponential(2)}; synth ${((t1 - t0) / 1e3).toFixed(1)} s, wasm ${((t2 - t1) / 1e3).toFixed(1)} s, page fetch + gpu load ${got.loadS.toFixed(1)} s, gpu prefill ${got.prefillS.toFixed(1)} s, total ${((performance.now() - t0) / 1e3).toFixed(1)} s\n`);
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

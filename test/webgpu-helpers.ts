@@ -54,6 +54,16 @@ export async function synthQwen(dir: string, type: string): Promise<string> {
   return file;
 }
 
+/** "Hello, world!" in Qwen2.5's vocabulary (QWEN_PROMPT's first 4 without the 8192 wrap): the whole-shape checks' prefill. */
+export const QWEN_FULL_PROMPT = [9707, 11, 1879, 0];
+
+/** The whole random-weight Qwen2.5-0.5B shape (24 layers, the 151,936-row tied head) in Q4_0, as `lutra synth --preset qwen2.5-0.5b --type q4_0` writes it, into dir. */
+export async function synthQwenFull(dir: string): Promise<string> {
+  const file = join(dir, 'qwen2.5-0.5b-q4_0.gguf');
+  await synthesize('qwen2.5-0.5b', 'Q4_0', file);
+  return file;
+}
+
 /**
  * |gpu - other| <= LOGIT_ATOL + LOGIT_RTOL * max|other| over a row, other the TypeScript reference
  * (the shaders' twin) or the WebAssembly backend. All quantize activations to q8 blocks but sum in

@@ -12,20 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../src/runtime/model.js';
 import { GpuContext } from '../src/runtime/gpu-context.js';
-import { PRESETS, synthesize } from '../src/tools/synth.js';
-import { LOGIT_ATOL, LOGIT_RTOL, compareLogits, gpuUnavailable } from './webgpu-helpers.js';
+import { PRESETS } from '../src/tools/synth.js';
+import { LOGIT_ATOL, LOGIT_RTOL, QWEN_FULL_PROMPT as PROMPT, compareLogits, gpuUnavailable, synthQwenFull } from './webgpu-helpers.js';
 
 const SKIP = await gpuUnavailable();
 const PRESET = PRESETS['qwen2.5-0.5b']!;
-/** "Hello, world!" in Qwen2.5's vocabulary, as QWEN_PROMPT without the 8192 wrap. */
-const PROMPT = [9707, 11, 1879, 0];
 
 test(`webgpu qwen2.5-0.5b shape, all ${PRESET.nLayer} layers and the ${PRESET.nVocab}-row head, Q4_0: a ${PROMPT.length}-token prefill's last logits equal the WebAssembly backend's within ${LOGIT_ATOL} + ${LOGIT_RTOL} x max|logit|`, { skip: SKIP ?? false, timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lutra-webgpu-qwen-full-'));
   try {
-    const file = join(dir, 'qwen2.5-0.5b-q4_0.gguf');
     const t0 = performance.now();
-    await synthesize('qwen2.5-0.5b', 'Q4_0', file);
+    const file = await synthQwenFull(dir);
     const t1 = performance.now();
     const wasm = await loadModel(file, { backend: 'wasm' });
     let want: Float32Array;
