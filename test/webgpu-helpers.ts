@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openGpu, type Gpu, type GpuOptions } from '../src/kernels/webgpu/index.js';
 import { PRESETS, synthesize } from '../src/tools/synth.js';
+import { loadModel } from '../src/runtime/model.js';
 
 export const SWIFTSHADER_ICD = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib64/chromium/vk_swiftshader_icd.json'].find((p) => existsSync(p));
 
@@ -57,11 +58,25 @@ export async function synthQwen(dir: string, type: string): Promise<string> {
 /** "Hello, world!" in Qwen2.5's vocabulary (QWEN_PROMPT's first 4 without the 8192 wrap): the whole-shape checks' prefill. */
 export const QWEN_FULL_PROMPT = [9707, 11, 1879, 0];
 
-/** The whole random-weight Qwen2.5-0.5B shape (24 layers, the 151,936-row tied head) in Q4_0, as `lutra synth --preset qwen2.5-0.5b --type q4_0` writes it, into dir. */
-export async function synthQwenFull(dir: string): Promise<string> {
+/**
+ * The whole random-weight Qwen2.5-0.5B shape (24 layers, the 151,936-row tied head) in Q4_0, as
+ * `lutra synth --preset qwen2.5-0.5b --type q4_0` writes it, into dir, with the WebAssembly
+ * backend's last logits for QWEN_FULL_PROMPT (what webgpu-qwen-full and webgpu-browser compare to).
+ */
+export async function synthQwenFull(dir: string): Promise<{ file: string; want: Float32Array; synthS: number; wasmS: number }> {
   const file = join(dir, 'qwen2.5-0.5b-q4_0.gguf');
+  const t0 = performance.now();
   await synthesize('qwen2.5-0.5b', 'Q4_0', file);
-  return file;
+  const t1 = performance.now();
+  const wasm = await loadModel(file, { backend: 'wasm' });
+  try {
+    const c = wasm.createContext({ ctx: 16 });
+    const want = c.decode(QWEN_FULL_PROMPT)!.slice();
+    c.dispose();
+    return { file, want, synthS: (t1 - t0) / 1e3, wasmS: (performance.now() - t1) / 1e3 };
+  } finally {
+    wasm.dispose();
+  }
 }
 
 /**
