@@ -107,3 +107,42 @@ export function checkRelaidRanges(k: WasmKernels, w: WeightMatrix, orig: Uint8Ar
   ref.embed({ ...w, ...weightBytes(orig) }, ids, ids.length, eRef);
   assert.deepEqual(e, eRef, `${type} embedding rows`);
 }
+
+/** A four-row family's TypeScript twin: its in-place re-layout, the read-back of one row, its product. */
+export interface RelaidTwin {
+  pack(data: Uint8Array, off: number, rowBytes: number, rows: number, blockBytes: number): void;
+  row(data: Uint8Array, rowBytes: number, rows: number, blockBytes: number, row: number, out: Uint8Array, outOff: number): void;
+  matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void;
+}
+
+/**
+ * One matrix of a four-row family that k re-laid at load: the bytes equal the twin's re-layout of
+ * the original (orig), every row reads back, and for each token count the products equal the twin's
+ * bit for bit, the row layout's (rowLayout: the same bytes never re-laid) bit for bit or, where the
+ * tiles sum in another order, within rowLayoutTol, and the reference's within tolQuant.
+ */
+export function checkRelaidMatrix(k: WasmKernels, ref: Kernels, m: { w: WeightMatrix; rowLayout: WeightMatrix; orig: Uint8Array }, twin: RelaidTwin,
+  tokens: readonly number[], tolQuant: number, rowLayoutTol?: number): void {
+  const { w, rowLayout, orig } = m, { rows, cols } = w, type = w.format.name;
+  const note = k.prepareWeights([w]);
+  assert.ok(k.inRows4(w), `${type} ${rows}x${cols} not re-laid: ${note}`);
+  const packed = orig.slice();
+  twin.pack(packed, 0, w.rowBytes, rows, w.format.typeSize);
+  assert.deepEqual(w.data, packed, `${type} ${rows}x${cols}: re-laid bytes differ from the twin's`);
+  const row = new Uint8Array(w.rowBytes);
+  for (let r = 0; r < rows; r++) {
+    twin.row(w.data, w.rowBytes, rows, w.format.typeSize, r, row, 0);
+    assert.deepEqual(row, orig.subarray(r * w.rowBytes, (r + 1) * w.rowBytes), `${type} row ${r} reads back`);
+  }
+  const plain: WeightMatrix = { ...w, ...weightBytes(orig) };
+  for (const nTok of tokens) {
+    const x = edgeActivations(k, cols, nTok);
+    const { y, yRows, yTwin, yRef } = layoutProducts(k, w, rowLayout, (xs, n, ys) => twin.matmul(w, xs, n, ys), (xs, n, ys) => ref.matmul(plain, xs, n, ys), x, nTok);
+    sameBits(y, yTwin, `${type} ${rows}x${cols} x${nTok} vs twin`);
+    if (rowLayoutTol === undefined) sameBits(y, yRows, `${type} ${rows}x${cols} x${nTok} vs row layout`);
+    else assert.ok(maxRelDiff(y, yRows, rows * nTok) <= rowLayoutTol, `${type} ${rows}x${cols} x${nTok}: vs the row layout's tiles`);
+    const d = maxRelDiff(y, yRef, rows * nTok);
+    assert.ok(d <= tolQuant, `${type} ${rows}x${cols} x${nTok}: relative diff ${d} to the reference`);
+    k.release(x); k.release(y); k.release(yRows);
+  }
+}

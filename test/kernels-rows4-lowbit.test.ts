@@ -14,7 +14,7 @@ import type { WeightMatrix } from '../src/kernels/types.js';
 import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
 import { weightBytes } from '../src/quant/types.js';
 import { randomFloats } from './helpers.js';
-import { checkRelaidRanges, edgeActivations, layoutProducts, maxRelDiff, sameBits, testFlavors } from './kernel-helpers.js';
+import { checkRelaidMatrix, checkRelaidRanges, testFlavors } from './kernel-helpers.js';
 
 /** As kernels-parity's quant class: relative to the largest |reference| value (the reference sums in double). */
 const TOL_QUANT = 1e-4;
@@ -28,6 +28,7 @@ const flavors = testFlavors(support.flavor);
 const SHAPES = [[37, 256], [130, 512], [4, 256], [7, 768], [65, 1280], [6, 2048]] as const;
 const TOKENS = [1, 2, 3, 4, 5, 6, 7, 9];
 const TYPES = ['Q2_K', 'Q3_K'];
+const LOWBIT_TWIN = { pack: rows4loPack, row: rows4loRow, matmul: rows4loMatmul };
 
 /**
  * A matrix quantized into k's memory from seeded values, with rows of extreme bytes in every block
@@ -69,26 +70,7 @@ for (const flavor of flavors) {
       for (const type of TYPES) {
         for (const [rows, cols] of SHAPES) {
           const { w, rowLayout, orig } = matrix(k, type, rows, cols, rows * 7 + cols);
-          const note = k.prepareWeights([w]);
-          assert.ok(k.inRows4(w), `${type} ${rows}x${cols} not re-laid: ${note}`);
-          const twin = orig.slice();
-          rows4loPack(twin, 0, w.rowBytes, rows, w.format.typeSize);
-          assert.deepEqual(w.data, twin, `${type} ${rows}x${cols}: re-laid bytes differ from the twin's`);
-          const row = new Uint8Array(w.rowBytes);
-          for (let r = 0; r < rows; r++) {
-            rows4loRow(w.data, w.rowBytes, rows, w.format.typeSize, r, row, 0);
-            assert.deepEqual(row, orig.subarray(r * w.rowBytes, (r + 1) * w.rowBytes), `${type} row ${r} reads back`);
-          }
-          const plain: WeightMatrix = { ...w, ...weightBytes(orig) };
-          for (const nTok of TOKENS) {
-            const x = edgeActivations(k, cols, nTok);
-            const { y, yRows, yTwin, yRef } = layoutProducts(k, w, rowLayout, (xs, n, ys) => rows4loMatmul(w, xs, n, ys), (xs, n, ys) => ref.matmul(plain, xs, n, ys), x, nTok);
-            sameBits(y, yTwin, `${type} ${rows}x${cols} x${nTok} vs twin`);
-            sameBits(y, yRows, `${type} ${rows}x${cols} x${nTok} vs row layout`);
-            const d = maxRelDiff(y, yRef, rows * nTok);
-            assert.ok(d <= TOL_QUANT, `${type} ${rows}x${cols} x${nTok}: relative diff ${d} to the reference`);
-            k.release(x); k.release(y); k.release(yRows);
-          }
+          checkRelaidMatrix(k, ref, { w, rowLayout, orig }, LOWBIT_TWIN, TOKENS, TOL_QUANT);
         }
       }
     });
