@@ -632,6 +632,68 @@ function q50Pair3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize
 function q50Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, yg: usize, yh: usize, yStep: usize, lim: usize): void { q50PairT(4, g, h, nb, x, xStep, ad, dStep, bs, yg, yh, yStep, lim); }
 
 /**
+ * s + one token's f32 term of the Q4_K (five: Q5_K) group super-block at blk (relaxed): q4kTile's
+ * one-token sum, same order (q4kTile calls it for one token, so the two cannot drift apart).
+ */
+@inline function q4kBlock1(five: bool, s: v128, blk: usize, xb: usize, yd: f32, bb: usize, f: v128, t3: v128, t1: v128): v128 {
+  const dd = v128.load(blk);
+  const d = halfx4(i32x4.extend_low_i16x8_u(dd)), dmin = halfx4(i32x4.extend_high_i16x8_u(dd));
+  const ns = v128.load(blk + 16), nm = v128.load(blk + 32), hb = v128.load(blk + 48);
+  const sa = v128.or(v128.and(ns, f), v128.and(i16x8.shl(hb, 4), t3));
+  const sb = v128.or(v128.and(i16x8.shr_u(ns, 4), f), v128.and(i16x8.shl(hb, 2), t3));
+  const ma = v128.or(v128.and(nm, f), v128.and(hb, t3));
+  const mb = v128.or(v128.and(i16x8.shr_u(nm, 4), f), v128.and(i16x8.shr_u(hb, 2), t3));
+  const qh = blk + 64, q = blk + (five ? 192 : 64);
+  let i0 = i32x4.splat(0);
+  // Odd k in a second pair of sums: four chains in flight instead of two.
+  for (let c = 0; c < 4; c++) {
+    const qc = q + <usize>(c << 7), xc = xb + <usize>(c << 6);
+    let l0 = i32x4.splat(0), l1 = l0, h0 = l0, h1 = l0;
+    for (let k = 0; k < 8; k++) {
+      const w = v128.load(qc + (<usize>k << 4)), xk = xc + (<usize>k << 2);
+      let wl = v128.and(w, f), wh = v128.and(i16x8.shr_u(w, 4), f);
+      if (five) {
+        const hh = v128.load(qh + (<usize>k << 4));
+        wl = v128.or(wl, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c), 4), t1)); wh = v128.or(wh, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c + 1), 4), t1));
+      }
+      if (k & 1) { l1 = rdot(l1, wl, xk); h1 = rdot(h1, wh, xk + 32); } else { l0 = rdot(l0, wl, xk); h0 = rdot(h0, wh, xk + 32); }
+    }
+    i0 = i32x4.add(i0, i32x4.add(i32x4.mul(i32x4.add(l0, l1), q4kScale(sa, sb, c, 0)), i32x4.mul(i32x4.add(h0, h1), q4kScale(sa, sb, c, 1))));
+  }
+  const m0 = i16x8.extend_low_i8x16_u(ma), m1 = i16x8.extend_high_i8x16_u(ma), m2 = i16x8.extend_low_i8x16_u(mb), m3 = i16x8.extend_high_i8x16_u(mb);
+  return q4kStep(s, d, dmin, yd, i0, q4kMins(bb, m0, m1, m2, m3));
+}
+
+/**
+ * Decode (relaxed, one token): four Q4_K (five: Q5_K) row groups at g + i * stride (i < 4, a
+ * quarter of the row range apart), as q6kDecode4: four weight streams in different pages keep
+ * more misses in flight than one, and each super-block touches (touch9) the four streams' lines
+ * TOUCH bytes ahead. Each group's super-block is q4kBlock1, so the outputs are q4kTile's. Whole
+ * 1.5B Q4_K_M step, 1 thread, CPU time, interleaved A/B (bench/kernels/ab-step.mjs): one stream
+* 175 -> four streams 149 -> touched 145 ms (quiet, 9 rounds). (Touching q6kDecode4's streams measured no gain.)
+ */
+@inline function q4kDecode4T(five: bool, g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void {
+  const one = <i32>(nb >= 0), f = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one)), t1 = i8x16.splat(<i8>(0x10 * one));
+  const sbb: usize = five ? 704 : 576;
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, sink = s0;
+  for (let b = 0; b < nb; b++) {
+    const bo = <usize>b * sbb, xb = x + (<usize>b << 8), bb = bs + (<usize>b << 6), yd = load<f32>(ad + (<usize>b << 2));
+    if (lim != 0) {
+      const p = g + bo + TOUCH;
+      sink = touch9(sink, min(p, lim), min(p + stride, lim));
+      sink = touch9(sink, min(p + 2 * stride, lim), min(p + 3 * stride, lim));
+    }
+    s0 = q4kBlock1(five, s0, g + bo, xb, yd, bb, f, t3, t1);
+    s1 = q4kBlock1(five, s1, g + stride + bo, xb, yd, bb, f, t3, t1);
+    s2 = q4kBlock1(five, s2, g + 2 * stride + bo, xb, yd, bb, f, t3, t1);
+    s3 = q4kBlock1(five, s3, g + 3 * stride + bo, xb, yd, bb, f, t3, t1);
+  }
+  v128.store(y, sunk(s0, sink, nb)); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
+}
+function q4kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void { q4kDecode4T(false, g, stride, nb, x, ad, bs, y, yStride, lim); }
+function q5kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void { q4kDecode4T(true, g, stride, nb, x, ad, bs, y, yStride, lim); }
+
+/**
  * Decode (relaxed, one token): four Q6_K row groups at g + i * stride (i < 4: four weight streams a
  * quarter of the row range apart, as ternary.ts's tq2Decode4) against the token's Q8_K quants at x,
  * scales at ad, sums of 16 at bs; group i's sums stored at y + i * yStride. Each group's
@@ -714,22 +776,25 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
   // Per token: a scale per block; Q8_K sums per 16 elements, Q8 sums per block.
   const xStep = <usize>cols, dStep = <usize>nb << 2, bStep = type == GGML_TYPE_Q5_0 ? dStep : <usize>nb << 6, yStep = <usize>rows << 2;
   // Decode: whole groups in streams far apart (Q5_0 two, half the range apart, as rows4.ts's q4Rows;
-  // Q6_K four, a quarter apart).
+  // the K-quants four, a quarter apart).
   // Q5_0 batches of 2-4 tokens: the same two streams, every token in one pass (q50PairT).
   let pa = 0, pd = 0;
-  if (ASC_FEATURE_RELAXED_SIMD && ((nTok == 1 && type == GGML_TYPE_Q6_K) || (nTok <= 4 && type == GGML_TYPE_Q5_0))) {
-    pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> (type == GGML_TYPE_Q6_K ? 2 : 1);
+  const four = nTok == 1 && type != GGML_TYPE_Q5_0;
+  if (ASC_FEATURE_RELAXED_SIMD && (four || (nTok <= 4 && type == GGML_TYPE_Q5_0))) {
+    pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> (four ? 2 : 1);
     const lim = touchLimit(w, <usize>((r1 >> 2) << 2) * rowBytes);
     for (let i = 0; i < pd; i++) {
       const g0 = pa + i, g1 = g0 + pd, wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2), yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
       if (type == GGML_TYPE_Q6_K) q6kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4);
+      else if (type == GGML_TYPE_Q4_K) q4kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
+      else if (type == GGML_TYPE_Q5_K) q5kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
       else if (nTok == 1) q50Decode2(wg, wh, nb, act, ad, asum, yg, yh);
       else if (nTok == 2) q50Pair2(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
       else if (nTok == 3) q50Pair3(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
       else q50Pair4(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
     }
   }
-  const streams = type == GGML_TYPE_Q6_K ? 4 : 2;
+  const streams = four ? 4 : 2;
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
     if (g >= pa && g < pa + streams * pd) continue;
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);

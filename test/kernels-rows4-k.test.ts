@@ -76,8 +76,9 @@ for (const flavor of flavors) {
 test('row ranges that split a group, arrays outside wasm memory, and embedding rows of a re-laid table', async () => {
   const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
   pool.push(k);
-  // Two to four tokens: the relaxed build's Q5_0 takes them in one pass over two far groups (q50PairT).
-  for (const type of TYPES) for (const nTok of [2, 3, 4]) {
+  // One token: the relaxed build's K-quants decode four far groups at once (q4kDecode4, q6kDecode4);
+  // two to four: its Q5_0 takes them in one pass over two far groups (q50PairT).
+  for (const type of TYPES) for (const nTok of [1, 2, 3, 4]) {
     const rows = 45, cols = 512;
     const { w, orig } = matrix(k, type, rows, cols, 5);
     k.prepareWeights([w]);
