@@ -164,13 +164,17 @@ function q41Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128,
  * stream keeps too few misses in flight (a miss blocks retirement, and the L2 streamer stops at
  * every 4 KiB page); two streams in different pages read ~30% faster from DRAM (0.5B output head,
  * 151936x896: 5.9 -> 7.7 GB/s, load 9) and 6% faster from L2. Adjacent groups gained nothing.
+ * Both streams are touched TOUCH bytes ahead every ~576 bytes (touch9): whole 0.5B Q4_0 step,
+ * quiet, interleaved A/B (bench/kernels/ab-step.mjs, 9 rounds), 1 thread 42.6 -> 39.3 ms CPU,
+ * 2 threads 26.1 -> 22.6 ms wall. (Touching q8Decode2's streams: 56.4 -> 56.1 and 34.4 -> 35.3, not kept.)
  */
-@inline function q4Decode2T(q41: bool, g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize): void {
-  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+@inline function q4Decode2T(q41: bool, g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize, lim: usize): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), sink = s0;
   // Q4_1's payload starts 8 bytes later (its minimums): the loads below take g/h + q41 * 8.
   const pre: usize = q41 ? 8 : 0;
   g += pre; h += pre;
   for (let b = 0; b < nb; b++) {
+    if (lim != 0 && b % (q41 ? 7 : 8) == 0) sink = touch9(sink, min(g + TOUCH, lim), min(h + TOUCH, lim));
     let lo0 = i32x4.splat(0), hi0 = i32x4.splat(0), lo1 = i32x4.splat(0), hi1 = i32x4.splat(0);
     { const a = v128.load32_splat(x, 0), b = v128.load32_splat(x, 16);
       const v = v128.load(g, 8), u = v128.load(h, 8);
@@ -198,14 +202,14 @@ function q41Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128,
     }
     g += q4Step(q41); h += q4Step(q41); x += 32; ad += 4; asum += 4;
   }
-  v128.store(yg, s0);
+  v128.store(yg, sunk(s0, sink, nb));
   v128.store(yh, s1);
 }
-function q4Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize): void {
-  q4Decode2T(false, g, h, nb, x, ad, asum, m, keep, rebias, yg, yh);
+function q4Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize, lim: usize): void {
+  q4Decode2T(false, g, h, nb, x, ad, asum, m, keep, rebias, yg, yh, lim);
 }
-function q41Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize): void {
-  q4Decode2T(true, g, h, nb, x, ad, asum, m, keep, rebias, yg, yh);
+function q41Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize, lim: usize): void {
+  q4Decode2T(true, g, h, nb, x, ad, asum, m, keep, rebias, yg, yh, lim);
 }
 
 /** acc + the dot of chunk c's nibbles (lo: k = 4c.., hi: k = 16 + 4c..) with one token's activations at x. */
@@ -462,12 +466,12 @@ function q41Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize
   const m = i8x16.splat(<i8>(0x0f * one)), keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
   if (nTok == 1) {
     // Whole groups in pairs half the range apart (q4Decode2); partial groups at either end and an odd one alone.
-    const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = (gb - ga) >> 1;
+    const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = (gb - ga) >> 1, lim = touchLimit(w, <usize>(gb << 2) * rowBytes);
     for (let i = 0; i < d; i++) {
       const g0 = ga + i, g1 = g0 + d;
       const wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2), yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
-      if (q41) q41Decode2(wg, wh, nb, act, ad, asum, m, keep, rebias, yg, yh);
-      else q4Decode2(wg, wh, nb, act, ad, asum, m, keep, rebias, yg, yh);
+      if (q41) q41Decode2(wg, wh, nb, act, ad, asum, m, keep, rebias, yg, yh, lim);
+      else q4Decode2(wg, wh, nb, act, ad, asum, m, keep, rebias, yg, yh, lim);
     }
     for (let g = r0 >> 2; (g << 2) < r1; g++) {
       if (g >= ga && g < ga + 2 * d) continue;
