@@ -551,12 +551,16 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  * sums stored at yg and yh. Low and high nibbles in separate dependency chains (four in flight:
  * one chain of eight dependent dot products per block was the limit); integer sums are exact, so
  * the f32 steps (q6kStep) see what q50Tile's do.
+ * Both streams are touched TOUCH bytes ahead every 528 bytes (touch9): whole 0.5B Q4_K_M step
+ * (mostly Q5_0), quiet, interleaved A/B (bench/kernels/ab-step.mjs, 9 rounds): 1 thread 55.2 ->
+ * 48.9 ms CPU, 2 threads 33.5 -> 32.1 ms wall.
  */
-function q50Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, bs: usize, yg: usize, yh: usize): void {
+function q50Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, bs: usize, yg: usize, yh: usize, lim: usize): void {
   const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one)), z = i32x4.splat(0);
-  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), sink = s0;
   for (let b = 0; b < nb; b++) {
     const bg = g + <usize>b * 88, bh = h + <usize>b * 88, hg = v128.load(bg + 8), hh = v128.load(bh + 8);
+    if (lim != 0 && b % 6 == 0) sink = touch9(sink, min(bg + TOUCH, lim), min(bh + TOUCH, lim));
     const xb = x + (<usize>b << 5), st = i32x4.splat(-(load<i32>(bs + (<usize>b << 2)) << 4));
     let l0 = st, u0 = z, l1 = st, u1 = z;
     l0 = rdot(l0, q50CodesM(bg, hg, 0, 0, m, t), xb); u0 = rdot(u0, q50CodesM(bg, hg, 0, 1, m, t), xb + 16);
@@ -571,7 +575,7 @@ function q50Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, bs: usize,
     s0 = q6kStep(s0, halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bg))), yd, i32x4.add(l0, u0));
     s1 = q6kStep(s1, halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bh))), yd, i32x4.add(l1, u1));
   }
-  v128.store(yg, s0);
+  v128.store(yg, sunk(s0, sink, nb));
   v128.store(yh, s1);
 }
 
@@ -788,7 +792,7 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
       if (type == GGML_TYPE_Q6_K) q6kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4);
       else if (type == GGML_TYPE_Q4_K) q4kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
       else if (type == GGML_TYPE_Q5_K) q5kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
-      else if (nTok == 1) q50Decode2(wg, wh, nb, act, ad, asum, yg, yh);
+      else if (nTok == 1) q50Decode2(wg, wh, nb, act, ad, asum, yg, yh, lim);
       else if (nTok == 2) q50Pair2(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
       else if (nTok == 3) q50Pair3(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
       else q50Pair4(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
