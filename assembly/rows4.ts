@@ -592,6 +592,68 @@ function q8Decode2(g: usize, h: usize, nb: i32, pn: usize, ad: usize, keep: v128
   v128.store(yh, s1);
 }
 
+/**
+ * Four groups of Q8_0 rows (at g + i * stride, i < 4, a quarter of the row range apart) against one
+ * token, as q8Decode each, every activation splat feeding all four: four weight streams, as
+ * rows4-k.ts's q4kDecode4. Sums stored at y + i * yStride. Whole 0.5B Q8_0 step, quiet,
+ * interleaved A/B (bench/kernels/ab-step.mjs, 9 rounds) against q8Decode2's two streams: 1 thread
+ * 57.7 -> 43.0 ms CPU, 2 threads 36.0 -> 31.0 ms wall.
+ */
+function q8Decode4(g: usize, stride: usize, nb: i32, pn: usize, ad: usize, keep: v128, rebias: v128, y: usize, yStride: usize): void {
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
+  let h1 = g + stride, h2 = h1 + stride, h3 = h2 + stride;
+  for (let b = 0; b < nb; b++) {
+    let p0 = i32x4.splat(0), n0 = p0, p1 = p0, n1 = p0, p2 = p0, n2 = p0, p3 = p0, n3 = p0;
+    { const p = v128.load32_splat(pn, 0), n = v128.load32_splat(pn, 32);
+      let v = v128.load(g, 8); p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n0);
+      v = v128.load(h1, 8); p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n1);
+      v = v128.load(h2, 8); p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n2);
+      v = v128.load(h3, 8); p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n3); }
+    { const p = v128.load32_splat(pn, 4), n = v128.load32_splat(pn, 36);
+      let v = v128.load(g, 24); p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n0);
+      v = v128.load(h1, 24); p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n1);
+      v = v128.load(h2, 24); p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n2);
+      v = v128.load(h3, 24); p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n3); }
+    { const p = v128.load32_splat(pn, 8), n = v128.load32_splat(pn, 40);
+      let v = v128.load(g, 40); p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n0);
+      v = v128.load(h1, 40); p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n1);
+      v = v128.load(h2, 40); p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n2);
+      v = v128.load(h3, 40); p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n3); }
+    { const p = v128.load32_splat(pn, 12), n = v128.load32_splat(pn, 44);
+      let v = v128.load(g, 56); p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n0);
+      v = v128.load(h1, 56); p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n1);
+      v = v128.load(h2, 56); p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n2);
+      v = v128.load(h3, 56); p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n3); }
+    { const p = v128.load32_splat(pn, 16), n = v128.load32_splat(pn, 48);
+      let v = v128.load(g, 72); p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n0);
+      v = v128.load(h1, 72); p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n1);
+      v = v128.load(h2, 72); p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n2);
+      v = v128.load(h3, 72); p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n3); }
+    { const p = v128.load32_splat(pn, 20), n = v128.load32_splat(pn, 52);
+      let v = v128.load(g, 88); p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n0);
+      v = v128.load(h1, 88); p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n1);
+      v = v128.load(h2, 88); p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n2);
+      v = v128.load(h3, 88); p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n3); }
+    { const p = v128.load32_splat(pn, 24), n = v128.load32_splat(pn, 56);
+      let v = v128.load(g, 104); p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n0);
+      v = v128.load(h1, 104); p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n1);
+      v = v128.load(h2, 104); p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n2);
+      v = v128.load(h3, 104); p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n3); }
+    { const p = v128.load32_splat(pn, 28), n = v128.load32_splat(pn, 60);
+      let v = v128.load(g, 120); p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p0); n0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n0);
+      v = v128.load(h1, 120); p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p1); n1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n1);
+      v = v128.load(h2, 120); p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p2); n2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n2);
+      v = v128.load(h3, 120); p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, p, p3); n3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, n, n3); }
+    const da = v128.load32_splat(ad);
+    s0 = f32x4.add(s0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(p0, n0)), f32x4.mul(scales4(g, keep, rebias), da)));
+    s1 = f32x4.add(s1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(p1, n1)), f32x4.mul(scales4(h1, keep, rebias), da)));
+    s2 = f32x4.add(s2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(p2, n2)), f32x4.mul(scales4(h2, keep, rebias), da)));
+    s3 = f32x4.add(s3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(p3, n3)), f32x4.mul(scales4(h3, keep, rebias), da)));
+    g += 136; h1 += 136; h2 += 136; h3 += 136; pn += 64; ad += 4;
+  }
+  v128.store(y, s0); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
+}
+
 /** One group of Q8_0 rows against nt (2..4, a constant) tokens (token t's split activations at pn + t * pStep): each weight load feeds every token. */
 @inline function q8Tile(nt: i32, g: usize, nb: i32, pn: usize, pStep: usize, ad: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, keep: v128, rebias: v128): void {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
@@ -747,14 +809,14 @@ function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
   const one = <i32>(nb >= 0);
   const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
   if (nTok == 1) {
-    // As q4Rows: whole groups in far pairs, the rest alone.
-    const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = (gb - ga) >> 1;
+    // Whole groups in four far streams (q8Decode4), the rest alone.
+    const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = (gb - ga) >> 2;
     for (let i = 0; i < d; i++) {
-      const g0 = ga + i, g1 = g0 + d;
-      q8Decode2(w + <usize>g0 * (rowBytes << 2), w + <usize>g1 * (rowBytes << 2), nb, pn, ad, keep, rebias, y + (<usize>g0 << 4), y + (<usize>g1 << 4));
+      const g0 = ga + i;
+      q8Decode4(w + <usize>g0 * (rowBytes << 2), <usize>d * (rowBytes << 2), nb, pn, ad, keep, rebias, y + (<usize>g0 << 4), <usize>d << 4);
     }
     for (let g = r0 >> 2; (g << 2) < r1; g++) {
-      if (g >= ga && g < ga + 2 * d) continue;
+      if (g >= ga && g < ga + 4 * d) continue;
       storeRows(y + (<usize>g << 4), q8Decode(w + <usize>g * (rowBytes << 2), nb, pn, ad, keep, rebias), max(r0 - (g << 2), 0), min(r1 - (g << 2), 4));
     }
     return;
