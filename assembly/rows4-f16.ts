@@ -33,7 +33,7 @@ import { storeRows, tokenBlock } from './rows4';
 
 /**
  * Four groups (g, g + gs, g + 2 gs, g + 3 gs, a quarter of the range apart: four weight streams, as
- * rows4.ts q4Decode2 reads two) against one token at x: the four sums are independent chains, so
+ * rows4.ts q4Decode4) against one token at x: the four sums are independent chains, so
  * the adds' latency hides behind the conversions. Group i's rows stored at y + i * yd.
  */
 function decode4(g: usize, gs: usize, cols: i32, x: usize, y: usize, yd: usize, keep: v128, rebias: v128): void {

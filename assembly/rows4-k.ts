@@ -547,7 +547,7 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
 
 /**
  * Decode (relaxed, one token): two Q5_0 row groups at g and h (far apart: two weight streams, as
- * rows4.ts's q4Decode2) against the token's quants at x, block scales at ad, block sums at bs;
+ * rows4.ts's q4Decode4 four) against the token's quants at x, block scales at ad, block sums at bs;
  * sums stored at yg and yh. Low and high nibbles in separate dependency chains (four in flight:
  * one chain of eight dependent dot products per block was the limit); integer sums are exact, so
  * the f32 steps (q6kStep) see what q50Tile's do.

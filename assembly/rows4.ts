@@ -159,57 +159,70 @@ function q41Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128,
 }
 
 /**
- * Two groups of Q4_0 rows (at g and h, far apart) against one token, as q4Decode each, sharing the
- * activation loads; sums stored at yg and yh. Decoding streams the weights from memory, and one
- * stream keeps too few misses in flight (a miss blocks retirement, and the L2 streamer stops at
- * every 4 KiB page); two streams in different pages read ~30% faster from DRAM (0.5B output head,
- * 151936x896: 5.9 -> 7.7 GB/s, load 9) and 6% faster from L2. Adjacent groups gained nothing.
- * Both streams are touched TOUCH bytes ahead every ~576 bytes (touch9): whole 0.5B Q4_0 step,
- * quiet, interleaved A/B (bench/kernels/ab-step.mjs, 9 rounds), 1 thread 42.6 -> 39.3 ms CPU,
- * 2 threads 26.1 -> 22.6 ms wall. (Touching q8Decode2's streams: 56.4 -> 56.1 and 34.4 -> 35.3, not kept.)
+ * Four groups of Q4_0 or Q4_1 rows (at g + i * stride, i < 4, a quarter of the row range apart)
+ * against one token, as q4Decode each, every activation splat feeding all four; sums stored at
+ * y + i * yStride. Decoding streams the weights from memory, and one stream keeps too few misses
+ * in flight (a miss blocks retirement, and the L2 streamer stops at every 4 KiB page): two streams
+ * in different pages read ~30% faster from DRAM than one (0.5B output head, 151936x896: 5.9 -> 7.7
+ * GB/s, load 9; adjacent groups gained nothing), and four faster again. Every stream is touched
+ * TOUCH bytes ahead every ~576 bytes (touch9). Whole 0.5B Q4_0 step, quiet, interleaved A/B
+ * (bench/kernels/ab-step.mjs, 9 rounds): two streams untouched -> touched, 1 thread 42.6 -> 39.3 ms
+ * CPU, 2 threads 26.1 -> 22.6 ms wall; two touched -> four touched, 39.1 -> 32.7 and 24.2 -> 22.2.
+ * (Touching Q8_0's streams measured no gain: q8Decode4 is untouched.)
  */
-@inline function q4Decode2T(q41: bool, g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize, lim: usize): void {
-  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), sink = s0;
-  // Q4_1's payload starts 8 bytes later (its minimums): the loads below take g/h + q41 * 8.
+@inline function q4Decode4T(q41: bool, g: usize, stride: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, y: usize, yStride: usize, lim: usize): void {
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, sink = s0;
   const pre: usize = q41 ? 8 : 0;
-  g += pre; h += pre;
+  g += pre;
+  let h1 = g + stride, h2 = h1 + stride, h3 = h2 + stride;
   for (let b = 0; b < nb; b++) {
-    if (lim != 0 && b % (q41 ? 7 : 8) == 0) sink = touch9(sink, min(g + TOUCH, lim), min(h + TOUCH, lim));
-    let lo0 = i32x4.splat(0), hi0 = i32x4.splat(0), lo1 = i32x4.splat(0), hi1 = i32x4.splat(0);
+    if (lim != 0 && b % (q41 ? 7 : 8) == 0) {
+      sink = touch9(sink, min(g + TOUCH, lim), min(h1 + TOUCH, lim));
+      sink = touch9(sink, min(h2 + TOUCH, lim), min(h3 + TOUCH, lim));
+    }
+    let l0 = i32x4.splat(0), u0 = l0, l1 = l0, u1 = l0, l2 = l0, u2 = l0, l3 = l0, u3 = l0;
     { const a = v128.load32_splat(x, 0), b = v128.load32_splat(x, 16);
-      const v = v128.load(g, 8), u = v128.load(h, 8);
-      lo0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), lo0); hi0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), hi0);
-      lo1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(u, m), lo1); hi1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(u, 4), m), hi1); }
+      let v = v128.load(g, 8); l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l0); u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u0);
+      v = v128.load(h1, 8); l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l1); u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u1);
+      v = v128.load(h2, 8); l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l2); u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u2);
+      v = v128.load(h3, 8); l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l3); u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u3); }
     { const a = v128.load32_splat(x, 4), b = v128.load32_splat(x, 20);
-      const v = v128.load(g, 24), u = v128.load(h, 24);
-      lo0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), lo0); hi0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), hi0);
-      lo1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(u, m), lo1); hi1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(u, 4), m), hi1); }
+      let v = v128.load(g, 24); l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l0); u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u0);
+      v = v128.load(h1, 24); l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l1); u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u1);
+      v = v128.load(h2, 24); l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l2); u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u2);
+      v = v128.load(h3, 24); l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l3); u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u3); }
     { const a = v128.load32_splat(x, 8), b = v128.load32_splat(x, 24);
-      const v = v128.load(g, 40), u = v128.load(h, 40);
-      lo0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), lo0); hi0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), hi0);
-      lo1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(u, m), lo1); hi1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(u, 4), m), hi1); }
+      let v = v128.load(g, 40); l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l0); u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u0);
+      v = v128.load(h1, 40); l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l1); u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u1);
+      v = v128.load(h2, 40); l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l2); u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u2);
+      v = v128.load(h3, 40); l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l3); u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u3); }
     { const a = v128.load32_splat(x, 12), b = v128.load32_splat(x, 28);
-      const v = v128.load(g, 56), u = v128.load(h, 56);
-      lo0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), lo0); hi0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), hi0);
-      lo1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(u, m), lo1); hi1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(u, 4), m), hi1); }
+      let v = v128.load(g, 56); l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l0); u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u0);
+      v = v128.load(h1, 56); l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l1); u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u1);
+      v = v128.load(h2, 56); l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l2); u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u2);
+      v = v128.load(h3, 56); l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l3); u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u3); }
     if (q41) {
-      s0 = blockEnd(true, s0, i32x4.add(lo0, hi0), g - 8, scales4(g - 8, keep, rebias), ad, asum, keep, rebias);
-      s1 = blockEnd(true, s1, i32x4.add(lo1, hi1), h - 8, scales4(h - 8, keep, rebias), ad, asum, keep, rebias);
+      s0 = blockEnd(true, s0, i32x4.add(l0, u0), g - 8, scales4(g - 8, keep, rebias), ad, asum, keep, rebias);
+      s1 = blockEnd(true, s1, i32x4.add(l1, u1), h1 - 8, scales4(h1 - 8, keep, rebias), ad, asum, keep, rebias);
+      s2 = blockEnd(true, s2, i32x4.add(l2, u2), h2 - 8, scales4(h2 - 8, keep, rebias), ad, asum, keep, rebias);
+      s3 = blockEnd(true, s3, i32x4.add(l3, u3), h3 - 8, scales4(h3 - 8, keep, rebias), ad, asum, keep, rebias);
     } else {
       const off = i32x4.shl(v128.load32_splat(asum), 3), da = v128.load32_splat(ad);
-      s0 = f32x4.add(s0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(lo0, hi0), off)), f32x4.mul(scales4(g, keep, rebias), da)));
-      s1 = f32x4.add(s1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(lo1, hi1), off)), f32x4.mul(scales4(h, keep, rebias), da)));
+      s0 = f32x4.add(s0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(l0, u0), off)), f32x4.mul(scales4(g, keep, rebias), da)));
+      s1 = f32x4.add(s1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(l1, u1), off)), f32x4.mul(scales4(h1, keep, rebias), da)));
+      s2 = f32x4.add(s2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(l2, u2), off)), f32x4.mul(scales4(h2, keep, rebias), da)));
+      s3 = f32x4.add(s3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(l3, u3), off)), f32x4.mul(scales4(h3, keep, rebias), da)));
     }
-    g += q4Step(q41); h += q4Step(q41); x += 32; ad += 4; asum += 4;
+    const st = q4Step(q41);
+    g += st; h1 += st; h2 += st; h3 += st; x += 32; ad += 4; asum += 4;
   }
-  v128.store(yg, sunk(s0, sink, nb));
-  v128.store(yh, s1);
+  v128.store(y, sunk(s0, sink, nb)); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
 }
-function q4Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize, lim: usize): void {
-  q4Decode2T(false, g, h, nb, x, ad, asum, m, keep, rebias, yg, yh, lim);
+function q4Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, y: usize, yStride: usize, lim: usize): void {
+  q4Decode4T(false, g, stride, nb, x, ad, asum, m, keep, rebias, y, yStride, lim);
 }
-function q41Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, yg: usize, yh: usize, lim: usize): void {
-  q4Decode2T(true, g, h, nb, x, ad, asum, m, keep, rebias, yg, yh, lim);
+function q41Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, y: usize, yStride: usize, lim: usize): void {
+  q4Decode4T(true, g, stride, nb, x, ad, asum, m, keep, rebias, y, yStride, lim);
 }
 
 /** acc + the dot of chunk c's nibbles (lo: k = 4c.., hi: k = 16 + 4c..) with one token's activations at x. */
@@ -311,7 +324,7 @@ function q41Tile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
 }
 
 /**
- * Two groups (g, h: half the range apart, as q4Decode2) against two tokens (x, x + xStep), stored
+ * Two groups (g, h: half the range apart, two weight streams as q4Decode4's four) against two tokens (x, x + xStep), stored
  * at yg / yh (+ yStep for the second token): small batches read two weight streams as decoding
  * does. One stream held the multi-token tiles to ~4 GB/s of weights from memory where decoding's
  * two get ~7.8 (bench/results/2026-12-03-xeon-2c-rows4-q4_1-f16-batch.md). Same sums as q4Tile.
@@ -465,16 +478,15 @@ function q41Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize
   const one = <i32>(nb >= 0);
   const m = i8x16.splat(<i8>(0x0f * one)), keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
   if (nTok == 1) {
-    // Whole groups in pairs half the range apart (q4Decode2); partial groups at either end and an odd one alone.
-    const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = (gb - ga) >> 1, lim = touchLimit(w, <usize>(gb << 2) * rowBytes);
+    // Whole groups in four streams a quarter of the range apart (q4Decode4); partial groups at either end and the rest alone.
+    const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = (gb - ga) >> 2, lim = touchLimit(w, <usize>(gb << 2) * rowBytes);
     for (let i = 0; i < d; i++) {
-      const g0 = ga + i, g1 = g0 + d;
-      const wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2), yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
-      if (q41) q41Decode2(wg, wh, nb, act, ad, asum, m, keep, rebias, yg, yh, lim);
-      else q4Decode2(wg, wh, nb, act, ad, asum, m, keep, rebias, yg, yh, lim);
+      const g0 = ga + i, wg = w + <usize>g0 * (rowBytes << 2), yg = y + (<usize>g0 << 4);
+      if (q41) q41Decode4(wg, <usize>d * (rowBytes << 2), nb, act, ad, asum, m, keep, rebias, yg, <usize>d << 4, lim);
+      else q4Decode4(wg, <usize>d * (rowBytes << 2), nb, act, ad, asum, m, keep, rebias, yg, <usize>d << 4, lim);
     }
     for (let g = r0 >> 2; (g << 2) < r1; g++) {
-      if (g >= ga && g < ga + 2 * d) continue;
+      if (g >= ga && g < ga + 4 * d) continue;
       const wg = w + <usize>g * (rowBytes << 2);
       const v = q41 ? q41Decode(wg, nb, act, ad, asum, m, keep, rebias) : q4Decode(wg, nb, act, ad, asum, m, keep, rebias);
       storeRows(y + (<usize>g << 4), v, max(r0 - (g << 2), 0), min(r1 - (g << 2), 4));
@@ -554,7 +566,7 @@ function q8Decode(g: usize, nb: i32, pn: usize, ad: usize, keep: v128, rebias: v
   return s;
 }
 
-/** Two groups of Q8_0 rows (at g and h, far apart) against one token, as q8Decode each (two weight streams: q4Decode2). */
+/** Two groups of Q8_0 rows (at g and h, far apart) against one token, as q8Decode each (two weight streams: q4Decode4). */
 function q8Decode2(g: usize, h: usize, nb: i32, pn: usize, ad: usize, keep: v128, rebias: v128, yg: usize, yh: usize): void {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
