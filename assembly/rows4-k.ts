@@ -546,42 +546,47 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
 }
 
 /**
- * Decode (relaxed, one token): two Q5_0 row groups at g and h (far apart: two weight streams, as
- * rows4.ts's q4Decode4 four) against the token's quants at x, block scales at ad, block sums at bs;
- * sums stored at yg and yh. Low and high nibbles in separate dependency chains (four in flight:
- * one chain of eight dependent dot products per block was the limit); integer sums are exact, so
- * the f32 steps (q6kStep) see what q50Tile's do.
- * Both streams are touched TOUCH bytes ahead every 528 bytes (touch9): whole 0.5B Q4_K_M step
- * (mostly Q5_0), quiet, interleaved A/B (bench/kernels/ab-step.mjs, 9 rounds): 1 thread 55.2 ->
- * 48.9 ms CPU, 2 threads 33.5 -> 32.1 ms wall.
+ * s + one token's f32 term of the Q5_0 group block at bg: low and high nibbles in separate
+ * dependency chains (one chain of eight dependent dot products per block was the limit); integer
+ * sums are exact, so the f32 step (q6kStep) sees what q50Tile's does.
  */
-function q50Decode2(g: usize, h: usize, nb: i32, x: usize, ad: usize, bs: usize, yg: usize, yh: usize, lim: usize): void {
-  const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one)), z = i32x4.splat(0);
-  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), sink = s0;
+@inline function q50Block1(s: v128, bg: usize, xb: usize, st: v128, yd: f32, m: v128, t: v128): v128 {
+  const hg = v128.load(bg + 8);
+  let l = st, u = i32x4.splat(0);
+  l = rdot(l, q50CodesM(bg, hg, 0, 0, m, t), xb); u = rdot(u, q50CodesM(bg, hg, 0, 1, m, t), xb + 16);
+  l = rdot(l, q50CodesM(bg, hg, 1, 0, m, t), xb + 4); u = rdot(u, q50CodesM(bg, hg, 1, 1, m, t), xb + 20);
+  l = rdot(l, q50CodesM(bg, hg, 2, 0, m, t), xb + 8); u = rdot(u, q50CodesM(bg, hg, 2, 1, m, t), xb + 24);
+  l = rdot(l, q50CodesM(bg, hg, 3, 0, m, t), xb + 12); u = rdot(u, q50CodesM(bg, hg, 3, 1, m, t), xb + 28);
+  return q6kStep(s, halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bg))), yd, i32x4.add(l, u));
+}
+
+/**
+ * Decode (relaxed, one token): four Q5_0 row groups at g + i * stride (i < 4, a quarter of the row
+ * range apart), q50Block1 each: four weight streams, touched TOUCH bytes ahead every 528 bytes.
+ * Sums stored at y + i * yStride. Whole 0.5B Q4_K_M step (mostly Q5_0), quiet, interleaved A/B
+ * (bench/kernels/ab-step.mjs, 9 rounds): two streams untouched -> touched, 1 thread 55.2 -> 48.9 ms
+ * CPU, 2 threads 33.5 -> 32.1 ms wall; two touched -> four touched, 48.1 -> 42.5 and 34.4 -> 29.5.
+ */
+function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void {
+  const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one));
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, sink = s0;
   for (let b = 0; b < nb; b++) {
-    const bg = g + <usize>b * 88, bh = h + <usize>b * 88, hg = v128.load(bg + 8), hh = v128.load(bh + 8);
-    if (lim != 0 && b % 6 == 0) sink = touch9(sink, min(bg + TOUCH, lim), min(bh + TOUCH, lim));
-    const xb = x + (<usize>b << 5), st = i32x4.splat(-(load<i32>(bs + (<usize>b << 2)) << 4));
-    let l0 = st, u0 = z, l1 = st, u1 = z;
-    l0 = rdot(l0, q50CodesM(bg, hg, 0, 0, m, t), xb); u0 = rdot(u0, q50CodesM(bg, hg, 0, 1, m, t), xb + 16);
-    l1 = rdot(l1, q50CodesM(bh, hh, 0, 0, m, t), xb); u1 = rdot(u1, q50CodesM(bh, hh, 0, 1, m, t), xb + 16);
-    l0 = rdot(l0, q50CodesM(bg, hg, 1, 0, m, t), xb + 4); u0 = rdot(u0, q50CodesM(bg, hg, 1, 1, m, t), xb + 20);
-    l1 = rdot(l1, q50CodesM(bh, hh, 1, 0, m, t), xb + 4); u1 = rdot(u1, q50CodesM(bh, hh, 1, 1, m, t), xb + 20);
-    l0 = rdot(l0, q50CodesM(bg, hg, 2, 0, m, t), xb + 8); u0 = rdot(u0, q50CodesM(bg, hg, 2, 1, m, t), xb + 24);
-    l1 = rdot(l1, q50CodesM(bh, hh, 2, 0, m, t), xb + 8); u1 = rdot(u1, q50CodesM(bh, hh, 2, 1, m, t), xb + 24);
-    l0 = rdot(l0, q50CodesM(bg, hg, 3, 0, m, t), xb + 12); u0 = rdot(u0, q50CodesM(bg, hg, 3, 1, m, t), xb + 28);
-    l1 = rdot(l1, q50CodesM(bh, hh, 3, 0, m, t), xb + 12); u1 = rdot(u1, q50CodesM(bh, hh, 3, 1, m, t), xb + 28);
-    const yd = load<f32>(ad + (<usize>b << 2));
-    s0 = q6kStep(s0, halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bg))), yd, i32x4.add(l0, u0));
-    s1 = q6kStep(s1, halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bh))), yd, i32x4.add(l1, u1));
+    const bg = g + <usize>b * 88, xb = x + (<usize>b << 5), st = i32x4.splat(-(load<i32>(bs + (<usize>b << 2)) << 4)), yd = load<f32>(ad + (<usize>b << 2));
+    if (lim != 0 && b % 6 == 0) {
+      sink = touch9(sink, min(bg + TOUCH, lim), min(bg + stride + TOUCH, lim));
+      sink = touch9(sink, min(bg + 2 * stride + TOUCH, lim), min(bg + 3 * stride + TOUCH, lim));
+    }
+    s0 = q50Block1(s0, bg, xb, st, yd, m, t);
+    s1 = q50Block1(s1, bg + stride, xb, st, yd, m, t);
+    s2 = q50Block1(s2, bg + 2 * stride, xb, st, yd, m, t);
+    s3 = q50Block1(s3, bg + 3 * stride, xb, st, yd, m, t);
   }
-  v128.store(yg, sunk(s0, sink, nb));
-  v128.store(yh, s1);
+  v128.store(y, sunk(s0, sink, nb)); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
 }
 
 /**
  * Small batches (relaxed, nt = 2..4 tokens, a constant): two Q5_0 row groups at g and h (half the
- * range apart: two weight streams, as q50Decode2) against every token in one pass; each chunk's
+ * range apart: two weight streams, as q50Decode4's four) against every token in one pass; each chunk's
  * codes are made once for all tokens (as q50Tile) and each token's activations feed both groups.
  * One chain per (group, token), started at -16 * the token's block sum as q50Block's. Same integer
  * sums and f32 steps as q50Tile, so the outputs are its bits. One stream held 2-4 tokens to about
@@ -779,11 +784,10 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
   const nb = cols / blockElems(type);
   // Per token: a scale per block; Q8_K sums per 16 elements, Q8 sums per block.
   const xStep = <usize>cols, dStep = <usize>nb << 2, bStep = type == GGML_TYPE_Q5_0 ? dStep : <usize>nb << 6, yStep = <usize>rows << 2;
-  // Decode: whole groups in streams far apart (Q5_0 two, half the range apart, as rows4.ts's q4Rows;
-  // the K-quants four, a quarter apart).
+  // Decode: whole groups in four streams a quarter of the range apart, as rows4.ts's q4Rows.
   // Q5_0 batches of 2-4 tokens: the same two streams, every token in one pass (q50PairT).
   let pa = 0, pd = 0;
-  const four = nTok == 1 && type != GGML_TYPE_Q5_0;
+  const four = nTok == 1;
   if (ASC_FEATURE_RELAXED_SIMD && (four || (nTok <= 4 && type == GGML_TYPE_Q5_0))) {
     pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> (four ? 2 : 1);
     const lim = touchLimit(w, <usize>((r1 >> 2) << 2) * rowBytes);
@@ -792,7 +796,7 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
       if (type == GGML_TYPE_Q6_K) q6kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4);
       else if (type == GGML_TYPE_Q4_K) q4kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
       else if (type == GGML_TYPE_Q5_K) q5kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
-      else if (nTok == 1) q50Decode2(wg, wh, nb, act, ad, asum, yg, yh, lim);
+      else if (nTok == 1) q50Decode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
       else if (nTok == 2) q50Pair2(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
       else if (nTok == 3) q50Pair3(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
       else q50Pair4(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
