@@ -252,6 +252,11 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
   const one = <i32>(nb >= 0), f = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one)), t1 = i8x16.splat(<i8>(0x10 * one));
   for (let b = 0; b < nb; b++) {
     const blk = g + <usize>b * (five ? 704 : 576);
+    if (ASC_FEATURE_RELAXED_SIMD && nt == 1) {
+      // The decode streams' block (q4kDecode4T), so one token alone and inside them agree.
+      s0 = q4kBlock1(five, s0, blk, x + (<usize>b << 8), load<f32>(ad + (<usize>b << 2)), bs + (<usize>b << 6), f, t3, t1);
+      continue;
+    }
     const dd = v128.load(blk);
     const d = halfx4(i32x4.extend_low_i16x8_u(dd)), dmin = halfx4(i32x4.extend_high_i16x8_u(dd));
     const ns = v128.load(blk + 16), nm = v128.load(blk + 32), hb = v128.load(blk + 48);
@@ -263,8 +268,7 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     const qh = blk + 64, q = blk + (five ? 192 : 64), xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6);
     let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
     if (ASC_FEATURE_RELAXED_SIMD) {
-      // Chunk by chunk, each 16-byte load of quants split into nibbles once for every token. One
-      // token (decode) puts odd k in the second token's sums, four chains in flight instead of two.
+      // Chunk by chunk, each 16-byte load of quants split into nibbles once for every token (2-4).
       for (let c = 0; c < 4; c++) {
         const qc = q + <usize>(c << 7), xc = xb + <usize>(c << 6);
         let l0 = i32x4.splat(0), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
@@ -275,15 +279,14 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
             const hh = v128.load(qh + (<usize>k << 4));
             wl = v128.or(wl, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c), 4), t1)); wh = v128.or(wh, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c + 1), 4), t1));
           }
-          if (nt == 1 && (k & 1)) { l1 = rdot(l1, wl, xk); h1 = rdot(h1, wh, xk + 32); } else { l0 = rdot(l0, wl, xk); h0 = rdot(h0, wh, xk + 32); }
-          if (nt > 1) { l1 = rdot(l1, wl, xk + xStep); h1 = rdot(h1, wh, xk + xStep + 32); }
+          l0 = rdot(l0, wl, xk); h0 = rdot(h0, wh, xk + 32);
+          l1 = rdot(l1, wl, xk + xStep); h1 = rdot(h1, wh, xk + xStep + 32);
           if (nt > 2) { l2 = rdot(l2, wl, xk + 2 * xStep); h2 = rdot(h2, wh, xk + 2 * xStep + 32); }
           if (nt > 3) { l3 = rdot(l3, wl, xk + 3 * xStep); h3 = rdot(h3, wh, xk + 3 * xStep + 32); }
         }
         const slo = q4kScale(sa, sb, c, 0), shi = q4kScale(sa, sb, c, 1);
-        if (nt == 1) { l0 = i32x4.add(l0, l1); h0 = i32x4.add(h0, h1); }
         i0 = i32x4.add(i0, i32x4.add(i32x4.mul(l0, slo), i32x4.mul(h0, shi)));
-        if (nt > 1) i1 = i32x4.add(i1, i32x4.add(i32x4.mul(l1, slo), i32x4.mul(h1, shi)));
+        i1 = i32x4.add(i1, i32x4.add(i32x4.mul(l1, slo), i32x4.mul(h1, shi)));
         if (nt > 2) i2 = i32x4.add(i2, i32x4.add(i32x4.mul(l2, slo), i32x4.mul(h2, shi)));
         if (nt > 3) i3 = i32x4.add(i3, i32x4.add(i32x4.mul(l3, slo), i32x4.mul(h3, shi)));
       }
@@ -641,8 +644,10 @@ function q50Pair3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize
 function q50Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, yg: usize, yh: usize, yStep: usize, lim: usize): void { q50PairT(4, g, h, nb, x, xStep, ad, dStep, bs, yg, yh, yStep, lim); }
 
 /**
- * s + one token's f32 term of the Q4_K (five: Q5_K) group super-block at blk (relaxed): q4kTile's
- * one-token sum, same order (q4kTile calls it for one token, so the two cannot drift apart).
+ * s + one token's f32 term of the Q4_K (five: Q5_K) group super-block at blk (relaxed), odd k in a
+ * second pair of sums (four chains in flight instead of two). q4kTile takes it for one token, so a
+ * token alone and inside the decode streams agree. (Its scale and min decoding repeats q4kTile's:
+ * AssemblyScript returns one value, and the four vectors stay in registers only inline.)
  */
 @inline function q4kBlock1(five: bool, s: v128, blk: usize, xb: usize, yd: f32, bb: usize, f: v128, t3: v128, t1: v128): v128 {
   const dd = v128.load(blk);
