@@ -52,7 +52,7 @@
 // block and add them at the end: the same terms in another f32 order.)
 
 import { f16ToF32, halfx4 } from './f16';
-import { storeRows, q4Chunk, dotLH, tokenBlock, touch9, touchLimit, sunk, TOUCH } from './rows4';
+import { storeRows, q4Chunk, dotLH, tokenBlock, touch9, touch4x9, touchLimit, sunk, TOUCH } from './rows4';
 import { dot_q4_k, dot_q5_k, dot_q6_k, dot_q5 } from './dot';
 import { GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generated';
 
@@ -576,8 +576,7 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
   for (let b = 0; b < nb; b++) {
     const bg = g + <usize>b * 88, xb = x + (<usize>b << 5), st = i32x4.splat(-(load<i32>(bs + (<usize>b << 2)) << 4)), yd = load<f32>(ad + (<usize>b << 2));
     if (lim != 0 && b % 6 == 0) {
-      sink = touch9(sink, min(bg + TOUCH, lim), min(bg + stride + TOUCH, lim));
-      sink = touch9(sink, min(bg + 2 * stride + TOUCH, lim), min(bg + 3 * stride + TOUCH, lim));
+      sink = touch4x9(sink, bg, stride, lim);
     }
     s0 = q50Block1(s0, bg, xb, st, yd, m, t);
     s1 = q50Block1(s1, bg + stride, xb, st, yd, m, t);
@@ -693,9 +692,7 @@ function q50Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize
   for (let b = 0; b < nb; b++) {
     const bo = <usize>b * sbb, xb = x + (<usize>b << 8), bb = bs + (<usize>b << 6), yd = load<f32>(ad + (<usize>b << 2));
     if (lim != 0) {
-      const p = g + bo + TOUCH;
-      sink = touch9(sink, min(p, lim), min(p + stride, lim));
-      sink = touch9(sink, min(p + 2 * stride, lim), min(p + 3 * stride, lim));
+      sink = touch4x9(sink, g + bo, stride, lim);
     }
     s0 = q4kBlock1(five, s0, g + bo, xb, yd, bb, f, t3, t1);
     s1 = q4kBlock1(five, s1, g + stride + bo, xb, yd, bb, f, t3, t1);

@@ -48,6 +48,16 @@ const TOUCH_MIN: usize = 8192;
   return v128.or(sink, v128.or(v128.load(p, 512), v128.load(q, 512)));
 }
 
+/**
+ * sink | touch9 over four streams `stride` apart, the first at g: each stream's nine lines TOUCH
+ * bytes ahead, none past lim (the four-stream decodes' burst).
+ */
+@inline export function touch4x9(sink: v128, g: usize, stride: usize, lim: usize): v128 {
+  const p = g + TOUCH;
+  sink = touch9(sink, min(p, lim), min(p + stride, lim));
+  return touch9(sink, min(p + 2 * stride, lim), min(p + 3 * stride, lim));
+}
+
 /** s itself: the touched bytes (sink) ANDed with a zero the compiler cannot see, so the loads stay. */
 @inline export function sunk(s: v128, sink: v128, nb: i32): v128 {
   return v128.or(s, v128.and(sink, i32x4.splat(<i32>(nb < 0))));
@@ -177,8 +187,7 @@ function q41Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128,
   let h1 = g + stride, h2 = h1 + stride, h3 = h2 + stride;
   for (let b = 0; b < nb; b++) {
     if (lim != 0 && b % (q41 ? 7 : 8) == 0) {
-      sink = touch9(sink, min(g + TOUCH, lim), min(h1 + TOUCH, lim));
-      sink = touch9(sink, min(h2 + TOUCH, lim), min(h3 + TOUCH, lim));
+      sink = touch4x9(sink, g, stride, lim);
     }
     let l0 = i32x4.splat(0), u0 = l0, l1 = l0, u1 = l0, l2 = l0, u2 = l0, l3 = l0, u3 = l0;
     { const a = v128.load32_splat(x, 0), b = v128.load32_splat(x, 16);

@@ -20,7 +20,7 @@
 
 import { f16ToF32, halfx4 } from './f16';
 import { dot_tq2_0, trit } from './dot';
-import { touch9, touchLimit, sunk, TOUCH } from './rows4';
+import { touch4x9, touchLimit, sunk } from './rows4';
 
 const TQ2_BYTES: usize = 66;
 const TQ1_BYTES: usize = 54;
@@ -145,9 +145,7 @@ function tq2Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
   for (let b = 0; b < nb; b++) {
     const bo = <usize>b * (TQ2_BYTES << 2), xb = x + (<usize>b << 8), adb = ad + (<usize>b << 2), bsb = bs + (<usize>b << 6);
     if (lim != 0 && (b & 1) == 0) {
-      const p = g + bo + TOUCH;
-      sink = touch9(sink, min(p, lim), min(p + stride, lim));
-      sink = touch9(sink, min(p + 2 * stride, lim), min(p + 3 * stride, lim));
+      sink = touch4x9(sink, g + bo, stride, lim);
     }
     s0 = block4(s0, g + 8, g + 24, g + 40, g + 56, g, g + 2, g + 4, g + 6, bo, 64, xb, adb, bsb, m);
     s1 = block4(s1, g1 + 8, g1 + 24, g1 + 40, g1 + 56, g1, g1 + 2, g1 + 4, g1 + 6, bo, 64, xb, adb, bsb, m);
