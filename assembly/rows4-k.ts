@@ -592,7 +592,7 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
  * codes are made once for all tokens (as q50Tile) and each token's activations feed both groups.
  * One chain per (group, token), started at -16 * the token's block sum as q50Block's. Same integer
  * sums and f32 steps as q50Tile, so the outputs are its bits. One stream held 2-4 tokens to about
- * half the weight rate that decoding's two streams get (rows4.ts's q4PairNT has the numbers).
+ * half the weight rate that decoding's two streams get (rows4.ts's q4PairT has the numbers).
  */
 @inline function q50PairT(nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, yg: usize, yh: usize, yStep: usize, lim: usize): void {
   const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one));

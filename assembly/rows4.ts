@@ -178,10 +178,13 @@ function q41Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128,
  * TOUCH bytes ahead every ~576 bytes (touch9). Whole 0.5B Q4_0 step, quiet, interleaved A/B
  * (bench/kernels/ab-step.mjs, 9 rounds): two streams untouched -> touched, 1 thread 42.6 -> 39.3 ms
  * CPU, 2 threads 26.1 -> 22.6 ms wall; two touched -> four touched, 39.1 -> 32.7 and 24.2 -> 22.2.
- * (Touching Q8_0's streams measured no gain: q8Decode4 is untouched.)
+ * (Touching Q8_0's streams measured no gain: q8Decode4 is untouched.) One integer chain per stream,
+ * each chunk's two dots from a fresh zero added in, so the sums fit x64's 16 vector registers (as
+ * q4QuadT; AMD EPYC, 1 thread, 11 rounds: 27.1 -> 25.2 ms CPU, within the machine's drift).
  */
 @inline function q4Decode4T(q41: bool, g: usize, stride: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, y: usize, yStride: usize, lim: usize): void {
   let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, sink = s0;
+  const zero = i32x4.splat(0);
   const pre: usize = q41 ? 8 : 0;
   g += pre;
   let h1 = g + stride, h2 = h1 + stride, h3 = h2 + stride;
@@ -189,38 +192,38 @@ function q41Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128,
     if (lim != 0 && b % (q41 ? 7 : 8) == 0) {
       sink = touch4x9(sink, g, stride, lim);
     }
-    let l0 = i32x4.splat(0), u0 = l0, l1 = l0, u1 = l0, l2 = l0, u2 = l0, l3 = l0, u3 = l0;
+    let l0 = zero, l1 = zero, l2 = zero, l3 = zero;
     { const a = v128.load32_splat(x, 0), b = v128.load32_splat(x, 16);
-      let v = v128.load(g, 8); l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l0); u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u0);
-      v = v128.load(h1, 8); l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l1); u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u1);
-      v = v128.load(h2, 8); l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l2); u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u2);
-      v = v128.load(h3, 8); l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l3); u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u3); }
+      let v = v128.load(g, 8); l0 = i32x4.add(l0, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h1, 8); l1 = i32x4.add(l1, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h2, 8); l2 = i32x4.add(l2, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h3, 8); l3 = i32x4.add(l3, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m))); }
     { const a = v128.load32_splat(x, 4), b = v128.load32_splat(x, 20);
-      let v = v128.load(g, 24); l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l0); u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u0);
-      v = v128.load(h1, 24); l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l1); u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u1);
-      v = v128.load(h2, 24); l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l2); u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u2);
-      v = v128.load(h3, 24); l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l3); u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u3); }
+      let v = v128.load(g, 24); l0 = i32x4.add(l0, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h1, 24); l1 = i32x4.add(l1, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h2, 24); l2 = i32x4.add(l2, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h3, 24); l3 = i32x4.add(l3, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m))); }
     { const a = v128.load32_splat(x, 8), b = v128.load32_splat(x, 24);
-      let v = v128.load(g, 40); l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l0); u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u0);
-      v = v128.load(h1, 40); l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l1); u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u1);
-      v = v128.load(h2, 40); l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l2); u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u2);
-      v = v128.load(h3, 40); l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l3); u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u3); }
+      let v = v128.load(g, 40); l0 = i32x4.add(l0, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h1, 40); l1 = i32x4.add(l1, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h2, 40); l2 = i32x4.add(l2, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h3, 40); l3 = i32x4.add(l3, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m))); }
     { const a = v128.load32_splat(x, 12), b = v128.load32_splat(x, 28);
-      let v = v128.load(g, 56); l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l0); u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u0);
-      v = v128.load(h1, 56); l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l1); u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u1);
-      v = v128.load(h2, 56); l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l2); u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u2);
-      v = v128.load(h3, 56); l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(v, m), l3); u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(b, v128.and(i16x8.shr_u(v, 4), m), u3); }
+      let v = v128.load(g, 56); l0 = i32x4.add(l0, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h1, 56); l1 = i32x4.add(l1, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h2, 56); l2 = i32x4.add(l2, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
+      v = v128.load(h3, 56); l3 = i32x4.add(l3, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m))); }
     if (q41) {
-      s0 = blockEnd(true, s0, i32x4.add(l0, u0), g - 8, scales4(g - 8, keep, rebias), ad, asum, keep, rebias);
-      s1 = blockEnd(true, s1, i32x4.add(l1, u1), h1 - 8, scales4(h1 - 8, keep, rebias), ad, asum, keep, rebias);
-      s2 = blockEnd(true, s2, i32x4.add(l2, u2), h2 - 8, scales4(h2 - 8, keep, rebias), ad, asum, keep, rebias);
-      s3 = blockEnd(true, s3, i32x4.add(l3, u3), h3 - 8, scales4(h3 - 8, keep, rebias), ad, asum, keep, rebias);
+      s0 = blockEnd(true, s0, l0, g - 8, scales4(g - 8, keep, rebias), ad, asum, keep, rebias);
+      s1 = blockEnd(true, s1, l1, h1 - 8, scales4(h1 - 8, keep, rebias), ad, asum, keep, rebias);
+      s2 = blockEnd(true, s2, l2, h2 - 8, scales4(h2 - 8, keep, rebias), ad, asum, keep, rebias);
+      s3 = blockEnd(true, s3, l3, h3 - 8, scales4(h3 - 8, keep, rebias), ad, asum, keep, rebias);
     } else {
       const off = i32x4.shl(v128.load32_splat(asum), 3), da = v128.load32_splat(ad);
-      s0 = f32x4.add(s0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(l0, u0), off)), f32x4.mul(scales4(g, keep, rebias), da)));
-      s1 = f32x4.add(s1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(l1, u1), off)), f32x4.mul(scales4(h1, keep, rebias), da)));
-      s2 = f32x4.add(s2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(l2, u2), off)), f32x4.mul(scales4(h2, keep, rebias), da)));
-      s3 = f32x4.add(s3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(l3, u3), off)), f32x4.mul(scales4(h3, keep, rebias), da)));
+      s0 = f32x4.add(s0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(l0, off)), f32x4.mul(scales4(g, keep, rebias), da)));
+      s1 = f32x4.add(s1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(l1, off)), f32x4.mul(scales4(h1, keep, rebias), da)));
+      s2 = f32x4.add(s2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(l2, off)), f32x4.mul(scales4(h2, keep, rebias), da)));
+      s3 = f32x4.add(s3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(l3, off)), f32x4.mul(scales4(h3, keep, rebias), da)));
     }
     const st = q4Step(q41);
     g += st; h1 += st; h2 += st; h3 += st; x += 32; ad += 4; asum += 4;
@@ -380,102 +383,99 @@ function q41Pair(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize,
 }
 
 /**
- * Two groups (g, h: half the range apart, as q4PairT) against nt (3 or 4, a constant) tokens in one
- * pass: each weight load is split into nibbles once for every token, where q4PairT's two passes
- * split it twice and load it twice; each token's splat of activations feeds both groups. One
- * integer chain per (group, token) with both nibbles in it: 2 x 4 x 2 chains would not fit 16
- * registers, and the chains restart every block, so consecutive blocks overlap. Both streams are
- * touched TOUCH bytes ahead (touch9; lim 0: not). Same sums as q4Tile.
+ * Two groups (g, h: half the range apart, two weight streams as decoding reads) against nt (3 or
+ * 4, a constant) tokens in one pass: each weight load is split into nibbles once for every token.
+ * Written for what V8 makes of it (x64 has 16 vector registers): the groups one after the other in
+ * the block, one integer chain per token, each chunk's two dots from a fresh zero added into it (a
+ * short dependency). One pass over both groups' chains at once (8 chains, 8 f32 sums, 16 nibble
+ * vectors) spilled ~120 vector moves per block; this form ~30 (seen with node --print-wasm-code).
+ * Whole 0.5B Q4_0 step, 4 tokens, AMD EPYC (Zen 5), interleaved A/B (bench/kernels/ab-step.mjs, 15
+ * rounds): 50.7 -> 46.7 ms CPU at 1 thread. Both streams are touched TOUCH bytes ahead (touch9;
+ * lim 0: not). Same sums as q4Tile.
  */
-@inline function q4PairNT(q41: bool, nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
-  let sg0 = f32x4.splat(0), sg1 = f32x4.splat(0), sg2 = f32x4.splat(0), sg3 = f32x4.splat(0);
-  let sh0 = f32x4.splat(0), sh1 = f32x4.splat(0), sh2 = f32x4.splat(0), sh3 = f32x4.splat(0);
+@inline function q4QuadT(q41: bool, nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
   const pre: usize = q41 ? 8 : 0;
   g += pre; h += pre;
   let sink = i32x4.splat(0);
+  const zero = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     if (lim != 0 && b % (q41 ? 7 : 8) == 0) sink = touch9(sink, min(g + TOUCH, lim), min(h + TOUCH, lim));
     const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
-    let g0 = i32x4.splat(0), g1 = i32x4.splat(0), g2 = i32x4.splat(0), g3 = i32x4.splat(0);
-    let h0 = i32x4.splat(0), h1 = i32x4.splat(0), h2 = i32x4.splat(0), h3 = i32x4.splat(0);
-    { const v = v128.load(g, 8), u = v128.load(h, 8);
-      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
-      { const a = v128.load32_splat(x, 0), c = v128.load32_splat(x, 16); g0 = dotLH(g0, a, c, vl, vh); h0 = dotLH(h0, a, c, ul, uh); }
-      { const a = v128.load32_splat(x1, 0), c = v128.load32_splat(x1, 16); g1 = dotLH(g1, a, c, vl, vh); h1 = dotLH(h1, a, c, ul, uh); }
-      { const a = v128.load32_splat(x2, 0), c = v128.load32_splat(x2, 16); g2 = dotLH(g2, a, c, vl, vh); h2 = dotLH(h2, a, c, ul, uh); }
-      if (nt > 3) { const a = v128.load32_splat(x3, 0), c = v128.load32_splat(x3, 16); g3 = dotLH(g3, a, c, vl, vh); h3 = dotLH(h3, a, c, ul, uh); } }
-    { const v = v128.load(g, 24), u = v128.load(h, 24);
-      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
-      { const a = v128.load32_splat(x, 4), c = v128.load32_splat(x, 20); g0 = dotLH(g0, a, c, vl, vh); h0 = dotLH(h0, a, c, ul, uh); }
-      { const a = v128.load32_splat(x1, 4), c = v128.load32_splat(x1, 20); g1 = dotLH(g1, a, c, vl, vh); h1 = dotLH(h1, a, c, ul, uh); }
-      { const a = v128.load32_splat(x2, 4), c = v128.load32_splat(x2, 20); g2 = dotLH(g2, a, c, vl, vh); h2 = dotLH(h2, a, c, ul, uh); }
-      if (nt > 3) { const a = v128.load32_splat(x3, 4), c = v128.load32_splat(x3, 20); g3 = dotLH(g3, a, c, vl, vh); h3 = dotLH(h3, a, c, ul, uh); } }
-    { const v = v128.load(g, 40), u = v128.load(h, 40);
-      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
-      { const a = v128.load32_splat(x, 8), c = v128.load32_splat(x, 24); g0 = dotLH(g0, a, c, vl, vh); h0 = dotLH(h0, a, c, ul, uh); }
-      { const a = v128.load32_splat(x1, 8), c = v128.load32_splat(x1, 24); g1 = dotLH(g1, a, c, vl, vh); h1 = dotLH(h1, a, c, ul, uh); }
-      { const a = v128.load32_splat(x2, 8), c = v128.load32_splat(x2, 24); g2 = dotLH(g2, a, c, vl, vh); h2 = dotLH(h2, a, c, ul, uh); }
-      if (nt > 3) { const a = v128.load32_splat(x3, 8), c = v128.load32_splat(x3, 24); g3 = dotLH(g3, a, c, vl, vh); h3 = dotLH(h3, a, c, ul, uh); } }
-    { const v = v128.load(g, 56), u = v128.load(h, 56);
-      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
-      { const a = v128.load32_splat(x, 12), c = v128.load32_splat(x, 28); g0 = dotLH(g0, a, c, vl, vh); h0 = dotLH(h0, a, c, ul, uh); }
-      { const a = v128.load32_splat(x1, 12), c = v128.load32_splat(x1, 28); g1 = dotLH(g1, a, c, vl, vh); h1 = dotLH(h1, a, c, ul, uh); }
-      { const a = v128.load32_splat(x2, 12), c = v128.load32_splat(x2, 28); g2 = dotLH(g2, a, c, vl, vh); h2 = dotLH(h2, a, c, ul, uh); }
-      if (nt > 3) { const a = v128.load32_splat(x3, 12), c = v128.load32_splat(x3, 28); g3 = dotLH(g3, a, c, vl, vh); h3 = dotLH(h3, a, c, ul, uh); } }
-    const gB = g - pre, hB = h - pre, dg = scales4(gB, keep, rebias), dh = scales4(hB, keep, rebias);
-    if (q41) {
-      sg0 = blockEnd(true, sg0, g0, gB, dg, ad, asum, keep, rebias);
-      sh0 = blockEnd(true, sh0, h0, hB, dh, ad, asum, keep, rebias);
-      sg1 = blockEnd(true, sg1, g1, gB, dg, ad + aStep, asum + aStep, keep, rebias);
-      sh1 = blockEnd(true, sh1, h1, hB, dh, ad + aStep, asum + aStep, keep, rebias);
-      sg2 = blockEnd(true, sg2, g2, gB, dg, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
-      sh2 = blockEnd(true, sh2, h2, hB, dh, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
-      if (nt > 3) {
-        sg3 = blockEnd(true, sg3, g3, gB, dg, ad + 3 * aStep, asum + 3 * aStep, keep, rebias);
-        sh3 = blockEnd(true, sh3, h3, hB, dh, ad + 3 * aStep, asum + 3 * aStep, keep, rebias);
-      }
-    } else {
-      // Q4_0: each token's offset (8 * its block sum) and scale made once for both groups (blockSum4's sums).
-      { const off = i32x4.shl(v128.load32_splat(asum), 3), da = v128.load32_splat(ad);
-        sg0 = pairSum(sg0, g0, off, dg, da); sh0 = pairSum(sh0, h0, off, dh, da); }
-      { const off = i32x4.shl(v128.load32_splat(asum + aStep), 3), da = v128.load32_splat(ad + aStep);
-        sg1 = pairSum(sg1, g1, off, dg, da); sh1 = pairSum(sh1, h1, off, dh, da); }
-      { const off = i32x4.shl(v128.load32_splat(asum + 2 * aStep), 3), da = v128.load32_splat(ad + 2 * aStep);
-        sg2 = pairSum(sg2, g2, off, dg, da); sh2 = pairSum(sh2, h2, off, dh, da); }
-      if (nt > 3) {
-        const off = i32x4.shl(v128.load32_splat(asum + 3 * aStep), 3), da = v128.load32_splat(ad + 3 * aStep);
-        sg3 = pairSum(sg3, g3, off, dg, da); sh3 = pairSum(sh3, h3, off, dh, da);
-      }
-    }
+    let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+    { const v = v128.load(g, 8), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
+      a0 = dotLH(zero, v128.load32_splat(x, 0), v128.load32_splat(x, 16), l, u);
+      a1 = dotLH(zero, v128.load32_splat(x1, 0), v128.load32_splat(x1, 16), l, u);
+      a2 = dotLH(zero, v128.load32_splat(x2, 0), v128.load32_splat(x2, 16), l, u);
+      if (nt > 3) a3 = dotLH(zero, v128.load32_splat(x3, 0), v128.load32_splat(x3, 16), l, u); }
+    { const v = v128.load(g, 24), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
+      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 4), v128.load32_splat(x, 20), l, u));
+      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 4), v128.load32_splat(x1, 20), l, u));
+      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 4), v128.load32_splat(x2, 20), l, u));
+      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 4), v128.load32_splat(x3, 20), l, u)); }
+    { const v = v128.load(g, 40), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
+      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 8), v128.load32_splat(x, 24), l, u));
+      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 8), v128.load32_splat(x1, 24), l, u));
+      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 8), v128.load32_splat(x2, 24), l, u));
+      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 8), v128.load32_splat(x3, 24), l, u)); }
+    { const v = v128.load(g, 56), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
+      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 12), v128.load32_splat(x, 28), l, u));
+      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 12), v128.load32_splat(x1, 28), l, u));
+      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 12), v128.load32_splat(x2, 28), l, u));
+      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 12), v128.load32_splat(x3, 28), l, u)); }
+    { const gB = g - pre, dw = scales4(gB, keep, rebias);
+      s0 = blockEnd(q41, s0, a0, gB, dw, ad, asum, keep, rebias);
+      s1 = blockEnd(q41, s1, a1, gB, dw, ad + aStep, asum + aStep, keep, rebias);
+      s2 = blockEnd(q41, s2, a2, gB, dw, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
+      if (nt > 3) s3 = blockEnd(q41, s3, a3, gB, dw, ad + 3 * aStep, asum + 3 * aStep, keep, rebias); }
+    { const v = v128.load(h, 8), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
+      a0 = dotLH(zero, v128.load32_splat(x, 0), v128.load32_splat(x, 16), l, u);
+      a1 = dotLH(zero, v128.load32_splat(x1, 0), v128.load32_splat(x1, 16), l, u);
+      a2 = dotLH(zero, v128.load32_splat(x2, 0), v128.load32_splat(x2, 16), l, u);
+      if (nt > 3) a3 = dotLH(zero, v128.load32_splat(x3, 0), v128.load32_splat(x3, 16), l, u); }
+    { const v = v128.load(h, 24), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
+      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 4), v128.load32_splat(x, 20), l, u));
+      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 4), v128.load32_splat(x1, 20), l, u));
+      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 4), v128.load32_splat(x2, 20), l, u));
+      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 4), v128.load32_splat(x3, 20), l, u)); }
+    { const v = v128.load(h, 40), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
+      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 8), v128.load32_splat(x, 24), l, u));
+      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 8), v128.load32_splat(x1, 24), l, u));
+      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 8), v128.load32_splat(x2, 24), l, u));
+      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 8), v128.load32_splat(x3, 24), l, u)); }
+    { const v = v128.load(h, 56), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
+      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 12), v128.load32_splat(x, 28), l, u));
+      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 12), v128.load32_splat(x1, 28), l, u));
+      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 12), v128.load32_splat(x2, 28), l, u));
+      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 12), v128.load32_splat(x3, 28), l, u)); }
+    { const gB = h - pre, dw = scales4(gB, keep, rebias);
+      t0 = blockEnd(q41, t0, a0, gB, dw, ad, asum, keep, rebias);
+      t1 = blockEnd(q41, t1, a1, gB, dw, ad + aStep, asum + aStep, keep, rebias);
+      t2 = blockEnd(q41, t2, a2, gB, dw, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
+      if (nt > 3) t3 = blockEnd(q41, t3, a3, gB, dw, ad + 3 * aStep, asum + 3 * aStep, keep, rebias); }
     g += q4Step(q41); h += q4Step(q41); x += 32; ad += 4; asum += 4;
   }
-  v128.store(yg, sunk(sg0, sink, nb)); v128.store(yg + yStep, sg1); v128.store(yg + 2 * yStep, sg2);
-  v128.store(yh, sh0); v128.store(yh + yStep, sh1); v128.store(yh + 2 * yStep, sh2);
-  if (nt > 3) { v128.store(yg + 3 * yStep, sg3); v128.store(yh + 3 * yStep, sh3); }
+  v128.store(yg, sunk(s0, sink, nb)); v128.store(yg + yStep, s1); v128.store(yg + 2 * yStep, s2);
+  v128.store(yh, t0); v128.store(yh + yStep, t1); v128.store(yh + 2 * yStep, t2);
+  if (nt > 3) { v128.store(yg + 3 * yStep, s3); v128.store(yh + 3 * yStep, t3); }
 }
-
-/** s + f32(acc - off) * (dw * da): blockSum4's Q4_0 sum with the token's offset and scale given. */
-@inline function pairSum(s: v128, acc: v128, off: v128, dw: v128, da: v128): v128 {
-  return f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(acc, off)), f32x4.mul(dw, da)));
+function q4Quad3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
+  q4QuadT(false, 3, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
+}
+function q41Quad3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
+  q4QuadT(true, 3, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
+}
+function q4Quad4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
+  q4QuadT(false, 4, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
+}
+function q41Quad4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
+  q4QuadT(true, 4, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
 }
 
 /** acc + one chunk's low nibbles l against activations a and high nibbles u against c. */
 @inline export function dotLH(acc: v128, a: v128, c: v128, l: v128, u: v128): v128 {
   return i32x4.relaxed_dot_i8x16_i7x16_add_s(c, u, i32x4.relaxed_dot_i8x16_i7x16_add_s(a, l, acc));
 }
-function q4Pair3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
-  q4PairNT(false, 3, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
-}
-function q41Pair3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
-  q4PairNT(true, 3, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
-}
-function q4Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
-  q4PairNT(false, 4, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
-}
-function q41Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
-  q4PairNT(true, 4, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
-}
-
 /**
  * Relaxed Q4_0 or Q4_1 (q41): rows r0..r1 (grouped) for nTok tokens, group by group, tokens four
  * at a time while the group is in L1. `asum`: Q4_0's integer activation sums, Q4_1's d * sum.
@@ -503,18 +503,18 @@ function q41Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize
     return;
   }
   // Up to four tokens: whole groups in far pairs, two tokens in q4PairT, three or four in one pass
-  // (q4PairNT); the other groups below.
+  // (q4QuadT); the other groups below.
   const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = nTok <= 4 ? (gb - ga) >> 1 : 0, lim = touchLimit(w, <usize>(gb << 2) * rowBytes);
   for (let i = 0; i < d; i++) {
     const g0 = ga + i, g1 = g0 + d;
     const wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2), yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
-    if (nTok == 4) { if (q41) q41Pair4(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); else q4Pair4(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); }
-    else if (nTok == 3) { if (q41) q41Pair3(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); else q4Pair3(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); }
+    if (nTok == 4) { if (q41) q41Quad4(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); else q4Quad4(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); }
+    else if (nTok == 3) { if (q41) q41Quad3(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); else q4Quad3(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); }
     else if (q41) q41Pair(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
     else q4Pair(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
   }
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
-    if (g >= ga && g < ga + 2 * d) continue;
+    if ((g >= ga && g < ga + 2 * d)) continue;
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;

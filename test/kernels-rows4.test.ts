@@ -107,7 +107,7 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
   const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
   pool.push(k);
   const exp = (k as unknown as { k: KernelExports }).k;
-  // Three and four tokens: the relaxed build's one-pass tiles over two far groups (q4PairNT).
+  // Three and four tokens: the relaxed build's one-pass tiles over two far groups (q4QuadT).
   for (const type of TYPES) for (const nTok of [3, 4]) {
     const rows = 23, cols = 128;
     const { w, orig } = matrix(k, type, rows, cols, 5);
