@@ -1,8 +1,9 @@
 // The Llama-family forward (llama, qwen2, qwen3: every architecture whose forward is llama's) on the
-// WebGPU backend: weights uploaded once, a context's f16 KV cache and scratch on the GPU, one step
-// recorded as one compute pass and read back as the logits rows asked for. The token embedding
-// rows are looked up on the CPU (nEmbd floats a token go up); a matrix whose format has no WebGPU
-// kernel has its product run by the CPU kernels, its input read back and its output written up.
+// WebGPU backend: weights uploaded once, a context's KV cache (f16, bf16 or a quantized GpuKVQuant
+// type) and scratch on the GPU, one step recorded as one compute pass and read back as the logits
+// rows asked for. The token embedding rows are looked up on the CPU (nEmbd floats a token go up); a
+// matrix whose format has no WebGPU kernel has its product run by the CPU kernels, its input read
+// back and its output written up.
 /// <reference types="@webgpu/types" />
 
 import type { Kernels, WeightMatrix } from '../kernels/types.js';
