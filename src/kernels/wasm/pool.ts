@@ -26,6 +26,9 @@ export const CALLER_SPIN = 50000;
 const TRIAL = 100;
 const KEEP = 3000;
 
+/** How long a kernel worker may take to start (it compiles nothing: the module is shared). */
+const START_TIMEOUT_MS = 60_000;
+
 export class KernelPool {
   readonly ctrl: SharedArrayBuffer;
   /** The control block: post* functions of protocol.ts write a job here, then run() runs it. */
@@ -139,13 +142,27 @@ export class KernelPool {
     }
   }
 
-  /** Wait until every worker reported ready; if one fails to start, stop the others and rethrow. */
+  /**
+   * Wait until every worker reported ready; if one fails to start, or none of them answers within
+   * START_TIMEOUT_MS (a worker that neither starts nor fails would otherwise hold the process
+   * forever, the Node workers being ref'd until ready), stop the others and reject naming them.
+   */
   private async allStarted(ready: Promise<void>[]): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const started = new Set<number>();
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const late = ready.map((_, i) => i + 1).filter((i) => !started.has(i));
+        reject(new Error(`kernel worker${late.length > 1 ? 's' : ''} ${late.join(', ')} did not start within ${START_TIMEOUT_MS / 1000} s (threads: 1 runs without workers)`));
+      }, START_TIMEOUT_MS);
+    });
     try {
-      await Promise.all(ready);
+      await Promise.race([Promise.all(ready.map((p, i) => p.then(() => { started.add(i + 1); }))), timeout]);
     } catch (e) {
       this.dispose();
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
