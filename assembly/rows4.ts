@@ -192,12 +192,12 @@ function q41Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128,
     if (lim != 0 && b % (q41 ? 7 : 8) == 0) {
       sink = touch4x9(sink, g, stride, lim);
     }
-    let l0 = zero, l1 = zero, l2 = zero, l3 = zero;
+    let l0: v128, l1: v128, l2: v128, l3: v128;
     { const a = v128.load32_splat(x, 0), b = v128.load32_splat(x, 16);
-      let v = v128.load(g, 8); l0 = i32x4.add(l0, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
-      v = v128.load(h1, 8); l1 = i32x4.add(l1, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
-      v = v128.load(h2, 8); l2 = i32x4.add(l2, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
-      v = v128.load(h3, 8); l3 = i32x4.add(l3, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m))); }
+      let v = v128.load(g, 8); l0 = dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m));
+      v = v128.load(h1, 8); l1 = dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m));
+      v = v128.load(h2, 8); l2 = dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m));
+      v = v128.load(h3, 8); l3 = dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)); }
     { const a = v128.load32_splat(x, 4), b = v128.load32_splat(x, 20);
       let v = v128.load(g, 24); l0 = i32x4.add(l0, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
       v = v128.load(h1, 24); l1 = i32x4.add(l1, dotLH(zero, a, b, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m)));
@@ -391,7 +391,9 @@ function q41Pair(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize,
  * vectors) spilled ~120 vector moves per block; this form ~30 (seen with node --print-wasm-code).
  * Whole 0.5B Q4_0 step, 4 tokens, AMD EPYC (Zen 5), interleaved A/B (bench/kernels/ab-step.mjs, 15
  * rounds): 50.7 -> 46.7 ms CPU at 1 thread. Both streams are touched TOUCH bytes ahead (touch9;
- * lim 0: not). Same sums as q4Tile.
+ * lim 0: not). Same sums as q4Tile. The two groups' blocks are written out twice on purpose: each
+ * updates its own four f32 sums (an AssemblyScript helper returns one value), and a per-token helper
+ * would load and split the weights once per token instead of once per chunk.
  */
 @inline function q4QuadT(q41: bool, nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
   let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
@@ -514,7 +516,7 @@ function q41Quad4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize
     else q4Pair(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
   }
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
-    if ((g >= ga && g < ga + 2 * d)) continue;
+    if (g >= ga && g < ga + 2 * d) continue;
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;
