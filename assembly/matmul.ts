@@ -13,6 +13,7 @@ import {
   GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_TQ1_0, GGML_TYPE_TQ2_0,
 } from './types.generated';
 import { ROWS4_FLAG, rows4_matmul } from './rows4';
+import { ROWS4_U8_FLAG, rows4q8u_matmul } from './rows4-q8u';
 import { f16r4_matmul } from './rows4-f16';
 import { rows4kHas, rows4k_matmul } from './rows4-k';
 import { rows4loHas, rows4lo_matmul } from './rows4-lowbit';
@@ -182,6 +183,7 @@ export function matmul(type: i32, w: usize, rowBytes: i32, cols: i32, rows: i32,
   if ((type & ROWS4_FLAG) && rows4loHas(type & ~ROWS4_FLAG)) return rows4lo_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if ((type & ROWS4_FLAG) && rows4kHas(type & ~ROWS4_FLAG)) return rows4k_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if (type == (GGML_TYPE_F16 | ROWS4_FLAG)) return f16r4_matmul(w, <usize>rowBytes, cols, rows, r0, r1, act, y, nTok);
+  if (type == (GGML_TYPE_Q8_0 | ROWS4_FLAG | ROWS4_U8_FLAG)) return rows4q8u_matmul(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok);
   if (type & ROWS4_FLAG) return rows4_matmul(type & ~ROWS4_FLAG, w, <usize>rowBytes, cols, rows, r0, r1, act, ad, as, asum, y, nTok);
   if (ASC_FEATURE_SIMD) {
     if (type == GGML_TYPE_Q4_0) { matmul_q4_0(w, <usize>rowBytes, cols, rows, r0, r1, act, ad, asum, y, nTok); return 0; }

@@ -116,7 +116,7 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
 // inside a loop: 3 instructions each).
 
 /** Four f16 scales at p as f32 (as f16ToF32): sign-extended, the sign and 15 bits kept, rebiased. */
-@inline function scales4(p: usize, keep: v128, rebias: v128): v128 {
+@inline export function scales4(p: usize, keep: v128, rebias: v128): v128 {
   return f32x4.mul(v128.and(i32x4.shl(v128.load16x4_s(p), 13), keep), rebias);
 }
 
@@ -1117,13 +1117,16 @@ function q41Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i
  * Rows r0..r1 one at a time in the same sums and order: the plain build, and the last rows % 4
  * (still in row layout) of every build. asum: Q4_0's integer activation sums, Q4_1's d * sum.
  */
-function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+export function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32, biased: bool = false): void {
   const nb = cols >> 5, head: usize = <usize>nFields(type) << 1, bb: usize = (<usize>nChunks(type) << 2) + head;
-  // The relaxed build's Q8_0 activations come split (rows4_split_q8): a = p - n, 64 bytes a block.
-  const split = ASC_FEATURE_RELAXED_SIMD && type == GGML_TYPE_Q8_0;
+  // The relaxed build's Q8_0 activations come split (rows4_split_q8): a = p - n, 64 bytes a block;
+  // except for a matrix biased by rows4_bias_q8 (rows4-q8u.ts), which reads them as they are.
+  const split = ASC_FEATURE_RELAXED_SIMD && type == GGML_TYPE_Q8_0 && !biased;
   for (let r = r0; r < r1; r++) {
     // Where block b's scale and payload chunk c of row r are, in either layout.
     const grouped = r < (rows & ~3), lane = <usize>(r & 3);
+    // A biased matrix's grouped payload bytes hold w ^ 0x80.
+    const flip: u8 = biased && grouped ? 0x80 : 0;
     const base = grouped ? w + <usize>(r >> 2) * (rowBytes << 2) : w + <usize>r * rowBytes;
     const blockStep: usize = grouped ? bb << 2 : bb, chunkStep: usize = grouped ? 16 : 4;
     const scaleAt: usize = grouped ? lane << 1 : 0, payloadAt: usize = grouped ? (head << 2) + (lane << 2) : head;
@@ -1142,7 +1145,7 @@ function rows4Scalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32,
               const v = <i32>load<u8>(qo);
               isum += (v & 15) * <i32>load<i8>(x + k) + (v >> 4) * <i32>load<i8>(x + 16 + k);
             } else {
-              isum += <i32>load<i8>(qo) * (split ? <i32>load<u8>(x + k) - <i32>load<u8>(x + 32 + k) : <i32>load<i8>(x + k));
+              isum += <i32><i8>(load<u8>(qo) ^ flip) * (split ? <i32>load<u8>(x + k) - <i32>load<u8>(x + 32 + k) : <i32>load<i8>(x + k));
             }
           }
         }

@@ -23,10 +23,11 @@ const ROWS = 9, COLS = 4864, TOKENS = 110;
 
 test('the engine runs the WebAssembly backend', () => assert.ok(flavors.length > 0));
 
-for (const flavor of flavors) {
+// Relaxed SIMD twice: Q8_0 biased (rows4-q8u.ts, where the engine's dot reads unsigned bytes exactly) and split.
+for (const flavor of flavors) for (const unsignedDot of flavor === 'relaxed' ? [true, false] : [true]) {
   for (const threads of [1, 2]) {
-    test(`${flavor}, ${threads} thread(s): ${TOKENS} tokens x ${COLS} columns (several token passes) equal the twins bit for bit`, async () => {
-      const k = (await WasmKernels.create({ flavor, threads, matmul: 'dequant' }))!;
+    test(`${flavor}${unsignedDot ? '' : ' (Q8_0 split)'}, ${threads} thread(s): ${TOKENS} tokens x ${COLS} columns (several token passes) equal the twins bit for bit`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads, matmul: 'dequant', unsignedDot }))!;
       pool.push(k);
       const x = k.allocF32(COLS * TOKENS);
       x.set(randomFloats(COLS * TOKENS, 17, 2));
@@ -41,7 +42,8 @@ for (const flavor of flavors) {
         assert.ok(k.inRows4(w), `${type} not re-laid: ${note}`);
         const y = k.allocF32(ROWS * TOKENS), yTwin = new Float32Array(ROWS * TOKENS);
         k.matmul(w, x, TOKENS, y);
-        (fmt.wasm?.rows4k ? rows4kMatmul : rows4Matmul)(w, x, TOKENS, yTwin);
+        if (fmt.wasm?.rows4k) rows4kMatmul(w, x, TOKENS, yTwin);
+        else rows4Matmul(w, x, TOKENS, yTwin, k.inRows4Biased(w));
         for (let i = 0; i < yTwin.length; i++) {
           if (!Object.is(y[i], yTwin[i])) assert.fail(`${type} token ${Math.floor(i / ROWS)} row ${i % ROWS}: ${y[i]} vs twin ${yTwin[i]}`);
         }

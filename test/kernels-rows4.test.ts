@@ -9,7 +9,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RefKernels } from '../src/kernels/ref/index.js';
 import { WasmKernels, detectWasm, type WasmFlavor } from '../src/kernels/wasm/index.js';
-import { rows4Matmul, rows4Pack, rows4Row, rows4SplitQ8, rows4SplitsActs, ROWS4_FLAG } from '../src/kernels/ref/rows4.js';
+import { rows4BiasQ8, rows4Matmul, rows4Pack, rows4Row, rows4SplitQ8, rows4SplitsActs, ROWS4_FLAG, ROWS4_U8_FLAG } from '../src/kernels/ref/rows4.js';
 import type { WeightMatrix } from '../src/kernels/types.js';
 import type { KernelExports } from '../src/kernels/wasm/protocol.js';
 import { quantFormat, ggmlTypeByName } from '../src/quant/table.js';
@@ -57,22 +57,29 @@ function matrix(k: WasmKernels, type: string, rows: number, cols: number, seed: 
 
 test('the engine runs the WebAssembly backend', () => assert.ok(flavors.length > 0));
 
-for (const flavor of flavors) {
+// Relaxed SIMD runs twice: with Q8_0 biased where the engine's dot reads unsigned bytes exactly
+// (rows4-q8u.ts; WasmKernels.q8Unsigned), and with that turned off (the split kernel of rows4.ts).
+for (const flavor of flavors) for (const unsignedDot of flavor === 'relaxed' ? [true, false] : [true]) {
   for (const threads of [1, 2]) {
-    test(`${flavor}, ${threads} thread(s): ${TYPES.join(', ')} in four-row layout equal the twin bit for bit and the reference within ${TOL_QUANT}; a token alone = inside a batch`, async () => {
-      const k = (await WasmKernels.create({ flavor, threads, matmul: 'dequant' }))!;
+    test(`${flavor}${unsignedDot ? '' : ' (Q8_0 split, no unsigned dot)'}, ${threads} thread(s): ${TYPES.join(', ')} in four-row layout equal the twin bit for bit and the reference within ${TOL_QUANT}; a token alone = inside a batch`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads, matmul: 'dequant', unsignedDot }))!;
+      if (!unsignedDot) assert.equal(k.q8Unsigned, false);
       pool.push(k);
       for (const type of TYPES) {
         for (const [rows, cols] of SHAPES) {
           const { w, orig } = matrix(k, type, rows, cols, rows * 7 + cols);
           const note = k.prepareWeights([w]);
           assert.ok(k.inRows4(w), `${type} ${rows}x${cols} not re-laid: ${note}`);
+          // Q8_0 under relaxed SIMD on an engine whose dot reads unsigned bytes exactly: biased payloads (rows4-q8u.ts).
+          const biased = type === 'Q8_0' && k.q8Unsigned;
+          assert.equal(k.inRows4Biased(w), biased, `${type} ${rows}x${cols}: biased`);
           const twin = orig.slice();
           rows4Pack(twin, 0, w.rowBytes, rows, w.format.typeSize);
+          if (biased) rows4BiasQ8(twin, 0, w.rowBytes, rows);
           assert.deepEqual(w.data, twin, `${type} ${rows}x${cols}: re-laid bytes differ from the twin's`);
           const row = new Uint8Array(w.rowBytes);
           for (let r = 0; r < rows; r++) {
-            rows4Row(w.data, w.rowBytes, rows, w.format.typeSize, r, row, 0);
+            rows4Row(w.data, w.rowBytes, rows, w.format.typeSize, r, row, 0, biased);
             assert.deepEqual(row, orig.subarray(r * w.rowBytes, (r + 1) * w.rowBytes), `${type} row ${r} reads back`);
           }
           const plain: WeightMatrix = { ...w, ...weightBytes(orig) };
@@ -82,7 +89,7 @@ for (const flavor of flavors) {
             if (nTok === 2) x.fill(0, 0, cols); // an all-zero token
             const y = k.allocF32(rows * nTok), yTwin = new Float32Array(rows * nTok), yRef = new Float32Array(rows * nTok);
             k.matmul(w, x, nTok, y);
-            rows4Matmul(w, x, nTok, yTwin);
+            rows4Matmul(w, x, nTok, yTwin, biased);
             ref.matmul(plain, x, nTok, yRef);
             sameBits(y, yTwin, `${type} ${rows}x${cols} x${nTok}`);
             const d = maxRelDiff(y, yRef, rows * nTok);
@@ -103,8 +110,8 @@ for (const flavor of flavors) {
   }
 }
 
-test('row ranges that split a group, arrays outside wasm memory, and embedding rows of a re-laid table', async () => {
-  const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
+for (const unsignedDot of [true, false]) test(`row ranges that split a group, arrays outside wasm memory, and embedding rows of a re-laid table${unsignedDot ? '' : ' (no unsigned dot)'}`, async () => {
+  const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant', unsignedDot }))!;
   pool.push(k);
   const exp = (k as unknown as { k: KernelExports }).k;
   // Three and four tokens: the relaxed build's one-pass tiles over two far groups (q4QuadT).
@@ -112,14 +119,16 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
     const rows = 23, cols = 128;
     const { w, orig } = matrix(k, type, rows, cols, 5);
     k.prepareWeights([w]);
+    const biased = k.inRows4Biased(w);
     const x = k.allocF32(cols * nTok);
     x.set(randomFloats(cols * nTok, 9, 1));
     const yTwin = new Float32Array(rows * nTok);
-    rows4Matmul(w, x, nTok, yTwin);
+    rows4Matmul(w, x, nTok, yTwin, biased);
     // Activations as the backend prepares them, then the export over ranges [r0, r1).
     const qs = k.allocBytes(cols * nTok), d = k.allocF32(cols * nTok / 32), s = k.allocF32(cols * nTok / 32), isum = k.allocF32(cols * nTok / 32);
     exp.quantize_q8(x.byteOffset, cols, nTok, qs.byteOffset, d.byteOffset, s.byteOffset, isum.byteOffset);
-    // The relaxed Q8_0 kernel reads the activations split (rows4_split_q8), as the backend passes them; F16 f16-rounded floats.
+    // The relaxed Q8_0 kernel reads the activations split (rows4_split_q8), as the backend passes them,
+    // except over biased payloads (rows4-q8u.ts), which read them as they are; F16 f16-rounded floats.
     let act = qs.byteOffset;
     if (type === 'F16') {
       const xr = k.allocF32(cols * nTok);
@@ -127,7 +136,7 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
       exp.round_f16(xr.byteOffset, cols * nTok);
       act = xr.byteOffset;
     }
-    if (k.flavor === 'relaxed' && rows4SplitsActs(w.format)) {
+    if (k.flavor === 'relaxed' && rows4SplitsActs(w.format) && !biased) {
       const pn = k.allocBytes(2 * cols * nTok);
       exp.rows4_split_q8(qs.byteOffset, cols * nTok, pn.byteOffset);
       act = pn.byteOffset;
@@ -135,7 +144,7 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
     for (const [r0, r1] of [[0, 23], [1, 3], [2, 9], [5, 22], [19, 23], [21, 22], [4, 6], [0, 3], [3, 21], [0, 20], [8, 17]]) {
       const y = k.allocF32(rows * nTok);
       y.fill(-7);
-      assert.equal(exp.matmul(w.format.id | ROWS4_FLAG, w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, act, d.byteOffset, s.byteOffset, isum.byteOffset, y.byteOffset, nTok), 0);
+      assert.equal(exp.matmul(w.format.id | ROWS4_FLAG | (biased ? ROWS4_U8_FLAG : 0), w.data.byteOffset, w.rowBytes, cols, rows, r0!, r1!, act, d.byteOffset, s.byteOffset, isum.byteOffset, y.byteOffset, nTok), 0);
       for (let t = 0; t < nTok; t++) {
         for (let r = 0; r < rows; r++) {
           const want = r >= r0! && r < r1! ? yTwin[t * rows + r]! : -7;
@@ -152,6 +161,33 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
     ref.embed({ ...w, ...weightBytes(orig) }, ids, ids.length, eRef);
     assert.deepEqual(e, eRef, `${type} embedding rows`);
   }
+});
+
+test('rows4_bias_q8 equals its twin (payloads XOR 0x80, scales and the rows % 4 left alone), twice gives the bytes back; the unsigned-dot probe agrees with the engine', async () => {
+  const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
+  pool.push(k);
+  const exp = (k as unknown as { k: KernelExports }).k;
+  for (const rows of [4, 7, 13, 64]) {
+    const rowBytes = 3 * 34, n = rows * rowBytes;
+    const a = k.allocBytes(n);
+    for (let i = 0; i < n; i++) a[i] = (i * 131 + (i >> 7) * 17) & 0xff;
+    const orig = a.slice(), twin = a.slice();
+    exp.rows4_bias_q8(a.byteOffset, rowBytes, rows);
+    rows4BiasQ8(twin, 0, rowBytes, rows);
+    assert.deepEqual(a, twin, `${rows} rows`);
+    const grouped = (rows >> 2) * 4 * rowBytes;
+    for (let i = 0; i < n; i++) {
+      const payload = i < grouped && (i % 136) >= 8;
+      assert.equal(a[i], payload ? orig[i]! ^ 0x80 : orig[i], `${rows} rows: byte ${i}`);
+    }
+    exp.rows4_bias_q8(a.byteOffset, rowBytes, rows);
+    assert.deepEqual(a, orig, `${rows} rows: biased twice`);
+    k.release(a);
+  }
+  // The probe is the kernels' own sums against exact ones, so it only says yes where the kernels are exact;
+  // on x64 V8 with VNNI it says yes (the Zen 5 and Xeon machines this was measured on).
+  assert.equal(typeof k.q8Unsigned, 'boolean');
+  if (k.flavor !== 'relaxed') assert.equal(k.q8Unsigned, false);
 });
 
 test('rows4_split_q8 equals its twin on every int8 activation, -128..127, and p - n gives a back (-128 as -127)', async () => {

@@ -19,6 +19,13 @@ import { F16_TO_F32 } from '../../core/f16.js';
 export const ROWS4_FLAG = 0x10000;
 
 /**
+ * Set with ROWS4_FLAG for a Q8_0 matrix whose grouped payload bytes are biased, w ^ 0x80
+ * (assembly/rows4-q8u.ts ROWS4_U8_FLAG): what the backend does where the engine's relaxed dot reads
+ * its second operand as an exact unsigned byte (WasmKernels.q8Unsigned).
+ */
+export const ROWS4_U8_FLAG = 0x40000;
+
+/**
  * A layout block of one row and the f16 values that open it (rows4_pack's `fields`), by the
  * format's block bytes: F16 (2 bytes an element) re-lays whole rows with no header; Q4_1 (20) has
  * its scale and minimum; Q4_0 and Q8_0 their scale.
@@ -75,8 +82,22 @@ export function rows4Pack(data: Uint8Array, off: number, rowBytes: number, rows:
   }
 }
 
-/** Row `row` of a re-laid matrix (data from byte 0) as its original bytes, into out[outOff..+rowBytes). */
-export function rows4Row(data: Uint8Array, rowBytes: number, rows: number, typeSize: number, row: number, out: Uint8Array, outOff: number): void {
+/**
+ * assembly/rows4-q8u.ts rows4_bias_q8's twin: the payload bytes of a re-laid Q8_0 matrix's grouped
+ * rows (from byte `off`) XORed with 0x80 in place (w + 128 as an unsigned byte); applied twice it
+ * gives the bytes back.
+ */
+export function rows4BiasQ8(data: Uint8Array, off: number, rowBytes: number, rows: number): void {
+  const end = off + (rows >> 2) * 4 * rowBytes;
+  // Per group block of 136 bytes: 8 bytes of scales, then 128 payload bytes.
+  for (let b = off; b < end; b += 136) for (let j = 8; j < 136; j++) data[b + j]! ^= 0x80;
+}
+
+/**
+ * Row `row` of a re-laid matrix (data from byte 0) as its original bytes, into out[outOff..+rowBytes);
+ * `biased`: a Q8_0 matrix biased by rows4BiasQ8, whose grouped rows' payloads are read back unbiased.
+ */
+export function rows4Row(data: Uint8Array, rowBytes: number, rows: number, typeSize: number, row: number, out: Uint8Array, outOff: number, biased = false): void {
   if (row >= (rows & ~3)) { out.set(data.subarray(row * rowBytes, (row + 1) * rowBytes), outOff); return; }
   const { blockBytes, fields } = rows4Block(typeSize, rowBytes);
   const chunks = (blockBytes - 2 * fields) >> 2, nb = rowBytes / blockBytes, r = row & 3, base = (row >> 2) * 4 * rowBytes;
@@ -84,6 +105,7 @@ export function rows4Row(data: Uint8Array, rowBytes: number, rows: number, typeS
     const src = base + b * 4 * blockBytes, dst = outOff + b * blockBytes;
     for (let f = 0; f < fields; f++) { out[dst + 2 * f] = data[src + 8 * f + 2 * r]!; out[dst + 2 * f + 1] = data[src + 8 * f + 2 * r + 1]!; }
     for (let c = 0; c < chunks; c++) out.set(data.subarray(src + 8 * fields + 16 * c + 4 * r, src + 8 * fields + 4 + 16 * c + 4 * r), dst + 2 * fields + 4 * c);
+    if (biased) for (let j = dst + 2 * fields; j < dst + blockBytes; j++) out[j]! ^= 0x80;
   }
 }
 
@@ -92,16 +114,17 @@ export function rows4Row(data: Uint8Array, rowBytes: number, rows: number, typeS
  * block in f32, sum += f32(isum * f32(dw * da)). The format's own dot over one block gives exactly
  * isum * f32(dw * da) (an integer times an f32 is exact in a double). Q4_1 adds its minimum's term
  * in f32 as dot_q4_1 does: sum += f32(f32(isum * f32(dw * da)) + f32(m * (d * sum)_a)). F16: column
- * by column, sum = f32(sum + f32(w * x)) with x rounded to f16.
+ * by column, sum = f32(sum + f32(w * x)) with x rounded to f16. `biased`: as rows4Row (a biased Q8_0
+ * matrix's kernels take the bias off in integers, so its sums are the same).
  */
-export function rows4Matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array): void {
+export function rows4Matmul(w: WeightMatrix, x: Float32Array, nTok: number, y: Float32Array, biased = false): void {
   const { rows, cols, rowBytes, format } = w;
   const a = newActivationRow(format.vecDot, cols * nTok);
   for (let t = 0; t < nTok; t++) prepareActivation(a, x, t * cols, cols, t * cols);
   const row = weightBytes(new Uint8Array(rowBytes));
   const f = Math.fround;
   for (let r = 0; r < rows; r++) {
-    rows4Row(w.data, rowBytes, rows, format.typeSize, r, row.data, 0);
+    rows4Row(w.data, rowBytes, rows, format.typeSize, r, row.data, 0, biased);
     for (let t = 0; t < nTok; t++) {
       let s = 0;
       if (format.vecDot === 'f16') {

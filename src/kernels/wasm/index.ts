@@ -11,7 +11,7 @@ import { WasmArena } from './arena.js';
 import { MAX_GROUP, postAddRows, postAddScaled, postAttention, postAttentionQuant, postEncoderAttention, postLayerNorm, postLutMatmul, postMapHalf, postMatmul, postPackX, postSwiglu, type AttentionJob, type AttentionQuantJob, type KernelExports } from './protocol.js';
 import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
-import { ROWS4_FLAG, rows4Block, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
+import { ROWS4_FLAG, ROWS4_U8_FLAG, rows4Block, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
 import { rows4kFits, rows4kRow } from '../ref/rows4-k.js';
 import { rows4loFits, rows4loRow } from '../ref/rows4-lowbit.js';
 import { tq1RecodedRowBytes, tq2Rows4Row } from '../ref/ternary.js';
@@ -21,6 +21,7 @@ import { f32ToF16 } from '../../core/f16.js';
 
 import { weightBytes, type QuantFormat, type WeightBytes } from '../../quant/types.js';
 import { Q4_0 } from '../../quant/q4_0.js';
+import { Q8_0 } from '../../quant/q8_0.js';
 import { TQ2_0 } from '../../quant/tq2_0.js';
 import * as binaries from './binaries.generated.js';
 
@@ -200,6 +201,16 @@ export class WasmKernels implements Kernels {
   private readonly luts = new Map<WeightMatrix, LutEntry>();
   /** Matrices re-laid at load in four-row groups (ref/rows4.ts), for the dequantize kernels. */
   private readonly rows4 = new Set<WeightMatrix>();
+  /** Q8_0 matrices among them whose grouped payloads are biased (rows4_bias_q8), for rows4-q8u.ts. */
+  private readonly biased = new Set<WeightMatrix>();
+  /**
+   * Whether this engine's relaxed dot reads its second operand as an exact unsigned byte, as V8's
+   * lowering to x86 VNNI (vpdpbusd) does: then Q8_0 matrices are re-laid biased and take one dot per
+   * 16 weight bytes and token instead of two (assembly/rows4-q8u.ts). The relaxed SIMD spec leaves
+   * bytes of 128..255 in that operand to the engine (ARM's sdot reads them signed; x86 without VNNI
+   * saturates pairs in pmaddubsw), so it is measured, not assumed: probeQ8Unsigned.
+   */
+  readonly q8Unsigned: boolean;
   /** Matrices whose owner accepted the tiled GEMM's order (prepareWeights' gemm option). */
   private readonly gemmOk = new Set<WeightMatrix>();
   /** TQ1_0 matrices re-coded at load as TQ2_0 matrices (ref/ternary.ts), which the products read instead. */
@@ -213,26 +224,79 @@ export class WasmKernels implements Kernels {
   matmulKernels: MatmulKernels = 'auto';
   lutTables: LutTables = 'int8';
 
-  private constructor(readonly flavor: WasmFlavor, readonly threads: number, module: WebAssembly.Module, arena: WasmArena) {
+  private constructor(readonly flavor: WasmFlavor, readonly threads: number, module: WebAssembly.Module, arena: WasmArena, unsignedDot = true) {
     this.arena = arena;
     this.k = new WebAssembly.Instance(module, { env: { memory: arena.memory } }).exports as unknown as KernelExports;
     this.pool = new KernelPool(this.k);
     this.c = this.pool.c;
     this.f = this.pool.f;
+    this.q8Unsigned = unsignedDot && flavor === 'relaxed' && this.probeQ8Unsigned();
     this.name = `wasm-${flavor}${threads > 1 ? `, ${threads} threads` : ', 1 thread'}${arena.fixed ? ' (no shared memory)' : ''}`;
+  }
+
+  /**
+   * Runs bytes that tell the readings apart through the biased Q8_0 kernels themselves (rows4_pack,
+   * rows4_bias_q8, then one token in far streams, 3 tokens in far pairs, 6 in tiles and a remainder)
+   * and compares every output with the exact integer sums: weights of 127 (biased 255) against
+   * activations of 127 overflow pmaddubsw's 16-bit pairs, and a signed reading turns 255 into -1.
+   * Scales of 1, so each output is its integer sum in f32, exactly.
+   */
+  private probeQ8Unsigned(): boolean {
+    const rows = 68, cols = 64, nb = cols / 32, rowBytes = nb * 34, nMax = 6;
+    const a = this.arena;
+    const w = a.bytes(rows * rowBytes), scratch = a.bytes(4 * rowBytes), q = a.bytes(cols * nMax);
+    const d = a.f32(nb * nMax), sv = a.f32(nb * nMax), y = a.f32(rows * nMax);
+    try {
+      const sums = new Int32Array(sv.buffer, sv.byteOffset, sv.length);
+      const wv = new Int8Array(w.buffer, w.byteOffset, w.length), qv = new Int8Array(q.buffer, q.byteOffset, q.length);
+      const wOf = (r: number, k: number) => (r % 5 === 0 ? 127 : r % 5 === 1 ? -128 : ((r * 37 + k * 11) % 256) - 128);
+      const aOf = (t: number, k: number) => (t === 0 ? 127 : t === 1 ? -127 : ((t * 53 + k * 29) % 255) - 127);
+      for (let r = 0; r < rows; r++) {
+        for (let b = 0; b < nb; b++) {
+          const o = r * rowBytes + b * 34;
+          w[o] = 0x00; w[o + 1] = 0x3c; // f16 1.0
+          for (let j = 0; j < 32; j++) wv[o + 2 + j] = wOf(r, b * 32 + j);
+        }
+      }
+      for (let t = 0; t < nMax; t++) {
+        for (let b = 0; b < nb; b++) {
+          let s = 0;
+          for (let j = 0; j < 32; j++) { const v = aOf(t, b * 32 + j); qv[t * cols + b * 32 + j] = v; s += v; }
+          d[t * nb + b] = 1; sums[t * nb + b] = s;
+        }
+      }
+      this.k.rows4_pack(w.byteOffset, rowBytes, rows, 34, 1, scratch.byteOffset);
+      this.k.rows4_bias_q8(w.byteOffset, rowBytes, rows);
+      for (const nTok of [1, 3, 6]) {
+        y.fill(NaN);
+        if (this.k.matmul(Q8_0.id | ROWS4_FLAG | ROWS4_U8_FLAG, w.byteOffset, rowBytes, cols, rows, 0, rows, q.byteOffset, d.byteOffset, 0, sv.byteOffset, y.byteOffset, nTok) !== 0) return false;
+        for (let t = 0; t < nTok; t++) {
+          for (let r = 0; r < rows; r++) {
+            let want = 0;
+            for (let k = 0; k < cols; k++) want += wOf(r, k) * aOf(t, k);
+            if (y[t * rows + r] !== want) return false;
+          }
+        }
+      }
+      return true;
+    } catch {
+      return false;
+    } finally {
+      for (const v of [w, scratch, q, d, sv, y]) a.releaseView(v);
+    }
   }
 
   /**
    * `shared: false` (forced where SharedArrayBuffer is missing) runs one thread over an ordinary
    * memory of `memoryBytes`, sized once: it must hold the model, KV caches and scratch.
    */
-  static async create(opts: { threads?: number; flavor?: WasmFlavor; shared?: boolean; memoryBytes?: number; matmul?: MatmulKernels; lutTables?: LutTables } = {}): Promise<WasmKernels | null> {
+  static async create(opts: { threads?: number; flavor?: WasmFlavor; shared?: boolean; memoryBytes?: number; matmul?: MatmulKernels; lutTables?: LutTables; unsignedDot?: boolean } = {}): Promise<WasmKernels | null> {
     const k = await WasmKernels.createRaw(opts);
     if (k) { k.matmulKernels = opts.matmul ?? 'auto'; k.lutTables = opts.lutTables ?? 'int8'; }
     return k;
   }
 
-  private static async createRaw(opts: { threads?: number; flavor?: WasmFlavor; shared?: boolean; memoryBytes?: number }): Promise<WasmKernels | null> {
+  private static async createRaw(opts: { threads?: number; flavor?: WasmFlavor; shared?: boolean; memoryBytes?: number; unsignedDot?: boolean }): Promise<WasmKernels | null> {
     const sup = await detectWasm();
     const shared = sup.threads && opts.shared !== false;
     // Relaxed SIMD is built for shared memory only: without it, the best choice is SIMD128.
@@ -247,7 +311,7 @@ export class WasmKernels implements Kernels {
     const module = await WebAssembly.compile(decodeBase64(binaries[flavor]) as Uint8Array<ArrayBuffer>);
     const arena = new WasmArena();
     const threads = Math.max(1, Math.floor(opts.threads ?? (await defaultThreads())));
-    const kernels = new WasmKernels(flavor, threads, module, arena);
+    const kernels = new WasmKernels(flavor, threads, module, arena, opts.unsignedDot !== false);
     await kernels.pool.start(module, arena.memory, threads - 1);
     return kernels;
   }
@@ -440,6 +504,10 @@ export class WasmKernels implements Kernels {
     else {
       const { blockBytes, fields } = rows4Block(w.format.typeSize, w.rowBytes);
       this.k.rows4_pack(w.data.byteOffset, w.rowBytes, w.rows, blockBytes, fields, scratch.byteOffset);
+      if (this.q8Unsigned && rows4SplitsActs(w.format)) {
+        this.k.rows4_bias_q8(w.data.byteOffset, w.rowBytes, w.rows);
+        this.biased.add(w);
+      }
     }
     this.arena.releaseView(scratch);
     this.rows4.add(w);
@@ -485,6 +553,11 @@ export class WasmKernels implements Kernels {
   /** Whether a prepared matrix was re-laid in four-row groups (tests and `lutra bench`). */
   inRows4(w: WeightMatrix): boolean {
     return this.rows4.has(w);
+  }
+
+  /** Whether a prepared Q8_0 matrix was re-laid with biased payloads (q8Unsigned; tests). */
+  inRows4Biased(w: WeightMatrix): boolean {
+    return this.biased.has(w);
   }
 
   /** Run `run` on copies of x and y inside wasm memory: re-laid bytes are only read here. */
@@ -603,8 +676,8 @@ export class WasmKernels implements Kernels {
     if (lut) return this.lutMatmul(lut, x, nTok, y);
     const rec = this.recoded.get(w);
     if (rec) return this.matmul(rec, x, nTok, y);
-    const relaid = this.rows4.has(w);
-    const type = w.format.id | (relaid ? ROWS4_FLAG : 0), traits = w.format.wasm;
+    const relaid = this.rows4.has(w), biased = this.biased.has(w);
+    const type = w.format.id | (relaid ? ROWS4_FLAG : 0) | (biased ? ROWS4_U8_FLAG : 0), traits = w.format.wasm;
     if (!traits || w.cols % traits.colsAlign !== 0 || !this.arena.owns(x) || !this.arena.owns(y)) {
       if (relaid) return this.staged(w.cols, w.rows, x, nTok, y, (xs, ys) => this.matmul(w, xs, nTok, ys));
       this.ref.matmul(w, x, nTok, y);
@@ -625,8 +698,8 @@ export class WasmKernels implements Kernels {
         // One quantizer for both: q8_1's d * sum per block comes along in actS.
         if (fresh) this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset, this.actSum!.byteOffset);
         act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; as = this.actS!.byteOffset; asum = this.actSum!.byteOffset;
-        // The relaxed four-row Q8_0 kernel reads the activations split into two 0..127 halves.
-        if (relaid && this.flavor === 'relaxed' && rows4SplitsActs(w.format)) {
+        // The relaxed four-row Q8_0 kernel reads the activations split into two 0..127 halves (not the biased one: rows4-q8u.ts).
+        if (relaid && !biased && this.flavor === 'relaxed' && rows4SplitsActs(w.format)) {
           const freshSplit = this.mustPrepare('split', 'q8_0');
           if (freshSplit || fresh) this.k.rows4_split_q8(act, cols * nTok, this.actSplit!.byteOffset);
           act = this.actSplit!.byteOffset;
@@ -805,7 +878,8 @@ export class WasmKernels implements Kernels {
         if (!(Number.isInteger(id) && id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
         if (lut) lutDequantRow(lut, id, out, t * table.cols);
         else {
-          (table.format.wasm?.ternary ? tq2Rows4Row : table.format.wasm?.rows4k ? rows4kRow : table.format.wasm?.rows4lo ? rows4loRow : rows4Row)(table.data, table.rowBytes, table.rows, table.format.typeSize, id, row!, 0);
+          if (this.biased.has(table)) rows4Row(table.data, table.rowBytes, table.rows, table.format.typeSize, id, row!, 0, true);
+          else (table.format.wasm?.ternary ? tq2Rows4Row : table.format.wasm?.rows4k ? rows4kRow : table.format.wasm?.rows4lo ? rows4loRow : rows4Row)(table.data, table.rowBytes, table.rows, table.format.typeSize, id, row!, 0);
           table.format.dequantize(row!, 0, out, t * table.cols, table.cols);
         }
       }

@@ -1,0 +1,320 @@
+// Q8_0 in the four-row layout (rows4.ts) with each payload byte stored as w + 128 (w ^ 0x80, 0..255)
+// and products that take one integer dot per 16 weight bytes and token instead of rows4.ts's two.
+//
+// Why: the relaxed dot i32x4.relaxed_dot_i8x16_i7x16_add_s is only specified for a second operand
+// of 0..127, so rows4.ts's relaxed Q8_0 kernel splits every activation into two 0..127 halves and
+// pays two dots per weight vector. Where the engine lowers the dot to x86's VNNI vpdpbusd (V8 on
+// CPUs with AVX-VNNI or AVX512-VNNI), the second operand is read as an unsigned byte, exactly, so
+// biased weights (0..255) against the signed activations give sum((w + 128) a) = sum(w a) + 128 sum(a)
+// and the block's activation sum takes the bias off, in integers: the same isum, so the same f32
+// order and bits as every other build (ggml's order: sum += f32(isum) * f32(dw * da)). Engines that
+// lower it otherwise (ARM's sdot reads the byte signed, x86 without VNNI saturates pairs in
+// pmaddubsw) would be wrong, so the backend runs a probe of extreme bytes through this path at start
+// (src/kernels/wasm/index.ts q8UnsignedDot) and re-lays Q8_0 this way only where the probe's sums are
+// exact; elsewhere rows4.ts's split kernel runs. Only the grouped rows are biased (rows4_bias_q8);
+// the last rows % 4 stay in row layout, as ggml stored them.
+//
+// Written, as rows4.ts, for what V8 emits: literal load offsets, hand-unrolled chunks, constants
+// made once outside the loops, and each pair of chunks' dots chained from a fresh zero and added into
+// the token's or stream's sum (a dot chained through all eight chunks waits on the dot's latency eight
+// times a block; a one-cycle add does not).
+
+import { storeRows, scales4, tokenBlock, rows4Scalar } from './rows4';
+import { GGML_TYPE_Q8_0 } from './types.generated';
+
+/** Set in matmul's type argument, with ROWS4_FLAG (0x10000), for a Q8_0 matrix whose grouped payloads are biased (rows4_bias_q8); not gemm.ts GEMM_FLAG (0x20000). */
+export const ROWS4_U8_FLAG: i32 = 0x40000;
+
+/** Bytes of a group's block: four f16 scales, then 8 chunks of 16 bytes. */
+const STEP: usize = 136;
+
+/**
+ * Bias the payload bytes of a Q8_0 matrix's grouped rows (the first rows & ~3, already re-laid by
+ * rows4_pack) in place: w ^ 0x80 = w + 128 as an unsigned byte. The scales are left alone.
+ */
+export function rows4_bias_q8(w: usize, rowBytes: i32, rows: i32): void {
+  const n = <usize>(rows >> 2) * (<usize>rowBytes << 2) / STEP;
+  for (let i: usize = 0; i < n; i++) {
+    const p = w + i * STEP + 8;
+    if (ASC_FEATURE_SIMD) {
+      const f = i8x16.splat(-128);
+      v128.store(p, v128.xor(v128.load(p), f)); v128.store(p, v128.xor(v128.load(p, 16), f), 16);
+      v128.store(p, v128.xor(v128.load(p, 32), f), 32); v128.store(p, v128.xor(v128.load(p, 48), f), 48);
+      v128.store(p, v128.xor(v128.load(p, 64), f), 64); v128.store(p, v128.xor(v128.load(p, 80), f), 80);
+      v128.store(p, v128.xor(v128.load(p, 96), f), 96); v128.store(p, v128.xor(v128.load(p, 112), f), 112);
+    } else {
+      for (let j: usize = 0; j < 128; j++) store<u8>(p + j, load<u8>(p + j) ^ 0x80);
+    }
+  }
+}
+
+/** s + f32(isum - 128 * sum(a)) * (dw * da) for one token's block: the bias taken off in integers. */
+@inline function blockEnd(s: v128, acc: v128, dw: v128, ad: usize, asum: usize): v128 {
+  const isum = i32x4.sub(acc, i32x4.shl(v128.load32_splat(asum), 7));
+  return f32x4.add(s, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.mul(dw, v128.load32_splat(ad))));
+}
+
+/**
+ * Four groups (at g + i * stride, i < 4) against one token (raw int8 activations at x, scales at
+ * ad, integer block sums at asum): four weight streams, every activation splat feeding all four, as
+ * rows4.ts's q8Decode4. cont: go on from the sums stored at y + i * yStride (q8uDecode8's chunks).
+ */
+function q8uDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, asum: usize, keep: v128, rebias: v128, y: usize, yStride: usize, cont: bool): void {
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
+  if (cont) { s0 = v128.load(y); s1 = v128.load(y + yStride); s2 = v128.load(y + 2 * yStride); s3 = v128.load(y + 3 * yStride); }
+  const zero = i32x4.splat(0);
+  let h1 = g + stride, h2 = h1 + stride, h3 = h2 + stride;
+  for (let b = 0; b < nb; b++) {
+    let l0: v128, l1: v128, l2: v128, l3: v128;
+    { const a = v128.load32_splat(x, 0), c = v128.load32_splat(x, 4);
+      l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(g, 24), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(g, 8), zero));
+      l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h1, 24), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h1, 8), zero));
+      l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h2, 24), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h2, 8), zero));
+      l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h3, 24), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h3, 8), zero));
+    }
+    { const a = v128.load32_splat(x, 8), c = v128.load32_splat(x, 12);
+      l0 = i32x4.add(l0, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(g, 56), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(g, 40), zero)));
+      l1 = i32x4.add(l1, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h1, 56), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h1, 40), zero)));
+      l2 = i32x4.add(l2, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h2, 56), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h2, 40), zero)));
+      l3 = i32x4.add(l3, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h3, 56), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h3, 40), zero)));
+    }
+    { const a = v128.load32_splat(x, 16), c = v128.load32_splat(x, 20);
+      l0 = i32x4.add(l0, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(g, 88), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(g, 72), zero)));
+      l1 = i32x4.add(l1, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h1, 88), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h1, 72), zero)));
+      l2 = i32x4.add(l2, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h2, 88), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h2, 72), zero)));
+      l3 = i32x4.add(l3, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h3, 88), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h3, 72), zero)));
+    }
+    { const a = v128.load32_splat(x, 24), c = v128.load32_splat(x, 28);
+      l0 = i32x4.add(l0, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(g, 120), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(g, 104), zero)));
+      l1 = i32x4.add(l1, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h1, 120), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h1, 104), zero)));
+      l2 = i32x4.add(l2, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h2, 120), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h2, 104), zero)));
+      l3 = i32x4.add(l3, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h3, 120), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h3, 104), zero)));
+    }
+    s0 = blockEnd(s0, l0, scales4(g, keep, rebias), ad, asum);
+    s1 = blockEnd(s1, l1, scales4(h1, keep, rebias), ad, asum);
+    s2 = blockEnd(s2, l2, scales4(h2, keep, rebias), ad, asum);
+    s3 = blockEnd(s3, l3, scales4(h3, keep, rebias), ad, asum);
+    g += STEP; h1 += STEP; h2 += STEP; h3 += STEP; x += 32; ad += 4; asum += 4;
+  }
+  v128.store(y, s0); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
+}
+
+/** Blocks a q8uDecode8 half reads before the other half's turn (as rows4.ts's Q8_CHUNK). */
+const CHUNK = 4;
+
+/**
+ * Eight groups (at g + i * stride, i < 8) against one token: q8uDecode4 on groups 0-3 and 4-7 in
+ * turn, CHUNK blocks at a time, each chunk going on from the sums the last stored (eight streams in
+ * flight, every group's blocks summed in order), as rows4.ts's q8Decode8.
+ */
+function q8uDecode8(g: usize, stride: usize, nb: i32, x: usize, ad: usize, asum: usize, keep: v128, rebias: v128, y: usize, yStride: usize): void {
+  for (let b = 0; b < nb; b += CHUNK) {
+    const n = min(CHUNK, nb - b), bo = <usize>b * STEP, xb = x + (<usize>b << 5), ab = <usize>b << 2, cont = b > 0;
+    q8uDecode4(g + bo, stride, n, xb, ad + ab, asum + ab, keep, rebias, y, yStride, cont);
+    q8uDecode4(g + 4 * stride + bo, stride, n, xb, ad + ab, asum + ab, keep, rebias, y + 4 * yStride, yStride, cont);
+  }
+}
+
+/**
+ * One group (at g) against nt (1..4, a constant) tokens (token t's activations at x + t * xStep,
+ * scales and sums at ad/asum + t * aStep): each weight load feeds every token. Rows lo..hi of each
+ * token stored at y + t * yStep.
+ */
+@inline function q8uTile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, keep: v128, rebias: v128): void {
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
+  const zero = i32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
+    let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+    { const v = v128.load(g, 8), u = v128.load(g, 24);
+      a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 0), v, zero));
+      if (nt > 1) a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 0), v, zero));
+      if (nt > 2) a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 0), v, zero));
+      if (nt > 3) a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 0), v, zero));
+    }
+    { const v = v128.load(g, 40), u = v128.load(g, 56);
+      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 8), v, zero)));
+      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 8), v, zero)));
+      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 8), v, zero)));
+      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 8), v, zero)));
+    }
+    { const v = v128.load(g, 72), u = v128.load(g, 88);
+      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 16), v, zero)));
+      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 16), v, zero)));
+      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 16), v, zero)));
+      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 16), v, zero)));
+    }
+    { const v = v128.load(g, 104), u = v128.load(g, 120);
+      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 24), v, zero)));
+      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 24), v, zero)));
+      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 24), v, zero)));
+      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 24), v, zero)));
+    }
+    const dw = scales4(g, keep, rebias);
+    s0 = blockEnd(s0, a0, dw, ad, asum);
+    if (nt > 1) s1 = blockEnd(s1, a1, dw, ad + aStep, asum + aStep);
+    if (nt > 2) s2 = blockEnd(s2, a2, dw, ad + 2 * aStep, asum + 2 * aStep);
+    if (nt > 3) s3 = blockEnd(s3, a3, dw, ad + 3 * aStep, asum + 3 * aStep);
+    g += STEP; x += 32; ad += 4; asum += 4;
+  }
+  storeRows(y, s0, lo, hi);
+  if (nt > 1) storeRows(y + yStep, s1, lo, hi);
+  if (nt > 2) storeRows(y + 2 * yStep, s2, lo, hi);
+  if (nt > 3) storeRows(y + 3 * yStep, s3, lo, hi);
+}
+function q8uTile1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, keep: v128, rebias: v128): void {
+  q8uTile(1, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, keep, rebias);
+}
+function q8uTile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, keep: v128, rebias: v128): void {
+  q8uTile(2, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, keep, rebias);
+}
+function q8uTile3(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, keep: v128, rebias: v128): void {
+  q8uTile(3, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, keep, rebias);
+}
+function q8uTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, keep: v128, rebias: v128): void {
+  q8uTile(4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, keep, rebias);
+}
+
+/**
+ * Two groups (g, h: half the range apart, two weight streams as decoding reads) against nt (2..4,
+ * a constant) tokens in one pass, the groups one after the other within each block so that one set
+ * of token chains is live at a time (as rows4.ts's q4QuadT). Same sums as q8uTile.
+ */
+@inline function q8uQuad(nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
+  const zero = i32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
+    let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+    { const v = v128.load(g, 8), u = v128.load(g, 24);
+      a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 0), v, zero));
+      if (nt > 1) a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 0), v, zero));
+      if (nt > 2) a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 0), v, zero));
+      if (nt > 3) a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 0), v, zero));
+    }
+    { const v = v128.load(g, 40), u = v128.load(g, 56);
+      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 8), v, zero)));
+      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 8), v, zero)));
+      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 8), v, zero)));
+      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 8), v, zero)));
+    }
+    { const v = v128.load(g, 72), u = v128.load(g, 88);
+      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 16), v, zero)));
+      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 16), v, zero)));
+      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 16), v, zero)));
+      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 16), v, zero)));
+    }
+    { const v = v128.load(g, 104), u = v128.load(g, 120);
+      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 24), v, zero)));
+      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 24), v, zero)));
+      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 24), v, zero)));
+      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 24), v, zero)));
+    }
+    { const dw = scales4(g, keep, rebias);
+      s0 = blockEnd(s0, a0, dw, ad, asum);
+      if (nt > 1) s1 = blockEnd(s1, a1, dw, ad + aStep, asum + aStep);
+      if (nt > 2) s2 = blockEnd(s2, a2, dw, ad + 2 * aStep, asum + 2 * aStep);
+      if (nt > 3) s3 = blockEnd(s3, a3, dw, ad + 3 * aStep, asum + 3 * aStep); }
+    { const v = v128.load(h, 8), u = v128.load(h, 24);
+      a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 0), v, zero));
+      if (nt > 1) a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 0), v, zero));
+      if (nt > 2) a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 0), v, zero));
+      if (nt > 3) a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 0), v, zero));
+    }
+    { const v = v128.load(h, 40), u = v128.load(h, 56);
+      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 8), v, zero)));
+      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 8), v, zero)));
+      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 8), v, zero)));
+      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 8), v, zero)));
+    }
+    { const v = v128.load(h, 72), u = v128.load(h, 88);
+      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 16), v, zero)));
+      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 16), v, zero)));
+      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 16), v, zero)));
+      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 16), v, zero)));
+    }
+    { const v = v128.load(h, 104), u = v128.load(h, 120);
+      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 24), v, zero)));
+      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 24), v, zero)));
+      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 24), v, zero)));
+      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 24), v, zero)));
+    }
+    { const dw = scales4(h, keep, rebias);
+      t0 = blockEnd(t0, a0, dw, ad, asum);
+      if (nt > 1) t1 = blockEnd(t1, a1, dw, ad + aStep, asum + aStep);
+      if (nt > 2) t2 = blockEnd(t2, a2, dw, ad + 2 * aStep, asum + 2 * aStep);
+      if (nt > 3) t3 = blockEnd(t3, a3, dw, ad + 3 * aStep, asum + 3 * aStep); }
+    g += STEP; h += STEP; x += 32; ad += 4; asum += 4;
+  }
+  v128.store(yg, s0); v128.store(yh, t0);
+  if (nt > 1) { v128.store(yg + yStep, s1); v128.store(yh + yStep, t1); }
+  if (nt > 2) { v128.store(yg + 2 * yStep, s2); v128.store(yh + 2 * yStep, t2); }
+  if (nt > 3) { v128.store(yg + 3 * yStep, s3); v128.store(yh + 3 * yStep, t3); }
+}
+function q8uQuad2(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
+  q8uQuad(2, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
+}
+function q8uQuad3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
+  q8uQuad(3, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
+}
+function q8uQuad4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
+  q8uQuad(4, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
+}
+
+/** Grouped rows r0..r1 for nTok tokens: one token in eight far streams, up to four in far pairs, more group by group in tiles of four. */
+function q8uRows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, x: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 5;
+  const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2, gStep = rowBytes << 2;
+  // Made from a run-time value so that V8 keeps them in registers instead of rebuilding them per use.
+  const one = <i32>(nb >= 0);
+  const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  const ga = (r0 + 3) >> 2, gb = r1 >> 2;
+  let d = 0, span = 0;
+  if (nTok == 1) {
+    d = (gb - ga) >> 3; span = 8 * d;
+    for (let i = 0; i < d; i++) {
+      const g0 = ga + i;
+      q8uDecode8(w + <usize>g0 * gStep, <usize>d * gStep, nb, x, ad, asum, keep, rebias, y + (<usize>g0 << 4), <usize>d << 4);
+    }
+  } else if (nTok <= 4) {
+    d = (gb - ga) >> 1; span = 2 * d;
+    for (let i = 0; i < d; i++) {
+      const g0 = ga + i, g1 = g0 + d, wg = w + <usize>g0 * gStep, wh = w + <usize>g1 * gStep, yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
+      if (nTok == 4) q8uQuad4(wg, wh, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
+      else if (nTok == 3) q8uQuad3(wg, wh, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
+      else q8uQuad2(wg, wh, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
+    }
+  }
+  // Groups not taken above (partial ones at either end, or every group of a longer batch): tokens four at a time while the group is in L1.
+  for (let g = r0 >> 2; (g << 2) < r1; g++) {
+    if (g >= ga && g < ga + span) continue;
+    const gw = w + <usize>g * gStep, yg = y + (<usize>g << 4);
+    const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) q8uTile4(gw, nb, x + <usize>t * xStep, xStep, ad + <usize>t * aStep, asum + <usize>t * aStep, aStep, yg + <usize>t * yStep, yStep, lo, hi, keep, rebias);
+    const left = nTok - t, xt = x + <usize>t * xStep, adt = ad + <usize>t * aStep, ast = asum + <usize>t * aStep, yt = yg + <usize>t * yStep;
+    if (left == 1) q8uTile1(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, keep, rebias);
+    else if (left == 2) q8uTile2(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, keep, rebias);
+    else if (left == 3) q8uTile3(gw, nb, xt, xStep, adt, ast, aStep, yt, yStep, lo, hi, keep, rebias);
+  }
+}
+
+/**
+ * Rows r0..r1 of a Q8_0 matrix re-laid by rows4_pack and biased by rows4_bias_q8, for nTok tokens
+ * (raw int8 activations at act, f32 scales at ad, integer block sums at asum, as quantize_q8 writes
+ * them). Returns 1 where the build has no relaxed SIMD (the backend never biases there).
+ */
+export function rows4q8u_matmul(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): i32 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return 1;
+  const g1 = min(r1, rows & ~3);
+  if (r0 < g1) {
+    // Token passes (rows4.ts tokenBlock): activations, scales, sums and outputs move by their strides.
+    const xStep = <usize>cols, aStep = <usize>(cols >> 5) << 2, tb = tokenBlock(cols);
+    for (let t0 = 0; t0 < nTok; t0 += tb) {
+      const n = min(tb, nTok - t0), tu = <usize>t0;
+      q8uRows(w, rowBytes, cols, rows, r0, g1, act + tu * xStep, ad + tu * aStep, asum + tu * aStep, y + ((tu * <usize>rows) << 2), n);
+    }
+  }
+  if (max(r0, g1) < r1) rows4Scalar(GGML_TYPE_Q8_0, w, rowBytes, cols, rows, max(r0, g1), r1, act, ad, asum, y, nTok, true);
+  return 0;
+}
