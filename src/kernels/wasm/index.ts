@@ -81,22 +81,6 @@ function decodeBase64(s: string): Uint8Array {
   return out;
 }
 
-let relaxedFlagTried = false;
-async function enableRelaxedSimd(): Promise<void> {
-  if (relaxedFlagTried) return;
-  relaxedFlagTried = true;
-  // Node 20's V8 ships relaxed SIMD behind a flag; it can be turned on before compiling. Where the
-  // relaxed build already validates (Node >= 21, browsers) the flag is not asked for: newer V8s
-  // print "unrecognized flag" for it.
-  if (WebAssembly.validate(decodeBase64(binaries.relaxed) as Uint8Array<ArrayBuffer>)) return;
-  if (typeof process !== 'undefined' && process.versions?.node) {
-    try {
-      const v8 = await import('node:v8');
-      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-    } catch { /* not Node, or flags locked: validation below decides */ }
-  }
-}
-
 let relaxedVerdict: boolean | undefined;
 
 /** Q4_0 x Q8 products of known data through the relaxed and the plain-SIMD builds must match. */
@@ -136,12 +120,14 @@ export interface WasmSupport {
 /** What this engine can run: the best wasm build, and whether shared-memory threads exist. */
 export async function detectWasm(): Promise<WasmSupport> {
   if (typeof WebAssembly === 'undefined') return { flavor: null, threads: false };
-  await enableRelaxedSimd();
   let flavor: WasmFlavor | null = null;
   for (const f of ['relaxed', 'simd', 'plain'] as WasmFlavor[]) {
     if (!WebAssembly.validate(decodeBase64(binaries[f]) as Uint8Array<ArrayBuffer>)) continue;
-    // Engines that shipped relaxed SIMD behind a flag (Node 20's V8) decode some opcodes as an
-    // older draft did: run a known product and keep the build only if it agrees with SIMD128.
+    // Engines that shipped relaxed SIMD behind a flag (Node 20's V8, when run with
+    // --experimental-wasm-relaxed-simd) decode some opcodes as an older draft did: run a known
+    // product and keep the build only if it agrees with SIMD128. lutra no longer turns that flag on
+    // itself (v8.setFlagsFromString after start-up): on Node 20 the build it enabled never agreed,
+    // so every process paid a flag change and a compile for nothing.
     if (f === 'relaxed' && !(await relaxedAgrees())) continue;
     flavor = f;
     break;
