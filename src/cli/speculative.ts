@@ -140,9 +140,11 @@ export async function cmdSpecBench(modelPath: string, o: SpecBenchOptions): Prom
     const plain = await run();
     const sp = await run(spec);
     const st = sp.spec!;
-    // Costs measured apart: a target step, a verify batch of the mean size, a draft step.
+    // Costs measured apart: a target step, a verify batch of the mean size, a draft step, each at
+    // the generation's mean depth (the prompt and the first half of the generated tokens in the
+    // cache), where attention costs what it cost on average during the run.
     const ctx = target.createContext();
-    const ids = target.tokenize(o.prompt, { addSpecial: true });
+    const ids = [...target.tokenize(o.prompt, { addSpecial: true }), ...sp.tokens.slice(0, sp.tokens.length >> 1)];
     ctx.decode(ids);
     const base = ctx.nPast;
     const meanBatch = Math.max(1, Math.round((st.steps + st.drafted) / st.steps));
