@@ -178,7 +178,10 @@ function q8uTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
 /**
  * Two groups (g, h: half the range apart, two weight streams as decoding reads) against nt (2..4,
  * a constant) tokens in one pass, the groups one after the other within each block so that one set
- * of token chains is live at a time (as rows4.ts's q4QuadT). Same sums as q8uTile.
+ * of token chains is live at a time (as rows4.ts's q4QuadT). Same sums as q8uTile. The two groups'
+ * blocks are written out (and q8uTile's the same way) on purpose: each updates its own four f32 sums
+ * with literal load offsets, and an AssemblyScript helper returns one value, so a shared per-group
+ * helper would load the weights once per token instead of once per chunk.
  */
 @inline function q8uQuad(nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
   let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
