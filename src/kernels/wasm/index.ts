@@ -417,13 +417,13 @@ export class WasmKernels implements Kernels {
   prepareWeights(ws: WeightMatrix[], opts: PrepareWeightsOptions = {}): string {
     if (opts.gemm) for (const w of ws) this.gemmOk.add(w);
     const onLut = new Map<string, number>();
-    let others = 0, relaid = 0, ternary = 0;
+    let others = 0, relaid = 0, ternary = 0, biasedN = 0;
     for (const w of new Set(ws)) {
       if (this.luts.has(w) || this.rows4.has(w) || this.recoded.has(w)) continue;
       const sh = this.matmulKernels === 'dequant' ? null : lutShape(w.format, w.rows, w.cols, w.rowBytes);
       if (!sh || (this.matmulKernels === 'auto' && !lutPreferred(w.format, sh, this.flavor))) {
         if (this.prepareTernary(w)) ternary++;
-        else if (this.packRows4(w)) relaid++;
+        else if (this.packRows4(w)) { relaid++; if (this.biased.has(w)) biasedN++; }
         else others++;
         continue;
       }
@@ -443,7 +443,7 @@ export class WasmKernels implements Kernels {
       this.luts.set(w, { shape: sh, desc, main, tail });
       onLut.set(w.format.name, (onLut.get(w.format.name) ?? 0) + 1);
     }
-    const r4 = [relaid ? `${relaid} in four-row layout` : '', ternary ? `${ternary} ternary in four-row layout` : ''].filter(Boolean).join(', ');
+    const r4 = [relaid ? `${relaid} in four-row layout${biasedN ? `, ${biasedN} of them Q8_0 biased for the unsigned dot` : ''}` : '', ternary ? `${ternary} ternary in four-row layout` : ''].filter(Boolean).join(', ');
     if (this.matmulKernels === 'dequant') return `matmul: dequantize kernels (asked for${r4 ? `; ${r4}` : ''})`;
     const lut = [...onLut].map(([n, c]) => `${c} ${n}`).join(', ');
     const deq = others + relaid + ternary ? `, dequantize for ${others + relaid + ternary}${r4 ? ` (${r4})` : ''}` : '';
