@@ -10,7 +10,7 @@
 // order and bits as every other build (ggml's order: sum += f32(isum) * f32(dw * da)). Engines that
 // lower it otherwise (ARM's sdot reads the byte signed, x86 without VNNI saturates pairs in
 // pmaddubsw) would be wrong, so the backend runs a probe of extreme bytes through this path at start
-// (src/kernels/wasm/index.ts q8UnsignedDot) and re-lays Q8_0 this way only where the probe's sums are
+// (src/kernels/wasm/index.ts probeQ8Unsigned, WasmKernels.q8Unsigned) and re-lays Q8_0 this way only where the probe's sums are
 // exact; elsewhere rows4.ts's split kernel runs. Only the grouped rows are biased (rows4_bias_q8);
 // the last rows % 4 stay in row layout, as ggml stored them.
 //
