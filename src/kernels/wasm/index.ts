@@ -169,7 +169,7 @@ export class WasmKernels implements Kernels {
   private actS: Float32Array | null = null;
   private actF: Float32Array | null = null;
   private actSum: Int32Array | null = null;
-  /** The relaxed four-row Q8_0 kernel's activations: per block of 32, max(a, 0) then max(-a, 0). */
+  /** The split relaxed four-row Q8_0 kernel's activations: per block of 32, max(a, 0) then max(-a, 0). */
   private actSplit: Uint8Array | null = null;
   private ropeCS: Float32Array | null = null;
   private ids: Int32Array | null = null;
@@ -400,7 +400,8 @@ export class WasmKernels implements Kernels {
       for (const v of [this.actBytes, this.actD, this.actS, this.actF, this.actSum, this.actSplit]) if (v) this.arena.releaseView(v);
       const cap = Math.max(n, (this.actBytes?.length ?? 0) * 2);
       this.actBytes = this.arena.bytes(cap);
-      this.actSplit = this.arena.bytes(2 * cap);
+      // Only the split relaxed Q8_0 kernel reads it; where Q8_0 is biased (q8Unsigned) or there is no relaxed SIMD, none is made.
+      this.actSplit = this.flavor === 'relaxed' && !this.q8Unsigned ? this.arena.bytes(2 * cap) : null;
       this.actD = this.arena.f32(Math.ceil(cap / 32));
       this.actS = this.arena.f32(Math.ceil(cap / 32));
       this.actF = this.arena.f32(cap);
