@@ -52,7 +52,7 @@
 // block and add them at the end: the same terms in another f32 order.)
 
 import { f16ToF32, halfx4 } from './f16';
-import { storeRows, q4Chunk, dotLH, tokenBlock, touch9, touch4x9, touchLimit, sunk, TOUCH } from './rows4';
+import { storeRows, q4Chunk, dotLH, tokenBlock, touch9, touch4x9, touchLimit, sunk, scales4, TOUCH } from './rows4';
 import { dot_q4_k, dot_q5_k, dot_q6_k, dot_q5 } from './dot';
 import { GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generated';
 
@@ -512,6 +512,7 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     // token they cost four times the dot products. The masks are made from a run-time value, so
     // that V8 keeps them in registers instead of rebuilding each v128 constant at every use.
     const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one));
+    const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
     for (let b = 0; b < nb; b++) {
       const blk = g + <usize>b * 88, h = v128.load(blk + 8);
       const x0 = x + (<usize>b << 5), x1 = x0 + xStep, x2 = x1 + xStep, x3 = x2 + xStep, bi = bs + (<usize>b << 2);
@@ -527,7 +528,7 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
       a0 = q4Chunk(a0, x0, 2, l, u); if (nt > 1) a1 = q4Chunk(a1, x1, 2, l, u); if (nt > 2) a2 = q4Chunk(a2, x2, 2, l, u); if (nt > 3) a3 = q4Chunk(a3, x3, 2, l, u);
       l = q50CodesM(blk, h, 3, 0, m, t); u = q50CodesM(blk, h, 3, 1, m, t);
       a0 = q4Chunk(a0, x0, 3, l, u); if (nt > 1) a1 = q4Chunk(a1, x1, 3, l, u); if (nt > 2) a2 = q4Chunk(a2, x2, 3, l, u); if (nt > 3) a3 = q4Chunk(a3, x3, 3, l, u);
-      const d = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(blk))), di = ad + (<usize>b << 2);
+      const d = scales4(blk, keep, rebias), di = ad + (<usize>b << 2);
       s0 = q6kStep(s0, d, load<f32>(di), a0);
       if (nt > 1) s1 = q6kStep(s1, d, load<f32>(di + dStep), a1);
       if (nt > 2) s2 = q6kStep(s2, d, load<f32>(di + 2 * dStep), a2);
@@ -553,14 +554,14 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  * dependency chains (one chain of eight dependent dot products per block was the limit); integer
  * sums are exact, so the f32 step (q6kStep) sees what q50Tile's does.
  */
-@inline function q50Block1(s: v128, bg: usize, xb: usize, st: v128, yd: f32, m: v128, t: v128): v128 {
+@inline function q50Block1(s: v128, bg: usize, xb: usize, st: v128, yd: f32, m: v128, t: v128, keep: v128, rebias: v128): v128 {
   const hg = v128.load(bg + 8);
   let l = st, u = i32x4.splat(0);
   l = rdot(l, q50CodesM(bg, hg, 0, 0, m, t), xb); u = rdot(u, q50CodesM(bg, hg, 0, 1, m, t), xb + 16);
   l = rdot(l, q50CodesM(bg, hg, 1, 0, m, t), xb + 4); u = rdot(u, q50CodesM(bg, hg, 1, 1, m, t), xb + 20);
   l = rdot(l, q50CodesM(bg, hg, 2, 0, m, t), xb + 8); u = rdot(u, q50CodesM(bg, hg, 2, 1, m, t), xb + 24);
   l = rdot(l, q50CodesM(bg, hg, 3, 0, m, t), xb + 12); u = rdot(u, q50CodesM(bg, hg, 3, 1, m, t), xb + 28);
-  return q6kStep(s, halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bg))), yd, i32x4.add(l, u));
+  return q6kStep(s, scales4(bg, keep, rebias), yd, i32x4.add(l, u));
 }
 
 /**
@@ -572,16 +573,17 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  */
 function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void {
   const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one));
+  const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
   let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, sink = s0;
   for (let b = 0; b < nb; b++) {
     const bg = g + <usize>b * 88, xb = x + (<usize>b << 5), st = i32x4.splat(-(load<i32>(bs + (<usize>b << 2)) << 4)), yd = load<f32>(ad + (<usize>b << 2));
     if (lim != 0 && b % 6 == 0) {
       sink = touch4x9(sink, bg, stride, lim);
     }
-    s0 = q50Block1(s0, bg, xb, st, yd, m, t);
-    s1 = q50Block1(s1, bg + stride, xb, st, yd, m, t);
-    s2 = q50Block1(s2, bg + 2 * stride, xb, st, yd, m, t);
-    s3 = q50Block1(s3, bg + 3 * stride, xb, st, yd, m, t);
+    s0 = q50Block1(s0, bg, xb, st, yd, m, t, keep, rebias);
+    s1 = q50Block1(s1, bg + stride, xb, st, yd, m, t, keep, rebias);
+    s2 = q50Block1(s2, bg + 2 * stride, xb, st, yd, m, t, keep, rebias);
+    s3 = q50Block1(s3, bg + 3 * stride, xb, st, yd, m, t, keep, rebias);
   }
   v128.store(y, sunk(s0, sink, nb)); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
 }
@@ -596,6 +598,7 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
  */
 @inline function q50PairT(nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, yg: usize, yh: usize, yStep: usize, lim: usize): void {
   const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one));
+  const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
   let sg0 = f32x4.splat(0), sg1 = sg0, sg2 = sg0, sg3 = sg0, sh0 = sg0, sh1 = sg0, sh2 = sg0, sh3 = sg0;
   let sink = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
@@ -628,7 +631,7 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
       { const a = v128.load32_splat(x1, 12), c = v128.load32_splat(x1, 28); g1 = dotLH(g1, a, c, gl, gu); h1 = dotLH(h1, a, c, hl, hu); }
       if (nt > 2) { const a = v128.load32_splat(x2, 12), c = v128.load32_splat(x2, 28); g2 = dotLH(g2, a, c, gl, gu); h2 = dotLH(h2, a, c, hl, hu); }
       if (nt > 3) { const a = v128.load32_splat(x3, 12), c = v128.load32_splat(x3, 28); g3 = dotLH(g3, a, c, gl, gu); h3 = dotLH(h3, a, c, hl, hu); } }
-    const dg = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bg))), dh = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(bh))), di = ad + (<usize>b << 2);
+    const dg = scales4(bg, keep, rebias), dh = scales4(bh, keep, rebias), di = ad + (<usize>b << 2);
     { const yd = load<f32>(di); sg0 = q6kStep(sg0, dg, yd, g0); sh0 = q6kStep(sh0, dh, yd, h0); }
     { const yd = load<f32>(di + dStep); sg1 = q6kStep(sg1, dg, yd, g1); sh1 = q6kStep(sh1, dh, yd, h1); }
     if (nt > 2) { const yd = load<f32>(di + 2 * dStep); sg2 = q6kStep(sg2, dg, yd, g2); sh2 = q6kStep(sh2, dh, yd, h2); }
