@@ -589,63 +589,6 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
 }
 
 /**
- * Small batches (relaxed, nt = 2..4 tokens, a constant): two Q5_0 row groups at g and h (half the
- * range apart: two weight streams, as q50Decode4's four) against every token in one pass; each chunk's
- * codes are made once for all tokens (as q50Tile) and each token's activations feed both groups.
- * One chain per (group, token), started at -16 * the token's block sum as q50Block's. Same integer
- * sums and f32 steps as q50Tile, so the outputs are its bits. One stream held 2-4 tokens to about
- * half the weight rate that decoding's two streams get (rows4.ts's q4PairT has the numbers).
- */
-@inline function q50PairT(nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, yg: usize, yh: usize, yStep: usize, lim: usize): void {
-  const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one));
-  const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
-  let sg0 = f32x4.splat(0), sg1 = sg0, sg2 = sg0, sg3 = sg0, sh0 = sg0, sh1 = sg0, sh2 = sg0, sh3 = sg0;
-  let sink = i32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const bg = g + <usize>b * 88, bh = h + <usize>b * 88, hg = v128.load(bg + 8), hh = v128.load(bh + 8);
-    // rows4.ts's touch9 bursts: 528 bytes a burst of 576.
-    if (lim != 0 && b % 6 == 0) sink = touch9(sink, min(bg + TOUCH, lim), min(bh + TOUCH, lim));
-    const x0 = x + (<usize>b << 5), x1 = x0 + xStep, x2 = x1 + xStep, x3 = x2 + xStep, bi = bs + (<usize>b << 2);
-    let g0 = i32x4.splat(-(load<i32>(bi) << 4)), g1 = g0, g2 = g0, g3 = g0;
-    g1 = i32x4.splat(-(load<i32>(bi + dStep) << 4));
-    if (nt > 2) g2 = i32x4.splat(-(load<i32>(bi + 2 * dStep) << 4));
-    if (nt > 3) g3 = i32x4.splat(-(load<i32>(bi + 3 * dStep) << 4));
-    let h0 = g0, h1 = g1, h2 = g2, h3 = g3;
-    { const gl = q50CodesM(bg, hg, 0, 0, m, t), gu = q50CodesM(bg, hg, 0, 1, m, t), hl = q50CodesM(bh, hh, 0, 0, m, t), hu = q50CodesM(bh, hh, 0, 1, m, t);
-      { const a = v128.load32_splat(x0, 0), c = v128.load32_splat(x0, 16); g0 = dotLH(g0, a, c, gl, gu); h0 = dotLH(h0, a, c, hl, hu); }
-      { const a = v128.load32_splat(x1, 0), c = v128.load32_splat(x1, 16); g1 = dotLH(g1, a, c, gl, gu); h1 = dotLH(h1, a, c, hl, hu); }
-      if (nt > 2) { const a = v128.load32_splat(x2, 0), c = v128.load32_splat(x2, 16); g2 = dotLH(g2, a, c, gl, gu); h2 = dotLH(h2, a, c, hl, hu); }
-      if (nt > 3) { const a = v128.load32_splat(x3, 0), c = v128.load32_splat(x3, 16); g3 = dotLH(g3, a, c, gl, gu); h3 = dotLH(h3, a, c, hl, hu); } }
-    { const gl = q50CodesM(bg, hg, 1, 0, m, t), gu = q50CodesM(bg, hg, 1, 1, m, t), hl = q50CodesM(bh, hh, 1, 0, m, t), hu = q50CodesM(bh, hh, 1, 1, m, t);
-      { const a = v128.load32_splat(x0, 4), c = v128.load32_splat(x0, 20); g0 = dotLH(g0, a, c, gl, gu); h0 = dotLH(h0, a, c, hl, hu); }
-      { const a = v128.load32_splat(x1, 4), c = v128.load32_splat(x1, 20); g1 = dotLH(g1, a, c, gl, gu); h1 = dotLH(h1, a, c, hl, hu); }
-      if (nt > 2) { const a = v128.load32_splat(x2, 4), c = v128.load32_splat(x2, 20); g2 = dotLH(g2, a, c, gl, gu); h2 = dotLH(h2, a, c, hl, hu); }
-      if (nt > 3) { const a = v128.load32_splat(x3, 4), c = v128.load32_splat(x3, 20); g3 = dotLH(g3, a, c, gl, gu); h3 = dotLH(h3, a, c, hl, hu); } }
-    { const gl = q50CodesM(bg, hg, 2, 0, m, t), gu = q50CodesM(bg, hg, 2, 1, m, t), hl = q50CodesM(bh, hh, 2, 0, m, t), hu = q50CodesM(bh, hh, 2, 1, m, t);
-      { const a = v128.load32_splat(x0, 8), c = v128.load32_splat(x0, 24); g0 = dotLH(g0, a, c, gl, gu); h0 = dotLH(h0, a, c, hl, hu); }
-      { const a = v128.load32_splat(x1, 8), c = v128.load32_splat(x1, 24); g1 = dotLH(g1, a, c, gl, gu); h1 = dotLH(h1, a, c, hl, hu); }
-      if (nt > 2) { const a = v128.load32_splat(x2, 8), c = v128.load32_splat(x2, 24); g2 = dotLH(g2, a, c, gl, gu); h2 = dotLH(h2, a, c, hl, hu); }
-      if (nt > 3) { const a = v128.load32_splat(x3, 8), c = v128.load32_splat(x3, 24); g3 = dotLH(g3, a, c, gl, gu); h3 = dotLH(h3, a, c, hl, hu); } }
-    { const gl = q50CodesM(bg, hg, 3, 0, m, t), gu = q50CodesM(bg, hg, 3, 1, m, t), hl = q50CodesM(bh, hh, 3, 0, m, t), hu = q50CodesM(bh, hh, 3, 1, m, t);
-      { const a = v128.load32_splat(x0, 12), c = v128.load32_splat(x0, 28); g0 = dotLH(g0, a, c, gl, gu); h0 = dotLH(h0, a, c, hl, hu); }
-      { const a = v128.load32_splat(x1, 12), c = v128.load32_splat(x1, 28); g1 = dotLH(g1, a, c, gl, gu); h1 = dotLH(h1, a, c, hl, hu); }
-      if (nt > 2) { const a = v128.load32_splat(x2, 12), c = v128.load32_splat(x2, 28); g2 = dotLH(g2, a, c, gl, gu); h2 = dotLH(h2, a, c, hl, hu); }
-      if (nt > 3) { const a = v128.load32_splat(x3, 12), c = v128.load32_splat(x3, 28); g3 = dotLH(g3, a, c, gl, gu); h3 = dotLH(h3, a, c, hl, hu); } }
-    const dg = scales4(bg, keep, rebias), dh = scales4(bh, keep, rebias), di = ad + (<usize>b << 2);
-    { const yd = load<f32>(di); sg0 = q6kStep(sg0, dg, yd, g0); sh0 = q6kStep(sh0, dh, yd, h0); }
-    { const yd = load<f32>(di + dStep); sg1 = q6kStep(sg1, dg, yd, g1); sh1 = q6kStep(sh1, dh, yd, h1); }
-    if (nt > 2) { const yd = load<f32>(di + 2 * dStep); sg2 = q6kStep(sg2, dg, yd, g2); sh2 = q6kStep(sh2, dh, yd, h2); }
-    if (nt > 3) { const yd = load<f32>(di + 3 * dStep); sg3 = q6kStep(sg3, dg, yd, g3); sh3 = q6kStep(sh3, dh, yd, h3); }
-  }
-  v128.store(yg, sunk(sg0, sink, nb)); v128.store(yh, sh0); v128.store(yg + yStep, sg1); v128.store(yh + yStep, sh1);
-  if (nt > 2) { v128.store(yg + 2 * yStep, sg2); v128.store(yh + 2 * yStep, sh2); }
-  if (nt > 3) { v128.store(yg + 3 * yStep, sg3); v128.store(yh + 3 * yStep, sh3); }
-}
-function q50Pair2(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, yg: usize, yh: usize, yStep: usize, lim: usize): void { q50PairT(2, g, h, nb, x, xStep, ad, dStep, bs, yg, yh, yStep, lim); }
-function q50Pair3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, yg: usize, yh: usize, yStep: usize, lim: usize): void { q50PairT(3, g, h, nb, x, xStep, ad, dStep, bs, yg, yh, yStep, lim); }
-function q50Pair4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, yg: usize, yh: usize, yStep: usize, lim: usize): void { q50PairT(4, g, h, nb, x, xStep, ad, dStep, bs, yg, yh, yStep, lim); }
-
-/**
  * s + one token's f32 term of the Q4_K (five: Q5_K) group super-block at blk (relaxed), odd k in a
  * second pair of sums (four chains in flight instead of two). q4kTile takes it for one token, so a
  * token alone and inside the decode streams agree. (Its scale and min decoding repeats q4kTile's:
@@ -798,24 +741,22 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
   const xStep = <usize>cols, dStep = <usize>nb << 2, bStep = type == GGML_TYPE_Q5_0 ? dStep : <usize>nb << 6, yStep = <usize>rows << 2;
   // Decode: whole groups in four streams a quarter of the range apart, as rows4.ts's q4Rows (Q6_K
   // eight, an eighth apart).
-  // Q5_0 batches of 2-4 tokens: the same two streams, every token in one pass (q50PairT).
+  // Batches: group by group below. (Q5_0's two far groups in one pass for 2-4 tokens were slower on
+  // Zen 5: 0.5B Q4_K_M, 4 tokens, 1 thread, interleaved A/B: 56.4 -> 51.5 ms CPU; 3 tokens 46.1 -> 41.3.)
   let pa = 0, pd = 0;
   const four = nTok == 1, eight = four && type == GGML_TYPE_Q6_K;
-  if (ASC_FEATURE_RELAXED_SIMD && (four || (nTok <= 4 && type == GGML_TYPE_Q5_0))) {
-    pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> (eight ? 3 : four ? 2 : 1);
+  if (ASC_FEATURE_RELAXED_SIMD && four) {
+    pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> (eight ? 3 : 2);
     const lim = touchLimit(w, <usize>((r1 >> 2) << 2) * rowBytes);
     for (let i = 0; i < pd; i++) {
-      const g0 = pa + i, g1 = g0 + pd, wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2), yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
+      const g0 = pa + i, wg = w + <usize>g0 * (rowBytes << 2), yg = y + (<usize>g0 << 4);
       if (type == GGML_TYPE_Q6_K) q6kDecode8(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4);
       else if (type == GGML_TYPE_Q4_K) q4kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
       else if (type == GGML_TYPE_Q5_K) q5kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
-      else if (nTok == 1) q50Decode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
-      else if (nTok == 2) q50Pair2(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
-      else if (nTok == 3) q50Pair3(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
-      else q50Pair4(wg, wh, nb, act, xStep, ad, dStep, asum, yg, yh, yStep, lim);
+      else q50Decode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
     }
   }
-  const streams = eight ? 8 : four ? 4 : 2;
+  const streams = eight ? 8 : 4;
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
     if (g >= pa && g < pa + streams * pd) continue;
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);

@@ -175,96 +175,7 @@ function q8uTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
   q8uTile(4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, keep, rebias);
 }
 
-/**
- * Two groups (g, h: half the range apart, two weight streams as decoding reads) against nt (2..4,
- * a constant) tokens in one pass, the groups one after the other within each block so that one set
- * of token chains is live at a time (as rows4.ts's q4QuadT). Same sums as q8uTile. The two groups'
- * blocks are written out (and q8uTile's the same way) on purpose: each updates its own four f32 sums
- * with literal load offsets, and an AssemblyScript helper returns one value, so a shared per-group
- * helper would load the weights once per token instead of once per chunk.
- */
-@inline function q8uQuad(nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
-  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
-  const zero = i32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
-    let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-    { const v = v128.load(g, 8), u = v128.load(g, 24);
-      a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 0), v, zero));
-      if (nt > 1) a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 0), v, zero));
-      if (nt > 2) a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 0), v, zero));
-      if (nt > 3) a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 0), v, zero));
-    }
-    { const v = v128.load(g, 40), u = v128.load(g, 56);
-      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 8), v, zero)));
-      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 8), v, zero)));
-      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 8), v, zero)));
-      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 8), v, zero)));
-    }
-    { const v = v128.load(g, 72), u = v128.load(g, 88);
-      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 16), v, zero)));
-      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 16), v, zero)));
-      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 16), v, zero)));
-      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 16), v, zero)));
-    }
-    { const v = v128.load(g, 104), u = v128.load(g, 120);
-      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 24), v, zero)));
-      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 24), v, zero)));
-      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 24), v, zero)));
-      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 24), v, zero)));
-    }
-    { const dw = scales4(g, keep, rebias);
-      s0 = blockEnd(s0, a0, dw, ad, asum);
-      if (nt > 1) s1 = blockEnd(s1, a1, dw, ad + aStep, asum + aStep);
-      if (nt > 2) s2 = blockEnd(s2, a2, dw, ad + 2 * aStep, asum + 2 * aStep);
-      if (nt > 3) s3 = blockEnd(s3, a3, dw, ad + 3 * aStep, asum + 3 * aStep); }
-    { const v = v128.load(h, 8), u = v128.load(h, 24);
-      a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 0), v, zero));
-      if (nt > 1) a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 0), v, zero));
-      if (nt > 2) a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 0), v, zero));
-      if (nt > 3) a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 4), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 0), v, zero));
-    }
-    { const v = v128.load(h, 40), u = v128.load(h, 56);
-      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 8), v, zero)));
-      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 8), v, zero)));
-      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 8), v, zero)));
-      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 12), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 8), v, zero)));
-    }
-    { const v = v128.load(h, 72), u = v128.load(h, 88);
-      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 16), v, zero)));
-      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 16), v, zero)));
-      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 16), v, zero)));
-      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 20), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 16), v, zero)));
-    }
-    { const v = v128.load(h, 104), u = v128.load(h, 120);
-      a0 = i32x4.add(a0, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x, 24), v, zero)));
-      if (nt > 1) a1 = i32x4.add(a1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x1, 24), v, zero)));
-      if (nt > 2) a2 = i32x4.add(a2, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x2, 24), v, zero)));
-      if (nt > 3) a3 = i32x4.add(a3, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 28), u, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x3, 24), v, zero)));
-    }
-    { const dw = scales4(h, keep, rebias);
-      t0 = blockEnd(t0, a0, dw, ad, asum);
-      if (nt > 1) t1 = blockEnd(t1, a1, dw, ad + aStep, asum + aStep);
-      if (nt > 2) t2 = blockEnd(t2, a2, dw, ad + 2 * aStep, asum + 2 * aStep);
-      if (nt > 3) t3 = blockEnd(t3, a3, dw, ad + 3 * aStep, asum + 3 * aStep); }
-    g += STEP; h += STEP; x += 32; ad += 4; asum += 4;
-  }
-  v128.store(yg, s0); v128.store(yh, t0);
-  if (nt > 1) { v128.store(yg + yStep, s1); v128.store(yh + yStep, t1); }
-  if (nt > 2) { v128.store(yg + 2 * yStep, s2); v128.store(yh + 2 * yStep, t2); }
-  if (nt > 3) { v128.store(yg + 3 * yStep, s3); v128.store(yh + 3 * yStep, t3); }
-}
-function q8uQuad2(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
-  q8uQuad(2, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
-}
-function q8uQuad3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
-  q8uQuad(3, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
-}
-function q8uQuad4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
-  q8uQuad(4, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
-}
-
-/** Grouped rows r0..r1 for nTok tokens: one token in eight far streams, up to four in far pairs, more group by group in tiles of four. */
+/** Grouped rows r0..r1 for nTok tokens: one token in eight far streams, more group by group in tiles of four. */
 function q8uRows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, x: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
   const nb = cols >> 5;
   const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2, gStep = rowBytes << 2;
@@ -279,16 +190,10 @@ function q8uRows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i
       const g0 = ga + i;
       q8uDecode8(w + <usize>g0 * gStep, <usize>d * gStep, nb, x, ad, asum, keep, rebias, y + (<usize>g0 << 4), <usize>d << 4);
     }
-  } else if (nTok <= 4) {
-    d = (gb - ga) >> 1; span = 2 * d;
-    for (let i = 0; i < d; i++) {
-      const g0 = ga + i, g1 = g0 + d, wg = w + <usize>g0 * gStep, wh = w + <usize>g1 * gStep, yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
-      if (nTok == 4) q8uQuad4(wg, wh, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
-      else if (nTok == 3) q8uQuad3(wg, wh, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
-      else q8uQuad2(wg, wh, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, keep, rebias);
-    }
   }
-  // Groups not taken above (partial ones at either end, or every group of a longer batch): tokens four at a time while the group is in L1.
+  // Groups not taken above (partial ones at either end, or every group of a batch): tokens four at
+  // a time while the group is in L1. (Two far groups in one pass for 2-4 tokens were slower on Zen 5:
+  // 0.5B Q8_0, 4 tokens, 1 thread, interleaved A/B: 47.6 -> 43.4 ms CPU, 2 threads 30.1 -> 26.5 ms wall.)
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
     if (g >= ga && g < ga + span) continue;
     const gw = w + <usize>g * gStep, yg = y + (<usize>g << 4);

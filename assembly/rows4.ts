@@ -179,8 +179,8 @@ function q41Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128,
  * (bench/kernels/ab-step.mjs, 9 rounds): two streams untouched -> touched, 1 thread 42.6 -> 39.3 ms
  * CPU, 2 threads 26.1 -> 22.6 ms wall; two touched -> four touched, 39.1 -> 32.7 and 24.2 -> 22.2.
  * (Touching Q8_0's streams measured no gain: q8Decode4 is untouched.) One integer chain per stream,
- * each chunk's two dots from a fresh zero added in, so the sums fit x64's 16 vector registers (as
- * q4QuadT; AMD EPYC, 1 thread, 11 rounds: 27.1 -> 25.2 ms CPU, within the machine's drift).
+ * each chunk's two dots from a fresh zero added in, so the sums fit x64's 16 vector registers (AMD
+ * EPYC, 1 thread, 11 rounds: 27.1 -> 25.2 ms CPU, within the machine's drift).
  */
 @inline function q4Decode4T(q41: bool, g: usize, stride: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128, keep: v128, rebias: v128, y: usize, yStride: usize, lim: usize): void {
   let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, sink = s0;
@@ -335,145 +335,6 @@ function q41Tile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
   q4Tile(true, 4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, m, keep, rebias);
 }
 
-/**
- * Two groups (g, h: half the range apart, two weight streams as q4Decode4's four) against two tokens (x, x + xStep), stored
- * at yg / yh (+ yStep for the second token): small batches read two weight streams as decoding
- * does. One stream held the multi-token tiles to ~4 GB/s of weights from memory where decoding's
- * two get ~7.8 (bench/results/2026-12-03-xeon-2c-rows4-q4_1-f16-batch.md). Same sums as q4Tile.
- */
-@inline function q4PairT(q41: bool, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128): void {
-  let sg0 = f32x4.splat(0), sg1 = f32x4.splat(0), sh0 = f32x4.splat(0), sh1 = f32x4.splat(0);
-  const pre: usize = q41 ? 8 : 0;
-  g += pre; h += pre;
-  for (let b = 0; b < nb; b++) {
-    const x1 = x + xStep;
-    let ga0 = i32x4.splat(0), gb0 = i32x4.splat(0), ga1 = i32x4.splat(0), gb1 = i32x4.splat(0);
-    let ha0 = i32x4.splat(0), hb0 = i32x4.splat(0), ha1 = i32x4.splat(0), hb1 = i32x4.splat(0);
-    { const v = v128.load(g, 8), u = v128.load(h, 8);
-      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
-      ga0 = q4Half(ga0, x, 0, false, vl); gb0 = q4Half(gb0, x, 0, true, vh); ga1 = q4Half(ga1, x1, 0, false, vl); gb1 = q4Half(gb1, x1, 0, true, vh);
-      ha0 = q4Half(ha0, x, 0, false, ul); hb0 = q4Half(hb0, x, 0, true, uh); ha1 = q4Half(ha1, x1, 0, false, ul); hb1 = q4Half(hb1, x1, 0, true, uh); }
-    { const v = v128.load(g, 24), u = v128.load(h, 24);
-      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
-      ga0 = q4Half(ga0, x, 1, false, vl); gb0 = q4Half(gb0, x, 1, true, vh); ga1 = q4Half(ga1, x1, 1, false, vl); gb1 = q4Half(gb1, x1, 1, true, vh);
-      ha0 = q4Half(ha0, x, 1, false, ul); hb0 = q4Half(hb0, x, 1, true, uh); ha1 = q4Half(ha1, x1, 1, false, ul); hb1 = q4Half(hb1, x1, 1, true, uh); }
-    { const v = v128.load(g, 40), u = v128.load(h, 40);
-      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
-      ga0 = q4Half(ga0, x, 2, false, vl); gb0 = q4Half(gb0, x, 2, true, vh); ga1 = q4Half(ga1, x1, 2, false, vl); gb1 = q4Half(gb1, x1, 2, true, vh);
-      ha0 = q4Half(ha0, x, 2, false, ul); hb0 = q4Half(hb0, x, 2, true, uh); ha1 = q4Half(ha1, x1, 2, false, ul); hb1 = q4Half(hb1, x1, 2, true, uh); }
-    { const v = v128.load(g, 56), u = v128.load(h, 56);
-      const vl = v128.and(v, m), vh = v128.and(i16x8.shr_u(v, 4), m), ul = v128.and(u, m), uh = v128.and(i16x8.shr_u(u, 4), m);
-      ga0 = q4Half(ga0, x, 3, false, vl); gb0 = q4Half(gb0, x, 3, true, vh); ga1 = q4Half(ga1, x1, 3, false, vl); gb1 = q4Half(gb1, x1, 3, true, vh);
-      ha0 = q4Half(ha0, x, 3, false, ul); hb0 = q4Half(hb0, x, 3, true, uh); ha1 = q4Half(ha1, x1, 3, false, ul); hb1 = q4Half(hb1, x1, 3, true, uh); }
-    const gB = g - pre, hB = h - pre, dg = scales4(gB, keep, rebias), dh = scales4(hB, keep, rebias);
-    sg0 = blockEnd(q41, sg0, i32x4.add(ga0, gb0), gB, dg, ad, asum, keep, rebias);
-    sg1 = blockEnd(q41, sg1, i32x4.add(ga1, gb1), gB, dg, ad + aStep, asum + aStep, keep, rebias);
-    sh0 = blockEnd(q41, sh0, i32x4.add(ha0, hb0), hB, dh, ad, asum, keep, rebias);
-    sh1 = blockEnd(q41, sh1, i32x4.add(ha1, hb1), hB, dh, ad + aStep, asum + aStep, keep, rebias);
-    g += q4Step(q41); h += q4Step(q41); x += 32; ad += 4; asum += 4;
-  }
-  v128.store(yg, sg0); v128.store(yg + yStep, sg1);
-  v128.store(yh, sh0); v128.store(yh + yStep, sh1);
-}
-function q4Pair(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128): void {
-  q4PairT(false, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
-}
-function q41Pair(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128): void {
-  q4PairT(true, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
-}
-
-/**
- * Two groups (g, h: half the range apart, two weight streams as decoding reads) against nt (3 or
- * 4, a constant) tokens in one pass: each weight load is split into nibbles once for every token.
- * Written for what V8 makes of it (x64 has 16 vector registers): the groups one after the other in
- * the block, one integer chain per token, each chunk's two dots from a fresh zero added into it (a
- * short dependency). One pass over both groups' chains at once (8 chains, 8 f32 sums, 16 nibble
- * vectors) spilled ~120 vector moves per block; this form ~30 (seen with node --print-wasm-code).
- * Whole 0.5B Q4_0 step, 4 tokens, AMD EPYC (Zen 5), interleaved A/B (bench/kernels/ab-step.mjs, 15
- * rounds): 50.7 -> 46.7 ms CPU at 1 thread. Both streams are touched TOUCH bytes ahead (touch9;
- * lim 0: not). Same sums as q4Tile. The two groups' blocks are written out twice on purpose: each
- * updates its own four f32 sums (an AssemblyScript helper returns one value), and a per-token helper
- * would load and split the weights once per token instead of once per chunk.
- */
-@inline function q4QuadT(q41: bool, nt: i32, g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
-  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
-  const pre: usize = q41 ? 8 : 0;
-  g += pre; h += pre;
-  let sink = i32x4.splat(0);
-  const zero = i32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    if (lim != 0 && b % (q41 ? 7 : 8) == 0) sink = touch9(sink, min(g + TOUCH, lim), min(h + TOUCH, lim));
-    const x1 = x + xStep, x2 = x1 + xStep, x3 = x2 + xStep;
-    let a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-    { const v = v128.load(g, 8), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
-      a0 = dotLH(zero, v128.load32_splat(x, 0), v128.load32_splat(x, 16), l, u);
-      a1 = dotLH(zero, v128.load32_splat(x1, 0), v128.load32_splat(x1, 16), l, u);
-      a2 = dotLH(zero, v128.load32_splat(x2, 0), v128.load32_splat(x2, 16), l, u);
-      if (nt > 3) a3 = dotLH(zero, v128.load32_splat(x3, 0), v128.load32_splat(x3, 16), l, u); }
-    { const v = v128.load(g, 24), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
-      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 4), v128.load32_splat(x, 20), l, u));
-      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 4), v128.load32_splat(x1, 20), l, u));
-      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 4), v128.load32_splat(x2, 20), l, u));
-      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 4), v128.load32_splat(x3, 20), l, u)); }
-    { const v = v128.load(g, 40), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
-      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 8), v128.load32_splat(x, 24), l, u));
-      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 8), v128.load32_splat(x1, 24), l, u));
-      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 8), v128.load32_splat(x2, 24), l, u));
-      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 8), v128.load32_splat(x3, 24), l, u)); }
-    { const v = v128.load(g, 56), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
-      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 12), v128.load32_splat(x, 28), l, u));
-      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 12), v128.load32_splat(x1, 28), l, u));
-      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 12), v128.load32_splat(x2, 28), l, u));
-      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 12), v128.load32_splat(x3, 28), l, u)); }
-    { const gB = g - pre, dw = scales4(gB, keep, rebias);
-      s0 = blockEnd(q41, s0, a0, gB, dw, ad, asum, keep, rebias);
-      s1 = blockEnd(q41, s1, a1, gB, dw, ad + aStep, asum + aStep, keep, rebias);
-      s2 = blockEnd(q41, s2, a2, gB, dw, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
-      if (nt > 3) s3 = blockEnd(q41, s3, a3, gB, dw, ad + 3 * aStep, asum + 3 * aStep, keep, rebias); }
-    { const v = v128.load(h, 8), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
-      a0 = dotLH(zero, v128.load32_splat(x, 0), v128.load32_splat(x, 16), l, u);
-      a1 = dotLH(zero, v128.load32_splat(x1, 0), v128.load32_splat(x1, 16), l, u);
-      a2 = dotLH(zero, v128.load32_splat(x2, 0), v128.load32_splat(x2, 16), l, u);
-      if (nt > 3) a3 = dotLH(zero, v128.load32_splat(x3, 0), v128.load32_splat(x3, 16), l, u); }
-    { const v = v128.load(h, 24), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
-      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 4), v128.load32_splat(x, 20), l, u));
-      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 4), v128.load32_splat(x1, 20), l, u));
-      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 4), v128.load32_splat(x2, 20), l, u));
-      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 4), v128.load32_splat(x3, 20), l, u)); }
-    { const v = v128.load(h, 40), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
-      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 8), v128.load32_splat(x, 24), l, u));
-      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 8), v128.load32_splat(x1, 24), l, u));
-      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 8), v128.load32_splat(x2, 24), l, u));
-      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 8), v128.load32_splat(x3, 24), l, u)); }
-    { const v = v128.load(h, 56), l = v128.and(v, m), u = v128.and(i16x8.shr_u(v, 4), m);
-      a0 = i32x4.add(a0, dotLH(zero, v128.load32_splat(x, 12), v128.load32_splat(x, 28), l, u));
-      a1 = i32x4.add(a1, dotLH(zero, v128.load32_splat(x1, 12), v128.load32_splat(x1, 28), l, u));
-      a2 = i32x4.add(a2, dotLH(zero, v128.load32_splat(x2, 12), v128.load32_splat(x2, 28), l, u));
-      if (nt > 3) a3 = i32x4.add(a3, dotLH(zero, v128.load32_splat(x3, 12), v128.load32_splat(x3, 28), l, u)); }
-    { const gB = h - pre, dw = scales4(gB, keep, rebias);
-      t0 = blockEnd(q41, t0, a0, gB, dw, ad, asum, keep, rebias);
-      t1 = blockEnd(q41, t1, a1, gB, dw, ad + aStep, asum + aStep, keep, rebias);
-      t2 = blockEnd(q41, t2, a2, gB, dw, ad + 2 * aStep, asum + 2 * aStep, keep, rebias);
-      if (nt > 3) t3 = blockEnd(q41, t3, a3, gB, dw, ad + 3 * aStep, asum + 3 * aStep, keep, rebias); }
-    g += q4Step(q41); h += q4Step(q41); x += 32; ad += 4; asum += 4;
-  }
-  v128.store(yg, sunk(s0, sink, nb)); v128.store(yg + yStep, s1); v128.store(yg + 2 * yStep, s2);
-  v128.store(yh, t0); v128.store(yh + yStep, t1); v128.store(yh + 2 * yStep, t2);
-  if (nt > 3) { v128.store(yg + 3 * yStep, s3); v128.store(yh + 3 * yStep, t3); }
-}
-function q4Quad3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
-  q4QuadT(false, 3, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
-}
-function q41Quad3(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
-  q4QuadT(true, 3, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
-}
-function q4Quad4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
-  q4QuadT(false, 4, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
-}
-function q41Quad4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, m: v128, keep: v128, rebias: v128, lim: usize): void {
-  q4QuadT(true, 4, g, h, nb, x, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim);
-}
-
 /** acc + one chunk's low nibbles l against activations a and high nibbles u against c. */
 @inline export function dotLH(acc: v128, a: v128, c: v128, l: v128, u: v128): v128 {
   return i32x4.relaxed_dot_i8x16_i7x16_add_s(c, u, i32x4.relaxed_dot_i8x16_i7x16_add_s(a, l, acc));
@@ -504,19 +365,10 @@ function q41Quad4(g: usize, h: usize, nb: i32, x: usize, xStep: usize, ad: usize
     }
     return;
   }
-  // Up to four tokens: whole groups in far pairs, two tokens in q4PairT, three or four in one pass
-  // (q4QuadT); the other groups below.
-  const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = nTok <= 4 ? (gb - ga) >> 1 : 0, lim = touchLimit(w, <usize>(gb << 2) * rowBytes);
-  for (let i = 0; i < d; i++) {
-    const g0 = ga + i, g1 = g0 + d;
-    const wg = w + <usize>g0 * (rowBytes << 2), wh = w + <usize>g1 * (rowBytes << 2), yg = y + (<usize>g0 << 4), yh = y + (<usize>g1 << 4);
-    if (nTok == 4) { if (q41) q41Quad4(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); else q4Quad4(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); }
-    else if (nTok == 3) { if (q41) q41Quad3(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); else q4Quad3(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias, lim); }
-    else if (q41) q41Pair(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
-    else q4Pair(wg, wh, nb, act, xStep, ad, asum, aStep, yg, yh, yStep, m, keep, rebias);
-  }
+  // Several tokens: group by group, tokens four at a time while the group is in L1. (Two far groups
+  // in one pass for 2-4 tokens, two weight streams as decoding reads, were slower on Zen 5 than these
+  // tiles: 0.5B Q4_0, 4 tokens, 1 thread, interleaved A/B: 48.5 -> 39.9 ms CPU; 3 tokens 41.9 -> 32.2.)
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
-    if (g >= ga && g < ga + 2 * d) continue;
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;
@@ -772,7 +624,7 @@ function q8Tile4(g: usize, nb: i32, pn: usize, pStep: usize, ad: usize, aStep: u
   q8Tile(4, g, nb, pn, pStep, ad, aStep, y, yStep, lo, hi, keep, rebias);
 }
 
-/** Two groups (g, h far apart) against two tokens (split activations at pn, pn + pStep), as q4PairT: two weight streams. Same sums as q8Tile. */
+/** Two groups (g, h far apart) against two tokens (split activations at pn, pn + pStep): two weight streams, as decoding reads. Same sums as q8Tile. */
 function q8Pair(g: usize, h: usize, nb: i32, pn: usize, pStep: usize, ad: usize, aStep: usize, yg: usize, yh: usize, yStep: usize, keep: v128, rebias: v128): void {
   let sg0 = f32x4.splat(0), sg1 = f32x4.splat(0), sh0 = f32x4.splat(0), sh1 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
@@ -865,7 +717,9 @@ function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
     }
     return;
   }
-  // Up to four tokens: whole groups in far pairs, two tokens a pass (q8Pair), as q4RowsT.
+  // Up to four tokens: whole groups in far pairs, two tokens a pass (q8Pair): two weight streams.
+  // (The split kernel runs only where the engine's dot does not read unsigned bytes exactly; the
+  // biased one, rows4-q8u.ts, takes 2-4 tokens group by group, which measured faster on Zen 5.)
   const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = nTok <= 4 ? (gb - ga) >> 1 : 0;
   for (let i = 0; i < d; i++) {
     const g0 = ga + i, g1 = g0 + d;

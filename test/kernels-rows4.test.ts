@@ -114,8 +114,9 @@ for (const unsignedDot of [true, false]) test(`row ranges that split a group, ar
   const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant', unsignedDot }))!;
   pool.push(k);
   const exp = (k as unknown as { k: KernelExports }).k;
-  // Three and four tokens: the relaxed build's one-pass tiles over two far groups (q4QuadT).
-  for (const type of TYPES) for (const nTok of [3, 4]) {
+  // Two tokens: the split Q8_0 kernel's far pairs (q8Pair); three to nine: tiles of up to four
+  // tokens group by group, and the partial groups at either end of the range.
+  for (const type of TYPES) for (const nTok of [2, 3, 4, 6, 9]) {
     const rows = 23, cols = 128;
     const { w, orig } = matrix(k, type, rows, cols, 5);
     k.prepareWeights([w]);

@@ -222,7 +222,7 @@ export class WasmKernels implements Kernels {
 
   /**
    * Runs bytes that tell the readings apart through the biased Q8_0 kernels themselves (rows4_pack,
-   * rows4_bias_q8, then one token in far streams, 3 tokens in far pairs, 6 in tiles and a remainder)
+   * rows4_bias_q8, then one token in far streams, 3 tokens in a tile, 6 in a tile of four and a remainder)
    * and compares every output with the exact integer sums: weights of 127 (biased 255) against
    * activations of 127 overflow pmaddubsw's 16-bit pairs, and a signed reading turns 255 into -1.
    * Scales of 1, so each output is its integer sum in f32, exactly.
