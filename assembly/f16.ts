@@ -37,8 +37,17 @@ export function f32ToF16(v: f32): u32 {
  * mantissa: exact for the normal half range, which is where attention values live.
  */
 @inline export function roundF16x4(v: v128): v128 {
-  const lsb = v128.and(i32x4.shr_u(v, 13), i32x4.splat(1));
-  return v128.and(i32x4.add(v, i32x4.add(i32x4.splat(0xfff), lsb)), i32x4.splat(0xffffe000));
+  return roundF16x4k(v, i32x4.splat(1), i32x4.splat(0xfff), i32x4.splat(0xffffe000));
+}
+
+/**
+ * roundF16x4 with its three masks given (one: 1, half: 0xfff, keep: 0xffffe000 in every lane). In a
+ * loop, V8 rebuilds a v128 constant at every use (three instructions each); masks made once from a
+ * run-time value before the loop stay in registers.
+ */
+@inline export function roundF16x4k(v: v128, one: v128, half: v128, keep: v128): v128 {
+  const lsb = v128.and(i32x4.shr_u(v, 13), one);
+  return v128.and(i32x4.add(v, i32x4.add(half, lsb)), keep);
 }
 
 @inline export function roundF16(v: f32): f32 {
