@@ -33,10 +33,13 @@
 //        the four): 2048x2560, one token, 1 thread, CPU time 17.8 -> 20.3 GMAC/s from cache.
 // Q5_0, 88 bytes per block of a group (4 x 22):
 //   [0]  f16 d, rows 0..3
-//   [8]  fifth bits: byte 4r + i holds, at bit 2c, element 4c + i's and, at bit 2c + 1, element
-//        16 + 4c + i's (c < 4), so chunk c's come out with one i16 shift and one AND
-//   [24] 4 chunks of 16: chunk c = bytes 4c .. +3 of rows 0..3 (low nibbles: elements 4c + i,
-//        high nibbles: 16 + 4c + i, as in the row layout)
+//   [8]  16 bytes: byte 4r + i holds, at bits 2c and 2c + 1, the top two bits (3, 4) of the code b
+//        of element 16 + 4c + i (c < 4)
+//   [24] 4 chunks of 16: chunk c, byte 4r + i = a | (b & 7) << 5, a and b the 5-bit codes (0..31) of
+//        elements 4c + i and 16 + 4c + i of row r
+//   So a chunk's 32 codes take six vector operations: a = x & 31; b = (x >> 5 & 7) | (top bits
+//   shifted to bits 3-4 & 0x18). (ggml's nibbles and fifth bits, re-packed as [8] holding each
+//   element's fifth bit, took nine: 0.5B Q4_K_M step, interleaved A/B, in the commit that made this.)
 //
 // Integer dot products per build: relaxed SIMD i32x4.relaxed_dot_i8x16_i7x16_add_s in its
 // deterministic form, the int8 activations first and the unsigned weights (Q4_K 0..15, Q5_K and
@@ -123,11 +126,12 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
           const qh = load<u32>(src + 2);
           for (let c = 0; c < 4; c++) {
             for (let i = 0; i < 4; i++) {
+              const j = <u32>(4 * c + i), q = <u32>load<u8>(src + 6 + <usize>j);
+              const a = (q & 15) | (((qh >> j) & 1) << 4), b = (q >> 4) | (((qh >> (16 + j)) & 1) << 4);
+              store<u8>(dst + 24 + (<usize>c << 4) + (ru << 2) + <usize>i, <u8>(a | ((b & 7) << 5)));
               const at = dst + 8 + (ru << 2) + <usize>i;
-              const bits = ((qh >> <u32>(4 * c + i)) & 1) << <u32>(2 * c) | ((qh >> <u32>(16 + 4 * c + i)) & 1) << <u32>(2 * c + 1);
-              store<u8>(at, load<u8>(at) | <u8>bits);
+              store<u8>(at, load<u8>(at) | <u8>((b >> 3) << <u32>(2 * c)));
             }
-            store<u32>(dst + 24 + (<usize>c << 4) + (ru << 2), load<u32>(src + 6 + (<usize>c << 2)));
           }
         } else {
           store<u16>(dst + (ru << 1), load<u16>(src + 208));
@@ -459,24 +463,21 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
 
 // ------------------------------------------------------------------ Q5_0
 
-/** Chunk c's fifth bits (c a constant) as 0x10 in byte lanes: of the low nibbles (hi = 0) or the high ones. */
-@inline function q50High(h: v128, c: i32, hi: i32): v128 {
-  const b = 2 * c + hi, t = i8x16.splat(0x10);
-  // Bit b of each byte to bit 4: an i16 shift (the bits it carries across bytes are masked off).
-  return v128.and(b < 4 ? i16x8.shl(h, 4 - b) : b == 4 ? h : i16x8.shr_u(h, b - 4), t);
-}
-
-/** Chunk c's (a constant) codes: the low nibbles (hi = 0) or the high ones with their fifth bits, 0..31. */
+/** Chunk c's (a constant) codes, 0..31: the low elements' a (hi = 0) or the high ones' b. */
 @inline function q50Codes(blk: usize, h: v128, c: i32, hi: i32): v128 {
-  const w = v128.load(blk + 24 + (<usize>c << 4)), m = i8x16.splat(0x0f);
-  return v128.or(hi ? v128.and(i16x8.shr_u(w, 4), m) : v128.and(w, m), q50High(h, c, hi));
+  return q50CodesM(blk, h, c, hi, i8x16.splat(31), i8x16.splat(0x18), i8x16.splat(7));
 }
 
-/** q50Codes with the masks 0x0f (m) and 0x10 (t) given. */
-@inline function q50CodesM(blk: usize, h: v128, c: i32, hi: i32, m: v128, t: v128): v128 {
-  const w = v128.load(blk + 24 + (<usize>c << 4)), b = 2 * c + hi;
-  const top = v128.and(b < 4 ? i16x8.shl(h, 4 - b) : b == 4 ? h : i16x8.shr_u(h, b - 4), t);
-  return v128.or(hi ? v128.and(i16x8.shr_u(w, 4), m) : v128.and(w, m), top);
+/**
+ * q50Codes with the masks 31 (m), 0x18 (t) and 7 (s) given: a = x & 31; b = (x >> 5 & 7) | the top bits,
+ * bits 2c and 2c + 1 of h, moved to bits 3-4. Both are i16 shifts: the bits they carry across bytes
+ * land outside each byte's mask.
+ */
+@inline function q50CodesM(blk: usize, h: v128, c: i32, hi: i32, m: v128, t: v128, s: v128): v128 {
+  const x = v128.load(blk + 24 + (<usize>c << 4));
+  if (!hi) return v128.and(x, m);
+  const top = v128.and(c == 0 ? i16x8.shl(h, 3) : c == 1 ? i16x8.shl(h, 1) : c == 2 ? i16x8.shr_u(h, 1) : i16x8.shr_u(h, 3), t);
+  return v128.or(v128.and(i16x8.shr_u(x, 5), s), top);
 }
 
 /** acc + chunk c's (a constant) sums, lane = row, against the block's 32 activations at x. */
@@ -511,7 +512,7 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     // Chunk by chunk, each chunk's codes made once for every token (as rows4.ts's q4Tile): per
     // token they cost four times the dot products. The masks are made from a run-time value, so
     // that V8 keeps them in registers instead of rebuilding each v128 constant at every use.
-    const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one));
+    const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(31 * one)), t = i8x16.splat(<i8>(0x18 * one)), s7 = i8x16.splat(<i8>(7 * one));
     const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
     for (let b = 0; b < nb; b++) {
       const blk = g + <usize>b * 88, h = v128.load(blk + 8);
@@ -520,13 +521,13 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
       if (nt > 1) a1 = i32x4.splat(-(load<i32>(bi + dStep) << 4));
       if (nt > 2) a2 = i32x4.splat(-(load<i32>(bi + 2 * dStep) << 4));
       if (nt > 3) a3 = i32x4.splat(-(load<i32>(bi + 3 * dStep) << 4));
-      let l = q50CodesM(blk, h, 0, 0, m, t), u = q50CodesM(blk, h, 0, 1, m, t);
+      let l = q50CodesM(blk, h, 0, 0, m, t, s7), u = q50CodesM(blk, h, 0, 1, m, t, s7);
       a0 = q4Chunk(a0, x0, 0, l, u); if (nt > 1) a1 = q4Chunk(a1, x1, 0, l, u); if (nt > 2) a2 = q4Chunk(a2, x2, 0, l, u); if (nt > 3) a3 = q4Chunk(a3, x3, 0, l, u);
-      l = q50CodesM(blk, h, 1, 0, m, t); u = q50CodesM(blk, h, 1, 1, m, t);
+      l = q50CodesM(blk, h, 1, 0, m, t, s7); u = q50CodesM(blk, h, 1, 1, m, t, s7);
       a0 = q4Chunk(a0, x0, 1, l, u); if (nt > 1) a1 = q4Chunk(a1, x1, 1, l, u); if (nt > 2) a2 = q4Chunk(a2, x2, 1, l, u); if (nt > 3) a3 = q4Chunk(a3, x3, 1, l, u);
-      l = q50CodesM(blk, h, 2, 0, m, t); u = q50CodesM(blk, h, 2, 1, m, t);
+      l = q50CodesM(blk, h, 2, 0, m, t, s7); u = q50CodesM(blk, h, 2, 1, m, t, s7);
       a0 = q4Chunk(a0, x0, 2, l, u); if (nt > 1) a1 = q4Chunk(a1, x1, 2, l, u); if (nt > 2) a2 = q4Chunk(a2, x2, 2, l, u); if (nt > 3) a3 = q4Chunk(a3, x3, 2, l, u);
-      l = q50CodesM(blk, h, 3, 0, m, t); u = q50CodesM(blk, h, 3, 1, m, t);
+      l = q50CodesM(blk, h, 3, 0, m, t, s7); u = q50CodesM(blk, h, 3, 1, m, t, s7);
       a0 = q4Chunk(a0, x0, 3, l, u); if (nt > 1) a1 = q4Chunk(a1, x1, 3, l, u); if (nt > 2) a2 = q4Chunk(a2, x2, 3, l, u); if (nt > 3) a3 = q4Chunk(a3, x3, 3, l, u);
       const d = scales4(blk, keep, rebias), di = ad + (<usize>b << 2);
       s0 = q6kStep(s0, d, load<f32>(di), a0);
@@ -554,13 +555,13 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  * dependency chains (one chain of eight dependent dot products per block was the limit); integer
  * sums are exact, so the f32 step (q6kStep) sees what q50Tile's does.
  */
-@inline function q50Block1(s: v128, bg: usize, xb: usize, st: v128, yd: f32, m: v128, t: v128, keep: v128, rebias: v128): v128 {
+@inline function q50Block1(s: v128, bg: usize, xb: usize, st: v128, yd: f32, m: v128, t: v128, s7: v128, keep: v128, rebias: v128): v128 {
   const hg = v128.load(bg + 8);
   let l = st, u = i32x4.splat(0);
-  l = rdot(l, q50CodesM(bg, hg, 0, 0, m, t), xb); u = rdot(u, q50CodesM(bg, hg, 0, 1, m, t), xb + 16);
-  l = rdot(l, q50CodesM(bg, hg, 1, 0, m, t), xb + 4); u = rdot(u, q50CodesM(bg, hg, 1, 1, m, t), xb + 20);
-  l = rdot(l, q50CodesM(bg, hg, 2, 0, m, t), xb + 8); u = rdot(u, q50CodesM(bg, hg, 2, 1, m, t), xb + 24);
-  l = rdot(l, q50CodesM(bg, hg, 3, 0, m, t), xb + 12); u = rdot(u, q50CodesM(bg, hg, 3, 1, m, t), xb + 28);
+  l = rdot(l, q50CodesM(bg, hg, 0, 0, m, t, s7), xb); u = rdot(u, q50CodesM(bg, hg, 0, 1, m, t, s7), xb + 16);
+  l = rdot(l, q50CodesM(bg, hg, 1, 0, m, t, s7), xb + 4); u = rdot(u, q50CodesM(bg, hg, 1, 1, m, t, s7), xb + 20);
+  l = rdot(l, q50CodesM(bg, hg, 2, 0, m, t, s7), xb + 8); u = rdot(u, q50CodesM(bg, hg, 2, 1, m, t, s7), xb + 24);
+  l = rdot(l, q50CodesM(bg, hg, 3, 0, m, t, s7), xb + 12); u = rdot(u, q50CodesM(bg, hg, 3, 1, m, t, s7), xb + 28);
   return q6kStep(s, scales4(bg, keep, rebias), yd, i32x4.add(l, u));
 }
 
@@ -572,7 +573,7 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  * CPU, 2 threads 33.5 -> 32.1 ms wall; two touched -> four touched, 48.1 -> 42.5 and 34.4 -> 29.5.
  */
 function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void {
-  const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x0f * one)), t = i8x16.splat(<i8>(0x10 * one));
+  const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(31 * one)), t = i8x16.splat(<i8>(0x18 * one)), s7 = i8x16.splat(<i8>(7 * one));
   const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
   let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, sink = s0;
   for (let b = 0; b < nb; b++) {
@@ -580,10 +581,10 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
     if (lim != 0 && b % 6 == 0) {
       sink = touch4x9(sink, bg, stride, lim);
     }
-    s0 = q50Block1(s0, bg, xb, st, yd, m, t, keep, rebias);
-    s1 = q50Block1(s1, bg + stride, xb, st, yd, m, t, keep, rebias);
-    s2 = q50Block1(s2, bg + 2 * stride, xb, st, yd, m, t, keep, rebias);
-    s3 = q50Block1(s3, bg + 3 * stride, xb, st, yd, m, t, keep, rebias);
+    s0 = q50Block1(s0, bg, xb, st, yd, m, t, s7, keep, rebias);
+    s1 = q50Block1(s1, bg + stride, xb, st, yd, m, t, s7, keep, rebias);
+    s2 = q50Block1(s2, bg + 2 * stride, xb, st, yd, m, t, s7, keep, rebias);
+    s3 = q50Block1(s3, bg + 3 * stride, xb, st, yd, m, t, s7, keep, rebias);
   }
   v128.store(y, sunk(s0, sink, nb)); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
 }
@@ -800,7 +801,7 @@ function rows4kScalar(type: i32, w: usize, rowBytes: usize, cols: i32, rows: i32
           for (let c = 0; c < 4; c++) {
             for (let i = 0; i < 4; i++) {
               const v = <i32>load<u8>(blk + 24 + (<usize>c << 4) + (<usize>lane << 2) + <usize>i), h = <i32>load<u8>(blk + 8 + (<usize>lane << 2) + <usize>i);
-              const q0 = (v & 15) | (((h >> (2 * c)) & 1) << 4), q1 = (v >> 4) | (((h >> (2 * c + 1)) & 1) << 4);
+              const q0 = v & 31, q1 = (v >> 5) | (((h >> (2 * c)) & 3) << 3);
               isum += (q0 - 16) * <i32>load<i8>(x + <usize>(4 * c + i)) + (q1 - 16) * <i32>load<i8>(x + <usize>(16 + 4 * c + i));
             }
           }

@@ -8,7 +8,8 @@
 // Q5_K 704 bytes: Q4_K's 64 header bytes, [fifth bits 128], [quants 512]
 // Q6_K 840 bytes: [f16 d x4][i8 scales 16 x 4][16 triples of 48: three parts, each byte a whole 6-bit
 //                 code in its low bits and two bits of the triple's fourth code on top]
-// Q5_0 88 bytes per block of 32: [f16 d x4][fifth bits re-packed, 16][4 chunks of nibbles]
+// Q5_0 88 bytes per block of 32: [f16 d x4][top two bits of the high codes, 16][4 chunks of 16: each
+//                 byte a whole 5-bit code a (element 4c + i) and the low three bits of b (16 + 4c + i)]
 // with every payload in 4-byte chunks, rows 0..3 side by side (assembly/rows4-k.ts details where
 // each scale, min and code goes). The last rows % 4 stay in row layout.
 
@@ -54,9 +55,14 @@ function packBlock(blockBytes: number, src: Uint8Array, s: number, dst: Uint8Arr
     dst[d + 2 * r] = src[s]!; dst[d + 2 * r + 1] = src[s + 1]!;
     const qh = (src[s + 2]! | (src[s + 3]! << 8) | (src[s + 4]! << 16) | (src[s + 5]! << 24)) >>> 0;
     for (let c = 0; c < 4; c++) {
-      // Byte 4r + i: bit 2c = element 4c + i's fifth bit, bit 2c + 1 = element 16 + 4c + i's.
-      for (let i = 0; i < 4; i++) dst[d + 8 + 4 * r + i] |= (((qh >>> (4 * c + i)) & 1) << (2 * c)) | (((qh >>> (16 + 4 * c + i)) & 1) << (2 * c + 1));
-      dst.set(src.subarray(s + 6 + 4 * c, s + 10 + 4 * c), d + 24 + 16 * c + 4 * r);
+      for (let i = 0; i < 4; i++) {
+        // Codes a = element 4c + i's, b = element 16 + 4c + i's (0..31): chunk byte a | (b & 7) << 5,
+        // and b's top two bits at bits 2c, 2c + 1 of byte 4r + i of the 16 at 8.
+        const q = src[s + 6 + 4 * c + i]!, j = 4 * c + i;
+        const a = (q & 15) | (((qh >>> j) & 1) << 4), b = (q >> 4) | (((qh >>> (16 + j)) & 1) << 4);
+        dst[d + 24 + 16 * c + 4 * r + i] = a | ((b & 7) << 5);
+        dst[d + 8 + 4 * r + i] |= (b >> 3) << (2 * c);
+      }
     }
     return;
   }
@@ -130,10 +136,11 @@ export function rows4kRow(data: Uint8Array, rowBytes: number, rows: number, bloc
       let qh = 0;
       for (let c = 0; c < 4; c++) {
         for (let i = 0; i < 4; i++) {
-          const h = data[s + 8 + 4 * r + i]!;
-          qh |= (((h >> (2 * c)) & 1) << (4 * c + i)) | (((h >> (2 * c + 1)) & 1) << (16 + 4 * c + i));
+          const x = data[s + 24 + 16 * c + 4 * r + i]!, j = 4 * c + i;
+          const a = x & 31, b = (x >> 5) | (((data[s + 8 + 4 * r + i]! >> (2 * c)) & 3) << 3);
+          out[o + 6 + j] = (a & 15) | ((b & 15) << 4);
+          qh |= ((a >> 4) << j) | ((b >> 4) << (16 + j));
         }
-        out.set(data.subarray(s + 24 + 16 * c + 4 * r, s + 28 + 16 * c + 4 * r), o + 6 + 4 * c);
       }
       for (let k = 0; k < 4; k++) out[o + 2 + k] = (qh >>> (8 * k)) & 0xff;
       continue;
