@@ -5,7 +5,7 @@
 // order), so how heads are grouped or split between threads never changes a result.
 
 import { f16ToF32, roundF16, roundF16x4k } from './f16';
-import { scales4 } from './rows4';
+import { scales4, scalesKeep, scalesRebias } from './rows4';
 import { hsum } from './dot';
 import { attention_tiled, attention_tiled_scratch, TILED_MIN_TOKENS } from './attention-tiled';
 
@@ -34,7 +34,7 @@ export function attention_scratch(nHead: i32, nHeadKv: i32, headDim: i32, headDi
 @inline export function widen(src: usize, dst: usize, n: i32): void {
   let d = 0;
   if (ASC_FEATURE_SIMD) {
-    const one = <i32>(n >= 0), keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+    const one = <i32>(n >= 0), keep = scalesKeep(one), rebias = scalesRebias(one);
     for (; d + 4 <= n; d += 4) v128.store(dst + (<usize>d << 2), scales4(src + (<usize>d << 1), keep, rebias));
   }
   for (; d < n; d++) store<f32>(dst + (<usize>d << 2), f16ToF32(load<u16>(src + (<usize>d << 1))));

@@ -18,7 +18,7 @@
 // the low half is shifted up 16 first.
 
 import { f16ToF32 } from './f16';
-import { storeRows, tokenBlock } from './rows4';
+import { storeRows, tokenBlock, scalesKeep, scalesRebias } from './rows4';
 
 /** The f32 values of the low (k) or high (k + 1) halves of a chunk's four lanes. */
 @inline function half4(c: v128, high: bool, keep: v128, rebias: v128): v128 {
@@ -112,7 +112,7 @@ function f16Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i
   const gs = rowBytes << 2, xStep = <usize>cols << 2, yStep = <usize>rows << 2;
   // Made from a run-time value so that V8 keeps them in registers (rows4.ts q4Rows).
   const one = <i32>(cols >= 0);
-  const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  const keep = scalesKeep(one), rebias = scalesRebias(one);
   // A partial group at either end alone; whole groups four at a time a quarter of the range apart
   // (one token) or two adjacent ones at a time (several tokens); the groups left over alone.
   const ga = (r0 + 3) >> 2, gb = r1 >> 2;

@@ -55,7 +55,7 @@
 // block and add them at the end: the same terms in another f32 order.)
 
 import { f16ToF32, halfx4 } from './f16';
-import { storeRows, q4Chunk, dotLH, tokenBlock, touch9, touch4x9, touchLimit, sunk, scales4, TOUCH } from './rows4';
+import { storeRows, q4Chunk, dotLH, tokenBlock, touch9, touch4x9, touchLimit, sunk, scales4, TOUCH, scalesKeep, scalesRebias } from './rows4';
 import { dot_q4_k, dot_q5_k, dot_q6_k, dot_q5 } from './dot';
 import { GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generated';
 
@@ -513,7 +513,7 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
     // token they cost four times the dot products. The masks are made from a run-time value, so
     // that V8 keeps them in registers instead of rebuilding each v128 constant at every use.
     const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(31 * one)), t = i8x16.splat(<i8>(0x18 * one)), s7 = i8x16.splat(<i8>(7 * one));
-    const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+    const keep = scalesKeep(one), rebias = scalesRebias(one);
     for (let b = 0; b < nb; b++) {
       const blk = g + <usize>b * 88, h = v128.load(blk + 8);
       const x0 = x + (<usize>b << 5), x1 = x0 + xStep, x2 = x1 + xStep, x3 = x2 + xStep, bi = bs + (<usize>b << 2);
@@ -574,7 +574,7 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
  */
 function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void {
   const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(31 * one)), t = i8x16.splat(<i8>(0x18 * one)), s7 = i8x16.splat(<i8>(7 * one));
-  const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  const keep = scalesKeep(one), rebias = scalesRebias(one);
   let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, sink = s0;
   for (let b = 0; b < nb; b++) {
     const bg = g + <usize>b * 88, xb = x + (<usize>b << 5), st = i32x4.splat(-(load<i32>(bs + (<usize>b << 2)) << 4)), yd = load<f32>(ad + (<usize>b << 2));

@@ -19,7 +19,7 @@
 // the token's or stream's sum (a dot chained through all eight chunks waits on the dot's latency eight
 // times a block; a one-cycle add does not).
 
-import { storeRows, scales4, tokenBlock, rows4Scalar } from './rows4';
+import { storeRows, scales4, tokenBlock, rows4Scalar, scalesKeep, scalesRebias } from './rows4';
 import { GGML_TYPE_Q8_0 } from './types.generated';
 
 /** Set in matmul's type argument, with ROWS4_FLAG (0x10000), for a Q8_0 matrix whose grouped payloads are biased (rows4_bias_q8); not gemm.ts GEMM_FLAG (0x20000). */
@@ -181,7 +181,7 @@ function q8uRows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i
   const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2, gStep = rowBytes << 2;
   // Made from a run-time value so that V8 keeps them in registers instead of rebuilding them per use.
   const one = <i32>(nb >= 0);
-  const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  const keep = scalesKeep(one), rebias = scalesRebias(one);
   const ga = (r0 + 3) >> 2, gb = r1 >> 2;
   let d = 0, span = 0;
   if (nTok == 1) {

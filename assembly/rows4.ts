@@ -115,7 +115,18 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
 // chunk), and constants are made once outside the loop (V8 rebuilds a v128.const at every use
 // inside a loop: 3 instructions each).
 
-/** Four f16 scales at p as f32 (as f16ToF32): sign-extended, the sign and 15 bits kept, rebiased. */
+/**
+ * scales4's masks, made from `one` (a run-time 1, such as nb >= 0): V8 keeps a splat of a run-time
+ * value in a register where it rebuilds a v128.const at every use inside a loop.
+ */
+@inline export function scalesKeep(one: i32): v128 {
+  return i32x4.splat(0x8fffe000 * one);
+}
+@inline export function scalesRebias(one: i32): v128 {
+  return f32x4.splat(reinterpret<f32>(0x77800000 * one));
+}
+
+/** Four f16 scales at p as f32 (as f16ToF32): sign-extended, the sign and 15 bits kept, rebiased (masks: scalesKeep, scalesRebias). */
 @inline export function scales4(p: usize, keep: v128, rebias: v128): v128 {
   return f32x4.mul(v128.and(i32x4.shl(v128.load16x4_s(p), 13), keep), rebias);
 }
@@ -348,7 +359,7 @@ function q41Tile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
   const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
   // Made from a run-time value so that V8 keeps them in registers instead of rebuilding them per use.
   const one = <i32>(nb >= 0);
-  const m = i8x16.splat(<i8>(0x0f * one)), keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  const m = i8x16.splat(<i8>(0x0f * one)), keep = scalesKeep(one), rebias = scalesRebias(one);
   if (nTok == 1) {
     // Whole groups in four streams a quarter of the range apart (q4Decode4); partial groups at either end and the rest alone.
     const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = (gb - ga) >> 2, lim = touchLimit(w, <usize>(gb << 2) * rowBytes);
@@ -703,7 +714,7 @@ function q8Rows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i3
   const nb = cols >> 5;
   const pStep = <usize>cols << 1, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
   const one = <i32>(nb >= 0);
-  const keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  const keep = scalesKeep(one), rebias = scalesRebias(one);
   if (nTok == 1) {
     // Whole groups in four far streams (q8Decode4), the rest alone.
     const ga = (r0 + 3) >> 2, gb = r1 >> 2, d = (gb - ga) >> 3;
@@ -907,7 +918,7 @@ function q8TileS1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
   const nb = cols >> 5;
   const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
   const one = <i32>(nb >= 0);
-  const m = i8x16.splat(<i8>(0x0f * one)), keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  const m = i8x16.splat(<i8>(0x0f * one)), keep = scalesKeep(one), rebias = scalesRebias(one);
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
@@ -939,7 +950,7 @@ function q8RowsS(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i
   const nb = cols >> 5;
   const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2;
   const one = <i32>(nb >= 0);
-  const m = i8x16.splat(<i8>(0x0f * one)), keep = i32x4.splat(0x8fffe000 * one), rebias = f32x4.splat(reinterpret<f32>(0x77800000 * one));
+  const m = i8x16.splat(<i8>(0x0f * one)), keep = scalesKeep(one), rebias = scalesRebias(one);
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
