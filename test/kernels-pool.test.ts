@@ -131,3 +131,39 @@ test('SwiGLU and short-context attention split over 2 threads equal 1 thread bit
   }
   out[0]!.forEach((v, i) => assert.deepEqual(out[1]![i], v, `output ${i}: 2 threads vs 1`));
 });
+
+test('a prefill\'s activation quantization (q8_0, q8_K) and RMS norm split by tokens over 2 threads equal 1 thread bit for bit', async () => {
+  const f = flavors[0]!;
+  const one = await kernels(f, 1), two = await kernels(f, 2);
+  // 37 tokens: shares of unequal size, and enough values (37 x 512) to be split.
+  const nTok = 37, out: Float32Array[][] = [];
+  for (const k of [one, two]) {
+    const ws = [matrix(k, 'Q4_0', 64, COLS, 1), matrix(k, 'Q4_K', 64, COLS, 2), matrix(k, 'Q4_0', 40, COLS, 3), matrix(k, 'Q4_K', 36, COLS, 4)];
+    k.prepareWeights(ws);
+    const x = k.allocF32(COLS * nTok);
+    x.set(randomFloats(COLS * nTok, 21, 3));
+    const ys: Float32Array[] = [];
+    for (const w of ws.slice(0, 2)) {
+      const y = k.allocF32(w.rows * nTok).fill(NaN);
+      const before = k.pool.barriers;
+      k.matmul(w, x, nTok, y);
+      // One for the quantization, one for the product.
+      if (k === two) assert.equal(k.pool.barriers - before, 2, `${w.name}: barriers`);
+      ys.push(y);
+    }
+    // In a group: the quantization runs before the products are collected.
+    const many = ws.slice(2).map((w) => k.allocF32(w.rows * nTok).fill(NaN));
+    k.matmulMany(ws.slice(2), x, nTok, many);
+    const wt = k.allocF32(COLS), norm = k.allocF32(COLS * nTok).fill(NaN);
+    wt.set(randomFloats(COLS, 22, 1));
+    const before = k.pool.barriers;
+    k.rmsNorm(x, wt, 1e-6, COLS, nTok, norm);
+    if (k === two) assert.equal(k.pool.barriers - before, 1, 'rmsNorm barriers');
+    out.push([...ys, ...many, norm]);
+  }
+  const ref = new RefKernels();
+  const wt = new Float32Array(randomFloats(COLS, 22, 1)), x = new Float32Array(randomFloats(COLS * nTok, 21, 3)), norm = new Float32Array(COLS * nTok);
+  ref.rmsNorm(x, wt, 1e-6, COLS, nTok, norm);
+  assert.deepEqual(out[0]![4], norm, 'rmsNorm (1 thread) vs the reference');
+  out[0]!.forEach((v, i) => { assert.ok(v.every((e) => Number.isFinite(e)), `output ${i}: every row written`); assert.deepEqual(out[1]![i], v, `output ${i}: 2 threads vs 1`); });
+});

@@ -8,7 +8,7 @@
 import { RefKernels } from '../ref/index.js';
 import { ropeTheta, type AttentionParams, type Kernels, type QuantAttentionParams, type LutTables, type MatmulKernels, type RopeParams, type WeightMatrix, type PrepareWeightsOptions } from '../types.js';
 import { WasmArena } from './arena.js';
-import { MAX_GROUP, postAddRows, postAddScaled, postAttention, postAttentionQuant, postEncoderAttention, postLayerNorm, postLutMatmul, postMapHalf, postMatmul, postPackX, postSwiglu, type AttentionJob, type AttentionQuantJob, type KernelExports } from './protocol.js';
+import { MAX_GROUP, postAddRows, postAddScaled, postAttention, postAttentionQuant, postEncoderAttention, postLayerNorm, postLutMatmul, postMapHalf, postMatmul, postPackX, postQuantizeQ8, postQuantizeQ8K, postRmsNorm, postSwiglu, type AttentionJob, type AttentionQuantJob, type KernelExports } from './protocol.js';
 import { KernelPool } from './pool.js';
 import { LUT_TILE, lutDequantRow, lutShape, packLut, type LutShape } from '../lut-layout.js';
 import { ROWS4_FLAG, ROWS4_U8_FLAG, rows4Block, rows4Fits, rows4Row, rows4SplitsActs } from '../ref/rows4.js';
@@ -72,6 +72,11 @@ const PARALLEL_MIN_SWIGLU = 1 << 11;
  * 1152..4320 values, ~3% of a one-thread encode, which would stay serial at two threads.
  */
 const PARALLEL_MIN_ROWWISE = 1 << 17;
+/**
+ * Values from which a prefill's activation quantization and RMS norm are split by tokens: ~5% of a
+ * one-thread 0.5B pp128 (quantize_q8 alone 3% of its samples), which stayed serial at two threads.
+ */
+const PARALLEL_MIN_TOKENWISE = 1 << 13;
 
 function decodeBase64(s: string): Uint8Array {
   if (typeof Buffer !== 'undefined') return new Uint8Array(Buffer.from(s, 'base64'));
@@ -312,6 +317,27 @@ export class WasmKernels implements Kernels {
    */
   private alone(work: number): boolean {
     return this.pool.size === 0 || (!this.pool.grouping && work < PARALLEL_MIN_WORK);
+  }
+
+  /**
+   * Whether a prefill's per-token preparation (activation quantization, RMS norm) of nTok rows of n
+   * runs on this thread alone: no workers, one token, too small, or inside a group that has already
+   * collected products (which read what an earlier preparation wrote).
+   */
+  private tokenwiseAlone(n: number, nTok: number): boolean {
+    return this.pool.size === 0 || nTok < 2 || n * nTok < PARALLEL_MIN_TOKENWISE || !this.pool.free;
+  }
+
+  private quantizeQ8(x: number, cols: number, nTok: number, qs: number, d: number, s: number, isum: number): void {
+    if (this.tokenwiseAlone(cols, nTok)) return this.k.quantize_q8(x, cols, nTok, qs, d, s, isum);
+    postQuantizeQ8(this.c, x, cols, nTok, qs, d, s, isum);
+    this.runJob();
+  }
+
+  private quantizeQ8K(x: number, cols: number, nTok: number, qs: number, d: number, bsums: number): void {
+    if (this.tokenwiseAlone(cols, nTok)) return this.k.quantize_q8_k(x, cols, nTok, qs, d, bsums);
+    postQuantizeQ8K(this.c, x, cols, nTok, qs, d, bsums);
+    this.runJob();
   }
 
   /** Whether a row-wise op over n values runs on this thread alone: no workers, too small, or inside a group. */
@@ -584,8 +610,8 @@ export class WasmKernels implements Kernels {
       // Activations as the dequantize kernels quantize them for the same block size (the same integer sums).
       if (sh.group === 32 || sh.group === 256) {
         this.ensureAct(cols, nTok);
-        if (sh.group === 32) this.k.quantize_q8(x.byteOffset, cols, nTok, qs, d, this.actS!.byteOffset, this.actSum!.byteOffset);
-        else this.k.quantize_q8_k(x.byteOffset, cols, nTok, qs, d, this.actSum!.byteOffset);
+        if (sh.group === 32) this.quantizeQ8(x.byteOffset, cols, nTok, qs, d, this.actS!.byteOffset, this.actSum!.byteOffset);
+        else this.quantizeQ8K(x.byteOffset, cols, nTok, qs, d, this.actSum!.byteOffset);
       } else {
         this.k.lut_quantize_acts(x.byteOffset, cols, nTok, sh.group, qs, d);
       }
@@ -678,12 +704,12 @@ export class WasmKernels implements Kernels {
     const fresh = w.format.vecDot === 'f32' || this.mustPrepare('act', w.format.vecDot === 'q8_1' ? 'q8_0' : w.format.vecDot);
     switch (w.format.vecDot) {
       case 'q8_K':
-        if (fresh) this.k.quantize_q8_k(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actSum!.byteOffset);
+        if (fresh) this.quantizeQ8K(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actSum!.byteOffset);
         act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; asum = this.actSum!.byteOffset;
         break;
       case 'q8_0': case 'q8_1':
         // One quantizer for both: q8_1's d * sum per block comes along in actS.
-        if (fresh) this.k.quantize_q8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset, this.actSum!.byteOffset);
+        if (fresh) this.quantizeQ8(x.byteOffset, cols, nTok, this.actBytes!.byteOffset, this.actD!.byteOffset, this.actS!.byteOffset, this.actSum!.byteOffset);
         act = this.actBytes!.byteOffset; ad = this.actD!.byteOffset; as = this.actS!.byteOffset; asum = this.actSum!.byteOffset;
         // The relaxed four-row Q8_0 kernel reads the activations split into two 0..127 halves (not the biased one: rows4-q8u.ts).
         if (relaid && !biased && this.flavor === 'relaxed' && rows4SplitsActs(w.format)) {
@@ -716,7 +742,10 @@ export class WasmKernels implements Kernels {
 
   rmsNorm(x: Float32Array, weight: Float32Array, eps: number, n: number, nTok: number, out: Float32Array): void {
     if (!this.arena.owns(x) || !this.arena.owns(out) || !this.arena.owns(weight)) return this.ref.rmsNorm(x, weight, eps, n, nTok, out);
-    this.k.rms_norm(x.byteOffset, weight.byteOffset, eps, n, nTok, out.byteOffset);
+    if (this.tokenwiseAlone(n, nTok)) return this.k.rms_norm(x.byteOffset, weight.byteOffset, eps, n, nTok, out.byteOffset);
+    // eps reaches the workers through an f32 slot, as the kernel takes it (an f32 parameter).
+    postRmsNorm(this.c, this.f, x.byteOffset, weight.byteOffset, eps, n, nTok, out.byteOffset);
+    this.runJob();
   }
 
   rope(x: Float32Array, nTok: number, nHead: number, headDim: number, pos0: number, p: RopeParams): void {

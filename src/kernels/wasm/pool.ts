@@ -72,6 +72,11 @@ export class KernelPool {
     return this.grouped >= 0;
   }
 
+  /** Whether a job that cannot join a group may run now: no group, or one that has collected nothing yet. */
+  get free(): boolean {
+    return this.grouped <= 0;
+  }
+
   /**
    * Polls a worker makes before sleeping (0: sleep at once), from its next wait on; setting it
    * turns the measured choice off.

@@ -31,6 +31,14 @@ export const OP_ADD_ROWS = 10;
 export const OP_MAP_HALF = 11;
 export const OP_PACK_X = 12;
 export const OP_ADD_SCALED = 13;
+/**
+ * A prefill's activation quantization (quantize_q8 / quantize_q8_k) and RMS norm, split by tokens:
+ * each token is quantized or normalized as on one thread, so the split never changes a bit. They
+ * ran on the calling thread before every product was shared out: serial time at every thread count.
+ */
+export const OP_QUANTIZE_Q8 = 14;
+export const OP_QUANTIZE_Q8_K = 15;
+export const OP_RMS_NORM = 16;
 export const OP_EXIT = 99;
 /** Set to a worker's index when its share threw. */
 export const ERR = 47;
@@ -227,6 +235,24 @@ export function postSwiglu(c: Int32Array, g: number, u: number, n: number): void
   c[ARG] = g; c[ARG + 1] = u;
 }
 
+/** quantize_q8 of nTok rows of n (s, isum: 0 for none), split by tokens. */
+export function postQuantizeQ8(c: Int32Array, x: number, n: number, nTok: number, qs: number, d: number, s: number, isum: number): void {
+  c[2] = OP_QUANTIZE_Q8; c[ITEMS] = nTok;
+  c[ARG] = x; c[ARG + 1] = n; c[ARG + 2] = qs; c[ARG + 3] = d; c[ARG + 4] = s; c[ARG + 5] = isum;
+}
+
+/** quantize_q8_k of nTok rows of n, split by tokens. */
+export function postQuantizeQ8K(c: Int32Array, x: number, n: number, nTok: number, qs: number, d: number, bsums: number): void {
+  c[2] = OP_QUANTIZE_Q8_K; c[ITEMS] = nTok;
+  c[ARG] = x; c[ARG + 1] = n; c[ARG + 2] = qs; c[ARG + 3] = d; c[ARG + 4] = bsums;
+}
+
+/** rms_norm over nTok rows of n, split by rows; eps as the kernel takes it, an f32. */
+export function postRmsNorm(c: Int32Array, f: Float32Array, x: number, w: number, eps: number, n: number, nTok: number, out: number): void {
+  c[2] = OP_RMS_NORM; c[ITEMS] = nTok;
+  c[ARG] = x; c[ARG + 1] = w; c[ARG + 2] = n; c[ARG + 3] = out; f[FARG] = eps;
+}
+
 /** Rows lo..hi (GROUP_ALIGN-aligned but for the end of its span) of one product: rows, or LUT tiles. */
 function runSub(k: KernelExports, c: Int32Array, op: number, items: number, arg: number, lo: number, hi: number): void {
   if (op === OP_LUT) runRange(k, c, op, arg, lo / LUT_TILE, Math.min(Math.ceil(hi / LUT_TILE), items));
@@ -278,7 +304,8 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
   // The split space: rows of products (a group's laid end to end), elements, or heads.
   let total = items, align = GROUP_ALIGN;
   if (op === OP_MATMUL || op === OP_LUT) total = span(op, items);
-  else if (op === OP_ATTENTION_QUANT || op === OP_ENCODER_ATTENTION || op === OP_LAYER_NORM || op === OP_ADD_ROWS || op === OP_PACK_X) align = 1;
+  else if (op === OP_ATTENTION_QUANT || op === OP_ENCODER_ATTENTION || op === OP_LAYER_NORM || op === OP_ADD_ROWS || op === OP_PACK_X
+    || op === OP_QUANTIZE_Q8 || op === OP_QUANTIZE_Q8_K || op === OP_RMS_NORM) align = 1;
   else if (op === OP_ATTENTION) align = attentionAlign(a(5), a(6), parts);
   else if (op !== OP_GROUP && op !== OP_SWIGLU && op !== OP_MAP_HALF && op !== OP_ADD_SCALED) return;
   const chunk = Math.max(1, Math.ceil(total / align / (parts * CHUNKS_PER_PART))) * align;
@@ -293,6 +320,14 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
     else if (op === OP_ADD_ROWS) k.add_rows(a(0) + u0 * a(2) * 4, a(1), a(2), u1 - u0);
     else if (op === OP_MAP_HALF) k.map_half(a(0) + u0 * 4, u1 - u0, a(1), a(2));
     else if (op === OP_PACK_X) k.gemm_pack_x(a(0) + u0 * 16 * a(2), a(1), a(2), Math.min(a(3) - 4 * u0, 4 * (u1 - u0)), a(4) + u0 * 16 * a(1), a(5));
+    else if (op === OP_QUANTIZE_Q8) {
+      // Per token: n int8s, and one f32 (d, s) or i32 (isum) per block of 32.
+      const blk = (a(1) >> 5) * 4 * u0, opt = (p: number) => (p ? p + blk : 0);
+      k.quantize_q8(a(0) + u0 * a(1) * 4, a(1), u1 - u0, a(2) + u0 * a(1), a(3) + blk, opt(a(4)), opt(a(5)));
+    } else if (op === OP_QUANTIZE_Q8_K) {
+      // Per token: n int8s, one f32 d per 256 and one i32 sum per 16.
+      k.quantize_q8_k(a(0) + u0 * a(1) * 4, a(1), u1 - u0, a(2) + u0 * a(1), a(3) + (a(1) >> 8) * 4 * u0, a(4) + (a(1) >> 4) * 4 * u0);
+    } else if (op === OP_RMS_NORM) k.rms_norm(a(0) + u0 * a(2) * 4, a(1), f[FARG]!, a(2), u1 - u0, a(3) + u0 * a(2) * 4);
     else if (op === OP_ADD_SCALED) k.add_scaled(a(0) + u0 * 4, a(1) + u0 * 4, f[FARG]!, u1 - u0);
     else if (op === OP_ATTENTION_QUANT) k.attention_quant(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), a(11), a(12), a(13), a(14), a(15), a(16), u0, u1, a(17) + part * a(18));
     else runUnits(k, c, u0, u1);
