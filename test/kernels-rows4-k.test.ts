@@ -37,8 +37,9 @@ const TYPES = ['Q4_K', 'Q5_K', 'Q6_K', 'Q5_0'];
 const K_TWIN = { pack: rows4kPack, row: rows4kRow, matmul: rows4kMatmul };
 
 /**
- * A matrix quantized into k's memory, with extreme rows (a super-block of +-2 and one of a large
- * outlier: codes 0 and the top code, scales and mins near 63, Q6_K scales near -128), and a copy
+ * A matrix quantized into k's memory, with extreme rows (a super-block of +-2, one of a large
+ * outlier: codes 0 and the top code, scales and mins near 63, Q6_K scales near -128, and one of tiny
+ * weights, whose scales are subnormal halves), and a copy
  * of its bytes in k's memory that is never re-laid.
  */
 function matrix(k: WasmKernels, type: string, rows: number, cols: number, seed: number): { w: WeightMatrix; rowLayout: WeightMatrix; orig: Uint8Array } {
@@ -46,6 +47,8 @@ function matrix(k: WasmKernels, type: string, rows: number, cols: number, seed: 
   const f = randomFloats(rows * cols, seed, 1.5);
   for (let i = 0; i < Math.min(256, cols); i++) { f[i] = i & 1 ? 2 : -2; f[cols + i] = i === 7 ? -40 : 1e-3 * (i % 16); }
   if (rows > 5) for (let i = 0; i < Math.min(256, cols); i++) f[5 * cols + i] = i < 128 ? 3 : -0.01 * i;
+  // Tiny weights: super-block and block scales that are subnormal halves (f16.ts halfx4 converts them apart).
+  if (rows > 3) for (let i = 0; i < Math.min(256, cols); i++) f[3 * cols + i] = 2e-5 * (((i * 37) % 17) - 8);
   const rowBytes = (cols / fmt.blockSize) * fmt.typeSize;
   const data = k.allocBytes(rows * rowBytes);
   fmt.quantize!(f, 0, data, 0, rows * cols);
