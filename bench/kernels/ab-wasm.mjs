@@ -10,9 +10,10 @@
 // puts C copies of the matrix end to end and runs them in turn (C x the bytes: past the caches, as a
 // model's layers are). Rounds alternate the builds' order; reported: medians of wall and process CPU
 // time, GMAC/s, and each build's CPU time over the first's paired round by round.
-//   node bench/kernels/ab-wasm.mjs TYPE ROWSxCOLS DIR_A DIR_B [...] [--copies C] [--tok N] [--rounds R] [--reps N] [--r0 R0 --r1 R1]
+//   node bench/kernels/ab-wasm.mjs TYPE ROWSxCOLS DIR_A DIR_B [...] [--copies C] [--tok N] [--rounds R] [--reps N] [--r0 R0 --r1 R1] [--subnormal]
 //   e.g. node bench/kernels/ab-wasm.mjs TQ2_0 6912x2560 bm/a/assembly assembly --copies 60 --rounds 21 --reps 1
-// TYPE: Q6_K, Q5_K, Q4_K or TQ2_0 (weights are random bytes with sane f16 scales; TQ2_0 codes 0..2).
+// TYPE: Q6_K, Q5_K, Q4_K or TQ2_0 (weights are random bytes with sane f16 scales, subnormal halves with
+// --subnormal; TQ2_0 codes 0..2).
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
 const opt = (n, d) => { const i = args.indexOf(n); if (i < 0) return d; const v = args[i + 1]; args.splice(i, 2); return v; };
+const subnormal = args.includes('--subnormal'); if (subnormal) args.splice(args.indexOf('--subnormal'), 1);
 const nTok = Number(opt('--tok', 1)), rounds = Number(opt('--rounds', 15)), reps = Number(opt('--reps', 5)), copies = Number(opt('--copies', 1));
 const r0 = Number(opt('--r0', 0)), r1o = opt('--r1', null);
 const [type, shape, ...dirs] = args;
@@ -46,7 +48,8 @@ let seed = 99;
 const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 16777216;
 const W = new Uint8Array(rows * rowBytes);
 for (let i = 0; i < W.length; i++) W[i] = (rnd() * 256) | 0;
-const half = (o) => { W[o] = (rnd() * 256) | 0; W[o + 1] = 0x18 + ((rnd() * 4) | 0); };
+// Scales as normal halves, or (--subnormal) as subnormal ones (exponent 0), as K-quant super-block scales often are.
+const half = (o) => { W[o] = (rnd() * 256) | 0; W[o + 1] = subnormal ? (rnd() * 4) | 0 : 0x18 + ((rnd() * 4) | 0); };
 for (let r = 0; r < rows; r++) {
   for (let b = 0; b < cols / 256; b++) {
     const o = r * rowBytes + b * bb;
