@@ -126,7 +126,13 @@ export function rows4_pack(w: usize, rowBytes: i32, rows: i32, blockBytes: i32, 
   return f32x4.splat(reinterpret<f32>(0x77800000 * one));
 }
 
-/** Four f16 scales at p as f32 (as f16ToF32): sign-extended, the sign and 15 bits kept, rebiased (masks: scalesKeep, scalesRebias). */
+/**
+ * Four f16 scales at p as f32 (as f16ToF32): sign-extended, the sign and 15 bits kept, rebiased
+ * (masks: scalesKeep, scalesRebias). Exact for subnormal halves too, but those reach the multiplier
+ * as subnormal f32 (a microcode assist on x86: f16.ts halfx4 avoids it for the K-quants' super-block
+ * scales, often subnormal); the 32-element formats' block scales rarely are (none in the 0.5B
+ * Q4_0, Q8_0 and Q4_K_M's Q5_0 files from `lutra synth`), and this form is the cheaper per block.
+ */
 @inline export function scales4(p: usize, keep: v128, rebias: v128): v128 {
   return f32x4.mul(v128.and(i32x4.shl(v128.load16x4_s(p), 13), keep), rebias);
 }
