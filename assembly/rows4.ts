@@ -24,19 +24,23 @@ import { f16ToF32 } from './f16';
 import { GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0 } from './types.generated';
 
 /**
- * Small batches (2-4 tokens) do several times decoding's work per weight byte, so the out-of-order
- * window holds fewer of their demand misses: measured, their weights arrived at ~5 GB/s where
- * decoding's get ~8. Wasm has no prefetch; the tiles load nine lines of each stream TOUCH bytes
- * ahead in one burst every ~576 bytes (touch9), so those misses go out together and the demand
- * loads find the lines in cache. Matrices under TOUCH_MIN bytes are not touched (and a touch never
- * reads past the grouped rows: touchLimit).
+ * Touching ahead (off): wasm has no prefetch, so the decode kernels could load nine lines of each
+ * weight stream TOUCH bytes ahead in one burst every ~576 bytes (touch4x9, touch9), meant to put
+ * the misses in flight together. Such a load is a real load: it holds retirement until its line
+ * arrives, and on the Zen 5 VM that stalled the window every burst. Whole decode step, 1 thread,
+ * interleaved A/B (bench/kernels/ab-step.mjs, 7-9 rounds, wall), touched -> untouched: 0.5B Q4_0
+ * 25.7 -> 18.1 ms (2 threads 21.5 -> 12.2), 0.5B Q4_K_M 29.2 -> 22.0, 1.5B TQ2_0 63.2 -> 47.2,
+ * 1.5B Q4_K_M 93.8 -> 73.1. On the Xeon VM (Intel, 2026-12-04) touching had measured 8-13% faster
+ * (the kernels' notes), so it stays here, compiled out, for a machine-dependent choice later.
+ * Matrices under TOUCH_MIN bytes are never touched, and a touch never reads past the grouped rows.
  */
+const TOUCH_AHEAD = false;
 export const TOUCH: usize = 4096;
 const TOUCH_MIN: usize = 8192;
 
 /** The last address a burst may start at for grouped bytes at w..w + bytes, or 0: no touching. */
 @inline export function touchLimit(w: usize, bytes: usize): usize {
-  return bytes >= TOUCH_MIN ? w + bytes - 576 : 0;
+  return TOUCH_AHEAD && bytes >= TOUCH_MIN ? w + bytes - 576 : 0;
 }
 
 /** sink | nine 16-byte loads 64 bytes apart at p and at q (576 bytes of two streams), issued together. */
