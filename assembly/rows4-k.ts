@@ -567,7 +567,8 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
 
 /**
  * Decode (relaxed, one token): four Q5_0 row groups at g + i * stride (i < 4, a quarter of the row
- * range apart), q50Block1 each: four weight streams, touched TOUCH bytes ahead every 528 bytes.
+ * range apart), q50Block1 each: four weight streams, once touched TOUCH bytes ahead every 528 bytes
+ * (off now: rows4.ts TOUCH_AHEAD).
  * Sums stored at y + i * yStride. Whole 0.5B Q4_K_M step (mostly Q5_0), quiet, interleaved A/B
  * (bench/kernels/ab-step.mjs, 9 rounds): two streams untouched -> touched, 1 thread 55.2 -> 48.9 ms
  * CPU, 2 threads 33.5 -> 32.1 ms wall; two touched -> four touched, 48.1 -> 42.5 and 34.4 -> 29.5.
@@ -630,7 +631,8 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
  * more misses in flight than one, and each super-block touches (touch9) the four streams' lines
  * TOUCH bytes ahead. Each group's super-block is q4kBlock1, so the outputs are q4kTile's. Whole
  * 1.5B Q4_K_M step, 1 thread, CPU time, interleaved A/B (bench/kernels/ab-step.mjs): one stream
-* 175 -> four streams 149 -> touched 145 ms (quiet, 9 rounds). (Touching Q6_K's four streams measured no gain.)
+* 175 -> four streams 149 -> touched 145 ms (quiet, 9 rounds). (Touching Q6_K's four streams measured no gain;
+ * touching is off now: rows4.ts TOUCH_AHEAD.)
  */
 @inline function q4kDecode4T(five: bool, g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void {
   const one = <i32>(nb >= 0), f = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one)), t1 = i8x16.splat(<i8>(0x10 * one));

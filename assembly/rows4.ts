@@ -195,11 +195,12 @@ function q41Decode(g: usize, nb: i32, x: usize, ad: usize, asum: usize, m: v128,
  * y + i * yStride. Decoding streams the weights from memory, and one stream keeps too few misses
  * in flight (a miss blocks retirement, and the L2 streamer stops at every 4 KiB page): two streams
  * in different pages read ~30% faster from DRAM than one (0.5B output head, 151936x896: 5.9 -> 7.7
- * GB/s, load 9; adjacent groups gained nothing), and four faster again. Every stream is touched
+ * GB/s, load 9; adjacent groups gained nothing), and four faster again. Every stream was touched
  * TOUCH bytes ahead every ~576 bytes (touch9). Whole 0.5B Q4_0 step, quiet, interleaved A/B
  * (bench/kernels/ab-step.mjs, 9 rounds): two streams untouched -> touched, 1 thread 42.6 -> 39.3 ms
  * CPU, 2 threads 26.1 -> 22.6 ms wall; two touched -> four touched, 39.1 -> 32.7 and 24.2 -> 22.2.
- * (Touching Q8_0's streams measured no gain: q8Decode4 is untouched.) One integer chain per stream,
+ * (Touching Q8_0's streams measured no gain: q8Decode4 is untouched. Touching is now off on every
+ * kernel: TOUCH_AHEAD above, measured on Zen 5.) One integer chain per stream,
  * each chunk's two dots from a fresh zero added in, so the sums fit x64's 16 vector registers (AMD
  * EPYC, 1 thread, 11 rounds: 27.1 -> 25.2 ms CPU, within the machine's drift).
  */

@@ -136,7 +136,7 @@ const TQ1_BYTES: usize = 54;
  * time, relaxed: 19.2 GMAC/s with one stream, 24.4 with two, 30.0 with four, 33.6 with eight
  * (the same products from cache: 47); the registers hold one group at a time, so each stream
  * costs no spills.
- * Each stream is touched TOUCH bytes ahead every two blocks (rows4.ts's touch9): whole 1.5B TQ2_0
+ * Each stream was touched TOUCH bytes ahead every two blocks (rows4.ts's touch9; off now: TOUCH_AHEAD): whole 1.5B TQ2_0
  * step, 1 thread, quiet, interleaved A/B (bench/kernels/ab-step.mjs, 7 rounds) 71.5 -> 63.9 ms CPU.
  */
 function tq2Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, m: v128, y: usize, yStride: usize, lim: usize): void {
