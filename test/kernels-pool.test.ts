@@ -12,6 +12,7 @@ import type { LutTables, MatmulKernels } from '../src/kernels/types.js';
 import { randomFloats } from './helpers.js';
 import { f32ToF16 } from '../src/core/f16.js';
 import { randomMatrix as matrix } from './kernel-helpers.js';
+import { SCHED, BIG_FIRST } from '../src/kernels/wasm/protocol.js';
 
 const made: WasmKernels[] = [];
 after(() => { for (const k of made) k.dispose(); });
@@ -63,6 +64,32 @@ for (const flavor of flavors) {
     }
   });
 }
+
+test('products cut in equal chunks or big chunks first give 1 thread\'s bits, every row written, workers spinning or asleep', async () => {
+  const flavor = flavors[0]!;
+  const one = await kernels(flavor, 1), two = await kernels(flavor, 2);
+  for (const [type, rows] of [['Q4_0', 1003], ['Q4_K', 997], ['Q8_0', 45]] as [string, number][]) {
+    for (const nTok of [1, 5]) {
+      const ys: Float32Array[] = [];
+      for (const k of [one, two]) {
+        const w = matrix(k, type, rows, COLS, rows);
+        k.prepareWeights([w]);
+        const x = k.allocF32(COLS * nTok);
+        x.set(randomFloats(COLS * nTok, 7 + nTok, 2));
+        for (const [spin, sched] of k === one ? [[0, 0]] : [[20000, 0], [20000, BIG_FIRST], [0, BIG_FIRST], [0, 0]]) {
+          if (k === two) { k.pool.workerSpin = spin!; k.pool.c[SCHED] = sched!; }
+          const y = k.allocF32(rows * nTok).fill(NaN);
+          const before = k.pool.barriers;
+          k.matmul(w, x, nTok, y);
+          if (k === two && rows * COLS * nTok >= 1 << 17) assert.equal(k.pool.barriers - before, 1, `${type} x${nTok}: split over the pool`);
+          ys.push(y);
+        }
+      }
+      for (const y of ys.slice(1)) assert.deepEqual(y, ys[0], `${type} x${nTok}`);
+      assert.ok(ys[0]!.every((v) => Number.isFinite(v)), `${type} x${nTok}: every row written`);
+    }
+  }
+});
 
 test('the reference runs matmulMany as matmul in turn', () => {
   const ref = new RefKernels();

@@ -3,8 +3,8 @@
 // the weights) per build, two instances of the SAME build differed by 13% (CPU time, 274 MB of
 // TQ2_0, 1 thread), steadily, by which copy they read; over one memory an A/A pair agrees within
 // 1%. Each folder (e.g. `git archive COMMIT assembly | tar -x -C bm/a` plus assembly/types.generated.ts)
-// is compiled to a relaxed-SIMD module exporting quantize_q8_k, matmul, rows4k_pack and tq2_pack4,
-// each with its own --memoryBase so their static data do not overlap. The first build quantizes the
+// is compiled to a relaxed-SIMD module exporting quantize_q8_k, matmul, rows4k_pack, tq2_pack4 and
+// rows4lo_pack, each with its own --memoryBase so their static data do not overlap. The first build quantizes the
 // activations and lays the weights out (rows4k_pack / tq2_pack4); when a later build changes the
 // layout its outputs are reported as differing and only its timing means anything. `--copies C`
 // puts C copies of the matrix end to end and runs them in turn (C x the bytes: past the caches, as a
@@ -12,7 +12,7 @@
 // time, GMAC/s, and each build's CPU time over the first's paired round by round.
 //   node bench/kernels/ab-wasm.mjs TYPE ROWSxCOLS DIR_A DIR_B [...] [--copies C] [--tok N] [--rounds R] [--reps N] [--r0 R0 --r1 R1] [--subnormal]
 //   e.g. node bench/kernels/ab-wasm.mjs TQ2_0 6912x2560 bm/a/assembly assembly --copies 60 --rounds 21 --reps 1
-// TYPE: Q6_K, Q5_K, Q4_K or TQ2_0 (weights are random bytes with sane f16 scales, subnormal halves with
+// TYPE: Q6_K, Q5_K, Q4_K, Q3_K, Q2_K or TQ2_0 (weights are random bytes with sane f16 scales, subnormal halves with
 // --subnormal; TQ2_0 codes 0..2).
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,15 +28,15 @@ const r0 = Number(opt('--r0', 0)), r1o = opt('--r1', null);
 const [type, shape, ...dirs] = args;
 const [rows, cols] = shape.split('x').map(Number);
 const r1 = r1o === null ? rows : Number(r1o);
-const T = { Q6_K: [14, 210], Q5_K: [13, 176], Q4_K: [12, 144], TQ2_0: [35, 66] }[type];
-if (!T || dirs.length < 1 || cols % 256) throw new Error('usage: TYPE (Q6_K, Q5_K, Q4_K, TQ2_0) ROWSxCOLS (cols a multiple of 256) DIR... (see the header)');
+const T = { Q6_K: [14, 210], Q5_K: [13, 176], Q4_K: [12, 144], Q3_K: [11, 110], Q2_K: [10, 84], TQ2_0: [35, 66] }[type];
+if (!T || dirs.length < 1 || cols % 256) throw new Error('usage: TYPE (Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, TQ2_0) ROWSxCOLS (cols a multiple of 256) DIR... (see the header)');
 const [id, bb] = T, rowBytes = (cols / 256) * bb, ROWS4_FLAG = 0x10000;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 function build(dir, i) {
   const tmp = mkdtempSync(join(tmpdir(), 'lutra-abw-'));
   cpSync(resolve(dir), tmp, { recursive: true });
-  writeFileSync(join(tmp, 'ab-entry.ts'), "export { quantize_q8_k } from './act-quant';\nexport { matmul } from './matmul';\nexport { rows4k_pack } from './rows4-k';\nexport { tq2_pack4 } from './ternary';\n");
+  writeFileSync(join(tmp, 'ab-entry.ts'), "export { quantize_q8_k } from './act-quant';\nexport { matmul } from './matmul';\nexport { rows4k_pack } from './rows4-k';\nexport { rows4lo_pack } from './rows4-lowbit';\nexport { tq2_pack4 } from './ternary';\n");
   execFileSync(process.execPath, [join(root, 'node_modules/assemblyscript/bin/asc.js'), join(tmp, 'ab-entry.ts'), '-o', join(tmp, 'k.wasm'), '-O3', '--runtime', 'stub', '--noAssert',
     '--importMemory', '--initialMemory', '16', '--maximumMemory', '65536', '--enable', 'simd', '--enable', 'relaxed-simd', '--memoryBase', String(65536 * (2 + 2 * i))], { stdio: ['ignore', 'ignore', 'inherit'] });
   const bytes = readFileSync(join(tmp, 'k.wasm'));
@@ -54,6 +54,8 @@ for (let r = 0; r < rows; r++) {
   for (let b = 0; b < cols / 256; b++) {
     const o = r * rowBytes + b * bb;
     if (type === 'Q6_K') half(o + 208);
+    else if (type === 'Q3_K') half(o + 108);
+    else if (type === 'Q2_K') { half(o + 80); half(o + 82); }
     else if (type === 'TQ2_0') {
       half(o + 64);
       for (let i = 0; i < 64; i++) { let v = W[o + i]; for (let k = 0; k < 4; k++) if (((v >> (2 * k)) & 3) === 3) v &= ~(1 << (2 * k)); W[o + i] = v; }
@@ -75,6 +77,7 @@ const k0 = mods[0].k;
 k0.quantize_q8_k(xp, cols, nTok, act, ad, asum);
 for (let c = 0; c < copies; c++) {
   if (type === 'TQ2_0') k0.tq2_pack4(wp + c * W.length, rowBytes, rows, sc);
+  else if (type === 'Q2_K' || type === 'Q3_K') k0.rows4lo_pack(id, wp + c * W.length, rowBytes, rows, sc);
   else k0.rows4k_pack(id, wp + c * W.length, rowBytes, rows, sc);
 }
 for (const m of mods) {

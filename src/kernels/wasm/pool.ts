@@ -4,7 +4,7 @@
 // collected instead and run as one grouped job: one barrier for the q/k/v or gate/up products.
 // It knows nothing of kernels beyond the protocol's ops.
 
-import { CTRL_INTS, ERR, OP_EXIT, OP_NOP, SPIN, closeJob, collect, groupable, postGroup, runShare, startJob, type KernelExports } from './protocol.js';
+import { BIG_FIRST, CTRL_INTS, ERR, SCHED, UNITS, OP_EXIT, OP_NOP, SPIN, closeJob, collect, groupable, postGroup, runShare, startJob, type KernelExports } from './protocol.js';
 
 interface PoolWorker { terminate(): unknown; postMessage?(m: unknown): void }
 
@@ -20,8 +20,14 @@ export const CALLER_SPIN = 50000;
  * its core to other processes and answers hundreds of microseconds late, where a sleeping one is
  * woken first (bench/kernels/pool.mjs, 2 threads on 2 cores at load 4-10: 240-450 us per barrier
  * spinning, 5-50 us sleeping; 0.5B decode 0.77x of 1 thread spinning, 0.97x sleeping, and 1.5x
- * spinning in a quiet moment). So the caller times its wait at the barrier over TRIAL barriers in
- * each mode and keeps the faster for KEEP barriers, then tries both again.
+ * spinning in a quiet moment). So the caller measures TRIAL barriers in each mode and keeps the
+ * better for KEEP barriers, then tries both again. The measure is each job's wall time against
+ * what it would take split evenly, its chunk count times the caller's time per chunk over the
+ * threads: a late worker shows either as the caller's wait at the barrier (preempted mid-chunk) or
+ * as chunks the caller took in its place (slow to wake). The caller's wait alone missed the second:
+ * a sleeping worker that woke after the caller had taken every chunk cost no wait, so sleeping
+ * looked as good as spinning while one thread did the work (0.5B Q4_0 gate matrix, 2 threads,
+ * bench/kernels/pool.mjs --products: ...).
  */
 const TRIAL = 100;
 const KEEP = 3000;
@@ -44,19 +50,23 @@ export class KernelPool {
   /** Sub-jobs collected since begin(), and the rows they span; -1 when not grouping. */
   private grouped = -1;
   private units = 0;
-  /** The spin tuner: on unless workerSpin was set; its stage (0 trying spin, 1 trying sleep, 2 keeping), barriers and wait so far. */
+  /**
+   * The spin tuner: on unless workerSpin was set; its stage (0 trying spin, 1 trying sleep, 2
+   * keeping), barriers so far, their wall time and their evenly split time.
+   */
   private autoSpin = true;
   private tuneStage = 0;
   private tuneN = 0;
   private tuneMs = 0;
-  private spinMs = 0;
+  private tuneEven = 0;
+  private spinCost = 0;
 
   constructor(private readonly k: KernelExports) {
     // Workers need a shared control block; one thread (no SharedArrayBuffer) never posts jobs.
     this.ctrl = typeof SharedArrayBuffer !== 'undefined' ? new SharedArrayBuffer(CTRL_INTS * 4) : (new ArrayBuffer(CTRL_INTS * 4) as unknown as SharedArrayBuffer);
     this.c = new Int32Array(this.ctrl);
     this.f = new Float32Array(this.ctrl);
-    this.c[SPIN] = WORKER_SPIN;
+    this.spin(WORKER_SPIN);
     let canBlock = true;
     try { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0); } catch { canBlock = false; }
     this.canBlock = canBlock;
@@ -83,30 +93,50 @@ export class KernelPool {
    */
   set workerSpin(n: number) {
     this.autoSpin = false;
+    this.spin(n);
+  }
+
+  /**
+   * Workers poll n times before sleeping; with spinning workers jobs are cut big chunks first
+   * (protocol.ts SCHED: every thread has a core, and long weight streams read faster), with
+   * sleeping ones (an oversubscribed machine) in equal chunks, so that a thread that loses its
+   * core holds up one small chunk.
+   */
+  private spin(n: number): void {
     this.c[SPIN] = n;
+    this.c[SCHED] = n > 0 ? BIG_FIRST : 0;
   }
 
   get workerSpin(): number {
     return this.c[SPIN]!;
   }
 
-  /** One barrier's wait after the caller's own share, in ms: the spin tuner's measure. */
-  private tune(waited: number): void {
-    this.tuneMs += waited;
+  /**
+   * One barrier for the spin tuner: the job's wall time (ms), the caller's time in its own share
+   * and the units it ran there, the job's units and threads. Its cost is wall time over evenly
+   * split time, summed over the window (big jobs weigh most): 1 when every thread did its part.
+   */
+  private tune(wall: number, share: number, mine: number, units: number, parts: number): void {
+    // A job the caller took nothing of tells nothing of the units' cost (an empty job).
+    if (mine > 0) {
+      this.tuneMs += wall;
+      this.tuneEven += (share / mine) * units / parts;
+    }
     if (++this.tuneN < (this.tuneStage === 2 ? KEEP : TRIAL)) return;
-    const mean = this.tuneMs / this.tuneN;
+    const cost = this.tuneEven > 0 ? this.tuneMs / this.tuneEven : 1;
     this.tuneN = 0;
     this.tuneMs = 0;
+    this.tuneEven = 0;
     if (this.tuneStage === 0) {
-      this.spinMs = mean;
+      this.spinCost = cost;
       this.tuneStage = 1;
-      this.c[SPIN] = 0;
+      this.spin(0);
     } else if (this.tuneStage === 1) {
       this.tuneStage = 2;
-      this.c[SPIN] = this.spinMs <= mean ? WORKER_SPIN : 0;
+      this.spin(this.spinCost <= cost ? WORKER_SPIN : 0);
     } else {
       this.tuneStage = 0;
-      this.c[SPIN] = WORKER_SPIN;
+      this.spin(WORKER_SPIN);
     }
   }
 
@@ -218,11 +248,12 @@ export class KernelPool {
     const c = this.c;
     const nWorkers = this.workers.length;
     this.barriers++;
+    const t0 = this.autoSpin ? performance.now() : 0;
     startJob(c, nWorkers + 1);
     Atomics.add(c, 0, 1);
     Atomics.notify(c, 0);
-    runShare(this.k, c, this.f, 0);
-    const t0 = this.autoSpin ? performance.now() : 0;
+    const mine = runShare(this.k, c, this.f, 0);
+    const t1 = this.autoSpin ? performance.now() : 0;
     // Only workers that joined before the last chunk was taken are waited for.
     const joined = closeJob(c);
     let spins = 0;
@@ -235,7 +266,7 @@ export class KernelPool {
         if ((spins & 1023) === 0 && (this.broken || Date.now() > deadline)) throw new Error('a kernel worker thread stopped responding');
       }
     }
-    if (this.autoSpin) this.tune(performance.now() - t0);
+    if (this.autoSpin) this.tune(performance.now() - t0, t1 - t0, mine, c[UNITS]!, nWorkers + 1);
     if (c[ERR]) {
       const part = c[ERR];
       c[ERR] = 0;

@@ -46,6 +46,8 @@ export const ERR = 47;
 export const SPIN = 46;
 /** The next chunk of the job to take. */
 const NEXT = 45;
+/** The units a job is split over (written by every thread's runShare: the same value). */
+export const UNITS = 41;
 /** Workers that joined the job; CLOSED once the caller has taken the last chunk. */
 const JOIN = 44;
 const CLOSED = 1 << 30;
@@ -55,6 +57,18 @@ const CLOSED = 1 << 30;
  * that wakes after the caller took the last chunk skips the job instead of being waited for.
  */
 const CHUNKS_PER_PART = 8;
+/**
+ * How jobs are cut, set by the pool: 0, CHUNKS_PER_PART equal chunks per thread; 1 (BIG_FIRST), one
+ * big chunk per thread (its share less one equal chunk) taken first, then the equal chunks. Every
+ * chunk of a decode product starts new weight streams, and a stream's start costs (the prefetchers
+ * learn it again): one 4864x896 Q4_0 product over 40 copies (98 MB), 2 threads, interleaved
+ * (bench/kernels/pool.mjs --products): 16 equal chunks 57-58 GMAC/s, guided chunks (half of what is
+ * left over the threads) 65, big first 62-64 (a noisier phase, where equal chunks gave 49-51),
+ * one chunk per thread 74-75 (54-58 in that noisier phase: nothing left to rebalance a slowed
+ * thread). One thread: 40 (32).
+ */
+export const SCHED = 42;
+export const BIG_FIRST = 1;
 const ITEMS = 4;
 const ARG = 5;
 const FARG = 40;
@@ -297,8 +311,10 @@ function attentionAlign(nHead: number, nHeadKv: number, parts: number): number {
 /**
  * Run chunks of the job described in the control block until none is left; `part` picks this
  * thread's attention scratch. Which thread computes a row or head never changes its result.
+ * Returns how many units (rows, elements, heads) this thread ran: the pool's spin tuner weighs the
+ * caller's share by it.
  */
-export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part: number): void {
+export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part: number): number {
   const op = c[2]!, parts = c[3]!, items = c[ITEMS]!;
   const a = (i: number) => c[ARG + i]!;
   // The split space: rows of products (a group's laid end to end), elements, or heads.
@@ -307,12 +323,18 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
   else if (op === OP_ATTENTION_QUANT || op === OP_ENCODER_ATTENTION || op === OP_LAYER_NORM || op === OP_ADD_ROWS || op === OP_PACK_X
     || op === OP_QUANTIZE_Q8 || op === OP_QUANTIZE_Q8_K || op === OP_RMS_NORM) align = 1;
   else if (op === OP_ATTENTION) align = attentionAlign(a(5), a(6), parts);
-  else if (op !== OP_GROUP && op !== OP_SWIGLU && op !== OP_MAP_HALF && op !== OP_ADD_SCALED) return;
+  else if (op !== OP_GROUP && op !== OP_SWIGLU && op !== OP_MAP_HALF && op !== OP_ADD_SCALED) return 0;
   const chunk = Math.max(1, Math.ceil(total / align / (parts * CHUNKS_PER_PART))) * align;
-  for (;;) {
-    const u0 = Atomics.add(c, NEXT, 1) * chunk;
-    if (u0 >= total) return;
-    const u1 = Math.min(total, u0 + chunk);
+  // Big first: chunks 0 .. parts - 1 are `big` units, the rest `chunk` (0: every chunk `chunk`, also for jobs too small to have big ones).
+  const big = c[SCHED] === BIG_FIRST ? Math.max(0, Math.floor((total - parts * chunk) / parts / align) * align) : 0;
+  const head = big * parts;
+  c[UNITS] = total;
+  for (let mine = 0; ; ) {
+    const i = Atomics.add(c, NEXT, 1);
+    const u0 = i < parts && big ? i * big : head + (i - (big ? parts : 0)) * chunk;
+    if (u0 >= total) return mine;
+    const u1 = Math.min(total, u0 + (i < parts && big ? big : chunk));
+    mine += u1 - u0;
     if (op === OP_SWIGLU) k.swiglu(a(0) + u0 * 4, a(1) + u0 * 4, u1 - u0);
     else if (op === OP_ATTENTION) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), a(11), a(12), a(13), u0, u1, a(14) + part * a(15));
     else if (op === OP_ENCODER_ATTENTION) k.encoder_attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), f[FARG]!, a(7), u0, u1, a(8) + part * a(9));
