@@ -3,7 +3,9 @@
 // a warm-up, then tgN single-token decodes with the last logits, rounds interleaved Node / page so
 // machine drift hits both. Issue 13's browser target: the page at least 0.9x Node.
 // Needs `npm run build` (dist/ and dist/src/web/static) and Debian's chromium.
-// Usage: node bench/browser/decode.mjs MODEL.gguf [-n 32] [-r 3] [-t 2] [--chromium PATH]
+// Usage: node bench/browser/decode.mjs MODEL.gguf [-n 32] [-r 3] [-t 2] [--chromium PATH] [--page-backends wasm,wasm-simd]
+// --page-backends: the page runs each of these backends in turn every round (default: wasm, the
+// flavor lutra picks there), Node always runs wasm.
 import { createServer } from 'node:http';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -20,15 +22,17 @@ const { values: opt, positionals } = parseArgs({
     repetitions: { type: 'string', short: 'r', default: '3' },
     threads: { type: 'string', short: 't', default: '2' },
     chromium: { type: 'string', default: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium' },
+    'page-backends': { type: 'string', default: 'wasm' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opt.help || positionals.length !== 1) {
-  console.log('node bench/browser/decode.mjs MODEL.gguf [-n 32] [-r 3] [-t 2] [--chromium PATH]');
+  console.log('node bench/browser/decode.mjs MODEL.gguf [-n 32] [-r 3] [-t 2] [--chromium PATH] [--page-backends wasm,wasm-simd]');
   process.exit(opt.help ? 0 : 2);
 }
 const file = resolve(positionals[0]);
 const n = Number(opt['n-gen']), reps = Number(opt.repetitions), threads = Number(opt.threads);
+const pageBackends = opt['page-backends'].split(',');
 if (!existsSync(join(repo, 'dist/src/web/static/lutra.js'))) throw new Error('dist/src/web/static/lutra.js missing: run npm run build first');
 if (!existsSync(opt.chromium)) throw new Error(`no chromium at ${opt.chromium} (apt-get install -y chromium, or --chromium PATH)`);
 
@@ -37,8 +41,8 @@ if (!existsSync(opt.chromium)) throw new Error(`no chromium at ${opt.chromium} (
  * (16 tokens: compiles paths, faults in pages), then `n` tokens one at a time; returns tokens/s.
  * Token ids are a fixed pseudo-random sequence (speed does not depend on them).
  */
-const measure = async (lutra, source, n, threads) => {
-  const model = await lutra.loadModel(source, { threads, backend: 'wasm' });
+const measure = async (lutra, source, n, threads, backend = 'wasm') => {
+  const model = await lutra.loadModel(source, { threads, backend });
   const vocab = model.hparams.nVocab;
   const toks = Int32Array.from({ length: n + 16 }, (_, i) => (i * 7919 + 17) % vocab);
   const once = (count) => {
@@ -84,23 +88,25 @@ if (!(await page.evaluate(() => globalThis.crossOriginIsolated))) throw new Erro
 const lutraNode = await import(join(repo, 'dist/src/index.js'));
 
 const runNode = () => measure(lutraNode, file, n, threads);
-const runPage = () => page.evaluate(async ([src, url, n, threads]) => {
+const runPage = (backend) => page.evaluate(async ([src, url, n, threads, backend]) => {
   const lutra = await import('/web/lutra.js');
   const f = (0, eval)(`(${src})`);
-  return f(lutra, url, n, threads);
-}, [measure.toString(), `${origin}/model.gguf`, n, threads]);
+  return f(lutra, url, n, threads, backend);
+}, [measure.toString(), `${origin}/model.gguf`, n, threads, backend]);
 
-const node = [], web = [];
+const runs = new Map([['node', []], ...pageBackends.map((b) => [`page ${b}`, []])]);
 let notes = {};
 for (let r = 0; r < reps; r++) {
-  // Alternate who goes first, so neither always runs on a warmer (or busier) machine.
-  for (const who of r % 2 ? ['page', 'node'] : ['node', 'page']) {
-    const res = who === 'node' ? await runNode() : await runPage();
-    (who === 'node' ? node : web).push(res.tps);
+  // Alternate the order, so no runtime always runs on a warmer (or busier) machine.
+  const order = [...runs.keys()];
+  for (const who of r % 2 ? order.reverse() : order) {
+    const res = who === 'node' ? await runNode() : await runPage(who.slice(5));
+    runs.get(who).push(res.tps);
     notes[who] = res.note;
     console.error(`round ${r + 1} ${who}: ${res.tps.toFixed(2)} t/s (load ${loadavg()[0].toFixed(2)})`);
   }
 }
+const node = runs.get('node');
 await browser.close();
 server.close();
 
@@ -111,5 +117,8 @@ console.log(`# ${basename(file)} tg${n}, ${threads} thread(s), ${reps} interleav
 console.log(`| runtime | t/s (median) | runs | kernels |`);
 console.log(`|---|---|---|---|`);
 console.log(`| Node | ${median(node).toFixed(2)} | ${node.map((x) => x.toFixed(2)).join(', ')} | ${notes.node} |`);
-console.log(`| Chromium (cross-origin isolated) | ${median(web).toFixed(2)} | ${web.map((x) => x.toFixed(2)).join(', ')} | ${notes.page} |`);
-console.log(`page / Node: ${(median(web) / median(node)).toFixed(3)}x`);
+for (const b of pageBackends) {
+  const web = runs.get(`page ${b}`);
+  console.log(`| Chromium (cross-origin isolated), backend ${b} | ${median(web).toFixed(2)} | ${web.map((x) => x.toFixed(2)).join(', ')} | ${notes[`page ${b}`]} |`);
+}
+for (const b of pageBackends) console.log(`page (${b}) / Node: ${(median(runs.get(`page ${b}`)) / median(node)).toFixed(3)}x`);
