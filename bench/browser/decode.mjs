@@ -3,7 +3,8 @@
 // a warm-up, then tgN single-token decodes with the last logits, rounds interleaved Node / page so
 // machine drift hits both. Issue 13's browser target: the page at least 0.9x Node.
 // Needs `npm run build` (dist/ and dist/src/web/static) and Debian's chromium.
-// Usage: node bench/browser/decode.mjs MODEL.gguf [-n 32] [-r 3] [-t 2] [--chromium PATH] [--page-backends wasm,wasm-simd]
+// Usage: node bench/browser/decode.mjs MODEL.gguf [-n 32] [-r 3] [-t 2] [--chromium PATH] [--page-backends wasm,wasm-simd] [--warmup 16]
+// --warmup: tokens decoded (one context) before the measured ones, in both runtimes.
 // --page-backends: the page runs each of these backends in turn every round (default: wasm, the
 // flavor lutra picks there), Node always runs wasm.
 import { createServer } from 'node:http';
@@ -23,6 +24,7 @@ const { values: opt, positionals } = parseArgs({
     threads: { type: 'string', short: 't', default: '2' },
     chromium: { type: 'string', default: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium' },
     'page-backends': { type: 'string', default: 'wasm' },
+    warmup: { type: 'string', default: '16' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -33,6 +35,7 @@ if (opt.help || positionals.length !== 1) {
 const file = resolve(positionals[0]);
 const n = Number(opt['n-gen']), reps = Number(opt.repetitions), threads = Number(opt.threads);
 const pageBackends = opt['page-backends'].split(',');
+const warmup = Number(opt.warmup);
 if (!existsSync(join(repo, 'dist/src/web/static/lutra.js'))) throw new Error('dist/src/web/static/lutra.js missing: run npm run build first');
 if (!existsSync(opt.chromium)) throw new Error(`no chromium at ${opt.chromium} (apt-get install -y chromium, or --chromium PATH)`);
 
@@ -41,10 +44,10 @@ if (!existsSync(opt.chromium)) throw new Error(`no chromium at ${opt.chromium} (
  * (16 tokens: compiles paths, faults in pages), then `n` tokens one at a time; returns tokens/s.
  * Token ids are a fixed pseudo-random sequence (speed does not depend on them).
  */
-const measure = async (lutra, source, n, threads, backend = 'wasm') => {
+const measure = async (lutra, source, n, threads, backend = 'wasm', warmup = 16) => {
   const model = await lutra.loadModel(source, { threads, backend });
   const vocab = model.hparams.nVocab;
-  const toks = Int32Array.from({ length: n + 16 }, (_, i) => (i * 7919 + 17) % vocab);
+  const toks = Int32Array.from({ length: Math.max(n, warmup) + 1 }, (_, i) => (i * 7919 + 17) % vocab);
   const once = (count) => {
     const ctx = model.createContext({ ctx: count + 8, batch: 8 });
     try {
@@ -53,7 +56,7 @@ const measure = async (lutra, source, n, threads, backend = 'wasm') => {
       return count / ((performance.now() - t0) / 1000);
     } finally { ctx.dispose(); }
   };
-  once(16);
+  once(warmup);
   const tps = once(n);
   const note = model.kernelNote;
   model.dispose();
@@ -87,12 +90,12 @@ await page.goto(`${origin}/`);
 if (!(await page.evaluate(() => globalThis.crossOriginIsolated))) throw new Error('the page is not cross-origin isolated: no SharedArrayBuffer, threads would fall back to one');
 const lutraNode = await import(join(repo, 'dist/src/index.js'));
 
-const runNode = () => measure(lutraNode, file, n, threads);
-const runPage = (backend) => page.evaluate(async ([src, url, n, threads, backend]) => {
+const runNode = () => measure(lutraNode, file, n, threads, 'wasm', warmup);
+const runPage = (backend) => page.evaluate(async ([src, url, n, threads, backend, warmup]) => {
   const lutra = await import('/web/lutra.js');
   const f = (0, eval)(`(${src})`);
-  return f(lutra, url, n, threads, backend);
-}, [measure.toString(), `${origin}/model.gguf`, n, threads, backend]);
+  return f(lutra, url, n, threads, backend, warmup);
+}, [measure.toString(), `${origin}/model.gguf`, n, threads, backend, warmup]);
 
 const runs = new Map([['node', []], ...pageBackends.map((b) => [`page ${b}`, []])]);
 let notes = {};
