@@ -3,7 +3,8 @@
 // [3] participants, [4] items to split (rows, tiles or heads), from [5] the job's integer
 // arguments, in the order of its export's parameters less the split range; the Float32Array view
 // holds float arguments from index 40; [SPIN] how long workers spin before sleeping, [NEXT] the
-// next chunk to take, [JOIN] the workers that joined the job (runShare). From GROUP
+// next chunk to take, [JOIN] the workers that joined the job (runShare), [SCHED] how jobs are cut
+// (set by the pool), [UNITS] the last job's split units (read by the pool's tuner). From GROUP
 // on, the sub-jobs of a grouped job (OP_GROUP): several products over one split, one barrier.
 // Each op's arguments are written by its post* function and read by runShare, both below, so the
 // slot order lives in this file only.
