@@ -326,15 +326,15 @@ export function runShare(k: KernelExports, c: Int32Array, f: Float32Array, part:
   else if (op === OP_ATTENTION) align = attentionAlign(a(5), a(6), parts);
   else if (op !== OP_GROUP && op !== OP_SWIGLU && op !== OP_MAP_HALF && op !== OP_ADD_SCALED) return 0;
   const chunk = Math.max(1, Math.ceil(total / align / (parts * CHUNKS_PER_PART))) * align;
-  // Big first: chunks 0 .. parts - 1 are `big` units, the rest `chunk` (0: every chunk `chunk`, also for jobs too small to have big ones).
+  // Big first: the first nBig chunks are `big` units, the rest `chunk` (none big for jobs too small to have them).
   const big = c[SCHED] === BIG_FIRST ? Math.max(0, Math.floor((total - parts * chunk) / parts / align) * align) : 0;
-  const head = big * parts;
+  const nBig = big > 0 ? parts : 0;
   c[UNITS] = total;
   for (let mine = 0; ; ) {
     const i = Atomics.add(c, NEXT, 1);
-    const u0 = i < parts && big ? i * big : head + (i - (big ? parts : 0)) * chunk;
+    const u0 = i < nBig ? i * big : nBig * big + (i - nBig) * chunk;
     if (u0 >= total) return mine;
-    const u1 = Math.min(total, u0 + (i < parts && big ? big : chunk));
+    const u1 = Math.min(total, u0 + (i < nBig ? big : chunk));
     mine += u1 - u0;
     if (op === OP_SWIGLU) k.swiglu(a(0) + u0 * 4, a(1) + u0 * 4, u1 - u0);
     else if (op === OP_ATTENTION) k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), f[FARG]!, a(9), a(10), a(11), a(12), a(13), u0, u1, a(14) + part * a(15));
