@@ -627,7 +627,7 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
 
 /**
  * Decode (relaxed, one token): four Q4_K (five: Q5_K) row groups at g + i * stride (i < 4, a
- * quarter of the row range apart), as q6kDecode8 (eight): four weight streams in different pages keep
+ * quarter of the row range apart), as q6kDecode4: four weight streams in different pages keep
  * more misses in flight than one, and each super-block touches (touch9) the four streams' lines
  * TOUCH bytes ahead. Each group's super-block is q4kBlock1, so the outputs are q4kTile's. Whole
  * 1.5B Q4_K_M step, 1 thread, CPU time, interleaved A/B (bench/kernels/ab-step.mjs): one stream
@@ -654,16 +654,16 @@ function q4kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
 function q5kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void { q4kDecode4T(true, g, stride, nb, x, ad, bs, y, yStride, lim); }
 
 /**
- * Decode (relaxed, one token): eight Q6_K row groups at g + i * stride (i < 8, an eighth of the row
- * range apart), q6kBlock1 each: eight weight streams, as ternary.ts's tq2Decode4 has four. Group i's
- * sums stored at y + i * yStride. Two streams -> four: 16384x2560 x8 (275 MB), 1 thread, CPU time
- * 9.88 -> 10.64 GMAC/s; four -> eight: whole 1.5B Q4_K_M step (tied Q6_K output, half the ffn_down),
- * quiet, interleaved A/B (bench/kernels/ab-step.mjs, 7 rounds) 145.7 -> 142.4 ms CPU. (Eight
- * streams for Q4_K measured slower, 149.3 -> 153.1: q4kDecode4T keeps four.)
+ * Decode (relaxed, one token): four Q6_K row groups at g + i * stride (i < 4, a quarter of the row
+ * range apart), q6kBlock1 each, as q4kDecode4T. Group i's sums stored at y + i * yStride. Eight
+ * streams (an eighth apart) had measured a little faster on the Xeon VM (whole 1.5B Q4_K_M step
+ * 145.7 -> 142.4 ms CPU); on the Zen 5 VM eight streams stall past the caches: 8960x1536 x12
+ * (129 MiB), 1 thread, `bench/kernels/ab-wasm.mjs Q6_K 8960x1536 A B --copies 12`, eight streams
+ * 11.1 GMAC/s, four 17.8, one 17.7 (from cache, --copies 1: 24.2, 27.2, 20.0).
  */
-function q6kDecode8(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize): void {
+function q6kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize): void {
   const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(0x3f * one)), m3 = i8x16.splat(<i8>(0x03 * one)), m12 = i8x16.splat(<i8>(0x0c * one)), m48 = i8x16.splat(<i8>(0x30 * one));
-  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
   for (let b = 0; b < nb; b++) {
     const bo = <usize>b * 840, xb = x + (<usize>b << 8), bb = bs + (<usize>b << 6), yd = load<f32>(ad + (<usize>b << 2));
     const p = g + bo;
@@ -671,13 +671,8 @@ function q6kDecode8(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
     s1 = q6kBlock1(s1, p + stride, xb, bb, yd, m, m3, m12, m48);
     s2 = q6kBlock1(s2, p + 2 * stride, xb, bb, yd, m, m3, m12, m48);
     s3 = q6kBlock1(s3, p + 3 * stride, xb, bb, yd, m, m3, m12, m48);
-    s4 = q6kBlock1(s4, p + 4 * stride, xb, bb, yd, m, m3, m12, m48);
-    s5 = q6kBlock1(s5, p + 5 * stride, xb, bb, yd, m, m3, m12, m48);
-    s6 = q6kBlock1(s6, p + 6 * stride, xb, bb, yd, m, m3, m12, m48);
-    s7 = q6kBlock1(s7, p + 7 * stride, xb, bb, yd, m, m3, m12, m48);
   }
   v128.store(y, s0); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
-  v128.store(y + 4 * yStride, s4); v128.store(y + 5 * yStride, s5); v128.store(y + 6 * yStride, s6); v128.store(y + 7 * yStride, s7);
 }
 
 /** s + one token's f32 term of the group super-block at blk (q6kTile's one-token sum, same order). */
@@ -742,26 +737,24 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
   const nb = cols / blockElems(type);
   // Per token: a scale per block; Q8_K sums per 16 elements, Q8 sums per block.
   const xStep = <usize>cols, dStep = <usize>nb << 2, bStep = type == GGML_TYPE_Q5_0 ? dStep : <usize>nb << 6, yStep = <usize>rows << 2;
-  // Decode: whole groups in four streams a quarter of the range apart, as rows4.ts's q4Rows (Q6_K
-  // eight, an eighth apart).
+  // Decode: whole groups in four streams a quarter of the range apart, as rows4.ts's q4Rows.
   // Batches: group by group below. (Q5_0's two far groups in one pass for 2-4 tokens were slower on
   // Zen 5: 0.5B Q4_K_M, 4 tokens, 1 thread, interleaved A/B: 56.4 -> 51.5 ms CPU; 3 tokens 46.1 -> 41.3.)
   let pa = 0, pd = 0;
-  const four = nTok == 1, eight = four && type == GGML_TYPE_Q6_K;
+  const four = nTok == 1;
   if (ASC_FEATURE_RELAXED_SIMD && four) {
-    pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> (eight ? 3 : 2);
+    pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> 2;
     const lim = touchLimit(w, <usize>((r1 >> 2) << 2) * rowBytes);
     for (let i = 0; i < pd; i++) {
       const g0 = pa + i, wg = w + <usize>g0 * (rowBytes << 2), yg = y + (<usize>g0 << 4);
-      if (type == GGML_TYPE_Q6_K) q6kDecode8(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4);
+      if (type == GGML_TYPE_Q6_K) q6kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4);
       else if (type == GGML_TYPE_Q4_K) q4kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
       else if (type == GGML_TYPE_Q5_K) q5kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
       else q50Decode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
     }
   }
-  const streams = eight ? 8 : 4;
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
-    if (g >= pa && g < pa + streams * pd) continue;
+    if (g >= pa && g < pa + 4 * pd) continue;
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;

@@ -80,7 +80,7 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
   const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
   pool.push(k);
   // One token: the relaxed build's K-quants and Q5_0 decode four far groups at once (q4kDecode4,
-  // q50Decode4; Q6_K eight: q6kDecode8); two to four: group by group in tiles.
+  // q50Decode4, q6kDecode4); two to four: group by group in tiles.
   for (const type of TYPES) for (const nTok of [1, 2, 3, 4]) {
     const rows = 45, cols = 512;
     const { w, orig } = matrix(k, type, rows, cols, 5);
