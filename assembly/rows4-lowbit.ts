@@ -204,9 +204,8 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
  * x + t * xStep, its scales at ad + t * dStep, its sums of 16 at bs + t * bStep; rows lo..hi stored
  * at y + t * yStep. Each chunk's codes are made once for every token.
  */
-@inline function q2kTile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, cont: bool): void {
-  // cont (one token, a whole group): go on from the sums stored at y (lowbitDecode4's chunks).
-  let s0 = cont ? v128.load(y) : f32x4.splat(0), s1 = f32x4.splat(0), s2 = s1, s3 = s1;
+@inline function q2kTile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
   // From a run-time value: V8 keeps them in registers instead of rebuilding them at every use.
   const one = <i32>(nb >= 0), f = i8x16.splat(<i8>(0x0f * one)), m3 = i8x16.splat(<i8>(0x03 * one));
   const m12 = i8x16.splat(<i8>(0x0c * one)), m48 = i8x16.splat(<i8>(0x30 * one));
@@ -309,8 +308,8 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
  * One Q3_K row group against nt (1, 2 or 4, a constant) tokens, as q2kTile. Pass p covers triples
  * 2p and 2p + 1 (sub-blocks 4p .. 4p + 3), whose 16 scales are one 16-byte vector.
  */
-@inline function q3kTile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, cont: bool): void {
-  let s0 = cont ? v128.load(y) : f32x4.splat(0), s1 = f32x4.splat(0), s2 = s1, s3 = s1;
+@inline function q3kTile(nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
   const one = <i32>(nb >= 0), m7 = i8x16.splat(<i8>(0x07 * one)), m3 = i8x16.splat(<i8>(0x03 * one)), m4 = i8x16.splat(<i8>(0x04 * one));
   const f = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one)), bias = i8x16.splat(<i8>(32 * one));
   for (let b = 0; b < nb; b++) {
@@ -373,63 +372,38 @@ export function rows4lo_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scra
 // ------------------------------------------------------------------ products
 
 // One real function per format and token count (each inlines its tile with nt constant), as rows4-k.ts.
-function q2kTile1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, cont: bool): void { q2kTile(1, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi, cont); }
-function q2kTile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q2kTile(2, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi, false); }
-function q2kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q2kTile(4, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi, false); }
-function q3kTile1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32, cont: bool): void { q3kTile(1, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi, cont); }
-function q3kTile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q3kTile(2, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi, false); }
-function q3kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q3kTile(4, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi, false); }
+function q2kTile1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q2kTile(1, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q2kTile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q2kTile(2, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q2kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q2kTile(4, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q3kTile1(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q3kTile(1, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q3kTile2(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q3kTile(2, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
+function q3kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void { q3kTile(4, g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi); }
 
 /** nt (1, 2 or 4) tokens through one group's tile. */
 @inline function tile(q2: bool, nt: i32, g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: usize, bs: usize, bStep: usize, y: usize, yStep: usize, lo: i32, hi: i32): void {
   if (q2) {
     if (nt == 4) q2kTile4(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
     else if (nt == 2) q2kTile2(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
-    else q2kTile1(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi, false);
+    else q2kTile1(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
   } else {
     if (nt == 4) q3kTile4(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
     else if (nt == 2) q3kTile2(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
-    else q3kTile1(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi, false);
-  }
-}
-
-/** Super-blocks a decode stream reads before the next stream's turn (lowbitDecode4). */
-const CHUNK = 2;
-
-/**
- * Decode (one token): four whole row groups at g + i * stride (i < 4, a quarter of the row range
- * apart) taken CHUNK super-blocks at a time in turn, as rows4-k.ts's q4kDecode4: four weight
- * streams in different pages keep more misses in flight than one. Each chunk goes on from the sums
- * the last stored (cont), so every group's f32 sum adds its super-blocks in order: the one-stream
- * tile's bits. Whole 1.5B step, 1 thread, quiet, interleaved A/B (bench/kernels/ab-step.mjs):
- * Q2_K 115.3 -> 104.2 ms CPU, Q3_K_M 145.8 -> 123.0.
- */
-function lowbitDecode4(q2: bool, g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize): void {
-  const sbb: usize = q2 ? 336 : 440;
-  for (let b = 0; b < nb; b += CHUNK) {
-    const n = min(CHUNK, nb - b), bo = <usize>b * sbb, xb = x + (<usize>b << 8), db = ad + (<usize>b << 2), bb = bs + (<usize>b << 6), cont = b > 0;
-    for (let i = 0; i < 4; i++) {
-      const gi = g + <usize>i * stride + bo, yi = y + <usize>i * yStride;
-      if (q2) q2kTile1(gi, n, xb, 0, db, 0, bb, 0, yi, 0, 0, 4, cont);
-      else q3kTile1(gi, n, xb, 0, db, 0, bb, 0, yi, 0, 0, 4, cont);
-    }
+    else q3kTile1(g, nb, x, xStep, ad, dStep, bs, bStep, y, yStep, lo, hi);
   }
 }
 
 /**
  * Grouped rows r0..r1 for nTok tokens: group by group, tokens four at a time (then two, then one),
- * so a group's weights stay in L1 while every token passes over them. One token: whole groups in
- * four far streams (lowbitDecode4), the rest alone.
+ * so a group's weights stay in L1 while every token passes over them. One token reads the groups
+ * in order, one weight stream: four streams a quarter of the range apart, taken two super-blocks
+ * at a time in turn (a Xeon VM's choice: whole 1.5B step, 1 thread, Q2_K 115.3 -> 104.2 ms CPU),
+ * are slower on the Zen 5 VM: `bench/kernels/ab-wasm.mjs TYPE 8960x1536 A B --copies 16` (past the
+ * caches), 1 thread, four streams -> one: Q2_K 18.6 -> 34.7 GMAC/s, Q3_K 17.0 -> 29.8 (from cache,
+ * --copies 1: 34.3 -> 36.8, 28.4 -> 31.0).
  */
 function rows4loGroups(q2: bool, w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
   const nb = cols >> 8, xStep = <usize>cols, dStep = <usize>nb << 2, bStep = <usize>nb << 6, yStep = <usize>rows << 2;
-  let pa = 0, pd = 0;
-  if (nTok == 1) {
-    pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> 2;
-    for (let i = 0; i < pd; i++) lowbitDecode4(q2, w + <usize>(pa + i) * (rowBytes << 2), <usize>pd * (rowBytes << 2), nb, act, ad, asum, y + (<usize>(pa + i) << 4), <usize>pd << 4);
-  }
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
-    if (g >= pa && g < pa + 4 * pd) continue;
     const gw = w + <usize>g * (rowBytes << 2), yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;

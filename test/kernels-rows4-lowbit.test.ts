@@ -80,7 +80,7 @@ for (const flavor of flavors) {
 test('row ranges that split a group, arrays outside wasm memory, and embedding rows of a re-laid table', async () => {
   const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
   pool.push(k);
-  // One token: whole groups in four far streams, CHUNK super-blocks at a time (lowbitDecode4).
+  // One token: the groups in order (q2kTile1, q3kTile1); two to seven: tiles of four, two and one.
   for (const type of TYPES) for (const nTok of [1, 2, 3, 4, 7]) {
     const rows = 45, cols = 512;
     const { w, orig } = matrix(k, type, rows, cols, 5);
