@@ -55,67 +55,6 @@ export function rows4_bias_q8(w: usize, rowBytes: i32, rows: i32): void {
 }
 
 /**
- * Four groups (at g + i * stride, i < 4) against one token (raw int8 activations at x, scales at
- * ad, integer block sums at asum): four weight streams, every activation splat feeding all four, as
- * rows4.ts's q8Decode4. cont: go on from the sums stored at y + i * yStride (q8uDecode8's chunks).
- */
-function q8uDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, asum: usize, keep: v128, rebias: v128, y: usize, yStride: usize, cont: bool): void {
-  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
-  if (cont) { s0 = v128.load(y); s1 = v128.load(y + yStride); s2 = v128.load(y + 2 * yStride); s3 = v128.load(y + 3 * yStride); }
-  const zero = i32x4.splat(0);
-  let h1 = g + stride, h2 = h1 + stride, h3 = h2 + stride;
-  for (let b = 0; b < nb; b++) {
-    let l0: v128, l1: v128, l2: v128, l3: v128;
-    { const a = v128.load32_splat(x, 0), c = v128.load32_splat(x, 4);
-      l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(g, 24), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(g, 8), zero));
-      l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h1, 24), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h1, 8), zero));
-      l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h2, 24), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h2, 8), zero));
-      l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h3, 24), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h3, 8), zero));
-    }
-    { const a = v128.load32_splat(x, 8), c = v128.load32_splat(x, 12);
-      l0 = i32x4.add(l0, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(g, 56), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(g, 40), zero)));
-      l1 = i32x4.add(l1, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h1, 56), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h1, 40), zero)));
-      l2 = i32x4.add(l2, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h2, 56), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h2, 40), zero)));
-      l3 = i32x4.add(l3, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h3, 56), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h3, 40), zero)));
-    }
-    { const a = v128.load32_splat(x, 16), c = v128.load32_splat(x, 20);
-      l0 = i32x4.add(l0, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(g, 88), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(g, 72), zero)));
-      l1 = i32x4.add(l1, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h1, 88), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h1, 72), zero)));
-      l2 = i32x4.add(l2, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h2, 88), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h2, 72), zero)));
-      l3 = i32x4.add(l3, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h3, 88), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h3, 72), zero)));
-    }
-    { const a = v128.load32_splat(x, 24), c = v128.load32_splat(x, 28);
-      l0 = i32x4.add(l0, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(g, 120), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(g, 104), zero)));
-      l1 = i32x4.add(l1, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h1, 120), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h1, 104), zero)));
-      l2 = i32x4.add(l2, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h2, 120), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h2, 104), zero)));
-      l3 = i32x4.add(l3, i32x4.relaxed_dot_i8x16_i7x16_add_s(c, v128.load(h3, 120), i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.load(h3, 104), zero)));
-    }
-    s0 = blockEnd(s0, l0, scales4(g, keep, rebias), ad, asum);
-    s1 = blockEnd(s1, l1, scales4(h1, keep, rebias), ad, asum);
-    s2 = blockEnd(s2, l2, scales4(h2, keep, rebias), ad, asum);
-    s3 = blockEnd(s3, l3, scales4(h3, keep, rebias), ad, asum);
-    g += STEP; h1 += STEP; h2 += STEP; h3 += STEP; x += 32; ad += 4; asum += 4;
-  }
-  v128.store(y, s0); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
-}
-
-/** Blocks a q8uDecode8 half reads before the other half's turn (as rows4.ts's Q8_CHUNK). */
-const CHUNK = 4;
-
-/**
- * Eight groups (at g + i * stride, i < 8) against one token: q8uDecode4 on groups 0-3 and 4-7 in
- * turn, CHUNK blocks at a time, each chunk going on from the sums the last stored (eight streams in
- * flight, every group's blocks summed in order), as rows4.ts's q8Decode8.
- */
-function q8uDecode8(g: usize, stride: usize, nb: i32, x: usize, ad: usize, asum: usize, keep: v128, rebias: v128, y: usize, yStride: usize): void {
-  for (let b = 0; b < nb; b += CHUNK) {
-    const n = min(CHUNK, nb - b), bo = <usize>b * STEP, xb = x + (<usize>b << 5), ab = <usize>b << 2, cont = b > 0;
-    q8uDecode4(g + bo, stride, n, xb, ad + ab, asum + ab, keep, rebias, y, yStride, cont);
-    q8uDecode4(g + 4 * stride + bo, stride, n, xb, ad + ab, asum + ab, keep, rebias, y + 4 * yStride, yStride, cont);
-  }
-}
-
-/**
  * One group (at g) against nt (1..4, a constant) tokens (token t's activations at x + t * xStep,
  * scales and sums at ad/asum + t * aStep): each weight load feeds every token. Rows lo..hi of each
  * token stored at y + t * yStep.
@@ -175,27 +114,22 @@ function q8uTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
   q8uTile(4, g, nb, x, xStep, ad, asum, aStep, y, yStep, lo, hi, keep, rebias);
 }
 
-/** Grouped rows r0..r1 for nTok tokens: one token in eight far streams, more group by group in tiles of four. */
+/**
+ * Grouped rows r0..r1 for nTok tokens, group by group, tokens four at a time while the group is in
+ * L1; one token reads the groups in order, one weight stream. (Eight streams an eighth of the range
+ * apart, four blocks at a time in turn, had been a Xeon VM's choice; on the Zen 5 VM one stream is
+ * as fast or faster: whole 0.5B Q8_0 step, interleaved A/B (bench/kernels/ab-step.mjs, 15 rounds),
+ * 1 thread 29.5 -> 24.8 ms CPU, 2 threads 21.2 -> 21.0 ms wall.) Two far groups in one pass for 2-4
+ * tokens were slower on Zen 5 too: 0.5B Q8_0, 4 tokens, 1 thread, interleaved A/B: 47.6 -> 43.4 ms
+ * CPU, 2 threads 30.1 -> 26.5 ms wall.
+ */
 function q8uRows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i32, x: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
   const nb = cols >> 5;
   const xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2, gStep = rowBytes << 2;
   // Made from a run-time value so that V8 keeps them in registers instead of rebuilding them per use.
   const one = <i32>(nb >= 0);
   const keep = scalesKeep(one), rebias = scalesRebias(one);
-  const ga = (r0 + 3) >> 2, gb = r1 >> 2;
-  let d = 0, span = 0;
-  if (nTok == 1) {
-    d = (gb - ga) >> 3; span = 8 * d;
-    for (let i = 0; i < d; i++) {
-      const g0 = ga + i;
-      q8uDecode8(w + <usize>g0 * gStep, <usize>d * gStep, nb, x, ad, asum, keep, rebias, y + (<usize>g0 << 4), <usize>d << 4);
-    }
-  }
-  // Groups not taken above (partial ones at either end, or every group of a batch): tokens four at
-  // a time while the group is in L1. (Two far groups in one pass for 2-4 tokens were slower on Zen 5:
-  // 0.5B Q8_0, 4 tokens, 1 thread, interleaved A/B: 47.6 -> 43.4 ms CPU, 2 threads 30.1 -> 26.5 ms wall.)
   for (let g = r0 >> 2; (g << 2) < r1; g++) {
-    if (g >= ga && g < ga + span) continue;
     const gw = w + <usize>g * gStep, yg = y + (<usize>g << 4);
     const lo = max(r0 - (g << 2), 0), hi = min(r1 - (g << 2), 4);
     let t = 0;
