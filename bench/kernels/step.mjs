@@ -5,14 +5,15 @@
 // it sums every thread, so read wall time there). The ratio column is a batch's time over one
 // decode step's: what speculative verification or a short chat turn costs against one token.
 // --profile: after the rounds, one more pass per case through a wrapper that sums the process's
-// CPU time per kernel op (1 thread: what each op costs a free core).
+// CPU time per kernel op (1 thread: what each op costs a free core); --by-weight also per weight
+// format and shape, with GMAC/s.
 // --logits all: every token's logits (what verifying a speculative draft needs); default last, as llama-bench's ppN.
-//   node bench/kernels/step.mjs MODEL [--kernels dequant,lut,auto] [--threads 1] [--batches 1,2,4,8] [--rounds 7] [--profile] [--logits last|all] [--json]
+//   node bench/kernels/step.mjs MODEL [--kernels dequant,lut,auto] [--threads 1] [--batches 1,2,4,8] [--rounds 7] [--profile [--by-weight]] [--logits last|all] [--json]
 import { loadModel } from '../../dist/src/runtime/model.js';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 
-const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { kernels: { type: 'string', default: 'dequant,lut' }, threads: { type: 'string', default: '1' }, batches: { type: 'string', default: '1,2,4,8' }, rounds: { type: 'string', default: '7' }, json: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, logits: { type: 'string', default: 'last' } } });
+const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { kernels: { type: 'string', default: 'dequant,lut' }, threads: { type: 'string', default: '1' }, batches: { type: 'string', default: '1,2,4,8' }, rounds: { type: 'string', default: '7' }, json: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, 'by-weight': { type: 'boolean', default: false }, logits: { type: 'string', default: 'last' } } });
 if (a.logits !== 'last' && a.logits !== 'all') throw new Error(`--logits must be last or all, got ${a.logits}`);
 // Context.decode computes every token's logits only for an onLogits callback.
 const opts = a.logits === 'all' ? { onLogits: () => {} } : { logits: 'last' };
@@ -49,30 +50,42 @@ for (let r = 0; r < rounds; r++) {
     c.cpu.push((u.user + u.system) / 1000 / reps);
   }
 }
-/** The kernels with every op's CPU time summed into ms[op]. */
-function profiled(k, ms) {
+/**
+ * The kernels with every op's CPU time summed into ms[op]; with --by-weight, matmul and matmulMany
+ * also summed per weight format and shape into ms['FORMAT ROWSxCOLS'] (matmulMany's products one
+ * by one through matmul: the same products, one job each) with their multiply-adds in macs[key].
+ */
+function profiled(k, ms, macs) {
   const p = Object.create(k);
+  const time = (key, f) => { const u0 = process.cpuUsage(); f(); const u = process.cpuUsage(u0); ms[key] = (ms[key] ?? 0) + (u.user + u.system) / 1000; };
   for (const op of ['matmul', 'matmulMany', 'rmsNorm', 'rope', 'attention', 'swiglu', 'addScaled', 'embed']) {
     const f = k[op].bind(k);
-    p[op] = (...args) => { const u0 = process.cpuUsage(); f(...args); const u = process.cpuUsage(u0); ms[op] = (ms[op] ?? 0) + (u.user + u.system) / 1000; };
+    p[op] = (...args) => time(op, () => f(...args));
+  }
+  if (a['by-weight']) {
+    const mm = k.matmul.bind(k);
+    const one = (w, x, n, y) => { const key = `${w.format.name} ${w.rows}x${w.cols}`; macs[key] = (macs[key] ?? 0) + w.rows * w.cols * n; time(key, () => mm(w, x, n, y)); };
+    p.matmul = one;
+    p.matmulMany = (ws, x, n, ys) => ws.forEach((w, i) => one(w, x, n, ys[i]));
   }
   return p;
 }
 const profiles = [];
 if (a.profile) {
   for (const c of cases) {
-    const ms = {};
+    const ms = {}, macs = {};
     const reps = 5;
-    const ctx = c.v.model.createContext({ ctx: Math.max(512, 16 + reps * c.n), batch: c.n, kernels: profiled(c.v.model.kernels, ms) });
+    const ctx = c.v.model.createContext({ ctx: Math.max(512, 16 + reps * c.n), batch: c.n, kernels: profiled(c.v.model.kernels, ms, macs) });
     const toks = new Int32Array(c.n).fill(11);
     ctx.decode(new Int32Array(16).fill(7), { logits: 'last' });
     for (const k of Object.keys(ms)) delete ms[k];
+    for (const k of Object.keys(macs)) delete macs[k];
     const u0 = process.cpuUsage();
     for (let i = 0; i < reps; i++) ctx.decode(toks, opts);
     const u = process.cpuUsage(u0);
     ctx.dispose();
     const total = (u.user + u.system) / 1000 / reps;
-    profiles.push({ kernels: c.v.kernels, tokens: c.n, totalMs: total, ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, v / reps]).sort((x, y) => y[1] - x[1])) });
+    profiles.push({ kernels: c.v.kernels, tokens: c.n, totalMs: total, ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, v / reps]).sort((x, y) => y[1] - x[1])), gmacs: Object.fromEntries(Object.entries(macs).map(([k, m]) => [k, m / ms[k] / 1e6])) });
   }
 }
 const rows = cases.map((c) => {
@@ -86,5 +99,5 @@ else {
   console.log(`${file}: whole-model steps (logits ${a.logits}), median of ${rounds} interleaved rounds of 3 calls; ${os.cpus()[0]?.model}, Node ${process.version}, load ${load} on ${os.cpus().length} cores`);
   console.log('| kernels | threads | tokens per call | wall ms | CPU ms | x one step (wall) | x one step (CPU) | tokens/s (wall) |\n|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.kernels} (${r.note}) | ${r.threads} | ${r.tokens} | ${r.wallMs.toFixed(2)} | ${r.cpuMs.toFixed(2)} | ${r.ratioWall?.toFixed(2) ?? '-'} | ${r.ratioCpu?.toFixed(2) ?? '-'} | ${(r.tokens / r.wallMs * 1000).toFixed(2)} |`);
-  for (const p of profiles) console.log(`\nCPU ms per call, ${p.kernels}, ${p.tokens} token(s): total ${p.totalMs.toFixed(2)}; ${Object.entries(p.ms).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
+  for (const p of profiles) console.log(`\nCPU ms per call, ${p.kernels}, ${p.tokens} token(s): total ${p.totalMs.toFixed(2)}; ${Object.entries(p.ms).map(([k, v]) => `${k} ${v.toFixed(2)}${p.gmacs[k] ? ` (${p.gmacs[k].toFixed(1)} GMAC/s)` : ''}`).join(', ')}`);
 }
