@@ -12,7 +12,7 @@
 // time, GMAC/s, and each build's CPU time over the first's paired round by round.
 //   node bench/kernels/ab-wasm.mjs TYPE ROWSxCOLS DIR_A DIR_B [...] [--copies C] [--tok N] [--rounds R] [--reps N] [--r0 R0 --r1 R1] [--subnormal]
 //   e.g. node bench/kernels/ab-wasm.mjs TQ2_0 6912x2560 bm/a/assembly assembly --copies 60 --rounds 21 --reps 1
-// TYPE: Q6_K, Q5_K, Q4_K, Q3_K, Q2_K or TQ2_0 (weights are random bytes with sane f16 scales, subnormal halves with
+// TYPE: Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, TQ2_0 or Q5_0 (weights are random bytes with sane f16 scales, subnormal halves with
 // --subnormal; TQ2_0 codes 0..2).
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,15 +28,16 @@ const r0 = Number(opt('--r0', 0)), r1o = opt('--r1', null);
 const [type, shape, ...dirs] = args;
 const [rows, cols] = shape.split('x').map(Number);
 const r1 = r1o === null ? rows : Number(r1o);
-const T = { Q6_K: [14, 210], Q5_K: [13, 176], Q4_K: [12, 144], Q3_K: [11, 110], Q2_K: [10, 84], TQ2_0: [35, 66] }[type];
-if (!T || dirs.length < 1 || cols % 256) throw new Error('usage: TYPE (Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, TQ2_0) ROWSxCOLS (cols a multiple of 256) DIR... (see the header)');
-const [id, bb] = T, rowBytes = (cols / 256) * bb, ROWS4_FLAG = 0x10000;
+// [ggml type id, bytes per block, elements per block]; Q5_0 takes Q8 activations (blocks of 32), the rest Q8_K.
+const T = { Q6_K: [14, 210, 256], Q5_K: [13, 176, 256], Q4_K: [12, 144, 256], Q3_K: [11, 110, 256], Q2_K: [10, 84, 256], TQ2_0: [35, 66, 256], Q5_0: [6, 22, 32] }[type];
+if (!T || dirs.length < 1 || cols % T[2]) throw new Error('usage: TYPE (Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, TQ2_0, Q5_0) ROWSxCOLS (cols a multiple of the block) DIR... (see the header)');
+const [id, bb, be] = T, rowBytes = (cols / be) * bb, ROWS4_FLAG = 0x10000;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 function build(dir, i) {
   const tmp = mkdtempSync(join(tmpdir(), 'lutra-abw-'));
   cpSync(resolve(dir), tmp, { recursive: true });
-  writeFileSync(join(tmp, 'ab-entry.ts'), "export { quantize_q8_k } from './act-quant';\nexport { matmul } from './matmul';\nexport { rows4k_pack } from './rows4-k';\nexport { rows4lo_pack } from './rows4-lowbit';\nexport { tq2_pack4 } from './ternary';\n");
+  writeFileSync(join(tmp, 'ab-entry.ts'), "export { quantize_q8_k, quantize_q8 } from './act-quant';\nexport { matmul } from './matmul';\nexport { rows4k_pack } from './rows4-k';\nexport { rows4lo_pack } from './rows4-lowbit';\nexport { tq2_pack4 } from './ternary';\n");
   execFileSync(process.execPath, [join(root, 'node_modules/assemblyscript/bin/asc.js'), join(tmp, 'ab-entry.ts'), '-o', join(tmp, 'k.wasm'), '-O3', '--runtime', 'stub', '--noAssert',
     '--importMemory', '--initialMemory', '16', '--maximumMemory', '65536', '--enable', 'simd', '--enable', 'relaxed-simd', '--memoryBase', String(65536 * (2 + 2 * i))], { stdio: ['ignore', 'ignore', 'inherit'] });
   const bytes = readFileSync(join(tmp, 'k.wasm'));
@@ -51,7 +52,7 @@ for (let i = 0; i < W.length; i++) W[i] = (rnd() * 256) | 0;
 // Scales as normal halves, or (--subnormal) as subnormal ones (exponent 0), as K-quant super-block scales often are.
 const half = (o) => { W[o] = (rnd() * 256) | 0; W[o + 1] = subnormal ? (rnd() * 4) | 0 : 0x18 + ((rnd() * 4) | 0); };
 for (let r = 0; r < rows; r++) {
-  for (let b = 0; b < cols / 256; b++) {
+  for (let b = 0; b < cols / be; b++) {
     const o = r * rowBytes + b * bb;
     if (type === 'Q6_K') half(o + 208);
     else if (type === 'Q3_K') half(o + 108);
@@ -59,7 +60,8 @@ for (let r = 0; r < rows; r++) {
     else if (type === 'TQ2_0') {
       half(o + 64);
       for (let i = 0; i < 64; i++) { let v = W[o + i]; for (let k = 0; k < 4; k++) if (((v >> (2 * k)) & 3) === 3) v &= ~(1 << (2 * k)); W[o + i] = v; }
-    } else { half(o); half(o + 2); }
+    } else if (type === 'Q5_0') half(o);
+    else { half(o); half(o + 2); }
   }
 }
 const X = new Float32Array(cols * nTok);
@@ -74,7 +76,8 @@ new Float32Array(memory.buffer, xp, X.length).set(X);
 const env = { memory, abort() { throw new Error('wasm abort'); }, seed: () => 1 };
 const mods = dirs.map((d, i) => ({ d, k: new WebAssembly.Instance(new WebAssembly.Module(build(d, i)), { env }).exports, t: [], c: [] }));
 const k0 = mods[0].k;
-k0.quantize_q8_k(xp, cols, nTok, act, ad, asum);
+if (type === 'Q5_0') k0.quantize_q8(xp, cols, nTok, act, ad, 7 * MB, asum);
+else k0.quantize_q8_k(xp, cols, nTok, act, ad, asum);
 for (let c = 0; c < copies; c++) {
   if (type === 'TQ2_0') k0.tq2_pack4(wp + c * W.length, rowBytes, rows, sc);
   else if (type === 'Q2_K' || type === 'Q3_K') k0.rows4lo_pack(id, wp + c * W.length, rowBytes, rows, sc);
