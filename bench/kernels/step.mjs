@@ -8,12 +8,12 @@
 // CPU time per kernel op (1 thread: what each op costs a free core); --by-weight also per weight
 // format and shape, with GMAC/s.
 // --logits all: every token's logits (what verifying a speculative draft needs); default last, as llama-bench's ppN.
-//   node bench/kernels/step.mjs MODEL [--kernels dequant,lut,auto] [--threads 1] [--batches 1,2,4,8] [--rounds 7] [--profile [--by-weight]] [--logits last|all] [--json]
+//   node bench/kernels/step.mjs MODEL [--kernels dequant,lut,auto] [--threads 1] [--batches 1,2,4,8] [--rounds 7] [--profile [--by-weight] [--wall]] [--logits last|all] [--json]
 import { loadModel } from '../../dist/src/runtime/model.js';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 
-const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { kernels: { type: 'string', default: 'dequant,lut' }, threads: { type: 'string', default: '1' }, batches: { type: 'string', default: '1,2,4,8' }, rounds: { type: 'string', default: '7' }, json: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, 'by-weight': { type: 'boolean', default: false }, logits: { type: 'string', default: 'last' } } });
+const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { kernels: { type: 'string', default: 'dequant,lut' }, threads: { type: 'string', default: '1' }, batches: { type: 'string', default: '1,2,4,8' }, rounds: { type: 'string', default: '7' }, json: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, 'by-weight': { type: 'boolean', default: false }, wall: { type: 'boolean', default: false }, logits: { type: 'string', default: 'last' } } });
 if (a.logits !== 'last' && a.logits !== 'all') throw new Error(`--logits must be last or all, got ${a.logits}`);
 // Context.decode computes every token's logits only for an onLogits callback.
 const opts = a.logits === 'all' ? { onLogits: () => {} } : { logits: 'last' };
@@ -57,7 +57,10 @@ for (let r = 0; r < rounds; r++) {
  */
 function profiled(k, ms, macs) {
   const p = Object.create(k);
-  const time = (key, f) => { const u0 = process.cpuUsage(); f(); const u = process.cpuUsage(u0); ms[key] = (ms[key] ?? 0) + (u.user + u.system) / 1000; };
+  // --wall: wall time per op instead of the process's CPU time (with threads > 1, CPU time sums every thread, spinning included).
+  const time = a.wall
+    ? (key, f) => { const t0 = performance.now(); f(); ms[key] = (ms[key] ?? 0) + performance.now() - t0; }
+    : (key, f) => { const u0 = process.cpuUsage(); f(); const u = process.cpuUsage(u0); ms[key] = (ms[key] ?? 0) + (u.user + u.system) / 1000; };
   for (const op of ['matmul', 'matmulMany', 'rmsNorm', 'rope', 'attention', 'swiglu', 'addScaled', 'embed']) {
     const f = k[op].bind(k);
     p[op] = (...args) => time(op, () => f(...args));
@@ -80,12 +83,12 @@ if (a.profile) {
     ctx.decode(new Int32Array(16).fill(7), { logits: 'last' });
     for (const k of Object.keys(ms)) delete ms[k];
     for (const k of Object.keys(macs)) delete macs[k];
-    const u0 = process.cpuUsage();
+    const u0 = process.cpuUsage(), t0 = performance.now();
     for (let i = 0; i < reps; i++) ctx.decode(toks, opts);
-    const u = process.cpuUsage(u0);
+    const u = process.cpuUsage(u0), wall = performance.now() - t0;
     ctx.dispose();
-    const total = (u.user + u.system) / 1000 / reps;
-    profiles.push({ kernels: c.v.kernels, tokens: c.n, totalMs: total, ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, v / reps]).sort((x, y) => y[1] - x[1])), gmacs: Object.fromEntries(Object.entries(macs).map(([k, m]) => [k, m / ms[k] / 1e6])) });
+    const total = (a.wall ? wall : (u.user + u.system) / 1000) / reps;
+    profiles.push({ kernels: c.v.kernels, threads: c.v.threads, tokens: c.n, totalMs: total, ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, v / reps]).sort((x, y) => y[1] - x[1])), gmacs: Object.fromEntries(Object.entries(macs).map(([k, m]) => [k, m / ms[k] / 1e6])) });
   }
 }
 const rows = cases.map((c) => {
@@ -99,5 +102,5 @@ else {
   console.log(`${file}: whole-model steps (logits ${a.logits}), median of ${rounds} interleaved rounds of 3 calls; ${os.cpus()[0]?.model}, Node ${process.version}, load ${load} on ${os.cpus().length} cores`);
   console.log('| kernels | threads | tokens per call | wall ms | CPU ms | x one step (wall) | x one step (CPU) | tokens/s (wall) |\n|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.kernels} (${r.note}) | ${r.threads} | ${r.tokens} | ${r.wallMs.toFixed(2)} | ${r.cpuMs.toFixed(2)} | ${r.ratioWall?.toFixed(2) ?? '-'} | ${r.ratioCpu?.toFixed(2) ?? '-'} | ${(r.tokens / r.wallMs * 1000).toFixed(2)} |`);
-  for (const p of profiles) console.log(`\nCPU ms per call, ${p.kernels}, ${p.tokens} token(s): total ${p.totalMs.toFixed(2)}; ${Object.entries(p.ms).map(([k, v]) => `${k} ${v.toFixed(2)}${p.gmacs[k] ? ` (${p.gmacs[k].toFixed(1)} GMAC/s)` : ''}`).join(', ')}`);
+  for (const p of profiles) console.log(`\n${a.wall ? 'wall' : 'CPU'} ms per call, ${p.threads} thread(s), ${p.kernels}, ${p.tokens} token(s): total ${p.totalMs.toFixed(2)}; ${Object.entries(p.ms).map(([k, v]) => `${k} ${v.toFixed(2)}${p.gmacs[k] ? ` (${p.gmacs[k].toFixed(1)} GMAC/s)` : ''}`).join(', ')}`);
 }
