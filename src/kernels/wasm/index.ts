@@ -769,7 +769,8 @@ export class WasmKernels implements Kernels {
 
   attention(q: Float32Array, kCache: Float32Array | Uint16Array, vCache: Float32Array | Uint16Array, nTok: number, pos0: number, p: AttentionParams, out: Float32Array): void {
     const a = this.arena;
-    if (![q, kCache, vCache, out].every((v) => a.owns(v)) || p.f16 !== kCache instanceof Uint16Array || p.f16 !== vCache instanceof Uint16Array
+    // Four calls, not [..].every: this runs for every layer of every decoded token, and the hot path never allocates.
+    if (!a.owns(q) || !a.owns(kCache) || !a.owns(vCache) || !a.owns(out) || p.f16 !== kCache instanceof Uint16Array || p.f16 !== vCache instanceof Uint16Array
       || (p.spans && (!a.owns(p.spans) || !p.spanCount || !a.owns(p.spanCount)))) {
       return this.ref.attention(q, kCache, vCache, nTok, pos0, p, out);
     }
