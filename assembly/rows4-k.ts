@@ -741,8 +741,7 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
   // Batches: group by group below. (Q5_0's two far groups in one pass for 2-4 tokens were slower on
   // Zen 5: 0.5B Q4_K_M, 4 tokens, 1 thread, interleaved A/B: 56.4 -> 51.5 ms CPU; 3 tokens 46.1 -> 41.3.)
   let pa = 0, pd = 0;
-  const four = nTok == 1;
-  if (ASC_FEATURE_RELAXED_SIMD && four) {
+  if (ASC_FEATURE_RELAXED_SIMD && nTok == 1) {
     pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> 2;
     const lim = touchLimit(w, <usize>((r1 >> 2) << 2) * rowBytes);
     for (let i = 0; i < pd; i++) {

@@ -16,7 +16,7 @@
 //
 // Written, as rows4.ts, for what V8 emits: literal load offsets, hand-unrolled chunks, constants
 // made once outside the loops, and each pair of chunks' dots chained from a fresh zero and added into
-// the token's or stream's sum (a dot chained through all eight chunks waits on the dot's latency eight
+// the token's sum (a dot chained through all eight chunks waits on the dot's latency eight
 // times a block; a one-cycle add does not).
 
 import { storeRows, scales4, tokenBlock, rows4Scalar, scalesKeep, scalesRebias } from './rows4';
