@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKVStore, type KVCacheType, type KVShape } from '../src/runtime/kv/index.js';
 import { createKernels } from '../src/kernels/index.js';
-import { roundF16 } from '../src/core/f16.js';
+import { roundF16, f32ToF16 } from '../src/core/f16.js';
 import { ArgumentError } from '../src/core/errors.js';
 import { randomFloats } from './helpers.js';
 
@@ -86,4 +86,25 @@ for (const type of ['f32', 'f16'] as KVCacheType[]) {
 test('an unknown KV cache type is named', async () => {
   const { kernels } = await createKernels({ backend: 'ref' });
   assert.throws(() => createKVStore('q3_K' as KVCacheType, kernels, shape), /unknown KV cache type "q3_K" \(lutra knows f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl\)/);
+});
+
+test('the f16 KV store holds each value rounded as f32ToF16 (ties to even, subnormal halves, overflow to infinity)', async () => {
+  const { kernels } = await createKernels({ backend: 'wasm' });
+  const s = createKVStore('f16', kernels, shape);
+  // Halfway cases between halves at several scales, subnormal halves and below them, the largest
+  // half and the first values that round past it, signed zeros; then random values of every scale.
+  const tricky = [0, -0, 1, -1, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -14, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 2 ** -26, 1e-8, 65504, 65519.99, 65520, -65520, 1e6, 0.1, -0.3333, 2 ** -20 * 1.5];
+  const nTok = shape.nCtx, first = 5;
+  const keys = new Float32Array(nTok * kDim), values = new Float32Array(nTok * vDim);
+  let seed = 3;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  for (let i = 0; i < keys.length; i++) keys[i] = i < tricky.length ? tricky[i]! : (rnd() - 0.5) * 2 ** (rnd() * 44 - 28);
+  for (let i = 0; i < values.length; i++) values[i] = (rnd() - 0.5) * 2 ** (rnd() * 44 - 28);
+  // The first positions from arrays longer than what is appended (the store writes only their
+  // first rows), the rest from arrays exactly as long.
+  s.append(0, 0, keys, values, first);
+  s.append(0, first, keys.slice(first * kDim), values.slice(first * vDim), nTok - first);
+  const held = s as unknown as { keys: Uint16Array[]; values: Uint16Array[] };
+  for (let i = 0; i < keys.length; i++) assert.equal(held.keys[0]![i], f32ToF16(keys[i]!), `key ${i}: ${keys[i]}`);
+  for (let i = 0; i < values.length; i++) assert.equal(held.values[0]![i], f32ToF16(values[i]!), `value ${i}: ${values[i]}`);
 });
