@@ -55,3 +55,12 @@ const EXP_CONSTS = memory.data<f32>([LOG2E, MAGIC, LN2_HI, LN2_LO, P0, P1, P2, P
   const e = i32x4.add(r, i32x4.shl(i32x4.sub(z, c1), 23));
   return v128.and(e, f32x4.ge(x, c11));
 }
+
+/**
+ * C's expf (AssemblyScript's Mathf.exp: the ARM optimized routine glibc and musl ship), which the
+ * f16 attention's online-softmax steps take as llama.cpp's flash attention does; exported for the
+ * test that holds it, its TypeScript twin (kernels/ref/expf.ts) and glibc to the same bits.
+ */
+export function expf_f32(x: f32): f32 {
+  return Mathf.exp(x);
+}

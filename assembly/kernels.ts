@@ -26,6 +26,7 @@
 //   ternary.ts      TQ2_0 (and TQ1_0 re-coded at load) as direct int8 dot products, four rows at once
 
 export { round_f16 } from './f16';
+export { expf_f32 } from './exp';
 export { quantize_q8, quantize_q8_k } from './act-quant';
 export { matmul } from './matmul';
 export { gemm_pack_x } from './gemm';

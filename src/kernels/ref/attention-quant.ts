@@ -5,6 +5,7 @@
 // softmax is online; F16 values accumulate in f16, every other V format is dequantized into f32.
 
 import { roundF16 } from '../../core/f16.js';
+import { expf } from './expf.js';
 import type { ActivationRow, WeightBytes } from '../../quant/types.js';
 import type { QuantAttentionParams } from '../types.js';
 import { newActivationRow, prepareActivation } from './activations.js';
@@ -48,10 +49,10 @@ export class QuantAttentionRef {
             if (s > M) {
               const old = M;
               M = s;
-              ms = f(Math.exp(old - M));
+              ms = expf(old - M);
               for (let d = 0; d < headDimV; d++) acc[d] = f16V ? roundF16(acc[d]! * ms) : acc[d]! * ms;
             } else {
-              vs = f(Math.exp(s - M));
+              vs = expf(s - M);
             }
             vFormat.dequantize(v.data, j * vRowBytes + kvh * vHeadBytes, v32, 0, headDimV);
             if (f16V) for (let d = 0; d < headDimV; d++) acc[d] = roundF16(acc[d]! + v32[d]! * vs);

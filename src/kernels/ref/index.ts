@@ -7,6 +7,7 @@ import type { ActivationRow, WeightBytes } from '../../quant/types.js';
 import { QuantAttentionRef } from './attention-quant.js';
 import { TILED_MIN_TOKENS, TiledAttentionRef } from './attention-tiled.js';
 import { EXP_MAX, expF32 } from './exp.js';
+import { expf } from './expf.js';
 import { newActivationRow, prepareActivation } from './activations.js';
 import { F16_TO_F32, roundF16 } from '../../core/f16.js';
 
@@ -159,10 +160,10 @@ export class RefKernels implements Kernels {
           if (s > M) {
             const old = M;
             M = s;
-            ms = Math.fround(Math.exp(old - M));
+            ms = expf(old - M);
             for (let d = 0; d < headDimV; d++) acc[d] = roundF16(acc[d]! * ms);
           } else {
-            vs = Math.fround(Math.exp(s - M));
+            vs = expf(s - M);
           }
           const vo = j * vStride + kvh * headDimV;
           for (let d = 0; d < headDimV; d++) acc[d] = roundF16(acc[d]! + F16_TO_F32[vCache[vo + d]!]! * vs);
