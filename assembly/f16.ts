@@ -53,7 +53,11 @@ export function f32ToF16(v: f32): u32 {
 }
 
 @inline export function roundF16(v: f32): f32 {
-  return f16ToF32(f32ToF16(v));
+  const h = f32ToF16(v);
+  // f16ToF32 (made for weights) reads the infinity and NaN halves as 65536-range numbers: an
+  // activation scale past the half range (|x| > 65504 * 127) must stay infinite, as ggml's is.
+  if ((h & 0x7c00) == 0x7c00) return reinterpret<f32>(((h & 0x8000) << 16) | 0x7f800000 | ((h & 0x3ff) << 13));
+  return f16ToF32(h);
 }
 
 export function round_f16(x: usize, n: i32): void {
