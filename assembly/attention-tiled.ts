@@ -6,7 +6,7 @@
 // position 0, never on which rows, heads or threads share a block. Twin: kernels/ref/attention-tiled.ts.
 
 import { halfx4, f16ToF32 } from './f16';
-import { expF32, expF32x4 } from './exp';
+import { expConst, expF32, expF32x4k } from './exp';
 
 /** Keys per tile (ggml's GGML_FA_TILE_KV). */
 const KT: i32 = 64;
@@ -82,7 +82,34 @@ function gemmAcc(a: usize, aRow: usize, b: usize, bRow: usize, c: usize, cRow: u
   }
   for (; r < rows; r++) {
     const a0 = a + <usize>r * aRow, c0 = c + <usize>r * cRow;
-    for (let j = 0; j < cols; j++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      // The odd row (blocks of 9 tokens x 7 heads are 63 rows) in vectors too: scalar, its one
+      // chain of dependent adds per column cost about a third of the 62 vector rows' time.
+      for (; j + 16 <= cols; j += 16) {
+        const o0 = c0 + (<usize>j << 2);
+        let p0 = v128.load(o0), p1 = v128.load(o0, 16), p2 = v128.load(o0, 32), p3 = v128.load(o0, 48);
+        let bp = b + (<usize>j << 2);
+        for (let k = 0; k < n; k++) {
+          const x0 = v128.load32_splat(a0 + (<usize>k << 2));
+          p0 = f32x4.add(p0, f32x4.mul(x0, v128.load(bp))); p1 = f32x4.add(p1, f32x4.mul(x0, v128.load(bp, 16)));
+          p2 = f32x4.add(p2, f32x4.mul(x0, v128.load(bp, 32))); p3 = f32x4.add(p3, f32x4.mul(x0, v128.load(bp, 48)));
+          bp += bRow;
+        }
+        v128.store(o0, p0); v128.store(o0, p1, 16); v128.store(o0, p2, 32); v128.store(o0, p3, 48);
+      }
+      for (; j + 4 <= cols; j += 4) {
+        const o0 = c0 + (<usize>j << 2);
+        let p0 = v128.load(o0);
+        let bp = b + (<usize>j << 2);
+        for (let k = 0; k < n; k++) {
+          p0 = f32x4.add(p0, f32x4.mul(v128.load32_splat(a0 + (<usize>k << 2)), v128.load(bp)));
+          bp += bRow;
+        }
+        v128.store(o0, p0);
+      }
+    }
+    for (; j < cols; j++) {
       let p0 = load<f32>(c0 + (<usize>j << 2));
       for (let k = 0; k < n; k++) p0 += load<f32>(a0 + (<usize>k << 2)) * load<f32>(b + <usize>k * bRow + (<usize>j << 2));
       store<f32>(c0 + (<usize>j << 2), p0);
@@ -125,10 +152,14 @@ function rowSoftmax(s: usize, kn4: i32, valid: i32, scale: f32, mp: usize, sp: u
   if (ASC_FEATURE_SIMD) {
     let sum4 = f32x4.splat(0);
     const sc4 = f32x4.splat(scale), m4 = f32x4.splat(mNew), v4 = i32x4.splat(valid);
+    // expF32x4's constants loaded once: V8 rebuilt each of its twelve v128 constants (three
+    // instructions) at every use inside the loop.
+    const c0 = expConst(0), c1 = expConst(1), c2 = expConst(2), c3 = expConst(3), c4 = expConst(4), c5 = expConst(5);
+    const c6 = expConst(6), c7 = expConst(7), c8 = expConst(8), c9 = expConst(9), c10 = expConst(10), c11 = expConst(11);
     let lane = i32x4(0, 1, 2, 3);
     for (let j = 0; j < kn4; j += 4) {
       const p = s + (<usize>j << 2);
-      const e4 = v128.and(expF32x4(f32x4.sub(f32x4.mul(v128.load(p), sc4), m4)), i32x4.lt_s(lane, v4));
+      const e4 = v128.and(expF32x4k(f32x4.sub(f32x4.mul(v128.load(p), sc4), m4), c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11), i32x4.lt_s(lane, v4));
       v128.store(p, e4);
       sum4 = f32x4.add(sum4, e4);
       lane = i32x4.add(lane, i32x4.splat(4));
@@ -187,12 +218,49 @@ export function attention_tiled(q: usize, k: usize, v: usize, nTok: i32, pos0: i
         const kn = min(KT, lastPos + 1 - j0);
         const kn4 = (kn + 3) & ~3, kn16 = (kn + 15) & ~15;
         // K tile transposed (keys as lanes), zero past kn; V tile as rows of f32.
-        for (let j = 0; j < kn; j++) {
+        let j4 = 0;
+        if (ASC_FEATURE_SIMD) {
+          // Four keys by four dimensions at a time: widened (f16), transposed in registers, stored as
+          // four runs of keys; the scalar loop below was a fifth of a 512-token prefill's attention.
+          for (; j4 + 4 <= kn; j4 += 4) {
+            const e = f16 ? 1 : 2;
+            const p0 = k + (<usize>((j0 + j4) * kStride + kvh * headDim) << e), st = <usize>kStride << e;
+            const p1 = p0 + st, p2 = p1 + st, p3 = p2 + st;
+            let d = 0;
+            for (; d + 4 <= headDim; d += 4) {
+              let r0: v128, r1: v128, r2: v128, r3: v128;
+              if (f16) {
+                const o = <usize>d << 1;
+                r0 = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(p0 + o))); r1 = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(p1 + o)));
+                r2 = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(p2 + o))); r3 = halfx4(i32x4.extend_low_i16x8_u(v128.load64_zero(p3 + o)));
+              } else {
+                const o = <usize>d << 2;
+                r0 = v128.load(p0 + o); r1 = v128.load(p1 + o); r2 = v128.load(p2 + o); r3 = v128.load(p3 + o);
+              }
+              const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
+              const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+              const o = kt + (<usize>(d * KT + j4) << 2), row = <usize>KT << 2;
+              v128.store(o, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+              v128.store(o + row, i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+              v128.store(o + 2 * row, i32x4.shuffle(t2, t3, 0, 1, 4, 5));
+              v128.store(o + 3 * row, i32x4.shuffle(t2, t3, 2, 3, 6, 7));
+            }
+            for (; d < headDim; d++) {
+              for (let i = 0; i < 4; i++) {
+                const kp = p0 + <usize>i * st;
+                store<f32>(kt + (<usize>(d * KT + j4 + i) << 2), f16 ? f16ToF32(load<u16>(kp + (<usize>d << 1))) : load<f32>(kp + (<usize>d << 2)));
+              }
+            }
+          }
+        }
+        for (let j = j4; j < kn; j++) {
           const kp = k + (<usize>((j0 + j) * kStride + kvh * headDim) << (f16 ? 1 : 2));
           for (let d = 0; d < headDim; d++) {
             const x: f32 = f16 ? f16ToF32(load<u16>(kp + (<usize>d << 1))) : load<f32>(kp + (<usize>d << 2));
             store<f32>(kt + (<usize>(d * KT + j) << 2), x);
           }
+        }
+        for (let j = 0; j < kn; j++) {
           const vp = v + (<usize>((j0 + j) * vStride + kvh * headDimV) << (f16 ? 1 : 2));
           const vo = vt + (<usize>(j * headDimV) << 2);
           if (f16) {
