@@ -152,8 +152,8 @@ function rowSoftmax(s: usize, kn4: i32, valid: i32, scale: f32, mp: usize, sp: u
   if (ASC_FEATURE_SIMD) {
     let sum4 = f32x4.splat(0);
     const sc4 = f32x4.splat(scale), m4 = f32x4.splat(mNew), v4 = i32x4.splat(valid);
-    // expF32x4's constants loaded once: V8 rebuilt each of its twelve v128 constants (three
-    // instructions) at every use inside the loop.
+    // expF32x4k's constants loaded once: V8 rebuilds a v128 constant (three instructions) at every
+    // use inside a loop.
     const c0 = expConst(0), c1 = expConst(1), c2 = expConst(2), c3 = expConst(3), c4 = expConst(4), c5 = expConst(5);
     const c6 = expConst(6), c7 = expConst(7), c8 = expConst(8), c9 = expConst(9), c10 = expConst(10), c11 = expConst(11);
     let lane = i32x4(0, 1, 2, 3);

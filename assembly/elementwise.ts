@@ -1,6 +1,6 @@
 // Elementwise ops and normalization: RMS norm, SwiGLU, x += y * s, RoPE.
 
-import { EXP_MAX, expF32, expF32x4 } from './exp';
+import { EXP_MAX, expConst, expF32, expF32x4k } from './exp';
 
 export function rms_norm(x: usize, wt: usize, eps: f32, n: i32, nTok: i32, out: usize): void {
   for (let t = 0; t < nTok; t++) {
@@ -19,12 +19,17 @@ export function rms_norm(x: usize, wt: usize, eps: f32, n: i32, nTok: i32, out: 
 export function swiglu(g: usize, u: usize, n: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    const one = f32x4.splat(1), lim = f32x4.splat(EXP_MAX);
+    // Every constant made once before the loop (V8 rebuilds a v128 constant, three instructions, at
+    // each use inside one): expF32x4k's twelve loaded, the sign mask and the limit from a run-time 1.
+    // -v as a sign flip and min as pmin give the same values (pmin(x, 88) keeps a NaN x, as min does).
+    const c0 = expConst(0), c1 = expConst(1), c2 = expConst(2), c3 = expConst(3), c4 = expConst(4), c5 = expConst(5);
+    const c6 = expConst(6), c7 = expConst(7), c8 = expConst(8), c9 = expConst(9), c10 = expConst(10), c11 = expConst(11);
+    const rt = <i32>(n >= 0), sign = i32x4.splat(0x80000000 * rt), lim = f32x4.splat(EXP_MAX * <f32>rt);
     for (; i + 4 <= n; i += 4) {
       const p = <usize>i << 2;
       const v = v128.load(g + p);
-      const e = expF32x4(f32x4.min(f32x4.neg(v), lim));
-      v128.store(g + p, f32x4.mul(f32x4.div(v, f32x4.add(one, e)), v128.load(u + p)));
+      const e = expF32x4k(f32x4.pmin(v128.xor(v, sign), lim), c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
+      v128.store(g + p, f32x4.mul(f32x4.div(v, f32x4.add(c10, e)), v128.load(u + p)));
     }
   }
   for (; i < n; i++) {

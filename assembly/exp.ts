@@ -28,12 +28,10 @@ export const EXP_MAX: f32 = 88;
   return reinterpret<f32>(reinterpret<i32>(r) + ((reinterpret<i32>(z) - reinterpret<i32>(MAGIC)) << 23));
 }
 
-@inline export function expF32x4(x: v128): v128 {
-  return expF32x4k(x, f32x4.splat(LOG2E), f32x4.splat(MAGIC), f32x4.splat(LN2_HI), f32x4.splat(LN2_LO), f32x4.splat(P0), f32x4.splat(P1),
-    f32x4.splat(P2), f32x4.splat(P3), f32x4.splat(P4), f32x4.splat(P5), f32x4.splat(1), f32x4.splat(EXP_MIN));
-}
-
-/** expF32x4's constants, for loops that load them once (expConst) rather than rebuild them per call. */
+/**
+ * expF32x4k's constants, for loops that load them once (expConst): V8 rebuilds a v128 constant
+ * (three instructions) at every use inside a loop.
+ */
 const EXP_CONSTS = memory.data<f32>([LOG2E, MAGIC, LN2_HI, LN2_LO, P0, P1, P2, P3, P4, P5, 1, EXP_MIN]);
 
 /** Constant i of expF32x4k's list, loaded (the optimizer cannot fold a load back into a per-use constant). */
@@ -41,7 +39,7 @@ const EXP_CONSTS = memory.data<f32>([LOG2E, MAGIC, LN2_HI, LN2_LO, P0, P1, P2, P
   return v128.load32_splat(EXP_CONSTS + (<usize>i << 2));
 }
 
-/** expF32x4 with its constants passed in (c0..c11: expConst(0..11)): the same steps and bits. */
+/** e^x in four lanes, expF32's steps, with its constants passed in (c0..c11: expConst(0..11)). */
 @inline export function expF32x4k(x: v128, c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, c5: v128, c6: v128, c7: v128, c8: v128, c9: v128, c10: v128, c11: v128): v128 {
   const z = f32x4.add(f32x4.mul(x, c0), c1);
   const n = f32x4.sub(z, c1);
