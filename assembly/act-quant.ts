@@ -5,6 +5,49 @@
 import { roundF16 } from './f16';
 
 /**
+ * The largest |x| of 32 floats at src, as bits (m: the |x| mask in every lane): for non-negative
+ * floats integer order is float order, and a NaN's bits exceed infinity's, so this is f32
+ * max(|x|) (NaN in, NaN out) in one pmaxsd a vector, where V8 spends ~8 instructions on an IEEE
+ * f32x4.max. Two accumulators; n32 blocks of 32 from src.
+ */
+@inline function absMaxBits(src: usize, n32: i32, m: v128): i32 {
+  let m0 = v128.and(v128.load(src), m), m1 = v128.and(v128.load(src, 16), m);
+  m0 = i32x4.max_s(m0, v128.and(v128.load(src, 32), m)); m1 = i32x4.max_s(m1, v128.and(v128.load(src, 48), m));
+  m0 = i32x4.max_s(m0, v128.and(v128.load(src, 64), m)); m1 = i32x4.max_s(m1, v128.and(v128.load(src, 80), m));
+  m0 = i32x4.max_s(m0, v128.and(v128.load(src, 96), m)); m1 = i32x4.max_s(m1, v128.and(v128.load(src, 112), m));
+  for (let j: usize = 128; j < (<usize>n32 << 7); j += 32) {
+    m0 = i32x4.max_s(m0, v128.and(v128.load(src + j), m));
+    m1 = i32x4.max_s(m1, v128.and(v128.load(src + j, 16), m));
+  }
+  let r = i32x4.max_s(m0, m1);
+  r = i32x4.max_s(r, i32x4.shuffle(r, r, 2, 3, 0, 1));
+  r = i32x4.max_s(r, i32x4.shuffle(r, r, 1, 0, 3, 2));
+  return i32x4.extract_lane(r, 0);
+}
+
+/**
+ * Four floats times scale rounded to integers, ties to even, as nearest() then a conversion: for
+ * |x * scale| < 2^22 adding 1.5 * 2^23 (magic; magicBits its bits) leaves the integer in the low
+ * mantissa bits, two instructions where a saturating conversion takes ~8.
+ */
+@inline function roundScaled(v: v128, scale: v128, magic: v128, magicBits: v128): v128 {
+  return i32x4.sub(f32x4.add(f32x4.mul(v, scale), magic), magicBits);
+}
+
+/**
+ * Q8_K group of 16 floats at p: quants (clamped to 127, as the reference) stored at o, and their
+ * sums in four lanes.
+ */
+@inline function q8kGroup(p: usize, o: usize, vs: v128, magic: v128, magicBits: v128, q127: v128): v128 {
+  const q0 = i32x4.min_s(roundScaled(v128.load(p), vs, magic, magicBits), q127);
+  const q1 = i32x4.min_s(roundScaled(v128.load(p, 16), vs, magic, magicBits), q127);
+  const q2 = i32x4.min_s(roundScaled(v128.load(p, 32), vs, magic, magicBits), q127);
+  const q3 = i32x4.min_s(roundScaled(v128.load(p, 48), vs, magic, magicBits), q127);
+  v128.store(o, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+  return i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3));
+}
+
+/**
  * Quantize nTok rows of n floats (row stride n) to Q8 blocks of 32 as ggml's x86 path does:
  * d = amax/127 (stored f16-rounded), q = nearest-even(x * 127/amax); s = f16(d * sum(q)) per block.
  */
@@ -28,17 +71,7 @@ export function quantize_q8(x: usize, n: i32, nTok: i32, qs: usize, d: usize, s:
       const dst = qs + <usize>(t * n + b * 32);
       let amax: f32 = 0;
       if (ASC_FEATURE_SIMD) {
-        // |x| as integers: for non-negative floats integer order is float order, and a NaN's bits
-        // exceed infinity's, so this is f32 max(|x|) (NaN in, NaN out) in one pmaxsd a vector,
-        // where V8 spends ~8 instructions on an IEEE f32x4.max.
-        let m0 = v128.and(v128.load(src), absMask), m1 = v128.and(v128.load(src, 16), absMask);
-        m0 = i32x4.max_s(m0, v128.and(v128.load(src, 32), absMask)); m1 = i32x4.max_s(m1, v128.and(v128.load(src, 48), absMask));
-        m0 = i32x4.max_s(m0, v128.and(v128.load(src, 64), absMask)); m1 = i32x4.max_s(m1, v128.and(v128.load(src, 80), absMask));
-        m0 = i32x4.max_s(m0, v128.and(v128.load(src, 96), absMask)); m1 = i32x4.max_s(m1, v128.and(v128.load(src, 112), absMask));
-        let m = i32x4.max_s(m0, m1);
-        m = i32x4.max_s(m, i32x4.shuffle(m, m, 2, 3, 0, 1));
-        m = i32x4.max_s(m, i32x4.shuffle(m, m, 1, 0, 3, 2));
-        amax = reinterpret<f32>(i32x4.extract_lane(m, 0));
+        amax = reinterpret<f32>(absMaxBits(src, 1, absMask));
       } else {
         for (let j = 0; j < 32; j++) amax = max(amax, abs(load<f32>(src + (<usize>j << 2))));
       }
@@ -46,17 +79,13 @@ export function quantize_q8(x: usize, n: i32, nTok: i32, qs: usize, d: usize, s:
       const id: f32 = amax != 0 ? <f32>127 / amax : 0;
       let sum = 0;
       if (ASC_FEATURE_SIMD && amax < Infinity) {
-        // Finite block: |x * id| <= 127 (plus a rounding), so adding 1.5 * 2^23 rounds to the nearest
-        // integer, ties to even, in the low mantissa bits: the same integers as nearest() and a
-        // saturating truncation, in two instructions instead of ~8.
+        // Finite block: |x * id| <= 127 (plus a rounding), well inside roundScaled's range.
         const vid = f32x4.splat(id);
         let vs = i32x4.splat(0);
         for (let j: usize = 0; j < 32; j += 16) {
           const p = src + (j << 2);
-          const q0 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(p), vid), magic), magicBits);
-          const q1 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(p, 16), vid), magic), magicBits);
-          const q2 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(p, 32), vid), magic), magicBits);
-          const q3 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(p, 48), vid), magic), magicBits);
+          const q0 = roundScaled(v128.load(p), vid, magic, magicBits), q1 = roundScaled(v128.load(p, 16), vid, magic, magicBits);
+          const q2 = roundScaled(v128.load(p, 32), vid, magic, magicBits), q3 = roundScaled(v128.load(p, 48), vid, magic, magicBits);
           v128.store(dst + j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
           vs = i32x4.add(vs, i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)));
         }
@@ -132,9 +161,8 @@ function q8kBlockScalar(src: usize, dst: usize, d: usize, bsums: usize): void {
 
 /**
  * quantize_q8_k four lanes at a time, the same bytes, d and sums as q8kBlockScalar: |x| maximum as
- * integers (as quantize_q8), the element that holds it first found by a compare per vector, the
- * quants rounded by adding 1.5 * 2^23 (|x * iscale| <= 127: exact), four groups' sums of 16 in one
- * vector. A block holding a NaN or an infinity (its maximum's bits at or past infinity's) takes
+ * integers (absMaxBits), the element that holds it first found by a compare per vector, the quants
+ * rounded by roundScaled (|x * iscale| <= 127), four groups' sums of 16 in one vector. A block holding a NaN or an infinity (its maximum's bits at or past infinity's) takes
  * the scalar path, whose comparisons treat them as the reference does. On one token this runs on
  * the calling thread before every K-quant product is shared out: serial time at two threads.
  */
@@ -145,15 +173,7 @@ function q8kBlockScalar(src: usize, dst: usize, d: usize, bsums: usize): void {
   const q127 = i32x4.splat(127 * one);
   for (let i = 0, nb = (n >> 8) * nTok; i < nb; i++) {
     const src = x + (<usize>i << 10), dst = qs + (<usize>i << 8), di = d + (<usize>i << 2), bs = bsums + (<usize>i << 6);
-    let m0 = v128.and(v128.load(src), absMask), m1 = v128.and(v128.load(src, 16), absMask);
-    for (let j: usize = 32; j < 1024; j += 32) {
-      m0 = i32x4.max_s(m0, v128.and(v128.load(src + j), absMask));
-      m1 = i32x4.max_s(m1, v128.and(v128.load(src + j, 16), absMask));
-    }
-    let m = i32x4.max_s(m0, m1);
-    m = i32x4.max_s(m, i32x4.shuffle(m, m, 2, 3, 0, 1));
-    m = i32x4.max_s(m, i32x4.shuffle(m, m, 1, 0, 3, 2));
-    const abits = i32x4.extract_lane(m, 0);
+    const abits = absMaxBits(src, 8, absMask);
     if (abits == 0 || abits >= 0x7f800000) { q8kBlockScalar(src, dst, di, bs); continue; }
     // The first element whose |x| is the maximum: its sign sets the scale's.
     const am = i32x4.splat(abits);
@@ -167,17 +187,9 @@ function q8kBlockScalar(src: usize, dst: usize, d: usize, bsums: usize): void {
     const vs = f32x4.splat(iscale);
     for (let g: usize = 0; g < 16; g += 4) {
       // Four groups of 16: each group's quants, then the four groups' sums in one vector.
-      let s0 = i32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
-      for (let h: usize = 0; h < 4; h++) {
-        const p = src + ((g + h) << 6), o = dst + ((g + h) << 4);
-        const q0 = i32x4.min_s(i32x4.sub(f32x4.add(f32x4.mul(v128.load(p), vs), magic), magicBits), q127);
-        const q1 = i32x4.min_s(i32x4.sub(f32x4.add(f32x4.mul(v128.load(p, 16), vs), magic), magicBits), q127);
-        const q2 = i32x4.min_s(i32x4.sub(f32x4.add(f32x4.mul(v128.load(p, 32), vs), magic), magicBits), q127);
-        const q3 = i32x4.min_s(i32x4.sub(f32x4.add(f32x4.mul(v128.load(p, 48), vs), magic), magicBits), q127);
-        v128.store(o, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
-        const t = i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3));
-        if (h == 0) s0 = t; else if (h == 1) s1 = t; else if (h == 2) s2 = t; else s3 = t;
-      }
+      const p = src + (g << 6), o = dst + (g << 4);
+      const s0 = q8kGroup(p, o, vs, magic, magicBits, q127), s1 = q8kGroup(p + 64, o + 16, vs, magic, magicBits, q127);
+      const s2 = q8kGroup(p + 128, o + 32, vs, magic, magicBits, q127), s3 = q8kGroup(p + 192, o + 48, vs, magic, magicBits, q127);
       const t0 = i32x4.add(i32x4.shuffle(s0, s1, 0, 1, 4, 5), i32x4.shuffle(s0, s1, 2, 3, 6, 7));
       const t1 = i32x4.add(i32x4.shuffle(s2, s3, 0, 1, 4, 5), i32x4.shuffle(s2, s3, 2, 3, 6, 7));
       v128.store(bs + (g << 2), i32x4.add(i32x4.shuffle(t0, t1, 0, 2, 4, 6), i32x4.shuffle(t0, t1, 1, 3, 5, 7)));

@@ -15,6 +15,11 @@ export const TILED_MIN_TOKENS: i32 = 64;
 /** Rows (token x query head of one KV head) a block aims at: its K/V tile is widened once for all. */
 const ROWS: i32 = 64;
 
+/** Element d of a cached row at kp as f32 (f16: an f16 half widened). */
+@inline function cacheAt(kp: usize, d: i32, f16: i32): f32 {
+  return f16 ? f16ToF32(load<u16>(kp + (<usize>d << 1))) : load<f32>(kp + (<usize>d << 2));
+}
+
 /** Tokens per block for a group of query heads sharing one KV head. */
 @inline function blockTokens(group: i32): i32 {
   return max(1, ROWS / group);
@@ -222,9 +227,9 @@ export function attention_tiled(q: usize, k: usize, v: usize, nTok: i32, pos0: i
         if (ASC_FEATURE_SIMD) {
           // Four keys by four dimensions at a time: widened (f16), transposed in registers, stored as
           // four runs of keys; the scalar loop below was a fifth of a 512-token prefill's attention.
+          const e: usize = f16 ? 1 : 2, st = <usize>kStride << e;
           for (; j4 + 4 <= kn; j4 += 4) {
-            const e = f16 ? 1 : 2;
-            const p0 = k + (<usize>((j0 + j4) * kStride + kvh * headDim) << e), st = <usize>kStride << e;
+            const p0 = k + (<usize>((j0 + j4) * kStride + kvh * headDim) << e);
             const p1 = p0 + st, p2 = p1 + st, p3 = p2 + st;
             let d = 0;
             for (; d + 4 <= headDim; d += 4) {
@@ -246,19 +251,13 @@ export function attention_tiled(q: usize, k: usize, v: usize, nTok: i32, pos0: i
               v128.store(o + 3 * row, i32x4.shuffle(t2, t3, 2, 3, 6, 7));
             }
             for (; d < headDim; d++) {
-              for (let i = 0; i < 4; i++) {
-                const kp = p0 + <usize>i * st;
-                store<f32>(kt + (<usize>(d * KT + j4 + i) << 2), f16 ? f16ToF32(load<u16>(kp + (<usize>d << 1))) : load<f32>(kp + (<usize>d << 2)));
-              }
+              for (let i = 0; i < 4; i++) store<f32>(kt + (<usize>(d * KT + j4 + i) << 2), cacheAt(p0 + <usize>i * st, d, f16));
             }
           }
         }
         for (let j = j4; j < kn; j++) {
           const kp = k + (<usize>((j0 + j) * kStride + kvh * headDim) << (f16 ? 1 : 2));
-          for (let d = 0; d < headDim; d++) {
-            const x: f32 = f16 ? f16ToF32(load<u16>(kp + (<usize>d << 1))) : load<f32>(kp + (<usize>d << 2));
-            store<f32>(kt + (<usize>(d * KT + j) << 2), x);
-          }
+          for (let d = 0; d < headDim; d++) store<f32>(kt + (<usize>(d * KT + j) << 2), cacheAt(kp, d, f16));
         }
         for (let j = 0; j < kn; j++) {
           const vp = v + (<usize>((j0 + j) * vStride + kvh * headDimV) << (f16 ? 1 : 2));
