@@ -12,6 +12,8 @@
 //   dot.ts          one row . one token, per format
 //   matmul.ts       matrix products: the tiled 32-element formats, everything else row by row
 //   rows4.ts        the four-row decode layout built at load (Q4_0, Q4_1, Q8_0) and its products
+//   rows4-band.ts   Q4_0/Q4_1 prefill in that layout: bands of 16 rows unpacked once per thread for many tokens
+//   scratch.ts      each thread's own scratch (a module global per instance)
 //   rows4-q8u.ts    Q8_0 in that layout with biased (unsigned) weights: one dot per 16 bytes where the engine's dot reads them exactly
 //   rows4-f16.ts    the same layout for F16 rows: products in one float order for any batch
 //   rows4-k.ts      the same for Q4_K, Q5_K, Q6_K and Q5_0
@@ -32,6 +34,7 @@ export { matmul } from './matmul';
 export { gemm_pack_x } from './gemm';
 export { layer_norm, softmax_rows, softmax_pack, map_half, add_rows, copy_rows, encoder_attention, encoder_attention_scratch } from './encoder';
 export { rows4_pack, rows4_split_q8 } from './rows4';
+export { thread_scratch, thread_scratch_bytes } from './scratch';
 export { rows4_bias_q8 } from './rows4-q8u';
 export { rows4k_pack } from './rows4-k';
 export { rows4lo_pack } from './rows4-lowbit';

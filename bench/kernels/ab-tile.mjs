@@ -7,7 +7,7 @@
 // ab-step.mjs, decides). A folder: e.g. `git archive COMMIT assembly | tar -x -C /tmp/a`.
 //   node bench/kernels/ab-tile.mjs DIR_A DIR_B [--tok 128] [--rounds 9]
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,16 +20,21 @@ if (!A || !B) throw new Error('usage: node bench/kernels/ab-tile.mjs DIR_A DIR_B
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const asc = join(root, 'node_modules/assemblyscript/bin/asc.js');
 const PAGES = 1024;
+/** The band prefill's scratch: past the three shapes' buffers (they end below 32 MiB). */
+const BAND_AT = 48 << 20, BAND_BYTES = 256 << 10;
 function build(dir) {
   const tmp = mkdtempSync(join(tmpdir(), 'lutra-abt-'));
   cpSync(resolve(dir), tmp, { recursive: true });
   cpSync(join(root, 'assembly/types.generated.ts'), join(tmp, 'types.generated.ts'));
-  writeFileSync(join(tmp, 'ab-entry.ts'), "export { rows4_matmul } from './rows4';\n");
+  // A folder with per-thread scratch (scratch.ts: the band prefill) gets it, as the engine gives each thread.
+  const band = existsSync(join(tmp, 'scratch.ts'));
+  writeFileSync(join(tmp, 'ab-entry.ts'), "export { rows4_matmul } from './rows4';\n" + (band ? "export { thread_scratch } from './scratch';\n" : ''));
   execFileSync(process.execPath, [asc, join(tmp, 'ab-entry.ts'), '-o', join(tmp, 'e.wasm'), '-O3', '--runtime', 'stub', '--noAssert', '--importMemory',
     '--initialMemory', String(PAGES), '--maximumMemory', String(PAGES), '--enable', 'simd', '--enable', 'relaxed-simd', '--sharedMemory', '--enable', 'threads']);
   const memory = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES, shared: true });
   const ex = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(join(tmp, 'e.wasm'))), { env: { memory, abort() {} } }).exports;
   rmSync(tmp, { recursive: true, force: true });
+  if (band) ex.thread_scratch(BAND_AT, BAND_BYTES);
   return { dir, ex, memory };
 }
 const GGML_Q4_0 = 2;

@@ -303,7 +303,11 @@ export class WasmKernels implements Kernels {
     const arena = new WasmArena();
     const threads = Math.max(1, Math.floor(opts.threads ?? (await defaultThreads())));
     const kernels = new WasmKernels(flavor, threads, module, arena, opts.unsignedDot !== false);
-    await kernels.pool.start(module, arena.memory, threads - 1);
+    // Each thread's own working memory (assembly/scratch.ts), part i at base + i * per: set on this
+    // instance here, on each worker's as it starts.
+    const per = kernels.k.thread_scratch_bytes(), scratch = arena.bytes(per * threads);
+    kernels.k.thread_scratch(scratch.byteOffset, per);
+    await kernels.pool.start(module, arena.memory, threads - 1, { base: scratch.byteOffset, per });
     return kernels;
   }
 

@@ -6,6 +6,9 @@
 
 import { BIG_FIRST, CTRL_INTS, ERR, SCHED, UNITS, OP_EXIT, OP_NOP, SPIN, closeJob, collect, groupable, postGroup, runShare, startJob, type KernelExports } from './protocol.js';
 
+/** Per-thread scratch in the shared memory (assembly/scratch.ts): part i's region at base + i * per. */
+export interface ThreadScratch { base: number; per: number }
+
 interface PoolWorker { terminate(): unknown; postMessage?(m: unknown): void }
 
 /**
@@ -141,13 +144,14 @@ export class KernelPool {
     }
   }
 
-  async start(module: WebAssembly.Module, memory: WebAssembly.Memory, n: number): Promise<void> {
+  /** Start n workers; worker i (part i, 1..n) gets the thread scratch at scratch.base + i * scratch.per. */
+  async start(module: WebAssembly.Module, memory: WebAssembly.Memory, n: number, scratch: ThreadScratch = { base: 0, per: 0 }): Promise<void> {
     if (n <= 0) return;
     if (typeof process !== 'undefined' && process.versions?.node) {
       const { Worker } = await import('node:worker_threads');
       const ready: Promise<void>[] = [];
       for (let i = 0; i < n; i++) {
-        const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { module, memory, ctrl: this.ctrl, part: i + 1 } });
+        const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { module, memory, ctrl: this.ctrl, part: i + 1, scratch: scratch.base + (i + 1) * scratch.per, scratchBytes: scratch.per } });
         ready.push(new Promise((resolve, reject) => {
           w.once('message', () => resolve());
           w.once('error', reject);
@@ -171,7 +175,7 @@ export class KernelPool {
           // A script that fails to load gives an ErrorEvent without a message: say which and why.
           w.addEventListener('error', (e) => reject(new Error(`kernel worker ${i + 1} failed to start: ${e.message || `could not load ${url.href}`}; the kernels' thread script worker-web.js must sit beside the bundle that imports lutra (esbuild: add lutra/web/static/worker-web.js as an entry point with --entry-names=[name], or copy it there), or pass threads: 1`)), { once: true });
         }));
-        w.postMessage({ module, memory, ctrl: this.ctrl, part: i + 1 });
+        w.postMessage({ module, memory, ctrl: this.ctrl, part: i + 1, scratch: scratch.base + (i + 1) * scratch.per, scratchBytes: scratch.per });
         this.workers.push(w);
       }
       await this.allStarted(ready);

@@ -102,6 +102,8 @@ export interface KernelExports {
   tq1_recode(src: number, dst: number, nBlocks: number): void;
   tq2_pack4(w: number, rowBytes: number, rows: number, scratch: number): void;
   rows4_split_q8(act: number, n: number, pn: number): void;
+  thread_scratch(p: number, bytes: number): void;
+  thread_scratch_bytes(): number;
   rows4_bias_q8(w: number, rowBytes: number, rows: number): void;
   round_f16(x: number, n: number): void;
   gemm_pack_x(x: number, cols: number, xStride: number, nTok: number, dst: number, round: number): void;
