@@ -19,8 +19,14 @@
 import { scales4 } from './rows4';
 import { threadScratch, threadScratchBytes } from './scratch';
 
-/** Tokens from which a band pays for its unpacking (below, the four-token tiles run). */
-export const BAND_MIN_TOKENS: i32 = 16;
+/**
+ * Tokens from which a band pays for its unpacking (below, the four-token tiles run). Measured
+ * (bench/kernels/ab-tile.mjs, Zen 5 VM, 1 thread, band / tile): quiet machine 16 tokens 0.84-0.92x,
+ * 128 tokens 1.00-1.05x; busy phases (another tenant on the core) 32 tokens 1.12-1.18x, 64
+ * 1.19-1.21x, 128 1.10-2.0x. Whole 0.5B Q4_0 prefill (ab-step.mjs, 5 rounds, quiet): pp128 1
+ * thread 1008 -> 949 ms, 2 threads 603 -> 562 ms, pp512 2 threads 2436 -> 2298 ms.
+ */
+export const BAND_MIN_TOKENS: i32 = 32;
 
 /**
  * Blocks of a band unpacked at a time (the columns in slices): 40 blocks are 23 KiB (Q4_0) or 25

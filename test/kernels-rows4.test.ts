@@ -28,9 +28,9 @@ const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd',
 // [21, 2592]: 81 blocks, the band prefill's column slices of 40, 40 and 1 (rows4-band.ts).
 const SHAPES = [[37, 96], [129, 160], [300, 512], [1031, 256], [4, 32], [7, 64], [70, 64], [21, 2592]] as const;
 const TYPES = ['Q4_0', 'Q4_1', 'Q8_0', 'F16'];
-// Tiles of four tokens and every remainder (1-3) after them; 17: the relaxed build's band prefill
-// of Q4_0 and Q4_1 (16 tokens or more, whole bands of four groups, the rest in tiles).
-const TOKENS = [1, 2, 3, 4, 5, 6, 7, 9, 17];
+// Tiles of four tokens and every remainder (1-3) after them; 33: the relaxed build's band prefill
+// of Q4_0 and Q4_1 (BAND_MIN_TOKENS = 32 or more, whole bands of four groups, the rest in tiles).
+const TOKENS = [1, 2, 3, 4, 5, 6, 7, 9, 33];
 
 function sameBits(a: Float32Array, b: Float32Array, what: string): void {
   for (let i = 0; i < b.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}: y[${i}] ${a[i]} vs twin ${b[i]}`);
@@ -117,9 +117,9 @@ for (const unsignedDot of [true, false]) test(`row ranges that split a group, ar
   pool.push(k);
   const exp = (k as unknown as { k: KernelExports }).k;
   // Two tokens: the split Q8_0 kernel's far pairs (q8Pair); three to nine: tiles of up to four
-  // tokens group by group, and the partial groups at either end of the range; 17: Q4_0/Q4_1 bands
+  // tokens group by group, and the partial groups at either end of the range; 33: Q4_0/Q4_1 bands
   // of four whole groups inside the range (relaxed), the partial groups at the ends in tiles.
-  for (const type of TYPES) for (const nTok of [2, 3, 4, 6, 9, 17]) {
+  for (const type of TYPES) for (const nTok of [2, 3, 4, 6, 9, 33]) {
     const rows = 23, cols = 128;
     const { w, orig } = matrix(k, type, rows, cols, 5);
     k.prepareWeights([w]);
