@@ -28,9 +28,10 @@ const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd',
 // [21, 2592]: 81 blocks, the band prefill's column slices of 40, 40 and 1 (rows4-band.ts).
 const SHAPES = [[37, 96], [129, 160], [300, 512], [1031, 256], [4, 32], [7, 64], [70, 64], [21, 2592]] as const;
 const TYPES = ['Q4_0', 'Q4_1', 'Q8_0', 'F16'];
-// Tiles of four tokens and every remainder (1-3) after them; 33: the relaxed build's band prefill
-// of Q4_0 and Q4_1 (BAND_MIN_TOKENS = 32 or more, whole bands of four groups, the rest in tiles).
-const TOKENS = [1, 2, 3, 4, 5, 6, 7, 9, 33];
+// Tiles of four tokens and every remainder (1-3) after them; 12 and 33: the relaxed build's band
+// prefill of Q4_0 and Q4_1 (BAND_MIN_TOKENS = 12 or more: whole bands of four groups, tokens two at
+// a time and an odd one alone; the rest of the rows in tiles).
+const TOKENS = [1, 2, 3, 4, 5, 6, 7, 9, 12, 33];
 
 function sameBits(a: Float32Array, b: Float32Array, what: string): void {
   for (let i = 0; i < b.length; i++) if (!Object.is(a[i], b[i])) assert.fail(`${what}: y[${i}] ${a[i]} vs twin ${b[i]}`);
