@@ -22,6 +22,7 @@
 import { storeRows, scales4, tokenBlock, rows4Scalar, scalesKeep, scalesRebias } from './rows4';
 import { GGML_TYPE_Q8_0 } from './types.generated';
 import { threadScratch, threadScratchBytes } from './scratch';
+import { band2, BAND_Q8U } from './rows4-band';
 
 /** Set in matmul's type argument, with ROWS4_FLAG (0x10000), for a Q8_0 matrix whose grouped payloads are biased (rows4_bias_q8); not gemm.ts GEMM_FLAG (0x20000). */
 export const ROWS4_U8_FLAG: i32 = 0x40000;
@@ -128,45 +129,9 @@ const Q8U_BAND_MIN_TOKENS: i32 = 12;
 const Q8U_SLICE: i32 = 40;
 
 /**
- * A band of four whole groups at g (gStride bytes apart), blocks k0..k0 + nb of the slice, against
- * two tokens (x and x + xStep): as rows4-band.ts bandToken2, a loop over the eight 16-byte chunks
- * of a block, four weight loads (in place: the payloads are already bytes) and two splats feeding
- * eight dots. The f32 scales of the slice come from the thread's scratch (q8uBands).
- */
-@inline function q8uBand2(nb: i32, g: usize, gStride: usize, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, first: bool): void {
-  const y1 = y + yStep;
-  let sc = threadScratch, g0 = g + 8, g1 = g0 + gStride, g2 = g1 + gStride, g3 = g2 + gStride;
-  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
-  if (!first) {
-    s0 = v128.load(y); s1 = v128.load(y, 16); s2 = v128.load(y, 32); s3 = v128.load(y, 48);
-    t0 = v128.load(y1); t1 = v128.load(y1, 16); t2 = v128.load(y1, 32); t3 = v128.load(y1, 48);
-  }
-  for (let b = 0; b < nb; b++) {
-    const z = i32x4.splat(0);
-    let p0 = z, p1 = z, p2 = z, p3 = z, q0 = z, q1 = z, q2 = z, q3 = z;
-    let k0 = g0, k1 = g1, k2 = g2, k3 = g3, xk = x;
-    for (let k = 0; k < 8; k++) {
-      const a = v128.load32_splat(xk), e = v128.load32_splat(xk + xStep);
-      let w = v128.load(k0); p0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, w, p0); q0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(e, w, q0);
-      w = v128.load(k1); p1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, w, p1); q1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(e, w, q1);
-      w = v128.load(k2); p2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, w, p2); q2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(e, w, q2);
-      w = v128.load(k3); p3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, w, p3); q3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(e, w, q3);
-      k0 += 16; k1 += 16; k2 += 16; k3 += 16; xk += 4;
-    }
-    s0 = blockEnd(s0, p0, v128.load(sc), ad, asum); t0 = blockEnd(t0, q0, v128.load(sc), ad + aStep, asum + aStep);
-    s1 = blockEnd(s1, p1, v128.load(sc, 16), ad, asum); t1 = blockEnd(t1, q1, v128.load(sc, 16), ad + aStep, asum + aStep);
-    s2 = blockEnd(s2, p2, v128.load(sc, 32), ad, asum); t2 = blockEnd(t2, q2, v128.load(sc, 32), ad + aStep, asum + aStep);
-    s3 = blockEnd(s3, p3, v128.load(sc, 48), ad, asum); t3 = blockEnd(t3, q3, v128.load(sc, 48), ad + aStep, asum + aStep);
-    sc += 64; g0 += STEP; g1 += STEP; g2 += STEP; g3 += STEP; x += 32; ad += 4; asum += 4;
-  }
-  v128.store(y, s0); v128.store(y, s1, 16); v128.store(y, s2, 32); v128.store(y, s3, 48);
-  v128.store(y1, t0); v128.store(y1, t1, 16); v128.store(y1, t2, 32); v128.store(y1, t3, 48);
-}
-
-/**
  * Groups ga..ga + 4 * nBands (whole bands of four) for nTok tokens: per band and slice of
  * Q8U_SLICE blocks, the four groups' f32 scales into the thread's scratch once, then the tokens
- * two at a time (an odd last one through the four-token tile's one-token form, group by group).
+ * two at a time over the payloads in place.
  * The same sums in the same order as q8uTile, so the same bits.
  */
 function q8uBands(w: usize, rowBytes: usize, cols: i32, rows: i32, ga: i32, nBands: i32, x: usize, ad: usize, asum: usize, y: usize, nTok: i32, keep: v128, rebias: v128): void {
@@ -183,15 +148,10 @@ function q8uBands(w: usize, rowBytes: usize, cols: i32, rows: i32, ga: i32, nBan
         d += 64;
       }
       const xk = x + (ku << 5), adk = ad + (ku << 2), ask = asum + (ku << 2);
-      let t = 0;
-      for (; t + 2 <= nTok; t += 2) {
-        const tu = <usize>t;
-        q8uBand2(kn, gk, gStride, xk + tu * xStep, xStep, adk + tu * aStep, ask + tu * aStep, aStep, yg + tu * yStep, yStep, k0 == 0);
-      }
-      if (t < nTok) {
-        // The odd token: the same pair kernel over it twice (its second output dropped by writing the same rows).
-        const tu = <usize>t;
-        q8uBand2(kn, gk, gStride, xk + tu * xStep, 0, adk + tu * aStep, ask + tu * aStep, 0, yg + tu * yStep, 0, k0 == 0);
+      // Tokens two at a time over the groups' bytes in place (rows4-band.ts band2); an odd last one as a pair of itself.
+      for (let t = 0; t < nTok; t += 2) {
+        const tu = <usize>t, two = t + 1 < nTok;
+        band2(BAND_Q8U, kn, gk + 8, gStride, STEP, threadScratch, 64, xk + tu * xStep, two ? xStep : 0, adk + tu * aStep, ask + tu * aStep, two ? aStep : 0, yg + tu * yStep, two ? yStep : 0, k0 == 0);
       }
     }
   }
