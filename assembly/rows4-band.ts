@@ -36,13 +36,13 @@ export const BAND_MIN_TOKENS: i32 = 12;
  * Blocks of a band unpacked at a time (the columns in slices): 40 blocks are 23 KiB (Q4_0) or 25
  * KiB (Q4_1), so the slice stays in L1 beside a token's activations while every token passes.
  */
-const BAND_SLICE: i32 = 40;
+export const BAND_SLICE: i32 = 40;
 
 /** Scratch one thread needs for the band path. */
 export const BAND_SCRATCH: i32 = BAND_SLICE * 640;
 
-/** Bytes of one block of a band: four groups' nibbles as bytes, their scales (and Q4_1's minimums). */
-@inline function bandBlock(q41: bool): usize {
+/** Bytes of one block of a band: four groups' nibbles (or Q5_0's codes) as bytes, their scales (and Q4_1's minimums). */
+@inline export function bandBlock(q41: bool): usize {
   return q41 ? 640 : 576;
 }
 
@@ -79,10 +79,11 @@ export const BAND_SCRATCH: i32 = BAND_SLICE * 640;
   return i32x4.relaxed_dot_i8x16_i7x16_add_s(a, w, acc);
 }
 
-/** band2's kinds: how a block's integer sums become f32 (rows4.ts's Q4_0 and Q4_1 sums, rows4-q8u.ts's biased Q8_0). */
+/** band2's kinds: how a block's integer sums become f32 (rows4.ts's Q4_0 and Q4_1 sums, rows4-q8u.ts's biased Q8_0, rows4-k.ts's Q5_0). */
 export const BAND_Q4_0: i32 = 0;
 export const BAND_Q4_1: i32 = 1;
 export const BAND_Q8U: i32 = 2;
+export const BAND_Q5_0: i32 = 3;
 
 /**
  * Four row groups against two tokens (activations x and x + xStep; xStep 0: one token, computed
@@ -96,7 +97,7 @@ export const BAND_Q8U: i32 = 2;
  * blockEnd), so the same bits.
  */
 @inline export function band2(kind: i32, nb: i32, w: usize, wq: usize, wb: usize, sc: usize, scb: usize, x: usize, xStep: usize, ad: usize, asum: usize, aStep: usize, y: usize, yStep: usize, first: bool): void {
-  const y1 = y + yStep, shift: i32 = kind == BAND_Q8U ? 7 : 3;
+  const y1 = y + yStep, shift: i32 = kind == BAND_Q8U ? 7 : kind == BAND_Q5_0 ? 4 : 3;
   let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
   // A later slice of the columns goes on from the sums so far: the same additions in the same order.
   if (!first) {
@@ -127,7 +128,7 @@ export const BAND_Q8U: i32 = 2;
       s3 = f32x4.add(s3, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(p3), f32x4.mul(v128.load(sc, 48), da)), f32x4.mul(v128.load(sc, 112), sa)));
       t3 = f32x4.add(t3, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(q3), f32x4.mul(v128.load(sc, 48), ea)), f32x4.mul(v128.load(sc, 112), sb)));
     } else {
-      // Q4_0's -8 and the biased Q8_0's +128 per weight, taken off through the activations' block sums.
+      // Q4_0's -8, Q5_0's -16 and the biased Q8_0's +128 per weight, taken off through the activations' block sums.
       const off = i32x4.shl(v128.load32_splat(asum), shift), offB = i32x4.shl(v128.load32_splat(asum + aStep), shift);
       s0 = f32x4.add(s0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(p0, off)), f32x4.mul(v128.load(sc, 0), da)));
       t0 = f32x4.add(t0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(q0, offB)), f32x4.mul(v128.load(sc, 0), ea)));

@@ -55,6 +55,8 @@
 // block and add them at the end: the same terms in another f32 order.)
 
 import { f16ToF32, halfx4 } from './f16';
+import { band2, bandBlock, bandFits, BAND_Q5_0, BAND_SLICE } from './rows4-band';
+import { threadScratch } from './scratch';
 import { storeRows, q4Chunk, dotLH, tokenBlock, touch9, touch4x9, touchLimit, sunk, scales4, TOUCH, scalesKeep, scalesRebias } from './rows4';
 import { dot_q4_k, dot_q5_k, dot_q6_k, dot_q5 } from './dot';
 import { GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generated';
@@ -730,6 +732,46 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
 }
 
 /**
+ * Q5_0 prefill in bands (as rows4-band.ts does Q4_0): per band of four whole groups and slice of
+ * BAND_SLICE blocks, the 5-bit codes are made once into the thread's scratch as bytes (low
+ * elements of chunks 0..3 at 16c, high ones at 64 + 16c, per group 128 bytes, then the four
+ * groups' f32 scales), then the tokens run two at a time (band2, kind BAND_Q5_0: the -16 through
+ * the activations' block sums). The same integer sums and f32 order as q50Tile (q6kStep), so the
+ * same bits.
+ */
+function q50Bands(w: usize, rowBytes: usize, cols: i32, rows: i32, ga: i32, nBands: i32, act: usize, ad: usize, asum: usize, y: usize, nTok: i32): void {
+  const nb = cols >> 5, xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2, gStride = rowBytes << 2, blk = bandBlock(false);
+  const one = <i32>(nb >= 0), m = i8x16.splat(<i8>(31 * one)), t = i8x16.splat(<i8>(0x18 * one)), s7 = i8x16.splat(<i8>(7 * one));
+  const keep = scalesKeep(one), rebias = scalesRebias(one);
+  for (let i = 0; i < nBands; i++) {
+    const g = ga + (i << 2), yg = y + (<usize>g << 4);
+    for (let k0 = 0; k0 < nb; k0 += BAND_SLICE) {
+      const kn = min(BAND_SLICE, nb - k0), ku = <usize>k0, gk = w + <usize>g * gStride + ku * 88;
+      let d = threadScratch;
+      for (let b = 0; b < kn; b++) {
+        let p = gk + <usize>b * 88;
+        for (let q = 0; q < 4; q++) {
+          const o = d + (<usize>q << 7), h = v128.load(p + 8);
+          v128.store(d + 512 + (<usize>q << 4), scales4(p, keep, rebias));
+          v128.store(o, q50CodesM(p, h, 0, 0, m, t, s7)); v128.store(o, q50CodesM(p, h, 0, 1, m, t, s7), 64);
+          v128.store(o, q50CodesM(p, h, 1, 0, m, t, s7), 16); v128.store(o, q50CodesM(p, h, 1, 1, m, t, s7), 80);
+          v128.store(o, q50CodesM(p, h, 2, 0, m, t, s7), 32); v128.store(o, q50CodesM(p, h, 2, 1, m, t, s7), 96);
+          v128.store(o, q50CodesM(p, h, 3, 0, m, t, s7), 48); v128.store(o, q50CodesM(p, h, 3, 1, m, t, s7), 112);
+          p += gStride;
+        }
+        d += blk;
+      }
+      const xk = act + (ku << 5), adk = ad + (ku << 2), ask = asum + (ku << 2);
+      // Tokens two at a time; an odd last one as a pair of itself.
+      for (let tk = 0; tk < nTok; tk += 2) {
+        const tu = <usize>tk, two = tk + 1 < nTok;
+        band2(BAND_Q5_0, kn, threadScratch, 128, blk, threadScratch + 512, blk, xk + tu * xStep, two ? xStep : 0, adk + tu * aStep, ask + tu * aStep, two ? aStep : 0, yg + tu * yStep, two ? yStep : 0, k0 == 0);
+      }
+    }
+  }
+}
+
+/**
  * Grouped rows r0..r1 for nTok tokens: group by group, tokens four at a time, so a group's
  * weights stay in L1 while every token passes over them.
  */
@@ -750,6 +792,13 @@ function q6kTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, dStep: u
       else if (type == GGML_TYPE_Q4_K) q4kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
       else if (type == GGML_TYPE_Q5_K) q5kDecode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
       else q50Decode4(wg, <usize>pd * (rowBytes << 2), nb, act, ad, asum, yg, <usize>pd << 4, lim);
+    }
+  }
+  // Q5_0 over many tokens: whole bands of four groups, two tokens at a time (q50Bands).
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (type == GGML_TYPE_Q5_0 && bandFits(nTok)) {
+      pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> 2;
+      q50Bands(w, rowBytes, cols, rows, pa, pd, act, ad, asum, y, nTok);
     }
   }
   for (let g = r0 >> 2; (g << 2) < r1; g++) {

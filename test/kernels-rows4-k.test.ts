@@ -30,9 +30,11 @@ after(() => { for (const k of pool) k.dispose(); });
 const support = await detectWasm();
 const flavors: WasmFlavor[] = support.flavor === 'relaxed' ? ['relaxed', 'simd', 'plain'] : support.flavor === 'simd' ? ['simd', 'plain'] : support.flavor ? ['plain'] : [];
 const SHAPES = [[37, 256], [130, 512], [4, 256], [7, 768], [65, 1280]] as const;
-/** Q5_0 rows of any multiple of 32 as well. */
-const SHAPES_32 = [[9, 96], [4, 32], [23, 160]] as const;
-const TOKENS = [1, 2, 3, 4, 5, 9];
+/** Q5_0 rows of any multiple of 32 as well; [21, 2592]: 81 blocks, the band prefill's slices of 40, 40 and 1. */
+const SHAPES_32 = [[9, 96], [4, 32], [23, 160], [21, 2592]] as const;
+// 12 and 33: the relaxed build's Q5_0 band prefill (rows4-k.ts q50Bands: bands of four whole groups,
+// tokens two at a time and an odd last one; the rest of the rows in tiles).
+const TOKENS = [1, 2, 3, 4, 5, 9, 12, 33];
 const TYPES = ['Q4_K', 'Q5_K', 'Q6_K', 'Q5_0'];
 const K_TWIN = { pack: rows4kPack, row: rows4kRow, matmul: rows4kMatmul };
 
@@ -80,8 +82,8 @@ test('row ranges that split a group, arrays outside wasm memory, and embedding r
   const k = (await WasmKernels.create({ threads: 1, matmul: 'dequant' }))!;
   pool.push(k);
   // One token: the relaxed build's K-quants and Q5_0 decode four far groups at once (q4kDecode4,
-  // q50Decode4, q6kDecode4); two to four: group by group in tiles.
-  for (const type of TYPES) for (const nTok of [1, 2, 3, 4]) {
+  // q50Decode4, q6kDecode4); two to four: group by group in tiles; 13: Q5_0's bands (relaxed).
+  for (const type of TYPES) for (const nTok of [1, 2, 3, 4, 13]) {
     const rows = 45, cols = 512;
     const { w, orig } = matrix(k, type, rows, cols, 5);
     k.prepareWeights([w]);
