@@ -12,7 +12,7 @@
 //   dot.ts          one row . one token, per format
 //   matmul.ts       matrix products: the tiled 32-element formats, everything else row by row
 //   rows4.ts        the four-row decode layout built at load (Q4_0, Q4_1, Q8_0) and its products
-//   rows4-band.ts   Q4_0/Q4_1 prefill in that layout: bands of 16 rows unpacked once per thread for many tokens
+//   rows4-band.ts   prefill in that layout (Q4_0, Q4_1; its two-token kernel also for biased Q8_0 and Q5_0): bands of 16 rows, two tokens per weight load
 //   scratch.ts      each thread's own scratch (a module global per instance)
 //   rows4-q8u.ts    Q8_0 in that layout with biased (unsigned) weights: one dot per 16 bytes where the engine's dot reads them exactly
 //   rows4-f16.ts    the same layout for F16 rows: products in one float order for any batch

@@ -145,6 +145,14 @@ export const BAND_Q5_0: i32 = 3;
   v128.store(y1, t0); v128.store(y1, t1, 16); v128.store(y1, t2, 32); v128.store(y1, t3, 48);
 }
 
+/** How many whole bands of four groups lie inside rows r0..r1, from group bandFirst(r0) on. */
+@inline export function bandFirst(r0: i32): i32 {
+  return (r0 + 3) >> 2;
+}
+@inline export function bandCount(r0: i32, r1: i32): i32 {
+  return ((r1 >> 2) - bandFirst(r0)) >> 2;
+}
+
 /**
  * Groups ga..ga + 4 * nBands (whole bands of four, rows all inside the product's range) for nTok
  * tokens: per band, unpack, then every token. Arguments as rows4.ts q4RowsT's (asum: Q4_0's
@@ -159,7 +167,6 @@ export const BAND_Q5_0: i32 = 3;
       const kn = min(BAND_SLICE, nb - k0), ku = <usize>k0;
       bandUnpack(q41, w + <usize>g * gStride + ku * step, gStride, kn, m, keep, rebias);
       const xk = act + (ku << 5), adk = ad + (ku << 2), ask = asum + (ku << 2);
-      // Tokens two at a time; an odd last one as a pair of itself (its second sums written over the first, the same).
       const kind = q41 ? BAND_Q4_1 : BAND_Q4_0, blk = bandBlock(q41);
       for (let t = 0; t < nTok; t += 2) {
         const tu = <usize>t, two = t + 1 < nTok;

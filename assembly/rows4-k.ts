@@ -55,7 +55,7 @@
 // block and add them at the end: the same terms in another f32 order.)
 
 import { f16ToF32, halfx4 } from './f16';
-import { band2, bandBlock, bandFits, BAND_Q5_0, BAND_SLICE } from './rows4-band';
+import { band2, bandBlock, bandFits, bandFirst, bandCount, BAND_Q5_0, BAND_SLICE } from './rows4-band';
 import { threadScratch } from './scratch';
 import { storeRows, q4Chunk, dotLH, tokenBlock, touch9, touch4x9, touchLimit, sunk, scales4, TOUCH, scalesKeep, scalesRebias } from './rows4';
 import { dot_q4_k, dot_q5_k, dot_q6_k, dot_q5 } from './dot';
@@ -797,7 +797,7 @@ function q50Bands(w: usize, rowBytes: usize, cols: i32, rows: i32, ga: i32, nBan
   // Q5_0 over many tokens: whole bands of four groups, two tokens at a time (q50Bands).
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (type == GGML_TYPE_Q5_0 && bandFits(nTok)) {
-      pa = (r0 + 3) >> 2; pd = ((r1 >> 2) - pa) >> 2;
+      pa = bandFirst(r0); pd = bandCount(r0, r1);
       q50Bands(w, rowBytes, cols, rows, pa, pd, act, ad, asum, y, nTok);
     }
   }

@@ -21,8 +21,8 @@
 
 import { storeRows, scales4, tokenBlock, rows4Scalar, scalesKeep, scalesRebias } from './rows4';
 import { GGML_TYPE_Q8_0 } from './types.generated';
-import { threadScratch, threadScratchBytes } from './scratch';
-import { band2, BAND_Q8U } from './rows4-band';
+import { threadScratch } from './scratch';
+import { band2, bandFits, bandFirst, bandCount, BAND_Q8U, BAND_SLICE } from './rows4-band';
 
 /** Set in matmul's type argument, with ROWS4_FLAG (0x10000), for a Q8_0 matrix whose grouped payloads are biased (rows4_bias_q8); not gemm.ts GEMM_FLAG (0x20000). */
 export const ROWS4_U8_FLAG: i32 = 0x40000;
@@ -118,19 +118,15 @@ function q8uTile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
 
 // ------------------------------------------------------------------ many tokens: bands
 
-/**
- * Tokens from which q8uRows runs bands (q8uBands) instead of four-token tiles (as Q4_0's,
- * rows4-band.ts). Measured (Zen 5 VM, 1 thread): bench/kernels/ab-tile.mjs --type q8u, band / tile
- * in cache, 16 tokens 1.21-1.36x, 128 tokens 1.29-1.35x; whole 0.5B Q8_0 (ab-step.mjs, 5 rounds)
- * pp16 152 -> 134 ms, pp128 959 -> 721 ms, 2 threads 658 -> 521 ms.
- */
-const Q8U_BAND_MIN_TOKENS: i32 = 12;
-/** Blocks of a band's slice: its four groups' 40 blocks (21 KiB) stay in L1 while every token passes. */
-const Q8U_SLICE: i32 = 40;
+// Bands from rows4-band.ts's BAND_MIN_TOKENS (bandFits), in its slices of BAND_SLICE blocks (four
+// groups' 40 blocks, 21 KiB, stay in L1 while every token passes). Measured (Zen 5 VM, 1 thread):
+// bench/kernels/ab-tile.mjs --type q8u, band / tile in cache, 16 tokens 1.21-1.36x, 128 tokens
+// 1.29-1.35x; whole 0.5B Q8_0 (ab-step.mjs, 5 rounds) pp16 152 -> 134 ms, pp128 959 -> 721 ms,
+// 2 threads 658 -> 521 ms.
 
 /**
  * Groups ga..ga + 4 * nBands (whole bands of four) for nTok tokens: per band and slice of
- * Q8U_SLICE blocks, the four groups' f32 scales into the thread's scratch once, then the tokens
+ * BAND_SLICE blocks, the four groups' f32 scales into the thread's scratch once, then the tokens
  * two at a time over the payloads in place.
  * The same sums in the same order as q8uTile, so the same bits.
  */
@@ -138,8 +134,8 @@ function q8uBands(w: usize, rowBytes: usize, cols: i32, rows: i32, ga: i32, nBan
   const nb = cols >> 5, xStep = <usize>cols, aStep = <usize>nb << 2, yStep = <usize>rows << 2, gStride = rowBytes << 2;
   for (let i = 0; i < nBands; i++) {
     const g = ga + (i << 2), yg = y + (<usize>g << 4);
-    for (let k0 = 0; k0 < nb; k0 += Q8U_SLICE) {
-      const kn = min(Q8U_SLICE, nb - k0), ku = <usize>k0, gk = w + <usize>g * gStride + ku * STEP;
+    for (let k0 = 0; k0 < nb; k0 += BAND_SLICE) {
+      const kn = min(BAND_SLICE, nb - k0), ku = <usize>k0, gk = w + <usize>g * gStride + ku * STEP;
       let d = threadScratch;
       for (let b = 0; b < kn; b++) {
         const p = gk + <usize>b * STEP;
@@ -174,9 +170,9 @@ function q8uRows(w: usize, rowBytes: usize, cols: i32, rows: i32, r0: i32, r1: i
   const keep = scalesKeep(one), rebias = scalesRebias(one);
   // Many tokens: whole bands of four groups, two tokens at a time (q8uBands).
   let bandLo = 0, bandHi = 0;
-  if (nTok >= Q8U_BAND_MIN_TOKENS && threadScratchBytes >= <usize>(Q8U_SLICE * 64)) {
-    bandLo = (r0 + 3) >> 2;
-    const nBands = ((r1 >> 2) - bandLo) >> 2;
+  if (bandFits(nTok)) {
+    bandLo = bandFirst(r0);
+    const nBands = bandCount(r0, r1);
     bandHi = bandLo + (nBands << 2);
     q8uBands(w, rowBytes, cols, rows, bandLo, nBands, x, ad, asum, y, nTok, keep, rebias);
   }

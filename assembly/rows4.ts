@@ -21,7 +21,7 @@
 // and the builds agree bit for bit.
 
 import { f16ToF32 } from './f16';
-import { bandFits, q4Bands, q41Bands } from './rows4-band';
+import { bandFits, bandFirst, bandCount, q4Bands, q41Bands } from './rows4-band';
 import { GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0 } from './types.generated';
 
 /**
@@ -394,8 +394,8 @@ function q41Tile4(g: usize, nb: i32, x: usize, xStep: usize, ad: usize, asum: us
   // Many tokens: whole bands of four groups unpacked once into this thread's scratch (rows4-band.ts).
   let bandLo = 0, bandHi = 0;
   if (bandFits(nTok)) {
-    bandLo = (r0 + 3) >> 2;
-    const nBands = ((r1 >> 2) - bandLo) >> 2;
+    bandLo = bandFirst(r0);
+    const nBands = bandCount(r0, r1);
     bandHi = bandLo + (nBands << 2);
     if (q41) q41Bands(w, rowBytes, cols, rows, bandLo, nBands, act, ad, asum, y, nTok, m, keep, rebias);
     else q4Bands(w, rowBytes, cols, rows, bandLo, nBands, act, ad, asum, y, nTok, m, keep, rebias);
