@@ -7,13 +7,15 @@
 // --profile: after the rounds, one more pass per case through a wrapper that sums the process's
 // CPU time per kernel op (1 thread: what each op costs a free core); --by-weight also per weight
 // format and shape, with GMAC/s.
+// --spin N: the pool's workers poll N times between jobs, then sleep (0: sleep at once), instead of
+// the pool's measured choice (pool.ts), so that a profile at 2 threads is not mixed with its trials.
 // --logits all: every token's logits (what verifying a speculative draft needs); default last, as llama-bench's ppN.
-//   node bench/kernels/step.mjs MODEL [--kernels dequant,lut,auto] [--threads 1] [--batches 1,2,4,8] [--rounds 7] [--profile [--by-weight] [--wall]] [--logits last|all] [--json]
+//   node bench/kernels/step.mjs MODEL [--kernels dequant,lut,auto] [--threads 1] [--batches 1,2,4,8] [--rounds 7] [--profile [--by-weight] [--wall]] [--logits last|all] [--spin N] [--json]
 import { loadModel } from '../../dist/src/runtime/model.js';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 
-const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { kernels: { type: 'string', default: 'dequant,lut' }, threads: { type: 'string', default: '1' }, batches: { type: 'string', default: '1,2,4,8' }, rounds: { type: 'string', default: '7' }, json: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, 'by-weight': { type: 'boolean', default: false }, wall: { type: 'boolean', default: false }, logits: { type: 'string', default: 'last' } } });
+const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { kernels: { type: 'string', default: 'dequant,lut' }, threads: { type: 'string', default: '1' }, batches: { type: 'string', default: '1,2,4,8' }, rounds: { type: 'string', default: '7' }, json: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, 'by-weight': { type: 'boolean', default: false }, wall: { type: 'boolean', default: false }, logits: { type: 'string', default: 'last' }, spin: { type: 'string' } } });
 if (a.logits !== 'last' && a.logits !== 'all') throw new Error(`--logits must be last or all, got ${a.logits}`);
 // Context.decode computes every token's logits only for an onLogits callback.
 const opts = a.logits === 'all' ? { onLogits: () => {} } : { logits: 'last' };
@@ -25,6 +27,7 @@ const median = (v) => [...v].sort((x, y) => x - y)[v.length >> 1];
 const variants = [];
 for (const kernels of a.kernels.split(',')) for (const threads of a.threads.split(',').map(Number)) {
   const model = await loadModel(file, { threads, kernels });
+  if (a.spin !== undefined && model.kernels.pool) model.kernels.pool.workerSpin = Number(a.spin);
   const note = model.kernelNote.split('; ').slice(1).join('; ').replace(/^matmul: /, '');
   const ctx = model.createContext({ ctx: 4096, batch: Math.max(...batches) });
   variants.push({ kernels, threads, model, ctx, note, backend: model.kernels.name, pos: 0 });

@@ -32,9 +32,23 @@ export const CALLER_SPIN = 50000;
  * looked as good as spinning while one thread did the work. One 4864x896 Q4_0 product, 2 threads,
  * interleaved runs of the old tuner and of workers always spinning: in cache 62 vs 71-81 GMAC/s,
  * over 40 copies 46-48 vs 49-56; this measure: 82 vs 81 and 56 vs 56.
+ *
+ * Guards keep noise from choosing sleep where every thread has a core. There the measure sees
+ * little (0.5B Q4_0 decode, 2 threads: spinning 1.03, sleeping 1.06 a window; it is relative to the
+ * caller's own pace, which sleeping slows too) but sleeping costs a decode step 20% (10.7-11.3 vs
+ * 13.3-13.4 ms, workers forced either way, quiet machine). So: the first WARM barriers are not
+ * measured (the workers' code is still being optimized: the first trial, spinning, measured 1.9
+ * against sleeping's 1.4 after it, and sleeping was kept for the next 3000 barriers, where
+ * `lutra bench` times its tg32); sleep is tried only when spinning measured worse than SPIN_OK
+ * (a worker was late: its core was taken); and it is kept only when it measured SLEEP_MARGIN times
+ * better than spinning (windows of 100 barriers vary by 5-25%: spinning 0.96-1.28 in one run, while
+ * an oversubscribed machine's spinning costs several times sleeping's, the figures above).
  */
 const TRIAL = 100;
 const KEEP = 3000;
+const WARM = 1000;
+const SPIN_OK = 1.15;
+const SLEEP_MARGIN = 1.25;
 
 /** How long a kernel worker may take to start (it compiles nothing: the module is shared). */
 const START_TIMEOUT_MS = 60_000;
@@ -55,11 +69,12 @@ export class KernelPool {
   private grouped = -1;
   private units = 0;
   /**
-   * The spin tuner: on unless workerSpin was set; its stage (0 trying spin, 1 trying sleep, 2
-   * keeping), barriers so far, their wall time and their evenly split time.
+   * The spin tuner: on unless workerSpin was set; its stage (-1 warming up, spinning, unmeasured;
+   * 0 trying spin, 1 trying sleep, 2 keeping), barriers so far, their wall time and their evenly
+   * split time.
    */
   private autoSpin = true;
-  private tuneStage = 0;
+  private tuneStage = -1;
   private tuneN = 0;
   private tuneMs = 0;
   private tuneEven = 0;
@@ -126,18 +141,31 @@ export class KernelPool {
       this.tuneMs += wall;
       this.tuneEven += (share / mine) * units / parts;
     }
+    if (this.tuneStage < 0) {
+      if (++this.tuneN < WARM) return;
+      this.tuneStage = 0;
+      this.tuneN = 0;
+      this.tuneMs = 0;
+      this.tuneEven = 0;
+      return;
+    }
     if (++this.tuneN < (this.tuneStage === 2 ? KEEP : TRIAL)) return;
     const cost = this.tuneEven > 0 ? this.tuneMs / this.tuneEven : 1;
     this.tuneN = 0;
     this.tuneMs = 0;
     this.tuneEven = 0;
     if (this.tuneStage === 0) {
+      // Every thread did its part while spinning: keep spinning, untried sleep costs nothing.
+      if (cost <= SPIN_OK) {
+        this.tuneStage = 2;
+        return;
+      }
       this.spinCost = cost;
       this.tuneStage = 1;
       this.spin(0);
     } else if (this.tuneStage === 1) {
       this.tuneStage = 2;
-      this.spin(this.spinCost <= cost ? WORKER_SPIN : 0);
+      this.spin(cost * SLEEP_MARGIN < this.spinCost ? 0 : WORKER_SPIN);
     } else {
       this.tuneStage = 0;
       this.spin(WORKER_SPIN);
