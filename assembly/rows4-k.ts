@@ -652,7 +652,73 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
   }
   v128.store(y, sunk(s0, sink, nb)); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
 }
-function q4kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void { q4kDecode4T(false, g, stride, nb, x, ad, bs, y, yStride, lim); }
+function q4kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void {
+  if (threadScratch != 0 && lim == 0) q4kDecode4I(g, stride, nb, x, ad, bs, y, yStride, threadScratch);
+  else q4kDecode4T(false, g, stride, nb, x, ad, bs, y, yStride, lim);
+}
+
+/** Scale vector (lane = row) of sub-block 2c + hiHalf of the Q4_K group super-block at blk, decoded from its bytes. */
+@inline function q4kScaleAt(blk: usize, c: i32, hiHalf: i32, f: v128, t3: v128): v128 {
+  const ns = v128.load(blk + 16), hb = v128.load(blk + 48);
+  const v = c < 2 ? v128.or(v128.and(ns, f), v128.and(i16x8.shl(hb, 4), t3)) : v128.or(v128.and(i16x8.shr_u(ns, 4), f), v128.and(i16x8.shl(hb, 2), t3));
+  const s16 = (c & 1) ? i16x8.extend_high_i8x16_u(v) : i16x8.extend_low_i8x16_u(v);
+  return hiHalf ? i32x4.extend_high_i16x8_u(s16) : i32x4.extend_low_i16x8_u(s16);
+}
+
+/** The f32 step of the Q4_K group super-block at blk with its integer sum i0 (q4kBlock1's ending). */
+@inline function q4kEnd(s: v128, blk: usize, yd: f32, bb: usize, i0: v128, f: v128, t3: v128): v128 {
+  const dd = v128.load(blk);
+  const d = halfx4(i32x4.extend_low_i16x8_u(dd)), dmin = halfx4(i32x4.extend_high_i16x8_u(dd));
+  const nm = v128.load(blk + 32), hb = v128.load(blk + 48);
+  const ma = v128.or(v128.and(nm, f), v128.and(hb, t3));
+  const mb = v128.or(v128.and(i16x8.shr_u(nm, 4), f), v128.and(i16x8.shr_u(hb, 2), t3));
+  const m0 = i16x8.extend_low_i8x16_u(ma), m1 = i16x8.extend_high_i8x16_u(ma), m2 = i16x8.extend_low_i8x16_u(mb), m3 = i16x8.extend_high_i8x16_u(mb);
+  return q4kStep(s, d, dmin, yd, i0, q4kMins(bb, m0, m1, m2, m3));
+}
+
+/**
+ * Decode (relaxed, one token), Q4_K: the four streams of q4kDecode4T taken chunk by chunk together,
+ * so each pair of activation splats feeds eight dots (four streams' low and high nibbles) instead
+ * of two. The integer sums are q4kBlock1's (integers: any order), the f32 step the same.
+ */
+function q4kDecode4I(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, sc: usize): void {
+  const one = <i32>(nb >= 0), f = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one));
+  // The four streams' f32 sums (sc + 64 on) and integer super-block sums (sc on) wait in the
+  // thread's scratch: in registers, V8 kept them and spilled two of the eight dot chains instead.
+  const z = f32x4.splat(0);
+  v128.store(sc, z, 64); v128.store(sc, z, 80); v128.store(sc, z, 96); v128.store(sc, z, 112);
+  for (let b = 0; b < nb; b++) {
+    const p0 = g + <usize>b * 576, p1 = p0 + stride, p2 = p1 + stride, p3 = p2 + stride;
+    const xb = x + (<usize>b << 8);
+    v128.store(sc, z, 0); v128.store(sc, z, 16); v128.store(sc, z, 32); v128.store(sc, z, 48);
+    for (let c = 0; c < 4; c++) {
+      const qo: usize = 64 + <usize>(c << 7), xc = xb + <usize>(c << 6);
+      let l0 = i32x4.splat(0), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+      for (let k = 0; k < 8; k++) {
+        const ko = qo + (<usize>k << 4), xk = xc + (<usize>k << 2);
+        const a = v128.load32_splat(xk), bh = v128.load32_splat(xk + 32);
+        let w = v128.load(p0 + ko);
+        l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(w, f), l0); h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, v128.and(i16x8.shr_u(w, 4), f), h0);
+        w = v128.load(p1 + ko);
+        l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(w, f), l1); h1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, v128.and(i16x8.shr_u(w, 4), f), h1);
+        w = v128.load(p2 + ko);
+        l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(w, f), l2); h2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, v128.and(i16x8.shr_u(w, 4), f), h2);
+        w = v128.load(p3 + ko);
+        l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(w, f), l3); h3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, v128.and(i16x8.shr_u(w, 4), f), h3);
+      }
+      v128.store(sc, i32x4.add(v128.load(sc), i32x4.add(i32x4.mul(l0, q4kScaleAt(p0, c, 0, f, t3)), i32x4.mul(h0, q4kScaleAt(p0, c, 1, f, t3)))));
+      v128.store(sc, i32x4.add(v128.load(sc, 16), i32x4.add(i32x4.mul(l1, q4kScaleAt(p1, c, 0, f, t3)), i32x4.mul(h1, q4kScaleAt(p1, c, 1, f, t3)))), 16);
+      v128.store(sc, i32x4.add(v128.load(sc, 32), i32x4.add(i32x4.mul(l2, q4kScaleAt(p2, c, 0, f, t3)), i32x4.mul(h2, q4kScaleAt(p2, c, 1, f, t3)))), 32);
+      v128.store(sc, i32x4.add(v128.load(sc, 48), i32x4.add(i32x4.mul(l3, q4kScaleAt(p3, c, 0, f, t3)), i32x4.mul(h3, q4kScaleAt(p3, c, 1, f, t3)))), 48);
+    }
+    const yd = load<f32>(ad + (<usize>b << 2)), bb = bs + (<usize>b << 6);
+    v128.store(sc, q4kEnd(v128.load(sc, 64), p0, yd, bb, v128.load(sc), f, t3), 64);
+    v128.store(sc, q4kEnd(v128.load(sc, 80), p1, yd, bb, v128.load(sc, 16), f, t3), 80);
+    v128.store(sc, q4kEnd(v128.load(sc, 96), p2, yd, bb, v128.load(sc, 32), f, t3), 96);
+    v128.store(sc, q4kEnd(v128.load(sc, 112), p3, yd, bb, v128.load(sc, 48), f, t3), 112);
+  }
+  v128.store(y, v128.load(sc, 64)); v128.store(y + yStride, v128.load(sc, 80)); v128.store(y + 2 * yStride, v128.load(sc, 96)); v128.store(y + 3 * yStride, v128.load(sc, 112));
+}
 function q5kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void { q4kDecode4T(true, g, stride, nb, x, ad, bs, y, yStride, lim); }
 
 /**

@@ -15,7 +15,7 @@
 // TYPE: Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, TQ2_0 or Q5_0 (weights are random bytes with sane f16 scales, subnormal halves with
 // --subnormal; TQ2_0 codes 0..2).
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 function build(dir, i) {
   const tmp = mkdtempSync(join(tmpdir(), 'lutra-abw-'));
   cpSync(resolve(dir), tmp, { recursive: true });
-  writeFileSync(join(tmp, 'ab-entry.ts'), "export { quantize_q8_k, quantize_q8 } from './act-quant';\nexport { matmul } from './matmul';\nexport { rows4k_pack } from './rows4-k';\nexport { rows4lo_pack } from './rows4-lowbit';\nexport { tq2_pack4 } from './ternary';\n");
+  writeFileSync(join(tmp, 'ab-entry.ts'), "export { quantize_q8_k, quantize_q8 } from './act-quant';\nexport { matmul } from './matmul';\nexport { rows4k_pack } from './rows4-k';\nexport { rows4lo_pack } from './rows4-lowbit';\nexport { tq2_pack4 } from './ternary';\n" + (existsSync(join(tmp, 'scratch.ts')) ? "export { thread_scratch } from './scratch';\n" : ''));
   execFileSync(process.execPath, [join(root, 'node_modules/assemblyscript/bin/asc.js'), join(tmp, 'ab-entry.ts'), '-o', join(tmp, 'k.wasm'), '-O3', '--runtime', 'stub', '--noAssert',
     '--importMemory', '--initialMemory', '16', '--maximumMemory', '65536', '--enable', 'simd', '--enable', 'relaxed-simd', '--memoryBase', String(65536 * (2 + 2 * i))], { stdio: ['ignore', 'ignore', 'inherit'] });
   const bytes = readFileSync(join(tmp, 'k.wasm'));
@@ -75,6 +75,8 @@ for (let c = 0; c < copies; c++) u8.set(W, wp + c * W.length);
 new Float32Array(memory.buffer, xp, X.length).set(X);
 const env = { memory, abort() { throw new Error('wasm abort'); }, seed: () => 1 };
 const mods = dirs.map((d, i) => ({ d, k: new WebAssembly.Instance(new WebAssembly.Module(build(d, i)), { env }).exports, t: [], c: [] }));
+// A build with per-thread scratch (scratch.ts) gets its own, as the engine gives each thread: 32 KiB each from 4 MiB on.
+mods.forEach((m, i) => m.k.thread_scratch?.(4 * MB + i * 32768, 32768));
 const k0 = mods[0].k;
 if (type === 'Q5_0') k0.quantize_q8(xp, cols, nTok, act, ad, 7 * MB, asum);
 else k0.quantize_q8_k(xp, cols, nTok, act, ad, asum);
