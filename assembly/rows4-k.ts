@@ -56,7 +56,7 @@
 
 import { f16ToF32, halfx4 } from './f16';
 import { band2, bandBlock, bandFits, bandFirst, bandCount, BAND_Q5_0, BAND_SLICE } from './rows4-band';
-import { threadScratch } from './scratch';
+import { threadScratch, decodeScratch } from './scratch';
 import { storeRows, q4Chunk, dotLH, tokenBlock, touch9, touch4x9, touchLimit, sunk, scales4, TOUCH, scalesKeep, scalesRebias } from './rows4';
 import { dot_q4_k, dot_q5_k, dot_q6_k, dot_q5 } from './dot';
 import { GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_0 } from './types.generated';
@@ -653,8 +653,23 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
   v128.store(y, sunk(s0, sink, nb)); v128.store(y + yStride, s1); v128.store(y + 2 * yStride, s2); v128.store(y + 3 * yStride, s3);
 }
 function q4kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void {
-  if (threadScratch != 0 && lim == 0) q4kDecode4I(g, stride, nb, x, ad, bs, y, yStride, threadScratch);
+  if (lim == 0) q4kDecode4IT(false, g, stride, nb, x, ad, bs, y, yStride, decodeScratch());
   else q4kDecode4T(false, g, stride, nb, x, ad, bs, y, yStride, lim);
+}
+
+/**
+ * Chunk k's codes of sub-block 2c (low nibbles) of the Q4_K (five: Q5_K) group super-block at p,
+ * its 16 quant bytes w, Q5_K's fifth bits at p + hk (bit 2c), as q4kBlock1 makes them.
+ */
+@inline function q4kLow(five: bool, w: v128, p: usize, hk: usize, c: i32, f: v128, t1: v128): v128 {
+  const wl = v128.and(w, f);
+  return five ? v128.or(wl, v128.and(i16x8.shl(i16x8.shr_u(v128.load(p + hk), 2 * c), 4), t1)) : wl;
+}
+
+/** The same chunk's codes of sub-block 2c + 1 (high nibbles; Q5_K: bit 2c + 1). */
+@inline function q4kHigh(five: bool, w: v128, p: usize, hk: usize, c: i32, f: v128, t1: v128): v128 {
+  const wh = v128.and(i16x8.shr_u(w, 4), f);
+  return five ? v128.or(wh, v128.and(i16x8.shl(i16x8.shr_u(v128.load(p + hk), 2 * c + 1), 4), t1)) : wh;
 }
 
 /** Scale vector (lane = row) of sub-block 2c + hiHalf of the Q4_K group super-block at blk, decoded from its bytes. */
@@ -677,34 +692,35 @@ function q4kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
 }
 
 /**
- * Decode (relaxed, one token), Q4_K: the four streams of q4kDecode4T taken chunk by chunk together,
+ * Decode (relaxed, one token), Q4_K (five: Q5_K): the four streams of q4kDecode4T taken chunk by chunk together,
  * so each pair of activation splats feeds eight dots (four streams' low and high nibbles) instead
  * of two. The integer sums are q4kBlock1's (integers: any order), the f32 step the same.
  */
-function q4kDecode4I(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, sc: usize): void {
-  const one = <i32>(nb >= 0), f = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one));
+@inline function q4kDecode4IT(five: bool, g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, sc: usize): void {
+  const one = <i32>(nb >= 0), f = i8x16.splat(<i8>(0x0f * one)), t3 = i8x16.splat(<i8>(0x30 * one)), t1 = i8x16.splat(<i8>(0x10 * one));
+  const sbb: usize = five ? 704 : 576, qb: usize = five ? 192 : 64;
   // The four streams' f32 sums (sc + 64 on) and integer super-block sums (sc on) wait in the
   // thread's scratch: in registers, V8 kept them and spilled two of the eight dot chains instead.
   const z = f32x4.splat(0);
   v128.store(sc, z, 64); v128.store(sc, z, 80); v128.store(sc, z, 96); v128.store(sc, z, 112);
   for (let b = 0; b < nb; b++) {
-    const p0 = g + <usize>b * 576, p1 = p0 + stride, p2 = p1 + stride, p3 = p2 + stride;
+    const p0 = g + <usize>b * sbb, p1 = p0 + stride, p2 = p1 + stride, p3 = p2 + stride;
     const xb = x + (<usize>b << 8);
     v128.store(sc, z, 0); v128.store(sc, z, 16); v128.store(sc, z, 32); v128.store(sc, z, 48);
     for (let c = 0; c < 4; c++) {
-      const qo: usize = 64 + <usize>(c << 7), xc = xb + <usize>(c << 6);
+      const qo: usize = qb + <usize>(c << 7), xc = xb + <usize>(c << 6);
       let l0 = i32x4.splat(0), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
       for (let k = 0; k < 8; k++) {
-        const ko = qo + (<usize>k << 4), xk = xc + (<usize>k << 2);
+        const ko = qo + (<usize>k << 4), xk = xc + (<usize>k << 2), hk: usize = 64 + (<usize>k << 4);
         const a = v128.load32_splat(xk), bh = v128.load32_splat(xk + 32);
         let w = v128.load(p0 + ko);
-        l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(w, f), l0); h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, v128.and(i16x8.shr_u(w, 4), f), h0);
+        l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, p0, hk, c, f, t1), l0); h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, p0, hk, c, f, t1), h0);
         w = v128.load(p1 + ko);
-        l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(w, f), l1); h1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, v128.and(i16x8.shr_u(w, 4), f), h1);
+        l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, p1, hk, c, f, t1), l1); h1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, p1, hk, c, f, t1), h1);
         w = v128.load(p2 + ko);
-        l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(w, f), l2); h2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, v128.and(i16x8.shr_u(w, 4), f), h2);
+        l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, p2, hk, c, f, t1), l2); h2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, p2, hk, c, f, t1), h2);
         w = v128.load(p3 + ko);
-        l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v128.and(w, f), l3); h3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, v128.and(i16x8.shr_u(w, 4), f), h3);
+        l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, p3, hk, c, f, t1), l3); h3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, p3, hk, c, f, t1), h3);
       }
       v128.store(sc, i32x4.add(v128.load(sc), i32x4.add(i32x4.mul(l0, q4kScaleAt(p0, c, 0, f, t3)), i32x4.mul(h0, q4kScaleAt(p0, c, 1, f, t3)))));
       v128.store(sc, i32x4.add(v128.load(sc, 16), i32x4.add(i32x4.mul(l1, q4kScaleAt(p1, c, 0, f, t3)), i32x4.mul(h1, q4kScaleAt(p1, c, 1, f, t3)))), 16);
@@ -719,7 +735,10 @@ function q4kDecode4I(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: 
   }
   v128.store(y, v128.load(sc, 64)); v128.store(y + yStride, v128.load(sc, 80)); v128.store(y + 2 * yStride, v128.load(sc, 96)); v128.store(y + 3 * yStride, v128.load(sc, 112));
 }
-function q5kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void { q4kDecode4T(true, g, stride, nb, x, ad, bs, y, yStride, lim); }
+function q5kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void {
+  if (lim == 0) q4kDecode4IT(true, g, stride, nb, x, ad, bs, y, yStride, decodeScratch());
+  else q4kDecode4T(true, g, stride, nb, x, ad, bs, y, yStride, lim);
+}
 
 /**
  * Decode (relaxed, one token): four Q6_K row groups at g + i * stride (i < 4, a quarter of the row
