@@ -12,7 +12,8 @@ import type { LutTables, MatmulKernels } from '../src/kernels/types.js';
 import { randomFloats } from './helpers.js';
 import { f32ToF16 } from '../src/core/f16.js';
 import { randomMatrix as matrix } from './kernel-helpers.js';
-import { SCHED, BIG_FIRST } from '../src/kernels/wasm/protocol.js';
+import { SCHED, BIG_FIRST, type KernelExports } from '../src/kernels/wasm/protocol.js';
+import { KernelPool, WORKER_SPIN, TRIAL, KEEP, WARM, SPIN_OK, SLEEP_MARGIN } from '../src/kernels/wasm/pool.js';
 
 const made: WasmKernels[] = [];
 after(() => { for (const k of made) k.dispose(); });
@@ -194,4 +195,36 @@ test('a prefill\'s activation quantization (q8_0, q8_K) and RMS norm split by to
   ref.rmsNorm(x, wt, 1e-6, COLS, nTok, norm);
   assert.deepEqual(out[0]![4], norm, 'rmsNorm (1 thread) vs the reference');
   out[0]!.forEach((v, i) => { assert.ok(v.every((e) => Number.isFinite(e)), `output ${i}: every row written`); assert.deepEqual(out[1]![i], v, `output ${i}: 2 threads vs 1`); });
+});
+
+test('the spin tuner: no choice in the warm-up, sleep tried only after a late spinning worker and kept only when clearly better', () => {
+  const pool = new KernelPool({} as KernelExports);
+  // One barrier whose wall time is `cost` times its evenly split time (share 1 ms for half the units).
+  const tune = pool as unknown as { tune(wall: number, share: number, mine: number, units: number, parts: number): void };
+  const window = (n: number, cost: number) => { for (let i = 0; i < n; i++) tune.tune(cost, 1, 1, 2, 2); };
+  assert.equal(pool.workerSpin, WORKER_SPIN);
+  // Warm-up: even very late workers (code still being optimized) leave the workers spinning.
+  window(WARM, 5);
+  assert.equal(pool.workerSpin, WORKER_SPIN, 'the warm-up is not measured');
+  // Spinning served (cost within SPIN_OK): keep spinning without trying sleep, for a whole KEEP window.
+  window(TRIAL, SPIN_OK - 0.05);
+  assert.equal(pool.workerSpin, WORKER_SPIN, 'no sleep trial when spinning served');
+  window(KEEP - 1, 1);
+  assert.equal(pool.workerSpin, WORKER_SPIN);
+  window(1, 1);
+  // Spinning measured a late worker: sleep is tried; measured only a little better, spinning is kept.
+  window(TRIAL, 2);
+  assert.equal(pool.workerSpin, 0, 'sleep is tried after a late spinning worker');
+  window(TRIAL, 2 / SLEEP_MARGIN + 0.05);
+  assert.equal(pool.workerSpin, WORKER_SPIN, 'sleep a little better than spinning is not kept');
+  window(KEEP, 1);
+  // Clearly better (an oversubscribed machine): sleep is kept for the next window.
+  window(TRIAL, 3);
+  assert.equal(pool.workerSpin, 0);
+  window(TRIAL, 1.2);
+  assert.equal(pool.workerSpin, 0, 'sleep clearly better is kept');
+  window(KEEP - 1, 1.2);
+  assert.equal(pool.workerSpin, 0);
+  window(1, 1.2);
+  assert.equal(pool.workerSpin, WORKER_SPIN, 'after KEEP barriers spinning is tried again');
 });

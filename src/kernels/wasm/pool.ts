@@ -44,11 +44,11 @@ export const CALLER_SPIN = 50000;
  * better than spinning (windows of 100 barriers vary by 5-25%: spinning 0.96-1.28 in one run, while
  * an oversubscribed machine's spinning costs several times sleeping's, the figures above).
  */
-const TRIAL = 100;
-const KEEP = 3000;
-const WARM = 1000;
-const SPIN_OK = 1.15;
-const SLEEP_MARGIN = 1.25;
+export const TRIAL = 100;
+export const KEEP = 3000;
+export const WARM = 1000;
+export const SPIN_OK = 1.15;
+export const SLEEP_MARGIN = 1.25;
 
 /** How long a kernel worker may take to start (it compiles nothing: the module is shared). */
 const START_TIMEOUT_MS = 60_000;
