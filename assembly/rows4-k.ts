@@ -248,6 +248,21 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
 }
 
 /**
+ * The codes of one 16-byte chunk w of chunk group c of a Q4_K (five: Q5_K) group super-block,
+ * sub-block 2c (low nibbles); Q5_K's fifth bits from the chunk's qh bytes hh (bit 2c).
+ */
+@inline function q4kLow(five: bool, w: v128, hh: v128, c: i32, f: v128, t1: v128): v128 {
+  const wl = v128.and(w, f);
+  return five ? v128.or(wl, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c), 4), t1)) : wl;
+}
+
+/** The same chunk's codes of sub-block 2c + 1 (high nibbles; Q5_K: bit 2c + 1 of hh). */
+@inline function q4kHigh(five: bool, w: v128, hh: v128, c: i32, f: v128, t1: v128): v128 {
+  const wh = v128.and(i16x8.shr_u(w, 4), f);
+  return five ? v128.or(wh, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c + 1), 4), t1)) : wh;
+}
+
+/**
  * One Q4_K row group (at g) against nt (1..4, a constant) tokens: token t's quants at
  * x + t * xStep, its scales at ad + t * dStep, its sums of 16 at bs + t * bStep; rows lo..hi stored
  * at y + t * yStep. A super-block's scales and mins are decoded once for all tokens.
@@ -280,11 +295,8 @@ export function rows4k_pack(type: i32, w: usize, rowBytes: i32, rows: i32, scrat
         let l0 = i32x4.splat(0), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
         for (let k = 0; k < 8; k++) {
           const w = v128.load(qc + (<usize>k << 4)), xk = xc + (<usize>k << 2);
-          let wl = v128.and(w, f), wh = v128.and(i16x8.shr_u(w, 4), f);
-          if (five) {
-            const hh = v128.load(qh + (<usize>k << 4));
-            wl = v128.or(wl, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c), 4), t1)); wh = v128.or(wh, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c + 1), 4), t1));
-          }
+          const hh = five ? v128.load(qh + (<usize>k << 4)) : w;
+          const wl = q4kLow(five, w, hh, c, f, t1), wh = q4kHigh(five, w, hh, c, f, t1);
           l0 = rdot(l0, wl, xk); h0 = rdot(h0, wh, xk + 32);
           l1 = rdot(l1, wl, xk + xStep); h1 = rdot(h1, wh, xk + xStep + 32);
           if (nt > 2) { l2 = rdot(l2, wl, xk + 2 * xStep); h2 = rdot(h2, wh, xk + 2 * xStep + 32); }
@@ -595,36 +607,24 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
 /**
  * s + one token's f32 term of the Q4_K (five: Q5_K) group super-block at blk (relaxed), odd k in a
  * second pair of sums (four chains in flight instead of two). q4kTile takes it for one token, so a
- * token alone and inside the decode streams agree. (Its scale and min decoding repeats q4kTile's:
- * AssemblyScript returns one value, and the four vectors stay in registers only inline.)
+ * token alone and inside the decode streams agree: the same codes (q4kLow, q4kHigh), scales
+ * (q4kScaleAt) and f32 step (q4kEnd) as q4kDecode4IT.
  */
 @inline function q4kBlock1(five: bool, s: v128, blk: usize, xb: usize, yd: f32, bb: usize, f: v128, t3: v128, t1: v128): v128 {
-  const dd = v128.load(blk);
-  const d = halfx4(i32x4.extend_low_i16x8_u(dd)), dmin = halfx4(i32x4.extend_high_i16x8_u(dd));
-  const ns = v128.load(blk + 16), nm = v128.load(blk + 32), hb = v128.load(blk + 48);
-  const sa = v128.or(v128.and(ns, f), v128.and(i16x8.shl(hb, 4), t3));
-  const sb = v128.or(v128.and(i16x8.shr_u(ns, 4), f), v128.and(i16x8.shl(hb, 2), t3));
-  const ma = v128.or(v128.and(nm, f), v128.and(hb, t3));
-  const mb = v128.or(v128.and(i16x8.shr_u(nm, 4), f), v128.and(i16x8.shr_u(hb, 2), t3));
   const qh = blk + 64, q = blk + (five ? 192 : 64);
   let i0 = i32x4.splat(0);
-  // Odd k in a second pair of sums: four chains in flight instead of two.
   for (let c = 0; c < 4; c++) {
     const qc = q + <usize>(c << 7), xc = xb + <usize>(c << 6);
     let l0 = i32x4.splat(0), l1 = l0, h0 = l0, h1 = l0;
     for (let k = 0; k < 8; k++) {
       const w = v128.load(qc + (<usize>k << 4)), xk = xc + (<usize>k << 2);
-      let wl = v128.and(w, f), wh = v128.and(i16x8.shr_u(w, 4), f);
-      if (five) {
-        const hh = v128.load(qh + (<usize>k << 4));
-        wl = v128.or(wl, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c), 4), t1)); wh = v128.or(wh, v128.and(i16x8.shl(i16x8.shr_u(hh, 2 * c + 1), 4), t1));
-      }
+      const hh = five ? v128.load(qh + (<usize>k << 4)) : w;
+      const wl = q4kLow(five, w, hh, c, f, t1), wh = q4kHigh(five, w, hh, c, f, t1);
       if (k & 1) { l1 = rdot(l1, wl, xk); h1 = rdot(h1, wh, xk + 32); } else { l0 = rdot(l0, wl, xk); h0 = rdot(h0, wh, xk + 32); }
     }
-    i0 = i32x4.add(i0, i32x4.add(i32x4.mul(i32x4.add(l0, l1), q4kScale(sa, sb, c, 0)), i32x4.mul(i32x4.add(h0, h1), q4kScale(sa, sb, c, 1))));
+    i0 = i32x4.add(i0, i32x4.add(i32x4.mul(i32x4.add(l0, l1), q4kScaleAt(blk, c, 0, f, t3)), i32x4.mul(i32x4.add(h0, h1), q4kScaleAt(blk, c, 1, f, t3))));
   }
-  const m0 = i16x8.extend_low_i8x16_u(ma), m1 = i16x8.extend_high_i8x16_u(ma), m2 = i16x8.extend_low_i8x16_u(mb), m3 = i16x8.extend_high_i8x16_u(mb);
-  return q4kStep(s, d, dmin, yd, i0, q4kMins(bb, m0, m1, m2, m3));
+  return q4kEnd(s, blk, yd, bb, i0, f, t3);
 }
 
 /**
@@ -655,21 +655,6 @@ function q50Decode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
 function q4kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: usize, y: usize, yStride: usize, lim: usize): void {
   if (lim == 0) q4kDecode4IT(false, g, stride, nb, x, ad, bs, y, yStride, decodeScratch());
   else q4kDecode4T(false, g, stride, nb, x, ad, bs, y, yStride, lim);
-}
-
-/**
- * Chunk k's codes of sub-block 2c (low nibbles) of the Q4_K (five: Q5_K) group super-block at p,
- * its 16 quant bytes w, Q5_K's fifth bits at p + hk (bit 2c), as q4kBlock1 makes them.
- */
-@inline function q4kLow(five: bool, w: v128, p: usize, hk: usize, c: i32, f: v128, t1: v128): v128 {
-  const wl = v128.and(w, f);
-  return five ? v128.or(wl, v128.and(i16x8.shl(i16x8.shr_u(v128.load(p + hk), 2 * c), 4), t1)) : wl;
-}
-
-/** The same chunk's codes of sub-block 2c + 1 (high nibbles; Q5_K: bit 2c + 1). */
-@inline function q4kHigh(five: bool, w: v128, p: usize, hk: usize, c: i32, f: v128, t1: v128): v128 {
-  const wh = v128.and(i16x8.shr_u(w, 4), f);
-  return five ? v128.or(wh, v128.and(i16x8.shl(i16x8.shr_u(v128.load(p + hk), 2 * c + 1), 4), t1)) : wh;
 }
 
 /** Scale vector (lane = row) of sub-block 2c + hiHalf of the Q4_K group super-block at blk, decoded from its bytes. */
@@ -713,14 +698,14 @@ function q4kDecode4(g: usize, stride: usize, nb: i32, x: usize, ad: usize, bs: u
       for (let k = 0; k < 8; k++) {
         const ko = qo + (<usize>k << 4), xk = xc + (<usize>k << 2), hk: usize = 64 + (<usize>k << 4);
         const a = v128.load32_splat(xk), bh = v128.load32_splat(xk + 32);
-        let w = v128.load(p0 + ko);
-        l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, p0, hk, c, f, t1), l0); h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, p0, hk, c, f, t1), h0);
-        w = v128.load(p1 + ko);
-        l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, p1, hk, c, f, t1), l1); h1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, p1, hk, c, f, t1), h1);
-        w = v128.load(p2 + ko);
-        l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, p2, hk, c, f, t1), l2); h2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, p2, hk, c, f, t1), h2);
-        w = v128.load(p3 + ko);
-        l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, p3, hk, c, f, t1), l3); h3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, p3, hk, c, f, t1), h3);
+        let w = v128.load(p0 + ko), hh = five ? v128.load(p0 + hk) : w;
+        l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, hh, c, f, t1), l0); h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, hh, c, f, t1), h0);
+        w = v128.load(p1 + ko); hh = five ? v128.load(p1 + hk) : w;
+        l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, hh, c, f, t1), l1); h1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, hh, c, f, t1), h1);
+        w = v128.load(p2 + ko); hh = five ? v128.load(p2 + hk) : w;
+        l2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, hh, c, f, t1), l2); h2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, hh, c, f, t1), h2);
+        w = v128.load(p3 + ko); hh = five ? v128.load(p3 + hk) : w;
+        l3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, q4kLow(five, w, hh, c, f, t1), l3); h3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(bh, q4kHigh(five, w, hh, c, f, t1), h3);
       }
       v128.store(sc, i32x4.add(v128.load(sc), i32x4.add(i32x4.mul(l0, q4kScaleAt(p0, c, 0, f, t3)), i32x4.mul(h0, q4kScaleAt(p0, c, 1, f, t3)))));
       v128.store(sc, i32x4.add(v128.load(sc, 16), i32x4.add(i32x4.mul(l1, q4kScaleAt(p1, c, 0, f, t3)), i32x4.mul(h1, q4kScaleAt(p1, c, 1, f, t3)))), 16);

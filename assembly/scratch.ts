@@ -23,7 +23,7 @@ export function thread_scratch(p: usize, bytes: usize): void {
  * Where a decode kernel keeps its streams' running sums (128 bytes): this thread's scratch, or,
  * for an instance given none (a module used alone, never beside workers: the engine gives every
  * thread its own), a static block. In registers, V8 kept those sums and spilled the kernels' dot
- * chains instead (rows4-k.ts q4kDecode4I).
+ * chains instead (rows4-k.ts q4kDecode4IT).
  */
 const DECODE_FALLBACK = memory.data(128, 16);
 @inline export function decodeScratch(): usize {
