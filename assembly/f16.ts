@@ -35,6 +35,38 @@ export function f32ToF16(v: f32): u32 {
 }
 
 /**
+ * n floats at src as f16 halves at dst (2 bytes each), as f32ToF16 converts one (round to nearest
+ * even; overflow to infinity, subnormal halves, NaN kept quiet): what an f16 KV cache stores each
+ * decoded token (24 layers x 256 values on the 0.5B shape), 0.3 ms a step in JavaScript. Eight at a
+ * time where all eight are normal halves: (a + 0xfff + lsb) >> 13 is round-to-nearest-even of the
+ * mantissa, its carry rebiasing into the exponent and up to infinity as the scalar form's half++
+ * does; a group holding a zero, a subnormal or a non-finite value goes through f32ToF16 lane by lane.
+ */
+export function f32_to_f16(src: usize, dst: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Masks from a run-time value, kept in registers (V8 rebuilds v128 constants inside loops).
+    const one = <i32>(n >= 0);
+    const abs = i32x4.splat(0x7fffffff * one), lo = i32x4.splat((113 << 23) * one), span = i32x4.splat((30 << 23) * one);
+    const k1 = i32x4.splat(one), kh = i32x4.splat(0xfff * one), rebias = i32x4.splat(0x1c000 * one), sgn = i32x4.splat(0x8000 * one);
+    for (; i + 8 <= n; i += 8) {
+      const x0 = v128.load(src + (<usize>i << 2)), x1 = v128.load(src + (<usize>i << 2), 16);
+      const a0 = v128.and(x0, abs), a1 = v128.and(x1, abs);
+      // Normal halves: biased f32 exponent 113..142, i.e. a - (113 << 23) below 30 << 23 unsigned.
+      const ok = v128.and(i32x4.lt_u(i32x4.sub(a0, lo), span), i32x4.lt_u(i32x4.sub(a1, lo), span));
+      if (!i32x4.all_true(ok)) {
+        for (let j = i; j < i + 8; j++) store<u16>(dst + (<usize>j << 1), <u16>f32ToF16(load<f32>(src + (<usize>j << 2))));
+        continue;
+      }
+      const h0 = v128.or(v128.and(i32x4.shr_u(x0, 16), sgn), i32x4.sub(i32x4.shr_u(i32x4.add(a0, i32x4.add(kh, v128.and(i32x4.shr_u(a0, 13), k1))), 13), rebias));
+      const h1 = v128.or(v128.and(i32x4.shr_u(x1, 16), sgn), i32x4.sub(i32x4.shr_u(i32x4.add(a1, i32x4.add(kh, v128.and(i32x4.shr_u(a1, 13), k1))), 13), rebias));
+      v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(h0, h1));
+    }
+  }
+  for (; i < n; i++) store<u16>(dst + (<usize>i << 1), <u16>f32ToF16(load<f32>(src + (<usize>i << 2))));
+}
+
+/**
  * Round four floats to the nearest half-precision value (ties to even) in place of their f32
  * mantissa: exact for the normal half range, which is where attention values live.
  */

@@ -7,7 +7,7 @@
 // (types.generated.ts, from the quant table) and block layouts.
 //
 // One file per kernel family:
-//   f16.ts          f16 <-> f32, round_f16
+//   f16.ts          f16 <-> f32, round_f16, f32_to_f16
 //   act-quant.ts    activations to Q8 blocks of 32 and Q8_K super-blocks
 //   dot.ts          one row . one token, per format
 //   matmul.ts       matrix products: the tiled 32-element formats, everything else row by row
@@ -27,7 +27,7 @@
 //   lut.ts          table-lookup (T-MAC) kernels and the re-layout of weights for them
 //   ternary.ts      TQ2_0 (and TQ1_0 re-coded at load) as direct int8 dot products, four rows at once
 
-export { round_f16 } from './f16';
+export { round_f16, f32_to_f16 } from './f16';
 export { expf_f32 } from './exp';
 export { quantize_q8, quantize_q8_k } from './act-quant';
 export { matmul } from './matmul';

@@ -110,6 +110,26 @@ for (const flavor of flavors) {
       assert.throws(() => k.embed(matrix(k, 'F32', 4, 32, 1), [4], 1, k.allocF32(32)), /token id 4 is outside the vocabulary/);
     });
 
+    test(`${name}: toF16 gives core/f16's halves bit for bit (ties to even, subnormal halves, overflow, infinities, NaN) at any offset and tail`, async () => {
+      const k = (await WasmKernels.create({ flavor, threads }))!;
+      pool.push(k);
+      const special = [0, -0, 1, -1, 65504, 65519.99, 65520, -65520, 1e9, Infinity, -Infinity, NaN, 6.103515625e-5, 6.1e-5, 5.96e-8, 2.98e-8, 2.99e-8, 1e-10, -3e-6,
+        1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -11 + 2 ** -20, 2049, 2051, -2051, 0.1, 3.14159];
+      // Random values over the whole f16 range and past it, then every group mixed with one special value.
+      const vals = [...special, ...randomFloats(997, 41, 1).map((x) => x * 2 ** Math.round(x * 60))];
+      for (let i = 0; i < 64; i++) vals.push(special[i % special.length]!, ...randomFloats(7, 50 + i, 100));
+      const n = vals.length;
+      const src = k.allocF32(n); src.set(vals);
+      const b = k.allocBytes((n + 5) * 2), dst = new Uint16Array(b.buffer, b.byteOffset, n + 5);
+      for (const [offset, len] of [[0, n], [3, n - 1], [5, 13], [1, 0]] as const) {
+        dst.fill(0xabcd);
+        k.toF16(src, len, dst, offset);
+        for (let i = 0; i < len; i++) assert.equal(dst[offset + i], f32ToF16(src[i]!), `value ${src[i]} (index ${i}, offset ${offset})`);
+        for (let i = 0; i < dst.length; i++) if (i < offset || i >= offset + len) assert.equal(dst[i], 0xabcd, `wrote outside [${offset}, ${offset + len}) at ${i}`);
+      }
+      assert.throws(() => k.toF16(src, n, dst, 6), /toF16/);
+    });
+
     test(`${name}: attention (GQA, f32 and llama.cpp-style f16 rounding) over a partly filled cache`, async () => {
       const k = (await WasmKernels.create({ flavor, threads }))!;
       pool.push(k);

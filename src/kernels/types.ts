@@ -144,6 +144,11 @@ export interface Kernels {
   layerNorm?(x: Float32Array, weight: Float32Array, bias: Float32Array | null, eps: number, n: number, nTok: number, out: Float32Array): void;
   /** y[t * n + i] += b[i] for t < nTok (a bias on every row). */
   addRows?(y: Float32Array, b: Float32Array, n: number, nTok: number): void;
+  /**
+   * dst[offset + i] = the f16 bits of src[i] for i < n, rounded to nearest even as core/f16.ts's
+   * f32ToF16 (what an f16 KV cache stores per decoded token); absent: callers convert themselves.
+   */
+  toF16?(src: Float32Array, n: number, dst: Uint16Array, offset: number): void;
   /** x[i] = table[f16 bits of x[i]] (ggml's f16 GELU tables); with `clamp`, x <= -10 gives 0 and x >= 10 stays x. */
   mapHalf?(x: Float32Array, n: number, table: Float32Array, clamp: boolean): void;
   /** gate[i] = silu(gate[i]) * up[i]. */

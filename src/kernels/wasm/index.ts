@@ -866,6 +866,15 @@ export class WasmKernels implements Kernels {
     this.runJob();
   }
 
+  toF16(src: Float32Array, n: number, dst: Uint16Array, offset: number): void {
+    if (!(n >= 0 && n <= src.length && offset >= 0 && offset + n <= dst.length)) throw new RangeError(`toF16: ${n} values from ${src.length} into ${dst.length} at ${offset}`);
+    if (!this.arena.owns(src) || !this.arena.owns(dst)) {
+      for (let i = 0; i < n; i++) dst[offset + i] = f32ToF16(src[i]!);
+      return;
+    }
+    this.k.f32_to_f16(src.byteOffset, dst.byteOffset + offset * 2, n);
+  }
+
   mapHalf(x: Float32Array, n: number, table: Float32Array, clamp: boolean): void {
     if (!this.arena.owns(x) || !this.arena.owns(table)) return mapHalf(x, n, table, clamp, f32ToF16);
     if (this.rowwiseAlone(n)) return this.k.map_half(x.byteOffset, n, table.byteOffset, clamp ? 1 : 0);

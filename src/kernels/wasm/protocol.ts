@@ -106,6 +106,7 @@ export interface KernelExports {
   thread_scratch_bytes(): number;
   rows4_bias_q8(w: number, rowBytes: number, rows: number): void;
   round_f16(x: number, n: number): void;
+  f32_to_f16(src: number, dst: number, n: number): void;
   gemm_pack_x(x: number, cols: number, xStride: number, nTok: number, dst: number, round: number): void;
   layer_norm(x: number, w: number, b: number, eps: number, n: number, nTok: number, out: number): void;
   softmax_rows(x: number, n: number, rows: number, scale: number): void;

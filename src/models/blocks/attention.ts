@@ -4,7 +4,7 @@
 // store's (AttentionShape.window); MLA is another block beside this one.
 
 import { blk } from '../../formats/gguf-names.js';
-import type { RopeParams, WeightMatrix } from '../../kernels/types.js';
+import type { Kernels, RopeParams, WeightMatrix } from '../../kernels/types.js';
 import type { DecoderHParams, ForwardPass } from '../decoder.js';
 import type { AttentionShape } from '../kv-store.js';
 import type { TensorTable } from '../tensors.js';
@@ -47,10 +47,11 @@ export function attentionMatrices(w: AttentionWeights): WeightMatrix[] {
   return [w.wq, w.wk, w.wv, w.wo];
 }
 
-/** y[t] += b for each of nTok rows (nothing when b is null). */
-export function addBias(y: Float32Array, b: Float32Array | null, nTok: number): void {
+/** y[t] += b for each of nTok rows (nothing when b is null), by the kernels' addRows where they have one. */
+export function addBias(y: Float32Array, b: Float32Array | null, nTok: number, kernels?: Kernels): void {
   if (!b) return;
   const n = b.length;
+  if (kernels?.addRows) return kernels.addRows(y, b, n, nTok);
   for (let t = 0; t < nTok; t++) for (let i = 0; i < n; i++) y[t * n + i] += b[i]!;
 }
 
@@ -60,7 +61,7 @@ export function addBias(y: Float32Array, b: Float32Array | null, nTok: number): 
  */
 export function selfAttention(f: ForwardPass, layer: number, w: AttentionWeights, rope: RopeParams = f.hp.rope, shape: AttentionShape = f.attention): void {
   attendHeads(f, layer, w, rope, shape);
-  f.kernels.matmul(w.wo, f.s.att, f.nTok, f.s.xn); addBias(f.s.xn, w.bo, f.nTok);
+  f.kernels.matmul(w.wo, f.s.att, f.nTok, f.s.xn); addBias(f.s.xn, w.bo, f.nTok, f.kernels);
 }
 
 /** Everything of selfAttention before the output projection: s.xn -> s.att (nTok, nHead * headDimV). */
@@ -75,7 +76,7 @@ export function attendHeads(f: ForwardPass, layer: number, w: Omit<AttentionWeig
     scale(keys, w.qkvScale[1], nTok * nHeadKv * headDim);
     scale(values, w.qkvScale[2], nTok * nHeadKv * hp.headDimV);
   }
-  addBias(q, w.bq, nTok); addBias(keys, w.bk, nTok); addBias(values, w.bv, nTok);
+  addBias(q, w.bq, nTok, kernels); addBias(keys, w.bk, nTok, kernels); addBias(values, w.bv, nTok, kernels);
   if (w.qNorm) kernels.rmsNorm(q, w.qNorm, eps, headDim, nTok * nHead, q);
   if (w.kNorm) kernels.rmsNorm(keys, w.kNorm, eps, headDim, nTok * nHeadKv, keys);
   kernels.rope(q, nTok, nHead, headDim, pos0, rope);

@@ -32,7 +32,7 @@ export abstract class DenseKVStore<A extends Elements = Elements> extends SpanKV
    * f16: the arrays hold f16 halves (2 bytes an element), else f32; alloc(kernels, n) gives an
    * array of n such elements, in the kernels' memory where they have one.
    */
-  constructor(private readonly kernels: Kernels, shape: KVShape, private readonly f16: boolean, alloc: (n: number) => A) {
+  constructor(protected readonly kernels: Kernels, shape: KVShape, private readonly f16: boolean, alloc: (n: number) => A) {
     super(shape);
     this.kStride = shape.nHeadKv * shape.headDim;
     this.vStride = shape.nHeadKv * shape.headDimV;
