@@ -12,7 +12,7 @@
 // time, GMAC/s, and each build's CPU time over the first's paired round by round.
 //   node bench/kernels/ab-wasm.mjs TYPE ROWSxCOLS DIR_A DIR_B [...] [--copies C] [--tok N] [--rounds R] [--reps N] [--r0 R0 --r1 R1] [--subnormal]
 //   e.g. node bench/kernels/ab-wasm.mjs TQ2_0 6912x2560 bm/a/assembly assembly --copies 60 --rounds 21 --reps 1
-// TYPE: Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, TQ2_0 or Q5_0 (weights are random bytes with sane f16 scales, subnormal halves with
+// TYPE: Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, TQ2_0, Q5_0 or Q4_0 (weights are random bytes with sane f16 scales, subnormal halves with
 // --subnormal; TQ2_0 codes 0..2).
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,16 +28,16 @@ const r0 = Number(opt('--r0', 0)), r1o = opt('--r1', null);
 const [type, shape, ...dirs] = args;
 const [rows, cols] = shape.split('x').map(Number);
 const r1 = r1o === null ? rows : Number(r1o);
-// [ggml type id, bytes per block, elements per block]; Q5_0 takes Q8 activations (blocks of 32), the rest Q8_K.
-const T = { Q6_K: [14, 210, 256], Q5_K: [13, 176, 256], Q4_K: [12, 144, 256], Q3_K: [11, 110, 256], Q2_K: [10, 84, 256], TQ2_0: [35, 66, 256], Q5_0: [6, 22, 32] }[type];
-if (!T || dirs.length < 1 || cols % T[2]) throw new Error('usage: TYPE (Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, TQ2_0, Q5_0) ROWSxCOLS (cols a multiple of the block) DIR... (see the header)');
+// [ggml type id, bytes per block, elements per block]; Q5_0 and Q4_0 take Q8 activations (blocks of 32), the rest Q8_K.
+const T = { Q6_K: [14, 210, 256], Q5_K: [13, 176, 256], Q4_K: [12, 144, 256], Q3_K: [11, 110, 256], Q2_K: [10, 84, 256], TQ2_0: [35, 66, 256], Q5_0: [6, 22, 32], Q4_0: [2, 18, 32] }[type];
+if (!T || dirs.length < 1 || cols % T[2]) throw new Error('usage: TYPE (Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, TQ2_0, Q5_0, Q4_0) ROWSxCOLS (cols a multiple of the block) DIR... (see the header)');
 const [id, bb, be] = T, rowBytes = (cols / be) * bb, ROWS4_FLAG = 0x10000;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 function build(dir, i) {
   const tmp = mkdtempSync(join(tmpdir(), 'lutra-abw-'));
   cpSync(resolve(dir), tmp, { recursive: true });
-  writeFileSync(join(tmp, 'ab-entry.ts'), "export { quantize_q8_k, quantize_q8 } from './act-quant';\nexport { matmul } from './matmul';\nexport { rows4k_pack } from './rows4-k';\nexport { rows4lo_pack } from './rows4-lowbit';\nexport { tq2_pack4 } from './ternary';\n" + (existsSync(join(tmp, 'scratch.ts')) ? "export { thread_scratch } from './scratch';\n" : ''));
+  writeFileSync(join(tmp, 'ab-entry.ts'), "export { quantize_q8_k, quantize_q8 } from './act-quant';\nexport { matmul } from './matmul';\nexport { rows4k_pack } from './rows4-k';\nexport { rows4_pack } from './rows4';\nexport { rows4lo_pack } from './rows4-lowbit';\nexport { tq2_pack4 } from './ternary';\n" + (existsSync(join(tmp, 'scratch.ts')) ? "export { thread_scratch } from './scratch';\n" : ''));
   execFileSync(process.execPath, [join(root, 'node_modules/assemblyscript/bin/asc.js'), join(tmp, 'ab-entry.ts'), '-o', join(tmp, 'k.wasm'), '-O3', '--runtime', 'stub', '--noAssert',
     '--importMemory', '--initialMemory', '16', '--maximumMemory', '65536', '--enable', 'simd', '--enable', 'relaxed-simd', '--memoryBase', String(65536 * (2 + 2 * i))], { stdio: ['ignore', 'ignore', 'inherit'] });
   const bytes = readFileSync(join(tmp, 'k.wasm'));
@@ -60,7 +60,7 @@ for (let r = 0; r < rows; r++) {
     else if (type === 'TQ2_0') {
       half(o + 64);
       for (let i = 0; i < 64; i++) { let v = W[o + i]; for (let k = 0; k < 4; k++) if (((v >> (2 * k)) & 3) === 3) v &= ~(1 << (2 * k)); W[o + i] = v; }
-    } else if (type === 'Q5_0') half(o);
+    } else if (type === 'Q5_0' || type === 'Q4_0') half(o);
     else { half(o); half(o + 2); }
   }
 }
@@ -78,10 +78,11 @@ const mods = dirs.map((d, i) => ({ d, k: new WebAssembly.Instance(new WebAssembl
 // A build with per-thread scratch (scratch.ts) gets its own, as the engine gives each thread: 32 KiB each from 4 MiB on.
 mods.forEach((m, i) => m.k.thread_scratch?.(4 * MB + i * 32768, 32768));
 const k0 = mods[0].k;
-if (type === 'Q5_0') k0.quantize_q8(xp, cols, nTok, act, ad, 7 * MB, asum);
+if (type === 'Q5_0' || type === 'Q4_0') k0.quantize_q8(xp, cols, nTok, act, ad, 7 * MB, asum);
 else k0.quantize_q8_k(xp, cols, nTok, act, ad, asum);
 for (let c = 0; c < copies; c++) {
   if (type === 'TQ2_0') k0.tq2_pack4(wp + c * W.length, rowBytes, rows, sc);
+  else if (type === 'Q4_0') k0.rows4_pack(wp + c * W.length, rowBytes, rows, 18, 1, sc);
   else if (type === 'Q2_K' || type === 'Q3_K') k0.rows4lo_pack(id, wp + c * W.length, rowBytes, rows, sc);
   else k0.rows4k_pack(id, wp + c * W.length, rowBytes, rows, sc);
 }

@@ -19,6 +19,7 @@ import { F16_TO_F32 } from '../../core/f16.js';
 import { readU16 } from '../../quant/views.js';
 import { unpackScaleMins } from '../../quant/q4_K.js';
 import { newActivationRow, prepareActivation } from './activations.js';
+import { copy4 } from './rows4.js';
 
 const fr = Math.fround;
 const Q4_K_BYTES = 144, Q5_K_BYTES = 176, Q6_K_BYTES = 210, Q5_0_BYTES = 22;
@@ -127,8 +128,8 @@ export function rows4kRow(data: Uint8Array, rowBytes: number, rows: number, bloc
         out[o + 12 + j] = (sc8[j + 4]! & 15) | ((m8[j + 4]! & 15) << 4);
       }
       const q5 = blockBytes === Q5_K_BYTES, qsFrom = s + (q5 ? 192 : 64), qsTo = o + (q5 ? 48 : 16);
-      if (q5) for (let k = 0; k < 8; k++) out.set(data.subarray(s + 64 + 16 * k + 4 * r, s + 68 + 16 * k + 4 * r), o + 16 + 4 * k);
-      for (let c = 0; c < 32; c++) out.set(data.subarray(qsFrom + 16 * c + 4 * r, qsFrom + 4 + 16 * c + 4 * r), qsTo + 4 * c);
+      if (q5) for (let k = 0; k < 8; k++) copy4(out, o + 16 + 4 * k, data, s + 64 + 16 * k + 4 * r);
+      for (let c = 0; c < 32; c++) copy4(out, qsTo + 4 * c, data, qsFrom + 16 * c + 4 * r);
       continue;
     }
     if (blockBytes === Q5_0_BYTES) {

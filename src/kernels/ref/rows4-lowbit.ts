@@ -13,6 +13,7 @@ import type { WeightMatrix } from '../types.js';
 import type { ActivationRow, QuantFormat } from '../../quant/types.js';
 import { F16_TO_F32 } from '../../core/f16.js';
 import { readU16 } from '../../quant/views.js';
+import { copy4 } from './rows4.js';
 import { newActivationRow, prepareActivation } from './activations.js';
 import { packGroups } from './rows4-k.js';
 
@@ -107,7 +108,7 @@ export function rows4loRow(data: Uint8Array, rowBytes: number, rows: number, blo
         const pl = q2kPlaces(j, r);
         out[o + j] = ((data[s + pl[0]!]! >> pl[1]!) & 15) | (((data[s + pl[2]!]! >> pl[3]!) & 15) << 4);
       }
-      for (let c = 0; c < 16; c++) out.set(data.subarray(s + 80 + 16 * c + 4 * r, s + 84 + 16 * c + 4 * r), o + 16 + 4 * c);
+      for (let c = 0; c < 16; c++) copy4(out, o + 16 + 4 * c, data, s + 80 + 16 * c + 4 * r);
       continue;
     }
     out[o + 108] = data[s + 2 * r]!; out[o + 109] = data[s + 2 * r + 1]!;

@@ -93,6 +93,11 @@ export function rows4BiasQ8(data: Uint8Array, off: number, rowBytes: number, row
   for (let b = off; b < end; b += 136) for (let j = 8; j < 136; j++) data[b + j]! ^= 0x80;
 }
 
+/** out[d..d+4) = data[s..s+4): the row read-backs copy 4-byte chunks this way, not by a subarray each (an allocation per chunk). */
+export function copy4(out: Uint8Array, d: number, data: Uint8Array, s: number): void {
+  out[d] = data[s]!; out[d + 1] = data[s + 1]!; out[d + 2] = data[s + 2]!; out[d + 3] = data[s + 3]!;
+}
+
 /**
  * Row `row` of a re-laid matrix (data from byte 0) as its original bytes, into out[outOff..+rowBytes);
  * `biased`: a Q8_0 matrix biased by rows4BiasQ8, whose grouped rows' payloads are read back unbiased.
@@ -104,7 +109,8 @@ export function rows4Row(data: Uint8Array, rowBytes: number, rows: number, typeS
   for (let b = 0; b < nb; b++) {
     const src = base + b * 4 * blockBytes, dst = outOff + b * blockBytes;
     for (let f = 0; f < fields; f++) { out[dst + 2 * f] = data[src + 8 * f + 2 * r]!; out[dst + 2 * f + 1] = data[src + 8 * f + 2 * r + 1]!; }
-    for (let c = 0; c < chunks; c++) out.set(data.subarray(src + 8 * fields + 16 * c + 4 * r, src + 8 * fields + 4 + 16 * c + 4 * r), dst + 2 * fields + 4 * c);
+    // The WebAssembly backend's embedding lookup reads a tied output table's rows back through here every token.
+    for (let c = 0; c < chunks; c++) copy4(out, dst + 2 * fields + 4 * c, data, src + 8 * fields + 16 * c + 4 * r);
     if (biased) for (let j = dst + 2 * fields; j < dst + blockBytes; j++) out[j]! ^= 0x80;
   }
 }

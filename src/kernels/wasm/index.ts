@@ -896,13 +896,20 @@ export class WasmKernels implements Kernels {
     this.runJob();
   }
 
+  /** One row's bytes read back from a re-laid embedding table, reused so a lookup allocates nothing. */
+  private embedRow: Uint8Array | null = null;
+
   embed(table: WeightMatrix, ids: ArrayLike<number>, nTok: number, out: Float32Array): void {
     const rec = this.recoded.get(table);
     if (rec) return this.embed(rec, ids, nTok, out);
     const lut = this.luts.get(table), relaid = this.rows4.has(table);
     if (lut || relaid) {
       // A tied table re-laid for the matmul kernels: its rows are read back from the new layout.
-      const row = relaid ? new Uint8Array(table.rowBytes) : null;
+      let row: Uint8Array | null = null;
+      if (relaid) {
+        if (!this.embedRow || this.embedRow.length < table.rowBytes) this.embedRow = new Uint8Array(table.rowBytes);
+        row = this.embedRow;
+      }
       for (let t = 0; t < nTok; t++) {
         const id = ids[t]!;
         if (!(Number.isInteger(id) && id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
