@@ -85,6 +85,15 @@ for (const flavor of flavors) {
         k.rope(a, nTok, nHead, headDim, 17, p);
         ref.rope(b, nTok, nHead, headDim, 17, p);
         assert.ok(maxRelDiff(a, b, a.length) <= TOL.elementwise, `rope neox=${neox}`);
+        // The kernels keep the last cos/sin table: calls at other positions, token counts and parameters must not reuse a stale one.
+        const p2: RopeParams = { ...p, freqScale: 1 };
+        for (const [pos, n, pp] of [[17, 3, p], [18, 3, p], [18, 1, p], [17, 3, p2], [17, 2, p], [5, 3, p2]] as const) {
+          const c = k.allocF32(n * nHead * headDim); c.set(randomFloats(c.length, 14 + pos, 1));
+          const d = Float32Array.from(c);
+          k.rope(c, n, nHead, headDim, pos, pp);
+          ref.rope(d, n, nHead, headDim, pos, pp);
+          assert.ok(maxRelDiff(c, d, c.length) <= TOL.elementwise, `rope neox=${neox} at ${pos} x${n}`);
+        }
       }
       const g = k.allocF32(101), u = k.allocF32(101);
       g.set(randomFloats(101, 14, 4)); u.set(randomFloats(101, 15, 2));

@@ -30,15 +30,17 @@ export class WasmArena {
 
   /** Whether a typed array lives in this memory (so kernels can address it by byteOffset). */
   owns(a: ArrayBufferView): boolean {
-    // The last buffer object found first: kernels ask this for every argument of every op (~500
-    // times a decode step), and a WeakSet lookup per call showed as ~0.5% of a step.
-    const b = a.buffer;
-    if (b === this.seen) return true;
+    // Kernels ask this for every argument of every op (~500 times a decode step), where a WeakSet
+    // lookup per call showed as ~0.5% of a step. The memory hands out a new buffer object at each
+    // grow (views made at different times hold different ones, and wasm's are not extensible, so
+    // they cannot be tagged): the last few found answer first.
+    const b = a.buffer, r = this.recent;
+    if (b === r[0] || b === r[1] || b === r[2] || b === r[3]) return true;
     if (!this.buffers.has(b)) return false;
-    this.seen = b;
+    r[3] = r[2]; r[2] = r[1]; r[1] = r[0]; r[0] = b;
     return true;
   }
-  private seen: ArrayBufferLike | null = null;
+  private readonly recent: Array<ArrayBufferLike | null> = [null, null, null, null];
 
   /**
    * memory.buffer, remembered as this memory's. V8 hands out a new SharedArrayBuffer object for a

@@ -752,6 +752,9 @@ export class WasmKernels implements Kernels {
     this.runJob();
   }
 
+  /** Whose table ropeCS holds: the parameters (by identity: a model's RopeParams never change), first position, tokens. */
+  private readonly ropeKey: { p: RopeParams | null; pos0: number; nTok: number; cs: Float32Array | null } = { p: null, pos0: -1, nTok: 0, cs: null };
+
   rope(x: Float32Array, nTok: number, nHead: number, headDim: number, pos0: number, p: RopeParams): void {
     if (!this.arena.owns(x)) return this.ref.rope(x, nTok, nHead, headDim, pos0, p);
     const half = p.nRot >> 1;
@@ -760,6 +763,13 @@ export class WasmKernels implements Kernels {
       this.ropeCS = this.arena.f32(Math.max(nTok * half * 2, 1024));
     }
     const cs = this.ropeCS;
+    // Every layer rotates q and k at the same positions with the same parameters: the table of the
+    // last call serves again (its cos/sin were 3000 Math calls a 0.5B decode step).
+    if (this.ropeKey.p === p && this.ropeKey.pos0 === pos0 && this.ropeKey.nTok >= nTok && this.ropeKey.cs === cs) {
+      this.k.rope(x.byteOffset, nTok, nHead, headDim, p.nRot, p.neox ? 1 : 0, cs.byteOffset);
+      return;
+    }
+    this.ropeKey.p = p; this.ropeKey.pos0 = pos0; this.ropeKey.nTok = nTok; this.ropeKey.cs = cs;
     for (let t = 0; t < nTok; t++) {
       const pos = pos0 + t;
       for (let i = 0; i < half; i++) {
