@@ -11,7 +11,8 @@ import { attention_tiled, attention_tiled_scratch, TILED_MIN_TOKENS } from './at
 
 /**
  * Floats of scratch one call needs: the queries and accumulators of a group, one K and V row, M and
- * S per head; or, for long batches, attention-tiled.ts's blocks and tiles.
+ * S per head, a block's scores, K and V rows and per-position softmax factors; or, for long
+ * batches, attention-tiled.ts's blocks and tiles.
  */
 /**
  * Positions whose scores are computed before their online-softmax steps. A score does not depend on
@@ -23,7 +24,112 @@ const SCORE_BLOCK: i32 = 32;
 
 export function attention_scratch(nHead: i32, nHeadKv: i32, headDim: i32, headDimV: i32): i32 {
   const group = nHead / nHeadKv;
-  return max(group * (headDim + headDimV + 2 + SCORE_BLOCK) + headDim + headDimV, attention_tiled_scratch(nHead, nHeadKv, headDim, headDimV));
+  return max(group * (headDim + headDimV + 2 + SCORE_BLOCK) + headDim + headDimV + SCORE_BLOCK * (headDimV + 2 + headDim), attention_tiled_scratch(nHead, nHeadKv, headDim, headDimV));
+}
+
+/**
+ * The scores of nb positions (K rows at kp, kRow bytes apart; f16: widened once into kblk) for n
+ * heads (queries at qg, headDim apart) into scg ([head][position], SCORE_BLOCK apart), times
+ * scale: each the same f32x4 chain over d then hsum as one position at a time, four positions'
+ * chains in flight together (one chain of headDim / 4 dependent adds each was the wait), the
+ * query vector loaded once for the four.
+ */
+@inline function scoreBlock(kp: usize, kRow: usize, nb: i32, f16: bool, n: i32, qg: usize, headDim: i32, scale: f32, scg: usize, kblk: usize): void {
+  const rowBytes = <usize>headDim << 2;
+  let kb = kp, kbStep = kRow;
+  if (f16) {
+    for (let j = 0; j < nb; j++) widen(kp + <usize>j * kRow, kblk + <usize>j * rowBytes, headDim);
+    kb = kblk; kbStep = rowBytes;
+  }
+  for (let i = 0; i < n; i++) {
+    const qh = qg + <usize>i * rowBytes, sc = scg + (<usize>(i * SCORE_BLOCK) << 2);
+    let j = 0;
+    for (; j + 4 <= nb; j += 4) {
+      const r0 = kb + <usize>j * kbStep, r1 = r0 + kbStep, r2 = r1 + kbStep, r3 = r2 + kbStep;
+      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      for (let d: usize = 0; d < rowBytes; d += 16) {
+        const qd = v128.load(qh + d);
+        a0 = f32x4.add(a0, f32x4.mul(qd, v128.load(r0 + d)));
+        a1 = f32x4.add(a1, f32x4.mul(qd, v128.load(r1 + d)));
+        a2 = f32x4.add(a2, f32x4.mul(qd, v128.load(r2 + d)));
+        a3 = f32x4.add(a3, f32x4.mul(qd, v128.load(r3 + d)));
+      }
+      store<f32>(sc + (<usize>j << 2), hsum(a0) * scale);
+      store<f32>(sc + (<usize>j << 2), hsum(a1) * scale, 4);
+      store<f32>(sc + (<usize>j << 2), hsum(a2) * scale, 8);
+      store<f32>(sc + (<usize>j << 2), hsum(a3) * scale, 12);
+    }
+    for (; j < nb; j++) {
+      const r = kb + <usize>j * kbStep;
+      let a = f32x4.splat(0);
+      for (let d: usize = 0; d < rowBytes; d += 16) a = f32x4.add(a, f32x4.mul(v128.load(qh + d), v128.load(r + d)));
+      store<f32>(sc + (<usize>j << 2), hsum(a) * scale);
+    }
+  }
+}
+
+/**
+ * onlineStep for nb positions and n heads, the positions' V rows at vp (vRow bytes apart; f16:
+ * widened once into vblk), scores at scg ([head][position], SCORE_BLOCK apart), running max, sum
+ * and accumulators at Mg, Sg, accg: the same operations on the same values in the same order per
+ * head as onlineStep position by position, so the same bits. Taken head by head: first each
+ * position's max, rescale factor ms and weight vs (scalar, in order; into stepF), then the
+ * accumulator 32 dimensions at a time held in eight registers across the block's positions, where
+ * onlineStep loaded and stored it at every position (and calls the rescale only where the max
+ * changed: a multiplication by 1 leaves every value, f16-rounded or not, as it was).
+ */
+@inline function onlineBlock(vp: usize, vRow: usize, nb: i32, f16: bool, n: i32, scg: usize, Mg: usize, Sg: usize, accg: usize, headDimV: i32, vblk: usize, stepF: usize): void {
+  const vStep = <usize>headDimV << 2;
+  let vb = vp, vbStep = vRow;
+  if (f16) {
+    for (let j = 0; j < nb; j++) widen(vp + <usize>j * vRow, vblk + <usize>j * vStep, headDimV);
+    vb = vblk; vbStep = vStep;
+  }
+  const one = <i32>(headDimV >= 0), k1 = i32x4.splat(one), kh = i32x4.splat(0xfff * one), km = i32x4.splat(0xffffe000 * one);
+  for (let i = 0; i < n; i++) {
+    const Mp = Mg + (<usize>i << 2), Sp = Sg + (<usize>i << 2), sc = scg + (<usize>(i * SCORE_BLOCK) << 2);
+    let M = load<f32>(Mp), S = load<f32>(Sp);
+    for (let j = 0; j < nb; j++) {
+      const s = load<f32>(sc + (<usize>j << 2));
+      let ms: f32 = 1, vs: f32 = 1;
+      if (s > M) { ms = Mathf.exp(M - s); M = s; } else vs = Mathf.exp(s - M);
+      S = S * ms + vs;
+      store<f32>(stepF + (<usize>j << 3), ms);
+      store<f32>(stepF + (<usize>j << 3), vs, 4);
+    }
+    store<f32>(Mp, M); store<f32>(Sp, S);
+    const acc = accg + <usize>i * vStep;
+    for (let d: usize = 0; d < <usize>headDimV << 2; d += 128) {
+      const p = acc + d;
+      let a0 = v128.load(p), a1 = v128.load(p, 16), a2 = v128.load(p, 32), a3 = v128.load(p, 48);
+      let a4 = v128.load(p, 64), a5 = v128.load(p, 80), a6 = v128.load(p, 96), a7 = v128.load(p, 112);
+      let r = vb + d;
+      for (let j = 0; j < nb; j++) {
+        const ms = load<f32>(stepF + (<usize>j << 3));
+        if (ms != 1) {
+          const m4 = f32x4.splat(ms);
+          a0 = f32x4.mul(a0, m4); a1 = f32x4.mul(a1, m4); a2 = f32x4.mul(a2, m4); a3 = f32x4.mul(a3, m4);
+          a4 = f32x4.mul(a4, m4); a5 = f32x4.mul(a5, m4); a6 = f32x4.mul(a6, m4); a7 = f32x4.mul(a7, m4);
+          if (f16) {
+            a0 = roundF16x4k(a0, k1, kh, km); a1 = roundF16x4k(a1, k1, kh, km); a2 = roundF16x4k(a2, k1, kh, km); a3 = roundF16x4k(a3, k1, kh, km);
+            a4 = roundF16x4k(a4, k1, kh, km); a5 = roundF16x4k(a5, k1, kh, km); a6 = roundF16x4k(a6, k1, kh, km); a7 = roundF16x4k(a7, k1, kh, km);
+          }
+        }
+        const v4 = v128.load32_splat(stepF + (<usize>j << 3), 4);
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(r), v4)); a1 = f32x4.add(a1, f32x4.mul(v128.load(r, 16), v4));
+        a2 = f32x4.add(a2, f32x4.mul(v128.load(r, 32), v4)); a3 = f32x4.add(a3, f32x4.mul(v128.load(r, 48), v4));
+        a4 = f32x4.add(a4, f32x4.mul(v128.load(r, 64), v4)); a5 = f32x4.add(a5, f32x4.mul(v128.load(r, 80), v4));
+        a6 = f32x4.add(a6, f32x4.mul(v128.load(r, 96), v4)); a7 = f32x4.add(a7, f32x4.mul(v128.load(r, 112), v4));
+        if (f16) {
+          a0 = roundF16x4k(a0, k1, kh, km); a1 = roundF16x4k(a1, k1, kh, km); a2 = roundF16x4k(a2, k1, kh, km); a3 = roundF16x4k(a3, k1, kh, km);
+          a4 = roundF16x4k(a4, k1, kh, km); a5 = roundF16x4k(a5, k1, kh, km); a6 = roundF16x4k(a6, k1, kh, km); a7 = roundF16x4k(a7, k1, kh, km);
+        }
+        r += vbStep;
+      }
+      v128.store(p, a0); v128.store(p, a1, 16); v128.store(p, a2, 32); v128.store(p, a3, 48);
+      v128.store(p, a4, 64); v128.store(p, a5, 80); v128.store(p, a6, 96); v128.store(p, a7, 112);
+    }
+  }
 }
 
 /**
@@ -133,6 +239,11 @@ export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nH
   const Mg = vf + (<usize>headDimV << 2);
   const Sg = Mg + (<usize>group << 2);
   const scg = Sg + (<usize>group << 2);
+  // onlineBlock's: the block's V rows as f32 (f16 caches), and one head's (ms, vs) per position.
+  const vblk = scg + (<usize>(group * SCORE_BLOCK) << 2);
+  const stepF = vblk + (<usize>(SCORE_BLOCK * headDimV) << 2);
+  // scoreBlock's: the block's K rows as f32 (f16 caches).
+  const kblk = stepF + (<usize>(2 * SCORE_BLOCK) << 2);
   for (let t = 0; t < nTok; t++) {
     const last = pos0 + t;
     for (let g0 = h0; g0 < h1;) {
@@ -158,7 +269,8 @@ export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nH
           const je = min(j1, jb + SCORE_BLOCK);
           // Scores of the block's positions for every head of the group (scg: [head][position]),
           // each position's K row of the group's KV head as f32 (f16: widened once here).
-          for (let j = jb; j < je; j++) {
+          if (ASC_FEATURE_SIMD && headDim % 4 == 0) scoreBlock(k + ((<usize>(jb * kStride + kvh * headDim)) << eb), <usize>kStride << eb, je - jb, f16 != 0, n, qg, headDim, scale, scg, kblk);
+          else for (let j = jb; j < je; j++) {
             let kp = k + ((<usize>(j * kStride + kvh * headDim)) << eb);
             if (f16) { widen(kp, kf, headDim); kp = kf; }
             for (let i = 0; i < n; i++) {
@@ -175,6 +287,10 @@ export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nH
             }
           }
           // Then each position's online-softmax step in order, its V row as f32.
+          if (ASC_FEATURE_SIMD && headDimV % 32 == 0) {
+            onlineBlock(v + ((<usize>(jb * vStride + kvh * headDimV)) << eb), <usize>vStride << eb, je - jb, f16 != 0, n, scg, Mg, Sg, accg, headDimV, vblk, stepF);
+            continue;
+          }
           for (let j = jb; j < je; j++) {
             let vp = v + ((<usize>(j * vStride + kvh * headDimV)) << eb);
             if (f16) { widen(vp, vf, headDimV); vp = vf; }
