@@ -270,9 +270,11 @@ export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nH
           const je = min(j1, jb + SCORE_BLOCK);
           // Scores of the block's positions for every head of the group (scg: [head][position]),
           // each position's K row of the group's KV head as f32 (f16: widened once here).
-          sink = touchRows(sink, k + ((<usize>(jb * kStride + kvh * headDim)) << eb), <usize>kStride << eb, je - jb, <usize>headDim << eb);
-          sink = touchRows(sink, v + ((<usize>(jb * vStride + kvh * headDimV)) << eb), <usize>vStride << eb, je - jb, <usize>headDimV << eb);
-          if (ASC_FEATURE_SIMD && headDim % 4 == 0) scoreBlock(k + ((<usize>(jb * kStride + kvh * headDim)) << eb), <usize>kStride << eb, je - jb, f16 != 0, n, qg, headDim, scale, scg, kblk);
+          // The block's first K and V rows of this KV head.
+          const kb = k + ((<usize>(jb * kStride + kvh * headDim)) << eb), vb = v + ((<usize>(jb * vStride + kvh * headDimV)) << eb);
+          sink = touchRows(sink, kb, <usize>kStride << eb, je - jb, <usize>headDim << eb);
+          sink = touchRows(sink, vb, <usize>vStride << eb, je - jb, <usize>headDimV << eb);
+          if (ASC_FEATURE_SIMD && headDim % 4 == 0) scoreBlock(kb, <usize>kStride << eb, je - jb, f16 != 0, n, qg, headDim, scale, scg, kblk);
           else for (let j = jb; j < je; j++) {
             let kp = k + ((<usize>(j * kStride + kvh * headDim)) << eb);
             if (f16) { widen(kp, kf, headDim); kp = kf; }
@@ -291,7 +293,7 @@ export function attention(q: usize, k: usize, v: usize, nTok: i32, pos0: i32, nH
           }
           // Then each position's online-softmax step in order, its V row as f32.
           if (ASC_FEATURE_SIMD && headDimV % 32 == 0) {
-            onlineBlock(v + ((<usize>(jb * vStride + kvh * headDimV)) << eb), <usize>vStride << eb, je - jb, f16 != 0, n, scg, Mg, Sg, accg, headDimV, vblk, stepF);
+            onlineBlock(vb, <usize>vStride << eb, je - jb, f16 != 0, n, scg, Mg, Sg, accg, headDimV, vblk, stepF);
             continue;
           }
           for (let j = jb; j < je; j++) {

@@ -765,17 +765,16 @@ export class WasmKernels implements Kernels {
     const cs = this.ropeCS;
     // Every layer rotates q and k at the same positions with the same parameters: the table of the
     // last call serves again (its cos/sin were 3000 Math calls a 0.5B decode step).
-    if (this.ropeKey.p === p && this.ropeKey.pos0 === pos0 && this.ropeKey.nTok >= nTok && this.ropeKey.cs === cs) {
-      this.k.rope(x.byteOffset, nTok, nHead, headDim, p.nRot, p.neox ? 1 : 0, cs.byteOffset);
-      return;
-    }
-    this.ropeKey.p = p; this.ropeKey.pos0 = pos0; this.ropeKey.nTok = nTok; this.ropeKey.cs = cs;
-    for (let t = 0; t < nTok; t++) {
-      const pos = pos0 + t;
-      for (let i = 0; i < half; i++) {
-        const theta = ropeTheta(p, pos, i);
-        cs[(t * half + i) * 2] = Math.cos(theta) * p.mscale;
-        cs[(t * half + i) * 2 + 1] = Math.sin(theta) * p.mscale;
+    const key = this.ropeKey;
+    if (!(key.p === p && key.pos0 === pos0 && key.nTok >= nTok && key.cs === cs)) {
+      key.p = p; key.pos0 = pos0; key.nTok = nTok; key.cs = cs;
+      for (let t = 0; t < nTok; t++) {
+        const pos = pos0 + t;
+        for (let i = 0; i < half; i++) {
+          const theta = ropeTheta(p, pos, i);
+          cs[(t * half + i) * 2] = Math.cos(theta) * p.mscale;
+          cs[(t * half + i) * 2 + 1] = Math.sin(theta) * p.mscale;
+        }
       }
     }
     this.k.rope(x.byteOffset, nTok, nHead, headDim, p.nRot, p.neox ? 1 : 0, cs.byteOffset);
