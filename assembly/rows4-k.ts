@@ -55,7 +55,7 @@
 // block and add them at the end: the same terms in another f32 order.)
 
 import { f16ToF32, halfx4 } from './f16';
-import { band2, bandBlock, bandFits, bandFirst, bandCount, BAND_Q5_0, BAND_SLICE } from './rows4-band';
+import { band2, bandBlock, bandFits, bandFirst, bandCount, BAND_GROUP, BAND_Q5_0, BAND_SLICE } from './rows4-band';
 import { threadScratch, decodeScratch } from './scratch';
 import { storeRows, q4Chunk, dotLH, tokenBlock, touch9, touch4x9, touchLimit, sunk, scales4, TOUCH, scalesKeep, scalesRebias } from './rows4';
 import { dot_q4_k, dot_q5_k, dot_q6_k, dot_q5 } from './dot';
@@ -835,7 +835,7 @@ function q50Bands(w: usize, rowBytes: usize, cols: i32, rows: i32, ga: i32, nBan
       // Tokens two at a time; an odd last one as a pair of itself.
       for (let tk = 0; tk < nTok; tk += 2) {
         const tu = <usize>tk, two = tk + 1 < nTok;
-        band2(BAND_Q5_0, kn, threadScratch, 128, blk, threadScratch + 512, blk, xk + tu * xStep, two ? xStep : 0, adk + tu * aStep, ask + tu * aStep, two ? aStep : 0, yg + tu * yStep, two ? yStep : 0, k0 == 0);
+        band2(BAND_Q5_0, kn, threadScratch, BAND_GROUP, blk, threadScratch + 512, blk, xk + tu * xStep, two ? xStep : 0, adk + tu * aStep, ask + tu * aStep, two ? aStep : 0, yg + tu * yStep, two ? yStep : 0, k0 == 0);
       }
     }
   }
