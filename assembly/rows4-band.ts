@@ -29,6 +29,12 @@ import { threadScratch, threadScratchBytes } from './scratch';
  * (bench/kernels/ab-tile.mjs, Zen 5 VM, 1 thread, in cache, band / tile): 8 tokens 0.98-1.17x, 12
  * tokens 1.07-1.25x, 16 tokens 1.18-1.25x, 32 tokens 1.31x (70-73 GMAC/s); one token at a time
  * instead of two (the first band): 4 tokens 0.60-0.74x, 16 tokens 0.84-0.92x, 128 1.00-1.05x.
+ * In cache the band now wins from 4 tokens (ab-wasm.mjs Q4_0 4864x896, paired time band / tile: 4
+ * tokens 0.91, 6 and 8 0.80; Q5_0 from 2 tokens, 0.67-0.89), but a model's weights come from memory,
+ * and there the unpacking (a memory-bound pass, its loads not overlapped with any dots) costs more
+ * than the tiles' dots save: `--copies 40` 4 tokens 1.60, 8 tokens 1.22 (Q5_0, 2 tokens 1.58), and
+ * the whole 0.5B step (ab-step.mjs, 7 rounds) Q4_0 pp4 44.8 -> 50.8 ms, Q4_K_M pp2 31.0 -> 42.9 ms
+ * (bench/results/2026-12-05-epyc-2c-batch4.md). So 12 stays.
  */
 export const BAND_MIN_TOKENS: i32 = 12;
 
