@@ -67,7 +67,7 @@ export const BAND_SCRATCH: i32 = BAND_SLICE * 640;
   for (let b = 0; b < nb; b++) {
     let p = g + <usize>b * step;
     for (let q = 0; q < 4; q++) {
-      const o = d + (<usize>q << 7);
+      const o = d + <usize>q * BAND_GROUP;
       v128.store(d + 512 + (<usize>q << 4), scales4(p, keep, rebias));
       if (q41) v128.store(d + 576 + (<usize>q << 4), scales4(p + 8, keep, rebias));
       let w = v128.load(p + pre, 8);
@@ -116,31 +116,14 @@ export const BAND_Q5_0: i32 = 3;
   for (let b = 0; b < nb; b++) {
     const z = i32x4.splat(0);
     let p0 = z, p1 = z, p2 = z, p3 = z, q0 = z, q1 = z, q2 = z, q3 = z;
-    if (wq == BAND_GROUP) {
-      // The scratch's groups (wq a constant here once inlined): one weight pointer and the groups
-      // as immediate offsets, the two tokens' activations as two pointers, the loop ended by the
-      // pointer: 19 instructions a turn where four weight pointers, a computed activation address
-      // and a counter took 23.
-      let k0 = w, xk = x, xe = x + xStep;
-      const kEnd = w + 128;
-      do {
-        const a = v128.load32_splat(xk), e = v128.load32_splat(xe);
-        let v = v128.load(k0); p0 = dot(a, v, p0); q0 = dot(e, v, q0);
-        v = v128.load(k0, BAND_GROUP); p1 = dot(a, v, p1); q1 = dot(e, v, q1);
-        v = v128.load(k0, 2 * BAND_GROUP); p2 = dot(a, v, p2); q2 = dot(e, v, q2);
-        v = v128.load(k0, 3 * BAND_GROUP); p3 = dot(a, v, p3); q3 = dot(e, v, q3);
-        k0 += 16; xk += 4; xe += 4;
-      } while (k0 < kEnd);
-    } else {
-      let k0 = w, k1 = k0 + wq, k2 = k1 + wq, k3 = k2 + wq, xk = x;
-      for (let k = 0; k < 8; k++) {
-        const a = v128.load32_splat(xk), e = v128.load32_splat(xk + xStep);
-        let v = v128.load(k0); p0 = dot(a, v, p0); q0 = dot(e, v, q0);
-        v = v128.load(k1); p1 = dot(a, v, p1); q1 = dot(e, v, q1);
-        v = v128.load(k2); p2 = dot(a, v, p2); q2 = dot(e, v, q2);
-        v = v128.load(k3); p3 = dot(a, v, p3); q3 = dot(e, v, q3);
-        k0 += 16; k1 += 16; k2 += 16; k3 += 16; xk += 4;
-      }
+    let k0 = w, k1 = k0 + wq, k2 = k1 + wq, k3 = k2 + wq, xk = x;
+    for (let k = 0; k < 8; k++) {
+      const a = v128.load32_splat(xk), e = v128.load32_splat(xk + xStep);
+      let v = v128.load(k0); p0 = dot(a, v, p0); q0 = dot(e, v, q0);
+      v = v128.load(k1); p1 = dot(a, v, p1); q1 = dot(e, v, q1);
+      v = v128.load(k2); p2 = dot(a, v, p2); q2 = dot(e, v, q2);
+      v = v128.load(k3); p3 = dot(a, v, p3); q3 = dot(e, v, q3);
+      k0 += 16; k1 += 16; k2 += 16; k3 += 16; xk += 4;
     }
     const da = v128.load32_splat(ad), ea = v128.load32_splat(ad + aStep);
     if (kind == BAND_Q4_1) {

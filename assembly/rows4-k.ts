@@ -821,7 +821,7 @@ function q50Bands(w: usize, rowBytes: usize, cols: i32, rows: i32, ga: i32, nBan
       for (let b = 0; b < kn; b++) {
         let p = gk + <usize>b * 88;
         for (let q = 0; q < 4; q++) {
-          const o = d + (<usize>q << 7), h = v128.load(p + 8);
+          const o = d + <usize>q * BAND_GROUP, h = v128.load(p + 8);
           v128.store(d + 512 + (<usize>q << 4), scales4(p, keep, rebias));
           v128.store(o, q50CodesM(p, h, 0, 0, m, t, s7)); v128.store(o, q50CodesM(p, h, 0, 1, m, t, s7), 64);
           v128.store(o, q50CodesM(p, h, 1, 0, m, t, s7), 16); v128.store(o, q50CodesM(p, h, 1, 1, m, t, s7), 80);
